@@ -1,0 +1,373 @@
+//! Operations a lesson applies to the machine, and what they return.
+
+use crate::elf::ElfError;
+use crate::types::{Access, Fd, Pid, VirtAddr};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+use thiserror::Error;
+
+/// Accepts a number either as an integer or as a string such as `"0x401000"`,
+/// `"4096"` or `"0b1010"`; lesson files hold many addresses.
+pub fn num<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum N {
+        Int(u64),
+        Str(String),
+    }
+    match N::deserialize(d)? {
+        N::Int(n) => Ok(n),
+        N::Str(s) => parse_num(&s).ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a number (write 4096, \"0x1000\" or \"0b1\")"))),
+    }
+}
+
+/// Like [`num`], for optional fields.
+pub fn opt_num<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    num(d).map(Some)
+}
+
+/// Parses decimal, `0x` hex or `0b` binary, with `_` separators allowed.
+pub fn parse_num(s: &str) -> Option<u64> {
+    let t: String = s.trim().chars().filter(|c| *c != '_').collect();
+    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u64::from_str_radix(h, 16).ok()
+    } else if let Some(b) = t.strip_prefix("0b") {
+        u64::from_str_radix(b, 2).ok()
+    } else {
+        t.parse().ok()
+    }
+}
+
+fn default_prot() -> String {
+    "rw-".into()
+}
+fn default_size() -> u64 {
+    8
+}
+fn default_access() -> Access {
+    Access::Read
+}
+
+/// One operation. Each models a system call (or a CPU access) and names the
+/// real entry point in its doc.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    /// Create a process with an empty address space, as the kernel creates
+    /// init: a fresh `mm_struct` with only a top-level page table.
+    Spawn {
+        /// Its command name.
+        name: String,
+    },
+    /// `mmap(addr, len, prot, MAP_PRIVATE|MAP_ANONYMOUS or a file, ...)`.
+    Mmap {
+        /// The caller.
+        pid: Pid,
+        /// Where (a hint unless `fixed`); chosen top-down when absent.
+        #[serde(default, deserialize_with = "opt_num")]
+        addr: Option<u64>,
+        /// Length in bytes (rounded up to pages).
+        #[serde(deserialize_with = "num")]
+        len: u64,
+        /// `rwx` with `-` for missing rights.
+        #[serde(default = "default_prot")]
+        prot: String,
+        /// MAP_SHARED instead of MAP_PRIVATE.
+        #[serde(default)]
+        shared: bool,
+        /// A file to map instead of anonymous memory.
+        #[serde(default)]
+        file: Option<String>,
+        /// File offset (page aligned).
+        #[serde(default, deserialize_with = "num")]
+        offset: u64,
+    },
+    /// `munmap(addr, len)`.
+    Munmap {
+        /// The caller.
+        pid: Pid,
+        /// Start (page aligned).
+        #[serde(deserialize_with = "num")]
+        addr: u64,
+        /// Length.
+        #[serde(deserialize_with = "num")]
+        len: u64,
+    },
+    /// `mprotect(addr, len, prot)`.
+    Mprotect {
+        /// The caller.
+        pid: Pid,
+        /// Start (page aligned).
+        #[serde(deserialize_with = "num")]
+        addr: u64,
+        /// Length.
+        #[serde(deserialize_with = "num")]
+        len: u64,
+        /// New protection.
+        prot: String,
+    },
+    /// `brk(addr)`: move the program break.
+    Brk {
+        /// The caller.
+        pid: Pid,
+        /// New break.
+        #[serde(deserialize_with = "num")]
+        addr: u64,
+    },
+    /// One memory access by the CPU on behalf of the process: TLB lookup, page
+    /// walk, page fault handling, all shown.
+    Access {
+        /// The process.
+        pid: Pid,
+        /// Virtual address.
+        #[serde(deserialize_with = "num")]
+        addr: u64,
+        /// read, write or exec.
+        #[serde(default = "default_access")]
+        access: Access,
+    },
+    /// A store of `value` (little-endian, `size` bytes) or of `text`.
+    Write {
+        /// The process.
+        pid: Pid,
+        /// Virtual address.
+        #[serde(deserialize_with = "num")]
+        addr: u64,
+        /// An integer to store.
+        #[serde(default, deserialize_with = "opt_num")]
+        value: Option<u64>,
+        /// Its size in bytes (1, 2, 4 or 8).
+        #[serde(default = "default_size", deserialize_with = "num")]
+        size: u64,
+        /// Text to store instead of a value.
+        #[serde(default)]
+        text: Option<String>,
+    },
+    /// A load of `len` bytes.
+    Read {
+        /// The process.
+        pid: Pid,
+        /// Virtual address.
+        #[serde(deserialize_with = "num")]
+        addr: u64,
+        /// How many bytes.
+        #[serde(default = "default_size", deserialize_with = "num")]
+        len: u64,
+    },
+    /// `fork()`: `copy_process()` with `dup_mm()`.
+    Fork {
+        /// The parent.
+        pid: Pid,
+    },
+    /// `execve(path, argv, envp)`: `load_elf_binary()`.
+    Exec {
+        /// The caller.
+        pid: Pid,
+        /// Executable path.
+        path: String,
+        /// Arguments; argv[0] defaults to the path.
+        #[serde(default)]
+        argv: Vec<String>,
+        /// Environment.
+        #[serde(default)]
+        envp: Vec<String>,
+    },
+    /// `exit_group(code)`: `do_exit()`.
+    Exit {
+        /// The process.
+        pid: Pid,
+        /// Exit code.
+        #[serde(default)]
+        code: i32,
+    },
+    /// `wait4(-1, ...)` by `pid`: reaps one zombie child.
+    Wait {
+        /// The parent.
+        pid: Pid,
+    },
+    /// `open(path, flags)`.
+    Open {
+        /// The caller.
+        pid: Pid,
+        /// Path.
+        path: String,
+        /// `O_CLOEXEC`.
+        #[serde(default)]
+        cloexec: bool,
+    },
+    /// `close(fd)`.
+    Close {
+        /// The caller.
+        pid: Pid,
+        /// Which fd.
+        fd: Fd,
+    },
+    /// `echo 1 > /proc/sys/vm/drop_caches`: free clean, unmapped page-cache pages.
+    DropCaches {},
+}
+
+impl Op {
+    /// A one-line rendering, like a strace line.
+    pub fn describe(&self) -> String {
+        match self {
+            Op::Spawn { name } => format!("spawn {name:?}"),
+            Op::Mmap { pid, addr, len, prot, shared, file, offset } => {
+                let kind = if *shared { "MAP_SHARED" } else { "MAP_PRIVATE" };
+                let what = match file {
+                    Some(f) => format!("{f:?}+{offset:#x}"),
+                    None => "MAP_ANONYMOUS".into(),
+                };
+                let at = addr.map(|a| format!("{a:#x}")).unwrap_or_else(|| "NULL".into());
+                format!("[{pid}] mmap({at}, {len:#x}, {prot}, {kind}, {what})")
+            }
+            Op::Munmap { pid, addr, len } => format!("[{pid}] munmap({addr:#x}, {len:#x})"),
+            Op::Mprotect { pid, addr, len, prot } => format!("[{pid}] mprotect({addr:#x}, {len:#x}, {prot})"),
+            Op::Brk { pid, addr } => format!("[{pid}] brk({addr:#x})"),
+            Op::Access { pid, addr, access } => format!("[{pid}] {access} {addr:#x}"),
+            Op::Write { pid, addr, value, size, text } => match text {
+                Some(t) => format!("[{pid}] store {t:?} at {addr:#x}"),
+                None => format!("[{pid}] store {size}-byte {:#x} at {addr:#x}", value.unwrap_or(0)),
+            },
+            Op::Read { pid, addr, len } => format!("[{pid}] load {len} bytes at {addr:#x}"),
+            Op::Fork { pid } => format!("[{pid}] fork()"),
+            Op::Exec { pid, path, argv, .. } => format!("[{pid}] execve({path:?}, {argv:?})"),
+            Op::Exit { pid, code } => format!("[{pid}] exit_group({code})"),
+            Op::Wait { pid } => format!("[{pid}] wait4(-1)"),
+            Op::Open { pid, path, cloexec } => {
+                format!("[{pid}] open({path:?}{})", if *cloexec { ", O_CLOEXEC" } else { "" })
+            }
+            Op::Close { pid, fd } => format!("[{pid}] close({fd})"),
+            Op::DropCaches {} => "drop_caches".into(),
+        }
+    }
+}
+
+/// Error numbers the simulated kernel returns (values from asm-generic/errno-base.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum Errno {
+    /// 2: No such file or directory.
+    ENOENT,
+    /// 8: Exec format error.
+    ENOEXEC,
+    /// 9: Bad file descriptor.
+    EBADF,
+    /// 10: No child processes.
+    ECHILD,
+    /// 12: Out of memory.
+    ENOMEM,
+    /// 13: Permission denied.
+    EACCES,
+    /// 14: Bad address.
+    EFAULT,
+    /// 22: Invalid argument.
+    EINVAL,
+}
+
+impl Errno {
+    /// The number.
+    pub fn code(self) -> i32 {
+        match self {
+            Errno::ENOENT => 2,
+            Errno::ENOEXEC => 8,
+            Errno::EBADF => 9,
+            Errno::ECHILD => 10,
+            Errno::ENOMEM => 12,
+            Errno::EACCES => 13,
+            Errno::EFAULT => 14,
+            Errno::EINVAL => 22,
+        }
+    }
+    /// strerror() text.
+    pub fn message(self) -> &'static str {
+        match self {
+            Errno::ENOENT => "No such file or directory",
+            Errno::ENOEXEC => "Exec format error",
+            Errno::EBADF => "Bad file descriptor",
+            Errno::ECHILD => "No child processes",
+            Errno::ENOMEM => "Cannot allocate memory",
+            Errno::EACCES => "Permission denied",
+            Errno::EFAULT => "Bad address",
+            Errno::EINVAL => "Invalid argument",
+        }
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} ({})", self, self.message())
+    }
+}
+
+/// What an operation returned to the process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Success with nothing to return.
+    Ok,
+    /// A new process id (spawn; fork in the parent).
+    Pid {
+        /// The id.
+        pid: Pid,
+    },
+    /// A file descriptor.
+    Fd {
+        /// The fd.
+        fd: Fd,
+    },
+    /// An address (mmap, brk).
+    Addr {
+        /// The address.
+        addr: VirtAddr,
+    },
+    /// Bytes loaded.
+    Bytes {
+        /// The data.
+        bytes: Vec<u8>,
+    },
+    /// A reaped child.
+    Reaped {
+        /// Its pid.
+        pid: Pid,
+        /// Its exit status.
+        code: i32,
+    },
+    /// The access faulted outside any allowed mapping: SIGSEGV killed the process.
+    Segv {
+        /// The faulting address.
+        addr: VirtAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The system call failed with an errno.
+    Failed {
+        /// The error.
+        errno: Errno,
+        /// The detailed reason.
+        detail: String,
+    },
+}
+
+/// An operation that cannot be applied at all (a mistake in the lesson, or a
+/// limit reached). The machine is left exactly as it was.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum SimError {
+    /// No such process.
+    #[error("there is no process {0}")]
+    NoSuchProcess(Pid),
+    /// The process has exited.
+    #[error("process {0} has exited and can no longer run")]
+    NotRunning(Pid),
+    /// Out of physical frames.
+    #[error("out of physical memory: all {0} frames are in use")]
+    OutOfFrames(u64),
+    /// An argument is malformed.
+    #[error("invalid argument: {0}")]
+    BadArgument(String),
+    /// A limit set to keep the simulator responsive.
+    #[error("limit reached: {0}")]
+    Limit(String),
+    /// A file fixture is not valid ELF (raised by inspection, not by exec).
+    #[error("{0}")]
+    Elf(#[from] ElfError),
+}

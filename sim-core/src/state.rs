@@ -1,0 +1,444 @@
+//! The whole simulated machine as plain data, and the deltas that change it.
+//!
+//! Every change to [`State`] is a [`Delta`] that records the value before and
+//! after. Applying a delta moves the state forward; undoing it moves it back.
+//! That is how a trace is rewound one event at a time without replaying it.
+
+use crate::paging::{PagingFormat, Translation, WalkLevel, PTE_P, PTE_RW, PTE_US};
+use crate::types::{Fd, OfdId, Pfn, Pid, Prot, VirtAddr};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What a physical frame is used for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FrameKind {
+    /// A page-table page at `level` (0 = top) of process `owner`.
+    PageTable {
+        /// Level, 0 for the top (PML4 / page directory).
+        level: usize,
+        /// The process whose address space it belongs to.
+        owner: Pid,
+    },
+    /// Anonymous memory (heap, stack, .bss, a COW copy).
+    Anon,
+    /// A page-cache page holding page `index` of file `path`.
+    PageCache {
+        /// The file.
+        path: String,
+        /// Page index within the file.
+        index: u64,
+    },
+    /// The shared zero page (`ZERO_PAGE(0)`, `my_zero_pfn()`): mapped read-only
+    /// for read faults on anonymous memory, never refcounted.
+    Zero,
+}
+
+/// One physical frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    /// What the frame holds.
+    pub kind: FrameKind,
+    /// References: one per PTE mapping it, plus one from the page cache for
+    /// page-cache pages (`page_ref_count`). Page tables have one, their owner.
+    pub refcount: u32,
+    /// Contents; `None` means all zeros (nothing written yet).
+    #[serde(skip)]
+    pub data: Option<Arc<[u8]>>,
+}
+
+/// What a mapping is backed by.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Backing {
+    /// Anonymous zero-filled memory.
+    Anon,
+    /// A file, starting at byte `offset` of it.
+    File {
+        /// Path in the simulated file system.
+        path: String,
+        /// File offset of the mapping's first byte (page aligned).
+        offset: u64,
+    },
+}
+
+/// A virtual memory area (`struct vm_area_struct`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vma {
+    /// First address.
+    pub start: u64,
+    /// One past the last address.
+    pub end: u64,
+    /// Permissions (`VM_READ`, `VM_WRITE`, `VM_EXEC`).
+    pub prot: Prot,
+    /// `MAP_SHARED` (`VM_SHARED`): writes are seen by every mapper and are
+    /// never copied on write.
+    pub shared: bool,
+    /// What backs the pages.
+    pub backing: Backing,
+    /// A name as /proc/PID/maps shows it: `[heap]`, `[stack]`, or none.
+    pub name: Option<String>,
+    /// Whether anonymous pages were ever created in it (`vma->anon_vma`);
+    /// `copy_page_range` skips private file mappings without one.
+    pub anon_vma: bool,
+}
+
+/// An address space (`struct mm_struct`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mm {
+    /// Frame of the top-level table (what CR3 points at).
+    pub root: Pfn,
+    /// Mappings by start address.
+    pub vmas: BTreeMap<u64, Vma>,
+    /// Start of the heap (`mm->start_brk`).
+    pub start_brk: u64,
+    /// Current program break (`mm->brk`).
+    pub brk: u64,
+    /// Where the initial stack pointer was placed.
+    pub start_stack: u64,
+    /// Path of the executable, if one was exec'd.
+    pub exe: Option<String>,
+    /// The auxiliary vector exec placed on the stack.
+    pub auxv: Vec<(String, u64)>,
+    /// argv as exec placed it.
+    pub argv: Vec<String>,
+}
+
+/// Process life cycle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ProcState {
+    /// Runnable.
+    Running,
+    /// Exited, waiting for its parent to reap it (`EXIT_ZOMBIE`).
+    Zombie {
+        /// Wait status: exit code, or 128 + signal for a killed process.
+        code: i32,
+    },
+}
+
+/// One fd table slot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdEntry {
+    /// The open file description it refers to.
+    pub ofd: OfdId,
+    /// `O_CLOEXEC`: closed by exec.
+    pub cloexec: bool,
+}
+
+/// User-visible registers that exec and fork set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Regs {
+    /// Instruction pointer.
+    pub ip: u64,
+    /// Stack pointer.
+    pub sp: u64,
+    /// Return value register (rax): fork returns 0 in the child.
+    pub ax: u64,
+}
+
+/// A process (`struct task_struct`, single-threaded).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    /// Its id.
+    pub pid: Pid,
+    /// Parent's id (0 for none).
+    pub ppid: Pid,
+    /// Command name (`comm`).
+    pub comm: String,
+    /// Running or zombie.
+    pub state: ProcState,
+    /// Address space; `None` once exited.
+    pub mm: Option<Mm>,
+    /// File descriptor table.
+    pub fds: BTreeMap<Fd, FdEntry>,
+    /// Registers.
+    pub regs: Regs,
+}
+
+/// What an open file description refers to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OfdKind {
+    /// The terminal (fds 0, 1, 2).
+    Tty,
+    /// A regular file.
+    File {
+        /// Its path.
+        path: String,
+    },
+}
+
+/// An open file description (`struct file`), counted by `f_count`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ofd {
+    /// References from fd table slots (`f_count`).
+    pub refcount: u32,
+    /// What it is.
+    pub kind: OfdKind,
+}
+
+/// A translation cached by the TLB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlbEntry {
+    /// Virtual page number.
+    pub vpn: u64,
+    /// Frame it maps to.
+    pub pfn: Pfn,
+    /// Writes allowed.
+    pub writable: bool,
+    /// Execution forbidden.
+    pub no_exec: bool,
+    /// The PTE's dirty bit was set when cached.
+    pub dirty: bool,
+}
+
+/// A small fully associative TLB with FIFO replacement, untagged: like x86
+/// without PCID, a CR3 write flushes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tlb {
+    /// Cached entries, oldest first.
+    pub entries: Vec<TlbEntry>,
+    /// Capacity.
+    pub capacity: usize,
+    /// Lookups that hit.
+    pub hits: u64,
+    /// Lookups that missed.
+    pub misses: u64,
+}
+
+/// Machine-wide scalars.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Globals {
+    /// The last pid handed out (`pid_namespace->idr` cursor).
+    pub last_pid: u32,
+    /// The next open-file-description id.
+    pub next_ofd: u32,
+    /// The process whose tables CR3 points at.
+    pub current: Option<Pid>,
+    /// The TLB.
+    pub tlb: Tlb,
+}
+
+/// The entire machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Page-table format.
+    pub format: PagingFormat,
+    /// Physical memory limit in frames.
+    pub max_frames: u64,
+    /// Allocated frames.
+    pub frames: BTreeMap<Pfn, Frame>,
+    /// Processes, including zombies.
+    pub procs: BTreeMap<Pid, Process>,
+    /// Open file descriptions.
+    pub ofds: BTreeMap<OfdId, Ofd>,
+    /// Page cache: (file, page index) to frame.
+    pub page_cache: BTreeMap<(String, u64), Pfn>,
+    /// The file system: path to contents.
+    #[serde(skip)]
+    pub files: BTreeMap<String, Arc<[u8]>>,
+    /// Scalars.
+    pub globals: Globals,
+}
+
+/// One reversible change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delta {
+    /// A frame appears or disappears or changes (kind, refcount or contents).
+    Frame {
+        /// Which frame.
+        pfn: Pfn,
+        /// Before.
+        old: Option<Box<Frame>>,
+        /// After.
+        new: Option<Box<Frame>>,
+    },
+    /// Only the refcount changed (the common case, kept small).
+    FrameRef {
+        /// Which frame.
+        pfn: Pfn,
+        /// Before.
+        old: u32,
+        /// After.
+        new: u32,
+    },
+    /// Bytes of a frame changed.
+    FrameBytes {
+        /// Which frame.
+        pfn: Pfn,
+        /// Offset of the first changed byte.
+        offset: usize,
+        /// Before.
+        old: Vec<u8>,
+        /// After.
+        new: Vec<u8>,
+    },
+    /// A process record changed (created, updated, removed).
+    Proc {
+        /// Which process.
+        pid: Pid,
+        /// Before.
+        old: Option<Box<Process>>,
+        /// After.
+        new: Option<Box<Process>>,
+    },
+    /// An open file description changed.
+    Ofd {
+        /// Which.
+        id: OfdId,
+        /// Before.
+        old: Option<Ofd>,
+        /// After.
+        new: Option<Ofd>,
+    },
+    /// A page-cache slot changed.
+    PageCache {
+        /// Which file page.
+        key: (String, u64),
+        /// Before.
+        old: Option<Pfn>,
+        /// After.
+        new: Option<Pfn>,
+    },
+    /// A file was created or replaced.
+    File {
+        /// Path.
+        path: String,
+        /// Before.
+        old: Option<Arc<[u8]>>,
+        /// After.
+        new: Option<Arc<[u8]>>,
+    },
+    /// Machine-wide scalars changed.
+    Globals {
+        /// Before.
+        old: Box<Globals>,
+        /// After.
+        new: Box<Globals>,
+    },
+}
+
+fn put<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, value: Option<V>) {
+    match value {
+        Some(v) => {
+            map.insert(key, v);
+        }
+        None => {
+            map.remove(&key);
+        }
+    }
+}
+
+impl State {
+    /// A machine with nothing in it.
+    pub fn new(format: PagingFormat, max_frames: u64, tlb_entries: usize) -> State {
+        State {
+            format,
+            max_frames: max_frames.min(format.max_frames()),
+            frames: BTreeMap::new(),
+            procs: BTreeMap::new(),
+            ofds: BTreeMap::new(),
+            page_cache: BTreeMap::new(),
+            files: BTreeMap::new(),
+            globals: Globals {
+                last_pid: 0,
+                next_ofd: 1,
+                current: None,
+                tlb: Tlb { entries: Vec::new(), capacity: tlb_entries.max(1), hits: 0, misses: 0 },
+            },
+        }
+    }
+
+    /// Applies `d` (forward) or its inverse (`forward == false`).
+    pub fn apply(&mut self, d: &Delta, forward: bool) {
+        fn pick<T: Clone>(old: &T, new: &T, forward: bool) -> T {
+            if forward { new.clone() } else { old.clone() }
+        }
+        match d {
+            Delta::Frame { pfn, old, new } => {
+                put(&mut self.frames, *pfn, pick(old, new, forward).map(|b| *b))
+            }
+            Delta::FrameRef { pfn, old, new } => {
+                if let Some(f) = self.frames.get_mut(pfn) {
+                    f.refcount = if forward { *new } else { *old };
+                }
+            }
+            Delta::FrameBytes { pfn, offset, old, new } => {
+                let size = self.format.page_size() as usize;
+                if let Some(f) = self.frames.get_mut(pfn) {
+                    let bytes = if forward { new } else { old };
+                    let mut data = f.data.as_deref().map(<[u8]>::to_vec).unwrap_or_else(|| vec![0; size]);
+                    data[*offset..*offset + bytes.len()].copy_from_slice(bytes);
+                    f.data = Some(data.into());
+                }
+            }
+            Delta::Proc { pid, old, new } => put(&mut self.procs, *pid, pick(old, new, forward).map(|b| *b)),
+            Delta::Ofd { id, old, new } => put(&mut self.ofds, *id, pick(old, new, forward)),
+            Delta::PageCache { key, old, new } => put(&mut self.page_cache, key.clone(), pick(old, new, forward)),
+            Delta::File { path, old, new } => put(&mut self.files, path.clone(), pick(old, new, forward)),
+            Delta::Globals { old, new } => self.globals = *pick(old, new, forward),
+        }
+    }
+
+    /// Reads `len` bytes of frame `pfn` at `offset` (zeros for an untouched frame).
+    pub fn frame_bytes(&self, pfn: Pfn, offset: usize, len: usize) -> Vec<u8> {
+        match self.frames.get(&pfn).and_then(|f| f.data.as_deref()) {
+            Some(d) => d[offset..offset + len].to_vec(),
+            None => vec![0; len],
+        }
+    }
+
+    /// Reads the entry at `index` of the page table in frame `table`.
+    pub fn read_pte(&self, table: Pfn, index: usize) -> u64 {
+        let n = self.format.pte_bytes();
+        let bytes = self.frame_bytes(table, index * n, n);
+        bytes.iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+    }
+
+    /// Walks the tables of `root` for `va` without changing anything, the way
+    /// the MMU does: one entry per level, top first, stopping at the first
+    /// entry that is not present. Rights are combined across levels: RW and
+    /// US are ANDed, NX is ORed (Intel SDM Vol. 3A §4.6).
+    pub fn translate(&self, root: Pfn, va: VirtAddr) -> Translation {
+        let fmt = self.format;
+        let mut table = root;
+        let mut walk = Vec::with_capacity(fmt.levels());
+        let (mut writable, mut user, mut no_exec) = (true, true, false);
+        for level in 0..fmt.levels() {
+            let index = fmt.index(va, level);
+            let entry = self.read_pte(table, index);
+            walk.push(WalkLevel { level, table, index, entry });
+            if entry & PTE_P == 0 {
+                return Translation::NotMapped { walk };
+            }
+            writable &= entry & PTE_RW != 0;
+            user &= entry & PTE_US != 0;
+            no_exec |= entry & fmt.nx() != 0;
+            table = fmt.pte_pfn(entry);
+        }
+        let pa = fmt.phys(table, fmt.offset(va));
+        Translation::Mapped { walk, frame: table, pa, writable, user, no_exec }
+    }
+
+    /// The leaf entry mapping `va` in process `pid`, if every level is present:
+    /// (table frame, index, entry).
+    pub fn leaf(&self, pid: Pid, va: VirtAddr) -> Option<(Pfn, usize, u64)> {
+        let root = self.procs.get(&pid)?.mm.as_ref()?.root;
+        match self.translate(root, va) {
+            Translation::Mapped { walk, .. } => walk.last().map(|l| (l.table, l.index, l.entry)),
+            Translation::NotMapped { .. } => None,
+        }
+    }
+
+    /// Number of frames in use.
+    pub fn frames_in_use(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// The process `pid`, if it exists.
+    pub fn proc(&self, pid: Pid) -> Option<&Process> {
+        self.procs.get(&pid)
+    }
+}
