@@ -364,6 +364,12 @@ impl Machine {
             vec![Focus::Proc { pid: child }],
         );
         self.dup_mmap(parent, child)?;
+        self.emit(
+            EventKind::Process,
+            format!("fork returns twice: {child} in the parent, 0 in the child (its rax); the parent's TLB is flushed because its entries were write-protected"),
+            "copy_process/flush_tlb_mm",
+            vec![Focus::Proc { pid: parent }, Focus::Proc { pid: child }],
+        );
         Ok(Outcome::Pid { pid: child })
     }
 
@@ -542,16 +548,20 @@ pub(crate) fn pte_flags_for(fmt: PagingFormat, prot: Prot, writable: bool) -> u6
 }
 
 
-/// Builds a walk description (for narration).
+/// Builds a walk description (for narration): which bits of the address
+/// chose the slot, what the entry holds, where it leads.
 pub(crate) fn describe_level(fmt: PagingFormat, l: &WalkLevel) -> String {
     let name = fmt.level_name(l.level);
+    let lo = fmt.page_shift() + fmt.index_bits() * (fmt.levels() - 1 - l.level) as u32;
+    let hi = lo + fmt.index_bits() - 1;
+    let head = format!("{name}[{}] (address bits {hi}-{lo}) in frame {} = {:#x}", l.index, l.table, l.entry);
     if l.entry & PTE_P == 0 {
-        return format!("{name}[{}] in frame {} = {:#x}: not present", l.index, l.table, l.entry);
+        return format!("{head}: not present, the walk stops");
     }
     let next = if l.level + 1 < fmt.levels() {
-        format!("next table {} in frame {}", fmt.level_name(l.level + 1), fmt.pte_pfn(l.entry))
+        format!("the {} table in frame {}", fmt.level_name(l.level + 1), fmt.pte_pfn(l.entry))
     } else {
-        format!("page frame {}", fmt.pte_pfn(l.entry))
+        format!("data frame {}", fmt.pte_pfn(l.entry))
     };
-    format!("{name}[{}] in frame {} = {:#x} ({}) -> {next}", l.index, l.table, l.entry, fmt.flags_text(l.entry))
+    format!("{head} ({}) -> {next}", fmt.flags_text(l.entry))
 }

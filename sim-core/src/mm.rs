@@ -84,6 +84,14 @@ impl Machine {
                     }
                     return Ok(Ok(pa));
                 }
+                if self.verbose_walks {
+                    let why = match access {
+                        Access::Write if !e.writable => "the cached entry is read-only",
+                        Access::Write => "the cached entry is not yet dirty, so the CPU walks to set D",
+                        _ => "the cached entry forbids execution",
+                    };
+                    self.emit(EventKind::Tlb, format!("TLB hit for page {vpn:#x}, but {why}: the MMU walks the tables again"), "TLB lookup", vec![Focus::Tlb]);
+                }
             } else {
                 self.globals_update(|g| g.tlb.misses += 1);
                 if self.verbose_walks {
@@ -98,7 +106,7 @@ impl Machine {
             };
             if self.verbose_walks {
                 for l in &walk {
-                    let text = format!("{} (VA bits give index {})", describe_level(fmt, l), l.index);
+                    let text = describe_level(fmt, l);
                     self.emit(EventKind::Walk, text, "page walk (Intel SDM 4.5)", vec![Focus::Pte { table: l.table, index: l.index }]);
                 }
             }

@@ -1,0 +1,406 @@
+//! Expectations: assertions on the state after a step, checked by the runner.
+
+use serde::{Deserialize, Serialize};
+use sim_core::ops::{num, opt_num};
+use sim_core::paging::{PTE_D, PTE_RW};
+use sim_core::state::{Backing, FrameKind, ProcState, State};
+use sim_core::{Fd, Outcome, Pid, VirtAddr};
+
+/// One expectation. `check` names the kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "check", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Expect {
+    /// What the operation returned: `ok`, `pid`, `fd`, `addr`, `bytes`,
+    /// `reaped`, `segv` or `failed` (with `errno`).
+    Outcome {
+        /// The result kind.
+        result: String,
+        /// For `failed`: the errno name, e.g. `ENOENT`.
+        #[serde(default)]
+        errno: Option<String>,
+        /// For pid/fd/addr/reaped: the number.
+        #[serde(default, deserialize_with = "opt_num")]
+        value: Option<u64>,
+    },
+    /// The leaf page-table entry for `addr` in `pid`.
+    Pte {
+        /// Process.
+        pid: Pid,
+        /// Address.
+        #[serde(deserialize_with = "num")]
+        addr: u64,
+        /// Whether every level is present.
+        present: bool,
+        /// The RW bit of the leaf.
+        #[serde(default)]
+        writable: Option<bool>,
+        /// The D bit of the leaf.
+        #[serde(default)]
+        dirty: Option<bool>,
+    },
+    /// The refcount of the frame mapped at `addr`.
+    FrameRefcount {
+        /// Process.
+        pid: Pid,
+        /// Address.
+        #[serde(deserialize_with = "num")]
+        addr: u64,
+        /// Expected count.
+        equals: u32,
+    },
+    /// Whether two mappings reach the same frame.
+    SameFrame {
+        /// First process.
+        pid: Pid,
+        /// Second process.
+        other: Pid,
+        /// Address (the same in both).
+        #[serde(deserialize_with = "num")]
+        addr: u64,
+        /// Expected answer.
+        equals: bool,
+    },
+    /// Bytes as the process would load them (read through its tables
+    /// without side effects).
+    Memory {
+        /// Process.
+        pid: Pid,
+        /// Address.
+        #[serde(deserialize_with = "num")]
+        addr: u64,
+        /// A little-endian integer of `size` bytes.
+        #[serde(default, deserialize_with = "opt_num")]
+        value: Option<u64>,
+        /// Its size.
+        #[serde(default = "eight", deserialize_with = "num")]
+        size: u64,
+        /// Or a string (compared without a terminating NUL).
+        #[serde(default)]
+        text: Option<String>,
+    },
+    /// A VMA containing `addr` (or none, with `exists = false`).
+    Vma {
+        /// Process.
+        pid: Pid,
+        /// An address inside it.
+        #[serde(deserialize_with = "num")]
+        addr: u64,
+        /// Whether one exists.
+        #[serde(default = "yes")]
+        exists: bool,
+        /// Its rights, `rwx` style.
+        #[serde(default)]
+        prot: Option<String>,
+        /// `anon` or `file`.
+        #[serde(default)]
+        backing: Option<String>,
+        /// Its start.
+        #[serde(default, deserialize_with = "opt_num")]
+        start: Option<u64>,
+        /// Its end.
+        #[serde(default, deserialize_with = "opt_num")]
+        end: Option<u64>,
+    },
+    /// A process's life-cycle state: `running`, `zombie` or `gone`.
+    Process {
+        /// Process.
+        pid: Pid,
+        /// Expected state.
+        state: String,
+        /// For zombies: the exit status.
+        #[serde(default)]
+        code: Option<i32>,
+    },
+    /// How many frames are in use, optionally of one kind
+    /// (`anon`, `page_table`, `page_cache`, `zero`).
+    Frames {
+        /// Kind filter.
+        #[serde(default)]
+        kind: Option<String>,
+        /// Expected count.
+        equals: usize,
+    },
+    /// A register of the process: `ip` or `sp`.
+    Register {
+        /// Process.
+        pid: Pid,
+        /// `ip` or `sp`.
+        reg: String,
+        /// Expected value.
+        #[serde(deserialize_with = "num")]
+        equals: u64,
+    },
+    /// An auxiliary-vector entry exec placed on the stack.
+    Auxv {
+        /// Process.
+        pid: Pid,
+        /// e.g. `AT_ENTRY`.
+        key: String,
+        /// Expected value.
+        #[serde(deserialize_with = "num")]
+        equals: u64,
+    },
+    /// Whether the TLB holds the page of `addr` (it belongs to the running process).
+    Tlb {
+        /// Address.
+        #[serde(deserialize_with = "num")]
+        addr: u64,
+        /// Expected.
+        cached: bool,
+    },
+    /// Whether fd `fd` is open in `pid`.
+    Fd {
+        /// Process.
+        pid: Pid,
+        /// Descriptor.
+        fd: Fd,
+        /// Expected.
+        open: bool,
+    },
+}
+
+fn eight() -> u64 {
+    8
+}
+fn yes() -> bool {
+    true
+}
+
+/// The verdict on one expectation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    /// What was checked, in words.
+    pub what: String,
+    /// Whether it held.
+    pub ok: bool,
+    /// What was found instead, when it did not.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub found: String,
+}
+
+/// Reads memory the way the process would see it, without side effects.
+pub fn peek(st: &State, pid: Pid, addr: u64, len: usize) -> Result<Vec<u8>, String> {
+    let fmt = st.format;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        let va = addr + out.len() as u64;
+        let Some((_, _, e)) = st.leaf(pid, VirtAddr(va)) else {
+            return Err(format!("{va:#x} is not mapped"));
+        };
+        let off = fmt.offset(VirtAddr(va)) as usize;
+        let n = (fmt.page_size() as usize - off).min(len - out.len());
+        out.extend(st.frame_bytes(fmt.pte_pfn(e), off, n));
+    }
+    Ok(out)
+}
+
+fn outcome_name(o: &Outcome) -> (&'static str, Option<u64>, Option<String>) {
+    match o {
+        Outcome::Ok => ("ok", None, None),
+        Outcome::Pid { pid } => ("pid", Some(u64::from(pid.0)), None),
+        Outcome::Fd { fd } => ("fd", Some(u64::from(fd.0)), None),
+        Outcome::Addr { addr } => ("addr", Some(addr.0), None),
+        Outcome::Bytes { .. } => ("bytes", None, None),
+        Outcome::Reaped { pid, .. } => ("reaped", Some(u64::from(pid.0)), None),
+        Outcome::Segv { .. } => ("segv", None, None),
+        Outcome::Failed { errno, .. } => ("failed", None, Some(format!("{errno:?}"))),
+    }
+}
+
+impl Expect {
+    /// Checks this expectation against the state after a step and the step's outcome.
+    pub fn check(&self, st: &State, outcome: &Outcome) -> CheckResult {
+        let (what, result) = self.eval(st, outcome);
+        match result {
+            Ok(()) => CheckResult { what, ok: true, found: String::new() },
+            Err(found) => CheckResult { what, ok: false, found },
+        }
+    }
+
+    fn eval(&self, st: &State, outcome: &Outcome) -> (String, Result<(), String>) {
+        let fmt = st.format;
+        let eq = |found: String, want: String| if found == want { Ok(()) } else { Err(found) };
+        match self {
+            Expect::Outcome { result, errno, value } => {
+                let (name, v, e) = outcome_name(outcome);
+                let mut want = result.clone();
+                if let Some(e) = errno {
+                    want += &format!(" {e}");
+                }
+                if let Some(v) = value {
+                    want += &format!(" {v}");
+                }
+                let mut found = name.to_string();
+                if errno.is_some() {
+                    found += &format!(" {}", e.unwrap_or_default());
+                }
+                if value.is_some() {
+                    found += &format!(" {}", v.map(|v| v.to_string()).unwrap_or_default());
+                }
+                (format!("the operation returns {want}"), eq(found, want))
+            }
+            Expect::Pte { pid, addr, present, writable, dirty } => {
+                let leaf = st.leaf(*pid, VirtAddr(*addr));
+                let mut want = format!("{}", if *present { "present" } else { "not present" });
+                if let Some(w) = writable {
+                    want += if *w { ", writable" } else { ", read-only" };
+                }
+                if let Some(d) = dirty {
+                    want += if *d { ", dirty" } else { ", clean" };
+                }
+                let found = match leaf {
+                    None => "not present".to_string(),
+                    Some((_, _, e)) => {
+                        let mut f = "present".to_string();
+                        if writable.is_some() {
+                            f += if e & PTE_RW != 0 { ", writable" } else { ", read-only" };
+                        }
+                        if dirty.is_some() {
+                            f += if e & PTE_D != 0 { ", dirty" } else { ", clean" };
+                        }
+                        f
+                    }
+                };
+                (format!("process {pid}'s entry for {addr:#x} is {want}"), eq(found, want))
+            }
+            Expect::FrameRefcount { pid, addr, equals } => {
+                let what = format!("the frame process {pid} maps at {addr:#x} has refcount {equals}");
+                match st.leaf(*pid, VirtAddr(*addr)) {
+                    None => (what, Err("nothing is mapped there".into())),
+                    Some((_, _, e)) => {
+                        let n = st.frames.get(&fmt.pte_pfn(e)).map(|f| f.refcount).unwrap_or(0);
+                        (what, eq(n.to_string(), equals.to_string()))
+                    }
+                }
+            }
+            Expect::SameFrame { pid, other, addr, equals } => {
+                let what = format!(
+                    "processes {pid} and {other} {} the same frame at {addr:#x}",
+                    if *equals { "share" } else { "do not share" }
+                );
+                let a = st.leaf(*pid, VirtAddr(*addr)).map(|l| fmt.pte_pfn(l.2));
+                let b = st.leaf(*other, VirtAddr(*addr)).map(|l| fmt.pte_pfn(l.2));
+                let same = a.is_some() && a == b;
+                let found = format!("frames {} and {}", a.map(|p| p.to_string()).unwrap_or("-".into()), b.map(|p| p.to_string()).unwrap_or("-".into()));
+                (what, if same == *equals { Ok(()) } else { Err(found) })
+            }
+            Expect::Memory { pid, addr, value, size, text } => match (value, text) {
+                (Some(v), None) => {
+                    let what = format!("process {pid} reads {v:#x} at {addr:#x}");
+                    match peek(st, *pid, *addr, (*size).min(8) as usize) {
+                        Ok(b) => {
+                            let got = b.iter().rev().fold(0u64, |a, x| (a << 8) | u64::from(*x));
+                            (what, eq(format!("{got:#x}"), format!("{v:#x}")))
+                        }
+                        Err(e) => (what, Err(e)),
+                    }
+                }
+                (None, Some(t)) => {
+                    let what = format!("process {pid} reads {t:?} at {addr:#x}");
+                    match peek(st, *pid, *addr, t.len()) {
+                        Ok(b) => (what, eq(String::from_utf8_lossy(&b).into_owned(), t.clone())),
+                        Err(e) => (what, Err(e)),
+                    }
+                }
+                _ => ("memory check".into(), Err("give exactly one of value or text".into())),
+            },
+            Expect::Vma { pid, addr, exists, prot, backing, start, end } => {
+                let vma = st
+                    .procs
+                    .get(pid)
+                    .and_then(|p| p.mm.as_ref())
+                    .and_then(|mm| mm.vmas.range(..=*addr).next_back().map(|(_, v)| v).filter(|v| *addr < v.end));
+                let mut want = if *exists { "a mapping".to_string() } else { "no mapping".to_string() };
+                let mut found = if vma.is_some() { "a mapping".to_string() } else { "no mapping".to_string() };
+                if let Some(v) = vma {
+                    if let Some(p) = prot {
+                        want += &format!(" {p}");
+                        found += &format!(" {}", v.prot);
+                    }
+                    if let Some(b) = backing {
+                        want += &format!(" {b}");
+                        found += match v.backing {
+                            Backing::Anon => " anon",
+                            Backing::File { .. } => " file",
+                        };
+                    }
+                    if let Some(s) = start {
+                        want += &format!(" from {s:#x}");
+                        found += &format!(" from {:#x}", v.start);
+                    }
+                    if let Some(e) = end {
+                        want += &format!(" to {e:#x}");
+                        found += &format!(" to {:#x}", v.end);
+                    }
+                }
+                (format!("process {pid} has {want} at {addr:#x}"), eq(found, want))
+            }
+            Expect::Process { pid, state, code } => {
+                let found = match st.procs.get(pid).map(|p| &p.state) {
+                    None => "gone".to_string(),
+                    Some(ProcState::Running) => "running".to_string(),
+                    Some(ProcState::Zombie { code: c }) => match code {
+                        Some(_) => format!("zombie {c}"),
+                        None => "zombie".to_string(),
+                    },
+                };
+                let want = match code {
+                    Some(c) => format!("{state} {c}"),
+                    None => state.clone(),
+                };
+                (format!("process {pid} is {want}"), eq(found, want))
+            }
+            Expect::Frames { kind, equals } => {
+                let n = st
+                    .frames
+                    .values()
+                    .filter(|f| match kind.as_deref() {
+                        None => true,
+                        Some("anon") => f.kind == FrameKind::Anon,
+                        Some("page_table") => matches!(f.kind, FrameKind::PageTable { .. }),
+                        Some("page_cache") => matches!(f.kind, FrameKind::PageCache { .. }),
+                        Some("zero") => f.kind == FrameKind::Zero,
+                        Some(_) => false,
+                    })
+                    .count();
+                let k = kind.as_deref().map(|k| format!("{k} ")).unwrap_or_default();
+                (format!("{equals} {k}frame(s) are in use"), eq(n.to_string(), equals.to_string()))
+            }
+            Expect::Register { pid, reg, equals } => {
+                let what = format!("process {pid}'s {reg} is {equals:#x}");
+                let r = st.procs.get(pid).map(|p| p.regs);
+                let v = match (r, reg.as_str()) {
+                    (Some(r), "ip") => Ok(r.ip),
+                    (Some(r), "sp") => Ok(r.sp),
+                    (Some(r), "ax") => Ok(r.ax),
+                    (None, _) => Err("no such process".to_string()),
+                    _ => Err(format!("unknown register {reg} (ip, sp or ax)")),
+                };
+                (what, v.and_then(|v| eq(format!("{v:#x}"), format!("{equals:#x}"))))
+            }
+            Expect::Auxv { pid, key, equals } => {
+                let what = format!("process {pid}'s {key} is {equals:#x}");
+                let v = st.procs.get(pid).and_then(|p| p.mm.as_ref()).and_then(|mm| mm.auxv.iter().find(|(k, _)| k == key).map(|(_, v)| *v));
+                match v {
+                    Some(v) => (what, eq(format!("{v:#x}"), format!("{equals:#x}"))),
+                    None => (what, Err(format!("no {key} entry"))),
+                }
+            }
+            Expect::Tlb { addr, cached } => {
+                let vpn = addr >> fmt.page_shift();
+                let has = st.globals.tlb.entries.iter().any(|e| e.vpn == vpn);
+                (
+                    format!("the TLB {} page {addr:#x}", if *cached { "caches" } else { "does not cache" }),
+                    if has == *cached { Ok(()) } else { Err(format!("cached = {has}")) },
+                )
+            }
+            Expect::Fd { pid, fd, open } => {
+                let has = st.procs.get(pid).is_some_and(|p| p.fds.contains_key(fd));
+                (
+                    format!("fd {fd} is {} in process {pid}", if *open { "open" } else { "closed" }),
+                    if has == *open { Ok(()) } else { Err(format!("open = {has}")) },
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Real binaries built from the C sources in `fixtures/` by
+//! `fixtures/build.sh`, embedded so lessons need no network and no compiler.
+
+/// (name, bytes) of every built-in fixture.
+pub const FIXTURES: &[(&str, &[u8])] = &[
+    ("exec/static_maps", include_bytes!("../../fixtures/exec/static_maps")),
+    ("exec/dynamic_pie", include_bytes!("../../fixtures/exec/dynamic_pie")),
+];
+
+/// The bytes of fixture `name`.
+pub fn fixture(name: &str) -> Option<&'static [u8]> {
+    FIXTURES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}

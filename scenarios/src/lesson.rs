@@ -1,0 +1,157 @@
+//! The lesson file format.
+
+use crate::check::Expect;
+use serde::{Deserialize, Serialize};
+use sim_core::{Config, Op};
+use thiserror::Error;
+
+/// Most steps a lesson may have.
+pub const MAX_STEPS: usize = 10_000;
+/// Largest lesson file accepted, in bytes.
+pub const MAX_LESSON_BYTES: usize = 1 << 20;
+
+/// A lesson.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lesson {
+    /// Short identifier used in URLs (`?lesson=ID`).
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// One-line summary for the lesson picker.
+    pub summary: String,
+    /// The question the lesson answers.
+    #[serde(default)]
+    pub question: String,
+    /// The machine.
+    #[serde(default)]
+    pub machine: Config,
+    /// Files placed in the simulated file system before the first step.
+    #[serde(default)]
+    pub files: Vec<FileSpec>,
+    /// The steps.
+    pub steps: Vec<Step>,
+}
+
+/// A file in the lesson's file system.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    /// Where it appears, e.g. `/bin/hello`.
+    pub path: String,
+    /// A built-in fixture (see `fixtures/`), e.g. `exec/static_maps`.
+    #[serde(default)]
+    pub fixture: Option<String>,
+    /// Or literal text contents.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// One step: narration, one operation, expectations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Narration shown before the operation runs.
+    pub say: String,
+    /// The operation.
+    #[serde(rename = "do")]
+    pub op: Op,
+    /// Checks on the state after the operation.
+    #[serde(default)]
+    pub expect: Vec<Expect>,
+}
+
+/// A lesson file that cannot be used, with where the problem is.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("{line}:{column}: {message}")]
+pub struct ParseError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, column)
+}
+
+/// Where `needle` first appears in `text`, as (line, column), or (1, 1).
+fn locate(text: &str, needle: &str) -> (usize, usize) {
+    text.find(needle).map(|o| line_col(text, o)).unwrap_or((1, 1))
+}
+
+/// Parses a lesson from TOML or JSON (JSON when the first non-blank
+/// character is `{`), then checks what the format alone cannot.
+pub fn parse_lesson(text: &str) -> Result<Lesson, ParseError> {
+    if text.len() > MAX_LESSON_BYTES {
+        return Err(ParseError { line: 1, column: 1, message: format!("the file is {} bytes; lessons are limited to {MAX_LESSON_BYTES}", text.len()) });
+    }
+    let lesson: Lesson = if text.trim_start().starts_with('{') {
+        serde_json::from_str(text).map_err(|e| ParseError { line: e.line().max(1), column: e.column().max(1), message: e.to_string() })?
+    } else {
+        toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ParseError { line, column, message: e.message().trim().to_string() }
+        })?
+    };
+    validate(&lesson, text)?;
+    Ok(lesson)
+}
+
+fn validate(l: &Lesson, text: &str) -> Result<(), ParseError> {
+    let err = |needle: &str, message: String| {
+        let (line, column) = locate(text, needle);
+        Err(ParseError { line, column, message })
+    };
+    if l.id.is_empty() || !l.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return err("id", format!("id `{}` must be non-empty letters, digits, - or _", l.id));
+    }
+    if l.steps.is_empty() {
+        return err("id", "a lesson needs at least one step".into());
+    }
+    if l.steps.len() > MAX_STEPS {
+        return err("steps", format!("{} steps; a lesson may have at most {MAX_STEPS}", l.steps.len()));
+    }
+    if l.machine.tlb_entries == 0 || l.machine.tlb_entries > 1024 {
+        return err("tlb_entries", "tlb_entries must be between 1 and 1024".into());
+    }
+    if l.machine.frames > 1 << 22 {
+        return err("frames", "frames may be at most 4194304 (16 GiB of 4 KiB pages)".into());
+    }
+    for f in &l.files {
+        match (&f.fixture, &f.text) {
+            (Some(name), None) if crate::fixtures::fixture(name).is_none() => {
+                let known: Vec<&str> = crate::fixtures::FIXTURES.iter().map(|(n, _)| *n).collect();
+                return err(name, format!("unknown fixture `{name}`; known fixtures: {}", known.join(", ")));
+            }
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => return err(&f.path, format!("file {} needs exactly one of `fixture` or `text`", f.path)),
+        }
+        if !f.path.starts_with('/') {
+            return err(&f.path, format!("file path `{}` must be absolute", f.path));
+        }
+    }
+    Ok(())
+}
+
+/// The built-in lessons' sources, in the order the picker shows them.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("paging-walk", include_str!("../lessons/paging-walk.toml")),
+    ("fork-cow", include_str!("../lessons/fork-cow.toml")),
+    ("exec-elf", include_str!("../lessons/exec-elf.toml")),
+];
+
+/// The built-in lesson `id`, parsed.
+pub fn builtin(id: &str) -> Option<Result<Lesson, ParseError>> {
+    BUILTIN.iter().find(|(i, _)| *i == id).map(|(_, src)| parse_lesson(src))
+}
+
+/// Every built-in lesson, parsed.
+pub fn builtin_lessons() -> Vec<Result<Lesson, ParseError>> {
+    BUILTIN.iter().map(|(_, src)| parse_lesson(src)).collect()
+}

@@ -1,0 +1,63 @@
+//! Text and JSON renderings of a run: the CLI prints them and the golden
+//! tests compare them, natively and in wasm.
+
+use crate::runner::Run;
+use sim_core::Outcome;
+use std::fmt::Write;
+
+/// One line for an outcome.
+pub fn outcome_text(o: &Outcome) -> String {
+    match o {
+        Outcome::Ok => "ok".into(),
+        Outcome::Pid { pid } => format!("pid {pid}"),
+        Outcome::Fd { fd } => format!("fd {fd}"),
+        Outcome::Addr { addr } => format!("address {addr}"),
+        Outcome::Bytes { bytes } => format!("bytes {bytes:02x?}"),
+        Outcome::Reaped { pid, code } => format!("reaped child {pid}, status {code}"),
+        Outcome::Segv { addr, reason } => format!("SIGSEGV at {addr}: {reason}"),
+        Outcome::Failed { errno, detail } => format!("error {errno}: {detail}"),
+    }
+}
+
+/// The narrated trace, as the CLI prints it.
+pub fn trace_text(run: &Run) -> String {
+    let mut s = String::new();
+    let l = &run.lesson;
+    let _ = writeln!(s, "lesson {}: {}", l.id, l.title);
+    if !l.question.is_empty() {
+        let _ = writeln!(s, "question: {}", l.question);
+    }
+    for (i, step) in run.steps.iter().enumerate() {
+        let _ = writeln!(s, "\nstep {}/{}: {}", i + 1, run.steps.len(), step.op);
+        for line in step.say.lines() {
+            let _ = writeln!(s, "  | {line}");
+        }
+        for (j, e) in step.events.iter().enumerate() {
+            let mech = if e.mechanism.is_empty() { String::new() } else { format!("  [{}]", e.mechanism) };
+            let _ = writeln!(s, "  {:>3}. {}{mech}", step.first_event + j + 1, e.text);
+        }
+        let _ = writeln!(s, "  => {}", outcome_text(&step.outcome));
+        for c in &step.checks {
+            if c.ok {
+                let _ = writeln!(s, "  ok: {}", c.what);
+            } else {
+                let _ = writeln!(s, "  FAILED: {} (found: {})", c.what, c.found);
+            }
+        }
+    }
+    let failures = run.failures().len();
+    let total: usize = run.steps.iter().map(|s| s.checks.len()).sum();
+    let _ = writeln!(s, "\n{} of {total} expectations hold{}", total - failures, if failures == 0 { "" } else { "; the lesson FAILS" });
+    s
+}
+
+/// The trace as JSON.
+pub fn trace_json(run: &Run) -> String {
+    let v = serde_json::json!({
+        "id": run.lesson.id,
+        "title": run.lesson.title,
+        "passed": run.passed(),
+        "steps": run.steps,
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}

@@ -1,0 +1,119 @@
+//! Runs a lesson: applies each step, checks its expectations, records the timeline.
+
+use crate::check::CheckResult;
+use crate::lesson::Lesson;
+use serde::Serialize;
+use sim_core::{Event, Machine, Outcome, SimError, Timeline};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Most events one lesson run may produce, so a lesson cannot exhaust memory.
+pub const MAX_EVENTS: usize = 1_000_000;
+
+/// A lesson that cannot run.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum RunError {
+    /// A step's operation is impossible (the lesson is wrong, or a limit hit).
+    #[error("step {step}: {op}: {error}")]
+    Step {
+        /// 1-based step number.
+        step: usize,
+        /// The operation.
+        op: String,
+        /// Why.
+        error: SimError,
+    },
+    /// A file the lesson needs is missing.
+    #[error("file {path}: no contents (fixture `{fixture}` not available)")]
+    MissingFile {
+        /// Path in the lesson.
+        path: String,
+        /// Fixture name.
+        fixture: String,
+    },
+    /// Too many events.
+    #[error("the lesson produced more than {MAX_EVENTS} events")]
+    TooManyEvents,
+}
+
+/// What one step did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepRecord {
+    /// Narration.
+    pub say: String,
+    /// The operation, one line.
+    pub op: String,
+    /// What it returned.
+    pub outcome: Outcome,
+    /// Index of its first event in the timeline.
+    pub first_event: usize,
+    /// Its events.
+    pub events: Vec<Event>,
+    /// Its expectations' verdicts.
+    pub checks: Vec<CheckResult>,
+}
+
+/// A finished run.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// The lesson.
+    pub lesson: Lesson,
+    /// Per step.
+    pub steps: Vec<StepRecord>,
+    /// Every event, rewindable.
+    pub timeline: Timeline,
+}
+
+impl Run {
+    /// Whether every expectation held.
+    pub fn passed(&self) -> bool {
+        self.steps.iter().all(|s| s.checks.iter().all(|c| c.ok))
+    }
+
+    /// The failed expectations: (step number, verdict).
+    pub fn failures(&self) -> Vec<(usize, &CheckResult)> {
+        self.steps.iter().enumerate().flat_map(|(i, s)| s.checks.iter().filter(|c| !c.ok).map(move |c| (i + 1, c))).collect()
+    }
+}
+
+/// Runs `lesson` with its files taken from the built-in fixtures.
+pub fn run(lesson: &Lesson) -> Result<Run, RunError> {
+    run_with_files(lesson, &BTreeMap::new())
+}
+
+/// Runs `lesson`; `extra` supplies file contents by path (a student's own
+/// ELF file, say) and wins over fixtures.
+pub fn run_with_files(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>) -> Result<Run, RunError> {
+    let mut m = Machine::new(&lesson.machine);
+    for f in &lesson.files {
+        let data: Arc<[u8]> = match (extra.get(&f.path), &f.fixture, &f.text) {
+            (Some(d), _, _) => d.clone(),
+            (None, _, Some(t)) => Arc::from(t.as_bytes()),
+            (None, Some(name), None) => match crate::fixtures::fixture(name) {
+                Some(b) => Arc::from(b),
+                None => return Err(RunError::MissingFile { path: f.path.clone(), fixture: name.clone() }),
+            },
+            (None, None, None) => return Err(RunError::MissingFile { path: f.path.clone(), fixture: String::new() }),
+        };
+        m.install_file(&f.path, data);
+    }
+    for (path, data) in extra {
+        if !lesson.files.iter().any(|f| &f.path == path) {
+            m.install_file(path, data.clone());
+        }
+    }
+    let mut timeline = Timeline::new(m.state().clone());
+    let mut steps = Vec::with_capacity(lesson.steps.len());
+    for (i, step) in lesson.steps.iter().enumerate() {
+        let applied = m.apply(&step.op).map_err(|error| RunError::Step { step: i + 1, op: step.op.describe(), error })?;
+        let checks = step.expect.iter().map(|e| e.check(m.state(), &applied.outcome)).collect();
+        let first_event = timeline.len();
+        if first_event + applied.events.len() > MAX_EVENTS {
+            return Err(RunError::TooManyEvents);
+        }
+        steps.push(StepRecord { say: step.say.clone(), op: step.op.describe(), outcome: applied.outcome, first_event, events: applied.events.clone(), checks });
+        timeline.record(i, applied.events, m.state());
+    }
+    Ok(Run { lesson: lesson.clone(), steps, timeline })
+}
