@@ -95,8 +95,16 @@ pub fn parse_lesson(text: &str) -> Result<Lesson, ParseError> {
         serde_json::from_str(text).map_err(|e| ParseError { line: e.line().max(1), column: e.column().max(1), message: e.to_string() })?
     } else {
         toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            ParseError { line, column, message: e.message().trim().to_string() }
+            let message = e.message().trim().to_string();
+            let mut at = e.span().map(|s| s.start).unwrap_or(0);
+            // For an unknown field the span covers the whole table: point at the field.
+            if let Some(name) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+                if let Some(off) = text.get(at..).and_then(|t| t.find(name)) {
+                    at += off;
+                }
+            }
+            let (line, column) = line_col(text, at);
+            ParseError { line, column, message }
         })?
     };
     validate(&lesson, text)?;

@@ -1,0 +1,103 @@
+//! The command-line contract of DESIGN.md: exit 0 when a lesson holds, 1 when
+//! an expectation fails (naming it), 2 for invalid input with file:line:column.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::process::Command;
+
+fn scenarios(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scenarios")).args(args).output().expect("runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn temp(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("scenarios-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn list_names_every_builtin_lesson() {
+    let (code, out, _) = scenarios(&["list"]);
+    assert_eq!(code, 0);
+    for id in ["paging-walk", "fork-cow", "exec-elf"] {
+        assert!(out.contains(id), "{out}");
+    }
+}
+
+#[test]
+fn run_builtin_exits_0_and_json_is_a_trace() {
+    let (code, out, _) = scenarios(&["run", "fork-cow"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("copy_present_pte"));
+    let (code, out, _) = scenarios(&["run", "paging-walk", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["passed"], true);
+    assert!(v["steps"].as_array().expect("steps").len() >= 5);
+    assert!(v["steps"][2]["events"][0]["mechanism"].is_string());
+}
+
+const GOOD: &str = r#"
+id = "mine"
+title = "t"
+summary = "s"
+[[steps]]
+say = "spawn"
+do = { op = "spawn", name = "x" }
+expect = [{ check = "process", pid = 1, state = "running" }]
+"#;
+
+#[test]
+fn a_failing_expectation_exits_1_and_names_it() {
+    let f = temp("fail.toml", &GOOD.replace("\"running\"", "\"zombie\""));
+    let (code, _, err) = scenarios(&["run", &f]);
+    assert_eq!(code, 1);
+    assert!(err.contains("step 1") && err.contains("process 1 is zombie"), "{err}");
+    let ok = temp("ok.toml", GOOD);
+    assert_eq!(scenarios(&["run", &ok]).0, 0);
+}
+
+#[test]
+fn invalid_lessons_exit_2_with_line_and_column() {
+    let cases = [
+        ("syntax.toml", "id = \"x\"\ntitle = \n", "2:"),
+        ("unknown-op.toml", &GOOD.replace("\"spawn\", name", "\"spwan\", name"), "7:"),
+        ("unknown-field.toml", &GOOD.replace("say = \"spawn\"", "say = \"spawn\"\nsai = 1"), "8:"),
+        ("bad-number.json", "{\"id\": \"x\", \"title\": 5}", "1:"),
+        ("no-steps.toml", "id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\nsteps = []\n", "1:"),
+        ("bad-fixture.toml", &GOOD.replace("[[steps]]", "[[files]]\npath = \"/a\"\nfixture = \"nope\"\n[[steps]]"), "7:"),
+    ];
+    for (name, text, line) in cases {
+        let f = temp(name, text);
+        let (code, _, err) = scenarios(&["run", &f]);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.starts_with(&format!("{f}:{line}")), "{name}: {err}");
+    }
+    let (code, _, err) = scenarios(&["run", "/no/such/lesson.toml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a built-in lesson"));
+    let wrong = temp("wrong-op.toml", &GOOD.replace("do = { op = \"spawn\", name = \"x\" }", "do = { op = \"fork\", pid = 7 }"));
+    let (code, _, err) = scenarios(&["run", &wrong]);
+    assert_eq!(code, 2);
+    assert!(err.contains("step 1") && err.contains("no process 7"), "{err}");
+}
+
+#[test]
+fn inspect_prints_segments_and_refuses_bad_files() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/exec/");
+    let (code, out, _) = scenarios(&["inspect", &format!("{root}static_maps"), "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["entry"], 0x401000);
+    assert_eq!(v["segments"][1]["type"], "LOAD");
+    assert_eq!(v["segments"][1]["flags"], "R E");
+    let (_, out, _) = scenarios(&["inspect", &format!("{root}dynamic_pie"), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["interp"], "/lib64/ld-linux-x86-64.so.2");
+    let junk = temp("junk.bin", "not an elf file at all");
+    let (code, _, err) = scenarios(&["inspect", &junk, "--json"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not an ELF file"), "{err}");
+}
