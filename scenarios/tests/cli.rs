@@ -64,7 +64,7 @@ fn invalid_lessons_exit_2_with_line_and_column() {
     let cases = [
         ("syntax.toml", "id = \"x\"\ntitle = \n", "2:"),
         ("unknown-op.toml", &GOOD.replace("\"spawn\", name", "\"spwan\", name"), "7:"),
-        ("unknown-field.toml", &GOOD.replace("say = \"spawn\"", "say = \"spawn\"\nsai = 1"), "8:"),
+        ("unknown-field.toml", &GOOD.replace("say = \"spawn\"", "say = \"spawn\"\nsai = 1"), "7:"),
         ("bad-number.json", "{\"id\": \"x\", \"title\": 5}", "1:"),
         ("no-steps.toml", "id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\nsteps = []\n", "1:"),
         ("bad-fixture.toml", &GOOD.replace("[[steps]]", "[[files]]\npath = \"/a\"\nfixture = \"nope\"\n[[steps]]"), "7:"),
