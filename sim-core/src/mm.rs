@@ -403,8 +403,9 @@ impl Machine {
         Ok((table, fmt.index(v, fmt.levels() - 1)))
     }
 
-    /// Every present leaf entry in `[start, end)`: (va, table, index, entry).
-    pub(crate) fn present_leaves(&self, root: Pfn, start: u64, end: u64) -> Vec<(u64, Pfn, usize, u64)> {
+    /// Every present leaf entry in `[start, end)` of the tables under `root`:
+    /// (va, table, index, entry).
+    pub fn present_leaves(&self, root: Pfn, start: u64, end: u64) -> Vec<(u64, Pfn, usize, u64)> {
         let mut out = Vec::new();
         self.collect_leaves(root, 0, 0, start, end, &mut out);
         out

@@ -371,7 +371,9 @@ impl State {
                     let bytes = if forward { new } else { old };
                     let mut data = f.data.as_deref().map(<[u8]>::to_vec).unwrap_or_else(|| vec![0; size]);
                     data[*offset..*offset + bytes.len()].copy_from_slice(bytes);
-                    f.data = Some(data.into());
+                    // One representation for an all-zero frame, so that undoing
+                    // a write gives back exactly the state before it.
+                    f.data = if data.iter().all(|b| *b == 0) { None } else { Some(data.into()) };
                 }
             }
             Delta::Proc { pid, old, new } => put(&mut self.procs, *pid, pick(old, new, forward).map(|b| *b)),
