@@ -207,6 +207,26 @@ pub enum Op {
 }
 
 impl Op {
+    /// The process the operation acts for, if any.
+    pub fn pid(&self) -> Option<Pid> {
+        match self {
+            Op::Spawn { .. } | Op::DropCaches {} => None,
+            Op::Mmap { pid, .. }
+            | Op::Munmap { pid, .. }
+            | Op::Mprotect { pid, .. }
+            | Op::Brk { pid, .. }
+            | Op::Access { pid, .. }
+            | Op::Write { pid, .. }
+            | Op::Read { pid, .. }
+            | Op::Fork { pid }
+            | Op::Exec { pid, .. }
+            | Op::Exit { pid, .. }
+            | Op::Wait { pid }
+            | Op::Open { pid, .. }
+            | Op::Close { pid, .. } => Some(*pid),
+        }
+    }
+
     /// A one-line rendering, like a strace line.
     pub fn describe(&self) -> String {
         match self {

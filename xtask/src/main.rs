@@ -114,7 +114,7 @@ fn build_web() -> R {
     let bg = dist.join("web_bg.wasm");
     let opt = root().join("tools/node_modules/.bin/wasm-opt");
     if opt.exists() {
-        run(Command::new(&opt).arg(&bg).args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-mutable-globals", "-o"]).arg(&bg))?;
+        run(Command::new(&opt).arg(&bg).args(["-Oz", "--strip-debug", "--strip-producers", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-mutable-globals", "-o"]).arg(&bg))?;
     } else {
         eprintln!("note: wasm-opt not installed (run `cargo xtask setup`); the wasm is not size-optimised");
     }

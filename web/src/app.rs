@@ -1,0 +1,404 @@
+//! The app: one reducer over [`Action`], the lesson picker, the inputs, and
+//! the frame the views sit in.
+
+use crate::components::timeline::Controls;
+use crate::components::views::Views;
+use crate::components::narration::Narration;
+use crate::loader::{self, Source};
+use crate::url;
+use scenarios::lesson::BUILTIN;
+use scenarios::Run;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::spawn_local;
+use yew::prelude::*;
+
+/// An open lesson and where its timeline stands.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The finished run.
+    pub run: Run,
+    /// The timeline, moved by the reducer (interior mutability keeps the
+    /// reducer cheap: no copy of the machine per step).
+    pub timeline: RefCell<sim_core::Timeline>,
+    /// Where it came from.
+    pub source: Source,
+}
+
+impl Loaded {
+    /// Wraps a run, positioned at the start.
+    pub fn new(run: Run, source: Source) -> Loaded {
+        let mut timeline = run.timeline.clone();
+        timeline.seek(0);
+        Loaded { run, timeline: RefCell::new(timeline), source }
+    }
+}
+
+/// Everything the page shows.
+#[derive(Clone, Debug, Default)]
+pub struct AppState {
+    /// The open lesson.
+    pub loaded: Option<Rc<Loaded>>,
+    /// Events applied (the step shown).
+    pub pos: usize,
+    /// The last error, shown until dismissed or replaced.
+    pub error: Option<String>,
+    /// Playing.
+    pub playing: bool,
+    /// Milliseconds between steps when playing.
+    pub speed_ms: u32,
+    /// Embedded in an iframe: no site chrome.
+    pub embed: bool,
+}
+
+impl PartialEq for AppState {
+    fn eq(&self, o: &Self) -> bool {
+        let same = match (&self.loaded, &o.loaded) {
+            (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        same && self.pos == o.pos && self.error == o.error && self.playing == o.playing && self.speed_ms == o.speed_ms && self.embed == o.embed
+    }
+}
+
+/// Everything that can happen to the page.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// A lesson finished loading (or failed to: the old one stays).
+    Load(Result<Rc<Loaded>, String>, Option<usize>),
+    /// Go to event position N.
+    Seek(usize),
+    /// Move by N events.
+    Step(isize),
+    /// To the start of the next (+1) or previous (-1) operation.
+    Op(isize),
+    /// Play or pause.
+    TogglePlay,
+    /// One tick of playback.
+    Tick,
+    /// Playback speed.
+    Speed(u32),
+    /// Show an error; the state stays.
+    Error(String),
+    /// Hide the error.
+    Dismiss,
+}
+
+impl AppState {
+    fn len(&self) -> usize {
+        self.loaded.as_ref().map(|l| l.run.timeline.len()).unwrap_or(0)
+    }
+
+    /// The event position of the start of each operation.
+    fn op_starts(&self) -> Vec<usize> {
+        self.loaded.as_ref().map(|l| l.run.steps.iter().map(|s| s.first_event).collect()).unwrap_or_default()
+    }
+
+    fn seek(&self, n: usize) -> AppState {
+        let n = n.min(self.len());
+        if let Some(l) = &self.loaded {
+            l.timeline.borrow_mut().seek(n);
+        }
+        AppState { pos: n, ..self.clone() }
+    }
+}
+
+impl Reducible for AppState {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let s = &*self;
+        Rc::new(match action {
+            Action::Load(Ok(l), at) => {
+                let st = AppState { loaded: Some(l), pos: 0, error: None, playing: false, ..s.clone() };
+                st.seek(at.unwrap_or(0))
+            }
+            Action::Load(Err(e), _) | Action::Error(e) => AppState { error: Some(e), playing: false, ..s.clone() },
+            Action::Dismiss => AppState { error: None, ..s.clone() },
+            Action::Seek(n) => s.seek(n),
+            Action::Step(d) => s.seek(s.pos.saturating_add_signed(d)),
+            Action::Op(d) => {
+                // Operation k's events are (starts[k], starts[k+1]]; "next" lands
+                // on the end of the next operation, "previous" on the end of the
+                // one before the current.
+                let mut ends: Vec<usize> = s.op_starts().into_iter().skip(1).collect();
+                ends.push(s.len());
+                let target = if d > 0 {
+                    ends.iter().copied().find(|e| *e > s.pos).unwrap_or(s.len())
+                } else {
+                    ends.iter().rev().copied().find(|e| *e < s.pos).unwrap_or(0)
+                };
+                s.seek(target)
+            }
+            Action::TogglePlay => {
+                let at_end = s.pos >= s.len();
+                let st = if at_end && !s.playing { s.seek(0) } else { s.clone() };
+                AppState { playing: !s.playing, ..st }
+            }
+            Action::Tick => {
+                if !s.playing {
+                    return self;
+                }
+                let st = s.seek(s.pos + 1);
+                AppState { playing: st.pos < st.len(), ..st }
+            }
+            Action::Speed(ms) => AppState { speed_ms: ms.clamp(30, 5000), ..s.clone() },
+        })
+    }
+}
+
+fn load_builtin(id: &str) -> Result<Rc<Loaded>, String> {
+    loader::builtin(id).map(|r| Rc::new(Loaded::new(r, Source::Builtin(id.to_string()))))
+}
+
+/// Loads bytes a student chose: an ELF executable or a lesson file.
+pub fn load_bytes(name: &str, bytes: &[u8]) -> Result<Rc<Loaded>, String> {
+    let run = if loader::is_elf(bytes) {
+        loader::own_elf(name, bytes)?
+    } else {
+        let text = std::str::from_utf8(bytes).map_err(|_| format!("{name} is neither an ELF file nor a UTF-8 lesson file"))?;
+        loader::lesson_text(name, text)?
+    };
+    Ok(Rc::new(Loaded::new(run, Source::Local(name.to_string()))))
+}
+
+async fn fetch_text(url: &str) -> Result<String, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url)).await.map_err(|e| format!("cannot fetch {url}: {e:?}"))?;
+    let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response".to_string())?;
+    if !resp.ok() {
+        return Err(format!("cannot fetch {url}: HTTP {}", resp.status()));
+    }
+    let text = wasm_bindgen_futures::JsFuture::from(resp.text().map_err(|e| format!("{e:?}"))?).await.map_err(|e| format!("{e:?}"))?;
+    let text = text.as_string().unwrap_or_default();
+    if text.len() > loader::MAX_FILE {
+        return Err(format!("{url} is larger than {} MiB", loader::MAX_FILE >> 20));
+    }
+    Ok(text)
+}
+
+/// Reads a File chosen in an `<input type=file>`.
+async fn read_file(file: web_sys::File) -> Result<(String, Vec<u8>), String> {
+    let name = file.name();
+    if file.size() > loader::MAX_FILE as f64 {
+        return Err(format!("{name} is larger than {} MiB", loader::MAX_FILE >> 20));
+    }
+    let buf = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await.map_err(|e| format!("cannot read {name}: {e:?}"))?;
+    Ok((name, js_sys::Uint8Array::new(&buf).to_vec()))
+}
+
+/// Props of the app (none needed in the page; tests may pass a query).
+#[derive(Properties, PartialEq, Default)]
+pub struct AppProps {
+    /// Overrides `location.search` (for tests).
+    #[prop_or_default]
+    pub search: Option<String>,
+}
+
+/// The whole page.
+#[function_component(App)]
+pub fn app(props: &AppProps) -> Html {
+    let params = use_memo(props.search.clone(), |s| url::parse(&s.clone().unwrap_or_else(url::current_search)));
+    let state = use_reducer(|| AppState { speed_ms: 400, embed: params.embed, ..Default::default() });
+
+    // First load, from the URL.
+    {
+        let state = state.clone();
+        let params = params.clone();
+        use_effect_with((), move |_| {
+            if let Some(src) = params.src.clone() {
+                let step = params.step;
+                spawn_local(async move {
+                    let r = fetch_text(&src).await.and_then(|t| loader::lesson_text(&src, &t)).map(|run| Rc::new(Loaded::new(run, Source::Url(src.clone()))));
+                    state.dispatch(Action::Load(r, step));
+                });
+            } else {
+                let id = params.lesson.clone().unwrap_or_else(|| BUILTIN[0].0.to_string());
+                state.dispatch(Action::Load(load_builtin(&id), params.step));
+            }
+        });
+    }
+
+    // The address bar follows the timeline.
+    {
+        let embed = state.embed;
+        let source = state.loaded.as_ref().map(|l| l.source.clone());
+        use_effect_with((source, state.pos), move |(source, pos)| {
+            let p = match source {
+                Some(Source::Builtin(id)) => url::Params { lesson: Some(id.clone()), step: Some(*pos), src: None, embed },
+                Some(Source::Url(u)) => url::Params { lesson: None, step: Some(*pos), src: Some(u.clone()), embed },
+                _ => url::Params { lesson: None, step: None, src: None, embed },
+            };
+            if source.is_some() {
+                url::replace(&p);
+            }
+        });
+    }
+
+    // Playback.
+    {
+        let state = state.clone();
+        use_effect_with((state.playing, state.speed_ms), move |(playing, ms)| {
+            let timer = playing.then(|| {
+                let state = state.clone();
+                gloo::timers::callback::Interval::new(*ms, move || state.dispatch(Action::Tick))
+            });
+            move || drop(timer)
+        });
+    }
+
+    // Keyboard: arrows step (with Shift: by operation), space plays, Home/End jump.
+    {
+        let state = state.clone();
+        use_effect_with((), move |_| {
+            let doc = web_sys::window().and_then(|w| w.document());
+            let listener = doc.map(|d| {
+                gloo::events::EventListener::new(&d, "keydown", move |e| {
+                    let Some(e) = e.dyn_ref::<web_sys::KeyboardEvent>() else { return };
+                    let typing = e
+                        .target()
+                        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                        .map(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON"))
+                        .unwrap_or(false);
+                    if typing && e.key() != "ArrowLeft" && e.key() != "ArrowRight" || typing && e.key() == " " {
+                        return;
+                    }
+                    let action = match (e.key().as_str(), e.shift_key()) {
+                        ("ArrowRight", false) => Action::Step(1),
+                        ("ArrowLeft", false) => Action::Step(-1),
+                        ("ArrowRight", true) | ("ArrowDown", _) => Action::Op(1),
+                        ("ArrowLeft", true) | ("ArrowUp", _) => Action::Op(-1),
+                        (" ", _) => Action::TogglePlay,
+                        ("Home", _) => Action::Seek(0),
+                        ("End", _) => Action::Seek(usize::MAX),
+                        _ => return,
+                    };
+                    e.prevent_default();
+                    state.dispatch(action);
+                })
+            });
+            move || drop(listener)
+        });
+    }
+
+    let dispatch = state.dispatcher();
+    let on_pick = {
+        let d = dispatch.clone();
+        Callback::from(move |e: Event| {
+            if let Some(sel) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok()) {
+                d.dispatch(Action::Load(load_builtin(&sel.value()), None));
+            }
+        })
+    };
+    let on_file = {
+        let d = dispatch.clone();
+        Callback::from(move |e: Event| {
+            let input = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
+            let Some(file) = input.as_ref().and_then(|i| i.files()).and_then(|f| f.get(0)) else { return };
+            if let Some(i) = &input {
+                i.set_value("");
+            }
+            let d = d.clone();
+            spawn_local(async move {
+                let r = read_file(file).await.and_then(|(name, bytes)| load_bytes(&name, &bytes));
+                d.dispatch(Action::Load(r, None));
+            });
+        })
+    };
+    let paste = use_node_ref();
+    let on_paste = {
+        let d = dispatch.clone();
+        let paste = paste.clone();
+        Callback::from(move |_| {
+            let text = paste.cast::<web_sys::HtmlTextAreaElement>().map(|t| t.value()).unwrap_or_default();
+            if text.trim().is_empty() {
+                d.dispatch(Action::Error("paste a lesson file (TOML or JSON) into the box first".into()));
+                return;
+            }
+            d.dispatch(Action::Load(load_bytes("pasted lesson", text.as_bytes()), None));
+        })
+    };
+    let dismiss = {
+        let d = dispatch.clone();
+        Callback::from(move |_| d.dispatch(Action::Dismiss))
+    };
+
+    let current_id = match state.loaded.as_ref().map(|l| &l.source) {
+        Some(Source::Builtin(id)) => id.clone(),
+        _ => String::new(),
+    };
+    let error = state.error.as_ref().map(|e| {
+        html! {
+            <div class="error" role="alert">
+                <strong>{"Could not open that: "}</strong><span class="error-text">{ e.clone() }</span>
+                <button class="dismiss" onclick={dismiss} aria-label="Dismiss the error">{"✕"}</button>
+            </div>
+        }
+    });
+
+    let chrome = (!state.embed).then(|| {
+        let lessons: Vec<(String, String, String)> = BUILTIN
+            .iter()
+            .filter_map(|(id, src)| scenarios::parse_lesson(src).ok().map(|l| (id.to_string(), l.title, l.summary)))
+            .collect();
+        html! {
+            <header class="chrome">
+                <h1>{"Memory, loaders & BPF — step by step"}</h1>
+                <div class="pickers">
+                    <label>{"Lesson "}
+                        <select id="lesson-picker" onchange={on_pick} aria-label="Choose a built-in lesson">
+                            { for lessons.iter().map(|(id, title, _)| html! {
+                                <option value={id.clone()} selected={*id == current_id}>{ format!("{title} ({id})") }</option>
+                            }) }
+                            if current_id.is_empty() { <option value="" selected=true>{"— your own file —"}</option> }
+                        </select>
+                    </label>
+                    <label class="file">{"Open a lesson file or an ELF executable "}
+                        <input id="file-input" type="file" onchange={on_file} />
+                    </label>
+                    <details class="paste">
+                        <summary>{"Paste a lesson"}</summary>
+                        <textarea id="paste-box" ref={paste} rows="8" cols="60" placeholder="id = \"mine\" …" />
+                        <button id="paste-run" onclick={on_paste}>{"Run pasted lesson"}</button>
+                    </details>
+                </div>
+                <ul class="summaries">
+                    { for lessons.iter().map(|(id, title, summary)| html! {
+                        <li class={classes!((*id == current_id).then_some("current"))}>
+                            <a href={format!("?lesson={id}")}>{ title.clone() }</a>{": "}{ summary.clone() }
+                        </li>
+                    }) }
+                </ul>
+            </header>
+        }
+    });
+
+    let body = match &state.loaded {
+        None if state.error.is_none() => html! { <p class="loading">{"Loading the lesson…"}</p> },
+        None => html! {},
+        Some(l) => {
+            let tl = l.timeline.borrow();
+            html! {
+                <>
+                    <section class="lesson-head">
+                        <h2 id="lesson-title">{ l.run.lesson.title.clone() }</h2>
+                        if !l.run.lesson.question.is_empty() { <p class="question">{ l.run.lesson.question.clone() }</p> }
+                    </section>
+                    <Controls pos={state.pos} len={tl.len()} playing={state.playing} speed_ms={state.speed_ms} dispatch={dispatch.clone()} />
+                    <Narration loaded={l.clone()} pos={state.pos} />
+                    <Views loaded={l.clone()} pos={state.pos} />
+                </>
+            }
+        }
+    };
+
+    html! {
+        <div class={classes!("page", state.embed.then_some("embed"))}>
+            { for chrome }
+            { for error }
+            <main>{ body }</main>
+        </div>
+    }
+}

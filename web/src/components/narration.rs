@@ -1,0 +1,70 @@
+//! What is happening now, in words, announced to screen readers.
+
+use crate::app::Loaded;
+use scenarios::render::outcome_text;
+use std::rc::Rc;
+use yew::prelude::*;
+
+/// Props.
+#[derive(Properties)]
+pub struct NarrationProps {
+    /// The lesson.
+    pub loaded: Rc<Loaded>,
+    /// Events applied.
+    pub pos: usize,
+}
+
+impl PartialEq for NarrationProps {
+    fn eq(&self, o: &Self) -> bool {
+        Rc::ptr_eq(&self.loaded, &o.loaded) && self.pos == o.pos
+    }
+}
+
+/// The narration panel.
+#[function_component(Narration)]
+pub fn narration(p: &NarrationProps) -> Html {
+    let run = &p.loaded.run;
+    let tl = p.loaded.timeline.borrow();
+    if p.pos == 0 {
+        let first = run.steps.first();
+        return html! {
+            <section class="narration" aria-live="polite">
+                <p class="op-count">{ format!("{} operations, {} events. Press → or “next” to begin.", run.steps.len(), tl.len()) }</p>
+                { for first.map(|s| html! { <p class="say">{ s.say.clone() }</p> }) }
+            </section>
+        };
+    }
+    let idx = p.pos - 1;
+    let k = tl.op_of(idx).unwrap_or(0);
+    let Some(step) = run.steps.get(k) else { return html! {} };
+    let event = &tl.events()[idx];
+    let last_of_op = run.steps.get(k + 1).map(|s| s.first_event).unwrap_or(tl.len()) == p.pos;
+    html! {
+        <section class="narration">
+            <p class="op-count">{ format!("operation {} of {}", k + 1, run.steps.len()) }</p>
+            <p class="op"><code>{ step.op.clone() }</code></p>
+            <p class="say">{ step.say.clone() }</p>
+            <div class="event" aria-live="polite" aria-atomic="true">
+                <p id="event-text" class={classes!("event-text", format!("kind-{:?}", event.kind).to_lowercase())}>{ event.text.clone() }</p>
+                if !event.mechanism.is_empty() {
+                    <p class="mechanism">{"models: "}<code id="mechanism">{ event.mechanism }</code></p>
+                }
+            </div>
+            if last_of_op {
+                <div class="result">
+                    <p>{"returns: "}<code>{ outcome_text(&step.outcome) }</code></p>
+                    if !step.checks.is_empty() {
+                        <ul class="checks" aria-label="What the lesson checks">
+                            { for step.checks.iter().map(|c| html! {
+                                <li class={if c.ok { "ok" } else { "failed" }}>
+                                    { if c.ok { "✓ " } else { "✗ " } }{ c.what.clone() }
+                                    if !c.ok { { format!(" (found {})", c.found) } }
+                                </li>
+                            }) }
+                        </ul>
+                    }
+                </div>
+            }
+        </section>
+    }
+}

@@ -1,0 +1,286 @@
+//! Views of the machine at the current event: processes with their fd
+//! tables and mappings, the ELF segments behind the mappings, the page-table
+//! tree with the walk, physical frames, and the TLB. What the current event
+//! changed carries a "changed" badge (not colour alone); entries the current
+//! walk read carry a "walk" badge.
+
+use crate::app::Loaded;
+use sim_core::elf::ExecImage;
+use sim_core::paging::PTE_P;
+use sim_core::state::{Backing, FrameKind, Mm, OfdKind, ProcState, State};
+use sim_core::{EventKind, Focus, Pfn, Pid};
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use yew::prelude::*;
+
+/// Most entries one table shows before "… more".
+const MAX_ROWS: usize = 64;
+
+/// Props.
+#[derive(Properties)]
+pub struct ViewsProps {
+    /// The lesson.
+    pub loaded: Rc<Loaded>,
+    /// Events applied.
+    pub pos: usize,
+}
+
+impl PartialEq for ViewsProps {
+    fn eq(&self, o: &Self) -> bool {
+        Rc::ptr_eq(&self.loaded, &o.loaded) && self.pos == o.pos
+    }
+}
+
+/// What to mark in the views.
+struct Marks {
+    changed: BTreeSet<Focus>,
+    walk: BTreeSet<Focus>,
+}
+
+impl Marks {
+    fn changed(&self, f: &Focus) -> bool {
+        self.changed.contains(f)
+    }
+    fn class(&self, f: &Focus) -> Classes {
+        classes!(self.changed(f).then_some("changed"), self.walk.contains(f).then_some("walk"))
+    }
+    fn badge(&self, f: &Focus) -> Html {
+        html! {
+            <>
+                if self.changed(f) { <span class="badge changed-badge">{"changed"}</span> }
+                if self.walk.contains(f) && !self.changed(f) { <span class="badge walk-badge">{"walk"}</span> }
+            </>
+        }
+    }
+}
+
+/// All the views.
+#[function_component(Views)]
+pub fn views(p: &ViewsProps) -> Html {
+    let tl = p.loaded.timeline.borrow();
+    let st = tl.state();
+    let run = &p.loaded.run;
+    let (marks, subject) = match p.pos.checked_sub(1) {
+        None => (Marks { changed: BTreeSet::new(), walk: BTreeSet::new() }, None),
+        Some(i) => {
+            let e = &tl.events()[i];
+            let k = tl.op_of(i).unwrap_or(0);
+            let start = run.steps.get(k).map(|s| s.first_event).unwrap_or(0);
+            // The walk so far in this operation: the latest walk's levels.
+            let mut walk = BTreeSet::new();
+            for ev in &tl.events()[start..=i] {
+                match ev.kind {
+                    EventKind::Walk => walk.extend(ev.focus.iter().cloned()),
+                    EventKind::Tlb | EventKind::Syscall => {}
+                    _ => walk.clear(),
+                }
+            }
+            let op_pid = run.lesson.steps.get(k).and_then(|s| s.op.pid());
+            let spawned = match &run.steps[k].outcome {
+                sim_core::Outcome::Pid { pid } => Some(*pid),
+                _ => None,
+            };
+            let subject = e.focus.iter().find_map(|f| match f {
+                Focus::Proc { pid } | Focus::Vma { pid, .. } | Focus::Fd { pid, .. } => Some(*pid),
+                _ => None,
+            });
+            (Marks { changed: e.touched(st).into_iter().collect(), walk }, subject.or(op_pid).or(spawned))
+        }
+    };
+    let subject = subject.filter(|p| st.procs.get(p).is_some_and(|p| p.mm.is_some())).or_else(|| st.procs.values().find(|p| p.mm.is_some()).map(|p| p.pid));
+    html! {
+        <div class="views">
+            <section class="view processes" aria-labelledby="h-procs">
+                <h3 id="h-procs">{"Processes"}</h3>
+                if st.procs.is_empty() { <p class="empty">{"No processes."}</p> }
+                { for st.procs.values().map(|pr| process_card(st, pr.pid, &marks, subject == Some(pr.pid))) }
+            </section>
+            <section class="view tables" aria-labelledby="h-tables">
+                <h3 id="h-tables">{ match subject { Some(pid) => format!("Page tables of process {pid}"), None => "Page tables".into() } }</h3>
+                { match subject.and_then(|pid| st.procs[&pid].mm.as_ref().map(|mm| (pid, mm))) {
+                    Some((pid, mm)) => page_table_tree(st, pid, mm, &marks),
+                    None => html! { <p class="empty">{"No address space to show."}</p> },
+                } }
+            </section>
+            <section class="view frames" aria-labelledby="h-frames">
+                <h3 id="h-frames">{ format!("Physical frames ({} in use)", st.frames.len()) }</h3>
+                { frames(st, &marks) }
+            </section>
+            <section class="view tlb" aria-labelledby="h-tlb">
+                <h3 id="h-tlb">{ format!("TLB ({} of {} entries; {} hits, {} misses)", st.globals.tlb.entries.len(), st.globals.tlb.capacity, st.globals.tlb.hits, st.globals.tlb.misses) }</h3>
+                { tlb(st, &marks) }
+            </section>
+        </div>
+    }
+}
+
+fn process_card(st: &State, pid: Pid, m: &Marks, subject: bool) -> Html {
+    let pr = &st.procs[&pid];
+    let f = Focus::Proc { pid };
+    let state = match &pr.state {
+        ProcState::Running => "running".to_string(),
+        ProcState::Zombie { code } => format!("zombie, exit status {code}"),
+    };
+    html! {
+        <article class={classes!("proc", m.class(&f), subject.then_some("subject"))} aria-label={format!("process {pid}")}>
+            <h4>{ format!("pid {pid} · {} · {state}", pr.comm) }{ m.badge(&f) }</h4>
+            <p class="regs">{ format!("parent {} · ip {:#x} · sp {:#x} · rax {:#x}", pr.ppid, pr.regs.ip, pr.regs.sp, pr.regs.ax) }</p>
+            <table class="fds">
+                <caption>{"File descriptors"}</caption>
+                <thead><tr><th scope="col">{"fd"}</th><th scope="col">{"open file"}</th><th scope="col">{"refs"}</th></tr></thead>
+                <tbody>
+                { for pr.fds.iter().map(|(fd, e)| {
+                    let o = st.ofds.get(&e.ofd);
+                    let what = match o.map(|o| &o.kind) {
+                        Some(OfdKind::Tty) => "terminal".to_string(),
+                        Some(OfdKind::File { path }) => path.clone(),
+                        None => "?".into(),
+                    };
+                    let ff = Focus::Fd { pid, fd: *fd };
+                    html! { <tr class={m.class(&ff)}><td>{ fd.0 }</td><td>{ what }{ if e.cloexec { " (cloexec)" } else { "" } }{ m.badge(&ff) }</td><td>{ o.map(|o| o.refcount).unwrap_or(0) }</td></tr> }
+                }) }
+                </tbody>
+            </table>
+            { for pr.mm.as_ref().map(|mm| vmas(st, pid, mm, m)) }
+        </article>
+    }
+}
+
+fn vmas(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
+    let image = mm.exe.as_ref().and_then(|p| st.files.get(p)).and_then(|d| ExecImage::parse(d, 1 << 47).ok());
+    let bias = if image.as_ref().is_some_and(|i| i.is_dyn()) { sim_core::exec::ELF_ET_DYN_BASE } else { 0 };
+    let segment_of = |start: u64, end: u64| -> String {
+        image
+            .as_ref()
+            .and_then(|i| i.loads().find(|s| s.vaddr + bias < end && s.vaddr + bias + s.memsz > start))
+            .map(|s| format!("PT_LOAD #{} (vaddr {:#x}, filesz {:#x}, memsz {:#x}, {})", s.index, s.vaddr, s.filesz, s.memsz, s.flags.trim()))
+            .unwrap_or_default()
+    };
+    html! {
+        <table class="vmas">
+            <caption>{ format!("Mappings (VMAs){}", mm.exe.as_ref().map(|e| format!(" of {e}")).unwrap_or_default()) }</caption>
+            <thead><tr><th scope="col">{"range"}</th><th scope="col">{"rights"}</th><th scope="col">{"backed by"}</th><th scope="col">{"from ELF segment"}</th></tr></thead>
+            <tbody>
+            { for mm.vmas.values().map(|v| {
+                let f = Focus::Vma { pid, start: v.start };
+                let backing = match &v.backing {
+                    Backing::Anon => v.name.clone().unwrap_or_else(|| "anonymous".into()),
+                    Backing::File { path, offset } => format!("{path} @ {offset:#x}"),
+                };
+                html! {
+                    <tr class={m.class(&f)}>
+                        <td><code>{ format!("{:#x}-{:#x}", v.start, v.end) }</code>{ m.badge(&f) }</td>
+                        <td><code>{ format!("{}{}", v.prot, if v.shared { "s" } else { "p" }) }</code></td>
+                        <td>{ backing }</td>
+                        <td>{ segment_of(v.start, v.end) }</td>
+                    </tr>
+                }
+            }) }
+            </tbody>
+            if mm.start_brk != 0 {
+                <tfoot><tr><td colspan="4">{ format!("heap: brk {:#x} (starts at {:#x}); stack pointer began at {:#x}", mm.brk, mm.start_brk, mm.start_stack) }</td></tr></tfoot>
+            }
+        </table>
+    }
+}
+
+fn page_table_tree(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
+    html! {
+        <div class="pt-tree" role="tree" aria-label={format!("page tables of process {pid}")}>
+            <p class="cr3">{ format!("CR3 → frame {}{}", mm.root, if st.globals.current == Some(pid) { " (loaded)" } else { "" }) }</p>
+            { table(st, mm.root, 0, 0, m) }
+        </div>
+    }
+}
+
+fn table(st: &State, t: Pfn, level: usize, base: u64, m: &Marks) -> Html {
+    let fmt = st.format;
+    let present: Vec<(usize, u64)> = (0..fmt.entries()).map(|i| (i, st.read_pte(t, i))).filter(|(_, e)| *e & PTE_P != 0).collect();
+    // Also show a non-present entry the walk or the event points at.
+    let marked: Vec<usize> = (0..fmt.entries())
+        .filter(|i| {
+            let f = Focus::Pte { table: t, index: *i };
+            (m.walk.contains(&f) || m.changed(&f)) && st.read_pte(t, *i) & PTE_P == 0
+        })
+        .collect();
+    let mut rows: Vec<(usize, u64)> = present.clone();
+    rows.extend(marked.iter().map(|i| (*i, st.read_pte(t, *i))));
+    rows.sort();
+    let more = rows.len().saturating_sub(MAX_ROWS);
+    html! {
+        <ul role="group" class={format!("level-{level}")}>
+            <li class="table-head">{ format!("{} table in frame {} ({} of {} entries present)", fmt.level_name(level), t, present.len(), fmt.entries()) }</li>
+            { for rows.iter().take(MAX_ROWS).map(|(i, e)| {
+                let f = Focus::Pte { table: t, index: *i };
+                let va = base + fmt.span(level) * *i as u64;
+                let leaf = level + 1 == fmt.levels();
+                let label = if e & PTE_P == 0 {
+                    format!("[{i}] empty")
+                } else if leaf {
+                    format!("[{i}] {va:#x} → frame {} · {}", fmt.pte_pfn(*e), fmt.flags_text(*e))
+                } else {
+                    format!("[{i}] → {} in frame {} · {}", fmt.level_name(level + 1), fmt.pte_pfn(*e), fmt.flags_text(*e))
+                };
+                html! {
+                    <li role="treeitem" class={m.class(&f)}>
+                        <span class="entry"><code>{ label }</code>{ m.badge(&f) }</span>
+                        if !leaf && e & PTE_P != 0 { { table(st, fmt.pte_pfn(*e), level + 1, va, m) } }
+                    </li>
+                }
+            }) }
+            if more > 0 { <li>{ format!("… {more} more entries") }</li> }
+        </ul>
+    }
+}
+
+fn frames(st: &State, m: &Marks) -> Html {
+    let more = st.frames.len().saturating_sub(4 * MAX_ROWS);
+    html! {
+        <>
+        <table class="frame-table">
+            <thead><tr><th scope="col">{"frame"}</th><th scope="col">{"holds"}</th><th scope="col">{"refcount"}</th></tr></thead>
+            <tbody>
+            { for st.frames.iter().take(4 * MAX_ROWS).map(|(pfn, fr)| {
+                let f = Focus::Frame { pfn: *pfn };
+                let what = match &fr.kind {
+                    FrameKind::PageTable { level, owner } => format!("{} table of process {owner}", st.format.level_name(*level)),
+                    FrameKind::Anon => "anonymous data".to_string(),
+                    FrameKind::PageCache { path, index } => format!("page cache: {path} page {index}"),
+                    FrameKind::Zero => "the zero page".to_string(),
+                };
+                let refs = if fr.kind == FrameKind::Zero { "—".to_string() } else { fr.refcount.to_string() };
+                html! { <tr class={classes!(m.class(&f), kind_class(&fr.kind))}><td><code>{ pfn.to_string() }</code>{ m.badge(&f) }</td><td>{ what }</td><td>{ refs }</td></tr> }
+            }) }
+            </tbody>
+        </table>
+        if more > 0 { <p>{ format!("… {more} more frames") }</p> }
+        </>
+    }
+}
+
+fn kind_class(k: &FrameKind) -> &'static str {
+    match k {
+        FrameKind::PageTable { .. } => "k-table",
+        FrameKind::Anon => "k-anon",
+        FrameKind::PageCache { .. } => "k-cache",
+        FrameKind::Zero => "k-zero",
+    }
+}
+
+fn tlb(st: &State, m: &Marks) -> Html {
+    let changed = m.changed(&Focus::Tlb);
+    if st.globals.tlb.entries.is_empty() {
+        return html! { <p class={classes!("empty", changed.then_some("changed"))}>{"empty"}{ m.badge(&Focus::Tlb) }</p> };
+    }
+    html! {
+        <table class={classes!("tlb-table", changed.then_some("changed"))}>
+            <thead><tr><th scope="col">{"virtual page"}</th><th scope="col">{"frame"}</th><th scope="col">{"rights"}</th></tr></thead>
+            <tbody>
+            { for st.globals.tlb.entries.iter().map(|e| html! {
+                <tr><td><code>{ format!("{:#x}", e.vpn << st.format.page_shift()) }</code></td><td><code>{ e.pfn.to_string() }</code></td>
+                <td>{ format!("{}{}{}", if e.writable { "writable" } else { "read-only" }, if e.no_exec { ", no-exec" } else { "" }, if e.dirty { ", dirty" } else { "" }) }</td></tr>
+            }) }
+            </tbody>
+        </table>
+    }
+}
