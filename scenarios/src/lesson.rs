@@ -85,6 +85,82 @@ fn locate(text: &str, needle: &str) -> (usize, usize) {
     text.find(needle).map(|o| line_col(text, o)).unwrap_or((1, 1))
 }
 
+fn parse_toml(text: &str) -> Result<Lesson, ParseError> {
+    toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().to_string();
+        let mut at = e.span().map(|s| s.start).unwrap_or(0);
+        // For an unknown field the span covers the whole table: point at the field.
+        if let Some(name) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+            if let Some(off) = text.get(at..).and_then(|t| t.find(name)) {
+                at += off;
+            }
+        }
+        let (line, column) = line_col(text, at);
+        ParseError { line, column, message }
+    })
+}
+
+/// The first name quoted in backticks in a serde message (`unknown variant \`x\``).
+fn quoted_name(message: &str) -> Option<&str> {
+    message.split('`').nth(1).filter(|s| !s.is_empty())
+}
+
+/// Writes a JSON value as a TOML document (TOML 1.1 inline tables).
+fn json_to_toml(v: &serde_json::Value) -> Result<String, String> {
+    use serde_json::Value;
+    fn key(k: &str) -> String {
+        if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            k.to_string()
+        } else {
+            quote(k)
+        }
+    }
+    fn quote(s: &str) -> String {
+        let mut o = String::with_capacity(s.len() + 2);
+        o.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => o.push_str("\\\""),
+                '\\' => o.push_str("\\\\"),
+                '\n' => o.push_str("\\n"),
+                '\t' => o.push_str("\\t"),
+                '\r' => o.push_str("\\r"),
+                c if (c as u32) < 0x20 || c == '\u{7f}' => o.push_str(&format!("\\u{:04x}", c as u32)),
+                c => o.push(c),
+            }
+        }
+        o.push('"');
+        o
+    }
+    fn value(v: &Value, depth: usize) -> Result<String, String> {
+        if depth > 64 {
+            return Err("the JSON nests more than 64 levels deep".into());
+        }
+        Ok(match v {
+            Value::Null => return Err("null is not allowed in a list".into()),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => quote(s),
+            Value::Array(a) => {
+                let items: Result<Vec<String>, String> = a.iter().map(|x| value(x, depth + 1)).collect();
+                format!("[{}]", items?.join(", "))
+            }
+            Value::Object(o) => {
+                // A null member means "not given", as serializers write it.
+                let items: Result<Vec<String>, String> =
+                    o.iter().filter(|(_, x)| !x.is_null()).map(|(k, x)| Ok(format!("{} = {}", key(k), value(x, depth + 1)?))).collect();
+                format!("{{ {} }}", items?.join(", "))
+            }
+        })
+    }
+    let Value::Object(top) = v else { return Err("a JSON lesson must be an object".into()) };
+    let mut out = String::new();
+    for (k, x) in top.iter().filter(|(_, x)| !x.is_null()) {
+        out.push_str(&format!("{} = {}\n", key(k), value(x, 0)?));
+    }
+    Ok(out)
+}
+
 /// Parses a lesson from TOML or JSON (JSON when the first non-blank
 /// character is `{`), then checks what the format alone cannot.
 pub fn parse_lesson(text: &str) -> Result<Lesson, ParseError> {
@@ -92,20 +168,19 @@ pub fn parse_lesson(text: &str) -> Result<Lesson, ParseError> {
         return Err(ParseError { line: 1, column: 1, message: format!("the file is {} bytes; lessons are limited to {MAX_LESSON_BYTES}", text.len()) });
     }
     let lesson: Lesson = if text.trim_start().starts_with('{') {
-        serde_json::from_str(text).map_err(|e| ParseError { line: e.line().max(1), column: e.column().max(1), message: e.to_string() })?
-    } else {
-        toml::from_str(text).map_err(|e| {
-            let message = e.message().trim().to_string();
-            let mut at = e.span().map(|s| s.start).unwrap_or(0);
-            // For an unknown field the span covers the whole table: point at the field.
-            if let Some(name) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
-                if let Some(off) = text.get(at..).and_then(|t| t.find(name)) {
-                    at += off;
-                }
-            }
-            let (line, column) = line_col(text, at);
-            ParseError { line, column, message }
+        // JSON goes through the same typed path as TOML: it is read as a
+        // generic value, written out as TOML, and parsed like an authored file.
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ParseError { line: e.line().max(1), column: e.column().max(1), message: e.to_string() })?;
+        let toml_text = json_to_toml(&value).map_err(|message| ParseError { line: 1, column: 1, message })?;
+        parse_toml(&toml_text).map_err(|e| {
+            // Positions in the converted text mean nothing to the author:
+            // point at the name the message quotes, in the JSON they wrote.
+            let (line, column) = quoted_name(&e.message).map(|n| locate(text, &format!("\"{n}\""))).unwrap_or((1, 1));
+            ParseError { line, column, message: e.message }
         })?
+    } else {
+        parse_toml(text)?
     };
     validate(&lesson, text)?;
     Ok(lesson)

@@ -112,3 +112,19 @@ fn operations_on_missing_processes_are_refused() {
     let e = m.apply(&Op::Mprotect { pid: Pid(1), addr: 0, len: 1, prot: "rwz".into() }).expect_err("bad prot");
     assert!(matches!(e, sim_core::SimError::BadArgument(_)));
 }
+
+#[test]
+fn json_lessons_parse_to_the_same_lesson_as_toml() {
+    for (id, src) in scenarios::lesson::BUILTIN {
+        let lesson = scenarios::parse_lesson(src).expect("toml");
+        let json = serde_json::to_string_pretty(&lesson).expect("serialize");
+        let again = scenarios::parse_lesson(&json).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(lesson, again, "{id}");
+    }
+    let bad = "{\n  \"id\": \"x\", \"title\": \"t\", \"summary\": \"s\",\n  \"steps\": [{\"say\": \"a\", \"do\": {\"op\": \"spwan\", \"name\": \"p\"}}]\n}";
+    let e = scenarios::parse_lesson(bad).expect_err("unknown op");
+    assert_eq!((e.line, e.column), (3, 39), "the column of \"spwan\": {e}");
+    assert!(e.message.contains("spwan"), "{e}");
+    let e = scenarios::parse_lesson("{\"id\": \"x\",\n \"title\": }").expect_err("syntax");
+    assert_eq!(e.line, 2, "{e}");
+}
