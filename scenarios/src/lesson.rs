@@ -86,10 +86,12 @@ fn locate(text: &str, needle: &str) -> (usize, usize) {
 }
 
 fn parse_toml(text: &str) -> Result<Lesson, ParseError> {
-    toml::from_str(text).map_err(|e| {
-        let message = e.message().trim().to_string();
-        let mut at = e.span().map(|s| s.start).unwrap_or(0);
-        // For an unknown field the span covers the whole table: point at the field.
+    basic_toml::from_str(text).map_err(|e| {
+        let full = e.to_string();
+        let message = full.split(" at line ").next().unwrap_or(&full).trim().to_string();
+        let (line0, col0) = e.line_col().unwrap_or((0, 0));
+        let mut at: usize = text.split_inclusive('\n').take(line0).map(str::len).sum::<usize>() + col0;
+        // For an unknown field the position is the table's: point at the field.
         if let Some(name) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
             if let Some(off) = text.get(at..).and_then(|t| t.find(name)) {
                 at += off;
@@ -105,7 +107,7 @@ fn quoted_name(message: &str) -> Option<&str> {
     message.split('`').nth(1).filter(|s| !s.is_empty())
 }
 
-/// Writes a JSON value as a TOML document (TOML 1.1 inline tables).
+/// Writes a JSON value as a TOML document (inline tables on one line).
 fn json_to_toml(v: &serde_json::Value) -> Result<String, String> {
     use serde_json::Value;
     fn key(k: &str) -> String {
