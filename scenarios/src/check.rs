@@ -1,14 +1,14 @@
 //! Expectations: assertions on the state after a step, checked by the runner.
 
-use serde::{Deserialize, Serialize};
-use sim_core::ops::{num, opt_num};
+use serde::{Deserialize, Deserializer, Serialize};
+use sim_core::fields::Fields;
 use sim_core::paging::{PTE_D, PTE_RW};
 use sim_core::state::{Backing, FrameKind, ProcState, State};
 use sim_core::{Fd, Outcome, Pid, VirtAddr};
 
 /// One expectation. `check` names the kind.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "check", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "check", rename_all = "snake_case")]
 pub enum Expect {
     /// What the operation returned: `ok`, `pid`, `fd`, `addr`, `bytes`,
     /// `reaped`, `segv` or `failed` (with `errno`).
@@ -16,10 +16,8 @@ pub enum Expect {
         /// The result kind.
         result: String,
         /// For `failed`: the errno name, e.g. `ENOENT`.
-        #[serde(default)]
         errno: Option<String>,
         /// For pid/fd/addr/reaped: the number.
-        #[serde(default, deserialize_with = "opt_num")]
         value: Option<u64>,
     },
     /// The leaf page-table entry for `addr` in `pid`.
@@ -27,15 +25,12 @@ pub enum Expect {
         /// Process.
         pid: Pid,
         /// Address.
-        #[serde(deserialize_with = "num")]
         addr: u64,
         /// Whether every level is present.
         present: bool,
         /// The RW bit of the leaf.
-        #[serde(default)]
         writable: Option<bool>,
         /// The D bit of the leaf.
-        #[serde(default)]
         dirty: Option<bool>,
     },
     /// The refcount of the frame mapped at `addr`.
@@ -43,7 +38,6 @@ pub enum Expect {
         /// Process.
         pid: Pid,
         /// Address.
-        #[serde(deserialize_with = "num")]
         addr: u64,
         /// Expected count.
         equals: u32,
@@ -55,7 +49,6 @@ pub enum Expect {
         /// Second process.
         other: Pid,
         /// Address (the same in both).
-        #[serde(deserialize_with = "num")]
         addr: u64,
         /// Expected answer.
         equals: bool,
@@ -66,16 +59,12 @@ pub enum Expect {
         /// Process.
         pid: Pid,
         /// Address.
-        #[serde(deserialize_with = "num")]
         addr: u64,
         /// A little-endian integer of `size` bytes.
-        #[serde(default, deserialize_with = "opt_num")]
         value: Option<u64>,
         /// Its size.
-        #[serde(default = "eight", deserialize_with = "num")]
         size: u64,
         /// Or a string (compared without a terminating NUL).
-        #[serde(default)]
         text: Option<String>,
     },
     /// A VMA containing `addr` (or none, with `exists = false`).
@@ -83,22 +72,16 @@ pub enum Expect {
         /// Process.
         pid: Pid,
         /// An address inside it.
-        #[serde(deserialize_with = "num")]
         addr: u64,
         /// Whether one exists.
-        #[serde(default = "yes")]
         exists: bool,
         /// Its rights, `rwx` style.
-        #[serde(default)]
         prot: Option<String>,
         /// `anon` or `file`.
-        #[serde(default)]
         backing: Option<String>,
         /// Its start.
-        #[serde(default, deserialize_with = "opt_num")]
         start: Option<u64>,
         /// Its end.
-        #[serde(default, deserialize_with = "opt_num")]
         end: Option<u64>,
     },
     /// A process's life-cycle state: `running`, `zombie` or `gone`.
@@ -108,14 +91,12 @@ pub enum Expect {
         /// Expected state.
         state: String,
         /// For zombies: the exit status.
-        #[serde(default)]
         code: Option<i32>,
     },
     /// How many frames are in use, optionally of one kind
     /// (`anon`, `page_table`, `page_cache`, `zero`).
     Frames {
         /// Kind filter.
-        #[serde(default)]
         kind: Option<String>,
         /// Expected count.
         equals: usize,
@@ -127,7 +108,6 @@ pub enum Expect {
         /// `ip` or `sp`.
         reg: String,
         /// Expected value.
-        #[serde(deserialize_with = "num")]
         equals: u64,
     },
     /// An auxiliary-vector entry exec placed on the stack.
@@ -137,13 +117,11 @@ pub enum Expect {
         /// e.g. `AT_ENTRY`.
         key: String,
         /// Expected value.
-        #[serde(deserialize_with = "num")]
         equals: u64,
     },
     /// Whether the TLB holds the page of `addr` (it belongs to the running process).
     Tlb {
         /// Address.
-        #[serde(deserialize_with = "num")]
         addr: u64,
         /// Expected.
         cached: bool,
@@ -159,11 +137,44 @@ pub enum Expect {
     },
 }
 
-fn eight() -> u64 {
-    8
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Expect, D::Error> {
+        let (kind, mut f) = Fields::read(d, "check")?;
+        Expect::from_fields(&kind, &mut f).and_then(|e| f.finish().map(|_| e)).map_err(serde::de::Error::custom)
+    }
 }
-fn yes() -> bool {
-    true
+
+impl Expect {
+    /// Every check's name as lesson files write it.
+    pub const NAMES: &'static [&'static str] =
+        &["outcome", "pte", "frame_refcount", "same_frame", "memory", "vma", "process", "frames", "register", "auxv", "tlb", "fd"];
+
+    fn from_fields(kind: &str, f: &mut Fields) -> Result<Expect, String> {
+        let pid = |f: &mut Fields| f.need_int::<u32>("pid").map(Pid);
+        Ok(match kind {
+            "outcome" => Expect::Outcome { result: f.need_str("result")?, errno: f.str("errno")?, value: f.u64("value")? },
+            "pte" => Expect::Pte { pid: pid(f)?, addr: f.need_u64("addr")?, present: f.need_bool("present")?, writable: f.bool("writable")?, dirty: f.bool("dirty")? },
+            "frame_refcount" => Expect::FrameRefcount { pid: pid(f)?, addr: f.need_u64("addr")?, equals: f.need_int("equals")? },
+            "same_frame" => Expect::SameFrame { pid: pid(f)?, other: Pid(f.need_int("other")?), addr: f.need_u64("addr")?, equals: f.need_bool("equals")? },
+            "memory" => Expect::Memory { pid: pid(f)?, addr: f.need_u64("addr")?, value: f.u64("value")?, size: f.u64("size")?.unwrap_or(8), text: f.str("text")? },
+            "vma" => Expect::Vma {
+                pid: pid(f)?,
+                addr: f.need_u64("addr")?,
+                exists: f.bool("exists")?.unwrap_or(true),
+                prot: f.str("prot")?,
+                backing: f.str("backing")?,
+                start: f.u64("start")?,
+                end: f.u64("end")?,
+            },
+            "process" => Expect::Process { pid: pid(f)?, state: f.need_str("state")?, code: f.int("code")? },
+            "frames" => Expect::Frames { kind: f.str("kind")?, equals: f.need_int("equals")? },
+            "register" => Expect::Register { pid: pid(f)?, reg: f.need_str("reg")?, equals: f.need_u64("equals")? },
+            "auxv" => Expect::Auxv { pid: pid(f)?, key: f.need_str("key")?, equals: f.need_u64("equals")? },
+            "tlb" => Expect::Tlb { addr: f.need_u64("addr")?, cached: f.need_bool("cached")? },
+            "fd" => Expect::Fd { pid: pid(f)?, fd: Fd(f.need_int("fd")?), open: f.need_bool("open")? },
+            other => return Err(format!("unknown check `{other}`; the checks are {}", Expect::NAMES.join(", "))),
+        })
+    }
 }
 
 /// The verdict on one expectation.

@@ -91,20 +91,25 @@ fn parse_toml(text: &str) -> Result<Lesson, ParseError> {
         let message = full.split(" at line ").next().unwrap_or(&full).trim().to_string();
         let (line0, col0) = e.line_col().unwrap_or((0, 0));
         let mut at: usize = text.split_inclusive('\n').take(line0).map(str::len).sum::<usize>() + col0;
-        // For an unknown field the position is the table's: point at the field.
-        if let Some(name) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
-            if let Some(off) = text.get(at..).and_then(|t| t.find(name)) {
-                at += off;
-            }
+        // Errors found after a whole table was read carry the table's
+        // position: point at the name the message quotes, within that table.
+        let end = text.get(at + 1..).and_then(|t| t.find("\n[")).map(|e| at + 1 + e).unwrap_or(text.len());
+        if let Some(off) = pin(&text[at.min(end)..end], &message) {
+            at += off;
         }
         let (line, column) = line_col(text, at);
         ParseError { line, column, message }
     })
 }
 
-/// The first name quoted in backticks in a serde message (`unknown variant \`x\``).
-fn quoted_name(message: &str) -> Option<&str> {
-    message.split('`').nth(1).filter(|s| !s.is_empty())
+/// Where in `region` the names a message quotes in backticks appear: the
+/// last quoted name found wins (`op \`mmap\`: unknown field \`foo\`` points
+/// at `foo`; a missing field, which is nowhere, points at `mmap`).
+fn pin(region: &str, message: &str) -> Option<usize> {
+    // Only the names of the problem itself, not the lists of what was expected.
+    let message = [" for key `", ", expected", "; "].iter().fold(message, |m, cut| m.split(cut).next().unwrap_or(m));
+    let names: Vec<&str> = message.split('`').skip(1).step_by(2).filter(|n| !n.is_empty()).collect();
+    names.iter().rev().find_map(|n| region.find(&format!("\"{n}\"")).or_else(|| region.find(n)))
 }
 
 /// Writes a JSON value as a TOML document (inline tables on one line).
@@ -178,7 +183,7 @@ pub fn parse_lesson(text: &str) -> Result<Lesson, ParseError> {
         parse_toml(&toml_text).map_err(|e| {
             // Positions in the converted text mean nothing to the author:
             // point at the name the message quotes, in the JSON they wrote.
-            let (line, column) = quoted_name(&e.message).map(|n| locate(text, &format!("\"{n}\""))).unwrap_or((1, 1));
+            let (line, column) = pin(text, &e.message).map(|o| line_col(text, o)).unwrap_or((1, 1));
             ParseError { line, column, message: e.message }
         })?
     } else {

@@ -18,6 +18,7 @@
 pub mod elf;
 pub mod event;
 pub mod exec;
+pub mod fields;
 pub mod machine;
 pub mod mm;
 pub mod ops;

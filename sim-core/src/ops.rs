@@ -2,29 +2,10 @@
 
 use crate::elf::ElfError;
 use crate::types::{Access, Fd, Pid, VirtAddr};
+use crate::fields::Fields;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 use thiserror::Error;
-
-/// Accepts a number either as an integer or as a string such as `"0x401000"`,
-/// `"4096"` or `"0b1010"`; lesson files hold many addresses.
-pub fn num<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum N {
-        Int(u64),
-        Str(String),
-    }
-    match N::deserialize(d)? {
-        N::Int(n) => Ok(n),
-        N::Str(s) => parse_num(&s).ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a number (write 4096, \"0x1000\" or \"0b1\")"))),
-    }
-}
-
-/// Like [`num`], for optional fields.
-pub fn opt_num<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    num(d).map(Some)
-}
 
 /// Parses decimal, `0x` hex or `0b` binary, with `_` separators allowed.
 pub fn parse_num(s: &str) -> Option<u64> {
@@ -38,20 +19,10 @@ pub fn parse_num(s: &str) -> Option<u64> {
     }
 }
 
-fn default_prot() -> String {
-    "rw-".into()
-}
-fn default_size() -> u64 {
-    8
-}
-fn default_access() -> Access {
-    Access::Read
-}
-
 /// One operation. Each models a system call (or a CPU access) and names the
 /// real entry point in its doc.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
     /// Create a process with an empty address space, as the kernel creates
     /// init: a fresh `mm_struct` with only a top-level page table.
@@ -64,22 +35,16 @@ pub enum Op {
         /// The caller.
         pid: Pid,
         /// Where (a hint unless `fixed`); chosen top-down when absent.
-        #[serde(default, deserialize_with = "opt_num")]
         addr: Option<u64>,
         /// Length in bytes (rounded up to pages).
-        #[serde(deserialize_with = "num")]
         len: u64,
         /// `rwx` with `-` for missing rights.
-        #[serde(default = "default_prot")]
         prot: String,
         /// MAP_SHARED instead of MAP_PRIVATE.
-        #[serde(default)]
         shared: bool,
         /// A file to map instead of anonymous memory.
-        #[serde(default)]
         file: Option<String>,
         /// File offset (page aligned).
-        #[serde(default, deserialize_with = "num")]
         offset: u64,
     },
     /// `munmap(addr, len)`.
@@ -87,10 +52,8 @@ pub enum Op {
         /// The caller.
         pid: Pid,
         /// Start (page aligned).
-        #[serde(deserialize_with = "num")]
         addr: u64,
         /// Length.
-        #[serde(deserialize_with = "num")]
         len: u64,
     },
     /// `mprotect(addr, len, prot)`.
@@ -98,10 +61,8 @@ pub enum Op {
         /// The caller.
         pid: Pid,
         /// Start (page aligned).
-        #[serde(deserialize_with = "num")]
         addr: u64,
         /// Length.
-        #[serde(deserialize_with = "num")]
         len: u64,
         /// New protection.
         prot: String,
@@ -111,7 +72,6 @@ pub enum Op {
         /// The caller.
         pid: Pid,
         /// New break.
-        #[serde(deserialize_with = "num")]
         addr: u64,
     },
     /// One memory access by the CPU on behalf of the process: TLB lookup, page
@@ -120,10 +80,8 @@ pub enum Op {
         /// The process.
         pid: Pid,
         /// Virtual address.
-        #[serde(deserialize_with = "num")]
         addr: u64,
         /// read, write or exec.
-        #[serde(default = "default_access")]
         access: Access,
     },
     /// A store of `value` (little-endian, `size` bytes) or of `text`.
@@ -131,16 +89,12 @@ pub enum Op {
         /// The process.
         pid: Pid,
         /// Virtual address.
-        #[serde(deserialize_with = "num")]
         addr: u64,
         /// An integer to store.
-        #[serde(default, deserialize_with = "opt_num")]
         value: Option<u64>,
         /// Its size in bytes (1, 2, 4 or 8).
-        #[serde(default = "default_size", deserialize_with = "num")]
         size: u64,
         /// Text to store instead of a value.
-        #[serde(default)]
         text: Option<String>,
     },
     /// A load of `len` bytes.
@@ -148,10 +102,8 @@ pub enum Op {
         /// The process.
         pid: Pid,
         /// Virtual address.
-        #[serde(deserialize_with = "num")]
         addr: u64,
         /// How many bytes.
-        #[serde(default = "default_size", deserialize_with = "num")]
         len: u64,
     },
     /// `fork()`: `copy_process()` with `dup_mm()`.
@@ -166,10 +118,8 @@ pub enum Op {
         /// Executable path.
         path: String,
         /// Arguments; argv[0] defaults to the path.
-        #[serde(default)]
         argv: Vec<String>,
         /// Environment.
-        #[serde(default)]
         envp: Vec<String>,
     },
     /// `exit_group(code)`: `do_exit()`.
@@ -177,7 +127,6 @@ pub enum Op {
         /// The process.
         pid: Pid,
         /// Exit code.
-        #[serde(default)]
         code: i32,
     },
     /// `wait4(-1, ...)` by `pid`: reaps one zombie child.
@@ -192,7 +141,6 @@ pub enum Op {
         /// Path.
         path: String,
         /// `O_CLOEXEC`.
-        #[serde(default)]
         cloexec: bool,
     },
     /// `close(fd)`.
@@ -206,7 +154,58 @@ pub enum Op {
     DropCaches {},
 }
 
+impl<'de> Deserialize<'de> for Op {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Op, D::Error> {
+        let (kind, mut f) = Fields::read(d, "op")?;
+        Op::from_fields(&kind, &mut f).and_then(|op| f.finish().map(|_| op)).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Op {
+    /// Builds an operation from the fields of its record; every field not
+    /// listed here is refused by the caller.
+    fn from_fields(kind: &str, f: &mut Fields) -> Result<Op, String> {
+        let pid = |f: &mut Fields| f.need_int::<u32>("pid").map(Pid);
+        Ok(match kind {
+            "spawn" => Op::Spawn { name: f.need_str("name")? },
+            "mmap" => Op::Mmap {
+                pid: pid(f)?,
+                addr: f.u64("addr")?,
+                len: f.need_u64("len")?,
+                prot: f.str("prot")?.unwrap_or_else(|| "rw-".into()),
+                shared: f.bool("shared")?.unwrap_or(false),
+                file: f.str("file")?,
+                offset: f.u64("offset")?.unwrap_or(0),
+            },
+            "munmap" => Op::Munmap { pid: pid(f)?, addr: f.need_u64("addr")?, len: f.need_u64("len")? },
+            "mprotect" => Op::Mprotect { pid: pid(f)?, addr: f.need_u64("addr")?, len: f.need_u64("len")?, prot: f.need_str("prot")? },
+            "brk" => Op::Brk { pid: pid(f)?, addr: f.need_u64("addr")? },
+            "access" => {
+                let access = match f.str("access")?.as_deref() {
+                    None | Some("read") => Access::Read,
+                    Some("write") => Access::Write,
+                    Some("exec") => Access::Exec,
+                    Some(other) => return Err(format!("op `access`: access `{other}` must be read, write or exec")),
+                };
+                Op::Access { pid: pid(f)?, addr: f.need_u64("addr")?, access }
+            }
+            "write" => Op::Write { pid: pid(f)?, addr: f.need_u64("addr")?, value: f.u64("value")?, size: f.u64("size")?.unwrap_or(8), text: f.str("text")? },
+            "read" => Op::Read { pid: pid(f)?, addr: f.need_u64("addr")?, len: f.u64("len")?.unwrap_or(8) },
+            "fork" => Op::Fork { pid: pid(f)? },
+            "exec" => Op::Exec { pid: pid(f)?, path: f.need_str("path")?, argv: f.list("argv")?, envp: f.list("envp")? },
+            "exit" => Op::Exit { pid: pid(f)?, code: f.int("code")?.unwrap_or(0) },
+            "wait" => Op::Wait { pid: pid(f)? },
+            "open" => Op::Open { pid: pid(f)?, path: f.need_str("path")?, cloexec: f.bool("cloexec")?.unwrap_or(false) },
+            "close" => Op::Close { pid: pid(f)?, fd: Fd(f.need_int("fd")?) },
+            "drop_caches" => Op::DropCaches {},
+            other => return Err(format!("unknown op `{other}`; the ops are {}", Op::NAMES.join(", "))),
+        })
+    }
+
+    /// Every operation's name as lesson files write it.
+    pub const NAMES: &'static [&'static str] =
+        &["spawn", "mmap", "munmap", "mprotect", "brk", "access", "write", "read", "fork", "exec", "exit", "wait", "open", "close", "drop_caches"];
+
     /// The process the operation acts for, if any.
     pub fn pid(&self) -> Option<Pid> {
         match self {

@@ -1,0 +1,167 @@
+//! Reading tagged records (`{ op = "mmap", pid = 1, len = 8192 }`) field by
+//! field, with errors that name the record kind and the field.
+//!
+//! serde's internally tagged enums buffer every record into a generic
+//! `Content` tree first; doing it by hand keeps the WebAssembly small and
+//! lets each error say exactly what is missing or unexpected.
+
+use crate::ops::parse_num;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One field's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// `true` / `false`
+    Bool(bool),
+    /// An integer.
+    Int(i128),
+    /// A string (numbers may be written as `"0x1000"`).
+    Str(String),
+    /// A list of strings.
+    List(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Field, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Field;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number, a string, true/false or a list of strings")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Field, E> {
+                Ok(Field::Bool(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Field, E> {
+                Ok(Field::Int(v.into()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Field, E> {
+                Ok(Field::Int(v.into()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
+                Ok(Field::Str(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Field, E> {
+                Ok(Field::Str(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    v.push(s);
+                }
+                Ok(Field::List(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The fields of one record, consumed as they are read.
+#[derive(Debug)]
+pub struct Fields {
+    what: String,
+    map: BTreeMap<String, Field>,
+}
+
+impl Fields {
+    /// Reads a record and takes its tag field `tag`.
+    pub fn read<'de, D: Deserializer<'de>>(d: D, tag: &str) -> Result<(String, Fields), D::Error> {
+        let mut map = BTreeMap::<String, Field>::deserialize(d)?;
+        let kind = match map.remove(tag) {
+            Some(Field::Str(s)) => s,
+            Some(_) => return Err(de::Error::custom(format!("`{tag}` must be a string"))),
+            None => return Err(de::Error::custom(format!("missing field `{tag}`"))),
+        };
+        Ok((kind.clone(), Fields { what: format!("{tag} `{kind}`"), map }))
+    }
+
+    fn err(&self, msg: String) -> String {
+        format!("{}: {msg}", self.what)
+    }
+
+    /// An optional unsigned number (integer or `"0x..."` string).
+    pub fn u64(&mut self, k: &str) -> Result<Option<u64>, String> {
+        match self.map.remove(k) {
+            None => Ok(None),
+            Some(Field::Int(i)) => u64::try_from(i).map(Some).map_err(|_| self.err(format!("`{k}` = {i} is out of range"))),
+            Some(Field::Str(s)) => parse_num(&s).map(Some).ok_or_else(|| self.err(format!("`{k}` = `{s}` is not a number (write 4096, \"0x1000\" or \"0b1\")"))),
+            Some(_) => Err(self.err(format!("`{k}` must be a number"))),
+        }
+    }
+
+    /// A required unsigned number.
+    pub fn need_u64(&mut self, k: &str) -> Result<u64, String> {
+        self.u64(k)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
+    }
+
+    /// An optional number that must fit `T`.
+    pub fn int<T: TryFrom<i128>>(&mut self, k: &str) -> Result<Option<T>, String> {
+        match self.map.remove(k) {
+            None => Ok(None),
+            Some(Field::Int(i)) => T::try_from(i).map(Some).map_err(|_| self.err(format!("`{k}` = {i} is out of range"))),
+            Some(Field::Str(s)) => {
+                let n = parse_num(&s).ok_or_else(|| self.err(format!("`{k}` = `{s}` is not a number")))?;
+                T::try_from(i128::from(n)).map(Some).map_err(|_| self.err(format!("`{k}` = {n} is out of range")))
+            }
+            Some(_) => Err(self.err(format!("`{k}` must be a number"))),
+        }
+    }
+
+    /// A required number that must fit `T`.
+    pub fn need_int<T: TryFrom<i128>>(&mut self, k: &str) -> Result<T, String> {
+        self.int(k)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
+    }
+
+    /// An optional string.
+    pub fn str(&mut self, k: &str) -> Result<Option<String>, String> {
+        match self.map.remove(k) {
+            None => Ok(None),
+            Some(Field::Str(s)) => Ok(Some(s)),
+            Some(_) => Err(self.err(format!("`{k}` must be a string"))),
+        }
+    }
+
+    /// A required string.
+    pub fn need_str(&mut self, k: &str) -> Result<String, String> {
+        self.str(k)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
+    }
+
+    /// An optional boolean.
+    pub fn bool(&mut self, k: &str) -> Result<Option<bool>, String> {
+        match self.map.remove(k) {
+            None => Ok(None),
+            Some(Field::Bool(b)) => Ok(Some(b)),
+            Some(_) => Err(self.err(format!("`{k}` must be true or false"))),
+        }
+    }
+
+    /// A required boolean.
+    pub fn need_bool(&mut self, k: &str) -> Result<bool, String> {
+        self.bool(k)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
+    }
+
+    /// An optional list of strings (empty when absent).
+    pub fn list(&mut self, k: &str) -> Result<Vec<String>, String> {
+        match self.map.remove(k) {
+            None => Ok(Vec::new()),
+            Some(Field::List(v)) => Ok(v),
+            Some(_) => Err(self.err(format!("`{k}` must be a list of strings"))),
+        }
+    }
+
+    /// Whether the field is present (without taking it).
+    pub fn has(&self, k: &str) -> bool {
+        self.map.contains_key(k)
+    }
+
+    /// Fails if any field was not used.
+    pub fn finish(self) -> Result<(), String> {
+        match self.map.keys().next() {
+            None => Ok(()),
+            Some(k) => Err(self.err(format!("unknown field `{k}`"))),
+        }
+    }
+}
