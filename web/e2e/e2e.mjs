@@ -1,0 +1,176 @@
+// End-to-end test: the built site, served on localhost, driven in headless
+// Chromium through playwright-core (installed by `cargo xtask setup` into
+// tools/). Checks what a student does; saves screenshots and timings under
+// target/e2e/ for a person to look at.
+import { createRequire } from "node:module";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const require = createRequire(join(root, "tools", "package.json"));
+const { chromium } = require("playwright-core");
+const base = process.env.BASE_URL || "http://127.0.0.1:8080/";
+const out = join(root, "target", "e2e");
+mkdirSync(out, { recursive: true });
+
+let passed = 0, failed = 0;
+const metrics = {};
+async function check(name, fn) {
+  try { await fn(); passed++; console.log(`ok   ${name}`); }
+  catch (e) { failed++; console.log(`FAIL ${name}: ${e.message}`); }
+}
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+const p95 = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * 0.95))]; };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+});
+const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+const errors = [];
+page.on("pageerror", (e) => errors.push(String(e)));
+const position = () => page.textContent("#position");
+
+await check("the first lesson renders", async () => {
+  const t0 = Date.now();
+  await page.goto(base);
+  await page.waitForSelector("#position");
+  metrics.first_render_ms = Date.now() - t0;
+  metrics.first_render_nav_ms = await page.evaluate(() => performance.now());
+  assert((await position()).startsWith("event 0 /"), await position());
+  await page.screenshot({ path: join(out, "01-start.png"), fullPage: true });
+});
+
+await check("step forward and back", async () => {
+  for (let i = 0; i < 3; i++) await page.click("#btn-next");
+  await page.waitForFunction(() => document.querySelector("#position").textContent.startsWith("event 3 /"));
+  const third = await page.textContent("#event-text");
+  await page.click("#btn-next");
+  await page.click("#btn-prev");
+  await page.waitForFunction(() => document.querySelector("#position").textContent.startsWith("event 3 /"));
+  assert((await page.textContent("#event-text")) === third, "back shows the same event");
+  await page.keyboard.press("ArrowRight");
+  await page.waitForFunction(() => document.querySelector("#position").textContent.startsWith("event 4 /"));
+  assert(page.url().includes("step=4"), `the address bar follows: ${page.url()}`);
+  await page.screenshot({ path: join(out, "02-stepped.png"), fullPage: true });
+});
+
+await check("a permalink opens that exact state", async () => {
+  await page.goto(base + "?lesson=fork-cow&step=40");
+  await page.waitForSelector("#position");
+  assert((await position()).startsWith("event 40 /"), await position());
+  assert((await page.textContent("#lesson-title")).includes("fork"), "fork lesson");
+  await page.screenshot({ path: join(out, "03-permalink-fork.png"), fullPage: true });
+});
+
+await check("a bad lesson file shows the error and keeps the lesson", async () => {
+  await page.setInputFiles("#file-input", { name: "broken.toml", mimeType: "text/plain", buffer: Buffer.from('id = "b"\ntitle = "t"\nsummary = "s"\n[[steps]]\nsay = "x"\ndo = { op = "fork" }\n') });
+  await page.waitForSelector(".error");
+  const err = await page.textContent(".error");
+  assert(err.includes("broken.toml:6:") && err.includes("missing field `pid`"), err);
+  assert((await position()).startsWith("event 40 /"), "the previous state stays");
+  await page.screenshot({ path: join(out, "04-bad-file.png"), fullPage: true });
+});
+
+await check("your own ELF file is exec'd", async () => {
+  await page.setInputFiles("#file-input", { name: "static_maps", mimeType: "application/octet-stream", buffer: readFileSync(join(root, "fixtures/exec/static_maps")) });
+  await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent?.includes("your file"));
+  await page.click("#btn-end");
+  await page.waitForFunction(() => document.querySelector(".views").textContent.includes("PT_LOAD #1"));
+  await page.screenshot({ path: join(out, "05-own-elf.png"), fullPage: true });
+});
+
+await check("a lesson by URL (?src=) and a broken one", async () => {
+  await page.route("**/course/good.toml", (r) => r.fulfill({ body: 'id = "g"\ntitle = "From a course site"\nsummary = "s"\n[[steps]]\nsay = "x"\ndo = { op = "spawn", name = "p" }\n' }));
+  await page.route("**/course/bad.toml", (r) => r.fulfill({ body: "this is not toml" }));
+  await page.goto(base + "?src=" + encodeURIComponent(base + "course/good.toml"));
+  await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent === "From a course site");
+  await page.goto(base + "?src=" + encodeURIComponent(base + "course/bad.toml"));
+  await page.waitForSelector(".error");
+  assert((await page.textContent(".error")).includes("bad.toml:1:"), await page.textContent(".error"));
+  await page.goto(base + "?src=" + encodeURIComponent(base + "course/missing.toml"));
+  await page.waitForSelector(".error");
+  assert((await page.textContent(".error")).includes("404"), await page.textContent(".error"));
+});
+
+await check("embed mode drops the site chrome", async () => {
+  await page.goto(base + "?lesson=paging-walk&step=10&embed=1");
+  await page.waitForSelector("#position");
+  assert((await page.$("header.chrome")) === null, "no header");
+  await page.setViewportSize({ width: 900, height: 700 });
+  await page.screenshot({ path: join(out, "06-embed.png") });
+  await page.setViewportSize({ width: 1400, height: 1000 });
+});
+
+// Timing: step latency on the largest built-in lesson, measured in the page
+// from the key press to the frame that shows the new position.
+await check("step timing on the largest lesson", async () => {
+  await page.goto(base + "?lesson=exec-elf");
+  await page.waitForSelector("#position");
+  const times = await page.evaluate(async () => {
+    const pos = () => document.querySelector("#position").textContent;
+    const changed = () => new Promise((r) => { const o = new MutationObserver(() => { o.disconnect(); r(performance.now()); }); o.observe(document.querySelector("#position"), { childList: true, characterData: true, subtree: true }); });
+    const key = (k) => document.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true }));
+    const n = parseInt(pos().split("/ ")[1]);
+    const t = { forward: [], back: [] };
+    for (const [dir, k] of [["forward", "ArrowRight"], ["back", "ArrowLeft"]]) {
+      for (let i = 0; i < n; i++) {
+        const done = changed(), t0 = performance.now();
+        key(k);
+        t[dir].push((await done) - t0);
+      }
+    }
+    return t;
+  });
+  metrics.step_forward_p95_ms = p95(times.forward);
+  metrics.step_back_p95_ms = p95(times.back);
+  metrics.steps_measured = times.forward.length;
+});
+
+// Jumps in a 10,000-event trace, loaded by paste: random scrubber moves.
+await check("jumps in a 10,000-event trace", async () => {
+  let toml = 'id = "big"\ntitle = "Ten thousand events"\nsummary = "s"\n[[steps]]\nsay = "a"\ndo = { op = "spawn", name = "p" }\n';
+  toml += '[[steps]]\nsay = "m"\ndo = { op = "mmap", pid = 1, addr = 0x10000000, len = 0x4000000 }\n';
+  for (let i = 0; i < 1400; i++) toml += `[[steps]]\nsay = "w"\ndo = { op = "write", pid = 1, addr = ${0x10000000 + i * 4096 * 3}, value = ${i} }\n`;
+  await page.goto(base + "?lesson=paging-walk");
+  await page.waitForSelector("#position");
+  await page.evaluate((t) => { document.querySelector("details.paste").open = true; document.querySelector("#paste-box").value = t; }, toml);
+  const t0 = Date.now();
+  await page.click("#paste-run");
+  await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent === "Ten thousand events", null, { timeout: 60000 });
+  metrics.big_trace_load_ms = Date.now() - t0;
+  const r = await page.evaluate(async () => {
+    const pos = () => document.querySelector("#position").textContent;
+    const changed = () => new Promise((r) => { const o = new MutationObserver(() => { o.disconnect(); r(performance.now()); }); o.observe(document.querySelector("#position"), { childList: true, characterData: true, subtree: true }); });
+    const s = document.querySelector("#scrubber");
+    const n = parseInt(pos().split("/ ")[1]);
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const times = [];
+    for (let i = 0; i < 40; i++) {
+      const target = Math.floor(rnd() * n);
+      if (pos().startsWith(`event ${target} /`)) continue;
+      const done = changed(), t0 = performance.now();
+      s.value = String(target);
+      s.dispatchEvent(new Event("input", { bubbles: true }));
+      times.push((await done) - t0);
+    }
+    return { n, times };
+  });
+  assert(r.n >= 10000, `trace has ${r.n} events`);
+  metrics.big_trace_events = r.n;
+  metrics.jump_p95_ms = p95(r.times);
+  metrics.jump_max_ms = Math.max(...r.times);
+  await page.screenshot({ path: join(out, "07-big-trace.png") });
+});
+
+await check("no uncaught errors in the page", async () => {
+  assert(errors.length === 0, errors.join("\n"));
+});
+
+await browser.close();
+writeFileSync(join(out, "metrics.json"), JSON.stringify(metrics, null, 2));
+console.log("metrics:", JSON.stringify(metrics));
+console.log(`e2e: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
