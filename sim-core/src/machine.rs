@@ -43,6 +43,9 @@ pub struct Machine {
     pub(crate) st: State,
     pending: Vec<Delta>,
     events: Vec<Event>,
+    /// Every frame below this one is allocated (a search hint; the lowest
+    /// free frame is always what `frame_alloc` returns).
+    free_hint: u64,
     /// When false, page walks and TLB lookups made on the kernel's behalf
     /// (exec writing the stack, say) are not narrated level by level.
     pub(crate) verbose_walks: bool,
@@ -58,7 +61,7 @@ impl Machine {
     pub fn new(config: &Config) -> Machine {
         let mut st = State::new(config.paging, config.frames.max(8), config.tlb_entries);
         st.frames.insert(ZERO_PFN, Frame { kind: FrameKind::Zero, refcount: 1, data: None });
-        Machine { st, pending: Vec::new(), events: Vec::new(), verbose_walks: true }
+        Machine { st, pending: Vec::new(), events: Vec::new(), free_hint: 1, verbose_walks: true }
     }
 
     /// The current state.
@@ -89,6 +92,7 @@ impl Machine {
                 for d in all.iter().rev() {
                     self.st.apply(d, false);
                 }
+                self.free_hint = 1;
                 Err(e)
             }
         }
@@ -162,8 +166,8 @@ impl Machine {
 
     /// Allocates the lowest free frame (`alloc_page`), zero-filled.
     pub(crate) fn frame_alloc(&mut self, kind: FrameKind) -> R<Pfn> {
-        let mut pfn = Pfn(1);
-        for (k, _) in self.st.frames.range(Pfn(1)..) {
+        let mut pfn = Pfn(self.free_hint.max(1));
+        for (k, _) in self.st.frames.range(pfn..) {
             if *k != pfn {
                 break;
             }
@@ -172,6 +176,7 @@ impl Machine {
         if self.st.frames.len() as u64 >= self.st.max_frames || pfn.0 >= self.st.max_frames {
             return Err(SimError::OutOfFrames(self.st.max_frames));
         }
+        self.free_hint = pfn.0 + 1;
         self.delta(Delta::Frame { pfn, old: None, new: Some(Box::new(Frame { kind, refcount: 1, data: None })) });
         Ok(pfn)
     }
@@ -205,6 +210,7 @@ impl Machine {
             self.delta(Delta::PageCache { key, old: Some(pfn), new: None });
         }
         self.delta(Delta::Frame { pfn, old: Some(Box::new(old)), new: None });
+        self.free_hint = self.free_hint.min(pfn.0);
         true
     }
 

@@ -509,30 +509,44 @@ impl Machine {
                 continue;
             }
             let leaves = self.present_leaves(pmm.root, vma.start, vma.end);
-            // One event per leaf table, as copy_pte_range works a table at a time.
+            // One leaf table at a time, as copy_pte_range works: both tables
+            // are rewritten whole, and every mapped frame gains a reference.
+            let n = fmt.pte_bytes();
             let mut i = 0;
             while i < leaves.len() {
                 let table = leaves[i].1;
-                let mut j = i;
+                let (ct, _) = self.alloc_tables_quiet(child, leaves[i].0)?;
+                let size = fmt.page_size() as usize;
+                let mut pbytes = self.st.frame_bytes(table, 0, size);
+                let mut cbytes = self.st.frame_bytes(ct, 0, size);
                 let (mut copied, mut protected) = (0, 0);
                 let mut focus = Vec::new();
+                let mut pfns = Vec::new();
+                let mut j = i;
                 while j < leaves.len() && leaves[j].1 == table {
-                    let (va, _, index, e) = leaves[j];
+                    let (_, _, index, e) = leaves[j];
                     let cow = !vma.shared && e & PTE_RW != 0;
                     let mut ce = e & !PTE_A;
                     if cow {
-                        self.write_pte(table, index, e & !PTE_RW);
+                        pbytes[index * n..(index + 1) * n].copy_from_slice(&(e & !PTE_RW).to_le_bytes()[..n]);
                         ce &= !PTE_RW;
                         protected += 1;
                     }
-                    let (ct, ci) = self.alloc_tables_quiet(child, va)?;
-                    self.write_pte(ct, ci, ce);
-                    self.frame_get(fmt.pte_pfn(e));
-                    focus.push(Focus::Pte { table, index });
-                    focus.push(Focus::Pte { table: ct, index: ci });
+                    cbytes[index * n..(index + 1) * n].copy_from_slice(&ce.to_le_bytes()[..n]);
+                    let pfn = fmt.pte_pfn(e);
+                    if pfn != ZERO_PFN {
+                        pfns.push(pfn);
+                    }
+                    if copied < 16 {
+                        focus.push(Focus::Pte { table, index });
+                        focus.push(Focus::Pte { table: ct, index });
+                    }
                     copied += 1;
                     j += 1;
                 }
+                self.phys_write(table, 0, &pbytes);
+                self.phys_write(ct, 0, &cbytes);
+                self.delta(Delta::FrameRefs { pfns, add: true });
                 let (lo, hi) = (leaves[i].0, leaves[j - 1].0 + fmt.page_size());
                 let wp = if protected > 0 {
                     format!("; {protected} were writable, so they are write-protected in the parent AND the child (copy on write)")

@@ -43,9 +43,10 @@ pub struct Frame {
     /// References: one per PTE mapping it, plus one from the page cache for
     /// page-cache pages (`page_ref_count`). Page tables have one, their owner.
     pub refcount: u32,
-    /// Contents; `None` means all zeros (nothing written yet).
+    /// Contents; `None` means all zeros. Shared with checkpoints until
+    /// written (copy on write, like the pages it models).
     #[serde(skip)]
-    pub data: Option<Arc<[u8]>>,
+    pub data: Option<Arc<Vec<u8>>>,
 }
 
 /// What a mapping is backed by.
@@ -264,6 +265,14 @@ pub enum Delta {
         /// After.
         new: u32,
     },
+    /// Several frames gained (`add`) or lost one reference each, as when
+    /// fork copies a page table's entries (`copy_present_pte` → `get_page`).
+    FrameRefs {
+        /// The frames, one entry per reference.
+        pfns: Vec<Pfn>,
+        /// Up (true) or down.
+        add: bool,
+    },
     /// Bytes of a frame changed.
     FrameBytes {
         /// Which frame.
@@ -365,15 +374,35 @@ impl State {
                     f.refcount = if forward { *new } else { *old };
                 }
             }
+            Delta::FrameRefs { pfns, add } => {
+                // One ordered pass over the frames instead of a lookup per
+                // reference: fork touches every mapped frame.
+                let mut sorted = pfns.clone();
+                sorted.sort_unstable();
+                let (Some(lo), Some(hi)) = (sorted.first().copied(), sorted.last().copied()) else { return };
+                let mut next = sorted.iter().peekable();
+                for (k, f) in self.frames.range_mut(lo..=hi) {
+                    while next.next_if(|p| **p < *k).is_some() {}
+                    while next.next_if(|p| **p == *k).is_some() {
+                        f.refcount = if *add == forward { f.refcount + 1 } else { f.refcount - 1 };
+                    }
+                }
+            }
             Delta::FrameBytes { pfn, offset, old, new } => {
                 let size = self.format.page_size() as usize;
                 if let Some(f) = self.frames.get_mut(pfn) {
                     let bytes = if forward { new } else { old };
-                    let mut data = f.data.as_deref().map(<[u8]>::to_vec).unwrap_or_else(|| vec![0; size]);
+                    let zeros = bytes.iter().all(|b| *b == 0);
+                    if zeros && f.data.is_none() {
+                        return;
+                    }
+                    let data = Arc::make_mut(f.data.get_or_insert_with(|| Arc::new(vec![0; size])));
                     data[*offset..*offset + bytes.len()].copy_from_slice(bytes);
                     // One representation for an all-zero frame, so that undoing
                     // a write gives back exactly the state before it.
-                    f.data = if data.iter().all(|b| *b == 0) { None } else { Some(data.into()) };
+                    if zeros && data.iter().all(|b| *b == 0) {
+                        f.data = None;
+                    }
                 }
             }
             Delta::Proc { pid, old, new } => put(&mut self.procs, *pid, pick(old, new, forward).map(|b| *b)),
@@ -395,8 +424,10 @@ impl State {
     /// Reads the entry at `index` of the page table in frame `table`.
     pub fn read_pte(&self, table: Pfn, index: usize) -> u64 {
         let n = self.format.pte_bytes();
-        let bytes = self.frame_bytes(table, index * n, n);
-        bytes.iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+        match self.frames.get(&table).and_then(|f| f.data.as_deref()) {
+            Some(d) => d[index * n..(index + 1) * n].iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+            None => 0,
+        }
     }
 
     /// Walks the tables of `root` for `va` without changing anything, the way

@@ -338,11 +338,14 @@ pub fn app(props: &AppProps) -> Html {
         }
     });
 
-    let chrome = (!state.embed).then(|| {
-        let lessons: Vec<(String, String, String)> = BUILTIN
+    // The picker's titles, parsed once rather than on every step.
+    let lessons = use_memo((), |_| {
+        BUILTIN
             .iter()
             .filter_map(|(id, src)| scenarios::parse_lesson(src).ok().map(|l| (id.to_string(), l.title, l.summary)))
-            .collect();
+            .collect::<Vec<(String, String, String)>>()
+    });
+    let chrome = (!state.embed).then(|| {
         html! {
             <header class="chrome">
                 <h1>{"Memory, loaders & BPF — step by step"}</h1>
