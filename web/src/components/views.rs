@@ -13,8 +13,11 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 use yew::prelude::*;
 
-/// Most entries one table shows before "… more".
-const MAX_ROWS: usize = 64;
+/// Most entries one page table shows (besides those the current event or
+/// walk points at) before "… more": keeps big address spaces quick to draw.
+const MAX_ROWS: usize = 16;
+/// Most frames listed (besides those the current event touches).
+const MAX_FRAMES: usize = 128;
 
 /// Props.
 #[derive(Properties)]
@@ -203,14 +206,20 @@ fn table(st: &State, t: Pfn, level: usize, base: u64, m: &Marks) -> Html {
             (m.walk.contains(&f) || m.changed(&f)) && st.read_pte(t, *i) & PTE_P == 0
         })
         .collect();
-    let mut rows: Vec<(usize, u64)> = present.clone();
+    let is_marked = |i: usize| {
+        let f = Focus::Pte { table: t, index: i };
+        m.walk.contains(&f) || m.changed(&f)
+    };
+    // The first MAX_ROWS present entries, plus every marked one.
+    let mut rows: Vec<(usize, u64)> =
+        present.iter().enumerate().filter(|(k, (i, _))| *k < MAX_ROWS || is_marked(*i)).map(|(_, r)| *r).collect();
     rows.extend(marked.iter().map(|i| (*i, st.read_pte(t, *i))));
     rows.sort();
-    let more = rows.len().saturating_sub(MAX_ROWS);
+    let more = present.len() + marked.len() - rows.len();
     html! {
         <ul role="group" class={format!("level-{level}")}>
             <li class="table-head">{ format!("{} table in frame {} ({} of {} entries present)", fmt.level_name(level), t, present.len(), fmt.entries()) }</li>
-            { for rows.iter().take(MAX_ROWS).map(|(i, e)| {
+            { for rows.iter().map(|(i, e)| {
                 let f = Focus::Pte { table: t, index: *i };
                 let va = base + fmt.span(level) * *i as u64;
                 let leaf = level + 1 == fmt.levels();
@@ -228,19 +237,21 @@ fn table(st: &State, t: Pfn, level: usize, base: u64, m: &Marks) -> Html {
                     </li>
                 }
             }) }
-            if more > 0 { <li>{ format!("… {more} more entries") }</li> }
+            if more > 0 { <li>{ format!("… {more} more present entries not shown") }</li> }
         </ul>
     }
 }
 
 fn frames(st: &State, m: &Marks) -> Html {
-    let more = st.frames.len().saturating_sub(4 * MAX_ROWS);
+    let shown: Vec<(&Pfn, &sim_core::state::Frame)> =
+        st.frames.iter().enumerate().filter(|(k, (p, _))| *k < MAX_FRAMES || m.changed(&Focus::Frame { pfn: **p })).map(|(_, r)| r).collect();
+    let more = st.frames.len() - shown.len();
     html! {
         <>
         <table class="frame-table">
             <thead><tr><th scope="col">{"frame"}</th><th scope="col">{"holds"}</th><th scope="col">{"refcount"}</th></tr></thead>
             <tbody>
-            { for st.frames.iter().take(4 * MAX_ROWS).map(|(pfn, fr)| {
+            { for shown.into_iter().map(|(pfn, fr)| {
                 let f = Focus::Frame { pfn: *pfn };
                 let what = match &fr.kind {
                     FrameKind::PageTable { level, owner } => format!("{} table of process {owner}", st.format.level_name(*level)),
