@@ -150,6 +150,9 @@ fn process_card(st: &State, pid: Pid, m: &Marks, subject: bool) -> Html {
 }
 
 fn vmas(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
+    if mm.vmas.is_empty() {
+        return html! { <p class="empty">{"No mappings: the address space is empty."}</p> };
+    }
     let image = mm.exe.as_ref().and_then(|p| st.files.get(p)).and_then(|d| ExecImage::parse(d, 1 << 47).ok());
     let bias = if image.as_ref().is_some_and(|i| i.is_dyn()) { sim_core::exec::ELF_ET_DYN_BASE } else { 0 };
     let segment_of = |start: u64, end: u64| -> String {
