@@ -33,7 +33,11 @@ pub fn trace_text(run: &Run) -> String {
             let _ = writeln!(s, "  | {line}");
         }
         for (j, e) in step.events.iter().enumerate() {
-            let mech = if e.mechanism.is_empty() { String::new() } else { format!("  [{}]", e.mechanism) };
+            let mech = if e.mechanism.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", e.mechanism)
+            };
             let _ = writeln!(s, "  {:>3}. {}{mech}", step.first_event + j + 1, e.text);
         }
         let _ = writeln!(s, "  => {}", outcome_text(&step.outcome));
@@ -47,7 +51,16 @@ pub fn trace_text(run: &Run) -> String {
     }
     let failures = run.failures().len();
     let total: usize = run.steps.iter().map(|s| s.checks.len()).sum();
-    let _ = writeln!(s, "\n{} of {total} expectations hold{}", total - failures, if failures == 0 { "" } else { "; the lesson FAILS" });
+    let _ = writeln!(
+        s,
+        "\n{} of {total} expectations hold{}",
+        total - failures,
+        if failures == 0 {
+            ""
+        } else {
+            "; the lesson FAILS"
+        }
+    );
     s
 }
 

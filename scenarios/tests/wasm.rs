@@ -6,18 +6,92 @@ use scenarios::render::trace_text;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const GOLDEN: &[(&str, &str)] = &[
-    ("paging-walk", include_str!("../../tests/golden/paging-walk.txt")),
+    (
+        "paging-walk",
+        include_str!("../../tests/golden/paging-walk.txt"),
+    ),
     ("fork-cow", include_str!("../../tests/golden/fork-cow.txt")),
     ("exec-elf", include_str!("../../tests/golden/exec-elf.txt")),
 ];
 
 #[wasm_bindgen_test]
 fn every_lesson_trace_is_identical_to_the_native_golden() {
-    assert_eq!(GOLDEN.len(), scenarios::lesson::BUILTIN.len(), "a golden for every lesson");
+    assert_eq!(
+        GOLDEN.len(),
+        scenarios::lesson::BUILTIN.len(),
+        "a golden for every lesson"
+    );
     for (id, golden) in GOLDEN {
         let lesson = scenarios::builtin(id).expect("built in").expect("parses");
         let run = scenarios::run(&lesson).expect("runs");
         assert!(run.passed(), "{id}");
         assert_eq!(&trace_text(&run), golden, "{id}");
+    }
+}
+
+/// The lesson named by `LESSON_FILE` at build time, if any (see build.rs).
+const EXTRA: &str = include_str!(concat!(env!("OUT_DIR"), "/extra_lesson.txt"));
+
+#[wasm_bindgen_test]
+fn the_instructors_lesson_file_holds() {
+    if EXTRA.is_empty() {
+        return;
+    }
+    let lesson = scenarios::parse_lesson(EXTRA).unwrap_or_else(|e| panic!("LESSON_FILE:{e}"));
+    let run = scenarios::run(&lesson).unwrap_or_else(|e| panic!("LESSON_FILE: {e}"));
+    wasm_bindgen_test::console_log!("{}", trace_text(&run));
+    let failures: Vec<String> = run
+        .failures()
+        .iter()
+        .map(|(s, c)| format!("step {s}: {} (found {})", c.what, c.found))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Translation speed in wasm, for the README's wasm/native ratio (the
+/// native figure comes from `cargo xtask bench`). Reports, never asserts.
+#[wasm_bindgen_test]
+fn translation_rate_in_wasm() {
+    use sim_core::{Access, Config, Machine, Op, Pid};
+    let now = || js_sys::Date::now();
+    let mut m = Machine::new(&Config::default());
+    m.apply(&Op::Spawn { name: "t".into() }).expect("spawn");
+    let base = 0x1000_0000u64;
+    m.apply(&Op::Mmap {
+        pid: Pid(1),
+        addr: Some(base),
+        len: 64 * 4096,
+        prot: "rw-".into(),
+        shared: false,
+        file: None,
+        offset: 0,
+    })
+    .expect("mmap");
+    for i in 0..64u64 {
+        m.apply(&Op::Write {
+            pid: Pid(1),
+            addr: base + i * 4096,
+            value: Some(1),
+            size: 1,
+            text: None,
+        })
+        .expect("write");
+    }
+    for (name, stride) in [("TLB hits", 0u64), ("TLB misses", 4096)] {
+        let n = 20_000u64;
+        let t = now();
+        for i in 0..n {
+            m.apply(&Op::Access {
+                pid: Pid(1),
+                addr: base + (i * stride) % (64 * 4096),
+                access: Access::Read,
+            })
+            .expect("access");
+        }
+        let secs = (now() - t) / 1e3;
+        wasm_bindgen_test::console_log!(
+            "wasm translations, {name}: {:.0} per second",
+            n as f64 / secs
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Operations a lesson applies to the machine, and what they return.
 
 use crate::elf::ElfError;
-use crate::types::{Access, Fd, Pid, VirtAddr};
 use crate::fields::Fields;
+use crate::types::{Access, Fd, Pid, VirtAddr};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 use thiserror::Error;
@@ -157,7 +157,9 @@ pub enum Op {
 impl<'de> Deserialize<'de> for Op {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Op, D::Error> {
         let (kind, mut f) = Fields::read(d, "op")?;
-        Op::from_fields(&kind, &mut f).and_then(|op| f.finish().map(|_| op)).map_err(serde::de::Error::custom)
+        Op::from_fields(&kind, &mut f)
+            .and_then(|op| f.finish().map(|_| op))
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -167,7 +169,9 @@ impl Op {
     fn from_fields(kind: &str, f: &mut Fields) -> Result<Op, String> {
         let pid = |f: &mut Fields| f.need_int::<u32>("pid").map(Pid);
         Ok(match kind {
-            "spawn" => Op::Spawn { name: f.need_str("name")? },
+            "spawn" => Op::Spawn {
+                name: f.need_str("name")?,
+            },
             "mmap" => Op::Mmap {
                 pid: pid(f)?,
                 addr: f.u64("addr")?,
@@ -177,34 +181,99 @@ impl Op {
                 file: f.str("file")?,
                 offset: f.u64("offset")?.unwrap_or(0),
             },
-            "munmap" => Op::Munmap { pid: pid(f)?, addr: f.need_u64("addr")?, len: f.need_u64("len")? },
-            "mprotect" => Op::Mprotect { pid: pid(f)?, addr: f.need_u64("addr")?, len: f.need_u64("len")?, prot: f.need_str("prot")? },
-            "brk" => Op::Brk { pid: pid(f)?, addr: f.need_u64("addr")? },
+            "munmap" => Op::Munmap {
+                pid: pid(f)?,
+                addr: f.need_u64("addr")?,
+                len: f.need_u64("len")?,
+            },
+            "mprotect" => Op::Mprotect {
+                pid: pid(f)?,
+                addr: f.need_u64("addr")?,
+                len: f.need_u64("len")?,
+                prot: f.need_str("prot")?,
+            },
+            "brk" => Op::Brk {
+                pid: pid(f)?,
+                addr: f.need_u64("addr")?,
+            },
             "access" => {
                 let access = match f.str("access")?.as_deref() {
                     None | Some("read") => Access::Read,
                     Some("write") => Access::Write,
                     Some("exec") => Access::Exec,
-                    Some(other) => return Err(format!("op `access`: access `{other}` must be read, write or exec")),
+                    Some(other) => {
+                        return Err(format!(
+                            "op `access`: access `{other}` must be read, write or exec"
+                        ))
+                    }
                 };
-                Op::Access { pid: pid(f)?, addr: f.need_u64("addr")?, access }
+                Op::Access {
+                    pid: pid(f)?,
+                    addr: f.need_u64("addr")?,
+                    access,
+                }
             }
-            "write" => Op::Write { pid: pid(f)?, addr: f.need_u64("addr")?, value: f.u64("value")?, size: f.u64("size")?.unwrap_or(8), text: f.str("text")? },
-            "read" => Op::Read { pid: pid(f)?, addr: f.need_u64("addr")?, len: f.u64("len")?.unwrap_or(8) },
+            "write" => Op::Write {
+                pid: pid(f)?,
+                addr: f.need_u64("addr")?,
+                value: f.u64("value")?,
+                size: f.u64("size")?.unwrap_or(8),
+                text: f.str("text")?,
+            },
+            "read" => Op::Read {
+                pid: pid(f)?,
+                addr: f.need_u64("addr")?,
+                len: f.u64("len")?.unwrap_or(8),
+            },
             "fork" => Op::Fork { pid: pid(f)? },
-            "exec" => Op::Exec { pid: pid(f)?, path: f.need_str("path")?, argv: f.list("argv")?, envp: f.list("envp")? },
-            "exit" => Op::Exit { pid: pid(f)?, code: f.int("code")?.unwrap_or(0) },
+            "exec" => Op::Exec {
+                pid: pid(f)?,
+                path: f.need_str("path")?,
+                argv: f.list("argv")?,
+                envp: f.list("envp")?,
+            },
+            "exit" => Op::Exit {
+                pid: pid(f)?,
+                code: f.int("code")?.unwrap_or(0),
+            },
             "wait" => Op::Wait { pid: pid(f)? },
-            "open" => Op::Open { pid: pid(f)?, path: f.need_str("path")?, cloexec: f.bool("cloexec")?.unwrap_or(false) },
-            "close" => Op::Close { pid: pid(f)?, fd: Fd(f.need_int("fd")?) },
+            "open" => Op::Open {
+                pid: pid(f)?,
+                path: f.need_str("path")?,
+                cloexec: f.bool("cloexec")?.unwrap_or(false),
+            },
+            "close" => Op::Close {
+                pid: pid(f)?,
+                fd: Fd(f.need_int("fd")?),
+            },
             "drop_caches" => Op::DropCaches {},
-            other => return Err(format!("unknown op `{other}`; the ops are {}", Op::NAMES.join(", "))),
+            other => {
+                return Err(format!(
+                    "unknown op `{other}`; the ops are {}",
+                    Op::NAMES.join(", ")
+                ))
+            }
         })
     }
 
     /// Every operation's name as lesson files write it.
-    pub const NAMES: &'static [&'static str] =
-        &["spawn", "mmap", "munmap", "mprotect", "brk", "access", "write", "read", "fork", "exec", "exit", "wait", "open", "close", "drop_caches"];
+    pub const NAMES: &'static [&'static str] = &[
+        "spawn",
+        "mmap",
+        "munmap",
+        "mprotect",
+        "brk",
+        "access",
+        "write",
+        "read",
+        "fork",
+        "exec",
+        "exit",
+        "wait",
+        "open",
+        "close",
+        "drop_caches",
+    ];
 
     /// The process the operation acts for, if any.
     pub fn pid(&self) -> Option<Pid> {
@@ -230,30 +299,59 @@ impl Op {
     pub fn describe(&self) -> String {
         match self {
             Op::Spawn { name } => format!("spawn {name:?}"),
-            Op::Mmap { pid, addr, len, prot, shared, file, offset } => {
+            Op::Mmap {
+                pid,
+                addr,
+                len,
+                prot,
+                shared,
+                file,
+                offset,
+            } => {
                 let kind = if *shared { "MAP_SHARED" } else { "MAP_PRIVATE" };
                 let what = match file {
                     Some(f) => format!("{f:?}+{offset:#x}"),
                     None => "MAP_ANONYMOUS".into(),
                 };
-                let at = addr.map(|a| format!("{a:#x}")).unwrap_or_else(|| "NULL".into());
+                let at = addr
+                    .map(|a| format!("{a:#x}"))
+                    .unwrap_or_else(|| "NULL".into());
                 format!("[{pid}] mmap({at}, {len:#x}, {prot}, {kind}, {what})")
             }
             Op::Munmap { pid, addr, len } => format!("[{pid}] munmap({addr:#x}, {len:#x})"),
-            Op::Mprotect { pid, addr, len, prot } => format!("[{pid}] mprotect({addr:#x}, {len:#x}, {prot})"),
+            Op::Mprotect {
+                pid,
+                addr,
+                len,
+                prot,
+            } => format!("[{pid}] mprotect({addr:#x}, {len:#x}, {prot})"),
             Op::Brk { pid, addr } => format!("[{pid}] brk({addr:#x})"),
             Op::Access { pid, addr, access } => format!("[{pid}] {access} {addr:#x}"),
-            Op::Write { pid, addr, value, size, text } => match text {
+            Op::Write {
+                pid,
+                addr,
+                value,
+                size,
+                text,
+            } => match text {
                 Some(t) => format!("[{pid}] store {t:?} at {addr:#x}"),
-                None => format!("[{pid}] store {size}-byte {:#x} at {addr:#x}", value.unwrap_or(0)),
+                None => format!(
+                    "[{pid}] store {size}-byte {:#x} at {addr:#x}",
+                    value.unwrap_or(0)
+                ),
             },
             Op::Read { pid, addr, len } => format!("[{pid}] load {len} bytes at {addr:#x}"),
             Op::Fork { pid } => format!("[{pid}] fork()"),
-            Op::Exec { pid, path, argv, .. } => format!("[{pid}] execve({path:?}, {argv:?})"),
+            Op::Exec {
+                pid, path, argv, ..
+            } => format!("[{pid}] execve({path:?}, {argv:?})"),
             Op::Exit { pid, code } => format!("[{pid}] exit_group({code})"),
             Op::Wait { pid } => format!("[{pid}] wait4(-1)"),
             Op::Open { pid, path, cloexec } => {
-                format!("[{pid}] open({path:?}{})", if *cloexec { ", O_CLOEXEC" } else { "" })
+                format!(
+                    "[{pid}] open({path:?}{})",
+                    if *cloexec { ", O_CLOEXEC" } else { "" }
+                )
             }
             Op::Close { pid, fd } => format!("[{pid}] close({fd})"),
             Op::DropCaches {} => "drop_caches".into(),

@@ -20,7 +20,7 @@
 //! A=5, D=6, and NX is the entry's top bit (63, or 15 in the teaching format).
 //! The frame address sits between the page-offset bits and the top bits.
 
-use crate::types::{PhysAddr, Pfn, VirtAddr};
+use crate::types::{Pfn, PhysAddr, VirtAddr};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -178,13 +178,22 @@ impl PagingFormat {
     /// The flag bits of an entry, decoded by name (for views and narration).
     pub fn flags(self, pte: u64) -> Vec<PteFlag> {
         let mut v = Vec::new();
-        for (mask, name) in [(PTE_P, "P"), (PTE_RW, "RW"), (PTE_US, "US"), (PTE_A, "A"), (PTE_D, "D")] {
+        for (mask, name) in [
+            (PTE_P, "P"),
+            (PTE_RW, "RW"),
+            (PTE_US, "US"),
+            (PTE_A, "A"),
+            (PTE_D, "D"),
+        ] {
             if pte & mask != 0 {
                 v.push(PteFlag { mask, name });
             }
         }
         if pte & self.nx() != 0 {
-            v.push(PteFlag { mask: self.nx(), name: "NX" });
+            v.push(PteFlag {
+                mask: self.nx(),
+                name: "NX",
+            });
         }
         v
     }

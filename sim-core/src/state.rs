@@ -355,7 +355,12 @@ impl State {
                 last_pid: 0,
                 next_ofd: 1,
                 current: None,
-                tlb: Tlb { entries: Vec::new(), capacity: tlb_entries.max(1), hits: 0, misses: 0 },
+                tlb: Tlb {
+                    entries: Vec::new(),
+                    capacity: tlb_entries.max(1),
+                    hits: 0,
+                    misses: 0,
+                },
             },
         }
     }
@@ -363,7 +368,11 @@ impl State {
     /// Applies `d` (forward) or its inverse (`forward == false`).
     pub fn apply(&mut self, d: &Delta, forward: bool) {
         fn pick<T: Clone>(old: &T, new: &T, forward: bool) -> T {
-            if forward { new.clone() } else { old.clone() }
+            if forward {
+                new.clone()
+            } else {
+                old.clone()
+            }
         }
         match d {
             Delta::Frame { pfn, old, new } => {
@@ -379,16 +388,27 @@ impl State {
                 // reference: fork touches every mapped frame.
                 let mut sorted = pfns.clone();
                 sorted.sort_unstable();
-                let (Some(lo), Some(hi)) = (sorted.first().copied(), sorted.last().copied()) else { return };
+                let (Some(lo), Some(hi)) = (sorted.first().copied(), sorted.last().copied()) else {
+                    return;
+                };
                 let mut next = sorted.iter().peekable();
                 for (k, f) in self.frames.range_mut(lo..=hi) {
                     while next.next_if(|p| **p < *k).is_some() {}
                     while next.next_if(|p| **p == *k).is_some() {
-                        f.refcount = if *add == forward { f.refcount + 1 } else { f.refcount - 1 };
+                        f.refcount = if *add == forward {
+                            f.refcount + 1
+                        } else {
+                            f.refcount - 1
+                        };
                     }
                 }
             }
-            Delta::FrameBytes { pfn, offset, old, new } => {
+            Delta::FrameBytes {
+                pfn,
+                offset,
+                old,
+                new,
+            } => {
                 let size = self.format.page_size() as usize;
                 if let Some(f) = self.frames.get_mut(pfn) {
                     let bytes = if forward { new } else { old };
@@ -405,10 +425,16 @@ impl State {
                     }
                 }
             }
-            Delta::Proc { pid, old, new } => put(&mut self.procs, *pid, pick(old, new, forward).map(|b| *b)),
+            Delta::Proc { pid, old, new } => {
+                put(&mut self.procs, *pid, pick(old, new, forward).map(|b| *b))
+            }
             Delta::Ofd { id, old, new } => put(&mut self.ofds, *id, pick(old, new, forward)),
-            Delta::PageCache { key, old, new } => put(&mut self.page_cache, key.clone(), pick(old, new, forward)),
-            Delta::File { path, old, new } => put(&mut self.files, path.clone(), pick(old, new, forward)),
+            Delta::PageCache { key, old, new } => {
+                put(&mut self.page_cache, key.clone(), pick(old, new, forward))
+            }
+            Delta::File { path, old, new } => {
+                put(&mut self.files, path.clone(), pick(old, new, forward))
+            }
             Delta::Globals { old, new } => self.globals = *pick(old, new, forward),
         }
     }
@@ -425,7 +451,10 @@ impl State {
     pub fn read_pte(&self, table: Pfn, index: usize) -> u64 {
         let n = self.format.pte_bytes();
         match self.frames.get(&table).and_then(|f| f.data.as_deref()) {
-            Some(d) => d[index * n..(index + 1) * n].iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+            Some(d) => d[index * n..(index + 1) * n]
+                .iter()
+                .rev()
+                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
             None => 0,
         }
     }
@@ -442,7 +471,12 @@ impl State {
         for level in 0..fmt.levels() {
             let index = fmt.index(va, level);
             let entry = self.read_pte(table, index);
-            walk.push(WalkLevel { level, table, index, entry });
+            walk.push(WalkLevel {
+                level,
+                table,
+                index,
+                entry,
+            });
             if entry & PTE_P == 0 {
                 return Translation::NotMapped { walk };
             }
@@ -452,7 +486,14 @@ impl State {
             table = fmt.pte_pfn(entry);
         }
         let pa = fmt.phys(table, fmt.offset(va));
-        Translation::Mapped { walk, frame: table, pa, writable, user, no_exec }
+        Translation::Mapped {
+            walk,
+            frame: table,
+            pa,
+            writable,
+            user,
+            no_exec,
+        }
     }
 
     /// The leaf entry mapping `va` in process `pid`, if every level is present:

@@ -13,14 +13,37 @@ const PAGES: u64 = 6;
 
 #[derive(Clone, Debug)]
 enum Action {
-    Write { who: usize, page: u64, off: u64, value: u8 },
-    Read { who: usize, page: u64 },
-    Fork { who: usize },
-    Exit { who: usize },
-    Wait { who: usize },
-    Munmap { who: usize, page: u64 },
-    Protect { who: usize, page: u64, writable: bool },
-    Exec { who: usize },
+    Write {
+        who: usize,
+        page: u64,
+        off: u64,
+        value: u8,
+    },
+    Read {
+        who: usize,
+        page: u64,
+    },
+    Fork {
+        who: usize,
+    },
+    Exit {
+        who: usize,
+    },
+    Wait {
+        who: usize,
+    },
+    Munmap {
+        who: usize,
+        page: u64,
+    },
+    Protect {
+        who: usize,
+        page: u64,
+        writable: bool,
+    },
+    Exec {
+        who: usize,
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -37,7 +60,11 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn running(st: &State) -> Vec<Pid> {
-    st.procs.values().filter(|p| p.state == ProcState::Running).map(|p| p.pid).collect()
+    st.procs
+        .values()
+        .filter(|p| p.state == ProcState::Running)
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// Every frame's refcount equals the PTEs that map it (plus one for the page
@@ -66,7 +93,10 @@ fn check_refcounts(m: &Machine) -> Result<(), String> {
             FrameKind::PageCache { .. } => mapped.get(pfn).copied().unwrap_or(0) + 1,
         };
         if f.refcount != want {
-            return Err(format!("frame {pfn} ({:?}) has refcount {} but {} references", f.kind, f.refcount, want));
+            return Err(format!(
+                "frame {pfn} ({:?}) has refcount {} but {} references",
+                f.kind, f.refcount, want
+            ));
         }
         if want == 0 {
             return Err(format!("frame {pfn} is allocated with no reference"));
@@ -95,7 +125,7 @@ proptest! {
         let mut states = vec![m.state().clone()];
         // What each process must see: (pid, va) -> byte, for pages it wrote.
         let mut shadow: BTreeMap<Pid, BTreeMap<u64, u8>> = BTreeMap::new();
-        let mut apply = |m: &mut Machine, op: Op, timeline: &mut Timeline, states: &mut Vec<State>| -> Outcome {
+        let apply = |m: &mut Machine, op: Op, timeline: &mut Timeline, states: &mut Vec<State>| -> Outcome {
             let r = m.apply(&op).unwrap_or_else(|e| panic!("{op:?}: {e}"));
             timeline.record(states.len() - 1, r.events, m.state());
             states.push(m.state().clone());

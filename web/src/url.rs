@@ -16,7 +16,9 @@ pub struct Params {
 /// Parses a query string such as `?lesson=fork-cow&step=12`.
 pub fn parse(search: &str) -> Params {
     let mut p = Params::default();
-    let Ok(q) = web_sys::UrlSearchParams::new_with_str(search) else { return p };
+    let Ok(q) = web_sys::UrlSearchParams::new_with_str(search) else {
+        return p;
+    };
     p.lesson = q.get("lesson").filter(|s| !s.is_empty());
     p.step = q.get("step").and_then(|s| s.parse().ok());
     p.src = q.get("src").filter(|s| !s.is_empty());
@@ -26,7 +28,9 @@ pub fn parse(search: &str) -> Params {
 
 /// The query string for a state.
 pub fn format(p: &Params) -> String {
-    let Ok(q) = web_sys::UrlSearchParams::new() else { return String::new() };
+    let Ok(q) = web_sys::UrlSearchParams::new() else {
+        return String::new();
+    };
     if let Some(src) = &p.src {
         q.append("src", src);
     } else if let Some(l) = &p.lesson {
@@ -43,7 +47,9 @@ pub fn format(p: &Params) -> String {
 
 /// The current `location.search`.
 pub fn current_search() -> String {
-    web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default()
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default()
 }
 
 /// Replaces the address bar's query without reloading or adding history.

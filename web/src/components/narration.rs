@@ -36,9 +36,16 @@ pub fn narration(p: &NarrationProps) -> Html {
     }
     let idx = p.pos - 1;
     let k = tl.op_of(idx).unwrap_or(0);
-    let Some(step) = run.steps.get(k) else { return html! {} };
+    let Some(step) = run.steps.get(k) else {
+        return html! {};
+    };
     let event = &tl.events()[idx];
-    let last_of_op = run.steps.get(k + 1).map(|s| s.first_event).unwrap_or(tl.len()) == p.pos;
+    let last_of_op = run
+        .steps
+        .get(k + 1)
+        .map(|s| s.first_event)
+        .unwrap_or(tl.len())
+        == p.pos;
     html! {
         <section class="narration">
             <p class="op-count">{ format!("operation {} of {}", k + 1, run.steps.len()) }</p>
