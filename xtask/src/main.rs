@@ -129,6 +129,8 @@ fn test() -> R {
         "-p",
         "scenarios",
         "--tests",
+        "--",
+        "--nocapture",
     ]))?;
     // Web components in headless Chromium.
     run(Command::new("cargo")
