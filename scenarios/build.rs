@@ -3,8 +3,7 @@
 // copies the file into the build so the wasm test can run it.
 fn main() {
     println!("cargo:rerun-if-env-changed=LESSON_FILE");
-    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default())
-        .join("extra_lesson.txt");
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("extra_lesson.txt");
     let text = match std::env::var("LESSON_FILE") {
         Ok(path) if !path.is_empty() => {
             println!("cargo:rerun-if-changed={path}");

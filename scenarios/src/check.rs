@@ -126,6 +126,32 @@ pub enum Expect {
         /// Expected.
         cached: bool,
     },
+    /// A Windows handle in `pid`'s handle table.
+    Handle {
+        /// The owner.
+        pid: Pid,
+        /// The handle value.
+        handle: u32,
+        /// Whether it exists.
+        open: bool,
+        /// The PID of the process it refers to.
+        target: Option<u32>,
+        /// The granted rights, e.g. `PROCESS_VM_READ | PROCESS_VM_WRITE`.
+        access: Option<String>,
+    },
+    /// A Windows process object, found by PID in the CID table.
+    NtProcess {
+        /// The PID.
+        target: u32,
+        /// Whether the PID names an object.
+        exists: bool,
+        /// Whether that process has exited (object kept alive by handles).
+        exited: Option<bool>,
+        /// Its handle count.
+        handles: Option<u32>,
+        /// Its image name.
+        name: Option<String>,
+    },
     /// Whether fd `fd` is open in `pid`.
     Fd {
         /// Process.
@@ -140,37 +166,19 @@ pub enum Expect {
 impl<'de> Deserialize<'de> for Expect {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Expect, D::Error> {
         let (kind, mut f) = Fields::read(d, "check")?;
-        Expect::from_fields(&kind, &mut f)
-            .and_then(|e| f.finish().map(|_| e))
-            .map_err(serde::de::Error::custom)
+        Expect::from_fields(&kind, &mut f).and_then(|e| f.finish().map(|_| e)).map_err(serde::de::Error::custom)
     }
 }
 
 impl Expect {
     /// Every check's name as lesson files write it.
-    pub const NAMES: &'static [&'static str] = &[
-        "outcome",
-        "pte",
-        "frame_refcount",
-        "same_frame",
-        "memory",
-        "vma",
-        "process",
-        "frames",
-        "register",
-        "auxv",
-        "tlb",
-        "fd",
-    ];
+    pub const NAMES: &'static [&'static str] =
+        &["outcome", "pte", "frame_refcount", "same_frame", "memory", "vma", "process", "frames", "register", "auxv", "tlb", "fd", "handle", "nt_process"];
 
     fn from_fields(kind: &str, f: &mut Fields) -> Result<Expect, String> {
         let pid = |f: &mut Fields| f.need_int::<u32>("pid").map(Pid);
         Ok(match kind {
-            "outcome" => Expect::Outcome {
-                result: f.need_str("result")?,
-                errno: f.str("errno")?,
-                value: f.u64("value")?,
-            },
+            "outcome" => Expect::Outcome { result: f.need_str("result")?, errno: f.str("errno")?, value: f.u64("value")? },
             "pte" => Expect::Pte {
                 pid: pid(f)?,
                 addr: f.need_u64("addr")?,
@@ -178,11 +186,7 @@ impl Expect {
                 writable: f.bool("writable")?,
                 dirty: f.bool("dirty")?,
             },
-            "frame_refcount" => Expect::FrameRefcount {
-                pid: pid(f)?,
-                addr: f.need_u64("addr")?,
-                equals: f.need_int("equals")?,
-            },
+            "frame_refcount" => Expect::FrameRefcount { pid: pid(f)?, addr: f.need_u64("addr")?, equals: f.need_int("equals")? },
             "same_frame" => Expect::SameFrame {
                 pid: pid(f)?,
                 other: Pid(f.need_int("other")?),
@@ -205,40 +209,27 @@ impl Expect {
                 start: f.u64("start")?,
                 end: f.u64("end")?,
             },
-            "process" => Expect::Process {
+            "process" => Expect::Process { pid: pid(f)?, state: f.need_str("state")?, code: f.int("code")? },
+            "frames" => Expect::Frames { kind: f.str("kind")?, equals: f.need_int("equals")? },
+            "register" => Expect::Register { pid: pid(f)?, reg: f.need_str("reg")?, equals: f.need_u64("equals")? },
+            "auxv" => Expect::Auxv { pid: pid(f)?, key: f.need_str("key")?, equals: f.need_u64("equals")? },
+            "tlb" => Expect::Tlb { addr: f.need_u64("addr")?, cached: f.need_bool("cached")? },
+            "handle" => Expect::Handle {
                 pid: pid(f)?,
-                state: f.need_str("state")?,
-                code: f.int("code")?,
+                handle: f.need_int("handle")?,
+                open: f.bool("open")?.unwrap_or(true),
+                target: f.int("target")?,
+                access: f.str("access")?,
             },
-            "frames" => Expect::Frames {
-                kind: f.str("kind")?,
-                equals: f.need_int("equals")?,
+            "nt_process" => Expect::NtProcess {
+                target: f.need_int("target")?,
+                exists: f.bool("exists")?.unwrap_or(true),
+                exited: f.bool("exited")?,
+                handles: f.int("handles")?,
+                name: f.str("name")?,
             },
-            "register" => Expect::Register {
-                pid: pid(f)?,
-                reg: f.need_str("reg")?,
-                equals: f.need_u64("equals")?,
-            },
-            "auxv" => Expect::Auxv {
-                pid: pid(f)?,
-                key: f.need_str("key")?,
-                equals: f.need_u64("equals")?,
-            },
-            "tlb" => Expect::Tlb {
-                addr: f.need_u64("addr")?,
-                cached: f.need_bool("cached")?,
-            },
-            "fd" => Expect::Fd {
-                pid: pid(f)?,
-                fd: Fd(f.need_int("fd")?),
-                open: f.need_bool("open")?,
-            },
-            other => {
-                return Err(format!(
-                    "unknown check `{other}`; the checks are {}",
-                    Expect::NAMES.join(", ")
-                ))
-            }
+            "fd" => Expect::Fd { pid: pid(f)?, fd: Fd(f.need_int("fd")?), open: f.need_bool("open")? },
+            other => return Err(format!("unknown check `{other}`; the checks are {}", Expect::NAMES.join(", "))),
         })
     }
 }
@@ -281,6 +272,9 @@ fn outcome_name(o: &Outcome) -> (&'static str, Option<u64>, Option<String>) {
         Outcome::Reaped { pid, .. } => ("reaped", Some(u64::from(pid.0)), None),
         Outcome::Segv { .. } => ("segv", None, None),
         Outcome::Failed { errno, .. } => ("failed", None, Some(format!("{errno:?}"))),
+        Outcome::Handle { handle } => ("handle", Some(u64::from(*handle)), None),
+        Outcome::Copied { bytes, .. } => ("copied", Some(*bytes), None),
+        Outcome::WinError { name, bytes, .. } => ("win_error", Some(*bytes), Some(name.clone())),
     }
 }
 
@@ -289,16 +283,8 @@ impl Expect {
     pub fn check(&self, st: &State, outcome: &Outcome) -> CheckResult {
         let (what, result) = self.eval(st, outcome);
         match result {
-            Ok(()) => CheckResult {
-                what,
-                ok: true,
-                found: String::new(),
-            },
-            Err(found) => CheckResult {
-                what,
-                ok: false,
-                found,
-            },
+            Ok(()) => CheckResult { what, ok: true, found: String::new() },
+            Err(found) => CheckResult { what, ok: false, found },
         }
     }
 
@@ -306,11 +292,7 @@ impl Expect {
         let fmt = st.format;
         let eq = |found: String, want: String| if found == want { Ok(()) } else { Err(found) };
         match self {
-            Expect::Outcome {
-                result,
-                errno,
-                value,
-            } => {
+            Expect::Outcome { result, errno, value } => {
                 let (name, v, e) = outcome_name(outcome);
                 let mut want = result.clone();
                 if let Some(e) = errno {
@@ -328,13 +310,7 @@ impl Expect {
                 }
                 (format!("the operation returns {want}"), eq(found, want))
             }
-            Expect::Pte {
-                pid,
-                addr,
-                present,
-                writable,
-                dirty,
-            } => {
+            Expect::Pte { pid, addr, present, writable, dirty } => {
                 let leaf = st.leaf(*pid, VirtAddr(*addr));
                 let mut want = (if *present { "present" } else { "not present" }).to_string();
                 if let Some(w) = writable {
@@ -348,11 +324,7 @@ impl Expect {
                     Some((_, _, e)) => {
                         let mut f = "present".to_string();
                         if writable.is_some() {
-                            f += if e & PTE_RW != 0 {
-                                ", writable"
-                            } else {
-                                ", read-only"
-                            };
+                            f += if e & PTE_RW != 0 { ", writable" } else { ", read-only" };
                         }
                         if dirty.is_some() {
                             f += if e & PTE_D != 0 { ", dirty" } else { ", clean" };
@@ -360,36 +332,21 @@ impl Expect {
                         f
                     }
                 };
-                (
-                    format!("process {pid}'s entry for {addr:#x} is {want}"),
-                    eq(found, want),
-                )
+                (format!("process {pid}'s entry for {addr:#x} is {want}"), eq(found, want))
             }
             Expect::FrameRefcount { pid, addr, equals } => {
-                let what =
-                    format!("the frame process {pid} maps at {addr:#x} has refcount {equals}");
+                let what = format!("the frame process {pid} maps at {addr:#x} has refcount {equals}");
                 match st.leaf(*pid, VirtAddr(*addr)) {
                     None => (what, Err("nothing is mapped there".into())),
                     Some((_, _, e)) => {
-                        let n = st
-                            .frames
-                            .get(&fmt.pte_pfn(e))
-                            .map(|f| f.refcount)
-                            .unwrap_or(0);
+                        let n = st.frames.get(&fmt.pte_pfn(e)).map(|f| f.refcount).unwrap_or(0);
                         (what, eq(n.to_string(), equals.to_string()))
                     }
                 }
             }
-            Expect::SameFrame {
-                pid,
-                other,
-                addr,
-                equals,
-            } => {
-                let what = format!(
-                    "processes {pid} and {other} {} the same frame at {addr:#x}",
-                    if *equals { "share" } else { "do not share" }
-                );
+            Expect::SameFrame { pid, other, addr, equals } => {
+                let what =
+                    format!("processes {pid} and {other} {} the same frame at {addr:#x}", if *equals { "share" } else { "do not share" });
                 let a = st.leaf(*pid, VirtAddr(*addr)).map(|l| fmt.pte_pfn(l.2));
                 let b = st.leaf(*other, VirtAddr(*addr)).map(|l| fmt.pte_pfn(l.2));
                 let same = a.is_some() && a == b;
@@ -400,13 +357,7 @@ impl Expect {
                 );
                 (what, if same == *equals { Ok(()) } else { Err(found) })
             }
-            Expect::Memory {
-                pid,
-                addr,
-                value,
-                size,
-                text,
-            } => match (value, text) {
+            Expect::Memory { pid, addr, value, size, text } => match (value, text) {
                 (Some(v), None) => {
                     let what = format!("process {pid} reads {v:#x} at {addr:#x}");
                     match peek(st, *pid, *addr, (*size).min(8) as usize) {
@@ -420,48 +371,20 @@ impl Expect {
                 (None, Some(t)) => {
                     let what = format!("process {pid} reads {t:?} at {addr:#x}");
                     match peek(st, *pid, *addr, t.len()) {
-                        Ok(b) => (
-                            what,
-                            eq(String::from_utf8_lossy(&b).into_owned(), t.clone()),
-                        ),
+                        Ok(b) => (what, eq(String::from_utf8_lossy(&b).into_owned(), t.clone())),
                         Err(e) => (what, Err(e)),
                     }
                 }
-                _ => (
-                    "memory check".into(),
-                    Err("give exactly one of value or text".into()),
-                ),
+                _ => ("memory check".into(), Err("give exactly one of value or text".into())),
             },
-            Expect::Vma {
-                pid,
-                addr,
-                exists,
-                prot,
-                backing,
-                start,
-                end,
-            } => {
+            Expect::Vma { pid, addr, exists, prot, backing, start, end } => {
                 let vma = st
                     .procs
                     .get(pid)
                     .and_then(|p| p.mm.as_ref())
-                    .and_then(|mm| {
-                        mm.vmas
-                            .range(..=*addr)
-                            .next_back()
-                            .map(|(_, v)| v)
-                            .filter(|v| *addr < v.end)
-                    });
-                let mut want = if *exists {
-                    "a mapping".to_string()
-                } else {
-                    "no mapping".to_string()
-                };
-                let mut found = if vma.is_some() {
-                    "a mapping".to_string()
-                } else {
-                    "no mapping".to_string()
-                };
+                    .and_then(|mm| mm.vmas.range(..=*addr).next_back().map(|(_, v)| v).filter(|v| *addr < v.end));
+                let mut want = if *exists { "a mapping".to_string() } else { "no mapping".to_string() };
+                let mut found = if vma.is_some() { "a mapping".to_string() } else { "no mapping".to_string() };
                 if let Some(v) = vma {
                     if let Some(p) = prot {
                         want += &format!(" {p}");
@@ -483,10 +406,7 @@ impl Expect {
                         found += &format!(" to {:#x}", v.end);
                     }
                 }
-                (
-                    format!("process {pid} has {want} at {addr:#x}"),
-                    eq(found, want),
-                )
+                (format!("process {pid} has {want} at {addr:#x}"), eq(found, want))
             }
             Expect::Process { pid, state, code } => {
                 let found = match st.procs.get(pid).map(|p| &p.state) {
@@ -517,10 +437,7 @@ impl Expect {
                     })
                     .count();
                 let k = kind.as_deref().map(|k| format!("{k} ")).unwrap_or_default();
-                (
-                    format!("{equals} {k}frame(s) are in use"),
-                    eq(n.to_string(), equals.to_string()),
-                )
+                (format!("{equals} {k}frame(s) are in use"), eq(n.to_string(), equals.to_string()))
             }
             Expect::Register { pid, reg, equals } => {
                 let what = format!("process {pid}'s {reg} is {equals:#x}");
@@ -532,18 +449,12 @@ impl Expect {
                     (None, _) => Err("no such process".to_string()),
                     _ => Err(format!("unknown register {reg} (ip, sp or ax)")),
                 };
-                (
-                    what,
-                    v.and_then(|v| eq(format!("{v:#x}"), format!("{equals:#x}"))),
-                )
+                (what, v.and_then(|v| eq(format!("{v:#x}"), format!("{equals:#x}"))))
             }
             Expect::Auxv { pid, key, equals } => {
                 let what = format!("process {pid}'s {key} is {equals:#x}");
-                let v = st
-                    .procs
-                    .get(pid)
-                    .and_then(|p| p.mm.as_ref())
-                    .and_then(|mm| mm.auxv.iter().find(|(k, _)| k == key).map(|(_, v)| *v));
+                let v =
+                    st.procs.get(pid).and_then(|p| p.mm.as_ref()).and_then(|mm| mm.auxv.iter().find(|(k, _)| k == key).map(|(_, v)| *v));
                 match v {
                     Some(v) => (what, eq(format!("{v:#x}"), format!("{equals:#x}"))),
                     None => (what, Err(format!("no {key} entry"))),
@@ -553,29 +464,58 @@ impl Expect {
                 let vpn = addr >> fmt.page_shift();
                 let has = st.globals.tlb.entries.iter().any(|e| e.vpn == vpn);
                 (
-                    format!(
-                        "the TLB {} page {addr:#x}",
-                        if *cached { "caches" } else { "does not cache" }
-                    ),
-                    if has == *cached {
-                        Ok(())
-                    } else {
-                        Err(format!("cached = {has}"))
-                    },
+                    format!("the TLB {} page {addr:#x}", if *cached { "caches" } else { "does not cache" }),
+                    if has == *cached { Ok(()) } else { Err(format!("cached = {has}")) },
                 )
+            }
+            Expect::Handle { pid, handle, open, target, access } => {
+                let e = st.nt.handles(pid.0).and_then(|t| t.get(handle));
+                let mut want = if *open { "open".to_string() } else { "not open".to_string() };
+                let mut found = if e.is_some() { "open".to_string() } else { "not open".to_string() };
+                if let Some(e) = e {
+                    if let Some(t) = target {
+                        want += &format!(" -> PID {t}");
+                        let tp = match st.nt.objects.get(&e.object).map(|o| &o.kind) {
+                            Some(sim_core::windows::NtKind::Process { pid, .. }) => pid.to_string(),
+                            _ => "not a process".into(),
+                        };
+                        found += &format!(" -> PID {tp}");
+                    }
+                    if let Some(a) = access {
+                        let mask = sim_core::windows::parse_rights(a).map(sim_core::windows::rights_text).unwrap_or_else(|| a.clone());
+                        want += &format!(" with {mask}");
+                        found += &format!(" with {}", sim_core::windows::rights_text(e.access));
+                    }
+                }
+                (format!("handle {handle:#x} of process {pid} is {want}"), eq(found, want))
+            }
+            Expect::NtProcess { target, exists, exited, handles, name } => {
+                let o = st.nt.process(*target).map(|(_, o)| o);
+                let mut want = if *exists { "a process object".to_string() } else { "no process object".to_string() };
+                let mut found = if o.is_some() { "a process object".to_string() } else { "no process object".to_string() };
+                if let Some(o) = o {
+                    if let sim_core::windows::NtKind::Process { name: n, exit_code, .. } = &o.kind {
+                        if let Some(x) = name {
+                            want += &format!(" {x}");
+                            found += &format!(" {n}");
+                        }
+                        if let Some(x) = exited {
+                            want += if *x { " that has exited" } else { " that is running" };
+                            found += if exit_code.is_some() { " that has exited" } else { " that is running" };
+                        }
+                    }
+                    if let Some(h) = handles {
+                        want += &format!(" with {h} handle(s)");
+                        found += &format!(" with {} handle(s)", o.handle_count);
+                    }
+                }
+                (format!("PID {target} names {want}"), eq(found, want))
             }
             Expect::Fd { pid, fd, open } => {
                 let has = st.procs.get(pid).is_some_and(|p| p.fds.contains_key(fd));
                 (
-                    format!(
-                        "fd {fd} is {} in process {pid}",
-                        if *open { "open" } else { "closed" }
-                    ),
-                    if has == *open {
-                        Ok(())
-                    } else {
-                        Err(format!("open = {has}"))
-                    },
+                    format!("fd {fd} is {} in process {pid}", if *open { "open" } else { "closed" }),
+                    if has == *open { Ok(()) } else { Err(format!("open = {has}")) },
                 )
             }
         }

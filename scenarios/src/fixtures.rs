@@ -3,14 +3,8 @@
 
 /// (name, bytes) of every built-in fixture.
 pub const FIXTURES: &[(&str, &[u8])] = &[
-    (
-        "exec/static_maps",
-        include_bytes!("../../fixtures/exec/static_maps"),
-    ),
-    (
-        "exec/dynamic_pie",
-        include_bytes!("../../fixtures/exec/dynamic_pie"),
-    ),
+    ("exec/static_maps", include_bytes!("../../fixtures/exec/static_maps")),
+    ("exec/dynamic_pie", include_bytes!("../../fixtures/exec/dynamic_pie")),
 ];
 
 /// The bytes of fixture `name`.

@@ -76,54 +76,29 @@ pub struct ParseError {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, column)
 }
 
 /// Where `needle` first appears in `text`, as (line, column), or (1, 1).
 fn locate(text: &str, needle: &str) -> (usize, usize) {
-    text.find(needle)
-        .map(|o| line_col(text, o))
-        .unwrap_or((1, 1))
+    text.find(needle).map(|o| line_col(text, o)).unwrap_or((1, 1))
 }
 
 fn parse_toml(text: &str) -> Result<Lesson, ParseError> {
     basic_toml::from_str(text).map_err(|e| {
         let full = e.to_string();
-        let message = full
-            .split(" at line ")
-            .next()
-            .unwrap_or(&full)
-            .trim()
-            .to_string();
+        let message = full.split(" at line ").next().unwrap_or(&full).trim().to_string();
         let (line0, col0) = e.line_col().unwrap_or((0, 0));
-        let mut at: usize = text
-            .split_inclusive('\n')
-            .take(line0)
-            .map(str::len)
-            .sum::<usize>()
-            + col0;
+        let mut at: usize = text.split_inclusive('\n').take(line0).map(str::len).sum::<usize>() + col0;
         // Errors found after a whole table was read carry the table's
         // position: point at the name the message quotes, within that table.
-        let end = text
-            .get(at + 1..)
-            .and_then(|t| t.find("\n["))
-            .map(|e| at + 1 + e)
-            .unwrap_or(text.len());
+        let end = text.get(at + 1..).and_then(|t| t.find("\n[")).map(|e| at + 1 + e).unwrap_or(text.len());
         if let Some(off) = pin(&text[at.min(end)..end], &message) {
             at += off;
         }
         let (line, column) = line_col(text, at);
-        ParseError {
-            line,
-            column,
-            message,
-        }
+        ParseError { line, column, message }
     })
 }
 
@@ -132,29 +107,16 @@ fn parse_toml(text: &str) -> Result<Lesson, ParseError> {
 /// at `foo`; a missing field, which is nowhere, points at `mmap`).
 fn pin(region: &str, message: &str) -> Option<usize> {
     // Only the names of the problem itself, not the lists of what was expected.
-    let message = [" for key `", ", expected", "; "]
-        .iter()
-        .fold(message, |m, cut| m.split(cut).next().unwrap_or(m));
-    let names: Vec<&str> = message
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|n| !n.is_empty())
-        .collect();
-    names
-        .iter()
-        .rev()
-        .find_map(|n| region.find(&format!("\"{n}\"")).or_else(|| region.find(n)))
+    let message = [" for key `", ", expected", "; "].iter().fold(message, |m, cut| m.split(cut).next().unwrap_or(m));
+    let names: Vec<&str> = message.split('`').skip(1).step_by(2).filter(|n| !n.is_empty()).collect();
+    names.iter().rev().find_map(|n| region.find(&format!("\"{n}\"")).or_else(|| region.find(n)))
 }
 
 /// Writes a JSON value as a TOML document (inline tables on one line).
 fn json_to_toml(v: &serde_json::Value) -> Result<String, String> {
     use serde_json::Value;
     fn key(k: &str) -> String {
-        if !k.is_empty()
-            && k.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             k.to_string()
         } else {
             quote(k)
@@ -170,9 +132,7 @@ fn json_to_toml(v: &serde_json::Value) -> Result<String, String> {
                 '\n' => o.push_str("\\n"),
                 '\t' => o.push_str("\\t"),
                 '\r' => o.push_str("\\r"),
-                c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                    o.push_str(&format!("\\u{:04x}", c as u32))
-                }
+                c if (c as u32) < 0x20 || c == '\u{7f}' => o.push_str(&format!("\\u{:04x}", c as u32)),
                 c => o.push(c),
             }
         }
@@ -189,17 +149,13 @@ fn json_to_toml(v: &serde_json::Value) -> Result<String, String> {
             Value::Number(n) => n.to_string(),
             Value::String(s) => quote(s),
             Value::Array(a) => {
-                let items: Result<Vec<String>, String> =
-                    a.iter().map(|x| value(x, depth + 1)).collect();
+                let items: Result<Vec<String>, String> = a.iter().map(|x| value(x, depth + 1)).collect();
                 format!("[{}]", items?.join(", "))
             }
             Value::Object(o) => {
                 // A null member means "not given", as serializers write it.
-                let items: Result<Vec<String>, String> = o
-                    .iter()
-                    .filter(|(_, x)| !x.is_null())
-                    .map(|(k, x)| Ok(format!("{} = {}", key(k), value(x, depth + 1)?)))
-                    .collect();
+                let items: Result<Vec<String>, String> =
+                    o.iter().filter(|(_, x)| !x.is_null()).map(|(k, x)| Ok(format!("{} = {}", key(k), value(x, depth + 1)?))).collect();
                 format!("{{ {} }}", items?.join(", "))
             }
         })
@@ -221,10 +177,7 @@ pub fn parse_lesson(text: &str) -> Result<Lesson, ParseError> {
         return Err(ParseError {
             line: 1,
             column: 1,
-            message: format!(
-                "the file is {} bytes; lessons are limited to {MAX_LESSON_BYTES}",
-                text.len()
-            ),
+            message: format!("the file is {} bytes; lessons are limited to {MAX_LESSON_BYTES}", text.len()),
         });
     }
     let lesson: Lesson = if text.trim_start().starts_with('{') {
@@ -235,22 +188,12 @@ pub fn parse_lesson(text: &str) -> Result<Lesson, ParseError> {
             column: e.column().max(1),
             message: e.to_string(),
         })?;
-        let toml_text = json_to_toml(&value).map_err(|message| ParseError {
-            line: 1,
-            column: 1,
-            message,
-        })?;
+        let toml_text = json_to_toml(&value).map_err(|message| ParseError { line: 1, column: 1, message })?;
         parse_toml(&toml_text).map_err(|e| {
             // Positions in the converted text mean nothing to the author:
             // point at the name the message quotes, in the JSON they wrote.
-            let (line, column) = pin(text, &e.message)
-                .map(|o| line_col(text, o))
-                .unwrap_or((1, 1));
-            ParseError {
-                line,
-                column,
-                message: e.message,
-            }
+            let (line, column) = pin(text, &e.message).map(|o| line_col(text, o)).unwrap_or((1, 1));
+            ParseError { line, column, message: e.message }
         })?
     } else {
         parse_toml(text)?
@@ -262,66 +205,31 @@ pub fn parse_lesson(text: &str) -> Result<Lesson, ParseError> {
 fn validate(l: &Lesson, text: &str) -> Result<(), ParseError> {
     let err = |needle: &str, message: String| {
         let (line, column) = locate(text, needle);
-        Err(ParseError {
-            line,
-            column,
-            message,
-        })
+        Err(ParseError { line, column, message })
     };
-    if l.id.is_empty()
-        || !l
-            .id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return err(
-            "id",
-            format!("id `{}` must be non-empty letters, digits, - or _", l.id),
-        );
+    if l.id.is_empty() || !l.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return err("id", format!("id `{}` must be non-empty letters, digits, - or _", l.id));
     }
     if l.steps.is_empty() {
         return err("id", "a lesson needs at least one step".into());
     }
     if l.steps.len() > MAX_STEPS {
-        return err(
-            "steps",
-            format!(
-                "{} steps; a lesson may have at most {MAX_STEPS}",
-                l.steps.len()
-            ),
-        );
+        return err("steps", format!("{} steps; a lesson may have at most {MAX_STEPS}", l.steps.len()));
     }
     if l.machine.tlb_entries == 0 || l.machine.tlb_entries > 1024 {
-        return err(
-            "tlb_entries",
-            "tlb_entries must be between 1 and 1024".into(),
-        );
+        return err("tlb_entries", "tlb_entries must be between 1 and 1024".into());
     }
     if l.machine.frames > 1 << 22 {
-        return err(
-            "frames",
-            "frames may be at most 4194304 (16 GiB of 4 KiB pages)".into(),
-        );
+        return err("frames", "frames may be at most 4194304 (16 GiB of 4 KiB pages)".into());
     }
     for f in &l.files {
         match (&f.fixture, &f.text) {
             (Some(name), None) if crate::fixtures::fixture(name).is_none() => {
                 let known: Vec<&str> = crate::fixtures::FIXTURES.iter().map(|(n, _)| *n).collect();
-                return err(
-                    name,
-                    format!(
-                        "unknown fixture `{name}`; known fixtures: {}",
-                        known.join(", ")
-                    ),
-                );
+                return err(name, format!("unknown fixture `{name}`; known fixtures: {}", known.join(", ")));
             }
             (Some(_), None) | (None, Some(_)) => {}
-            _ => {
-                return err(
-                    &f.path,
-                    format!("file {} needs exactly one of `fixture` or `text`", f.path),
-                )
-            }
+            _ => return err(&f.path, format!("file {} needs exactly one of `fixture` or `text`", f.path)),
         }
         if !f.path.starts_with('/') {
             return err(&f.path, format!("file path `{}` must be absolute", f.path));
@@ -335,14 +243,12 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("paging-walk", include_str!("../lessons/paging-walk.toml")),
     ("fork-cow", include_str!("../lessons/fork-cow.toml")),
     ("exec-elf", include_str!("../lessons/exec-elf.toml")),
+    ("handles-vs-pids", include_str!("../lessons/handles-vs-pids.toml")),
 ];
 
 /// The built-in lesson `id`, parsed.
 pub fn builtin(id: &str) -> Option<Result<Lesson, ParseError>> {
-    BUILTIN
-        .iter()
-        .find(|(i, _)| *i == id)
-        .map(|(_, src)| parse_lesson(src))
+    BUILTIN.iter().find(|(i, _)| *i == id).map(|(_, src)| parse_lesson(src))
 }
 
 /// Every built-in lesson, parsed.

@@ -14,11 +14,7 @@ exit status: 0 all expectations hold, 1 an expectation failed, 2 invalid input";
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json = args.iter().any(|a| a == "--json");
-    let rest: Vec<&str> = args
-        .iter()
-        .filter(|a| *a != "--json")
-        .map(String::as_str)
-        .collect();
+    let rest: Vec<&str> = args.iter().filter(|a| *a != "--json").map(String::as_str).collect();
     match rest.as_slice() {
         ["list"] => {
             for (id, src) in BUILTIN {
@@ -45,10 +41,7 @@ fn run(what: &str, json: bool) -> ExitCode {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(s) => (what.to_string(), s),
                 Err(e) => {
-                    eprintln!(
-                        "{what}:1:1: the file is not UTF-8 text (byte {})",
-                        e.utf8_error().valid_up_to()
-                    );
+                    eprintln!("{what}:1:1: the file is not UTF-8 text (byte {})", e.utf8_error().valid_up_to());
                     return ExitCode::from(2);
                 }
             },
@@ -79,10 +72,7 @@ fn run(what: &str, json: bool) -> ExitCode {
     }
     let failures = run.failures();
     for (step, c) in &failures {
-        eprintln!(
-            "{name}: step {step}: expectation failed: {} (found: {})",
-            c.what, c.found
-        );
+        eprintln!("{name}: step {step}: expectation failed: {} (found: {})", c.what, c.found);
     }
     if failures.is_empty() {
         ExitCode::SUCCESS

@@ -16,6 +16,10 @@ pub fn outcome_text(o: &Outcome) -> String {
         Outcome::Reaped { pid, code } => format!("reaped child {pid}, status {code}"),
         Outcome::Segv { addr, reason } => format!("SIGSEGV at {addr}: {reason}"),
         Outcome::Failed { errno, detail } => format!("error {errno}: {detail}"),
+        Outcome::Handle { handle } => format!("handle {handle:#x}"),
+        Outcome::Copied { bytes, data } if data.is_empty() => format!("TRUE, {bytes} bytes copied"),
+        Outcome::Copied { bytes, data } => format!("TRUE, {bytes} bytes copied: {data:02x?}"),
+        Outcome::WinError { code, name, detail, bytes } => format!("FALSE, GetLastError() = {code} ({name}), {bytes} bytes copied: {detail}"),
     }
 }
 
@@ -33,11 +37,7 @@ pub fn trace_text(run: &Run) -> String {
             let _ = writeln!(s, "  | {line}");
         }
         for (j, e) in step.events.iter().enumerate() {
-            let mech = if e.mechanism.is_empty() {
-                String::new()
-            } else {
-                format!("  [{}]", e.mechanism)
-            };
+            let mech = if e.mechanism.is_empty() { String::new() } else { format!("  [{}]", e.mechanism) };
             let _ = writeln!(s, "  {:>3}. {}{mech}", step.first_event + j + 1, e.text);
         }
         let _ = writeln!(s, "  => {}", outcome_text(&step.outcome));
@@ -51,16 +51,7 @@ pub fn trace_text(run: &Run) -> String {
     }
     let failures = run.failures().len();
     let total: usize = run.steps.iter().map(|s| s.checks.len()).sum();
-    let _ = writeln!(
-        s,
-        "\n{} of {total} expectations hold{}",
-        total - failures,
-        if failures == 0 {
-            ""
-        } else {
-            "; the lesson FAILS"
-        }
-    );
+    let _ = writeln!(s, "\n{} of {total} expectations hold{}", total - failures, if failures == 0 { "" } else { "; the lesson FAILS" });
     s
 }
 

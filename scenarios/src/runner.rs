@@ -73,11 +73,7 @@ impl Run {
 
     /// The failed expectations: (step number, verdict).
     pub fn failures(&self) -> Vec<(usize, &CheckResult)> {
-        self.steps
-            .iter()
-            .enumerate()
-            .flat_map(|(i, s)| s.checks.iter().filter(|c| !c.ok).map(move |c| (i + 1, c)))
-            .collect()
+        self.steps.iter().enumerate().flat_map(|(i, s)| s.checks.iter().filter(|c| !c.ok).map(move |c| (i + 1, c))).collect()
     }
 }
 
@@ -88,10 +84,7 @@ pub fn run(lesson: &Lesson) -> Result<Run, RunError> {
 
 /// Runs `lesson`; `extra` supplies file contents by path (a student's own
 /// ELF file, say) and wins over fixtures.
-pub fn run_with_files(
-    lesson: &Lesson,
-    extra: &BTreeMap<String, Arc<[u8]>>,
-) -> Result<Run, RunError> {
+pub fn run_with_files(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>) -> Result<Run, RunError> {
     let mut m = Machine::new(&lesson.machine);
     for f in &lesson.files {
         let data: Arc<[u8]> = match (extra.get(&f.path), &f.fixture, &f.text) {
@@ -99,19 +92,9 @@ pub fn run_with_files(
             (None, _, Some(t)) => Arc::from(t.as_bytes()),
             (None, Some(name), None) => match crate::fixtures::fixture(name) {
                 Some(b) => Arc::from(b),
-                None => {
-                    return Err(RunError::MissingFile {
-                        path: f.path.clone(),
-                        fixture: name.clone(),
-                    })
-                }
+                None => return Err(RunError::MissingFile { path: f.path.clone(), fixture: name.clone() }),
             },
-            (None, None, None) => {
-                return Err(RunError::MissingFile {
-                    path: f.path.clone(),
-                    fixture: String::new(),
-                })
-            }
+            (None, None, None) => return Err(RunError::MissingFile { path: f.path.clone(), fixture: String::new() }),
         };
         m.install_file(&f.path, data);
     }
@@ -123,16 +106,8 @@ pub fn run_with_files(
     let mut timeline = Timeline::new(m.state().clone());
     let mut steps = Vec::with_capacity(lesson.steps.len());
     for (i, step) in lesson.steps.iter().enumerate() {
-        let applied = m.apply(&step.op).map_err(|error| RunError::Step {
-            step: i + 1,
-            op: step.op.describe(),
-            error,
-        })?;
-        let checks = step
-            .expect
-            .iter()
-            .map(|e| e.check(m.state(), &applied.outcome))
-            .collect();
+        let applied = m.apply(&step.op).map_err(|error| RunError::Step { step: i + 1, op: step.op.describe(), error })?;
+        let checks = step.expect.iter().map(|e| e.check(m.state(), &applied.outcome)).collect();
         let first_event = timeline.len();
         if first_event + applied.events.len() > MAX_EVENTS {
             return Err(RunError::TooManyEvents);
@@ -147,9 +122,5 @@ pub fn run_with_files(
         });
         timeline.record(i, applied.events, m.state());
     }
-    Ok(Run {
-        lesson: lesson.clone(),
-        steps,
-        timeline,
-    })
+    Ok(Run { lesson: lesson.clone(), steps, timeline })
 }

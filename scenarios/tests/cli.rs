@@ -5,15 +5,8 @@
 use std::process::Command;
 
 fn scenarios(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scenarios"))
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    let out = Command::new(env!("CARGO_BIN_EXE_scenarios")).args(args).output().expect("runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 fn temp(name: &str, text: &str) -> String {
@@ -61,10 +54,7 @@ fn a_failing_expectation_exits_1_and_names_it() {
     let f = temp("fail.toml", &GOOD.replace("\"running\"", "\"zombie\""));
     let (code, _, err) = scenarios(&["run", &f]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("step 1") && err.contains("process 1 is zombie"),
-        "{err}"
-    );
+    assert!(err.contains("step 1") && err.contains("process 1 is zombie"), "{err}");
     let ok = temp("ok.toml", GOOD);
     assert_eq!(scenarios(&["run", &ok]).0, 0);
 }
@@ -73,30 +63,11 @@ fn a_failing_expectation_exits_1_and_names_it() {
 fn invalid_lessons_exit_2_with_line_and_column() {
     let cases = [
         ("syntax.toml", "id = \"x\"\ntitle = \n", "2:"),
-        (
-            "unknown-op.toml",
-            &GOOD.replace("\"spawn\", name", "\"spwan\", name"),
-            "7:",
-        ),
-        (
-            "unknown-field.toml",
-            &GOOD.replace("say = \"spawn\"", "say = \"spawn\"\nsai = 1"),
-            "7:",
-        ),
+        ("unknown-op.toml", &GOOD.replace("\"spawn\", name", "\"spwan\", name"), "7:"),
+        ("unknown-field.toml", &GOOD.replace("say = \"spawn\"", "say = \"spawn\"\nsai = 1"), "7:"),
         ("bad-number.json", "{\"id\": \"x\", \"title\": 5}", "1:"),
-        (
-            "no-steps.toml",
-            "id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\nsteps = []\n",
-            "1:",
-        ),
-        (
-            "bad-fixture.toml",
-            &GOOD.replace(
-                "[[steps]]",
-                "[[files]]\npath = \"/a\"\nfixture = \"nope\"\n[[steps]]",
-            ),
-            "7:",
-        ),
+        ("no-steps.toml", "id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\nsteps = []\n", "1:"),
+        ("bad-fixture.toml", &GOOD.replace("[[steps]]", "[[files]]\npath = \"/a\"\nfixture = \"nope\"\n[[steps]]"), "7:"),
     ];
     for (name, text, line) in cases {
         let f = temp(name, text);
@@ -107,19 +78,10 @@ fn invalid_lessons_exit_2_with_line_and_column() {
     let (code, _, err) = scenarios(&["run", "/no/such/lesson.toml"]);
     assert_eq!(code, 2);
     assert!(err.contains("not a built-in lesson"));
-    let wrong = temp(
-        "wrong-op.toml",
-        &GOOD.replace(
-            "do = { op = \"spawn\", name = \"x\" }",
-            "do = { op = \"fork\", pid = 7 }",
-        ),
-    );
+    let wrong = temp("wrong-op.toml", &GOOD.replace("do = { op = \"spawn\", name = \"x\" }", "do = { op = \"fork\", pid = 7 }"));
     let (code, _, err) = scenarios(&["run", &wrong]);
     assert_eq!(code, 2);
-    assert!(
-        err.contains("step 1") && err.contains("no process 7"),
-        "{err}"
-    );
+    assert!(err.contains("step 1") && err.contains("no process 7"), "{err}");
 }
 
 #[test]

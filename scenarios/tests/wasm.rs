@@ -6,21 +6,15 @@ use scenarios::render::trace_text;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const GOLDEN: &[(&str, &str)] = &[
-    (
-        "paging-walk",
-        include_str!("../../tests/golden/paging-walk.txt"),
-    ),
+    ("paging-walk", include_str!("../../tests/golden/paging-walk.txt")),
     ("fork-cow", include_str!("../../tests/golden/fork-cow.txt")),
     ("exec-elf", include_str!("../../tests/golden/exec-elf.txt")),
+    ("handles-vs-pids", include_str!("../../tests/golden/handles-vs-pids.txt")),
 ];
 
 #[wasm_bindgen_test]
 fn every_lesson_trace_is_identical_to_the_native_golden() {
-    assert_eq!(
-        GOLDEN.len(),
-        scenarios::lesson::BUILTIN.len(),
-        "a golden for every lesson"
-    );
+    assert_eq!(GOLDEN.len(), scenarios::lesson::BUILTIN.len(), "a golden for every lesson");
     for (id, golden) in GOLDEN {
         let lesson = scenarios::builtin(id).expect("built in").expect("parses");
         let run = scenarios::run(&lesson).expect("runs");
@@ -40,11 +34,7 @@ fn the_instructors_lesson_file_holds() {
     let lesson = scenarios::parse_lesson(EXTRA).unwrap_or_else(|e| panic!("LESSON_FILE:{e}"));
     let run = scenarios::run(&lesson).unwrap_or_else(|e| panic!("LESSON_FILE: {e}"));
     wasm_bindgen_test::console_log!("{}", trace_text(&run));
-    let failures: Vec<String> = run
-        .failures()
-        .iter()
-        .map(|(s, c)| format!("step {s}: {} (found {})", c.what, c.found))
-        .collect();
+    let failures: Vec<String> = run.failures().iter().map(|(s, c)| format!("step {s}: {} (found {})", c.what, c.found)).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -57,41 +47,18 @@ fn translation_rate_in_wasm() {
     let mut m = Machine::new(&Config::default());
     m.apply(&Op::Spawn { name: "t".into() }).expect("spawn");
     let base = 0x1000_0000u64;
-    m.apply(&Op::Mmap {
-        pid: Pid(1),
-        addr: Some(base),
-        len: 64 * 4096,
-        prot: "rw-".into(),
-        shared: false,
-        file: None,
-        offset: 0,
-    })
-    .expect("mmap");
+    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 64 * 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+        .expect("mmap");
     for i in 0..64u64 {
-        m.apply(&Op::Write {
-            pid: Pid(1),
-            addr: base + i * 4096,
-            value: Some(1),
-            size: 1,
-            text: None,
-        })
-        .expect("write");
+        m.apply(&Op::Write { pid: Pid(1), addr: base + i * 4096, value: Some(1), size: 1, text: None }).expect("write");
     }
     for (name, stride) in [("TLB hits", 0u64), ("TLB misses", 4096)] {
         let n = 20_000u64;
         let t = now();
         for i in 0..n {
-            m.apply(&Op::Access {
-                pid: Pid(1),
-                addr: base + (i * stride) % (64 * 4096),
-                access: Access::Read,
-            })
-            .expect("access");
+            m.apply(&Op::Access { pid: Pid(1), addr: base + (i * stride) % (64 * 4096), access: Access::Read }).expect("access");
         }
         let secs = (now() - t) / 1e3;
-        wasm_bindgen_test::console_log!(
-            "wasm translations, {name}: {:.0} per second",
-            n as f64 / secs
-        );
+        wasm_bindgen_test::console_log!("wasm translations, {name}: {:.0} per second", n as f64 / secs);
     }
 }

@@ -38,9 +38,7 @@ pub enum ElfError {
     #[error("e_phentsize is {0}, not 56 (the size of an Elf64_Phdr)")]
     BadPhentsize(u16),
     /// The program header table is empty or larger than the kernel accepts.
-    #[error(
-        "{0} program headers: load_elf_phdrs() accepts 1 to 64 (at most one 4 KiB page of headers)"
-    )]
+    #[error("{0} program headers: load_elf_phdrs() accepts 1 to 64 (at most one 4 KiB page of headers)")]
     BadPhnum(u16),
     /// The program header table runs past the end of the file.
     #[error("the program header table at offset {offset:#x} runs past the end of the file ({len} bytes)")]
@@ -110,9 +108,7 @@ pub enum ElfError {
     #[error("no PT_LOAD segment: there is nothing to map")]
     NoLoad,
     /// The PT_INTERP path is not a NUL-terminated string of sane length.
-    #[error(
-        "the PT_INTERP path is malformed (it must be a NUL-terminated path shorter than PATH_MAX)"
-    )]
+    #[error("the PT_INTERP path is malformed (it must be a NUL-terminated path shorter than PATH_MAX)")]
     BadInterp,
 }
 
@@ -194,22 +190,13 @@ pub fn segment_type_name(p_type: u32) -> String {
 /// Segment flags as readelf prints them: `R`, `W`, `E` or a space each.
 pub fn segment_flags_text(p_flags: u32) -> String {
     let c = |bit: u32, ch: char| if p_flags & bit != 0 { ch } else { ' ' };
-    format!(
-        "{}{}{}",
-        c(elf::PF_R, 'R'),
-        c(elf::PF_W, 'W'),
-        c(elf::PF_X, 'E')
-    )
+    format!("{}{}{}", c(elf::PF_R, 'R'), c(elf::PF_W, 'W'), c(elf::PF_X, 'E'))
 }
 
 /// Checks the identification bytes and returns the header.
 fn header64(data: &[u8]) -> Result<&elf::FileHeader64<Endianness>, ElfError> {
     if data.len() < 4 || &data[..4] != b"\x7fELF" {
-        return Err(if data.len() < 4 {
-            ElfError::Truncated(data.len())
-        } else {
-            ElfError::BadMagic
-        });
+        return Err(if data.len() < 4 { ElfError::Truncated(data.len()) } else { ElfError::BadMagic });
     }
     if data.len() < 64 {
         if data.len() > 4 && data[4] != elf::ELFCLASS64 {
@@ -237,12 +224,7 @@ impl ExecImage {
         let type_name = match e_type {
             elf::ET_EXEC => "EXEC",
             elf::ET_DYN => "DYN",
-            elf::ET_REL => {
-                return Err(ElfError::NotExecutable(
-                    e_type,
-                    "ET_REL, a relocatable object",
-                ))
-            }
+            elf::ET_REL => return Err(ElfError::NotExecutable(e_type, "ET_REL, a relocatable object")),
             elf::ET_CORE => return Err(ElfError::NotExecutable(e_type, "ET_CORE, a core dump")),
             _ => return Err(ElfError::NotExecutable(e_type, "unknown type")),
         };
@@ -254,17 +236,9 @@ impl ExecImage {
         let len = data.len();
         let mut interp = None;
         for s in &segments {
-            let end = s
-                .offset
-                .checked_add(s.filesz)
-                .filter(|end| *end <= len as u64);
+            let end = s.offset.checked_add(s.filesz).filter(|end| *end <= len as u64);
             let Some(end) = end else {
-                return Err(ElfError::SegmentPastEnd {
-                    index: s.index,
-                    offset: s.offset,
-                    end: s.offset.saturating_add(s.filesz),
-                    len,
-                });
+                return Err(ElfError::SegmentPastEnd { index: s.index, offset: s.offset, end: s.offset.saturating_add(s.filesz), len });
             };
             if s.p_type == elf::PT_INTERP && interp.is_none() {
                 // load_elf_binary(): the path must be 2..PATH_MAX bytes and end in NUL.
@@ -272,8 +246,7 @@ impl ExecImage {
                 if s.filesz < 2 || s.filesz > 4096 || bytes.last() != Some(&0) {
                     return Err(ElfError::BadInterp);
                 }
-                let path = std::str::from_utf8(&bytes[..bytes.len() - 1])
-                    .map_err(|_| ElfError::BadInterp)?;
+                let path = std::str::from_utf8(&bytes[..bytes.len() - 1]).map_err(|_| ElfError::BadInterp)?;
                 if path.contains('\0') {
                     return Err(ElfError::BadInterp);
                 }
@@ -283,29 +256,13 @@ impl ExecImage {
                 continue;
             }
             if s.memsz < s.filesz {
-                return Err(ElfError::MemszLessThanFilesz {
-                    index: s.index,
-                    filesz: s.filesz,
-                    memsz: s.memsz,
-                });
+                return Err(ElfError::MemszLessThanFilesz { index: s.index, filesz: s.filesz, memsz: s.memsz });
             }
-            if s.vaddr
-                .checked_add(s.memsz)
-                .is_none_or(|end| end > task_size)
-            {
-                return Err(ElfError::SegmentTooLarge {
-                    index: s.index,
-                    vaddr: s.vaddr,
-                    memsz: s.memsz,
-                    limit: task_size,
-                });
+            if s.vaddr.checked_add(s.memsz).is_none_or(|end| end > task_size) {
+                return Err(ElfError::SegmentTooLarge { index: s.index, vaddr: s.vaddr, memsz: s.memsz, limit: task_size });
             }
             if s.offset % 4096 != s.vaddr % 4096 {
-                return Err(ElfError::Misaligned {
-                    index: s.index,
-                    offset: s.offset,
-                    vaddr: s.vaddr,
-                });
+                return Err(ElfError::Misaligned { index: s.index, offset: s.offset, vaddr: s.vaddr });
             }
         }
         let loads: Vec<&Segment> = segments.iter().filter(|s| s.is_load()).collect();
@@ -318,17 +275,9 @@ impl ExecImage {
             for b in &loads[i + 1..] {
                 // The byte ranges themselves must be disjoint; neighbours may
                 // still share a page, which elf_map() maps over with MAP_FIXED.
-                let (s, t) = (
-                    a.vaddr.max(b.vaddr),
-                    (a.vaddr + a.memsz).min(b.vaddr + b.memsz),
-                );
+                let (s, t) = (a.vaddr.max(b.vaddr), (a.vaddr + a.memsz).min(b.vaddr + b.memsz));
                 if s < t {
-                    return Err(ElfError::Overlap {
-                        a: a.index,
-                        b: b.index,
-                        start: page(s),
-                        end: page_up(t),
-                    });
+                    return Err(ElfError::Overlap { a: a.index, b: b.index, start: page(s), end: page_up(t) });
                 }
             }
         }
@@ -354,10 +303,7 @@ impl ExecImage {
 }
 
 /// Reads the program header table with the limits of `load_elf_phdrs()`.
-fn program_headers(
-    h: &elf::FileHeader64<Endianness>,
-    data: &[u8],
-) -> Result<Vec<Segment>, ElfError> {
+fn program_headers(h: &elf::FileHeader64<Endianness>, data: &[u8]) -> Result<Vec<Segment>, ElfError> {
     let e = Endianness::Little;
     let phentsize = h.e_phentsize.get(e);
     if phentsize != 56 {
@@ -368,12 +314,7 @@ fn program_headers(
         return Err(ElfError::BadPhnum(phnum));
     }
     let phoff = h.e_phoff.get(e);
-    let phdrs =
-        h.program_headers(Endianness::Little, data)
-            .map_err(|_| ElfError::PhdrsPastEnd {
-                offset: phoff,
-                len: data.len(),
-            })?;
+    let phdrs = h.program_headers(Endianness::Little, data).map_err(|_| ElfError::PhdrsPastEnd { offset: phoff, len: data.len() })?;
     Ok(phdrs
         .iter()
         .enumerate()

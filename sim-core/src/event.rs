@@ -97,19 +97,10 @@ impl Event {
         let mut v = self.focus.clone();
         for d in &self.deltas {
             match d {
-                Delta::Frame { pfn, .. } | Delta::FrameRef { pfn, .. } => {
-                    v.push(Focus::Frame { pfn: *pfn })
-                }
-                Delta::FrameRefs { pfns, .. } => {
-                    v.extend(pfns.iter().map(|pfn| Focus::Frame { pfn: *pfn }))
-                }
-                Delta::FrameBytes {
-                    pfn, offset, new, ..
-                } => {
-                    let is_table = matches!(
-                        state.frames.get(pfn).map(|f| &f.kind),
-                        Some(FrameKind::PageTable { .. })
-                    );
+                Delta::Frame { pfn, .. } | Delta::FrameRef { pfn, .. } => v.push(Focus::Frame { pfn: *pfn }),
+                Delta::FrameRefs { pfns, .. } => v.extend(pfns.iter().map(|pfn| Focus::Frame { pfn: *pfn })),
+                Delta::FrameBytes { pfn, offset, new, .. } => {
+                    let is_table = matches!(state.frames.get(pfn).map(|f| &f.kind), Some(FrameKind::PageTable { .. }));
                     if is_table {
                         let n = state.format.pte_bytes();
                         for index in (*offset / n)..(*offset + new.len()).div_ceil(n) {

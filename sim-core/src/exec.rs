@@ -43,46 +43,30 @@ const AUXV: &[(&str, u64)] = &[
 ];
 
 fn at(name: &str) -> u64 {
-    AUXV.iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| *v)
-        .unwrap_or(0)
+    AUXV.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).unwrap_or(0)
 }
 
 impl Machine {
     /// `execve`: everything before `begin_new_exec` can fail and leaves the
     /// caller untouched; after it, the old image is gone.
-    pub(crate) fn sys_execve(
-        &mut self,
-        pid: Pid,
-        path: &str,
-        argv: &[String],
-        envp: &[String],
-    ) -> R<Outcome> {
+    pub(crate) fn sys_execve(&mut self, pid: Pid, path: &str, argv: &[String], envp: &[String]) -> R<Outcome> {
         self.running(pid)?;
         if self.fmt() != PagingFormat::X86_64 {
-            return Err(SimError::BadArgument(
-                "exec loads x86-64 ELF files; choose paging = \"x86-64\"".into(),
-            ));
+            return Err(SimError::BadArgument("exec loads x86-64 ELF files; choose paging = \"x86-64\"".into()));
         }
-        let argv: Vec<String> = if argv.is_empty() {
-            vec![path.to_string()]
-        } else {
-            argv.to_vec()
-        };
+        let argv: Vec<String> = if argv.is_empty() { vec![path.to_string()] } else { argv.to_vec() };
         let strings: usize = argv.iter().chain(envp).map(|s| s.len() + 1).sum();
         if strings > 32 * 4096 || argv.len() + envp.len() > 1024 {
-            return Ok(self.fail(Errno::EINVAL, "argument and environment strings exceed this machine's limit (128 KiB, 1024 strings)".into()));
+            return Ok(
+                self.fail(Errno::EINVAL, "argument and environment strings exceed this machine's limit (128 KiB, 1024 strings)".into())
+            );
         }
         let Some(data) = self.st.files.get(path).cloned() else {
             return Ok(self.fail(Errno::ENOENT, format!("{path} does not exist")));
         };
         self.emit(
             EventKind::Syscall,
-            format!(
-                "execve {path}: open the file and read its first bytes; they start with {:02x?}",
-                &data[..data.len().min(4)]
-            ),
+            format!("execve {path}: open the file and read its first bytes; they start with {:02x?}", &data[..data.len().min(4)]),
             "do_execveat_common/bprm_execve",
             vec![Focus::Proc { pid }],
         );
@@ -128,7 +112,10 @@ impl Machine {
         let old = self.mm(pid)?.clone();
         self.emit(
             EventKind::Process,
-            format!("point of no return: process {pid} drops its old address space ({} mappings) and gets a new, empty one", old.vmas.len()),
+            format!(
+                "point of no return: process {pid} drops its old address space ({} mappings) and gets a new, empty one",
+                old.vmas.len()
+            ),
             "begin_new_exec/exec_mmap",
             vec![Focus::Proc { pid }],
         );
@@ -142,29 +129,15 @@ impl Machine {
         self.switch_to(pid)?;
         self.emit(
             EventKind::Alloc,
-            format!(
-                "the new address space has only a top-level table (frame {root}) and no mappings"
-            ),
+            format!("the new address space has only a top-level table (frame {root}) and no mappings"),
             "mm_alloc/pgd_alloc",
             vec![Focus::Frame { pfn: root }],
         );
-        let cloexec: Vec<Fd> = self
-            .proc(pid)?
-            .fds
-            .iter()
-            .filter(|(_, e)| e.cloexec)
-            .map(|(f, _)| *f)
-            .collect();
+        let cloexec: Vec<Fd> = self.proc(pid)?.fds.iter().filter(|(_, e)| e.cloexec).map(|(f, _)| *f).collect();
         for fd in cloexec {
             self.close_fd(pid, fd, "do_close_on_exec")?;
         }
-        let comm: String = path
-            .rsplit('/')
-            .next()
-            .unwrap_or(path)
-            .chars()
-            .take(15)
-            .collect();
+        let comm: String = path.rsplit('/').next().unwrap_or(path).chars().take(15).collect();
         self.proc_update(pid, |p| p.comm = comm)?;
 
         // setup_arg_pages(): the stack VMA.
@@ -180,7 +153,10 @@ impl Machine {
         self.insert_vma(pid, stack)?;
         self.emit(
             EventKind::Map,
-            format!("stack mapping {:#x}-{STACK_TOP:#x} (rw-); with address randomisation off it ends at STACK_TOP", STACK_TOP - STACK_SIZE),
+            format!(
+                "stack mapping {:#x}-{STACK_TOP:#x} (rw-); with address randomisation off it ends at STACK_TOP",
+                STACK_TOP - STACK_SIZE
+            ),
             "setup_arg_pages",
             vec![Focus::Vma { pid, start: STACK_TOP - STACK_SIZE }],
         );
@@ -211,15 +187,16 @@ impl Machine {
             mm.brk = brk;
             mm.exe = Some(path.to_string());
         })?;
-        self.emit(EventKind::Map, format!("program break set to {brk:#x}, just past the last segment: the heap will grow from there"), "set_brk", vec![]);
+        self.emit(
+            EventKind::Map,
+            format!("program break set to {brk:#x}, just past the last segment: the heap will grow from there"),
+            "set_brk",
+            vec![],
+        );
 
         // create_elf_tables(): argv, envp, auxv on the new stack.
-        let first_load = loads
-            .iter()
-            .find(|s| s.offset <= image.phoff && image.phoff < s.offset + s.filesz);
-        let phdr = first_load
-            .map(|s| image.phoff - s.offset + s.vaddr + bias)
-            .unwrap_or(0);
+        let first_load = loads.iter().find(|s| s.offset <= image.phoff && image.phoff < s.offset + s.filesz);
+        let phdr = first_load.map(|s| image.phoff - s.offset + s.vaddr + bias).unwrap_or(0);
         let sp = self.create_elf_tables(
             pid,
             path,
@@ -235,13 +212,7 @@ impl Machine {
                 ("AT_ENTRY", image.entry + bias),
             ],
         )?;
-        self.proc_update(pid, |p| {
-            p.regs = Regs {
-                ip: entry,
-                sp,
-                ax: 0,
-            }
-        })?;
+        self.proc_update(pid, |p| p.regs = Regs { ip: entry, sp, ax: 0 })?;
         let from = if interp_image.is_some() {
             "the interpreter's entry point, which will load the libraries and then jump to AT_ENTRY"
         } else {
@@ -263,11 +234,7 @@ impl Machine {
         let fmt = self.fmt();
         let mut top = 0;
         for s in image.loads() {
-            let prot = Prot {
-                read: s.p_flags & 4 != 0,
-                write: s.p_flags & 2 != 0,
-                exec: s.p_flags & 1 != 0,
-            };
+            let prot = Prot { read: s.p_flags & 4 != 0, write: s.p_flags & 2 != 0, exec: s.p_flags & 1 != 0 };
             let vaddr = s.vaddr + bias;
             let page_off = fmt.offset(VirtAddr(vaddr));
             let start = fmt.page_start(vaddr);
@@ -283,10 +250,7 @@ impl Machine {
                         end: file_end,
                         prot,
                         shared: false,
-                        backing: Backing::File {
-                            path: path.into(),
-                            offset,
-                        },
+                        backing: Backing::File { path: path.into(), offset },
                         name: None,
                         anon_vma: false,
                     },
@@ -326,15 +290,7 @@ impl Machine {
                     let anon_start = if s.filesz > 0 { file_end } else { start };
                     self.insert_vma(
                         pid,
-                        Vma {
-                            start: anon_start,
-                            end: mem_end,
-                            prot,
-                            shared: false,
-                            backing: Backing::Anon,
-                            name: None,
-                            anon_vma: false,
-                        },
+                        Vma { start: anon_start, end: mem_end, prot, shared: false, backing: Backing::Anon, name: None, anon_vma: false },
                     )?;
                     self.emit(
                         EventKind::Map,
@@ -350,35 +306,19 @@ impl Machine {
 
     /// Builds the initial stack from the top down: strings, random bytes,
     /// then (aligned to 16) argc, argv[], NULL, envp[], NULL, auxv pairs.
-    fn create_elf_tables(
-        &mut self,
-        pid: Pid,
-        path: &str,
-        argv: &[String],
-        envp: &[String],
-        aux: &[(&str, u64)],
-    ) -> R<u64> {
+    fn create_elf_tables(&mut self, pid: Pid, path: &str, argv: &[String], envp: &[String], aux: &[(&str, u64)]) -> R<u64> {
         let verbose = std::mem::replace(&mut self.verbose_walks, false);
         let r = self.create_elf_tables_inner(pid, path, argv, envp, aux);
         self.verbose_walks = verbose;
         r
     }
 
-    fn create_elf_tables_inner(
-        &mut self,
-        pid: Pid,
-        path: &str,
-        argv: &[String],
-        envp: &[String],
-        aux: &[(&str, u64)],
-    ) -> R<u64> {
+    fn create_elf_tables_inner(&mut self, pid: Pid, path: &str, argv: &[String], envp: &[String], aux: &[(&str, u64)]) -> R<u64> {
         let mut p = STACK_TOP - 8; // bprm->p starts below a NULL pointer slot.
         let mut put = |m: &mut Machine, bytes: &[u8]| -> R<u64> {
             p -= bytes.len() as u64;
             match m.user_write(pid, p, bytes)? {
-                Outcome::Segv { reason, .. } => Err(SimError::BadArgument(format!(
-                    "stack write faulted: {reason}"
-                ))),
+                Outcome::Segv { reason, .. } => Err(SimError::BadArgument(format!("stack write faulted: {reason}"))),
                 _ => Ok(p),
             }
         };
@@ -405,9 +345,7 @@ impl Machine {
         );
         let platform = put(self, b"x86_64\0")?;
         // 16 "random" bytes for AT_RANDOM: deterministic here so traces repeat.
-        let seed: Vec<u8> = (0u8..16)
-            .map(|i| i.wrapping_mul(37).wrapping_add(pid.0 as u8))
-            .collect();
+        let seed: Vec<u8> = (0u8..16).map(|i| i.wrapping_mul(37).wrapping_add(pid.0 as u8)).collect();
         let random = put(self, &seed)?;
         self.emit(
             EventKind::Copy,
@@ -415,8 +353,7 @@ impl Machine {
             "create_elf_tables",
             vec![],
         );
-        let mut auxv: Vec<(String, u64)> =
-            vec![("AT_HWCAP".into(), 0x178b_fbff), ("AT_CLKTCK".into(), 100)];
+        let mut auxv: Vec<(String, u64)> = vec![("AT_HWCAP".into(), 0x178b_fbff), ("AT_CLKTCK".into(), 100)];
         auxv.extend(aux.iter().map(|(n, v)| (n.to_string(), *v)));
         auxv.extend([
             ("AT_UID".into(), 1000),
@@ -441,14 +378,16 @@ impl Machine {
             table.extend(v.to_le_bytes());
         }
         if let Outcome::Segv { reason, .. } = self.user_write(pid, sp, &table)? {
-            return Err(SimError::BadArgument(format!(
-                "stack write faulted: {reason}"
-            )));
+            return Err(SimError::BadArgument(format!("stack write faulted: {reason}")));
         }
         let shown: Vec<String> = auxv.iter().map(|(n, v)| format!("{n}={v:#x}")).collect();
         self.emit(
             EventKind::Copy,
-            format!("at {sp:#x}, from low to high: argc={}, argv[] pointers, NULL, envp[] pointers, NULL, then the auxiliary vector: {}", argv.len(), shown.join(", ")),
+            format!(
+                "at {sp:#x}, from low to high: argc={}, argv[] pointers, NULL, envp[] pointers, NULL, then the auxiliary vector: {}",
+                argv.len(),
+                shown.join(", ")
+            ),
             "create_elf_tables",
             vec![],
         );

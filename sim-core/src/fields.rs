@@ -75,13 +75,7 @@ impl Fields {
             Some(_) => return Err(de::Error::custom(format!("`{tag}` must be a string"))),
             None => return Err(de::Error::custom(format!("missing field `{tag}`"))),
         };
-        Ok((
-            kind.clone(),
-            Fields {
-                what: format!("{tag} `{kind}`"),
-                map,
-            },
-        ))
+        Ok((kind.clone(), Fields { what: format!("{tag} `{kind}`"), map }))
     }
 
     fn err(&self, msg: String) -> String {
@@ -92,37 +86,27 @@ impl Fields {
     pub fn u64(&mut self, k: &str) -> Result<Option<u64>, String> {
         match self.map.remove(k) {
             None => Ok(None),
-            Some(Field::Int(i)) => u64::try_from(i)
+            Some(Field::Int(i)) => u64::try_from(i).map(Some).map_err(|_| self.err(format!("`{k}` = {i} is out of range"))),
+            Some(Field::Str(s)) => parse_num(&s)
                 .map(Some)
-                .map_err(|_| self.err(format!("`{k}` = {i} is out of range"))),
-            Some(Field::Str(s)) => parse_num(&s).map(Some).ok_or_else(|| {
-                self.err(format!(
-                    "`{k}` = `{s}` is not a number (write 4096, \"0x1000\" or \"0b1\")"
-                ))
-            }),
+                .ok_or_else(|| self.err(format!("`{k}` = `{s}` is not a number (write 4096, \"0x1000\" or \"0b1\")"))),
             Some(_) => Err(self.err(format!("`{k}` must be a number"))),
         }
     }
 
     /// A required unsigned number.
     pub fn need_u64(&mut self, k: &str) -> Result<u64, String> {
-        self.u64(k)?
-            .ok_or_else(|| self.err(format!("missing field `{k}`")))
+        self.u64(k)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
     }
 
     /// An optional number that must fit `T`.
     pub fn int<T: TryFrom<i128>>(&mut self, k: &str) -> Result<Option<T>, String> {
         match self.map.remove(k) {
             None => Ok(None),
-            Some(Field::Int(i)) => T::try_from(i)
-                .map(Some)
-                .map_err(|_| self.err(format!("`{k}` = {i} is out of range"))),
+            Some(Field::Int(i)) => T::try_from(i).map(Some).map_err(|_| self.err(format!("`{k}` = {i} is out of range"))),
             Some(Field::Str(s)) => {
-                let n = parse_num(&s)
-                    .ok_or_else(|| self.err(format!("`{k}` = `{s}` is not a number")))?;
-                T::try_from(i128::from(n))
-                    .map(Some)
-                    .map_err(|_| self.err(format!("`{k}` = {n} is out of range")))
+                let n = parse_num(&s).ok_or_else(|| self.err(format!("`{k}` = `{s}` is not a number")))?;
+                T::try_from(i128::from(n)).map(Some).map_err(|_| self.err(format!("`{k}` = {n} is out of range")))
             }
             Some(_) => Err(self.err(format!("`{k}` must be a number"))),
         }
@@ -130,8 +114,7 @@ impl Fields {
 
     /// A required number that must fit `T`.
     pub fn need_int<T: TryFrom<i128>>(&mut self, k: &str) -> Result<T, String> {
-        self.int(k)?
-            .ok_or_else(|| self.err(format!("missing field `{k}`")))
+        self.int(k)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
     }
 
     /// An optional string.
@@ -145,8 +128,7 @@ impl Fields {
 
     /// A required string.
     pub fn need_str(&mut self, k: &str) -> Result<String, String> {
-        self.str(k)?
-            .ok_or_else(|| self.err(format!("missing field `{k}`")))
+        self.str(k)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
     }
 
     /// An optional boolean.
@@ -160,8 +142,7 @@ impl Fields {
 
     /// A required boolean.
     pub fn need_bool(&mut self, k: &str) -> Result<bool, String> {
-        self.bool(k)?
-            .ok_or_else(|| self.err(format!("missing field `{k}`")))
+        self.bool(k)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
     }
 
     /// An optional list of strings (empty when absent).

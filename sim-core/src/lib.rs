@@ -13,6 +13,7 @@
 //! | [`exec`] | `load_elf_binary`: segments, .bss, stack with argv/envp/auxv |
 //! | [`elf`] | reading and validating an executable's headers |
 //! | [`timeline`] | checkpoints and rewinding |
+//! | [`windows`] | a Windows personality: process objects, handle tables, OpenProcess, WriteProcessMemory, PID reuse |
 #![deny(missing_docs)]
 
 pub mod elf;
@@ -26,6 +27,7 @@ pub mod paging;
 pub mod state;
 pub mod timeline;
 pub mod types;
+pub mod windows;
 
 pub use event::{Event, EventKind, Focus};
 pub use machine::{Applied, Config, Machine, ZERO_PFN};

@@ -24,11 +24,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            paging: PagingFormat::X86_64,
-            frames: 1 << 20,
-            tlb_entries: 8,
-        }
+        Config { paging: PagingFormat::X86_64, frames: 1 << 20, tlb_entries: 8 }
     }
 }
 
@@ -64,21 +60,8 @@ impl Machine {
     /// Boots a machine: empty physical memory except the zero page.
     pub fn new(config: &Config) -> Machine {
         let mut st = State::new(config.paging, config.frames.max(8), config.tlb_entries);
-        st.frames.insert(
-            ZERO_PFN,
-            Frame {
-                kind: FrameKind::Zero,
-                refcount: 1,
-                data: None,
-            },
-        );
-        Machine {
-            st,
-            pending: Vec::new(),
-            events: Vec::new(),
-            free_hint: 1,
-            verbose_walks: true,
-        }
+        st.frames.insert(ZERO_PFN, Frame { kind: FrameKind::Zero, refcount: 1, data: None });
+        Machine { st, pending: Vec::new(), events: Vec::new(), free_hint: 1, verbose_walks: true }
     }
 
     /// The current state.
@@ -101,16 +84,10 @@ impl Machine {
                 if !self.pending.is_empty() {
                     self.emit(EventKind::Syscall, "bookkeeping".into(), "", vec![]);
                 }
-                Ok(Applied {
-                    outcome,
-                    events: std::mem::take(&mut self.events),
-                })
+                Ok(Applied { outcome, events: std::mem::take(&mut self.events) })
             }
             Err(e) => {
-                let mut all: Vec<Delta> = std::mem::take(&mut self.events)
-                    .into_iter()
-                    .flat_map(|e| e.deltas)
-                    .collect();
+                let mut all: Vec<Delta> = std::mem::take(&mut self.events).into_iter().flat_map(|e| e.deltas).collect();
                 all.append(&mut self.pending);
                 for d in all.iter().rev() {
                     self.st.apply(d, false);
@@ -124,25 +101,12 @@ impl Machine {
     fn dispatch(&mut self, op: &Op) -> R<Outcome> {
         match op {
             Op::Spawn { name } => self.spawn(name),
-            Op::Mmap {
-                pid,
-                addr,
-                len,
-                prot,
-                shared,
-                file,
-                offset,
-            } => {
+            Op::Mmap { pid, addr, len, prot, shared, file, offset } => {
                 let prot = parse_prot(prot)?;
                 self.sys_mmap(*pid, *addr, *len, prot, *shared, file.as_deref(), *offset)
             }
             Op::Munmap { pid, addr, len } => self.sys_munmap(*pid, *addr, *len),
-            Op::Mprotect {
-                pid,
-                addr,
-                len,
-                prot,
-            } => {
+            Op::Mprotect { pid, addr, len, prot } => {
                 let prot = parse_prot(prot)?;
                 self.sys_mprotect(*pid, *addr, *len, prot)
             }
@@ -154,48 +118,20 @@ impl Machine {
                     Err(segv) => segv,
                 })
             }
-            Op::Write {
-                pid,
-                addr,
-                value,
-                size,
-                text,
-            } => {
-                let bytes = match (text, value) {
-                    (Some(t), None) => t.as_bytes().to_vec(),
-                    (None, Some(v)) if matches!(size, 1 | 2 | 4 | 8) => {
-                        v.to_le_bytes()[..*size as usize].to_vec()
-                    }
-                    (None, Some(_)) => {
-                        return Err(SimError::BadArgument(format!(
-                            "size must be 1, 2, 4 or 8, not {size}"
-                        )))
-                    }
-                    _ => {
-                        return Err(SimError::BadArgument(
-                            "a write needs exactly one of `value` or `text`".into(),
-                        ))
-                    }
-                };
+            Op::Write { pid, addr, value, size, text } => {
+                let bytes = crate::ops::store_bytes(*value, *size, text.as_deref())?;
                 self.running(*pid)?;
                 self.user_write(*pid, *addr, &bytes)
             }
             Op::Read { pid, addr, len } => {
                 if *len > 4096 {
-                    return Err(SimError::Limit(format!(
-                        "a read of {len} bytes; at most 4096 per operation"
-                    )));
+                    return Err(SimError::Limit(format!("a read of {len} bytes; at most 4096 per operation")));
                 }
                 self.running(*pid)?;
                 self.user_read(*pid, *addr, *len as usize)
             }
             Op::Fork { pid } => self.sys_fork(*pid),
-            Op::Exec {
-                pid,
-                path,
-                argv,
-                envp,
-            } => self.sys_execve(*pid, path, argv, envp),
+            Op::Exec { pid, path, argv, envp } => self.sys_execve(*pid, path, argv, envp),
             Op::Exit { pid, code } => {
                 self.running(*pid)?;
                 self.do_exit(*pid, *code)?;
@@ -205,6 +141,37 @@ impl Machine {
             Op::Open { pid, path, cloexec } => self.sys_open(*pid, path, *cloexec),
             Op::Close { pid, fd } => self.sys_close(*pid, *fd),
             Op::DropCaches {} => self.drop_caches(),
+            Op::NtCreateProcess { name, user, debug_privilege, dacl, parent } => {
+                let dacl = if dacl.is_empty() {
+                    None
+                } else {
+                    let parse = |e: &String| {
+                        let (u, r) = e.split_once(':')?;
+                        let mask = crate::windows::parse_rights(r)?;
+                        (mask & !crate::windows::PROCESS_ALL_ACCESS == 0).then(|| crate::windows::Ace { user: u.trim().into(), mask })
+                    };
+                    let aces: R<Vec<_>> =
+                        dacl.iter().map(|e| parse(e).ok_or_else(|| SimError::BadArgument(format!("DACL entry `{e}` is not USER:RIGHTS")))).collect();
+                    Some(aces?)
+                };
+                self.nt_create_process(name, user, *debug_privilege, dacl, *parent)
+            }
+            Op::OpenProcess { pid, target, access, inherit } => {
+                let mask = crate::windows::parse_rights(access).ok_or_else(|| SimError::BadArgument(format!("`{access}` is not a set of process rights")))?;
+                self.nt_open_process(*pid, *target, mask, *inherit)
+            }
+            Op::WriteProcessMemory { pid, handle, addr, value, size, text } => {
+                let bytes = crate::ops::store_bytes(*value, *size, text.as_deref())?;
+                self.nt_write_process_memory(*pid, *handle, *addr, &bytes)
+            }
+            Op::ReadProcessMemory { pid, handle, addr, len } => self.nt_read_process_memory(*pid, *handle, *addr, *len),
+            Op::WriteByPid { pid, target, addr, value, size, text } => {
+                let bytes = crate::ops::store_bytes(*value, *size, text.as_deref())?;
+                self.nt_write_by_pid(*pid, *target, *addr, &bytes)
+            }
+            Op::CreateEvent { pid, name } => self.nt_create_event(*pid, name),
+            Op::CloseHandle { pid, handle } => self.nt_close_handle(*pid, *handle),
+            Op::ExitProcess { pid, code } => self.nt_exit_process(*pid, *code),
         }
     }
 
@@ -218,21 +185,9 @@ impl Machine {
     }
 
     /// Closes the pending deltas into an event.
-    pub(crate) fn emit(
-        &mut self,
-        kind: EventKind,
-        text: String,
-        mechanism: &'static str,
-        focus: Vec<Focus>,
-    ) {
+    pub(crate) fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>) {
         let deltas = std::mem::take(&mut self.pending);
-        self.events.push(Event {
-            kind,
-            text,
-            mechanism,
-            focus,
-            deltas,
-        });
+        self.events.push(Event { kind, text, mechanism, focus, deltas });
     }
 
     /// Allocates the lowest free frame (`alloc_page`), zero-filled.
@@ -248,15 +203,7 @@ impl Machine {
             return Err(SimError::OutOfFrames(self.st.max_frames));
         }
         self.free_hint = pfn.0 + 1;
-        self.delta(Delta::Frame {
-            pfn,
-            old: None,
-            new: Some(Box::new(Frame {
-                kind,
-                refcount: 1,
-                data: None,
-            })),
-        });
+        self.delta(Delta::Frame { pfn, old: None, new: Some(Box::new(Frame { kind, refcount: 1, data: None })) });
         Ok(pfn)
     }
 
@@ -267,11 +214,7 @@ impl Machine {
         }
         if let Some(f) = self.st.frames.get(&pfn) {
             let old = f.refcount;
-            self.delta(Delta::FrameRef {
-                pfn,
-                old,
-                new: old + 1,
-            });
+            self.delta(Delta::FrameRef { pfn, old, new: old + 1 });
         }
     }
 
@@ -286,27 +229,15 @@ impl Machine {
         };
         if f.refcount > 1 {
             let old = f.refcount;
-            self.delta(Delta::FrameRef {
-                pfn,
-                old,
-                new: old - 1,
-            });
+            self.delta(Delta::FrameRef { pfn, old, new: old - 1 });
             return false;
         }
         let old = f.clone();
         if let FrameKind::PageCache { path, index } = &old.kind {
             let key = (path.clone(), *index);
-            self.delta(Delta::PageCache {
-                key,
-                old: Some(pfn),
-                new: None,
-            });
+            self.delta(Delta::PageCache { key, old: Some(pfn), new: None });
         }
-        self.delta(Delta::Frame {
-            pfn,
-            old: Some(Box::new(old)),
-            new: None,
-        });
+        self.delta(Delta::Frame { pfn, old: Some(Box::new(old)), new: None });
         self.free_hint = self.free_hint.min(pfn.0);
         true
     }
@@ -315,12 +246,7 @@ impl Machine {
     pub(crate) fn phys_write(&mut self, pfn: Pfn, offset: usize, bytes: &[u8]) {
         let old = self.st.frame_bytes(pfn, offset, bytes.len());
         if old != bytes {
-            self.delta(Delta::FrameBytes {
-                pfn,
-                offset,
-                old,
-                new: bytes.to_vec(),
-            });
+            self.delta(Delta::FrameBytes { pfn, offset, old, new: bytes.to_vec() });
         }
     }
 
@@ -332,20 +258,11 @@ impl Machine {
 
     /// Replaces a process record through `f`.
     pub(crate) fn proc_update(&mut self, pid: Pid, f: impl FnOnce(&mut Process)) -> R<()> {
-        let old = self
-            .st
-            .procs
-            .get(&pid)
-            .cloned()
-            .ok_or(SimError::NoSuchProcess(pid))?;
+        let old = self.st.procs.get(&pid).cloned().ok_or(SimError::NoSuchProcess(pid))?;
         let mut new = old.clone();
         f(&mut new);
         if new != old {
-            self.delta(Delta::Proc {
-                pid,
-                old: Some(Box::new(old)),
-                new: Some(Box::new(new)),
-            });
+            self.delta(Delta::Proc { pid, old: Some(Box::new(old)), new: Some(Box::new(new)) });
         }
         Ok(())
     }
@@ -364,10 +281,7 @@ impl Machine {
         let mut new = old.clone();
         f(&mut new);
         if new != old {
-            self.delta(Delta::Globals {
-                old: Box::new(old),
-                new: Box::new(new),
-            });
+            self.delta(Delta::Globals { old: Box::new(old), new: Box::new(new) });
         }
     }
 
@@ -397,20 +311,12 @@ impl Machine {
     }
 
     pub(crate) fn mm(&self, pid: Pid) -> R<&Mm> {
-        self.running(pid)?
-            .mm
-            .as_ref()
-            .ok_or(SimError::NotRunning(pid))
+        self.running(pid)?.mm.as_ref().ok_or(SimError::NotRunning(pid))
     }
 
     pub(crate) fn find_vma(&self, pid: Pid, va: u64) -> Option<Vma> {
         let mm = self.st.procs.get(&pid)?.mm.as_ref()?;
-        mm.vmas
-            .range(..=va)
-            .next_back()
-            .map(|(_, v)| v)
-            .filter(|v| va < v.end)
-            .cloned()
+        mm.vmas.range(..=va).next_back().map(|(_, v)| v).filter(|v| va < v.end).cloned()
     }
 
     // ---------------------------------------------------------------
@@ -423,11 +329,7 @@ impl Machine {
         const PID_MAX: u32 = 32768;
         let mut candidate = self.st.globals.last_pid;
         for _ in 0..PID_MAX {
-            candidate = if candidate + 1 >= PID_MAX {
-                300
-            } else {
-                candidate + 1
-            };
+            candidate = if candidate + 1 >= PID_MAX { 300 } else { candidate + 1 };
             if !self.st.procs.contains_key(&Pid(candidate)) {
                 self.globals_update(|g| g.last_pid = candidate);
                 return Ok(Pid(candidate));
@@ -439,16 +341,7 @@ impl Machine {
     /// A fresh `mm_struct` with an empty top-level table (`mm_alloc` + `pgd_alloc`).
     pub(crate) fn mm_alloc(&mut self, owner: Pid) -> R<Mm> {
         let root = self.frame_alloc(FrameKind::PageTable { level: 0, owner })?;
-        Ok(Mm {
-            root,
-            vmas: Default::default(),
-            start_brk: 0,
-            brk: 0,
-            start_stack: 0,
-            exe: None,
-            auxv: vec![],
-            argv: vec![],
-        })
+        Ok(Mm { root, vmas: Default::default(), start_brk: 0, brk: 0, start_stack: 0, exe: None, auxv: vec![], argv: vec![] })
     }
 
     fn spawn(&mut self, name: &str) -> R<Outcome> {
@@ -457,38 +350,10 @@ impl Machine {
         let root = mm.root;
         let tty = OfdId(self.st.globals.next_ofd);
         self.globals_update(|g| g.next_ofd += 1);
-        self.ofd_set(
-            tty,
-            Some(Ofd {
-                refcount: 3,
-                kind: OfdKind::Tty,
-            }),
-        );
-        let fds = (0..3)
-            .map(|i| {
-                (
-                    Fd(i),
-                    FdEntry {
-                        ofd: tty,
-                        cloexec: false,
-                    },
-                )
-            })
-            .collect();
-        let p = Process {
-            pid,
-            ppid: Pid(0),
-            comm: name.to_string(),
-            state: ProcState::Running,
-            mm: Some(mm),
-            fds,
-            regs: Regs::default(),
-        };
-        self.delta(Delta::Proc {
-            pid,
-            old: None,
-            new: Some(Box::new(p)),
-        });
+        self.ofd_set(tty, Some(Ofd { refcount: 3, kind: OfdKind::Tty }));
+        let fds = (0..3).map(|i| (Fd(i), FdEntry { ofd: tty, cloexec: false })).collect();
+        let p = Process { pid, ppid: Pid(0), comm: name.to_string(), state: ProcState::Running, mm: Some(mm), fds, regs: Regs::default() };
+        self.delta(Delta::Proc { pid, old: None, new: Some(Box::new(p)) });
         let lvl = self.fmt().level_name(0);
         self.emit(
             EventKind::Process,
@@ -511,13 +376,7 @@ impl Machine {
         // Files: dup_fd() copies the table; each slot shares its struct file.
         for e in p.fds.values() {
             if let Some(o) = self.st.ofds.get(&e.ofd).cloned() {
-                self.ofd_set(
-                    e.ofd,
-                    Some(Ofd {
-                        refcount: o.refcount + 1,
-                        ..o
-                    }),
-                );
+                self.ofd_set(e.ofd, Some(Ofd { refcount: o.refcount + 1, ..o }));
             }
         }
         let mm = self.mm_alloc(child)?;
@@ -527,21 +386,17 @@ impl Machine {
             ppid: parent,
             comm: p.comm.clone(),
             state: ProcState::Running,
-            mm: Some(Mm {
-                vmas: Default::default(),
-                ..mm
-            }),
+            mm: Some(Mm { vmas: Default::default(), ..mm }),
             fds: p.fds.clone(),
             regs: Regs { ax: 0, ..p.regs },
         };
-        self.delta(Delta::Proc {
-            pid: child,
-            old: None,
-            new: Some(Box::new(c)),
-        });
+        self.delta(Delta::Proc { pid: child, old: None, new: Some(Box::new(c)) });
         self.emit(
             EventKind::Process,
-            format!("child {child} gets a copy of the fd table (each open file's count +1) and a new, empty {} table in frame {root}", self.fmt().level_name(0)),
+            format!(
+                "child {child} gets a copy of the fd table (each open file's count +1) and a new, empty {} table in frame {root}",
+                self.fmt().level_name(0)
+            ),
             "dup_fd/mm_init/pgd_alloc",
             vec![Focus::Proc { pid: child }],
         );
@@ -565,13 +420,7 @@ impl Machine {
             self.close_fd(pid, fd, "exit_files/close_files")?;
         }
         // Orphans are re-parented (to nobody here: they are reaped when they exit).
-        let orphans: Vec<Pid> = self
-            .st
-            .procs
-            .values()
-            .filter(|c| c.ppid == pid)
-            .map(|c| c.pid)
-            .collect();
+        let orphans: Vec<Pid> = self.st.procs.values().filter(|c| c.ppid == pid).map(|c| c.pid).collect();
         for o in &orphans {
             self.proc_update(*o, |c| c.ppid = Pid(0))?;
         }
@@ -581,8 +430,7 @@ impl Machine {
                 g.tlb.entries.clear();
             });
         }
-        let has_parent =
-            self.proc(pid)?.ppid != Pid(0) && self.st.procs.contains_key(&self.proc(pid)?.ppid);
+        let has_parent = self.proc(pid)?.ppid != Pid(0) && self.st.procs.contains_key(&self.proc(pid)?.ppid);
         self.proc_update(pid, |p| p.state = ProcState::Zombie { code })?;
         self.emit(
             EventKind::Process,
@@ -591,15 +439,8 @@ impl Machine {
             vec![Focus::Proc { pid }],
         );
         // A zombie nobody will wait for is released at once (autoreap).
-        let zombies: Vec<Pid> = orphans
-            .into_iter()
-            .filter(|o| {
-                matches!(
-                    self.st.procs.get(o).map(|p| &p.state),
-                    Some(ProcState::Zombie { .. })
-                )
-            })
-            .collect();
+        let zombies: Vec<Pid> =
+            orphans.into_iter().filter(|o| matches!(self.st.procs.get(o).map(|p| &p.state), Some(ProcState::Zombie { .. }))).collect();
         for z in zombies {
             self.release_task(z);
         }
@@ -611,28 +452,15 @@ impl Machine {
 
     fn release_task(&mut self, pid: Pid) {
         if let Some(p) = self.st.procs.get(&pid).cloned() {
-            self.delta(Delta::Proc {
-                pid,
-                old: Some(Box::new(p)),
-                new: None,
-            });
-            self.emit(
-                EventKind::Process,
-                format!("process {pid} is released; its pid can be used again"),
-                "release_task",
-                vec![],
-            );
+            self.delta(Delta::Proc { pid, old: Some(Box::new(p)), new: None });
+            self.emit(EventKind::Process, format!("process {pid} is released; its pid can be used again"), "release_task", vec![]);
         }
     }
 
     fn sys_wait(&mut self, pid: Pid) -> R<Outcome> {
         self.running(pid)?;
-        let zombie = self
-            .st
-            .procs
-            .values()
-            .find(|c| c.ppid == pid && matches!(c.state, ProcState::Zombie { .. }))
-            .map(|c| (c.pid, c.state.clone()));
+        let zombie =
+            self.st.procs.values().find(|c| c.ppid == pid && matches!(c.state, ProcState::Zombie { .. })).map(|c| (c.pid, c.state.clone()));
         let has_children = self.st.procs.values().any(|c| c.ppid == pid);
         match zombie {
             Some((child, ProcState::Zombie { code })) => {
@@ -647,12 +475,7 @@ impl Machine {
     }
 
     pub(crate) fn fail(&mut self, errno: Errno, detail: String) -> Outcome {
-        self.emit(
-            EventKind::Error,
-            format!("fails with {errno}: {detail}"),
-            "",
-            vec![],
-        );
+        self.emit(EventKind::Error, format!("fails with {errno}: {detail}"), "", vec![]);
         Outcome::Failed { errno, detail }
     }
 
@@ -667,30 +490,16 @@ impl Machine {
         }
         let id = OfdId(self.st.globals.next_ofd);
         self.globals_update(|g| g.next_ofd += 1);
-        self.ofd_set(
-            id,
-            Some(Ofd {
-                refcount: 1,
-                kind: OfdKind::File { path: path.into() },
-            }),
-        );
+        self.ofd_set(id, Some(Ofd { refcount: 1, kind: OfdKind::File { path: path.into() } }));
         let fd = self.install_fd(pid, id, cloexec)?;
-        self.emit(
-            EventKind::Fd,
-            format!("process {pid} opens {path}: fd {fd}"),
-            "do_sys_open/fd_install",
-            vec![Focus::Fd { pid, fd }],
-        );
+        self.emit(EventKind::Fd, format!("process {pid} opens {path}: fd {fd}"), "do_sys_open/fd_install", vec![Focus::Fd { pid, fd }]);
         Ok(Outcome::Fd { fd })
     }
 
     /// `fd_install` at the lowest free slot (`get_unused_fd_flags`).
     pub(crate) fn install_fd(&mut self, pid: Pid, ofd: OfdId, cloexec: bool) -> R<Fd> {
         let fds = &self.proc(pid)?.fds;
-        let fd = (0..)
-            .map(Fd)
-            .find(|f| !fds.contains_key(f))
-            .unwrap_or(Fd(0));
+        let fd = (0..).map(Fd).find(|f| !fds.contains_key(f)).unwrap_or(Fd(0));
         self.proc_update(pid, |p| {
             p.fds.insert(fd, FdEntry { ofd, cloexec });
         })?;
@@ -700,10 +509,7 @@ impl Machine {
     fn sys_close(&mut self, pid: Pid, fd: Fd) -> R<Outcome> {
         self.running(pid)?;
         if !self.proc(pid)?.fds.contains_key(&fd) {
-            return Ok(self.fail(
-                Errno::EBADF,
-                format!("fd {fd} is not open in process {pid}"),
-            ));
+            return Ok(self.fail(Errno::EBADF, format!("fd {fd} is not open in process {pid}")));
         }
         self.close_fd(pid, fd, "close_fd/filp_close")?;
         Ok(Outcome::Ok)
@@ -720,45 +526,22 @@ impl Machine {
         })?;
         let what = match self.st.ofds.get(&entry.ofd).cloned() {
             Some(o) if o.refcount > 1 => {
-                self.ofd_set(
-                    entry.ofd,
-                    Some(Ofd {
-                        refcount: o.refcount - 1,
-                        ..o.clone()
-                    }),
-                );
-                format!(
-                    "{} still has {} reference(s)",
-                    ofd_name(&o.kind),
-                    o.refcount - 1
-                )
+                self.ofd_set(entry.ofd, Some(Ofd { refcount: o.refcount - 1, ..o.clone() }));
+                format!("{} still has {} reference(s)", ofd_name(&o.kind), o.refcount - 1)
             }
             Some(o) => {
                 self.ofd_set(entry.ofd, None);
-                format!(
-                    "that was the last reference: {} is released",
-                    ofd_name(&o.kind)
-                )
+                format!("that was the last reference: {} is released", ofd_name(&o.kind))
             }
             None => String::new(),
         };
-        self.emit(
-            EventKind::Fd,
-            format!("process {pid} closes fd {fd}; {what}"),
-            mechanism,
-            vec![Focus::Proc { pid }],
-        );
+        self.emit(EventKind::Fd, format!("process {pid} closes fd {fd}; {what}"), mechanism, vec![Focus::Proc { pid }]);
         Ok(())
     }
 
     fn drop_caches(&mut self) -> R<Outcome> {
-        let unmapped: Vec<Pfn> = self
-            .st
-            .page_cache
-            .values()
-            .copied()
-            .filter(|p| self.st.frames.get(p).is_some_and(|f| f.refcount == 1))
-            .collect();
+        let unmapped: Vec<Pfn> =
+            self.st.page_cache.values().copied().filter(|p| self.st.frames.get(p).is_some_and(|f| f.refcount == 1)).collect();
         let n = unmapped.len();
         for pfn in unmapped {
             self.frame_put(pfn);
@@ -782,11 +565,7 @@ fn ofd_name(k: &OfdKind) -> String {
 
 /// Parses `rwx`-style protection text.
 pub(crate) fn parse_prot(s: &str) -> R<Prot> {
-    Prot::parse(s).ok_or_else(|| {
-        SimError::BadArgument(format!(
-            "protection `{s}` is not of the form rwx, r--, rw- ..."
-        ))
-    })
+    Prot::parse(s).ok_or_else(|| SimError::BadArgument(format!("protection `{s}` is not of the form rwx, r--, rw- ...")))
 }
 
 /// Present + user, plus RW and NX as the VMA's protection says.
@@ -807,19 +586,12 @@ pub(crate) fn describe_level(fmt: PagingFormat, l: &WalkLevel) -> String {
     let name = fmt.level_name(l.level);
     let lo = fmt.page_shift() + fmt.index_bits() * (fmt.levels() - 1 - l.level) as u32;
     let hi = lo + fmt.index_bits() - 1;
-    let head = format!(
-        "{name}[{}] (address bits {hi}-{lo}) in frame {} = {:#x}",
-        l.index, l.table, l.entry
-    );
+    let head = format!("{name}[{}] (address bits {hi}-{lo}) in frame {} = {:#x}", l.index, l.table, l.entry);
     if l.entry & PTE_P == 0 {
         return format!("{head}: not present, the walk stops");
     }
     let next = if l.level + 1 < fmt.levels() {
-        format!(
-            "the {} table in frame {}",
-            fmt.level_name(l.level + 1),
-            fmt.pte_pfn(l.entry)
-        )
+        format!("the {} table in frame {}", fmt.level_name(l.level + 1), fmt.pte_pfn(l.entry))
     } else {
         format!("data frame {}", fmt.pte_pfn(l.entry))
     };

@@ -59,35 +59,17 @@ impl Machine {
 
     /// One CPU access by `pid` at `va`: TLB, walk, fault, retry. `Ok(Err(_))`
     /// is a SIGSEGV that killed the process.
-    pub(crate) fn access(
-        &mut self,
-        pid: Pid,
-        va: VirtAddr,
-        access: Access,
-    ) -> R<Result<PhysAddr, Outcome>> {
+    pub(crate) fn access(&mut self, pid: Pid, va: VirtAddr, access: Access) -> R<Result<PhysAddr, Outcome>> {
         let fmt = self.fmt();
         self.switch_to(pid)?;
         if !fmt.is_canonical(va) || va.0 >= fmt.task_size() {
-            let why = if fmt.is_canonical(va) {
-                "it is kernel space"
-            } else {
-                "it is not canonical (bits 63..48 must copy bit 47): #GP"
-            };
-            return self
-                .segv(pid, va, format!("{va} is not a user address: {why}"))
-                .map(Err);
+            let why = if fmt.is_canonical(va) { "it is kernel space" } else { "it is not canonical (bits 63..48 must copy bit 47): #GP" };
+            return self.segv(pid, va, format!("{va} is not a user address: {why}")).map(Err);
         }
         let vpn = va.0 >> fmt.page_shift();
         for _attempt in 0..3 {
             // 1. TLB.
-            let hit = self
-                .st
-                .globals
-                .tlb
-                .entries
-                .iter()
-                .find(|e| e.vpn == vpn)
-                .copied();
+            let hit = self.st.globals.tlb.entries.iter().find(|e| e.vpn == vpn).copied();
             if let Some(e) = hit {
                 let ok = match access {
                     Access::Read => true,
@@ -100,10 +82,7 @@ impl Machine {
                     if self.verbose_walks {
                         self.emit(
                             EventKind::Tlb,
-                            format!(
-                                "TLB hit: page {:#x} -> frame {}, so no page walk; {va} is {pa}",
-                                vpn, e.pfn
-                            ),
+                            format!("TLB hit: page {:#x} -> frame {}, so no page walk; {va} is {pa}", vpn, e.pfn),
                             "TLB lookup",
                             vec![Focus::Tlb, Focus::Frame { pfn: e.pfn }],
                         );
@@ -113,16 +92,12 @@ impl Machine {
                 if self.verbose_walks {
                     let why = match access {
                         Access::Write if !e.writable => "the cached entry is read-only",
-                        Access::Write => {
-                            "the cached entry is not yet dirty, so the CPU walks to set D"
-                        }
+                        Access::Write => "the cached entry is not yet dirty, so the CPU walks to set D",
                         _ => "the cached entry forbids execution",
                     };
                     self.emit(
                         EventKind::Tlb,
-                        format!(
-                            "TLB hit for page {vpn:#x}, but {why}: the MMU walks the tables again"
-                        ),
+                        format!("TLB hit for page {vpn:#x}, but {why}: the MMU walks the tables again"),
                         "TLB lookup",
                         vec![Focus::Tlb],
                     );
@@ -132,9 +107,7 @@ impl Machine {
                 if self.verbose_walks {
                     self.emit(
                         EventKind::Tlb,
-                        format!(
-                            "TLB miss for page {vpn:#x}: the MMU walks the page tables from CR3"
-                        ),
+                        format!("TLB miss for page {vpn:#x}: the MMU walks the page tables from CR3"),
                         "TLB lookup",
                         vec![Focus::Tlb],
                     );
@@ -149,24 +122,11 @@ impl Machine {
             if self.verbose_walks {
                 for l in &walk {
                     let text = describe_level(fmt, l);
-                    self.emit(
-                        EventKind::Walk,
-                        text,
-                        "page walk (Intel SDM 4.5)",
-                        vec![Focus::Pte {
-                            table: l.table,
-                            index: l.index,
-                        }],
-                    );
+                    self.emit(EventKind::Walk, text, "page walk (Intel SDM 4.5)", vec![Focus::Pte { table: l.table, index: l.index }]);
                 }
             }
             let allowed = match &t {
-                Translation::Mapped {
-                    writable,
-                    user,
-                    no_exec,
-                    ..
-                } => {
+                Translation::Mapped { writable, user, no_exec, .. } => {
                     *user
                         && match access {
                             Access::Read => true,
@@ -176,17 +136,7 @@ impl Machine {
                 }
                 Translation::NotMapped { .. } => false,
             };
-            if let (
-                true,
-                Translation::Mapped {
-                    frame,
-                    pa,
-                    writable,
-                    no_exec,
-                    ..
-                },
-            ) = (allowed, &t)
-            {
+            if let (true, Translation::Mapped { frame, pa, writable, no_exec, .. }) = (allowed, &t) {
                 // 3. The CPU sets Accessed on every level, Dirty on the leaf for a write.
                 for (i, l) in walk.iter().enumerate() {
                     let mut e = l.entry | PTE_A;
@@ -197,15 +147,8 @@ impl Machine {
                         self.write_pte(l.table, l.index, e);
                     }
                 }
-                let dirty =
-                    access == Access::Write || walk.last().is_some_and(|l| l.entry & PTE_D != 0);
-                let entry = TlbEntry {
-                    vpn,
-                    pfn: *frame,
-                    writable: *writable,
-                    no_exec: *no_exec,
-                    dirty,
-                };
+                let dirty = access == Access::Write || walk.last().is_some_and(|l| l.entry & PTE_D != 0);
+                let entry = TlbEntry { vpn, pfn: *frame, writable: *writable, no_exec: *no_exec, dirty };
                 self.globals_update(|g| {
                     g.tlb.entries.retain(|e| e.vpn != vpn);
                     if g.tlb.entries.len() >= g.tlb.capacity {
@@ -214,11 +157,7 @@ impl Machine {
                     g.tlb.entries.push(entry);
                 });
                 if self.verbose_walks {
-                    let ad = if access == Access::Write {
-                        "Accessed and Dirty"
-                    } else {
-                        "Accessed"
-                    };
+                    let ad = if access == Access::Write { "Accessed and Dirty" } else { "Accessed" };
                     self.emit(
                         EventKind::Tlb,
                         format!("translation done: {va} -> {pa}; the CPU sets {ad} in the entries it used and caches page {vpn:#x} -> frame {frame} in the TLB"),
@@ -230,10 +169,7 @@ impl Machine {
             }
             // 4. Page fault.
             let present = matches!(t, Translation::Mapped { .. });
-            let code = (present as u32)
-                | (((access == Access::Write) as u32) << 1)
-                | 1 << 2
-                | (((access == Access::Exec) as u32) << 4);
+            let code = (present as u32) | (((access == Access::Write) as u32) << 1) | 1 << 2 | (((access == Access::Exec) as u32) << 4);
             self.emit(
                 EventKind::Fault,
                 format!(
@@ -264,17 +200,9 @@ impl Machine {
 
     /// `handle_mm_fault()`: finds the VMA, checks its rights, then fills in
     /// the missing entry or resolves the write-protect fault.
-    fn handle_mm_fault(
-        &mut self,
-        pid: Pid,
-        va: VirtAddr,
-        access: Access,
-        t: &Translation,
-    ) -> R<Option<Outcome>> {
+    fn handle_mm_fault(&mut self, pid: Pid, va: VirtAddr, access: Access, t: &Translation) -> R<Option<Outcome>> {
         let Some(vma) = self.find_vma(pid, va.0) else {
-            return self
-                .segv(pid, va, format!("no mapping contains {va}"))
-                .map(Some);
+            return self.segv(pid, va, format!("no mapping contains {va}")).map(Some);
         };
         let ok = match access {
             Access::Read => vma.prot.read,
@@ -283,14 +211,7 @@ impl Machine {
         };
         if !ok {
             return self
-                .segv(
-                    pid,
-                    va,
-                    format!(
-                        "the mapping {:#x}-{:#x} is {}, which forbids a {access}",
-                        vma.start, vma.end, vma.prot
-                    ),
-                )
+                .segv(pid, va, format!("the mapping {:#x}-{:#x} is {}, which forbids a {access}", vma.start, vma.end, vma.prot))
                 .map(Some);
         }
         let fmt = self.fmt();
@@ -298,10 +219,7 @@ impl Machine {
         match t {
             Translation::Mapped { frame, walk, .. } => {
                 // Present but write-protected in a writable VMA: copy on write.
-                let leaf = walk
-                    .last()
-                    .cloned()
-                    .ok_or(SimError::Limit("empty walk".into()))?;
+                let leaf = walk.last().cloned().ok_or(SimError::Limit("empty walk".into()))?;
                 self.do_wp_page(pid, &vma, page, *frame, leaf)?;
             }
             Translation::NotMapped { .. } => {
@@ -353,26 +271,15 @@ impl Machine {
         if let Some(pfn) = self.st.page_cache.get(&key) {
             return Ok(*pfn);
         }
-        let pfn = self.frame_alloc(FrameKind::PageCache {
-            path: path.into(),
-            index,
-        })?;
-        self.delta(Delta::PageCache {
-            key,
-            old: None,
-            new: Some(pfn),
-        });
+        let pfn = self.frame_alloc(FrameKind::PageCache { path: path.into(), index })?;
+        self.delta(Delta::PageCache { key, old: None, new: Some(pfn) });
         let size = self.fmt().page_size() as usize;
         let start = (index as usize).saturating_mul(size);
         let bytes = self
             .st
             .files
             .get(path)
-            .map(|d| {
-                d.get(start.min(d.len())..(start + size).min(d.len()))
-                    .unwrap_or(&[])
-                    .to_vec()
-            })
+            .map(|d| d.get(start.min(d.len())..(start + size).min(d.len())).unwrap_or(&[]).to_vec())
             .unwrap_or_default();
         let n = bytes.len();
         self.phys_write(pfn, 0, &bytes);
@@ -387,15 +294,7 @@ impl Machine {
 
     /// Fault on a file-backed (or shared) page: `do_read_fault`,
     /// `do_cow_fault` or `do_shared_fault`.
-    fn file_fault(
-        &mut self,
-        pid: Pid,
-        vma: &Vma,
-        page: u64,
-        access: Access,
-        table: Pfn,
-        index: usize,
-    ) -> R<()> {
+    fn file_fault(&mut self, pid: Pid, vma: &Vma, page: u64, access: Access, table: Pfn, index: usize) -> R<()> {
         let fmt = self.fmt();
         let (path, base) = match &vma.backing {
             Backing::File { path, offset } => (path.clone(), *offset),
@@ -409,7 +308,9 @@ impl Machine {
             self.write_pte(table, index, pte);
             self.emit(
                 EventKind::Map,
-                format!("shared mapping: map the page-cache frame {cache} itself at {page:#x}; every process mapping it sees the same bytes"),
+                format!(
+                    "shared mapping: map the page-cache frame {cache} itself at {page:#x}; every process mapping it sees the same bytes"
+                ),
                 "do_shared_fault",
                 vec![Focus::Pte { table, index }, Focus::Frame { pfn: cache }],
             );
@@ -451,11 +352,7 @@ impl Machine {
     fn do_wp_page(&mut self, pid: Pid, vma: &Vma, page: u64, frame: Pfn, leaf: WalkLevel) -> R<()> {
         let fmt = self.fmt();
         let (table, index) = (leaf.table, leaf.index);
-        let refs = self
-            .st
-            .frames
-            .get(&frame)
-            .map(|f| (f.refcount, f.kind.clone()));
+        let refs = self.st.frames.get(&frame).map(|f| (f.refcount, f.kind.clone()));
         let writable = pte_flags_for(fmt, vma.prot, true) | PTE_A | PTE_D;
         match refs {
             Some((_, FrameKind::PageCache { .. })) if vma.shared => {
@@ -520,10 +417,7 @@ impl Machine {
                 table = fmt.pte_pfn(e);
                 continue;
             }
-            let next = self.frame_alloc(FrameKind::PageTable {
-                level: level + 1,
-                owner: pid,
-            })?;
+            let next = self.frame_alloc(FrameKind::PageTable { level: level + 1, owner: pid })?;
             // Upper levels are permissive; the leaf decides (as Linux does).
             self.write_pte(table, index, fmt.make_pte(next, PTE_P | PTE_RW | PTE_US));
             self.emit(
@@ -549,15 +443,7 @@ impl Machine {
         out
     }
 
-    fn collect_leaves(
-        &self,
-        table: Pfn,
-        level: usize,
-        base: u64,
-        start: u64,
-        end: u64,
-        out: &mut Vec<(u64, Pfn, usize, u64)>,
-    ) {
+    fn collect_leaves(&self, table: Pfn, level: usize, base: u64, start: u64, end: u64, out: &mut Vec<(u64, Pfn, usize, u64)>) {
         let fmt = self.fmt();
         let span = fmt.span(level);
         for index in 0..fmt.entries() {
@@ -655,7 +541,10 @@ impl Machine {
             if !vma.anon_vma {
                 self.emit(
                     EventKind::Map,
-                    format!("{:#x}-{:#x} ({}) has no anonymous pages: its entries are not copied, the child will fault them in from the file", vma.start, vma.end, vma.prot),
+                    format!(
+                        "{:#x}-{:#x} ({}) has no anonymous pages: its entries are not copied, the child will fault them in from the file",
+                        vma.start, vma.end, vma.prot
+                    ),
                     "copy_page_range (vma_needs_copy = false)",
                     vec![Focus::Vma { pid: child, start: vma.start }],
                 );
@@ -681,8 +570,7 @@ impl Machine {
                     let cow = !vma.shared && e & PTE_RW != 0;
                     let mut ce = e & !PTE_A;
                     if cow {
-                        pbytes[index * n..(index + 1) * n]
-                            .copy_from_slice(&(e & !PTE_RW).to_le_bytes()[..n]);
+                        pbytes[index * n..(index + 1) * n].copy_from_slice(&(e & !PTE_RW).to_le_bytes()[..n]);
                         ce &= !PTE_RW;
                         protected += 1;
                     }
@@ -709,7 +597,9 @@ impl Machine {
                 };
                 self.emit(
                     EventKind::Map,
-                    format!("copy {copied} page-table entries for {lo:#x}-{hi:#x} into the child; each frame's refcount goes up by one{wp}"),
+                    format!(
+                        "copy {copied} page-table entries for {lo:#x}-{hi:#x} into the child; each frame's refcount goes up by one{wp}"
+                    ),
                     "copy_pte_range/copy_present_pte",
                     focus,
                 );
@@ -732,10 +622,7 @@ impl Machine {
                 table = fmt.pte_pfn(e);
                 continue;
             }
-            let next = self.frame_alloc(FrameKind::PageTable {
-                level: level + 1,
-                owner: pid,
-            })?;
+            let next = self.frame_alloc(FrameKind::PageTable { level: level + 1, owner: pid })?;
             self.write_pte(table, index, fmt.make_pte(next, PTE_P | PTE_RW | PTE_US));
             table = next;
         }
@@ -789,21 +676,12 @@ impl Machine {
     ) -> R<Outcome> {
         let fmt = self.fmt();
         self.running(pid)?;
-        if len == 0
-            || offset % fmt.page_size() != 0
-            || addr.is_some_and(|a| a % fmt.page_size() != 0)
-        {
-            return Ok(self.fail(
-                Errno::EINVAL,
-                "length 0, or an address or offset that is not page aligned".into(),
-            ));
+        if len == 0 || offset % fmt.page_size() != 0 || addr.is_some_and(|a| a % fmt.page_size() != 0) {
+            return Ok(self.fail(Errno::EINVAL, "length 0, or an address or offset that is not page aligned".into()));
         }
         let len = fmt.page_align(len);
         if len >> fmt.page_shift() > MAX_PAGES_PER_OP || len >= fmt.task_size() {
-            return Ok(self.fail(
-                Errno::ENOMEM,
-                format!("{len:#x} bytes is more than this machine allows in one mapping"),
-            ));
+            return Ok(self.fail(Errno::ENOMEM, format!("{len:#x} bytes is more than this machine allows in one mapping")));
         }
         if let Some(f) = file {
             if !self.st.files.contains_key(f) {
@@ -816,58 +694,36 @@ impl Machine {
                 self.unmap_vmas(pid, a, a + len)?;
                 a
             }
-            Some(_) => {
-                return Ok(self.fail(
-                    Errno::ENOMEM,
-                    "the range does not fit in the user address space".into(),
-                ))
-            }
+            Some(_) => return Ok(self.fail(Errno::ENOMEM, "the range does not fit in the user address space".into())),
             None => self.unmapped_area(pid, len)?,
         };
         let backing = match file {
-            Some(f) => Backing::File {
-                path: f.into(),
-                offset,
-            },
+            Some(f) => Backing::File { path: f.into(), offset },
             None => Backing::Anon,
         };
-        self.insert_vma(
-            pid,
-            Vma {
-                start,
-                end: start + len,
-                prot,
-                shared,
-                backing,
-                name: None,
-                anon_vma: false,
-            },
-        )?;
+        self.insert_vma(pid, Vma { start, end: start + len, prot, shared, backing, name: None, anon_vma: false })?;
         let what = match file {
             Some(f) => format!("{f} at offset {offset:#x}"),
             None => "anonymous memory".into(),
         };
         self.emit(
             EventKind::Map,
-            format!("new {} mapping {start:#x}-{:#x} ({prot}) of {what}; no page is allocated or mapped yet: pages come on first touch", if shared { "shared" } else { "private" }, start + len),
+            format!(
+                "new {} mapping {start:#x}-{:#x} ({prot}) of {what}; no page is allocated or mapped yet: pages come on first touch",
+                if shared { "shared" } else { "private" },
+                start + len
+            ),
             "do_mmap/mmap_region",
             vec![Focus::Vma { pid, start }],
         );
-        Ok(Outcome::Addr {
-            addr: VirtAddr(start),
-        })
+        Ok(Outcome::Addr { addr: VirtAddr(start) })
     }
 
     /// Removes `[start, end)` from the VMA tree, splitting VMAs at the edges
     /// (`do_vmi_munmap`), and zaps the entries.
     pub(crate) fn unmap_vmas(&mut self, pid: Pid, start: u64, end: u64) -> R<usize> {
         let mm = self.mm(pid)?.clone();
-        let hit: Vec<Vma> = mm
-            .vmas
-            .values()
-            .filter(|v| v.start < end && v.end > start)
-            .cloned()
-            .collect();
+        let hit: Vec<Vma> = mm.vmas.values().filter(|v| v.start < end && v.end > start).cloned().collect();
         if hit.is_empty() {
             return Ok(0);
         }
@@ -876,19 +732,10 @@ impl Machine {
             for v in &hit {
                 mm.vmas.remove(&v.start);
                 if v.start < start {
-                    mm.vmas.insert(
-                        v.start,
-                        Vma {
-                            end: start,
-                            ..v.clone()
-                        },
-                    );
+                    mm.vmas.insert(v.start, Vma { end: start, ..v.clone() });
                 }
                 if v.end > end {
-                    let mut tail = Vma {
-                        start: end,
-                        ..v.clone()
-                    };
+                    let mut tail = Vma { start: end, ..v.clone() };
                     if let Backing::File { offset, .. } = &mut tail.backing {
                         *offset += end - v.start;
                     }
@@ -903,10 +750,7 @@ impl Machine {
         let fmt = self.fmt();
         self.running(pid)?;
         if addr % fmt.page_size() != 0 || len == 0 {
-            return Ok(self.fail(
-                Errno::EINVAL,
-                "the address must be page aligned and the length non-zero".into(),
-            ));
+            return Ok(self.fail(Errno::EINVAL, "the address must be page aligned and the length non-zero".into()));
         }
         let end = addr.saturating_add(fmt.page_align(len));
         let n = self.unmap_vmas(pid, addr, end)?;
@@ -927,37 +771,19 @@ impl Machine {
             return Ok(self.fail(Errno::EINVAL, "the address must be page aligned".into()));
         }
         let mm = self.mm(pid)?.clone();
-        let covered: u64 = mm
-            .vmas
-            .values()
-            .filter(|v| v.start < end && v.end > addr)
-            .map(|v| v.end.min(end) - v.start.max(addr))
-            .sum();
+        let covered: u64 = mm.vmas.values().filter(|v| v.start < end && v.end > addr).map(|v| v.end.min(end) - v.start.max(addr)).sum();
         if covered != end - addr {
-            return Ok(self.fail(
-                Errno::ENOMEM,
-                format!("{addr:#x}-{end:#x} is not entirely mapped"),
-            ));
+            return Ok(self.fail(Errno::ENOMEM, format!("{addr:#x}-{end:#x} is not entirely mapped")));
         }
         // Split at the edges, then change the rights of the middle pieces.
-        let pieces: Vec<Vma> = mm
-            .vmas
-            .values()
-            .filter(|v| v.start < end && v.end > addr)
-            .cloned()
-            .collect();
+        let pieces: Vec<Vma> = mm.vmas.values().filter(|v| v.start < end && v.end > addr).cloned().collect();
         self.mm_update(pid, |mm| {
             for v in &pieces {
                 mm.vmas.remove(&v.start);
                 let lo = v.start.max(addr);
                 let hi = v.end.min(end);
                 let at = |s: u64, e: u64, p: Prot| {
-                    let mut n = Vma {
-                        start: s,
-                        end: e,
-                        prot: p,
-                        ..v.clone()
-                    };
+                    let mut n = Vma { start: s, end: e, prot: p, ..v.clone() };
                     if let Backing::File { offset, .. } = &mut n.backing {
                         *offset += s - v.start;
                     }
@@ -978,14 +804,8 @@ impl Machine {
         let root = mm.root;
         for (va, table, index, e) in self.present_leaves(root, addr, end) {
             let pfn = fmt.pte_pfn(e);
-            let exclusive = self
-                .st
-                .frames
-                .get(&pfn)
-                .is_some_and(|f| f.kind == FrameKind::Anon && f.refcount == 1);
-            let shared = pieces
-                .iter()
-                .any(|v| v.shared && v.start <= va && va < v.end);
+            let exclusive = self.st.frames.get(&pfn).is_some_and(|f| f.kind == FrameKind::Anon && f.refcount == 1);
+            let shared = pieces.iter().any(|v| v.shared && v.start <= va && va < v.end);
             let flags = pte_flags_for(fmt, prot, exclusive || shared) | (e & (PTE_A | PTE_D));
             self.write_pte(table, index, fmt.make_pte(pfn, flags));
             self.tlb_flush_page(pid, va);
@@ -1003,46 +823,27 @@ impl Machine {
         let fmt = self.fmt();
         let mm = self.mm(pid)?.clone();
         if mm.start_brk == 0 {
-            return Ok(self.fail(
-                Errno::ENOMEM,
-                "this process has no heap: brk is set up by exec".into(),
-            ));
+            return Ok(self.fail(Errno::ENOMEM, "this process has no heap: brk is set up by exec".into()));
         }
         if addr < mm.start_brk {
             self.emit(
                 EventKind::Syscall,
-                format!(
-                    "brk({addr:#x}) is below the heap start: the break stays at {:#x}",
-                    mm.brk
-                ),
+                format!("brk({addr:#x}) is below the heap start: the break stays at {:#x}", mm.brk),
                 "__do_sys_brk",
                 vec![],
             );
-            return Ok(Outcome::Addr {
-                addr: VirtAddr(mm.brk),
-            });
+            return Ok(Outcome::Addr { addr: VirtAddr(mm.brk) });
         }
         let (old_end, new_end) = (fmt.page_align(mm.brk), fmt.page_align(addr));
         if new_end > old_end {
-            if mm
-                .vmas
-                .values()
-                .any(|v| v.start < new_end && v.end > old_end)
-            {
-                return Ok(self.fail(
-                    Errno::ENOMEM,
-                    "the heap would run into another mapping".into(),
-                ));
+            if mm.vmas.values().any(|v| v.start < new_end && v.end > old_end) {
+                return Ok(self.fail(Errno::ENOMEM, "the heap would run into another mapping".into()));
             }
             if (new_end - old_end) >> fmt.page_shift() > MAX_PAGES_PER_OP {
                 return Ok(self.fail(Errno::ENOMEM, "too large".into()));
             }
             // Extend the [heap] VMA or create it (do_brk_flags).
-            let heap = mm
-                .vmas
-                .values()
-                .find(|v| v.name.as_deref() == Some("[heap]"))
-                .cloned();
+            let heap = mm.vmas.values().find(|v| v.name.as_deref() == Some("[heap]")).cloned();
             match heap {
                 Some(h) if h.end == old_end => self.mm_update(pid, |mm| {
                     if let Some(v) = mm.vmas.get_mut(&h.start) {
@@ -1072,9 +873,7 @@ impl Machine {
             "__do_sys_brk/do_brk_flags",
             vec![Focus::Proc { pid }],
         );
-        Ok(Outcome::Addr {
-            addr: VirtAddr(addr),
-        })
+        Ok(Outcome::Addr { addr: VirtAddr(addr) })
     }
 
     /// Stores `bytes` at `addr` page by page, each through [`Machine::access`].
@@ -1088,16 +887,8 @@ impl Machine {
             match self.access(pid, VirtAddr(va), Access::Write)? {
                 Ok(pa) => {
                     let pfn = Pfn(pa.0 >> fmt.page_shift());
-                    self.phys_write(
-                        pfn,
-                        fmt.offset(VirtAddr(va)) as usize,
-                        &bytes[done..done + n],
-                    );
-                    let shown = if n <= 16 {
-                        format!("{:02x?}", &bytes[done..done + n])
-                    } else {
-                        format!("{n} bytes")
-                    };
+                    self.phys_write(pfn, fmt.offset(VirtAddr(va)) as usize, &bytes[done..done + n]);
+                    let shown = if n <= 16 { format!("{:02x?}", &bytes[done..done + n]) } else { format!("{n} bytes") };
                     self.emit(
                         EventKind::Copy,
                         format!("store {shown} at {va:#x} = {pa} in frame {pfn}"),
@@ -1123,25 +914,13 @@ impl Machine {
             match self.access(pid, VirtAddr(va), Access::Read)? {
                 Ok(pa) => {
                     let pfn = Pfn(pa.0 >> fmt.page_shift());
-                    out.extend(
-                        self.st
-                            .frame_bytes(pfn, fmt.offset(VirtAddr(va)) as usize, n),
-                    );
+                    out.extend(self.st.frame_bytes(pfn, fmt.offset(VirtAddr(va)) as usize, n));
                 }
                 Err(segv) => return Ok(segv),
             }
         }
-        let shown = if out.len() <= 16 {
-            format!("{out:02x?}")
-        } else {
-            format!("{} bytes", out.len())
-        };
-        self.emit(
-            EventKind::Copy,
-            format!("load {shown} from {addr:#x}"),
-            "mov from memory",
-            vec![],
-        );
+        let shown = if out.len() <= 16 { format!("{out:02x?}") } else { format!("{} bytes", out.len()) };
+        self.emit(EventKind::Copy, format!("load {shown} from {addr:#x}"), "mov from memory", vec![]);
         Ok(Outcome::Bytes { bytes: out })
     }
 }

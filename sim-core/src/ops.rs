@@ -152,14 +152,109 @@ pub enum Op {
     },
     /// `echo 1 > /proc/sys/vm/drop_caches`: free clean, unmapped page-cache pages.
     DropCaches {},
+    /// Windows `CreateProcess`: a process object, a PID, an empty address space.
+    NtCreateProcess {
+        /// Image name.
+        name: String,
+        /// The user it runs as.
+        user: String,
+        /// Its token holds SeDebugPrivilege.
+        debug_privilege: bool,
+        /// DACL entries `user:RIGHTS` (default: the owner and SYSTEM get all,
+        /// Everyone gets PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE).
+        dacl: Vec<String>,
+        /// The creating process, which receives a handle.
+        parent: Option<Pid>,
+    },
+    /// Windows `OpenProcess(access, inherit, target)` called by `pid`.
+    OpenProcess {
+        /// The caller.
+        pid: Pid,
+        /// The PID to open.
+        target: u32,
+        /// Requested rights, e.g. `PROCESS_VM_WRITE|PROCESS_VM_OPERATION`.
+        access: String,
+        /// bInheritHandle.
+        inherit: bool,
+    },
+    /// Windows `WriteProcessMemory(handle, addr, ...)`.
+    WriteProcessMemory {
+        /// The caller.
+        pid: Pid,
+        /// A handle in the caller's table.
+        handle: u32,
+        /// Address in the target.
+        addr: u64,
+        /// An integer to store.
+        value: Option<u64>,
+        /// Its size.
+        size: u64,
+        /// Or text.
+        text: Option<String>,
+    },
+    /// Windows `ReadProcessMemory(handle, addr, len)`.
+    ReadProcessMemory {
+        /// The caller.
+        pid: Pid,
+        /// A handle in the caller's table.
+        handle: u32,
+        /// Address in the target.
+        addr: u64,
+        /// Bytes.
+        len: u64,
+    },
+    /// A hypothetical write that names its target by PID (no such API).
+    WriteByPid {
+        /// The caller.
+        pid: Pid,
+        /// The PID it remembers.
+        target: u32,
+        /// Address.
+        addr: u64,
+        /// An integer to store.
+        value: Option<u64>,
+        /// Its size.
+        size: u64,
+        /// Or text.
+        text: Option<String>,
+    },
+    /// Windows `CreateEvent`: a handle to an object that is not a process.
+    CreateEvent {
+        /// The caller.
+        pid: Pid,
+        /// Its name.
+        name: String,
+    },
+    /// Windows `CloseHandle`.
+    CloseHandle {
+        /// The caller.
+        pid: Pid,
+        /// The handle.
+        handle: u32,
+    },
+    /// Windows `ExitProcess(code)`.
+    ExitProcess {
+        /// The process.
+        pid: Pid,
+        /// Exit code.
+        code: u32,
+    },
+}
+
+/// The bytes a store writes: `value` as `size` little-endian bytes, or `text`.
+pub fn store_bytes(value: Option<u64>, size: u64, text: Option<&str>) -> Result<Vec<u8>, SimError> {
+    match (text, value) {
+        (Some(t), None) => Ok(t.as_bytes().to_vec()),
+        (None, Some(v)) if matches!(size, 1 | 2 | 4 | 8) => Ok(v.to_le_bytes()[..size as usize].to_vec()),
+        (None, Some(_)) => Err(SimError::BadArgument(format!("size must be 1, 2, 4 or 8, not {size}"))),
+        _ => Err(SimError::BadArgument("a store needs exactly one of `value` or `text`".into())),
+    }
 }
 
 impl<'de> Deserialize<'de> for Op {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Op, D::Error> {
         let (kind, mut f) = Fields::read(d, "op")?;
-        Op::from_fields(&kind, &mut f)
-            .and_then(|op| f.finish().map(|_| op))
-            .map_err(serde::de::Error::custom)
+        Op::from_fields(&kind, &mut f).and_then(|op| f.finish().map(|_| op)).map_err(serde::de::Error::custom)
     }
 }
 
@@ -169,9 +264,7 @@ impl Op {
     fn from_fields(kind: &str, f: &mut Fields) -> Result<Op, String> {
         let pid = |f: &mut Fields| f.need_int::<u32>("pid").map(Pid);
         Ok(match kind {
-            "spawn" => Op::Spawn {
-                name: f.need_str("name")?,
-            },
+            "spawn" => Op::Spawn { name: f.need_str("name")? },
             "mmap" => Op::Mmap {
                 pid: pid(f)?,
                 addr: f.u64("addr")?,
@@ -181,37 +274,17 @@ impl Op {
                 file: f.str("file")?,
                 offset: f.u64("offset")?.unwrap_or(0),
             },
-            "munmap" => Op::Munmap {
-                pid: pid(f)?,
-                addr: f.need_u64("addr")?,
-                len: f.need_u64("len")?,
-            },
-            "mprotect" => Op::Mprotect {
-                pid: pid(f)?,
-                addr: f.need_u64("addr")?,
-                len: f.need_u64("len")?,
-                prot: f.need_str("prot")?,
-            },
-            "brk" => Op::Brk {
-                pid: pid(f)?,
-                addr: f.need_u64("addr")?,
-            },
+            "munmap" => Op::Munmap { pid: pid(f)?, addr: f.need_u64("addr")?, len: f.need_u64("len")? },
+            "mprotect" => Op::Mprotect { pid: pid(f)?, addr: f.need_u64("addr")?, len: f.need_u64("len")?, prot: f.need_str("prot")? },
+            "brk" => Op::Brk { pid: pid(f)?, addr: f.need_u64("addr")? },
             "access" => {
                 let access = match f.str("access")?.as_deref() {
                     None | Some("read") => Access::Read,
                     Some("write") => Access::Write,
                     Some("exec") => Access::Exec,
-                    Some(other) => {
-                        return Err(format!(
-                            "op `access`: access `{other}` must be read, write or exec"
-                        ))
-                    }
+                    Some(other) => return Err(format!("op `access`: access `{other}` must be read, write or exec")),
                 };
-                Op::Access {
-                    pid: pid(f)?,
-                    addr: f.need_u64("addr")?,
-                    access,
-                }
+                Op::Access { pid: pid(f)?, addr: f.need_u64("addr")?, access }
             }
             "write" => Op::Write {
                 pid: pid(f)?,
@@ -220,39 +293,53 @@ impl Op {
                 size: f.u64("size")?.unwrap_or(8),
                 text: f.str("text")?,
             },
-            "read" => Op::Read {
+            "read" => Op::Read { pid: pid(f)?, addr: f.need_u64("addr")?, len: f.u64("len")?.unwrap_or(8) },
+            "fork" => Op::Fork { pid: pid(f)? },
+            "exec" => Op::Exec { pid: pid(f)?, path: f.need_str("path")?, argv: f.list("argv")?, envp: f.list("envp")? },
+            "exit" => Op::Exit { pid: pid(f)?, code: f.int("code")?.unwrap_or(0) },
+            "wait" => Op::Wait { pid: pid(f)? },
+            "open" => Op::Open { pid: pid(f)?, path: f.need_str("path")?, cloexec: f.bool("cloexec")?.unwrap_or(false) },
+            "close" => Op::Close { pid: pid(f)?, fd: Fd(f.need_int("fd")?) },
+            "drop_caches" => Op::DropCaches {},
+            "nt_create_process" => Op::NtCreateProcess {
+                name: f.need_str("name")?,
+                user: f.str("user")?.unwrap_or_else(|| "alice".into()),
+                debug_privilege: f.bool("debug_privilege")?.unwrap_or(false),
+                dacl: f.list("dacl")?,
+                parent: f.int::<u32>("parent")?.map(Pid),
+            },
+            "open_process" => Op::OpenProcess {
                 pid: pid(f)?,
+                target: f.need_int("target")?,
+                access: f.need_str("access")?,
+                inherit: f.bool("inherit")?.unwrap_or(false),
+            },
+            "write_process_memory" => Op::WriteProcessMemory {
+                pid: pid(f)?,
+                handle: f.need_int("handle")?,
+                addr: f.need_u64("addr")?,
+                value: f.u64("value")?,
+                size: f.u64("size")?.unwrap_or(8),
+                text: f.str("text")?,
+            },
+            "read_process_memory" => Op::ReadProcessMemory {
+                pid: pid(f)?,
+                handle: f.need_int("handle")?,
                 addr: f.need_u64("addr")?,
                 len: f.u64("len")?.unwrap_or(8),
             },
-            "fork" => Op::Fork { pid: pid(f)? },
-            "exec" => Op::Exec {
+            "write_by_pid" => Op::WriteByPid {
                 pid: pid(f)?,
-                path: f.need_str("path")?,
-                argv: f.list("argv")?,
-                envp: f.list("envp")?,
+                target: f.need_int("target")?,
+                addr: f.need_u64("addr")?,
+                value: f.u64("value")?,
+                size: f.u64("size")?.unwrap_or(8),
+                text: f.str("text")?,
             },
-            "exit" => Op::Exit {
-                pid: pid(f)?,
-                code: f.int("code")?.unwrap_or(0),
-            },
-            "wait" => Op::Wait { pid: pid(f)? },
-            "open" => Op::Open {
-                pid: pid(f)?,
-                path: f.need_str("path")?,
-                cloexec: f.bool("cloexec")?.unwrap_or(false),
-            },
-            "close" => Op::Close {
-                pid: pid(f)?,
-                fd: Fd(f.need_int("fd")?),
-            },
-            "drop_caches" => Op::DropCaches {},
-            other => {
-                return Err(format!(
-                    "unknown op `{other}`; the ops are {}",
-                    Op::NAMES.join(", ")
-                ))
-            }
+            "create_event" => Op::CreateEvent { pid: pid(f)?, name: f.need_str("name")? },
+            "close_handle" => Op::CloseHandle { pid: pid(f)?, handle: f.need_int("handle")? },
+            "exit_process" => Op::ExitProcess { pid: pid(f)?, code: f.int("code")?.unwrap_or(0) },
+            other => return Err(format!("unknown op `{other}`; the ops are {}", Op::NAMES.join(", "))),
         })
     }
 
@@ -279,6 +366,14 @@ impl Op {
     pub fn pid(&self) -> Option<Pid> {
         match self {
             Op::Spawn { .. } | Op::DropCaches {} => None,
+            Op::NtCreateProcess { parent, .. } => *parent,
+            Op::OpenProcess { pid, .. }
+            | Op::WriteProcessMemory { pid, .. }
+            | Op::ReadProcessMemory { pid, .. }
+            | Op::WriteByPid { pid, .. }
+            | Op::CreateEvent { pid, .. }
+            | Op::CloseHandle { pid, .. }
+            | Op::ExitProcess { pid, .. } => Some(*pid),
             Op::Mmap { pid, .. }
             | Op::Munmap { pid, .. }
             | Op::Mprotect { pid, .. }
@@ -299,62 +394,46 @@ impl Op {
     pub fn describe(&self) -> String {
         match self {
             Op::Spawn { name } => format!("spawn {name:?}"),
-            Op::Mmap {
-                pid,
-                addr,
-                len,
-                prot,
-                shared,
-                file,
-                offset,
-            } => {
+            Op::Mmap { pid, addr, len, prot, shared, file, offset } => {
                 let kind = if *shared { "MAP_SHARED" } else { "MAP_PRIVATE" };
                 let what = match file {
                     Some(f) => format!("{f:?}+{offset:#x}"),
                     None => "MAP_ANONYMOUS".into(),
                 };
-                let at = addr
-                    .map(|a| format!("{a:#x}"))
-                    .unwrap_or_else(|| "NULL".into());
+                let at = addr.map(|a| format!("{a:#x}")).unwrap_or_else(|| "NULL".into());
                 format!("[{pid}] mmap({at}, {len:#x}, {prot}, {kind}, {what})")
             }
             Op::Munmap { pid, addr, len } => format!("[{pid}] munmap({addr:#x}, {len:#x})"),
-            Op::Mprotect {
-                pid,
-                addr,
-                len,
-                prot,
-            } => format!("[{pid}] mprotect({addr:#x}, {len:#x}, {prot})"),
+            Op::Mprotect { pid, addr, len, prot } => format!("[{pid}] mprotect({addr:#x}, {len:#x}, {prot})"),
             Op::Brk { pid, addr } => format!("[{pid}] brk({addr:#x})"),
             Op::Access { pid, addr, access } => format!("[{pid}] {access} {addr:#x}"),
-            Op::Write {
-                pid,
-                addr,
-                value,
-                size,
-                text,
-            } => match text {
+            Op::Write { pid, addr, value, size, text } => match text {
                 Some(t) => format!("[{pid}] store {t:?} at {addr:#x}"),
-                None => format!(
-                    "[{pid}] store {size}-byte {:#x} at {addr:#x}",
-                    value.unwrap_or(0)
-                ),
+                None => format!("[{pid}] store {size}-byte {:#x} at {addr:#x}", value.unwrap_or(0)),
             },
             Op::Read { pid, addr, len } => format!("[{pid}] load {len} bytes at {addr:#x}"),
             Op::Fork { pid } => format!("[{pid}] fork()"),
-            Op::Exec {
-                pid, path, argv, ..
-            } => format!("[{pid}] execve({path:?}, {argv:?})"),
+            Op::Exec { pid, path, argv, .. } => format!("[{pid}] execve({path:?}, {argv:?})"),
             Op::Exit { pid, code } => format!("[{pid}] exit_group({code})"),
             Op::Wait { pid } => format!("[{pid}] wait4(-1)"),
             Op::Open { pid, path, cloexec } => {
-                format!(
-                    "[{pid}] open({path:?}{})",
-                    if *cloexec { ", O_CLOEXEC" } else { "" }
-                )
+                format!("[{pid}] open({path:?}{})", if *cloexec { ", O_CLOEXEC" } else { "" })
             }
             Op::Close { pid, fd } => format!("[{pid}] close({fd})"),
             Op::DropCaches {} => "drop_caches".into(),
+            Op::NtCreateProcess { name, user, .. } => format!("CreateProcess({name:?}) as {user}"),
+            Op::OpenProcess { pid, target, access, inherit } => {
+                format!("[{pid}] OpenProcess({access}, {}, {target})", if *inherit { "TRUE" } else { "FALSE" })
+            }
+            Op::WriteProcessMemory { pid, handle, addr, value, text, .. } => match text {
+                Some(t) => format!("[{pid}] WriteProcessMemory({handle:#x}, {addr:#x}, {t:?})"),
+                None => format!("[{pid}] WriteProcessMemory({handle:#x}, {addr:#x}, {:#x})", value.unwrap_or(0)),
+            },
+            Op::ReadProcessMemory { pid, handle, addr, len } => format!("[{pid}] ReadProcessMemory({handle:#x}, {addr:#x}, {len})"),
+            Op::WriteByPid { pid, target, addr, .. } => format!("[{pid}] hypothetical WriteProcessMemoryByPid({target}, {addr:#x}, ...)"),
+            Op::CreateEvent { pid, name } => format!("[{pid}] CreateEvent({name:?})"),
+            Op::CloseHandle { pid, handle } => format!("[{pid}] CloseHandle({handle:#x})"),
+            Op::ExitProcess { pid, code } => format!("[{pid}] ExitProcess({code})"),
         }
     }
 }
@@ -455,6 +534,30 @@ pub enum Outcome {
         addr: VirtAddr,
         /// Why.
         reason: String,
+    },
+    /// A Windows handle was returned.
+    Handle {
+        /// The handle value.
+        handle: u32,
+    },
+    /// Bytes copied by ReadProcessMemory / WriteProcessMemory.
+    Copied {
+        /// How many.
+        bytes: u64,
+        /// What was read (ReadProcessMemory).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        data: Vec<u8>,
+    },
+    /// A Windows API call failed (GetLastError).
+    WinError {
+        /// The error code, e.g. 5.
+        code: u32,
+        /// Its name, e.g. `ERROR_ACCESS_DENIED`.
+        name: String,
+        /// Why.
+        detail: String,
+        /// Bytes copied before the failure (ERROR_PARTIAL_COPY).
+        bytes: u64,
     },
     /// The system call failed with an errno.
     Failed {

@@ -178,22 +178,13 @@ impl PagingFormat {
     /// The flag bits of an entry, decoded by name (for views and narration).
     pub fn flags(self, pte: u64) -> Vec<PteFlag> {
         let mut v = Vec::new();
-        for (mask, name) in [
-            (PTE_P, "P"),
-            (PTE_RW, "RW"),
-            (PTE_US, "US"),
-            (PTE_A, "A"),
-            (PTE_D, "D"),
-        ] {
+        for (mask, name) in [(PTE_P, "P"), (PTE_RW, "RW"), (PTE_US, "US"), (PTE_A, "A"), (PTE_D, "D")] {
             if pte & mask != 0 {
                 v.push(PteFlag { mask, name });
             }
         }
         if pte & self.nx() != 0 {
-            v.push(PteFlag {
-                mask: self.nx(),
-                name: "NX",
-            });
+            v.push(PteFlag { mask: self.nx(), name: "NX" });
         }
         v
     }

@@ -242,6 +242,8 @@ pub struct State {
     pub files: BTreeMap<String, Arc<[u8]>>,
     /// Scalars.
     pub globals: Globals,
+    /// The Windows personality's object manager (empty in Linux lessons).
+    pub nt: crate::windows::NtState,
 }
 
 /// One reversible change.
@@ -320,6 +322,13 @@ pub enum Delta {
         /// After.
         new: Option<Arc<[u8]>>,
     },
+    /// The Windows object manager changed (objects, handle tables, PIDs).
+    Nt {
+        /// Before.
+        old: Box<crate::windows::NtState>,
+        /// After.
+        new: Box<crate::windows::NtState>,
+    },
     /// Machine-wide scalars changed.
     Globals {
         /// Before.
@@ -355,13 +364,9 @@ impl State {
                 last_pid: 0,
                 next_ofd: 1,
                 current: None,
-                tlb: Tlb {
-                    entries: Vec::new(),
-                    capacity: tlb_entries.max(1),
-                    hits: 0,
-                    misses: 0,
-                },
+                tlb: Tlb { entries: Vec::new(), capacity: tlb_entries.max(1), hits: 0, misses: 0 },
             },
+            nt: Default::default(),
         }
     }
 
@@ -375,9 +380,7 @@ impl State {
             }
         }
         match d {
-            Delta::Frame { pfn, old, new } => {
-                put(&mut self.frames, *pfn, pick(old, new, forward).map(|b| *b))
-            }
+            Delta::Frame { pfn, old, new } => put(&mut self.frames, *pfn, pick(old, new, forward).map(|b| *b)),
             Delta::FrameRef { pfn, old, new } => {
                 if let Some(f) = self.frames.get_mut(pfn) {
                     f.refcount = if forward { *new } else { *old };
@@ -395,20 +398,11 @@ impl State {
                 for (k, f) in self.frames.range_mut(lo..=hi) {
                     while next.next_if(|p| **p < *k).is_some() {}
                     while next.next_if(|p| **p == *k).is_some() {
-                        f.refcount = if *add == forward {
-                            f.refcount + 1
-                        } else {
-                            f.refcount - 1
-                        };
+                        f.refcount = if *add == forward { f.refcount + 1 } else { f.refcount - 1 };
                     }
                 }
             }
-            Delta::FrameBytes {
-                pfn,
-                offset,
-                old,
-                new,
-            } => {
+            Delta::FrameBytes { pfn, offset, old, new } => {
                 let size = self.format.page_size() as usize;
                 if let Some(f) = self.frames.get_mut(pfn) {
                     let bytes = if forward { new } else { old };
@@ -425,17 +419,12 @@ impl State {
                     }
                 }
             }
-            Delta::Proc { pid, old, new } => {
-                put(&mut self.procs, *pid, pick(old, new, forward).map(|b| *b))
-            }
+            Delta::Proc { pid, old, new } => put(&mut self.procs, *pid, pick(old, new, forward).map(|b| *b)),
             Delta::Ofd { id, old, new } => put(&mut self.ofds, *id, pick(old, new, forward)),
-            Delta::PageCache { key, old, new } => {
-                put(&mut self.page_cache, key.clone(), pick(old, new, forward))
-            }
-            Delta::File { path, old, new } => {
-                put(&mut self.files, path.clone(), pick(old, new, forward))
-            }
+            Delta::PageCache { key, old, new } => put(&mut self.page_cache, key.clone(), pick(old, new, forward)),
+            Delta::File { path, old, new } => put(&mut self.files, path.clone(), pick(old, new, forward)),
             Delta::Globals { old, new } => self.globals = *pick(old, new, forward),
+            Delta::Nt { old, new } => self.nt = *pick(old, new, forward),
         }
     }
 
@@ -451,10 +440,7 @@ impl State {
     pub fn read_pte(&self, table: Pfn, index: usize) -> u64 {
         let n = self.format.pte_bytes();
         match self.frames.get(&table).and_then(|f| f.data.as_deref()) {
-            Some(d) => d[index * n..(index + 1) * n]
-                .iter()
-                .rev()
-                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+            Some(d) => d[index * n..(index + 1) * n].iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
             None => 0,
         }
     }
@@ -471,12 +457,7 @@ impl State {
         for level in 0..fmt.levels() {
             let index = fmt.index(va, level);
             let entry = self.read_pte(table, index);
-            walk.push(WalkLevel {
-                level,
-                table,
-                index,
-                entry,
-            });
+            walk.push(WalkLevel { level, table, index, entry });
             if entry & PTE_P == 0 {
                 return Translation::NotMapped { walk };
             }
@@ -486,14 +467,7 @@ impl State {
             table = fmt.pte_pfn(entry);
         }
         let pa = fmt.phys(table, fmt.offset(va));
-        Translation::Mapped {
-            walk,
-            frame: table,
-            pa,
-            writable,
-            user,
-            no_exec,
-        }
+        Translation::Mapped { walk, frame: table, pa, writable, user, no_exec }
     }
 
     /// The leaf entry mapping `va` in process `pid`, if every level is present:

@@ -26,13 +26,7 @@ pub struct Timeline {
 impl Timeline {
     /// Starts recording from `initial`.
     pub fn new(initial: State) -> Timeline {
-        Timeline {
-            events: Vec::new(),
-            op_of: Vec::new(),
-            checkpoints: vec![(0, initial.clone())],
-            pos: 0,
-            current: initial,
-        }
+        Timeline { events: Vec::new(), op_of: Vec::new(), checkpoints: vec![(0, initial.clone())], pos: 0, current: initial }
     }
 
     /// Appends the events of operation `op`, which took the machine to `after`.
@@ -112,13 +106,7 @@ impl Timeline {
         let n = n.min(self.events.len());
         let near = n.abs_diff(self.pos) <= CHECKPOINT_EVERY;
         if !near {
-            let (at, state) = self
-                .checkpoints
-                .iter()
-                .rev()
-                .find(|c| c.0 <= n)
-                .cloned()
-                .unwrap_or((0, self.checkpoints[0].1.clone()));
+            let (at, state) = self.checkpoints.iter().rev().find(|c| c.0 <= n).cloned().unwrap_or((0, self.checkpoints[0].1.clone()));
             self.current = state;
             self.pos = at;
         }
@@ -132,9 +120,6 @@ impl Timeline {
 
     /// The index of the first event of operation `op` (or the end).
     pub fn first_event_of(&self, op: usize) -> usize {
-        self.op_of
-            .iter()
-            .position(|o| *o >= op)
-            .unwrap_or(self.events.len())
+        self.op_of.iter().position(|o| *o >= op).unwrap_or(self.events.len())
     }
 }

@@ -54,29 +54,13 @@ pub struct Prot {
 
 impl Prot {
     /// No access at all (`PROT_NONE`).
-    pub const NONE: Prot = Prot {
-        read: false,
-        write: false,
-        exec: false,
-    };
+    pub const NONE: Prot = Prot { read: false, write: false, exec: false };
     /// Read only.
-    pub const R: Prot = Prot {
-        read: true,
-        write: false,
-        exec: false,
-    };
+    pub const R: Prot = Prot { read: true, write: false, exec: false };
     /// Read and write.
-    pub const RW: Prot = Prot {
-        read: true,
-        write: true,
-        exec: false,
-    };
+    pub const RW: Prot = Prot { read: true, write: true, exec: false };
     /// Read and execute.
-    pub const RX: Prot = Prot {
-        read: true,
-        write: false,
-        exec: true,
-    };
+    pub const RX: Prot = Prot { read: true, write: false, exec: true };
 
     /// Parses the `rwx` notation of /proc/PID/maps, with `-` for a missing right.
     pub fn parse(s: &str) -> Option<Prot> {
@@ -89,24 +73,14 @@ impl Prot {
             b'-' => Some(false),
             _ => None,
         };
-        Some(Prot {
-            read: flag(b[0], b'r')?,
-            write: flag(b[1], b'w')?,
-            exec: flag(b[2], b'x')?,
-        })
+        Some(Prot { read: flag(b[0], b'r')?, write: flag(b[1], b'w')?, exec: flag(b[2], b'x')? })
     }
 }
 
 impl fmt::Display for Prot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = |on: bool, ch: char| if on { ch } else { '-' };
-        write!(
-            f,
-            "{}{}{}",
-            c(self.read, 'r'),
-            c(self.write, 'w'),
-            c(self.exec, 'x')
-        )
+        write!(f, "{}{}{}", c(self.read, 'r'), c(self.write, 'w'), c(self.exec, 'x'))
     }
 }
 

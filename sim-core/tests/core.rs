@@ -7,15 +7,7 @@ use sim_core::paging::PagingFormat;
 use sim_core::{Config, Machine, Op, Outcome, Pid, Translation, VirtAddr};
 
 fn write(m: &mut Machine, pid: u32, addr: u64, value: u64) -> Outcome {
-    m.apply(&Op::Write {
-        pid: Pid(pid),
-        addr,
-        value: Some(value),
-        size: 8,
-        text: None,
-    })
-    .expect("write")
-    .outcome
+    m.apply(&Op::Write { pid: Pid(pid), addr, value: Some(value), size: 8, text: None }).expect("write").outcome
 }
 
 fn peek(m: &Machine, pid: u32, va: u64) -> u8 {
@@ -26,22 +18,10 @@ fn peek(m: &Machine, pid: u32, va: u64) -> u8 {
 
 #[test]
 fn teaching_format_walks_two_levels_of_256_byte_pages() {
-    let mut m = Machine::new(&Config {
-        paging: PagingFormat::Teaching16,
-        frames: 128,
-        tlb_entries: 2,
-    });
+    let mut m = Machine::new(&Config { paging: PagingFormat::Teaching16, frames: 128, tlb_entries: 2 });
     m.apply(&Op::Spawn { name: "t".into() }).expect("spawn");
-    m.apply(&Op::Mmap {
-        pid: Pid(1),
-        addr: Some(0x1200),
-        len: 0x100,
-        prot: "rw-".into(),
-        shared: false,
-        file: None,
-        offset: 0,
-    })
-    .expect("mmap");
+    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(0x1200), len: 0x100, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+        .expect("mmap");
     assert_eq!(write(&mut m, 1, 0x1234, 0xab), Outcome::Ok);
     let st = m.state();
     let root = st.procs[&Pid(1)].mm.as_ref().expect("mm").root;
@@ -51,23 +31,12 @@ fn teaching_format_walks_two_levels_of_256_byte_pages() {
             assert_eq!(walk[0].index, 0x1, "bits 15-12");
             assert_eq!(walk[1].index, 0x2, "bits 11-8");
             assert_eq!(pa.0 & 0xff, 0x34, "the offset is the low 8 bits");
-            assert_eq!(
-                st.read_pte(walk[1].table, 2) & 0x7f00,
-                pa.0 & 0x7f00,
-                "the 2-byte entry holds the frame"
-            );
+            assert_eq!(st.read_pte(walk[1].table, 2) & 0x7f00, pa.0 & 0x7f00, "the 2-byte entry holds the frame");
         }
         other => panic!("{other:?}"),
     }
     // The 16-bit space ends at 0x10000: anything above is not an address.
-    let o = m
-        .apply(&Op::Access {
-            pid: Pid(1),
-            addr: 0x10000,
-            access: sim_core::Access::Read,
-        })
-        .expect("access")
-        .outcome;
+    let o = m.apply(&Op::Access { pid: Pid(1), addr: 0x10000, access: sim_core::Access::Read }).expect("access").outcome;
     assert!(matches!(o, Outcome::Segv { .. }));
 }
 
@@ -75,36 +44,17 @@ fn teaching_format_walks_two_levels_of_256_byte_pages() {
 fn fork_shares_frames_until_a_write_and_the_last_writer_reuses() {
     let mut m = Machine::new(&Config::default());
     m.apply(&Op::Spawn { name: "p".into() }).expect("spawn");
-    m.apply(&Op::Mmap {
-        pid: Pid(1),
-        addr: Some(0x10000000),
-        len: 4096,
-        prot: "rw-".into(),
-        shared: false,
-        file: None,
-        offset: 0,
-    })
-    .expect("mmap");
+    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(0x10000000), len: 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+        .expect("mmap");
     write(&mut m, 1, 0x10000000, 1);
     let frames = m.state().frames.len();
-    assert_eq!(
-        m.apply(&Op::Fork { pid: Pid(1) }).expect("fork").outcome,
-        Outcome::Pid { pid: Pid(2) }
-    );
+    assert_eq!(m.apply(&Op::Fork { pid: Pid(1) }).expect("fork").outcome, Outcome::Pid { pid: Pid(2) });
     // Only page tables were added (PML4, PDPT, PD, PT for the child).
     assert_eq!(m.state().frames.len(), frames + 4);
     write(&mut m, 2, 0x10000000, 2);
-    assert_eq!(
-        m.state().frames.len(),
-        frames + 5,
-        "the child's write copied one frame"
-    );
+    assert_eq!(m.state().frames.len(), frames + 5, "the child's write copied one frame");
     write(&mut m, 1, 0x10000000, 3);
-    assert_eq!(
-        m.state().frames.len(),
-        frames + 5,
-        "the parent's write reused its frame"
-    );
+    assert_eq!(m.state().frames.len(), frames + 5, "the parent's write reused its frame");
     assert_eq!((peek(&m, 1, 0x10000000), peek(&m, 2, 0x10000000)), (3, 2));
 }
 
@@ -112,13 +62,7 @@ fn fork_shares_frames_until_a_write_and_the_last_writer_reuses() {
 fn non_canonical_addresses_fault_without_a_walk() {
     let mut m = Machine::new(&Config::default());
     m.apply(&Op::Spawn { name: "p".into() }).expect("spawn");
-    let r = m
-        .apply(&Op::Access {
-            pid: Pid(1),
-            addr: 0x0000_9000_0000_0000,
-            access: sim_core::Access::Read,
-        })
-        .expect("access");
+    let r = m.apply(&Op::Access { pid: Pid(1), addr: 0x0000_9000_0000_0000, access: sim_core::Access::Read }).expect("access");
     match r.outcome {
         Outcome::Segv { reason, .. } => assert!(reason.contains("not canonical"), "{reason}"),
         other => panic!("{other:?}"),
@@ -129,22 +73,10 @@ fn non_canonical_addresses_fault_without_a_walk() {
 fn shared_mappings_are_not_copied_on_write() {
     let mut m = Machine::new(&Config::default());
     m.apply(&Op::Spawn { name: "p".into() }).expect("spawn");
-    m.apply(&Op::Mmap {
-        pid: Pid(1),
-        addr: Some(0x20000000),
-        len: 4096,
-        prot: "rw-".into(),
-        shared: true,
-        file: None,
-        offset: 0,
-    })
-    .expect("mmap");
+    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(0x20000000), len: 4096, prot: "rw-".into(), shared: true, file: None, offset: 0 })
+        .expect("mmap");
     write(&mut m, 1, 0x20000000, 5);
     m.apply(&Op::Fork { pid: Pid(1) }).expect("fork");
     write(&mut m, 2, 0x20000000, 9);
-    assert_eq!(
-        peek(&m, 1, 0x20000000),
-        9,
-        "MAP_SHARED: the parent sees the child's write"
-    );
+    assert_eq!(peek(&m, 1, 0x20000000), 9, "MAP_SHARED: the parent sees the child's write");
 }

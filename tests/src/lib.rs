@@ -15,20 +15,13 @@ pub fn golden(name: &str, actual: &str) -> Result<(), String> {
         std::fs::write(&path, actual).map_err(|e| e.to_string())?;
         return Ok(());
     }
-    let expected = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    })?;
+    let expected =
+        std::fs::read_to_string(&path).map_err(|e| format!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", path.display()))?;
     if expected == actual {
         return Ok(());
     }
-    let first = expected
-        .lines()
-        .zip(actual.lines())
-        .position(|(a, b)| a != b)
-        .unwrap_or(expected.lines().count().min(actual.lines().count()));
+    let first =
+        expected.lines().zip(actual.lines()).position(|(a, b)| a != b).unwrap_or(expected.lines().count().min(actual.lines().count()));
     Err(format!(
         "{} differs from the new trace at line {}:\n  golden: {}\n  actual: {}\n(review, then UPDATE_GOLDEN=1 cargo test to accept)",
         path.display(),

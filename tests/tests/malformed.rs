@@ -29,85 +29,31 @@ type Case = (&'static str, Vec<u8>, fn(&ElfError) -> bool);
 
 fn cases() -> Vec<Case> {
     vec![
-        ("empty file", vec![], |e| {
-            matches!(e, ElfError::Truncated(0))
+        ("empty file", vec![], |e| matches!(e, ElfError::Truncated(0))),
+        ("three bytes", b"\x7fEL".to_vec(), |e| matches!(e, ElfError::Truncated(3))),
+        ("a shell script", b"#!/bin/sh\necho hi\n".to_vec(), |e| *e == ElfError::BadMagic),
+        ("truncated header", STATIC[..40].to_vec(), |e| matches!(e, ElfError::Truncated(40))),
+        ("ELF32 class", patched(|v| v[4] = 1), |e| *e == ElfError::WrongClass(1)),
+        ("big-endian", patched(|v| v[5] = 2), |e| *e == ElfError::WrongEndian(2)),
+        ("ARM machine", patched(|v| put16(v, 18, 40)), |e| *e == ElfError::WrongMachine(40)),
+        ("relocatable object", patched(|v| put16(v, 16, 1)), |e| matches!(e, ElfError::NotExecutable(1, _))),
+        ("core file", patched(|v| put16(v, 16, 4)), |e| matches!(e, ElfError::NotExecutable(4, _))),
+        ("bad e_phentsize", patched(|v| put16(v, 54, 32)), |e| *e == ElfError::BadPhentsize(32)),
+        ("no program headers", patched(|v| put16(v, 56, 0)), |e| *e == ElfError::BadPhnum(0)),
+        ("65 program headers", patched(|v| put16(v, 56, 65)), |e| *e == ElfError::BadPhnum(65)),
+        ("phdrs past the end", patched(|v| put64(v, 32, 9000)), |e| matches!(e, ElfError::PhdrsPastEnd { .. })),
+        ("segment past the end", patched(|v| put64(v, ph(3, 32), 0x100000)), |e| matches!(e, ElfError::SegmentPastEnd { index: 3, .. })),
+        ("offset overflow", patched(|v| put64(v, ph(1, 8), u64::MAX - 4)), |e| matches!(e, ElfError::SegmentPastEnd { index: 1, .. })),
+        ("memsz < filesz", patched(|v| put64(v, ph(3, 40), 4)), |e| matches!(e, ElfError::MemszLessThanFilesz { index: 3, .. })),
+        ("absurd memsz", patched(|v| put64(v, ph(3, 40), 1 << 60)), |e| matches!(e, ElfError::SegmentTooLarge { index: 3, .. })),
+        ("kernel-space vaddr", patched(|v| put64(v, ph(1, 16), 0xffff_8000_0000_0000)), |e| {
+            matches!(e, ElfError::SegmentTooLarge { index: 1, .. })
         }),
-        ("three bytes", b"\x7fEL".to_vec(), |e| {
-            matches!(e, ElfError::Truncated(3))
+        ("misaligned vaddr", patched(|v| put64(v, ph(1, 16), 0x401234)), |e| matches!(e, ElfError::Misaligned { index: 1, .. })),
+        ("overlapping loads", patched(|v| put64(v, ph(2, 16), 0x401000)), |e| matches!(e, ElfError::Overlap { a: 1, b: 2, .. })),
+        ("no PT_LOAD", patched(|v| (0..5).for_each(|i| v[ph(i, 0)..ph(i, 4)].copy_from_slice(&4u32.to_le_bytes()))), |e| {
+            *e == ElfError::NoLoad
         }),
-        ("a shell script", b"#!/bin/sh\necho hi\n".to_vec(), |e| {
-            *e == ElfError::BadMagic
-        }),
-        ("truncated header", STATIC[..40].to_vec(), |e| {
-            matches!(e, ElfError::Truncated(40))
-        }),
-        ("ELF32 class", patched(|v| v[4] = 1), |e| {
-            *e == ElfError::WrongClass(1)
-        }),
-        ("big-endian", patched(|v| v[5] = 2), |e| {
-            *e == ElfError::WrongEndian(2)
-        }),
-        ("ARM machine", patched(|v| put16(v, 18, 40)), |e| {
-            *e == ElfError::WrongMachine(40)
-        }),
-        ("relocatable object", patched(|v| put16(v, 16, 1)), |e| {
-            matches!(e, ElfError::NotExecutable(1, _))
-        }),
-        ("core file", patched(|v| put16(v, 16, 4)), |e| {
-            matches!(e, ElfError::NotExecutable(4, _))
-        }),
-        ("bad e_phentsize", patched(|v| put16(v, 54, 32)), |e| {
-            *e == ElfError::BadPhentsize(32)
-        }),
-        ("no program headers", patched(|v| put16(v, 56, 0)), |e| {
-            *e == ElfError::BadPhnum(0)
-        }),
-        ("65 program headers", patched(|v| put16(v, 56, 65)), |e| {
-            *e == ElfError::BadPhnum(65)
-        }),
-        ("phdrs past the end", patched(|v| put64(v, 32, 9000)), |e| {
-            matches!(e, ElfError::PhdrsPastEnd { .. })
-        }),
-        (
-            "segment past the end",
-            patched(|v| put64(v, ph(3, 32), 0x100000)),
-            |e| matches!(e, ElfError::SegmentPastEnd { index: 3, .. }),
-        ),
-        (
-            "offset overflow",
-            patched(|v| put64(v, ph(1, 8), u64::MAX - 4)),
-            |e| matches!(e, ElfError::SegmentPastEnd { index: 1, .. }),
-        ),
-        ("memsz < filesz", patched(|v| put64(v, ph(3, 40), 4)), |e| {
-            matches!(e, ElfError::MemszLessThanFilesz { index: 3, .. })
-        }),
-        (
-            "absurd memsz",
-            patched(|v| put64(v, ph(3, 40), 1 << 60)),
-            |e| matches!(e, ElfError::SegmentTooLarge { index: 3, .. }),
-        ),
-        (
-            "kernel-space vaddr",
-            patched(|v| put64(v, ph(1, 16), 0xffff_8000_0000_0000)),
-            |e| matches!(e, ElfError::SegmentTooLarge { index: 1, .. }),
-        ),
-        (
-            "misaligned vaddr",
-            patched(|v| put64(v, ph(1, 16), 0x401234)),
-            |e| matches!(e, ElfError::Misaligned { index: 1, .. }),
-        ),
-        (
-            "overlapping loads",
-            patched(|v| put64(v, ph(2, 16), 0x401000)),
-            |e| matches!(e, ElfError::Overlap { a: 1, b: 2, .. }),
-        ),
-        (
-            "no PT_LOAD",
-            patched(|v| {
-                (0..5).for_each(|i| v[ph(i, 0)..ph(i, 4)].copy_from_slice(&4u32.to_le_bytes()))
-            }),
-            |e| *e == ElfError::NoLoad,
-        ),
     ]
 }
 
@@ -132,49 +78,14 @@ fn exec_of_a_malformed_file_fails_with_enoexec_and_keeps_the_old_image() {
         let mut m = Machine::new(&Config::default());
         m.install_file("/bad", Arc::from(bytes));
         m.apply(&Op::Spawn { name: "sh".into() }).expect("spawn");
-        m.apply(&Op::Mmap {
-            pid: Pid(1),
-            addr: Some(0x10000000),
-            len: 4096,
-            prot: "rw-".into(),
-            shared: false,
-            file: None,
-            offset: 0,
-        })
-        .expect("mmap");
-        m.apply(&Op::Write {
-            pid: Pid(1),
-            addr: 0x10000000,
-            value: Some(7),
-            size: 8,
-            text: None,
-        })
-        .expect("write");
+        m.apply(&Op::Mmap { pid: Pid(1), addr: Some(0x10000000), len: 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+            .expect("mmap");
+        m.apply(&Op::Write { pid: Pid(1), addr: 0x10000000, value: Some(7), size: 8, text: None }).expect("write");
         let before = m.state().clone();
-        let r = m
-            .apply(&Op::Exec {
-                pid: Pid(1),
-                path: "/bad".into(),
-                argv: vec![],
-                envp: vec![],
-            })
-            .expect("exec is a valid op");
-        assert!(
-            matches!(
-                r.outcome,
-                Outcome::Failed {
-                    errno: Errno::ENOEXEC,
-                    ..
-                }
-            ),
-            "{name}: {:?}",
-            r.outcome
-        );
+        let r = m.apply(&Op::Exec { pid: Pid(1), path: "/bad".into(), argv: vec![], envp: vec![] }).expect("exec is a valid op");
+        assert!(matches!(r.outcome, Outcome::Failed { errno: Errno::ENOEXEC, .. }), "{name}: {:?}", r.outcome);
         let after = m.state();
-        assert_eq!(
-            before.procs, after.procs,
-            "{name}: the process is untouched"
-        );
+        assert_eq!(before.procs, after.procs, "{name}: the process is untouched");
         assert_eq!(before.frames, after.frames, "{name}: memory is untouched");
     }
 }
@@ -182,31 +93,14 @@ fn exec_of_a_malformed_file_fails_with_enoexec_and_keeps_the_old_image() {
 #[test]
 fn a_failing_operation_leaves_the_state_exactly_as_it_was() {
     // Eight frames: the fourth level of tables cannot be allocated.
-    let mut m = Machine::new(&Config {
-        frames: 8,
-        ..Config::default()
-    });
+    let mut m = Machine::new(&Config { frames: 8, ..Config::default() });
     m.apply(&Op::Spawn { name: "a".into() }).expect("spawn");
-    m.apply(&Op::Mmap {
-        pid: Pid(1),
-        addr: Some(0x10000000),
-        len: 1 << 20,
-        prot: "rw-".into(),
-        shared: false,
-        file: None,
-        offset: 0,
-    })
-    .expect("mmap");
+    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(0x10000000), len: 1 << 20, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+        .expect("mmap");
     let mut last_ok = m.state().clone();
     let mut failed = false;
     for page in 0..16u64 {
-        match m.apply(&Op::Write {
-            pid: Pid(1),
-            addr: 0x10000000 + page * 4096,
-            value: Some(1),
-            size: 1,
-            text: None,
-        }) {
+        match m.apply(&Op::Write { pid: Pid(1), addr: 0x10000000 + page * 4096, value: Some(1), size: 1, text: None }) {
             Ok(_) => last_ok = m.state().clone(),
             Err(e) => {
                 assert!(matches!(e, sim_core::SimError::OutOfFrames(8)), "{e}");
@@ -222,18 +116,9 @@ fn a_failing_operation_leaves_the_state_exactly_as_it_was() {
 #[test]
 fn operations_on_missing_processes_are_refused() {
     let mut m = Machine::new(&Config::default());
-    let e = m
-        .apply(&Op::Fork { pid: Pid(9) })
-        .expect_err("no such process");
+    let e = m.apply(&Op::Fork { pid: Pid(9) }).expect_err("no such process");
     assert_eq!(e, sim_core::SimError::NoSuchProcess(Pid(9)));
-    let e = m
-        .apply(&Op::Mprotect {
-            pid: Pid(1),
-            addr: 0,
-            len: 1,
-            prot: "rwz".into(),
-        })
-        .expect_err("bad prot");
+    let e = m.apply(&Op::Mprotect { pid: Pid(1), addr: 0, len: 1, prot: "rwz".into() }).expect_err("bad prot");
     assert!(matches!(e, sim_core::SimError::BadArgument(_)));
 }
 

@@ -13,37 +13,14 @@ const PAGES: u64 = 6;
 
 #[derive(Clone, Debug)]
 enum Action {
-    Write {
-        who: usize,
-        page: u64,
-        off: u64,
-        value: u8,
-    },
-    Read {
-        who: usize,
-        page: u64,
-    },
-    Fork {
-        who: usize,
-    },
-    Exit {
-        who: usize,
-    },
-    Wait {
-        who: usize,
-    },
-    Munmap {
-        who: usize,
-        page: u64,
-    },
-    Protect {
-        who: usize,
-        page: u64,
-        writable: bool,
-    },
-    Exec {
-        who: usize,
-    },
+    Write { who: usize, page: u64, off: u64, value: u8 },
+    Read { who: usize, page: u64 },
+    Fork { who: usize },
+    Exit { who: usize },
+    Wait { who: usize },
+    Munmap { who: usize, page: u64 },
+    Protect { who: usize, page: u64, writable: bool },
+    Exec { who: usize },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -60,11 +37,7 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn running(st: &State) -> Vec<Pid> {
-    st.procs
-        .values()
-        .filter(|p| p.state == ProcState::Running)
-        .map(|p| p.pid)
-        .collect()
+    st.procs.values().filter(|p| p.state == ProcState::Running).map(|p| p.pid).collect()
 }
 
 /// Every frame's refcount equals the PTEs that map it (plus one for the page
@@ -93,10 +66,7 @@ fn check_refcounts(m: &Machine) -> Result<(), String> {
             FrameKind::PageCache { .. } => mapped.get(pfn).copied().unwrap_or(0) + 1,
         };
         if f.refcount != want {
-            return Err(format!(
-                "frame {pfn} ({:?}) has refcount {} but {} references",
-                f.kind, f.refcount, want
-            ));
+            return Err(format!("frame {pfn} ({:?}) has refcount {} but {} references", f.kind, f.refcount, want));
         }
         if want == 0 {
             return Err(format!("frame {pfn} is allocated with no reference"));

@@ -18,25 +18,12 @@ fn simulated_maps() -> Vec<(u64, u64, String, bool)> {
         summary: String::new(),
         question: String::new(),
         machine: Config::default(),
-        files: vec![FileSpec {
-            path: "/bin/static_maps".into(),
-            fixture: Some("exec/static_maps".into()),
-            text: None,
-        }],
+        files: vec![FileSpec { path: "/bin/static_maps".into(), fixture: Some("exec/static_maps".into()), text: None }],
         steps: vec![
+            Step { say: String::new(), op: Op::Spawn { name: "sh".into() }, expect: vec![] },
             Step {
                 say: String::new(),
-                op: Op::Spawn { name: "sh".into() },
-                expect: vec![],
-            },
-            Step {
-                say: String::new(),
-                op: Op::Exec {
-                    pid: Pid(1),
-                    path: "/bin/static_maps".into(),
-                    argv: vec![],
-                    envp: vec![],
-                },
+                op: Op::Exec { pid: Pid(1), path: "/bin/static_maps".into(), argv: vec![], envp: vec![] },
                 expect: vec![],
             },
         ],
@@ -47,14 +34,7 @@ fn simulated_maps() -> Vec<(u64, u64, String, bool)> {
     mm.vmas
         .values()
         .filter(|v| v.name.is_none())
-        .map(|v| {
-            (
-                v.start,
-                v.end,
-                format!("{}p", v.prot),
-                matches!(v.backing, Backing::File { .. }),
-            )
-        })
+        .map(|v| (v.start, v.end, format!("{}p", v.prot), matches!(v.backing, Backing::File { .. })))
         .collect()
 }
 
@@ -71,10 +51,7 @@ fn exec_builds_the_same_elf_mappings_as_the_real_kernel() {
             return;
         }
     };
-    assert!(
-        out.status.success(),
-        "the fixture exits 0 when its .data and .bss are right"
-    );
+    assert!(out.status.success(), "the fixture exits 0 when its .data and .bss are right");
     let maps = String::from_utf8_lossy(&out.stdout);
     // ELF-backed lines name the file; the anonymous .bss line follows them.
     let mut real = Vec::new();
@@ -82,18 +59,10 @@ fn exec_builds_the_same_elf_mappings_as_the_real_kernel() {
         let f: Vec<&str> = line.split_whitespace().collect();
         let (range, perms) = (f[0], f[1]);
         let (s, e) = range.split_once('-').expect("range");
-        let (s, e) = (
-            u64::from_str_radix(s, 16).expect("hex"),
-            u64::from_str_radix(e, 16).expect("hex"),
-        );
+        let (s, e) = (u64::from_str_radix(s, 16).expect("hex"), u64::from_str_radix(e, 16).expect("hex"));
         let named = f.len() >= 6;
         let file = named && f[5].ends_with("static_maps");
-        if file
-            || (!named
-                && real
-                    .last()
-                    .is_some_and(|l: &(u64, u64, String, bool)| l.1 == s))
-        {
+        if file || (!named && real.last().is_some_and(|l: &(u64, u64, String, bool)| l.1 == s)) {
             real.push((s, e, perms.to_string(), file));
         }
     }
@@ -139,13 +108,7 @@ fn inspect_agrees_with_readelf_on_the_fixtures() {
             .filter(|s| s["type"] == "LOAD")
             .map(|s| {
                 let n = |k: &str| s[k].as_u64().expect("number");
-                (
-                    n("offset"),
-                    n("vaddr"),
-                    n("filesz"),
-                    n("memsz"),
-                    s["flags"].as_str().expect("flags").replace(' ', ""),
-                )
+                (n("offset"), n("vaddr"), n("filesz"), n("memsz"), s["flags"].as_str().expect("flags").replace(' ', ""))
             })
             .collect();
         assert_eq!(ours, expected, "{name}");

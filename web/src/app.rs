@@ -31,11 +31,7 @@ impl Loaded {
     pub fn new(run: Run, source: Source) -> Loaded {
         let mut timeline = run.timeline.clone();
         timeline.seek(0);
-        Loaded {
-            run,
-            timeline: RefCell::new(timeline),
-            source,
-        }
+        Loaded { run, timeline: RefCell::new(timeline), source }
     }
 }
 
@@ -96,18 +92,12 @@ pub enum Action {
 
 impl AppState {
     fn len(&self) -> usize {
-        self.loaded
-            .as_ref()
-            .map(|l| l.run.timeline.len())
-            .unwrap_or(0)
+        self.loaded.as_ref().map(|l| l.run.timeline.len()).unwrap_or(0)
     }
 
     /// The event position of the start of each operation.
     fn op_starts(&self) -> Vec<usize> {
-        self.loaded
-            .as_ref()
-            .map(|l| l.run.steps.iter().map(|s| s.first_event).collect())
-            .unwrap_or_default()
+        self.loaded.as_ref().map(|l| l.run.steps.iter().map(|s| s.first_event).collect()).unwrap_or_default()
     }
 
     fn seek(&self, n: usize) -> AppState {
@@ -115,10 +105,7 @@ impl AppState {
         if let Some(l) = &self.loaded {
             l.timeline.borrow_mut().seek(n);
         }
-        AppState {
-            pos: n,
-            ..self.clone()
-        }
+        AppState { pos: n, ..self.clone() }
     }
 }
 
@@ -129,24 +116,11 @@ impl Reducible for AppState {
         let s = &*self;
         Rc::new(match action {
             Action::Load(Ok(l), at) => {
-                let st = AppState {
-                    loaded: Some(l),
-                    pos: 0,
-                    error: None,
-                    playing: false,
-                    ..s.clone()
-                };
+                let st = AppState { loaded: Some(l), pos: 0, error: None, playing: false, ..s.clone() };
                 st.seek(at.unwrap_or(0))
             }
-            Action::Load(Err(e), _) | Action::Error(e) => AppState {
-                error: Some(e),
-                playing: false,
-                ..s.clone()
-            },
-            Action::Dismiss => AppState {
-                error: None,
-                ..s.clone()
-            },
+            Action::Load(Err(e), _) | Action::Error(e) => AppState { error: Some(e), playing: false, ..s.clone() },
+            Action::Dismiss => AppState { error: None, ..s.clone() },
             Action::Seek(n) => s.seek(n),
             Action::Step(d) => s.seek(s.pos.saturating_add_signed(d)),
             Action::Op(d) => {
@@ -164,30 +138,17 @@ impl Reducible for AppState {
             }
             Action::TogglePlay => {
                 let at_end = s.pos >= s.len();
-                let st = if at_end && !s.playing {
-                    s.seek(0)
-                } else {
-                    s.clone()
-                };
-                AppState {
-                    playing: !s.playing,
-                    ..st
-                }
+                let st = if at_end && !s.playing { s.seek(0) } else { s.clone() };
+                AppState { playing: !s.playing, ..st }
             }
             Action::Tick => {
                 if !s.playing {
                     return self;
                 }
                 let st = s.seek(s.pos + 1);
-                AppState {
-                    playing: st.pos < st.len(),
-                    ..st
-                }
+                AppState { playing: st.pos < st.len(), ..st }
             }
-            Action::Speed(ms) => AppState {
-                speed_ms: ms.clamp(30, 5000),
-                ..s.clone()
-            },
+            Action::Speed(ms) => AppState { speed_ms: ms.clamp(30, 5000), ..s.clone() },
         })
     }
 }
@@ -201,8 +162,7 @@ pub fn load_bytes(name: &str, bytes: &[u8]) -> Result<Rc<Loaded>, String> {
     let run = if loader::is_elf(bytes) {
         loader::own_elf(name, bytes)?
     } else {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| format!("{name} is neither an ELF file nor a UTF-8 lesson file"))?;
+        let text = std::str::from_utf8(bytes).map_err(|_| format!("{name} is neither an ELF file nor a UTF-8 lesson file"))?;
         loader::lesson_text(name, text)?
     };
     Ok(Rc::new(Loaded::new(run, Source::Local(name.to_string()))))
@@ -210,22 +170,15 @@ pub fn load_bytes(name: &str, bytes: &[u8]) -> Result<Rc<Loaded>, String> {
 
 async fn fetch_text(url: &str) -> Result<String, String> {
     let window = web_sys::window().ok_or("no window")?;
-    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
-        .await
-        .map_err(|e| format!("cannot fetch {url}: {e:?}"))?;
+    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url)).await.map_err(|e| format!("cannot fetch {url}: {e:?}"))?;
     let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response".to_string())?;
     if !resp.ok() {
         return Err(format!("cannot fetch {url}: HTTP {}", resp.status()));
     }
-    let text = wasm_bindgen_futures::JsFuture::from(resp.text().map_err(|e| format!("{e:?}"))?)
-        .await
-        .map_err(|e| format!("{e:?}"))?;
+    let text = wasm_bindgen_futures::JsFuture::from(resp.text().map_err(|e| format!("{e:?}"))?).await.map_err(|e| format!("{e:?}"))?;
     let text = text.as_string().unwrap_or_default();
     if text.len() > loader::MAX_FILE {
-        return Err(format!(
-            "{url} is larger than {} MiB",
-            loader::MAX_FILE >> 20
-        ));
+        return Err(format!("{url} is larger than {} MiB", loader::MAX_FILE >> 20));
     }
     Ok(text)
 }
@@ -234,14 +187,9 @@ async fn fetch_text(url: &str) -> Result<String, String> {
 async fn read_file(file: web_sys::File) -> Result<(String, Vec<u8>), String> {
     let name = file.name();
     if file.size() > loader::MAX_FILE as f64 {
-        return Err(format!(
-            "{name} is larger than {} MiB",
-            loader::MAX_FILE >> 20
-        ));
+        return Err(format!("{name} is larger than {} MiB", loader::MAX_FILE >> 20));
     }
-    let buf = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
-        .await
-        .map_err(|e| format!("cannot read {name}: {e:?}"))?;
+    let buf = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await.map_err(|e| format!("cannot read {name}: {e:?}"))?;
     Ok((name, js_sys::Uint8Array::new(&buf).to_vec()))
 }
 
@@ -256,14 +204,8 @@ pub struct AppProps {
 /// The whole page.
 #[function_component(App)]
 pub fn app(props: &AppProps) -> Html {
-    let params = use_memo(props.search.clone(), |s| {
-        url::parse(&s.clone().unwrap_or_else(url::current_search))
-    });
-    let state = use_reducer(|| AppState {
-        speed_ms: 400,
-        embed: params.embed,
-        ..Default::default()
-    });
+    let params = use_memo(props.search.clone(), |s| url::parse(&s.clone().unwrap_or_else(url::current_search)));
+    let state = use_reducer(|| AppState { speed_ms: 400, embed: params.embed, ..Default::default() });
 
     // First load, from the URL.
     {
@@ -280,10 +222,7 @@ pub fn app(props: &AppProps) -> Html {
                     state.dispatch(Action::Load(r, step));
                 });
             } else {
-                let id = params
-                    .lesson
-                    .clone()
-                    .unwrap_or_else(|| BUILTIN[0].0.to_string());
+                let id = params.lesson.clone().unwrap_or_else(|| BUILTIN[0].0.to_string());
                 state.dispatch(Action::Load(load_builtin(&id), params.step));
             }
         });
@@ -295,24 +234,9 @@ pub fn app(props: &AppProps) -> Html {
         let source = state.loaded.as_ref().map(|l| l.source.clone());
         use_effect_with((source, state.pos), move |(source, pos)| {
             let p = match source {
-                Some(Source::Builtin(id)) => url::Params {
-                    lesson: Some(id.clone()),
-                    step: Some(*pos),
-                    src: None,
-                    embed,
-                },
-                Some(Source::Url(u)) => url::Params {
-                    lesson: None,
-                    step: Some(*pos),
-                    src: Some(u.clone()),
-                    embed,
-                },
-                _ => url::Params {
-                    lesson: None,
-                    step: None,
-                    src: None,
-                    embed,
-                },
+                Some(Source::Builtin(id)) => url::Params { lesson: Some(id.clone()), step: Some(*pos), src: None, embed },
+                Some(Source::Url(u)) => url::Params { lesson: None, step: Some(*pos), src: Some(u.clone()), embed },
+                _ => url::Params { lesson: None, step: None, src: None, embed },
             };
             if source.is_some() {
                 url::replace(&p);
@@ -345,16 +269,9 @@ pub fn app(props: &AppProps) -> Html {
                     let typing = e
                         .target()
                         .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                        .map(|el| {
-                            matches!(
-                                el.tag_name().as_str(),
-                                "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON"
-                            )
-                        })
+                        .map(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON"))
                         .unwrap_or(false);
-                    if typing && e.key() != "ArrowLeft" && e.key() != "ArrowRight"
-                        || typing && e.key() == " "
-                    {
+                    if typing && e.key() != "ArrowLeft" && e.key() != "ArrowRight" || typing && e.key() == " " {
                         return;
                     }
                     let action = match (e.key().as_str(), e.shift_key()) {
@@ -379,10 +296,7 @@ pub fn app(props: &AppProps) -> Html {
     let on_pick = {
         let d = dispatch.clone();
         Callback::from(move |e: Event| {
-            if let Some(sel) = e
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok())
-            {
+            if let Some(sel) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok()) {
                 d.dispatch(Action::Load(load_builtin(&sel.value()), None));
             }
         })
@@ -390,14 +304,8 @@ pub fn app(props: &AppProps) -> Html {
     let on_file = {
         let d = dispatch.clone();
         Callback::from(move |e: Event| {
-            let input = e
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
-            let Some(file) = input
-                .as_ref()
-                .and_then(|i| i.files())
-                .and_then(|f| f.get(0))
-            else {
+            let input = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
+            let Some(file) = input.as_ref().and_then(|i| i.files()).and_then(|f| f.get(0)) else {
                 return;
             };
             if let Some(i) = &input {
@@ -405,9 +313,7 @@ pub fn app(props: &AppProps) -> Html {
             }
             let d = d.clone();
             spawn_local(async move {
-                let r = read_file(file)
-                    .await
-                    .and_then(|(name, bytes)| load_bytes(&name, &bytes));
+                let r = read_file(file).await.and_then(|(name, bytes)| load_bytes(&name, &bytes));
                 d.dispatch(Action::Load(r, None));
             });
         })
@@ -417,20 +323,12 @@ pub fn app(props: &AppProps) -> Html {
         let d = dispatch.clone();
         let paste = paste.clone();
         Callback::from(move |_| {
-            let text = paste
-                .cast::<web_sys::HtmlTextAreaElement>()
-                .map(|t| t.value())
-                .unwrap_or_default();
+            let text = paste.cast::<web_sys::HtmlTextAreaElement>().map(|t| t.value()).unwrap_or_default();
             if text.trim().is_empty() {
-                d.dispatch(Action::Error(
-                    "paste a lesson file (TOML or JSON) into the box first".into(),
-                ));
+                d.dispatch(Action::Error("paste a lesson file (TOML or JSON) into the box first".into()));
                 return;
             }
-            d.dispatch(Action::Load(
-                load_bytes("pasted lesson", text.as_bytes()),
-                None,
-            ));
+            d.dispatch(Action::Load(load_bytes("pasted lesson", text.as_bytes()), None));
         })
     };
     let dismiss = {
@@ -455,11 +353,7 @@ pub fn app(props: &AppProps) -> Html {
     let lessons = use_memo((), |_| {
         BUILTIN
             .iter()
-            .filter_map(|(id, src)| {
-                scenarios::parse_lesson(src)
-                    .ok()
-                    .map(|l| (id.to_string(), l.title, l.summary))
-            })
+            .filter_map(|(id, src)| scenarios::parse_lesson(src).ok().map(|l| (id.to_string(), l.title, l.summary)))
             .collect::<Vec<(String, String, String)>>()
     });
     let chrome = (!state.embed).then(|| {

@@ -22,7 +22,9 @@ fn install_panic_hook() {
             if let (Ok(div), Some(body)) = (doc.create_element("div"), doc.body()) {
                 div.set_class_name("crash");
                 div.set_attribute("role", "alert").ok();
-                div.set_text_content(Some("Something went wrong inside the simulator. Reload the page to start again; the details are in the browser console."));
+                div.set_text_content(Some(
+                    "Something went wrong inside the simulator. Reload the page to start again; the details are in the browser console.",
+                ));
                 body.prepend_with_node_1(&div).ok();
             }
         }

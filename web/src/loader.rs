@@ -23,9 +23,8 @@ pub enum Source {
 
 /// Runs built-in lesson `id`.
 pub fn builtin(id: &str) -> Result<Run, String> {
-    let lesson = scenarios::builtin(id)
-        .ok_or_else(|| format!("there is no built-in lesson called \"{id}\""))?
-        .map_err(|e| format!("{id}: {e}"))?;
+    let lesson =
+        scenarios::builtin(id).ok_or_else(|| format!("there is no built-in lesson called \"{id}\""))?.map_err(|e| format!("{id}: {e}"))?;
     scenarios::run(&lesson).map_err(|e| format!("{id}: {e}"))
 }
 
@@ -44,51 +43,19 @@ pub fn is_elf(bytes: &[u8]) -> bool {
 /// a shell forks, the child execs the file, the CPU fetches its first instruction.
 pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
     if bytes.len() > MAX_FILE {
-        return Err(format!(
-            "{name} is {} bytes; files up to {} MiB can be opened",
-            bytes.len(),
-            MAX_FILE >> 20
-        ));
+        return Err(format!("{name} is {} bytes; files up to {} MiB can be opened", bytes.len(), MAX_FILE >> 20));
     }
     let image = ExecImage::parse(bytes, 0x7fff_ffff_f000).map_err(|e| format!("{name}: {e}"))?;
-    let safe: String = name
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
-        .take(40)
-        .collect();
-    let path = format!(
-        "/home/student/{}",
-        if safe.is_empty() { "program" } else { &safe }
-    );
-    let entry = if image.is_dyn() {
-        image.entry + sim_core::exec::ELF_ET_DYN_BASE
-    } else {
-        image.entry
-    };
-    let step = |say: &str, op: Op, expect: Vec<Expect>| Step {
-        say: say.into(),
-        op,
-        expect,
-    };
+    let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(40).collect();
+    let path = format!("/home/student/{}", if safe.is_empty() { "program" } else { &safe });
+    let entry = if image.is_dyn() { image.entry + sim_core::exec::ELF_ET_DYN_BASE } else { image.entry };
+    let step = |say: &str, op: Op, expect: Vec<Expect>| Step { say: say.into(), op, expect };
     let mut steps = vec![
-        step(
-            "A shell is running.",
-            Op::Spawn { name: "sh".into() },
-            vec![],
-        ),
-        step(
-            "It forks a child to run your program.",
-            Op::Fork { pid: Pid(1) },
-            vec![],
-        ),
+        step("A shell is running.", Op::Spawn { name: "sh".into() }, vec![]),
+        step("It forks a child to run your program.", Op::Fork { pid: Pid(1) }, vec![]),
         step(
             &format!("The child execs {path}: watch each PT_LOAD of your file become a mapping."),
-            Op::Exec {
-                pid: Pid(2),
-                path: path.clone(),
-                argv: vec![safe.clone()],
-                envp: vec!["HOME=/home/student".into()],
-            },
+            Op::Exec { pid: Pid(2), path: path.clone(), argv: vec![safe.clone()], envp: vec!["HOME=/home/student".into()] },
             vec![],
         ),
     ];
@@ -105,11 +72,7 @@ pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
         summary: "Your own executable, loaded the way Linux's load_elf_binary does.".into(),
         question: String::new(),
         machine: Config::default(),
-        files: vec![FileSpec {
-            path: path.clone(),
-            fixture: None,
-            text: Some(String::new()),
-        }],
+        files: vec![FileSpec { path: path.clone(), fixture: None, text: Some(String::new()) }],
         steps,
     };
     let files = BTreeMap::from([(path, Arc::<[u8]>::from(bytes))]);

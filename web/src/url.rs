@@ -47,9 +47,7 @@ pub fn format(p: &Params) -> String {
 
 /// The current `location.search`.
 pub fn current_search() -> String {
-    web_sys::window()
-        .and_then(|w| w.location().search().ok())
-        .unwrap_or_default()
+    web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default()
 }
 
 /// Replaces the address bar's query without reloading or adding history.

@@ -10,42 +10,20 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 async fn sleep(ms: i32) {
     let p = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .expect("window")
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .expect("timeout");
+        web_sys::window().expect("window").set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms).expect("timeout");
     });
-    wasm_bindgen_futures::JsFuture::from(p)
-        .await
-        .expect("sleep");
+    wasm_bindgen_futures::JsFuture::from(p).await.expect("sleep");
 }
 
 async fn mount(search: &str) -> web_sys::Element {
-    let doc = web_sys::window()
-        .expect("window")
-        .document()
-        .expect("document");
+    let doc = web_sys::window().expect("window").document().expect("document");
     let root = doc.create_element("div").expect("div");
-    doc.body()
-        .expect("body")
-        .append_child(&root)
-        .expect("append");
-    yew::Renderer::<App>::with_root_and_props(
-        root.clone(),
-        AppProps {
-            search: Some(search.to_string()),
-        },
-    )
-    .render();
+    doc.body().expect("body").append_child(&root).expect("append");
+    yew::Renderer::<App>::with_root_and_props(root.clone(), AppProps { search: Some(search.to_string()) }).render();
     // Debug wasm runs the lesson slowly: wait until it is shown (or an error is).
     for _ in 0..200 {
         sleep(25).await;
-        if root
-            .query_selector("#position, .error")
-            .ok()
-            .flatten()
-            .is_some()
-        {
+        if root.query_selector("#position, .error").ok().flatten().is_some() {
             break;
         }
     }
@@ -53,60 +31,32 @@ async fn mount(search: &str) -> web_sys::Element {
 }
 
 fn text(root: &web_sys::Element, sel: &str) -> String {
-    root.query_selector(sel)
-        .expect("selector")
-        .map(|e| e.text_content().unwrap_or_default())
-        .unwrap_or_default()
+    root.query_selector(sel).expect("selector").map(|e| e.text_content().unwrap_or_default()).unwrap_or_default()
 }
 
 async fn click(root: &web_sys::Element, sel: &str) {
-    let el: web_sys::HtmlElement = root
-        .query_selector(sel)
-        .expect("selector")
-        .unwrap_or_else(|| panic!("{sel} exists"))
-        .dyn_into()
-        .expect("html element");
-    let before = (
-        text(root, "#position"),
-        text(root, ".error"),
-        text(root, "#lesson-title"),
-    );
+    let el: web_sys::HtmlElement =
+        root.query_selector(sel).expect("selector").unwrap_or_else(|| panic!("{sel} exists")).dyn_into().expect("html element");
+    let before = (text(root, "#position"), text(root, ".error"), text(root, "#lesson-title"));
     el.click();
     // Rendering is asynchronous: wait until something visible changed.
     for _ in 0..40 {
         sleep(25).await;
-        if (
-            text(root, "#position"),
-            text(root, ".error"),
-            text(root, "#lesson-title"),
-        ) != before
-        {
+        if (text(root, "#position"), text(root, ".error"), text(root, "#lesson-title")) != before {
             break;
         }
     }
 }
 
 fn total(root: &web_sys::Element) -> usize {
-    text(root, "#position")
-        .rsplit(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("event N / M")
+    text(root, "#position").rsplit(' ').next().and_then(|n| n.parse().ok()).expect("event N / M")
 }
 
 #[wasm_bindgen_test]
 async fn a_permalink_opens_that_exact_step() {
     let root = mount("?lesson=fork-cow&step=5").await;
-    assert!(
-        text(&root, "#lesson-title").contains("fork"),
-        "{}",
-        text(&root, "#lesson-title")
-    );
-    assert!(
-        text(&root, "#position").starts_with("event 5 /"),
-        "{}",
-        text(&root, "#position")
-    );
+    assert!(text(&root, "#lesson-title").contains("fork"), "{}", text(&root, "#lesson-title"));
+    assert!(text(&root, "#position").starts_with("event 5 /"), "{}", text(&root, "#position"));
     assert!(!text(&root, "#event-text").is_empty());
 }
 
@@ -116,82 +66,47 @@ async fn stepping_forward_and_back_and_jumping() {
     assert!(text(&root, "#position").starts_with("event 0 /"));
     click(&root, "#btn-next").await;
     click(&root, "#btn-next").await;
-    assert!(
-        text(&root, "#position").starts_with("event 2 /"),
-        "{}",
-        text(&root, "#position")
-    );
+    assert!(text(&root, "#position").starts_with("event 2 /"), "{}", text(&root, "#position"));
     let second = text(&root, "#event-text");
     click(&root, "#btn-next").await;
     click(&root, "#btn-prev").await;
-    assert_eq!(
-        text(&root, "#event-text"),
-        second,
-        "back shows the same event again"
-    );
+    assert_eq!(text(&root, "#event-text"), second, "back shows the same event again");
     click(&root, "#btn-end").await;
     let n = total(&root);
     assert_eq!(text(&root, "#position"), format!("event {n} / {n}"));
-    assert!(
-        text(&root, ".processes").contains("No processes"),
-        "at the end the process was killed by SIGSEGV"
-    );
+    assert!(text(&root, ".processes").contains("No processes"), "at the end the process was killed by SIGSEGV");
     click(&root, "#btn-home").await;
     assert!(text(&root, "#position").starts_with("event 0 /"));
     click(&root, "#btn-next-op").await;
     click(&root, "#btn-next-op").await;
-    assert!(
-        text(&root, ".narration").contains("operation 2 of"),
-        "{}",
-        text(&root, ".narration")
-    );
-    assert!(
-        text(&root, ".views").contains("0x10000000-0x10002000"),
-        "the VMA from mmap is shown"
-    );
+    assert!(text(&root, ".narration").contains("operation 2 of"), "{}", text(&root, ".narration"));
+    assert!(text(&root, ".views").contains("0x10000000-0x10002000"), "the VMA from mmap is shown");
 }
 
 #[wasm_bindgen_test]
 async fn the_changed_parts_are_marked_in_words_not_only_colour() {
     let root = mount("?lesson=fork-cow&step=3").await;
-    assert!(
-        root.query_selector(".changed-badge")
-            .expect("selector")
-            .is_some(),
-        "a changed badge is shown"
-    );
+    assert!(root.query_selector(".changed-badge").expect("selector").is_some(), "a changed badge is shown");
 }
 
 #[wasm_bindgen_test]
 async fn an_unknown_lesson_shows_an_error() {
     let root = mount("?lesson=no-such-lesson").await;
-    assert!(
-        text(&root, ".error").contains("no built-in lesson called \"no-such-lesson\""),
-        "{}",
-        text(&root, ".error")
-    );
+    assert!(text(&root, ".error").contains("no built-in lesson called \"no-such-lesson\""), "{}", text(&root, ".error"));
 }
 
 #[wasm_bindgen_test]
 async fn a_bad_pasted_lesson_shows_where_and_keeps_the_lesson() {
     let root = mount("?lesson=exec-elf&step=7").await;
     let title = text(&root, "#lesson-title");
-    let area: web_sys::HtmlTextAreaElement = root
-        .query_selector("#paste-box")
-        .expect("sel")
-        .expect("paste box")
-        .dyn_into()
-        .expect("textarea");
+    let area: web_sys::HtmlTextAreaElement =
+        root.query_selector("#paste-box").expect("sel").expect("paste box").dyn_into().expect("textarea");
     area.set_value("id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\n[[steps]]\nsay = \"<b>hi</b>\"\ndo = { op = \"teleport\" }\n");
     click(&root, "#paste-run").await;
     let err = text(&root, ".error");
     assert!(err.contains("pasted lesson:6:"), "{err}");
     assert!(err.contains("teleport"), "{err}");
-    assert_eq!(
-        text(&root, "#lesson-title"),
-        title,
-        "the previous lesson stays"
-    );
+    assert_eq!(text(&root, "#lesson-title"), title, "the previous lesson stays");
     assert!(text(&root, "#position").starts_with("event 7 /"));
     // Text from inputs is text: no element was created from the markup.
     assert!(root.query_selector(".error b").expect("sel").is_none());
@@ -200,13 +115,11 @@ async fn a_bad_pasted_lesson_shows_where_and_keeps_the_lesson() {
 #[wasm_bindgen_test]
 async fn a_good_pasted_lesson_runs() {
     let root = mount("?lesson=fork-cow").await;
-    let area: web_sys::HtmlTextAreaElement = root
-        .query_selector("#paste-box")
-        .expect("sel")
-        .expect("paste box")
-        .dyn_into()
-        .expect("textarea");
-    area.set_value("id = \"mine\"\ntitle = \"My own lesson\"\nsummary = \"s\"\n[[steps]]\nsay = \"start\"\ndo = { op = \"spawn\", name = \"x\" }\n");
+    let area: web_sys::HtmlTextAreaElement =
+        root.query_selector("#paste-box").expect("sel").expect("paste box").dyn_into().expect("textarea");
+    area.set_value(
+        "id = \"mine\"\ntitle = \"My own lesson\"\nsummary = \"s\"\n[[steps]]\nsay = \"start\"\ndo = { op = \"spawn\", name = \"x\" }\n",
+    );
     click(&root, "#paste-run").await;
     assert_eq!(text(&root, "#lesson-title"), "My own lesson");
     assert!(text(&root, ".error").is_empty());

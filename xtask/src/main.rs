@@ -44,10 +44,7 @@ fn main() -> ExitCode {
 
 fn run(cmd: &mut Command) -> R {
     eprintln!("+ {cmd:?}");
-    let st = cmd
-        .current_dir(root())
-        .status()
-        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    let st = cmd.current_dir(root()).status().map_err(|e| format!("{cmd:?}: {e}"))?;
     if st.success() {
         Ok(())
     } else {
@@ -56,40 +53,22 @@ fn run(cmd: &mut Command) -> R {
 }
 
 fn output(cmd: &str, args: &[&str]) -> Option<String> {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    Command::new(cmd).args(args).output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {cmd}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+    Command::new("sh").arg("-c").arg(format!("command -v {cmd}")).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
 /// Installs the toolchain pieces; `browser` adds Chromium, chromedriver and the npm tools.
 fn setup(browser: bool) -> R {
-    if !output("rustup", &["target", "list", "--installed"])
-        .unwrap_or_default()
-        .contains(TARGET)
-    {
+    if !output("rustup", &["target", "list", "--installed"]).unwrap_or_default().contains(TARGET) {
         run(Command::new("rustup").args(["target", "add", TARGET]))?;
     }
     let v = output("wasm-bindgen", &["--version"]).unwrap_or_default();
     if !v.contains(WASM_BINDGEN_VERSION) {
         // --locked fails here (a locked prerelease dependency is not served).
-        run(Command::new("cargo").args([
-            "install",
-            "wasm-bindgen-cli",
-            "--version",
-            WASM_BINDGEN_VERSION,
-        ]))?;
+        run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION]))?;
     }
     if browser {
         if !(have("chromium") && have("chromedriver")) {
@@ -97,9 +76,7 @@ fn setup(browser: bool) -> R {
             run(Command::new("apt-get").args(["install", "-y", "chromium", "chromium-driver"]))?;
         }
         let tools = root().join("tools");
-        if !tools.join("node_modules/playwright-core").exists()
-            || !tools.join("node_modules/binaryen").exists()
-        {
+        if !tools.join("node_modules/playwright-core").exists() || !tools.join("node_modules/binaryen").exists() {
             std::fs::create_dir_all(&tools).map_err(|e| e.to_string())?;
             run(Command::new("npm").args([
                 "install",
@@ -120,33 +97,11 @@ fn test() -> R {
     // Native: unit, golden, property, CLI and real-kernel tests.
     run(Command::new("cargo").args(["test", "--workspace", "--exclude", "web"]))?;
     // The same core and runner compiled to wasm32, run in Node.
-    run(Command::new("cargo").args([
-        "test",
-        "--target",
-        TARGET,
-        "-p",
-        "sim-core",
-        "-p",
-        "scenarios",
-        "--tests",
-        "--",
-        "--nocapture",
-    ]))?;
+    run(Command::new("cargo").args(["test", "--target", TARGET, "-p", "sim-core", "-p", "scenarios", "--tests", "--", "--nocapture"]))?;
     // Web components in headless Chromium.
-    run(Command::new("cargo")
-        .args(["test", "--target", TARGET, "-p", "web", "--tests"])
-        .env("CHROMEDRIVER", "/usr/bin/chromedriver"))?;
+    run(Command::new("cargo").args(["test", "--target", TARGET, "-p", "web", "--tests"]).env("CHROMEDRIVER", "/usr/bin/chromedriver"))?;
     // Lints, native and wasm.
-    run(Command::new("cargo").args([
-        "clippy",
-        "--workspace",
-        "--exclude",
-        "web",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    run(Command::new("cargo").args(["clippy", "--workspace", "--exclude", "web", "--all-targets", "--", "-D", "warnings"]))?;
     run(Command::new("cargo").args([
         "clippy",
         "--target",
@@ -168,9 +123,7 @@ fn test() -> R {
     std::thread::spawn(move || {
         let _ = serve_dir(&dist, port);
     });
-    run(Command::new("node")
-        .arg("web/e2e/e2e.mjs")
-        .env("BASE_URL", format!("http://127.0.0.1:{port}/")))
+    run(Command::new("node").arg("web/e2e/e2e.mjs").env("BASE_URL", format!("http://127.0.0.1:{port}/")))
 }
 
 fn build_web() -> R {
@@ -180,10 +133,7 @@ fn build_web() -> R {
     let _ = std::fs::remove_dir_all(&dist);
     std::fs::create_dir_all(&dist).map_err(|e| e.to_string())?;
     let wasm = root().join("target").join(TARGET).join("release/web.wasm");
-    run(Command::new("wasm-bindgen")
-        .arg(&wasm)
-        .args(["--target", "web", "--no-typescript", "--out-dir"])
-        .arg(&dist))?;
+    run(Command::new("wasm-bindgen").arg(&wasm).args(["--target", "web", "--no-typescript", "--out-dir"]).arg(&dist))?;
     let bg = dist.join("web_bg.wasm");
     let opt = root().join("tools/node_modules/.bin/wasm-opt");
     if opt.exists() {
@@ -209,9 +159,7 @@ fn build_web() -> R {
     let mut total = 0;
     let mut lines = Vec::new();
     for f in ["web_bg.wasm", "web.js", "style.css", "index.html"] {
-        let raw = std::fs::metadata(dist.join(f))
-            .map(|m| m.len())
-            .unwrap_or(0);
+        let raw = std::fs::metadata(dist.join(f)).map(|m| m.len()).unwrap_or(0);
         let gz = gzip_size(&dist.join(f));
         total += gz;
         lines.push(format!("  {f:<14} {raw:>8} B raw {gz:>8} B gzip"));
@@ -225,27 +173,18 @@ fn build_web() -> R {
 }
 
 fn gzip_size(p: &Path) -> u64 {
-    Command::new("gzip")
-        .args(["-9", "-c"])
-        .arg(p)
-        .output()
-        .map(|o| o.stdout.len() as u64)
-        .unwrap_or(0)
+    Command::new("gzip").args(["-9", "-c"]).arg(p).output().map(|o| o.stdout.len() as u64).unwrap_or(0)
 }
 
 fn serve() -> R {
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8080);
+    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8080);
     eprintln!("serving web/dist on http://127.0.0.1:{port}/ (Ctrl-C to stop)");
     serve_dir(&root().join("web/dist"), port)
 }
 
 /// A tiny static file server (GET only), enough for the app and its tests.
 fn serve_dir(dir: &Path, port: u16) -> R {
-    let listener =
-        TcpListener::bind(("127.0.0.1", port)).map_err(|e| format!("port {port}: {e}"))?;
+    let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| format!("port {port}: {e}"))?;
     for stream in listener.incoming().flatten() {
         let dir = dir.to_path_buf();
         std::thread::spawn(move || handle(stream, &dir));
@@ -268,19 +207,8 @@ fn handle(mut s: TcpStream, dir: &Path) {
             break;
         }
     }
-    let path = line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("/")
-        .split('?')
-        .next()
-        .unwrap_or("/")
-        .to_string();
-    let rel = if path == "/" {
-        "index.html".to_string()
-    } else {
-        path.trim_start_matches('/').to_string()
-    };
+    let path = line.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_string();
+    let rel = if path == "/" { "index.html".to_string() } else { path.trim_start_matches('/').to_string() };
     let file = dir.join(&rel);
     let ok = !rel.contains("..") && file.is_file();
     let (status, body) = if ok {
@@ -299,18 +227,14 @@ fn handle(mut s: TcpStream, dir: &Path) {
         Some("json") => "application/json",
         _ => "application/octet-stream",
     };
-    let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n", body.len());
+    let _ = write!(
+        s,
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
     let _ = s.write_all(&body);
 }
 
 fn bench() -> R {
-    run(Command::new("cargo").args([
-        "run",
-        "--profile",
-        "bench",
-        "-p",
-        "sim-tests",
-        "--bin",
-        "bench",
-    ]))
+    run(Command::new("cargo").args(["run", "--profile", "bench", "-p", "sim-tests", "--bin", "bench"]))
 }

@@ -9,117 +9,50 @@ fn ms(t: Instant) -> f64 {
 }
 
 fn write(m: &mut Machine, addr: u64) {
-    m.apply(&Op::Write {
-        pid: Pid(1),
-        addr,
-        value: Some(1),
-        size: 1,
-        text: None,
-    })
-    .expect("write");
+    m.apply(&Op::Write { pid: Pid(1), addr, value: Some(1), size: 1, text: None }).expect("write");
 }
 
 fn main() {
     // fork of a process with 1 GiB mapped and touched (262,144 pages).
-    let mut m = Machine::new(&Config {
-        frames: 1 << 20,
-        ..Config::default()
-    });
+    let mut m = Machine::new(&Config { frames: 1 << 20, ..Config::default() });
     m.apply(&Op::Spawn { name: "big".into() }).expect("spawn");
     let base = 0x1000_0000u64;
-    m.apply(&Op::Mmap {
-        pid: Pid(1),
-        addr: Some(base),
-        len: 1 << 30,
-        prot: "rw-".into(),
-        shared: false,
-        file: None,
-        offset: 0,
-    })
-    .expect("mmap");
+    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 1 << 30, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+        .expect("mmap");
     let t = Instant::now();
     for i in 0..262_144u64 {
         write(&mut m, base + i * 4096);
     }
-    println!(
-        "touch 262144 pages (demand faults):        {:8.1} ms",
-        ms(t)
-    );
-    let tables = m
-        .state()
-        .frames
-        .values()
-        .filter(|f| matches!(f.kind, sim_core::state::FrameKind::PageTable { .. }))
-        .count();
+    println!("touch 262144 pages (demand faults):        {:8.1} ms", ms(t));
+    let tables = m.state().frames.values().filter(|f| matches!(f.kind, sim_core::state::FrameKind::PageTable { .. })).count();
     let t = Instant::now();
     let r = m.apply(&Op::Fork { pid: Pid(1) }).expect("fork");
-    println!(
-        "fork with 1 GiB mapped ({tables} table pages): {:8.1} ms ({} events)",
-        ms(t),
-        r.events.len()
-    );
+    println!("fork with 1 GiB mapped ({tables} table pages): {:8.1} ms ({} events)", ms(t), r.events.len());
 
     // The same fork with 1/8 of the pages: cost scales with what is mapped.
     let mut small = Machine::new(&Config::default());
     small.apply(&Op::Spawn { name: "s".into() }).expect("spawn");
     small
-        .apply(&Op::Mmap {
-            pid: Pid(1),
-            addr: Some(base),
-            len: 1 << 27,
-            prot: "rw-".into(),
-            shared: false,
-            file: None,
-            offset: 0,
-        })
+        .apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 1 << 27, prot: "rw-".into(), shared: false, file: None, offset: 0 })
         .expect("mmap");
     for i in 0..32_768u64 {
         write(&mut small, base + i * 4096);
     }
     let t = Instant::now();
     small.apply(&Op::Fork { pid: Pid(1) }).expect("fork");
-    println!(
-        "fork with 128 MiB mapped:                   {:8.1} ms",
-        ms(t)
-    );
+    println!("fork with 128 MiB mapped:                   {:8.1} ms", ms(t));
 
     // Sparse memory: one page at each end of the 47-bit user space.
     let mut sparse = Machine::new(&Config::default());
+    sparse.apply(&Op::Spawn { name: "s".into() }).expect("spawn");
     sparse
-        .apply(&Op::Spawn { name: "s".into() })
-        .expect("spawn");
-    sparse
-        .apply(&Op::Mmap {
-            pid: Pid(1),
-            addr: Some(0x1000),
-            len: 4096,
-            prot: "rw-".into(),
-            shared: false,
-            file: None,
-            offset: 0,
-        })
+        .apply(&Op::Mmap { pid: Pid(1), addr: Some(0x1000), len: 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 })
         .expect("mmap");
     sparse
-        .apply(&Op::Mmap {
-            pid: Pid(1),
-            addr: Some(0x7fff_ffff_e000),
-            len: 4096,
-            prot: "rw-".into(),
-            shared: false,
-            file: None,
-            offset: 0,
-        })
+        .apply(&Op::Mmap { pid: Pid(1), addr: Some(0x7fff_ffff_e000), len: 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 })
         .expect("mmap");
     write(&mut sparse, 0x1000);
-    sparse
-        .apply(&Op::Write {
-            pid: Pid(1),
-            addr: 0x7fff_ffff_e000,
-            value: Some(1),
-            size: 1,
-            text: None,
-        })
-        .expect("write");
+    sparse.apply(&Op::Write { pid: Pid(1), addr: 0x7fff_ffff_e000, value: Some(1), size: 1, text: None }).expect("write");
     println!(
         "sparse: 2 pages 128 TiB apart use           {:8} frames ({} KiB)",
         sparse.state().frames.len(),
@@ -127,48 +60,22 @@ fn main() {
     );
 
     // Translations per second, TLB hits and misses.
-    let mut t_m = Machine::new(&Config {
-        tlb_entries: 8,
-        ..Config::default()
-    });
+    let mut t_m = Machine::new(&Config { tlb_entries: 8, ..Config::default() });
     t_m.apply(&Op::Spawn { name: "t".into() }).expect("spawn");
-    t_m.apply(&Op::Mmap {
-        pid: Pid(1),
-        addr: Some(base),
-        len: 64 * 4096,
-        prot: "rw-".into(),
-        shared: false,
-        file: None,
-        offset: 0,
-    })
-    .expect("mmap");
+    t_m.apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 64 * 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+        .expect("mmap");
     for i in 0..64u64 {
-        t_m.apply(&Op::Write {
-            pid: Pid(1),
-            addr: base + i * 4096,
-            value: Some(1),
-            size: 1,
-            text: None,
-        })
-        .expect("write");
+        t_m.apply(&Op::Write { pid: Pid(1), addr: base + i * 4096, value: Some(1), size: 1, text: None }).expect("write");
     }
     for (name, stride) in [("TLB hits", 0u64), ("TLB misses", 4096)] {
         let n = 100_000u64;
         let t = Instant::now();
         for i in 0..n {
             let addr = base + (i * stride) % (64 * 4096);
-            t_m.apply(&Op::Access {
-                pid: Pid(1),
-                addr,
-                access: Access::Read,
-            })
-            .expect("access");
+            t_m.apply(&Op::Access { pid: Pid(1), addr, access: Access::Read }).expect("access");
         }
         let secs = t.elapsed().as_secs_f64();
-        println!(
-            "translations, {name:<10} (narrated events): {:8.0} per second",
-            n as f64 / secs
-        );
+        println!("translations, {name:<10} (narrated events): {:8.0} per second", n as f64 / secs);
     }
 
     // Rewind: a 20,000-event trace, jumps to random positions.
@@ -176,24 +83,10 @@ fn main() {
     let mut tl = Timeline::new(big.state().clone());
     let mut ops = vec![
         Op::Spawn { name: "p".into() },
-        Op::Mmap {
-            pid: Pid(1),
-            addr: Some(base),
-            len: 1 << 26,
-            prot: "rw-".into(),
-            shared: false,
-            file: None,
-            offset: 0,
-        },
+        Op::Mmap { pid: Pid(1), addr: Some(base), len: 1 << 26, prot: "rw-".into(), shared: false, file: None, offset: 0 },
     ];
     for i in 0..1400u64 {
-        ops.push(Op::Write {
-            pid: Pid(1),
-            addr: base + i * 4096 * 3,
-            value: Some(i),
-            size: 8,
-            text: None,
-        });
+        ops.push(Op::Write { pid: Pid(1), addr: base + i * 4096 * 3, value: Some(i), size: 8, text: None });
     }
     for (i, op) in ops.iter().enumerate() {
         let r = big.apply(op).expect("op");
@@ -204,26 +97,18 @@ fn main() {
     let t = Instant::now();
     let mut worst = 0f64;
     for _ in 0..200 {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let target = (seed >> 33) as usize % n;
         let t1 = Instant::now();
         tl.seek(target);
         worst = worst.max(ms(t1));
     }
-    println!(
-        "jump to a random step of {n} events:        {:8.3} ms mean, {worst:.3} ms worst",
-        ms(t) / 200.0
-    );
+    println!("jump to a random step of {n} events:        {:8.3} ms mean, {worst:.3} ms worst", ms(t) / 200.0);
     let t = Instant::now();
     for _ in 0..1000 {
         if !tl.step_forward() {
             tl.seek(0);
         }
     }
-    println!(
-        "step forward:                               {:8.4} ms",
-        ms(t) / 1000.0
-    );
+    println!("step forward:                               {:8.4} ms", ms(t) / 1000.0);
 }

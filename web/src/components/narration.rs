@@ -40,12 +40,7 @@ pub fn narration(p: &NarrationProps) -> Html {
         return html! {};
     };
     let event = &tl.events()[idx];
-    let last_of_op = run
-        .steps
-        .get(k + 1)
-        .map(|s| s.first_event)
-        .unwrap_or(tl.len())
-        == p.pos;
+    let last_of_op = run.steps.get(k + 1).map(|s| s.first_event).unwrap_or(tl.len()) == p.pos;
     html! {
         <section class="narration">
             <p class="op-count">{ format!("operation {} of {}", k + 1, run.steps.len()) }</p>

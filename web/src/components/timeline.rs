@@ -29,10 +29,7 @@ pub fn controls(p: &ControlsProps) -> Html {
     let on_scrub = {
         let d = p.dispatch.clone();
         Callback::from(move |e: InputEvent| {
-            if let Some(i) = e
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-            {
+            if let Some(i) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) {
                 d.dispatch(Action::Seek(i.value().parse().unwrap_or(0)));
             }
         })
@@ -40,10 +37,7 @@ pub fn controls(p: &ControlsProps) -> Html {
     let on_speed = {
         let d = p.dispatch.clone();
         Callback::from(move |e: Event| {
-            if let Some(s) = e
-                .target()
-                .and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok())
-            {
+            if let Some(s) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok()) {
                 d.dispatch(Action::Speed(s.value().parse().unwrap_or(400)));
             }
         })

@@ -45,10 +45,7 @@ impl Marks {
         self.changed.contains(f)
     }
     fn class(&self, f: &Focus) -> Classes {
-        classes!(
-            self.changed(f).then_some("changed"),
-            self.walk.contains(f).then_some("walk")
-        )
+        classes!(self.changed(f).then_some("changed"), self.walk.contains(f).then_some("walk"))
     }
     fn badge(&self, f: &Focus) -> Html {
         html! {
@@ -67,13 +64,7 @@ pub fn views(p: &ViewsProps) -> Html {
     let st = tl.state();
     let run = &p.loaded.run;
     let (marks, subject) = match p.pos.checked_sub(1) {
-        None => (
-            Marks {
-                changed: BTreeSet::new(),
-                walk: BTreeSet::new(),
-            },
-            None,
-        ),
+        None => (Marks { changed: BTreeSet::new(), walk: BTreeSet::new() }, None),
         Some(i) => {
             let e = &tl.events()[i];
             let k = tl.op_of(i).unwrap_or(0);
@@ -96,13 +87,7 @@ pub fn views(p: &ViewsProps) -> Html {
                 Focus::Proc { pid } | Focus::Vma { pid, .. } | Focus::Fd { pid, .. } => Some(*pid),
                 _ => None,
             });
-            (
-                Marks {
-                    changed: e.touched(st).into_iter().collect(),
-                    walk,
-                },
-                subject.or(op_pid).or(spawned),
-            )
+            (Marks { changed: e.touched(st).into_iter().collect(), walk }, subject.or(op_pid).or(spawned))
         }
     };
     let subject = subject
@@ -170,32 +155,14 @@ fn vmas(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
     if mm.vmas.is_empty() {
         return html! { <p class="empty">{"No mappings: the address space is empty."}</p> };
     }
-    let image = mm
-        .exe
-        .as_ref()
-        .and_then(|p| st.files.get(p))
-        .and_then(|d| ExecImage::parse(d, 1 << 47).ok());
-    let bias = if image.as_ref().is_some_and(|i| i.is_dyn()) {
-        sim_core::exec::ELF_ET_DYN_BASE
-    } else {
-        0
-    };
+    let image = mm.exe.as_ref().and_then(|p| st.files.get(p)).and_then(|d| ExecImage::parse(d, 1 << 47).ok());
+    let bias = if image.as_ref().is_some_and(|i| i.is_dyn()) { sim_core::exec::ELF_ET_DYN_BASE } else { 0 };
     let segment_of = |start: u64, end: u64| -> String {
         image
             .as_ref()
-            .and_then(|i| {
-                i.loads()
-                    .find(|s| s.vaddr + bias < end && s.vaddr + bias + s.memsz > start)
-            })
+            .and_then(|i| i.loads().find(|s| s.vaddr + bias < end && s.vaddr + bias + s.memsz > start))
             .map(|s| {
-                format!(
-                    "PT_LOAD #{} (vaddr {:#x}, filesz {:#x}, memsz {:#x}, {})",
-                    s.index,
-                    s.vaddr,
-                    s.filesz,
-                    s.memsz,
-                    s.flags.trim()
-                )
+                format!("PT_LOAD #{} (vaddr {:#x}, filesz {:#x}, memsz {:#x}, {})", s.index, s.vaddr, s.filesz, s.memsz, s.flags.trim())
             })
             .unwrap_or_default()
     };
@@ -238,17 +205,11 @@ fn page_table_tree(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
 
 fn table(st: &State, t: Pfn, level: usize, base: u64, m: &Marks) -> Html {
     let fmt = st.format;
-    let present: Vec<(usize, u64)> = (0..fmt.entries())
-        .map(|i| (i, st.read_pte(t, i)))
-        .filter(|(_, e)| *e & PTE_P != 0)
-        .collect();
+    let present: Vec<(usize, u64)> = (0..fmt.entries()).map(|i| (i, st.read_pte(t, i))).filter(|(_, e)| *e & PTE_P != 0).collect();
     // Also show a non-present entry the walk or the event points at.
     let marked: Vec<usize> = (0..fmt.entries())
         .filter(|i| {
-            let f = Focus::Pte {
-                table: t,
-                index: *i,
-            };
+            let f = Focus::Pte { table: t, index: *i };
             (m.walk.contains(&f) || m.changed(&f)) && st.read_pte(t, *i) & PTE_P == 0
         })
         .collect();
@@ -257,12 +218,8 @@ fn table(st: &State, t: Pfn, level: usize, base: u64, m: &Marks) -> Html {
         m.walk.contains(&f) || m.changed(&f)
     };
     // The first MAX_ROWS present entries, plus every marked one.
-    let mut rows: Vec<(usize, u64)> = present
-        .iter()
-        .enumerate()
-        .filter(|(k, (i, _))| *k < MAX_ROWS || is_marked(*i))
-        .map(|(_, r)| *r)
-        .collect();
+    let mut rows: Vec<(usize, u64)> =
+        present.iter().enumerate().filter(|(k, (i, _))| *k < MAX_ROWS || is_marked(*i)).map(|(_, r)| *r).collect();
     rows.extend(marked.iter().map(|i| (*i, st.read_pte(t, *i))));
     rows.sort();
     let more = present.len() + marked.len() - rows.len();
