@@ -172,8 +172,22 @@ impl<'de> Deserialize<'de> for Expect {
 
 impl Expect {
     /// Every check's name as lesson files write it.
-    pub const NAMES: &'static [&'static str] =
-        &["outcome", "pte", "frame_refcount", "same_frame", "memory", "vma", "process", "frames", "register", "auxv", "tlb", "fd", "handle", "nt_process"];
+    pub const NAMES: &'static [&'static str] = &[
+        "outcome",
+        "pte",
+        "frame_refcount",
+        "same_frame",
+        "memory",
+        "vma",
+        "process",
+        "frames",
+        "register",
+        "auxv",
+        "tlb",
+        "fd",
+        "handle",
+        "nt_process",
+    ];
 
     fn from_fields(kind: &str, f: &mut Fields) -> Result<Expect, String> {
         let pid = |f: &mut Fields| f.need_int::<u32>("pid").map(Pid);

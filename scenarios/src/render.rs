@@ -19,7 +19,9 @@ pub fn outcome_text(o: &Outcome) -> String {
         Outcome::Handle { handle } => format!("handle {handle:#x}"),
         Outcome::Copied { bytes, data } if data.is_empty() => format!("TRUE, {bytes} bytes copied"),
         Outcome::Copied { bytes, data } => format!("TRUE, {bytes} bytes copied: {data:02x?}"),
-        Outcome::WinError { code, name, detail, bytes } => format!("FALSE, GetLastError() = {code} ({name}), {bytes} bytes copied: {detail}"),
+        Outcome::WinError { code, name, detail, bytes } => {
+            format!("FALSE, GetLastError() = {code} ({name}), {bytes} bytes copied: {detail}")
+        }
     }
 }
 

@@ -150,14 +150,17 @@ impl Machine {
                         let mask = crate::windows::parse_rights(r)?;
                         (mask & !crate::windows::PROCESS_ALL_ACCESS == 0).then(|| crate::windows::Ace { user: u.trim().into(), mask })
                     };
-                    let aces: R<Vec<_>> =
-                        dacl.iter().map(|e| parse(e).ok_or_else(|| SimError::BadArgument(format!("DACL entry `{e}` is not USER:RIGHTS")))).collect();
+                    let aces: R<Vec<_>> = dacl
+                        .iter()
+                        .map(|e| parse(e).ok_or_else(|| SimError::BadArgument(format!("DACL entry `{e}` is not USER:RIGHTS"))))
+                        .collect();
                     Some(aces?)
                 };
                 self.nt_create_process(name, user, *debug_privilege, dacl, *parent)
             }
             Op::OpenProcess { pid, target, access, inherit } => {
-                let mask = crate::windows::parse_rights(access).ok_or_else(|| SimError::BadArgument(format!("`{access}` is not a set of process rights")))?;
+                let mask = crate::windows::parse_rights(access)
+                    .ok_or_else(|| SimError::BadArgument(format!("`{access}` is not a set of process rights")))?;
                 self.nt_open_process(*pid, *target, mask, *inherit)
             }
             Op::WriteProcessMemory { pid, handle, addr, value, size, text } => {

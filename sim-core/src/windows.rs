@@ -87,7 +87,11 @@ pub fn rights_text(mask: u32) -> String {
     if mask & !known != 0 {
         names.push(format!("{:#x}", mask & !known));
     }
-    if names.is_empty() { "0".into() } else { names.join(" | ") }
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join(" | ")
+    }
 }
 
 /// Parses `PROCESS_VM_READ|PROCESS_VM_WRITE`, `PROCESS_ALL_ACCESS` or a number.
@@ -233,7 +237,14 @@ impl Machine {
     /// `CreateProcess`: a PID from the free list (most recently freed first,
     /// else a new multiple of 4), a process object that references itself,
     /// an empty address space, a DACL; the creator gets a full-access handle.
-    pub(crate) fn nt_create_process(&mut self, name: &str, user: &str, debug_privilege: bool, dacl: Option<Vec<Ace>>, parent: Option<Pid>) -> R<Outcome> {
+    pub(crate) fn nt_create_process(
+        &mut self,
+        name: &str,
+        user: &str,
+        debug_privilege: bool,
+        dacl: Option<Vec<Ace>>,
+        parent: Option<Pid>,
+    ) -> R<Outcome> {
         if let Some(p) = parent {
             self.nt_caller(p)?;
         }
@@ -247,7 +258,8 @@ impl Machine {
                 Ace { user: "Everyone".into(), mask: 0x1000 | 0x10_0000 },
             ]
         });
-        let kind = NtKind::Process { pid, name: name.into(), user: user.into(), debug_privilege, dacl, exit_code: None, handles: BTreeMap::new() };
+        let kind =
+            NtKind::Process { pid, name: name.into(), user: user.into(), debug_privilege, dacl, exit_code: None, handles: BTreeMap::new() };
         self.nt_update(|nt| {
             if reused.is_some() {
                 nt.free_pids.pop();
@@ -259,7 +271,15 @@ impl Machine {
             nt.objects.insert(id, NtObject { kind, pointer_count: 1, handle_count: 0 });
         });
         let mm = self.mm_alloc(Pid(pid))?;
-        let p = Process { pid: Pid(pid), ppid: parent.unwrap_or(Pid(0)), comm: name.into(), state: ProcState::Running, mm: Some(mm), fds: BTreeMap::new(), regs: Regs::default() };
+        let p = Process {
+            pid: Pid(pid),
+            ppid: parent.unwrap_or(Pid(0)),
+            comm: name.into(),
+            state: ProcState::Running,
+            mm: Some(mm),
+            fds: BTreeMap::new(),
+            regs: Regs::default(),
+        };
         self.delta(Delta::Proc { pid: Pid(pid), old: None, new: Some(Box::new(p)) });
         let how = match reused {
             Some(_) => format!("PID {pid} comes from the free list: it belonged to a process object that has been destroyed"),
@@ -273,7 +293,12 @@ impl Machine {
         );
         if let Some(parent) = parent {
             let h = self.nt_insert_handle(parent, id, PROCESS_ALL_ACCESS, false)?;
-            self.emit(EventKind::Fd, format!("the creator {parent} receives handle {h:#x} to the new process with PROCESS_ALL_ACCESS"), "CreateProcess (PROCESS_INFORMATION.hProcess)", vec![Focus::Proc { pid: parent }]);
+            self.emit(
+                EventKind::Fd,
+                format!("the creator {parent} receives handle {h:#x} to the new process with PROCESS_ALL_ACCESS"),
+                "CreateProcess (PROCESS_INFORMATION.hProcess)",
+                vec![Focus::Proc { pid: parent }],
+            );
         }
         Ok(Outcome::Pid { pid: Pid(pid) })
     }
@@ -312,7 +337,11 @@ impl Machine {
         } else {
             dacl.iter().filter(|a| a.user == cuser || a.user == "Everyone").fold(0, |m, a| m | a.mask)
         };
-        let how = if debug { "SeDebugPrivilege: the DACL is not consulted".to_string() } else { format!("the DACL of {name} allows {cuser}: {}", rights_text(granted)) };
+        let how = if debug {
+            "SeDebugPrivilege: the DACL is not consulted".to_string()
+        } else {
+            format!("the DACL of {name} allows {cuser}: {}", rights_text(granted))
+        };
         self.emit(
             EventKind::Syscall,
             format!("OpenProcess({}, PID {target}) by {cuser}: access check, once: {how}", rights_text(access)),
@@ -341,12 +370,20 @@ impl Machine {
         };
         let Some(NtKind::Process { pid, .. }) = self.st.nt.objects.get(&e.object).map(|o| &o.kind) else {
             let d = self.st.nt.describe(e.object);
-            return Ok(Err(self.win_err(ERROR_INVALID_HANDLE, format!("handle {handle:#x} refers to {d}, not a process (STATUS_OBJECT_TYPE_MISMATCH)"), 0)));
+            return Ok(Err(self.win_err(
+                ERROR_INVALID_HANDLE,
+                format!("handle {handle:#x} refers to {d}, not a process (STATUS_OBJECT_TYPE_MISMATCH)"),
+                0,
+            )));
         };
         let pid = *pid;
         self.emit(
             EventKind::Syscall,
-            format!("{what}: handle {handle:#x} -> {}, granted {}; only this mask is checked (no new DACL check)", self.st.nt.describe(e.object), rights_text(e.access)),
+            format!(
+                "{what}: handle {handle:#x} -> {}, granted {}; only this mask is checked (no new DACL check)",
+                self.st.nt.describe(e.object),
+                rights_text(e.access)
+            ),
             "ObReferenceObjectByHandle",
             vec![Focus::Proc { pid: caller }],
         );
@@ -376,7 +413,11 @@ impl Machine {
         };
         let tpid = Pid(target);
         if self.st.procs.get(&tpid).and_then(|p| p.mm.as_ref()).is_none() {
-            return Ok(self.win_err(ERROR_ACCESS_DENIED, format!("PID {target} has exited: its address space is gone (STATUS_PROCESS_IS_TERMINATING)"), 0));
+            return Ok(self.win_err(
+                ERROR_ACCESS_DENIED,
+                format!("PID {target} has exited: its address space is gone (STATUS_PROCESS_IS_TERMINATING)"),
+                0,
+            ));
         }
         let fmt = self.fmt();
         let mut data = Vec::new();
@@ -404,7 +445,11 @@ impl Machine {
     /// (not crashing anyone) at the first page that cannot take the write.
     fn nt_copy_into(&mut self, target: Pid, addr: u64, bytes: &[u8]) -> R<Outcome> {
         if self.st.procs.get(&target).and_then(|p| p.mm.as_ref()).is_none() {
-            return Ok(self.win_err(ERROR_ACCESS_DENIED, format!("PID {target} has exited: its address space is gone, nothing is written (STATUS_PROCESS_IS_TERMINATING)"), 0));
+            return Ok(self.win_err(
+                ERROR_ACCESS_DENIED,
+                format!("PID {target} has exited: its address space is gone, nothing is written (STATUS_PROCESS_IS_TERMINATING)"),
+                0,
+            ));
         }
         let fmt = self.fmt();
         let mut done = 0usize;
@@ -436,7 +481,12 @@ impl Machine {
             };
             let pfn = crate::types::Pfn(pa.0 >> fmt.page_shift());
             self.phys_write(pfn, fmt.offset(VirtAddr(va)) as usize, &bytes[done..done + n]);
-            self.emit(EventKind::Copy, format!("attached to PID {target}'s address space: {n} bytes written at {va:#x} = {pa}"), "MmCopyVirtualMemory/KeStackAttachProcess", vec![Focus::Frame { pfn }]);
+            self.emit(
+                EventKind::Copy,
+                format!("attached to PID {target}'s address space: {n} bytes written at {va:#x} = {pa}"),
+                "MmCopyVirtualMemory/KeStackAttachProcess",
+                vec![Focus::Frame { pfn }],
+            );
             if unprotect {
                 self.sys_mprotect(target, page, fmt.page_size(), Prot::RX)?;
             }
@@ -532,7 +582,12 @@ impl Machine {
             }
         }
         let freed = pid.map(|p| format!("; PID {p} goes on the free list and may now be given to a new process")).unwrap_or_default();
-        self.emit(EventKind::Free, format!("no handle or reference is left: {what} is destroyed{freed}"), "ObpDeleteObject/PspProcessDelete", vec![]);
+        self.emit(
+            EventKind::Free,
+            format!("no handle or reference is left: {what} is destroyed{freed}"),
+            "ObpDeleteObject/PspProcessDelete",
+            vec![],
+        );
     }
 
     /// `ExitProcess(code)`: the address space and the handle table go, the

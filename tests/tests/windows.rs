@@ -105,11 +105,13 @@ fn a_handle_outlives_the_process_and_keeps_its_pid() {
     let h = open(&mut m, "PROCESS_VM_WRITE|PROCESS_VM_OPERATION");
     win(&mut m, Op::ExitProcess { pid: Pid(1004), code: 3 });
     assert!(m.apply(&Op::ExitProcess { pid: Pid(1004), code: 3 }).is_err(), "an exited process cannot exit again");
-    let c = win(&mut m, Op::NtCreateProcess { name: "c.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: None });
+    let c =
+        win(&mut m, Op::NtCreateProcess { name: "c.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: None });
     assert_eq!(c, Outcome::Pid { pid: Pid(1008) }, "1004 is still taken");
     assert_eq!(error_code(&wpm(&mut m, h, 0x10000, "x")), 5);
     win(&mut m, Op::CloseHandle { pid: Pid(1000), handle: h });
-    let d = win(&mut m, Op::NtCreateProcess { name: "d.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: None });
+    let d =
+        win(&mut m, Op::NtCreateProcess { name: "d.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: None });
     assert_eq!(d, Outcome::Pid { pid: Pid(1004) }, "reused from the free list");
     // Everything exits: nothing is left but the zero page.
     for pid in [1000, 1008, 1004] {
@@ -123,10 +125,25 @@ fn a_handle_outlives_the_process_and_keeps_its_pid() {
 #[test]
 fn the_creator_gets_a_handle_and_dacls_are_validated() {
     let mut m = setup();
-    let o = win(&mut m, Op::NtCreateProcess { name: "child.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: Some(Pid(1000)) });
+    let o = win(
+        &mut m,
+        Op::NtCreateProcess {
+            name: "child.exe".into(),
+            user: "alice".into(),
+            debug_privilege: false,
+            dacl: vec![],
+            parent: Some(Pid(1000)),
+        },
+    );
     assert_eq!(o, Outcome::Pid { pid: Pid(1008) });
     assert_eq!(m.state().nt.handles(1000).map(|t| t.len()), Some(1));
-    let bad = m.apply(&Op::NtCreateProcess { name: "x".into(), user: "u".into(), debug_privilege: false, dacl: vec!["nobody".into()], parent: None });
+    let bad = m.apply(&Op::NtCreateProcess {
+        name: "x".into(),
+        user: "u".into(),
+        debug_privilege: false,
+        dacl: vec!["nobody".into()],
+        parent: None,
+    });
     assert!(matches!(bad, Err(sim_core::SimError::BadArgument(_))));
     let bad = m.apply(&Op::WriteProcessMemory { pid: Pid(4), handle: 4, addr: 0, value: Some(1), size: 8, text: None });
     assert_eq!(bad, Err(sim_core::SimError::NoSuchProcess(Pid(4))));

@@ -94,6 +94,17 @@ await check("a lesson by URL (?src=) and a broken one", async () => {
   assert((await page.textContent(".error")).includes("404"), await page.textContent(".error"));
 });
 
+await check("the Windows handle tables and PID reuse are shown", async () => {
+  await page.goto(base + "?lesson=handles-vs-pids&step=45");
+  await page.waitForSelector("#position");
+  const nt = await page.textContent(".view.nt");
+  assert(nt.includes("PspCidTable") && nt.includes("debugger.exe"), nt);
+  await page.click("#btn-end");
+  await page.waitForFunction(() => document.querySelector(".view.nt").textContent.includes("bank.exe"));
+  assert((await page.textContent(".view.nt")).includes("windbg.exe"), "all processes listed");
+  await page.screenshot({ path: join(out, "08-handles.png"), fullPage: true });
+});
+
 await check("embed mode drops the site chrome", async () => {
   await page.goto(base + "?lesson=paging-walk&step=10&embed=1");
   await page.waitForSelector("#position");

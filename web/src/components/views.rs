@@ -111,6 +111,12 @@ pub fn views(p: &ViewsProps) -> Html {
                 <h3 id="h-frames">{ format!("Physical frames ({} in use)", st.frames.len()) }</h3>
                 { frames(st, &marks) }
             </section>
+            if !st.nt.objects.is_empty() || !st.nt.free_pids.is_empty() {
+                <section class="view nt" aria-labelledby="h-nt">
+                    <h3 id="h-nt">{"Windows: handle tables, objects and PIDs"}</h3>
+                    { nt_view(st, &marks) }
+                </section>
+            }
             <section class="view tlb" aria-labelledby="h-tlb">
                 <h3 id="h-tlb">{ format!("TLB ({} of {} entries; {} hits, {} misses)", st.globals.tlb.entries.len(), st.globals.tlb.capacity, st.globals.tlb.hits, st.globals.tlb.misses) }</h3>
                 { tlb(st, &marks) }
@@ -130,6 +136,7 @@ fn process_card(st: &State, pid: Pid, m: &Marks, subject: bool) -> Html {
         <article class={classes!("proc", m.class(&f), subject.then_some("subject"))} aria-label={format!("process {pid}")}>
             <h4>{ format!("pid {pid} · {} · {state}", pr.comm) }{ m.badge(&f) }</h4>
             <p class="regs">{ format!("parent {} · ip {:#x} · sp {:#x} · rax {:#x}", pr.ppid, pr.regs.ip, pr.regs.sp, pr.regs.ax) }</p>
+            if !pr.fds.is_empty() {
             <table class="fds">
                 <caption>{"File descriptors"}</caption>
                 <thead><tr><th scope="col">{"fd"}</th><th scope="col">{"open file"}</th><th scope="col">{"refs"}</th></tr></thead>
@@ -146,6 +153,7 @@ fn process_card(st: &State, pid: Pid, m: &Marks, subject: bool) -> Html {
                 }) }
                 </tbody>
             </table>
+            }
             { for pr.mm.as_ref().map(|mm| vmas(st, pid, mm, m)) }
         </article>
     }
@@ -305,5 +313,45 @@ fn tlb(st: &State, m: &Marks) -> Html {
             }) }
             </tbody>
         </table>
+    }
+}
+
+fn nt_view(st: &State, m: &Marks) -> Html {
+    use sim_core::windows::{rights_text, NtKind};
+    let nt = &st.nt;
+    let procs: Vec<(u32, &sim_core::windows::NtObject)> =
+        nt.objects.iter().filter(|(_, o)| matches!(o.kind, NtKind::Process { .. })).map(|(i, o)| (*i, o)).collect();
+    html! {
+        <>
+        { for procs.iter().map(|(_, o)| {
+            let NtKind::Process { pid, name, user, handles, exit_code, debug_privilege, .. } = &o.kind else { return html! {} };
+            let f = Focus::Proc { pid: Pid(*pid) };
+            let status = match exit_code { Some(c) => format!("exited with {c}"), None => "running".to_string() };
+            html! {
+                <table class={classes!("handles", m.class(&f))}>
+                    <caption>
+                        { format!("{name} · PID {pid} · {user}{} · {status} · object: {} handle(s), {} reference(s)",
+                            if *debug_privilege { " (SeDebugPrivilege)" } else { "" }, o.handle_count, o.pointer_count) }
+                        { m.badge(&f) }
+                    </caption>
+                    <thead><tr><th scope="col">{"handle"}</th><th scope="col">{"object"}</th><th scope="col">{"granted rights"}</th></tr></thead>
+                    <tbody>
+                    if handles.is_empty() { <tr><td colspan="3" class="empty">{"no handles"}</td></tr> }
+                    { for handles.iter().map(|(h, e)| html! {
+                        <tr><td><code>{ format!("{h:#x}") }</code></td><td>{ nt.describe(e.object) }</td><td>{ rights_text(e.access) }</td></tr>
+                    }) }
+                    </tbody>
+                </table>
+            }
+        }) }
+        <table class="cid">
+            <caption>{"PID table (PspCidTable)"}</caption>
+            <thead><tr><th scope="col">{"PID"}</th><th scope="col">{"names"}</th></tr></thead>
+            <tbody>
+            { for nt.cid.iter().map(|(pid, id)| html! { <tr><td>{ pid }</td><td>{ nt.describe(*id) }</td></tr> }) }
+            { for nt.free_pids.iter().rev().map(|pid| html! { <tr class="free"><td>{ pid }</td><td>{"free — the next process created gets the most recently freed PID"}</td></tr> }) }
+            </tbody>
+        </table>
+        </>
     }
 }
