@@ -480,10 +480,13 @@ impl Machine {
                 Err(o) => return Ok(o),
             };
             let pfn = crate::types::Pfn(pa.0 >> fmt.page_shift());
-            self.phys_write(pfn, fmt.offset(VirtAddr(va)) as usize, &bytes[done..done + n]);
+            let off = fmt.offset(VirtAddr(va)) as usize;
+            let before = self.st.frame_bytes(pfn, off, n);
+            self.phys_write(pfn, off, &bytes[done..done + n]);
+            let shown = |b: &[u8]| if b.len() <= 16 { format!("{b:02x?}") } else { format!("{} bytes", b.len()) };
             self.emit(
                 EventKind::Copy,
-                format!("attached to PID {target}'s address space: {n} bytes written at {va:#x} = {pa}"),
+                format!("attached to PID {target}'s address space: at {va:#x} ({pa}) the bytes {} become {}", shown(&before), shown(&bytes[done..done + n])),
                 "MmCopyVirtualMemory/KeStackAttachProcess",
                 vec![Focus::Frame { pfn }],
             );
