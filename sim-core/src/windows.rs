@@ -486,7 +486,11 @@ impl Machine {
             let shown = |b: &[u8]| if b.len() <= 16 { format!("{b:02x?}") } else { format!("{} bytes", b.len()) };
             self.emit(
                 EventKind::Copy,
-                format!("attached to PID {target}'s address space: at {va:#x} ({pa}) the bytes {} become {}", shown(&before), shown(&bytes[done..done + n])),
+                format!(
+                    "attached to PID {target}'s address space: at {va:#x} ({pa}) the bytes {} become {}",
+                    shown(&before),
+                    shown(&bytes[done..done + n])
+                ),
                 "MmCopyVirtualMemory/KeStackAttachProcess",
                 vec![Focus::Frame { pfn }],
             );

@@ -1,28 +1,11 @@
 //! What is happening now, in words, announced to screen readers.
 
-use crate::app::Loaded;
 use scenarios::render::outcome_text;
-use std::rc::Rc;
 use yew::prelude::*;
-
-/// Props.
-#[derive(Properties)]
-pub struct NarrationProps {
-    /// The lesson.
-    pub loaded: Rc<Loaded>,
-    /// Events applied.
-    pub pos: usize,
-}
-
-impl PartialEq for NarrationProps {
-    fn eq(&self, o: &Self) -> bool {
-        Rc::ptr_eq(&self.loaded, &o.loaded) && self.pos == o.pos
-    }
-}
 
 /// The narration panel.
 #[function_component(Narration)]
-pub fn narration(p: &NarrationProps) -> Html {
+pub fn narration(p: &super::AtStep) -> Html {
     let run = &p.loaded.run;
     let tl = p.loaded.timeline.borrow();
     if p.pos == 0 {

@@ -4,13 +4,11 @@
 //! changed carries a "changed" badge (not colour alone); entries the current
 //! walk read carry a "walk" badge.
 
-use crate::app::Loaded;
 use sim_core::elf::ExecImage;
 use sim_core::paging::PTE_P;
 use sim_core::state::{Backing, FrameKind, Mm, OfdKind, ProcState, State};
 use sim_core::{EventKind, Focus, Pfn, Pid};
 use std::collections::BTreeSet;
-use std::rc::Rc;
 use yew::prelude::*;
 
 /// Most entries one page table shows (besides those the current event or
@@ -18,21 +16,6 @@ use yew::prelude::*;
 const MAX_ROWS: usize = 16;
 /// Most frames listed (besides those the current event touches).
 const MAX_FRAMES: usize = 128;
-
-/// Props.
-#[derive(Properties)]
-pub struct ViewsProps {
-    /// The lesson.
-    pub loaded: Rc<Loaded>,
-    /// Events applied.
-    pub pos: usize,
-}
-
-impl PartialEq for ViewsProps {
-    fn eq(&self, o: &Self) -> bool {
-        Rc::ptr_eq(&self.loaded, &o.loaded) && self.pos == o.pos
-    }
-}
 
 /// What to mark in the views.
 struct Marks {
@@ -59,7 +42,7 @@ impl Marks {
 
 /// All the views.
 #[function_component(Views)]
-pub fn views(p: &ViewsProps) -> Html {
+pub fn views(p: &super::AtStep) -> Html {
     let tl = p.loaded.timeline.borrow();
     let st = tl.state();
     let run = &p.loaded.run;
