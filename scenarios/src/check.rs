@@ -152,6 +152,27 @@ pub enum Expect {
         /// Its image name.
         name: Option<String>,
     },
+    /// A word of microcontroller memory (flash or RAM), `equals` or not.
+    McuMem {
+        /// Address.
+        addr: u32,
+        /// The value to compare with.
+        value: u32,
+        /// Whether it must equal (true) or differ (false).
+        equals: bool,
+    },
+    /// A microcontroller register: r0-r12, sp, lr, pc.
+    McuReg {
+        /// Register name.
+        reg: String,
+        /// Expected value.
+        equals: u32,
+    },
+    /// Whether the core is locked up.
+    McuLockup {
+        /// Expected.
+        locked: bool,
+    },
     /// Whether fd `fd` is open in `pid`.
     Fd {
         /// Process.
@@ -242,6 +263,9 @@ impl Expect {
                 handles: f.int("handles")?,
                 name: f.str("name")?,
             },
+            "mcu_mem" => Expect::McuMem { addr: f.need_int("addr")?, value: f.need_int("value")?, equals: f.bool("equals")?.unwrap_or(true) },
+            "mcu_reg" => Expect::McuReg { reg: f.need_str("reg")?, equals: f.need_int("equals")? },
+            "mcu_lockup" => Expect::McuLockup { locked: f.need_bool("locked")? },
             "fd" => Expect::Fd { pid: pid(f)?, fd: Fd(f.need_int("fd")?), open: f.need_bool("open")? },
             other => return Err(format!("unknown check `{other}`; the checks are {}", Expect::NAMES.join(", "))),
         })
@@ -524,6 +548,27 @@ impl Expect {
                     }
                 }
                 (format!("PID {target} names {want}"), eq(found, want))
+            }
+            Expect::McuMem { addr, value, equals } => {
+                let what = format!("the word at {addr:#x} {} {value:#x}", if *equals { "is" } else { "is not" });
+                match st.mcu.as_deref().map(|m| m.peek(*addr)) {
+                    Some(Some(v)) => (what, if (v == *value) == *equals { Ok(()) } else { Err(format!("{v:#x}")) }),
+                    Some(None) => (what, Err("no memory there".into())),
+                    None => (what, Err("no microcontroller".into())),
+                }
+            }
+            Expect::McuReg { reg, equals } => {
+                let what = format!("{reg} is {equals:#x}");
+                let idx = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"].iter().position(|r| r == reg);
+                match (st.mcu.as_deref(), idx) {
+                    (Some(m), Some(i)) => (what, eq(format!("{:#x}", m.cpu.r[i]), format!("{equals:#x}"))),
+                    (None, _) => (what, Err("no microcontroller".into())),
+                    (_, None) => (what, Err(format!("unknown register {reg}"))),
+                }
+            }
+            Expect::McuLockup { locked } => {
+                let is = st.mcu.as_deref().is_some_and(|m| m.cpu.lockup.is_some());
+                (format!("the core is {}", if *locked { "locked up" } else { "not locked up" }), if is == *locked { Ok(()) } else { Err(format!("locked = {is}")) })
             }
             Expect::Fd { pid, fd, open } => {
                 let has = st.procs.get(pid).is_some_and(|p| p.fds.contains_key(fd));

@@ -5,6 +5,8 @@
 pub const FIXTURES: &[(&str, &[u8])] = &[
     ("exec/static_maps", include_bytes!("../../fixtures/exec/static_maps")),
     ("exec/dynamic_pie", include_bytes!("../../fixtures/exec/dynamic_pie")),
+    ("mcu/firmware.elf", include_bytes!("../../fixtures/mcu/firmware.elf")),
+    ("mcu/nostartup.elf", include_bytes!("../../fixtures/mcu/nostartup.elf")),
 ];
 
 /// The bytes of fixture `name`.

@@ -2,16 +2,39 @@
 
 use serde_json::{json, Value};
 use sim_core::elf::{ElfError, ExecImage};
+use sim_core::mcu::{Firmware, FirmwareError};
+use thiserror::Error;
+
+/// Why a file cannot be inspected.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum InspectError {
+    /// An executable the exec loader refuses.
+    #[error("{0}")]
+    Elf(#[from] ElfError),
+    /// A firmware image the microcontroller loader refuses.
+    #[error("{0}")]
+    Firmware(#[from] FirmwareError),
+}
+
+/// Firmware (ARM): sections with VMA and LMA, and the startup symbols.
+fn firmware(data: &[u8]) -> Result<Value, InspectError> {
+    let fw = Firmware::parse(data, 1 << 30)?;
+    let symbols: serde_json::Map<String, Value> = fw.symbols.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
+    Ok(json!({ "kind": "firmware", "entry": fw.entry, "sections": fw.sections, "symbols": symbols }))
+}
 
 /// Inspects an ELF file and returns its description as JSON, or the reason
 /// it cannot be read.
-pub fn inspect(data: &[u8]) -> Result<Value, ElfError> {
+pub fn inspect(data: &[u8]) -> Result<Value, InspectError> {
     // Machine dispatch: x86-64 executables today; the loader for each other
     // kind of ELF names itself in its error until it exists.
     if data.len() >= 20 && &data[..4] == b"\x7fELF" {
         let machine = u16::from_le_bytes([data[18], data[19]]);
+        if machine == 40 {
+            return firmware(data);
+        }
         if machine != 62 {
-            return Err(ElfError::WrongMachine(machine));
+            return Err(InspectError::Elf(ElfError::WrongMachine(machine)));
         }
     }
     let image = ExecImage::parse(data, 1 << 47)?;

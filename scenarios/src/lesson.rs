@@ -243,6 +243,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("paging-walk", include_str!("../lessons/paging-walk.toml")),
     ("fork-cow", include_str!("../lessons/fork-cow.toml")),
     ("exec-elf", include_str!("../lessons/exec-elf.toml")),
+    ("mcu-startup", include_str!("../lessons/mcu-startup.toml")),
     ("handles-vs-pids", include_str!("../lessons/handles-vs-pids.toml")),
 ];
 

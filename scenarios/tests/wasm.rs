@@ -9,6 +9,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("paging-walk", include_str!("../../tests/golden/paging-walk.txt")),
     ("fork-cow", include_str!("../../tests/golden/fork-cow.txt")),
     ("exec-elf", include_str!("../../tests/golden/exec-elf.txt")),
+    ("mcu-startup", include_str!("../../tests/golden/mcu-startup.txt")),
     ("handles-vs-pids", include_str!("../../tests/golden/handles-vs-pids.txt")),
 ];
 

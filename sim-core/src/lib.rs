@@ -13,6 +13,7 @@
 //! | [`exec`] | `load_elf_binary`: segments, .bss, stack with argv/envp/auxv |
 //! | [`elf`] | reading and validating an executable's headers |
 //! | [`timeline`] | checkpoints and rewinding |
+//! | [`mcu`] | a Cortex-M0: flash, RAM, vector table, reset, a Thumb interpreter running real firmware |
 //! | [`windows`] | a Windows personality: process objects, handle tables, OpenProcess, WriteProcessMemory, PID reuse |
 #![deny(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod event;
 pub mod exec;
 pub mod fields;
 pub mod machine;
+pub mod mcu;
 pub mod mm;
 pub mod ops;
 pub mod paging;

@@ -175,6 +175,10 @@ impl Machine {
             Op::CreateEvent { pid, name } => self.nt_create_event(*pid, name),
             Op::CloseHandle { pid, handle } => self.nt_close_handle(*pid, *handle),
             Op::ExitProcess { pid, code } => self.nt_exit_process(*pid, *code),
+            Op::McuLoad { path, flash_kib, ram_kib, seed } => self.mcu_load(path, *flash_kib, *ram_kib, *seed),
+            Op::McuWriteFlash { addr, value } => self.mcu_write_flash(*addr, *value),
+            Op::McuReset {} => self.mcu_reset(),
+            Op::McuRun { until, max } => self.mcu_run(until.as_deref(), *max),
         }
     }
 

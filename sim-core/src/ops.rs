@@ -239,6 +239,34 @@ pub enum Op {
         /// Exit code.
         code: u32,
     },
+    /// Program a firmware ELF into a microcontroller's flash and power it on.
+    McuLoad {
+        /// The firmware file.
+        path: String,
+        /// Flash size in KiB.
+        flash_kib: u32,
+        /// RAM size in KiB.
+        ram_kib: u32,
+        /// Seed of the RAM's power-up garbage.
+        seed: u64,
+    },
+    /// Reprogram one word of flash.
+    McuWriteFlash {
+        /// Word address.
+        addr: u32,
+        /// New value.
+        value: u32,
+    },
+    /// Reset the core: SP and PC from the vector table.
+    McuReset {},
+    /// Run instructions until PC reaches `until` (a symbol or an address), or
+    /// until the program idles in a branch-to-self loop.
+    McuRun {
+        /// Where to stop.
+        until: Option<String>,
+        /// At most this many instructions.
+        max: u64,
+    },
 }
 
 /// The bytes a store writes: `value` as `size` little-endian bytes, or `text`.
@@ -338,6 +366,15 @@ impl Op {
             },
             "create_event" => Op::CreateEvent { pid: pid(f)?, name: f.need_str("name")? },
             "close_handle" => Op::CloseHandle { pid: pid(f)?, handle: f.need_int("handle")? },
+            "mcu_load" => Op::McuLoad {
+                path: f.need_str("path")?,
+                flash_kib: f.int("flash_kib")?.unwrap_or(256),
+                ram_kib: f.int("ram_kib")?.unwrap_or(16),
+                seed: f.u64("seed")?.unwrap_or(1),
+            },
+            "mcu_write_flash" => Op::McuWriteFlash { addr: f.need_int("addr")?, value: f.need_int("value")? },
+            "mcu_reset" => Op::McuReset {},
+            "mcu_run" => Op::McuRun { until: f.str("until")?, max: f.u64("max")?.unwrap_or(10_000) },
             "exit_process" => Op::ExitProcess { pid: pid(f)?, code: f.int("code")?.unwrap_or(0) },
             other => return Err(format!("unknown op `{other}`; the ops are {}", Op::NAMES.join(", "))),
         })
@@ -365,7 +402,7 @@ impl Op {
     /// The process the operation acts for, if any.
     pub fn pid(&self) -> Option<Pid> {
         match self {
-            Op::Spawn { .. } | Op::DropCaches {} => None,
+            Op::Spawn { .. } | Op::DropCaches {} | Op::McuLoad { .. } | Op::McuWriteFlash { .. } | Op::McuReset {} | Op::McuRun { .. } => None,
             Op::NtCreateProcess { parent, .. } => *parent,
             Op::OpenProcess { pid, .. }
             | Op::WriteProcessMemory { pid, .. }
@@ -434,6 +471,11 @@ impl Op {
             Op::CreateEvent { pid, name } => format!("[{pid}] CreateEvent({name:?})"),
             Op::CloseHandle { pid, handle } => format!("[{pid}] CloseHandle({handle:#x})"),
             Op::ExitProcess { pid, code } => format!("[{pid}] ExitProcess({code})"),
+            Op::McuLoad { path, .. } => format!("flash {path} and power on"),
+            Op::McuWriteFlash { addr, value } => format!("reprogram flash word {addr:#x} = {value:#010x}"),
+            Op::McuReset {} => "reset".into(),
+            Op::McuRun { until: Some(u), max } => format!("run until {u} (at most {max} instructions)"),
+            Op::McuRun { until: None, max } => format!("run until the program idles (at most {max} instructions)"),
         }
     }
 }

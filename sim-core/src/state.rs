@@ -244,6 +244,8 @@ pub struct State {
     pub globals: Globals,
     /// The Windows personality's object manager (empty in Linux lessons).
     pub nt: crate::windows::NtState,
+    /// A microcontroller, in firmware lessons.
+    pub mcu: Option<Box<crate::mcu::McuState>>,
 }
 
 /// One reversible change.
@@ -329,6 +331,29 @@ pub enum Delta {
         /// After.
         new: Box<crate::windows::NtState>,
     },
+    /// A microcontroller was loaded or its flash changed.
+    Mcu {
+        /// Before.
+        old: Option<Box<crate::mcu::McuState>>,
+        /// After.
+        new: Option<Box<crate::mcu::McuState>>,
+    },
+    /// The microcontroller's registers changed.
+    McuCpu {
+        /// Before.
+        old: Box<crate::mcu::Cpu>,
+        /// After.
+        new: Box<crate::mcu::Cpu>,
+    },
+    /// Bytes of the microcontroller's RAM changed.
+    McuRam {
+        /// Offset from the start of RAM.
+        offset: usize,
+        /// Before.
+        old: Vec<u8>,
+        /// After.
+        new: Vec<u8>,
+    },
     /// Machine-wide scalars changed.
     Globals {
         /// Before.
@@ -367,6 +392,7 @@ impl State {
                 tlb: Tlb { entries: Vec::new(), capacity: tlb_entries.max(1), hits: 0, misses: 0 },
             },
             nt: Default::default(),
+            mcu: None,
         }
     }
 
@@ -425,6 +451,18 @@ impl State {
             Delta::File { path, old, new } => put(&mut self.files, path.clone(), pick(old, new, forward)),
             Delta::Globals { old, new } => self.globals = *pick(old, new, forward),
             Delta::Nt { old, new } => self.nt = *pick(old, new, forward),
+            Delta::Mcu { old, new } => self.mcu = pick(old, new, forward),
+            Delta::McuCpu { old, new } => {
+                if let Some(m) = self.mcu.as_mut() {
+                    m.cpu = *pick(old, new, forward);
+                }
+            }
+            Delta::McuRam { offset, old, new } => {
+                if let Some(m) = self.mcu.as_mut() {
+                    let b = if forward { new } else { old };
+                    m.ram[*offset..*offset + b.len()].copy_from_slice(b);
+                }
+            }
         }
     }
 
