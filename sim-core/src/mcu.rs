@@ -90,7 +90,7 @@ impl Firmware {
     /// its segment's `p_paddr` plus its offset in the segment), symbols, and
     /// the image a flasher writes (each PT_LOAD's file bytes at `p_paddr`).
     pub fn parse(data: &[u8], flash_size: u32) -> Result<Firmware, FirmwareError> {
-        if data.len() >= 20 && data.starts_with(b"\x7fELF") && data[4] == 1 {
+        if data.len() >= 20 && data.starts_with(b"\x7fELF") {
             let machine = u16::from_le_bytes([data[18], data[19]]);
             if machine != 40 {
                 return Err(FirmwareError::WrongMachine(machine));
@@ -710,6 +710,10 @@ fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Vec<Effect>),
             cpu.r[14] = pc.wrapping_add(4) | 1;
             next = target;
             format!("bl {target:#x} <{}>", m.symbolize(target))
+        }
+        0b11101 | 0b11111 => {
+            let lo = m.read((pc & !1) + 2, 2).unwrap_or(0);
+            return Err(format!("unsupported 32-bit instruction at {pc:#010x}: {hw:#06x} {lo:#06x} (Thumb-2, not in the Cortex-M0's ARMv6-M set)"));
         }
         _ => return Err(format!("unsupported instruction at {pc:#010x}: {hw:#06x}")),
     };

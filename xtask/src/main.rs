@@ -71,9 +71,11 @@ fn setup(browser: bool) -> R {
         run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION]))?;
     }
     if browser {
-        if !(have("chromium") && have("chromedriver")) {
+        // Chromium for the browser tests; QEMU and gdb as the reference
+        // Cortex-M0 the microcontroller interpreter is checked against.
+        if !(have("chromium") && have("chromedriver") && have("qemu-system-arm") && have("gdb-multiarch")) {
             run(Command::new("apt-get").arg("update"))?;
-            run(Command::new("apt-get").args(["install", "-y", "chromium", "chromium-driver"]))?;
+            run(Command::new("apt-get").args(["install", "-y", "chromium", "chromium-driver", "qemu-system-arm", "gdb-multiarch"]))?;
         }
         let tools = root().join("tools");
         if !tools.join("node_modules/playwright-core").exists() || !tools.join("node_modules/binaryen").exists() {
