@@ -263,7 +263,9 @@ impl Expect {
                 handles: f.int("handles")?,
                 name: f.str("name")?,
             },
-            "mcu_mem" => Expect::McuMem { addr: f.need_int("addr")?, value: f.need_int("value")?, equals: f.bool("equals")?.unwrap_or(true) },
+            "mcu_mem" => {
+                Expect::McuMem { addr: f.need_int("addr")?, value: f.need_int("value")?, equals: f.bool("equals")?.unwrap_or(true) }
+            }
             "mcu_reg" => Expect::McuReg { reg: f.need_str("reg")?, equals: f.need_int("equals")? },
             "mcu_lockup" => Expect::McuLockup { locked: f.need_bool("locked")? },
             "fd" => Expect::Fd { pid: pid(f)?, fd: Fd(f.need_int("fd")?), open: f.need_bool("open")? },
@@ -559,7 +561,9 @@ impl Expect {
             }
             Expect::McuReg { reg, equals } => {
                 let what = format!("{reg} is {equals:#x}");
-                let idx = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"].iter().position(|r| r == reg);
+                let idx = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"]
+                    .iter()
+                    .position(|r| r == reg);
                 match (st.mcu.as_deref(), idx) {
                     (Some(m), Some(i)) => (what, eq(format!("{:#x}", m.cpu.r[i]), format!("{equals:#x}"))),
                     (None, _) => (what, Err("no microcontroller".into())),
@@ -568,7 +572,10 @@ impl Expect {
             }
             Expect::McuLockup { locked } => {
                 let is = st.mcu.as_deref().is_some_and(|m| m.cpu.lockup.is_some());
-                (format!("the core is {}", if *locked { "locked up" } else { "not locked up" }), if is == *locked { Ok(()) } else { Err(format!("locked = {is}")) })
+                (
+                    format!("the core is {}", if *locked { "locked up" } else { "not locked up" }),
+                    if is == *locked { Ok(()) } else { Err(format!("locked = {is}")) },
+                )
             }
             Expect::Fd { pid, fd, open } => {
                 let has = st.procs.get(pid).is_some_and(|p| p.fds.contains_key(fd));

@@ -7,6 +7,7 @@ pub const FIXTURES: &[(&str, &[u8])] = &[
     ("exec/dynamic_pie", include_bytes!("../../fixtures/exec/dynamic_pie")),
     ("mcu/firmware.elf", include_bytes!("../../fixtures/mcu/firmware.elf")),
     ("mcu/nostartup.elf", include_bytes!("../../fixtures/mcu/nostartup.elf")),
+    ("mcu/link.ld", include_bytes!("../../fixtures/mcu/link.ld")),
 ];
 
 /// The bytes of fixture `name`.

@@ -63,6 +63,13 @@ pub enum Focus {
     },
     /// The TLB.
     Tlb,
+    /// A microcontroller memory address an instruction read or wrote.
+    McuAddr {
+        /// The address.
+        addr: u32,
+        /// Whether it was written.
+        write: bool,
+    },
     /// A file descriptor.
     Fd {
         /// Owner.

@@ -10,7 +10,7 @@
 //! address (`p_paddr`, the LMA), and only the startup code moves `.data` to
 //! its run address (the VMA) and zeroes `.bss`.
 
-use crate::event::EventKind;
+use crate::event::{EventKind, Focus};
 use crate::machine::{Machine, R};
 use crate::ops::{Outcome, SimError};
 use crate::state::Delta;
@@ -83,7 +83,21 @@ pub struct Firmware {
 }
 
 /// Symbols worth showing.
-const SHOWN: &[&str] = &["vector_table", "Reset_Handler", "main", "__sidata", "__sdata", "__edata", "__sbss", "__ebss", "_stack_top", "x", "y", "seen_x", "seen_y"];
+const SHOWN: &[&str] = &[
+    "vector_table",
+    "Reset_Handler",
+    "main",
+    "__sidata",
+    "__sdata",
+    "__edata",
+    "__sbss",
+    "__ebss",
+    "_stack_top",
+    "x",
+    "y",
+    "seen_x",
+    "seen_y",
+];
 
 impl Firmware {
     /// Reads a firmware ELF: sections with VMA and LMA (the LMA of a section is
@@ -254,7 +268,12 @@ impl McuState {
 
     /// The symbol at or just below `addr` in the same region, as `name+off`.
     pub fn symbolize(&self, addr: u32) -> String {
-        let best = self.info.symbols.iter().filter(|(_, v)| *v <= addr && addr - *v < 0x100 && (*v >= RAM_BASE) == (addr >= RAM_BASE)).max_by_key(|(_, v)| *v);
+        let best = self
+            .info
+            .symbols
+            .iter()
+            .filter(|(_, v)| *v <= addr && addr - *v < 0x100 && (*v >= RAM_BASE) == (addr >= RAM_BASE))
+            .max_by_key(|(_, v)| *v);
         match best {
             Some((n, v)) if *v == addr => n.clone(),
             Some((n, v)) => format!("{n}+{:#x}", addr - v),
@@ -284,6 +303,7 @@ fn reglist(list: u32, extra: Option<&str>) -> String {
 /// Executes one instruction on a copy of the core. Returns the disassembly,
 /// a description of what it did, and the memory it writes; `Err` is a fault
 /// (or an instruction the simulator does not model).
+#[allow(clippy::needless_range_loop)] // register lists index r0..r7 by number
 fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Vec<Effect>), Fault> {
     let pc = cpu.r[15];
     let hw = m.read(pc & !1, 2).map_err(|e| format!("instruction fetch failed: {e}"))?;
@@ -319,7 +339,11 @@ fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Vec<Effect>),
             cpu.r[rd] = res;
             set_nz(cpu, res);
             cpu.c = carry;
-            if name == "movs" { format!("movs {}, {}", REG[rd], REG[rn]) } else { format!("{name} {}, {}, #{imm}", REG[rd], REG[rn]) }
+            if name == "movs" {
+                format!("movs {}, {}", REG[rd], REG[rn])
+            } else {
+                format!("{name} {}, {}, #{imm}", REG[rd], REG[rn])
+            }
         }
         // ADD/SUB register or 3-bit immediate
         0b00011 => {
@@ -333,7 +357,11 @@ fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Vec<Effect>),
             cpu.c = c;
             cpu.v = v;
             let op = if sub { "subs" } else { "adds" };
-            if imm { format!("{op} {}, {}, #{y}", REG[rd], REG[rn]) } else { format!("{op} {}, {}, {}", REG[rd], REG[rn], REG[rm]) }
+            if imm {
+                format!("{op} {}, {}, #{y}", REG[rd], REG[rn])
+            } else {
+                format!("{op} {}, {}, {}", REG[rd], REG[rn], REG[rm])
+            }
         }
         // MOV/CMP/ADD/SUB 8-bit immediate
         0b00100..=0b00111 => {
@@ -374,7 +402,9 @@ fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Vec<Effect>),
             // Data processing (register)
             let op = (hw >> 6) & 15;
             let (a, b) = (cpu.r[rd], cpu.r[rn]);
-            let names = ["ands", "eors", "lsls", "lsrs", "asrs", "adcs", "sbcs", "rors", "tst", "rsbs", "cmp", "cmn", "orrs", "muls", "bics", "mvns"];
+            let names = [
+                "ands", "eors", "lsls", "lsrs", "asrs", "adcs", "sbcs", "rors", "tst", "rsbs", "cmp", "cmn", "orrs", "muls", "bics", "mvns",
+            ];
             let mut write = true;
             let res = match op {
                 0 | 8 => a & b,
@@ -454,7 +484,11 @@ fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Vec<Effect>),
                     } else {
                         cpu.r[rdn] = v;
                     }
-                    if rdn == 8 && rm == 8 { "nop (mov r8, r8)".into() } else { format!("mov {}, {}", REG[rdn], REG[rm]) }
+                    if rdn == 8 && rm == 8 {
+                        "nop (mov r8, r8)".into()
+                    } else {
+                        format!("mov {}, {}", REG[rdn], REG[rm])
+                    }
                 }
                 _ => {
                     let target = val(cpu, rm);
@@ -463,7 +497,10 @@ fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Vec<Effect>),
                         cpu.r[14] = next | 1;
                     }
                     if target & 1 == 0 {
-                        return Err(format!("{} to {target:#x} without the Thumb bit: the Cortex-M0 has no ARM state (INVSTATE)", if link { "blx" } else { "bx" }));
+                        return Err(format!(
+                            "{} to {target:#x} without the Thumb bit: the Cortex-M0 has no ARM state (INVSTATE)",
+                            if link { "blx" } else { "bx" }
+                        ));
                     }
                     next = target & !1;
                     format!("{} {}", if link { "blx" } else { "bx" }, REG[rm])
@@ -713,7 +750,9 @@ fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Vec<Effect>),
         }
         0b11101 | 0b11111 => {
             let lo = m.read((pc & !1) + 2, 2).unwrap_or(0);
-            return Err(format!("unsupported 32-bit instruction at {pc:#010x}: {hw:#06x} {lo:#06x} (Thumb-2, not in the Cortex-M0's ARMv6-M set)"));
+            return Err(format!(
+                "unsupported 32-bit instruction at {pc:#010x}: {hw:#06x} {lo:#06x} (Thumb-2, not in the Cortex-M0's ARMv6-M set)"
+            ));
         }
         _ => return Err(format!("unsupported instruction at {pc:#010x}: {hw:#06x}")),
     };
@@ -723,7 +762,11 @@ fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Vec<Effect>),
 }
 
 fn mask(size: u32) -> u32 {
-    if size == 4 { u32::MAX } else { (1 << (8 * size)) - 1 }
+    if size == 4 {
+        u32::MAX
+    } else {
+        (1 << (8 * size)) - 1
+    }
 }
 
 /// RAM contents at power-up: not zeros, but a pattern that depends on the seed.
@@ -765,7 +808,10 @@ impl Machine {
         self.delta(Delta::Mcu { old, new: Some(Box::new(st)) });
         self.emit(
             EventKind::Alloc,
-            format!("flash programmed from {path}: {} (the image objcopy -O binary makes is these {used} bytes); unused flash reads 0xff", parts.join(" and ")),
+            format!(
+                "flash programmed from {path}: {} (the image objcopy -O binary makes is these {used} bytes); unused flash reads 0xff",
+                parts.join(" and ")
+            ),
             "flasher: PT_LOAD at p_paddr (LMA)",
             vec![],
         );
@@ -820,7 +866,12 @@ impl Machine {
         };
         cpu.r[15] = reset & !1;
         let sym = st.symbolize(reset & !1);
-        self.emit(EventKind::Process, format!("reset: the core reads word 0 of the vector table, {sp:#010x}, into SP"), "ARMv6-M TakeReset", vec![]);
+        self.emit(
+            EventKind::Process,
+            format!("reset: the core reads word 0 of the vector table, {sp:#010x}, into SP"),
+            "ARMv6-M TakeReset",
+            vec![],
+        );
         if let Some(p) = problem {
             cpu.lockup = Some(p.clone());
             self.set_cpu(cpu);
@@ -828,7 +879,12 @@ impl Machine {
             return Ok(Outcome::Ok);
         }
         self.set_cpu(cpu);
-        self.emit(EventKind::Process, format!("and word 1, {reset:#010x}, into PC (bit 0 set = Thumb): execution starts at {:#x} <{sym}>", reset & !1), "ARMv6-M TakeReset", vec![]);
+        self.emit(
+            EventKind::Process,
+            format!("and word 1, {reset:#010x}, into PC (bit 0 set = Thumb): execution starts at {:#x} <{sym}>", reset & !1),
+            "ARMv6-M TakeReset",
+            vec![],
+        );
         Ok(Outcome::Ok)
     }
 
@@ -839,7 +895,9 @@ impl Machine {
         let stop = match until {
             Some(s) => Some(match st.info.symbol(s) {
                 Some(v) => v & !1,
-                None => crate::ops::parse_num(s).map(|v| v as u32).ok_or_else(|| SimError::BadArgument(format!("`{s}` is neither a symbol of the firmware nor an address")))?,
+                None => crate::ops::parse_num(s)
+                    .map(|v| v as u32)
+                    .ok_or_else(|| SimError::BadArgument(format!("`{s}` is neither a symbol of the firmware nor an address")))?,
             }),
             None => None,
         };
@@ -857,6 +915,14 @@ impl Machine {
             match execute(&st, &mut cpu) {
                 Ok((text, note, effects)) => {
                     let idle = cpu.r[15] == pc;
+                    let mut focus: Vec<Focus> =
+                        effects.iter().map(|Effect::Store(addr, _)| Focus::McuAddr { addr: *addr, write: true }).collect();
+                    // Loads: the address named in the note ("loaded from 0x..").
+                    if let Some(a) = note.split("loaded from ").nth(1).or_else(|| note.split("stored in flash at ").nth(1)) {
+                        if let Some(addr) = a.split_whitespace().next().and_then(crate::ops::parse_num) {
+                            focus.push(Focus::McuAddr { addr: addr as u32, write: false });
+                        }
+                    }
                     for Effect::Store(addr, bytes) in effects {
                         let off = (addr - RAM_BASE) as usize;
                         let old = st.ram[off..off + bytes.len()].to_vec();
@@ -864,9 +930,19 @@ impl Machine {
                     }
                     self.set_cpu(cpu);
                     let note = if note.is_empty() { String::new() } else { format!(": {note}") };
-                    self.emit(EventKind::Copy, format!("{pc:#06x} <{}>  {text}{note}", st.symbolize(pc)), "Thumb instruction (ARMv6-M)", vec![]);
+                    self.emit(
+                        EventKind::Copy,
+                        format!("{pc:#06x} <{}>  {text}{note}", st.symbolize(pc)),
+                        "Thumb instruction (ARMv6-M)",
+                        focus,
+                    );
                     if idle && stop.is_none() {
-                        self.emit(EventKind::Process, format!("{pc:#x} branches to itself: the program is idling in its endless loop"), "", vec![]);
+                        self.emit(
+                            EventKind::Process,
+                            format!("{pc:#x} branches to itself: the program is idling in its endless loop"),
+                            "",
+                            vec![],
+                        );
                         return Ok(Outcome::Ok);
                     }
                 }
@@ -897,7 +973,12 @@ impl Machine {
         if st.check_store(sp, 4).is_err() || st.check_store(sp + 28, 4).is_err() || vector & 1 == 0 {
             cpu.lockup = Some(format!("{fault}; and the exception entry itself failed (stack at {sp:#x}, HardFault vector {vector:#x})"));
             self.set_cpu(cpu);
-            self.emit(EventKind::Error, format!("LOCKUP: {fault}; the HardFault entry cannot stack or has no handler"), "ARMv6-M lockup", vec![]);
+            self.emit(
+                EventKind::Error,
+                format!("LOCKUP: {fault}; the HardFault entry cannot stack or has no handler"),
+                "ARMv6-M lockup",
+                vec![],
+            );
             return Ok(());
         }
         let xpsr = (u32::from(cpu.n) << 31) | (u32::from(cpu.z) << 30) | (u32::from(cpu.c) << 29) | (u32::from(cpu.v) << 28) | (1 << 24);
@@ -912,7 +993,11 @@ impl Machine {
         self.set_cpu(cpu);
         self.emit(
             EventKind::Error,
-            format!("HardFault: {fault}. The core stacks 8 registers at {sp:#x} and jumps to the HardFault vector {:#x} <{}>", vector & !1, st.symbolize(vector & !1)),
+            format!(
+                "HardFault: {fault}. The core stacks 8 registers at {sp:#x} and jumps to the HardFault vector {:#x} <{}>",
+                vector & !1,
+                st.symbolize(vector & !1)
+            ),
             "ARMv6-M ExceptionEntry (HardFault)",
             vec![],
         );

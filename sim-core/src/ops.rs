@@ -402,7 +402,9 @@ impl Op {
     /// The process the operation acts for, if any.
     pub fn pid(&self) -> Option<Pid> {
         match self {
-            Op::Spawn { .. } | Op::DropCaches {} | Op::McuLoad { .. } | Op::McuWriteFlash { .. } | Op::McuReset {} | Op::McuRun { .. } => None,
+            Op::Spawn { .. } | Op::DropCaches {} | Op::McuLoad { .. } | Op::McuWriteFlash { .. } | Op::McuReset {} | Op::McuRun { .. } => {
+                None
+            }
             Op::NtCreateProcess { parent, .. } => *parent,
             Op::OpenProcess { pid, .. }
             | Op::WriteProcessMemory { pid, .. }

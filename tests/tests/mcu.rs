@@ -118,7 +118,20 @@ fn the_interpreter_matches_qemu_instruction_by_instruction() {
     let elf = sim_tests::root().join("fixtures/mcu/firmware.elf");
     let port = 20000 + (std::process::id() % 20000) as u16;
     let mut qemu = Command::new("qemu-system-arm")
-        .args(["-M", "microbit", "-display", "none", "-serial", "null", "-monitor", "none", "-S", "-gdb", &format!("tcp:127.0.0.1:{port}"), "-kernel"])
+        .args([
+            "-M",
+            "microbit",
+            "-display",
+            "none",
+            "-serial",
+            "null",
+            "-monitor",
+            "none",
+            "-S",
+            "-gdb",
+            &format!("tcp:127.0.0.1:{port}"),
+            "-kernel",
+        ])
         .arg(&elf)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -133,7 +146,8 @@ fn the_interpreter_matches_qemu_instruction_by_instruction() {
         ),
     )
     .expect("script");
-    let out = Command::new("timeout").args(["60", "gdb-multiarch", "-q", "-batch", "-x"]).arg(&script).arg(&elf).output().expect("gdb runs");
+    let out =
+        Command::new("timeout").args(["60", "gdb-multiarch", "-q", "-batch", "-x"]).arg(&script).arg(&elf).output().expect("gdb runs");
     let _ = qemu.kill();
     let _ = qemu.wait();
     let text = String::from_utf8_lossy(&out.stdout);

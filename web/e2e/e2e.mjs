@@ -105,6 +105,16 @@ await check("the Windows handle tables and PID reuse are shown", async () => {
   await page.screenshot({ path: join(out, "08-handles.png"), fullPage: true });
 });
 
+await check("the microcontroller view: x becomes 5 in RAM", async () => {
+  await page.goto(base + "?lesson=mcu-startup&step=20");
+  await page.waitForSelector(".view.mcu");
+  const text = await page.textContent("#event-text");
+  assert(text.includes("stored at 0x20000000"), text);
+  const mcu = await page.textContent(".view.mcu");
+  assert(mcu.includes("__sidata") && mcu.includes("two addresses") && mcu.includes("placed what the instruction touches"), mcu);
+  await page.screenshot({ path: join(out, "09-mcu.png"), fullPage: true });
+});
+
 await check("embed mode drops the site chrome", async () => {
   await page.goto(base + "?lesson=paging-walk&step=10&embed=1");
   await page.waitForSelector("#position");

@@ -76,8 +76,11 @@ pub fn views(p: &super::AtStep) -> Html {
     let subject = subject
         .filter(|p| st.procs.get(p).is_some_and(|p| p.mm.is_some()))
         .or_else(|| st.procs.values().find(|p| p.mm.is_some()).map(|p| p.pid));
+    // A firmware lesson has no processes: show only the microcontroller.
+    let linux = !st.procs.is_empty() || st.mcu.is_none();
     html! {
         <div class="views">
+            if linux {
             <section class="view processes" aria-labelledby="h-procs">
                 <h3 id="h-procs">{"Processes"}</h3>
                 if st.procs.is_empty() { <p class="empty">{"No processes."}</p> }
@@ -94,16 +97,25 @@ pub fn views(p: &super::AtStep) -> Html {
                 <h3 id="h-frames">{ format!("Physical frames ({} in use)", st.frames.len()) }</h3>
                 { frames(st, &marks) }
             </section>
+            }
+            if let Some(mcu) = st.mcu.as_deref() {
+                <section class="view mcu" aria-labelledby="h-mcu">
+                    <h3 id="h-mcu">{ format!("Microcontroller: {}", mcu.firmware) }</h3>
+                    { mcu_view(st, mcu, &marks) }
+                </section>
+            }
             if !st.nt.objects.is_empty() || !st.nt.free_pids.is_empty() {
                 <section class="view nt" aria-labelledby="h-nt">
                     <h3 id="h-nt">{"Windows: handle tables, objects and PIDs"}</h3>
                     { nt_view(st, &marks) }
                 </section>
             }
+            if linux {
             <section class="view tlb" aria-labelledby="h-tlb">
                 <h3 id="h-tlb">{ format!("TLB ({} of {} entries; {} hits, {} misses)", st.globals.tlb.entries.len(), st.globals.tlb.capacity, st.globals.tlb.hits, st.globals.tlb.misses) }</h3>
                 { tlb(st, &marks) }
             </section>
+            }
         </div>
     }
 }
@@ -335,6 +347,119 @@ fn nt_view(st: &State, m: &Marks) -> Html {
             { for nt.free_pids.iter().rev().map(|pid| html! { <tr class="free"><td>{ pid }</td><td>{"free — the next process created gets the most recently freed PID"}</td></tr> }) }
             </tbody>
         </table>
+        </>
+    }
+}
+
+fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
+    use sim_core::mcu::RAM_BASE;
+    const NAMES: [&str; 16] = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"];
+    let c = &mcu.cpu;
+    let touched = |lo: u32, len: u32| -> (bool, bool) {
+        let mut r = (false, false);
+        for f in m.changed.iter() {
+            if let Focus::McuAddr { addr, write } = f {
+                if *addr >= lo && *addr < lo + len.max(1) {
+                    if *write {
+                        r.1 = true
+                    } else {
+                        r.0 = true
+                    }
+                }
+            }
+        }
+        r
+    };
+    let mark = |(read, write): (bool, bool)| -> Html {
+        html! {
+            <>
+                if write { <span class="badge changed-badge">{"written"}</span> }
+                if read { <span class="badge walk-badge">{"read"}</span> }
+            </>
+        }
+    };
+    let flags = format!(
+        "{}{}{}{}",
+        if c.n { "N" } else { "n" },
+        if c.z { "Z" } else { "z" },
+        if c.c { "C" } else { "c" },
+        if c.v { "V" } else { "v" }
+    );
+    let mode = match (&c.lockup, c.ipsr) {
+        (Some(l), _) => format!("LOCKED UP: {l}"),
+        (None, 3) => "handler mode: HardFault".to_string(),
+        (None, _) => "thread mode".to_string(),
+    };
+    // The linker script, if the lesson has it, with the lines behind what
+    // the current instruction touches marked.
+    let script = st.files.iter().find(|(p, _)| p.ends_with(".ld")).map(|(_, d)| String::from_utf8_lossy(d).into_owned());
+    let data = mcu.info.sections.iter().find(|s| s.name == ".data").cloned();
+    let bss = mcu.info.sections.iter().find(|s| s.name == ".bss").cloned();
+    let hits_data = data
+        .as_ref()
+        .map(|d| {
+            let (a, b) = touched(d.vma, d.size);
+            let (c2, d2) = touched(d.lma, d.size);
+            a || b || c2 || d2
+        })
+        .unwrap_or(false);
+    let hits_bss = bss
+        .as_ref()
+        .map(|b| {
+            let (x, y) = touched(b.vma, b.size);
+            x || y
+        })
+        .unwrap_or(false);
+    html! {
+        <>
+        <p class={classes!("mode", c.lockup.is_some().then_some("changed"))}>{ format!("{mode} · {} instructions since reset · flags {flags}", c.steps) }</p>
+        <table class="regs-table">
+            <caption>{"Registers"}</caption>
+            <tbody>
+            { for (0..4).map(|row| html! {
+                <tr>{ for (0..4).map(|col| { let i = row * 4 + col; html! { <><th scope="row">{ NAMES[i] }</th><td><code>{ format!("{:#010x}", c.r[i]) }</code></td></> } }) }</tr>
+            }) }
+            </tbody>
+        </table>
+        <table class="sections">
+            <caption>{"Sections: where each runs (VMA) and where its bytes are stored (LMA)"}</caption>
+            <thead><tr><th scope="col">{"section"}</th><th scope="col">{"VMA (runs at)"}</th><th scope="col">{"LMA (stored at)"}</th><th scope="col">{"size"}</th><th scope="col">{"kind"}</th></tr></thead>
+            <tbody>
+            { for mcu.info.sections.iter().map(|s| {
+                let two = s.vma != s.lma && s.flags.contains("load");
+                html! { <tr class={classes!(two.then_some("two-addresses"))}>
+                    <td>{ s.name.clone() }</td><td><code>{ format!("{:#010x}", s.vma) }</code></td>
+                    <td><code>{ format!("{:#010x}", s.lma) }</code>{ if two { " ← two addresses: the startup code copies it" } else { "" } }</td>
+                    <td>{ s.size }</td><td>{ s.flags.clone() }</td></tr> }
+            }) }
+            </tbody>
+        </table>
+        <table class="symbols">
+            <caption>{"Symbols and the memory they name"}</caption>
+            <thead><tr><th scope="col">{"symbol"}</th><th scope="col">{"address"}</th><th scope="col">{"where"}</th><th scope="col">{"word there now"}</th></tr></thead>
+            <tbody>
+            { for mcu.info.symbols.iter().map(|(n, a)| {
+                let t = touched(*a, 4);
+                let word = match mcu.peek(*a) {
+                    Some(v) => format!("{v:#010x}"),
+                    None if *a < RAM_BASE => "(code)".into(),
+                    None => "—".into(),
+                };
+                let region = if *a >= RAM_BASE { if mcu.peek(*a).is_some() { "RAM" } else { "end of RAM" } } else { "flash" };
+                html! { <tr class={classes!(t.1.then_some("changed"), t.0.then_some("walk"))}><td><code>{ n.clone() }</code>{ mark(t) }</td><td><code>{ format!("{a:#010x}") }</code></td><td>{ region }</td><td><code>{ word }</code></td></tr> }
+            }) }
+            </tbody>
+        </table>
+        if let Some(text) = script {
+            <figure class="linker-script">
+                <figcaption>{"The linker script (link.ld)"}</figcaption>
+                <pre>{ for text.lines().map(|l| {
+                    let hot = (hits_data && (l.contains(".data") || l.contains("AT> FLASH") || l.contains("__sidata")))
+                        || (hits_bss && l.contains(".bss"));
+                    html! { <span class={classes!("line", hot.then_some("hot"))}>{ l.to_string() }{ if hot { "   ◀ this line placed what the instruction touches" } else { "" } }{"\n"}</span> }
+                }) }</pre>
+            </figure>
+        }
         </>
     }
 }
