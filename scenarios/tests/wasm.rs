@@ -63,3 +63,22 @@ fn translation_rate_in_wasm() {
         wasm_bindgen_test::console_log!("wasm translations, {name}: {:.0} per second", n as f64 / secs);
     }
 }
+
+/// The Thumb interpreter in wasm: the 64 KiB .data copy (reports, never asserts).
+#[wasm_bindgen_test]
+fn thumb_rate_in_wasm() {
+    use sim_core::{Config, Machine, Op};
+    let mut m = Machine::new(&Config::default());
+    m.install_file("/fw", std::sync::Arc::from(&include_bytes!("../../fixtures/mcu/bigdata.elf")[..]));
+    m.apply(&Op::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 128, seed: 3 }).expect("load");
+    m.apply(&Op::McuReset {}).expect("reset");
+    let t = js_sys::Date::now();
+    let r = m.apply(&Op::McuRun { until: Some("main".into()), max: 200_000 }).expect("run");
+    let secs = (js_sys::Date::now() - t) / 1e3;
+    wasm_bindgen_test::console_log!(
+        "wasm 64 KiB .data copy: {} instructions in {:.0} ms = {:.2} M instructions/s",
+        r.events.len(),
+        secs * 1e3,
+        r.events.len() as f64 / secs / 1e6
+    );
+}

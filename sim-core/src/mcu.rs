@@ -903,7 +903,8 @@ impl Machine {
         };
         let max = max.min(MAX_STEPS);
         for _ in 0..max {
-            let st = self.mcu()?.clone();
+            // Borrow the board for this instruction; copy only the registers.
+            let st = self.mcu()?;
             if let Some(why) = &st.cpu.lockup {
                 return Ok(Outcome::Failed { errno: crate::ops::Errno::EFAULT, detail: format!("the core is locked up: {why}") });
             }
@@ -912,30 +913,33 @@ impl Machine {
             }
             let mut cpu = st.cpu.clone();
             let pc = cpu.r[15];
-            match execute(&st, &mut cpu) {
-                Ok((text, note, effects)) => {
+            let step = execute(st, &mut cpu).map(|(text, note, effects)| {
+                let stores: Vec<(usize, Vec<u8>, Vec<u8>)> = effects
+                    .into_iter()
+                    .map(|Effect::Store(addr, bytes)| {
+                        let off = (addr - RAM_BASE) as usize;
+                        (off, st.ram[off..off + bytes.len()].to_vec(), bytes)
+                    })
+                    .collect();
+                (format!("{pc:#06x} <{}>  {text}", st.symbolize(pc)), note, stores)
+            });
+            match step {
+                Ok((text, note, stores)) => {
                     let idle = cpu.r[15] == pc;
                     let mut focus: Vec<Focus> =
-                        effects.iter().map(|Effect::Store(addr, _)| Focus::McuAddr { addr: *addr, write: true }).collect();
+                        stores.iter().map(|(off, _, _)| Focus::McuAddr { addr: RAM_BASE + *off as u32, write: true }).collect();
                     // Loads: the address named in the note ("loaded from 0x..").
                     if let Some(a) = note.split("loaded from ").nth(1).or_else(|| note.split("stored in flash at ").nth(1)) {
                         if let Some(addr) = a.split_whitespace().next().and_then(crate::ops::parse_num) {
                             focus.push(Focus::McuAddr { addr: addr as u32, write: false });
                         }
                     }
-                    for Effect::Store(addr, bytes) in effects {
-                        let off = (addr - RAM_BASE) as usize;
-                        let old = st.ram[off..off + bytes.len()].to_vec();
-                        self.delta(Delta::McuRam { offset: off, old, new: bytes });
+                    for (offset, old, new) in stores {
+                        self.delta(Delta::McuRam { offset, old, new });
                     }
                     self.set_cpu(cpu);
                     let note = if note.is_empty() { String::new() } else { format!(": {note}") };
-                    self.emit(
-                        EventKind::Copy,
-                        format!("{pc:#06x} <{}>  {text}{note}", st.symbolize(pc)),
-                        "Thumb instruction (ARMv6-M)",
-                        focus,
-                    );
+                    self.emit(EventKind::Copy, format!("{text}{note}"), "Thumb instruction (ARMv6-M)", focus);
                     if idle && stop.is_none() {
                         self.emit(
                             EventKind::Process,
@@ -947,9 +951,7 @@ impl Machine {
                     }
                 }
                 Err(fault) if fault.starts_with("unsupported") => return Err(SimError::BadArgument(fault)),
-                Err(fault) => {
-                    self.mcu_hardfault(&st, fault)?;
-                }
+                Err(fault) => self.mcu_hardfault(fault)?,
             }
         }
         match stop {
@@ -960,17 +962,21 @@ impl Machine {
 
     /// Exception entry to HardFault: stack r0-r3, r12, lr, pc, xPSR; LR =
     /// EXC_RETURN; PC = vector 3. A fault while handling a fault locks up.
-    fn mcu_hardfault(&mut self, st: &McuState, fault: String) -> R<()> {
+    fn mcu_hardfault(&mut self, fault: String) -> R<()> {
+        let st = self.mcu()?;
         let mut cpu = st.cpu.clone();
+        let sp = cpu.r[13].wrapping_sub(32) & !7;
+        let vector = st.read(12, 4).unwrap_or(0);
+        let handler = st.symbolize(vector & !1);
+        let stack_ok = st.check_store(sp, 4).is_ok() && st.check_store(sp + 28, 4).is_ok();
+        let old_frame = if stack_ok { st.ram[(sp - RAM_BASE) as usize..(sp - RAM_BASE) as usize + 32].to_vec() } else { Vec::new() };
         if cpu.ipsr == 3 {
             cpu.lockup = Some(format!("a fault inside the HardFault handler: {fault}"));
             self.set_cpu(cpu);
             self.emit(EventKind::Error, format!("LOCKUP: {fault}, while already handling a HardFault"), "ARMv6-M lockup", vec![]);
             return Ok(());
         }
-        let sp = cpu.r[13].wrapping_sub(32) & !7;
-        let vector = st.read(12, 4).unwrap_or(0);
-        if st.check_store(sp, 4).is_err() || st.check_store(sp + 28, 4).is_err() || vector & 1 == 0 {
+        if !stack_ok || vector & 1 == 0 {
             cpu.lockup = Some(format!("{fault}; and the exception entry itself failed (stack at {sp:#x}, HardFault vector {vector:#x})"));
             self.set_cpu(cpu);
             self.emit(
@@ -985,7 +991,7 @@ impl Machine {
         let frame = [cpu.r[0], cpu.r[1], cpu.r[2], cpu.r[3], cpu.r[12], cpu.r[14], cpu.r[15], xpsr];
         let bytes: Vec<u8> = frame.iter().flat_map(|w| w.to_le_bytes()).collect();
         let off = (sp - RAM_BASE) as usize;
-        self.delta(Delta::McuRam { offset: off, old: st.ram[off..off + 32].to_vec(), new: bytes });
+        self.delta(Delta::McuRam { offset: off, old: old_frame, new: bytes });
         cpu.r[13] = sp;
         cpu.r[14] = 0xffff_fff9;
         cpu.r[15] = vector & !1;
@@ -994,9 +1000,8 @@ impl Machine {
         self.emit(
             EventKind::Error,
             format!(
-                "HardFault: {fault}. The core stacks 8 registers at {sp:#x} and jumps to the HardFault vector {:#x} <{}>",
-                vector & !1,
-                st.symbolize(vector & !1)
+                "HardFault: {fault}. The core stacks 8 registers at {sp:#x} and jumps to the HardFault vector {:#x} <{handler}>",
+                vector & !1
             ),
             "ARMv6-M ExceptionEntry (HardFault)",
             vec![],

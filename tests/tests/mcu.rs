@@ -172,3 +172,29 @@ fn the_interpreter_matches_qemu_instruction_by_instruction() {
         run(&mut m, None, 1).expect("one instruction");
     }
 }
+
+#[test]
+fn flash_holds_what_objcopy_o_binary_writes() {
+    // fixtures/mcu/firmware.bin is `arm-none-eabi-objcopy -O binary firmware.elf`.
+    let bin = include_bytes!("../../fixtures/mcu/firmware.bin");
+    let mut m = board(FW);
+    load(&mut m).expect("load");
+    let flash = &m.state().mcu.as_ref().expect("mcu").flash;
+    assert_eq!(&flash[..bin.len()], &bin[..], "the same bytes at the same load addresses");
+    assert_eq!(&bin[0xc0..0xc4], &5u32.to_le_bytes(), "x's initial value at its LMA");
+    assert!(flash[bin.len()..].iter().all(|b| *b == 0xff), "erased flash beyond the image");
+}
+
+#[test]
+fn a_64_kib_data_copy_runs_to_main() {
+    let big = include_bytes!("../../fixtures/mcu/bigdata.elf");
+    let mut m = board(big);
+    m.apply(&Op::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 128, seed: 3 }).expect("load");
+    m.apply(&Op::McuReset {}).expect("reset");
+    let r = m.apply(&Op::McuRun { until: Some("main".into()), max: 200_000 }).expect("runs");
+    assert_eq!(r.outcome, Outcome::Ok);
+    let mcu = m.state().mcu.as_ref().expect("mcu");
+    assert_eq!(mcu.peek(0x2000_0000), Some(1));
+    assert_eq!(mcu.peek(0x2000_0000 + 4 * 16383), Some(0), "the last word copied (zero-initialised in the table)");
+    assert!(r.events.len() > 16384 * 4, "one event per instruction: {}", r.events.len());
+}
