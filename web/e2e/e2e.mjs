@@ -81,6 +81,13 @@ await check("your own ELF file is exec'd", async () => {
   await page.screenshot({ path: join(out, "05-own-elf.png"), fullPage: true });
 });
 
+await check("your own firmware is flashed and run", async () => {
+  await page.setInputFiles("#file-input", { name: "firmware.elf", mimeType: "application/octet-stream", buffer: readFileSync(join(root, "fixtures/mcu/firmware.elf")) });
+  await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent?.includes("your firmware"));
+  await page.click("#btn-end");
+  await page.waitForFunction(() => (document.querySelector("#event-text") || {}).textContent?.includes("idling"));
+});
+
 await check("a lesson by URL (?src=) and a broken one", async () => {
   await page.route("**/course/good.toml", (r) => r.fulfill({ body: 'id = "g"\ntitle = "From a course site"\nsummary = "s"\n[[steps]]\nsay = "x"\ndo = { op = "spawn", name = "p" }\n' }));
   await page.route("**/course/bad.toml", (r) => r.fulfill({ body: "this is not toml" }));

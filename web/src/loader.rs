@@ -45,6 +45,9 @@ pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
     if bytes.len() > MAX_FILE {
         return Err(format!("{name} is {} bytes; files up to {} MiB can be opened", bytes.len(), MAX_FILE >> 20));
     }
+    if bytes.len() >= 20 && u16::from_le_bytes([bytes[18], bytes[19]]) == 40 {
+        return own_firmware(name, bytes);
+    }
     let image = ExecImage::parse(bytes, 0x7fff_ffff_f000).map_err(|e| format!("{name}: {e}"))?;
     let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(40).collect();
     let path = format!("/home/student/{}", if safe.is_empty() { "program" } else { &safe });
@@ -74,6 +77,29 @@ pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
         machine: Config::default(),
         files: vec![FileSpec { path: path.clone(), fixture: None, text: Some(String::new()) }],
         steps,
+    };
+    let files = BTreeMap::from([(path, Arc::<[u8]>::from(bytes))]);
+    scenarios::run_with_files(&lesson, &files).map_err(|e| format!("{name}: {e}"))
+}
+
+/// A lesson that flashes the student's own ARM firmware ELF into the
+/// Cortex-M0, resets it and runs it (until it idles, or 5,000 instructions).
+pub fn own_firmware(name: &str, bytes: &[u8]) -> Result<Run, String> {
+    sim_core::mcu::Firmware::parse(bytes, 256 * 1024).map_err(|e| format!("{name}: {e}"))?;
+    let path = "/fw/firmware.elf".to_string();
+    let step = |say: &str, op: Op| Step { say: say.into(), op, expect: vec![] };
+    let lesson = Lesson {
+        id: "own-firmware".into(),
+        title: format!("your firmware {name} on a Cortex-M0"),
+        summary: "Your own firmware, flashed at its load addresses and run from reset.".into(),
+        question: String::new(),
+        machine: Config::default(),
+        files: vec![FileSpec { path: path.clone(), fixture: None, text: Some(String::new()) }],
+        steps: vec![
+            step("The flasher writes each loadable segment of your file at its load address (LMA); RAM powers up with garbage.", Op::McuLoad { path: path.clone(), flash_kib: 256, ram_kib: 16, seed: 1 }),
+            step("Reset: SP from word 0 of the vector table, PC from word 1.", Op::McuReset {}),
+            step("Your code runs, one instruction per step, until it idles in a branch-to-self loop (or 5,000 instructions).", Op::McuRun { until: None, max: 5_000 }),
+        ],
     };
     let files = BTreeMap::from([(path, Arc::<[u8]>::from(bytes))]);
     scenarios::run_with_files(&lesson, &files).map_err(|e| format!("{name}: {e}"))
