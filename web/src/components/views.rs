@@ -454,8 +454,9 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
             <figure class="linker-script">
                 <figcaption>{"The linker script (link.ld)"}</figcaption>
                 <pre>{ for text.lines().map(|l| {
-                    let hot = (hits_data && (l.contains(".data") || l.contains("AT> FLASH") || l.contains("__sidata")))
-                        || (hits_bss && l.contains(".bss"));
+                    let comment = l.trim_start().starts_with("/*") || l.trim_start().starts_with('*');
+                    let hot = !comment
+                        && ((hits_data && (l.contains(".data") || l.contains("AT> FLASH") || l.contains("__sidata"))) || (hits_bss && l.contains(".bss")));
                     html! { <span class={classes!("line", hot.then_some("hot"))}>{ l.to_string() }{ if hot { "   ◀ this line placed what the instruction touches" } else { "" } }{"\n"}</span> }
                 }) }</pre>
             </figure>
