@@ -96,9 +96,15 @@ pub fn own_firmware(name: &str, bytes: &[u8]) -> Result<Run, String> {
         machine: Config::default(),
         files: vec![FileSpec { path: path.clone(), fixture: None, text: Some(String::new()) }],
         steps: vec![
-            step("The flasher writes each loadable segment of your file at its load address (LMA); RAM powers up with garbage.", Op::McuLoad { path: path.clone(), flash_kib: 256, ram_kib: 16, seed: 1 }),
+            step(
+                "The flasher writes each loadable segment of your file at its load address (LMA); RAM powers up with garbage.",
+                Op::McuLoad { path: path.clone(), flash_kib: 256, ram_kib: 16, seed: 1 },
+            ),
             step("Reset: SP from word 0 of the vector table, PC from word 1.", Op::McuReset {}),
-            step("Your code runs, one instruction per step, until it idles in a branch-to-self loop (or 5,000 instructions).", Op::McuRun { until: None, max: 5_000 }),
+            step(
+                "Your code runs, one instruction per step, until it idles in a branch-to-self loop (or 5,000 instructions).",
+                Op::McuRun { until: None, max: 5_000 },
+            ),
         ],
     };
     let files = BTreeMap::from([(path, Arc::<[u8]>::from(bytes))]);

@@ -421,6 +421,25 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
             }) }
             </tbody>
         </table>
+        <div class="memmap" role="group" aria-label="Memory map, not to scale">
+            <div class="region"><span class="region-name">{ format!("flash @ {:#x}", 0) }</span>
+                { for mcu.info.sections.iter().filter(|s| s.flags.contains("load")).map(|s| {
+                    let stored = if s.vma != s.lma { format!("{} initial values", s.name) } else { s.name.clone() };
+                    let (r, _) = touched(s.lma, s.size);
+                    html! { <span class={classes!("block", (s.vma != s.lma).then_some("lma"), r.then_some("walk"))}>{ format!("{stored} @ {:#x} ({} B)", s.lma, s.size) }</span> }
+                }) }
+            </div>
+            { for data.as_ref().filter(|d| d.vma != d.lma).map(|d| html! {
+                <p class="copy-arrow">{ format!("↓ the Reset handler copies {} bytes from {:#x} (LMA) to {:#x} (VMA), word by word; nothing else ever does", d.size, d.lma, d.vma) }</p>
+            }) }
+            <div class="region"><span class="region-name">{ format!("RAM @ {RAM_BASE:#x} ({} KiB)", mcu.ram.len() / 1024) }</span>
+                { for mcu.info.sections.iter().filter(|s| s.vma >= RAM_BASE).map(|s| {
+                    let (_, w) = touched(s.vma, s.size);
+                    html! { <span class={classes!("block", w.then_some("changed"))}>{ format!("{} @ {:#x} ({} B)", s.name, s.vma, s.size) }</span> }
+                }) }
+                <span class="block stack">{ format!("stack ↓ from {:#x}", mcu.info.symbol("_stack_top").unwrap_or(0)) }</span>
+            </div>
+        </div>
         <table class="sections">
             <caption>{"Sections: where each runs (VMA) and where its bytes are stored (LMA)"}</caption>
             <thead><tr><th scope="col">{"section"}</th><th scope="col">{"VMA (runs at)"}</th><th scope="col">{"LMA (stored at)"}</th><th scope="col">{"size"}</th><th scope="col">{"kind"}</th></tr></thead>
