@@ -69,10 +69,23 @@ pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
             vec![],
         ));
     }
+    run_own(
+        name,
+        bytes,
+        "own-elf",
+        format!("exec of your file {name}"),
+        "Your own executable, loaded the way Linux's load_elf_binary does.",
+        path,
+        steps,
+    )
+}
+
+/// Runs a generated lesson whose only file is the student's `bytes` at `path`.
+fn run_own(name: &str, bytes: &[u8], id: &str, title: String, summary: &str, path: String, steps: Vec<Step>) -> Result<Run, String> {
     let lesson = Lesson {
-        id: "own-elf".into(),
-        title: format!("exec of your file {name}"),
-        summary: "Your own executable, loaded the way Linux's load_elf_binary does.".into(),
+        id: id.into(),
+        title,
+        summary: summary.into(),
         question: String::new(),
         machine: Config::default(),
         files: vec![FileSpec { path: path.clone(), fixture: None, text: Some(String::new()) }],
@@ -88,25 +101,24 @@ pub fn own_firmware(name: &str, bytes: &[u8]) -> Result<Run, String> {
     sim_core::mcu::Firmware::parse(bytes, 256 * 1024).map_err(|e| format!("{name}: {e}"))?;
     let path = "/fw/firmware.elf".to_string();
     let step = |say: &str, op: Op| Step { say: say.into(), op, expect: vec![] };
-    let lesson = Lesson {
-        id: "own-firmware".into(),
-        title: format!("your firmware {name} on a Cortex-M0"),
-        summary: "Your own firmware, flashed at its load addresses and run from reset.".into(),
-        question: String::new(),
-        machine: Config::default(),
-        files: vec![FileSpec { path: path.clone(), fixture: None, text: Some(String::new()) }],
-        steps: vec![
-            step(
-                "The flasher writes each loadable segment of your file at its load address (LMA); RAM powers up with garbage.",
-                Op::McuLoad { path: path.clone(), flash_kib: 256, ram_kib: 16, seed: 1 },
-            ),
-            step("Reset: SP from word 0 of the vector table, PC from word 1.", Op::McuReset {}),
-            step(
-                "Your code runs, one instruction per step, until it idles in a branch-to-self loop (or 5,000 instructions).",
-                Op::McuRun { until: None, max: 5_000 },
-            ),
-        ],
-    };
-    let files = BTreeMap::from([(path, Arc::<[u8]>::from(bytes))]);
-    scenarios::run_with_files(&lesson, &files).map_err(|e| format!("{name}: {e}"))
+    let steps = vec![
+        step(
+            "The flasher writes each loadable segment of your file at its load address (LMA); RAM powers up with garbage.",
+            Op::McuLoad { path: path.clone(), flash_kib: 256, ram_kib: 16, seed: 1 },
+        ),
+        step("Reset: SP from word 0 of the vector table, PC from word 1.", Op::McuReset {}),
+        step(
+            "Your code runs, one instruction per step, until it idles in a branch-to-self loop (or 5,000 instructions).",
+            Op::McuRun { until: None, max: 5_000 },
+        ),
+    ];
+    run_own(
+        name,
+        bytes,
+        "own-firmware",
+        format!("your firmware {name} on a Cortex-M0"),
+        "Your own firmware, flashed at its load addresses and run from reset.",
+        path,
+        steps,
+    )
 }
