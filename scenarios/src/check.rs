@@ -173,6 +173,28 @@ pub enum Expect {
         /// Expected.
         locked: bool,
     },
+    /// A BPF map, by name, in the kernel.
+    BpfMap {
+        /// Its name.
+        name: String,
+        /// Its id (when several maps share the name).
+        id: Option<u32>,
+        /// Whether one is alive.
+        exists: bool,
+        /// Its refcnt.
+        refcnt: Option<u32>,
+        /// Its usercnt.
+        usercnt: Option<u32>,
+    },
+    /// A BPF program, by name, in the kernel.
+    BpfProg {
+        /// Its name.
+        name: String,
+        /// Whether one is loaded.
+        exists: bool,
+        /// How many maps it holds.
+        maps: Option<usize>,
+    },
     /// Whether fd `fd` is open in `pid`.
     Fd {
         /// Process.
@@ -268,6 +290,14 @@ impl Expect {
             }
             "mcu_reg" => Expect::McuReg { reg: f.need_str("reg")?, equals: f.need_int("equals")? },
             "mcu_lockup" => Expect::McuLockup { locked: f.need_bool("locked")? },
+            "bpf_map" => Expect::BpfMap {
+                name: f.need_str("name")?,
+                id: f.int("id")?,
+                exists: f.bool("exists")?.unwrap_or(true),
+                refcnt: f.int("refcnt")?,
+                usercnt: f.int("usercnt")?,
+            },
+            "bpf_prog" => Expect::BpfProg { name: f.need_str("name")?, exists: f.bool("exists")?.unwrap_or(true), maps: f.int("maps")? },
             "fd" => Expect::Fd { pid: pid(f)?, fd: Fd(f.need_int("fd")?), open: f.need_bool("open")? },
             other => return Err(format!("unknown check `{other}`; the checks are {}", Expect::NAMES.join(", "))),
         })
@@ -576,6 +606,36 @@ impl Expect {
                     format!("the core is {}", if *locked { "locked up" } else { "not locked up" }),
                     if is == *locked { Ok(()) } else { Err(format!("locked = {is}")) },
                 )
+            }
+            Expect::BpfMap { name, id, exists, refcnt, usercnt } => {
+                let m = st.bpf.maps.iter().find(|(i, m)| &m.def.name == name && id.is_none_or(|id| id == **i)).map(|(_, m)| m);
+                let name = &match id {
+                    Some(id) => format!("{name} (id {id})"),
+                    None => name.clone(),
+                };
+                let mut want = if *exists { format!("map {name} is alive") } else { format!("no map {name} is alive") };
+                let mut found = if m.is_some() { format!("map {name} is alive") } else { format!("no map {name} is alive") };
+                if let Some(m) = m {
+                    if let Some(r) = refcnt {
+                        want += &format!(", refcnt {r}");
+                        found += &format!(", refcnt {}", m.refcnt);
+                    }
+                    if let Some(u) = usercnt {
+                        want += &format!(", usercnt {u}");
+                        found += &format!(", usercnt {}", m.usercnt);
+                    }
+                }
+                (want.clone(), eq(found, want))
+            }
+            Expect::BpfProg { name, exists, maps } => {
+                let p = st.bpf.progs.values().find(|p| &p.name == name);
+                let mut want = if *exists { format!("program {name} is loaded") } else { format!("no program {name} is loaded") };
+                let mut found = if p.is_some() { format!("program {name} is loaded") } else { format!("no program {name} is loaded") };
+                if let (Some(p), Some(n)) = (p, maps) {
+                    want += &format!(" holding {n} map(s)");
+                    found += &format!(" holding {} map(s)", p.map_ids.len());
+                }
+                (want.clone(), eq(found, want))
             }
             Expect::Fd { pid, fd, open } => {
                 let has = st.procs.get(pid).is_some_and(|p| p.fds.contains_key(fd));

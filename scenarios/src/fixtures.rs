@@ -8,6 +8,8 @@ pub const FIXTURES: &[(&str, &[u8])] = &[
     ("mcu/firmware.elf", include_bytes!("../../fixtures/mcu/firmware.elf")),
     ("mcu/nostartup.elf", include_bytes!("../../fixtures/mcu/nostartup.elf")),
     ("mcu/link.ld", include_bytes!("../../fixtures/mcu/link.ld")),
+    ("bpf/sockops_lookup.o", include_bytes!("../../fixtures/bpf/sockops_lookup.o")),
+    ("bpf/sockops_nolookup.o", include_bytes!("../../fixtures/bpf/sockops_nolookup.o")),
 ];
 
 /// The bytes of fixture `name`.

@@ -14,6 +14,9 @@ pub enum InspectError {
     /// A firmware image the microcontroller loader refuses.
     #[error("{0}")]
     Firmware(#[from] FirmwareError),
+    /// A BPF object libbpf would refuse.
+    #[error("libbpf: {0}")]
+    Bpf(#[from] sim_core::bpf::BpfObjectError),
 }
 
 /// Firmware (ARM): sections with VMA and LMA, and the startup symbols.
@@ -32,6 +35,12 @@ pub fn inspect(data: &[u8]) -> Result<Value, InspectError> {
         let machine = u16::from_le_bytes([data[18], data[19]]);
         if machine == 40 {
             return firmware(data);
+        }
+        if machine == 247 {
+            let o = sim_core::bpf::BpfObject::parse(data)?;
+            return Ok(
+                json!({ "kind": "bpf_object", "maps": o.maps, "programs": o.programs, "relocations": o.relocations, "license": o.license }),
+            );
         }
         if machine != 62 {
             return Err(InspectError::Elf(ElfError::WrongMachine(machine)));

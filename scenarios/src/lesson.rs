@@ -244,6 +244,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("fork-cow", include_str!("../lessons/fork-cow.toml")),
     ("exec-elf", include_str!("../lessons/exec-elf.toml")),
     ("mcu-startup", include_str!("../lessons/mcu-startup.toml")),
+    ("bpf-who-creates-map", include_str!("../lessons/bpf-who-creates-map.toml")),
     ("handles-vs-pids", include_str!("../lessons/handles-vs-pids.toml")),
 ];
 

@@ -10,6 +10,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("fork-cow", include_str!("../../tests/golden/fork-cow.txt")),
     ("exec-elf", include_str!("../../tests/golden/exec-elf.txt")),
     ("mcu-startup", include_str!("../../tests/golden/mcu-startup.txt")),
+    ("bpf-who-creates-map", include_str!("../../tests/golden/bpf-who-creates-map.txt")),
     ("handles-vs-pids", include_str!("../../tests/golden/handles-vs-pids.txt")),
 ];
 

@@ -11,12 +11,14 @@
 //! | [`paging`] | x86-64 4-level and a 2-level teaching format; the MMU walk |
 //! | [`mm`] | TLB, page faults, demand paging, COW, mmap/munmap/mprotect/brk, fork's page-table copy |
 //! | [`exec`] | `load_elf_binary`: segments, .bss, stack with argv/envp/auxv |
+//! | [`bpf`] | BPF objects from clang (BTF maps, programs, relocations), maps and programs with ids, refcounts, fds and pins |
 //! | [`elf`] | reading and validating an executable's headers |
 //! | [`timeline`] | checkpoints and rewinding |
 //! | [`mcu`] | a Cortex-M0: flash, RAM, vector table, reset, a Thumb interpreter running real firmware |
 //! | [`windows`] | a Windows personality: process objects, handle tables, OpenProcess, WriteProcessMemory, PID reuse |
 #![deny(missing_docs)]
 
+pub mod bpf;
 pub mod elf;
 pub mod event;
 pub mod exec;

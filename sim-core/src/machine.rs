@@ -179,6 +179,9 @@ impl Machine {
             Op::McuWriteFlash { addr, value } => self.mcu_write_flash(*addr, *value),
             Op::McuReset {} => self.mcu_reset(),
             Op::McuRun { until, max } => self.mcu_run(until.as_deref(), *max),
+            Op::BpftoolProgLoad { object, pin } => self.bpftool_prog_load(object, pin),
+            Op::BpfUnlink { path } => self.bpf_unlink(path),
+            Op::BpftoolShow {} => self.bpftool_show(),
         }
     }
 
@@ -349,6 +352,11 @@ impl Machine {
     pub(crate) fn mm_alloc(&mut self, owner: Pid) -> R<Mm> {
         let root = self.frame_alloc(FrameKind::PageTable { level: 0, owner })?;
         Ok(Mm { root, vmas: Default::default(), start_brk: 0, brk: 0, start_stack: 0, exe: None, auxv: vec![], argv: vec![] })
+    }
+
+    /// Creates a process (the `spawn` operation), for operations that start helpers.
+    pub(crate) fn dispatch_spawn(&mut self, name: &str) -> R<Outcome> {
+        self.spawn(name)
     }
 
     fn spawn(&mut self, name: &str) -> R<Outcome> {
@@ -531,6 +539,7 @@ impl Machine {
         self.proc_update(pid, |p| {
             p.fds.remove(&fd);
         })?;
+        let ofd_kind_before = self.st.ofds.get(&entry.ofd).map(|o| o.kind.clone());
         let what = match self.st.ofds.get(&entry.ofd).cloned() {
             Some(o) if o.refcount > 1 => {
                 self.ofd_set(entry.ofd, Some(Ofd { refcount: o.refcount - 1, ..o.clone() }));
@@ -542,7 +551,17 @@ impl Machine {
             }
             None => String::new(),
         };
+        let released = match self.st.ofds.get(&entry.ofd) {
+            None => ofd_kind_before,
+            Some(_) => None,
+        };
         self.emit(EventKind::Fd, format!("process {pid} closes fd {fd}; {what}"), mechanism, vec![Focus::Proc { pid }]);
+        // The file's release callback: bpf_map_release / bpf_prog_release.
+        match released {
+            Some(OfdKind::BpfMap { id }) => self.bpf_put(crate::bpf::BpfRef::Map(id), true, &format!("fd {fd} of process {pid} closed")),
+            Some(OfdKind::BpfProg { id }) => self.bpf_put(crate::bpf::BpfRef::Prog(id), false, &format!("fd {fd} of process {pid} closed")),
+            _ => {}
+        }
         Ok(())
     }
 
@@ -567,6 +586,8 @@ fn ofd_name(k: &OfdKind) -> String {
     match k {
         OfdKind::Tty => "the terminal".into(),
         OfdKind::File { path } => format!("open file {path}"),
+        OfdKind::BpfMap { id } => format!("the file of BPF map {id}"),
+        OfdKind::BpfProg { id } => format!("the file of BPF program {id}"),
     }
 }
 

@@ -267,6 +267,20 @@ pub enum Op {
         /// At most this many instructions.
         max: u64,
     },
+    /// `bpftool prog load OBJECT PIN`, run as its own process.
+    BpftoolProgLoad {
+        /// The BPF object file.
+        object: String,
+        /// The bpffs path to pin the first program at.
+        pin: String,
+    },
+    /// `rm PATH` on bpffs.
+    BpfUnlink {
+        /// The pin.
+        path: String,
+    },
+    /// `bpftool prog show` and `bpftool map show`.
+    BpftoolShow {},
 }
 
 /// The bytes a store writes: `value` as `size` little-endian bytes, or `text`.
@@ -374,6 +388,9 @@ impl Op {
             },
             "mcu_write_flash" => Op::McuWriteFlash { addr: f.need_int("addr")?, value: f.need_int("value")? },
             "mcu_reset" => Op::McuReset {},
+            "bpftool_prog_load" => Op::BpftoolProgLoad { object: f.need_str("object")?, pin: f.need_str("pin")? },
+            "bpf_unlink" => Op::BpfUnlink { path: f.need_str("path")? },
+            "bpftool_show" => Op::BpftoolShow {},
             "mcu_run" => Op::McuRun { until: f.str("until")?, max: f.u64("max")?.unwrap_or(10_000) },
             "exit_process" => Op::ExitProcess { pid: pid(f)?, code: f.int("code")?.unwrap_or(0) },
             other => return Err(format!("unknown op `{other}`; the ops are {}", Op::NAMES.join(", "))),
@@ -402,9 +419,15 @@ impl Op {
     /// The process the operation acts for, if any.
     pub fn pid(&self) -> Option<Pid> {
         match self {
-            Op::Spawn { .. } | Op::DropCaches {} | Op::McuLoad { .. } | Op::McuWriteFlash { .. } | Op::McuReset {} | Op::McuRun { .. } => {
-                None
-            }
+            Op::Spawn { .. }
+            | Op::DropCaches {}
+            | Op::McuLoad { .. }
+            | Op::McuWriteFlash { .. }
+            | Op::McuReset {}
+            | Op::McuRun { .. }
+            | Op::BpftoolProgLoad { .. }
+            | Op::BpfUnlink { .. }
+            | Op::BpftoolShow {} => None,
             Op::NtCreateProcess { parent, .. } => *parent,
             Op::OpenProcess { pid, .. }
             | Op::WriteProcessMemory { pid, .. }
@@ -476,6 +499,9 @@ impl Op {
             Op::McuLoad { path, .. } => format!("flash {path} and power on"),
             Op::McuWriteFlash { addr, value } => format!("reprogram flash word {addr:#x} = {value:#010x}"),
             Op::McuReset {} => "reset".into(),
+            Op::BpftoolProgLoad { object, pin } => format!("bpftool prog load {object} {pin}"),
+            Op::BpfUnlink { path } => format!("rm {path}"),
+            Op::BpftoolShow {} => "bpftool prog show; bpftool map show".into(),
             Op::McuRun { until: Some(u), max } => format!("run until {u} (at most {max} instructions)"),
             Op::McuRun { until: None, max } => format!("run until the program idles (at most {max} instructions)"),
         }

@@ -169,6 +169,16 @@ pub enum OfdKind {
         /// Its path.
         path: String,
     },
+    /// A BPF map (anon inode "bpf-map").
+    BpfMap {
+        /// Map id.
+        id: u32,
+    },
+    /// A BPF program (anon inode "bpf-prog").
+    BpfProg {
+        /// Program id.
+        id: u32,
+    },
 }
 
 /// An open file description (`struct file`), counted by `f_count`.
@@ -246,6 +256,8 @@ pub struct State {
     pub nt: crate::windows::NtState,
     /// A microcontroller, in firmware lessons.
     pub mcu: Option<Box<crate::mcu::McuState>>,
+    /// The kernel's BPF maps, programs and pins.
+    pub bpf: crate::bpf::BpfState,
 }
 
 /// One reversible change.
@@ -331,6 +343,13 @@ pub enum Delta {
         /// After.
         new: Box<crate::windows::NtState>,
     },
+    /// BPF objects changed.
+    Bpf {
+        /// Before.
+        old: Box<crate::bpf::BpfState>,
+        /// After.
+        new: Box<crate::bpf::BpfState>,
+    },
     /// A microcontroller was loaded or its flash changed.
     Mcu {
         /// Before.
@@ -393,6 +412,7 @@ impl State {
             },
             nt: Default::default(),
             mcu: None,
+            bpf: Default::default(),
         }
     }
 
@@ -452,6 +472,7 @@ impl State {
             Delta::Globals { old, new } => self.globals = *pick(old, new, forward),
             Delta::Nt { old, new } => self.nt = *pick(old, new, forward),
             Delta::Mcu { old, new } => self.mcu = pick(old, new, forward),
+            Delta::Bpf { old, new } => self.bpf = *pick(old, new, forward),
             Delta::McuCpu { old, new } => {
                 if let Some(m) = self.mcu.as_mut() {
                     m.cpu = *pick(old, new, forward);

@@ -122,6 +122,14 @@ await check("the microcontroller view: x becomes 5 in RAM", async () => {
   await page.screenshot({ path: join(out, "09-mcu.png"), fullPage: true });
 });
 
+await check("the BPF lesson shows who holds each map", async () => {
+  await page.goto(base + "?lesson=bpf-who-creates-map&step=5");
+  await page.waitForSelector(".view.bpf");
+  const bpf = await page.textContent(".view.bpf");
+  assert(bpf.includes("counters") && bpf.includes("fd 3 of bpftool"), bpf);
+  await page.screenshot({ path: join(out, "10-bpf.png"), fullPage: true });
+});
+
 await check("embed mode drops the site chrome", async () => {
   await page.goto(base + "?lesson=paging-walk&step=10&embed=1");
   await page.waitForSelector("#position");

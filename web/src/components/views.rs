@@ -98,6 +98,12 @@ pub fn views(p: &super::AtStep) -> Html {
                 { frames(st, &marks) }
             </section>
             }
+            if !st.bpf.maps.is_empty() || !st.bpf.progs.is_empty() || st.bpf.last_map_id > 0 {
+                <section class="view bpf" aria-labelledby="h-bpf">
+                    <h3 id="h-bpf">{"BPF objects: who holds what"}</h3>
+                    { bpf_view(st) }
+                </section>
+            }
             if let Some(mcu) = st.mcu.as_deref() {
                 <section class="view mcu" aria-labelledby="h-mcu">
                     <h3 id="h-mcu">{ format!("Microcontroller: {}", mcu.firmware) }</h3>
@@ -141,6 +147,8 @@ fn process_card(st: &State, pid: Pid, m: &Marks, subject: bool) -> Html {
                     let what = match o.map(|o| &o.kind) {
                         Some(OfdKind::Tty) => "terminal".to_string(),
                         Some(OfdKind::File { path }) => path.clone(),
+                        Some(OfdKind::BpfMap { id }) => format!("anon_inode:bpf-map (map {id})"),
+                        Some(OfdKind::BpfProg { id }) => format!("anon_inode:bpf-prog (program {id})"),
                         None => "?".into(),
                     };
                     let ff = Focus::Fd { pid, fd: *fd };
@@ -480,6 +488,62 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
                 }) }</pre>
             </figure>
         }
+        </>
+    }
+}
+
+fn bpf_view(st: &State) -> Html {
+    use sim_core::bpf::BpfRef;
+    let b = &st.bpf;
+    // Every holder of every object: fds (by process), pins, programs.
+    let mut fd_holders: Vec<(String, BpfRef)> = Vec::new();
+    for p in st.procs.values() {
+        for (fd, e) in &p.fds {
+            match st.ofds.get(&e.ofd).map(|o| &o.kind) {
+                Some(OfdKind::BpfMap { id }) => fd_holders.push((format!("fd {fd} of {} (pid {})", p.comm, p.pid), BpfRef::Map(*id))),
+                Some(OfdKind::BpfProg { id }) => fd_holders.push((format!("fd {fd} of {} (pid {})", p.comm, p.pid), BpfRef::Prog(*id))),
+                _ => {}
+            }
+        }
+    }
+    let holders = |r: BpfRef| -> String {
+        let mut v: Vec<String> = fd_holders.iter().filter(|(_, x)| *x == r).map(|(h, _)| h.clone()).collect();
+        v.extend(b.pins.iter().filter(|(_, x)| **x == r).map(|(p, _)| format!("pin {p}")));
+        if let BpfRef::Map(id) = r {
+            v.extend(
+                b.progs.iter().filter(|(_, p)| p.map_ids.contains(&id)).map(|(pid, p)| format!("program {pid} ({}) used_maps", p.name)),
+            );
+        }
+        if v.is_empty() {
+            "nothing".into()
+        } else {
+            v.join("; ")
+        }
+    };
+    html! {
+        <>
+        <table class="bpf-progs">
+            <caption>{"Programs"}</caption>
+            <thead><tr><th scope="col">{"id"}</th><th scope="col">{"type / name"}</th><th scope="col">{"refcnt"}</th><th scope="col">{"map_ids"}</th><th scope="col">{"held by"}</th></tr></thead>
+            <tbody>
+            if b.progs.is_empty() { <tr><td colspan="5" class="empty">{"none loaded"}</td></tr> }
+            { for b.progs.iter().map(|(id, p)| html! {
+                <tr><td>{ id }</td><td>{ format!("{} {}", p.prog_type, p.name) }</td><td>{ p.refcnt }</td>
+                <td>{ p.map_ids.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ") }</td><td>{ holders(BpfRef::Prog(*id)) }</td></tr>
+            }) }
+            </tbody>
+        </table>
+        <table class="bpf-maps">
+            <caption>{ format!("Maps (next id after {}: ids are never reused at once)", b.last_map_id) }</caption>
+            <thead><tr><th scope="col">{"id"}</th><th scope="col">{"type / name"}</th><th scope="col">{"refcnt"}</th><th scope="col">{"usercnt"}</th><th scope="col">{"held by"}</th></tr></thead>
+            <tbody>
+            if b.maps.is_empty() { <tr><td colspan="5" class="empty">{"none: BPF_MAP_GET_NEXT_ID returns ENOENT"}</td></tr> }
+            { for b.maps.iter().map(|(id, m)| html! {
+                <tr><td>{ id }</td><td>{ format!("{} {} (key {}B, value {}B, {} entries)", m.def.kind, m.def.name, m.def.key_size, m.def.value_size, m.def.max_entries) }</td>
+                <td>{ m.refcnt }</td><td>{ m.usercnt }</td><td>{ holders(BpfRef::Map(*id)) }</td></tr>
+            }) }
+            </tbody>
+        </table>
         </>
     }
 }

@@ -1,0 +1,695 @@
+//! BPF: what libbpf reads from a clang-built object (programs by section,
+//! BTF-defined maps from `.maps`, relocations of `ld_imm64` to maps), and the
+//! kernel objects it creates: maps and programs with ids, reference counts
+//! (`refcnt` and, for maps, `usercnt`), file descriptors and bpffs pins.
+//!
+//! Lifetime rules (kernel/bpf/syscall.c, inode.c, verifier.c): a map fd and a
+//! pin hold `refcnt` and `usercnt`; a verified program holds `refcnt` on each
+//! distinct map it uses (`resolve_pseudo_ldimm64` → `bpf_map_inc`); when
+//! `refcnt` reaches 0 the id leaves the IDR at once (`bpf_map_free_id`) and
+//! the memory is freed later (`bpf_map_free_deferred`). Ids are allocated
+//! cyclically from 1 (`idr_alloc_cyclic`), so a freed id is not reused soon.
+
+use crate::event::{EventKind, Focus};
+use crate::machine::{Machine, R};
+use crate::ops::{Outcome, SimError};
+use crate::state::{Delta, Ofd, OfdKind};
+use crate::types::{Fd, OfdId, Pid};
+use object::read::elf::ElfFile64;
+use object::{Object, ObjectSection, ObjectSymbol};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use thiserror::Error;
+
+/// Why an object file cannot be opened (libbpf's wording where it has one).
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum BpfObjectError {
+    /// Not an ELF64 BPF object.
+    #[error("not a BPF object file: {0}")]
+    NotBpf(String),
+    /// The BTF section is malformed.
+    #[error("malformed BTF: {0}")]
+    Btf(String),
+    /// A map definition lacks something.
+    #[error("map '{0}': {1}")]
+    Map(String, String),
+    /// A relocation names a symbol that is no map.
+    #[error("prog '{prog}': relocation at insn {insn} refers to '{sym}', which is not a map")]
+    BadReloc {
+        /// Program.
+        prog: String,
+        /// Instruction index.
+        insn: usize,
+        /// Symbol.
+        sym: String,
+    },
+    /// Legacy maps are refused by libbpf 1.x.
+    #[error("elf: legacy map definitions in 'maps' section are not supported by libbpf v1.0+")]
+    LegacyMaps,
+    /// No program.
+    #[error("no BPF program found in the object")]
+    NoProgram,
+}
+
+/// A map as the object defines it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapDef {
+    /// Name (the variable's).
+    pub name: String,
+    /// `array`, `hash`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// BPF_MAP_TYPE_* number.
+    #[serde(skip)]
+    pub type_id: u32,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes.
+    pub value_size: u32,
+    /// Capacity.
+    pub max_entries: u32,
+}
+
+/// A program as the object defines it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgDef {
+    /// Function name.
+    pub name: String,
+    /// ELF section (`sockops`, `xdp`, `kprobe/...`).
+    pub section: String,
+    /// Program type as bpftool names it.
+    #[serde(skip)]
+    pub prog_type: String,
+    /// Instructions in 8-byte slots (an ld_imm64 counts 2, as
+    /// `bpf_program__insn_cnt` does).
+    pub insn_count: usize,
+    /// The raw instructions.
+    #[serde(skip)]
+    pub insns: Vec<[u8; 8]>,
+}
+
+/// A relocation of an `ld_imm64` to a map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reloc {
+    /// Program name.
+    pub program: String,
+    /// Instruction index (8-byte slots).
+    pub insn_index: usize,
+    /// Map name.
+    pub map: String,
+}
+
+/// What libbpf's `bpf_object__open` finds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BpfObject {
+    /// Maps.
+    pub maps: Vec<MapDef>,
+    /// Programs.
+    pub programs: Vec<ProgDef>,
+    /// Relocations.
+    pub relocations: Vec<Reloc>,
+    /// The license string.
+    pub license: String,
+}
+
+/// Program type from the section name, as libbpf's `section_defs` does.
+pub fn prog_type_of(section: &str) -> Option<&'static str> {
+    let head = section.split('/').next().unwrap_or(section);
+    Some(match head {
+        "sockops" => "sock_ops",
+        "xdp" => "xdp",
+        "tc" | "classifier" | "tcx" => "sched_cls",
+        "kprobe" | "kretprobe" | "uprobe" | "uretprobe" => "kprobe",
+        "tracepoint" | "tp" => "tracepoint",
+        "cgroup_skb" => "cgroup_skb",
+        "cgroup" => "cgroup_sock",
+        "socket" => "socket_filter",
+        "struct_ops" => "struct_ops",
+        "fentry" | "fexit" | "tp_btf" => "tracing",
+        "lsm" => "lsm",
+        _ => return None,
+    })
+}
+
+fn map_type_name(t: u32) -> &'static str {
+    match t {
+        1 => "hash",
+        2 => "array",
+        3 => "prog_array",
+        4 => "perf_event_array",
+        5 => "percpu_hash",
+        6 => "percpu_array",
+        9 => "lru_hash",
+        27 => "ringbuf",
+        _ => "unknown",
+    }
+}
+
+/// The parts of BTF the map reader needs.
+struct Btf {
+    types: Vec<(u32, u32, u32, Vec<u32>)>, // (name_off, info, size_or_type, extra words)
+    strings: Vec<u8>,
+}
+
+impl Btf {
+    fn parse(d: &[u8]) -> Result<Btf, String> {
+        let u32_at = |o: usize| -> Result<u32, String> {
+            d.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok_or_else(|| format!("truncated at {o}"))
+        };
+        if d.len() < 24 || u16::from_le_bytes([d[0], d[1]]) != 0xeb9f {
+            return Err("bad magic (expected 0xeb9f)".into());
+        }
+        let hdr = u32_at(4)? as usize;
+        let (toff, tlen, soff, slen) = (u32_at(8)? as usize, u32_at(12)? as usize, u32_at(16)? as usize, u32_at(20)? as usize);
+        let tstart = hdr.checked_add(toff).ok_or("bad type offset")?;
+        let sstart = hdr.checked_add(soff).ok_or("bad string offset")?;
+        let strings = d.get(sstart..sstart.checked_add(slen).ok_or("bad string length")?).ok_or("string section past the end")?.to_vec();
+        let end = tstart.checked_add(tlen).filter(|e| *e <= d.len()).ok_or("type section past the end")?;
+        let mut types = Vec::new();
+        let mut o = tstart;
+        while o < end {
+            if types.len() > 100_000 {
+                return Err("too many types".into());
+            }
+            let (name, info, st) = (u32_at(o)?, u32_at(o + 4)?, u32_at(o + 8)?);
+            o += 12;
+            let kind = (info >> 24) & 0x1f;
+            let vlen = (info & 0xffff) as usize;
+            let words = match kind {
+                1 | 14 | 17 => 1,
+                3 => 3,
+                4 | 5 => 3 * vlen,
+                6 | 13 => 2 * vlen,
+                15 | 19 => 3 * vlen,
+                2 | 7..=12 | 16 | 18 => 0,
+                k => return Err(format!("unknown BTF kind {k}")),
+            };
+            let mut extra = Vec::with_capacity(words);
+            for i in 0..words {
+                extra.push(u32_at(o + 4 * i)?);
+            }
+            o += 4 * words;
+            types.push((name, info, st, extra));
+        }
+        Ok(Btf { types, strings })
+    }
+
+    fn name(&self, off: u32) -> String {
+        let s = self.strings.get(off as usize..).unwrap_or(&[]);
+        String::from_utf8_lossy(&s[..s.iter().position(|b| *b == 0).unwrap_or(s.len())]).into_owned()
+    }
+
+    fn ty(&self, id: u32) -> Result<&(u32, u32, u32, Vec<u32>), String> {
+        id.checked_sub(1).and_then(|i| self.types.get(i as usize)).ok_or_else(|| format!("type id {id} does not exist"))
+    }
+
+    fn kind(&self, id: u32) -> Result<u32, String> {
+        Ok((self.ty(id)?.1 >> 24) & 0x1f)
+    }
+
+    /// Follows typedef/volatile/const/restrict/type_tag.
+    fn skip_mods(&self, mut id: u32) -> Result<u32, String> {
+        for _ in 0..32 {
+            match self.kind(id)? {
+                8..=11 | 18 => id = self.ty(id)?.2,
+                _ => return Ok(id),
+            }
+        }
+        Err("modifier chain too long".into())
+    }
+
+    fn size(&self, id: u32) -> Result<u32, String> {
+        let id = self.skip_mods(id)?;
+        let (_, _, st, extra) = self.ty(id)?;
+        match self.kind(id)? {
+            1 | 4 | 5 | 6 | 16 | 19 => Ok(*st),
+            2 => Ok(8),
+            3 => Ok(self.size(extra[0])?.saturating_mul(extra[2])),
+            k => Err(format!("type of kind {k} has no size")),
+        }
+    }
+
+    /// `__uint(name, N)` is `int (*name)[N]`: a pointer to an array of N.
+    fn uint_member(&self, ty: u32) -> Result<u32, String> {
+        let p = self.skip_mods(ty)?;
+        if self.kind(p)? != 2 {
+            return Err("expected a pointer".into());
+        }
+        let a = self.skip_mods(self.ty(p)?.2)?;
+        if self.kind(a)? != 3 {
+            return Err("expected a pointer to an array".into());
+        }
+        Ok(self.ty(a)?.3[2])
+    }
+
+    /// The maps of DATASEC `.maps`.
+    fn maps(&self) -> Result<Vec<MapDef>, BpfObjectError> {
+        let mut out = Vec::new();
+        for (i, (name, info, _, extra)) in self.types.iter().enumerate() {
+            if (info >> 24) & 0x1f != 15 || self.name(*name) != ".maps" {
+                continue;
+            }
+            let _ = i;
+            for v in extra.chunks(3) {
+                let var = self.ty(v[0]).map_err(BpfObjectError::Btf)?;
+                let map_name = self.name(var.0);
+                let err = |m: String| BpfObjectError::Map(map_name.clone(), m);
+                let st = self.skip_mods(var.2).map_err(err)?;
+                let (_, sinfo, _, members) = self.ty(st).map_err(err)?;
+                if (sinfo >> 24) & 0x1f != 4 {
+                    return Err(err("the map definition is not a struct".into()));
+                }
+                let (mut kind, mut key, mut value, mut max) = (None, None, None, None);
+                for m in members.chunks(3) {
+                    let field = self.name(m[0]);
+                    match field.as_str() {
+                        "type" => kind = Some(self.uint_member(m[1]).map_err(err)?),
+                        "max_entries" => max = Some(self.uint_member(m[1]).map_err(err)?),
+                        "key_size" => key = Some(self.uint_member(m[1]).map_err(err)?),
+                        "value_size" => value = Some(self.uint_member(m[1]).map_err(err)?),
+                        "key" | "value" => {
+                            let p = self.skip_mods(m[1]).map_err(err)?;
+                            let size = self.size(self.ty(p).map_err(err)?.2).map_err(err)?;
+                            if field == "key" {
+                                key = Some(size)
+                            } else {
+                                value = Some(size)
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let type_id = kind.ok_or_else(|| err("missing map type".into()))?;
+                out.push(MapDef {
+                    name: map_name.clone(),
+                    kind: map_type_name(type_id).into(),
+                    type_id,
+                    key_size: key.ok_or_else(|| err("missing key size".into()))?,
+                    value_size: value.ok_or_else(|| err("missing value size".into()))?,
+                    max_entries: max.ok_or_else(|| err("missing max_entries".into()))?,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl BpfObject {
+    /// Reads an object the way libbpf's `bpf_object__open` does: programs
+    /// from executable sections, maps from BTF's `.maps`, relocations from
+    /// `.rel<section>`. Legacy `SEC("maps")` definitions are refused, as
+    /// libbpf 1.x does.
+    pub fn parse(data: &[u8]) -> Result<BpfObject, BpfObjectError> {
+        let file = ElfFile64::<object::LittleEndian>::parse(data).map_err(|e| BpfObjectError::NotBpf(e.to_string()))?;
+        let machine = file.elf_header().e_machine.get(object::LittleEndian);
+        if machine != object::elf::EM_BPF {
+            return Err(BpfObjectError::NotBpf(format!("e_machine is {machine}, not BPF (247)")));
+        }
+        if file.section_by_name("maps").is_some() {
+            return Err(BpfObjectError::LegacyMaps);
+        }
+        let maps = match file.section_by_name(".BTF") {
+            Some(s) => Btf::parse(s.data().map_err(|e| BpfObjectError::Btf(e.to_string()))?).map_err(BpfObjectError::Btf)?.maps()?,
+            None if file.section_by_name(".maps").is_some() => {
+                return Err(BpfObjectError::Btf("a .maps section needs BTF (compile with -g)".into()))
+            }
+            None => Vec::new(),
+        };
+        let license = file
+            .section_by_name("license")
+            .and_then(|s| s.data().ok())
+            .map(|d| String::from_utf8_lossy(&d[..d.iter().position(|b| *b == 0).unwrap_or(d.len())]).into_owned())
+            .unwrap_or_default();
+        let maps_index = file.section_by_name(".maps").map(|s| s.index());
+        let mut programs = Vec::new();
+        let mut relocations = Vec::new();
+        for s in file.sections() {
+            let flags = match s.flags() {
+                object::SectionFlags::Elf { sh_flags } => sh_flags,
+                _ => 0,
+            };
+            if flags & u64::from(object::elf::SHF_EXECINSTR) == 0 {
+                continue;
+            }
+            let section = s.name().unwrap_or("").to_string();
+            let Some(prog_type) = prog_type_of(&section) else { continue };
+            let code = s.data().map_err(|e| BpfObjectError::NotBpf(e.to_string()))?;
+            if code.len() % 8 != 0 {
+                return Err(BpfObjectError::NotBpf(format!(
+                    "section {section} is {} bytes, not a whole number of instructions",
+                    code.len()
+                )));
+            }
+            let name = file
+                .symbols()
+                .find(|y| y.section_index() == Some(s.index()) && y.kind() == object::SymbolKind::Text && y.address() == 0)
+                .and_then(|y| y.name().ok().map(String::from))
+                .unwrap_or_else(|| section.clone());
+            let insns: Vec<[u8; 8]> = code.chunks(8).map(|c| [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]).collect();
+            for (off, rel) in s.relocations() {
+                let object::RelocationTarget::Symbol(si) = rel.target() else { continue };
+                let sym = file.symbol_by_index(si).map_err(|e| BpfObjectError::NotBpf(e.to_string()))?;
+                let sym_name = sym.name().unwrap_or("?").to_string();
+                let insn = (off / 8) as usize;
+                if sym.section_index() != maps_index || maps_index.is_none() || !maps.iter().any(|m| m.name == sym_name) {
+                    return Err(BpfObjectError::BadReloc { prog: name.clone(), insn, sym: sym_name });
+                }
+                if insns.get(insn).map(|i| i[0]) != Some(0x18) {
+                    return Err(BpfObjectError::BadReloc { prog: name.clone(), insn, sym: sym_name });
+                }
+                relocations.push(Reloc { program: name.clone(), insn_index: insn, map: sym_name });
+            }
+            programs.push(ProgDef { name, section, prog_type: prog_type.into(), insn_count: insns.len(), insns });
+        }
+        if programs.is_empty() {
+            return Err(BpfObjectError::NoProgram);
+        }
+        Ok(BpfObject { maps, programs, relocations, license })
+    }
+}
+
+/// A map in the kernel (`struct bpf_map`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KMap {
+    /// Its definition.
+    pub def: MapDef,
+    /// All references.
+    pub refcnt: u32,
+    /// References from user space (fds, pins).
+    pub usercnt: u32,
+}
+
+/// A program in the kernel (`struct bpf_prog`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KProg {
+    /// Name.
+    pub name: String,
+    /// Type as bpftool prints it.
+    pub prog_type: String,
+    /// Ids of the maps it holds (`aux->used_maps`).
+    pub map_ids: Vec<u32>,
+    /// Bytes of translated instructions.
+    pub xlated: usize,
+    /// References.
+    pub refcnt: u32,
+}
+
+/// What a bpffs pin or an fd refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum BpfRef {
+    /// A map id.
+    Map(u32),
+    /// A program id.
+    Prog(u32),
+}
+
+/// The kernel's BPF objects.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BpfState {
+    /// Live maps by id.
+    pub maps: BTreeMap<u32, KMap>,
+    /// Live programs by id.
+    pub progs: BTreeMap<u32, KProg>,
+    /// The last map id handed out (`idr_alloc_cyclic` cursor).
+    pub last_map_id: u32,
+    /// The last program id handed out.
+    pub last_prog_id: u32,
+    /// bpffs: path to object.
+    pub pins: BTreeMap<String, BpfRef>,
+}
+
+impl BpfState {
+    /// `bpftool prog show` text.
+    pub fn prog_show(&self) -> String {
+        let mut s = String::new();
+        for (id, p) in &self.progs {
+            s += &format!("{id}: {}  name {}  gpl\n\txlated {}B  not jited  memlock 4096B", p.prog_type, p.name, p.xlated);
+            if !p.map_ids.is_empty() {
+                s += &format!("  map_ids {}", p.map_ids.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(","));
+            }
+            s += "\n";
+        }
+        s
+    }
+
+    /// `bpftool map show` text.
+    pub fn map_show(&self) -> String {
+        let mut s = String::new();
+        for (id, m) in &self.maps {
+            s += &format!(
+                "{id}: {}  name {}  flags 0x0\n\tkey {}B  value {}B  max_entries {}  memlock 4096B\n",
+                m.def.kind, m.def.name, m.def.key_size, m.def.value_size, m.def.max_entries
+            );
+        }
+        s
+    }
+}
+
+impl Machine {
+    fn bpf_update(&mut self, f: impl FnOnce(&mut BpfState)) {
+        let old = self.st.bpf.clone();
+        let mut new = old.clone();
+        f(&mut new);
+        if new != old {
+            self.delta(Delta::Bpf { old: Box::new(old), new: Box::new(new) });
+        }
+    }
+
+    /// Drops one reference of `r` (and one user reference for a map when
+    /// `uref`), freeing what reaches zero: `bpf_map_put_with_uref`,
+    /// `bpf_map_put`, `bpf_prog_put`.
+    pub(crate) fn bpf_put(&mut self, r: BpfRef, uref: bool, why: &str) {
+        match r {
+            BpfRef::Map(id) => {
+                let Some(m) = self.st.bpf.maps.get(&id).cloned() else { return };
+                let (refcnt, usercnt) = (m.refcnt - 1, if uref { m.usercnt - 1 } else { m.usercnt });
+                if refcnt == 0 {
+                    self.bpf_update(|b| {
+                        b.maps.remove(&id);
+                    });
+                    self.emit(
+                        EventKind::Free,
+                        format!("{why}: map {id} ({}) loses its last reference: its id leaves the IDR at once (GET_FD_BY_ID now fails with ENOENT); the memory is freed after an RCU grace period", m.def.name),
+                        "bpf_map_put/bpf_map_free_id/bpf_map_free_deferred",
+                        vec![],
+                    );
+                } else {
+                    self.bpf_update(|b| {
+                        if let Some(m) = b.maps.get_mut(&id) {
+                            m.refcnt = refcnt;
+                            m.usercnt = usercnt;
+                        }
+                    });
+                    self.emit(
+                        EventKind::Free,
+                        format!("{why}: map {id} ({}) now has refcnt {refcnt}, usercnt {usercnt}: still alive", m.def.name),
+                        if uref { "bpf_map_put_with_uref" } else { "bpf_map_put" },
+                        vec![],
+                    );
+                }
+            }
+            BpfRef::Prog(id) => {
+                let Some(p) = self.st.bpf.progs.get(&id).cloned() else { return };
+                if p.refcnt > 1 {
+                    self.bpf_update(|b| {
+                        if let Some(p) = b.progs.get_mut(&id) {
+                            p.refcnt -= 1;
+                        }
+                    });
+                    self.emit(
+                        EventKind::Free,
+                        format!("{why}: program {id} ({}) now has refcnt {}: still loaded", p.name, p.refcnt - 1),
+                        "bpf_prog_put",
+                        vec![],
+                    );
+                    return;
+                }
+                self.bpf_update(|b| {
+                    b.progs.remove(&id);
+                });
+                self.emit(
+                    EventKind::Free,
+                    format!(
+                        "{why}: program {id} ({}) loses its last reference and is freed; after the RCU grace period it drops its used maps",
+                        p.name
+                    ),
+                    "bpf_prog_put_deferred/bpf_prog_free_id/__bpf_free_used_maps",
+                    vec![],
+                );
+                for m in p.map_ids {
+                    self.bpf_put(BpfRef::Map(m), false, &format!("program {id}'s used_maps"));
+                }
+            }
+        }
+    }
+
+    /// A new fd in `pid` for `r` (the reference it holds was taken by the caller).
+    fn bpf_fd(&mut self, pid: Pid, r: BpfRef) -> R<Fd> {
+        let id = OfdId(self.st.globals.next_ofd);
+        self.globals_update(|g| g.next_ofd += 1);
+        let kind = match r {
+            BpfRef::Map(m) => OfdKind::BpfMap { id: m },
+            BpfRef::Prog(p) => OfdKind::BpfProg { id: p },
+        };
+        self.ofd_set(id, Some(Ofd { refcount: 1, kind }));
+        self.install_fd(pid, id, true)
+    }
+
+    /// `bpftool prog load OBJ PIN`: the loader process opens the object,
+    /// creates every map (fds), patches each `ld_imm64` with its map's fd,
+    /// loads the programs (the verifier takes a reference on each map a
+    /// program uses), pins the first program, and exits; its fds close.
+    pub(crate) fn bpftool_prog_load(&mut self, path: &str, pin: &str) -> R<Outcome> {
+        let Some(data) = self.st.files.get(path).cloned() else {
+            return Err(SimError::BadArgument(format!("{path} does not exist")));
+        };
+        let obj = match BpfObject::parse(&data) {
+            Ok(o) => o,
+            Err(e) => return Ok(self.fail(crate::ops::Errno::EINVAL, format!("libbpf: {e}; Error: failed to open object file"))),
+        };
+        if self.st.bpf.pins.contains_key(pin) {
+            return Ok(self.fail(crate::ops::Errno::EINVAL, format!("{pin} is already pinned (EEXIST)")));
+        }
+        // The loader is an ordinary process.
+        let Outcome::Pid { pid } = self.dispatch_spawn("bpftool")? else { return Err(SimError::Limit("spawn".into())) };
+        self.emit(
+            EventKind::Syscall,
+            format!(
+                "bpftool (a user process, pid {pid}) opens {path}: {} map(s) in .maps ({}), {} program(s)",
+                obj.maps.len(),
+                obj.maps.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
+                obj.programs.len()
+            ),
+            "bpf_object__open (libbpf)",
+            vec![Focus::Proc { pid }],
+        );
+        let mut map_fds: BTreeMap<String, (Fd, u32)> = BTreeMap::new();
+        for m in &obj.maps {
+            let mut id = self.st.bpf.last_map_id;
+            loop {
+                id = if id >= i32::MAX as u32 { 1 } else { id + 1 };
+                if !self.st.bpf.maps.contains_key(&id) {
+                    break;
+                }
+            }
+            let def = m.clone();
+            self.bpf_update(|b| {
+                b.last_map_id = id;
+                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1 });
+            });
+            let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
+            map_fds.insert(m.name.clone(), (fd, id));
+            self.emit(
+                EventKind::Alloc,
+                format!("bpf(BPF_MAP_CREATE, {} '{}', key {}B, value {}B, max_entries {}) by bpftool: map id {id}, returned as fd {fd} (refcnt 1, usercnt 1: the fd's)", m.kind, m.name, m.key_size, m.value_size, m.max_entries),
+                "map_create/bpf_map_alloc_id (idr_alloc_cyclic)/bpf_map_new_fd",
+                vec![Focus::Fd { pid, fd }],
+            );
+        }
+        let mut first_prog = None;
+        for p in &obj.programs {
+            let relocs: Vec<&Reloc> = obj.relocations.iter().filter(|r| r.program == p.name).collect();
+            for r in &relocs {
+                if let Some((fd, _)) = map_fds.get(&r.map) {
+                    self.emit(
+                        EventKind::Map,
+                        format!("relocate {}: instruction {} is `r1 = {} ll` (ld_imm64); libbpf sets src_reg = BPF_PSEUDO_MAP_FD and imm = {fd}", p.name, r.insn_index, r.map),
+                        "bpf_object__relocate/bpf_program__relocate",
+                        vec![],
+                    );
+                }
+            }
+            // The verifier resolves each pseudo map fd and takes one
+            // reference per distinct map (resolve_pseudo_ldimm64).
+            let used: BTreeSet<u32> = relocs.iter().filter_map(|r| map_fds.get(&r.map).map(|(_, id)| *id)).collect();
+            let mut id = self.st.bpf.last_prog_id;
+            loop {
+                id = if id >= i32::MAX as u32 { 1 } else { id + 1 };
+                if !self.st.bpf.progs.contains_key(&id) {
+                    break;
+                }
+            }
+            let kp = KProg {
+                name: p.name.clone(),
+                prog_type: p.prog_type.clone(),
+                map_ids: used.iter().copied().collect(),
+                xlated: p.insns.len() * 8,
+                refcnt: 1,
+            };
+            self.bpf_update(|b| {
+                b.last_prog_id = id;
+                for m in &used {
+                    if let Some(m) = b.maps.get_mut(m) {
+                        m.refcnt += 1;
+                    }
+                }
+                b.progs.insert(id, kp);
+            });
+            let fd = self.bpf_fd(pid, BpfRef::Prog(id))?;
+            let held = if used.is_empty() {
+                "no instruction refers to a map, so the program holds no map".to_string()
+            } else {
+                format!("the verifier takes a reference on map(s) {:?} (used_maps; refcnt only, not usercnt)", used)
+            };
+            self.emit(
+                EventKind::Alloc,
+                format!(
+                    "bpf(BPF_PROG_LOAD, {} '{}', {} insns): verified; program id {id}, fd {fd}; {held}",
+                    p.prog_type, p.name, p.insn_count
+                ),
+                "bpf_prog_load/bpf_check/resolve_pseudo_ldimm64/bpf_map_inc",
+                vec![Focus::Fd { pid, fd }],
+            );
+            first_prog.get_or_insert(id);
+        }
+        let prog = first_prog.ok_or(SimError::Limit("no program".into()))?;
+        self.bpf_update(|b| {
+            b.pins.insert(pin.to_string(), BpfRef::Prog(prog));
+            if let Some(p) = b.progs.get_mut(&prog) {
+                p.refcnt += 1;
+            }
+        });
+        self.emit(
+            EventKind::Map,
+            format!("bpf(BPF_OBJ_PIN, program {prog}, \"{pin}\"): the bpffs inode holds a reference to the program"),
+            "bpf_obj_pin_user/bpf_obj_do_pin",
+            vec![],
+        );
+        self.emit(
+            EventKind::Syscall,
+            format!("bpftool prog show:\n{}bpftool map show:\n{}", self.st.bpf.prog_show(), self.st.bpf.map_show()),
+            "bpftool (BPF_*_GET_NEXT_ID walk)",
+            vec![],
+        );
+        // bpftool exits: its fds close (exit_files), maps keep only what else holds them.
+        self.do_exit(pid, 0)?;
+        Ok(Outcome::Ok)
+    }
+
+    /// `rm PIN` on bpffs: the inode goes, and with it its reference.
+    pub(crate) fn bpf_unlink(&mut self, pin: &str) -> R<Outcome> {
+        let Some(r) = self.st.bpf.pins.get(pin).copied() else {
+            return Ok(self.fail(crate::ops::Errno::ENOENT, format!("{pin} is not pinned")));
+        };
+        self.bpf_update(|b| {
+            b.pins.remove(pin);
+        });
+        self.bpf_put(r, matches!(r, BpfRef::Map(_)), &format!("rm {pin}"));
+        Ok(Outcome::Ok)
+    }
+
+    /// `bpftool prog show; bpftool map show`.
+    pub(crate) fn bpftool_show(&mut self) -> R<Outcome> {
+        let (p, m) = (self.st.bpf.prog_show(), self.st.bpf.map_show());
+        let p = if p.is_empty() { "(no programs)\n".into() } else { p };
+        let m = if m.is_empty() { "(no maps: BPF_MAP_GET_NEXT_ID ends at once with ENOENT)\n".into() } else { m };
+        self.emit(
+            EventKind::Syscall,
+            format!("$ bpftool prog show\n{p}$ bpftool map show\n{m}"),
+            "bpftool do_show (BPF_*_GET_NEXT_ID, *_GET_FD_BY_ID)",
+            vec![],
+        );
+        Ok(Outcome::Ok)
+    }
+}

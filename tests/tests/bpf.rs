@@ -1,0 +1,98 @@
+//! BPF objects: what libbpf reads from the clang-built fixtures, bad objects
+//! refused with a reason, and the lifetime rules of maps and programs.
+
+use sim_core::bpf::{BpfObject, BpfObjectError};
+use sim_core::{Config, Machine, Op, Outcome};
+use std::sync::Arc;
+
+const LOOKUP: &[u8] = include_bytes!("../../fixtures/bpf/sockops_lookup.o");
+const NOLOOKUP: &[u8] = include_bytes!("../../fixtures/bpf/sockops_nolookup.o");
+
+#[test]
+fn the_loader_reads_maps_programs_and_relocations_from_btf() {
+    let o = BpfObject::parse(LOOKUP).expect("parses");
+    assert_eq!(o.maps.len(), 1);
+    let m = &o.maps[0];
+    assert_eq!((m.name.as_str(), m.kind.as_str(), m.key_size, m.value_size, m.max_entries), ("counters", "array", 4, 8, 10));
+    assert_eq!(o.programs[0].name, "count_ops");
+    assert_eq!(o.programs[0].section, "sockops");
+    assert_eq!(o.programs[0].insn_count, 13, "an ld_imm64 counts as two slots");
+    assert_eq!(o.relocations.len(), 1);
+    assert_eq!((o.relocations[0].insn_index, o.relocations[0].map.as_str()), (4, "counters"));
+    assert_eq!(o.license, "GPL");
+    let n = BpfObject::parse(NOLOOKUP).expect("parses");
+    assert_eq!(n.maps.len(), 1, "the map is still defined");
+    assert!(n.relocations.is_empty(), "but nothing refers to it");
+}
+
+fn section_offset(data: &[u8], name: &str) -> Option<(usize, usize)> {
+    use object::{Object, ObjectSection};
+    let f = object::File::parse(data).ok()?;
+    let s = f.section_by_name(name)?;
+    let (off, size) = s.file_range()?;
+    Some((off as usize, size as usize))
+}
+
+#[test]
+fn bad_objects_are_refused_with_a_reason() {
+    assert!(matches!(BpfObject::parse(b"nope"), Err(BpfObjectError::NotBpf(_))));
+    assert!(matches!(BpfObject::parse(&LOOKUP[..100]), Err(BpfObjectError::NotBpf(_))));
+    let exe = include_bytes!("../../fixtures/exec/static_maps");
+    assert!(matches!(BpfObject::parse(exe), Err(BpfObjectError::NotBpf(m)) if m.contains("not BPF")));
+    // BTF with a broken magic.
+    let (btf, _) = section_offset(LOOKUP, ".BTF").expect("has BTF");
+    let mut bad = LOOKUP.to_vec();
+    bad[btf] = 0;
+    assert!(matches!(BpfObject::parse(&bad), Err(BpfObjectError::Btf(m)) if m.contains("magic")));
+    // BTF whose type section claims to run past the end.
+    let mut bad = LOOKUP.to_vec();
+    bad[btf + 12..btf + 16].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    assert!(matches!(BpfObject::parse(&bad), Err(BpfObjectError::Btf(_))));
+    // A legacy SEC("maps") section: rename ".maps" to "maps\0" in the string table.
+    let pos = LOOKUP.windows(6).rposition(|w| w == b"\0.maps").expect(".maps section name (the string table is last)") + 1;
+    let mut legacy = LOOKUP.to_vec();
+    legacy[pos..pos + 5].copy_from_slice(b"maps\0");
+    assert_eq!(BpfObject::parse(&legacy), Err(BpfObjectError::LegacyMaps));
+    // The program section renamed to something libbpf does not know: no program.
+    // The section name shares its bytes with ".relsockops" at the end of the string table.
+    let pos = LOOKUP.windows(8).rposition(|w| w == b"sockops\0").expect("sockops name");
+    let mut unknown = LOOKUP.to_vec();
+    unknown[pos..pos + 7].copy_from_slice(b"sockopz");
+    assert_eq!(BpfObject::parse(&unknown), Err(BpfObjectError::NoProgram));
+    // A relocation pointing at an instruction that is not ld_imm64.
+    let (code, _) = section_offset(LOOKUP, "sockops").expect("code");
+    let mut reloc = LOOKUP.to_vec();
+    reloc[code + 4 * 8] = 0xb7;
+    assert!(matches!(BpfObject::parse(&reloc), Err(BpfObjectError::BadReloc { insn: 4, .. })));
+}
+
+fn load(m: &mut Machine, obj: &str, pin: &str) -> Outcome {
+    m.apply(&Op::BpftoolProgLoad { object: obj.into(), pin: pin.into() }).expect("load").outcome
+}
+
+#[test]
+fn maps_live_exactly_as_long_as_something_holds_them() {
+    let mut m = Machine::new(&Config::default());
+    m.install_file("/l.o", Arc::from(LOOKUP));
+    m.install_file("/n.o", Arc::from(NOLOOKUP));
+    m.install_file("/bad.o", Arc::from(&b"junk"[..]));
+    assert_eq!(load(&mut m, "/l.o", "/sys/fs/bpf/a"), Outcome::Ok);
+    assert_eq!(load(&mut m, "/n.o", "/sys/fs/bpf/b"), Outcome::Ok);
+    let b = &m.state().bpf;
+    assert_eq!(b.maps.keys().copied().collect::<Vec<_>>(), vec![1], "map 2 died with the loader's fd");
+    assert_eq!((b.maps[&1].refcnt, b.maps[&1].usercnt), (1, 0));
+    assert!(matches!(load(&mut m, "/l.o", "/sys/fs/bpf/a"), Outcome::Failed { .. }), "the pin path is taken");
+    assert!(
+        matches!(load(&mut m, "/bad.o", "/sys/fs/bpf/c"), Outcome::Failed { detail, .. } if detail.contains("failed to open object file"))
+    );
+    m.apply(&Op::BpfUnlink { path: "/sys/fs/bpf/a".into() }).expect("rm");
+    assert!(m.state().bpf.maps.is_empty());
+    m.apply(&Op::BpfUnlink { path: "/sys/fs/bpf/b".into() }).expect("rm");
+    assert!(m.state().bpf.progs.is_empty());
+    assert!(matches!(m.apply(&Op::BpfUnlink { path: "/sys/fs/bpf/b".into() }).expect("op").outcome, Outcome::Failed { .. }));
+    // Ids are cyclic: the next map gets 3, not 1.
+    load(&mut m, "/l.o", "/sys/fs/bpf/a");
+    assert_eq!(m.state().bpf.maps.keys().copied().collect::<Vec<_>>(), vec![3]);
+    assert!(m.state().procs.is_empty(), "every loader exited");
+    assert!(m.state().ofds.is_empty(), "and closed every file");
+}
