@@ -72,10 +72,19 @@ fn setup(browser: bool) -> R {
     }
     if browser {
         // Chromium for the browser tests; QEMU and gdb as the reference
-        // Cortex-M0 the microcontroller interpreter is checked against.
-        if !(have("chromium") && have("chromedriver") && have("qemu-system-arm") && have("gdb-multiarch")) {
+        // Cortex-M0 the microcontroller interpreter is checked against;
+        // bpftool to compare BPF lifetimes with the running kernel.
+        if !(have("chromium") && have("chromedriver") && have("qemu-system-arm") && have("gdb-multiarch") && have("bpftool")) {
             run(Command::new("apt-get").arg("update"))?;
-            run(Command::new("apt-get").args(["install", "-y", "chromium", "chromium-driver", "qemu-system-arm", "gdb-multiarch"]))?;
+            run(Command::new("apt-get").args([
+                "install",
+                "-y",
+                "chromium",
+                "chromium-driver",
+                "qemu-system-arm",
+                "gdb-multiarch",
+                "bpftool",
+            ]))?;
         }
         let tools = root().join("tools");
         if !tools.join("node_modules/playwright-core").exists() || !tools.join("node_modules/binaryen").exists() {

@@ -1,0 +1,74 @@
+//! The real kernel as an oracle: load the same fixtures with the real
+//! bpftool and compare what survives with the simulation. Skips (saying why)
+//! where it is not allowed; removes every pin it makes.
+
+use std::process::Command;
+
+fn sh(cmd: &str) -> (bool, String) {
+    match Command::new("sh").arg("-c").arg(cmd).output() {
+        Ok(o) => (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+/// The value of `"key":NUMBER` in bpftool's JSON.
+fn json_num(text: &str, key: &str) -> Option<u64> {
+    let at = text.find(&format!("\"{key}\":"))? + key.len() + 3;
+    text[at..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().ok()
+}
+
+#[test]
+fn map_survival_matches_the_real_kernel() {
+    if !sh("command -v bpftool").0 {
+        eprintln!("skipped: bpftool is not installed (cargo xtask setup installs it)");
+        return;
+    }
+    if !sh("test \"$(id -u)\" = 0").0 {
+        eprintln!("skipped: loading BPF programs needs root");
+        return;
+    }
+    if !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 && !sh("mount -t bpf bpf /sys/fs/bpf").0 {
+        eprintln!("skipped: no bpffs at /sys/fs/bpf and it cannot be mounted here");
+        return;
+    }
+    let dir = format!("/sys/fs/bpf/sim-tests-{}", std::process::id());
+    let root = sim_tests::root().join("fixtures/bpf");
+    let (ok, out) = sh(&format!("mkdir -p {dir} && bpftool prog load {}/sockops_lookup.o {dir}/lookup", root.display()));
+    if !ok {
+        let _ = sh(&format!("rm -rf {dir}"));
+        eprintln!("skipped: the kernel refused to load a sockops program here: {out}");
+        return;
+    }
+    let (_, prog) = sh(&format!("bpftool -j prog show pinned {dir}/lookup"));
+    let map_id = json_num(&prog, "map_ids").or_else(|| {
+        let at = prog.find("\"map_ids\":[")? + 11;
+        prog[at..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().ok()
+    });
+    let (ok2, _) = sh(&format!("bpftool prog load {}/sockops_nolookup.o {dir}/nolookup", root.display()));
+    let (_, prog2) = sh(&format!("bpftool -j prog show pinned {dir}/nolookup"));
+    let (_, maps) = sh("bpftool -j map show");
+    let (_, map) = sh(&format!("bpftool -j map show id {}", map_id.unwrap_or(0)));
+    let _ = sh(&format!("rm -f {dir}/lookup"));
+    // After the last reference goes, the id disappears (give RCU a moment).
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (gone_ok, _) = sh(&format!("bpftool map show id {}", map_id.unwrap_or(0)));
+    let _ = sh(&format!("rm -rf {dir}"));
+
+    // The real kernel:
+    assert!(map_id.is_some(), "the program that looks the map up holds one map: {prog}");
+    assert!(ok2, "the second object loads");
+    assert!(!prog2.contains("map_ids"), "the program without the lookup holds no map: {prog2}");
+    assert_eq!(json_num(&map, "bytes_key"), Some(4));
+    assert_eq!(json_num(&map, "bytes_value"), Some(8));
+    assert_eq!(json_num(&map, "max_entries"), Some(10));
+    assert_eq!(maps.matches("\"name\":\"counters\"").count(), 1, "only the used map survived bpftool's exit: {maps}");
+    assert!(!gone_ok, "after removing the pin the map's id is gone");
+
+    // The simulation says the same.
+    let lesson = scenarios::builtin("bpf-who-creates-map").expect("built in").expect("parses");
+    let run = scenarios::run(&lesson).expect("runs");
+    assert!(run.passed());
+    let obj = sim_core::bpf::BpfObject::parse(include_bytes!("../../fixtures/bpf/sockops_lookup.o")).expect("parses");
+    let m = &obj.maps[0];
+    assert_eq!((m.key_size, m.value_size, m.max_entries), (4, 8, 10));
+}
