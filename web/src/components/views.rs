@@ -78,6 +78,8 @@ pub fn views(p: &super::AtStep) -> Html {
         .or_else(|| st.procs.values().find(|p| p.mm.is_some()).map(|p| p.pid));
     // A firmware lesson has no processes: show only the microcontroller.
     let linux = !st.procs.is_empty() || st.mcu.is_none();
+    // BPF lessons are about objects and fds, not page tables.
+    let memory = linux && st.bpf.last_map_id == 0 && st.bpf.last_prog_id == 0;
     html! {
         <div class="views">
             if linux {
@@ -86,6 +88,8 @@ pub fn views(p: &super::AtStep) -> Html {
                 if st.procs.is_empty() { <p class="empty">{"No processes."}</p> }
                 { for st.procs.values().map(|pr| process_card(st, pr.pid, &marks, subject == Some(pr.pid))) }
             </section>
+            }
+            if memory {
             <section class="view tables" aria-labelledby="h-tables">
                 <h3 id="h-tables">{ match subject { Some(pid) => format!("Page tables of process {pid}"), None => "Page tables".into() } }</h3>
                 { match subject.and_then(|pid| st.procs[&pid].mm.as_ref().map(|mm| (pid, mm))) {
@@ -116,7 +120,7 @@ pub fn views(p: &super::AtStep) -> Html {
                     { nt_view(st, &marks) }
                 </section>
             }
-            if linux {
+            if memory {
             <section class="view tlb" aria-labelledby="h-tlb">
                 <h3 id="h-tlb">{ format!("TLB ({} of {} entries; {} hits, {} misses)", st.globals.tlb.entries.len(), st.globals.tlb.capacity, st.globals.tlb.hits, st.globals.tlb.misses) }</h3>
                 { tlb(st, &marks) }
