@@ -194,6 +194,8 @@ pub enum Expect {
         exists: bool,
         /// How many maps it holds.
         maps: Option<usize>,
+        /// The id of a map it must hold.
+        map_id: Option<u32>,
     },
     /// Whether fd `fd` is open in `pid`.
     Fd {
@@ -297,7 +299,12 @@ impl Expect {
                 refcnt: f.int("refcnt")?,
                 usercnt: f.int("usercnt")?,
             },
-            "bpf_prog" => Expect::BpfProg { name: f.need_str("name")?, exists: f.bool("exists")?.unwrap_or(true), maps: f.int("maps")? },
+            "bpf_prog" => Expect::BpfProg {
+                name: f.need_str("name")?,
+                exists: f.bool("exists")?.unwrap_or(true),
+                maps: f.int("maps")?,
+                map_id: f.int("map_id")?,
+            },
             "fd" => Expect::Fd { pid: pid(f)?, fd: Fd(f.need_int("fd")?), open: f.need_bool("open")? },
             other => return Err(format!("unknown check `{other}`; the checks are {}", Expect::NAMES.join(", "))),
         })
@@ -627,13 +634,20 @@ impl Expect {
                 }
                 (want.clone(), eq(found, want))
             }
-            Expect::BpfProg { name, exists, maps } => {
-                let p = st.bpf.progs.values().find(|p| &p.name == name);
+            Expect::BpfProg { name, exists, maps, map_id } => {
+                // With map_id, the program of that name that holds it (names may repeat).
+                let p = st.bpf.progs.values().find(|p| &p.name == name && map_id.is_none_or(|m| p.map_ids.contains(&m)));
                 let mut want = if *exists { format!("program {name} is loaded") } else { format!("no program {name} is loaded") };
                 let mut found = if p.is_some() { format!("program {name} is loaded") } else { format!("no program {name} is loaded") };
                 if let (Some(p), Some(n)) = (p, maps) {
                     want += &format!(" holding {n} map(s)");
                     found += &format!(" holding {} map(s)", p.map_ids.len());
+                }
+                if let Some(m) = map_id {
+                    want += &format!(" using map {m}");
+                    if p.is_some() {
+                        found += &format!(" using map {m}");
+                    }
                 }
                 (want.clone(), eq(found, want))
             }

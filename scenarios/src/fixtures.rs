@@ -10,6 +10,10 @@ pub const FIXTURES: &[(&str, &[u8])] = &[
     ("mcu/link.ld", include_bytes!("../../fixtures/mcu/link.ld")),
     ("bpf/sockops_lookup.o", include_bytes!("../../fixtures/bpf/sockops_lookup.o")),
     ("bpf/sockops_nolookup.o", include_bytes!("../../fixtures/bpf/sockops_nolookup.o")),
+    ("bpf/tc_shared.o", include_bytes!("../../fixtures/bpf/tc_shared.o")),
+    ("bpf/cgroup_shared.o", include_bytes!("../../fixtures/bpf/cgroup_shared.o")),
+    ("bpf/cgroup_private.o", include_bytes!("../../fixtures/bpf/cgroup_private.o")),
+    ("bpf/cgroup_mismatch.o", include_bytes!("../../fixtures/bpf/cgroup_mismatch.o")),
 ];
 
 /// The bytes of fixture `name`.

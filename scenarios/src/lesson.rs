@@ -245,6 +245,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("exec-elf", include_str!("../lessons/exec-elf.toml")),
     ("mcu-startup", include_str!("../lessons/mcu-startup.toml")),
     ("bpf-who-creates-map", include_str!("../lessons/bpf-who-creates-map.toml")),
+    ("bpf-map-sharing", include_str!("../lessons/bpf-map-sharing.toml")),
     ("handles-vs-pids", include_str!("../lessons/handles-vs-pids.toml")),
 ];
 

@@ -11,6 +11,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("exec-elf", include_str!("../../tests/golden/exec-elf.txt")),
     ("mcu-startup", include_str!("../../tests/golden/mcu-startup.txt")),
     ("bpf-who-creates-map", include_str!("../../tests/golden/bpf-who-creates-map.txt")),
+    ("bpf-map-sharing", include_str!("../../tests/golden/bpf-map-sharing.txt")),
     ("handles-vs-pids", include_str!("../../tests/golden/handles-vs-pids.txt")),
 ];
 

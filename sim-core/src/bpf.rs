@@ -68,6 +68,15 @@ pub struct MapDef {
     pub value_size: u32,
     /// Capacity.
     pub max_entries: u32,
+    /// `__uint(pinning, LIBBPF_PIN_BY_NAME)`: 1 means pin at
+    /// `/sys/fs/bpf/<name>` and reuse what is pinned there.
+    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default)]
+    pub pinning: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 /// A program as the object defines it.
@@ -259,12 +268,13 @@ impl Btf {
                 if (sinfo >> 24) & 0x1f != 4 {
                     return Err(err("the map definition is not a struct".into()));
                 }
-                let (mut kind, mut key, mut value, mut max) = (None, None, None, None);
+                let (mut kind, mut key, mut value, mut max, mut pinning) = (None, None, None, None, 0);
                 for m in members.chunks(3) {
                     let field = self.name(m[0]);
                     match field.as_str() {
                         "type" => kind = Some(self.uint_member(m[1]).map_err(err)?),
                         "max_entries" => max = Some(self.uint_member(m[1]).map_err(err)?),
+                        "pinning" => pinning = self.uint_member(m[1]).map_err(err)?,
                         "key_size" => key = Some(self.uint_member(m[1]).map_err(err)?),
                         "value_size" => value = Some(self.uint_member(m[1]).map_err(err)?),
                         "key" | "value" => {
@@ -287,6 +297,7 @@ impl Btf {
                     key_size: key.ok_or_else(|| err("missing key size".into()))?,
                     value_size: value.ok_or_else(|| err("missing value size".into()))?,
                     max_entries: max.ok_or_else(|| err("missing max_entries".into()))?,
+                    pinning,
                 });
             }
         }
@@ -566,6 +577,42 @@ impl Machine {
         );
         let mut map_fds: BTreeMap<String, (Fd, u32)> = BTreeMap::new();
         for m in &obj.maps {
+            // LIBBPF_PIN_BY_NAME: reuse the map pinned at the default pin
+            // root if it is compatible (map_is_reuse_compat), else fail.
+            let pin_path = format!("/sys/fs/bpf/{}", m.name);
+            if m.pinning == 1 {
+                if let Some(BpfRef::Map(id)) = self.st.bpf.pins.get(&pin_path).copied() {
+                    let Some(k) = self.st.bpf.maps.get(&id).cloned() else { continue };
+                    self.bpf_update(|b| {
+                        if let Some(k) = b.maps.get_mut(&id) {
+                            k.refcnt += 1;
+                            k.usercnt += 1;
+                        }
+                    });
+                    let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
+                    let same = k.def.type_id == m.type_id
+                        && k.def.key_size == m.key_size
+                        && k.def.value_size == m.value_size
+                        && k.def.max_entries == m.max_entries;
+                    if !same {
+                        let detail = format!(
+                            "libbpf: couldn't reuse pinned map at '{pin_path}': parameter mismatch (pinned: {} key {}B value {}B max {}; object: {} key {}B value {}B max {}); libbpf: map '{}': failed to create: Invalid argument(-22); Error: failed to load object file",
+                            k.def.kind, k.def.key_size, k.def.value_size, k.def.max_entries, m.kind, m.key_size, m.value_size, m.max_entries, m.name
+                        );
+                        self.emit(EventKind::Error, format!("BPF_OBJ_GET(\"{pin_path}\") gives fd {fd} to map {id}, but its parameters differ from the object's: {detail}"), "bpf_object__reuse_map/map_is_reuse_compat", vec![Focus::Fd { pid, fd }]);
+                        self.do_exit(pid, 255)?;
+                        return Ok(Outcome::Failed { errno: crate::ops::Errno::EINVAL, detail });
+                    }
+                    map_fds.insert(m.name.clone(), (fd, id));
+                    self.emit(
+                        EventKind::Map,
+                        format!("map '{}' has pinning = LIBBPF_PIN_BY_NAME and {pin_path} exists: BPF_OBJ_GET gives fd {fd} to the SAME map, id {id} (type, key, value and max_entries match; the struct's type name does not matter); nothing is created", m.name),
+                        "bpf_object__reuse_map/bpf_obj_get/map_is_reuse_compat",
+                        vec![Focus::Fd { pid, fd }],
+                    );
+                    continue;
+                }
+            }
             let mut id = self.st.bpf.last_map_id;
             loop {
                 id = if id >= i32::MAX as u32 { 1 } else { id + 1 };
@@ -586,6 +633,16 @@ impl Machine {
                 "map_create/bpf_map_alloc_id (idr_alloc_cyclic)/bpf_map_new_fd",
                 vec![Focus::Fd { pid, fd }],
             );
+            if m.pinning == 1 {
+                self.bpf_update(|b| {
+                    b.pins.insert(pin_path.clone(), BpfRef::Map(id));
+                    if let Some(k) = b.maps.get_mut(&id) {
+                        k.refcnt += 1;
+                        k.usercnt += 1;
+                    }
+                });
+                self.emit(EventKind::Map, format!("pinning = LIBBPF_PIN_BY_NAME and nothing is at {pin_path} yet: libbpf pins the new map there (BPF_OBJ_PIN; the pin holds refcnt and usercnt)"), "bpf_map__pin/bpf_obj_pin_user", vec![]);
+            }
         }
         let mut first_prog = None;
         for p in &obj.programs {

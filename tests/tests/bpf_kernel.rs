@@ -72,3 +72,41 @@ fn map_survival_matches_the_real_kernel() {
     let m = &obj.maps[0];
     assert_eq!((m.key_size, m.value_size, m.max_entries), (4, 8, 10));
 }
+
+#[test]
+fn map_sharing_through_a_pin_matches_the_real_kernel() {
+    if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
+        eprintln!("skipped: needs root, bpftool and bpffs (see map_survival_matches_the_real_kernel)");
+        return;
+    }
+    if sh("test -e /sys/fs/bpf/shared").0 {
+        eprintln!("skipped: /sys/fs/bpf/shared exists already; not touching it");
+        return;
+    }
+    let dir = format!("/sys/fs/bpf/sim-share-{}", std::process::id());
+    let root = sim_tests::root().join("fixtures/bpf");
+    let load = |obj: &str, pin: &str| sh(&format!("bpftool prog load {}/{obj}.o {dir}/{pin}", root.display()));
+    let ids = |pin: &str| -> Option<u64> {
+        let (_, p) = sh(&format!("bpftool -j prog show pinned {dir}/{pin}"));
+        let at = p.find("\"map_ids\":[")? + 11;
+        p[at..].chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse().ok()
+    };
+    let _ = sh(&format!("mkdir -p {dir}"));
+    let a = load("tc_shared", "tc").0;
+    let b = load("cgroup_shared", "cg").0;
+    let c = load("cgroup_private", "cgp").0;
+    let (d, msg) = load("cgroup_mismatch", "cgm");
+    let (tc, cg, cgp) = (ids("tc"), ids("cg"), ids("cgp"));
+    let _ = sh(&format!("rm -rf {dir} /sys/fs/bpf/shared"));
+    if !a {
+        eprintln!("skipped: the kernel refused a tc program here");
+        return;
+    }
+    assert!(b && c, "the compatible objects load");
+    assert!(tc.is_some() && tc == cg, "tc and cgroup programs share one map id: {tc:?} {cg:?}");
+    assert!(cgp.is_some() && cgp != tc, "without pinning the loader made its own map: {cgp:?}");
+    assert!(!d && msg.contains("couldn't reuse pinned map") && msg.contains("parameter mismatch"), "{msg}");
+    // The simulation says the same.
+    let lesson = scenarios::builtin("bpf-map-sharing").expect("built in").expect("parses");
+    assert!(scenarios::run(&lesson).expect("runs").passed());
+}
