@@ -14,6 +14,9 @@ pub const FIXTURES: &[(&str, &[u8])] = &[
     ("bpf/cgroup_shared.o", include_bytes!("../../fixtures/bpf/cgroup_shared.o")),
     ("bpf/cgroup_private.o", include_bytes!("../../fixtures/bpf/cgroup_private.o")),
     ("bpf/cgroup_mismatch.o", include_bytes!("../../fixtures/bpf/cgroup_mismatch.o")),
+    ("bpf/sockops_bad_helper.o", include_bytes!("../../fixtures/bpf/sockops_bad_helper.o")),
+    ("bpf/sockops_bad_kfunc.o", include_bytes!("../../fixtures/bpf/sockops_bad_kfunc.o")),
+    ("bpf/xdp_kfunc.o", include_bytes!("../../fixtures/bpf/xdp_kfunc.o")),
 ];
 
 /// The bytes of fixture `name`.

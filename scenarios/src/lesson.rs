@@ -246,6 +246,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("mcu-startup", include_str!("../lessons/mcu-startup.toml")),
     ("bpf-who-creates-map", include_str!("../lessons/bpf-who-creates-map.toml")),
     ("bpf-map-sharing", include_str!("../lessons/bpf-map-sharing.toml")),
+    ("bpf-verifier-calls", include_str!("../lessons/bpf-verifier-calls.toml")),
     ("handles-vs-pids", include_str!("../lessons/handles-vs-pids.toml")),
 ];
 

@@ -12,6 +12,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("mcu-startup", include_str!("../../tests/golden/mcu-startup.txt")),
     ("bpf-who-creates-map", include_str!("../../tests/golden/bpf-who-creates-map.txt")),
     ("bpf-map-sharing", include_str!("../../tests/golden/bpf-map-sharing.txt")),
+    ("bpf-verifier-calls", include_str!("../../tests/golden/bpf-verifier-calls.txt")),
     ("handles-vs-pids", include_str!("../../tests/golden/handles-vs-pids.txt")),
 ];
 

@@ -95,6 +95,9 @@ pub struct ProgDef {
     /// The raw instructions.
     #[serde(skip)]
     pub insns: Vec<[u8; 8]>,
+    /// Calls to kernel functions (`__ksym` externs): (instruction, name).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kfunc_calls: Vec<(usize, String)>,
 }
 
 /// A relocation of an `ld_imm64` to a map.
@@ -357,11 +360,18 @@ impl BpfObject {
                 .and_then(|y| y.name().ok().map(String::from))
                 .unwrap_or_else(|| section.clone());
             let insns: Vec<[u8; 8]> = code.chunks(8).map(|c| [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]).collect();
+            let mut kfunc_calls = Vec::new();
             for (off, rel) in s.relocations() {
                 let object::RelocationTarget::Symbol(si) = rel.target() else { continue };
                 let sym = file.symbol_by_index(si).map_err(|e| BpfObjectError::NotBpf(e.to_string()))?;
                 let sym_name = sym.name().unwrap_or("?").to_string();
                 let insn = (off / 8) as usize;
+                // `call -1` to an undefined (`__ksym`) symbol: a kfunc. libbpf
+                // rewrites it to src_reg = BPF_PSEUDO_KFUNC_CALL with the BTF id.
+                if sym.is_undefined() && insns.get(insn).is_some_and(|i| i[0] == 0x85) {
+                    kfunc_calls.push((insn, sym_name));
+                    continue;
+                }
                 if sym.section_index() != maps_index || maps_index.is_none() || !maps.iter().any(|m| m.name == sym_name) {
                     return Err(BpfObjectError::BadReloc { prog: name.clone(), insn, sym: sym_name });
                 }
@@ -370,7 +380,7 @@ impl BpfObject {
                 }
                 relocations.push(Reloc { program: name.clone(), insn_index: insn, map: sym_name });
             }
-            programs.push(ProgDef { name, section, prog_type: prog_type.into(), insn_count: insns.len(), insns });
+            programs.push(ProgDef { name, section, prog_type: prog_type.into(), insn_count: insns.len(), insns, kfunc_calls });
         }
         if programs.is_empty() {
             return Err(BpfObjectError::NoProgram);
@@ -657,6 +667,31 @@ impl Machine {
                     );
                 }
             }
+            for (at, name) in &p.kfunc_calls {
+                let id = KFUNCS.iter().find(|(k, _, _)| k == name).map(|(_, id, _)| id.to_string()).unwrap_or_else(|| "?".into());
+                self.emit(
+                    EventKind::Map,
+                    format!("relocate {}: instruction {at} calls the extern kernel function {name}; libbpf finds it in the kernel's BTF (id {id}) and sets src_reg = BPF_PSEUDO_KFUNC_CALL, imm = {id}", p.name),
+                    "bpf_object__resolve_ksym_func_btf_id",
+                    vec![],
+                );
+            }
+            let verdict = verify(p);
+            for line in &verdict.log {
+                self.emit(EventKind::Syscall, format!("verifier log: {line}"), "bpf_check", vec![]);
+            }
+            if let Some((code, msg)) = verdict.error {
+                let errno = if code == -13 { crate::ops::Errno::EACCES } else { crate::ops::Errno::EINVAL };
+                let detail = format!("{msg}; libbpf: prog '{}': failed to load: {code}; Error: failed to load object file", p.name);
+                self.emit(
+                    EventKind::Error,
+                    format!("BPF_PROG_LOAD of '{}' fails: {detail}. bpftool gives up and exits, closing its fds", p.name),
+                    "bpf_check",
+                    vec![],
+                );
+                self.do_exit(pid, 255)?;
+                return Ok(Outcome::Failed { errno, detail });
+            }
             // The verifier resolves each pseudo map fd and takes one
             // reference per distinct map (resolve_pseudo_ldimm64).
             let used: BTreeSet<u32> = relocs.iter().filter_map(|r| map_fds.get(&r.map).map(|(_, id)| *id)).collect();
@@ -749,4 +784,143 @@ impl Machine {
         );
         Ok(Outcome::Ok)
     }
+}
+
+/// Helper names by number (include/uapi/linux/bpf.h `__BPF_FUNC_MAPPER`).
+pub const HELPERS: &[(i32, &str)] = &[
+    (1, "bpf_map_lookup_elem"),
+    (2, "bpf_map_update_elem"),
+    (3, "bpf_map_delete_elem"),
+    (5, "bpf_ktime_get_ns"),
+    (6, "bpf_trace_printk"),
+    (7, "bpf_get_prandom_u32"),
+    (8, "bpf_get_smp_processor_id"),
+    (9, "bpf_skb_store_bytes"),
+    (12, "bpf_tail_call"),
+    (14, "bpf_get_current_pid_tgid"),
+    (23, "bpf_redirect"),
+    (25, "bpf_perf_event_output"),
+    (26, "bpf_skb_load_bytes"),
+    (44, "bpf_xdp_adjust_head"),
+    (46, "bpf_get_socket_cookie"),
+    (49, "bpf_setsockopt"),
+    (57, "bpf_getsockopt"),
+    (59, "bpf_sock_ops_cb_flags_set"),
+];
+
+/// Which helpers each program type may call: the base set every type gets
+/// (`bpf_base_func_proto`) plus the type's own `get_func_proto` (for
+/// sock_ops, `sock_ops_func_proto`; for tc, `tc_cls_act_func_proto`; ...).
+fn helper_allowed(prog_type: &str, id: i32) -> bool {
+    const BASE: &[i32] = &[1, 2, 3, 5, 6, 7, 8, 12];
+    let own: &[i32] = match prog_type {
+        "sock_ops" => &[25, 46, 49, 57, 59],
+        "sched_cls" => &[9, 14, 23, 25, 26, 46],
+        "xdp" => &[23, 25, 44],
+        "socket_filter" => &[26, 46],
+        "cgroup_skb" => &[25, 26, 46],
+        "kprobe" | "tracepoint" | "tracing" | "lsm" => &[14, 25],
+        _ => &[],
+    };
+    BASE.contains(&id) || own.contains(&id)
+}
+
+/// Kernel functions the simulated kernel exports, with the BTF id observed on
+/// the reference 6.18 kernel and the program types whose kfunc hook
+/// registers them (`bpf_prog_type_to_kfunc_hook`, `register_btf_kfunc_id_set`).
+pub const KFUNCS: &[(&str, u32, &[&str])] = &[
+    ("bpf_dynptr_from_xdp", 63865, &["xdp"]),
+    ("bpf_dynptr_from_skb", 63863, &["sched_cls", "socket_filter", "cgroup_skb"]),
+    ("bpf_task_acquire", 65913, &["tracing", "lsm", "struct_ops", "sched_cls", "xdp"]),
+];
+
+/// The verifier's verdict on a program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The log, line by line, as `bpftool prog load -d` would print it.
+    pub log: Vec<String>,
+    /// The error: (negative errno as libbpf prints it, message) if refused.
+    pub error: Option<(i32, String)>,
+}
+
+/// The checks of `bpf_check()` this simulator makes: every instruction
+/// decodes, jumps stay inside the program, the last instruction is an exit
+/// or a jump, `ld_imm64` has its second half, each helper call is allowed for
+/// the program type (`check_helper_call`), each kfunc is registered for it
+/// (`check_kfunc_call`), and the 1,000,000-instruction budget.
+pub fn verify(prog: &ProgDef) -> Verdict {
+    let mut log = Vec::new();
+    let n = prog.insns.len();
+    let fail = |log: Vec<String>, code: i32, msg: String| {
+        let mut log = log;
+        log.push(msg.clone());
+        Verdict { log, error: Some((code, msg)) }
+    };
+    if n == 0 {
+        return fail(log, -22, "empty program".into());
+    }
+    if n > 1_000_000 {
+        return fail(log, -7, format!("BPF program is too large. Processed 1000001 insn (of {n})"));
+    }
+    let mut i = 0;
+    while i < n {
+        let insn = prog.insns[i];
+        let op = insn[0];
+        let src = insn[1] >> 4;
+        let off = i16::from_le_bytes([insn[2], insn[3]]) as i64;
+        let imm = i32::from_le_bytes([insn[4], insn[5], insn[6], insn[7]]);
+        let class = op & 7;
+        if op == 0x18 {
+            if i + 1 >= n {
+                return fail(log, -22, format!("{i}: invalid bpf_ld_imm64 insn (the second half is missing)"));
+            }
+            i += 2;
+            continue;
+        }
+        if op == 0x85 {
+            let kfunc = prog.kfunc_calls.iter().any(|(at, _)| *at == i);
+            match if kfunc { 2 } else { src } {
+                0 => {
+                    let name = HELPERS.iter().find(|(h, _)| *h == imm).map(|(_, n)| *n);
+                    let Some(name) = name else {
+                        return fail(log, -22, format!("{i}: (85) call unknown#{imm}\ninvalid func unknown#{imm}"));
+                    };
+                    log.push(format!("{i}: (85) call {name}#{imm}"));
+                    if !helper_allowed(&prog.prog_type, imm) {
+                        return fail(log, -22, format!("program of this type cannot use helper {name}#{imm}"));
+                    }
+                }
+                2 => {
+                    let name = prog.kfunc_calls.iter().find(|(at, _)| *at == i).map(|(_, n)| n.clone()).unwrap_or_default();
+                    let Some((_, id, hooks)) = KFUNCS.iter().find(|(k, _, _)| *k == name) else {
+                        return fail(log, -3, format!("libbpf: extern (func ksym) '{name}': not found in kernel or module BTFs"));
+                    };
+                    log.push(format!("{i}: (85) call {name}#{id}"));
+                    if !hooks.contains(&prog.prog_type.as_str()) {
+                        return fail(log, -13, format!("calling kernel function {name} is not allowed"));
+                    }
+                }
+                _ => {
+                    let t = i as i64 + 1 + i64::from(imm);
+                    if t < 0 || t >= n as i64 {
+                        return fail(log, -22, format!("{i}: call to invalid destination {t}"));
+                    }
+                }
+            }
+        } else if (class == 5 || class == 6) && op != 0x95 {
+            let t = i as i64 + 1 + off;
+            if t < 0 || t >= n as i64 {
+                return fail(log, -22, format!("jump out of range from insn {i} to {t}"));
+            }
+        } else if !matches!(class, 0..=7) {
+            return fail(log, -22, format!("{i}: unknown opcode {op:#04x}"));
+        }
+        i += 1;
+    }
+    let last = prog.insns[n - 1][0];
+    if last != 0x95 && last & 7 != 5 {
+        return fail(log, -22, "last insn is not an exit or jmp".into());
+    }
+    log.push(format!("processed {n} insns (limit 1000000)"));
+    Verdict { log, error: None }
 }

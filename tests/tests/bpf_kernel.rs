@@ -110,3 +110,37 @@ fn map_sharing_through_a_pin_matches_the_real_kernel() {
     let lesson = scenarios::builtin("bpf-map-sharing").expect("built in").expect("parses");
     assert!(scenarios::run(&lesson).expect("runs").passed());
 }
+
+#[test]
+fn verifier_verdicts_match_the_real_kernel() {
+    if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
+        eprintln!("skipped: needs root, bpftool and bpffs");
+        return;
+    }
+    let dir = format!("/sys/fs/bpf/sim-verify-{}", std::process::id());
+    let root = sim_tests::root().join("fixtures/bpf");
+    let _ = sh(&format!("mkdir -p {dir}"));
+    let mut checked = 0;
+    for (obj, message) in [
+        ("sockops_bad_helper", Some("program of this type cannot use helper bpf_skb_load_bytes#26")),
+        ("sockops_bad_kfunc", Some("calling kernel function bpf_dynptr_from_xdp is not allowed")),
+        ("xdp_kfunc", None),
+        ("sockops_lookup", None),
+    ] {
+        let (ok, out) = sh(&format!("bpftool prog load {}/{obj}.o {dir}/{obj}", root.display()));
+        let data = std::fs::read(root.join(format!("{obj}.o"))).expect("fixture");
+        let o = sim_core::bpf::BpfObject::parse(&data).expect("parses");
+        let verdict = sim_core::bpf::verify(&o.programs[0]);
+        match message {
+            Some(m) => {
+                assert!(!ok && out.contains(m), "{obj}: the kernel says: {out}");
+                assert_eq!(verdict.error.map(|e| e.1).as_deref(), Some(m), "{obj}: the simulator says the same");
+            }
+            None if ok => assert!(verdict.error.is_none(), "{obj}: accepted by both"),
+            None => eprintln!("note: the kernel refused {obj} here: {out}"),
+        }
+        checked += 1;
+    }
+    let _ = sh(&format!("rm -rf {dir}"));
+    assert_eq!(checked, 4);
+}
