@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 
 pub mod bpf;
+pub mod bpf_vm;
 pub mod elf;
 pub mod event;
 pub mod exec;
