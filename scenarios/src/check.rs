@@ -186,6 +186,15 @@ pub enum Expect {
         /// Its usercnt.
         usercnt: Option<u32>,
     },
+    /// A value in a BPF map (keys and values read as little-endian numbers).
+    BpfMapValue {
+        /// Map name.
+        name: String,
+        /// Key.
+        key: u64,
+        /// Expected value.
+        value: u64,
+    },
     /// A BPF program, by name, in the kernel.
     BpfProg {
         /// Its name.
@@ -232,6 +241,12 @@ impl Expect {
         "fd",
         "handle",
         "nt_process",
+        "mcu_mem",
+        "mcu_reg",
+        "mcu_lockup",
+        "bpf_map",
+        "bpf_map_value",
+        "bpf_prog",
     ];
 
     fn from_fields(kind: &str, f: &mut Fields) -> Result<Expect, String> {
@@ -299,6 +314,7 @@ impl Expect {
                 refcnt: f.int("refcnt")?,
                 usercnt: f.int("usercnt")?,
             },
+            "bpf_map_value" => Expect::BpfMapValue { name: f.need_str("name")?, key: f.need_u64("key")?, value: f.need_u64("value")? },
             "bpf_prog" => Expect::BpfProg {
                 name: f.need_str("name")?,
                 exists: f.bool("exists")?.unwrap_or(true),
@@ -633,6 +649,18 @@ impl Expect {
                     }
                 }
                 (want.clone(), eq(found, want))
+            }
+            Expect::BpfMapValue { name, key, value } => {
+                let what = format!("{name}[{key}] is {value}");
+                let found = st.bpf.maps.values().find(|m| &m.def.name == name).map(|m| {
+                    let k: Vec<u8> = key.to_le_bytes()[..m.def.key_size.min(8) as usize].to_vec();
+                    m.entries.get(&k).map(|v| v.iter().take(8).rev().fold(0u64, |a, x| (a << 8) | u64::from(*x)))
+                });
+                match found {
+                    Some(Some(v)) => (what, eq(v.to_string(), value.to_string())),
+                    Some(None) => (what, Err("no such key".into())),
+                    None => (what, Err("no such map".into())),
+                }
             }
             Expect::BpfProg { name, exists, maps, map_id } => {
                 // With map_id, the program of that name that holds it (names may repeat).

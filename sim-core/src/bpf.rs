@@ -398,6 +398,8 @@ pub struct KMap {
     pub refcnt: u32,
     /// References from user space (fds, pins).
     pub usercnt: u32,
+    /// Contents: key bytes to value bytes (an array map has every index).
+    pub entries: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 /// A program in the kernel (`struct bpf_prog`).
@@ -411,6 +413,9 @@ pub struct KProg {
     pub map_ids: Vec<u32>,
     /// Bytes of translated instructions.
     pub xlated: usize,
+    /// The instructions as loaded, each map reference resolved to its id.
+    #[serde(skip)]
+    pub insns: Vec<[u8; 8]>,
     /// References.
     pub refcnt: u32,
 }
@@ -633,7 +638,12 @@ impl Machine {
             let def = m.clone();
             self.bpf_update(|b| {
                 b.last_map_id = id;
-                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1 });
+                let entries = if def.kind == "array" {
+                    (0..def.max_entries.min(4096)).map(|k| (k.to_le_bytes().to_vec(), vec![0; def.value_size as usize])).collect()
+                } else {
+                    BTreeMap::new()
+                };
+                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries });
             });
             let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
             map_fds.insert(m.name.clone(), (fd, id));
@@ -702,11 +712,20 @@ impl Machine {
                     break;
                 }
             }
+            // As the verifier leaves it: each ld_imm64 names its map (by id here).
+            let mut insns = p.insns.clone();
+            for r in &relocs {
+                if let (Some((_, mid)), Some(i)) = (map_fds.get(&r.map), insns.get_mut(r.insn_index)) {
+                    i[1] = (i[1] & 0x0f) | 0x10;
+                    i[4..8].copy_from_slice(&(*mid as i32).to_le_bytes());
+                }
+            }
             let kp = KProg {
                 name: p.name.clone(),
                 prog_type: p.prog_type.clone(),
                 map_ids: used.iter().copied().collect(),
                 xlated: p.insns.len() * 8,
+                insns,
                 refcnt: 1,
             };
             self.bpf_update(|b| {
@@ -769,6 +788,72 @@ impl Machine {
         });
         self.bpf_put(r, matches!(r, BpfRef::Map(_)), &format!("rm {pin}"));
         Ok(Outcome::Ok)
+    }
+
+    /// `BPF_PROG_TEST_RUN` (`bpftool prog run`): runs the pinned program
+    /// `repeat` times in the interpreter on a zeroed context; the map helpers
+    /// work on the kernel's maps.
+    pub(crate) fn bpf_test_run(&mut self, pin: &str, repeat: u32) -> R<Outcome> {
+        let Some(BpfRef::Prog(id)) = self.st.bpf.pins.get(pin).copied() else {
+            return Ok(self.fail(crate::ops::Errno::ENOENT, format!("no program is pinned at {pin}")));
+        };
+        let Some(prog) = self.st.bpf.progs.get(&id).cloned() else { return Err(SimError::Limit("pinned program is gone".into())) };
+        let mut maps = crate::bpf_vm::Maps::new();
+        for m in &prog.map_ids {
+            if let Some(k) = self.st.bpf.maps.get(m) {
+                maps.insert(*m, (k.def.value_size as usize, k.def.max_entries as usize, k.def.kind == "array", k.entries.clone()));
+            }
+        }
+        let ids: BTreeMap<i32, u32> = prog.map_ids.iter().map(|m| (*m as i32, *m)).collect();
+        let mut vm = crate::bpf_vm::Vm::new(&prog.insns, vec![0; 256], maps, ids);
+        let mut r0 = 0;
+        for run in 1..=repeat.clamp(1, 1000) {
+            let (ret, trace) = vm.run(true).map_err(|e| SimError::BadArgument(format!("program {id}: {e}")))?;
+            r0 = ret;
+            let calls: Vec<String> = trace
+                .iter()
+                .filter(|t| prog.insns[t.pc][0] == 0x85)
+                .map(|t| {
+                    let b = prog.insns[t.pc];
+                    let imm = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+                    let name = HELPERS.iter().find(|(h, _)| *h == imm).map(|(_, n)| *n).unwrap_or("helper");
+                    format!("insn {}: {name} returned {:#x}", t.pc, t.regs[0])
+                })
+                .collect();
+            let helpers = if calls.is_empty() { "no helper calls".to_string() } else { calls.join(", ") };
+            self.emit(
+                EventKind::Syscall,
+                format!("run {run} of program {id} ({}): {} instructions executed; {helpers}; it returns {ret}", prog.name, trace.len()),
+                "bpf_prog_test_run/___bpf_prog_run",
+                vec![],
+            );
+        }
+        let updated = vm.maps;
+        self.bpf_update(|b| {
+            for (mid, (_, _, _, entries)) in updated {
+                if let Some(k) = b.maps.get_mut(&mid) {
+                    k.entries = entries;
+                }
+            }
+        });
+        let shown: Vec<String> = prog
+            .map_ids
+            .iter()
+            .filter_map(|m| self.st.bpf.maps.get(m).map(|k| (m, k)))
+            .map(|(m, k)| {
+                let nz: Vec<String> = k
+                    .entries
+                    .iter()
+                    .filter(|(_, v)| v.iter().any(|b| *b != 0))
+                    .map(|(key, v)| format!("[{}] = {}", le(key), le(v)))
+                    .collect();
+                format!("map {m} ({}): {}", k.def.name, if nz.is_empty() { "all zero".into() } else { nz.join(", ") })
+            })
+            .collect();
+        if !shown.is_empty() {
+            self.emit(EventKind::Copy, format!("after the runs: {}", shown.join("; ")), "bpftool map dump", vec![]);
+        }
+        Ok(Outcome::Copied { bytes: r0, data: vec![] })
     }
 
     /// `bpftool prog show; bpftool map show`.
@@ -923,4 +1008,9 @@ pub fn verify(prog: &ProgDef) -> Verdict {
     }
     log.push(format!("processed {n} insns (limit 1000000)"));
     Verdict { log, error: None }
+}
+
+/// Little-endian bytes as a number (keys and values of up to 8 bytes).
+fn le(b: &[u8]) -> u64 {
+    b.iter().take(8).rev().fold(0, |a, x| (a << 8) | u64::from(*x))
 }

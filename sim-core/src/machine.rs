@@ -182,6 +182,7 @@ impl Machine {
             Op::BpftoolProgLoad { object, pin } => self.bpftool_prog_load(object, pin),
             Op::BpfUnlink { path } => self.bpf_unlink(path),
             Op::BpftoolShow {} => self.bpftool_show(),
+            Op::BpfTestRun { pin, repeat } => self.bpf_test_run(pin, *repeat),
         }
     }
 

@@ -281,6 +281,13 @@ pub enum Op {
     },
     /// `bpftool prog show` and `bpftool map show`.
     BpftoolShow {},
+    /// `BPF_PROG_TEST_RUN` of the program pinned at `pin`, `repeat` times.
+    BpfTestRun {
+        /// The pin.
+        pin: String,
+        /// How many runs.
+        repeat: u32,
+    },
 }
 
 /// The bytes a store writes: `value` as `size` little-endian bytes, or `text`.
@@ -391,6 +398,7 @@ impl Op {
             "bpftool_prog_load" => Op::BpftoolProgLoad { object: f.need_str("object")?, pin: f.need_str("pin")? },
             "bpf_unlink" => Op::BpfUnlink { path: f.need_str("path")? },
             "bpftool_show" => Op::BpftoolShow {},
+            "bpf_test_run" => Op::BpfTestRun { pin: f.need_str("pin")?, repeat: f.int("repeat")?.unwrap_or(1) },
             "mcu_run" => Op::McuRun { until: f.str("until")?, max: f.u64("max")?.unwrap_or(10_000) },
             "exit_process" => Op::ExitProcess { pid: pid(f)?, code: f.int("code")?.unwrap_or(0) },
             other => return Err(format!("unknown op `{other}`; the ops are {}", Op::NAMES.join(", "))),
@@ -414,6 +422,22 @@ impl Op {
         "open",
         "close",
         "drop_caches",
+        "nt_create_process",
+        "open_process",
+        "write_process_memory",
+        "read_process_memory",
+        "write_by_pid",
+        "create_event",
+        "close_handle",
+        "exit_process",
+        "mcu_load",
+        "mcu_write_flash",
+        "mcu_reset",
+        "mcu_run",
+        "bpftool_prog_load",
+        "bpf_unlink",
+        "bpftool_show",
+        "bpf_test_run",
     ];
 
     /// The process the operation acts for, if any.
@@ -427,7 +451,8 @@ impl Op {
             | Op::McuRun { .. }
             | Op::BpftoolProgLoad { .. }
             | Op::BpfUnlink { .. }
-            | Op::BpftoolShow {} => None,
+            | Op::BpftoolShow {}
+            | Op::BpfTestRun { .. } => None,
             Op::NtCreateProcess { parent, .. } => *parent,
             Op::OpenProcess { pid, .. }
             | Op::WriteProcessMemory { pid, .. }
@@ -502,6 +527,7 @@ impl Op {
             Op::BpftoolProgLoad { object, pin } => format!("bpftool prog load {object} {pin}"),
             Op::BpfUnlink { path } => format!("rm {path}"),
             Op::BpftoolShow {} => "bpftool prog show; bpftool map show".into(),
+            Op::BpfTestRun { pin, repeat } => format!("bpftool prog run pinned {pin} repeat {repeat}"),
             Op::McuRun { until: Some(u), max } => format!("run until {u} (at most {max} instructions)"),
             Op::McuRun { until: None, max } => format!("run until the program idles (at most {max} instructions)"),
         }
