@@ -539,15 +539,28 @@ fn bpf_view(st: &State) -> Html {
         </table>
         <table class="bpf-maps">
             <caption>{ format!("Maps (next id after {}: ids are never reused at once)", b.last_map_id) }</caption>
-            <thead><tr><th scope="col">{"id"}</th><th scope="col">{"type / name"}</th><th scope="col">{"refcnt"}</th><th scope="col">{"usercnt"}</th><th scope="col">{"held by"}</th></tr></thead>
+            <thead><tr><th scope="col">{"id"}</th><th scope="col">{"type / name"}</th><th scope="col">{"refcnt"}</th><th scope="col">{"usercnt"}</th><th scope="col">{"held by"}</th><th scope="col">{"non-zero entries"}</th></tr></thead>
             <tbody>
-            if b.maps.is_empty() { <tr><td colspan="5" class="empty">{"none: BPF_MAP_GET_NEXT_ID returns ENOENT"}</td></tr> }
+            if b.maps.is_empty() { <tr><td colspan="6" class="empty">{"none: BPF_MAP_GET_NEXT_ID returns ENOENT"}</td></tr> }
             { for b.maps.iter().map(|(id, m)| html! {
                 <tr><td>{ id }</td><td>{ format!("{} {} (key {}B, value {}B, {} entries)", m.def.kind, m.def.name, m.def.key_size, m.def.value_size, m.def.max_entries) }</td>
-                <td>{ m.refcnt }</td><td>{ m.usercnt }</td><td>{ holders(BpfRef::Map(*id)) }</td></tr>
+                <td>{ m.refcnt }</td><td>{ m.usercnt }</td><td>{ holders(BpfRef::Map(*id)) }</td>
+                <td>{ entries(&m.entries) }</td></tr>
             }) }
             </tbody>
         </table>
         </>
+    }
+}
+
+/// A map's non-zero entries as `[key] = value` (little-endian numbers).
+fn entries(e: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>) -> String {
+    let num = |b: &[u8]| b.iter().take(8).rev().fold(0u64, |a, x| (a << 8) | u64::from(*x));
+    let v: Vec<String> =
+        e.iter().filter(|(_, v)| v.iter().any(|b| *b != 0)).take(8).map(|(k, v)| format!("[{}] = {}", num(k), num(v))).collect();
+    if v.is_empty() {
+        "—".into()
+    } else {
+        v.join(", ")
     }
 }
