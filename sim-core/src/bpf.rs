@@ -496,8 +496,17 @@ impl Machine {
                     });
                     self.emit(
                         EventKind::Free,
-                        format!("{why}: map {id} ({}) loses its last reference: its id leaves the IDR at once (GET_FD_BY_ID now fails with ENOENT); the memory is freed after an RCU grace period", m.def.name),
-                        "bpf_map_put/bpf_map_free_id/bpf_map_free_deferred",
+                        format!("{why}: map {id} ({}) loses its last reference: its id leaves the IDR at once, so BPF_MAP_GET_FD_BY_ID({id}) now fails with ENOENT and GET_NEXT_ID walks skip it", m.def.name),
+                        "__bpf_map_put/bpf_map_free_id",
+                        vec![],
+                    );
+                    self.emit(
+                        EventKind::Free,
+                        format!(
+                            "later, after an RCU grace period, a workqueue frees map {id}'s memory ({} entries of {} bytes)",
+                            m.def.max_entries, m.def.value_size
+                        ),
+                        "bpf_map_free_in_work/bpf_map_free_deferred/map_free",
                         vec![],
                     );
                 } else {

@@ -96,3 +96,61 @@ fn maps_live_exactly_as_long_as_something_holds_them() {
     assert!(m.state().procs.is_empty(), "every loader exited");
     assert!(m.state().ofds.is_empty(), "and closed every file");
 }
+
+#[test]
+fn more_malformed_objects() {
+    // ELF32 (not a 64-bit BPF object).
+    let fw = include_bytes!("../../fixtures/mcu/firmware.elf");
+    assert!(matches!(BpfObject::parse(fw), Err(BpfObjectError::NotBpf(_))));
+    // A code section whose size is not a whole number of instructions.
+    let (code, size) = section_offset(LOOKUP, "sockops").expect("code");
+    let shdr = section_header_offset(LOOKUP, "sockops").expect("header");
+    let mut odd = LOOKUP.to_vec();
+    odd[shdr + 32..shdr + 40].copy_from_slice(&((size - 4) as u64).to_le_bytes());
+    assert!(matches!(BpfObject::parse(&odd), Err(BpfObjectError::NotBpf(m)) if m.contains("whole number")), "{code}");
+    // BTF of an unknown kind: corrupt the first type's info word.
+    let (btf, _) = section_offset(LOOKUP, ".BTF").expect("btf");
+    let hdr = u32::from_le_bytes(LOOKUP[btf + 4..btf + 8].try_into().expect("4")) as usize;
+    let toff = u32::from_le_bytes(LOOKUP[btf + 8..btf + 12].try_into().expect("4")) as usize;
+    let mut kind = LOOKUP.to_vec();
+    let info = btf + hdr + toff + 4;
+    kind[info..info + 4].copy_from_slice(&(31u32 << 24).to_le_bytes());
+    assert!(matches!(BpfObject::parse(&kind), Err(BpfObjectError::Btf(m)) if m.contains("unknown BTF kind")));
+    // BTF truncated: the string section claims more than there is.
+    let mut strings = LOOKUP.to_vec();
+    strings[btf + 20..btf + 24].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+    assert!(matches!(BpfObject::parse(&strings), Err(BpfObjectError::Btf(_))));
+    // A .maps section without BTF: rename .BTF so it is not found.
+    // ".BTF" shares its bytes with ".rel.BTF" in the string table.
+    let pos = LOOKUP.windows(5).rposition(|w| w == b".BTF\0").expect(".BTF name");
+    let mut nobtf = LOOKUP.to_vec();
+    nobtf[pos..pos + 4].copy_from_slice(b".XYZ");
+    assert!(matches!(BpfObject::parse(&nobtf), Err(BpfObjectError::Btf(m)) if m.contains("needs BTF")));
+    // A verifier refusal: a program whose last instruction is not exit.
+    let mut o = BpfObject::parse(LOOKUP).expect("parses");
+    o.programs[0].insns.pop();
+    let v = sim_core::bpf::verify(&o.programs[0]);
+    assert!(v.error.is_some_and(|e| e.1.contains("last insn")));
+    // A jump out of range.
+    let mut o = BpfObject::parse(LOOKUP).expect("parses");
+    o.programs[0].insns[7][2] = 100;
+    let v = sim_core::bpf::verify(&o.programs[0]);
+    assert!(v.error.is_some_and(|e| e.1.contains("jump out of range")));
+    // An unknown helper.
+    let mut o = BpfObject::parse(LOOKUP).expect("parses");
+    o.programs[0].insns[6][4] = 200;
+    let v = sim_core::bpf::verify(&o.programs[0]);
+    assert!(v.error.is_some_and(|e| e.1.contains("invalid func unknown#200")));
+}
+
+fn section_header_offset(data: &[u8], name: &str) -> Option<usize> {
+    use object::read::elf::{FileHeader, SectionHeader};
+    let h = object::elf::FileHeader64::<object::LittleEndian>::parse(data).ok()?;
+    let e = object::LittleEndian;
+    let sections = h.sections(e, data).ok()?;
+    let shoff = h.e_shoff.get(e) as usize;
+    sections.iter().enumerate().find(|(_, s)| sections.section_name(e, s).ok() == Some(name.as_bytes())).map(|(i, s)| {
+        let _ = s.sh_type(e);
+        shoff + i * 64
+    })
+}
