@@ -1015,8 +1015,89 @@ pub fn verify(prog: &ProgDef) -> Verdict {
     if last != 0x95 && last & 7 != 5 {
         return fail(log, -22, "last insn is not an exit or jmp".into());
     }
+    if let Err(msg) = check_reads(prog) {
+        return fail(log, -13, msg);
+    }
     log.push(format!("processed {n} insns (limit 1000000)"));
     Verdict { log, error: None }
+}
+
+/// Registers must be written before they are read, on every path
+/// (`check_reg_arg`: "R2 !read_ok"); r0 must be set before `exit`. At entry
+/// only r1 (the context) and r10 (the frame pointer) hold values; a helper
+/// or kfunc call sets r0 and leaves r1-r5 unreadable. Paths are explored to
+/// a fixed point over the instruction graph.
+fn check_reads(prog: &ProgDef) -> Result<(), String> {
+    let n = prog.insns.len();
+    let mut state: Vec<Option<u16>> = vec![None; n];
+    let mut work = vec![(0usize, (1u16 << 1) | (1 << 10))];
+    let mut steps = 0u32;
+    while let Some((i, init)) = work.pop() {
+        steps += 1;
+        if steps > 1_000_000 {
+            return Err("the program is too complex to check".into());
+        }
+        // Merge: a register is known-written only if written on every path here.
+        let merged = match state[i] {
+            Some(old) if old & init == old => continue,
+            Some(old) => old & init,
+            None => init,
+        };
+        state[i] = Some(merged);
+        let insn = prog.insns[i];
+        let (op, dst, src) = (insn[0], (insn[1] & 0xf) as usize, (insn[1] >> 4) as usize);
+        let off = i16::from_le_bytes([insn[2], insn[3]]) as i64;
+        let has = |r: usize| merged & (1 << r) != 0;
+        let need = |r: usize| if has(r) { Ok(()) } else { Err(format!("{i}: R{r} !read_ok")) };
+        let class = op & 7;
+        let mut out = merged;
+        let mut succ = vec![i + 1];
+        match class {
+            4 | 7 => {
+                if op >> 4 != 0xb {
+                    need(dst)?;
+                }
+                if op & 8 != 0 && op >> 4 != 0xd {
+                    need(src)?;
+                }
+                out |= 1 << dst;
+            }
+            0 => {
+                out |= 1 << dst;
+                succ = vec![i + 2];
+            }
+            1 => {
+                need(src)?;
+                out |= 1 << dst;
+            }
+            2 => need(dst)?,
+            3 => {
+                need(dst)?;
+                need(src)?;
+            }
+            _ if op == 0x95 => {
+                need(0).map_err(|_| format!("{i}: R0 !read_ok (r0 must hold the return value at exit)"))?;
+                succ.clear();
+            }
+            _ if op == 0x85 => {
+                out = (out & !0b11_1110) | 1;
+            }
+            _ => {
+                need(dst)?;
+                if op & 8 != 0 {
+                    need(src)?;
+                }
+                let t = (i as i64 + 1 + off) as usize;
+                succ = if op == 0x05 { vec![t] } else { vec![i + 1, t] };
+            }
+        }
+        for s in succ {
+            if s < n {
+                work.push((s, out));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Little-endian bytes as a number (keys and values of up to 8 bytes).

@@ -154,3 +154,31 @@ fn section_header_offset(data: &[u8], name: &str) -> Option<usize> {
         shoff + i * 64
     })
 }
+
+#[test]
+fn registers_must_be_written_before_they_are_read() {
+    let mk = |insns: Vec<[u8; 8]>| sim_core::bpf::ProgDef {
+        name: "t".into(),
+        section: "xdp".into(),
+        prog_type: "xdp".into(),
+        insn_count: insns.len(),
+        insns,
+        kfunc_calls: vec![],
+    };
+    let exit = [0x95, 0, 0, 0, 0, 0, 0, 0];
+    // exit without setting r0.
+    let v = sim_core::bpf::verify(&mk(vec![exit]));
+    assert!(v.error.is_some_and(|e| e.1.contains("R0 !read_ok")));
+    // r0 = r2, but r2 was never written.
+    let v = sim_core::bpf::verify(&mk(vec![[0xbf, 0x20, 0, 0, 0, 0, 0, 0], exit]));
+    assert!(v.error.is_some_and(|e| e.1.contains("R2 !read_ok")));
+    // r0 set on only one path of a branch: refused at the exit reached without it.
+    let v = sim_core::bpf::verify(&mk(vec![[0x15, 0x01, 1, 0, 0, 0, 0, 0], [0xb7, 0, 0, 0, 1, 0, 0, 0], exit]));
+    assert!(v.error.is_some_and(|e| e.1.contains("R0 !read_ok")));
+    // After a helper call r1-r5 are unreadable: reading r1 is refused.
+    let v = sim_core::bpf::verify(&mk(vec![[0x85, 0, 0, 0, 5, 0, 0, 0], [0xbf, 0x10, 0, 0, 0, 0, 0, 0], exit]));
+    assert!(v.error.is_some_and(|e| e.1.contains("R1 !read_ok")));
+    // r1 (the context) and r10 are readable at entry.
+    let v = sim_core::bpf::verify(&mk(vec![[0xbf, 0x10, 0, 0, 0, 0, 0, 0], [0x0f, 0xa0, 0, 0, 0, 0, 0, 0], exit]));
+    assert!(v.error.is_none(), "{:?}", v.error);
+}
