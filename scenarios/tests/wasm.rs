@@ -90,18 +90,7 @@ fn thumb_rate_in_wasm() {
 /// (the native figure, beside rbpf's, comes from `cargo xtask bench`).
 #[wasm_bindgen_test]
 fn bpf_interpreter_rate_in_wasm() {
-    let ins = |op: u8, dst: u8, src: u8, off: i16, imm: i32| -> [u8; 8] {
-        let (o, i) = (off.to_le_bytes(), imm.to_le_bytes());
-        [op, (src << 4) | dst, o[0], o[1], i[0], i[1], i[2], i[3]]
-    };
-    let prog = [
-        ins(0xb7, 1, 0, 0, 100_000),
-        ins(0xb7, 0, 0, 0, 0),
-        ins(0x0f, 0, 1, 0, 0),
-        ins(0x17, 1, 0, 0, 1),
-        ins(0x55, 1, 0, -3, 0),
-        ins(0x95, 0, 0, 0, 0),
-    ];
+    let prog = sim_core::bpf_vm::sum_loop(100_000);
     let mut vm = sim_core::bpf_vm::Vm::new(&prog, vec![], Default::default(), Default::default());
     let t = js_sys::Date::now();
     let (r0, _) = vm.run(false).expect("runs");

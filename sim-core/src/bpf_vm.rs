@@ -68,6 +68,25 @@ pub enum VmError {
     Budget,
 }
 
+/// Encodes one instruction: opcode, destination and source registers,
+/// offset, immediate (the 8-byte layout drawn at the top of this module).
+pub fn insn(op: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
+    let (o, i) = (off.to_le_bytes(), imm.to_le_bytes());
+    [op, (src << 4) | (dst & 0xf), o[0], o[1], i[0], i[1], i[2], i[3]]
+}
+
+/// The benchmark loop: r0 = sum of 1..=n, 3 instructions per iteration.
+pub fn sum_loop(n: i32) -> Vec<[u8; 8]> {
+    vec![
+        insn(0xb7, 1, 0, 0, n),
+        insn(0xb7, 0, 0, 0, 0),
+        insn(0x0f, 0, 1, 0, 0),
+        insn(0x17, 1, 0, 0, 1),
+        insn(0x55, 1, 0, -3, 0),
+        insn(0x95, 0, 0, 0, 0),
+    ]
+}
+
 /// Map storage the helpers work on: map id to (value size, max entries,
 /// is_array, key to value).
 pub type Maps = BTreeMap<u32, (usize, usize, bool, BTreeMap<Vec<u8>, Vec<u8>>)>;

@@ -1,31 +1,15 @@
 //! The BPF interpreter, side by side with the rbpf crate's interpreter on
 //! programs without maps or helpers, and running the real sockops program.
 
-use sim_core::bpf_vm::{Maps, Vm, VmError};
+use sim_core::bpf_vm::{insn, sum_loop, Maps, Vm, VmError};
 use std::collections::BTreeMap;
-
-fn insn(op: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
-    let o = off.to_le_bytes();
-    let i = imm.to_le_bytes();
-    [op, (src << 4) | dst, o[0], o[1], i[0], i[1], i[2], i[3]]
-}
 
 /// Programs exercising ALU64, ALU32, jumps (signed and unsigned), loops,
 /// stack loads and stores of every size, ld_imm64 and byte swaps.
 pub fn programs() -> Vec<(&'static str, Vec<[u8; 8]>)> {
     vec![
         ("add", vec![insn(0xb7, 0, 0, 0, 1), insn(0x07, 0, 0, 0, 41), insn(0x95, 0, 0, 0, 0)]),
-        (
-            "loop sum 1..10",
-            vec![
-                insn(0xb7, 1, 0, 0, 10),
-                insn(0xb7, 0, 0, 0, 0),
-                insn(0x0f, 0, 1, 0, 0),
-                insn(0x17, 1, 0, 0, 1),
-                insn(0x55, 1, 0, -3, 0),
-                insn(0x95, 0, 0, 0, 0),
-            ],
-        ),
+        ("loop sum 1..10", sum_loop(10)),
         (
             "stack sizes",
             vec![
