@@ -637,13 +637,7 @@ impl Machine {
                     continue;
                 }
             }
-            let mut id = self.st.bpf.last_map_id;
-            loop {
-                id = if id >= i32::MAX as u32 { 1 } else { id + 1 };
-                if !self.st.bpf.maps.contains_key(&id) {
-                    break;
-                }
-            }
+            let id = next_id(self.st.bpf.last_map_id, |i| self.st.bpf.maps.contains_key(&i));
             let def = m.clone();
             self.bpf_update(|b| {
                 b.last_map_id = id;
@@ -714,13 +708,7 @@ impl Machine {
             // The verifier resolves each pseudo map fd and takes one
             // reference per distinct map (resolve_pseudo_ldimm64).
             let used: BTreeSet<u32> = relocs.iter().filter_map(|r| map_fds.get(&r.map).map(|(_, id)| *id)).collect();
-            let mut id = self.st.bpf.last_prog_id;
-            loop {
-                id = if id >= i32::MAX as u32 { 1 } else { id + 1 };
-                if !self.st.bpf.progs.contains_key(&id) {
-                    break;
-                }
-            }
+            let id = next_id(self.st.bpf.last_prog_id, |i| self.st.bpf.progs.contains_key(&i));
             // As the verifier leaves it: each ld_imm64 names its map (by id here).
             let mut insns = p.insns.clone();
             for r in &relocs {
@@ -1103,4 +1091,16 @@ fn check_reads(prog: &ProgDef) -> Result<(), String> {
 /// Little-endian bytes as a number (keys and values of up to 8 bytes).
 fn le(b: &[u8]) -> u64 {
     b.iter().take(8).rev().fold(0, |a, x| (a << 8) | u64::from(*x))
+}
+
+/// `idr_alloc_cyclic(idr, obj, 1, INT_MAX)`: the first free id after the
+/// last one handed out, wrapping to 1 (so a freed id is not reused soon).
+fn next_id(last: u32, used: impl Fn(u32) -> bool) -> u32 {
+    let mut id = last;
+    loop {
+        id = if id >= i32::MAX as u32 { 1 } else { id + 1 };
+        if !used(id) {
+            return id;
+        }
+    }
 }

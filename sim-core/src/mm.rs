@@ -407,6 +407,15 @@ impl Machine {
     /// Allocates missing intermediate tables down to the leaf table for `va`
     /// (`__pud_alloc`, `__pmd_alloc`, `__pte_alloc`); returns (leaf table, index).
     pub(crate) fn alloc_tables(&mut self, pid: Pid, va: u64) -> R<(Pfn, usize)> {
+        self.walk_alloc(pid, va, true)
+    }
+
+    /// Like [`Machine::alloc_tables`] but folds the allocations into the caller's event.
+    fn alloc_tables_quiet(&mut self, pid: Pid, va: u64) -> R<(Pfn, usize)> {
+        self.walk_alloc(pid, va, false)
+    }
+
+    fn walk_alloc(&mut self, pid: Pid, va: u64, narrate: bool) -> R<(Pfn, usize)> {
         let fmt = self.fmt();
         let mut table = self.mm(pid)?.root;
         let v = VirtAddr(va);
@@ -420,6 +429,10 @@ impl Machine {
             let next = self.frame_alloc(FrameKind::PageTable { level: level + 1, owner: pid })?;
             // Upper levels are permissive; the leaf decides (as Linux does).
             self.write_pte(table, index, fmt.make_pte(next, PTE_P | PTE_RW | PTE_US));
+            if !narrate {
+                table = next;
+                continue;
+            }
             self.emit(
                 EventKind::Alloc,
                 format!(
@@ -608,25 +621,6 @@ impl Machine {
         }
         self.tlb_flush_mm(parent);
         Ok(())
-    }
-
-    /// Like [`Machine::alloc_tables`] but folds the allocations into the caller's event.
-    fn alloc_tables_quiet(&mut self, pid: Pid, va: u64) -> R<(Pfn, usize)> {
-        let fmt = self.fmt();
-        let mut table = self.mm(pid)?.root;
-        let v = VirtAddr(va);
-        for level in 0..fmt.levels() - 1 {
-            let index = fmt.index(v, level);
-            let e = self.st.read_pte(table, index);
-            if e & PTE_P != 0 {
-                table = fmt.pte_pfn(e);
-                continue;
-            }
-            let next = self.frame_alloc(FrameKind::PageTable { level: level + 1, owner: pid })?;
-            self.write_pte(table, index, fmt.make_pte(next, PTE_P | PTE_RW | PTE_US));
-            table = next;
-        }
-        Ok((table, fmt.index(v, fmt.levels() - 1)))
     }
 
     // ---------------------------------------------------------------
