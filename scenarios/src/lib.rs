@@ -13,9 +13,12 @@ pub mod check;
 pub mod fixtures;
 pub mod inspect;
 pub mod lesson;
+pub mod open;
+pub mod recording;
 pub mod render;
 pub mod runner;
 
 pub use check::{CheckResult, Expect};
 pub use lesson::{builtin, builtin_lessons, parse_lesson, FileSpec, Lesson, ParseError, Step};
+pub use recording::Recording;
 pub use runner::{run, run_with_files, Run, RunError, StepRecord};

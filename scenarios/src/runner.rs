@@ -44,6 +44,9 @@ pub struct StepRecord {
     pub say: String,
     /// The operation, one line.
     pub op: String,
+    /// The process the operation acts on, if one (views put it first).
+    #[serde(skip)]
+    pub pid: Option<sim_core::Pid>,
     /// What it returned.
     pub outcome: Outcome,
     /// Index of its first event in the timeline.
@@ -115,6 +118,7 @@ pub fn run_with_files(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>) -> R
         steps.push(StepRecord {
             say: step.say.clone(),
             op: step.op.describe(),
+            pid: step.op.pid(),
             outcome: applied.outcome,
             first_event,
             events: applied.events.clone(),

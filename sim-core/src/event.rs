@@ -4,6 +4,7 @@
 use crate::state::{Delta, FrameKind, State};
 use crate::types::{Fd, Pfn, Pid};
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// A broad category, so views can pick their icons and filters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -87,7 +88,7 @@ pub struct Event {
     /// What happened, in a sentence.
     pub text: String,
     /// The real function or rule this models (e.g. `copy_present_pte`).
-    pub mechanism: &'static str,
+    pub mechanism: Cow<'static, str>,
     /// What the event is about (read or changed).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub focus: Vec<Focus>,

@@ -33,6 +33,7 @@ pub mod state;
 pub mod timeline;
 pub mod types;
 pub mod windows;
+pub mod wire;
 
 pub use event::{Event, EventKind, Focus};
 pub use machine::{Applied, Config, Machine, ZERO_PFN};

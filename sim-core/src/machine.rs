@@ -198,7 +198,7 @@ impl Machine {
     /// Closes the pending deltas into an event.
     pub(crate) fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>) {
         let deltas = std::mem::take(&mut self.pending);
-        self.events.push(Event { kind, text, mechanism, focus, deltas });
+        self.events.push(Event { kind, text, mechanism: mechanism.into(), focus, deltas });
     }
 
     /// Allocates the lowest free frame (`alloc_page`), zero-filled.

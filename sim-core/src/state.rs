@@ -444,7 +444,7 @@ impl State {
                 for (k, f) in self.frames.range_mut(lo..=hi) {
                     while next.next_if(|p| **p < *k).is_some() {}
                     while next.next_if(|p| **p == *k).is_some() {
-                        f.refcount = if *add == forward { f.refcount + 1 } else { f.refcount - 1 };
+                        f.refcount = if *add == forward { f.refcount.saturating_add(1) } else { f.refcount.saturating_sub(1) };
                     }
                 }
             }
@@ -457,7 +457,11 @@ impl State {
                         return;
                     }
                     let data = Arc::make_mut(f.data.get_or_insert_with(|| Arc::new(vec![0; size])));
-                    data[*offset..*offset + bytes.len()].copy_from_slice(bytes);
+                    // A delta always fits its page; a decoded one that does
+                    // not (a corrupt recording) changes nothing.
+                    if let Some(dst) = data.get_mut(*offset..offset.saturating_add(bytes.len())) {
+                        dst.copy_from_slice(bytes);
+                    }
                     // One representation for an all-zero frame, so that undoing
                     // a write gives back exactly the state before it.
                     if zeros && data.iter().all(|b| *b == 0) {
@@ -481,7 +485,9 @@ impl State {
             Delta::McuRam { offset, old, new } => {
                 if let Some(m) = self.mcu.as_mut() {
                     let b = if forward { new } else { old };
-                    m.ram[*offset..*offset + b.len()].copy_from_slice(b);
+                    if let Some(dst) = m.ram.get_mut(*offset..offset.saturating_add(b.len())) {
+                        dst.copy_from_slice(b);
+                    }
                 }
             }
         }

@@ -42,6 +42,34 @@ impl Timeline {
         self.current = after.clone();
     }
 
+    /// Rebuilds a timeline from its initial state and its events (each with
+    /// the operation it belongs to), replaying them once to take the
+    /// checkpoints. Ends at the last event, as a recorded timeline does.
+    pub fn replay(initial: State, events: Vec<Event>, op_of: Vec<usize>) -> Result<Timeline, &'static str> {
+        if events.len() != op_of.len() {
+            return Err("each event needs its operation");
+        }
+        if op_of.windows(2).any(|w| w[1] < w[0]) {
+            return Err("operations out of order");
+        }
+        let mut current = initial.clone();
+        let mut checkpoints = vec![(0, initial)];
+        for (i, e) in events.iter().enumerate() {
+            for d in &e.deltas {
+                current.apply(d, true);
+            }
+            if (i + 1) % CHECKPOINT_EVERY == 0 {
+                checkpoints.push((i + 1, current.clone()));
+            }
+        }
+        Ok(Timeline { pos: events.len(), events, op_of, checkpoints, current })
+    }
+
+    /// The state before the first event.
+    pub fn initial(&self) -> &State {
+        &self.checkpoints[0].1
+    }
+
     /// Number of events.
     pub fn len(&self) -> usize {
         self.events.len()

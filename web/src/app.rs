@@ -4,10 +4,10 @@
 use crate::components::narration::Narration;
 use crate::components::timeline::Controls;
 use crate::components::views::Views;
+use crate::engine::{self, LessonInfo};
 use crate::loader::{self, Source};
 use crate::url;
-use scenarios::lesson::BUILTIN;
-use scenarios::Run;
+use scenarios::Recording;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -17,8 +17,8 @@ use yew::prelude::*;
 /// An open lesson and where its timeline stands.
 #[derive(Debug)]
 pub struct Loaded {
-    /// The finished run.
-    pub run: Run,
+    /// The recorded run.
+    pub run: Recording,
     /// The timeline, moved by the reducer (interior mutability keeps the
     /// reducer cheap: no copy of the machine per step).
     pub timeline: RefCell<sim_core::Timeline>,
@@ -28,7 +28,7 @@ pub struct Loaded {
 
 impl Loaded {
     /// Wraps a run, positioned at the start.
-    pub fn new(run: Run, source: Source) -> Loaded {
+    pub fn new(run: Recording, source: Source) -> Loaded {
         let mut timeline = run.timeline.clone();
         timeline.seek(0);
         Loaded { run, timeline: RefCell::new(timeline), source }
@@ -50,6 +50,10 @@ pub struct AppState {
     pub speed_ms: u32,
     /// Embedded in an iframe: no site chrome.
     pub embed: bool,
+    /// The built-in lessons, for the picker.
+    pub lessons: Rc<Vec<LessonInfo>>,
+    /// Something is being fetched or run.
+    pub busy: bool,
 }
 
 impl PartialEq for AppState {
@@ -64,6 +68,8 @@ impl PartialEq for AppState {
             && self.playing == o.playing
             && self.speed_ms == o.speed_ms
             && self.embed == o.embed
+            && Rc::ptr_eq(&self.lessons, &o.lessons)
+            && self.busy == o.busy
     }
 }
 
@@ -88,6 +94,10 @@ pub enum Action {
     Error(String),
     /// Hide the error.
     Dismiss,
+    /// The list of built-in lessons arrived.
+    Index(Rc<Vec<LessonInfo>>),
+    /// A lesson is being fetched or run.
+    Busy,
 }
 
 impl AppState {
@@ -116,10 +126,12 @@ impl Reducible for AppState {
         let s = &*self;
         Rc::new(match action {
             Action::Load(Ok(l), at) => {
-                let st = AppState { loaded: Some(l), pos: 0, error: None, playing: false, ..s.clone() };
+                let st = AppState { loaded: Some(l), pos: 0, error: None, playing: false, busy: false, ..s.clone() };
                 st.seek(at.unwrap_or(0))
             }
-            Action::Load(Err(e), _) | Action::Error(e) => AppState { error: Some(e), playing: false, ..s.clone() },
+            Action::Load(Err(e), _) | Action::Error(e) => AppState { error: Some(e), playing: false, busy: false, ..s.clone() },
+            Action::Index(lessons) => AppState { lessons, ..s.clone() },
+            Action::Busy => AppState { busy: true, ..s.clone() },
             Action::Dismiss => AppState { error: None, ..s.clone() },
             Action::Seek(n) => s.seek(n),
             Action::Step(d) => s.seek(s.pos.saturating_add_signed(d)),
@@ -153,19 +165,20 @@ impl Reducible for AppState {
     }
 }
 
-fn load_builtin(id: &str) -> Result<Rc<Loaded>, String> {
-    loader::builtin(id).map(|r| Rc::new(Loaded::new(r, Source::Builtin(id.to_string()))))
+/// Opens built-in lesson `id` (at event `at`), showing progress and then
+/// the lesson or the error.
+fn load_builtin(d: UseReducerDispatcher<AppState>, id: String, at: Option<usize>) {
+    d.dispatch(Action::Busy);
+    spawn_local(async move {
+        let r = engine::builtin(&id).await.map(|rec| Rc::new(Loaded::new(rec, Source::Builtin(id.clone()))));
+        d.dispatch(Action::Load(r, at));
+    });
 }
 
-/// Loads bytes a student chose: an ELF executable or a lesson file.
-pub fn load_bytes(name: &str, bytes: &[u8]) -> Result<Rc<Loaded>, String> {
-    let run = if loader::is_elf(bytes) {
-        loader::own_elf(name, bytes)?
-    } else {
-        let text = std::str::from_utf8(bytes).map_err(|_| format!("{name} is neither an ELF file nor a UTF-8 lesson file"))?;
-        loader::lesson_text(name, text)?
-    };
-    Ok(Rc::new(Loaded::new(run, Source::Local(name.to_string()))))
+/// Runs bytes a student chose: an ELF executable or firmware, or a lesson file.
+pub async fn load_bytes(name: &str, bytes: &[u8]) -> Result<Rc<Loaded>, String> {
+    let rec = engine::open_bytes(name, bytes).await?;
+    Ok(Rc::new(Loaded::new(rec, Source::Local(name.to_string()))))
 }
 
 async fn fetch_text(url: &str) -> Result<String, String> {
@@ -214,17 +227,34 @@ pub fn app(props: &AppProps) -> Html {
         use_effect_with((), move |_| {
             if let Some(src) = params.src.clone() {
                 let step = params.step;
+                state.dispatch(Action::Busy);
+                let state = state.clone();
                 spawn_local(async move {
-                    let r = fetch_text(&src)
-                        .await
-                        .and_then(|t| loader::lesson_text(&src, &t))
-                        .map(|run| Rc::new(Loaded::new(run, Source::Url(src.clone()))));
+                    let r = match fetch_text(&src).await {
+                        Ok(t) => engine::open_text(&src, &t).await.map(|rec| Rc::new(Loaded::new(rec, Source::Url(src.clone())))),
+                        Err(e) => Err(e),
+                    };
                     state.dispatch(Action::Load(r, step));
                 });
-            } else {
-                let id = params.lesson.clone().unwrap_or_else(|| BUILTIN[0].0.to_string());
-                state.dispatch(Action::Load(load_builtin(&id), params.step));
+            } else if let Some(id) = params.lesson.clone() {
+                load_builtin(state.dispatcher(), id, params.step);
             }
+            // The picker's list; with neither `lesson` nor `src`, its first lesson opens.
+            let d = state.dispatcher();
+            let open_first = params.src.is_none() && params.lesson.is_none();
+            let step = params.step;
+            spawn_local(async move {
+                match engine::index().await {
+                    Ok(lessons) => {
+                        let first = lessons.first().map(|l| l.id.clone());
+                        d.dispatch(Action::Index(Rc::new(lessons)));
+                        if let (true, Some(id)) = (open_first, first) {
+                            load_builtin(d, id, step);
+                        }
+                    }
+                    Err(e) => d.dispatch(Action::Error(e)),
+                }
+            });
         });
     }
 
@@ -297,7 +327,7 @@ pub fn app(props: &AppProps) -> Html {
         let d = dispatch.clone();
         Callback::from(move |e: Event| {
             if let Some(sel) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok()) {
-                d.dispatch(Action::Load(load_builtin(&sel.value()), None));
+                load_builtin(d.clone(), sel.value(), None);
             }
         })
     };
@@ -312,8 +342,12 @@ pub fn app(props: &AppProps) -> Html {
                 i.set_value("");
             }
             let d = d.clone();
+            d.dispatch(Action::Busy);
             spawn_local(async move {
-                let r = read_file(file).await.and_then(|(name, bytes)| load_bytes(&name, &bytes));
+                let r = match read_file(file).await {
+                    Ok((name, bytes)) => load_bytes(&name, &bytes).await,
+                    Err(e) => Err(e),
+                };
                 d.dispatch(Action::Load(r, None));
             });
         })
@@ -328,7 +362,14 @@ pub fn app(props: &AppProps) -> Html {
                 d.dispatch(Action::Error("paste a lesson file (TOML or JSON) into the box first".into()));
                 return;
             }
-            d.dispatch(Action::Load(load_bytes("pasted lesson", text.as_bytes()), None));
+            d.dispatch(Action::Busy);
+            let d = d.clone();
+            spawn_local(async move {
+                let r = engine::open_text("pasted lesson", &text)
+                    .await
+                    .map(|rec| Rc::new(Loaded::new(rec, Source::Local("pasted lesson".into()))));
+                d.dispatch(Action::Load(r, None));
+            });
         })
     };
     let dismiss = {
@@ -349,13 +390,7 @@ pub fn app(props: &AppProps) -> Html {
         }
     });
 
-    // The picker's titles, parsed once rather than on every step.
-    let lessons = use_memo((), |_| {
-        BUILTIN
-            .iter()
-            .filter_map(|(id, src)| scenarios::parse_lesson(src).ok().map(|l| (id.to_string(), l.title, l.summary)))
-            .collect::<Vec<(String, String, String)>>()
-    });
+    let lessons = state.lessons.clone();
     let chrome = (!state.embed).then(|| {
         html! {
             <header class="chrome">
@@ -363,8 +398,8 @@ pub fn app(props: &AppProps) -> Html {
                 <div class="pickers">
                     <label>{"Lesson "}
                         <select id="lesson-picker" onchange={on_pick} aria-label="Choose a built-in lesson">
-                            { for lessons.iter().map(|(id, title, _)| html! {
-                                <option value={id.clone()} selected={*id == current_id}>{ format!("{title} ({id})") }</option>
+                            { for lessons.iter().map(|l| html! {
+                                <option value={l.id.clone()} selected={l.id == current_id}>{ format!("{} ({})", l.title, l.id) }</option>
                             }) }
                             if current_id.is_empty() { <option value="" selected=true>{"— your own file —"}</option> }
                         </select>
@@ -379,9 +414,9 @@ pub fn app(props: &AppProps) -> Html {
                     </details>
                 </div>
                 <ul class="summaries">
-                    { for lessons.iter().map(|(id, title, summary)| html! {
-                        <li class={classes!((*id == current_id).then_some("current"))}>
-                            <a href={format!("?lesson={id}")}>{ title.clone() }</a>{": "}{ summary.clone() }
+                    { for lessons.iter().map(|l| html! {
+                        <li class={classes!((l.id == current_id).then_some("current"))}>
+                            <a href={format!("?lesson={}", l.id)}>{ l.title.clone() }</a>{": "}{ l.summary.clone() }
                         </li>
                     }) }
                 </ul>
@@ -397,8 +432,8 @@ pub fn app(props: &AppProps) -> Html {
             html! {
                 <>
                     <section class="lesson-head">
-                        <h2 id="lesson-title">{ l.run.lesson.title.clone() }</h2>
-                        if !l.run.lesson.question.is_empty() { <p class="question">{ l.run.lesson.question.clone() }</p> }
+                        <h2 id="lesson-title">{ l.run.title.clone() }</h2>
+                        if !l.run.question.is_empty() { <p class="question">{ l.run.question.clone() }</p> }
                     </section>
                     <Controls pos={state.pos} len={tl.len()} playing={state.playing} speed_ms={state.speed_ms} dispatch={dispatch.clone()} />
                     <Narration loaded={l.clone()} pos={state.pos} />
@@ -412,6 +447,7 @@ pub fn app(props: &AppProps) -> Html {
         <div class={classes!("page", state.embed.then_some("embed"))}>
             { for chrome }
             { for error }
+            if state.busy && state.loaded.is_some() { <p class="busy" role="status">{"Opening…"}</p> }
             <main>{ body }</main>
         </div>
     }

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod components;
+pub mod engine;
 pub mod loader;
 pub mod url;
 

@@ -1,14 +1,7 @@
-//! Turning inputs (a built-in id, a lesson file, an ELF file) into a run.
-
-use scenarios::lesson::{parse_lesson, FileSpec, Lesson, Step};
-use scenarios::{Expect, Run};
-use sim_core::elf::ExecImage;
-use sim_core::{Config, Op, Pid};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+//! Where an open lesson came from, for the address bar.
 
 /// Largest file a student may open, in bytes.
-pub const MAX_FILE: usize = 8 << 20;
+pub use scenarios::open::MAX_FILE;
 
 /// Where the open lesson came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,106 +12,4 @@ pub enum Source {
     Local(String),
     /// A lesson fetched from `?src=`.
     Url(String),
-}
-
-/// Runs built-in lesson `id`.
-pub fn builtin(id: &str) -> Result<Run, String> {
-    let lesson =
-        scenarios::builtin(id).ok_or_else(|| format!("there is no built-in lesson called \"{id}\""))?.map_err(|e| format!("{id}: {e}"))?;
-    scenarios::run(&lesson).map_err(|e| format!("{id}: {e}"))
-}
-
-/// Parses and runs a lesson file's text.
-pub fn lesson_text(name: &str, text: &str) -> Result<Run, String> {
-    let lesson = parse_lesson(text).map_err(|e| format!("{name}:{e}"))?;
-    scenarios::run(&lesson).map_err(|e| format!("{name}: {e}"))
-}
-
-/// Whether bytes are an ELF file.
-pub fn is_elf(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"\x7fELF")
-}
-
-/// A lesson that execs the student's own ELF executable in a fresh process:
-/// a shell forks, the child execs the file, the CPU fetches its first instruction.
-pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
-    if bytes.len() > MAX_FILE {
-        return Err(format!("{name} is {} bytes; files up to {} MiB can be opened", bytes.len(), MAX_FILE >> 20));
-    }
-    if bytes.len() >= 20 && u16::from_le_bytes([bytes[18], bytes[19]]) == 40 {
-        return own_firmware(name, bytes);
-    }
-    let image = ExecImage::parse(bytes, 0x7fff_ffff_f000).map_err(|e| format!("{name}: {e}"))?;
-    let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(40).collect();
-    let path = format!("/home/student/{}", if safe.is_empty() { "program" } else { &safe });
-    let entry = if image.is_dyn() { image.entry + sim_core::exec::ELF_ET_DYN_BASE } else { image.entry };
-    let step = |say: &str, op: Op, expect: Vec<Expect>| Step { say: say.into(), op, expect };
-    let mut steps = vec![
-        step("A shell is running.", Op::Spawn { name: "sh".into() }, vec![]),
-        step("It forks a child to run your program.", Op::Fork { pid: Pid(1) }, vec![]),
-        step(
-            &format!("The child execs {path}: watch each PT_LOAD of your file become a mapping."),
-            Op::Exec { pid: Pid(2), path: path.clone(), argv: vec![safe.clone()], envp: vec!["HOME=/home/student".into()] },
-            vec![],
-        ),
-    ];
-    if image.interp.is_none() {
-        steps.push(step(
-            "The CPU fetches the first instruction at the entry point: a page fault maps that page of your file.",
-            Op::Access { pid: Pid(2), addr: entry, access: sim_core::Access::Exec },
-            vec![],
-        ));
-    }
-    run_own(
-        name,
-        bytes,
-        "own-elf",
-        format!("exec of your file {name}"),
-        "Your own executable, loaded the way Linux's load_elf_binary does.",
-        path,
-        steps,
-    )
-}
-
-/// Runs a generated lesson whose only file is the student's `bytes` at `path`.
-fn run_own(name: &str, bytes: &[u8], id: &str, title: String, summary: &str, path: String, steps: Vec<Step>) -> Result<Run, String> {
-    let lesson = Lesson {
-        id: id.into(),
-        title,
-        summary: summary.into(),
-        question: String::new(),
-        machine: Config::default(),
-        files: vec![FileSpec { path: path.clone(), fixture: None, text: Some(String::new()) }],
-        steps,
-    };
-    let files = BTreeMap::from([(path, Arc::<[u8]>::from(bytes))]);
-    scenarios::run_with_files(&lesson, &files).map_err(|e| format!("{name}: {e}"))
-}
-
-/// A lesson that flashes the student's own ARM firmware ELF into the
-/// Cortex-M0, resets it and runs it (until it idles, or 5,000 instructions).
-pub fn own_firmware(name: &str, bytes: &[u8]) -> Result<Run, String> {
-    sim_core::mcu::Firmware::parse(bytes, 256 * 1024).map_err(|e| format!("{name}: {e}"))?;
-    let path = "/fw/firmware.elf".to_string();
-    let step = |say: &str, op: Op| Step { say: say.into(), op, expect: vec![] };
-    let steps = vec![
-        step(
-            "The flasher writes each loadable segment of your file at its load address (LMA); RAM powers up with garbage.",
-            Op::McuLoad { path: path.clone(), flash_kib: 256, ram_kib: 16, seed: 1 },
-        ),
-        step("Reset: SP from word 0 of the vector table, PC from word 1.", Op::McuReset {}),
-        step(
-            "Your code runs, one instruction per step, until it idles in a branch-to-self loop (or 5,000 instructions).",
-            Op::McuRun { until: None, max: 5_000 },
-        ),
-    ];
-    run_own(
-        name,
-        bytes,
-        "own-firmware",
-        format!("your firmware {name} on a Cortex-M0"),
-        "Your own firmware, flashed at its load addresses and run from reset.",
-        path,
-        steps,
-    )
 }

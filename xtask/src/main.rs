@@ -110,7 +110,9 @@ fn test() -> R {
     // The same core and runner compiled to wasm32, run in Node.
     run(Command::new("cargo").args(["test", "--target", TARGET, "-p", "sim-core", "-p", "scenarios", "--tests", "--", "--nocapture"]))?;
     // Web components in headless Chromium.
-    run(Command::new("cargo").args(["test", "--target", TARGET, "-p", "web", "--tests"]).env("CHROMEDRIVER", "/usr/bin/chromedriver"))?;
+    run(Command::new("cargo")
+        .args(["test", "--target", TARGET, "-p", "web", "--features", "linked", "--tests"])
+        .env("CHROMEDRIVER", "/usr/bin/chromedriver"))?;
     // Lints, native and wasm.
     run(Command::new("cargo").args(["clippy", "--workspace", "--exclude", "web", "--all-targets", "--", "-D", "warnings"]))?;
     run(Command::new("cargo").args([
@@ -119,6 +121,21 @@ fn test() -> R {
         TARGET,
         "-p",
         "web",
+        "--features",
+        "linked",
+        "--tests",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(Command::new("cargo").args([
+        "clippy",
+        "--target",
+        TARGET,
+        "-p",
+        "web",
+        "-p",
+        "engine",
         "-p",
         "sim-core",
         "-p",
@@ -137,50 +154,116 @@ fn test() -> R {
     run(Command::new("node").arg("web/e2e/e2e.mjs").env("BASE_URL", format!("http://127.0.0.1:{port}/")))
 }
 
+/// Builds the site into web/dist: the viewer (the page's first download),
+/// the engine module (imported only when a student opens a file of their
+/// own), and a recording of every built-in lesson with the picker's index.
 fn build_web() -> R {
     setup(false)?;
-    run(Command::new("cargo").args(["build", "--release", "--target", TARGET, "-p", "web"]))?;
+    run(Command::new("cargo").args(["build", "--release", "--target", TARGET, "-p", "web", "-p", "engine"]))?;
     let dist = root().join("web/dist");
     let _ = std::fs::remove_dir_all(&dist);
-    std::fs::create_dir_all(&dist).map_err(|e| e.to_string())?;
-    let wasm = root().join("target").join(TARGET).join("release/web.wasm");
-    run(Command::new("wasm-bindgen").arg(&wasm).args(["--target", "web", "--no-typescript", "--out-dir"]).arg(&dist))?;
-    let bg = dist.join("web_bg.wasm");
-    let opt = root().join("tools/node_modules/.bin/wasm-opt");
-    if opt.exists() {
-        run(Command::new(&opt)
-            .arg(&bg)
-            .args([
-                "-Oz",
-                "--strip-debug",
-                "--strip-producers",
-                "--enable-bulk-memory",
-                "--enable-nontrapping-float-to-int",
-                "--enable-sign-ext",
-                "--enable-mutable-globals",
-                "-o",
-            ])
-            .arg(&bg))?;
-    } else {
-        eprintln!("note: wasm-opt not installed (run `cargo xtask setup`); the wasm is not size-optimised");
+    for (krate, out) in [("web", dist.clone()), ("engine", dist.join("engine"))] {
+        std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+        let wasm = root().join("target").join(TARGET).join(format!("release/{krate}.wasm"));
+        run(Command::new("wasm-bindgen").arg(&wasm).args(["--target", "web", "--no-typescript", "--out-dir"]).arg(&out))?;
+        optimise(&out.join(format!("{krate}_bg.wasm")))?;
     }
     for f in ["index.html", "style.css", "course-example.html"] {
         std::fs::copy(root().join("web").join(f), dist.join(f)).map_err(|e| format!("{f}: {e}"))?;
     }
+    let lessons = record_lessons(&dist.join("lessons"))?;
+
+    let size = |rel: &str| {
+        let p = dist.join(rel);
+        (std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0), gzip_size(&p))
+    };
+    let mut initial: Vec<String> = ["index.html", "style.css", "web.js", "web_bg.wasm"].map(String::from).to_vec();
+    initial.extend(files_under(&dist, "snippets")?);
     let mut total = 0;
     let mut lines = Vec::new();
-    for f in ["web_bg.wasm", "web.js", "style.css", "index.html"] {
-        let raw = std::fs::metadata(dist.join(f)).map(|m| m.len()).unwrap_or(0);
-        let gz = gzip_size(&dist.join(f));
+    for f in &initial {
+        let (raw, gz) = size(f);
         total += gz;
-        lines.push(format!("  {f:<14} {raw:>8} B raw {gz:>8} B gzip"));
+        lines.push(format!("  {f:<44} {raw:>8} B raw {gz:>8} B gzip"));
+    }
+    let mut later = Vec::new();
+    for f in ["engine/engine.js", "engine/engine_bg.wasm"] {
+        let (raw, gz) = size(f);
+        later.push(format!("  {f:<44} {raw:>8} B raw {gz:>8} B gzip"));
+    }
+    for id in &lessons {
+        let (raw, gz) = size(&format!("lessons/{id}.trace"));
+        later.push(format!("  lessons/{:<36} {raw:>8} B raw {gz:>8} B gzip", format!("{id}.trace")));
     }
     eprintln!(
-        "initial download:\n{}\n  total          {total:>8} B gzip ({:.1} KB; budget 250 KB)",
+        "initial download (the viewer):\n{}\n  total{:>53} B gzip ({:.1} KB; budget 250 KB)\n\
+         fetched when needed (the engine when a student opens a file; one recording per built-in lesson opened):\n{}",
         lines.join("\n"),
-        total as f64 / 1024.0
+        total,
+        total as f64 / 1024.0,
+        later.join("\n")
     );
     Ok(())
+}
+
+/// Shrinks a wasm file with binaryen's wasm-opt (from npm, installed by setup).
+fn optimise(wasm: &Path) -> R {
+    let opt = root().join("tools/node_modules/.bin/wasm-opt");
+    if !opt.exists() {
+        eprintln!("note: wasm-opt not installed (run `cargo xtask setup`); the wasm is not size-optimised");
+        return Ok(());
+    }
+    run(Command::new(&opt)
+        .arg(wasm)
+        .args([
+            "-Oz",
+            "--strip-debug",
+            "--strip-producers",
+            "--enable-bulk-memory",
+            "--enable-nontrapping-float-to-int",
+            "--enable-sign-ext",
+            "--enable-mutable-globals",
+            "-o",
+        ])
+        .arg(wasm))
+}
+
+/// Runs every built-in lesson and writes `ID.trace` (its recording) and
+/// `index.txt` (id, title, summary: one lesson per line, tab-separated) into
+/// `dir`. Returns the ids.
+fn record_lessons(dir: &Path) -> Result<Vec<String>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let mut index = String::new();
+    let mut ids = Vec::new();
+    for (id, _) in scenarios::lesson::BUILTIN {
+        let run = scenarios::open::builtin(id)?;
+        let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        index.push_str(&format!("{id}\t{}\t{}\n", one_line(&run.lesson.title), one_line(&run.lesson.summary)));
+        let rec = scenarios::Recording::from(run);
+        std::fs::write(dir.join(format!("{id}.trace")), rec.encode()).map_err(|e| format!("{id}: {e}"))?;
+        ids.push(id.to_string());
+    }
+    std::fs::write(dir.join("index.txt"), index).map_err(|e| e.to_string())?;
+    Ok(ids)
+}
+
+/// Files under `dist/sub`, relative to `dist`.
+fn files_under(dist: &Path, sub: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dist.join(sub)];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dist) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn gzip_size(p: &Path) -> u64 {
@@ -234,7 +317,7 @@ fn handle(mut s: TcpStream, dir: &Path) {
         Some("js" | "mjs") => "text/javascript",
         Some("wasm") => "application/wasm",
         Some("css") => "text/css",
-        Some("toml") => "text/plain; charset=utf-8",
+        Some("toml" | "txt") => "text/plain; charset=utf-8",
         Some("json") => "application/json",
         _ => "application/octet-stream",
     };

@@ -32,7 +32,7 @@ pub fn narration(p: &super::AtStep) -> Html {
             <div class="event" aria-live="polite" aria-atomic="true">
                 <p id="event-text" class={classes!("event-text", format!("kind-{:?}", event.kind).to_lowercase())}>{ event.text.clone() }</p>
                 if !event.mechanism.is_empty() {
-                    <p class="mechanism">{"models: "}<code id="mechanism">{ event.mechanism }</code></p>
+                    <p class="mechanism">{"models: "}<code id="mechanism">{ event.mechanism.to_string() }</code></p>
                 }
             </div>
             if last_of_op {

@@ -61,7 +61,7 @@ pub fn views(p: &super::AtStep) -> Html {
                     _ => walk.clear(),
                 }
             }
-            let op_pid = run.lesson.steps.get(k).and_then(|s| s.op.pid());
+            let op_pid = run.steps.get(k).and_then(|s| s.pid);
             let spawned = match &run.steps[k].outcome {
                 sim_core::Outcome::Pid { pid } => Some(*pid),
                 _ => None,

@@ -1,0 +1,24 @@
+//! The simulator packaged for the page as a module of its own.
+//!
+//! The page's first download holds only the viewer: it steps through
+//! recordings that the build made of the built-in lessons. When a student
+//! opens a lesson file, an ELF executable or firmware, the page imports this
+//! module, which parses and runs the input with [`scenarios::open`] and
+//! hands back the recording ([`scenarios::Recording::encode`]). An error is
+//! a sentence naming the file, thrown as a JavaScript string.
+
+use scenarios::Recording;
+use wasm_bindgen::prelude::*;
+
+/// Runs a lesson file's text (TOML or JSON); returns the encoded recording.
+#[wasm_bindgen]
+pub fn open_text(name: &str, text: &str) -> Result<Vec<u8>, String> {
+    scenarios::open::lesson_text(name, text).map(|run| Recording::from(run).encode())
+}
+
+/// Runs bytes a student chose: an ELF file (x86-64 executable or ARM
+/// firmware) or a lesson file; returns the encoded recording.
+#[wasm_bindgen]
+pub fn open_bytes(name: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    scenarios::open::bytes(name, bytes).map(|run| Recording::from(run).encode())
+}

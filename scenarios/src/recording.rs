@@ -1,0 +1,103 @@
+//! What a viewer needs of a finished run, in a form that travels.
+//!
+//! The page does not run built-in lessons itself: the build runs them and
+//! writes each [`Recording`] with [`sim_core::wire`]; the page decodes it and
+//! steps through the timeline. A student's own file is run by the engine
+//! module the page loads on demand, which hands back the same encoding.
+
+use crate::check::CheckResult;
+use crate::runner::{Run, StepRecord};
+use sim_core::wire::{self, Reader, Wire, WireError};
+use sim_core::Timeline;
+
+/// A finished run without the lesson's operations and expectations: the
+/// words a student reads, each step's record and the timeline.
+#[derive(Clone, Debug)]
+pub struct Recording {
+    /// The lesson's id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its one-line summary.
+    pub summary: String,
+    /// The question it answers.
+    pub question: String,
+    /// What each step did. Their `events` are filled from the timeline when
+    /// a recording is decoded, not carried twice.
+    pub steps: Vec<StepRecord>,
+    /// Every event, rewindable.
+    pub timeline: Timeline,
+}
+
+impl From<Run> for Recording {
+    fn from(run: Run) -> Recording {
+        let l = run.lesson;
+        Recording { id: l.id, title: l.title, summary: l.summary, question: l.question, steps: run.steps, timeline: run.timeline }
+    }
+}
+
+impl Recording {
+    /// The encoding the page reads.
+    pub fn encode(&self) -> Vec<u8> {
+        wire::encode(self)
+    }
+
+    /// Reads what [`Recording::encode`] wrote.
+    pub fn decode(bytes: &[u8]) -> Result<Recording, WireError> {
+        wire::decode(bytes)
+    }
+}
+
+sim_core::wire_struct! {
+    CheckResult { what, ok, found }
+}
+
+impl Wire for StepRecord {
+    fn put(&self, out: &mut Vec<u8>) {
+        let StepRecord { say, op, pid, outcome, first_event, events: _, checks } = self;
+        say.put(out);
+        op.put(out);
+        pid.put(out);
+        outcome.put(out);
+        first_event.put(out);
+        checks.put(out);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(StepRecord {
+            say: Wire::get(r)?,
+            op: Wire::get(r)?,
+            pid: Wire::get(r)?,
+            outcome: Wire::get(r)?,
+            first_event: Wire::get(r)?,
+            events: Vec::new(),
+            checks: Wire::get(r)?,
+        })
+    }
+}
+
+impl Wire for Recording {
+    fn put(&self, out: &mut Vec<u8>) {
+        let Recording { id, title, summary, question, steps, timeline } = self;
+        id.put(out);
+        title.put(out);
+        summary.put(out);
+        question.put(out);
+        steps.put(out);
+        timeline.put(out);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let (id, title, summary, question) = (String::get(r)?, String::get(r)?, String::get(r)?, String::get(r)?);
+        let mut steps: Vec<StepRecord> = Wire::get(r)?;
+        let timeline = Timeline::get(r)?;
+        let n = timeline.len();
+        let ends: Vec<usize> = steps.iter().skip(1).map(|s| s.first_event).chain([n]).collect();
+        for (s, end) in steps.iter_mut().zip(ends) {
+            let events = timeline
+                .events()
+                .get(s.first_event..end)
+                .ok_or(WireError::Bad { what: "a step's events are not in the timeline", at: 0 })?;
+            s.events = events.to_vec();
+        }
+        Ok(Recording { id, title, summary, question, steps, timeline })
+    }
+}

@@ -1,0 +1,504 @@
+//! A compact binary encoding of recorded runs.
+//!
+//! A run is computed once (by the build for the built-in lessons, or by the
+//! engine module the page loads when a student opens a file of their own)
+//! and viewed elsewhere: the page decodes the initial state and the events
+//! with their deltas and steps through them without the simulator itself.
+//! Serde's derives on these types describe the JSON a person reads, which
+//! leaves out bulky fields (frame bytes, files, instructions); this encoding
+//! carries everything, so a decoded timeline equals the recorded one at every
+//! position.
+//!
+//! Integers are LEB128 varints (signed ones zigzagged), strings and
+//! sequences are length-prefixed, enums are a tag byte followed by their
+//! fields. Every length is checked against the bytes that remain, so a
+//! corrupt input ends in a [`WireError`], never in a panic or a huge
+//! allocation.
+
+use crate::bpf::{BpfRef, BpfState, KMap, KProg, MapDef};
+use crate::event::{Event, EventKind, Focus};
+use crate::mcu::{Cpu, Firmware, FwSection, McuState};
+use crate::ops::{Errno, Outcome};
+use crate::paging::PagingFormat;
+use crate::state::{
+    Backing, Delta, FdEntry, Frame, FrameKind, Globals, Mm, Ofd, OfdKind, ProcState, Process, Regs, State, Tlb, TlbEntry, Vma,
+};
+use crate::timeline::Timeline;
+use crate::types::{Fd, OfdId, Pfn, PhysAddr, Pid, Prot, VirtAddr};
+use crate::windows::{Ace, HandleEntry, NtKind, NtObject, NtState};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// First bytes of every encoded recording, with the format's version.
+pub const MAGIC: &[u8; 8] = b"SIMTRC\x00\x01";
+
+/// Why bytes could not be decoded.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum WireError {
+    /// The bytes ended in the middle of a value.
+    #[error("the recording is truncated at byte {0}")]
+    Truncated(usize),
+    /// An enum tag that no variant has.
+    #[error("byte {at}: {tag} is not a valid {what}")]
+    BadTag {
+        /// The type being read.
+        what: &'static str,
+        /// The tag found.
+        tag: u8,
+        /// Where.
+        at: usize,
+    },
+    /// A string that is not UTF-8, or a number out of range.
+    #[error("byte {at}: {what}")]
+    Bad {
+        /// What was wrong.
+        what: &'static str,
+        /// Where.
+        at: usize,
+    },
+    /// Not a recording, or one from another version of the simulator.
+    #[error("not a recording of this simulator version (rebuild the lesson traces)")]
+    Magic,
+    /// Bytes left over after the last value.
+    #[error("{0} unexpected bytes after the recording")]
+    Trailing(usize),
+}
+
+/// A cursor over encoded bytes.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// Starts at the first byte.
+    pub fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf, pos: 0 }
+    }
+
+    /// Bytes not yet read.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// One byte.
+    pub fn byte(&mut self) -> Result<u8, WireError> {
+        let b = *self.buf.get(self.pos).ok_or(WireError::Truncated(self.pos))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if n > self.remaining() {
+            return Err(WireError::Truncated(self.buf.len()));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    /// An unsigned LEB128 varint.
+    pub fn varint(&mut self) -> Result<u64, WireError> {
+        let at = self.pos;
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(WireError::Bad { what: "varint longer than 64 bits", at })
+    }
+
+    /// A length prefix, checked against what remains: each of `n` elements
+    /// takes at least one byte, so a larger count is corrupt.
+    pub fn length(&mut self) -> Result<usize, WireError> {
+        let at = self.pos;
+        let n = self.varint()?;
+        if n > self.remaining() as u64 {
+            return Err(WireError::Bad { what: "length longer than the rest of the recording", at });
+        }
+        Ok(n as usize)
+    }
+
+    /// A tag byte, for enums.
+    pub fn tag(&mut self) -> Result<(u8, usize), WireError> {
+        let at = self.pos;
+        Ok((self.byte()?, at))
+    }
+}
+
+/// A value that can be written to and read back from the encoding.
+pub trait Wire: Sized {
+    /// Appends the encoding of `self`.
+    fn put(&self, out: &mut Vec<u8>);
+    /// Reads one value.
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError>;
+}
+
+/// Appends an unsigned LEB128 varint.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+macro_rules! wire_unsigned {
+    ($($t:ty),*) => {$(
+        impl Wire for $t {
+            fn put(&self, out: &mut Vec<u8>) {
+                put_varint(out, *self as u64);
+            }
+            fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+                let at = r.pos;
+                <$t>::try_from(r.varint()?).map_err(|_| WireError::Bad { what: concat!("number too large for ", stringify!($t)), at })
+            }
+        }
+    )*};
+}
+wire_unsigned!(u16, u32, u64, usize);
+
+impl Wire for u8 {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.push(*self);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        r.byte()
+    }
+}
+
+impl Wire for i32 {
+    fn put(&self, out: &mut Vec<u8>) {
+        put_varint(out, ((*self << 1) ^ (*self >> 31)) as u32 as u64);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let z = u32::get(r)?;
+        Ok(((z >> 1) as i32) ^ -((z & 1) as i32))
+    }
+}
+
+impl Wire for bool {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(*self));
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        match r.tag()? {
+            (0, _) => Ok(false),
+            (1, _) => Ok(true),
+            (tag, at) => Err(WireError::BadTag { what: "bool", tag, at }),
+        }
+    }
+}
+
+impl Wire for String {
+    fn put(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.len() as u64);
+        out.extend_from_slice(self.as_bytes());
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let n = r.length()?;
+        let at = r.pos;
+        String::from_utf8(r.take(n)?.to_vec()).map_err(|_| WireError::Bad { what: "text that is not UTF-8", at })
+    }
+}
+
+impl Wire for Cow<'static, str> {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.to_string().put(out);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(Cow::Owned(String::get(r)?))
+    }
+}
+
+impl<T: Wire> Wire for Vec<T> {
+    fn put(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.len() as u64);
+        self.iter().for_each(|x| x.put(out));
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let n = r.length()?;
+        (0..n).map(|_| T::get(r)).collect()
+    }
+}
+
+impl<T: Wire, const N: usize> Wire for [T; N] {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.iter().for_each(|x| x.put(out));
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let at = r.pos;
+        let v = (0..N).map(|_| T::get(r)).collect::<Result<Vec<T>, _>>()?;
+        v.try_into().map_err(|_| WireError::Bad { what: "array of the wrong length", at })
+    }
+}
+
+impl<T: Wire> Wire for Option<T> {
+    fn put(&self, out: &mut Vec<u8>) {
+        match self {
+            None => out.push(0),
+            Some(x) => {
+                out.push(1);
+                x.put(out);
+            }
+        }
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        match r.tag()? {
+            (0, _) => Ok(None),
+            (1, _) => Ok(Some(T::get(r)?)),
+            (tag, at) => Err(WireError::BadTag { what: "option", tag, at }),
+        }
+    }
+}
+
+impl<T: Wire> Wire for Box<T> {
+    fn put(&self, out: &mut Vec<u8>) {
+        (**self).put(out);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        T::get(r).map(Box::new)
+    }
+}
+
+impl<T: Wire> Wire for Arc<T> {
+    fn put(&self, out: &mut Vec<u8>) {
+        (**self).put(out);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        T::get(r).map(Arc::new)
+    }
+}
+
+impl Wire for Arc<[u8]> {
+    fn put(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.len() as u64);
+        out.extend_from_slice(self);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let n = r.length()?;
+        Ok(Arc::from(r.take(n)?))
+    }
+}
+
+impl<K: Wire + Ord, V: Wire> Wire for BTreeMap<K, V> {
+    fn put(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.len() as u64);
+        for (k, v) in self {
+            k.put(out);
+            v.put(out);
+        }
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let n = r.length()?;
+        (0..n).map(|_| Ok((K::get(r)?, V::get(r)?))).collect()
+    }
+}
+
+impl<A: Wire, B: Wire> Wire for (A, B) {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.0.put(out);
+        self.1.put(out);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok((A::get(r)?, B::get(r)?))
+    }
+}
+
+/// Implements [`Wire`] for structs by listing their fields. The fields are
+/// destructured without `..`, so adding a field without encoding it does not
+/// compile.
+#[macro_export]
+macro_rules! wire_struct {
+    ($($t:ident { $($f:ident),* $(,)? })*) => {$(
+        impl $crate::wire::Wire for $t {
+            fn put(&self, out: &mut Vec<u8>) {
+                let $t { $($f),* } = self;
+                $( $crate::wire::Wire::put($f, out); )*
+            }
+            fn get(r: &mut $crate::wire::Reader<'_>) -> Result<Self, $crate::wire::WireError> {
+                Ok($t { $($f: $crate::wire::Wire::get(r)?),* })
+            }
+        }
+    )*};
+}
+
+/// Implements [`Wire`] for enums: each variant with its tag byte and its
+/// named fields (`{ a, b }`), tuple fields (`(a, b)`) or none. The match in
+/// `put` is exhaustive, so a new variant must be given a tag.
+#[macro_export]
+macro_rules! wire_enum {
+    ($($t:ident { $($v:ident $({ $($f:ident),* })? $(( $($p:ident),* ))? = $tag:literal),* $(,)? })*) => {$(
+        impl $crate::wire::Wire for $t {
+            #[allow(unused_variables)]
+            fn put(&self, out: &mut Vec<u8>) {
+                match self {
+                    $( $t::$v $({ $($f),* })? $(( $($p),* ))? => {
+                        out.push($tag);
+                        $($( $crate::wire::Wire::put($f, out); )*)?
+                        $($( $crate::wire::Wire::put($p, out); )*)?
+                    } )*
+                }
+            }
+            fn get(r: &mut $crate::wire::Reader<'_>) -> Result<Self, $crate::wire::WireError> {
+                match r.tag()? {
+                    $( ($tag, _) => Ok($t::$v $({ $($f: $crate::wire::Wire::get(r)?),* })? $(( $({ let _ = stringify!($p); $crate::wire::Wire::get(r)? }),* ))?), )*
+                    (tag, at) => Err($crate::wire::WireError::BadTag { what: stringify!($t), tag, at }),
+                }
+            }
+        }
+    )*};
+}
+
+macro_rules! wire_newtype {
+    ($($t:ident),*) => {$(
+        impl Wire for $t {
+            fn put(&self, out: &mut Vec<u8>) {
+                self.0.put(out);
+            }
+            fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+                Wire::get(r).map($t)
+            }
+        }
+    )*};
+}
+wire_newtype!(Pid, Fd, Pfn, VirtAddr, PhysAddr, OfdId);
+
+wire_struct! {
+    Prot { read, write, exec }
+    Frame { kind, refcount, data }
+    Vma { start, end, prot, shared, backing, name, anon_vma }
+    Mm { root, vmas, start_brk, brk, start_stack, exe, auxv, argv }
+    FdEntry { ofd, cloexec }
+    Regs { ip, sp, ax }
+    Process { pid, ppid, comm, state, mm, fds, regs }
+    Ofd { refcount, kind }
+    TlbEntry { vpn, pfn, writable, no_exec, dirty }
+    Tlb { entries, capacity, hits, misses }
+    Globals { last_pid, next_ofd, current, tlb }
+    State { format, max_frames, frames, procs, ofds, page_cache, files, globals, nt, mcu, bpf }
+    Ace { user, mask }
+    HandleEntry { object, access, inherit }
+    NtObject { kind, pointer_count, handle_count }
+    NtState { objects, next_object, cid, free_pids, next_pid }
+    FwSection { name, vma, lma, size, flags }
+    Firmware { sections, symbols, image, entry }
+    Cpu { r, n, z, c, v, ipsr, lockup, steps }
+    McuState { firmware, info, flash, ram, cpu }
+    MapDef { name, kind, type_id, key_size, value_size, max_entries, pinning }
+    KMap { def, refcnt, usercnt, entries }
+    KProg { name, prog_type, map_ids, xlated, insns, refcnt }
+    BpfState { maps, progs, last_map_id, last_prog_id, pins }
+    Event { kind, text, mechanism, focus, deltas }
+}
+
+wire_enum! {
+    PagingFormat { X86_64 = 0, Teaching16 = 1 }
+    FrameKind { PageTable { level, owner } = 0, Anon = 1, PageCache { path, index } = 2, Zero = 3 }
+    Backing { Anon = 0, File { path, offset } = 1 }
+    ProcState { Running = 0, Zombie { code } = 1 }
+    OfdKind { Tty = 0, File { path } = 1, BpfMap { id } = 2, BpfProg { id } = 3 }
+    NtKind {
+        Process { pid, name, user, debug_privilege, dacl, exit_code, handles } = 0,
+        Event { name } = 1,
+    }
+    BpfRef { Map(id) = 0, Prog(id) = 1 }
+    Delta {
+        Frame { pfn, old, new } = 0,
+        FrameRef { pfn, old, new } = 1,
+        FrameRefs { pfns, add } = 2,
+        FrameBytes { pfn, offset, old, new } = 3,
+        Proc { pid, old, new } = 4,
+        Ofd { id, old, new } = 5,
+        PageCache { key, old, new } = 6,
+        File { path, old, new } = 7,
+        Nt { old, new } = 8,
+        Bpf { old, new } = 9,
+        Mcu { old, new } = 10,
+        McuCpu { old, new } = 11,
+        McuRam { offset, old, new } = 12,
+        Globals { old, new } = 13,
+    }
+    EventKind {
+        Syscall = 0, Walk = 1, Tlb = 2, Fault = 3, Alloc = 4, Free = 5, Map = 6, Copy = 7, Process = 8, Fd = 9, Error = 10,
+    }
+    Focus {
+        Proc { pid } = 0,
+        Vma { pid, start } = 1,
+        Pte { table, index } = 2,
+        Frame { pfn } = 3,
+        Tlb = 4,
+        McuAddr { addr, write } = 5,
+        Fd { pid, fd } = 6,
+    }
+    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7 }
+    Outcome {
+        Ok = 0,
+        Pid { pid } = 1,
+        Fd { fd } = 2,
+        Addr { addr } = 3,
+        Bytes { bytes } = 4,
+        Reaped { pid, code } = 5,
+        Segv { addr, reason } = 6,
+        Handle { handle } = 7,
+        Copied { bytes, data } = 8,
+        WinError { code, name, detail, bytes } = 9,
+        Failed { errno, detail } = 10,
+    }
+}
+
+impl Wire for Timeline {
+    /// The initial state, then each event with the operation it belongs to;
+    /// checkpoints are rebuilt on reading.
+    fn put(&self, out: &mut Vec<u8>) {
+        self.initial().put(out);
+        put_varint(out, self.len() as u64);
+        for (i, e) in self.events().iter().enumerate() {
+            self.op_of(i).unwrap_or(0).put(out);
+            e.put(out);
+        }
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let initial = State::get(r)?;
+        let n = r.length()?;
+        let mut events = Vec::with_capacity(n);
+        let mut ops = Vec::with_capacity(n);
+        for _ in 0..n {
+            ops.push(usize::get(r)?);
+            events.push(Event::get(r)?);
+        }
+        let at = r.pos;
+        Timeline::replay(initial, events, ops).map_err(|what| WireError::Bad { what, at })
+    }
+}
+
+/// Encodes `value` behind [`MAGIC`].
+pub fn encode<T: Wire>(value: &T) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    value.put(&mut out);
+    out
+}
+
+/// Decodes what [`encode`] wrote; every byte must be used.
+pub fn decode<T: Wire>(bytes: &[u8]) -> Result<T, WireError> {
+    let mut r = Reader::new(bytes);
+    if r.take(MAGIC.len()).ok() != Some(&MAGIC[..]) {
+        return Err(WireError::Magic);
+    }
+    let v = T::get(&mut r)?;
+    match r.remaining() {
+        0 => Ok(v),
+        n => Err(WireError::Trailing(n)),
+    }
+}

@@ -1,0 +1,97 @@
+//! The recordings the page reads: a decoded recording must equal the run it
+//! was made from at every event, forward and back, and corrupt bytes must
+//! give an error, never a panic.
+
+use scenarios::lesson::BUILTIN;
+use scenarios::Recording;
+use sim_core::wire::WireError;
+
+fn recording(id: &str) -> Recording {
+    let lesson = scenarios::builtin(id).expect("registered").expect("parses");
+    Recording::from(scenarios::run(&lesson).expect("runs"))
+}
+
+#[test]
+fn a_decoded_recording_is_the_same_run_at_every_event() {
+    for (id, _) in BUILTIN {
+        let rec = recording(id);
+        let bytes = rec.encode();
+        let back = Recording::decode(&bytes).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!((&back.id, &back.title, &back.summary, &back.question), (&rec.id, &rec.title, &rec.summary, &rec.question));
+        assert_eq!(back.steps, rec.steps, "{id}: step records (with their events refilled from the timeline)");
+        assert_eq!(back.timeline.events(), rec.timeline.events(), "{id}: events with their deltas");
+        let (mut a, mut b) = (rec.timeline.clone(), back.timeline.clone());
+        assert_eq!(a.state(), b.state(), "{id}: both end at the last event");
+        for n in 0..=a.len() {
+            a.seek(n);
+            b.seek(n);
+            assert_eq!(a.state(), b.state(), "{id}: state after {n} events");
+            assert_eq!(a.state().files, b.state().files, "{id}: files after {n} events");
+        }
+        // Backwards, one event at a time, from the end.
+        b.seek(b.len());
+        a.seek(a.len());
+        while b.step_back() {
+            a.step_back();
+            assert_eq!(a.state(), b.state(), "{id}: stepping back to {}", b.position());
+        }
+        // The encoding is deterministic.
+        assert_eq!(bytes, back.encode(), "{id}: re-encoding gives the same bytes");
+    }
+}
+
+/// Frame contents, RAM and files are carried too (the JSON view leaves them out).
+#[test]
+fn bulky_state_travels_whole() {
+    let rec = recording("mcu-startup");
+    let mut tl = Recording::decode(&rec.encode()).expect("decodes").timeline;
+    tl.seek(tl.len());
+    let mcu = tl.state().mcu.as_ref().expect("the lesson has a microcontroller");
+    assert!(!mcu.flash.is_empty() && !mcu.ram.is_empty());
+    let orig = rec.timeline.state().mcu.as_ref().expect("mcu");
+    assert_eq!((&mcu.flash, &mcu.ram), (&orig.flash, &orig.ram));
+    let fork = recording("fork-cow");
+    let decoded = Recording::decode(&fork.encode()).expect("decodes");
+    let with_data = |s: &sim_core::State| s.frames.values().filter(|f| f.data.is_some()).count();
+    assert!(with_data(decoded.timeline.state()) > 0);
+    assert_eq!(with_data(decoded.timeline.state()), with_data(fork.timeline.state()));
+}
+
+#[test]
+fn corrupt_recordings_are_errors() {
+    let bytes = recording("bpf-map-sharing").encode();
+    assert_eq!(Recording::decode(b"not a recording").err(), Some(WireError::Magic));
+    assert_eq!(Recording::decode(&[]).err(), Some(WireError::Magic));
+    let mut extra = bytes.clone();
+    extra.push(0);
+    assert_eq!(Recording::decode(&extra).err(), Some(WireError::Trailing(1)));
+    // Every truncation (a sample of lengths) fails with an error.
+    let step = (bytes.len() / 500).max(1);
+    for n in (0..bytes.len()).step_by(step) {
+        assert!(Recording::decode(&bytes[..n]).is_err(), "truncated to {n} bytes");
+    }
+    // Flipped bytes: an error or a (different) recording, never a panic or a hang.
+    let mut x = 0x9e37_79b9u32;
+    for _ in 0..400 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let mut b = bytes.clone();
+        let i = 8 + (x as usize) % (b.len() - 8);
+        b[i] ^= (x >> 24) as u8 | 1;
+        let _ = Recording::decode(&b);
+    }
+    // A length prefix claiming more than remains is refused before allocating.
+    let mut huge = sim_core::wire::MAGIC.to_vec();
+    huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+    assert!(matches!(Recording::decode(&huge), Err(WireError::Bad { .. })));
+}
+
+#[test]
+fn recordings_are_small() {
+    for (id, _) in BUILTIN {
+        let n = recording(id).encode().len();
+        println!("{id}: {n} bytes");
+        assert!(n < 4 << 20, "{id}: {n} bytes");
+    }
+}

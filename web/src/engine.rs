@@ -1,0 +1,176 @@
+//! Where the page's recordings come from.
+//!
+//! The page never runs a built-in lesson: `cargo xtask build-web` ran each
+//! one and wrote `lessons/ID.trace` (a [`Recording`] in the
+//! [`sim_core::wire`] encoding) and `lessons/index.txt` (id, title and
+//! summary per line). The simulator itself is the engine module
+//! (`engine/engine.js`), imported the first time a student opens a file of
+//! their own, so the first download is the viewer alone. With the `linked`
+//! feature (the component tests, which have no site) the same calls run the
+//! simulator in this module, still through the encoding.
+
+use scenarios::Recording;
+
+/// A built-in lesson as the picker lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LessonInfo {
+    /// Its id (`?lesson=ID`).
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its one-line summary.
+    pub summary: String,
+}
+
+fn decode(what: &str, bytes: &[u8]) -> Result<Recording, String> {
+    Recording::decode(bytes).map_err(|e| format!("{what}: {e}"))
+}
+
+/// Whether `id` could name a built-in lesson (and is safe in a URL path).
+fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn no_such_lesson(id: &str) -> String {
+    format!("there is no built-in lesson called \"{id}\"")
+}
+
+#[cfg(feature = "linked")]
+mod imp {
+    use super::*;
+
+    pub async fn index() -> Result<Vec<LessonInfo>, String> {
+        scenarios::builtin_lessons()
+            .into_iter()
+            .map(|l| l.map(|l| LessonInfo { id: l.id, title: l.title, summary: l.summary }).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    pub async fn builtin(id: &str) -> Result<Recording, String> {
+        if !plausible_id(id) {
+            return Err(no_such_lesson(id));
+        }
+        let run = scenarios::open::builtin(id)?;
+        decode(id, &Recording::from(run).encode())
+    }
+
+    pub async fn open_text(name: &str, text: &str) -> Result<Recording, String> {
+        decode(name, &Recording::from(scenarios::open::lesson_text(name, text)?).encode())
+    }
+
+    pub async fn open_bytes(name: &str, bytes: &[u8]) -> Result<Recording, String> {
+        decode(name, &Recording::from(scenarios::open::bytes(name, bytes)?).encode())
+    }
+}
+
+#[cfg(not(feature = "linked"))]
+mod imp {
+    use super::*;
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen::JsCast;
+
+    // Imports the engine module once (again after it trapped: a module that
+    // aborted mid-run is not reused) and calls one of its functions.
+    #[wasm_bindgen(inline_js = r#"
+let engine = null, generation = 0;
+export async function engine_call(base, name, a, b) {
+  if (!engine) {
+    const js = new URL('engine/engine.js', base).href + (generation ? '?g=' + generation : '');
+    const m = await import(js);
+    await m.default({ module_or_path: new URL('engine/engine_bg.wasm', base).href });
+    engine = m;
+  }
+  try {
+    return engine[name](a, b);
+  } catch (e) {
+    if (typeof e !== 'string') { engine = null; generation++; }
+    throw e;
+  }
+}
+"#)]
+    extern "C" {
+        #[wasm_bindgen(catch)]
+        async fn engine_call(base: &str, name: &str, a: JsValue, b: JsValue) -> Result<JsValue, JsValue>;
+    }
+
+    fn base() -> String {
+        web_sys::window().and_then(|w| w.document()).and_then(|d| d.base_uri().ok().flatten()).unwrap_or_default()
+    }
+
+    fn js_error(e: JsValue) -> String {
+        e.as_string().unwrap_or_else(|| {
+            let msg = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| format!("{e:?}"));
+            format!("the simulator stopped: {msg}")
+        })
+    }
+
+    async fn call(name: &str, what: &str, a: JsValue, b: JsValue) -> Result<Recording, String> {
+        let v = engine_call(&base(), name, a, b).await.map_err(js_error)?;
+        decode(what, &js_sys::Uint8Array::new(&v).to_vec())
+    }
+
+    /// Fetches `url`; Ok(None) when the server says it is not there.
+    async fn fetch(url: &str) -> Result<Option<web_sys::Response>, String> {
+        let window = web_sys::window().ok_or("no window")?;
+        let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
+            .await
+            .map_err(|e| format!("cannot fetch {url}: {}", js_error(e)))?;
+        let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response".to_string())?;
+        match resp.status() {
+            404 => Ok(None),
+            _ if !resp.ok() => Err(format!("cannot fetch {url}: HTTP {}", resp.status())),
+            _ => Ok(Some(resp)),
+        }
+    }
+
+    pub async fn index() -> Result<Vec<LessonInfo>, String> {
+        let resp = fetch("lessons/index.txt").await?.ok_or("the lesson index is missing: rebuild the site")?;
+        let text = wasm_bindgen_futures::JsFuture::from(resp.text().map_err(js_error)?).await.map_err(js_error)?;
+        Ok(text
+            .as_string()
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.splitn(3, '\t');
+                Some(LessonInfo { id: f.next()?.into(), title: f.next()?.into(), summary: f.next()?.into() })
+            })
+            .collect())
+    }
+
+    pub async fn builtin(id: &str) -> Result<Recording, String> {
+        if !plausible_id(id) {
+            return Err(no_such_lesson(id));
+        }
+        let resp = fetch(&format!("lessons/{id}.trace")).await?.ok_or_else(|| no_such_lesson(id))?;
+        let buf = wasm_bindgen_futures::JsFuture::from(resp.array_buffer().map_err(js_error)?).await.map_err(js_error)?;
+        decode(id, &js_sys::Uint8Array::new(&buf).to_vec())
+    }
+
+    pub async fn open_text(name: &str, text: &str) -> Result<Recording, String> {
+        call("open_text", name, name.into(), text.into()).await
+    }
+
+    pub async fn open_bytes(name: &str, bytes: &[u8]) -> Result<Recording, String> {
+        call("open_bytes", name, name.into(), js_sys::Uint8Array::from(bytes).into()).await
+    }
+}
+
+/// The built-in lessons, in the picker's order.
+pub async fn index() -> Result<Vec<LessonInfo>, String> {
+    imp::index().await
+}
+
+/// The recording of built-in lesson `id`.
+pub async fn builtin(id: &str) -> Result<Recording, String> {
+    imp::builtin(id).await
+}
+
+/// Runs a lesson file's text.
+pub async fn open_text(name: &str, text: &str) -> Result<Recording, String> {
+    imp::open_text(name, text).await
+}
+
+/// Runs a file a student chose (ELF executable, firmware or lesson file).
+pub async fn open_bytes(name: &str, bytes: &[u8]) -> Result<Recording, String> {
+    imp::open_bytes(name, bytes).await
+}
