@@ -17,6 +17,9 @@ pub const FIXTURES: &[(&str, &[u8])] = &[
     ("bpf/sockops_bad_helper.o", include_bytes!("../../fixtures/bpf/sockops_bad_helper.o")),
     ("bpf/sockops_bad_kfunc.o", include_bytes!("../../fixtures/bpf/sockops_bad_kfunc.o")),
     ("bpf/xdp_kfunc.o", include_bytes!("../../fixtures/bpf/xdp_kfunc.o")),
+    ("bpf/sockops_legacy.o", include_bytes!("../../fixtures/bpf/sockops_legacy.o")),
+    ("bpf/sockops_loop_bounded.o", include_bytes!("../../fixtures/bpf/sockops_loop_bounded.o")),
+    ("bpf/sockops_loop_unbounded.o", include_bytes!("../../fixtures/bpf/sockops_loop_unbounded.o")),
 ];
 
 /// The bytes of fixture `name`.

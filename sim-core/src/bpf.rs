@@ -111,6 +111,42 @@ pub struct Reloc {
     pub map: String,
 }
 
+/// Which libbpf the loader links. The order of `bpf_object__load()` and
+/// what `bpf_object__open()` accepts differ between them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Libbpf {
+    /// libbpf 1.x as today: maps get placeholder fds when the object is
+    /// opened, relocation runs before the maps are created, and legacy
+    /// `SEC("maps")` definitions are refused.
+    #[default]
+    #[serde(rename = "1.x")]
+    V1,
+    /// libbpf 0.8: create the maps, relocate, load the programs (the order
+    /// textbooks describe); legacy `SEC("maps")` definitions still load, with
+    /// a deprecation warning.
+    #[serde(rename = "0.8")]
+    V0_8,
+}
+
+impl Libbpf {
+    /// From a lesson file's `libbpf = "1.x"` or `"0.8"`.
+    pub fn parse(s: &str) -> Result<Libbpf, String> {
+        match s {
+            "1" | "1.x" | "1.0" | "1.7" => Ok(Libbpf::V1),
+            "0.8" | "0.8.0" => Ok(Libbpf::V0_8),
+            other => Err(format!("libbpf `{other}`: the loader models \"1.x\" (today's order) and \"0.8\" (the classic order)")),
+        }
+    }
+
+    /// As a person writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Libbpf::V1 => "libbpf 1.x",
+            Libbpf::V0_8 => "libbpf 0.8",
+        }
+    }
+}
+
 /// What libbpf's `bpf_object__open` finds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BpfObject {
@@ -120,6 +156,10 @@ pub struct BpfObject {
     pub programs: Vec<ProgDef>,
     /// Relocations.
     pub relocations: Vec<Reloc>,
+    /// The size in bytes of the legacy `SEC("maps")` section the maps came
+    /// from (`struct bpf_map_def` each), if they did.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub legacy: Option<u64>,
     /// The license string.
     pub license: String,
 }
@@ -155,6 +195,53 @@ fn map_type_name(t: u32) -> &'static str {
         27 => "ringbuf",
         _ => "unknown",
     }
+}
+
+/// The maps of a legacy `SEC("maps")` section, as libbpf 0.8's
+/// `bpf_object__init_user_maps()` reads them: every non-section symbol in
+/// the section is one map; all definitions have the same size (the
+/// section's size over the number of maps); each is a `struct bpf_map_def`
+/// (`type, key_size, value_size, max_entries, map_flags`, u32 each) at the
+/// symbol's offset; static (local) maps are refused.
+fn legacy_maps(
+    file: &ElfFile64<'_, object::LittleEndian>,
+    sec: &object::read::elf::ElfSection64<'_, '_, object::LittleEndian>,
+) -> Result<Vec<MapDef>, BpfObjectError> {
+    let data = sec.data().map_err(|e| BpfObjectError::NotBpf(e.to_string()))?;
+    let syms: Vec<_> =
+        file.symbols().filter(|y| y.section_index() == Some(sec.index()) && y.kind() != object::SymbolKind::Section).collect();
+    if syms.is_empty() {
+        return Ok(Vec::new());
+    }
+    if data.is_empty() || data.len() % syms.len() != 0 {
+        return Err(BpfObjectError::Map("maps".into(), "elf: unable to determine legacy map definition size in maps".into()));
+    }
+    let size = data.len() / syms.len();
+    let mut out = Vec::new();
+    for y in syms {
+        let name = y.name().unwrap_or("?").to_string();
+        if y.is_local() {
+            return Err(BpfObjectError::Map(name.clone(), format!("map '{name}' (legacy): static maps are not supported")));
+        }
+        let off = usize::try_from(y.address()).unwrap_or(usize::MAX);
+        let def = data.get(off..off.saturating_add(size)).filter(|d| d.len() >= 16).ok_or_else(|| {
+            BpfObjectError::Map(
+                name.clone(),
+                format!("map '{name}' (legacy): definition at offset {off} is outside the maps section or shorter than 16 bytes"),
+            )
+        })?;
+        let word = |i: usize| u32::from_le_bytes([def[i * 4], def[i * 4 + 1], def[i * 4 + 2], def[i * 4 + 3]]);
+        out.push(MapDef {
+            name,
+            kind: map_type_name(word(0)).to_string(),
+            type_id: 0,
+            key_size: word(1),
+            value_size: word(2),
+            max_entries: word(3),
+            pinning: 0,
+        });
+    }
+    Ok(out)
 }
 
 /// The parts of BTF the map reader needs.
@@ -309,20 +396,27 @@ impl Btf {
 }
 
 impl BpfObject {
-    /// Reads an object the way libbpf's `bpf_object__open` does: programs
-    /// from executable sections, maps from BTF's `.maps`, relocations from
-    /// `.rel<section>`. Legacy `SEC("maps")` definitions are refused, as
-    /// libbpf 1.x does.
+    /// Reads an object the way libbpf 1.x's `bpf_object__open` does:
+    /// programs from executable sections, maps from BTF's `.maps`,
+    /// relocations from `.rel<section>`. Legacy `SEC("maps")` definitions
+    /// are refused.
     pub fn parse(data: &[u8]) -> Result<BpfObject, BpfObjectError> {
+        BpfObject::open(data, Libbpf::V1)
+    }
+
+    /// Reads an object as the given libbpf does: 0.8 also reads legacy
+    /// `SEC("maps")` definitions (`bpf_object__init_user_maps`).
+    pub fn open(data: &[u8], libbpf: Libbpf) -> Result<BpfObject, BpfObjectError> {
         let file = ElfFile64::<object::LittleEndian>::parse(data).map_err(|e| BpfObjectError::NotBpf(e.to_string()))?;
         let machine = file.elf_header().e_machine.get(object::LittleEndian);
         if machine != object::elf::EM_BPF {
             return Err(BpfObjectError::NotBpf(format!("e_machine is {machine}, not BPF (247)")));
         }
-        if file.section_by_name("maps").is_some() {
+        let legacy_section = file.section_by_name("maps");
+        if legacy_section.is_some() && libbpf == Libbpf::V1 {
             return Err(BpfObjectError::LegacyMaps);
         }
-        let maps = match file.section_by_name(".BTF") {
+        let mut maps = match file.section_by_name(".BTF") {
             Some(s) => Btf::parse(s.data().map_err(|e| BpfObjectError::Btf(e.to_string()))?).map_err(BpfObjectError::Btf)?.maps()?,
             None if file.section_by_name(".maps").is_some() => {
                 return Err(BpfObjectError::Btf("a .maps section needs BTF (compile with -g)".into()))
@@ -334,7 +428,10 @@ impl BpfObject {
             .and_then(|s| s.data().ok())
             .map(|d| String::from_utf8_lossy(&d[..d.iter().position(|b| *b == 0).unwrap_or(d.len())]).into_owned())
             .unwrap_or_default();
-        let maps_index = file.section_by_name(".maps").map(|s| s.index());
+        if let Some(sec) = &legacy_section {
+            maps.extend(legacy_maps(&file, sec)?);
+        }
+        let maps_index = file.section_by_name(".maps").or(legacy_section).map(|s| s.index());
         let mut programs = Vec::new();
         let mut relocations = Vec::new();
         for s in file.sections() {
@@ -385,7 +482,7 @@ impl BpfObject {
         if programs.is_empty() {
             return Err(BpfObjectError::NoProgram);
         }
-        Ok(BpfObject { maps, programs, relocations, license })
+        Ok(BpfObject { maps, programs, relocations, license, legacy: file.section_by_name("maps").map(|s| s.size()) })
     }
 }
 
@@ -571,114 +668,245 @@ impl Machine {
         self.install_fd(pid, id, true)
     }
 
-    /// `bpftool prog load OBJ PIN`: the loader process opens the object,
-    /// creates every map (fds), patches each `ld_imm64` with its map's fd,
-    /// loads the programs (the verifier takes a reference on each map a
-    /// program uses), pins the first program, and exits; its fds close.
-    pub(crate) fn bpftool_prog_load(&mut self, path: &str, pin: &str) -> R<Outcome> {
+    /// `dup3(old, new, O_CLOEXEC)` in process `pid`: `new` now refers to
+    /// `old`'s open file; what `new` referred to is closed (`do_dup2`).
+    pub(crate) fn dup3(&mut self, pid: Pid, old: Fd, new: Fd, why: &str) -> R<()> {
+        let Some(entry) = self.proc(pid)?.fds.get(&old).cloned() else {
+            return Err(SimError::BadArgument(format!("process {pid} has no fd {old}")));
+        };
+        let replaced = self.proc(pid)?.fds.get(&new).map(|e| e.ofd);
+        if let Some(o) = self.st.ofds.get(&entry.ofd).cloned() {
+            self.ofd_set(entry.ofd, Some(Ofd { refcount: o.refcount + 1, ..o }));
+        }
+        self.proc_update(pid, |p| {
+            p.fds.insert(new, crate::state::FdEntry { ofd: entry.ofd, cloexec: true });
+        })?;
+        self.emit(
+            EventKind::Fd,
+            format!("dup3({old}, {new}, O_CLOEXEC) in process {pid}: {why}"),
+            "dup3/do_dup2",
+            vec![Focus::Fd { pid, fd: new }],
+        );
+        if let Some(ofd) = replaced {
+            self.release_ofd(pid, new, ofd, format!("the file fd {new} referred to before loses that reference"), "do_dup2/filp_close");
+        }
+        Ok(())
+    }
+
+    /// bpftool's error: it prints `Error: ...`, closes everything and exits 255.
+    fn bpftool_fail(&mut self, pid: Pid, errno: crate::ops::Errno, detail: String, mechanism: &'static str) -> R<Outcome> {
+        self.emit(
+            EventKind::Error,
+            format!("{detail}. bpftool exits with status 255; its fds close"),
+            mechanism,
+            vec![Focus::Proc { pid }],
+        );
+        self.do_exit(pid, 255)?;
+        Ok(Outcome::Failed { errno, detail })
+    }
+
+    /// A new fd in `pid` for map `id`, taking a reference and a user
+    /// reference (`bpf_map_get_fd_by_id`, `bpf_obj_get`).
+    fn bpf_map_fd(&mut self, pid: Pid, id: u32) -> R<Fd> {
+        self.bpf_update(|b| {
+            if let Some(k) = b.maps.get_mut(&id) {
+                k.refcnt += 1;
+                k.usercnt += 1;
+            }
+        });
+        self.bpf_fd(pid, BpfRef::Map(id))
+    }
+
+    /// Puts the map fd `got` where libbpf keeps map `name`: with libbpf 1.x
+    /// into its placeholder's number (`reuse_fd`: dup3 then close), so the
+    /// fd already written into the instructions becomes the map; with 0.8
+    /// the fd is used as it is.
+    fn bpf_map_into_slot(&mut self, pid: Pid, name: &str, got: Fd, placeholder: Option<Fd>) -> R<Fd> {
+        let Some(slot) = placeholder else { return Ok(got) };
+        self.dup3(pid, got, slot, &format!("map '{name}' takes the place of its placeholder, keeping fd {slot} (libbpf reuse_fd)"))?;
+        self.close_fd(pid, got, "reuse_fd/close")?;
+        Ok(slot)
+    }
+
+    /// `bpftool prog load OBJ PIN [map {idx N | name X} {id M | pinned PATH}]...
+    /// [pinmaps DIR]`, as bpftool's `load_with_options()` runs it with the
+    /// given libbpf: an ordinary process opens the object, creates the maps
+    /// it does not reuse, relocates, loads every program (the verifier takes
+    /// a reference on each map a program uses), pins the first program (and
+    /// with `pinmaps` every map), closes the object and exits; its fds close.
+    /// libbpf 1.x relocates against placeholder fds before creating the maps
+    /// (`bpf_object_prepare`); 0.8 creates the maps first (`bpf_object_load`).
+    pub(crate) fn bpftool_prog_load(&mut self, path: &str, pin: &str, args: &[String], libbpf: Libbpf) -> R<Outcome> {
+        use crate::ops::Errno;
         let Some(data) = self.st.files.get(path).cloned() else {
             return Err(SimError::BadArgument(format!("{path} does not exist")));
         };
-        let obj = match BpfObject::parse(&data) {
-            Ok(o) => o,
-            Err(e) => return Ok(self.fail(crate::ops::Errno::EINVAL, format!("libbpf: {e}; Error: failed to open object file"))),
-        };
-        if self.st.bpf.pins.contains_key(pin) {
-            return Ok(self.fail(crate::ops::Errno::EINVAL, format!("{pin} is already pinned (EEXIST)")));
-        }
         // The loader is an ordinary process.
         let Outcome::Pid { pid } = self.dispatch_spawn("bpftool")? else { return Err(SimError::Limit("spawn".into())) };
+        let opts = match BpftoolLoadArgs::parse(args) {
+            Ok(o) => o,
+            Err(e) => return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: {e}"), "bpftool load_with_options"),
+        };
+        // Replacement maps are opened while the command line is read (map_parse_fd).
+        let mut replace_fds: Vec<(MapSlot, Fd, u32)> = Vec::new();
+        for (slot, src) in &opts.maps {
+            let (id, how) = match src {
+                MapSource::Id(id) => match self.st.bpf.maps.contains_key(id) {
+                    true => (*id, format!("BPF_MAP_GET_FD_BY_ID({id})")),
+                    false => {
+                        return self.bpftool_fail(
+                            pid,
+                            Errno::ENOENT,
+                            format!("Error: get map by id ({id}): No such file or directory"),
+                            "map_parse_fd/bpf_map_get_fd_by_id",
+                        )
+                    }
+                },
+                MapSource::Pinned(p) => match self.st.bpf.pins.get(p) {
+                    Some(BpfRef::Map(id)) => (*id, format!("BPF_OBJ_GET(\"{p}\")")),
+                    Some(BpfRef::Prog(_)) => {
+                        return self.bpftool_fail(
+                            pid,
+                            Errno::EINVAL,
+                            format!("Error: incorrect object type: prog"),
+                            "map_parse_fd/bpf_obj_get",
+                        )
+                    }
+                    None => {
+                        return self.bpftool_fail(
+                            pid,
+                            Errno::ENOENT,
+                            format!("Error: bpf obj get ({p}): No such file or directory"),
+                            "map_parse_fd/bpf_obj_get",
+                        )
+                    }
+                },
+            };
+            let fd = self.bpf_map_fd(pid, id)?;
+            self.emit(
+                EventKind::Fd,
+                format!(
+                    "bpftool reads `map ... {}` from its command line: {how} gives it fd {fd} to map {id} (refcnt and usercnt +1)",
+                    src.text()
+                ),
+                "map_parse_fd",
+                vec![Focus::Fd { pid, fd }],
+            );
+            replace_fds.push((slot.clone(), fd, id));
+        }
+        let obj = match BpfObject::open(&data, libbpf) {
+            Ok(o) => o,
+            Err(e) => {
+                return self.bpftool_fail(
+                    pid,
+                    Errno::EINVAL,
+                    format!("libbpf: {e}; Error: failed to open object file"),
+                    "bpf_object__open (libbpf)",
+                )
+            }
+        };
         self.emit(
             EventKind::Syscall,
             format!(
-                "bpftool (a user process, pid {pid}) opens {path}: {} map(s) in .maps ({}), {} program(s)",
+                "bpftool (a user process, pid {pid}, linking {}) opens {path}: {} map(s) ({}) in {}, {} program(s)",
+                libbpf.name(),
                 obj.maps.len(),
                 obj.maps.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
+                if obj.legacy.is_some() { "the legacy \"maps\" section" } else { ".maps (described by BTF)" },
                 obj.programs.len()
             ),
             "bpf_object__open (libbpf)",
             vec![Focus::Proc { pid }],
         );
-        let mut map_fds: BTreeMap<String, (Fd, u32)> = BTreeMap::new();
-        for m in &obj.maps {
-            // LIBBPF_PIN_BY_NAME: reuse the map pinned at the default pin
-            // root if it is compatible (map_is_reuse_compat), else fail.
-            let pin_path = format!("/sys/fs/bpf/{}", m.name);
-            if m.pinning == 1 {
-                if let Some(BpfRef::Map(id)) = self.st.bpf.pins.get(&pin_path).copied() {
-                    let Some(k) = self.st.bpf.maps.get(&id).cloned() else { continue };
-                    self.bpf_update(|b| {
-                        if let Some(k) = b.maps.get_mut(&id) {
-                            k.refcnt += 1;
-                            k.usercnt += 1;
-                        }
-                    });
-                    let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
-                    let same = k.def.type_id == m.type_id
-                        && k.def.key_size == m.key_size
-                        && k.def.value_size == m.value_size
-                        && k.def.max_entries == m.max_entries;
-                    if !same {
-                        let detail = format!(
-                            "libbpf: couldn't reuse pinned map at '{pin_path}': parameter mismatch (pinned: {} key {}B value {}B max {}; object: {} key {}B value {}B max {}); libbpf: map '{}': failed to create: Invalid argument(-22); Error: failed to load object file",
-                            k.def.kind, k.def.key_size, k.def.value_size, k.def.max_entries, m.kind, m.key_size, m.value_size, m.max_entries, m.name
-                        );
-                        self.emit(EventKind::Error, format!("BPF_OBJ_GET(\"{pin_path}\") gives fd {fd} to map {id}, but its parameters differ from the object's: {detail}"), "bpf_object__reuse_map/map_is_reuse_compat", vec![Focus::Fd { pid, fd }]);
-                        self.do_exit(pid, 255)?;
-                        return Ok(Outcome::Failed { errno: crate::ops::Errno::EINVAL, detail });
-                    }
-                    map_fds.insert(m.name.clone(), (fd, id));
-                    self.emit(
-                        EventKind::Map,
-                        format!("map '{}' has pinning = LIBBPF_PIN_BY_NAME and {pin_path} exists: BPF_OBJ_GET gives fd {fd} to the SAME map, id {id} (type, key, value and max_entries match; the struct's type name does not matter); nothing is created", m.name),
-                        "bpf_object__reuse_map/bpf_obj_get/map_is_reuse_compat",
-                        vec![Focus::Fd { pid, fd }],
-                    );
-                    continue;
-                }
-            }
-            let id = next_id(self.st.bpf.last_map_id, |i| self.st.bpf.maps.contains_key(&i));
-            let def = m.clone();
-            self.bpf_update(|b| {
-                b.last_map_id = id;
-                let entries = if def.kind == "array" {
-                    (0..def.max_entries.min(4096)).map(|k| (k.to_le_bytes().to_vec(), vec![0; def.value_size as usize])).collect()
-                } else {
-                    BTreeMap::new()
-                };
-                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries });
-            });
-            let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
-            map_fds.insert(m.name.clone(), (fd, id));
+        if let Some(size) = obj.legacy {
             self.emit(
-                EventKind::Alloc,
-                format!("bpf(BPF_MAP_CREATE, {} '{}', key {}B, value {}B, max_entries {}) by bpftool: map id {id}, returned as fd {fd} (refcnt 1, usercnt 1: the fd's)", m.kind, m.name, m.key_size, m.value_size, m.max_entries),
-                "map_create/bpf_map_alloc_id (idr_alloc_cyclic)/bpf_map_new_fd",
-                vec![Focus::Fd { pid, fd }],
+                EventKind::Error,
+                format!(
+                    "libbpf: elf: found {} legacy map definitions ({size} bytes) in {path}; {}",
+                    obj.maps.len(),
+                    obj.maps
+                        .iter()
+                        .map(|m| format!(
+                            "libbpf: map '{}' (legacy): legacy map definitions are deprecated, use BTF-defined maps instead",
+                            m.name
+                        ))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                "bpf_object__init_user_maps (libbpf 0.8)",
+                vec![],
             );
-            if m.pinning == 1 {
-                self.bpf_update(|b| {
-                    b.pins.insert(pin_path.clone(), BpfRef::Map(id));
-                    if let Some(k) = b.maps.get_mut(&id) {
-                        k.refcnt += 1;
-                        k.usercnt += 1;
-                    }
-                });
-                self.emit(EventKind::Map, format!("pinning = LIBBPF_PIN_BY_NAME and nothing is at {pin_path} yet: libbpf pins the new map there (BPF_OBJ_PIN; the pin holds refcnt and usercnt)"), "bpf_map__pin/bpf_obj_pin_user", vec![]);
+        }
+        // libbpf 1.x: a placeholder fd per map, so that relocation can use
+        // fd numbers before any map exists.
+        let mut slots: Vec<Option<Fd>> = vec![None; obj.maps.len()];
+        if libbpf == Libbpf::V1 {
+            for (i, m) in obj.maps.iter().enumerate() {
+                let id = OfdId(self.st.globals.next_ofd);
+                self.globals_update(|g| g.next_ofd += 1);
+                self.ofd_set(id, Some(Ofd { refcount: 1, kind: OfdKind::File { path: "/memfd:libbpf-placeholder-fd (deleted)".into() } }));
+                let fd = self.install_fd(pid, id, true)?;
+                slots[i] = Some(fd);
+                self.emit(
+                    EventKind::Fd,
+                    format!("map '{}': no map yet, but libbpf reserves fd {fd} for it now (memfd_create(\"libbpf-placeholder-fd\")); that number will be the map's", m.name),
+                    "bpf_object__add_map/create_placeholder_fd",
+                    vec![Focus::Fd { pid, fd }],
+                );
             }
         }
-        let mut first_prog = None;
+        // `map idx N` / `map name X`: bpf_map__reuse_fd on the object's map.
+        let mut map_fds: Vec<Option<(Fd, u32)>> = vec![None; obj.maps.len()];
+        let mut reused = vec![false; obj.maps.len()];
+        for (slot, fd, id) in replace_fds {
+            let idx = match slot {
+                MapSlot::Idx(i) => i,
+                MapSlot::Name(n) => match obj.maps.iter().position(|m| m.name == n) {
+                    Some(i) => i,
+                    None => return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: unable to find map '{n}'"), "load_with_options"),
+                },
+            };
+            if idx >= obj.maps.len() {
+                return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: map idx '{idx}' not used"), "load_with_options");
+            }
+            if reused[idx] {
+                return self.bpftool_fail(
+                    pid,
+                    Errno::EINVAL,
+                    format!("Error: replacement for map idx {idx} specified more than once"),
+                    "load_with_options",
+                );
+            }
+            reused[idx] = true;
+            let name = obj.maps[idx].name.clone();
+            let dup = self.dup_fd(pid, fd)?;
+            self.emit(
+                EventKind::Fd,
+                format!("bpf_map__reuse_fd(map '{name}', fd {fd}): libbpf duplicates the fd (F_DUPFD_CLOEXEC → fd {dup}, the same open file) and takes the kernel map's definition (map {id}); map '{name}' will not be created"),
+                "bpf_map__reuse_fd",
+                vec![Focus::Fd { pid, fd: dup }],
+            );
+            let at = self.bpf_map_into_slot(pid, &name, dup, slots[idx])?;
+            map_fds[idx] = Some((at, id));
+        }
+        // 0.8 creates the maps before relocating; 1.x after.
+        if libbpf == Libbpf::V0_8 {
+            if let Some(out) = self.bpf_create_maps(pid, &obj, &slots, &reused, &mut map_fds)? {
+                return Ok(out);
+            }
+        }
+        let placeholder_of = |i: usize| map_fds[i].map(|(fd, _)| fd).or(slots[i]);
         for p in &obj.programs {
-            let relocs: Vec<&Reloc> = obj.relocations.iter().filter(|r| r.program == p.name).collect();
-            for r in &relocs {
-                if let Some((fd, _)) = map_fds.get(&r.map) {
-                    self.emit(
-                        EventKind::Map,
-                        format!("relocate {}: instruction {} is `r1 = {} ll` (ld_imm64); libbpf sets src_reg = BPF_PSEUDO_MAP_FD and imm = {fd}", p.name, r.insn_index, r.map),
-                        "bpf_object__relocate/bpf_program__relocate",
-                        vec![],
-                    );
-                }
+            for r in obj.relocations.iter().filter(|r| r.program == p.name) {
+                let Some(i) = obj.maps.iter().position(|m| m.name == r.map) else { continue };
+                let Some(fd) = placeholder_of(i) else { continue };
+                let what = if map_fds[i].is_some() { "the map's fd" } else { "the placeholder fd" };
+                self.emit(
+                    EventKind::Map,
+                    format!("relocate {}: instruction {} is `r1 = {} ll` (ld_imm64); libbpf sets src_reg = BPF_PSEUDO_MAP_FD and imm = {fd} ({what})", p.name, r.insn_index, r.map),
+                    "bpf_object__relocate/bpf_object__relocate_data",
+                    vec![],
+                );
             }
             for (at, name) in &p.kfunc_calls {
                 let id = KFUNCS.iter().find(|(k, _, _)| k == name).map(|(_, id, _)| id.to_string()).unwrap_or_else(|| "?".into());
@@ -689,32 +917,39 @@ impl Machine {
                     vec![],
                 );
             }
+        }
+        if libbpf == Libbpf::V1 {
+            if let Some(out) = self.bpf_create_maps(pid, &obj, &slots, &reused, &mut map_fds)? {
+                return Ok(out);
+            }
+        }
+        let map_id = |name: &str| obj.maps.iter().position(|m| m.name == name).and_then(|i| map_fds[i]).map(|(_, id)| id);
+        let mut first_prog = None;
+        for p in &obj.programs {
+            let relocs: Vec<&Reloc> = obj.relocations.iter().filter(|r| r.program == p.name).collect();
             let verdict = verify(p);
             for line in &verdict.log {
                 self.emit(EventKind::Syscall, format!("verifier log: {line}"), "bpf_check", vec![]);
             }
             if let Some((code, msg)) = verdict.error {
-                let errno = if code == -13 { crate::ops::Errno::EACCES } else { crate::ops::Errno::EINVAL };
+                let errno = match code {
+                    -13 => Errno::EACCES,
+                    -7 => Errno::E2BIG,
+                    _ => Errno::EINVAL,
+                };
                 let detail = format!("{msg}; libbpf: prog '{}': failed to load: {code}; Error: failed to load object file", p.name);
-                self.emit(
-                    EventKind::Error,
-                    format!("BPF_PROG_LOAD of '{}' fails: {detail}. bpftool gives up and exits, closing its fds", p.name),
-                    "bpf_check",
-                    vec![],
-                );
-                self.do_exit(pid, 255)?;
-                return Ok(Outcome::Failed { errno, detail });
+                return self.bpftool_fail(pid, errno, format!("BPF_PROG_LOAD of '{}' fails: {detail}", p.name), "bpf_check");
             }
             // The verifier resolves each pseudo map fd and takes one
             // reference per distinct map (resolve_pseudo_ldimm64).
-            let used: BTreeSet<u32> = relocs.iter().filter_map(|r| map_fds.get(&r.map).map(|(_, id)| *id)).collect();
+            let used: BTreeSet<u32> = relocs.iter().filter_map(|r| map_id(&r.map)).collect();
             let id = next_id(self.st.bpf.last_prog_id, |i| self.st.bpf.progs.contains_key(&i));
             // As the verifier leaves it: each ld_imm64 names its map (by id here).
             let mut insns = p.insns.clone();
             for r in &relocs {
-                if let (Some((_, mid)), Some(i)) = (map_fds.get(&r.map), insns.get_mut(r.insn_index)) {
+                if let (Some(mid), Some(i)) = (map_id(&r.map), insns.get_mut(r.insn_index)) {
                     i[1] = (i[1] & 0x0f) | 0x10;
-                    i[4..8].copy_from_slice(&(*mid as i32).to_le_bytes());
+                    i[4..8].copy_from_slice(&(mid as i32).to_le_bytes());
                 }
             }
             let kp = KProg {
@@ -752,6 +987,9 @@ impl Machine {
             first_prog.get_or_insert(id);
         }
         let prog = first_prog.ok_or(SimError::Limit("no program".into()))?;
+        if self.st.bpf.pins.contains_key(pin) {
+            return self.bpftool_fail(pid, Errno::EEXIST, format!("Error: failed to pin program {pin}: File exists"), "bpf_obj_pin");
+        }
         self.bpf_update(|b| {
             b.pins.insert(pin.to_string(), BpfRef::Prog(prog));
             if let Some(p) = b.progs.get_mut(&prog) {
@@ -764,15 +1002,137 @@ impl Machine {
             "bpf_obj_pin_user/bpf_obj_do_pin",
             vec![],
         );
+        if let Some(dir) = &opts.pinmaps {
+            for (i, m) in obj.maps.iter().enumerate() {
+                let Some((_, id)) = map_fds[i] else { continue };
+                let at = format!("{}/{}", dir.trim_end_matches('/'), m.name);
+                if self.st.bpf.pins.contains_key(&at) {
+                    return self.bpftool_fail(
+                        pid,
+                        Errno::EEXIST,
+                        format!("libbpf: map '{}': failed to pin at '{at}': File exists; Error: failed to pin all maps", m.name),
+                        "bpf_object__pin_maps",
+                    );
+                }
+                self.bpf_update(|b| {
+                    b.pins.insert(at.clone(), BpfRef::Map(id));
+                    if let Some(k) = b.maps.get_mut(&id) {
+                        k.refcnt += 1;
+                        k.usercnt += 1;
+                    }
+                });
+                self.emit(
+                    EventKind::Map,
+                    format!("pinmaps {dir}: bpf(BPF_OBJ_PIN, map {id}, \"{at}\"): the pin holds a reference and a user reference"),
+                    "bpf_object__pin_maps/bpf_map__pin",
+                    vec![],
+                );
+            }
+        }
         self.emit(
             EventKind::Syscall,
             format!("bpftool prog show:\n{}bpftool map show:\n{}", self.st.bpf.prog_show(), self.st.bpf.map_show()),
             "bpftool (BPF_*_GET_NEXT_ID walk)",
             vec![],
         );
-        // bpftool exits: its fds close (exit_files), maps keep only what else holds them.
+        // bpf_object__close, then exit: its fds close (exit_files), maps keep only what else holds them.
         self.do_exit(pid, 0)?;
         Ok(Outcome::Ok)
+    }
+
+    /// `bpf_object__create_maps()`: every map not reused from the command
+    /// line is reused from its pin (`LIBBPF_PIN_BY_NAME`, when compatible) or
+    /// created, and its fd put where libbpf keeps it. Returns the outcome if
+    /// the load fails.
+    fn bpf_create_maps(
+        &mut self,
+        pid: Pid,
+        obj: &BpfObject,
+        slots: &[Option<Fd>],
+        reused: &[bool],
+        map_fds: &mut [Option<(Fd, u32)>],
+    ) -> R<Option<Outcome>> {
+        for (i, m) in obj.maps.iter().enumerate() {
+            if reused[i] {
+                if let Some((fd, _)) = map_fds[i] {
+                    self.emit(
+                        EventKind::Map,
+                        format!("libbpf: map '{}': skipping creation (preset fd={fd})", m.name),
+                        "bpf_object__create_maps",
+                        vec![],
+                    );
+                }
+                continue;
+            }
+            // LIBBPF_PIN_BY_NAME: reuse the map pinned at the default pin
+            // root if it is compatible (map_is_reuse_compat), else fail.
+            let pin_path = format!("/sys/fs/bpf/{}", m.name);
+            if m.pinning == 1 {
+                if let Some(BpfRef::Map(id)) = self.st.bpf.pins.get(&pin_path).copied() {
+                    let Some(k) = self.st.bpf.maps.get(&id).cloned() else { continue };
+                    let fd = self.bpf_map_fd(pid, id)?;
+                    let same = k.def.type_id == m.type_id
+                        && k.def.key_size == m.key_size
+                        && k.def.value_size == m.value_size
+                        && k.def.max_entries == m.max_entries;
+                    if !same {
+                        let detail = format!(
+                            "libbpf: couldn't reuse pinned map at '{pin_path}': parameter mismatch (pinned: {} key {}B value {}B max {}; object: {} key {}B value {}B max {}); libbpf: map '{}': failed to create: Invalid argument(-22); Error: failed to load object file",
+                            k.def.kind, k.def.key_size, k.def.value_size, k.def.max_entries, m.kind, m.key_size, m.value_size, m.max_entries, m.name
+                        );
+                        self.emit(
+                            EventKind::Error,
+                            format!("BPF_OBJ_GET(\"{pin_path}\") gives fd {fd} to map {id}, but its parameters differ from the object's"),
+                            "bpf_object__reuse_map/map_is_reuse_compat",
+                            vec![Focus::Fd { pid, fd }],
+                        );
+                        return self
+                            .bpftool_fail(pid, crate::ops::Errno::EINVAL, detail, "bpf_object__reuse_map/map_is_reuse_compat")
+                            .map(Some);
+                    }
+                    self.emit(
+                        EventKind::Map,
+                        format!("map '{}' has pinning = LIBBPF_PIN_BY_NAME and {pin_path} exists: BPF_OBJ_GET gives fd {fd} to the SAME map, id {id} (type, key, value and max_entries match; the struct's type name does not matter); nothing is created", m.name),
+                        "bpf_object__reuse_map/bpf_obj_get/map_is_reuse_compat",
+                        vec![Focus::Fd { pid, fd }],
+                    );
+                    let at = self.bpf_map_into_slot(pid, &m.name, fd, slots[i])?;
+                    map_fds[i] = Some((at, id));
+                    continue;
+                }
+            }
+            let id = next_id(self.st.bpf.last_map_id, |i| self.st.bpf.maps.contains_key(&i));
+            let def = m.clone();
+            self.bpf_update(|b| {
+                b.last_map_id = id;
+                let entries = if def.kind == "array" {
+                    (0..def.max_entries.min(4096)).map(|k| (k.to_le_bytes().to_vec(), vec![0; def.value_size as usize])).collect()
+                } else {
+                    BTreeMap::new()
+                };
+                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries });
+            });
+            let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
+            self.emit(
+                EventKind::Alloc,
+                format!("bpf(BPF_MAP_CREATE, {} '{}', key {}B, value {}B, max_entries {}) by bpftool: map id {id}, returned as fd {fd} (refcnt 1, usercnt 1: the fd's)", m.kind, m.name, m.key_size, m.value_size, m.max_entries),
+                "map_create/bpf_map_alloc_id (idr_alloc_cyclic)/bpf_map_new_fd",
+                vec![Focus::Fd { pid, fd }],
+            );
+            let at = self.bpf_map_into_slot(pid, &m.name, fd, slots[i])?;
+            map_fds[i] = Some((at, id));
+            if m.pinning == 1 {
+                self.bpf_update(|b| {
+                    b.pins.insert(pin_path.clone(), BpfRef::Map(id));
+                    if let Some(k) = b.maps.get_mut(&id) {
+                        k.refcnt += 1;
+                        k.usercnt += 1;
+                    }
+                });
+                self.emit(EventKind::Map, format!("pinning = LIBBPF_PIN_BY_NAME and nothing is at {pin_path} yet: libbpf pins the new map there (BPF_OBJ_PIN; the pin holds refcnt and usercnt)"), "bpf_map__pin/bpf_obj_pin_user", vec![]);
+            }
+        }
+        Ok(None)
     }
 
     /// `rm PIN` on bpffs: the inode goes, and with it its reference.
@@ -1102,5 +1462,72 @@ fn next_id(last: u32, used: impl Fn(u32) -> bool) -> u32 {
         if !used(id) {
             return id;
         }
+    }
+}
+
+/// Which map of the object a `map` argument of `bpftool prog load` replaces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapSlot {
+    /// `map idx N`: the N-th map of the object.
+    Idx(usize),
+    /// `map name X`: the object's map called X.
+    Name(String),
+}
+
+/// The existing map a `map` argument names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapSource {
+    /// `id M`.
+    Id(u32),
+    /// `pinned PATH`.
+    Pinned(String),
+}
+
+impl MapSource {
+    fn text(&self) -> String {
+        match self {
+            MapSource::Id(id) => format!("id {id}"),
+            MapSource::Pinned(p) => format!("pinned {p}"),
+        }
+    }
+}
+
+/// The options after `bpftool prog load OBJ PIN`, as bpftool's
+/// `load_with_options()` reads them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BpftoolLoadArgs {
+    /// `map {idx N | name X} {id M | pinned PATH}`, in order.
+    pub maps: Vec<(MapSlot, MapSource)>,
+    /// `pinmaps DIR`.
+    pub pinmaps: Option<String>,
+}
+
+impl BpftoolLoadArgs {
+    /// Parses the words; errors are bpftool's messages (without `Error: `).
+    pub fn parse(args: &[String]) -> Result<BpftoolLoadArgs, String> {
+        let mut out = BpftoolLoadArgs::default();
+        let mut it = args.iter().map(String::as_str);
+        while let Some(w) = it.next() {
+            match w {
+                "map" => {
+                    let slot = match (it.next(), it.next()) {
+                        (Some("idx"), Some(n)) => MapSlot::Idx(n.parse().map_err(|_| format!("incorrect map idx '{n}'"))?),
+                        (Some("name"), Some(n)) => MapSlot::Name(n.to_string()),
+                        (Some(other), _) => return Err(format!("expected 'idx' or 'name', got: '{other}'?")),
+                        (None, _) => return Err("expected 'idx' or 'name', got nothing".into()),
+                    };
+                    let src = match (it.next(), it.next()) {
+                        (Some("id"), Some(n)) => MapSource::Id(n.parse().map_err(|_| format!("can't parse {n} as ID"))?),
+                        (Some("pinned"), Some(p)) => MapSource::Pinned(p.to_string()),
+                        (Some(other), _) => return Err(format!("expected 'id', 'name' or 'pinned', got: '{other}'?")),
+                        (None, _) => return Err("expected 'id', 'name' or 'pinned', got nothing".into()),
+                    };
+                    out.maps.push((slot, src));
+                }
+                "pinmaps" => out.pinmaps = Some(it.next().ok_or("expected a directory after pinmaps")?.to_string()),
+                other => return Err(format!("expected no more arguments, 'type', 'map' or 'dev', got: '{other}'?")),
+            }
+        }
+        Ok(out)
     }
 }

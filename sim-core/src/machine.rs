@@ -179,7 +179,7 @@ impl Machine {
             Op::McuWriteFlash { addr, value } => self.mcu_write_flash(*addr, *value),
             Op::McuReset {} => self.mcu_reset(),
             Op::McuRun { until, max } => self.mcu_run(until.as_deref(), *max),
-            Op::BpftoolProgLoad { object, pin } => self.bpftool_prog_load(object, pin),
+            Op::BpftoolProgLoad { object, pin, args, libbpf } => self.bpftool_prog_load(object, pin, args, *libbpf),
             Op::BpfUnlink { path } => self.bpf_unlink(path),
             Op::BpftoolShow {} => self.bpftool_show(),
             Op::BpfTestRun { pin, repeat } => self.bpf_test_run(pin, *repeat),
@@ -533,6 +533,23 @@ impl Machine {
 
     /// Removes the slot and drops one reference to its open file description
     /// (`fput`); at zero the description is released.
+    /// `fcntl(fd, F_DUPFD_CLOEXEC, 3)`: the lowest free fd from 3 on, on the
+    /// SAME open file (its count goes up; the object behind it is not touched).
+    pub(crate) fn dup_fd(&mut self, pid: Pid, fd: Fd) -> R<Fd> {
+        let Some(entry) = self.proc(pid)?.fds.get(&fd).cloned() else {
+            return Err(SimError::BadArgument(format!("process {pid} has no fd {fd}")));
+        };
+        let fds = &self.proc(pid)?.fds;
+        let new = (3..).map(Fd).find(|f| !fds.contains_key(f)).unwrap_or(Fd(3));
+        if let Some(o) = self.st.ofds.get(&entry.ofd).cloned() {
+            self.ofd_set(entry.ofd, Some(Ofd { refcount: o.refcount + 1, ..o }));
+        }
+        self.proc_update(pid, |p| {
+            p.fds.insert(new, FdEntry { ofd: entry.ofd, cloexec: true });
+        })?;
+        Ok(new)
+    }
+
     pub(crate) fn close_fd(&mut self, pid: Pid, fd: Fd, mechanism: &'static str) -> R<()> {
         let Some(entry) = self.proc(pid)?.fds.get(&fd).cloned() else {
             return Ok(());
@@ -540,6 +557,15 @@ impl Machine {
         self.proc_update(pid, |p| {
             p.fds.remove(&fd);
         })?;
+        self.release_ofd(pid, fd, entry.ofd, format!("process {pid} closes fd {fd}"), mechanism);
+        Ok(())
+    }
+
+    /// Drops the reference fd `fd` of `pid` held on open file `ofd` (the fd
+    /// itself is already gone or replaced): `fput`, and when it was the last,
+    /// the file's release callback (`bpf_map_release` / `bpf_prog_release`).
+    pub(crate) fn release_ofd(&mut self, pid: Pid, fd: Fd, ofd: OfdId, lead: String, mechanism: &'static str) {
+        let entry = FdEntry { ofd, cloexec: false };
         let ofd_kind_before = self.st.ofds.get(&entry.ofd).map(|o| o.kind.clone());
         let what = match self.st.ofds.get(&entry.ofd).cloned() {
             Some(o) if o.refcount > 1 => {
@@ -556,14 +582,13 @@ impl Machine {
             None => ofd_kind_before,
             Some(_) => None,
         };
-        self.emit(EventKind::Fd, format!("process {pid} closes fd {fd}; {what}"), mechanism, vec![Focus::Proc { pid }]);
+        self.emit(EventKind::Fd, format!("{lead}; {what}"), mechanism, vec![Focus::Proc { pid }]);
         // The file's release callback: bpf_map_release / bpf_prog_release.
         match released {
             Some(OfdKind::BpfMap { id }) => self.bpf_put(crate::bpf::BpfRef::Map(id), true, &format!("fd {fd} of process {pid} closed")),
             Some(OfdKind::BpfProg { id }) => self.bpf_put(crate::bpf::BpfRef::Prog(id), false, &format!("fd {fd} of process {pid} closed")),
             _ => {}
         }
-        Ok(())
     }
 
     fn drop_caches(&mut self) -> R<Outcome> {

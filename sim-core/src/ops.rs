@@ -273,6 +273,11 @@ pub enum Op {
         object: String,
         /// The bpffs path to pin the first program at.
         pin: String,
+        /// The rest of bpftool's command line: `map idx N id M`,
+        /// `map name X pinned PATH`, `pinmaps DIR` (written as one string).
+        args: Vec<String>,
+        /// The libbpf bpftool links: `"1.x"` (default) or `"0.8"`.
+        libbpf: crate::bpf::Libbpf,
     },
     /// `rm PATH` on bpffs.
     BpfUnlink {
@@ -395,7 +400,12 @@ impl Op {
             },
             "mcu_write_flash" => Op::McuWriteFlash { addr: f.need_int("addr")?, value: f.need_int("value")? },
             "mcu_reset" => Op::McuReset {},
-            "bpftool_prog_load" => Op::BpftoolProgLoad { object: f.need_str("object")?, pin: f.need_str("pin")? },
+            "bpftool_prog_load" => Op::BpftoolProgLoad {
+                object: f.need_str("object")?,
+                pin: f.need_str("pin")?,
+                args: f.str("args")?.map(|a| a.split_whitespace().map(String::from).collect()).unwrap_or_default(),
+                libbpf: f.str("libbpf")?.map(|v| crate::bpf::Libbpf::parse(&v)).transpose()?.unwrap_or_default(),
+            },
             "bpf_unlink" => Op::BpfUnlink { path: f.need_str("path")? },
             "bpftool_show" => Op::BpftoolShow {},
             "bpf_test_run" => Op::BpfTestRun { pin: f.need_str("pin")?, repeat: f.int("repeat")?.unwrap_or(1) },
@@ -524,7 +534,11 @@ impl Op {
             Op::McuLoad { path, .. } => format!("flash {path} and power on"),
             Op::McuWriteFlash { addr, value } => format!("reprogram flash word {addr:#x} = {value:#010x}"),
             Op::McuReset {} => "reset".into(),
-            Op::BpftoolProgLoad { object, pin } => format!("bpftool prog load {object} {pin}"),
+            Op::BpftoolProgLoad { object, pin, args, libbpf } => {
+                let rest: String = args.iter().map(|a| format!(" {a}")).collect();
+                let lib = if *libbpf == crate::bpf::Libbpf::V0_8 { " (bpftool linking libbpf 0.8)" } else { "" };
+                format!("bpftool prog load {object} {pin}{rest}{lib}")
+            }
             Op::BpfUnlink { path } => format!("rm {path}"),
             Op::BpftoolShow {} => "bpftool prog show; bpftool map show".into(),
             Op::BpfTestRun { pin, repeat } => format!("bpftool prog run pinned {pin} repeat {repeat}"),
@@ -554,6 +568,10 @@ pub enum Errno {
     EFAULT,
     /// 22: Invalid argument.
     EINVAL,
+    /// Argument list too long (the verifier's instruction budget).
+    E2BIG,
+    /// File exists.
+    EEXIST,
 }
 
 impl Errno {
@@ -568,6 +586,8 @@ impl Errno {
             Errno::EACCES => 13,
             Errno::EFAULT => 14,
             Errno::EINVAL => 22,
+            Errno::E2BIG => 7,
+            Errno::EEXIST => 17,
         }
     }
     /// strerror() text.
@@ -581,6 +601,8 @@ impl Errno {
             Errno::EACCES => "Permission denied",
             Errno::EFAULT => "Bad address",
             Errno::EINVAL => "Invalid argument",
+            Errno::E2BIG => "Argument list too long",
+            Errno::EEXIST => "File exists",
         }
     }
 }

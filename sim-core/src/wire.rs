@@ -442,7 +442,7 @@ wire_enum! {
         McuAddr { addr, write } = 5,
         Fd { pid, fd } = 6,
     }
-    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7 }
+    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9 }
     Outcome {
         Ok = 0,
         Pid { pid } = 1,

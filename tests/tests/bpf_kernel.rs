@@ -152,3 +152,88 @@ fn verifier_verdicts_match_the_real_kernel() {
     let _ = sh(&format!("rm -rf {dir}"));
     assert_eq!(checked, 4);
 }
+
+/// The map ids a program holds, from `bpftool -j prog show`.
+fn map_ids(json: &str) -> Vec<u64> {
+    let Some(at) = json.find("\"map_ids\":[").map(|a| a + 11) else { return Vec::new() };
+    json[at..].split(']').next().unwrap_or("").split(',').filter_map(|n| n.trim().parse().ok()).collect()
+}
+
+#[test]
+fn loader_options_match_the_real_kernel() {
+    use sim_core::{Config, Machine, Op, Outcome};
+    use std::sync::Arc;
+    if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
+        eprintln!("skipped: needs root, bpftool and bpffs");
+        return;
+    }
+    let dir = format!("/sys/fs/bpf/sim-options-{}", std::process::id());
+    let root = sim_tests::root().join("fixtures/bpf");
+    let obj = root.join("sockops_lookup.o");
+    let (ok, out) = sh(&format!("mkdir -p {dir} && bpftool prog load {} {dir}/a pinmaps {dir}/maps", obj.display()));
+    if !ok {
+        let _ = sh(&format!("rm -rf {dir}"));
+        eprintln!("skipped: the kernel refused to load a sockops program here: {out}");
+        return;
+    }
+    let first = map_ids(&sh(&format!("bpftool -j prog show pinned {dir}/a")).1);
+    let pinned = sh(&format!("test -e {dir}/maps/counters")).0;
+    let (ok_b, out_b) = sh(&format!("bpftool prog load {} {dir}/b map name counters pinned {dir}/maps/counters", obj.display()));
+    let by_pin = map_ids(&sh(&format!("bpftool -j prog show pinned {dir}/b")).1);
+    let id = first.first().copied().unwrap_or(0);
+    let (ok_c, out_c) = sh(&format!("bpftool prog load {} {dir}/c map idx 0 id {id}", obj.display()));
+    let by_id = map_ids(&sh(&format!("bpftool -j prog show pinned {dir}/c")).1);
+    let (ok_bad, out_bad) = sh(&format!("bpftool prog load {} {dir}/d map idx 3 id {id}", obj.display()));
+    let (ok_legacy, out_legacy) = sh(&format!("bpftool prog load {}/sockops_legacy.o {dir}/legacy", root.display()));
+    let (ok_bounded, out_bounded) = sh(&format!("bpftool prog load {}/sockops_loop_bounded.o {dir}/bounded", root.display()));
+    let (ok_unbounded, out_unbounded) = sh(&format!("bpftool prog load {}/sockops_loop_unbounded.o {dir}/unbounded", root.display()));
+    let _ = sh(&format!("rm -rf {dir}"));
+
+    // The real kernel and bpftool:
+    assert_eq!(first.len(), 1, "{out}");
+    assert!(pinned, "pinmaps pinned the map by its name");
+    assert!(ok_b && ok_c, "{out_b} {out_c}");
+    assert_eq!((&by_pin, &by_id), (&first, &first), "both options reuse the same map");
+    assert!(!ok_bad && out_bad.contains("map idx '3' not used"), "{out_bad}");
+    let legacy_msg = "legacy map definitions in 'maps' section are not supported by libbpf v1.0+";
+    assert!(!ok_legacy && out_legacy.contains(legacy_msg), "{out_legacy}");
+    assert!(ok_bounded, "a bounded loop is accepted: {out_bounded}");
+    let budget_msg = "BPF program is too large. Processed 1000001 insn";
+    assert!(!ok_unbounded && out_unbounded.contains(budget_msg), "{out_unbounded}");
+
+    // The simulation, the same commands:
+    let mut m = Machine::new(&Config::default());
+    for f in ["sockops_lookup", "sockops_legacy", "sockops_loop_bounded", "sockops_loop_unbounded"] {
+        m.install_file(&format!("/{f}.o"), Arc::from(std::fs::read(root.join(format!("{f}.o"))).expect("fixture")));
+    }
+    let load = |m: &mut Machine, obj: &str, pin: &str, args: &str| {
+        let op = Op::BpftoolProgLoad {
+            object: format!("/{obj}.o"),
+            pin: format!("/sys/fs/bpf/{pin}"),
+            args: args.split_whitespace().map(String::from).collect(),
+            libbpf: Default::default(),
+        };
+        let outcome = m.apply(&op).expect("runs").outcome;
+        let maps = match m.state().bpf.pins.get(&format!("/sys/fs/bpf/{pin}")) {
+            Some(sim_core::bpf::BpfRef::Prog(p)) => m.state().bpf.progs[p].map_ids.clone(),
+            _ => Vec::new(),
+        };
+        (outcome, maps)
+    };
+    let (o, a) = load(&mut m, "sockops_lookup", "a", "pinmaps /sys/fs/bpf/maps");
+    assert_eq!(o, Outcome::Ok);
+    assert!(m.state().bpf.pins.contains_key("/sys/fs/bpf/maps/counters"));
+    let (_, b) = load(&mut m, "sockops_lookup", "b", "map name counters pinned /sys/fs/bpf/maps/counters");
+    let sim_id = a[0];
+    let (_, c) = load(&mut m, "sockops_lookup", "c", &format!("map idx 0 id {sim_id}"));
+    assert_eq!((b, c), (vec![sim_id], vec![sim_id]));
+    assert_eq!(m.state().bpf.maps.len(), 1, "no second map was created");
+    let (bad, _) = load(&mut m, "sockops_lookup", "d", &format!("map idx 3 id {sim_id}"));
+    assert!(matches!(bad, Outcome::Failed { ref detail, .. } if detail.contains("map idx '3' not used")), "{bad:?}");
+    let (legacy, _) = load(&mut m, "sockops_legacy", "legacy", "");
+    assert!(matches!(legacy, Outcome::Failed { ref detail, .. } if detail.contains(legacy_msg)), "{legacy:?}");
+    let (bounded, _) = load(&mut m, "sockops_loop_bounded", "bounded", "");
+    assert_eq!(bounded, Outcome::Ok);
+    let (unbounded, _) = load(&mut m, "sockops_loop_unbounded", "unbounded", "");
+    assert!(matches!(unbounded, Outcome::Failed { ref detail, .. } if detail.contains(budget_msg)), "{unbounded:?}");
+}
