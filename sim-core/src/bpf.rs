@@ -768,7 +768,7 @@ impl Machine {
                         return self.bpftool_fail(
                             pid,
                             Errno::EINVAL,
-                            format!("Error: incorrect object type: prog"),
+                            "Error: incorrect object type: prog".to_string(),
                             "map_parse_fd/bpf_obj_get",
                         )
                     }
@@ -1366,8 +1366,215 @@ pub fn verify(prog: &ProgDef) -> Verdict {
     if let Err(msg) = check_reads(prog) {
         return fail(log, -13, msg);
     }
-    log.push(format!("processed {n} insns (limit 1000000)"));
-    Verdict { log, error: None }
+    match explore(prog, &mut log) {
+        Ok(processed) => {
+            log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
+            Verdict { log, error: None }
+        }
+        Err((code, msg)) => fail(log, code, msg),
+    }
+}
+
+/// The verifier's budget of processed instructions (`BPF_COMPLEXITY_LIMIT_INSNS`).
+pub const COMPLEXITY_LIMIT_INSNS: usize = 1_000_000;
+
+/// What the path explorer knows of a register or an 8-byte stack slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Val {
+    /// Never written (or clobbered by a call).
+    Uninit,
+    /// A scalar whose value is known.
+    Known(u64),
+    /// A scalar, or a pointer other than to the stack, whose value is not known.
+    Unknown,
+    /// The frame pointer plus this offset.
+    Stack(i64),
+}
+
+/// One path's state: registers and the 8-byte stack slots written with known values.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct PathState {
+    regs: [Val; 11],
+    stack: BTreeMap<i64, Val>,
+}
+
+impl PathState {
+    fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: the same on every platform.
+        #[allow(deprecated)]
+        let mut h = std::hash::SipHasher::new();
+        self.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// Follows every path through the program as `do_check()` does, with the
+/// values it can know (constants, stack offsets), so that a loop is accepted
+/// exactly when each of its paths ends (bounded loops, Linux 5.3+). A
+/// conditional jump whose outcome is known follows one branch; otherwise
+/// the fall-through is explored first and the taken branch later
+/// (`push_stack`). At the target of each backward jump the state is
+/// remembered (`is_state_visited`): the same state again on the same path
+/// is an infinite loop; seen on another path, the rest was explored there
+/// (pruned). Every instruction visited counts against
+/// [`COMPLEXITY_LIMIT_INSNS`]. Writes its log lines to `log`; returns the
+/// count processed, or the error (negative errno, message).
+fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, (i32, String)> {
+    use crate::bpf_vm::{alu, jump_taken};
+    let insns = &prog.insns;
+    let n = insns.len();
+    let mut loop_heads = vec![false; n];
+    for (i, insn) in insns.iter().enumerate() {
+        let class = insn[0] & 7;
+        if (class == 5 || class == 6) && !matches!(insn[0], 0x85 | 0x95) {
+            let t = i as i64 + 1 + i64::from(i16::from_le_bytes([insn[2], insn[3]]));
+            if (0..=i as i64).contains(&t) {
+                loop_heads[t as usize] = true;
+            }
+        }
+    }
+    let mut regs = [Val::Uninit; 11];
+    regs[1] = Val::Unknown; // the context pointer
+    regs[10] = Val::Stack(0);
+    // (pc, state, length of the path when this branch was pushed)
+    let mut branches: Vec<(usize, PathState, usize)> = vec![(0, PathState { regs, stack: BTreeMap::new() }, 0)];
+    let mut path: Vec<(usize, u64)> = Vec::new();
+    let mut on_path: std::collections::HashSet<(usize, u64)> = Default::default();
+    let mut visited: std::collections::HashSet<(usize, u64)> = Default::default();
+    let mut processed = 0usize;
+    let mut loop_lines = 0;
+    while let Some((mut pc, mut st, depth)) = branches.pop() {
+        for k in path.drain(depth..) {
+            on_path.remove(&k);
+        }
+        loop {
+            if pc >= n {
+                return Err((-22, format!("jump out of range to insn {pc}")));
+            }
+            if loop_heads[pc] {
+                let key = (pc, st.fingerprint());
+                if on_path.contains(&key) {
+                    return Err((-22, format!("infinite loop detected at insn {pc}")));
+                }
+                if !visited.insert(key) {
+                    break; // explored from here with this very state before
+                }
+                on_path.insert(key);
+                path.push(key);
+            }
+            processed += 1;
+            if processed > COMPLEXITY_LIMIT_INSNS {
+                log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
+                return Err((-7, format!("BPF program is too large. Processed {processed} insn")));
+            }
+            let insn = insns[pc];
+            let (op, dst, src) = (insn[0], (insn[1] & 0xf) as usize, (insn[1] >> 4) as usize);
+            let off = i64::from(i16::from_le_bytes([insn[2], insn[3]]));
+            let imm = i32::from_le_bytes([insn[4], insn[5], insn[6], insn[7]]);
+            let (dst, src) = (dst.min(10), src.min(10));
+            let mut next = pc + 1;
+            match op & 7 {
+                4 | 7 => {
+                    let y = if op & 8 != 0 { st.regs[src] } else { Val::Known(imm as i64 as u64) };
+                    let wide = op & 7 == 7;
+                    let known = |v: Option<u64>| v.map_or(Val::Unknown, Val::Known);
+                    st.regs[dst] = match (op >> 4, st.regs[dst], y) {
+                        // mov64 copies whatever the source is; mov32 only a scalar.
+                        (0xb, _, v) if wide => v,
+                        (0xb, _, Val::Known(b)) => known(alu(op, imm, 0, b)),
+                        // neg and byte swaps read only the destination.
+                        (0x8 | 0xd, Val::Known(a), _) => known(alu(op, imm, a, 0)),
+                        // Pointer arithmetic on the frame pointer stays on the stack.
+                        (0x0, Val::Stack(o), Val::Known(k)) if wide => Val::Stack(o.wrapping_add(k as i64)),
+                        (0x1, Val::Stack(o), Val::Known(k)) if wide => Val::Stack(o.wrapping_sub(k as i64)),
+                        (_, Val::Known(a), Val::Known(b)) => known(alu(op, imm, a, b)),
+                        _ => Val::Unknown,
+                    };
+                }
+                0 => {
+                    // ld_imm64: a constant, or a map reference (not a scalar we follow).
+                    let hi = insns.get(pc + 1).map(|h| i32::from_le_bytes([h[4], h[5], h[6], h[7]])).unwrap_or(0);
+                    st.regs[dst] = if src == 0 { Val::Known((imm as u32 as u64) | ((hi as u32 as u64) << 32)) } else { Val::Unknown };
+                    next = pc + 2;
+                }
+                1 => {
+                    let size8 = (op >> 3) & 3 == 3;
+                    st.regs[dst] = match st.regs[src] {
+                        Val::Stack(o) if size8 => st.stack.get(&(o + off)).copied().unwrap_or(Val::Unknown),
+                        _ => Val::Unknown,
+                    };
+                }
+                2 | 3 => {
+                    if let Val::Stack(o) = st.regs[dst] {
+                        let v = if op & 7 == 3 { st.regs[src] } else { Val::Known(imm as i64 as u64) };
+                        let at = o + off;
+                        if (op >> 3) & 3 == 3 {
+                            st.stack.insert(at, v);
+                        } else {
+                            // A narrower store spoils the slot it lands in.
+                            st.stack.insert(at - at.rem_euclid(8), Val::Unknown);
+                        }
+                    }
+                }
+                _ => match op {
+                    0x95 => break,
+                    0x85 => {
+                        st.regs[0] = Val::Unknown;
+                        for r in &mut st.regs[1..=5] {
+                            *r = Val::Uninit;
+                        }
+                    }
+                    _ => {
+                        let target = (pc as i64 + 1 + off) as usize;
+                        let y = if op & 8 != 0 { st.regs[src] } else { Val::Known(imm as i64 as u64) };
+                        let known = match (st.regs[dst], y) {
+                            (_, _) if op == 0x05 => Some(true),
+                            (Val::Known(a), Val::Known(b)) => jump_taken(op, imm, a, b),
+                            _ => None,
+                        };
+                        let back = target <= pc;
+                        match known {
+                            Some(taken) => {
+                                if back && loop_lines < 12 {
+                                    loop_lines += 1;
+                                    let what = if taken { "taken: another iteration" } else { "not taken: the loop ends" };
+                                    let v = match st.regs[dst] {
+                                        Val::Known(v) => format!("{}", v as i64),
+                                        other => format!("{other:?}"),
+                                    };
+                                    log.push(format!("{pc}: backward jump to {target}: r{dst} = {v} is known, {what}"));
+                                }
+                                if taken {
+                                    next = target;
+                                }
+                            }
+                            None => {
+                                if back && loop_lines < 12 {
+                                    loop_lines += 1;
+                                    let show = |r: usize, v: Val| match v {
+                                        Val::Known(k) => format!("r{r} = {}", k as i64),
+                                        _ => format!("r{r} is not known"),
+                                    };
+                                    let other = if op & 8 != 0 { format!(", {}", show(src, st.regs[src])) } else { String::new() };
+                                    log.push(format!(
+                                        "{pc}: backward jump to {target}: {}{other}: both the next iteration and the exit are followed",
+                                        show(dst, st.regs[dst])
+                                    ));
+                                    if loop_lines == 12 {
+                                        log.push("... (and so on at every iteration; the log is cut here)".into());
+                                    }
+                                }
+                                branches.push((target, st.clone(), path.len()));
+                            }
+                        }
+                    }
+                },
+            }
+            pc = next;
+        }
+    }
+    Ok(processed)
 }
 
 /// Registers must be written before they are read, on every path

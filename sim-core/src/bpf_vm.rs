@@ -68,6 +68,77 @@ pub enum VmError {
     Budget,
 }
 
+/// The result of ALU instruction `op` (class ALU64 or ALU32) on a register
+/// holding `dst` with `src` in the source register, as `___bpf_prog_run`
+/// computes it: 32-bit operations work on the low halves and zero-extend;
+/// division by zero gives 0 and modulo by zero leaves the dividend, as the
+/// kernel defines them. `None` for an opcode that is not an ALU operation.
+pub fn alu(op: u8, imm: i32, dst: u64, src: u64) -> Option<u64> {
+    let wide = op & 7 == 7;
+    let x = if wide { dst } else { dst & 0xffff_ffff };
+    let y = if op & 8 != 0 { src } else { imm as i64 as u64 };
+    let y = if wide { y } else { y & 0xffff_ffff };
+    let sh = if wide { 63 } else { 31 };
+    let v = match op >> 4 {
+        0x0 => x.wrapping_add(y),
+        0x1 => x.wrapping_sub(y),
+        0x2 => x.wrapping_mul(y),
+        0x3 => x.checked_div(y).unwrap_or(0),
+        0x4 => x | y,
+        0x5 => x & y,
+        0x6 => x.wrapping_shl((y & sh) as u32),
+        0x7 => x.wrapping_shr((y & sh) as u32),
+        0x8 => x.wrapping_neg(),
+        0x9 => x.checked_rem(y).unwrap_or(x),
+        0xa => x ^ y,
+        0xb => y,
+        0xc if wide => ((x as i64) >> (y & 63)) as u64,
+        0xc => ((x as u32 as i32) >> (y & 31)) as u32 as u64,
+        // BPF_END: byte swap to/from little (0) or big (8) endian.
+        0xd => {
+            return match (imm, op & 8 != 0) {
+                (16, false) => Some(dst & 0xffff),
+                (32, false) => Some(dst & 0xffff_ffff),
+                (64, false) => Some(dst),
+                (16, true) => Some(u64::from((dst as u16).swap_bytes())),
+                (32, true) => Some(u64::from((dst as u32).swap_bytes())),
+                (64, true) => Some(dst.swap_bytes()),
+                _ => None,
+            }
+        }
+        _ => return None,
+    };
+    Some(if wide { v } else { v & 0xffff_ffff })
+}
+
+/// Whether conditional (or unconditional) jump `op` of class JMP or JMP32
+/// is taken with `dst` and `src` in its registers. `None` for an opcode that
+/// is not a jump with a condition (call, exit, unknown).
+pub fn jump_taken(op: u8, imm: i32, dst: u64, src: u64) -> Option<bool> {
+    let wide = op & 7 == 5;
+    let (a, b) = if wide {
+        (dst, if op & 8 != 0 { src } else { imm as i64 as u64 })
+    } else {
+        (dst & 0xffff_ffff, if op & 8 != 0 { src & 0xffff_ffff } else { imm as u32 as u64 })
+    };
+    let (sa, sb) = if wide { (a as i64, b as i64) } else { (a as u32 as i32 as i64, b as u32 as i32 as i64) };
+    Some(match op >> 4 {
+        0x0 if wide => true,
+        0x1 => a == b,
+        0x2 => a > b,
+        0x3 => a >= b,
+        0x4 => a & b != 0,
+        0x5 => a != b,
+        0x6 => sa > sb,
+        0x7 => sa >= sb,
+        0xa => a < b,
+        0xb => a <= b,
+        0xc => sa < sb,
+        0xd => sa <= sb,
+        _ => return None,
+    })
+}
+
 /// Encodes one instruction: opcode, destination and source registers,
 /// offset, immediate (the 8-byte layout drawn at the top of this module).
 pub fn insn(op: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
@@ -224,49 +295,9 @@ impl<'a> Vm<'a> {
             let mut next = pc + 1;
             match class {
                 // ALU64 (7) and ALU (4)
-                4 | 7 => {
-                    let wide = class == 7;
-                    let x = if wide { self.regs[dst] } else { self.regs[dst] & 0xffff_ffff };
-                    let y = if op & 8 != 0 { self.regs[src] } else { imm as i64 as u64 };
-                    let y = if wide { y } else { y & 0xffff_ffff };
-                    let sh = if wide { 63 } else { 31 };
-                    let v = match op >> 4 {
-                        0x0 => x.wrapping_add(y),
-                        0x1 => x.wrapping_sub(y),
-                        0x2 => x.wrapping_mul(y),
-                        0x3 => x.checked_div(y).unwrap_or(0),
-                        0x4 => x | y,
-                        0x5 => x & y,
-                        0x6 => x.wrapping_shl((y & sh) as u32),
-                        0x7 => x.wrapping_shr((y & sh) as u32),
-                        0x8 => x.wrapping_neg(),
-                        0x9 => x.checked_rem(y).unwrap_or(x),
-                        0xa => x ^ y,
-                        0xb => y,
-                        0xc if wide => ((x as i64) >> (y & 63)) as u64,
-                        0xc => ((x as u32 as i32) >> (y & 31)) as u32 as u64,
-                        0xd => {
-                            // BPF_END: byte swap to/from little (0) or big (8) endian.
-                            let bits = imm as u32;
-                            let v = self.regs[dst];
-                            let be = op & 8 != 0;
-                            match (bits, be) {
-                                (16, false) => v & 0xffff,
-                                (32, false) => v & 0xffff_ffff,
-                                (64, false) => v,
-                                (16, true) => u64::from((v as u16).swap_bytes()),
-                                (32, true) => u64::from((v as u32).swap_bytes()),
-                                (64, true) => v.swap_bytes(),
-                                _ => return Err(VmError::BadOpcode { pc, op }),
-                            }
-                        }
-                        _ => return Err(VmError::BadOpcode { pc, op }),
-                    };
-                    self.regs[dst] = if wide || op >> 4 == 0xd { v } else { v & 0xffff_ffff };
-                }
+                4 | 7 => self.regs[dst] = alu(op, imm, self.regs[dst], self.regs[src]).ok_or(VmError::BadOpcode { pc, op })?,
                 // JMP (5) and JMP32 (6)
                 5 | 6 => {
-                    let code = op >> 4;
                     if op == 0x95 {
                         if trace {
                             out.push(Trace { pc, regs: self.regs });
@@ -279,27 +310,7 @@ impl<'a> Vm<'a> {
                         }
                         self.regs[0] = self.helper(pc, imm)?;
                     } else {
-                        let (a, b) = if class == 5 {
-                            (self.regs[dst], if op & 8 != 0 { self.regs[src] } else { imm as i64 as u64 })
-                        } else {
-                            (self.regs[dst] & 0xffff_ffff, if op & 8 != 0 { self.regs[src] & 0xffff_ffff } else { imm as u32 as u64 })
-                        };
-                        let (sa, sb) = if class == 5 { (a as i64, b as i64) } else { (a as u32 as i32 as i64, b as u32 as i32 as i64) };
-                        let taken = match code {
-                            0x0 => class == 5,
-                            0x1 => a == b,
-                            0x2 => a > b,
-                            0x3 => a >= b,
-                            0x4 => a & b != 0,
-                            0x5 => a != b,
-                            0x6 => sa > sb,
-                            0x7 => sa >= sb,
-                            0xa => a < b,
-                            0xb => a <= b,
-                            0xc => sa < sb,
-                            0xd => sa <= sb,
-                            _ => return Err(VmError::BadOpcode { pc, op }),
-                        };
+                        let taken = jump_taken(op, imm, self.regs[dst], self.regs[src]).ok_or(VmError::BadOpcode { pc, op })?;
                         if taken {
                             let t = pc as i64 + 1 + off;
                             next = usize::try_from(t).map_err(|_| VmError::OutOfRange { pc })?;

@@ -184,3 +184,70 @@ fn registers_must_be_written_before_they_are_read() {
     let v = sim_core::bpf::verify(&mk(vec![[0xbf, 0x10, 0, 0, 0, 0, 0, 0], [0x0f, 0xa0, 0, 0, 0, 0, 0, 0], exit]));
     assert!(v.error.is_none(), "{:?}", v.error);
 }
+
+#[test]
+fn loops_are_accepted_only_when_every_path_ends() {
+    use sim_core::bpf_vm::insn;
+    let mk = |insns: Vec<[u8; 8]>| sim_core::bpf::ProgDef {
+        name: "t".into(),
+        section: "xdp".into(),
+        prog_type: "xdp".into(),
+        insn_count: insns.len(),
+        insns,
+        kfunc_calls: vec![],
+    };
+    let exit = insn(0x95, 0, 0, 0, 0);
+    // r0 = 0; r1 = 0; loop: r0 += r1; r1 += 1; if r1 < 10 goto loop; exit
+    let counted = vec![
+        insn(0xb7, 0, 0, 0, 0),
+        insn(0xb7, 1, 0, 0, 0),
+        insn(0x0f, 0, 1, 0, 0),
+        insn(0x07, 1, 0, 0, 1),
+        insn(0xa5, 1, 0, -3, 10),
+        exit,
+    ];
+    let v = sim_core::bpf::verify(&mk(counted));
+    assert!(v.error.is_none(), "{:?}", v.error);
+    assert_eq!(v.log.iter().filter(|l| l.contains("another iteration")).count(), 9, "{:#?}", v.log);
+    assert!(v.log.iter().any(|l| l.contains("the loop ends")));
+    // The same loop with the bound read from the context: never provably done.
+    let unknown_bound = vec![
+        insn(0x61, 2, 1, 0, 0), // r2 = *(u32 *)(r1 + 0)
+        insn(0xb7, 0, 0, 0, 0),
+        insn(0xb7, 1, 0, 0, 0),
+        insn(0x0f, 0, 1, 0, 0),
+        insn(0x07, 1, 0, 0, 1),
+        insn(0xad, 1, 2, -3, 0), // if r1 < r2 goto loop
+        exit,
+    ];
+    let v = sim_core::bpf::verify(&mk(unknown_bound));
+    let (code, msg) = v.error.expect("refused");
+    assert_eq!((code, msg.as_str()), (-7, "BPF program is too large. Processed 1000001 insn"));
+    // A jump to itself with nothing changing: the same state on the same path.
+    let spin = vec![insn(0xb7, 0, 0, 0, 0), insn(0x05, 0, 0, -1, 0), exit];
+    let v = sim_core::bpf::verify(&mk(spin));
+    assert_eq!(v.error.map(|e| e.1), Some("infinite loop detected at insn 1".to_string()));
+    // A counter kept on the stack is followed too.
+    let on_stack = vec![
+        insn(0x7a, 10, 0, -8, 0), // *(u64 *)(r10 - 8) = 0
+        insn(0x79, 1, 10, -8, 0), // loop: r1 = *(u64 *)(r10 - 8)
+        insn(0x07, 1, 0, 0, 1),   // r1 += 1
+        insn(0x7b, 10, 1, -8, 0), // *(u64 *)(r10 - 8) = r1
+        insn(0xa5, 1, 0, -4, 4),  // if r1 < 4 goto loop
+        insn(0xb7, 0, 0, 0, 0),
+        exit,
+    ];
+    let v = sim_core::bpf::verify(&mk(on_stack));
+    assert!(v.error.is_none(), "{:?}", v.error);
+}
+
+#[test]
+fn the_clang_built_loops_get_the_kernels_verdicts() {
+    let bounded = BpfObject::parse(include_bytes!("../../fixtures/bpf/sockops_loop_bounded.o")).expect("parses");
+    let v = sim_core::bpf::verify(&bounded.programs[0]);
+    assert!(v.error.is_none(), "{:?}", v.error);
+    assert_eq!(v.log.iter().filter(|l| l.contains("another iteration")).count(), 7, "{:#?}", v.log);
+    let unbounded = BpfObject::parse(include_bytes!("../../fixtures/bpf/sockops_loop_unbounded.o")).expect("parses");
+    let v = sim_core::bpf::verify(&unbounded.programs[0]);
+    assert_eq!(v.error.map(|e| e.0), Some(-7));
+}

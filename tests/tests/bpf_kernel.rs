@@ -3,6 +3,14 @@
 //! where it is not allowed; removes every pin it makes.
 
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+
+/// The kernel's BPF objects are global: tests that list them run one at a time.
+static KERNEL: Mutex<()> = Mutex::new(());
+
+fn kernel() -> MutexGuard<'static, ()> {
+    KERNEL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn sh(cmd: &str) -> (bool, String) {
     match Command::new("sh").arg("-c").arg(cmd).output() {
@@ -19,6 +27,7 @@ fn json_num(text: &str, key: &str) -> Option<u64> {
 
 #[test]
 fn map_survival_matches_the_real_kernel() {
+    let _one_at_a_time = kernel();
     if !sh("command -v bpftool").0 {
         eprintln!("skipped: bpftool is not installed (cargo xtask setup installs it)");
         return;
@@ -75,6 +84,7 @@ fn map_survival_matches_the_real_kernel() {
 
 #[test]
 fn map_sharing_through_a_pin_matches_the_real_kernel() {
+    let _one_at_a_time = kernel();
     if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
         eprintln!("skipped: needs root, bpftool and bpffs (see map_survival_matches_the_real_kernel)");
         return;
@@ -113,6 +123,7 @@ fn map_sharing_through_a_pin_matches_the_real_kernel() {
 
 #[test]
 fn verifier_verdicts_match_the_real_kernel() {
+    let _one_at_a_time = kernel();
     if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
         eprintln!("skipped: needs root, bpftool and bpffs");
         return;
@@ -161,6 +172,7 @@ fn map_ids(json: &str) -> Vec<u64> {
 
 #[test]
 fn loader_options_match_the_real_kernel() {
+    let _one_at_a_time = kernel();
     use sim_core::{Config, Machine, Op, Outcome};
     use std::sync::Arc;
     if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
