@@ -206,6 +206,17 @@ pub enum Expect {
         /// The id of a map it must hold.
         map_id: Option<u32>,
     },
+    /// A BPF link by id: whether it exists, which program it attaches, its refcnt.
+    BpfLink {
+        /// The link id.
+        id: u32,
+        /// Whether it exists.
+        exists: bool,
+        /// The program it holds.
+        prog: Option<u32>,
+        /// Its reference count.
+        refcnt: Option<u32>,
+    },
     /// Whether fd `fd` is open in `pid`.
     Fd {
         /// Process.
@@ -247,6 +258,7 @@ impl Expect {
         "bpf_map",
         "bpf_map_value",
         "bpf_prog",
+        "bpf_link",
     ];
 
     fn from_fields(kind: &str, f: &mut Fields) -> Result<Expect, String> {
@@ -322,6 +334,12 @@ impl Expect {
                 map_id: f.int("map_id")?,
             },
             "fd" => Expect::Fd { pid: pid(f)?, fd: Fd(f.need_int("fd")?), open: f.need_bool("open")? },
+            "bpf_link" => Expect::BpfLink {
+                id: f.need_int("id")?,
+                exists: f.bool("exists")?.unwrap_or(true),
+                prog: f.int("prog")?,
+                refcnt: f.int("refcnt")?,
+            },
             other => return Err(format!("unknown check `{other}`; the checks are {}", Expect::NAMES.join(", "))),
         })
     }
@@ -366,6 +384,7 @@ fn outcome_name(o: &Outcome) -> (&'static str, Option<u64>, Option<String>) {
         Outcome::Segv { .. } => ("segv", None, None),
         Outcome::Failed { errno, .. } => ("failed", None, Some(format!("{errno:?}"))),
         Outcome::Handle { handle } => ("handle", Some(u64::from(*handle)), None),
+        Outcome::Id { id } => ("id", Some(u64::from(*id)), None),
         Outcome::Copied { bytes, .. } => ("copied", Some(*bytes), None),
         Outcome::WinError { name, bytes, .. } => ("win_error", Some(*bytes), Some(name.clone())),
     }
@@ -676,6 +695,20 @@ impl Expect {
                     if p.is_some() {
                         found += &format!(" using map {m}");
                     }
+                }
+                (want.clone(), eq(found, want))
+            }
+            Expect::BpfLink { id, exists, prog, refcnt } => {
+                let l = st.bpf.links.get(id);
+                let mut want = if *exists { format!("link {id} exists") } else { format!("no link {id}") };
+                let mut found = if l.is_some() { format!("link {id} exists") } else { format!("no link {id}") };
+                if let (Some(l), Some(p)) = (l, prog) {
+                    want += &format!(", attaching program {p}");
+                    found += &format!(", attaching program {}", l.prog);
+                }
+                if let (Some(l), Some(r)) = (l, refcnt) {
+                    want += &format!(", refcnt {r}");
+                    found += &format!(", refcnt {}", l.refcnt);
                 }
                 (want.clone(), eq(found, want))
             }

@@ -247,6 +247,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("bpf-who-creates-map", include_str!("../lessons/bpf-who-creates-map.toml")),
     ("bpf-map-sharing", include_str!("../lessons/bpf-map-sharing.toml")),
     ("bpf-verifier-calls", include_str!("../lessons/bpf-verifier-calls.toml")),
+    ("bpf-ids-and-links", include_str!("../lessons/bpf-ids-and-links.toml")),
     ("handles-vs-pids", include_str!("../lessons/handles-vs-pids.toml")),
 ];
 

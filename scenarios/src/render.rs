@@ -17,6 +17,7 @@ pub fn outcome_text(o: &Outcome) -> String {
         Outcome::Segv { addr, reason } => format!("SIGSEGV at {addr}: {reason}"),
         Outcome::Failed { errno, detail } => format!("error {errno}: {detail}"),
         Outcome::Handle { handle } => format!("handle {handle:#x}"),
+        Outcome::Id { id } => format!("id {id}"),
         Outcome::Copied { bytes, data } if data.is_empty() => format!("TRUE, {bytes} bytes copied"),
         Outcome::Copied { bytes, data } => format!("TRUE, {bytes} bytes copied: {data:02x?}"),
         Outcome::WinError { code, name, detail, bytes } => {

@@ -13,6 +13,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("bpf-who-creates-map", include_str!("../../tests/golden/bpf-who-creates-map.txt")),
     ("bpf-map-sharing", include_str!("../../tests/golden/bpf-map-sharing.txt")),
     ("bpf-verifier-calls", include_str!("../../tests/golden/bpf-verifier-calls.txt")),
+    ("bpf-ids-and-links", include_str!("../../tests/golden/bpf-ids-and-links.txt")),
     ("handles-vs-pids", include_str!("../../tests/golden/handles-vs-pids.txt")),
 ];
 

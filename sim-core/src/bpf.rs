@@ -525,6 +525,64 @@ pub enum BpfRef {
     Map(u32),
     /// A program id.
     Prog(u32),
+    /// A link id.
+    Link(u32),
+}
+
+impl std::fmt::Display for BpfRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BpfRef::Map(id) => write!(f, "map {id}"),
+            BpfRef::Prog(id) => write!(f, "program {id}"),
+            BpfRef::Link(id) => write!(f, "link {id}"),
+        }
+    }
+}
+
+/// Which kind of BPF object an id names (each kind has its own IDR).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BpfKind {
+    /// Maps (`map_idr`).
+    Map,
+    /// Programs (`prog_idr`).
+    Prog,
+    /// Links (`link_idr`).
+    Link,
+}
+
+impl BpfKind {
+    /// From a lesson file's `kind = "map" | "prog" | "link"`.
+    pub fn parse(s: &str) -> Result<BpfKind, String> {
+        match s {
+            "map" => Ok(BpfKind::Map),
+            "prog" => Ok(BpfKind::Prog),
+            "link" => Ok(BpfKind::Link),
+            other => Err(format!("kind `{other}`: use \"map\", \"prog\" or \"link\"")),
+        }
+    }
+
+    /// The command's name part: `MAP`, `PROG`, `LINK`.
+    pub fn cmd(self) -> &'static str {
+        match self {
+            BpfKind::Map => "MAP",
+            BpfKind::Prog => "PROG",
+            BpfKind::Link => "LINK",
+        }
+    }
+}
+
+/// A link (`struct bpf_link`): a program attached to a hook. The link holds
+/// a reference on its program; the program stays attached while the link
+/// lives (its fd, a pin), and is detached when the link is released.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KLink {
+    /// The attached program.
+    pub prog: u32,
+    /// Where it is attached (a cgroup path, an interface...).
+    pub target: String,
+    /// References (fds, pins).
+    pub refcnt: u32,
 }
 
 /// The kernel's BPF objects.
@@ -540,6 +598,12 @@ pub struct BpfState {
     pub last_prog_id: u32,
     /// bpffs: path to object.
     pub pins: BTreeMap<String, BpfRef>,
+    /// Live links by id.
+    #[serde(default)]
+    pub links: BTreeMap<u32, KLink>,
+    /// The last link id handed out.
+    #[serde(default)]
+    pub last_link_id: u32,
 }
 
 impl BpfState {
@@ -554,6 +618,60 @@ impl BpfState {
             s += "\n";
         }
         s
+    }
+
+    /// `bpftool -j prog show`: one JSON array, the fields bpftool prints that
+    /// the simulator knows, with bpftool's names.
+    pub fn prog_show_json(&self) -> String {
+        let items: Vec<String> = self
+            .progs
+            .iter()
+            .map(|(id, p)| {
+                let maps = if p.map_ids.is_empty() {
+                    String::new()
+                } else {
+                    format!(",\"map_ids\":[{}]", p.map_ids.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(","))
+                };
+                format!(
+                    "{{\"id\":{id},\"type\":{},\"name\":{},\"gpl_compatible\":true,\"bytes_xlated\":{},\"jited\":false,\"bytes_memlock\":4096{maps}}}",
+                    json_str(&p.prog_type),
+                    json_str(&p.name),
+                    p.xlated
+                )
+            })
+            .collect();
+        format!("[{}]", items.join(","))
+    }
+
+    /// `bpftool -j map show`.
+    pub fn map_show_json(&self) -> String {
+        let items: Vec<String> = self
+            .maps
+            .iter()
+            .map(|(id, m)| {
+                format!(
+                    "{{\"id\":{id},\"type\":{},\"name\":{},\"flags\":0,\"bytes_key\":{},\"bytes_value\":{},\"max_entries\":{},\"bytes_memlock\":4096,\"frozen\":0}}",
+                    json_str(&m.def.kind),
+                    json_str(&m.def.name),
+                    m.def.key_size,
+                    m.def.value_size,
+                    m.def.max_entries
+                )
+            })
+            .collect();
+        format!("[{}]", items.join(","))
+    }
+
+    /// `bpftool link show` text.
+    pub fn link_show(&self) -> String {
+        self.links.iter().map(|(id, l)| format!("{id}: link  prog {}\n\tattached to {}\n", l.prog, l.target)).collect()
+    }
+
+    /// `bpftool -j link show`.
+    pub fn link_show_json(&self) -> String {
+        let items: Vec<String> =
+            self.links.iter().map(|(id, l)| format!("{{\"id\":{id},\"prog_id\":{},\"target\":{}}}", l.prog, json_str(&l.target))).collect();
+        format!("[{}]", items.join(","))
     }
 
     /// `bpftool map show` text.
@@ -653,6 +771,36 @@ impl Machine {
                     self.bpf_put(BpfRef::Map(m), false, &format!("program {id}'s used_maps"));
                 }
             }
+            BpfRef::Link(id) => {
+                let Some(l) = self.st.bpf.links.get(&id).cloned() else { return };
+                if l.refcnt > 1 {
+                    self.bpf_update(|b| {
+                        if let Some(l) = b.links.get_mut(&id) {
+                            l.refcnt -= 1;
+                        }
+                    });
+                    self.emit(
+                        EventKind::Free,
+                        format!("{why}: link {id} now has refcnt {}: program {} stays attached to {}", l.refcnt - 1, l.prog, l.target),
+                        "bpf_link_put",
+                        vec![],
+                    );
+                    return;
+                }
+                self.bpf_update(|b| {
+                    b.links.remove(&id);
+                });
+                self.emit(
+                    EventKind::Free,
+                    format!(
+                        "{why}: link {id} loses its last reference: program {} is detached from {} and the link is freed",
+                        l.prog, l.target
+                    ),
+                    "bpf_link_put/bpf_link_free (link->ops->release: detach)",
+                    vec![],
+                );
+                self.bpf_put(BpfRef::Prog(l.prog), false, &format!("link {id} released"));
+            }
         }
     }
 
@@ -663,6 +811,7 @@ impl Machine {
         let kind = match r {
             BpfRef::Map(m) => OfdKind::BpfMap { id: m },
             BpfRef::Prog(p) => OfdKind::BpfProg { id: p },
+            BpfRef::Link(l) => OfdKind::BpfLink { id: l },
         };
         self.ofd_set(id, Some(Ofd { refcount: 1, kind }));
         self.install_fd(pid, id, true)
@@ -764,11 +913,11 @@ impl Machine {
                 },
                 MapSource::Pinned(p) => match self.st.bpf.pins.get(p) {
                     Some(BpfRef::Map(id)) => (*id, format!("BPF_OBJ_GET(\"{p}\")")),
-                    Some(BpfRef::Prog(_)) => {
+                    Some(BpfRef::Prog(_) | BpfRef::Link(_)) => {
                         return self.bpftool_fail(
                             pid,
                             Errno::EINVAL,
-                            "Error: incorrect object type: prog".to_string(),
+                            "Error: incorrect object type: not a map".to_string(),
                             "map_parse_fd/bpf_obj_get",
                         )
                     }
@@ -1213,18 +1362,187 @@ impl Machine {
         Ok(Outcome::Copied { bytes: r0, data: vec![] })
     }
 
-    /// `bpftool prog show; bpftool map show`.
-    pub(crate) fn bpftool_show(&mut self) -> R<Outcome> {
-        let (p, m) = (self.st.bpf.prog_show(), self.st.bpf.map_show());
-        let p = if p.is_empty() { "(no programs)\n".into() } else { p };
-        let m = if m.is_empty() { "(no maps: BPF_MAP_GET_NEXT_ID ends at once with ENOENT)\n".into() } else { m };
+    /// `bpftool prog show; bpftool map show` (and `link show` when there
+    /// are links), as text or, with `-j`, as bpftool's JSON. bpftool walks
+    /// each IDR with `BPF_*_GET_NEXT_ID` and opens each object by id.
+    pub(crate) fn bpftool_show(&mut self, json: bool) -> R<Outcome> {
+        let b = &self.st.bpf;
+        let text = if json {
+            let mut t = format!("$ bpftool -j prog show\n{}\n$ bpftool -j map show\n{}\n", b.prog_show_json(), b.map_show_json());
+            if !b.links.is_empty() {
+                t += &format!("$ bpftool -j link show\n{}\n", b.link_show_json());
+            }
+            t
+        } else {
+            let (p, m) = (b.prog_show(), b.map_show());
+            let p = if p.is_empty() { "(no programs)\n".into() } else { p };
+            let m = if m.is_empty() { "(no maps: BPF_MAP_GET_NEXT_ID ends at once with ENOENT)\n".into() } else { m };
+            let mut t = format!("$ bpftool prog show\n{p}$ bpftool map show\n{m}");
+            if !b.links.is_empty() {
+                t += &format!("$ bpftool link show\n{}", b.link_show());
+            }
+            t
+        };
+        self.emit(EventKind::Syscall, text, "bpftool do_show (BPF_*_GET_NEXT_ID, *_GET_FD_BY_ID)", vec![]);
+        Ok(Outcome::Ok)
+    }
+
+    fn bpf_exists(&self, r: BpfRef) -> bool {
+        match r {
+            BpfRef::Map(id) => self.st.bpf.maps.contains_key(&id),
+            BpfRef::Prog(id) => self.st.bpf.progs.contains_key(&id),
+            BpfRef::Link(id) => self.st.bpf.links.contains_key(&id),
+        }
+    }
+
+    /// Takes a reference on `r` (and a user reference on a map when `uref`):
+    /// `bpf_map_inc_with_uref`, `bpf_prog_inc`, `bpf_link_inc`.
+    fn bpf_get(&mut self, r: BpfRef, uref: bool) {
+        self.bpf_update(|b| match r {
+            BpfRef::Map(id) => {
+                if let Some(m) = b.maps.get_mut(&id) {
+                    m.refcnt += 1;
+                    if uref {
+                        m.usercnt += 1;
+                    }
+                }
+            }
+            BpfRef::Prog(id) => {
+                if let Some(p) = b.progs.get_mut(&id) {
+                    p.refcnt += 1;
+                }
+            }
+            BpfRef::Link(id) => {
+                if let Some(l) = b.links.get_mut(&id) {
+                    l.refcnt += 1;
+                }
+            }
+        });
+    }
+
+    /// `BPF_*_GET_NEXT_ID`: the smallest live id above `start` in that IDR
+    /// (`idr_get_next`), or ENOENT at the end. Freed ids are simply absent.
+    pub(crate) fn bpf_get_next_id(&mut self, kind: BpfKind, start: u32) -> R<Outcome> {
+        let b = &self.st.bpf;
+        let next = match kind {
+            BpfKind::Map => b.maps.range(start.saturating_add(1)..).next().map(|(id, _)| *id),
+            BpfKind::Prog => b.progs.range(start.saturating_add(1)..).next().map(|(id, _)| *id),
+            BpfKind::Link => b.links.range(start.saturating_add(1)..).next().map(|(id, _)| *id),
+        };
+        let cmd = format!("BPF_{}_GET_NEXT_ID", kind.cmd());
+        match next {
+            Some(id) => {
+                self.emit(
+                    EventKind::Syscall,
+                    format!("bpf({cmd}, start_id = {start}) returns next_id = {id}"),
+                    "bpf_obj_get_next_id/idr_get_next",
+                    vec![],
+                );
+                Ok(Outcome::Id { id })
+            }
+            None => Ok(self.fail(crate::ops::Errno::ENOENT, format!("{cmd}: no live id after {start} (the walk ends here)"))),
+        }
+    }
+
+    /// A new fd in `pid` on object `r`, which must still have its id
+    /// (`bpf_map_get_fd_by_id` and friends take the reference with
+    /// `*_inc_not_zero`: an object whose count reached zero is gone).
+    pub(crate) fn bpf_open_ref(&mut self, pid: Pid, r: BpfRef, how: &str) -> R<Outcome> {
+        self.running(pid)?;
+        if !self.bpf_exists(r) {
+            return Ok(
+                self.fail(crate::ops::Errno::ENOENT, format!("{how}: no such object (its id left the IDR when its last reference went)"))
+            );
+        }
+        self.bpf_get(r, true);
+        let fd = self.bpf_fd(pid, r)?;
+        let what = match r {
+            BpfRef::Map(id) => format!("map {id} (refcnt and usercnt +1)"),
+            BpfRef::Prog(id) => format!("program {id} (refcnt +1)"),
+            BpfRef::Link(id) => format!("link {id} (refcnt +1)"),
+        };
         self.emit(
-            EventKind::Syscall,
-            format!("$ bpftool prog show\n{p}$ bpftool map show\n{m}"),
-            "bpftool do_show (BPF_*_GET_NEXT_ID, *_GET_FD_BY_ID)",
+            EventKind::Fd,
+            format!("{how} gives process {pid} fd {fd} on {what}"),
+            "bpf_*_get_fd_by_id/bpf_obj_get_user",
+            vec![Focus::Fd { pid, fd }],
+        );
+        Ok(Outcome::Fd { fd })
+    }
+
+    /// `BPF_OBJ_GET`: opens what is pinned at `path`.
+    pub(crate) fn bpf_obj_get(&mut self, pid: Pid, path: &str) -> R<Outcome> {
+        match self.st.bpf.pins.get(path).copied() {
+            Some(r) => self.bpf_open_ref(pid, r, &format!("BPF_OBJ_GET(\"{path}\")")),
+            None => {
+                self.running(pid)?;
+                Ok(self.fail(crate::ops::Errno::ENOENT, format!("BPF_OBJ_GET(\"{path}\"): nothing is pinned there")))
+            }
+        }
+    }
+
+    /// The BPF object behind fd `fd` of `pid`, if it is one.
+    fn bpf_ref_of_fd(&self, pid: Pid, fd: Fd) -> R<Option<BpfRef>> {
+        let ofd = self.running(pid)?.fds.get(&fd).map(|e| e.ofd);
+        Ok(match ofd.and_then(|o| self.st.ofds.get(&o)).map(|o| &o.kind) {
+            Some(OfdKind::BpfMap { id }) => Some(BpfRef::Map(*id)),
+            Some(OfdKind::BpfProg { id }) => Some(BpfRef::Prog(*id)),
+            Some(OfdKind::BpfLink { id }) => Some(BpfRef::Link(*id)),
+            _ => None,
+        })
+    }
+
+    /// `BPF_OBJ_PIN`: a bpffs inode at `path` holds a reference (and a user
+    /// reference for a map) to the object behind `fd` (`bpf_obj_pin_user`).
+    pub(crate) fn bpf_obj_pin(&mut self, pid: Pid, fd: Fd, path: &str) -> R<Outcome> {
+        use crate::ops::Errno;
+        let Some(r) = self.bpf_ref_of_fd(pid, fd)? else {
+            let errno = if self.proc(pid)?.fds.contains_key(&fd) { Errno::EINVAL } else { Errno::EBADF };
+            return Ok(self.fail(errno, format!("BPF_OBJ_PIN: fd {fd} of process {pid} is not a BPF map, program or link")));
+        };
+        if !path.starts_with("/sys/fs/bpf/") {
+            return Ok(self.fail(Errno::EINVAL, format!("BPF_OBJ_PIN: {path} is not on the BPF file system (/sys/fs/bpf)")));
+        }
+        if self.st.bpf.pins.contains_key(path) {
+            return Ok(self.fail(Errno::EEXIST, format!("BPF_OBJ_PIN: {path} exists")));
+        }
+        self.bpf_get(r, matches!(r, BpfRef::Map(_)));
+        self.bpf_update(|b| {
+            b.pins.insert(path.to_string(), r);
+        });
+        self.emit(
+            EventKind::Map,
+            format!("bpf(BPF_OBJ_PIN, fd {fd}, \"{path}\"): the bpffs inode holds a reference to {r}"),
+            "bpf_obj_pin_user/bpf_obj_do_pin",
             vec![],
         );
         Ok(Outcome::Ok)
+    }
+
+    /// `BPF_LINK_CREATE`: attaches the program behind `prog_fd` to `target`
+    /// through a new link (`bpf_link_prime`/`bpf_link_settle`); the link
+    /// holds a reference on the program and is itself held by the new fd.
+    pub(crate) fn bpf_link_create(&mut self, pid: Pid, prog_fd: Fd, target: &str) -> R<Outcome> {
+        let Some(BpfRef::Prog(prog)) = self.bpf_ref_of_fd(pid, prog_fd)? else {
+            return Ok(self.fail(crate::ops::Errno::EINVAL, format!("BPF_LINK_CREATE: fd {prog_fd} of process {pid} is not a BPF program")));
+        };
+        let id = next_id(self.st.bpf.last_link_id, |i| self.st.bpf.links.contains_key(&i));
+        let target = target.to_string();
+        self.bpf_update(|b| {
+            b.last_link_id = id;
+            b.links.insert(id, KLink { prog, target: target.clone(), refcnt: 1 });
+            if let Some(p) = b.progs.get_mut(&prog) {
+                p.refcnt += 1;
+            }
+        });
+        let fd = self.bpf_fd(pid, BpfRef::Link(id))?;
+        self.emit(
+            EventKind::Alloc,
+            format!("bpf(BPF_LINK_CREATE, prog fd {prog_fd}, {target}): program {prog} is attached through link {id} (fd {fd}); the link holds a reference on the program, and the program stays attached as long as the link lives"),
+            "link_create/bpf_link_prime/bpf_link_settle",
+            vec![Focus::Fd { pid, fd }],
+        );
+        Ok(Outcome::Fd { fd })
     }
 }
 
@@ -1670,6 +1988,21 @@ fn next_id(last: u32, used: impl Fn(u32) -> bool) -> u32 {
             return id;
         }
     }
+}
+
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Which map of the object a `map` argument of `bpftool prog load` replaces.

@@ -181,7 +181,19 @@ impl Machine {
             Op::McuRun { until, max } => self.mcu_run(until.as_deref(), *max),
             Op::BpftoolProgLoad { object, pin, args, libbpf } => self.bpftool_prog_load(object, pin, args, *libbpf),
             Op::BpfUnlink { path } => self.bpf_unlink(path),
-            Op::BpftoolShow {} => self.bpftool_show(),
+            Op::BpftoolShow { json } => self.bpftool_show(*json),
+            Op::BpfGetNextId { kind, start } => self.bpf_get_next_id(*kind, *start),
+            Op::BpfGetFdById { pid, kind, id } => {
+                let r = match kind {
+                    crate::bpf::BpfKind::Map => crate::bpf::BpfRef::Map(*id),
+                    crate::bpf::BpfKind::Prog => crate::bpf::BpfRef::Prog(*id),
+                    crate::bpf::BpfKind::Link => crate::bpf::BpfRef::Link(*id),
+                };
+                self.bpf_open_ref(*pid, r, &format!("BPF_{}_GET_FD_BY_ID({id})", kind.cmd()))
+            }
+            Op::BpfObjGet { pid, path } => self.bpf_obj_get(*pid, path),
+            Op::BpfObjPin { pid, fd, path } => self.bpf_obj_pin(*pid, *fd, path),
+            Op::BpfLinkCreate { pid, prog_fd, target } => self.bpf_link_create(*pid, *prog_fd, target),
             Op::BpfTestRun { pin, repeat } => self.bpf_test_run(pin, *repeat),
         }
     }
@@ -587,6 +599,7 @@ impl Machine {
         match released {
             Some(OfdKind::BpfMap { id }) => self.bpf_put(crate::bpf::BpfRef::Map(id), true, &format!("fd {fd} of process {pid} closed")),
             Some(OfdKind::BpfProg { id }) => self.bpf_put(crate::bpf::BpfRef::Prog(id), false, &format!("fd {fd} of process {pid} closed")),
+            Some(OfdKind::BpfLink { id }) => self.bpf_put(crate::bpf::BpfRef::Link(id), false, &format!("fd {fd} of process {pid} closed")),
             _ => {}
         }
     }
@@ -614,6 +627,7 @@ fn ofd_name(k: &OfdKind) -> String {
         OfdKind::File { path } => format!("open file {path}"),
         OfdKind::BpfMap { id } => format!("the file of BPF map {id}"),
         OfdKind::BpfProg { id } => format!("the file of BPF program {id}"),
+        OfdKind::BpfLink { id } => format!("the file of BPF link {id}"),
     }
 }
 

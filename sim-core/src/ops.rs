@@ -284,8 +284,53 @@ pub enum Op {
         /// The pin.
         path: String,
     },
-    /// `bpftool prog show` and `bpftool map show`.
-    BpftoolShow {},
+    /// `bpftool prog show` and `bpftool map show` (with `-j`: JSON).
+    BpftoolShow {
+        /// `bpftool -j`: JSON instead of text.
+        json: bool,
+    },
+    /// `bpf(BPF_{MAP,PROG,LINK}_GET_NEXT_ID, start)`: the next live id after `start`.
+    BpfGetNextId {
+        /// Which IDR.
+        kind: crate::bpf::BpfKind,
+        /// Start after this id (0: from the beginning).
+        start: u32,
+    },
+    /// `bpf(BPF_*_GET_FD_BY_ID, id)` by process `pid`: a new fd on the object.
+    BpfGetFdById {
+        /// The caller.
+        pid: Pid,
+        /// Which IDR.
+        kind: crate::bpf::BpfKind,
+        /// The id.
+        id: u32,
+    },
+    /// `bpf(BPF_OBJ_GET, path)` by process `pid`: a new fd on what is pinned there.
+    BpfObjGet {
+        /// The caller.
+        pid: Pid,
+        /// The bpffs path.
+        path: String,
+    },
+    /// `bpf(BPF_OBJ_PIN, fd, path)` by process `pid`.
+    BpfObjPin {
+        /// The caller.
+        pid: Pid,
+        /// Its fd on a BPF object.
+        fd: Fd,
+        /// The bpffs path.
+        path: String,
+    },
+    /// `bpf(BPF_LINK_CREATE, prog_fd, target)` by process `pid`: attaches the
+    /// program through a new link, returned as an fd.
+    BpfLinkCreate {
+        /// The caller.
+        pid: Pid,
+        /// Its fd on the program.
+        prog_fd: Fd,
+        /// Where to attach (a cgroup path, an interface).
+        target: String,
+    },
     /// `BPF_PROG_TEST_RUN` of the program pinned at `pin`, `repeat` times.
     BpfTestRun {
         /// The pin.
@@ -407,7 +452,16 @@ impl Op {
                 libbpf: f.str("libbpf")?.map(|v| crate::bpf::Libbpf::parse(&v)).transpose()?.unwrap_or_default(),
             },
             "bpf_unlink" => Op::BpfUnlink { path: f.need_str("path")? },
-            "bpftool_show" => Op::BpftoolShow {},
+            "bpftool_show" => Op::BpftoolShow { json: f.bool("json")?.unwrap_or(false) },
+            "bpf_get_next_id" => {
+                Op::BpfGetNextId { kind: crate::bpf::BpfKind::parse(&f.need_str("kind")?)?, start: f.int("start")?.unwrap_or(0) }
+            }
+            "bpf_get_fd_by_id" => {
+                Op::BpfGetFdById { pid: pid(f)?, kind: crate::bpf::BpfKind::parse(&f.need_str("kind")?)?, id: f.need_int("id")? }
+            }
+            "bpf_obj_get" => Op::BpfObjGet { pid: pid(f)?, path: f.need_str("path")? },
+            "bpf_obj_pin" => Op::BpfObjPin { pid: pid(f)?, fd: Fd(f.need_int("fd")?), path: f.need_str("path")? },
+            "bpf_link_create" => Op::BpfLinkCreate { pid: pid(f)?, prog_fd: Fd(f.need_int("prog_fd")?), target: f.need_str("target")? },
             "bpf_test_run" => Op::BpfTestRun { pin: f.need_str("pin")?, repeat: f.int("repeat")?.unwrap_or(1) },
             "mcu_run" => Op::McuRun { until: f.str("until")?, max: f.u64("max")?.unwrap_or(10_000) },
             "exit_process" => Op::ExitProcess { pid: pid(f)?, code: f.int("code")?.unwrap_or(0) },
@@ -448,6 +502,11 @@ impl Op {
         "bpf_unlink",
         "bpftool_show",
         "bpf_test_run",
+        "bpf_get_next_id",
+        "bpf_get_fd_by_id",
+        "bpf_obj_get",
+        "bpf_obj_pin",
+        "bpf_link_create",
     ];
 
     /// The process the operation acts for, if any.
@@ -461,8 +520,12 @@ impl Op {
             | Op::McuRun { .. }
             | Op::BpftoolProgLoad { .. }
             | Op::BpfUnlink { .. }
-            | Op::BpftoolShow {}
+            | Op::BpftoolShow { .. }
+            | Op::BpfGetNextId { .. }
             | Op::BpfTestRun { .. } => None,
+            Op::BpfGetFdById { pid, .. } | Op::BpfObjGet { pid, .. } | Op::BpfObjPin { pid, .. } | Op::BpfLinkCreate { pid, .. } => {
+                Some(*pid)
+            }
             Op::NtCreateProcess { parent, .. } => *parent,
             Op::OpenProcess { pid, .. }
             | Op::WriteProcessMemory { pid, .. }
@@ -540,7 +603,13 @@ impl Op {
                 format!("bpftool prog load {object} {pin}{rest}{lib}")
             }
             Op::BpfUnlink { path } => format!("rm {path}"),
-            Op::BpftoolShow {} => "bpftool prog show; bpftool map show".into(),
+            Op::BpftoolShow { json: false } => "bpftool prog show; bpftool map show".into(),
+            Op::BpftoolShow { json: true } => "bpftool -j prog show; bpftool -j map show".into(),
+            Op::BpfGetNextId { kind, start } => format!("bpf(BPF_{}_GET_NEXT_ID, start_id = {start})", kind.cmd()),
+            Op::BpfGetFdById { pid, kind, id } => format!("process {pid}: bpf(BPF_{}_GET_FD_BY_ID, {id})", kind.cmd()),
+            Op::BpfObjGet { pid, path } => format!("process {pid}: bpf(BPF_OBJ_GET, \"{path}\")"),
+            Op::BpfObjPin { pid, fd, path } => format!("process {pid}: bpf(BPF_OBJ_PIN, fd {fd}, \"{path}\")"),
+            Op::BpfLinkCreate { pid, prog_fd, target } => format!("process {pid}: bpf(BPF_LINK_CREATE, prog fd {prog_fd}, {target})"),
             Op::BpfTestRun { pin, repeat } => format!("bpftool prog run pinned {pin} repeat {repeat}"),
             Op::McuRun { until: Some(u), max } => format!("run until {u} (at most {max} instructions)"),
             Op::McuRun { until: None, max } => format!("run until the program idles (at most {max} instructions)"),
@@ -683,6 +752,11 @@ pub enum Outcome {
         errno: Errno,
         /// The detailed reason.
         detail: String,
+    },
+    /// An object id (`BPF_*_GET_NEXT_ID`).
+    Id {
+        /// The id.
+        id: u32,
     },
 }
 

@@ -179,6 +179,11 @@ pub enum OfdKind {
         /// Program id.
         id: u32,
     },
+    /// A BPF link (`anon_inode:bpf_link`).
+    BpfLink {
+        /// Its id.
+        id: u32,
+    },
 }
 
 /// An open file description (`struct file`), counted by `f_count`.

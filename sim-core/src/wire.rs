@@ -15,7 +15,7 @@
 //! corrupt input ends in a [`WireError`], never in a panic or a huge
 //! allocation.
 
-use crate::bpf::{BpfRef, BpfState, KMap, KProg, MapDef};
+use crate::bpf::{BpfRef, BpfState, KLink, KMap, KProg, MapDef};
 use crate::event::{Event, EventKind, Focus};
 use crate::mcu::{Cpu, Firmware, FwSection, McuState};
 use crate::ops::{Errno, Outcome};
@@ -399,7 +399,8 @@ wire_struct! {
     MapDef { name, kind, type_id, key_size, value_size, max_entries, pinning }
     KMap { def, refcnt, usercnt, entries }
     KProg { name, prog_type, map_ids, xlated, insns, refcnt }
-    BpfState { maps, progs, last_map_id, last_prog_id, pins }
+    BpfState { maps, progs, last_map_id, last_prog_id, pins, links, last_link_id }
+    KLink { prog, target, refcnt }
     Event { kind, text, mechanism, focus, deltas }
 }
 
@@ -408,12 +409,12 @@ wire_enum! {
     FrameKind { PageTable { level, owner } = 0, Anon = 1, PageCache { path, index } = 2, Zero = 3 }
     Backing { Anon = 0, File { path, offset } = 1 }
     ProcState { Running = 0, Zombie { code } = 1 }
-    OfdKind { Tty = 0, File { path } = 1, BpfMap { id } = 2, BpfProg { id } = 3 }
+    OfdKind { Tty = 0, File { path } = 1, BpfMap { id } = 2, BpfProg { id } = 3, BpfLink { id } = 4 }
     NtKind {
         Process { pid, name, user, debug_privilege, dacl, exit_code, handles } = 0,
         Event { name } = 1,
     }
-    BpfRef { Map(id) = 0, Prog(id) = 1 }
+    BpfRef { Map(id) = 0, Prog(id) = 1, Link(id) = 2 }
     Delta {
         Frame { pfn, old, new } = 0,
         FrameRef { pfn, old, new } = 1,
@@ -455,6 +456,7 @@ wire_enum! {
         Copied { bytes, data } = 8,
         WinError { code, name, detail, bytes } = 9,
         Failed { errno, detail } = 10,
+        Id { id } = 11,
     }
 }
 

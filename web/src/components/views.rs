@@ -153,6 +153,7 @@ fn process_card(st: &State, pid: Pid, m: &Marks, subject: bool) -> Html {
                         Some(OfdKind::File { path }) => path.clone(),
                         Some(OfdKind::BpfMap { id }) => format!("anon_inode:bpf-map (map {id})"),
                         Some(OfdKind::BpfProg { id }) => format!("anon_inode:bpf-prog (program {id})"),
+                        Some(OfdKind::BpfLink { id }) => format!("anon_inode:bpf_link (link {id})"),
                         None => "?".into(),
                     };
                     let ff = Focus::Fd { pid, fd: *fd };
@@ -506,6 +507,7 @@ fn bpf_view(st: &State) -> Html {
             match st.ofds.get(&e.ofd).map(|o| &o.kind) {
                 Some(OfdKind::BpfMap { id }) => fd_holders.push((format!("fd {fd} of {} (pid {})", p.comm, p.pid), BpfRef::Map(*id))),
                 Some(OfdKind::BpfProg { id }) => fd_holders.push((format!("fd {fd} of {} (pid {})", p.comm, p.pid), BpfRef::Prog(*id))),
+                Some(OfdKind::BpfLink { id }) => fd_holders.push((format!("fd {fd} of {} (pid {})", p.comm, p.pid), BpfRef::Link(*id))),
                 _ => {}
             }
         }
@@ -517,6 +519,9 @@ fn bpf_view(st: &State) -> Html {
             v.extend(
                 b.progs.iter().filter(|(_, p)| p.map_ids.contains(&id)).map(|(pid, p)| format!("program {pid} ({}) used_maps", p.name)),
             );
+        }
+        if let BpfRef::Prog(id) = r {
+            v.extend(b.links.iter().filter(|(_, l)| l.prog == id).map(|(lid, l)| format!("link {lid} (attached to {})", l.target)));
         }
         if v.is_empty() {
             "nothing".into()
@@ -549,6 +554,17 @@ fn bpf_view(st: &State) -> Html {
             }) }
             </tbody>
         </table>
+        if !b.links.is_empty() {
+            <table class="bpf-links">
+                <caption>{"Links (a link keeps its program attached)"}</caption>
+                <thead><tr><th scope="col">{"id"}</th><th scope="col">{"program"}</th><th scope="col">{"attached to"}</th><th scope="col">{"refcnt"}</th><th scope="col">{"held by"}</th></tr></thead>
+                <tbody>
+                { for b.links.iter().map(|(id, l)| html! {
+                    <tr><td>{ id }</td><td>{ l.prog }</td><td>{ l.target.clone() }</td><td>{ l.refcnt }</td><td>{ holders(BpfRef::Link(*id)) }</td></tr>
+                }) }
+                </tbody>
+            </table>
+        }
         </>
     }
 }
