@@ -249,3 +249,61 @@ fn loader_options_match_the_real_kernel() {
     let (unbounded, _) = load(&mut m, "sockops_loop_unbounded", "unbounded", "");
     assert!(matches!(unbounded, Outcome::Failed { ref detail, .. } if detail.contains(budget_msg)), "{unbounded:?}");
 }
+
+/// The keys of the first JSON object in `text`, in order (flat objects only).
+fn json_keys(text: &str) -> Vec<String> {
+    let Some(start) = text.find('{') else { return Vec::new() };
+    let body = &text[start + 1..text[start..].find('}').map(|e| start + e).unwrap_or(text.len())];
+    let mut keys = Vec::new();
+    let mut depth = 0;
+    let mut rest = body;
+    while let Some(q) = rest.find('"') {
+        let before = &rest[..q];
+        depth += before.matches('[').count() as i32 - before.matches(']').count() as i32;
+        let after = &rest[q + 1..];
+        let Some(end) = after.find('"') else { break };
+        let word = &after[..end];
+        let tail = &after[end + 1..];
+        if depth == 0 && tail.starts_with(':') {
+            keys.push(word.to_string());
+        }
+        rest = tail;
+    }
+    keys
+}
+
+#[test]
+fn json_output_uses_bpftools_names_in_bpftools_order() {
+    let _one_at_a_time = kernel();
+    if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
+        eprintln!("skipped: needs root, bpftool and bpffs");
+        return;
+    }
+    let dir = format!("/sys/fs/bpf/sim-json-{}", std::process::id());
+    let root = sim_tests::root().join("fixtures/bpf");
+    let (ok, out) = sh(&format!("mkdir -p {dir} && bpftool prog load {}/sockops_lookup.o {dir}/p", root.display()));
+    if !ok {
+        let _ = sh(&format!("rm -rf {dir}"));
+        eprintln!("skipped: the kernel refused to load a sockops program here: {out}");
+        return;
+    }
+    let (_, prog) = sh(&format!("bpftool -j prog show pinned {dir}/p"));
+    let id = map_ids(&prog).first().copied().unwrap_or(0);
+    let (_, map) = sh(&format!("bpftool -j map show id {id}"));
+    let _ = sh(&format!("rm -rf {dir}"));
+
+    let mut m = sim_core::Machine::new(&sim_core::Config::default());
+    m.install_file("/o", std::sync::Arc::from(std::fs::read(root.join("sockops_lookup.o")).expect("fixture")));
+    m.apply(&sim_core::Op::BpftoolProgLoad { object: "/o".into(), pin: "/sys/fs/bpf/p".into(), args: vec![], libbpf: Default::default() })
+        .expect("loads");
+    let b = &m.state().bpf;
+    for (ours, real) in [(b.prog_show_json(), prog), (b.map_show_json(), map)] {
+        let (ours, real) = (json_keys(&ours), json_keys(&real));
+        assert!(ours.len() >= 6 && real.len() > ours.len(), "ours {ours:?}, bpftool's {real:?}");
+        // Ours is a subset (no tag, load time, uid, BTF id), in the same order.
+        let mut at = real.iter();
+        for k in &ours {
+            assert!(at.any(|r| r == k), "`{k}` is not a bpftool key in this order: ours {ours:?}, bpftool's {real:?}");
+        }
+    }
+}
