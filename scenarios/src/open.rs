@@ -37,8 +37,10 @@ pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
     if bytes.len() > MAX_FILE {
         return Err(format!("{name} is {} bytes; files up to {} MiB can be opened", bytes.len(), MAX_FILE >> 20));
     }
-    if bytes.len() >= 20 && u16::from_le_bytes([bytes[18], bytes[19]]) == 40 {
-        return own_firmware(name, bytes);
+    match bytes.get(18..20).map(|m| u16::from_le_bytes([m[0], m[1]])) {
+        Some(40) => return own_firmware(name, bytes),
+        Some(247) => return own_bpf(name, bytes),
+        _ => {}
     }
     let image = ExecImage::parse(bytes, 0x7fff_ffff_f000).map_err(|e| format!("{name}: {e}"))?;
     let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(40).collect();
@@ -124,4 +126,35 @@ pub fn bytes(name: &str, bytes: &[u8]) -> Result<Run, String> {
         let text = std::str::from_utf8(bytes).map_err(|_| format!("{name} is neither an ELF file nor a UTF-8 lesson file"))?;
         lesson_text(name, text)
     }
+}
+
+/// A lesson that loads the student's own BPF object (clang -target bpf) the
+/// way `bpftool prog load` does, shows what the kernel holds, and removes
+/// the pin. An object libbpf cannot open is refused here with libbpf's
+/// message; a program the verifier refuses is a step of the lesson.
+pub fn own_bpf(name: &str, bytes: &[u8]) -> Result<Run, String> {
+    sim_core::bpf::BpfObject::parse(bytes).map_err(|e| format!("{name}: libbpf: {e}"))?;
+    let path = "/root/yours.o".to_string();
+    let step = |say: &str, op: Op| Step { say: say.into(), op, expect: vec![] };
+    let pin = "/sys/fs/bpf/yours".to_string();
+    let steps = vec![
+        step(
+            "bpftool (linking libbpf 1.x) loads your object: it creates the maps, relocates, and asks the verifier to accept each program.",
+            Op::BpftoolProgLoad { object: path.clone(), pin: pin.clone(), args: vec![], libbpf: sim_core::bpf::Libbpf::V1 },
+        ),
+        step("What the kernel holds now, and who holds it.", Op::BpftoolShow { json: false }),
+        step(
+            "Removing the pin drops the program's last reference; its maps go with it unless something else holds them.",
+            Op::BpfUnlink { path: pin },
+        ),
+    ];
+    run_own(
+        name,
+        bytes,
+        "own-bpf",
+        format!("bpftool prog load of your object {name}"),
+        "Your own BPF object, loaded as bpftool and libbpf do.",
+        path,
+        steps,
+    )
 }

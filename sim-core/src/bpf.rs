@@ -138,6 +138,11 @@ impl Libbpf {
         }
     }
 
+    /// Whether this is today's libbpf (the default in lesson files).
+    pub fn is_default(&self) -> bool {
+        *self == Libbpf::V1
+    }
+
     /// As a person writes it.
     pub fn name(self) -> &'static str {
         match self {
@@ -1693,6 +1698,20 @@ pub fn verify(prog: &ProgDef) -> Verdict {
     }
 }
 
+/// Bytes of stack a program has below its frame pointer (`MAX_BPF_STACK`).
+pub const MAX_BPF_STACK: i64 = 512;
+
+/// A stack access must stay inside the 512 bytes below the frame pointer
+/// (`check_stack_access_within_bounds`).
+fn stack_in_bounds(base: i64, off: i64, op: u8, what: &str, reg: usize) -> Result<(), (i32, String)> {
+    let size = [4, 2, 1, 8][((op >> 3) & 3) as usize];
+    let at = base.saturating_add(off);
+    if at < -MAX_BPF_STACK || at.saturating_add(size) > 0 {
+        return Err((-13, format!("invalid {what} stack R{reg} off={at} size={size}")));
+    }
+    Ok(())
+}
+
 /// The verifier's budget of processed instructions (`BPF_COMPLEXITY_LIMIT_INSNS`).
 pub const COMPLEXITY_LIMIT_INSNS: usize = 1_000_000;
 
@@ -1818,6 +1837,9 @@ fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, (i32, String)
                 }
                 1 => {
                     let size8 = (op >> 3) & 3 == 3;
+                    if let Val::Stack(o) = st.regs[src] {
+                        stack_in_bounds(o, off, op, "read from", src)?;
+                    }
                     st.regs[dst] = match st.regs[src] {
                         Val::Stack(o) if size8 => st.stack.get(&(o + off)).copied().unwrap_or(Val::Unknown),
                         _ => Val::Unknown,
@@ -1825,6 +1847,7 @@ fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, (i32, String)
                 }
                 2 | 3 => {
                     if let Val::Stack(o) = st.regs[dst] {
+                        stack_in_bounds(o, off, op, "write to", dst)?;
                         let v = if op & 7 == 3 { st.regs[src] } else { Val::Known(imm as i64 as u64) };
                         let at = o + off;
                         if (op >> 3) & 3 == 3 {

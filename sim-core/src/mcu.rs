@@ -143,7 +143,8 @@ impl Firmware {
                 continue;
             }
             let vma = s.address() as u32;
-            let lma = segs.iter().find(|(v, _, m)| vma >= *v && vma < v + m.max(&1)).map(|(v, p, _)| p + (vma - v)).unwrap_or(vma);
+            let lma =
+                segs.iter().find(|(v, _, m)| vma >= *v && vma - v < (*m).max(1)).map(|(v, p, _)| p.wrapping_add(vma - v)).unwrap_or(vma);
             let mut f = vec!["alloc"];
             if s.kind() != object::SectionKind::UninitializedData {
                 f.push("load");

@@ -275,8 +275,10 @@ pub enum Op {
         pin: String,
         /// The rest of bpftool's command line: `map idx N id M`,
         /// `map name X pinned PATH`, `pinmaps DIR` (written as one string).
+        #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "words")]
         args: Vec<String>,
         /// The libbpf bpftool links: `"1.x"` (default) or `"0.8"`.
+        #[serde(skip_serializing_if = "crate::bpf::Libbpf::is_default")]
         libbpf: crate::bpf::Libbpf,
     },
     /// `rm PATH` on bpffs.
@@ -338,6 +340,11 @@ pub enum Op {
         /// How many runs.
         repeat: u32,
     },
+}
+
+/// Writes words as lesson files do: one string, separated by spaces.
+fn words<S: serde::Serializer>(w: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&w.join(" "))
 }
 
 /// The bytes a store writes: `value` as `size` little-endian bytes, or `text`.

@@ -1,5 +1,7 @@
 //! Shared helpers for the cross-crate tests.
 
+pub mod catalogue;
+
 use std::path::PathBuf;
 
 /// The repository root.

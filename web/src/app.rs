@@ -181,19 +181,21 @@ pub async fn load_bytes(name: &str, bytes: &[u8]) -> Result<Rc<Loaded>, String> 
     Ok(Rc::new(Loaded::new(rec, Source::Local(name.to_string()))))
 }
 
-async fn fetch_text(url: &str) -> Result<String, String> {
+/// Fetches `?src=`: a lesson file, or an ELF file (executable, firmware, BPF object).
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window")?;
     let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url)).await.map_err(|e| format!("cannot fetch {url}: {e:?}"))?;
     let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response".to_string())?;
     if !resp.ok() {
         return Err(format!("cannot fetch {url}: HTTP {}", resp.status()));
     }
-    let text = wasm_bindgen_futures::JsFuture::from(resp.text().map_err(|e| format!("{e:?}"))?).await.map_err(|e| format!("{e:?}"))?;
-    let text = text.as_string().unwrap_or_default();
-    if text.len() > loader::MAX_FILE {
+    let buf =
+        wasm_bindgen_futures::JsFuture::from(resp.array_buffer().map_err(|e| format!("{e:?}"))?).await.map_err(|e| format!("{e:?}"))?;
+    let bytes = js_sys::Uint8Array::new(&buf);
+    if bytes.length() as usize > loader::MAX_FILE {
         return Err(format!("{url} is larger than {} MiB", loader::MAX_FILE >> 20));
     }
-    Ok(text)
+    Ok(bytes.to_vec())
 }
 
 /// Reads a File chosen in an `<input type=file>`.
@@ -230,8 +232,8 @@ pub fn app(props: &AppProps) -> Html {
                 state.dispatch(Action::Busy);
                 let state = state.clone();
                 spawn_local(async move {
-                    let r = match fetch_text(&src).await {
-                        Ok(t) => engine::open_text(&src, &t).await.map(|rec| Rc::new(Loaded::new(rec, Source::Url(src.clone())))),
+                    let r = match fetch_bytes(&src).await {
+                        Ok(b) => engine::open_bytes(&src, &b).await.map(|rec| Rc::new(Loaded::new(rec, Source::Url(src.clone())))),
                         Err(e) => Err(e),
                     };
                     state.dispatch(Action::Load(r, step));
@@ -404,7 +406,7 @@ pub fn app(props: &AppProps) -> Html {
                             if current_id.is_empty() { <option value="" selected=true>{"— your own file —"}</option> }
                         </select>
                     </label>
-                    <label class="file">{"Open a lesson file or an ELF executable "}
+                    <label class="file">{"Open a lesson file, an ELF executable, ARM firmware or a BPF object "}
                         <input id="file-input" type="file" onchange={on_file} />
                     </label>
                     <details class="paste">

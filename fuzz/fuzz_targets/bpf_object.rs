@@ -1,0 +1,26 @@
+//! Any bytes as a BPF object: libbpf 1.x's and 0.8's readers, the verifier
+//! on every program, and the whole `bpftool prog load` in the machine.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use sim_core::bpf::{BpfObject, Libbpf};
+use sim_core::{Config, Machine, Op};
+use std::sync::Arc;
+
+fuzz_target!(|data: &[u8]| {
+    for libbpf in [Libbpf::V1, Libbpf::V0_8] {
+        if let Ok(obj) = BpfObject::open(data, libbpf) {
+            for p in &obj.programs {
+                let _ = sim_core::bpf::verify(p);
+            }
+        }
+        let mut m = Machine::new(&Config::default());
+        m.install_file("/o", Arc::from(data));
+        let load = Op::BpftoolProgLoad { object: "/o".into(), pin: "/sys/fs/bpf/p".into(), args: vec![], libbpf };
+        if let Ok(a) = m.apply(&load) {
+            if a.outcome == sim_core::Outcome::Ok {
+                let _ = m.apply(&Op::BpfTestRun { pin: "/sys/fs/bpf/p".into(), repeat: 2 });
+                let _ = m.apply(&Op::BpfUnlink { path: "/sys/fs/bpf/p".into() });
+            }
+        }
+    }
+});

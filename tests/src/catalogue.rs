@@ -1,0 +1,203 @@
+//! Every malformed input the project knows of, with the error a user must
+//! see for it. The page, the engine module and the command line all open
+//! files through [`scenarios::open::bytes`], recordings through
+//! [`scenarios::Recording::decode`]; the catalogue test feeds each entry to
+//! the same function, and the end-to-end test feeds the same files to the
+//! real page (through the file picker and `?src=`) after the catalogue test
+//! has written them to `target/malformed/`.
+
+const STATIC: &[u8] = include_bytes!("../../fixtures/exec/static_maps");
+const LOOKUP: &[u8] = include_bytes!("../../fixtures/bpf/sockops_lookup.o");
+const FW: &[u8] = include_bytes!("../../fixtures/mcu/firmware.elf");
+const LESSON: &str = include_str!("../../scenarios/lessons/fork-cow.toml");
+
+/// How an entry is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A file a student opens: an ELF executable, ARM firmware, a BPF
+    /// object or a lesson file (`scenarios::open::bytes`).
+    File,
+    /// A recording, as the page fetches it (`Recording::decode`).
+    Recording,
+}
+
+/// One malformed input.
+#[derive(Clone, Debug)]
+pub struct Bad {
+    /// A file name for it (also its name in `target/malformed/`).
+    pub name: String,
+    /// How it is opened.
+    pub kind: Kind,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Text the error must contain.
+    pub error: &'static str,
+}
+
+fn bad(name: &str, kind: Kind, bytes: Vec<u8>, error: &'static str) -> Bad {
+    Bad { name: name.to_string(), kind, bytes, error }
+}
+
+fn patched(base: &[u8], f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut v = base.to_vec();
+    f(&mut v);
+    v
+}
+
+fn put16(v: &mut [u8], at: usize, x: u16) {
+    v[at..at + 2].copy_from_slice(&x.to_le_bytes());
+}
+
+fn put32(v: &mut [u8], at: usize, x: u32) {
+    v[at..at + 4].copy_from_slice(&x.to_le_bytes());
+}
+
+fn put64(v: &mut [u8], at: usize, x: u64) {
+    v[at..at + 8].copy_from_slice(&x.to_le_bytes());
+}
+
+/// Field `off` of 64-bit program header `i` (e_phoff is 64 in the fixture).
+fn ph64(i: usize, off: usize) -> usize {
+    64 + 56 * i + off
+}
+
+/// Field `off` of 32-bit program header `i` of an ARM ELF.
+fn ph32(fw: &[u8], i: usize, off: usize) -> usize {
+    u32::from_le_bytes([fw[28], fw[29], fw[30], fw[31]]) as usize + 32 * i + off
+}
+
+/// (file offset, size, section header offset) of section `name` in a 64-bit ELF.
+pub fn section64(data: &[u8], name: &str) -> Option<(usize, usize, usize)> {
+    let u16_at = |at: usize| u16::from_le_bytes([data[at], data[at + 1]]) as usize;
+    let u64_at = |at: usize| u64::from_le_bytes(data.get(at..at + 8)?.try_into().ok()?).try_into().ok();
+    let shoff: usize = u64_at(0x28)?;
+    let (n, strndx) = (u16_at(0x3c), u16_at(0x3e));
+    let stroff: usize = u64_at(shoff + strndx * 64 + 24)?;
+    (0..n).map(|i| shoff + i * 64).find_map(|h| {
+        let at = stroff + u32::from_le_bytes(data.get(h..h + 4)?.try_into().ok()?) as usize;
+        let end = at + data[at..].iter().position(|b| *b == 0)?;
+        (&data[at..end] == name.as_bytes()).then(|| Some((u64_at(h + 24)?, u64_at(h + 32)?, h)))?
+    })
+}
+
+/// Renames the last occurrence of `from` (with its NUL) in the string table.
+fn renamed(base: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let needle: Vec<u8> = from.bytes().chain([0]).collect();
+    let pos = base.windows(needle.len()).rposition(|w| w == needle.as_slice()).expect("name in the string table");
+    patched(base, |v| v[pos..pos + to.len()].copy_from_slice(to.as_bytes()))
+}
+
+fn executables() -> Vec<Bad> {
+    let f = Kind::File;
+    vec![
+        bad("exec-wrong-class.elf", f, patched(STATIC, |v| v[4] = 1), "wrong ELF class 1"),
+        bad("exec-big-endian.elf", f, patched(STATIC, |v| v[5] = 2), "wrong byte order (EI_DATA = 2)"),
+        bad("exec-riscv.elf", f, patched(STATIC, |v| put16(v, 18, 243)), "e_machine = 243), not x86-64 (62)"),
+        bad("exec-relocatable.elf", f, patched(STATIC, |v| put16(v, 16, 1)), "not an executable: e_type = 1"),
+        bad("exec-core.elf", f, patched(STATIC, |v| put16(v, 16, 4)), "not an executable: e_type = 4"),
+        bad("exec-bad-phentsize.elf", f, patched(STATIC, |v| put16(v, 54, 32)), "e_phentsize is 32, not 56"),
+        bad("exec-no-phdrs.elf", f, patched(STATIC, |v| put16(v, 56, 0)), "0 program headers"),
+        bad("exec-65-phdrs.elf", f, patched(STATIC, |v| put16(v, 56, 65)), "65 program headers"),
+        bad("exec-phdrs-past-end.elf", f, patched(STATIC, |v| put64(v, 32, 9000)), "runs past the end of the file"),
+        bad("exec-segment-past-end.elf", f, patched(STATIC, |v| put64(v, ph64(3, 32), 0x100000)), "segment 3 wants file bytes"),
+        bad("exec-offset-overflow.elf", f, patched(STATIC, |v| put64(v, ph64(1, 8), u64::MAX - 4)), "segment 1 wants file bytes"),
+        bad("exec-memsz-lt-filesz.elf", f, patched(STATIC, |v| put64(v, ph64(3, 40), 4)), "smaller than p_filesz"),
+        bad("exec-absurd-memsz.elf", f, patched(STATIC, |v| put64(v, ph64(3, 40), 1 << 60)), "does not fit below TASK_SIZE"),
+        bad("exec-kernel-vaddr.elf", f, patched(STATIC, |v| put64(v, ph64(1, 16), 0xffff_8000_0000_0000)), "does not fit below TASK_SIZE"),
+        bad("exec-misaligned.elf", f, patched(STATIC, |v| put64(v, ph64(1, 16), 0x401234)), "differ modulo the page size"),
+        bad("exec-overlapping.elf", f, patched(STATIC, |v| put64(v, ph64(2, 16), 0x401000)), "PT_LOAD segments 1 and 2 overlap"),
+        bad(
+            "exec-no-load.elf",
+            f,
+            patched(STATIC, |v| (0..5).for_each(|i| put32(v, ph64(i, 0), 4))),
+            "no PT_LOAD segment: there is nothing to map",
+        ),
+        bad("exec-truncated.elf", f, STATIC[..40].to_vec(), "too short for an ELF header"),
+        bad("exec-too-large.elf", f, patched(STATIC, |v| v.resize(scenarios::open::MAX_FILE + 1, 0)), "files up to 8 MiB can be opened"),
+    ]
+}
+
+fn bpf_objects() -> Vec<Bad> {
+    let f = Kind::File;
+    let (btf, _, _) = section64(LOOKUP, ".BTF").expect("the fixture has BTF");
+    let (_, code_size, code_hdr) = section64(LOOKUP, "sockops").expect("the fixture has a sockops section");
+    let (code, _, _) = section64(LOOKUP, "sockops").expect("code");
+    let hdr = u32::from_le_bytes(LOOKUP[btf + 4..btf + 8].try_into().expect("4 bytes")) as usize;
+    let toff = u32::from_le_bytes(LOOKUP[btf + 8..btf + 12].try_into().expect("4 bytes")) as usize;
+    vec![
+        bad("bpf-truncated.o", f, LOOKUP[..100].to_vec(), "libbpf: not a BPF object file"),
+        bad("bpf-btf-magic.o", f, patched(LOOKUP, |v| v[btf] = 0), "malformed BTF: bad magic"),
+        bad("bpf-btf-types-past-end.o", f, patched(LOOKUP, |v| put32(v, btf + 12, 0x7fff_ffff)), "malformed BTF"),
+        bad("bpf-btf-unknown-kind.o", f, patched(LOOKUP, |v| put32(v, btf + hdr + toff + 4, 31 << 24)), "unknown BTF kind"),
+        bad("bpf-btf-strings-past-end.o", f, patched(LOOKUP, |v| put32(v, btf + 20, 0x00ff_ffff)), "malformed BTF"),
+        bad(
+            "bpf-legacy-maps.o",
+            f,
+            renamed(LOOKUP, ".maps", "maps\0"),
+            "legacy map definitions in 'maps' section are not supported by libbpf v1.0+",
+        ),
+        bad("bpf-unknown-section.o", f, renamed(LOOKUP, "sockops", "sockopz"), "no BPF program found in the object"),
+        bad("bpf-reloc-not-ldimm64.o", f, patched(LOOKUP, |v| v[code + 4 * 8] = 0xb7), "relocation at insn 4 refers to 'counters'"),
+        bad(
+            "bpf-odd-code-size.o",
+            f,
+            patched(LOOKUP, |v| put64(v, code_hdr + 32, (code_size - 4) as u64)),
+            "not a whole number of instructions",
+        ),
+        bad("bpf-maps-without-btf.o", f, renamed(LOOKUP, ".BTF", ".XYZ"), "a .maps section needs BTF"),
+    ]
+}
+
+fn firmware() -> Vec<Bad> {
+    let f = Kind::File;
+    vec![
+        bad("fw-truncated.elf", f, FW[..60].to_vec(), "not a 32-bit ELF firmware file"),
+        bad("fw-outside-flash.elf", f, patched(FW, |v| put32(v, ph32(FW, 1, 12), 0x3000_0000)), "is outside flash"),
+        bad("fw-no-load.elf", f, patched(FW, |v| (0..2).for_each(|i| put32(v, ph32(FW, i, 0), 0))), "nothing would be written to flash"),
+    ]
+}
+
+fn lessons() -> Vec<Bad> {
+    let f = Kind::File;
+    let text = |s: &str| s.as_bytes().to_vec();
+    vec![
+        bad("lesson-empty.toml", f, vec![], "missing field `id`"),
+        bad("lesson-syntax.toml", f, text("id = \"x\"\ntitle = \n"), "2:"),
+        bad("lesson-unknown-op.toml", f, text(&LESSON.replacen("op = \"fork\"", "op = \"teleport\"", 1)), "unknown op `teleport`"),
+        bad("lesson-missing-field.toml", f, text(&LESSON.replacen("op = \"fork\", pid = 1", "op = \"fork\"", 1)), "pid"),
+        bad("lesson-unknown-check.toml", f, text(&LESSON.replacen("check = \"", "check = \"nonsense_", 1)), "unknown check"),
+        bad(
+            "lesson-missing-fixture.toml",
+            f,
+            text("id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\n[[files]]\npath = \"/bin/a\"\nfixture = \"nowhere/a\"\n[[steps]]\nsay = \"s\"\ndo = { op = \"spawn\", name = \"a\" }\n"),
+            "6:12: unknown fixture `nowhere/a`",
+        ),
+        bad("lesson-no-such-process.toml", f, text(&LESSON.replacen("op = \"fork\", pid = 1", "op = \"fork\", pid = 9", 1)), "there is no process 9"),
+        bad("lesson-json-wrong-type.json", f, text("{\"id\": 5, \"title\": \"t\", \"summary\": \"s\", \"steps\": []}"), "id"),
+        bad("lesson-binary.bin", f, vec![0xff, 0xfe, 0x00, 0x80], "neither an ELF file nor a UTF-8 lesson file"),
+    ]
+}
+
+fn recordings() -> Vec<Bad> {
+    let r = Kind::Recording;
+    let lesson = scenarios::builtin("paging-walk").expect("built in").expect("parses");
+    let good = scenarios::Recording::from(scenarios::run(&lesson).expect("runs")).encode();
+    vec![
+        bad("recording-not-one.trace", r, b"<html>not found</html>".to_vec(), "not a recording of this simulator version"),
+        bad("recording-truncated.trace", r, good[..good.len() / 2].to_vec(), "longer than the rest of the recording"),
+        bad("recording-trailing.trace", r, [good.as_slice(), b"xx"].concat(), "2 unexpected bytes after the recording"),
+    ]
+}
+
+/// The whole catalogue.
+pub fn catalogue() -> Vec<Bad> {
+    [executables(), bpf_objects(), firmware(), lessons(), recordings()].concat()
+}
+
+/// What opening `b` gives: the error text, or None if it was accepted.
+pub fn open(b: &Bad) -> Option<String> {
+    match b.kind {
+        Kind::File => scenarios::open::bytes(&b.name, &b.bytes).err(),
+        Kind::Recording => scenarios::Recording::decode(&b.bytes).err().map(|e| e.to_string()),
+    }
+}
