@@ -1222,6 +1222,17 @@ impl Machine {
             // root if it is compatible (map_is_reuse_compat), else fail.
             let pin_path = format!("/sys/fs/bpf/{}", m.name);
             if m.pinning == 1 {
+                if let Some(other @ (BpfRef::Prog(_) | BpfRef::Link(_))) = self.st.bpf.pins.get(&pin_path).copied() {
+                    // BPF_OBJ_GET succeeds, but what it opens has no map's
+                    // parameters: map_is_reuse_compat fails.
+                    let detail = format!(
+                        "libbpf: couldn't reuse pinned map at '{pin_path}': parameter mismatch ({other} is pinned there, not a map); libbpf: map '{}': failed to create: Invalid argument(-22); Error: failed to load object file",
+                        m.name
+                    );
+                    return self
+                        .bpftool_fail(pid, crate::ops::Errno::EINVAL, detail, "bpf_object__reuse_map/map_is_reuse_compat")
+                        .map(Some);
+                }
                 if let Some(BpfRef::Map(id)) = self.st.bpf.pins.get(&pin_path).copied() {
                     let Some(k) = self.st.bpf.maps.get(&id).cloned() else { continue };
                     let fd = self.bpf_map_fd(pid, id)?;

@@ -2,6 +2,9 @@
 
 pub mod catalogue;
 
+use sim_core::state::FrameKind;
+use sim_core::{Machine, Pfn};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The repository root.
@@ -31,4 +34,116 @@ pub fn golden(name: &str, actual: &str) -> Result<(), String> {
         expected.lines().nth(first).unwrap_or("<end>"),
         actual.lines().nth(first).unwrap_or("<end>")
     ))
+}
+
+/// Every frame's refcount equals the PTEs that map it (plus one for the page
+/// cache); every page table belongs to a live address space.
+pub fn frame_refcounts(m: &Machine) -> Result<(), String> {
+    let st = m.state();
+    let fmt = st.format;
+    let mut mapped: BTreeMap<Pfn, u32> = BTreeMap::new();
+    for p in st.procs.values() {
+        let Some(mm) = &p.mm else { continue };
+        for (_, _, _, e) in m.present_leaves(mm.root, 0, u64::MAX) {
+            *mapped.entry(fmt.pte_pfn(e)).or_default() += 1;
+        }
+    }
+    for (pfn, f) in &st.frames {
+        let want = match &f.kind {
+            FrameKind::Zero => continue,
+            FrameKind::PageTable { owner, .. } => {
+                let live = st.procs.get(owner).is_some_and(|p| p.mm.is_some());
+                if !live {
+                    return Err(format!("page table {pfn} of dead process {owner}"));
+                }
+                1
+            }
+            FrameKind::Anon => mapped.get(pfn).copied().unwrap_or(0),
+            FrameKind::PageCache { .. } => mapped.get(pfn).copied().unwrap_or(0) + 1,
+        };
+        if f.refcount != want {
+            return Err(format!("frame {pfn} ({:?}) has refcount {} but {} references", f.kind, f.refcount, want));
+        }
+        if want == 0 {
+            return Err(format!("frame {pfn} is allocated with no reference"));
+        }
+    }
+    for pfn in mapped.keys() {
+        if !st.frames.contains_key(pfn) {
+            return Err(format!("a PTE maps freed frame {pfn}"));
+        }
+    }
+    Ok(())
+}
+
+/// Every BPF object's counts equal the references that exist, and every
+/// open file's count equals the fds that name it: map refcnt = open files +
+/// pins + programs using it, usercnt = open files + pins; program refcnt =
+/// open files + pins + links; link refcnt = open files + pins.
+pub fn bpf_and_fd_counts(st: &sim_core::State) -> Result<(), String> {
+    use sim_core::bpf::BpfRef;
+    use sim_core::state::OfdKind;
+    let mut fd_refs: BTreeMap<sim_core::OfdId, u32> = BTreeMap::new();
+    for p in st.procs.values() {
+        for (fd, e) in &p.fds {
+            if !st.ofds.contains_key(&e.ofd) {
+                return Err(format!("fd {fd} of process {} names a closed file", p.pid));
+            }
+            *fd_refs.entry(e.ofd).or_default() += 1;
+        }
+    }
+    let mut files: BTreeMap<BpfRef, u32> = BTreeMap::new();
+    for (id, o) in &st.ofds {
+        if fd_refs.get(id).copied().unwrap_or(0) != o.refcount {
+            return Err(format!(
+                "open file {id:?} ({:?}) has count {} but {} fds",
+                o.kind,
+                o.refcount,
+                fd_refs.get(id).copied().unwrap_or(0)
+            ));
+        }
+        let r = match o.kind {
+            OfdKind::BpfMap { id } => BpfRef::Map(id),
+            OfdKind::BpfProg { id } => BpfRef::Prog(id),
+            OfdKind::BpfLink { id } => BpfRef::Link(id),
+            _ => continue,
+        };
+        *files.entry(r).or_default() += 1;
+    }
+    let b = &st.bpf;
+    let pins = |r: BpfRef| b.pins.values().filter(|p| **p == r).count() as u32;
+    let held = |r: BpfRef| files.get(&r).copied().unwrap_or(0) + pins(r);
+    for (id, m) in &b.maps {
+        let r = BpfRef::Map(*id);
+        let by_progs = b.progs.values().filter(|p| p.map_ids.contains(id)).count() as u32;
+        if (m.refcnt, m.usercnt) != (held(r) + by_progs, held(r)) {
+            return Err(format!("map {id}: refcnt {} usercnt {}, but {} files/pins and {by_progs} programs", m.refcnt, m.usercnt, held(r)));
+        }
+    }
+    for (id, p) in &b.progs {
+        let r = BpfRef::Prog(*id);
+        let by_links = b.links.values().filter(|l| l.prog == *id).count() as u32;
+        if p.refcnt != held(r) + by_links {
+            return Err(format!("program {id}: refcnt {}, but {} files/pins and {by_links} links", p.refcnt, held(r)));
+        }
+        if let Some(m) = p.map_ids.iter().find(|m| !b.maps.contains_key(m)) {
+            return Err(format!("program {id} uses freed map {m}"));
+        }
+    }
+    for (id, l) in &b.links {
+        if l.refcnt != held(BpfRef::Link(*id)) {
+            return Err(format!("link {id}: refcnt {}, but {} files/pins", l.refcnt, held(BpfRef::Link(*id))));
+        }
+    }
+    for (path, r) in &b.pins {
+        let live = match r {
+            BpfRef::Map(id) => b.maps.contains_key(id),
+            BpfRef::Prog(id) => b.progs.contains_key(id),
+            BpfRef::Link(id) => b.links.contains_key(id),
+        };
+        if !live {
+            return Err(format!("pin {path} names freed {r}"));
+        }
+    }
+    Ok(())
 }

@@ -218,3 +218,22 @@ fn the_clang_built_loops_get_the_kernels_verdicts() {
     let v = sim_core::bpf::verify(&unbounded.programs[0]);
     assert_eq!(v.error.map(|e| e.0), Some(-7));
 }
+
+/// Found by the model test: a program pinned where a map's
+/// LIBBPF_PIN_BY_NAME path is. libbpf opens what is pinned there, finds no
+/// map parameters (map_is_reuse_compat) and fails; the program's pin stays.
+#[test]
+fn a_program_pinned_at_a_maps_pin_path_makes_the_load_fail() {
+    let mut m = Machine::new(&Config::default());
+    m.install_file("/l.o", Arc::from(LOOKUP));
+    m.install_file("/tc.o", Arc::from(&include_bytes!("../../fixtures/bpf/tc_shared.o")[..]));
+    assert_eq!(load(&mut m, "/l.o", "/sys/fs/bpf/shared"), Outcome::Ok);
+    let before = m.state().bpf.clone();
+    let o = load(&mut m, "/tc.o", "/sys/fs/bpf/tc");
+    assert!(
+        matches!(o, Outcome::Failed { ref detail, .. } if detail.contains("couldn't reuse pinned map at '/sys/fs/bpf/shared'")),
+        "{o:?}"
+    );
+    assert_eq!(m.state().bpf.pins, before.pins, "the program's pin is untouched");
+    assert_eq!(m.state().bpf.progs, before.progs);
+}

@@ -3,8 +3,8 @@
 //! to its parent (or the reverse), and rewinding reproduces every state.
 
 use proptest::prelude::*;
-use sim_core::state::{FrameKind, ProcState, State};
-use sim_core::{Config, Machine, Op, Outcome, Pfn, Pid, Timeline};
+use sim_core::state::{ProcState, State};
+use sim_core::{Config, Machine, Op, Outcome, Pid, Timeline};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -38,46 +38,6 @@ fn action() -> impl Strategy<Value = Action> {
 
 fn running(st: &State) -> Vec<Pid> {
     st.procs.values().filter(|p| p.state == ProcState::Running).map(|p| p.pid).collect()
-}
-
-/// Every frame's refcount equals the PTEs that map it (plus one for the page
-/// cache); every page table belongs to a live address space.
-fn check_refcounts(m: &Machine) -> Result<(), String> {
-    let st = m.state();
-    let fmt = st.format;
-    let mut mapped: BTreeMap<Pfn, u32> = BTreeMap::new();
-    for p in st.procs.values() {
-        let Some(mm) = &p.mm else { continue };
-        for (_, _, _, e) in m.present_leaves(mm.root, 0, u64::MAX) {
-            *mapped.entry(fmt.pte_pfn(e)).or_default() += 1;
-        }
-    }
-    for (pfn, f) in &st.frames {
-        let want = match &f.kind {
-            FrameKind::Zero => continue,
-            FrameKind::PageTable { owner, .. } => {
-                let live = st.procs.get(owner).is_some_and(|p| p.mm.is_some());
-                if !live {
-                    return Err(format!("page table {pfn} of dead process {owner}"));
-                }
-                1
-            }
-            FrameKind::Anon => mapped.get(pfn).copied().unwrap_or(0),
-            FrameKind::PageCache { .. } => mapped.get(pfn).copied().unwrap_or(0) + 1,
-        };
-        if f.refcount != want {
-            return Err(format!("frame {pfn} ({:?}) has refcount {} but {} references", f.kind, f.refcount, want));
-        }
-        if want == 0 {
-            return Err(format!("frame {pfn} is allocated with no reference"));
-        }
-    }
-    for pfn in mapped.keys() {
-        if !st.frames.contains_key(pfn) {
-            return Err(format!("a PTE maps freed frame {pfn}"));
-        }
-    }
-    Ok(())
 }
 
 fn peek(st: &State, pid: Pid, va: u64) -> Option<u8> {
@@ -161,7 +121,7 @@ proptest! {
                     shadow.insert(pid, BTreeMap::new());
                 }
             }
-            if let Err(e) = check_refcounts(&m) { prop_assert!(false, "{}", e); }
+            if let Err(e) = sim_tests::frame_refcounts(&m) { prop_assert!(false, "{}", e); }
             // Isolation: every process still sees exactly what it wrote last.
             for (pid, bytes) in &shadow {
                 for (va, v) in bytes {

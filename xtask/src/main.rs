@@ -4,6 +4,7 @@
 //! - `cargo xtask test`: every test: native, wasm in Node, wasm in headless Chromium, end to end
 //! - `cargo xtask build-web`: build the site into web/dist and print its download size
 //! - `cargo xtask bench`: native benchmarks (numbers for the README)
+//! - `cargo xtask fuzz TARGET SECONDS`: one fuzz target for a long run (`cargo xtask fuzz list` names them)
 //!
 //! Each task installs what it needs when it is missing (the wasm32 target, the
 //! wasm-bindgen CLI at the version Cargo.lock pins, Chromium and chromedriver
@@ -16,6 +17,10 @@ use std::process::{Command, ExitCode};
 
 const WASM_BINDGEN_VERSION: &str = "0.2.130";
 const TARGET: &str = "wasm32-unknown-unknown";
+/// The cargo fuzz targets in fuzz/fuzz_targets/.
+const FUZZ_TARGETS: &[&str] = &["exec_elf", "bpf_object", "firmware", "lesson", "verifier_vm", "thumb", "windows", "recording"];
+/// Seconds of each fuzz target in `cargo xtask test`.
+const FUZZ_SHORT_RUN: u32 = 30;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -31,7 +36,15 @@ fn main() -> ExitCode {
         Some("build-web") => build_web(),
         Some("bench") => bench(),
         Some("setup") => setup(true),
-        _ => Err("usage: cargo xtask (serve | test | build-web | bench | setup)".into()),
+        Some("fuzz") if args.get(1).map(String::as_str) == Some("list") => {
+            println!("{}", FUZZ_TARGETS.join("\n"));
+            Ok(())
+        }
+        Some("fuzz") => match (args.get(1), args.get(2).and_then(|s| s.parse().ok())) {
+            (Some(t), Some(secs)) if FUZZ_TARGETS.contains(&t.as_str()) => fuzz(t, secs).map(|_| ()),
+            _ => Err(format!("usage: cargo xtask fuzz TARGET SECONDS; the targets are {}", FUZZ_TARGETS.join(", "))),
+        },
+        _ => Err("usage: cargo xtask (serve | test | build-web | bench | setup | fuzz TARGET SECONDS)".into()),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,6 +120,15 @@ fn test() -> R {
     setup(true)?;
     // Native: unit, golden, property, CLI and real-kernel tests.
     run(Command::new("cargo").args(["test", "--workspace", "--exclude", "web"]))?;
+    // A short run of every fuzz target (a crash fails the build).
+    match fuzz_setup() {
+        Ok(()) => {
+            for t in FUZZ_TARGETS {
+                fuzz(t, FUZZ_SHORT_RUN)?;
+            }
+        }
+        Err(e) => eprintln!("note: fuzzing skipped: {e}"),
+    }
     // The same core and runner compiled to wasm32, run in Node.
     run(Command::new("cargo").args(["test", "--target", TARGET, "-p", "sim-core", "-p", "scenarios", "--tests", "--", "--nocapture"]))?;
     // Web components in headless Chromium.
@@ -327,6 +349,49 @@ fn handle(mut s: TcpStream, dir: &Path) {
         body.len()
     );
     let _ = s.write_all(&body);
+}
+
+/// cargo-fuzz needs libFuzzer's compiler flags, which rustc accepts only on
+/// nightly; this machine has one stable toolchain, so the fuzz builds set
+/// RUSTC_BOOTSTRAP=1 (the way rustc's own build uses unstable flags), with
+/// no sanitizer (the code has no `unsafe`), debug assertions and overflow
+/// checks on.
+fn fuzz_setup() -> R {
+    if output("cargo", &["fuzz", "--version"]).is_none() {
+        run(Command::new("cargo").args(["install", "cargo-fuzz", "--version", "0.13.2"]))?;
+    }
+    Ok(())
+}
+
+/// Runs fuzz target `t` for `secs` seconds on its corpus (fuzz/corpus/T,
+/// grown by runs, not committed) seeded from fuzz/seeds/T (committed).
+/// Returns libFuzzer's final line (runs, coverage).
+fn fuzz(t: &str, secs: u32) -> Result<String, String> {
+    fuzz_setup()?;
+    let dir = root().join("fuzz");
+    std::fs::create_dir_all(dir.join("corpus").join(t)).map_err(|e| e.to_string())?;
+    eprintln!("+ cargo fuzz run {t} ({secs} s)");
+    let out = Command::new("cargo")
+        .current_dir(&dir)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["fuzz", "run", "--sanitizer", "none", t])
+        .arg(format!("corpus/{t}"))
+        .arg(format!("seeds/{t}"))
+        .args(["--", &format!("-max_total_time={secs}"), "-timeout=20", "-rss_limit_mb=2048", "-print_final_stats=1"])
+        .output()
+        .map_err(|e| format!("cargo fuzz: {e}"))?;
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stats: Vec<&str> =
+        log.lines().filter(|l| l.starts_with("Done ") || l.starts_with("stat::number_of_executed_units") || l.contains("cov: ")).collect();
+    let last_cov = log.lines().filter(|l| l.contains(" cov: ")).next_back().unwrap_or("");
+    let done = stats.iter().find(|l| l.starts_with("Done ")).copied().unwrap_or("");
+    if !out.status.success() {
+        let tail: Vec<&str> = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+        return Err(format!("fuzz target {t} failed:\n{}", tail.join("\n")));
+    }
+    let line = format!("{t}: {done}; last status: {}", last_cov.trim());
+    eprintln!("{line}");
+    Ok(line)
 }
 
 fn bench() -> R {
