@@ -9,7 +9,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 /// Most events one lesson run may produce, so a lesson cannot exhaust memory.
-pub const MAX_EVENTS: usize = 1_000_000;
+pub const MAX_EVENTS: usize = 250_000;
 
 /// A lesson that cannot run.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]

@@ -99,3 +99,14 @@ fn bpf_interpreter_rate_in_wasm() {
     assert_eq!(r0, 5_000_050_000);
     wasm_bindgen_test::console_log!("wasm BPF interpreter: 300003 instructions in {ms:.0} ms = {:.1} ns/insn", ms * 1e6 / 300_003.0);
 }
+
+#[path = "support/random_ops.rs"]
+mod random_ops;
+
+/// Random operation sequences give the same trace as natively (tests/golden/random-ops.txt).
+#[wasm_bindgen_test]
+fn random_operations_trace_as_natively() {
+    let golden = include_str!("../../tests/golden/random-ops.txt");
+    let ours: String = (1..=4).map(|seed| random_ops::trace(seed, 60)).collect();
+    assert_eq!(ours, golden);
+}

@@ -25,7 +25,7 @@ pub const FLASH_BASE: u32 = 0;
 /// Where RAM starts.
 pub const RAM_BASE: u32 = 0x2000_0000;
 /// Most instructions one operation may run.
-pub const MAX_STEPS: u64 = 1_000_000;
+pub const MAX_STEPS: u64 = 250_000;
 
 /// Why a firmware file cannot be loaded.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]

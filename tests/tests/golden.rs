@@ -21,3 +21,14 @@ fn every_builtin_lesson_passes_and_matches_its_golden_trace() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[path = "../../scenarios/tests/support/random_ops.rs"]
+mod random_ops;
+
+/// Seeded random operation sequences: the native trace is the golden that
+/// the wasm test compares its own with (scenarios/tests/wasm.rs).
+#[test]
+fn random_operation_traces_match_their_golden() {
+    let ours: String = (1..=4).map(|seed| random_ops::trace(seed, 60)).collect();
+    sim_tests::golden("random-ops.txt", &ours).unwrap_or_else(|e| panic!("{e}"));
+}
