@@ -34,9 +34,7 @@ pub fn is_elf(bytes: &[u8]) -> bool {
 /// A lesson that execs the student's own ELF executable in a fresh process:
 /// a shell forks, the child execs the file, the CPU fetches its first instruction.
 pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
-    if bytes.len() > MAX_FILE {
-        return Err(format!("{name} is {} bytes; files up to {} MiB can be opened", bytes.len(), MAX_FILE >> 20));
-    }
+    check_size(name, bytes.len())?;
     match bytes.get(18..20).map(|m| u16::from_le_bytes([m[0], m[1]])) {
         Some(40) => return own_firmware(name, bytes),
         Some(247) => return own_bpf(name, bytes),
@@ -115,6 +113,14 @@ pub fn own_firmware(name: &str, bytes: &[u8]) -> Result<Run, String> {
         path,
         steps,
     )
+}
+
+/// Refuses a file larger than [`MAX_FILE`] (the page checks before reading it).
+pub fn check_size(name: &str, len: usize) -> Result<(), String> {
+    if len > MAX_FILE {
+        return Err(format!("{name} is {len} bytes; files up to {} MiB can be opened", MAX_FILE >> 20));
+    }
+    Ok(())
 }
 
 /// Runs bytes a student chose: an ELF file (x86-64 executable or ARM

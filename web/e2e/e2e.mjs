@@ -126,8 +126,63 @@ await check("the BPF lesson shows who holds each map", async () => {
   await page.goto(base + "?lesson=bpf-who-creates-map&step=5");
   await page.waitForSelector(".view.bpf");
   const bpf = await page.textContent(".view.bpf");
-  assert(bpf.includes("counters") && bpf.includes("fd 3 of bpftool"), bpf);
+  assert(bpf.includes("counters") && bpf.includes("of bpftool (pid 1)"), bpf);
   await page.screenshot({ path: join(out, "10-bpf.png"), fullPage: true });
+});
+
+await check("your own BPF object is loaded by bpftool", async () => {
+  await page.goto(base + "?lesson=paging-walk");
+  await page.waitForSelector("#position");
+  await page.setInputFiles("#file-input", { name: "tc_shared.o", mimeType: "application/octet-stream", buffer: readFileSync(join(root, "fixtures/bpf/tc_shared.o")) });
+  await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent?.includes("your object"));
+  await page.click("#btn-end");
+  await page.waitForSelector(".view.bpf");
+});
+
+// Every malformed input of the catalogue (written to target/malformed/ by the
+// catalogue test), through the file picker and through ?src=: after each the
+// error is shown and a built-in lesson still steps.
+await check("the page never dies: every malformed input, by file picker and by ?src=", async () => {
+  const dir = join(root, "target", "malformed");
+  const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")).filter((e) => e.kind === "file");
+  assert(index.length >= 35, `catalogue has ${index.length} files`);
+  await page.route("**/malformed/**", (r) => {
+    const name = decodeURIComponent(new URL(r.request().url()).pathname.split("/malformed/")[1]);
+    r.fulfill({ status: 200, body: readFileSync(join(dir, name)), headers: { "access-control-allow-origin": "*" } });
+  });
+  const stillSteps = async (what) => {
+    try { await stepsOnce(what); } catch (x) { throw new Error(`${what}: ${x.message.split("\n")[0]} (title: ${await page.textContent("#lesson-title").catch(() => "none")}, position: ${await position().catch(() => "none")})`); }
+  };
+  const stepsOnce = async (what) => {
+    // The lesson kept after a refused file, or (after a refused ?src=) one chosen in the picker.
+    const title = await page.$eval("#lesson-title", (e) => e.textContent).catch(() => "");
+    if (!title.includes("virtual address")) {
+      await page.selectOption("#lesson-picker", "paging-walk");
+      await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent?.includes("virtual address") && !document.querySelector(".busy"));
+    }
+    if (await page.isEnabled("#btn-home")) await page.click("#btn-home");
+    await page.waitForFunction(() => document.querySelector("#position").textContent.startsWith("event 0 /"));
+    await page.click("#btn-next");
+    await page.waitForFunction(() => document.querySelector("#position").textContent.startsWith("event 1 /"));
+    assert(!(await page.$(".crash")), `${what}: the page crashed`);
+  };
+  await page.goto(base + "?lesson=paging-walk");
+  await page.waitForSelector("#position");
+  for (const e of index) {
+    await page.setInputFiles("#file-input", join(dir, e.name));
+    await page.waitForFunction((name) => (document.querySelector(".error-text") || {}).textContent?.includes(name), e.name, { timeout: 20000 });
+    const err = await page.textContent(".error-text");
+    assert(err.includes(e.error), `${e.name} (file picker): ${err}`);
+    await stillSteps(`${e.name} (file picker)`);
+  }
+  for (const e of index) {
+    await page.goto(base + "?src=" + encodeURIComponent(base + "malformed/" + e.name));
+    await page.waitForSelector(".error-text", { timeout: 20000 });
+    const err = await page.textContent(".error-text");
+    assert(err.includes(e.error), `${e.name} (?src=): ${err}`);
+    await stillSteps(`${e.name} (?src=)`);
+  }
+  metrics.malformed_inputs_checked = index.length * 2;
 });
 
 await check("embed mode drops the site chrome", async () => {

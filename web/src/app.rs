@@ -192,18 +192,14 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     let buf =
         wasm_bindgen_futures::JsFuture::from(resp.array_buffer().map_err(|e| format!("{e:?}"))?).await.map_err(|e| format!("{e:?}"))?;
     let bytes = js_sys::Uint8Array::new(&buf);
-    if bytes.length() as usize > loader::MAX_FILE {
-        return Err(format!("{url} is larger than {} MiB", loader::MAX_FILE >> 20));
-    }
+    scenarios::open::check_size(url, bytes.length() as usize)?;
     Ok(bytes.to_vec())
 }
 
 /// Reads a File chosen in an `<input type=file>`.
 async fn read_file(file: web_sys::File) -> Result<(String, Vec<u8>), String> {
     let name = file.name();
-    if file.size() > loader::MAX_FILE as f64 {
-        return Err(format!("{name} is larger than {} MiB", loader::MAX_FILE >> 20));
-    }
+    scenarios::open::check_size(&name, file.size() as usize)?;
     let buf = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await.map_err(|e| format!("cannot read {name}: {e:?}"))?;
     Ok((name, js_sys::Uint8Array::new(&buf).to_vec()))
 }
