@@ -5,7 +5,7 @@ use crate::components::narration::Narration;
 use crate::components::timeline::Controls;
 use crate::components::views::Views;
 use crate::engine::{self, LessonInfo};
-use crate::loader::{self, Source};
+use crate::loader::Source;
 use crate::url;
 use scenarios::Recording;
 use std::cell::RefCell;
