@@ -217,6 +217,13 @@ pub enum Expect {
         /// Its reference count.
         refcnt: Option<u32>,
     },
+    /// Whether a struct_ops (a TCP congestion control, say) is registered under `name`.
+    BpfStructOps {
+        /// The registered name.
+        name: String,
+        /// Whether it is.
+        registered: bool,
+    },
     /// Whether fd `fd` is open in `pid`.
     Fd {
         /// Process.
@@ -259,6 +266,7 @@ impl Expect {
         "bpf_map_value",
         "bpf_prog",
         "bpf_link",
+        "bpf_struct_ops",
     ];
 
     fn from_fields(kind: &str, f: &mut Fields) -> Result<Expect, String> {
@@ -334,6 +342,7 @@ impl Expect {
                 map_id: f.int("map_id")?,
             },
             "fd" => Expect::Fd { pid: pid(f)?, fd: Fd(f.need_int("fd")?), open: f.need_bool("open")? },
+            "bpf_struct_ops" => Expect::BpfStructOps { name: f.need_str("name")?, registered: f.bool("registered")?.unwrap_or(true) },
             "bpf_link" => Expect::BpfLink {
                 id: f.need_int("id")?,
                 exists: f.bool("exists")?.unwrap_or(true),
@@ -711,6 +720,12 @@ impl Expect {
                     found += &format!(", refcnt {}", l.refcnt);
                 }
                 (want.clone(), eq(found, want))
+            }
+            Expect::BpfStructOps { name, registered } => {
+                let is = st.bpf.struct_ops.contains_key(name);
+                let say =
+                    |r: bool| if r { format!("struct_ops {name} is registered") } else { format!("no struct_ops {name} is registered") };
+                (say(*registered), eq(say(is), say(*registered)))
             }
             Expect::Fd { pid, fd, open } => {
                 let has = st.procs.get(pid).is_some_and(|p| p.fds.contains_key(fd));

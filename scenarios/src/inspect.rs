@@ -38,9 +38,12 @@ pub fn inspect(data: &[u8]) -> Result<Value, InspectError> {
         }
         if machine == 247 {
             let o = sim_core::bpf::BpfObject::parse(data)?;
-            return Ok(
-                json!({ "kind": "bpf_object", "maps": o.maps, "programs": o.programs, "relocations": o.relocations, "license": o.license }),
-            );
+            let mut v =
+                json!({ "kind": "bpf_object", "maps": o.maps, "programs": o.programs, "relocations": o.relocations, "license": o.license });
+            if !o.struct_ops.is_empty() {
+                v["struct_ops"] = json!(o.struct_ops);
+            }
+            return Ok(v);
         }
         if machine != 62 {
             return Err(InspectError::Elf(ElfError::WrongMachine(machine)));

@@ -98,6 +98,10 @@ pub struct ProgDef {
     /// Calls to kernel functions (`__ksym` externs): (instruction, name).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kfunc_calls: Vec<(usize, String)>,
+    /// A struct_ops program implementing a function pointer that returns
+    /// void: it need not set r0 before exit (`check_return_code`).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub void_return: bool,
 }
 
 /// A relocation of an `ld_imm64` to a map.
@@ -152,6 +156,20 @@ impl Libbpf {
     }
 }
 
+/// A `SEC(".struct_ops")` variable: a kernel struct of function pointers
+/// (like `struct tcp_congestion_ops`) whose members are BPF programs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StructOpsDef {
+    /// The variable, which libbpf turns into a map of type struct_ops.
+    pub var: String,
+    /// The kernel struct it fills.
+    pub type_name: String,
+    /// Its `name` member, if it has one (the name the kernel registers).
+    pub name: String,
+    /// Function pointer members and the programs they point to.
+    pub members: Vec<(String, String)>,
+}
+
 /// What libbpf's `bpf_object__open` finds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BpfObject {
@@ -161,6 +179,9 @@ pub struct BpfObject {
     pub programs: Vec<ProgDef>,
     /// Relocations.
     pub relocations: Vec<Reloc>,
+    /// `SEC(".struct_ops")` variables.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub struct_ops: Vec<StructOpsDef>,
     /// The size in bytes of the legacy `SEC("maps")` section the maps came
     /// from (`struct bpf_map_def` each), if they did.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -245,6 +266,48 @@ fn legacy_maps(
             max_entries: word(3),
             pinning: 0,
         });
+    }
+    Ok(out)
+}
+
+/// The `SEC(".struct_ops")` variables, as `bpf_object__init_struct_ops()`
+/// and `bpf_object__collect_st_ops_relos()` read them: the variables and
+/// their struct's members from BTF, each function pointer member from a
+/// relocation in `.rel.struct_ops` naming a program, and the `name` member's
+/// text from the section's bytes.
+fn struct_ops(
+    file: &ElfFile64<'_, object::LittleEndian>,
+    sec: &object::read::elf::ElfSection64<'_, '_, object::LittleEndian>,
+    btf: &Btf,
+    programs: &mut [ProgDef],
+) -> Result<Vec<StructOpsDef>, BpfObjectError> {
+    let data = sec.data().map_err(|e| BpfObjectError::NotBpf(e.to_string()))?;
+    let mut relocs: Vec<(u64, String)> = Vec::new();
+    for (off, rel) in sec.relocations() {
+        let object::RelocationTarget::Symbol(si) = rel.target() else { continue };
+        let sym = file.symbol_by_index(si).map_err(|e| BpfObjectError::NotBpf(e.to_string()))?;
+        relocs.push((off, sym.name().unwrap_or("?").to_string()));
+    }
+    let mut out = Vec::new();
+    for (var, type_name, at, size, fields) in btf.struct_ops_vars().map_err(BpfObjectError::Btf)? {
+        let err = |m: String| BpfObjectError::Map(var.clone(), m);
+        let bytes =
+            data.get(at as usize..at as usize + size as usize).ok_or_else(|| err("the variable lies outside .struct_ops".into()))?;
+        let mut members = Vec::new();
+        let mut name = String::new();
+        for (field, off, void) in &fields {
+            if let Some((_, prog)) = relocs.iter().find(|(r, _)| *r == u64::from(at + off)) {
+                let Some(p) = programs.iter_mut().find(|p| &p.name == prog && p.prog_type == "struct_ops") else {
+                    return Err(err(format!("member {field} points to '{prog}', which is not a struct_ops program")));
+                };
+                p.void_return = *void;
+                members.push((field.clone(), prog.clone()));
+            } else if field == "name" {
+                let s = bytes.get(*off as usize..).unwrap_or(&[]);
+                name = String::from_utf8_lossy(&s[..s.iter().position(|b| *b == 0).unwrap_or(s.len()).min(16)]).into_owned();
+            }
+        }
+        out.push(StructOpsDef { var, type_name, name, members });
     }
     Ok(out)
 }
@@ -346,6 +409,41 @@ impl Btf {
         Ok(self.ty(a)?.3[2])
     }
 
+    /// The variables of DATASEC `.struct_ops`: (variable name, its struct's
+    /// name, its offset and size in the section, the struct's members as
+    /// (name, byte offset, whether it is a function pointer returning
+    /// void)), as `bpf_object__init_struct_ops` reads them.
+    #[allow(clippy::type_complexity)]
+    fn struct_ops_vars(&self) -> Result<Vec<(String, String, u32, u32, Vec<(String, u32, bool)>)>, String> {
+        let mut out = Vec::new();
+        for (name, info, _, extra) in &self.types {
+            if (info >> 24) & 0x1f != 15 || self.name(*name) != ".struct_ops" {
+                continue;
+            }
+            for v in extra.chunks(3) {
+                let var = self.ty(v[0])?;
+                let st = self.skip_mods(var.2)?;
+                let (sname, sinfo, _, members) = self.ty(st)?;
+                if (sinfo >> 24) & 0x1f != 4 {
+                    return Err(format!("struct_ops {}: not a struct", self.name(var.0)));
+                }
+                let kflag = sinfo >> 31 == 1;
+                let fields = members
+                    .chunks(3)
+                    .map(|m| (self.name(m[0]), if kflag { m[2] & 0xff_ffff } else { m[2] } / 8, self.returns_void(m[1])))
+                    .collect();
+                out.push((self.name(var.0), self.name(*sname), v[1], v[2], fields));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether `ty` is a pointer to a function returning void.
+    fn returns_void(&self, ty: u32) -> bool {
+        let proto = self.skip_mods(ty).and_then(|p| if self.kind(p)? == 2 { self.skip_mods(self.ty(p)?.2) } else { Err(String::new()) });
+        matches!(proto, Ok(f) if self.kind(f) == Ok(13) && self.ty(f).map(|t| t.2) == Ok(0))
+    }
+
     /// The maps of DATASEC `.maps`.
     fn maps(&self) -> Result<Vec<MapDef>, BpfObjectError> {
         let mut out = Vec::new();
@@ -421,8 +519,12 @@ impl BpfObject {
         if legacy_section.is_some() && libbpf == Libbpf::V1 {
             return Err(BpfObjectError::LegacyMaps);
         }
-        let mut maps = match file.section_by_name(".BTF") {
-            Some(s) => Btf::parse(s.data().map_err(|e| BpfObjectError::Btf(e.to_string()))?).map_err(BpfObjectError::Btf)?.maps()?,
+        let btf = match file.section_by_name(".BTF") {
+            Some(s) => Some(Btf::parse(s.data().map_err(|e| BpfObjectError::Btf(e.to_string()))?).map_err(BpfObjectError::Btf)?),
+            None => None,
+        };
+        let mut maps = match &btf {
+            Some(b) => b.maps()?,
             None if file.section_by_name(".maps").is_some() => {
                 return Err(BpfObjectError::Btf("a .maps section needs BTF (compile with -g)".into()))
             }
@@ -482,12 +584,25 @@ impl BpfObject {
                 }
                 relocations.push(Reloc { program: name.clone(), insn_index: insn, map: sym_name });
             }
-            programs.push(ProgDef { name, section, prog_type: prog_type.into(), insn_count: insns.len(), insns, kfunc_calls });
+            programs.push(ProgDef {
+                name,
+                section,
+                prog_type: prog_type.into(),
+                insn_count: insns.len(),
+                insns,
+                kfunc_calls,
+                void_return: false,
+            });
         }
+        let struct_ops = match (file.section_by_name(".struct_ops"), &btf) {
+            (None, _) => Vec::new(),
+            (Some(_), None) => return Err(BpfObjectError::Btf("a .struct_ops section needs BTF (compile with -g)".into())),
+            (Some(sec), Some(btf)) => struct_ops(&file, &sec, btf, &mut programs)?,
+        };
         if programs.is_empty() {
             return Err(BpfObjectError::NoProgram);
         }
-        Ok(BpfObject { maps, programs, relocations, license, legacy: file.section_by_name("maps").map(|s| s.size()) })
+        Ok(BpfObject { maps, programs, relocations, license, struct_ops, legacy: file.section_by_name("maps").map(|s| s.size()) })
     }
 }
 
@@ -502,6 +617,10 @@ pub struct KMap {
     pub usercnt: u32,
     /// Contents: key bytes to value bytes (an array map has every index).
     pub entries: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// For a struct_ops map: the programs its value points to (it holds a
+    /// reference on each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub progs: Vec<u32>,
 }
 
 /// A program in the kernel (`struct bpf_prog`).
@@ -609,6 +728,11 @@ pub struct BpfState {
     /// The last link id handed out.
     #[serde(default)]
     pub last_link_id: u32,
+    /// Registered struct_ops by the name the kernel knows them by (a TCP
+    /// congestion control algorithm, say): the struct_ops map, which the
+    /// registration holds.
+    #[serde(default)]
+    pub struct_ops: BTreeMap<String, u32>,
 }
 
 impl BpfState {
@@ -729,6 +853,9 @@ impl Machine {
                         "bpf_map_free_in_work/bpf_map_free_deferred/map_free",
                         vec![],
                     );
+                    for p in m.progs {
+                        self.bpf_put(BpfRef::Prog(p), false, &format!("struct_ops map {id}'s value"));
+                    }
                 } else {
                     self.bpf_update(|b| {
                         if let Some(m) = b.maps.get_mut(&id) {
@@ -1077,69 +1204,12 @@ impl Machine {
                 return Ok(out);
             }
         }
-        let map_id = |name: &str| obj.maps.iter().position(|m| m.name == name).and_then(|i| map_fds[i]).map(|(_, id)| id);
-        let mut first_prog = None;
-        for p in &obj.programs {
-            let relocs: Vec<&Reloc> = obj.relocations.iter().filter(|r| r.program == p.name).collect();
-            let verdict = verify(p);
-            for line in &verdict.log {
-                self.emit(EventKind::Syscall, format!("verifier log: {line}"), "bpf_check", vec![]);
-            }
-            if let Some((code, msg)) = verdict.error {
-                let errno = match code {
-                    -13 => Errno::EACCES,
-                    -7 => Errno::E2BIG,
-                    _ => Errno::EINVAL,
-                };
-                let detail = format!("{msg}; libbpf: prog '{}': failed to load: {code}; Error: failed to load object file", p.name);
-                return self.bpftool_fail(pid, errno, format!("BPF_PROG_LOAD of '{}' fails: {detail}", p.name), "bpf_check");
-            }
-            // The verifier resolves each pseudo map fd and takes one
-            // reference per distinct map (resolve_pseudo_ldimm64).
-            let used: BTreeSet<u32> = relocs.iter().filter_map(|r| map_id(&r.map)).collect();
-            let id = next_id(self.st.bpf.last_prog_id, |i| self.st.bpf.progs.contains_key(&i));
-            // As the verifier leaves it: each ld_imm64 names its map (by id here).
-            let mut insns = p.insns.clone();
-            for r in &relocs {
-                if let (Some(mid), Some(i)) = (map_id(&r.map), insns.get_mut(r.insn_index)) {
-                    i[1] = (i[1] & 0x0f) | 0x10;
-                    i[4..8].copy_from_slice(&(mid as i32).to_le_bytes());
-                }
-            }
-            let kp = KProg {
-                name: p.name.clone(),
-                prog_type: p.prog_type.clone(),
-                map_ids: used.iter().copied().collect(),
-                xlated: p.insns.len() * 8,
-                insns,
-                refcnt: 1,
-            };
-            self.bpf_update(|b| {
-                b.last_prog_id = id;
-                for m in &used {
-                    if let Some(m) = b.maps.get_mut(m) {
-                        m.refcnt += 1;
-                    }
-                }
-                b.progs.insert(id, kp);
-            });
-            let fd = self.bpf_fd(pid, BpfRef::Prog(id))?;
-            let held = if used.is_empty() {
-                "no instruction refers to a map, so the program holds no map".to_string()
-            } else {
-                format!("the verifier takes a reference on map(s) {:?} (used_maps; refcnt only, not usercnt)", used)
-            };
-            self.emit(
-                EventKind::Alloc,
-                format!(
-                    "bpf(BPF_PROG_LOAD, {} '{}', {} insns): verified; program id {id}, fd {fd}; {held}",
-                    p.prog_type, p.name, p.insn_count
-                ),
-                "bpf_prog_load/bpf_check/resolve_pseudo_ldimm64/bpf_map_inc",
-                vec![Focus::Fd { pid, fd }],
-            );
-            first_prog.get_or_insert(id);
-        }
+        let ids: Vec<Option<u32>> = map_fds.iter().map(|m| m.map(|(_, id)| id)).collect();
+        let prog_ids = match self.bpf_load_programs(pid, &obj, &ids)? {
+            Ok(ids) => ids,
+            Err(failed) => return Ok(failed),
+        };
+        let first_prog = prog_ids.first().copied();
         let prog = first_prog.ok_or(SimError::Limit("no program".into()))?;
         if self.st.bpf.pins.contains_key(pin) {
             return self.bpftool_fail(pid, Errno::EEXIST, format!("Error: failed to pin program {pin}: File exists"), "bpf_obj_pin");
@@ -1192,6 +1262,233 @@ impl Machine {
         // bpf_object__close, then exit: its fds close (exit_files), maps keep only what else holds them.
         self.do_exit(pid, 0)?;
         Ok(Outcome::Ok)
+    }
+
+    /// `bpftool struct_ops register OBJ`: the loader opens the object,
+    /// creates one map of type struct_ops per `SEC(".struct_ops")` variable
+    /// (its value is the kernel's struct), loads the programs as struct_ops
+    /// programs, writes their fds into the value and updates the map
+    /// (`bpf_map__attach_struct_ops`): the kernel registers the struct (for
+    /// `tcp_congestion_ops`, `tcp_register_congestion_control`), from then
+    /// on calling the programs through its function pointers. The map holds
+    /// the programs; the registration holds the map; bpftool exits.
+    pub(crate) fn bpftool_struct_ops_register(&mut self, path: &str) -> R<Outcome> {
+        use crate::ops::Errno;
+        let Some(data) = self.st.files.get(path).cloned() else {
+            return Err(SimError::BadArgument(format!("{path} does not exist")));
+        };
+        let Outcome::Pid { pid } = self.dispatch_spawn("bpftool")? else { return Err(SimError::Limit("spawn".into())) };
+        let obj = match BpfObject::open(&data, Libbpf::V1) {
+            Ok(o) => o,
+            Err(e) => {
+                return self.bpftool_fail(
+                    pid,
+                    Errno::EINVAL,
+                    format!("libbpf: {e}; Error: failed to open object file"),
+                    "bpf_object__open (libbpf)",
+                )
+            }
+        };
+        if obj.struct_ops.is_empty() {
+            return self.bpftool_fail(pid, Errno::ENOENT, format!("Error: no struct_ops found in {path}"), "bpftool do_register");
+        }
+        self.emit(
+            EventKind::Syscall,
+            format!(
+                "bpftool (pid {pid}) opens {path}: struct_ops {} ({}), {} program(s) of type struct_ops",
+                obj.struct_ops.iter().map(|o| format!("{} of struct {}", o.var, o.type_name)).collect::<Vec<_>>().join(", "),
+                obj.struct_ops.iter().flat_map(|o| o.members.iter().map(|(m, p)| format!(".{m} = {p}"))).collect::<Vec<_>>().join(", "),
+                obj.programs.len()
+            ),
+            "bpf_object__open/bpf_object__init_struct_ops (libbpf)",
+            vec![Focus::Proc { pid }],
+        );
+        let mut st_maps = Vec::new();
+        for o in &obj.struct_ops {
+            if !STRUCT_OPS_TYPES.iter().any(|(t, _)| *t == o.type_name) {
+                let detail = format!(
+                    "libbpf: struct_ops init_kern {}: struct {} is not found in kernel BTF; Error: failed to load object file",
+                    o.var, o.type_name
+                );
+                return self.bpftool_fail(pid, Errno::ENOENT, detail, "bpf_map__init_kern_struct_ops");
+            }
+            if self.st.bpf.struct_ops.contains_key(&o.name) {
+                let detail =
+                    format!("{} '{}' is already registered (EEXIST); Error: failed to register struct_ops {}", o.type_name, o.name, o.var);
+                return self.bpftool_fail(pid, Errno::EEXIST, detail, "tcp_register_congestion_control");
+            }
+            let value = STRUCT_OPS_TYPES.iter().find(|(t, _)| *t == o.type_name).map(|(_, v)| *v).unwrap_or(0);
+            let def = MapDef {
+                name: o.var.clone(),
+                kind: "struct_ops".into(),
+                type_id: 26,
+                key_size: 4,
+                value_size: value,
+                max_entries: 1,
+                pinning: 0,
+            };
+            let id = next_id(self.st.bpf.last_map_id, |i| self.st.bpf.maps.contains_key(&i));
+            self.bpf_update(|b| {
+                b.last_map_id = id;
+                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries: BTreeMap::new(), progs: vec![] });
+            });
+            let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
+            self.emit(
+                EventKind::Alloc,
+                format!("bpf(BPF_MAP_CREATE, struct_ops '{}', key 4B, value {value}B (the kernel's struct bpf_struct_ops_{}), max_entries 1): map id {id}, fd {fd}", o.var, o.type_name),
+                "map_create/bpf_struct_ops_map_alloc",
+                vec![Focus::Fd { pid, fd }],
+            );
+            st_maps.push((o, id));
+        }
+        let ids = vec![None; obj.maps.len()];
+        if !obj.maps.is_empty() {
+            return self.bpftool_fail(
+                pid,
+                Errno::EINVAL,
+                "Error: this simulator registers struct_ops objects without other maps".into(),
+                "bpftool do_register",
+            );
+        }
+        let progs = match self.bpf_load_programs(pid, &obj, &ids)? {
+            Ok(p) => p,
+            Err(failed) => return Ok(failed),
+        };
+        let prog_id = |name: &str| obj.programs.iter().position(|p| p.name == name).and_then(|i| progs.get(i).copied());
+        for (o, map) in st_maps {
+            let held: Vec<u32> = o.members.iter().filter_map(|(_, p)| prog_id(p)).collect();
+            let name = o.name.clone();
+            self.bpf_update(|b| {
+                for p in &held {
+                    if let Some(p) = b.progs.get_mut(p) {
+                        p.refcnt += 1;
+                    }
+                }
+                if let Some(m) = b.maps.get_mut(&map) {
+                    m.progs = held.clone();
+                    m.refcnt += 1;
+                }
+                b.struct_ops.insert(name.clone(), map);
+            });
+            let pointers: Vec<String> = o
+                .members
+                .iter()
+                .map(|(m, p)| format!(".{m} → program {} ({p})", prog_id(p).map(|i| i.to_string()).unwrap_or_default()))
+                .collect();
+            self.emit(
+                EventKind::Map,
+                format!(
+                    "bpf(BPF_MAP_UPDATE_ELEM, map {map}, key 0, the struct with the programs' fds): the kernel registers {} '{name}'. Its function pointers now call BPF programs: {}. The map holds the programs; the registration holds the map",
+                    o.type_name,
+                    pointers.join(", ")
+                ),
+                "bpf_struct_ops_map_update_elem/tcp_register_congestion_control",
+                vec![],
+            );
+            self.emit(EventKind::Syscall, format!("bpftool: Registered {} {name} id {map}", o.type_name), "bpftool do_register", vec![]);
+        }
+        self.do_exit(pid, 0)?;
+        Ok(Outcome::Ok)
+    }
+
+    /// `bpftool struct_ops unregister name NAME`: bpftool opens the map by
+    /// id and deletes its element; the kernel unregisters the struct and
+    /// drops the registration's reference; when bpftool's fd closes the map
+    /// is freed, and with it its programs.
+    pub(crate) fn bpftool_struct_ops_unregister(&mut self, name: &str) -> R<Outcome> {
+        let Some(map) = self.st.bpf.struct_ops.get(name).copied() else {
+            return Ok(self.fail(crate::ops::Errno::ENOENT, format!("Error: no struct_ops found for {name}")));
+        };
+        let Outcome::Pid { pid } = self.dispatch_spawn("bpftool")? else { return Err(SimError::Limit("spawn".into())) };
+        self.bpf_open_ref(pid, BpfRef::Map(map), &format!("BPF_MAP_GET_FD_BY_ID({map})"))?;
+        self.bpf_update(|b| {
+            b.struct_ops.remove(name);
+        });
+        self.emit(
+            EventKind::Map,
+            format!(
+                "bpf(BPF_MAP_DELETE_ELEM, map {map}, key 0): the kernel unregisters '{name}'; its function pointers no longer lead to BPF"
+            ),
+            "bpf_struct_ops_map_delete_elem/tcp_unregister_congestion_control",
+            vec![],
+        );
+        self.bpf_put(BpfRef::Map(map), false, &format!("'{name}' unregistered"));
+        self.emit(EventKind::Syscall, format!("bpftool: Unregistered {name} id {map}"), "bpftool do_unregister", vec![]);
+        self.do_exit(pid, 0)?;
+        Ok(Outcome::Ok)
+    }
+
+    /// `bpf_object__load_progs()`: each program goes through the verifier
+    /// (its log shown line by line) and, accepted, gets an id and an fd in
+    /// the loader; the verifier takes a reference on each map it uses
+    /// (`map_ids[i]` is the id of the object's map `i`, once created). On a
+    /// refusal the loader exits and the outcome is returned as the error.
+    fn bpf_load_programs(&mut self, pid: Pid, obj: &BpfObject, map_ids: &[Option<u32>]) -> R<Result<Vec<u32>, Outcome>> {
+        use crate::ops::Errno;
+        let map_id = |name: &str| obj.maps.iter().position(|m| m.name == name).and_then(|i| map_ids[i]);
+        let mut loaded = Vec::new();
+        for p in &obj.programs {
+            let relocs: Vec<&Reloc> = obj.relocations.iter().filter(|r| r.program == p.name).collect();
+            let verdict = verify(p);
+            for line in &verdict.log {
+                self.emit(EventKind::Syscall, format!("verifier log: {line}"), "bpf_check", vec![]);
+            }
+            if let Some((code, msg)) = verdict.error {
+                let errno = match code {
+                    -13 => Errno::EACCES,
+                    -7 => Errno::E2BIG,
+                    _ => Errno::EINVAL,
+                };
+                let detail = format!("{msg}; libbpf: prog '{}': failed to load: {code}; Error: failed to load object file", p.name);
+                return self.bpftool_fail(pid, errno, format!("BPF_PROG_LOAD of '{}' fails: {detail}", p.name), "bpf_check").map(Err);
+            }
+            // The verifier resolves each pseudo map fd and takes one
+            // reference per distinct map (resolve_pseudo_ldimm64).
+            let used: BTreeSet<u32> = relocs.iter().filter_map(|r| map_id(&r.map)).collect();
+            let id = next_id(self.st.bpf.last_prog_id, |i| self.st.bpf.progs.contains_key(&i));
+            // As the verifier leaves it: each ld_imm64 names its map (by id here).
+            let mut insns = p.insns.clone();
+            for r in &relocs {
+                if let (Some(mid), Some(i)) = (map_id(&r.map), insns.get_mut(r.insn_index)) {
+                    i[1] = (i[1] & 0x0f) | 0x10;
+                    i[4..8].copy_from_slice(&(mid as i32).to_le_bytes());
+                }
+            }
+            let kp = KProg {
+                name: p.name.clone(),
+                prog_type: p.prog_type.clone(),
+                map_ids: used.iter().copied().collect(),
+                xlated: p.insns.len() * 8,
+                insns,
+                refcnt: 1,
+            };
+            self.bpf_update(|b| {
+                b.last_prog_id = id;
+                for m in &used {
+                    if let Some(m) = b.maps.get_mut(m) {
+                        m.refcnt += 1;
+                    }
+                }
+                b.progs.insert(id, kp);
+            });
+            let fd = self.bpf_fd(pid, BpfRef::Prog(id))?;
+            let held = if used.is_empty() {
+                "no instruction refers to a map, so the program holds no map".to_string()
+            } else {
+                format!("the verifier takes a reference on map(s) {:?} (used_maps; refcnt only, not usercnt)", used)
+            };
+            self.emit(
+                EventKind::Alloc,
+                format!(
+                    "bpf(BPF_PROG_LOAD, {} '{}', {} insns): verified; program id {id}, fd {fd}; {held}",
+                    p.prog_type, p.name, p.insn_count
+                ),
+                "bpf_prog_load/bpf_check/resolve_pseudo_ldimm64/bpf_map_inc",
+                vec![Focus::Fd { pid, fd }],
+            );
+            loaded.push(id);
+        }
+        Ok(Ok(loaded))
     }
 
     /// `bpf_object__create_maps()`: every map not reused from the command
@@ -1275,7 +1572,7 @@ impl Machine {
                 } else {
                     BTreeMap::new()
                 };
-                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries });
+                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries, progs: vec![] });
             });
             let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
             self.emit(
@@ -1562,6 +1859,10 @@ impl Machine {
     }
 }
 
+/// Kernel structs BPF may implement (`bpf_struct_ops` registrations), with
+/// the value size of their struct_ops map on the reference kernel.
+pub const STRUCT_OPS_TYPES: &[(&str, u32)] = &[("tcp_congestion_ops", 256)];
+
 /// Helper names by number (include/uapi/linux/bpf.h `__BPF_FUNC_MAPPER`).
 pub const HELPERS: &[(i32, &str)] = &[
     (1, "bpf_map_lookup_elem"),
@@ -1608,6 +1909,10 @@ pub const KFUNCS: &[(&str, u32, &[&str])] = &[
     ("bpf_dynptr_from_xdp", 63865, &["xdp"]),
     ("bpf_dynptr_from_skb", 63863, &["sched_cls", "socket_filter", "cgroup_skb"]),
     ("bpf_task_acquire", 65913, &["tracing", "lsm", "struct_ops", "sched_cls", "xdp"]),
+    // bpf_tcp_ca_kfunc_set (net/ipv4/bpf_tcp_ca.c), registered for BPF_PROG_TYPE_STRUCT_OPS.
+    ("tcp_reno_ssthresh", 114394, &["struct_ops"]),
+    ("tcp_reno_undo_cwnd", 114396, &["struct_ops"]),
+    ("tcp_reno_cong_avoid", 114392, &["struct_ops"]),
 ];
 
 /// The verifier's verdict on a program.
@@ -1983,7 +2288,9 @@ fn check_reads(prog: &ProgDef) -> Result<(), String> {
                 need(src)?;
             }
             _ if op == 0x95 => {
-                need(0).map_err(|_| format!("{i}: R0 !read_ok (r0 must hold the return value at exit)"))?;
+                if !prog.void_return {
+                    need(0).map_err(|_| format!("{i}: R0 !read_ok (r0 must hold the return value at exit)"))?;
+                }
                 succ.clear();
             }
             _ if op == 0x85 => {

@@ -183,6 +183,8 @@ impl Machine {
             Op::BpfUnlink { path } => self.bpf_unlink(path),
             Op::BpftoolShow { json } => self.bpftool_show(*json),
             Op::BpfGetNextId { kind, start } => self.bpf_get_next_id(*kind, *start),
+            Op::BpftoolStructOpsRegister { object } => self.bpftool_struct_ops_register(object),
+            Op::BpftoolStructOpsUnregister { name } => self.bpftool_struct_ops_unregister(name),
             Op::BpfGetFdById { pid, kind, id } => {
                 let r = match kind {
                     crate::bpf::BpfKind::Map => crate::bpf::BpfRef::Map(*id),

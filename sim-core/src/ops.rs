@@ -291,6 +291,17 @@ pub enum Op {
         /// `bpftool -j`: JSON instead of text.
         json: bool,
     },
+    /// `bpftool struct_ops register OBJECT`: implement kernel function
+    /// pointers (a TCP congestion control) with the object's programs.
+    BpftoolStructOpsRegister {
+        /// The BPF object file.
+        object: String,
+    },
+    /// `bpftool struct_ops unregister name NAME`.
+    BpftoolStructOpsUnregister {
+        /// The registered name (`sim_ca`).
+        name: String,
+    },
     /// `bpf(BPF_{MAP,PROG,LINK}_GET_NEXT_ID, start)`: the next live id after `start`.
     BpfGetNextId {
         /// Which IDR.
@@ -459,6 +470,8 @@ impl Op {
                 libbpf: f.str("libbpf")?.map(|v| crate::bpf::Libbpf::parse(&v)).transpose()?.unwrap_or_default(),
             },
             "bpf_unlink" => Op::BpfUnlink { path: f.need_str("path")? },
+            "bpftool_struct_ops_register" => Op::BpftoolStructOpsRegister { object: f.need_str("object")? },
+            "bpftool_struct_ops_unregister" => Op::BpftoolStructOpsUnregister { name: f.need_str("name")? },
             "bpftool_show" => Op::BpftoolShow { json: f.bool("json")?.unwrap_or(false) },
             "bpf_get_next_id" => {
                 Op::BpfGetNextId { kind: crate::bpf::BpfKind::parse(&f.need_str("kind")?)?, start: f.int("start")?.unwrap_or(0) }
@@ -510,6 +523,8 @@ impl Op {
         "bpftool_show",
         "bpf_test_run",
         "bpf_get_next_id",
+        "bpftool_struct_ops_register",
+        "bpftool_struct_ops_unregister",
         "bpf_get_fd_by_id",
         "bpf_obj_get",
         "bpf_obj_pin",
@@ -529,6 +544,8 @@ impl Op {
             | Op::BpfUnlink { .. }
             | Op::BpftoolShow { .. }
             | Op::BpfGetNextId { .. }
+            | Op::BpftoolStructOpsRegister { .. }
+            | Op::BpftoolStructOpsUnregister { .. }
             | Op::BpfTestRun { .. } => None,
             Op::BpfGetFdById { pid, .. } | Op::BpfObjGet { pid, .. } | Op::BpfObjPin { pid, .. } | Op::BpfLinkCreate { pid, .. } => {
                 Some(*pid)
@@ -612,6 +629,8 @@ impl Op {
             Op::BpfUnlink { path } => format!("rm {path}"),
             Op::BpftoolShow { json: false } => "bpftool prog show; bpftool map show".into(),
             Op::BpftoolShow { json: true } => "bpftool -j prog show; bpftool -j map show".into(),
+            Op::BpftoolStructOpsRegister { object } => format!("bpftool struct_ops register {object}"),
+            Op::BpftoolStructOpsUnregister { name } => format!("bpftool struct_ops unregister name {name}"),
             Op::BpfGetNextId { kind, start } => format!("bpf(BPF_{}_GET_NEXT_ID, start_id = {start})", kind.cmd()),
             Op::BpfGetFdById { pid, kind, id } => format!("process {pid}: bpf(BPF_{}_GET_FD_BY_ID, {id})", kind.cmd()),
             Op::BpfObjGet { pid, path } => format!("process {pid}: bpf(BPF_OBJ_GET, \"{path}\")"),

@@ -397,9 +397,9 @@ wire_struct! {
     Cpu { r, n, z, c, v, ipsr, lockup, steps }
     McuState { firmware, info, flash, ram, cpu }
     MapDef { name, kind, type_id, key_size, value_size, max_entries, pinning }
-    KMap { def, refcnt, usercnt, entries }
+    KMap { def, refcnt, usercnt, entries, progs }
     KProg { name, prog_type, map_ids, xlated, insns, refcnt }
-    BpfState { maps, progs, last_map_id, last_prog_id, pins, links, last_link_id }
+    BpfState { maps, progs, last_map_id, last_prog_id, pins, links, last_link_id, struct_ops }
     KLink { prog, target, refcnt }
     Event { kind, text, mechanism, focus, deltas }
 }

@@ -115,14 +115,16 @@ pub fn bpf_and_fd_counts(st: &sim_core::State) -> Result<(), String> {
     let held = |r: BpfRef| files.get(&r).copied().unwrap_or(0) + pins(r);
     for (id, m) in &b.maps {
         let r = BpfRef::Map(*id);
-        let by_progs = b.progs.values().filter(|p| p.map_ids.contains(id)).count() as u32;
+        let by_progs =
+            b.progs.values().filter(|p| p.map_ids.contains(id)).count() as u32 + b.struct_ops.values().filter(|m| *m == id).count() as u32;
         if (m.refcnt, m.usercnt) != (held(r) + by_progs, held(r)) {
             return Err(format!("map {id}: refcnt {} usercnt {}, but {} files/pins and {by_progs} programs", m.refcnt, m.usercnt, held(r)));
         }
     }
     for (id, p) in &b.progs {
         let r = BpfRef::Prog(*id);
-        let by_links = b.links.values().filter(|l| l.prog == *id).count() as u32;
+        let by_links = b.links.values().filter(|l| l.prog == *id).count() as u32
+            + b.maps.values().map(|m| m.progs.iter().filter(|p| *p == id).count() as u32).sum::<u32>();
         if p.refcnt != held(r) + by_links {
             return Err(format!("program {id}: refcnt {}, but {} files/pins and {by_links} links", p.refcnt, held(r)));
         }

@@ -111,6 +111,7 @@ fn stack_accesses_outside_512_bytes_are_refused_at_once() {
         insn_count: insns.len(),
         insns,
         kfunc_calls: vec![],
+        void_return: false,
     };
     let data = std::fs::read(sim_tests::root().join("tests/malformed/fuzz-verifier-stack-walk.bin")).expect("regression input");
     let insns: Vec<[u8; 8]> = data[1..].chunks_exact(8).map(|c| c.try_into().expect("8 bytes")).collect();
@@ -133,6 +134,7 @@ fn registers_must_be_written_before_they_are_read() {
         insn_count: insns.len(),
         insns,
         kfunc_calls: vec![],
+        void_return: false,
     };
     let exit = [0x95, 0, 0, 0, 0, 0, 0, 0];
     // exit without setting r0.
@@ -162,6 +164,7 @@ fn loops_are_accepted_only_when_every_path_ends() {
         insn_count: insns.len(),
         insns,
         kfunc_calls: vec![],
+        void_return: false,
     };
     let exit = insn(0x95, 0, 0, 0, 0);
     // r0 = 0; r1 = 0; loop: r0 += r1; r1 += 1; if r1 < 10 goto loop; exit

@@ -307,3 +307,52 @@ fn json_output_uses_bpftools_names_in_bpftools_order() {
         }
     }
 }
+
+#[test]
+fn struct_ops_registration_matches_the_real_kernel() {
+    let _one_at_a_time = kernel();
+    if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("test -r /sys/kernel/btf/vmlinux").0 {
+        eprintln!("skipped: needs root, bpftool and the kernel's BTF");
+        return;
+    }
+    let obj = sim_tests::root().join("fixtures/bpf/struct_ops_ca.o");
+    let (ok, out) = sh(&format!("bpftool struct_ops register {}", obj.display()));
+    if !ok {
+        eprintln!("skipped: the kernel refused to register a TCP congestion control here: {out}");
+        return;
+    }
+    let available = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control").unwrap_or_default();
+    let (_, maps) = sh("bpftool -j map show");
+    let (_, progs) = sh("bpftool -j prog show");
+    let (gone, out2) = sh("bpftool struct_ops unregister name sim_ca");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let after = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control").unwrap_or_default();
+    let (_, progs_after) = sh("bpftool -j prog show");
+
+    // The real kernel:
+    assert!(out.contains("Registered tcp_congestion_ops sim_ca id"), "{out}");
+    assert!(available.split_whitespace().any(|a| a == "sim_ca"), "{available}");
+    assert!(maps.contains("\"type\":\"struct_ops\",\"name\":\"sim_ca\""), "{maps}");
+    assert!(maps.contains("\"bytes_value\":256"), "the value size the simulator uses: {maps}");
+    for p in ["sim_ssthresh", "sim_cong_avoid", "sim_undo_cwnd"] {
+        assert!(progs.contains(&format!("\"type\":\"struct_ops\",\"name\":\"{p}\"")), "{p}: {progs}");
+        assert!(!progs_after.contains(&format!("\"name\":\"{p}\"")), "{p} is freed after unregistering");
+    }
+    assert!(gone && !after.split_whitespace().any(|a| a == "sim_ca"), "{out2} {after}");
+
+    // The simulation:
+    let mut m = sim_core::Machine::new(&sim_core::Config::default());
+    m.install_file("/o", std::sync::Arc::from(std::fs::read(&obj).expect("fixture")));
+    let o = m.apply(&sim_core::Op::BpftoolStructOpsRegister { object: "/o".into() }).expect("runs").outcome;
+    assert_eq!(o, sim_core::Outcome::Ok);
+    let b = &m.state().bpf;
+    let map = b.struct_ops.get("sim_ca").copied().expect("registered");
+    assert_eq!((b.maps[&map].def.kind.as_str(), b.maps[&map].def.value_size), ("struct_ops", 256));
+    let mut names: Vec<&str> = b.progs.values().map(|p| p.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["sim_cong_avoid", "sim_ssthresh", "sim_undo_cwnd"]);
+    assert!(b.progs.values().all(|p| p.prog_type == "struct_ops"));
+    m.apply(&sim_core::Op::BpftoolStructOpsUnregister { name: "sim_ca".into() }).expect("runs");
+    let b = &m.state().bpf;
+    assert!(b.struct_ops.is_empty() && b.maps.is_empty() && b.progs.is_empty());
+}

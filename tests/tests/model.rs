@@ -29,6 +29,8 @@ enum Act {
     Link(usize, u32),
     Close(usize, u32),
     TestRun(usize),
+    Register,
+    Unregister,
 }
 
 fn act() -> impl Strategy<Value = Act> {
@@ -47,6 +49,8 @@ fn act() -> impl Strategy<Value = Act> {
         1 => (0..4usize, 0..8u32).prop_map(|(w, fd)| Act::Link(w, fd)),
         2 => (0..4usize, 0..8u32).prop_map(|(w, fd)| Act::Close(w, fd)),
         1 => (0..4usize).prop_map(Act::TestRun),
+        1 => Just(Act::Register),
+        1 => Just(Act::Unregister),
     ]
 }
 
@@ -65,6 +69,7 @@ fn machine() -> Machine {
     m.install_file(OBJECTS[0], Arc::from(&include_bytes!("../../fixtures/bpf/sockops_lookup.o")[..]));
     m.install_file(OBJECTS[1], Arc::from(&include_bytes!("../../fixtures/bpf/sockops_nolookup.o")[..]));
     m.install_file(OBJECTS[2], Arc::from(&include_bytes!("../../fixtures/bpf/tc_shared.o")[..]));
+    m.install_file("/o/ca.o", Arc::from(&include_bytes!("../../fixtures/bpf/struct_ops_ca.o")[..]));
     m
 }
 
@@ -98,6 +103,8 @@ fn op_for(a: &Act, st: &State) -> Option<Op> {
         Act::ObjPin(w, fd, p) => Op::BpfObjPin { pid: pick(w)?, fd: Fd(fd), path: format!("/sys/fs/bpf/x{p}") },
         Act::Link(w, fd) => Op::BpfLinkCreate { pid: pick(w)?, prog_fd: Fd(fd), target: "cgroup /sys/fs/cgroup/t".into() },
         Act::Close(w, fd) => Op::Close { pid: pick(w)?, fd: Fd(fd) },
+        Act::Register => Op::BpftoolStructOpsRegister { object: "/o/ca.o".into() },
+        Act::Unregister => Op::BpftoolStructOpsUnregister { name: "sim_ca".into() },
         Act::TestRun(p) => Op::BpfTestRun { pin: st.bpf.pins.keys().nth(p % st.bpf.pins.len().max(1))?.clone(), repeat: 1 },
     })
 }
@@ -144,6 +151,12 @@ proptest! {
         }
         while let Some(path) = m.state().bpf.pins.keys().next().cloned() {
             step(&mut m, &Op::BpfUnlink { path }, &mut timeline, &mut states)?;
+        }
+        if m.state().bpf.struct_ops.contains_key("sim_ca") {
+            step(&mut m, &Op::BpftoolStructOpsUnregister { name: "sim_ca".into() }, &mut timeline, &mut states)?;
+        }
+        while let Some(pid) = running(m.state()).first().copied() {
+            step(&mut m, &Op::Exit { pid, code: 0 }, &mut timeline, &mut states)?;
         }
         let st = m.state();
         prop_assert!(st.bpf.maps.is_empty() && st.bpf.progs.is_empty() && st.bpf.links.is_empty(), "{:?}", st.bpf);

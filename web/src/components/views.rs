@@ -522,6 +522,10 @@ fn bpf_view(st: &State) -> Html {
         }
         if let BpfRef::Prog(id) = r {
             v.extend(b.links.iter().filter(|(_, l)| l.prog == id).map(|(lid, l)| format!("link {lid} (attached to {})", l.target)));
+            v.extend(b.maps.iter().filter(|(_, m)| m.progs.contains(&id)).map(|(mid, m)| format!("struct_ops map {mid} ({})", m.def.name)));
+        }
+        if let BpfRef::Map(id) = r {
+            v.extend(b.struct_ops.iter().filter(|(_, m)| **m == id).map(|(n, _)| format!("the kernel's registration of {n}")));
         }
         if v.is_empty() {
             "nothing".into()
@@ -554,6 +558,18 @@ fn bpf_view(st: &State) -> Html {
             }) }
             </tbody>
         </table>
+        if !b.struct_ops.is_empty() {
+            <table class="bpf-struct-ops">
+                <caption>{"Kernel function pointers implemented by BPF (struct_ops)"}</caption>
+                <thead><tr><th scope="col">{"registered as"}</th><th scope="col">{"map"}</th><th scope="col">{"its programs"}</th></tr></thead>
+                <tbody>
+                { for b.struct_ops.iter().map(|(n, m)| html! {
+                    <tr><td>{ n.clone() }</td><td>{ m }</td>
+                    <td>{ b.maps.get(m).map(|k| k.progs.iter().map(|p| format!("{p} ({})", b.progs.get(p).map(|x| x.name.as_str()).unwrap_or("?"))).collect::<Vec<_>>().join(", ")).unwrap_or_default() }</td></tr>
+                }) }
+                </tbody>
+            </table>
+        }
         if !b.links.is_empty() {
             <table class="bpf-links">
                 <caption>{"Links (a link keeps its program attached)"}</caption>
