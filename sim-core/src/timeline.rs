@@ -9,7 +9,7 @@ use crate::event::Event;
 use crate::state::State;
 
 /// Events between two checkpoints.
-pub const CHECKPOINT_EVERY: usize = 256;
+pub const CHECKPOINT_EVERY: usize = 128;
 
 /// A recorded run.
 #[derive(Clone, Debug)]
