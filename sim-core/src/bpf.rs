@@ -1437,6 +1437,7 @@ impl Machine {
                 let errno = match code {
                     -13 => Errno::EACCES,
                     -7 => Errno::E2BIG,
+                    -9 => Errno::EBADF,
                     _ => Errno::EINVAL,
                 };
                 let detail = format!("{msg}; libbpf: prog '{}': failed to load: {code}; Error: failed to load object file", p.name);
@@ -1954,6 +1955,14 @@ pub fn verify(prog: &ProgDef) -> Verdict {
         if op == 0x18 {
             if i + 1 >= n {
                 return fail(log, -22, format!("{i}: invalid bpf_ld_imm64 insn (the second half is missing)"));
+            }
+            // resolve_pseudo_ldimm64: in an object, map references are
+            // relocations (src_reg 0 until libbpf patches them); a src_reg of
+            // 1 already there names an fd the loader never opened.
+            match src {
+                0 => {}
+                1 => return fail(log, -9, format!("fd {imm} is not pointing to valid bpf_map")),
+                _ => return fail(log, -22, format!("{i}: unrecognized bpf_ld_imm64 insn")),
             }
             i += 2;
             continue;

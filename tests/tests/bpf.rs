@@ -90,6 +90,17 @@ fn the_verifier_refuses_broken_programs() {
     o.programs[0].insns[7][2] = 100;
     let v = sim_core::bpf::verify(&o.programs[0]);
     assert!(v.error.is_some_and(|e| e.1.contains("jump out of range")));
+    // An ld_imm64 that already claims to hold a map fd (src_reg 1): no loader opened it.
+    let mut o = BpfObject::parse(LOOKUP).expect("parses");
+    o.programs[0].insns[4][1] |= 0x10;
+    o.programs[0].insns[4][4] = 42;
+    let v = sim_core::bpf::verify(&o.programs[0]);
+    assert_eq!(v.error, Some((-9, "fd 42 is not pointing to valid bpf_map".to_string())));
+    // An ld_imm64 of a kind the kernel does not know.
+    let mut o = BpfObject::parse(LOOKUP).expect("parses");
+    o.programs[0].insns[4][1] |= 0x70;
+    let v = sim_core::bpf::verify(&o.programs[0]);
+    assert!(v.error.is_some_and(|e| e.1.contains("unrecognized bpf_ld_imm64 insn")));
     // An unknown helper.
     let mut o = BpfObject::parse(LOOKUP).expect("parses");
     o.programs[0].insns[6][4] = 200;
