@@ -105,7 +105,7 @@ pub fn views(p: &super::AtStep) -> Html {
             if !st.bpf.maps.is_empty() || !st.bpf.progs.is_empty() || st.bpf.last_map_id > 0 {
                 <section class="view bpf" aria-labelledby="h-bpf">
                     <h3 id="h-bpf">{"BPF objects: who holds what"}</h3>
-                    { bpf_view(st) }
+                    { bpf_view(st, &freed_bpf(p.pos.checked_sub(1).and_then(|i| tl.events().get(i)))) }
                 </section>
             }
             if let Some(mcu) = st.mcu.as_deref() {
@@ -497,7 +497,37 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
     }
 }
 
-fn bpf_view(st: &State) -> Html {
+/// The BPF objects the event freed, as they were just before: shown faded,
+/// marked "freed", with their ids gone from the kernel.
+fn freed_bpf(e: Option<&sim_core::Event>) -> Vec<(sim_core::bpf::BpfRef, String)> {
+    use sim_core::bpf::BpfRef;
+    let mut out = Vec::new();
+    for d in e.map(|e| e.deltas.as_slice()).unwrap_or(&[]) {
+        if let sim_core::Delta::Bpf { old, new } = d {
+            out.extend(
+                old.maps
+                    .iter()
+                    .filter(|(id, _)| !new.maps.contains_key(id))
+                    .map(|(id, m)| (BpfRef::Map(*id), format!("{} {}", m.def.kind, m.def.name))),
+            );
+            out.extend(
+                old.progs
+                    .iter()
+                    .filter(|(id, _)| !new.progs.contains_key(id))
+                    .map(|(id, p)| (BpfRef::Prog(*id), format!("{} {}", p.prog_type, p.name))),
+            );
+            out.extend(
+                old.links
+                    .iter()
+                    .filter(|(id, _)| !new.links.contains_key(id))
+                    .map(|(id, l)| (BpfRef::Link(*id), format!("link of program {}", l.prog))),
+            );
+        }
+    }
+    out
+}
+
+fn bpf_view(st: &State, freed: &[(sim_core::bpf::BpfRef, String)]) -> Html {
     use sim_core::bpf::BpfRef;
     let b = &st.bpf;
     // Every holder of every object: fds (by process), pins, programs.
@@ -539,7 +569,10 @@ fn bpf_view(st: &State) -> Html {
             <caption>{"Programs"}</caption>
             <thead><tr><th scope="col">{"id"}</th><th scope="col">{"type / name"}</th><th scope="col">{"refcnt"}</th><th scope="col">{"map_ids"}</th><th scope="col">{"held by"}</th></tr></thead>
             <tbody>
-            if b.progs.is_empty() { <tr><td colspan="5" class="empty">{"none loaded"}</td></tr> }
+            if b.progs.is_empty() && !freed.iter().any(|(r, _)| matches!(r, BpfRef::Prog(_))) { <tr><td colspan="5" class="empty">{"none loaded"}</td></tr> }
+            { for freed.iter().filter_map(|(r, what)| match r { BpfRef::Prog(id) => Some(html! {
+                <tr class="freed"><td>{ id }</td><td colspan="4">{ format!("{what}: freed at this step; id {id} is gone") }</td></tr>
+            }), _ => None }) }
             { for b.progs.iter().map(|(id, p)| html! {
                 <tr><td>{ id }</td><td>{ format!("{} {}", p.prog_type, p.name) }</td><td>{ p.refcnt }</td>
                 <td>{ p.map_ids.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ") }</td><td>{ holders(BpfRef::Prog(*id)) }</td></tr>
@@ -550,7 +583,10 @@ fn bpf_view(st: &State) -> Html {
             <caption>{ format!("Maps (next id after {}: ids are never reused at once)", b.last_map_id) }</caption>
             <thead><tr><th scope="col">{"id"}</th><th scope="col">{"type / name"}</th><th scope="col">{"refcnt"}</th><th scope="col">{"usercnt"}</th><th scope="col">{"held by"}</th><th scope="col">{"non-zero entries"}</th></tr></thead>
             <tbody>
-            if b.maps.is_empty() { <tr><td colspan="6" class="empty">{"none: BPF_MAP_GET_NEXT_ID returns ENOENT"}</td></tr> }
+            if b.maps.is_empty() && !freed.iter().any(|(r, _)| matches!(r, BpfRef::Map(_))) { <tr><td colspan="6" class="empty">{"none: BPF_MAP_GET_NEXT_ID returns ENOENT"}</td></tr> }
+            { for freed.iter().filter_map(|(r, what)| match r { BpfRef::Map(id) => Some(html! {
+                <tr class="freed"><td>{ id }</td><td colspan="5">{ format!("{what}: freed at this step; id {id} is gone, its memory follows after an RCU grace period") }</td></tr>
+            }), _ => None }) }
             { for b.maps.iter().map(|(id, m)| html! {
                 <tr><td>{ id }</td><td>{ format!("{} {} (key {}B, value {}B, {} entries)", m.def.kind, m.def.name, m.def.key_size, m.def.value_size, m.def.max_entries) }</td>
                 <td>{ m.refcnt }</td><td>{ m.usercnt }</td><td>{ holders(BpfRef::Map(*id)) }</td>
