@@ -11,8 +11,7 @@ const TYPES: &[&str] = &["sock_ops", "xdp", "sched_cls", "cgroup_skb", "kprobe",
 fuzz_target!(|data: &[u8]| {
     let Some((&t, code)) = data.split_first() else { return };
     let insns: Vec<[u8; 8]> = code.chunks_exact(8).map(|c| [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]).collect();
-    let prog_type = TYPES[t as usize % TYPES.len()].to_string();
-    let prog = ProgDef { name: "f".into(), section: prog_type.clone(), prog_type, insn_count: insns.len(), insns, kfunc_calls: vec![], void_return: false };
+    let prog = ProgDef::from_insns(TYPES[t as usize % TYPES.len()], insns);
     let verdict = sim_core::bpf::verify(&prog);
     if verdict.error.is_none() {
         let mut vm = sim_core::bpf_vm::Vm::new(&prog.insns, vec![0; 256], sim_core::bpf_vm::Maps::new(), BTreeMap::new());

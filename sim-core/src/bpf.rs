@@ -156,6 +156,22 @@ impl Libbpf {
     }
 }
 
+impl ProgDef {
+    /// A program of type `prog_type` made of raw instructions, as if it had
+    /// been read from an object (no kfunc calls, no struct_ops member).
+    pub fn from_insns(prog_type: &str, insns: Vec<[u8; 8]>) -> ProgDef {
+        ProgDef {
+            name: "prog".into(),
+            section: prog_type.into(),
+            prog_type: prog_type.into(),
+            insn_count: insns.len(),
+            insns,
+            kfunc_calls: vec![],
+            void_return: false,
+        }
+    }
+}
+
 /// A `SEC(".struct_ops")` variable: a kernel struct of function pointers
 /// (like `struct tcp_congestion_ops`) whose members are BPF programs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -115,15 +115,7 @@ fn the_verifier_refuses_broken_programs() {
 #[test]
 fn stack_accesses_outside_512_bytes_are_refused_at_once() {
     use sim_core::bpf_vm::insn;
-    let mk = |insns: Vec<[u8; 8]>| sim_core::bpf::ProgDef {
-        name: "t".into(),
-        section: "sockops".into(),
-        prog_type: "sock_ops".into(),
-        insn_count: insns.len(),
-        insns,
-        kfunc_calls: vec![],
-        void_return: false,
-    };
+    let mk = |insns: Vec<[u8; 8]>| sim_core::bpf::ProgDef::from_insns("sock_ops", insns);
     let data = std::fs::read(sim_tests::root().join("tests/malformed/fuzz-verifier-stack-walk.bin")).expect("regression input");
     let insns: Vec<[u8; 8]> = data[1..].chunks_exact(8).map(|c| c.try_into().expect("8 bytes")).collect();
     let t0 = std::time::Instant::now();
@@ -138,15 +130,7 @@ fn stack_accesses_outside_512_bytes_are_refused_at_once() {
 
 #[test]
 fn registers_must_be_written_before_they_are_read() {
-    let mk = |insns: Vec<[u8; 8]>| sim_core::bpf::ProgDef {
-        name: "t".into(),
-        section: "xdp".into(),
-        prog_type: "xdp".into(),
-        insn_count: insns.len(),
-        insns,
-        kfunc_calls: vec![],
-        void_return: false,
-    };
+    let mk = |insns: Vec<[u8; 8]>| sim_core::bpf::ProgDef::from_insns("xdp", insns);
     let exit = [0x95, 0, 0, 0, 0, 0, 0, 0];
     // exit without setting r0.
     let v = sim_core::bpf::verify(&mk(vec![exit]));
@@ -168,15 +152,7 @@ fn registers_must_be_written_before_they_are_read() {
 #[test]
 fn loops_are_accepted_only_when_every_path_ends() {
     use sim_core::bpf_vm::insn;
-    let mk = |insns: Vec<[u8; 8]>| sim_core::bpf::ProgDef {
-        name: "t".into(),
-        section: "xdp".into(),
-        prog_type: "xdp".into(),
-        insn_count: insns.len(),
-        insns,
-        kfunc_calls: vec![],
-        void_return: false,
-    };
+    let mk = |insns: Vec<[u8; 8]>| sim_core::bpf::ProgDef::from_insns("xdp", insns);
     let exit = insn(0x95, 0, 0, 0, 0);
     // r0 = 0; r1 = 0; loop: r0 += r1; r1 += 1; if r1 < 10 goto loop; exit
     let counted = vec![
