@@ -752,6 +752,58 @@ pub struct BpfState {
 }
 
 impl BpfState {
+    /// One more reference on `r`, and a user reference on a map when `uref`
+    /// (`bpf_map_inc` / `bpf_map_inc_with_uref`, `bpf_prog_inc`, `bpf_link_inc`).
+    fn take_ref(&mut self, r: BpfRef, uref: bool) {
+        match r {
+            BpfRef::Map(id) => {
+                if let Some(m) = self.maps.get_mut(&id) {
+                    m.refcnt += 1;
+                    m.usercnt += u32::from(uref);
+                }
+            }
+            BpfRef::Prog(id) => {
+                if let Some(p) = self.progs.get_mut(&id) {
+                    p.refcnt += 1;
+                }
+            }
+            BpfRef::Link(id) => {
+                if let Some(l) = self.links.get_mut(&id) {
+                    l.refcnt += 1;
+                }
+            }
+        }
+    }
+
+    /// One reference fewer on `r` (and a user reference on a map when
+    /// `uref`); the object leaves its table when no reference is left.
+    /// Returns the (refcnt, usercnt) left, or None if `r` did not exist.
+    fn drop_ref(&mut self, r: BpfRef, uref: bool) -> Option<(u32, u32)> {
+        let left = match r {
+            BpfRef::Map(id) => self.maps.get_mut(&id).map(|m| {
+                m.refcnt = m.refcnt.saturating_sub(1);
+                m.usercnt = m.usercnt.saturating_sub(u32::from(uref));
+                (m.refcnt, m.usercnt)
+            }),
+            BpfRef::Prog(id) => self.progs.get_mut(&id).map(|p| {
+                p.refcnt = p.refcnt.saturating_sub(1);
+                (p.refcnt, 0)
+            }),
+            BpfRef::Link(id) => self.links.get_mut(&id).map(|l| {
+                l.refcnt = l.refcnt.saturating_sub(1);
+                (l.refcnt, 0)
+            }),
+        }?;
+        if left.0 == 0 {
+            match r {
+                BpfRef::Map(id) => drop(self.maps.remove(&id)),
+                BpfRef::Prog(id) => drop(self.progs.remove(&id)),
+                BpfRef::Link(id) => drop(self.links.remove(&id)),
+            }
+        }
+        Some(left)
+    }
+
     /// `bpftool prog show` text.
     pub fn prog_show(&self) -> String {
         let mut s = String::new();
@@ -849,63 +901,47 @@ impl Machine {
         match r {
             BpfRef::Map(id) => {
                 let Some(m) = self.st.bpf.maps.get(&id).cloned() else { return };
-                let (refcnt, usercnt) = (m.refcnt - 1, if uref { m.usercnt - 1 } else { m.usercnt });
-                if refcnt == 0 {
-                    self.bpf_update(|b| {
-                        b.maps.remove(&id);
-                    });
-                    self.emit(
-                        EventKind::Free,
-                        format!("{why}: map {id} ({}) loses its last reference: its id leaves the IDR at once, so BPF_MAP_GET_FD_BY_ID({id}) now fails with ENOENT and GET_NEXT_ID walks skip it", m.def.name),
-                        "__bpf_map_put/bpf_map_free_id",
-                        vec![],
-                    );
-                    self.emit(
-                        EventKind::Free,
-                        format!(
-                            "later, after an RCU grace period, a workqueue frees map {id}'s memory ({} entries of {} bytes)",
-                            m.def.max_entries, m.def.value_size
-                        ),
-                        "bpf_map_free_in_work/bpf_map_free_deferred/map_free",
-                        vec![],
-                    );
-                    for p in m.progs {
-                        self.bpf_put(BpfRef::Prog(p), false, &format!("struct_ops map {id}'s value"));
-                    }
-                } else {
-                    self.bpf_update(|b| {
-                        if let Some(m) = b.maps.get_mut(&id) {
-                            m.refcnt = refcnt;
-                            m.usercnt = usercnt;
-                        }
-                    });
+                let (refcnt, usercnt) = self.bpf_drop(r, uref);
+                if refcnt > 0 {
                     self.emit(
                         EventKind::Free,
                         format!("{why}: map {id} ({}) now has refcnt {refcnt}, usercnt {usercnt}: still alive", m.def.name),
                         if uref { "bpf_map_put_with_uref" } else { "bpf_map_put" },
                         vec![],
                     );
+                    return;
+                }
+                self.emit(
+                    EventKind::Free,
+                    format!("{why}: map {id} ({}) loses its last reference: its id leaves the IDR at once, so BPF_MAP_GET_FD_BY_ID({id}) now fails with ENOENT and GET_NEXT_ID walks skip it", m.def.name),
+                    "__bpf_map_put/bpf_map_free_id",
+                    vec![],
+                );
+                self.emit(
+                    EventKind::Free,
+                    format!(
+                        "later, after an RCU grace period, a workqueue frees map {id}'s memory ({} entries of {} bytes)",
+                        m.def.max_entries, m.def.value_size
+                    ),
+                    "bpf_map_free_in_work/bpf_map_free_deferred/map_free",
+                    vec![],
+                );
+                for p in &m.progs {
+                    self.bpf_put(BpfRef::Prog(*p), false, &format!("struct_ops map {id}'s value"));
                 }
             }
             BpfRef::Prog(id) => {
                 let Some(p) = self.st.bpf.progs.get(&id).cloned() else { return };
-                if p.refcnt > 1 {
-                    self.bpf_update(|b| {
-                        if let Some(p) = b.progs.get_mut(&id) {
-                            p.refcnt -= 1;
-                        }
-                    });
+                let (refcnt, _) = self.bpf_drop(r, uref);
+                if refcnt > 0 {
                     self.emit(
                         EventKind::Free,
-                        format!("{why}: program {id} ({}) now has refcnt {}: still loaded", p.name, p.refcnt - 1),
+                        format!("{why}: program {id} ({}) now has refcnt {refcnt}: still loaded", p.name),
                         "bpf_prog_put",
                         vec![],
                     );
                     return;
                 }
-                self.bpf_update(|b| {
-                    b.progs.remove(&id);
-                });
                 self.emit(
                     EventKind::Free,
                     format!(
@@ -915,29 +951,22 @@ impl Machine {
                     "bpf_prog_put_deferred/bpf_prog_free_id/__bpf_free_used_maps",
                     vec![],
                 );
-                for m in p.map_ids {
-                    self.bpf_put(BpfRef::Map(m), false, &format!("program {id}'s used_maps"));
+                for m in &p.map_ids {
+                    self.bpf_put(BpfRef::Map(*m), false, &format!("program {id}'s used_maps"));
                 }
             }
             BpfRef::Link(id) => {
                 let Some(l) = self.st.bpf.links.get(&id).cloned() else { return };
-                if l.refcnt > 1 {
-                    self.bpf_update(|b| {
-                        if let Some(l) = b.links.get_mut(&id) {
-                            l.refcnt -= 1;
-                        }
-                    });
+                let (refcnt, _) = self.bpf_drop(r, uref);
+                if refcnt > 0 {
                     self.emit(
                         EventKind::Free,
-                        format!("{why}: link {id} now has refcnt {}: program {} stays attached to {}", l.refcnt - 1, l.prog, l.target),
+                        format!("{why}: link {id} now has refcnt {refcnt}: program {} stays attached to {}", l.prog, l.target),
                         "bpf_link_put",
                         vec![],
                     );
                     return;
                 }
-                self.bpf_update(|b| {
-                    b.links.remove(&id);
-                });
                 self.emit(
                     EventKind::Free,
                     format!(
@@ -950,6 +979,22 @@ impl Machine {
                 self.bpf_put(BpfRef::Prog(l.prog), false, &format!("link {id} released"));
             }
         }
+    }
+
+    /// Drops one reference (see `BpfState::drop_ref`); returns what is left.
+    fn bpf_drop(&mut self, r: BpfRef, uref: bool) -> (u32, u32) {
+        let mut left = (0, 0);
+        self.bpf_update(|b| left = b.drop_ref(r, uref).unwrap_or_default());
+        left
+    }
+
+    /// A pin at `path` on bpffs: the inode holds a reference on `r`, and a
+    /// user reference on a map (`bpf_obj_pin_user`).
+    fn bpf_pin(&mut self, path: &str, r: BpfRef) {
+        self.bpf_update(|b| {
+            b.pins.insert(path.to_string(), r);
+            b.take_ref(r, matches!(r, BpfRef::Map(_)));
+        });
     }
 
     /// A new fd in `pid` for `r` (the reference it holds was taken by the caller).
@@ -1005,12 +1050,7 @@ impl Machine {
     /// A new fd in `pid` for map `id`, taking a reference and a user
     /// reference (`bpf_map_get_fd_by_id`, `bpf_obj_get`).
     fn bpf_map_fd(&mut self, pid: Pid, id: u32) -> R<Fd> {
-        self.bpf_update(|b| {
-            if let Some(k) = b.maps.get_mut(&id) {
-                k.refcnt += 1;
-                k.usercnt += 1;
-            }
-        });
+        self.bpf_get(BpfRef::Map(id), true);
         self.bpf_fd(pid, BpfRef::Map(id))
     }
 
@@ -1230,12 +1270,7 @@ impl Machine {
         if self.st.bpf.pins.contains_key(pin) {
             return self.bpftool_fail(pid, Errno::EEXIST, format!("Error: failed to pin program {pin}: File exists"), "bpf_obj_pin");
         }
-        self.bpf_update(|b| {
-            b.pins.insert(pin.to_string(), BpfRef::Prog(prog));
-            if let Some(p) = b.progs.get_mut(&prog) {
-                p.refcnt += 1;
-            }
-        });
+        self.bpf_pin(pin, BpfRef::Prog(prog));
         self.emit(
             EventKind::Map,
             format!("bpf(BPF_OBJ_PIN, program {prog}, \"{pin}\"): the bpffs inode holds a reference to the program"),
@@ -1254,13 +1289,7 @@ impl Machine {
                         "bpf_object__pin_maps",
                     );
                 }
-                self.bpf_update(|b| {
-                    b.pins.insert(at.clone(), BpfRef::Map(id));
-                    if let Some(k) = b.maps.get_mut(&id) {
-                        k.refcnt += 1;
-                        k.usercnt += 1;
-                    }
-                });
+                self.bpf_pin(&at, BpfRef::Map(id));
                 self.emit(
                     EventKind::Map,
                     format!("pinmaps {dir}: bpf(BPF_OBJ_PIN, map {id}, \"{at}\"): the pin holds a reference and a user reference"),
@@ -1376,14 +1405,12 @@ impl Machine {
             let name = o.name.clone();
             self.bpf_update(|b| {
                 for p in &held {
-                    if let Some(p) = b.progs.get_mut(p) {
-                        p.refcnt += 1;
-                    }
+                    b.take_ref(BpfRef::Prog(*p), false);
                 }
                 if let Some(m) = b.maps.get_mut(&map) {
                     m.progs = held.clone();
-                    m.refcnt += 1;
                 }
+                b.take_ref(BpfRef::Map(map), false);
                 b.struct_ops.insert(name.clone(), map);
             });
             let pointers: Vec<String> = o
@@ -1482,9 +1509,7 @@ impl Machine {
             self.bpf_update(|b| {
                 b.last_prog_id = id;
                 for m in &used {
-                    if let Some(m) = b.maps.get_mut(m) {
-                        m.refcnt += 1;
-                    }
+                    b.take_ref(BpfRef::Map(*m), false);
                 }
                 b.progs.insert(id, kp);
             });
@@ -1601,13 +1626,7 @@ impl Machine {
             let at = self.bpf_map_into_slot(pid, &m.name, fd, slots[i])?;
             map_fds[i] = Some((at, id));
             if m.pinning == 1 {
-                self.bpf_update(|b| {
-                    b.pins.insert(pin_path.clone(), BpfRef::Map(id));
-                    if let Some(k) = b.maps.get_mut(&id) {
-                        k.refcnt += 1;
-                        k.usercnt += 1;
-                    }
-                });
+                self.bpf_pin(&pin_path, BpfRef::Map(id));
                 self.emit(EventKind::Map, format!("pinning = LIBBPF_PIN_BY_NAME and nothing is at {pin_path} yet: libbpf pins the new map there (BPF_OBJ_PIN; the pin holds refcnt and usercnt)"), "bpf_map__pin/bpf_obj_pin_user", vec![]);
             }
         }
@@ -1728,26 +1747,7 @@ impl Machine {
     /// Takes a reference on `r` (and a user reference on a map when `uref`):
     /// `bpf_map_inc_with_uref`, `bpf_prog_inc`, `bpf_link_inc`.
     fn bpf_get(&mut self, r: BpfRef, uref: bool) {
-        self.bpf_update(|b| match r {
-            BpfRef::Map(id) => {
-                if let Some(m) = b.maps.get_mut(&id) {
-                    m.refcnt += 1;
-                    if uref {
-                        m.usercnt += 1;
-                    }
-                }
-            }
-            BpfRef::Prog(id) => {
-                if let Some(p) = b.progs.get_mut(&id) {
-                    p.refcnt += 1;
-                }
-            }
-            BpfRef::Link(id) => {
-                if let Some(l) = b.links.get_mut(&id) {
-                    l.refcnt += 1;
-                }
-            }
-        });
+        self.bpf_update(|b| b.take_ref(r, uref));
     }
 
     /// `BPF_*_GET_NEXT_ID`: the smallest live id above `start` in that IDR
@@ -1836,10 +1836,7 @@ impl Machine {
         if self.st.bpf.pins.contains_key(path) {
             return Ok(self.fail(Errno::EEXIST, format!("BPF_OBJ_PIN: {path} exists")));
         }
-        self.bpf_get(r, matches!(r, BpfRef::Map(_)));
-        self.bpf_update(|b| {
-            b.pins.insert(path.to_string(), r);
-        });
+        self.bpf_pin(path, r);
         self.emit(
             EventKind::Map,
             format!("bpf(BPF_OBJ_PIN, fd {fd}, \"{path}\"): the bpffs inode holds a reference to {r}"),
@@ -1861,9 +1858,7 @@ impl Machine {
         self.bpf_update(|b| {
             b.last_link_id = id;
             b.links.insert(id, KLink { prog, target: target.clone(), refcnt: 1 });
-            if let Some(p) = b.progs.get_mut(&prog) {
-                p.refcnt += 1;
-            }
+            b.take_ref(BpfRef::Prog(prog), false);
         });
         let fd = self.bpf_fd(pid, BpfRef::Link(id))?;
         self.emit(
