@@ -182,18 +182,10 @@ pub async fn load_bytes(name: &str, bytes: &[u8]) -> Result<Rc<Loaded>, String> 
 }
 
 /// Fetches `?src=`: a lesson file, or an ELF file (executable, firmware, BPF object).
-async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url)).await.map_err(|e| format!("cannot fetch {url}: {e:?}"))?;
-    let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response".to_string())?;
-    if !resp.ok() {
-        return Err(format!("cannot fetch {url}: HTTP {}", resp.status()));
-    }
-    let buf =
-        wasm_bindgen_futures::JsFuture::from(resp.array_buffer().map_err(|e| format!("{e:?}"))?).await.map_err(|e| format!("{e:?}"))?;
-    let bytes = js_sys::Uint8Array::new(&buf);
-    scenarios::open::check_size(url, bytes.length() as usize)?;
-    Ok(bytes.to_vec())
+async fn fetch_src(url: &str) -> Result<Vec<u8>, String> {
+    let bytes = engine::fetch_bytes(url).await?.ok_or_else(|| format!("cannot fetch {url}: HTTP 404"))?;
+    scenarios::open::check_size(url, bytes.len())?;
+    Ok(bytes)
 }
 
 /// Reads a File chosen in an `<input type=file>`.
@@ -228,7 +220,7 @@ pub fn app(props: &AppProps) -> Html {
                 state.dispatch(Action::Busy);
                 let state = state.clone();
                 spawn_local(async move {
-                    let r = match fetch_bytes(&src).await {
+                    let r = match fetch_src(&src).await {
                         Ok(b) => engine::open_bytes(&src, &b).await.map(|rec| Rc::new(Loaded::new(rec, Source::Url(src.clone())))),
                         Err(e) => Err(e),
                     };

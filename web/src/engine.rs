@@ -31,6 +31,32 @@ fn plausible_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A JavaScript exception as text: a thrown string as it is, an Error by its message.
+fn js_error(e: wasm_bindgen::JsValue) -> String {
+    e.as_string().unwrap_or_else(|| {
+        let msg = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| format!("{e:?}"));
+        format!("the simulator stopped: {msg}")
+    })
+}
+
+/// Fetches `url` (relative to the page); Ok(None) when the server says it
+/// is not there (404), an error for any other failure.
+pub async fn fetch_bytes(url: &str) -> Result<Option<Vec<u8>>, String> {
+    use wasm_bindgen::JsCast;
+    let window = web_sys::window().ok_or("no window")?;
+    let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| format!("cannot fetch {url}: {}", js_error(e)))?;
+    let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response".to_string())?;
+    match resp.status() {
+        404 => return Ok(None),
+        _ if !resp.ok() => return Err(format!("cannot fetch {url}: HTTP {}", resp.status())),
+        _ => {}
+    }
+    let buf = wasm_bindgen_futures::JsFuture::from(resp.array_buffer().map_err(js_error)?).await.map_err(js_error)?;
+    Ok(Some(js_sys::Uint8Array::new(&buf).to_vec()))
+}
+
 fn no_such_lesson(id: &str) -> String {
     format!("there is no built-in lesson called \"{id}\"")
 }
@@ -67,7 +93,6 @@ mod imp {
 mod imp {
     use super::*;
     use wasm_bindgen::prelude::*;
-    use wasm_bindgen::JsCast;
 
     // Imports the engine module once (again after it trapped: a module that
     // aborted mid-run is not reused) and calls one of its functions.
@@ -97,38 +122,14 @@ export async function engine_call(base, name, a, b) {
         web_sys::window().and_then(|w| w.document()).and_then(|d| d.base_uri().ok().flatten()).unwrap_or_default()
     }
 
-    fn js_error(e: JsValue) -> String {
-        e.as_string().unwrap_or_else(|| {
-            let msg = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| format!("{e:?}"));
-            format!("the simulator stopped: {msg}")
-        })
-    }
-
     async fn call(name: &str, what: &str, a: JsValue, b: JsValue) -> Result<Recording, String> {
         let v = engine_call(&base(), name, a, b).await.map_err(js_error)?;
         decode(what, &js_sys::Uint8Array::new(&v).to_vec())
     }
 
-    /// Fetches `url`; Ok(None) when the server says it is not there.
-    async fn fetch(url: &str) -> Result<Option<web_sys::Response>, String> {
-        let window = web_sys::window().ok_or("no window")?;
-        let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
-            .await
-            .map_err(|e| format!("cannot fetch {url}: {}", js_error(e)))?;
-        let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response".to_string())?;
-        match resp.status() {
-            404 => Ok(None),
-            _ if !resp.ok() => Err(format!("cannot fetch {url}: HTTP {}", resp.status())),
-            _ => Ok(Some(resp)),
-        }
-    }
-
     pub async fn index() -> Result<Vec<LessonInfo>, String> {
-        let resp = fetch("lessons/index.txt").await?.ok_or("the lesson index is missing: rebuild the site")?;
-        let text = wasm_bindgen_futures::JsFuture::from(resp.text().map_err(js_error)?).await.map_err(js_error)?;
-        Ok(text
-            .as_string()
-            .unwrap_or_default()
+        let bytes = fetch_bytes("lessons/index.txt").await?.ok_or("the lesson index is missing: rebuild the site")?;
+        Ok(String::from_utf8_lossy(&bytes)
             .lines()
             .filter_map(|l| {
                 let mut f = l.splitn(3, '\t');
@@ -141,9 +142,8 @@ export async function engine_call(base, name, a, b) {
         if !plausible_id(id) {
             return Err(no_such_lesson(id));
         }
-        let resp = fetch(&format!("lessons/{id}.trace")).await?.ok_or_else(|| no_such_lesson(id))?;
-        let buf = wasm_bindgen_futures::JsFuture::from(resp.array_buffer().map_err(js_error)?).await.map_err(js_error)?;
-        decode(id, &js_sys::Uint8Array::new(&buf).to_vec())
+        let bytes = fetch_bytes(&format!("lessons/{id}.trace")).await?.ok_or_else(|| no_such_lesson(id))?;
+        decode(id, &bytes)
     }
 
     pub async fn open_text(name: &str, text: &str) -> Result<Recording, String> {

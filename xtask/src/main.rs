@@ -381,10 +381,8 @@ fn fuzz(t: &str, secs: u32) -> Result<String, String> {
         .output()
         .map_err(|e| format!("cargo fuzz: {e}"))?;
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    let stats: Vec<&str> =
-        log.lines().filter(|l| l.starts_with("Done ") || l.starts_with("stat::number_of_executed_units") || l.contains("cov: ")).collect();
     let last_cov = log.lines().rfind(|l| l.contains(" cov: ")).unwrap_or("");
-    let done = stats.iter().find(|l| l.starts_with("Done ")).copied().unwrap_or("");
+    let done = log.lines().find(|l| l.starts_with("Done ")).unwrap_or("");
     if !out.status.success() {
         let tail: Vec<&str> = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
         return Err(format!("fuzz target {t} failed:\n{}", tail.join("\n")));
