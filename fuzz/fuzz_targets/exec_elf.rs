@@ -7,7 +7,7 @@ use sim_core::{Config, Machine, Op, Pid};
 use std::sync::Arc;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = sim_core::elf::ExecImage::parse(data, 0x7fff_ffff_f000);
+    let _ = sim_core::linux::elf::ExecImage::parse(data, 0x7fff_ffff_f000);
     let mut m = Machine::new(&Config { frames: 4096, ..Config::default() });
     m.install_file("/bin/x", Arc::from(data));
     let _ = m.apply(&Op::Spawn { name: "sh".into() });

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let prog = ProgDef::from_insns(TYPES[t as usize % TYPES.len()], insns);
     let verdict = sim_core::bpf::verify(&prog);
     if verdict.error.is_none() {
-        let mut vm = sim_core::bpf_vm::Vm::new(&prog.insns, vec![0; 256], sim_core::bpf_vm::Maps::new(), BTreeMap::new());
+        let mut vm = sim_core::bpf::vm::Vm::new(&prog.insns, vec![0; 256], sim_core::bpf::vm::Maps::new(), BTreeMap::new());
         let _ = vm.run(false);
     }
 });

@@ -1,9 +1,10 @@
 //! Expectations: assertions on the state after a step, checked by the runner.
 
 use serde::{Deserialize, Deserializer, Serialize};
+use sim_core::arch::{PTE_D, PTE_RW};
 use sim_core::fields::Fields;
-use sim_core::paging::{PTE_D, PTE_RW};
-use sim_core::state::{Backing, FrameKind, ProcState, State};
+use sim_core::linux::{Backing, FrameKind, ProcState};
+use sim_core::State;
 use sim_core::{Fd, Outcome, Pid, VirtAddr};
 
 /// One expectation. `check` names the kind.
@@ -368,16 +369,16 @@ pub struct CheckResult {
 
 /// Reads memory the way the process would see it, without side effects.
 pub fn peek(st: &State, pid: Pid, addr: u64, len: usize) -> Result<Vec<u8>, String> {
-    let fmt = st.format;
+    let fmt = st.linux.format;
     let mut out = Vec::with_capacity(len);
     while out.len() < len {
         let va = addr + out.len() as u64;
-        let Some((_, _, e)) = st.leaf(pid, VirtAddr(va)) else {
+        let Some((_, _, e)) = st.linux.leaf(pid, VirtAddr(va)) else {
             return Err(format!("{va:#x} is not mapped"));
         };
         let off = fmt.offset(VirtAddr(va)) as usize;
         let n = (fmt.page_size() as usize - off).min(len - out.len());
-        out.extend(st.frame_bytes(fmt.pte_pfn(e), off, n));
+        out.extend(st.linux.frame_bytes(fmt.pte_pfn(e), off, n));
     }
     Ok(out)
 }
@@ -410,7 +411,7 @@ impl Expect {
     }
 
     fn eval(&self, st: &State, outcome: &Outcome) -> (String, Result<(), String>) {
-        let fmt = st.format;
+        let fmt = st.linux.format;
         let eq = |found: String, want: String| if found == want { Ok(()) } else { Err(found) };
         match self {
             Expect::Outcome { result, errno, value } => {
@@ -432,7 +433,7 @@ impl Expect {
                 (format!("the operation returns {want}"), eq(found, want))
             }
             Expect::Pte { pid, addr, present, writable, dirty } => {
-                let leaf = st.leaf(*pid, VirtAddr(*addr));
+                let leaf = st.linux.leaf(*pid, VirtAddr(*addr));
                 let mut want = (if *present { "present" } else { "not present" }).to_string();
                 if let Some(w) = writable {
                     want += if *w { ", writable" } else { ", read-only" };
@@ -457,10 +458,10 @@ impl Expect {
             }
             Expect::FrameRefcount { pid, addr, equals } => {
                 let what = format!("the frame process {pid} maps at {addr:#x} has refcount {equals}");
-                match st.leaf(*pid, VirtAddr(*addr)) {
+                match st.linux.leaf(*pid, VirtAddr(*addr)) {
                     None => (what, Err("nothing is mapped there".into())),
                     Some((_, _, e)) => {
-                        let n = st.frames.get(&fmt.pte_pfn(e)).map(|f| f.refcount).unwrap_or(0);
+                        let n = st.linux.frames.get(&fmt.pte_pfn(e)).map(|f| f.refcount).unwrap_or(0);
                         (what, eq(n.to_string(), equals.to_string()))
                     }
                 }
@@ -468,8 +469,8 @@ impl Expect {
             Expect::SameFrame { pid, other, addr, equals } => {
                 let what =
                     format!("processes {pid} and {other} {} the same frame at {addr:#x}", if *equals { "share" } else { "do not share" });
-                let a = st.leaf(*pid, VirtAddr(*addr)).map(|l| fmt.pte_pfn(l.2));
-                let b = st.leaf(*other, VirtAddr(*addr)).map(|l| fmt.pte_pfn(l.2));
+                let a = st.linux.leaf(*pid, VirtAddr(*addr)).map(|l| fmt.pte_pfn(l.2));
+                let b = st.linux.leaf(*other, VirtAddr(*addr)).map(|l| fmt.pte_pfn(l.2));
                 let same = a.is_some() && a == b;
                 let found = format!(
                     "frames {} and {}",
@@ -500,6 +501,7 @@ impl Expect {
             },
             Expect::Vma { pid, addr, exists, prot, backing, start, end } => {
                 let vma = st
+                    .linux
                     .procs
                     .get(pid)
                     .and_then(|p| p.mm.as_ref())
@@ -530,7 +532,7 @@ impl Expect {
                 (format!("process {pid} has {want} at {addr:#x}"), eq(found, want))
             }
             Expect::Process { pid, state, code } => {
-                let found = match st.procs.get(pid).map(|p| &p.state) {
+                let found = match st.linux.procs.get(pid).map(|p| &p.state) {
                     None => "gone".to_string(),
                     Some(ProcState::Running) => "running".to_string(),
                     Some(ProcState::Zombie { code: c }) => match code {
@@ -546,6 +548,7 @@ impl Expect {
             }
             Expect::Frames { kind, equals } => {
                 let n = st
+                    .linux
                     .frames
                     .values()
                     .filter(|f| match kind.as_deref() {
@@ -562,7 +565,7 @@ impl Expect {
             }
             Expect::Register { pid, reg, equals } => {
                 let what = format!("process {pid}'s {reg} is {equals:#x}");
-                let r = st.procs.get(pid).map(|p| p.regs);
+                let r = st.linux.procs.get(pid).map(|p| p.regs);
                 let v = match (r, reg.as_str()) {
                     (Some(r), "ip") => Ok(r.ip),
                     (Some(r), "sp") => Ok(r.sp),
@@ -574,8 +577,12 @@ impl Expect {
             }
             Expect::Auxv { pid, key, equals } => {
                 let what = format!("process {pid}'s {key} is {equals:#x}");
-                let v =
-                    st.procs.get(pid).and_then(|p| p.mm.as_ref()).and_then(|mm| mm.auxv.iter().find(|(k, _)| k == key).map(|(_, v)| *v));
+                let v = st
+                    .linux
+                    .procs
+                    .get(pid)
+                    .and_then(|p| p.mm.as_ref())
+                    .and_then(|mm| mm.auxv.iter().find(|(k, _)| k == key).map(|(_, v)| *v));
                 match v {
                     Some(v) => (what, eq(format!("{v:#x}"), format!("{equals:#x}"))),
                     None => (what, Err(format!("no {key} entry"))),
@@ -583,7 +590,7 @@ impl Expect {
             }
             Expect::Tlb { addr, cached } => {
                 let vpn = addr >> fmt.page_shift();
-                let has = st.globals.tlb.entries.iter().any(|e| e.vpn == vpn);
+                let has = st.linux.globals.tlb.entries.iter().any(|e| e.vpn == vpn);
                 (
                     format!("the TLB {} page {addr:#x}", if *cached { "caches" } else { "does not cache" }),
                     if has == *cached { Ok(()) } else { Err(format!("cached = {has}")) },
@@ -728,7 +735,7 @@ impl Expect {
                 (say(*registered), eq(say(is), say(*registered)))
             }
             Expect::Fd { pid, fd, open } => {
-                let has = st.procs.get(pid).is_some_and(|p| p.fds.contains_key(fd));
+                let has = st.linux.procs.get(pid).is_some_and(|p| p.fds.contains_key(fd));
                 (
                     format!("fd {fd} is {} in process {pid}", if *open { "open" } else { "closed" }),
                     if has == *open { Ok(()) } else { Err(format!("open = {has}")) },

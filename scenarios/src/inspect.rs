@@ -1,7 +1,7 @@
 //! `inspect`: what the loader sees in an ELF file.
 
 use serde_json::{json, Value};
-use sim_core::elf::{ElfError, ExecImage};
+use sim_core::linux::elf::{ElfError, ExecImage};
 use sim_core::mcu::{Firmware, FirmwareError};
 use thiserror::Error;
 

@@ -5,7 +5,7 @@
 
 use crate::lesson::{parse_lesson, FileSpec, Lesson, Step};
 use crate::{Expect, Run};
-use sim_core::elf::ExecImage;
+use sim_core::linux::elf::ExecImage;
 use sim_core::{Config, Op, Pid};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -43,7 +43,7 @@ pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
     let image = ExecImage::parse(bytes, 0x7fff_ffff_f000).map_err(|e| format!("{name}: {e}"))?;
     let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(40).collect();
     let path = format!("/home/student/{}", if safe.is_empty() { "program" } else { &safe });
-    let entry = if image.is_dyn() { image.entry + sim_core::exec::ELF_ET_DYN_BASE } else { image.entry };
+    let entry = if image.is_dyn() { image.entry + sim_core::linux::exec::ELF_ET_DYN_BASE } else { image.entry };
     let step = |say: &str, op: Op, expect: Vec<Expect>| Step { say: say.into(), op, expect };
     let mut steps = vec![
         step("A shell is running.", Op::Spawn { name: "sh".into() }, vec![]),

@@ -91,8 +91,8 @@ fn thumb_rate_in_wasm() {
 /// (the native figure, beside rbpf's, comes from `cargo xtask bench`).
 #[wasm_bindgen_test]
 fn bpf_interpreter_rate_in_wasm() {
-    let prog = sim_core::bpf_vm::sum_loop(100_000);
-    let mut vm = sim_core::bpf_vm::Vm::new(&prog, vec![], Default::default(), Default::default());
+    let prog = sim_core::bpf::vm::sum_loop(100_000);
+    let mut vm = sim_core::bpf::vm::Vm::new(&prog, vec![], Default::default(), Default::default());
     let t = js_sys::Date::now();
     let (r0, _) = vm.run(false).expect("runs");
     let ms = js_sys::Date::now() - t;

@@ -5,7 +5,6 @@
 //! `Content` tree first; doing it by hand keeps the WebAssembly small and
 //! lets each error say exactly what is missing or unexpected.
 
-use crate::ops::parse_num;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -165,5 +164,17 @@ impl Fields {
             None => Ok(()),
             Some(k) => Err(self.err(format!("unknown field `{k}`"))),
         }
+    }
+}
+
+/// Parses decimal, `0x` hex or `0b` binary, with `_` separators allowed.
+pub fn parse_num(s: &str) -> Option<u64> {
+    let t: String = s.trim().chars().filter(|c| *c != '_').collect();
+    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u64::from_str_radix(h, 16).ok()
+    } else if let Some(b) = t.strip_prefix("0b") {
+        u64::from_str_radix(b, 2).ok()
+    } else {
+        t.parse().ok()
     }
 }

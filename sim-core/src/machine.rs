@@ -1,14 +1,26 @@
 //! The facade: [`Machine::apply`] runs one operation and returns the events it
-//! caused. All state changes go through the journal helpers at the top of this
-//! file, so each event carries the exact deltas that undo it.
+//! caused. It owns every subsystem's state ([`State`]), the journal and the
+//! runtime; for each operation it hands the subsystem that implements it a
+//! context, and it routes what one subsystem gives back to another (a BPF
+//! file released by Linux's `fput`). On failure it undoes the operation's
+//! deltas from the journal, so the machine is exactly as before.
 
-use crate::event::{Event, EventKind, Focus};
-use crate::ops::{Errno, Op, Outcome, SimError};
-use crate::paging::{PagingFormat, WalkLevel, PTE_P, PTE_RW, PTE_US};
-use crate::state::*;
-use crate::types::*;
+use crate::bpf::{self, BpfKind, BpfRef, BpfState};
+use crate::journal::{self, EventKind, Journal, Undo};
+use crate::linux::{self, Errno, Error, LinuxState, Outcome, Runtime};
+use crate::mcu::{self, McuState};
+use crate::ops::Op;
+use crate::windows::{self, NtState};
+use crate::{PagingFormat, VirtAddr};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+pub use crate::linux::ZERO_PFN;
+
+/// The facade's error: a lesson's mistake or a limit (the machine is unchanged).
+pub type SimError = Error;
+
+type R<T> = Result<T, SimError>;
 
 /// How a machine is built.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +40,159 @@ impl Default for Config {
     }
 }
 
+/// The whole machine: each subsystem's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Frames, processes, files, the TLB.
+    #[serde(flatten)]
+    pub linux: LinuxState,
+    /// The Windows personality's object manager (empty in Linux lessons).
+    pub nt: NtState,
+    /// A microcontroller, in firmware lessons.
+    pub mcu: Option<Box<McuState>>,
+    /// The kernel's BPF maps, programs and pins.
+    pub bpf: BpfState,
+}
+
+impl State {
+    /// A machine with nothing in it.
+    pub fn new(format: PagingFormat, max_frames: u64, tlb_entries: usize) -> State {
+        State { linux: LinuxState::new(format, max_frames, tlb_entries), nt: Default::default(), mcu: None, bpf: Default::default() }
+    }
+}
+
+/// One reversible change, in the subsystem whose state it changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delta {
+    /// Frames, processes, files, the TLB.
+    Linux(linux::Delta),
+    /// BPF objects.
+    Bpf(bpf::Delta),
+    /// The Windows object manager.
+    Nt(windows::Delta),
+    /// The microcontroller.
+    Mcu(mcu::Delta),
+}
+
+impl Undo<State> for Delta {
+    fn apply(&self, st: &mut State, forward: bool) {
+        match self {
+            Delta::Linux(d) => st.linux.apply(d, forward),
+            Delta::Bpf(d) => d.apply(&mut st.bpf, forward),
+            Delta::Nt(d) => d.apply(&mut st.nt, forward),
+            Delta::Mcu(d) => d.apply(&mut st.mcu, forward),
+        }
+    }
+}
+
+/// What an event points at, in the subsystem it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(untagged)]
+pub enum Focus {
+    /// A process, VMA, PTE, frame, the TLB, an fd.
+    Linux(linux::Focus),
+    /// A microcontroller address.
+    Mcu(mcu::Focus),
+}
+
+/// An event of this machine.
+pub type Event = journal::Event<Delta, Focus>;
+/// A recorded run of this machine.
+pub type Timeline = journal::Timeline<State, Delta, Focus>;
+
+crate::wire_struct! {
+    State { linux, nt, mcu, bpf }
+}
+
+crate::wire_enum! {
+    Delta { Linux(d) = 0, Bpf(d) = 1, Nt(d) = 2, Mcu(d) = 3 }
+    Focus { Linux(f) = 0, Mcu(f) = 1 }
+}
+
+impl journal::Event<Delta, Focus> {
+    /// Everything this event changed or pointed at, for highlighting: the
+    /// explicit focus plus what its deltas touched. Page-table frames are
+    /// reported entry by entry (the bytes written), other frames whole.
+    pub fn touched(&self, state: &State) -> Vec<Focus> {
+        use linux::Focus as F;
+        let mut v = self.focus.clone();
+        for d in &self.deltas {
+            let Delta::Linux(d) = d else { continue };
+            match d {
+                linux::Delta::Frame { pfn, .. } | linux::Delta::FrameRef { pfn, .. } => v.push(Focus::Linux(F::Frame { pfn: *pfn })),
+                linux::Delta::FrameRefs { pfns, .. } => v.extend(pfns.iter().map(|pfn| Focus::Linux(F::Frame { pfn: *pfn }))),
+                linux::Delta::FrameBytes { pfn, offset, new, .. } => {
+                    let st = &state.linux;
+                    let is_table = matches!(st.frames.get(pfn).map(|f| &f.kind), Some(linux::FrameKind::PageTable { .. }));
+                    if is_table {
+                        let n = st.format.pte_bytes();
+                        for index in (*offset / n)..(*offset + new.len()).div_ceil(n) {
+                            v.push(Focus::Linux(F::Pte { table: *pfn, index }));
+                        }
+                    } else {
+                        v.push(Focus::Linux(F::Frame { pfn: *pfn }));
+                    }
+                }
+                linux::Delta::Proc { pid, .. } => v.push(Focus::Linux(F::Proc { pid: *pid })),
+                linux::Delta::Globals { old, new } if old.tlb != new.tlb => v.push(Focus::Linux(F::Tlb)),
+                _ => {}
+            }
+        }
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+// The journal as each subsystem sees it.
+
+impl linux::Sink for Journal<Delta, Focus> {
+    fn record(&mut self, d: linux::Delta) {
+        Journal::record(self, Delta::Linux(d));
+    }
+    fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<linux::Focus>) {
+        Journal::emit(self, kind, text, mechanism, focus.into_iter().map(Focus::Linux).collect());
+    }
+    /// Linux code reached through a personality that owns no files (the
+    /// Windows one) released a file: its owner cannot see it from here.
+    fn release(&mut self, _st: &mut LinuxState, _rt: &mut Runtime, file: linux::Released) -> linux::R<()> {
+        Err(Error::BadArgument(format!(
+            "fd {} of process {} (anon_inode:{}) was closed by an operation of another personality",
+            file.fd, file.pid, file.inode
+        )))
+    }
+}
+
+impl bpf::Sink for Journal<Delta, Focus> {
+    fn record_bpf(&mut self, d: bpf::Delta) {
+        Journal::record(self, Delta::Bpf(d));
+    }
+}
+
+impl windows::Sink for Journal<Delta, Focus> {
+    fn record_nt(&mut self, d: windows::Delta) {
+        Journal::record(self, Delta::Nt(d));
+    }
+}
+
+impl mcu::Sink for Journal<Delta, Focus> {
+    fn record(&mut self, d: mcu::Delta) {
+        Journal::record(self, Delta::Mcu(d));
+    }
+    fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<mcu::Focus>) {
+        Journal::emit(self, kind, text, mechanism, focus.into_iter().map(Focus::Mcu).collect());
+    }
+}
+
+impl From<mcu::Error> for SimError {
+    fn from(e: mcu::Error) -> SimError {
+        match e {
+            mcu::Error::BadArgument(s) => SimError::BadArgument(s),
+            mcu::Error::Limit(s) => SimError::Limit(s),
+        }
+    }
+}
+
 /// The result of one operation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Applied {
@@ -40,28 +205,17 @@ pub struct Applied {
 /// The simulated machine.
 #[derive(Clone, Debug)]
 pub struct Machine {
-    pub(crate) st: State,
-    pending: Vec<Delta>,
-    events: Vec<Event>,
-    /// Every frame below this one is allocated (a search hint; the lowest
-    /// free frame is always what `frame_alloc` returns).
-    free_hint: u64,
-    /// When false, page walks and TLB lookups made on the kernel's behalf
-    /// (exec writing the stack, say) are not narrated level by level.
-    pub(crate) verbose_walks: bool,
+    st: State,
+    j: Journal<Delta, Focus>,
+    rt: Runtime,
 }
-
-/// The pfn of the shared zero page, reserved at boot.
-pub const ZERO_PFN: Pfn = Pfn(0);
-
-pub(crate) type R<T> = Result<T, SimError>;
 
 impl Machine {
     /// Boots a machine: empty physical memory except the zero page.
     pub fn new(config: &Config) -> Machine {
         let mut st = State::new(config.paging, config.frames.max(8), config.tlb_entries);
-        st.frames.insert(ZERO_PFN, Frame { kind: FrameKind::Zero, refcount: 1, data: None });
-        Machine { st, pending: Vec::new(), events: Vec::new(), free_hint: 1, verbose_walks: true }
+        st.linux.frames.insert(ZERO_PFN, linux::Frame { kind: linux::FrameKind::Zero, refcount: 1, data: None });
+        Machine { st, j: Journal::default(), rt: Runtime::default() }
     }
 
     /// The current state.
@@ -71,84 +225,116 @@ impl Machine {
 
     /// Puts a file in the simulated file system (set-up, not an event).
     pub fn install_file(&mut self, path: &str, data: Arc<[u8]>) {
-        self.st.files.insert(path.to_string(), data);
+        self.st.linux.files.insert(path.to_string(), data);
+    }
+
+    /// Walks the tables of `root` for `va` (see [`LinuxState::translate`]).
+    pub fn walk(&self, root: crate::Pfn, va: VirtAddr) -> crate::Translation {
+        self.st.linux.translate(root, va)
     }
 
     /// Applies one operation. On `Err` the machine is exactly as before.
     pub fn apply(&mut self, op: &Op) -> R<Applied> {
-        self.pending.clear();
-        self.events.clear();
-        let result = self.dispatch(op);
+        self.j.clear();
+        // The files an operation released go to their owners on the way
+        // back to user space (task_work_run).
+        let result = self.dispatch(op).and_then(|outcome| self.linux(|k| k.task_work_run()).map(|_| outcome));
         match result {
             Ok(outcome) => {
-                if !self.pending.is_empty() {
-                    self.emit(EventKind::Syscall, "bookkeeping".into(), "", vec![]);
+                if self.j.has_pending() {
+                    self.j.emit(EventKind::Syscall, "bookkeeping".into(), "", vec![]);
                 }
-                Ok(Applied { outcome, events: std::mem::take(&mut self.events) })
+                Ok(Applied { outcome, events: self.j.take_events() })
             }
             Err(e) => {
-                let mut all: Vec<Delta> = std::mem::take(&mut self.events).into_iter().flat_map(|e| e.deltas).collect();
-                all.append(&mut self.pending);
-                for d in all.iter().rev() {
-                    self.st.apply(d, false);
+                for d in self.j.rollback().iter().rev() {
+                    d.apply(&mut self.st, false);
                 }
-                self.free_hint = 1;
+                self.rt = Runtime::default();
                 Err(e)
             }
         }
     }
 
+    /// Runs `f` in the Linux kernel; files it releases reach BPF.
+    fn linux<T>(&mut self, f: impl FnOnce(&mut linux::Ctx<'_>) -> linux::R<T>) -> R<T> {
+        let mut host = bpf::Host { j: &mut self.j, bpf: &mut self.st.bpf };
+        f(&mut linux::Ctx { st: &mut self.st.linux, rt: &mut self.rt, j: &mut host })
+    }
+
+    /// Runs `f` in the BPF subsystem.
+    fn bpf<T>(&mut self, f: impl FnOnce(&mut bpf::Ctx<'_>) -> linux::R<T>) -> R<T> {
+        f(&mut bpf::Ctx { linux: &mut self.st.linux, rt: &mut self.rt, h: bpf::Host { j: &mut self.j, bpf: &mut self.st.bpf } })
+    }
+
+    /// Runs `f` in the Windows personality.
+    fn nt<T>(&mut self, f: impl FnOnce(&mut windows::Ctx<'_>) -> linux::R<T>) -> R<T> {
+        f(&mut windows::Ctx { linux: &mut self.st.linux, rt: &mut self.rt, nt: &mut self.st.nt, j: &mut self.j })
+    }
+
+    /// Runs `f` on the microcontroller.
+    fn mcu(&mut self, f: impl FnOnce(&mut mcu::Ctx<'_>) -> Result<mcu::Outcome, mcu::Error>) -> R<Outcome> {
+        Ok(match f(&mut mcu::Ctx { mcu: &mut self.st.mcu, j: &mut self.j })? {
+            mcu::Outcome::Ok => Outcome::Ok,
+            mcu::Outcome::LockedUp(why) => Outcome::Failed { errno: Errno::EFAULT, detail: format!("the core is locked up: {why}") },
+        })
+    }
+
     fn dispatch(&mut self, op: &Op) -> R<Outcome> {
         match op {
-            Op::Spawn { name } => self.spawn(name),
+            Op::Spawn { name } => self.linux(|k| k.spawn(name)),
             Op::Mmap { pid, addr, len, prot, shared, file, offset } => {
-                let prot = parse_prot(prot)?;
-                self.sys_mmap(*pid, *addr, *len, prot, *shared, file.as_deref(), *offset)
+                let prot = linux::mm::parse_prot(prot)?;
+                self.linux(|k| k.sys_mmap(*pid, *addr, *len, prot, *shared, file.as_deref(), *offset))
             }
-            Op::Munmap { pid, addr, len } => self.sys_munmap(*pid, *addr, *len),
+            Op::Munmap { pid, addr, len } => self.linux(|k| k.sys_munmap(*pid, *addr, *len)),
             Op::Mprotect { pid, addr, len, prot } => {
-                let prot = parse_prot(prot)?;
-                self.sys_mprotect(*pid, *addr, *len, prot)
+                let prot = linux::mm::parse_prot(prot)?;
+                self.linux(|k| k.sys_mprotect(*pid, *addr, *len, prot))
             }
-            Op::Brk { pid, addr } => self.sys_brk(*pid, *addr),
-            Op::Access { pid, addr, access } => {
-                self.running(*pid)?;
-                Ok(match self.access(*pid, VirtAddr(*addr), *access)? {
+            Op::Brk { pid, addr } => self.linux(|k| k.sys_brk(*pid, *addr)),
+            Op::Access { pid, addr, access } => self.linux(|k| {
+                k.running(*pid)?;
+                Ok(match k.access(*pid, VirtAddr(*addr), *access)? {
                     Ok(_) => Outcome::Ok,
                     Err(segv) => segv,
                 })
-            }
+            }),
             Op::Write { pid, addr, value, size, text } => {
                 let bytes = crate::ops::store_bytes(*value, *size, text.as_deref())?;
-                self.running(*pid)?;
-                self.user_write(*pid, *addr, &bytes)
+                self.linux(|k| {
+                    k.running(*pid)?;
+                    k.user_write(*pid, *addr, &bytes)
+                })
             }
             Op::Read { pid, addr, len } => {
                 if *len > 4096 {
                     return Err(SimError::Limit(format!("a read of {len} bytes; at most 4096 per operation")));
                 }
-                self.running(*pid)?;
-                self.user_read(*pid, *addr, *len as usize)
+                self.linux(|k| {
+                    k.running(*pid)?;
+                    k.user_read(*pid, *addr, *len as usize)
+                })
             }
-            Op::Fork { pid } => self.sys_fork(*pid),
-            Op::Exec { pid, path, argv, envp } => self.sys_execve(*pid, path, argv, envp),
-            Op::Exit { pid, code } => {
-                self.running(*pid)?;
-                self.do_exit(*pid, *code)?;
+            Op::Fork { pid } => self.linux(|k| k.sys_fork(*pid)),
+            Op::Exec { pid, path, argv, envp } => self.linux(|k| k.sys_execve(*pid, path, argv, envp)),
+            Op::Exit { pid, code } => self.linux(|k| {
+                k.running(*pid)?;
+                k.do_exit(*pid, *code)?;
                 Ok(Outcome::Ok)
-            }
-            Op::Wait { pid } => self.sys_wait(*pid),
-            Op::Open { pid, path, cloexec } => self.sys_open(*pid, path, *cloexec),
-            Op::Close { pid, fd } => self.sys_close(*pid, *fd),
-            Op::DropCaches {} => self.drop_caches(),
+            }),
+            Op::Wait { pid } => self.linux(|k| k.sys_wait(*pid)),
+            Op::Open { pid, path, cloexec } => self.linux(|k| k.sys_open(*pid, path, *cloexec)),
+            Op::Close { pid, fd } => self.linux(|k| k.sys_close(*pid, *fd)),
+            Op::DropCaches {} => self.linux(|k| k.drop_caches()),
             Op::NtCreateProcess { name, user, debug_privilege, dacl, parent } => {
                 let dacl = if dacl.is_empty() {
                     None
                 } else {
                     let parse = |e: &String| {
                         let (u, r) = e.split_once(':')?;
-                        let mask = crate::windows::parse_rights(r)?;
-                        (mask & !crate::windows::PROCESS_ALL_ACCESS == 0).then(|| crate::windows::Ace { user: u.trim().into(), mask })
+                        let mask = windows::parse_rights(r)?;
+                        (mask & !windows::PROCESS_ALL_ACCESS == 0).then(|| windows::Ace { user: u.trim().into(), mask })
                     };
                     let aces: R<Vec<_>> = dacl
                         .iter()
@@ -156,514 +342,50 @@ impl Machine {
                         .collect();
                     Some(aces?)
                 };
-                self.nt_create_process(name, user, *debug_privilege, dacl, *parent)
+                self.nt(|c| c.nt_create_process(name, user, *debug_privilege, dacl, *parent))
             }
             Op::OpenProcess { pid, target, access, inherit } => {
-                let mask = crate::windows::parse_rights(access)
+                let mask = windows::parse_rights(access)
                     .ok_or_else(|| SimError::BadArgument(format!("`{access}` is not a set of process rights")))?;
-                self.nt_open_process(*pid, *target, mask, *inherit)
+                self.nt(|c| c.nt_open_process(*pid, *target, mask, *inherit))
             }
             Op::WriteProcessMemory { pid, handle, addr, value, size, text } => {
                 let bytes = crate::ops::store_bytes(*value, *size, text.as_deref())?;
-                self.nt_write_process_memory(*pid, *handle, *addr, &bytes)
+                self.nt(|c| c.nt_write_process_memory(*pid, *handle, *addr, &bytes))
             }
-            Op::ReadProcessMemory { pid, handle, addr, len } => self.nt_read_process_memory(*pid, *handle, *addr, *len),
+            Op::ReadProcessMemory { pid, handle, addr, len } => self.nt(|c| c.nt_read_process_memory(*pid, *handle, *addr, *len)),
             Op::WriteByPid { pid, target, addr, value, size, text } => {
                 let bytes = crate::ops::store_bytes(*value, *size, text.as_deref())?;
-                self.nt_write_by_pid(*pid, *target, *addr, &bytes)
+                self.nt(|c| c.nt_write_by_pid(*pid, *target, *addr, &bytes))
             }
-            Op::CreateEvent { pid, name } => self.nt_create_event(*pid, name),
-            Op::CloseHandle { pid, handle } => self.nt_close_handle(*pid, *handle),
-            Op::ExitProcess { pid, code } => self.nt_exit_process(*pid, *code),
-            Op::McuLoad { path, flash_kib, ram_kib, seed } => self.mcu_load(path, *flash_kib, *ram_kib, *seed),
-            Op::McuWriteFlash { addr, value } => self.mcu_write_flash(*addr, *value),
-            Op::McuReset {} => self.mcu_reset(),
-            Op::McuRun { until, max } => self.mcu_run(until.as_deref(), *max),
-            Op::BpftoolProgLoad { object, pin, args, libbpf } => self.bpftool_prog_load(object, pin, args, *libbpf),
-            Op::BpfUnlink { path } => self.bpf_unlink(path),
-            Op::BpftoolShow { json } => self.bpftool_show(*json),
-            Op::BpfGetNextId { kind, start } => self.bpf_get_next_id(*kind, *start),
-            Op::BpftoolStructOpsRegister { object } => self.bpftool_struct_ops_register(object),
-            Op::BpftoolStructOpsUnregister { name } => self.bpftool_struct_ops_unregister(name),
+            Op::CreateEvent { pid, name } => self.nt(|c| c.nt_create_event(*pid, name)),
+            Op::CloseHandle { pid, handle } => self.nt(|c| c.nt_close_handle(*pid, *handle)),
+            Op::ExitProcess { pid, code } => self.nt(|c| c.nt_exit_process(*pid, *code)),
+            Op::McuLoad { path, flash_kib, ram_kib, seed } => {
+                let data = self.st.linux.files.get(path).cloned();
+                self.mcu(|c| c.mcu_load(path, data, *flash_kib, *ram_kib, *seed))
+            }
+            Op::McuWriteFlash { addr, value } => self.mcu(|c| c.mcu_write_flash(*addr, *value)),
+            Op::McuReset {} => self.mcu(|c| c.mcu_reset()),
+            Op::McuRun { until, max } => self.mcu(|c| c.mcu_run(until.as_deref(), *max)),
+            Op::BpftoolProgLoad { object, pin, args, libbpf } => self.bpf(|c| c.bpftool_prog_load(object, pin, args, *libbpf)),
+            Op::BpfUnlink { path } => self.bpf(|c| c.bpf_unlink(path)),
+            Op::BpftoolShow { json } => self.bpf(|c| c.bpftool_show(*json)),
+            Op::BpfGetNextId { kind, start } => self.bpf(|c| c.bpf_get_next_id(*kind, *start)),
+            Op::BpftoolStructOpsRegister { object } => self.bpf(|c| c.bpftool_struct_ops_register(object)),
+            Op::BpftoolStructOpsUnregister { name } => self.bpf(|c| c.bpftool_struct_ops_unregister(name)),
             Op::BpfGetFdById { pid, kind, id } => {
                 let r = match kind {
-                    crate::bpf::BpfKind::Map => crate::bpf::BpfRef::Map(*id),
-                    crate::bpf::BpfKind::Prog => crate::bpf::BpfRef::Prog(*id),
-                    crate::bpf::BpfKind::Link => crate::bpf::BpfRef::Link(*id),
+                    BpfKind::Map => BpfRef::Map(*id),
+                    BpfKind::Prog => BpfRef::Prog(*id),
+                    BpfKind::Link => BpfRef::Link(*id),
                 };
-                self.bpf_open_ref(*pid, r, &format!("BPF_{}_GET_FD_BY_ID({id})", kind.cmd()))
+                self.bpf(|c| c.bpf_open_ref(*pid, r, &format!("BPF_{}_GET_FD_BY_ID({id})", kind.cmd())))
             }
-            Op::BpfObjGet { pid, path } => self.bpf_obj_get(*pid, path),
-            Op::BpfObjPin { pid, fd, path } => self.bpf_obj_pin(*pid, *fd, path),
-            Op::BpfLinkCreate { pid, prog_fd, target } => self.bpf_link_create(*pid, *prog_fd, target),
-            Op::BpfTestRun { pin, repeat } => self.bpf_test_run(pin, *repeat),
+            Op::BpfObjGet { pid, path } => self.bpf(|c| c.bpf_obj_get(*pid, path)),
+            Op::BpfObjPin { pid, fd, path } => self.bpf(|c| c.bpf_obj_pin(*pid, *fd, path)),
+            Op::BpfLinkCreate { pid, prog_fd, target } => self.bpf(|c| c.bpf_link_create(*pid, *prog_fd, target)),
+            Op::BpfTestRun { pin, repeat } => self.bpf(|c| c.bpf_test_run(pin, *repeat)),
         }
     }
-
-    // ---------------------------------------------------------------
-    // Journal: the only functions that mutate `self.st`.
-    // ---------------------------------------------------------------
-
-    pub(crate) fn delta(&mut self, d: Delta) {
-        self.st.apply(&d, true);
-        self.pending.push(d);
-    }
-
-    /// Closes the pending deltas into an event.
-    pub(crate) fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>) {
-        let deltas = std::mem::take(&mut self.pending);
-        self.events.push(Event { kind, text, mechanism: mechanism.into(), focus, deltas });
-    }
-
-    /// Allocates the lowest free frame (`alloc_page`), zero-filled.
-    pub(crate) fn frame_alloc(&mut self, kind: FrameKind) -> R<Pfn> {
-        let mut pfn = Pfn(self.free_hint.max(1));
-        for (k, _) in self.st.frames.range(pfn..) {
-            if *k != pfn {
-                break;
-            }
-            pfn = Pfn(pfn.0 + 1);
-        }
-        if self.st.frames.len() as u64 >= self.st.max_frames || pfn.0 >= self.st.max_frames {
-            return Err(SimError::OutOfFrames(self.st.max_frames));
-        }
-        self.free_hint = pfn.0 + 1;
-        self.delta(Delta::Frame { pfn, old: None, new: Some(Box::new(Frame { kind, refcount: 1, data: None })) });
-        Ok(pfn)
-    }
-
-    /// `get_page()`: one more reference. The zero page is never counted.
-    pub(crate) fn frame_get(&mut self, pfn: Pfn) {
-        if pfn == ZERO_PFN {
-            return;
-        }
-        if let Some(f) = self.st.frames.get(&pfn) {
-            let old = f.refcount;
-            self.delta(Delta::FrameRef { pfn, old, new: old + 1 });
-        }
-    }
-
-    /// `put_page()`: one reference fewer; at zero the frame is freed (and
-    /// leaves the page cache). Returns whether it was freed.
-    pub(crate) fn frame_put(&mut self, pfn: Pfn) -> bool {
-        if pfn == ZERO_PFN {
-            return false;
-        }
-        let Some(f) = self.st.frames.get(&pfn) else {
-            return false;
-        };
-        if f.refcount > 1 {
-            let old = f.refcount;
-            self.delta(Delta::FrameRef { pfn, old, new: old - 1 });
-            return false;
-        }
-        let old = f.clone();
-        if let FrameKind::PageCache { path, index } = &old.kind {
-            let key = (path.clone(), *index);
-            self.delta(Delta::PageCache { key, old: Some(pfn), new: None });
-        }
-        self.delta(Delta::Frame { pfn, old: Some(Box::new(old)), new: None });
-        self.free_hint = self.free_hint.min(pfn.0);
-        true
-    }
-
-    /// Writes bytes into a frame (a store through the physical address).
-    pub(crate) fn phys_write(&mut self, pfn: Pfn, offset: usize, bytes: &[u8]) {
-        let old = self.st.frame_bytes(pfn, offset, bytes.len());
-        if old != bytes {
-            self.delta(Delta::FrameBytes { pfn, offset, old, new: bytes.to_vec() });
-        }
-    }
-
-    /// Writes one page-table entry.
-    pub(crate) fn write_pte(&mut self, table: Pfn, index: usize, value: u64) {
-        let n = self.st.format.pte_bytes();
-        self.phys_write(table, index * n, &value.to_le_bytes()[..n]);
-    }
-
-    /// Replaces a process record through `f`.
-    pub(crate) fn proc_update(&mut self, pid: Pid, f: impl FnOnce(&mut Process)) -> R<()> {
-        let old = self.st.procs.get(&pid).cloned().ok_or(SimError::NoSuchProcess(pid))?;
-        let mut new = old.clone();
-        f(&mut new);
-        if new != old {
-            self.delta(Delta::Proc { pid, old: Some(Box::new(old)), new: Some(Box::new(new)) });
-        }
-        Ok(())
-    }
-
-    /// Updates the address space of `pid`.
-    pub(crate) fn mm_update(&mut self, pid: Pid, f: impl FnOnce(&mut Mm)) -> R<()> {
-        self.proc_update(pid, |p| {
-            if let Some(mm) = p.mm.as_mut() {
-                f(mm)
-            }
-        })
-    }
-
-    pub(crate) fn globals_update(&mut self, f: impl FnOnce(&mut Globals)) {
-        let old = self.st.globals.clone();
-        let mut new = old.clone();
-        f(&mut new);
-        if new != old {
-            self.delta(Delta::Globals { old: Box::new(old), new: Box::new(new) });
-        }
-    }
-
-    pub(crate) fn ofd_set(&mut self, id: OfdId, new: Option<Ofd>) {
-        let old = self.st.ofds.get(&id).cloned();
-        self.delta(Delta::Ofd { id, old, new });
-    }
-
-    // ---------------------------------------------------------------
-    // Small queries.
-    // ---------------------------------------------------------------
-
-    pub(crate) fn fmt(&self) -> PagingFormat {
-        self.st.format
-    }
-
-    pub(crate) fn proc(&self, pid: Pid) -> R<&Process> {
-        self.st.procs.get(&pid).ok_or(SimError::NoSuchProcess(pid))
-    }
-
-    pub(crate) fn running(&self, pid: Pid) -> R<&Process> {
-        let p = self.proc(pid)?;
-        match (&p.state, &p.mm) {
-            (ProcState::Running, Some(_)) => Ok(p),
-            _ => Err(SimError::NotRunning(pid)),
-        }
-    }
-
-    pub(crate) fn mm(&self, pid: Pid) -> R<&Mm> {
-        self.running(pid)?.mm.as_ref().ok_or(SimError::NotRunning(pid))
-    }
-
-    pub(crate) fn find_vma(&self, pid: Pid, va: u64) -> Option<Vma> {
-        let mm = self.st.procs.get(&pid)?.mm.as_ref()?;
-        mm.vmas.range(..=va).next_back().map(|(_, v)| v).filter(|v| va < v.end).cloned()
-    }
-
-    // ---------------------------------------------------------------
-    // Processes.
-    // ---------------------------------------------------------------
-
-    /// `alloc_pid()`: the next number after the last one handed out that is
-    /// not in use, wrapping at pid_max (32768) back to 300 as Linux does.
-    fn alloc_pid(&mut self) -> R<Pid> {
-        const PID_MAX: u32 = 32768;
-        let mut candidate = self.st.globals.last_pid;
-        for _ in 0..PID_MAX {
-            candidate = if candidate + 1 >= PID_MAX { 300 } else { candidate + 1 };
-            if !self.st.procs.contains_key(&Pid(candidate)) {
-                self.globals_update(|g| g.last_pid = candidate);
-                return Ok(Pid(candidate));
-            }
-        }
-        Err(SimError::Limit("every pid is in use".into()))
-    }
-
-    /// A fresh `mm_struct` with an empty top-level table (`mm_alloc` + `pgd_alloc`).
-    pub(crate) fn mm_alloc(&mut self, owner: Pid) -> R<Mm> {
-        let root = self.frame_alloc(FrameKind::PageTable { level: 0, owner })?;
-        Ok(Mm { root, vmas: Default::default(), start_brk: 0, brk: 0, start_stack: 0, exe: None, auxv: vec![], argv: vec![] })
-    }
-
-    /// Creates a process (the `spawn` operation), for operations that start helpers.
-    pub(crate) fn dispatch_spawn(&mut self, name: &str) -> R<Outcome> {
-        self.spawn(name)
-    }
-
-    fn spawn(&mut self, name: &str) -> R<Outcome> {
-        let pid = self.alloc_pid()?;
-        let mm = self.mm_alloc(pid)?;
-        let root = mm.root;
-        let tty = OfdId(self.st.globals.next_ofd);
-        self.globals_update(|g| g.next_ofd += 1);
-        self.ofd_set(tty, Some(Ofd { refcount: 3, kind: OfdKind::Tty }));
-        let fds = (0..3).map(|i| (Fd(i), FdEntry { ofd: tty, cloexec: false })).collect();
-        let p = Process { pid, ppid: Pid(0), comm: name.to_string(), state: ProcState::Running, mm: Some(mm), fds, regs: Regs::default() };
-        self.delta(Delta::Proc { pid, old: None, new: Some(Box::new(p)) });
-        let lvl = self.fmt().level_name(0);
-        self.emit(
-            EventKind::Process,
-            format!("process {pid} ({name}) created with an empty address space: one {lvl} table in frame {root}, fds 0-2 on the terminal"),
-            "mm_alloc/pgd_alloc",
-            vec![Focus::Proc { pid }, Focus::Frame { pfn: root }],
-        );
-        Ok(Outcome::Pid { pid })
-    }
-
-    fn sys_fork(&mut self, parent: Pid) -> R<Outcome> {
-        let p = self.running(parent)?.clone();
-        let child = self.alloc_pid()?;
-        self.emit(
-            EventKind::Syscall,
-            format!("fork: process {parent} asks for a copy of itself; the child will be {child}"),
-            "kernel_clone/copy_process",
-            vec![Focus::Proc { pid: parent }],
-        );
-        // Files: dup_fd() copies the table; each slot shares its struct file.
-        for e in p.fds.values() {
-            if let Some(o) = self.st.ofds.get(&e.ofd).cloned() {
-                self.ofd_set(e.ofd, Some(Ofd { refcount: o.refcount + 1, ..o }));
-            }
-        }
-        let mm = self.mm_alloc(child)?;
-        let root = mm.root;
-        let c = Process {
-            pid: child,
-            ppid: parent,
-            comm: p.comm.clone(),
-            state: ProcState::Running,
-            mm: Some(Mm { vmas: Default::default(), ..mm }),
-            fds: p.fds.clone(),
-            regs: Regs { ax: 0, ..p.regs },
-        };
-        self.delta(Delta::Proc { pid: child, old: None, new: Some(Box::new(c)) });
-        self.emit(
-            EventKind::Process,
-            format!(
-                "child {child} gets a copy of the fd table (each open file's count +1) and a new, empty {} table in frame {root}",
-                self.fmt().level_name(0)
-            ),
-            "dup_fd/mm_init/pgd_alloc",
-            vec![Focus::Proc { pid: child }],
-        );
-        self.dup_mmap(parent, child)?;
-        self.emit(
-            EventKind::Process,
-            format!("fork returns twice: {child} in the parent, 0 in the child (its rax); the parent's TLB is flushed because its entries were write-protected"),
-            "copy_process/flush_tlb_mm",
-            vec![Focus::Proc { pid: parent }, Focus::Proc { pid: child }],
-        );
-        Ok(Outcome::Pid { pid: child })
-    }
-
-    /// `do_exit()`: `exit_mm()` drops the address space, `exit_files()` closes
-    /// every fd, the process becomes a zombie for its parent to reap.
-    pub(crate) fn do_exit(&mut self, pid: Pid, code: i32) -> R<()> {
-        self.exit_mmap(pid)?;
-        self.proc_update(pid, |p| p.mm = None)?;
-        let fds: Vec<Fd> = self.proc(pid)?.fds.keys().copied().collect();
-        for fd in fds {
-            self.close_fd(pid, fd, "exit_files/close_files")?;
-        }
-        // Orphans are re-parented (to nobody here: they are reaped when they exit).
-        let orphans: Vec<Pid> = self.st.procs.values().filter(|c| c.ppid == pid).map(|c| c.pid).collect();
-        for o in &orphans {
-            self.proc_update(*o, |c| c.ppid = Pid(0))?;
-        }
-        if self.st.globals.current == Some(pid) {
-            self.globals_update(|g| {
-                g.current = None;
-                g.tlb.entries.clear();
-            });
-        }
-        let has_parent = self.proc(pid)?.ppid != Pid(0) && self.st.procs.contains_key(&self.proc(pid)?.ppid);
-        self.proc_update(pid, |p| p.state = ProcState::Zombie { code })?;
-        self.emit(
-            EventKind::Process,
-            format!("process {pid} exits with status {code}; it stays a zombie so its parent can collect the status"),
-            "do_exit/exit_notify",
-            vec![Focus::Proc { pid }],
-        );
-        // A zombie nobody will wait for is released at once (autoreap).
-        let zombies: Vec<Pid> =
-            orphans.into_iter().filter(|o| matches!(self.st.procs.get(o).map(|p| &p.state), Some(ProcState::Zombie { .. }))).collect();
-        for z in zombies {
-            self.release_task(z);
-        }
-        if !has_parent {
-            self.release_task(pid);
-        }
-        Ok(())
-    }
-
-    fn release_task(&mut self, pid: Pid) {
-        if let Some(p) = self.st.procs.get(&pid).cloned() {
-            self.delta(Delta::Proc { pid, old: Some(Box::new(p)), new: None });
-            self.emit(EventKind::Process, format!("process {pid} is released; its pid can be used again"), "release_task", vec![]);
-        }
-    }
-
-    fn sys_wait(&mut self, pid: Pid) -> R<Outcome> {
-        self.running(pid)?;
-        let zombie =
-            self.st.procs.values().find(|c| c.ppid == pid && matches!(c.state, ProcState::Zombie { .. })).map(|c| (c.pid, c.state.clone()));
-        let has_children = self.st.procs.values().any(|c| c.ppid == pid);
-        match zombie {
-            Some((child, ProcState::Zombie { code })) => {
-                self.release_task(child);
-                Ok(Outcome::Reaped { pid: child, code })
-            }
-            _ if has_children => Err(SimError::BadArgument(format!(
-                "process {pid} would block in wait: its children are still running (the simulator does not block)"
-            ))),
-            _ => Ok(self.fail(Errno::ECHILD, format!("process {pid} has no children"))),
-        }
-    }
-
-    pub(crate) fn fail(&mut self, errno: Errno, detail: String) -> Outcome {
-        self.emit(EventKind::Error, format!("fails with {errno}: {detail}"), "", vec![]);
-        Outcome::Failed { errno, detail }
-    }
-
-    // ---------------------------------------------------------------
-    // Files.
-    // ---------------------------------------------------------------
-
-    fn sys_open(&mut self, pid: Pid, path: &str, cloexec: bool) -> R<Outcome> {
-        self.running(pid)?;
-        if !self.st.files.contains_key(path) {
-            return Ok(self.fail(Errno::ENOENT, format!("{path} does not exist")));
-        }
-        let id = OfdId(self.st.globals.next_ofd);
-        self.globals_update(|g| g.next_ofd += 1);
-        self.ofd_set(id, Some(Ofd { refcount: 1, kind: OfdKind::File { path: path.into() } }));
-        let fd = self.install_fd(pid, id, cloexec)?;
-        self.emit(EventKind::Fd, format!("process {pid} opens {path}: fd {fd}"), "do_sys_open/fd_install", vec![Focus::Fd { pid, fd }]);
-        Ok(Outcome::Fd { fd })
-    }
-
-    /// `fd_install` at the lowest free slot (`get_unused_fd_flags`).
-    pub(crate) fn install_fd(&mut self, pid: Pid, ofd: OfdId, cloexec: bool) -> R<Fd> {
-        let fds = &self.proc(pid)?.fds;
-        let fd = (0..).map(Fd).find(|f| !fds.contains_key(f)).unwrap_or(Fd(0));
-        self.proc_update(pid, |p| {
-            p.fds.insert(fd, FdEntry { ofd, cloexec });
-        })?;
-        Ok(fd)
-    }
-
-    fn sys_close(&mut self, pid: Pid, fd: Fd) -> R<Outcome> {
-        self.running(pid)?;
-        if !self.proc(pid)?.fds.contains_key(&fd) {
-            return Ok(self.fail(Errno::EBADF, format!("fd {fd} is not open in process {pid}")));
-        }
-        self.close_fd(pid, fd, "close_fd/filp_close")?;
-        Ok(Outcome::Ok)
-    }
-
-    /// Removes the slot and drops one reference to its open file description
-    /// (`fput`); at zero the description is released.
-    /// `fcntl(fd, F_DUPFD_CLOEXEC, 3)`: the lowest free fd from 3 on, on the
-    /// SAME open file (its count goes up; the object behind it is not touched).
-    pub(crate) fn dup_fd(&mut self, pid: Pid, fd: Fd) -> R<Fd> {
-        let Some(entry) = self.proc(pid)?.fds.get(&fd).cloned() else {
-            return Err(SimError::BadArgument(format!("process {pid} has no fd {fd}")));
-        };
-        let fds = &self.proc(pid)?.fds;
-        let new = (3..).map(Fd).find(|f| !fds.contains_key(f)).unwrap_or(Fd(3));
-        if let Some(o) = self.st.ofds.get(&entry.ofd).cloned() {
-            self.ofd_set(entry.ofd, Some(Ofd { refcount: o.refcount + 1, ..o }));
-        }
-        self.proc_update(pid, |p| {
-            p.fds.insert(new, FdEntry { ofd: entry.ofd, cloexec: true });
-        })?;
-        Ok(new)
-    }
-
-    pub(crate) fn close_fd(&mut self, pid: Pid, fd: Fd, mechanism: &'static str) -> R<()> {
-        let Some(entry) = self.proc(pid)?.fds.get(&fd).cloned() else {
-            return Ok(());
-        };
-        self.proc_update(pid, |p| {
-            p.fds.remove(&fd);
-        })?;
-        self.release_ofd(pid, fd, entry.ofd, format!("process {pid} closes fd {fd}"), mechanism);
-        Ok(())
-    }
-
-    /// Drops the reference fd `fd` of `pid` held on open file `ofd` (the fd
-    /// itself is already gone or replaced): `fput`, and when it was the last,
-    /// the file's release callback (`bpf_map_release` / `bpf_prog_release`).
-    pub(crate) fn release_ofd(&mut self, pid: Pid, fd: Fd, ofd: OfdId, lead: String, mechanism: &'static str) {
-        let entry = FdEntry { ofd, cloexec: false };
-        let ofd_kind_before = self.st.ofds.get(&entry.ofd).map(|o| o.kind.clone());
-        let what = match self.st.ofds.get(&entry.ofd).cloned() {
-            Some(o) if o.refcount > 1 => {
-                self.ofd_set(entry.ofd, Some(Ofd { refcount: o.refcount - 1, ..o.clone() }));
-                format!("{} still has {} reference(s)", ofd_name(&o.kind), o.refcount - 1)
-            }
-            Some(o) => {
-                self.ofd_set(entry.ofd, None);
-                format!("that was the last reference: {} is released", ofd_name(&o.kind))
-            }
-            None => String::new(),
-        };
-        let released = match self.st.ofds.get(&entry.ofd) {
-            None => ofd_kind_before,
-            Some(_) => None,
-        };
-        self.emit(EventKind::Fd, format!("{lead}; {what}"), mechanism, vec![Focus::Proc { pid }]);
-        // The file's release callback: bpf_map_release / bpf_prog_release.
-        match released {
-            Some(OfdKind::BpfMap { id }) => self.bpf_put(crate::bpf::BpfRef::Map(id), true, &format!("fd {fd} of process {pid} closed")),
-            Some(OfdKind::BpfProg { id }) => self.bpf_put(crate::bpf::BpfRef::Prog(id), false, &format!("fd {fd} of process {pid} closed")),
-            Some(OfdKind::BpfLink { id }) => self.bpf_put(crate::bpf::BpfRef::Link(id), false, &format!("fd {fd} of process {pid} closed")),
-            _ => {}
-        }
-    }
-
-    fn drop_caches(&mut self) -> R<Outcome> {
-        let unmapped: Vec<Pfn> =
-            self.st.page_cache.values().copied().filter(|p| self.st.frames.get(p).is_some_and(|f| f.refcount == 1)).collect();
-        let n = unmapped.len();
-        for pfn in unmapped {
-            self.frame_put(pfn);
-        }
-        self.emit(
-            EventKind::Free,
-            format!("dropped {n} unmapped page-cache page(s); pages still mapped stay"),
-            "drop_pagecache/invalidate_mapping_pages",
-            vec![],
-        );
-        Ok(Outcome::Ok)
-    }
-}
-
-fn ofd_name(k: &OfdKind) -> String {
-    match k {
-        OfdKind::Tty => "the terminal".into(),
-        OfdKind::File { path } => format!("open file {path}"),
-        OfdKind::BpfMap { id } => format!("the file of BPF map {id}"),
-        OfdKind::BpfProg { id } => format!("the file of BPF program {id}"),
-        OfdKind::BpfLink { id } => format!("the file of BPF link {id}"),
-    }
-}
-
-/// Parses `rwx`-style protection text.
-pub(crate) fn parse_prot(s: &str) -> R<Prot> {
-    Prot::parse(s).ok_or_else(|| SimError::BadArgument(format!("protection `{s}` is not of the form rwx, r--, rw- ...")))
-}
-
-/// Present + user, plus RW and NX as the VMA's protection says.
-pub(crate) fn pte_flags_for(fmt: PagingFormat, prot: Prot, writable: bool) -> u64 {
-    let mut f = PTE_P | PTE_US;
-    if writable && prot.write {
-        f |= PTE_RW;
-    }
-    if !prot.exec {
-        f |= fmt.nx();
-    }
-    f
-}
-
-/// Builds a walk description (for narration): which bits of the address
-/// chose the slot, what the entry holds, where it leads.
-pub(crate) fn describe_level(fmt: PagingFormat, l: &WalkLevel) -> String {
-    let name = fmt.level_name(l.level);
-    let lo = fmt.page_shift() + fmt.index_bits() * (fmt.levels() - 1 - l.level) as u32;
-    let hi = lo + fmt.index_bits() - 1;
-    let head = format!("{name}[{}] (address bits {hi}-{lo}) in frame {} = {:#x}", l.index, l.table, l.entry);
-    if l.entry & PTE_P == 0 {
-        return format!("{head}: not present, the walk stops");
-    }
-    let next = if l.level + 1 < fmt.levels() {
-        format!("the {} table in frame {}", fmt.level_name(l.level + 1), fmt.pte_pfn(l.entry))
-    } else {
-        format!("data frame {}", fmt.pte_pfn(l.entry))
-    };
-    format!("{head} ({}) -> {next}", fmt.flags_text(l.entry))
 }

@@ -3,7 +3,7 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use sim_core::paging::PagingFormat;
+use sim_core::arch::PagingFormat;
 use sim_core::{Config, Machine, Op, Outcome, Pid, Translation, VirtAddr};
 
 fn write(m: &mut Machine, pid: u32, addr: u64, value: u64) -> Outcome {
@@ -12,8 +12,8 @@ fn write(m: &mut Machine, pid: u32, addr: u64, value: u64) -> Outcome {
 
 fn peek(m: &Machine, pid: u32, va: u64) -> u8 {
     let st = m.state();
-    let (_, _, e) = st.leaf(Pid(pid), VirtAddr(va)).expect("mapped");
-    st.frame_bytes(st.format.pte_pfn(e), (va & 0xfff) as usize, 1)[0]
+    let (_, _, e) = st.linux.leaf(Pid(pid), VirtAddr(va)).expect("mapped");
+    st.linux.frame_bytes(st.linux.format.pte_pfn(e), (va & 0xfff) as usize, 1)[0]
 }
 
 #[test]
@@ -24,14 +24,14 @@ fn teaching_format_walks_two_levels_of_256_byte_pages() {
         .expect("mmap");
     assert_eq!(write(&mut m, 1, 0x1234, 0xab), Outcome::Ok);
     let st = m.state();
-    let root = st.procs[&Pid(1)].mm.as_ref().expect("mm").root;
-    match st.translate(root, VirtAddr(0x1234)) {
+    let root = st.linux.procs[&Pid(1)].mm.as_ref().expect("mm").root;
+    match st.linux.translate(root, VirtAddr(0x1234)) {
         Translation::Mapped { walk, pa, .. } => {
             assert_eq!(walk.len(), 2);
             assert_eq!(walk[0].index, 0x1, "bits 15-12");
             assert_eq!(walk[1].index, 0x2, "bits 11-8");
             assert_eq!(pa.0 & 0xff, 0x34, "the offset is the low 8 bits");
-            assert_eq!(st.read_pte(walk[1].table, 2) & 0x7f00, pa.0 & 0x7f00, "the 2-byte entry holds the frame");
+            assert_eq!(st.linux.read_pte(walk[1].table, 2) & 0x7f00, pa.0 & 0x7f00, "the 2-byte entry holds the frame");
         }
         other => panic!("{other:?}"),
     }
@@ -47,14 +47,14 @@ fn fork_shares_frames_until_a_write_and_the_last_writer_reuses() {
     m.apply(&Op::Mmap { pid: Pid(1), addr: Some(0x10000000), len: 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 })
         .expect("mmap");
     write(&mut m, 1, 0x10000000, 1);
-    let frames = m.state().frames.len();
+    let frames = m.state().linux.frames.len();
     assert_eq!(m.apply(&Op::Fork { pid: Pid(1) }).expect("fork").outcome, Outcome::Pid { pid: Pid(2) });
     // Only page tables were added (PML4, PDPT, PD, PT for the child).
-    assert_eq!(m.state().frames.len(), frames + 4);
+    assert_eq!(m.state().linux.frames.len(), frames + 4);
     write(&mut m, 2, 0x10000000, 2);
-    assert_eq!(m.state().frames.len(), frames + 5, "the child's write copied one frame");
+    assert_eq!(m.state().linux.frames.len(), frames + 5, "the child's write copied one frame");
     write(&mut m, 1, 0x10000000, 3);
-    assert_eq!(m.state().frames.len(), frames + 5, "the parent's write reused its frame");
+    assert_eq!(m.state().linux.frames.len(), frames + 5, "the parent's write reused its frame");
     assert_eq!((peek(&m, 1, 0x10000000), peek(&m, 2, 0x10000000)), (3, 2));
 }
 

@@ -2,7 +2,7 @@
 
 pub mod catalogue;
 
-use sim_core::state::FrameKind;
+use sim_core::linux::FrameKind;
 use sim_core::{Machine, Pfn};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -40,19 +40,19 @@ pub fn golden(name: &str, actual: &str) -> Result<(), String> {
 /// cache); every page table belongs to a live address space.
 pub fn frame_refcounts(m: &Machine) -> Result<(), String> {
     let st = m.state();
-    let fmt = st.format;
+    let fmt = st.linux.format;
     let mut mapped: BTreeMap<Pfn, u32> = BTreeMap::new();
-    for p in st.procs.values() {
+    for p in st.linux.procs.values() {
         let Some(mm) = &p.mm else { continue };
-        for (_, _, _, e) in m.present_leaves(mm.root, 0, u64::MAX) {
+        for (_, _, _, e) in m.state().linux.present_leaves(mm.root, 0, u64::MAX) {
             *mapped.entry(fmt.pte_pfn(e)).or_default() += 1;
         }
     }
-    for (pfn, f) in &st.frames {
+    for (pfn, f) in &st.linux.frames {
         let want = match &f.kind {
             FrameKind::Zero => continue,
             FrameKind::PageTable { owner, .. } => {
-                let live = st.procs.get(owner).is_some_and(|p| p.mm.is_some());
+                let live = st.linux.procs.get(owner).is_some_and(|p| p.mm.is_some());
                 if !live {
                     return Err(format!("page table {pfn} of dead process {owner}"));
                 }
@@ -69,7 +69,7 @@ pub fn frame_refcounts(m: &Machine) -> Result<(), String> {
         }
     }
     for pfn in mapped.keys() {
-        if !st.frames.contains_key(pfn) {
+        if !st.linux.frames.contains_key(pfn) {
             return Err(format!("a PTE maps freed frame {pfn}"));
         }
     }
@@ -82,18 +82,17 @@ pub fn frame_refcounts(m: &Machine) -> Result<(), String> {
 /// open files + pins + links; link refcnt = open files + pins.
 pub fn bpf_and_fd_counts(st: &sim_core::State) -> Result<(), String> {
     use sim_core::bpf::BpfRef;
-    use sim_core::state::OfdKind;
     let mut fd_refs: BTreeMap<sim_core::OfdId, u32> = BTreeMap::new();
-    for p in st.procs.values() {
+    for p in st.linux.procs.values() {
         for (fd, e) in &p.fds {
-            if !st.ofds.contains_key(&e.ofd) {
+            if !st.linux.ofds.contains_key(&e.ofd) {
                 return Err(format!("fd {fd} of process {} names a closed file", p.pid));
             }
             *fd_refs.entry(e.ofd).or_default() += 1;
         }
     }
     let mut files: BTreeMap<BpfRef, u32> = BTreeMap::new();
-    for (id, o) in &st.ofds {
+    for (id, o) in &st.linux.ofds {
         if fd_refs.get(id).copied().unwrap_or(0) != o.refcount {
             return Err(format!(
                 "open file {id:?} ({:?}) has count {} but {} fds",
@@ -102,12 +101,7 @@ pub fn bpf_and_fd_counts(st: &sim_core::State) -> Result<(), String> {
                 fd_refs.get(id).copied().unwrap_or(0)
             ));
         }
-        let r = match o.kind {
-            OfdKind::BpfMap { id } => BpfRef::Map(id),
-            OfdKind::BpfProg { id } => BpfRef::Prog(id),
-            OfdKind::BpfLink { id } => BpfRef::Link(id),
-            _ => continue,
-        };
+        let Some(r) = BpfRef::of_file(&o.kind) else { continue };
         *files.entry(r).or_default() += 1;
     }
     let b = &st.bpf;

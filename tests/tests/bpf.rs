@@ -74,8 +74,8 @@ fn maps_live_exactly_as_long_as_something_holds_them() {
     // bpftool does: it pins after bpf_object__load), so the next map is 4.
     load(&mut m, "/l.o", "/sys/fs/bpf/a");
     assert_eq!(m.state().bpf.maps.keys().copied().collect::<Vec<_>>(), vec![4]);
-    assert!(m.state().procs.is_empty(), "every loader exited");
-    assert!(m.state().ofds.is_empty(), "and closed every file");
+    assert!(m.state().linux.procs.is_empty(), "every loader exited");
+    assert!(m.state().linux.ofds.is_empty(), "and closed every file");
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn the_verifier_refuses_broken_programs() {
 /// 512 bytes below r10; so does the verifier now, at once.
 #[test]
 fn stack_accesses_outside_512_bytes_are_refused_at_once() {
-    use sim_core::bpf_vm::insn;
+    use sim_core::bpf::vm::insn;
     let mk = |insns: Vec<[u8; 8]>| sim_core::bpf::ProgDef::from_insns("sock_ops", insns);
     let data = std::fs::read(sim_tests::root().join("tests/malformed/fuzz-verifier-stack-walk.bin")).expect("regression input");
     let insns: Vec<[u8; 8]> = data[1..].chunks_exact(8).map(|c| c.try_into().expect("8 bytes")).collect();
@@ -151,7 +151,7 @@ fn registers_must_be_written_before_they_are_read() {
 
 #[test]
 fn loops_are_accepted_only_when_every_path_ends() {
-    use sim_core::bpf_vm::insn;
+    use sim_core::bpf::vm::insn;
     let mk = |insns: Vec<[u8; 8]>| sim_core::bpf::ProgDef::from_insns("xdp", insns);
     let exit = insn(0x95, 0, 0, 0, 0);
     // r0 = 0; r1 = 0; loop: r0 += r1; r1 += 1; if r1 < 10 goto loop; exit

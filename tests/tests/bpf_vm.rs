@@ -1,7 +1,7 @@
 //! The BPF interpreter, side by side with the rbpf crate's interpreter on
 //! programs without maps or helpers, and running the real sockops program.
 
-use sim_core::bpf_vm::{insn, sum_loop, Maps, Vm, VmError};
+use sim_core::bpf::vm::{insn, sum_loop, Maps, Vm, VmError};
 use std::collections::BTreeMap;
 
 /// Programs exercising ALU64, ALU32, jumps (signed and unsigned), loops,

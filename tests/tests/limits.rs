@@ -30,14 +30,14 @@ fn files_a_student_opens_are_capped() {
 fn one_operation_maps_at_most_a_million_pages() {
     let mut m = Machine::new(&Config::default());
     m.apply(&Op::Spawn { name: "p".into() }).expect("spawn");
-    let len = (sim_core::mm::MAX_PAGES_PER_OP + 1) * 4096;
+    let len = (sim_core::linux::mm::MAX_PAGES_PER_OP + 1) * 4096;
     let r = m.apply(&Op::Mmap { pid: Pid(1), addr: None, len, prot: "rw-".into(), shared: false, file: None, offset: 0 }).expect("runs");
     assert!(matches!(r.outcome, Outcome::Failed { errno: sim_core::Errno::ENOMEM, .. }), "{:?}", r.outcome);
 }
 
 #[test]
 fn the_bpf_interpreter_stops_at_its_budget() {
-    use sim_core::bpf_vm::{insn, Maps, Vm, MAX_INSNS};
+    use sim_core::bpf::vm::{insn, Maps, Vm, MAX_INSNS};
     // r0 = 0; loop: r0 += 1; goto loop (the verifier would refuse it; the interpreter still stops).
     let prog = vec![insn(0xb7, 0, 0, 0, 0), insn(0x07, 0, 0, 0, 1), insn(0x05, 0, 0, -2, 0)];
     let e = Vm::new(&prog, vec![0; 64], Maps::new(), Default::default()).run(false).expect_err("endless");

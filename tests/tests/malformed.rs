@@ -27,8 +27,8 @@ fn exec_of_a_malformed_file_fails_with_enoexec_and_keeps_the_old_image() {
         let r = m.apply(&Op::Exec { pid: Pid(1), path: "/bad".into(), argv: vec![], envp: vec![] }).expect("exec is a valid op");
         assert!(matches!(r.outcome, Outcome::Failed { errno: Errno::ENOEXEC, .. }), "{name}: {:?}", r.outcome);
         let after = m.state();
-        assert_eq!(before.procs, after.procs, "{name}: the process is untouched");
-        assert_eq!(before.frames, after.frames, "{name}: memory is untouched");
+        assert_eq!(before.linux.procs, after.linux.procs, "{name}: the process is untouched");
+        assert_eq!(before.linux.frames, after.linux.frames, "{name}: memory is untouched");
     }
 }
 

@@ -6,7 +6,7 @@
 
 use proptest::prelude::*;
 use sim_core::bpf::{BpfKind, Libbpf};
-use sim_core::state::ProcState;
+use sim_core::linux::ProcState;
 use sim_core::{Config, Fd, Machine, Op, Pid, State, Timeline};
 use std::sync::Arc;
 
@@ -64,7 +64,7 @@ fn cases() -> u32 {
 }
 
 fn running(st: &State) -> Vec<Pid> {
-    st.procs.values().filter(|p| p.state == ProcState::Running).map(|p| p.pid).collect()
+    st.linux.procs.values().filter(|p| p.state == ProcState::Running).map(|p| p.pid).collect()
 }
 
 fn machine() -> Machine {
@@ -172,8 +172,8 @@ proptest! {
         }
         let st = m.state();
         prop_assert!(st.bpf.maps.is_empty() && st.bpf.progs.is_empty() && st.bpf.links.is_empty(), "{:?}", st.bpf);
-        prop_assert!(st.ofds.is_empty(), "open files remain: {:?}", st.ofds);
-        let kept = st.frames.values().filter(|f| !matches!(f.kind, sim_core::state::FrameKind::Zero | sim_core::state::FrameKind::PageCache { .. })).count();
+        prop_assert!(st.linux.ofds.is_empty(), "open files remain: {:?}", st.linux.ofds);
+        let kept = st.linux.frames.values().filter(|f| !matches!(f.kind, sim_core::linux::FrameKind::Zero | sim_core::linux::FrameKind::PageCache { .. })).count();
         prop_assert_eq!(kept, 0, "frames remain besides the zero page and the page cache");
     }
 }
@@ -281,7 +281,7 @@ proptest! {
                 _ => None,
             });
             let Some((nt_pid, h)) = handle else { break };
-            let owner = m.state().procs.keys().copied().find(|p| p.0 == nt_pid).expect("a live process");
+            let owner = m.state().linux.procs.keys().copied().find(|p| p.0 == nt_pid).expect("a live process");
             m.apply(&Op::CloseHandle { pid: owner, handle: h }).expect("close");
             nt_counts(m.state()).map_err(TestCaseError::fail)?;
         }

@@ -3,7 +3,8 @@
 //! to its parent (or the reverse), and rewinding reproduces every state.
 
 use proptest::prelude::*;
-use sim_core::state::{ProcState, State};
+use sim_core::linux::ProcState;
+use sim_core::State;
 use sim_core::{Config, Machine, Op, Outcome, Pid, Timeline};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn running(st: &State) -> Vec<Pid> {
-    st.procs.values().filter(|p| p.state == ProcState::Running).map(|p| p.pid).collect()
+    st.linux.procs.values().filter(|p| p.state == ProcState::Running).map(|p| p.pid).collect()
 }
 
 fn peek(st: &State, pid: Pid, va: u64) -> Option<u8> {
@@ -99,7 +100,7 @@ proptest! {
                 }
                 Action::Wait { who } => {
                     let pid = pick(who);
-                    let has_zombie = m.state().procs.values().any(|c| c.ppid == pid && matches!(c.state, ProcState::Zombie { .. }));
+                    let has_zombie = m.state().linux.procs.values().any(|c| c.ppid == pid && matches!(c.state, ProcState::Zombie { .. }));
                     if has_zombie {
                         apply(&mut m, Op::Wait { pid }, &mut timeline, &mut states);
                     }
@@ -134,10 +135,10 @@ proptest! {
         while let Some(pid) = running(m.state()).first().copied() {
             apply(&mut m, Op::Exit { pid, code: 0 }, &mut timeline, &mut states);
         }
-        prop_assert!(m.state().procs.is_empty(), "zombies without a parent are released: {:?}", m.state().procs.keys().collect::<Vec<_>>());
+        prop_assert!(m.state().linux.procs.is_empty(), "zombies without a parent are released: {:?}", m.state().linux.procs.keys().collect::<Vec<_>>());
         apply(&mut m, Op::DropCaches {}, &mut timeline, &mut states);
-        prop_assert_eq!(m.state().frames.len(), 1, "only the zero page is left: {:?}", m.state().frames);
-        prop_assert!(m.state().ofds.is_empty());
+        prop_assert_eq!(m.state().linux.frames.len(), 1, "only the zero page is left: {:?}", m.state().linux.frames);
+        prop_assert!(m.state().linux.ofds.is_empty());
         // Rewinding: every operation boundary reproduces the recorded state,
         // visited in a scrambled order.
         let n = states.len() - 1;

@@ -1,7 +1,7 @@
 //! Cross-checks against the real thing: the machine's own kernel and readelf.
 
 use scenarios::lesson::{FileSpec, Lesson, Step};
-use sim_core::state::Backing;
+use sim_core::linux::Backing;
 use sim_core::{Config, Op, Pid};
 use std::process::Command;
 
@@ -30,7 +30,7 @@ fn simulated_maps() -> Vec<(u64, u64, String, bool)> {
     };
     let run = scenarios::run(&lesson).expect("runs");
     let st = run.timeline.state();
-    let mm = st.procs[&Pid(1)].mm.as_ref().expect("has an mm");
+    let mm = st.linux.procs[&Pid(1)].mm.as_ref().expect("has an mm");
     mm.vmas
         .values()
         .filter(|v| v.name.is_none())

@@ -91,7 +91,7 @@ fn writes_stop_at_unmapped_and_read_only_pages_with_a_partial_count() {
     assert_eq!(error_code(&wpm(&mut m, h, 0x50000, "x")), 998, "nothing committed there");
     // Code pages are unprotected for the copy, like a debugger's breakpoint.
     assert!(matches!(wpm(&mut m, h, 0x12000, "\u{cc}"), Outcome::Copied { .. }));
-    let vma = m.state().procs[&Pid(1004)].mm.as_ref().and_then(|mm| mm.vmas.get(&0x12000).cloned()).expect("vma");
+    let vma = m.state().linux.procs[&Pid(1004)].mm.as_ref().and_then(|mm| mm.vmas.get(&0x12000).cloned()).expect("vma");
     assert_eq!(vma.prot, sim_core::Prot::RX, "protection restored");
     let r = win(&mut m, Op::ReadProcessMemory { pid: Pid(1000), handle: h, addr: 0x10ffe, len: 2 });
     assert_eq!(r, Outcome::Copied { bytes: 2, data: b"ab".to_vec() });
@@ -118,8 +118,8 @@ fn a_handle_outlives_the_process_and_keeps_its_pid() {
         win(&mut m, Op::ExitProcess { pid: Pid(pid), code: 0 });
     }
     assert!(m.state().nt.objects.is_empty());
-    assert!(m.state().procs.is_empty());
-    assert_eq!(m.state().frames.len(), 1);
+    assert!(m.state().linux.procs.is_empty());
+    assert_eq!(m.state().linux.frames.len(), 1);
 }
 
 #[test]

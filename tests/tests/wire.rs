@@ -26,7 +26,7 @@ fn a_decoded_recording_is_the_same_run_at_every_event() {
             a.seek(n);
             b.seek(n);
             assert_eq!(a.state(), b.state(), "{id}: state after {n} events");
-            assert_eq!(a.state().files, b.state().files, "{id}: files after {n} events");
+            assert_eq!(a.state().linux.files, b.state().linux.files, "{id}: files after {n} events");
         }
         // Backwards, one event at a time, from the end.
         b.seek(b.len());
@@ -52,7 +52,7 @@ fn bulky_state_travels_whole() {
     assert_eq!((&mcu.flash, &mcu.ram), (&orig.flash, &orig.ram));
     let fork = recording("fork-cow");
     let decoded = Recording::decode(&fork.encode()).expect("decodes");
-    let with_data = |s: &sim_core::State| s.frames.values().filter(|f| f.data.is_some()).count();
+    let with_data = |s: &sim_core::State| s.linux.frames.values().filter(|f| f.data.is_some()).count();
     assert!(with_data(decoded.timeline.state()) > 0);
     assert_eq!(with_data(decoded.timeline.state()), with_data(fork.timeline.state()));
 }

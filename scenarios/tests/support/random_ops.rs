@@ -31,7 +31,7 @@ pub fn trace(seed: u64, n: usize) -> String {
     }
     let mut out = String::new();
     for i in 0..n {
-        let pids: Vec<Pid> = m.state().procs.keys().copied().collect();
+        let pids: Vec<Pid> = m.state().linux.procs.keys().copied().collect();
         let pid = pids.get(r.below(pids.len() as u64) as usize).copied().unwrap_or(Pid(1));
         let addr = 0x1000_0000 + r.below(4) * 4096;
         let op = match r.below(16) {

@@ -24,7 +24,7 @@ fn main() {
         write(&mut m, base + i * 4096);
     }
     println!("touch 262144 pages (demand faults):        {:8.1} ms", ms(t));
-    let tables = m.state().frames.values().filter(|f| matches!(f.kind, sim_core::state::FrameKind::PageTable { .. })).count();
+    let tables = m.state().linux.frames.values().filter(|f| matches!(f.kind, sim_core::linux::FrameKind::PageTable { .. })).count();
     let t = Instant::now();
     let r = m.apply(&Op::Fork { pid: Pid(1) }).expect("fork");
     println!("fork with 1 GiB mapped ({tables} table pages): {:8.1} ms ({} events)", ms(t), r.events.len());
@@ -55,8 +55,8 @@ fn main() {
     sparse.apply(&Op::Write { pid: Pid(1), addr: 0x7fff_ffff_e000, value: Some(1), size: 1, text: None }).expect("write");
     println!(
         "sparse: 2 pages 128 TiB apart use           {:8} frames ({} KiB)",
-        sparse.state().frames.len(),
-        sparse.state().frames.len() * 4
+        sparse.state().linux.frames.len(),
+        sparse.state().linux.frames.len() * 4
     );
 
     // Translations per second, TLB hits and misses.
@@ -128,9 +128,9 @@ fn main() {
     );
 
     // The BPF interpreter beside rbpf's, same program: a 100,000-iteration loop.
-    let prog = sim_core::bpf_vm::sum_loop(100_000);
+    let prog = sim_core::bpf::vm::sum_loop(100_000);
     let n = 2 + 3 * 100_000 + 1;
-    let mut vm = sim_core::bpf_vm::Vm::new(&prog, vec![], Default::default(), Default::default());
+    let mut vm = sim_core::bpf::vm::Vm::new(&prog, vec![], Default::default(), Default::default());
     let t = Instant::now();
     let r = vm.run(false).expect("runs").0;
     let ours = t.elapsed().as_secs_f64();

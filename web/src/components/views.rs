@@ -4,9 +4,11 @@
 //! changed carries a "changed" badge (not colour alone); entries the current
 //! walk read carry a "walk" badge.
 
-use sim_core::elf::ExecImage;
-use sim_core::paging::PTE_P;
-use sim_core::state::{Backing, FrameKind, Mm, OfdKind, ProcState, State};
+use sim_core::arch::PTE_P;
+use sim_core::linux::elf::ExecImage;
+use sim_core::linux::Focus as LF;
+use sim_core::linux::{Backing, FrameKind, Mm, OfdKind, ProcState};
+use sim_core::State;
 use sim_core::{EventKind, Focus, Pfn, Pid};
 use std::collections::BTreeSet;
 use yew::prelude::*;
@@ -67,17 +69,17 @@ pub fn views(p: &super::AtStep) -> Html {
                 _ => None,
             };
             let subject = e.focus.iter().find_map(|f| match f {
-                Focus::Proc { pid } | Focus::Vma { pid, .. } | Focus::Fd { pid, .. } => Some(*pid),
+                Focus::Linux(LF::Proc { pid }) | Focus::Linux(LF::Vma { pid, .. }) | Focus::Linux(LF::Fd { pid, .. }) => Some(*pid),
                 _ => None,
             });
             (Marks { changed: e.touched(st).into_iter().collect(), walk }, subject.or(op_pid).or(spawned))
         }
     };
     let subject = subject
-        .filter(|p| st.procs.get(p).is_some_and(|p| p.mm.is_some()))
-        .or_else(|| st.procs.values().find(|p| p.mm.is_some()).map(|p| p.pid));
+        .filter(|p| st.linux.procs.get(p).is_some_and(|p| p.mm.is_some()))
+        .or_else(|| st.linux.procs.values().find(|p| p.mm.is_some()).map(|p| p.pid));
     // A firmware lesson has no processes: show only the microcontroller.
-    let linux = !st.procs.is_empty() || st.mcu.is_none();
+    let linux = !st.linux.procs.is_empty() || st.mcu.is_none();
     // BPF lessons are about objects and fds, not page tables.
     let memory = linux && st.bpf.last_map_id == 0 && st.bpf.last_prog_id == 0;
     html! {
@@ -85,20 +87,20 @@ pub fn views(p: &super::AtStep) -> Html {
             if linux {
             <section class="view processes" aria-labelledby="h-procs">
                 <h3 id="h-procs">{"Processes"}</h3>
-                if st.procs.is_empty() { <p class="empty">{"No processes."}</p> }
-                { for st.procs.values().map(|pr| process_card(st, pr.pid, &marks, subject == Some(pr.pid))) }
+                if st.linux.procs.is_empty() { <p class="empty">{"No processes."}</p> }
+                { for st.linux.procs.values().map(|pr| process_card(st, pr.pid, &marks, subject == Some(pr.pid))) }
             </section>
             }
             if memory {
             <section class="view tables" aria-labelledby="h-tables">
                 <h3 id="h-tables">{ match subject { Some(pid) => format!("Page tables of process {pid}"), None => "Page tables".into() } }</h3>
-                { match subject.and_then(|pid| st.procs[&pid].mm.as_ref().map(|mm| (pid, mm))) {
+                { match subject.and_then(|pid| st.linux.procs[&pid].mm.as_ref().map(|mm| (pid, mm))) {
                     Some((pid, mm)) => page_table_tree(st, pid, mm, &marks),
                     None => html! { <p class="empty">{"No address space to show."}</p> },
                 } }
             </section>
             <section class="view frames" aria-labelledby="h-frames">
-                <h3 id="h-frames">{ format!("Physical frames ({} in use)", st.frames.len()) }</h3>
+                <h3 id="h-frames">{ format!("Physical frames ({} in use)", st.linux.frames.len()) }</h3>
                 { frames(st, &marks) }
             </section>
             }
@@ -122,7 +124,7 @@ pub fn views(p: &super::AtStep) -> Html {
             }
             if memory {
             <section class="view tlb" aria-labelledby="h-tlb">
-                <h3 id="h-tlb">{ format!("TLB ({} of {} entries; {} hits, {} misses)", st.globals.tlb.entries.len(), st.globals.tlb.capacity, st.globals.tlb.hits, st.globals.tlb.misses) }</h3>
+                <h3 id="h-tlb">{ format!("TLB ({} of {} entries; {} hits, {} misses)", st.linux.globals.tlb.entries.len(), st.linux.globals.tlb.capacity, st.linux.globals.tlb.hits, st.linux.globals.tlb.misses) }</h3>
                 { tlb(st, &marks) }
             </section>
             }
@@ -131,8 +133,8 @@ pub fn views(p: &super::AtStep) -> Html {
 }
 
 fn process_card(st: &State, pid: Pid, m: &Marks, subject: bool) -> Html {
-    let pr = &st.procs[&pid];
-    let f = Focus::Proc { pid };
+    let pr = &st.linux.procs[&pid];
+    let f = Focus::Linux(LF::Proc { pid });
     let state = match &pr.state {
         ProcState::Running => "running".to_string(),
         ProcState::Zombie { code } => format!("zombie, exit status {code}"),
@@ -147,16 +149,17 @@ fn process_card(st: &State, pid: Pid, m: &Marks, subject: bool) -> Html {
                 <thead><tr><th scope="col">{"fd"}</th><th scope="col">{"open file"}</th><th scope="col">{"refs"}</th></tr></thead>
                 <tbody>
                 { for pr.fds.iter().map(|(fd, e)| {
-                    let o = st.ofds.get(&e.ofd);
+                    let o = st.linux.ofds.get(&e.ofd);
                     let what = match o.map(|o| &o.kind) {
                         Some(OfdKind::Tty) => "terminal".to_string(),
                         Some(OfdKind::File { path }) => path.clone(),
-                        Some(OfdKind::BpfMap { id }) => format!("anon_inode:bpf-map (map {id})"),
-                        Some(OfdKind::BpfProg { id }) => format!("anon_inode:bpf-prog (program {id})"),
-                        Some(OfdKind::BpfLink { id }) => format!("anon_inode:bpf_link (link {id})"),
+                        Some(k @ OfdKind::Anon { inode, id }) => match sim_core::bpf::BpfRef::of_file(k) {
+                            Some(r) => format!("anon_inode:{inode} ({r})"),
+                            None => format!("anon_inode:{inode} ({id})"),
+                        },
                         None => "?".into(),
                     };
-                    let ff = Focus::Fd { pid, fd: *fd };
+                    let ff = Focus::Linux(LF::Fd { pid, fd: *fd });
                     html! { <tr class={m.class(&ff)}><td>{ fd.0 }</td><td>{ what }{ if e.cloexec { " (cloexec)" } else { "" } }{ m.badge(&ff) }</td><td>{ o.map(|o| o.refcount).unwrap_or(0) }</td></tr> }
                 }) }
                 </tbody>
@@ -171,8 +174,8 @@ fn vmas(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
     if mm.vmas.is_empty() {
         return html! { <p class="empty">{"No mappings: the address space is empty."}</p> };
     }
-    let image = mm.exe.as_ref().and_then(|p| st.files.get(p)).and_then(|d| ExecImage::parse(d, 1 << 47).ok());
-    let bias = if image.as_ref().is_some_and(|i| i.is_dyn()) { sim_core::exec::ELF_ET_DYN_BASE } else { 0 };
+    let image = mm.exe.as_ref().and_then(|p| st.linux.files.get(p)).and_then(|d| ExecImage::parse(d, 1 << 47).ok());
+    let bias = if image.as_ref().is_some_and(|i| i.is_dyn()) { sim_core::linux::exec::ELF_ET_DYN_BASE } else { 0 };
     let segment_of = |start: u64, end: u64| -> String {
         image
             .as_ref()
@@ -188,7 +191,7 @@ fn vmas(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
             <thead><tr><th scope="col">{"range"}</th><th scope="col">{"rights"}</th><th scope="col">{"backed by"}</th><th scope="col">{"from ELF segment"}</th></tr></thead>
             <tbody>
             { for mm.vmas.values().map(|v| {
-                let f = Focus::Vma { pid, start: v.start };
+                let f = Focus::Linux(LF::Vma { pid, start: v.start });
                 let backing = match &v.backing {
                     Backing::Anon => v.name.clone().unwrap_or_else(|| "anonymous".into()),
                     Backing::File { path, offset } => format!("{path} @ {offset:#x}"),
@@ -213,37 +216,37 @@ fn vmas(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
 fn page_table_tree(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
     html! {
         <div class="pt-tree" role="tree" aria-label={format!("page tables of process {pid}")}>
-            <p class="cr3">{ format!("CR3 → frame {}{}", mm.root, if st.globals.current == Some(pid) { " (loaded)" } else { "" }) }</p>
+            <p class="cr3">{ format!("CR3 → frame {}{}", mm.root, if st.linux.globals.current == Some(pid) { " (loaded)" } else { "" }) }</p>
             { table(st, mm.root, 0, 0, m) }
         </div>
     }
 }
 
 fn table(st: &State, t: Pfn, level: usize, base: u64, m: &Marks) -> Html {
-    let fmt = st.format;
-    let present: Vec<(usize, u64)> = (0..fmt.entries()).map(|i| (i, st.read_pte(t, i))).filter(|(_, e)| *e & PTE_P != 0).collect();
+    let fmt = st.linux.format;
+    let present: Vec<(usize, u64)> = (0..fmt.entries()).map(|i| (i, st.linux.read_pte(t, i))).filter(|(_, e)| *e & PTE_P != 0).collect();
     // Also show a non-present entry the walk or the event points at.
     let marked: Vec<usize> = (0..fmt.entries())
         .filter(|i| {
-            let f = Focus::Pte { table: t, index: *i };
-            (m.walk.contains(&f) || m.changed(&f)) && st.read_pte(t, *i) & PTE_P == 0
+            let f = Focus::Linux(LF::Pte { table: t, index: *i });
+            (m.walk.contains(&f) || m.changed(&f)) && st.linux.read_pte(t, *i) & PTE_P == 0
         })
         .collect();
     let is_marked = |i: usize| {
-        let f = Focus::Pte { table: t, index: i };
+        let f = Focus::Linux(LF::Pte { table: t, index: i });
         m.walk.contains(&f) || m.changed(&f)
     };
     // The first MAX_ROWS present entries, plus every marked one.
     let mut rows: Vec<(usize, u64)> =
         present.iter().enumerate().filter(|(k, (i, _))| *k < MAX_ROWS || is_marked(*i)).map(|(_, r)| *r).collect();
-    rows.extend(marked.iter().map(|i| (*i, st.read_pte(t, *i))));
+    rows.extend(marked.iter().map(|i| (*i, st.linux.read_pte(t, *i))));
     rows.sort();
     let more = present.len() + marked.len() - rows.len();
     html! {
         <ul role="group" class={format!("level-{level}")}>
             <li class="table-head">{ format!("{} table in frame {} ({} of {} entries present)", fmt.level_name(level), t, present.len(), fmt.entries()) }</li>
             { for rows.iter().map(|(i, e)| {
-                let f = Focus::Pte { table: t, index: *i };
+                let f = Focus::Linux(LF::Pte { table: t, index: *i });
                 let va = base + fmt.span(level) * *i as u64;
                 let leaf = level + 1 == fmt.levels();
                 let label = if e & PTE_P == 0 {
@@ -266,23 +269,24 @@ fn table(st: &State, t: Pfn, level: usize, base: u64, m: &Marks) -> Html {
 }
 
 fn frames(st: &State, m: &Marks) -> Html {
-    let shown: Vec<(&Pfn, &sim_core::state::Frame)> = st
+    let shown: Vec<(&Pfn, &sim_core::linux::Frame)> = st
+        .linux
         .frames
         .iter()
         .enumerate()
-        .filter(|(k, (p, _))| *k < MAX_FRAMES || m.changed(&Focus::Frame { pfn: **p }))
+        .filter(|(k, (p, _))| *k < MAX_FRAMES || m.changed(&Focus::Linux(LF::Frame { pfn: **p })))
         .map(|(_, r)| r)
         .collect();
-    let more = st.frames.len() - shown.len();
+    let more = st.linux.frames.len() - shown.len();
     html! {
         <>
         <table class="frame-table">
             <thead><tr><th scope="col">{"frame"}</th><th scope="col">{"holds"}</th><th scope="col">{"refcount"}</th></tr></thead>
             <tbody>
             { for shown.into_iter().map(|(pfn, fr)| {
-                let f = Focus::Frame { pfn: *pfn };
+                let f = Focus::Linux(LF::Frame { pfn: *pfn });
                 let what = match &fr.kind {
-                    FrameKind::PageTable { level, owner } => format!("{} table of process {owner}", st.format.level_name(*level)),
+                    FrameKind::PageTable { level, owner } => format!("{} table of process {owner}", st.linux.format.level_name(*level)),
                     FrameKind::Anon => "anonymous data".to_string(),
                     FrameKind::PageCache { path, index } => format!("page cache: {path} page {index}"),
                     FrameKind::Zero => "the zero page".to_string(),
@@ -307,16 +311,16 @@ fn kind_class(k: &FrameKind) -> &'static str {
 }
 
 fn tlb(st: &State, m: &Marks) -> Html {
-    let changed = m.changed(&Focus::Tlb);
-    if st.globals.tlb.entries.is_empty() {
-        return html! { <p class={classes!("empty", changed.then_some("changed"))}>{"empty"}{ m.badge(&Focus::Tlb) }</p> };
+    let changed = m.changed(&Focus::Linux(LF::Tlb));
+    if st.linux.globals.tlb.entries.is_empty() {
+        return html! { <p class={classes!("empty", changed.then_some("changed"))}>{"empty"}{ m.badge(&Focus::Linux(LF::Tlb)) }</p> };
     }
     html! {
         <table class={classes!("tlb-table", changed.then_some("changed"))}>
             <thead><tr><th scope="col">{"virtual page"}</th><th scope="col">{"frame"}</th><th scope="col">{"rights"}</th></tr></thead>
             <tbody>
-            { for st.globals.tlb.entries.iter().map(|e| html! {
-                <tr><td><code>{ format!("{:#x}", e.vpn << st.format.page_shift()) }</code></td><td><code>{ e.pfn.to_string() }</code></td>
+            { for st.linux.globals.tlb.entries.iter().map(|e| html! {
+                <tr><td><code>{ format!("{:#x}", e.vpn << st.linux.format.page_shift()) }</code></td><td><code>{ e.pfn.to_string() }</code></td>
                 <td>{ format!("{}{}{}", if e.writable { "writable" } else { "read-only" }, if e.no_exec { ", no-exec" } else { "" }, if e.dirty { ", dirty" } else { "" }) }</td></tr>
             }) }
             </tbody>
@@ -333,7 +337,7 @@ fn nt_view(st: &State, m: &Marks) -> Html {
         <>
         { for procs.iter().map(|(_, o)| {
             let NtKind::Process { pid, name, user, handles, exit_code, debug_privilege, .. } = &o.kind else { return html! {} };
-            let f = Focus::Proc { pid: Pid(*pid) };
+            let f = Focus::Linux(LF::Proc { pid: Pid(*pid) });
             let status = match exit_code { Some(c) => format!("exited with {c}"), None => "running".to_string() };
             html! {
                 <table class={classes!("handles", m.class(&f))}>
@@ -371,7 +375,7 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
     let touched = |lo: u32, len: u32| -> (bool, bool) {
         let mut r = (false, false);
         for f in m.changed.iter() {
-            if let Focus::McuAddr { addr, write } = f {
+            if let Focus::Mcu(sim_core::mcu::Focus::McuAddr { addr, write }) = f {
                 if *addr >= lo && *addr < lo + len.max(1) {
                     if *write {
                         r.1 = true
@@ -405,7 +409,7 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
     };
     // The linker script, if the lesson has it, with the lines behind what
     // the current instruction touches marked.
-    let script = st.files.iter().find(|(p, _)| p.ends_with(".ld")).map(|(_, d)| String::from_utf8_lossy(d).into_owned());
+    let script = st.linux.files.iter().find(|(p, _)| p.ends_with(".ld")).map(|(_, d)| String::from_utf8_lossy(d).into_owned());
     let data = mcu.info.sections.iter().find(|s| s.name == ".data").cloned();
     let bss = mcu.info.sections.iter().find(|s| s.name == ".bss").cloned();
     let hits_data = data
@@ -503,7 +507,7 @@ fn freed_bpf(e: Option<&sim_core::Event>) -> Vec<(sim_core::bpf::BpfRef, String)
     use sim_core::bpf::BpfRef;
     let mut out = Vec::new();
     for d in e.map(|e| e.deltas.as_slice()).unwrap_or(&[]) {
-        if let sim_core::Delta::Bpf { old, new } = d {
+        if let sim_core::Delta::Bpf(sim_core::bpf::Delta::State { old, new }) = d {
             out.extend(
                 old.maps
                     .iter()
@@ -532,13 +536,10 @@ fn bpf_view(st: &State, freed: &[(sim_core::bpf::BpfRef, String)]) -> Html {
     let b = &st.bpf;
     // Every holder of every object: fds (by process), pins, programs.
     let mut fd_holders: Vec<(String, BpfRef)> = Vec::new();
-    for p in st.procs.values() {
+    for p in st.linux.procs.values() {
         for (fd, e) in &p.fds {
-            match st.ofds.get(&e.ofd).map(|o| &o.kind) {
-                Some(OfdKind::BpfMap { id }) => fd_holders.push((format!("fd {fd} of {} (pid {})", p.comm, p.pid), BpfRef::Map(*id))),
-                Some(OfdKind::BpfProg { id }) => fd_holders.push((format!("fd {fd} of {} (pid {})", p.comm, p.pid), BpfRef::Prog(*id))),
-                Some(OfdKind::BpfLink { id }) => fd_holders.push((format!("fd {fd} of {} (pid {})", p.comm, p.pid), BpfRef::Link(*id))),
-                _ => {}
+            if let Some(r) = st.linux.ofds.get(&e.ofd).and_then(|o| BpfRef::of_file(&o.kind)) {
+                fd_holders.push((format!("fd {fd} of {} (pid {})", p.comm, p.pid), r));
             }
         }
     }

@@ -5,33 +5,32 @@
 //! taken every [`CHECKPOINT_EVERY`] events; frame contents are shared, not
 //! copied) and applies the deltas in between.
 
-use crate::event::Event;
-use crate::state::State;
+use super::{Event, Undo};
 
 /// Events between two checkpoints.
 pub const CHECKPOINT_EVERY: usize = 128;
 
-/// A recorded run.
+/// A recorded run of states `S` changed by deltas `D`, with events pointing at `F`.
 #[derive(Clone, Debug)]
-pub struct Timeline {
-    events: Vec<Event>,
+pub struct Timeline<S, D, F> {
+    events: Vec<Event<D, F>>,
     /// For each event, the index of the operation that caused it.
     op_of: Vec<usize>,
     /// (events applied, state then), ascending; the first is the start.
-    checkpoints: Vec<(usize, State)>,
+    checkpoints: Vec<(usize, S)>,
     pos: usize,
-    current: State,
+    current: S,
 }
 
-impl Timeline {
+impl<S: Clone, D: Undo<S>, F> Timeline<S, D, F> {
     /// Starts recording from `initial`.
-    pub fn new(initial: State) -> Timeline {
+    pub fn new(initial: S) -> Self {
         Timeline { events: Vec::new(), op_of: Vec::new(), checkpoints: vec![(0, initial.clone())], pos: 0, current: initial }
     }
 
     /// Appends the events of operation `op`, which took the machine to `after`.
     /// The timeline moves to the end.
-    pub fn record(&mut self, op: usize, events: Vec<Event>, after: &State) {
+    pub fn record(&mut self, op: usize, events: Vec<Event<D, F>>, after: &S) {
         self.op_of.extend(std::iter::repeat_n(op, events.len()));
         self.events.extend(events);
         let last = self.checkpoints.last().map(|c| c.0).unwrap_or(0);
@@ -45,7 +44,7 @@ impl Timeline {
     /// Rebuilds a timeline from its initial state and its events (each with
     /// the operation it belongs to), replaying them once to take the
     /// checkpoints. Ends at the last event, as a recorded timeline does.
-    pub fn replay(initial: State, events: Vec<Event>, op_of: Vec<usize>) -> Result<Timeline, &'static str> {
+    pub fn replay(initial: S, events: Vec<Event<D, F>>, op_of: Vec<usize>) -> Result<Self, &'static str> {
         if events.len() != op_of.len() {
             return Err("each event needs its operation");
         }
@@ -56,7 +55,7 @@ impl Timeline {
         let mut checkpoints = vec![(0, initial)];
         for (i, e) in events.iter().enumerate() {
             for d in &e.deltas {
-                current.apply(d, true);
+                d.apply(&mut current, true);
             }
             if (i + 1) % CHECKPOINT_EVERY == 0 {
                 checkpoints.push((i + 1, current.clone()));
@@ -66,7 +65,7 @@ impl Timeline {
     }
 
     /// The state before the first event.
-    pub fn initial(&self) -> &State {
+    pub fn initial(&self) -> &S {
         &self.checkpoints[0].1
     }
 
@@ -86,12 +85,12 @@ impl Timeline {
     }
 
     /// The state after `position()` events.
-    pub fn state(&self) -> &State {
+    pub fn state(&self) -> &S {
         &self.current
     }
 
     /// All events.
-    pub fn events(&self) -> &[Event] {
+    pub fn events(&self) -> &[Event<D, F>] {
         &self.events
     }
 
@@ -101,7 +100,7 @@ impl Timeline {
     }
 
     /// The event that led to the current state, if any.
-    pub fn current_event(&self) -> Option<&Event> {
+    pub fn current_event(&self) -> Option<&Event<D, F>> {
         self.pos.checked_sub(1).and_then(|i| self.events.get(i))
     }
 
@@ -111,7 +110,7 @@ impl Timeline {
             return false;
         };
         for d in &e.deltas {
-            self.current.apply(d, true);
+            d.apply(&mut self.current, true);
         }
         self.pos += 1;
         true
@@ -124,7 +123,7 @@ impl Timeline {
         }
         self.pos -= 1;
         for d in self.events[self.pos].deltas.iter().rev() {
-            self.current.apply(d, false);
+            d.apply(&mut self.current, false);
         }
         true
     }

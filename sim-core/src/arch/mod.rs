@@ -1,28 +1,31 @@
 //! Page-table formats and the hardware page walk.
 //!
-//! Two formats share one walker:
-//!
-//! ```text
-//! x86-64, 4 levels (Intel SDM Vol. 3A §4.5; Linux PGDIR_SHIFT 39, PUD 30, PMD 21)
-//!  47      39 38      30 29      21 20      12 11         0
-//! +----------+----------+----------+----------+------------+
-//! |  PML4    |   PDPT   |    PD    |    PT    |   offset   |
-//! +----------+----------+----------+----------+------------+
-//!
-//! teaching-16, 2 levels, 256-byte pages, 2-byte entries
-//!  15   12 11    8 7          0
-//! +-------+-------+------------+
-//! |  dir  | table |   offset   |
-//! +-------+-------+------------+
-//! ```
+//! Each format is one file implementing [`PageTableFormat`] (its geometry:
+//! page size, levels, index bits, entry size, physical width, level names,
+//! the user address limit); everything else (indices, entries, the walk) is
+//! derived from those numbers here, so a new format (RISC-V Sv39, AArch64
+//! 4 KiB granule) is one new file plus its [`PagingFormat`] variant.
 //!
 //! Entries use the x86 bit positions in both formats: P=0, RW=1, US=2,
 //! A=5, D=6, and NX is the entry's top bit (63, or 15 in the teaching format).
 //! The frame address sits between the page-offset bits and the top bits.
 
-use crate::types::{Pfn, PhysAddr, VirtAddr};
+pub mod teaching16;
+pub mod x86_64;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+crate::newtype!(
+    /// A page frame number: physical address divided by the page size.
+    Pfn(u64), "{:#x}");
+crate::newtype!(
+    /// A virtual (linear) address as a process sees it.
+    VirtAddr(u64), "{:#x}");
+crate::newtype!(
+    /// A physical address.
+    PhysAddr(u64), "{:#x}");
+crate::wire_newtype!(Pfn, VirtAddr, PhysAddr);
 
 /// Which page-table layout a machine uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -57,13 +60,39 @@ pub const PTE_A: u64 = 1 << 5;
 /// Dirty: set by the CPU on the first write through a leaf entry.
 pub const PTE_D: u64 = 1 << 6;
 
+/// The geometry of one page-table format; the rest is derived from it.
+pub trait PageTableFormat: Sync {
+    /// The name lesson files use (`x86-64`).
+    fn name(&self) -> &'static str;
+    /// Bits of page offset (12 for 4 KiB pages).
+    fn page_shift(&self) -> u32;
+    /// Number of levels in a walk.
+    fn levels(&self) -> usize;
+    /// Index bits per level.
+    fn index_bits(&self) -> u32;
+    /// Size of one entry in bytes.
+    fn pte_bytes(&self) -> usize;
+    /// Highest physical-address bit + 1 that an entry can hold.
+    fn phys_bits(&self) -> u32;
+    /// The names the architecture manual gives each level, top first.
+    fn level_names(&self) -> &'static [&'static str];
+    /// One past the highest user address (`TASK_SIZE`).
+    fn task_size(&self) -> u64;
+    /// Whether `va` is a valid address of this format.
+    fn is_canonical(&self, va: VirtAddr) -> bool;
+}
+
 impl PagingFormat {
+    /// The format's geometry.
+    pub fn spec(self) -> &'static dyn PageTableFormat {
+        match self {
+            PagingFormat::X86_64 => &x86_64::X86_64,
+            PagingFormat::Teaching16 => &teaching16::Teaching16,
+        }
+    }
     /// Bits of page offset (12 for 4 KiB pages).
     pub fn page_shift(self) -> u32 {
-        match self {
-            PagingFormat::X86_64 => 12,
-            PagingFormat::Teaching16 => 8,
-        }
+        self.spec().page_shift()
     }
     /// Page (and frame) size in bytes.
     pub fn page_size(self) -> u64 {
@@ -71,17 +100,11 @@ impl PagingFormat {
     }
     /// Number of levels in a walk.
     pub fn levels(self) -> usize {
-        match self {
-            PagingFormat::X86_64 => 4,
-            PagingFormat::Teaching16 => 2,
-        }
+        self.spec().levels()
     }
     /// Index bits per level.
     pub fn index_bits(self) -> u32 {
-        match self {
-            PagingFormat::X86_64 => 9,
-            PagingFormat::Teaching16 => 4,
-        }
+        self.spec().index_bits()
     }
     /// Entries in one table.
     pub fn entries(self) -> usize {
@@ -89,25 +112,15 @@ impl PagingFormat {
     }
     /// Size of one entry in bytes.
     pub fn pte_bytes(self) -> usize {
-        match self {
-            PagingFormat::X86_64 => 8,
-            PagingFormat::Teaching16 => 2,
-        }
+        self.spec().pte_bytes()
     }
     /// Width of a virtual address.
     pub fn va_bits(self) -> u32 {
         self.page_shift() + self.index_bits() * self.levels() as u32
     }
-    /// Highest physical-address bit + 1 that an entry can hold.
-    fn phys_bits(self) -> u32 {
-        match self {
-            PagingFormat::X86_64 => 52,
-            PagingFormat::Teaching16 => 15,
-        }
-    }
     /// Number of frames physical memory can have at most.
     pub fn max_frames(self) -> u64 {
-        1 << (self.phys_bits() - self.page_shift())
+        1 << (self.spec().phys_bits() - self.page_shift())
     }
     /// The no-execute bit.
     pub fn nx(self) -> u64 {
@@ -115,14 +128,12 @@ impl PagingFormat {
     }
     /// Mask of the frame-address field of an entry.
     pub fn addr_mask(self) -> u64 {
-        ((1u64 << self.phys_bits()) - 1) & !(self.page_size() - 1)
+        ((1u64 << self.spec().phys_bits()) - 1) & !(self.page_size() - 1)
     }
-    /// The names the SDM gives each level, top first.
+    /// The name of `level` (0 = top).
     pub fn level_name(self, level: usize) -> &'static str {
-        match self {
-            PagingFormat::X86_64 => ["PML4", "PDPT", "PD", "PT"][level.min(3)],
-            PagingFormat::Teaching16 => ["dir", "table"][level.min(1)],
-        }
+        let names = self.spec().level_names();
+        names[level.min(names.len() - 1)]
     }
     /// Index into the table at `level` (0 = top) for `va`.
     pub fn index(self, va: VirtAddr, level: usize) -> usize {
@@ -147,21 +158,11 @@ impl PagingFormat {
     }
     /// One past the highest user address (`TASK_SIZE`).
     pub fn task_size(self) -> u64 {
-        match self {
-            // x86-64: TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE
-            PagingFormat::X86_64 => (1 << 47) - 4096,
-            PagingFormat::Teaching16 => 1 << 16,
-        }
+        self.spec().task_size()
     }
-    /// Whether `va` is canonical: on x86-64 bits 63..48 must copy bit 47.
+    /// Whether `va` is canonical for the format.
     pub fn is_canonical(self, va: VirtAddr) -> bool {
-        match self {
-            PagingFormat::X86_64 => {
-                let top = va.0 >> 47;
-                top == 0 || top == (1 << 17) - 1
-            }
-            PagingFormat::Teaching16 => va.0 < (1 << 16),
-        }
+        self.spec().is_canonical(va)
     }
     /// Builds an entry pointing at `pfn` with `flags`.
     pub fn make_pte(self, pfn: Pfn, flags: u64) -> u64 {
@@ -197,14 +198,35 @@ impl PagingFormat {
             f.iter().map(|f| f.name).collect::<Vec<_>>().join(" ")
         }
     }
+
+    /// Walks the tables under `root` for `va` the way the MMU does: one
+    /// entry per level (read through `read_pte(table, index)`), top first,
+    /// stopping at the first entry that is not present. Rights are combined
+    /// across levels: RW and US are ANDed, NX is ORed (Intel SDM Vol. 3A §4.6).
+    pub fn walk(self, root: Pfn, va: VirtAddr, read_pte: impl Fn(Pfn, usize) -> u64) -> Translation {
+        let mut table = root;
+        let mut walk = Vec::with_capacity(self.levels());
+        let (mut writable, mut user, mut no_exec) = (true, true, false);
+        for level in 0..self.levels() {
+            let index = self.index(va, level);
+            let entry = read_pte(table, index);
+            walk.push(WalkLevel { level, table, index, entry });
+            if entry & PTE_P == 0 {
+                return Translation::NotMapped { walk };
+            }
+            writable &= entry & PTE_RW != 0;
+            user &= entry & PTE_US != 0;
+            no_exec |= entry & self.nx() != 0;
+            table = self.pte_pfn(entry);
+        }
+        let pa = self.phys(table, self.offset(va));
+        Translation::Mapped { walk, frame: table, pa, writable, user, no_exec }
+    }
 }
 
 impl fmt::Display for PagingFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PagingFormat::X86_64 => "x86-64",
-            PagingFormat::Teaching16 => "teaching-16",
-        })
+        f.write_str(self.spec().name())
     }
 }
 
@@ -245,4 +267,8 @@ pub enum Translation {
         /// Levels visited, top first; the last one is the missing entry.
         walk: Vec<WalkLevel>,
     },
+}
+
+crate::wire_enum! {
+    PagingFormat { X86_64 = 0, Teaching16 = 1 }
 }

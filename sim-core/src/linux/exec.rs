@@ -1,12 +1,9 @@
 //! `execve()`: Linux's `load_elf_binary()` (fs/binfmt_elf.c), step by step.
 
-use crate::elf::ExecImage;
-use crate::event::{EventKind, Focus};
-use crate::machine::{Machine, R};
-use crate::ops::{Errno, Outcome, SimError};
-use crate::paging::PagingFormat;
-use crate::state::*;
-use crate::types::*;
+use super::elf::ExecImage;
+use super::*;
+use crate::arch::{PagingFormat, VirtAddr};
+use crate::journal::EventKind;
 
 /// `STACK_TOP` on x86-64 with address-space randomisation off
 /// (`setarch -R`): the stack ends just below `TASK_SIZE`.
@@ -46,13 +43,13 @@ fn at(name: &str) -> u64 {
     AUXV.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).unwrap_or(0)
 }
 
-impl Machine {
+impl Ctx<'_> {
     /// `execve`: everything before `begin_new_exec` can fail and leaves the
     /// caller untouched; after it, the old image is gone.
-    pub(crate) fn sys_execve(&mut self, pid: Pid, path: &str, argv: &[String], envp: &[String]) -> R<Outcome> {
+    pub fn sys_execve(&mut self, pid: Pid, path: &str, argv: &[String], envp: &[String]) -> R<Outcome> {
         self.running(pid)?;
         if self.fmt() != PagingFormat::X86_64 {
-            return Err(SimError::BadArgument("exec loads x86-64 ELF files; choose paging = \"x86-64\"".into()));
+            return Err(Error::BadArgument("exec loads x86-64 ELF files; choose paging = \"x86-64\"".into()));
         }
         let argv: Vec<String> = if argv.is_empty() { vec![path.to_string()] } else { argv.to_vec() };
         let strings: usize = argv.iter().chain(envp).map(|s| s.len() + 1).sum();
@@ -279,11 +276,11 @@ impl Machine {
                         "padzero/clear_user",
                         vec![],
                     );
-                    let verbose = std::mem::replace(&mut self.verbose_walks, false);
+                    let verbose = std::mem::replace(&mut self.rt.verbose_walks, false);
                     let r = self.user_write(pid, zero_start, &vec![0u8; n]);
-                    self.verbose_walks = verbose;
+                    self.rt.verbose_walks = verbose;
                     if let Outcome::Segv { reason, .. } = r? {
-                        return Err(SimError::BadArgument(format!("padzero faulted: {reason}")));
+                        return Err(Error::BadArgument(format!("padzero faulted: {reason}")));
                     }
                 }
                 if mem_end > file_end {
@@ -307,18 +304,18 @@ impl Machine {
     /// Builds the initial stack from the top down: strings, random bytes,
     /// then (aligned to 16) argc, argv[], NULL, envp[], NULL, auxv pairs.
     fn create_elf_tables(&mut self, pid: Pid, path: &str, argv: &[String], envp: &[String], aux: &[(&str, u64)]) -> R<u64> {
-        let verbose = std::mem::replace(&mut self.verbose_walks, false);
+        let verbose = std::mem::replace(&mut self.rt.verbose_walks, false);
         let r = self.create_elf_tables_inner(pid, path, argv, envp, aux);
-        self.verbose_walks = verbose;
+        self.rt.verbose_walks = verbose;
         r
     }
 
     fn create_elf_tables_inner(&mut self, pid: Pid, path: &str, argv: &[String], envp: &[String], aux: &[(&str, u64)]) -> R<u64> {
         let mut p = STACK_TOP - 8; // bprm->p starts below a NULL pointer slot.
-        let mut put = |m: &mut Machine, bytes: &[u8]| -> R<u64> {
+        let mut put = |m: &mut Ctx<'_>, bytes: &[u8]| -> R<u64> {
             p -= bytes.len() as u64;
             match m.user_write(pid, p, bytes)? {
-                Outcome::Segv { reason, .. } => Err(SimError::BadArgument(format!("stack write faulted: {reason}"))),
+                Outcome::Segv { reason, .. } => Err(Error::BadArgument(format!("stack write faulted: {reason}"))),
                 _ => Ok(p),
             }
         };
@@ -378,7 +375,7 @@ impl Machine {
             table.extend(v.to_le_bytes());
         }
         if let Outcome::Segv { reason, .. } = self.user_write(pid, sp, &table)? {
-            return Err(SimError::BadArgument(format!("stack write faulted: {reason}")));
+            return Err(Error::BadArgument(format!("stack write faulted: {reason}")));
         }
         let shown: Vec<String> = auxv.iter().map(|(n, v)| format!("{n}={v:#x}")).collect();
         self.emit(

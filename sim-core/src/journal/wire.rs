@@ -15,24 +15,14 @@
 //! corrupt input ends in a [`WireError`], never in a panic or a huge
 //! allocation.
 
-use crate::bpf::{BpfRef, BpfState, KLink, KMap, KProg, MapDef};
-use crate::event::{Event, EventKind, Focus};
-use crate::mcu::{Cpu, Firmware, FwSection, McuState};
-use crate::ops::{Errno, Outcome};
-use crate::paging::PagingFormat;
-use crate::state::{
-    Backing, Delta, FdEntry, Frame, FrameKind, Globals, Mm, Ofd, OfdKind, ProcState, Process, Regs, State, Tlb, TlbEntry, Vma,
-};
-use crate::timeline::Timeline;
-use crate::types::{Fd, OfdId, Pfn, PhysAddr, Pid, Prot, VirtAddr};
-use crate::windows::{Ace, HandleEntry, NtKind, NtObject, NtState};
+use super::{Event, EventKind, Timeline, Undo};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use thiserror::Error;
 
 /// First bytes of every encoded recording, with the format's version.
-pub const MAGIC: &[u8; 8] = b"SIMTRC\x00\x01";
+pub const MAGIC: &[u8; 8] = b"SIMTRC\x00\x02";
 
 /// Why bytes could not be decoded.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -361,106 +351,42 @@ macro_rules! wire_enum {
     )*};
 }
 
+/// Implements [`Wire`] for newtypes over a number (`struct Pid(u32)`).
+#[macro_export]
 macro_rules! wire_newtype {
     ($($t:ident),*) => {$(
-        impl Wire for $t {
+        impl $crate::wire::Wire for $t {
             fn put(&self, out: &mut Vec<u8>) {
-                self.0.put(out);
+                $crate::wire::Wire::put(&self.0, out);
             }
-            fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
-                Wire::get(r).map($t)
+            fn get(r: &mut $crate::wire::Reader<'_>) -> Result<Self, $crate::wire::WireError> {
+                $crate::wire::Wire::get(r).map($t)
             }
         }
     )*};
 }
-wire_newtype!(Pid, Fd, Pfn, VirtAddr, PhysAddr, OfdId);
-
-wire_struct! {
-    Prot { read, write, exec }
-    Frame { kind, refcount, data }
-    Vma { start, end, prot, shared, backing, name, anon_vma }
-    Mm { root, vmas, start_brk, brk, start_stack, exe, auxv, argv }
-    FdEntry { ofd, cloexec }
-    Regs { ip, sp, ax }
-    Process { pid, ppid, comm, state, mm, fds, regs }
-    Ofd { refcount, kind }
-    TlbEntry { vpn, pfn, writable, no_exec, dirty }
-    Tlb { entries, capacity, hits, misses }
-    Globals { last_pid, next_ofd, current, tlb }
-    State { format, max_frames, frames, procs, ofds, page_cache, files, globals, nt, mcu, bpf }
-    Ace { user, mask }
-    HandleEntry { object, access, inherit }
-    NtObject { kind, pointer_count, handle_count }
-    NtState { objects, next_object, cid, free_pids, next_pid }
-    FwSection { name, vma, lma, size, flags }
-    Firmware { sections, symbols, image, entry }
-    Cpu { r, n, z, c, v, ipsr, lockup, steps }
-    McuState { firmware, info, flash, ram, cpu }
-    MapDef { name, kind, type_id, key_size, value_size, max_entries, pinning }
-    KMap { def, refcnt, usercnt, entries, progs }
-    KProg { name, prog_type, map_ids, xlated, insns, refcnt }
-    BpfState { maps, progs, last_map_id, last_prog_id, pins, links, last_link_id, struct_ops }
-    KLink { prog, target, refcnt }
-    Event { kind, text, mechanism, focus, deltas }
-}
 
 wire_enum! {
-    PagingFormat { X86_64 = 0, Teaching16 = 1 }
-    FrameKind { PageTable { level, owner } = 0, Anon = 1, PageCache { path, index } = 2, Zero = 3 }
-    Backing { Anon = 0, File { path, offset } = 1 }
-    ProcState { Running = 0, Zombie { code } = 1 }
-    OfdKind { Tty = 0, File { path } = 1, BpfMap { id } = 2, BpfProg { id } = 3, BpfLink { id } = 4 }
-    NtKind {
-        Process { pid, name, user, debug_privilege, dacl, exit_code, handles } = 0,
-        Event { name } = 1,
-    }
-    BpfRef { Map(id) = 0, Prog(id) = 1, Link(id) = 2 }
-    Delta {
-        Frame { pfn, old, new } = 0,
-        FrameRef { pfn, old, new } = 1,
-        FrameRefs { pfns, add } = 2,
-        FrameBytes { pfn, offset, old, new } = 3,
-        Proc { pid, old, new } = 4,
-        Ofd { id, old, new } = 5,
-        PageCache { key, old, new } = 6,
-        File { path, old, new } = 7,
-        Nt { old, new } = 8,
-        Bpf { old, new } = 9,
-        Mcu { old, new } = 10,
-        McuCpu { old, new } = 11,
-        McuRam { offset, old, new } = 12,
-        Globals { old, new } = 13,
-    }
     EventKind {
         Syscall = 0, Walk = 1, Tlb = 2, Fault = 3, Alloc = 4, Free = 5, Map = 6, Copy = 7, Process = 8, Fd = 9, Error = 10,
     }
-    Focus {
-        Proc { pid } = 0,
-        Vma { pid, start } = 1,
-        Pte { table, index } = 2,
-        Frame { pfn } = 3,
-        Tlb = 4,
-        McuAddr { addr, write } = 5,
-        Fd { pid, fd } = 6,
+}
+
+impl<D: Wire, F: Wire> Wire for Event<D, F> {
+    fn put(&self, out: &mut Vec<u8>) {
+        let Event { kind, text, mechanism, focus, deltas } = self;
+        kind.put(out);
+        text.put(out);
+        mechanism.put(out);
+        focus.put(out);
+        deltas.put(out);
     }
-    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9 }
-    Outcome {
-        Ok = 0,
-        Pid { pid } = 1,
-        Fd { fd } = 2,
-        Addr { addr } = 3,
-        Bytes { bytes } = 4,
-        Reaped { pid, code } = 5,
-        Segv { addr, reason } = 6,
-        Handle { handle } = 7,
-        Copied { bytes, data } = 8,
-        WinError { code, name, detail, bytes } = 9,
-        Failed { errno, detail } = 10,
-        Id { id } = 11,
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(Event { kind: Wire::get(r)?, text: Wire::get(r)?, mechanism: Wire::get(r)?, focus: Wire::get(r)?, deltas: Wire::get(r)? })
     }
 }
 
-impl Wire for Timeline {
+impl<S: Wire + Clone, D: Wire + Undo<S>, F: Wire> Wire for Timeline<S, D, F> {
     /// The initial state, then each event with the operation it belongs to;
     /// checkpoints are rebuilt on reading.
     fn put(&self, out: &mut Vec<u8>) {
@@ -472,7 +398,7 @@ impl Wire for Timeline {
         }
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        let initial = State::get(r)?;
+        let initial = S::get(r)?;
         let n = r.length()?;
         let mut events = Vec::with_capacity(n);
         let mut ops = Vec::with_capacity(n);

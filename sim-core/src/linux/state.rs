@@ -1,11 +1,16 @@
-//! The whole simulated machine as plain data, and the deltas that change it.
+//! The Linux machine as plain data (physical frames, processes with their
+//! address spaces and fd tables, open files, the page cache, the file
+//! system, the TLB), and the deltas that change it.
 //!
-//! Every change to [`State`] is a [`Delta`] that records the value before and
-//! after. Applying a delta moves the state forward; undoing it moves it back.
-//! That is how a trace is rewound one event at a time without replaying it.
+//! Every change to [`LinuxState`] is a [`Delta`] that records the value
+//! before and after. Applying a delta moves the state forward; undoing it
+//! moves it back. That is how a trace is rewound one event at a time
+//! without replaying it.
 
-use crate::paging::{PagingFormat, Translation, WalkLevel, PTE_P, PTE_RW, PTE_US};
-use crate::types::{Fd, OfdId, Pfn, Pid, Prot, VirtAddr};
+use super::types::{Fd, OfdId, Pid, Prot};
+use super::Error;
+use crate::arch::{PagingFormat, Pfn, Translation, VirtAddr};
+use crate::journal::Undo;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -169,19 +174,16 @@ pub enum OfdKind {
         /// Its path.
         path: String,
     },
-    /// A BPF map (anon inode "bpf-map").
-    BpfMap {
-        /// Map id.
-        id: u32,
-    },
-    /// A BPF program (anon inode "bpf-prog").
-    BpfProg {
-        /// Program id.
-        id: u32,
-    },
-    /// A BPF link (`anon_inode:bpf_link`).
-    BpfLink {
-        /// Its id.
+    /// A file on an anonymous inode (`anon_inode_getfile`), owned by a
+    /// personality the generic file code does not know: `inode` is its
+    /// name (`bpf-map`, `bpf-prog`, `bpf_link`; /proc/PID/fd shows
+    /// `anon_inode:NAME`), `id` the object it refers to (the kernel keeps
+    /// it in `file->private_data`). When the last reference goes, the
+    /// owner's release runs (`f_op->release`).
+    Anon {
+        /// The anonymous inode's name.
+        inode: String,
+        /// The object behind it.
         id: u32,
     },
 }
@@ -237,9 +239,9 @@ pub struct Globals {
     pub tlb: Tlb,
 }
 
-/// The entire machine.
+/// The Linux machine.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct State {
+pub struct LinuxState {
     /// Page-table format.
     pub format: PagingFormat,
     /// Physical memory limit in frames.
@@ -257,12 +259,6 @@ pub struct State {
     pub files: BTreeMap<String, Arc<[u8]>>,
     /// Scalars.
     pub globals: Globals,
-    /// The Windows personality's object manager (empty in Linux lessons).
-    pub nt: crate::windows::NtState,
-    /// A microcontroller, in firmware lessons.
-    pub mcu: Option<Box<crate::mcu::McuState>>,
-    /// The kernel's BPF maps, programs and pins.
-    pub bpf: crate::bpf::BpfState,
 }
 
 /// One reversible change.
@@ -341,43 +337,6 @@ pub enum Delta {
         /// After.
         new: Option<Arc<[u8]>>,
     },
-    /// The Windows object manager changed (objects, handle tables, PIDs).
-    Nt {
-        /// Before.
-        old: Box<crate::windows::NtState>,
-        /// After.
-        new: Box<crate::windows::NtState>,
-    },
-    /// BPF objects changed.
-    Bpf {
-        /// Before.
-        old: Box<crate::bpf::BpfState>,
-        /// After.
-        new: Box<crate::bpf::BpfState>,
-    },
-    /// A microcontroller was loaded or its flash changed.
-    Mcu {
-        /// Before.
-        old: Option<Box<crate::mcu::McuState>>,
-        /// After.
-        new: Option<Box<crate::mcu::McuState>>,
-    },
-    /// The microcontroller's registers changed.
-    McuCpu {
-        /// Before.
-        old: Box<crate::mcu::Cpu>,
-        /// After.
-        new: Box<crate::mcu::Cpu>,
-    },
-    /// Bytes of the microcontroller's RAM changed.
-    McuRam {
-        /// Offset from the start of RAM.
-        offset: usize,
-        /// Before.
-        old: Vec<u8>,
-        /// After.
-        new: Vec<u8>,
-    },
     /// Machine-wide scalars changed.
     Globals {
         /// Before.
@@ -398,10 +357,16 @@ fn put<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, value: Option<V>) {
     }
 }
 
-impl State {
+impl Undo<LinuxState> for Delta {
+    fn apply(&self, st: &mut LinuxState, forward: bool) {
+        st.apply(self, forward)
+    }
+}
+
+impl LinuxState {
     /// A machine with nothing in it.
-    pub fn new(format: PagingFormat, max_frames: u64, tlb_entries: usize) -> State {
-        State {
+    pub fn new(format: PagingFormat, max_frames: u64, tlb_entries: usize) -> LinuxState {
+        LinuxState {
             format,
             max_frames: max_frames.min(format.max_frames()),
             frames: BTreeMap::new(),
@@ -415,9 +380,6 @@ impl State {
                 current: None,
                 tlb: Tlb { entries: Vec::new(), capacity: tlb_entries.max(1), hits: 0, misses: 0 },
             },
-            nt: Default::default(),
-            mcu: None,
-            bpf: Default::default(),
         }
     }
 
@@ -479,22 +441,6 @@ impl State {
             Delta::PageCache { key, old, new } => put(&mut self.page_cache, key.clone(), pick(old, new, forward)),
             Delta::File { path, old, new } => put(&mut self.files, path.clone(), pick(old, new, forward)),
             Delta::Globals { old, new } => self.globals = *pick(old, new, forward),
-            Delta::Nt { old, new } => self.nt = *pick(old, new, forward),
-            Delta::Mcu { old, new } => self.mcu = pick(old, new, forward),
-            Delta::Bpf { old, new } => self.bpf = *pick(old, new, forward),
-            Delta::McuCpu { old, new } => {
-                if let Some(m) = self.mcu.as_mut() {
-                    m.cpu = *pick(old, new, forward);
-                }
-            }
-            Delta::McuRam { offset, old, new } => {
-                if let Some(m) = self.mcu.as_mut() {
-                    let b = if forward { new } else { old };
-                    if let Some(dst) = m.ram.get_mut(*offset..offset.saturating_add(b.len())) {
-                        dst.copy_from_slice(b);
-                    }
-                }
-            }
         }
     }
 
@@ -515,29 +461,10 @@ impl State {
         }
     }
 
-    /// Walks the tables of `root` for `va` without changing anything, the way
-    /// the MMU does: one entry per level, top first, stopping at the first
-    /// entry that is not present. Rights are combined across levels: RW and
-    /// US are ANDed, NX is ORed (Intel SDM Vol. 3A §4.6).
+    /// Walks the tables of `root` for `va` without changing anything, the
+    /// way the MMU does ([`PagingFormat::walk`]).
     pub fn translate(&self, root: Pfn, va: VirtAddr) -> Translation {
-        let fmt = self.format;
-        let mut table = root;
-        let mut walk = Vec::with_capacity(fmt.levels());
-        let (mut writable, mut user, mut no_exec) = (true, true, false);
-        for level in 0..fmt.levels() {
-            let index = fmt.index(va, level);
-            let entry = self.read_pte(table, index);
-            walk.push(WalkLevel { level, table, index, entry });
-            if entry & PTE_P == 0 {
-                return Translation::NotMapped { walk };
-            }
-            writable &= entry & PTE_RW != 0;
-            user &= entry & PTE_US != 0;
-            no_exec |= entry & fmt.nx() != 0;
-            table = fmt.pte_pfn(entry);
-        }
-        let pa = fmt.phys(table, fmt.offset(va));
-        Translation::Mapped { walk, frame: table, pa, writable, user, no_exec }
+        self.format.walk(root, va, |table, index| self.read_pte(table, index))
     }
 
     /// The leaf entry mapping `va` in process `pid`, if every level is present:
@@ -558,5 +485,62 @@ impl State {
     /// The process `pid`, if it exists.
     pub fn proc(&self, pid: Pid) -> Option<&Process> {
         self.procs.get(&pid)
+    }
+
+    /// The process `pid`, or the error a lesson gets for a wrong pid.
+    pub fn get_proc(&self, pid: Pid) -> Result<&Process, Error> {
+        self.procs.get(&pid).ok_or(Error::NoSuchProcess(pid))
+    }
+
+    /// The process `pid` if it is running (not a zombie).
+    pub fn running(&self, pid: Pid) -> Result<&Process, Error> {
+        let p = self.get_proc(pid)?;
+        match (&p.state, &p.mm) {
+            (ProcState::Running, Some(_)) => Ok(p),
+            _ => Err(Error::NotRunning(pid)),
+        }
+    }
+
+    /// The address space of running process `pid`.
+    pub fn mm(&self, pid: Pid) -> Result<&Mm, Error> {
+        self.running(pid)?.mm.as_ref().ok_or(Error::NotRunning(pid))
+    }
+
+    /// The VMA of `pid` containing `va` (`find_vma` plus the start check).
+    pub fn find_vma(&self, pid: Pid, va: u64) -> Option<Vma> {
+        let mm = self.procs.get(&pid)?.mm.as_ref()?;
+        mm.vmas.range(..=va).next_back().map(|(_, v)| v).filter(|v| va < v.end).cloned()
+    }
+}
+
+crate::wire_struct! {
+    Frame { kind, refcount, data }
+    Vma { start, end, prot, shared, backing, name, anon_vma }
+    Mm { root, vmas, start_brk, brk, start_stack, exe, auxv, argv }
+    FdEntry { ofd, cloexec }
+    Regs { ip, sp, ax }
+    Process { pid, ppid, comm, state, mm, fds, regs }
+    Ofd { refcount, kind }
+    TlbEntry { vpn, pfn, writable, no_exec, dirty }
+    Tlb { entries, capacity, hits, misses }
+    Globals { last_pid, next_ofd, current, tlb }
+    LinuxState { format, max_frames, frames, procs, ofds, page_cache, files, globals }
+}
+
+crate::wire_enum! {
+    FrameKind { PageTable { level, owner } = 0, Anon = 1, PageCache { path, index } = 2, Zero = 3 }
+    Backing { Anon = 0, File { path, offset } = 1 }
+    ProcState { Running = 0, Zombie { code } = 1 }
+    OfdKind { Tty = 0, File { path } = 1, Anon { inode, id } = 2 }
+    Delta {
+        Frame { pfn, old, new } = 0,
+        FrameRef { pfn, old, new } = 1,
+        FrameRefs { pfns, add } = 2,
+        FrameBytes { pfn, offset, old, new } = 3,
+        Proc { pid, old, new } = 4,
+        Ofd { id, old, new } = 5,
+        PageCache { key, old, new } = 6,
+        File { path, old, new } = 7,
+        Globals { old, new } = 8,
     }
 }

@@ -5,38 +5,14 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-macro_rules! newtype {
-    ($(#[$m:meta])* $name:ident($inner:ty), $fmt:literal) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub $inner);
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, $fmt, self.0)
-            }
-        }
-    };
-}
-
-newtype!(
+crate::newtype!(
     /// A process id, allocated like Linux's `alloc_pid()`: the next free
     /// number after the last one handed out, wrapping at `pid_max`.
     Pid(u32), "{}");
-newtype!(
+crate::newtype!(
     /// A file descriptor: an index into one process's fd table.
     Fd(u32), "{}");
-newtype!(
-    /// A page frame number: physical address divided by the page size.
-    Pfn(u64), "{:#x}");
-newtype!(
-    /// A virtual (linear) address as a process sees it.
-    VirtAddr(u64), "{:#x}");
-newtype!(
-    /// A physical address.
-    PhysAddr(u64), "{:#x}");
-newtype!(
+crate::newtype!(
     /// An open file description (the kernel's `struct file`), shared by every
     /// fd that `dup`/`fork` made from the same `open`.
     OfdId(u32), "{}");
@@ -104,4 +80,9 @@ impl fmt::Display for Access {
             Access::Exec => "exec",
         })
     }
+}
+
+crate::wire_newtype!(Pid, Fd, OfdId);
+crate::wire_struct! {
+    Prot { read, write, exec }
 }

@@ -1,0 +1,335 @@
+//! The kernel's BPF objects (kernel/bpf/syscall.c): maps, programs and
+//! links with their ids and reference counts, bpffs pins, and how
+//! `bpftool prog show` / `map show` print them.
+
+use super::*;
+
+/// A map in the kernel (`struct bpf_map`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KMap {
+    /// Its definition.
+    pub def: MapDef,
+    /// All references.
+    pub refcnt: u32,
+    /// References from user space (fds, pins).
+    pub usercnt: u32,
+    /// Contents: key bytes to value bytes (an array map has every index).
+    pub entries: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// For a struct_ops map: the programs its value points to (it holds a
+    /// reference on each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub progs: Vec<u32>,
+}
+
+/// A program in the kernel (`struct bpf_prog`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KProg {
+    /// Name.
+    pub name: String,
+    /// Type as bpftool prints it.
+    pub prog_type: String,
+    /// Ids of the maps it holds (`aux->used_maps`).
+    pub map_ids: Vec<u32>,
+    /// Bytes of translated instructions.
+    pub xlated: usize,
+    /// The instructions as loaded, each map reference resolved to its id.
+    #[serde(skip)]
+    pub insns: Vec<[u8; 8]>,
+    /// References.
+    pub refcnt: u32,
+}
+
+/// What a bpffs pin or an fd refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum BpfRef {
+    /// A map id.
+    Map(u32),
+    /// A program id.
+    Prog(u32),
+    /// A link id.
+    Link(u32),
+}
+
+impl BpfRef {
+    /// The name of the anonymous inode behind an fd on this object, as
+    /// /proc/PID/fd shows it (`anon_inode:bpf-map`).
+    pub fn inode(self) -> &'static str {
+        match self {
+            BpfRef::Map(_) => "bpf-map",
+            BpfRef::Prog(_) => "bpf-prog",
+            BpfRef::Link(_) => "bpf_link",
+        }
+    }
+
+    /// The object's id.
+    pub fn id(self) -> u32 {
+        match self {
+            BpfRef::Map(id) | BpfRef::Prog(id) | BpfRef::Link(id) => id,
+        }
+    }
+
+    /// The BPF object an open file refers to, if it is one of ours.
+    pub fn of_file(kind: &OfdKind) -> Option<BpfRef> {
+        match kind {
+            OfdKind::Anon { inode, id } => Self::of_inode(inode, *id),
+            _ => None,
+        }
+    }
+
+    pub(super) fn of_inode(inode: &str, id: u32) -> Option<BpfRef> {
+        match inode {
+            "bpf-map" => Some(BpfRef::Map(id)),
+            "bpf-prog" => Some(BpfRef::Prog(id)),
+            "bpf_link" => Some(BpfRef::Link(id)),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for BpfRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BpfRef::Map(id) => write!(f, "map {id}"),
+            BpfRef::Prog(id) => write!(f, "program {id}"),
+            BpfRef::Link(id) => write!(f, "link {id}"),
+        }
+    }
+}
+
+/// Which kind of BPF object an id names (each kind has its own IDR).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BpfKind {
+    /// Maps (`map_idr`).
+    Map,
+    /// Programs (`prog_idr`).
+    Prog,
+    /// Links (`link_idr`).
+    Link,
+}
+
+impl BpfKind {
+    /// From a lesson file's `kind = "map" | "prog" | "link"`.
+    pub fn parse(s: &str) -> Result<BpfKind, String> {
+        match s {
+            "map" => Ok(BpfKind::Map),
+            "prog" => Ok(BpfKind::Prog),
+            "link" => Ok(BpfKind::Link),
+            other => Err(format!("kind `{other}`: use \"map\", \"prog\" or \"link\"")),
+        }
+    }
+
+    /// The command's name part: `MAP`, `PROG`, `LINK`.
+    pub fn cmd(self) -> &'static str {
+        match self {
+            BpfKind::Map => "MAP",
+            BpfKind::Prog => "PROG",
+            BpfKind::Link => "LINK",
+        }
+    }
+}
+
+/// A link (`struct bpf_link`): a program attached to a hook. The link holds
+/// a reference on its program; the program stays attached while the link
+/// lives (its fd, a pin), and is detached when the link is released.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KLink {
+    /// The attached program.
+    pub prog: u32,
+    /// Where it is attached (a cgroup path, an interface...).
+    pub target: String,
+    /// References (fds, pins).
+    pub refcnt: u32,
+}
+
+/// The kernel's BPF objects.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BpfState {
+    /// Live maps by id.
+    pub maps: BTreeMap<u32, KMap>,
+    /// Live programs by id.
+    pub progs: BTreeMap<u32, KProg>,
+    /// The last map id handed out (`idr_alloc_cyclic` cursor).
+    pub last_map_id: u32,
+    /// The last program id handed out.
+    pub last_prog_id: u32,
+    /// bpffs: path to object.
+    pub pins: BTreeMap<String, BpfRef>,
+    /// Live links by id.
+    #[serde(default)]
+    pub links: BTreeMap<u32, KLink>,
+    /// The last link id handed out.
+    #[serde(default)]
+    pub last_link_id: u32,
+    /// Registered struct_ops by the name the kernel knows them by (a TCP
+    /// congestion control algorithm, say): the struct_ops map, which the
+    /// registration holds.
+    #[serde(default)]
+    pub struct_ops: BTreeMap<String, u32>,
+}
+
+impl BpfState {
+    /// One more reference on `r`, and a user reference on a map when `uref`
+    /// (`bpf_map_inc` / `bpf_map_inc_with_uref`, `bpf_prog_inc`, `bpf_link_inc`).
+    pub(super) fn take_ref(&mut self, r: BpfRef, uref: bool) {
+        match r {
+            BpfRef::Map(id) => {
+                if let Some(m) = self.maps.get_mut(&id) {
+                    m.refcnt += 1;
+                    m.usercnt += u32::from(uref);
+                }
+            }
+            BpfRef::Prog(id) => {
+                if let Some(p) = self.progs.get_mut(&id) {
+                    p.refcnt += 1;
+                }
+            }
+            BpfRef::Link(id) => {
+                if let Some(l) = self.links.get_mut(&id) {
+                    l.refcnt += 1;
+                }
+            }
+        }
+    }
+
+    /// One reference fewer on `r` (and a user reference on a map when
+    /// `uref`); the object leaves its table when no reference is left.
+    /// Returns the (refcnt, usercnt) left, or None if `r` did not exist.
+    pub(super) fn drop_ref(&mut self, r: BpfRef, uref: bool) -> Option<(u32, u32)> {
+        let left = match r {
+            BpfRef::Map(id) => self.maps.get_mut(&id).map(|m| {
+                m.refcnt = m.refcnt.saturating_sub(1);
+                m.usercnt = m.usercnt.saturating_sub(u32::from(uref));
+                (m.refcnt, m.usercnt)
+            }),
+            BpfRef::Prog(id) => self.progs.get_mut(&id).map(|p| {
+                p.refcnt = p.refcnt.saturating_sub(1);
+                (p.refcnt, 0)
+            }),
+            BpfRef::Link(id) => self.links.get_mut(&id).map(|l| {
+                l.refcnt = l.refcnt.saturating_sub(1);
+                (l.refcnt, 0)
+            }),
+        }?;
+        if left.0 == 0 {
+            match r {
+                BpfRef::Map(id) => drop(self.maps.remove(&id)),
+                BpfRef::Prog(id) => drop(self.progs.remove(&id)),
+                BpfRef::Link(id) => drop(self.links.remove(&id)),
+            }
+        }
+        Some(left)
+    }
+
+    /// `bpftool prog show` text.
+    pub fn prog_show(&self) -> String {
+        let mut s = String::new();
+        for (id, p) in &self.progs {
+            s += &format!("{id}: {}  name {}  gpl\n\txlated {}B  not jited  memlock 4096B", p.prog_type, p.name, p.xlated);
+            if !p.map_ids.is_empty() {
+                s += &format!("  map_ids {}", p.map_ids.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(","));
+            }
+            s += "\n";
+        }
+        s
+    }
+
+    /// `bpftool -j prog show`: one JSON array, the fields bpftool prints that
+    /// the simulator knows, with bpftool's names.
+    pub fn prog_show_json(&self) -> String {
+        let items: Vec<String> = self
+            .progs
+            .iter()
+            .map(|(id, p)| {
+                let maps = if p.map_ids.is_empty() {
+                    String::new()
+                } else {
+                    format!(",\"map_ids\":[{}]", p.map_ids.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(","))
+                };
+                format!(
+                    "{{\"id\":{id},\"type\":{},\"name\":{},\"gpl_compatible\":true,\"bytes_xlated\":{},\"jited\":false,\"bytes_memlock\":4096{maps}}}",
+                    json_str(&p.prog_type),
+                    json_str(&p.name),
+                    p.xlated
+                )
+            })
+            .collect();
+        format!("[{}]", items.join(","))
+    }
+
+    /// `bpftool -j map show`.
+    pub fn map_show_json(&self) -> String {
+        let items: Vec<String> = self
+            .maps
+            .iter()
+            .map(|(id, m)| {
+                format!(
+                    "{{\"id\":{id},\"type\":{},\"name\":{},\"flags\":0,\"bytes_key\":{},\"bytes_value\":{},\"max_entries\":{},\"bytes_memlock\":4096,\"frozen\":0}}",
+                    json_str(&m.def.kind),
+                    json_str(&m.def.name),
+                    m.def.key_size,
+                    m.def.value_size,
+                    m.def.max_entries
+                )
+            })
+            .collect();
+        format!("[{}]", items.join(","))
+    }
+
+    /// `bpftool link show` text.
+    pub fn link_show(&self) -> String {
+        self.links.iter().map(|(id, l)| format!("{id}: link  prog {}\n\tattached to {}\n", l.prog, l.target)).collect()
+    }
+
+    /// `bpftool -j link show`.
+    pub fn link_show_json(&self) -> String {
+        let items: Vec<String> =
+            self.links.iter().map(|(id, l)| format!("{{\"id\":{id},\"prog_id\":{},\"target\":{}}}", l.prog, json_str(&l.target))).collect();
+        format!("[{}]", items.join(","))
+    }
+
+    /// `bpftool map show` text.
+    pub fn map_show(&self) -> String {
+        let mut s = String::new();
+        for (id, m) in &self.maps {
+            s += &format!(
+                "{id}: {}  name {}  flags 0x0\n\tkey {}B  value {}B  max_entries {}  memlock 4096B\n",
+                m.def.kind, m.def.name, m.def.key_size, m.def.value_size, m.def.max_entries
+            );
+        }
+        s
+    }
+}
+
+/// Little-endian bytes as a number (keys and values of up to 8 bytes).
+pub(super) fn le(b: &[u8]) -> u64 {
+    b.iter().take(8).rev().fold(0, |a, x| (a << 8) | u64::from(*x))
+}
+
+/// `idr_alloc_cyclic(idr, obj, 1, INT_MAX)`: the first free id after the
+/// last one handed out, wrapping to 1 (so a freed id is not reused soon).
+pub(super) fn next_id(last: u32, used: impl Fn(u32) -> bool) -> u32 {
+    let mut id = last;
+    loop {
+        id = if id >= i32::MAX as u32 { 1 } else { id + 1 };
+        if !used(id) {
+            return id;
+        }
+    }
+}
+
+/// A JSON string literal.
+pub(super) fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

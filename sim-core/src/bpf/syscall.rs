@@ -1,0 +1,340 @@
+//! The `bpf(2)` commands and the reference counting behind them
+//! (kernel/bpf/syscall.c, inode.c): fds, pins, ids, links, test runs.
+
+use super::*;
+
+impl Ctx<'_> {
+    pub(super) fn bpf_update(&mut self, f: impl FnOnce(&mut BpfState)) {
+        let old = self.h.bpf.clone();
+        let mut new = old.clone();
+        f(&mut new);
+        if new != old {
+            *self.h.bpf = new.clone();
+            self.h.j.record_bpf(Delta::State { old: Box::new(old), new: Box::new(new) });
+        }
+    }
+
+    /// Drops one reference of `r` (and one user reference for a map when
+    /// `uref`), freeing what reaches zero: `bpf_map_put_with_uref`,
+    /// `bpf_map_put`, `bpf_prog_put`.
+    pub fn bpf_put(&mut self, r: BpfRef, uref: bool, why: &str) {
+        match r {
+            BpfRef::Map(id) => {
+                let Some(m) = self.h.bpf.maps.get(&id).cloned() else { return };
+                let (refcnt, usercnt) = self.bpf_drop(r, uref);
+                if refcnt > 0 {
+                    self.emit(
+                        EventKind::Free,
+                        format!("{why}: map {id} ({}) now has refcnt {refcnt}, usercnt {usercnt}: still alive", m.def.name),
+                        if uref { "bpf_map_put_with_uref" } else { "bpf_map_put" },
+                        vec![],
+                    );
+                    return;
+                }
+                self.emit(
+                    EventKind::Free,
+                    format!("{why}: map {id} ({}) loses its last reference: its id leaves the IDR at once, so BPF_MAP_GET_FD_BY_ID({id}) now fails with ENOENT and GET_NEXT_ID walks skip it", m.def.name),
+                    "__bpf_map_put/bpf_map_free_id",
+                    vec![],
+                );
+                self.emit(
+                    EventKind::Free,
+                    format!(
+                        "later, after an RCU grace period, a workqueue frees map {id}'s memory ({} entries of {} bytes)",
+                        m.def.max_entries, m.def.value_size
+                    ),
+                    "bpf_map_free_in_work/bpf_map_free_deferred/map_free",
+                    vec![],
+                );
+                for p in &m.progs {
+                    self.bpf_put(BpfRef::Prog(*p), false, &format!("struct_ops map {id}'s value"));
+                }
+            }
+            BpfRef::Prog(id) => {
+                let Some(p) = self.h.bpf.progs.get(&id).cloned() else { return };
+                let (refcnt, _) = self.bpf_drop(r, uref);
+                if refcnt > 0 {
+                    self.emit(
+                        EventKind::Free,
+                        format!("{why}: program {id} ({}) now has refcnt {refcnt}: still loaded", p.name),
+                        "bpf_prog_put",
+                        vec![],
+                    );
+                    return;
+                }
+                self.emit(
+                    EventKind::Free,
+                    format!(
+                        "{why}: program {id} ({}) loses its last reference and is freed; after the RCU grace period it drops its used maps",
+                        p.name
+                    ),
+                    "bpf_prog_put_deferred/bpf_prog_free_id/__bpf_free_used_maps",
+                    vec![],
+                );
+                for m in &p.map_ids {
+                    self.bpf_put(BpfRef::Map(*m), false, &format!("program {id}'s used_maps"));
+                }
+            }
+            BpfRef::Link(id) => {
+                let Some(l) = self.h.bpf.links.get(&id).cloned() else { return };
+                let (refcnt, _) = self.bpf_drop(r, uref);
+                if refcnt > 0 {
+                    self.emit(
+                        EventKind::Free,
+                        format!("{why}: link {id} now has refcnt {refcnt}: program {} stays attached to {}", l.prog, l.target),
+                        "bpf_link_put",
+                        vec![],
+                    );
+                    return;
+                }
+                self.emit(
+                    EventKind::Free,
+                    format!(
+                        "{why}: link {id} loses its last reference: program {} is detached from {} and the link is freed",
+                        l.prog, l.target
+                    ),
+                    "bpf_link_put/bpf_link_free (link->ops->release: detach)",
+                    vec![],
+                );
+                self.bpf_put(BpfRef::Prog(l.prog), false, &format!("link {id} released"));
+            }
+        }
+    }
+
+    /// Drops one reference (see `BpfState::drop_ref`); returns what is left.
+    pub(super) fn bpf_drop(&mut self, r: BpfRef, uref: bool) -> (u32, u32) {
+        let mut left = (0, 0);
+        self.bpf_update(|b| left = b.drop_ref(r, uref).unwrap_or_default());
+        left
+    }
+
+    /// A pin at `path` on bpffs: the inode holds a reference on `r`, and a
+    /// user reference on a map (`bpf_obj_pin_user`).
+    pub(super) fn bpf_pin(&mut self, path: &str, r: BpfRef) {
+        self.bpf_update(|b| {
+            b.pins.insert(path.to_string(), r);
+            b.take_ref(r, matches!(r, BpfRef::Map(_)));
+        });
+    }
+
+    /// A new fd in `pid` for `r` (the reference it holds was taken by the
+    /// caller): `bpf_map_new_fd`, `bpf_prog_new_fd`, `bpf_link_new_fd`,
+    /// each `anon_inode_getfd` with the object's inode name.
+    pub(super) fn bpf_fd(&mut self, pid: Pid, r: BpfRef) -> R<Fd> {
+        self.k().anon_fd(pid, r.inode(), r.id())
+    }
+
+    /// A new fd in `pid` for map `id`, taking a reference and a user
+    /// reference (`bpf_map_get_fd_by_id`, `bpf_obj_get`).
+    pub(super) fn bpf_map_fd(&mut self, pid: Pid, id: u32) -> R<Fd> {
+        self.bpf_get(BpfRef::Map(id), true);
+        self.bpf_fd(pid, BpfRef::Map(id))
+    }
+
+    /// `rm PIN` on bpffs: the inode goes, and with it its reference.
+    pub fn bpf_unlink(&mut self, pin: &str) -> R<Outcome> {
+        let Some(r) = self.h.bpf.pins.get(pin).copied() else {
+            return Ok(self.k().fail(linux::Errno::ENOENT, format!("{pin} is not pinned")));
+        };
+        self.bpf_update(|b| {
+            b.pins.remove(pin);
+        });
+        self.bpf_put(r, matches!(r, BpfRef::Map(_)), &format!("rm {pin}"));
+        Ok(Outcome::Ok)
+    }
+
+    /// `BPF_PROG_TEST_RUN` (`bpftool prog run`): runs the pinned program
+    /// `repeat` times in the interpreter on a zeroed context; the map helpers
+    /// work on the kernel's maps.
+    pub fn bpf_test_run(&mut self, pin: &str, repeat: u32) -> R<Outcome> {
+        let Some(BpfRef::Prog(id)) = self.h.bpf.pins.get(pin).copied() else {
+            return Ok(self.k().fail(linux::Errno::ENOENT, format!("no program is pinned at {pin}")));
+        };
+        let Some(prog) = self.h.bpf.progs.get(&id).cloned() else { return Err(SimError::Limit("pinned program is gone".into())) };
+        let mut maps = super::vm::Maps::new();
+        for m in &prog.map_ids {
+            if let Some(k) = self.h.bpf.maps.get(m) {
+                maps.insert(*m, (k.def.value_size as usize, k.def.max_entries as usize, k.def.kind == "array", k.entries.clone()));
+            }
+        }
+        let ids: BTreeMap<i32, u32> = prog.map_ids.iter().map(|m| (*m as i32, *m)).collect();
+        let mut vm = super::vm::Vm::new(&prog.insns, vec![0; 256], maps, ids);
+        let mut r0 = 0;
+        for run in 1..=repeat.clamp(1, 1000) {
+            let (ret, trace) = vm.run(true).map_err(|e| SimError::BadArgument(format!("program {id}: {e}")))?;
+            r0 = ret;
+            let calls: Vec<String> = trace
+                .iter()
+                .filter(|t| prog.insns[t.pc][0] == 0x85)
+                .map(|t| {
+                    let b = prog.insns[t.pc];
+                    let imm = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+                    let name = HELPERS.iter().find(|(h, _)| *h == imm).map(|(_, n)| *n).unwrap_or("helper");
+                    format!("insn {}: {name} returned {:#x}", t.pc, t.regs[0])
+                })
+                .collect();
+            let helpers = if calls.is_empty() { "no helper calls".to_string() } else { calls.join(", ") };
+            self.emit(
+                EventKind::Syscall,
+                format!("run {run} of program {id} ({}): {} instructions executed; {helpers}; it returns {ret}", prog.name, trace.len()),
+                "bpf_prog_test_run/___bpf_prog_run",
+                vec![],
+            );
+        }
+        let updated = vm.maps;
+        self.bpf_update(|b| {
+            for (mid, (_, _, _, entries)) in updated {
+                if let Some(k) = b.maps.get_mut(&mid) {
+                    k.entries = entries;
+                }
+            }
+        });
+        let shown: Vec<String> = prog
+            .map_ids
+            .iter()
+            .filter_map(|m| self.h.bpf.maps.get(m).map(|k| (m, k)))
+            .map(|(m, k)| {
+                let nz: Vec<String> = k
+                    .entries
+                    .iter()
+                    .filter(|(_, v)| v.iter().any(|b| *b != 0))
+                    .map(|(key, v)| format!("[{}] = {}", le(key), le(v)))
+                    .collect();
+                format!("map {m} ({}): {}", k.def.name, if nz.is_empty() { "all zero".into() } else { nz.join(", ") })
+            })
+            .collect();
+        if !shown.is_empty() {
+            self.emit(EventKind::Copy, format!("after the runs: {}", shown.join("; ")), "bpftool map dump", vec![]);
+        }
+        Ok(Outcome::Copied { bytes: r0, data: vec![] })
+    }
+
+    pub(super) fn bpf_exists(&self, r: BpfRef) -> bool {
+        match r {
+            BpfRef::Map(id) => self.h.bpf.maps.contains_key(&id),
+            BpfRef::Prog(id) => self.h.bpf.progs.contains_key(&id),
+            BpfRef::Link(id) => self.h.bpf.links.contains_key(&id),
+        }
+    }
+
+    /// Takes a reference on `r` (and a user reference on a map when `uref`):
+    /// `bpf_map_inc_with_uref`, `bpf_prog_inc`, `bpf_link_inc`.
+    pub(super) fn bpf_get(&mut self, r: BpfRef, uref: bool) {
+        self.bpf_update(|b| b.take_ref(r, uref));
+    }
+
+    /// `BPF_*_GET_NEXT_ID`: the smallest live id above `start` in that IDR
+    /// (`idr_get_next`), or ENOENT at the end. Freed ids are simply absent.
+    pub fn bpf_get_next_id(&mut self, kind: BpfKind, start: u32) -> R<Outcome> {
+        let b = &self.h.bpf;
+        let next = match kind {
+            BpfKind::Map => b.maps.range(start.saturating_add(1)..).next().map(|(id, _)| *id),
+            BpfKind::Prog => b.progs.range(start.saturating_add(1)..).next().map(|(id, _)| *id),
+            BpfKind::Link => b.links.range(start.saturating_add(1)..).next().map(|(id, _)| *id),
+        };
+        let cmd = format!("BPF_{}_GET_NEXT_ID", kind.cmd());
+        match next {
+            Some(id) => {
+                self.emit(
+                    EventKind::Syscall,
+                    format!("bpf({cmd}, start_id = {start}) returns next_id = {id}"),
+                    "bpf_obj_get_next_id/idr_get_next",
+                    vec![],
+                );
+                Ok(Outcome::Id { id })
+            }
+            None => Ok(self.k().fail(linux::Errno::ENOENT, format!("{cmd}: no live id after {start} (the walk ends here)"))),
+        }
+    }
+
+    /// A new fd in `pid` on object `r`, which must still have its id
+    /// (`bpf_map_get_fd_by_id` and friends take the reference with
+    /// `*_inc_not_zero`: an object whose count reached zero is gone).
+    pub fn bpf_open_ref(&mut self, pid: Pid, r: BpfRef, how: &str) -> R<Outcome> {
+        self.linux.running(pid)?;
+        if !self.bpf_exists(r) {
+            return Ok(self
+                .k()
+                .fail(linux::Errno::ENOENT, format!("{how}: no such object (its id left the IDR when its last reference went)")));
+        }
+        self.bpf_get(r, true);
+        let fd = self.bpf_fd(pid, r)?;
+        let what = match r {
+            BpfRef::Map(id) => format!("map {id} (refcnt and usercnt +1)"),
+            BpfRef::Prog(id) => format!("program {id} (refcnt +1)"),
+            BpfRef::Link(id) => format!("link {id} (refcnt +1)"),
+        };
+        self.emit(
+            EventKind::Fd,
+            format!("{how} gives process {pid} fd {fd} on {what}"),
+            "bpf_*_get_fd_by_id/bpf_obj_get_user",
+            vec![Focus::Fd { pid, fd }],
+        );
+        Ok(Outcome::Fd { fd })
+    }
+
+    /// `BPF_OBJ_GET`: opens what is pinned at `path`.
+    pub fn bpf_obj_get(&mut self, pid: Pid, path: &str) -> R<Outcome> {
+        match self.h.bpf.pins.get(path).copied() {
+            Some(r) => self.bpf_open_ref(pid, r, &format!("BPF_OBJ_GET(\"{path}\")")),
+            None => {
+                self.linux.running(pid)?;
+                Ok(self.k().fail(linux::Errno::ENOENT, format!("BPF_OBJ_GET(\"{path}\"): nothing is pinned there")))
+            }
+        }
+    }
+
+    /// The BPF object behind fd `fd` of `pid`, if it is one.
+    pub(super) fn bpf_ref_of_fd(&self, pid: Pid, fd: Fd) -> R<Option<BpfRef>> {
+        let ofd = self.linux.running(pid)?.fds.get(&fd).map(|e| e.ofd);
+        Ok(ofd.and_then(|o| self.linux.ofds.get(&o)).and_then(|o| BpfRef::of_file(&o.kind)))
+    }
+
+    /// `BPF_OBJ_PIN`: a bpffs inode at `path` holds a reference (and a user
+    /// reference for a map) to the object behind `fd` (`bpf_obj_pin_user`).
+    pub fn bpf_obj_pin(&mut self, pid: Pid, fd: Fd, path: &str) -> R<Outcome> {
+        use linux::Errno;
+        let Some(r) = self.bpf_ref_of_fd(pid, fd)? else {
+            let errno = if self.linux.get_proc(pid)?.fds.contains_key(&fd) { Errno::EINVAL } else { Errno::EBADF };
+            return Ok(self.k().fail(errno, format!("BPF_OBJ_PIN: fd {fd} of process {pid} is not a BPF map, program or link")));
+        };
+        if !path.starts_with("/sys/fs/bpf/") {
+            return Ok(self.k().fail(Errno::EINVAL, format!("BPF_OBJ_PIN: {path} is not on the BPF file system (/sys/fs/bpf)")));
+        }
+        if self.h.bpf.pins.contains_key(path) {
+            return Ok(self.k().fail(Errno::EEXIST, format!("BPF_OBJ_PIN: {path} exists")));
+        }
+        self.bpf_pin(path, r);
+        self.emit(
+            EventKind::Map,
+            format!("bpf(BPF_OBJ_PIN, fd {fd}, \"{path}\"): the bpffs inode holds a reference to {r}"),
+            "bpf_obj_pin_user/bpf_obj_do_pin",
+            vec![],
+        );
+        Ok(Outcome::Ok)
+    }
+
+    /// `BPF_LINK_CREATE`: attaches the program behind `prog_fd` to `target`
+    /// through a new link (`bpf_link_prime`/`bpf_link_settle`); the link
+    /// holds a reference on the program and is itself held by the new fd.
+    pub fn bpf_link_create(&mut self, pid: Pid, prog_fd: Fd, target: &str) -> R<Outcome> {
+        let Some(BpfRef::Prog(prog)) = self.bpf_ref_of_fd(pid, prog_fd)? else {
+            return Ok(self.k().fail(linux::Errno::EINVAL, format!("BPF_LINK_CREATE: fd {prog_fd} of process {pid} is not a BPF program")));
+        };
+        let id = next_id(self.h.bpf.last_link_id, |i| self.h.bpf.links.contains_key(&i));
+        let target = target.to_string();
+        self.bpf_update(|b| {
+            b.last_link_id = id;
+            b.links.insert(id, KLink { prog, target: target.clone(), refcnt: 1 });
+            b.take_ref(BpfRef::Prog(prog), false);
+        });
+        let fd = self.bpf_fd(pid, BpfRef::Link(id))?;
+        self.emit(
+            EventKind::Alloc,
+            format!("bpf(BPF_LINK_CREATE, prog fd {prog_fd}, {target}): program {prog} is attached through link {id} (fd {fd}); the link holds a reference on the program, and the program stays attached as long as the link lives"),
+            "link_create/bpf_link_prime/bpf_link_settle",
+            vec![Focus::Fd { pid, fd }],
+        );
+        Ok(Outcome::Fd { fd })
+    }
+}

@@ -1,0 +1,468 @@
+//! The verifier's checks this simulator makes (kernel/bpf/verifier.c,
+//! `bpf_check`): helpers and kfuncs allowed per program type, the path
+//! explorer with its instruction budget, registers read before written.
+
+use super::*;
+
+/// Kernel structs BPF may implement (`bpf_struct_ops` registrations), with
+/// the value size of their struct_ops map on the reference kernel.
+pub const STRUCT_OPS_TYPES: &[(&str, u32)] = &[("tcp_congestion_ops", 256)];
+
+/// Helper names by number (include/uapi/linux/bpf.h `__BPF_FUNC_MAPPER`).
+pub const HELPERS: &[(i32, &str)] = &[
+    (1, "bpf_map_lookup_elem"),
+    (2, "bpf_map_update_elem"),
+    (3, "bpf_map_delete_elem"),
+    (5, "bpf_ktime_get_ns"),
+    (6, "bpf_trace_printk"),
+    (7, "bpf_get_prandom_u32"),
+    (8, "bpf_get_smp_processor_id"),
+    (9, "bpf_skb_store_bytes"),
+    (12, "bpf_tail_call"),
+    (14, "bpf_get_current_pid_tgid"),
+    (23, "bpf_redirect"),
+    (25, "bpf_perf_event_output"),
+    (26, "bpf_skb_load_bytes"),
+    (44, "bpf_xdp_adjust_head"),
+    (46, "bpf_get_socket_cookie"),
+    (49, "bpf_setsockopt"),
+    (57, "bpf_getsockopt"),
+    (59, "bpf_sock_ops_cb_flags_set"),
+];
+
+/// Which helpers each program type may call: the base set every type gets
+/// (`bpf_base_func_proto`) plus the type's own `get_func_proto` (for
+/// sock_ops, `sock_ops_func_proto`; for tc, `tc_cls_act_func_proto`; ...).
+pub(super) fn helper_allowed(prog_type: &str, id: i32) -> bool {
+    const BASE: &[i32] = &[1, 2, 3, 5, 6, 7, 8, 12];
+    let own: &[i32] = match prog_type {
+        "sock_ops" => &[25, 46, 49, 57, 59],
+        "sched_cls" => &[9, 14, 23, 25, 26, 46],
+        "xdp" => &[23, 25, 44],
+        "socket_filter" => &[26, 46],
+        "cgroup_skb" => &[25, 26, 46],
+        "kprobe" | "tracepoint" | "tracing" | "lsm" => &[14, 25],
+        _ => &[],
+    };
+    BASE.contains(&id) || own.contains(&id)
+}
+
+/// Kernel functions the simulated kernel exports, with the BTF id observed on
+/// the reference 6.18 kernel and the program types whose kfunc hook
+/// registers them (`bpf_prog_type_to_kfunc_hook`, `register_btf_kfunc_id_set`).
+pub const KFUNCS: &[(&str, u32, &[&str])] = &[
+    ("bpf_dynptr_from_xdp", 63865, &["xdp"]),
+    ("bpf_dynptr_from_skb", 63863, &["sched_cls", "socket_filter", "cgroup_skb"]),
+    ("bpf_task_acquire", 65913, &["tracing", "lsm", "struct_ops", "sched_cls", "xdp"]),
+    // bpf_tcp_ca_kfunc_set (net/ipv4/bpf_tcp_ca.c), registered for BPF_PROG_TYPE_STRUCT_OPS.
+    ("tcp_reno_ssthresh", 114394, &["struct_ops"]),
+    ("tcp_reno_undo_cwnd", 114396, &["struct_ops"]),
+    ("tcp_reno_cong_avoid", 114392, &["struct_ops"]),
+];
+
+/// The verifier's verdict on a program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The log, line by line, as `bpftool prog load -d` would print it.
+    pub log: Vec<String>,
+    /// The error: (negative errno as libbpf prints it, message) if refused.
+    pub error: Option<(i32, String)>,
+}
+
+/// The checks of `bpf_check()` this simulator makes: every instruction
+/// decodes, jumps stay inside the program, the last instruction is an exit
+/// or a jump, `ld_imm64` has its second half, each helper call is allowed for
+/// the program type (`check_helper_call`), each kfunc is registered for it
+/// (`check_kfunc_call`), and the 1,000,000-instruction budget.
+pub fn verify(prog: &ProgDef) -> Verdict {
+    let mut log = Vec::new();
+    let n = prog.insns.len();
+    let fail = |log: Vec<String>, code: i32, msg: String| {
+        let mut log = log;
+        log.push(msg.clone());
+        Verdict { log, error: Some((code, msg)) }
+    };
+    if n == 0 {
+        return fail(log, -22, "empty program".into());
+    }
+    if n > 1_000_000 {
+        return fail(log, -7, format!("BPF program is too large. Processed 1000001 insn (of {n})"));
+    }
+    let mut i = 0;
+    while i < n {
+        let insn = prog.insns[i];
+        let op = insn[0];
+        let src = insn[1] >> 4;
+        let off = i16::from_le_bytes([insn[2], insn[3]]) as i64;
+        let imm = i32::from_le_bytes([insn[4], insn[5], insn[6], insn[7]]);
+        let class = op & 7;
+        if op == 0x18 {
+            if i + 1 >= n {
+                return fail(log, -22, format!("{i}: invalid bpf_ld_imm64 insn (the second half is missing)"));
+            }
+            // resolve_pseudo_ldimm64: in an object, map references are
+            // relocations (src_reg 0 until libbpf patches them); a src_reg of
+            // 1 already there names an fd the loader never opened.
+            match src {
+                0 => {}
+                1 => return fail(log, -9, format!("fd {imm} is not pointing to valid bpf_map")),
+                _ => return fail(log, -22, format!("{i}: unrecognized bpf_ld_imm64 insn")),
+            }
+            i += 2;
+            continue;
+        }
+        if op == 0x85 {
+            let kfunc = prog.kfunc_calls.iter().any(|(at, _)| *at == i);
+            match if kfunc { 2 } else { src } {
+                0 => {
+                    let name = HELPERS.iter().find(|(h, _)| *h == imm).map(|(_, n)| *n);
+                    let Some(name) = name else {
+                        return fail(log, -22, format!("{i}: (85) call unknown#{imm}\ninvalid func unknown#{imm}"));
+                    };
+                    log.push(format!("{i}: (85) call {name}#{imm}"));
+                    if !helper_allowed(&prog.prog_type, imm) {
+                        return fail(log, -22, format!("program of this type cannot use helper {name}#{imm}"));
+                    }
+                }
+                2 => {
+                    let name = prog.kfunc_calls.iter().find(|(at, _)| *at == i).map(|(_, n)| n.clone()).unwrap_or_default();
+                    let Some((_, id, hooks)) = KFUNCS.iter().find(|(k, _, _)| *k == name) else {
+                        return fail(log, -3, format!("libbpf: extern (func ksym) '{name}': not found in kernel or module BTFs"));
+                    };
+                    log.push(format!("{i}: (85) call {name}#{id}"));
+                    if !hooks.contains(&prog.prog_type.as_str()) {
+                        return fail(log, -13, format!("calling kernel function {name} is not allowed"));
+                    }
+                }
+                _ => {
+                    let t = i as i64 + 1 + i64::from(imm);
+                    if t < 0 || t >= n as i64 {
+                        return fail(log, -22, format!("{i}: call to invalid destination {t}"));
+                    }
+                }
+            }
+        } else if (class == 5 || class == 6) && op != 0x95 {
+            let t = i as i64 + 1 + off;
+            if t < 0 || t >= n as i64 {
+                return fail(log, -22, format!("jump out of range from insn {i} to {t}"));
+            }
+        } else if !matches!(class, 0..=7) {
+            return fail(log, -22, format!("{i}: unknown opcode {op:#04x}"));
+        }
+        i += 1;
+    }
+    let last = prog.insns[n - 1][0];
+    if last != 0x95 && last & 7 != 5 {
+        return fail(log, -22, "last insn is not an exit or jmp".into());
+    }
+    if let Err(msg) = check_reads(prog) {
+        return fail(log, -13, msg);
+    }
+    match explore(prog, &mut log) {
+        Ok(processed) => {
+            log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
+            Verdict { log, error: None }
+        }
+        Err((code, msg)) => fail(log, code, msg),
+    }
+}
+
+/// Bytes of stack a program has below its frame pointer (`MAX_BPF_STACK`).
+pub const MAX_BPF_STACK: i64 = 512;
+
+/// A stack access must stay inside the 512 bytes below the frame pointer
+/// (`check_stack_access_within_bounds`).
+pub(super) fn stack_in_bounds(base: i64, off: i64, op: u8, what: &str, reg: usize) -> Result<(), (i32, String)> {
+    let size = [4, 2, 1, 8][((op >> 3) & 3) as usize];
+    let at = base.saturating_add(off);
+    if at < -MAX_BPF_STACK || at.saturating_add(size) > 0 {
+        return Err((-13, format!("invalid {what} stack R{reg} off={at} size={size}")));
+    }
+    Ok(())
+}
+
+/// The verifier's budget of processed instructions (`BPF_COMPLEXITY_LIMIT_INSNS`).
+pub const COMPLEXITY_LIMIT_INSNS: usize = 1_000_000;
+
+/// What the path explorer knows of a register or an 8-byte stack slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Val {
+    /// Never written (or clobbered by a call).
+    Uninit,
+    /// A scalar whose value is known.
+    Known(u64),
+    /// A scalar, or a pointer other than to the stack, whose value is not known.
+    Unknown,
+    /// The frame pointer plus this offset.
+    Stack(i64),
+}
+
+/// One path's state: registers and the 8-byte stack slots written with known values.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct PathState {
+    regs: [Val; 11],
+    stack: BTreeMap<i64, Val>,
+}
+
+impl PathState {
+    pub(super) fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: the same on every platform.
+        #[allow(deprecated)]
+        let mut h = std::hash::SipHasher::new();
+        self.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// Follows every path through the program as `do_check()` does, with the
+/// values it can know (constants, stack offsets), so that a loop is accepted
+/// exactly when each of its paths ends (bounded loops, Linux 5.3+). A
+/// conditional jump whose outcome is known follows one branch; otherwise
+/// the fall-through is explored first and the taken branch later
+/// (`push_stack`). At the target of each backward jump the state is
+/// remembered (`is_state_visited`): the same state again on the same path
+/// is an infinite loop; seen on another path, the rest was explored there
+/// (pruned). Every instruction visited counts against
+/// [`COMPLEXITY_LIMIT_INSNS`]. Writes its log lines to `log`; returns the
+/// count processed, or the error (negative errno, message).
+pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, (i32, String)> {
+    use super::vm::{alu, jump_taken};
+    let insns = &prog.insns;
+    let n = insns.len();
+    let mut loop_heads = vec![false; n];
+    for (i, insn) in insns.iter().enumerate() {
+        let class = insn[0] & 7;
+        if (class == 5 || class == 6) && !matches!(insn[0], 0x85 | 0x95) {
+            let t = i as i64 + 1 + i64::from(i16::from_le_bytes([insn[2], insn[3]]));
+            if (0..=i as i64).contains(&t) {
+                loop_heads[t as usize] = true;
+            }
+        }
+    }
+    let mut regs = [Val::Uninit; 11];
+    regs[1] = Val::Unknown; // the context pointer
+    regs[10] = Val::Stack(0);
+    // (pc, state, length of the path when this branch was pushed)
+    let mut branches: Vec<(usize, PathState, usize)> = vec![(0, PathState { regs, stack: BTreeMap::new() }, 0)];
+    let mut path: Vec<(usize, u64)> = Vec::new();
+    let mut on_path: std::collections::HashSet<(usize, u64)> = Default::default();
+    let mut visited: std::collections::HashSet<(usize, u64)> = Default::default();
+    let mut processed = 0usize;
+    let mut loop_lines = 0;
+    while let Some((mut pc, mut st, depth)) = branches.pop() {
+        for k in path.drain(depth..) {
+            on_path.remove(&k);
+        }
+        loop {
+            if pc >= n {
+                return Err((-22, format!("jump out of range to insn {pc}")));
+            }
+            if loop_heads[pc] {
+                let key = (pc, st.fingerprint());
+                if on_path.contains(&key) {
+                    return Err((-22, format!("infinite loop detected at insn {pc}")));
+                }
+                if !visited.insert(key) {
+                    break; // explored from here with this very state before
+                }
+                on_path.insert(key);
+                path.push(key);
+            }
+            processed += 1;
+            if processed > COMPLEXITY_LIMIT_INSNS {
+                log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
+                return Err((-7, format!("BPF program is too large. Processed {processed} insn")));
+            }
+            let insn = insns[pc];
+            let (op, dst, src) = (insn[0], (insn[1] & 0xf) as usize, (insn[1] >> 4) as usize);
+            let off = i64::from(i16::from_le_bytes([insn[2], insn[3]]));
+            let imm = i32::from_le_bytes([insn[4], insn[5], insn[6], insn[7]]);
+            let (dst, src) = (dst.min(10), src.min(10));
+            let mut next = pc + 1;
+            match op & 7 {
+                4 | 7 => {
+                    let y = if op & 8 != 0 { st.regs[src] } else { Val::Known(imm as i64 as u64) };
+                    let wide = op & 7 == 7;
+                    let known = |v: Option<u64>| v.map_or(Val::Unknown, Val::Known);
+                    st.regs[dst] = match (op >> 4, st.regs[dst], y) {
+                        // mov64 copies whatever the source is; mov32 only a scalar.
+                        (0xb, _, v) if wide => v,
+                        (0xb, _, Val::Known(b)) => known(alu(op, imm, 0, b)),
+                        // neg and byte swaps read only the destination.
+                        (0x8 | 0xd, Val::Known(a), _) => known(alu(op, imm, a, 0)),
+                        // Pointer arithmetic on the frame pointer stays on the stack.
+                        (0x0, Val::Stack(o), Val::Known(k)) if wide => Val::Stack(o.wrapping_add(k as i64)),
+                        (0x1, Val::Stack(o), Val::Known(k)) if wide => Val::Stack(o.wrapping_sub(k as i64)),
+                        (_, Val::Known(a), Val::Known(b)) => known(alu(op, imm, a, b)),
+                        _ => Val::Unknown,
+                    };
+                }
+                0 => {
+                    // ld_imm64: a constant, or a map reference (not a scalar we follow).
+                    let hi = insns.get(pc + 1).map(|h| i32::from_le_bytes([h[4], h[5], h[6], h[7]])).unwrap_or(0);
+                    st.regs[dst] = if src == 0 { Val::Known((imm as u32 as u64) | ((hi as u32 as u64) << 32)) } else { Val::Unknown };
+                    next = pc + 2;
+                }
+                1 => {
+                    let size8 = (op >> 3) & 3 == 3;
+                    if let Val::Stack(o) = st.regs[src] {
+                        stack_in_bounds(o, off, op, "read from", src)?;
+                    }
+                    st.regs[dst] = match st.regs[src] {
+                        Val::Stack(o) if size8 => st.stack.get(&(o + off)).copied().unwrap_or(Val::Unknown),
+                        _ => Val::Unknown,
+                    };
+                }
+                2 | 3 => {
+                    if let Val::Stack(o) = st.regs[dst] {
+                        stack_in_bounds(o, off, op, "write to", dst)?;
+                        let v = if op & 7 == 3 { st.regs[src] } else { Val::Known(imm as i64 as u64) };
+                        let at = o + off;
+                        if (op >> 3) & 3 == 3 {
+                            st.stack.insert(at, v);
+                        } else {
+                            // A narrower store spoils the slot it lands in.
+                            st.stack.insert(at - at.rem_euclid(8), Val::Unknown);
+                        }
+                    }
+                }
+                _ => match op {
+                    0x95 => break,
+                    0x85 => {
+                        st.regs[0] = Val::Unknown;
+                        for r in &mut st.regs[1..=5] {
+                            *r = Val::Uninit;
+                        }
+                    }
+                    _ => {
+                        let target = (pc as i64 + 1 + off) as usize;
+                        let y = if op & 8 != 0 { st.regs[src] } else { Val::Known(imm as i64 as u64) };
+                        let known = match (st.regs[dst], y) {
+                            (_, _) if op == 0x05 => Some(true),
+                            (Val::Known(a), Val::Known(b)) => jump_taken(op, imm, a, b),
+                            _ => None,
+                        };
+                        let back = target <= pc;
+                        match known {
+                            Some(taken) => {
+                                if back && loop_lines < 12 {
+                                    loop_lines += 1;
+                                    let what = if taken { "taken: another iteration" } else { "not taken: the loop ends" };
+                                    let v = match st.regs[dst] {
+                                        Val::Known(v) => format!("{}", v as i64),
+                                        other => format!("{other:?}"),
+                                    };
+                                    log.push(format!("{pc}: backward jump to {target}: r{dst} = {v} is known, {what}"));
+                                }
+                                if taken {
+                                    next = target;
+                                }
+                            }
+                            None => {
+                                if back && loop_lines < 12 {
+                                    loop_lines += 1;
+                                    let show = |r: usize, v: Val| match v {
+                                        Val::Known(k) => format!("r{r} = {}", k as i64),
+                                        _ => format!("r{r} is not known"),
+                                    };
+                                    let other = if op & 8 != 0 { format!(", {}", show(src, st.regs[src])) } else { String::new() };
+                                    log.push(format!(
+                                        "{pc}: backward jump to {target}: {}{other}: both the next iteration and the exit are followed",
+                                        show(dst, st.regs[dst])
+                                    ));
+                                    if loop_lines == 12 {
+                                        log.push("... (and so on at every iteration; the log is cut here)".into());
+                                    }
+                                }
+                                branches.push((target, st.clone(), path.len()));
+                            }
+                        }
+                    }
+                },
+            }
+            pc = next;
+        }
+    }
+    Ok(processed)
+}
+
+/// Registers must be written before they are read, on every path
+/// (`check_reg_arg`: "R2 !read_ok"); r0 must be set before `exit`. At entry
+/// only r1 (the context) and r10 (the frame pointer) hold values; a helper
+/// or kfunc call sets r0 and leaves r1-r5 unreadable. Paths are explored to
+/// a fixed point over the instruction graph.
+pub(super) fn check_reads(prog: &ProgDef) -> Result<(), String> {
+    let n = prog.insns.len();
+    let mut state: Vec<Option<u16>> = vec![None; n];
+    let mut work = vec![(0usize, (1u16 << 1) | (1 << 10))];
+    let mut steps = 0u32;
+    while let Some((i, init)) = work.pop() {
+        steps += 1;
+        if steps > 1_000_000 {
+            return Err("the program is too complex to check".into());
+        }
+        // Merge: a register is known-written only if written on every path here.
+        let merged = match state[i] {
+            Some(old) if old & init == old => continue,
+            Some(old) => old & init,
+            None => init,
+        };
+        state[i] = Some(merged);
+        let insn = prog.insns[i];
+        let (op, dst, src) = (insn[0], (insn[1] & 0xf) as usize, (insn[1] >> 4) as usize);
+        let off = i16::from_le_bytes([insn[2], insn[3]]) as i64;
+        let has = |r: usize| merged & (1 << r) != 0;
+        let need = |r: usize| if has(r) { Ok(()) } else { Err(format!("{i}: R{r} !read_ok")) };
+        let class = op & 7;
+        let mut out = merged;
+        let mut succ = vec![i + 1];
+        match class {
+            4 | 7 => {
+                if op >> 4 != 0xb {
+                    need(dst)?;
+                }
+                if op & 8 != 0 && op >> 4 != 0xd {
+                    need(src)?;
+                }
+                out |= 1 << dst;
+            }
+            0 => {
+                out |= 1 << dst;
+                succ = vec![i + 2];
+            }
+            1 => {
+                need(src)?;
+                out |= 1 << dst;
+            }
+            2 => need(dst)?,
+            3 => {
+                need(dst)?;
+                need(src)?;
+            }
+            _ if op == 0x95 => {
+                if !prog.void_return {
+                    need(0).map_err(|_| format!("{i}: R0 !read_ok (r0 must hold the return value at exit)"))?;
+                }
+                succ.clear();
+            }
+            _ if op == 0x85 => {
+                out = (out & !0b11_1110) | 1;
+            }
+            _ => {
+                need(dst)?;
+                if op & 8 != 0 {
+                    need(src)?;
+                }
+                let t = (i as i64 + 1 + off) as usize;
+                succ = if op == 0x05 { vec![t] } else { vec![i + 1, t] };
+            }
+        }
+        for s in succ {
+            if s < n {
+                work.push((s, out));
+            }
+        }
+    }
+    Ok(())
+}

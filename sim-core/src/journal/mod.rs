@@ -1,0 +1,77 @@
+//! The journal: the one place state changes are recorded.
+//!
+//! A subsystem changes its state only through its context, which applies a
+//! delta and hands it to the journal ([`Journal::record`]); closing the
+//! deltas recorded so far into an [`Event`] is [`Journal::emit`]. A failed
+//! operation is undone from the journal, delta by delta in reverse
+//! ([`Journal::rollback`]). A [`Timeline`] replays a recorded run forward and
+//! back; [`wire`] encodes one.
+//!
+//! The journal knows no subsystem: it is generic over the delta type `D`
+//! (the facade's sum of every subsystem's deltas) and the focus type `F`
+//! (what an event points at). Each subsystem sees it through a small sink
+//! trait of its own, implemented by the facade.
+
+pub mod event;
+pub mod timeline;
+pub mod wire;
+
+pub use event::{Event, EventKind};
+pub use timeline::{Timeline, CHECKPOINT_EVERY};
+
+/// A change that can be applied to a state `S` and undone.
+pub trait Undo<S> {
+    /// Applies the change (`forward`) or its inverse.
+    fn apply(&self, state: &mut S, forward: bool);
+}
+
+/// Deltas recorded since the last event, and the events of the operation
+/// being applied.
+#[derive(Clone, Debug)]
+pub struct Journal<D, F> {
+    pending: Vec<D>,
+    events: Vec<Event<D, F>>,
+}
+
+impl<D, F> Default for Journal<D, F> {
+    fn default() -> Self {
+        Journal { pending: Vec::new(), events: Vec::new() }
+    }
+}
+
+impl<D, F> Journal<D, F> {
+    /// Records a delta the caller has already applied to its state.
+    pub fn record(&mut self, d: D) {
+        self.pending.push(d);
+    }
+
+    /// Closes the pending deltas into an event.
+    pub fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<F>) {
+        let deltas = std::mem::take(&mut self.pending);
+        self.events.push(Event { kind, text, mechanism: mechanism.into(), focus, deltas });
+    }
+
+    /// Whether deltas were recorded since the last event.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Starts a new operation: forgets anything left from the last one.
+    pub fn clear(&mut self) {
+        self.pending.clear();
+        self.events.clear();
+    }
+
+    /// The events of the operation, which succeeded.
+    pub fn take_events(&mut self) -> Vec<Event<D, F>> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Every delta of the operation, which failed, in the order recorded;
+    /// the caller undoes them in reverse.
+    pub fn rollback(&mut self) -> Vec<D> {
+        let mut all: Vec<D> = std::mem::take(&mut self.events).into_iter().flat_map(|e| e.deltas).collect();
+        all.append(&mut self.pending);
+        all
+    }
+}

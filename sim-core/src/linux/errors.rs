@@ -1,0 +1,193 @@
+//! What a system call returns: an errno, a value, or (for a lesson's
+//! mistake or a limit) an [`Error`] that leaves the machine unchanged.
+
+use super::types::{Fd, Pid};
+use crate::arch::VirtAddr;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use thiserror::Error;
+
+/// Error numbers the simulated kernel returns (values from asm-generic/errno-base.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum Errno {
+    /// 2: No such file or directory.
+    ENOENT,
+    /// 8: Exec format error.
+    ENOEXEC,
+    /// 9: Bad file descriptor.
+    EBADF,
+    /// 10: No child processes.
+    ECHILD,
+    /// 12: Out of memory.
+    ENOMEM,
+    /// 13: Permission denied.
+    EACCES,
+    /// 14: Bad address.
+    EFAULT,
+    /// 22: Invalid argument.
+    EINVAL,
+    /// Argument list too long (the verifier's instruction budget).
+    E2BIG,
+    /// File exists.
+    EEXIST,
+}
+
+impl Errno {
+    /// The number.
+    pub fn code(self) -> i32 {
+        match self {
+            Errno::ENOENT => 2,
+            Errno::ENOEXEC => 8,
+            Errno::EBADF => 9,
+            Errno::ECHILD => 10,
+            Errno::ENOMEM => 12,
+            Errno::EACCES => 13,
+            Errno::EFAULT => 14,
+            Errno::EINVAL => 22,
+            Errno::E2BIG => 7,
+            Errno::EEXIST => 17,
+        }
+    }
+    /// strerror() text.
+    pub fn message(self) -> &'static str {
+        match self {
+            Errno::ENOENT => "No such file or directory",
+            Errno::ENOEXEC => "Exec format error",
+            Errno::EBADF => "Bad file descriptor",
+            Errno::ECHILD => "No child processes",
+            Errno::ENOMEM => "Cannot allocate memory",
+            Errno::EACCES => "Permission denied",
+            Errno::EFAULT => "Bad address",
+            Errno::EINVAL => "Invalid argument",
+            Errno::E2BIG => "Argument list too long",
+            Errno::EEXIST => "File exists",
+        }
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} ({})", self, self.message())
+    }
+}
+
+/// What an operation returned to the process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Success with nothing to return.
+    Ok,
+    /// A new process id (spawn; fork in the parent).
+    Pid {
+        /// The id.
+        pid: Pid,
+    },
+    /// A file descriptor.
+    Fd {
+        /// The fd.
+        fd: Fd,
+    },
+    /// An address (mmap, brk).
+    Addr {
+        /// The address.
+        addr: VirtAddr,
+    },
+    /// Bytes loaded.
+    Bytes {
+        /// The data.
+        bytes: Vec<u8>,
+    },
+    /// A reaped child.
+    Reaped {
+        /// Its pid.
+        pid: Pid,
+        /// Its exit status.
+        code: i32,
+    },
+    /// The access faulted outside any allowed mapping: SIGSEGV killed the process.
+    Segv {
+        /// The faulting address.
+        addr: VirtAddr,
+        /// Why.
+        reason: String,
+    },
+    /// A Windows handle was returned.
+    Handle {
+        /// The handle value.
+        handle: u32,
+    },
+    /// Bytes copied by ReadProcessMemory / WriteProcessMemory.
+    Copied {
+        /// How many.
+        bytes: u64,
+        /// What was read (ReadProcessMemory).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        data: Vec<u8>,
+    },
+    /// A Windows API call failed (GetLastError).
+    WinError {
+        /// The error code, e.g. 5.
+        code: u32,
+        /// Its name, e.g. `ERROR_ACCESS_DENIED`.
+        name: String,
+        /// Why.
+        detail: String,
+        /// Bytes copied before the failure (ERROR_PARTIAL_COPY).
+        bytes: u64,
+    },
+    /// The system call failed with an errno.
+    Failed {
+        /// The error.
+        errno: Errno,
+        /// The detailed reason.
+        detail: String,
+    },
+    /// An object id (`BPF_*_GET_NEXT_ID`).
+    Id {
+        /// The id.
+        id: u32,
+    },
+}
+
+/// An operation that cannot be applied at all (a mistake in the lesson, or a
+/// limit reached). The machine is left exactly as it was.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum Error {
+    /// No such process.
+    #[error("there is no process {0}")]
+    NoSuchProcess(Pid),
+    /// The process has exited.
+    #[error("process {0} has exited and can no longer run")]
+    NotRunning(Pid),
+    /// Out of physical frames.
+    #[error("out of physical memory: all {0} frames are in use")]
+    OutOfFrames(u64),
+    /// An argument is malformed.
+    #[error("invalid argument: {0}")]
+    BadArgument(String),
+    /// A limit set to keep the simulator responsive.
+    #[error("limit reached: {0}")]
+    Limit(String),
+    /// A file fixture is not valid ELF (raised by inspection, not by exec).
+    #[error("{0}")]
+    Elf(#[from] super::elf::ElfError),
+}
+
+crate::wire_enum! {
+    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9 }
+    Outcome {
+        Ok = 0,
+        Pid { pid } = 1,
+        Fd { fd } = 2,
+        Addr { addr } = 3,
+        Bytes { bytes } = 4,
+        Reaped { pid, code } = 5,
+        Segv { addr, reason } = 6,
+        Handle { handle } = 7,
+        Copied { bytes, data } = 8,
+        WinError { code, name, detail, bytes } = 9,
+        Failed { errno, detail } = 10,
+        Id { id } = 11,
+    }
+}

@@ -1,0 +1,172 @@
+//! Files and descriptors: open, close, dup, `fput` and the deferred
+//! release, after fs/open.c, fs/file.c and fs/file_table.c.
+
+use super::{Ctx, Errno, Error, FdEntry, Focus, Ofd, OfdId, OfdKind, Outcome, Released, R};
+use super::{Fd, Pfn, Pid};
+use crate::journal::EventKind;
+
+impl Ctx<'_> {
+    /// `open(path, flags)`: a new open file description at the lowest free fd.
+    pub fn sys_open(&mut self, pid: Pid, path: &str, cloexec: bool) -> R<Outcome> {
+        self.running(pid)?;
+        if !self.st.files.contains_key(path) {
+            return Ok(self.fail(Errno::ENOENT, format!("{path} does not exist")));
+        }
+        let id = OfdId(self.st.globals.next_ofd);
+        self.globals_update(|g| g.next_ofd += 1);
+        self.ofd_set(id, Some(Ofd { refcount: 1, kind: OfdKind::File { path: path.into() } }));
+        let fd = self.install_fd(pid, id, cloexec)?;
+        self.emit(EventKind::Fd, format!("process {pid} opens {path}: fd {fd}"), "do_sys_open/fd_install", vec![Focus::Fd { pid, fd }]);
+        Ok(Outcome::Fd { fd })
+    }
+
+    /// `fd_install` at the lowest free slot (`get_unused_fd_flags`).
+    pub fn install_fd(&mut self, pid: Pid, ofd: OfdId, cloexec: bool) -> R<Fd> {
+        let fds = &self.proc(pid)?.fds;
+        let fd = (0..).map(Fd).find(|f| !fds.contains_key(f)).unwrap_or(Fd(0));
+        self.proc_update(pid, |p| {
+            p.fds.insert(fd, FdEntry { ofd, cloexec });
+        })?;
+        Ok(fd)
+    }
+
+    /// `close(fd)`; the file's release runs on the way back to user space
+    /// (`fput` queues `__fput` as task work).
+    pub fn sys_close(&mut self, pid: Pid, fd: Fd) -> R<Outcome> {
+        self.running(pid)?;
+        if !self.proc(pid)?.fds.contains_key(&fd) {
+            return Ok(self.fail(Errno::EBADF, format!("fd {fd} is not open in process {pid}")));
+        }
+        self.close_fd(pid, fd, "close_fd/filp_close")?;
+        self.task_work_run()?;
+        Ok(Outcome::Ok)
+    }
+
+    /// `fcntl(fd, F_DUPFD_CLOEXEC, 3)`: the lowest free fd from 3 on, on the
+    /// SAME open file (its count goes up; the object behind it is not touched).
+    pub fn dup_fd(&mut self, pid: Pid, fd: Fd) -> R<Fd> {
+        let Some(entry) = self.proc(pid)?.fds.get(&fd).cloned() else {
+            return Err(Error::BadArgument(format!("process {pid} has no fd {fd}")));
+        };
+        let fds = &self.proc(pid)?.fds;
+        let new = (3..).map(Fd).find(|f| !fds.contains_key(f)).unwrap_or(Fd(3));
+        if let Some(o) = self.st.ofds.get(&entry.ofd).cloned() {
+            self.ofd_set(entry.ofd, Some(Ofd { refcount: o.refcount + 1, ..o }));
+        }
+        self.proc_update(pid, |p| {
+            p.fds.insert(new, FdEntry { ofd: entry.ofd, cloexec: true });
+        })?;
+        Ok(new)
+    }
+
+    /// Removes the slot and drops one reference to its open file
+    /// description (`filp_close` → `fput`).
+    pub fn close_fd(&mut self, pid: Pid, fd: Fd, mechanism: &'static str) -> R<()> {
+        let Some(entry) = self.proc(pid)?.fds.get(&fd).cloned() else {
+            return Ok(());
+        };
+        self.proc_update(pid, |p| {
+            p.fds.remove(&fd);
+        })?;
+        self.fput(pid, fd, entry.ofd, format!("process {pid} closes fd {fd}"), mechanism);
+        Ok(())
+    }
+
+    /// Drops the reference fd `fd` of `pid` held on open file `ofd` (the fd
+    /// itself is already gone or replaced): `fput`. When it was the last,
+    /// the file is released; a file of an anonymous inode waits in the task
+    /// work for its owner's release (`__fput` → `f_op->release`), which
+    /// [`Ctx::task_work_run`] hands back.
+    pub fn fput(&mut self, pid: Pid, fd: Fd, ofd: OfdId, lead: String, mechanism: &'static str) {
+        let (what, released) = match self.st.ofds.get(&ofd).cloned() {
+            Some(o) if o.refcount > 1 => {
+                self.ofd_set(ofd, Some(Ofd { refcount: o.refcount - 1, ..o.clone() }));
+                (format!("{} still has {} reference(s)", ofd_name(&o.kind), o.refcount - 1), None)
+            }
+            Some(o) => {
+                self.ofd_set(ofd, None);
+                (format!("that was the last reference: {} is released", ofd_name(&o.kind)), Some(o.kind))
+            }
+            None => (String::new(), None),
+        };
+        self.emit(EventKind::Fd, format!("{lead}; {what}"), mechanism, vec![Focus::Proc { pid }]);
+        if let Some(OfdKind::Anon { inode, id }) = released {
+            self.rt.task_work.push(Released { pid, fd, inode, id });
+        }
+    }
+
+    /// `task_work_run()`: the deferred `__fput` of every file whose last
+    /// reference went, each handed to the owner of its anonymous inode.
+    /// The kernel runs it on the way back to user space and in `do_exit`
+    /// after `exit_files`.
+    pub fn task_work_run(&mut self) -> R<()> {
+        while !self.rt.task_work.is_empty() {
+            let work = std::mem::take(&mut self.rt.task_work);
+            for file in work {
+                self.j.release(self.st, self.rt, file)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `anon_inode_getfd(inode, id, O_CLOEXEC)`: a new open file on an
+    /// anonymous inode for `pid`, at the lowest free fd. The reference to
+    /// the object it holds is the caller's.
+    pub fn anon_fd(&mut self, pid: Pid, inode: &str, id: u32) -> R<Fd> {
+        let ofd = OfdId(self.st.globals.next_ofd);
+        self.globals_update(|g| g.next_ofd += 1);
+        self.ofd_set(ofd, Some(Ofd { refcount: 1, kind: OfdKind::Anon { inode: inode.to_string(), id } }));
+        self.install_fd(pid, ofd, true)
+    }
+
+    /// `dup3(old, new, O_CLOEXEC)` in process `pid`: `new` now refers to
+    /// `old`'s open file; what `new` referred to is closed (`do_dup2`).
+    pub fn dup3(&mut self, pid: Pid, old: Fd, new: Fd, why: &str) -> R<()> {
+        let Some(entry) = self.proc(pid)?.fds.get(&old).cloned() else {
+            return Err(Error::BadArgument(format!("process {pid} has no fd {old}")));
+        };
+        let replaced = self.proc(pid)?.fds.get(&new).map(|e| e.ofd);
+        if let Some(o) = self.st.ofds.get(&entry.ofd).cloned() {
+            self.ofd_set(entry.ofd, Some(Ofd { refcount: o.refcount + 1, ..o }));
+        }
+        self.proc_update(pid, |p| {
+            p.fds.insert(new, FdEntry { ofd: entry.ofd, cloexec: true });
+        })?;
+        self.emit(
+            EventKind::Fd,
+            format!("dup3({old}, {new}, O_CLOEXEC) in process {pid}: {why}"),
+            "dup3/do_dup2",
+            vec![Focus::Fd { pid, fd: new }],
+        );
+        if let Some(ofd) = replaced {
+            self.fput(pid, new, ofd, format!("the file fd {new} referred to before loses that reference"), "do_dup2/filp_close");
+        }
+        self.task_work_run()
+    }
+
+    /// `echo 1 > /proc/sys/vm/drop_caches`: frees clean page-cache pages
+    /// nobody maps.
+    pub fn drop_caches(&mut self) -> R<Outcome> {
+        let unmapped: Vec<Pfn> =
+            self.st.page_cache.values().copied().filter(|p| self.st.frames.get(p).is_some_and(|f| f.refcount == 1)).collect();
+        let n = unmapped.len();
+        for pfn in unmapped {
+            self.frame_put(pfn);
+        }
+        self.emit(
+            EventKind::Free,
+            format!("dropped {n} unmapped page-cache page(s); pages still mapped stay"),
+            "drop_pagecache/invalidate_mapping_pages",
+            vec![],
+        );
+        Ok(Outcome::Ok)
+    }
+}
+
+fn ofd_name(k: &OfdKind) -> String {
+    match k {
+        OfdKind::Tty => "the terminal".into(),
+        OfdKind::File { path } => format!("open file {path}"),
+        OfdKind::Anon { inode, id } => format!("the anon_inode:{inode} file of object {id}"),
+    }
+}

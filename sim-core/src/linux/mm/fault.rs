@@ -1,0 +1,357 @@
+//! One CPU access and the page-fault handler, after mm/memory.c
+//! (`handle_mm_fault`, `do_anonymous_page`, `do_fault`, `do_wp_page`,
+//! `wp_page_copy`) and mm/filemap.c (`filemap_fault`).
+
+use super::*;
+use crate::arch::{Pfn, PhysAddr, Translation, VirtAddr, WalkLevel, PTE_A, PTE_D};
+use crate::journal::EventKind;
+use crate::linux::*;
+
+impl Ctx<'_> {
+    /// One CPU access by `pid` at `va`: TLB, walk, fault, retry. `Ok(Err(_))`
+    /// is a SIGSEGV that killed the process.
+    pub fn access(&mut self, pid: Pid, va: VirtAddr, access: Access) -> R<Result<PhysAddr, Outcome>> {
+        let fmt = self.fmt();
+        self.switch_to(pid)?;
+        if !fmt.is_canonical(va) || va.0 >= fmt.task_size() {
+            let why = if fmt.is_canonical(va) { "it is kernel space" } else { "it is not canonical (bits 63..48 must copy bit 47): #GP" };
+            return self.segv(pid, va, format!("{va} is not a user address: {why}")).map(Err);
+        }
+        let vpn = va.0 >> fmt.page_shift();
+        for _attempt in 0..3 {
+            // 1. TLB.
+            let hit = self.st.globals.tlb.entries.iter().find(|e| e.vpn == vpn).copied();
+            if let Some(e) = hit {
+                let ok = match access {
+                    Access::Read => true,
+                    Access::Write => e.writable && e.dirty,
+                    Access::Exec => !e.no_exec,
+                };
+                if ok {
+                    self.globals_update(|g| g.tlb.hits += 1);
+                    let pa = fmt.phys(e.pfn, fmt.offset(va));
+                    if self.rt.verbose_walks {
+                        self.emit(
+                            EventKind::Tlb,
+                            format!("TLB hit: page {:#x} -> frame {}, so no page walk; {va} is {pa}", vpn, e.pfn),
+                            "TLB lookup",
+                            vec![Focus::Tlb, Focus::Frame { pfn: e.pfn }],
+                        );
+                    }
+                    return Ok(Ok(pa));
+                }
+                if self.rt.verbose_walks {
+                    let why = match access {
+                        Access::Write if !e.writable => "the cached entry is read-only",
+                        Access::Write => "the cached entry is not yet dirty, so the CPU walks to set D",
+                        _ => "the cached entry forbids execution",
+                    };
+                    self.emit(
+                        EventKind::Tlb,
+                        format!("TLB hit for page {vpn:#x}, but {why}: the MMU walks the tables again"),
+                        "TLB lookup",
+                        vec![Focus::Tlb],
+                    );
+                }
+            } else {
+                self.globals_update(|g| g.tlb.misses += 1);
+                if self.rt.verbose_walks {
+                    self.emit(
+                        EventKind::Tlb,
+                        format!("TLB miss for page {vpn:#x}: the MMU walks the page tables from CR3"),
+                        "TLB lookup",
+                        vec![Focus::Tlb],
+                    );
+                }
+            }
+            // 2. Walk.
+            let root = self.mm(pid)?.root;
+            let t = self.walk(root, va);
+            let walk = match &t {
+                Translation::Mapped { walk, .. } | Translation::NotMapped { walk } => walk.clone(),
+            };
+            if self.rt.verbose_walks {
+                for l in &walk {
+                    let text = describe_level(fmt, l);
+                    self.emit(EventKind::Walk, text, "page walk (Intel SDM 4.5)", vec![Focus::Pte { table: l.table, index: l.index }]);
+                }
+            }
+            let allowed = match &t {
+                Translation::Mapped { writable, user, no_exec, .. } => {
+                    *user
+                        && match access {
+                            Access::Read => true,
+                            Access::Write => *writable,
+                            Access::Exec => !*no_exec,
+                        }
+                }
+                Translation::NotMapped { .. } => false,
+            };
+            if let (true, Translation::Mapped { frame, pa, writable, no_exec, .. }) = (allowed, &t) {
+                // 3. The CPU sets Accessed on every level, Dirty on the leaf for a write.
+                for (i, l) in walk.iter().enumerate() {
+                    let mut e = l.entry | PTE_A;
+                    if i + 1 == walk.len() && access == Access::Write {
+                        e |= PTE_D;
+                    }
+                    if e != l.entry {
+                        self.write_pte(l.table, l.index, e);
+                    }
+                }
+                let dirty = access == Access::Write || walk.last().is_some_and(|l| l.entry & PTE_D != 0);
+                let entry = TlbEntry { vpn, pfn: *frame, writable: *writable, no_exec: *no_exec, dirty };
+                self.globals_update(|g| {
+                    g.tlb.entries.retain(|e| e.vpn != vpn);
+                    if g.tlb.entries.len() >= g.tlb.capacity {
+                        g.tlb.entries.remove(0);
+                    }
+                    g.tlb.entries.push(entry);
+                });
+                if self.rt.verbose_walks {
+                    let ad = if access == Access::Write { "Accessed and Dirty" } else { "Accessed" };
+                    self.emit(
+                        EventKind::Tlb,
+                        format!("translation done: {va} -> {pa}; the CPU sets {ad} in the entries it used and caches page {vpn:#x} -> frame {frame} in the TLB"),
+                        "MMU A/D update, TLB fill",
+                        vec![Focus::Tlb, Focus::Frame { pfn: *frame }],
+                    );
+                }
+                return Ok(Ok(*pa));
+            }
+            // 4. Page fault.
+            let present = matches!(t, Translation::Mapped { .. });
+            let code = (present as u32) | (((access == Access::Write) as u32) << 1) | 1 << 2 | (((access == Access::Exec) as u32) << 4);
+            self.emit(
+                EventKind::Fault,
+                format!(
+                    "page fault at {va} ({access}, {}): error code {code:#x}, CR2 = {va}; the kernel's fault handler takes over",
+                    if present { "protection violation" } else { "page not present" }
+                ),
+                "exc_page_fault/do_user_addr_fault",
+                vec![],
+            );
+            if let Some(segv) = self.handle_mm_fault(pid, va, access, &t)? {
+                return Ok(Err(segv));
+            }
+        }
+        Err(Error::Limit(format!("the access at {va} kept faulting")))
+    }
+
+    /// Kills `pid` with SIGSEGV (exit status 139 as a shell shows it).
+    pub(super) fn segv(&mut self, pid: Pid, va: VirtAddr, reason: String) -> R<Outcome> {
+        self.emit(
+            EventKind::Fault,
+            format!("SIGSEGV: {reason}; the default action kills process {pid}"),
+            "bad_area/force_sig_fault",
+            vec![Focus::Proc { pid }],
+        );
+        self.do_exit(pid, 128 + 11)?;
+        Ok(Outcome::Segv { addr: va, reason })
+    }
+
+    /// `handle_mm_fault()`: finds the VMA, checks its rights, then fills in
+    /// the missing entry or resolves the write-protect fault.
+    pub(super) fn handle_mm_fault(&mut self, pid: Pid, va: VirtAddr, access: Access, t: &Translation) -> R<Option<Outcome>> {
+        let Some(vma) = self.find_vma(pid, va.0) else {
+            return self.segv(pid, va, format!("no mapping contains {va}")).map(Some);
+        };
+        let ok = match access {
+            Access::Read => vma.prot.read,
+            Access::Write => vma.prot.write,
+            Access::Exec => vma.prot.exec,
+        };
+        if !ok {
+            return self
+                .segv(pid, va, format!("the mapping {:#x}-{:#x} is {}, which forbids a {access}", vma.start, vma.end, vma.prot))
+                .map(Some);
+        }
+        let fmt = self.fmt();
+        let page = fmt.page_start(va.0);
+        match t {
+            Translation::Mapped { frame, walk, .. } => {
+                // Present but write-protected in a writable VMA: copy on write.
+                let leaf = walk.last().cloned().ok_or(Error::Limit("empty walk".into()))?;
+                self.do_wp_page(pid, &vma, page, *frame, leaf)?;
+            }
+            Translation::NotMapped { .. } => {
+                let (table, index) = self.alloc_tables(pid, page)?;
+                match (&vma.backing, access) {
+                    (Backing::Anon, Access::Read | Access::Exec) if !vma.shared => {
+                        // do_anonymous_page(): a read maps the shared zero page read-only.
+                        let pte = fmt.make_pte(ZERO_PFN, pte_flags_for(fmt, vma.prot, false));
+                        self.write_pte(table, index, pte);
+                        self.emit(
+                            EventKind::Map,
+                            format!("read of untouched anonymous memory: map the shared zero page (frame {ZERO_PFN}) read-only at {page:#x}; no memory is allocated until a write"),
+                            "do_anonymous_page (my_zero_pfn)",
+                            vec![Focus::Pte { table, index }],
+                        );
+                    }
+                    (Backing::Anon, _) if !vma.shared => {
+                        let pfn = self.frame_alloc(FrameKind::Anon)?;
+                        let pte = fmt.make_pte(pfn, pte_flags_for(fmt, vma.prot, true));
+                        self.write_pte(table, index, pte);
+                        self.mark_anon_vma(pid, vma.start)?;
+                        self.emit(
+                            EventKind::Alloc,
+                            format!("demand paging: allocate a zeroed frame {pfn} and map it at {page:#x} ({})", fmt.flags_text(pte)),
+                            "do_anonymous_page",
+                            vec![Focus::Pte { table, index }, Focus::Frame { pfn }],
+                        );
+                    }
+                    _ => self.file_fault(pid, &vma, page, access, table, index)?,
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    pub(super) fn mark_anon_vma(&mut self, pid: Pid, start: u64) -> R<()> {
+        self.mm_update(pid, |mm| {
+            if let Some(v) = mm.vmas.get_mut(&start) {
+                v.anon_vma = true;
+            }
+        })
+    }
+
+    /// The page-cache page for `index` of `path`, read in if missing
+    /// (`filemap_fault` / `__filemap_get_folio`). Shared anonymous memory uses
+    /// a shmem file whose pages start as zeros.
+    pub(super) fn page_cache_get(&mut self, path: &str, index: u64) -> R<Pfn> {
+        let key = (path.to_string(), index);
+        if let Some(pfn) = self.st.page_cache.get(&key) {
+            return Ok(*pfn);
+        }
+        let pfn = self.frame_alloc(FrameKind::PageCache { path: path.into(), index })?;
+        self.delta(Delta::PageCache { key, old: None, new: Some(pfn) });
+        let size = self.fmt().page_size() as usize;
+        let start = (index as usize).saturating_mul(size);
+        let bytes = self
+            .st
+            .files
+            .get(path)
+            .map(|d| d.get(start.min(d.len())..(start + size).min(d.len())).unwrap_or(&[]).to_vec())
+            .unwrap_or_default();
+        let n = bytes.len();
+        self.phys_write(pfn, 0, &bytes);
+        self.emit(
+            EventKind::Alloc,
+            format!("page cache miss: read page {index} of {path} ({n} bytes from the file, the rest zeros) into frame {pfn}; the cache keeps one reference"),
+            "filemap_fault/filemap_read_folio",
+            vec![Focus::Frame { pfn }],
+        );
+        Ok(pfn)
+    }
+
+    /// Fault on a file-backed (or shared) page: `do_read_fault`,
+    /// `do_cow_fault` or `do_shared_fault`.
+    pub(super) fn file_fault(&mut self, pid: Pid, vma: &Vma, page: u64, access: Access, table: Pfn, index: usize) -> R<()> {
+        let fmt = self.fmt();
+        let (path, base) = match &vma.backing {
+            Backing::File { path, offset } => (path.clone(), *offset),
+            Backing::Anon => (format!("/dev/zero (deleted) @{:#x}", vma.start), 0),
+        };
+        let file_index = (base + (page - vma.start)) >> fmt.page_shift();
+        let cache = self.page_cache_get(&path, file_index)?;
+        if vma.shared {
+            self.frame_get(cache);
+            let pte = fmt.make_pte(cache, pte_flags_for(fmt, vma.prot, true));
+            self.write_pte(table, index, pte);
+            self.emit(
+                EventKind::Map,
+                format!(
+                    "shared mapping: map the page-cache frame {cache} itself at {page:#x}; every process mapping it sees the same bytes"
+                ),
+                "do_shared_fault",
+                vec![Focus::Pte { table, index }, Focus::Frame { pfn: cache }],
+            );
+        } else if access == Access::Write {
+            let pfn = self.copy_frame(cache)?;
+            let pte = fmt.make_pte(pfn, pte_flags_for(fmt, vma.prot, true));
+            self.write_pte(table, index, pte);
+            self.mark_anon_vma(pid, vma.start)?;
+            self.emit(
+                EventKind::Copy,
+                format!("write to a private file mapping: copy page-cache frame {cache} into a new anonymous frame {pfn} and map that writable; the file is not changed"),
+                "do_cow_fault",
+                vec![Focus::Pte { table, index }, Focus::Frame { pfn }],
+            );
+        } else {
+            self.frame_get(cache);
+            let pte = fmt.make_pte(cache, pte_flags_for(fmt, vma.prot, false));
+            self.write_pte(table, index, pte);
+            self.emit(
+                EventKind::Map,
+                format!("map page-cache frame {cache} read-only at {page:#x} ({}); a later write will copy it", fmt.flags_text(pte)),
+                "do_read_fault/finish_fault",
+                vec![Focus::Pte { table, index }, Focus::Frame { pfn: cache }],
+            );
+        }
+        Ok(())
+    }
+
+    /// A new anonymous frame holding a copy of `src` (`__wp_page_copy_user`).
+    pub(super) fn copy_frame(&mut self, src: Pfn) -> R<Pfn> {
+        let dst = self.frame_alloc(FrameKind::Anon)?;
+        let size = self.fmt().page_size() as usize;
+        let bytes = self.st.frame_bytes(src, 0, size);
+        self.phys_write(dst, 0, &bytes);
+        Ok(dst)
+    }
+
+    /// `do_wp_page()`: a write hit a present, read-only entry in a writable VMA.
+    pub(super) fn do_wp_page(&mut self, pid: Pid, vma: &Vma, page: u64, frame: Pfn, leaf: WalkLevel) -> R<()> {
+        let fmt = self.fmt();
+        let (table, index) = (leaf.table, leaf.index);
+        let refs = self.st.frames.get(&frame).map(|f| (f.refcount, f.kind.clone()));
+        let writable = pte_flags_for(fmt, vma.prot, true) | PTE_A | PTE_D;
+        match refs {
+            Some((_, FrameKind::PageCache { .. })) if vma.shared => {
+                self.write_pte(table, index, fmt.make_pte(frame, writable));
+                self.tlb_flush_page(pid, page);
+                self.emit(
+                    EventKind::Map,
+                    format!("shared page {frame}: make the entry writable in place"),
+                    "wp_page_shared",
+                    vec![Focus::Pte { table, index }],
+                );
+            }
+            Some((1, FrameKind::Anon)) => {
+                self.write_pte(table, index, fmt.make_pte(frame, writable));
+                self.tlb_flush_page(pid, page);
+                self.emit(
+                    EventKind::Map,
+                    format!("copy-on-write fault, but frame {frame} has refcount 1: nobody else maps it, so the entry is made writable again and nothing is copied"),
+                    "do_wp_page/wp_page_reuse",
+                    vec![Focus::Pte { table, index }, Focus::Frame { pfn: frame }],
+                );
+            }
+            _ => {
+                let (count, what) = match &refs {
+                    Some((_, FrameKind::Zero)) => (0, "the shared zero page".to_string()),
+                    Some((n, _)) => (*n, format!("frame {frame} (refcount {n})")),
+                    None => (0, format!("frame {frame}")),
+                };
+                let new = self.copy_frame(frame)?;
+                self.write_pte(table, index, fmt.make_pte(new, writable));
+                self.mark_anon_vma(pid, vma.start)?;
+                let dropped = self.frame_put(frame);
+                self.tlb_flush_page(pid, page);
+                let after = if count == 0 {
+                    String::new()
+                } else if dropped {
+                    format!("; frame {frame} lost its last reference and is freed")
+                } else {
+                    format!("; frame {frame} drops to refcount {}", count - 1)
+                };
+                self.emit(
+                    EventKind::Copy,
+                    format!("copy-on-write: {what} is shared, so the kernel copies it into new frame {new} and maps the copy writable at {page:#x}{after}"),
+                    "do_wp_page/wp_page_copy",
+                    vec![Focus::Pte { table, index }, Focus::Frame { pfn: new }],
+                );
+            }
+        }
+        Ok(())
+    }
+}

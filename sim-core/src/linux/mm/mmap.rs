@@ -1,0 +1,260 @@
+//! The mapping system calls, after mm/mmap.c (`do_mmap`,
+//! `get_unmapped_area`, `do_vmi_munmap`, `brk`) and mm/mprotect.c
+//! (`mprotect_fixup`, `change_protection`).
+
+use super::*;
+use crate::arch::{PagingFormat, VirtAddr, PTE_A, PTE_D};
+use crate::journal::EventKind;
+use crate::linux::*;
+
+impl Ctx<'_> {
+    /// Inserts a VMA (the caller has checked the range is free or cleared it).
+    pub fn insert_vma(&mut self, pid: Pid, vma: Vma) -> R<()> {
+        self.mm_update(pid, |mm| {
+            mm.vmas.insert(vma.start, vma);
+        })
+    }
+
+    /// `get_unmapped_area` top-down below the stack (ASLR off: `mmap_base`).
+    pub(super) fn unmapped_area(&self, pid: Pid, len: u64) -> R<u64> {
+        let fmt = self.fmt();
+        let mm = self.mm(pid)?;
+        let mut top = match fmt {
+            PagingFormat::X86_64 => 0x7fff_f7ff_f000,
+            PagingFormat::Teaching16 => 0xc000,
+        };
+        for v in mm.vmas.values().rev() {
+            if v.start >= top {
+                continue;
+            }
+            if v.end <= top.saturating_sub(len) {
+                break;
+            }
+            top = v.start;
+        }
+        top.checked_sub(len)
+            .filter(|a| *a >= fmt.page_size())
+            .ok_or(Error::OutOfFrames(0))
+            .map_err(|_| Error::BadArgument("no free range for the mapping".into()))
+    }
+
+    /// `mmap()`: `do_mmap` finds a range (`get_unmapped_area`, top-down
+    /// from `mmap_base`) or takes the hint, and inserts a VMA; no page is
+    /// touched until the first access faults.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sys_mmap(
+        &mut self,
+        pid: Pid,
+        addr: Option<u64>,
+        len: u64,
+        prot: Prot,
+        shared: bool,
+        file: Option<&str>,
+        offset: u64,
+    ) -> R<Outcome> {
+        let fmt = self.fmt();
+        self.running(pid)?;
+        if len == 0 || offset % fmt.page_size() != 0 || addr.is_some_and(|a| a % fmt.page_size() != 0) {
+            return Ok(self.fail(Errno::EINVAL, "length 0, or an address or offset that is not page aligned".into()));
+        }
+        let len = fmt.page_align(len);
+        if len >> fmt.page_shift() > MAX_PAGES_PER_OP || len >= fmt.task_size() {
+            return Ok(self.fail(Errno::ENOMEM, format!("{len:#x} bytes is more than this machine allows in one mapping")));
+        }
+        if let Some(f) = file {
+            if !self.st.files.contains_key(f) {
+                return Ok(self.fail(Errno::ENOENT, format!("{f} does not exist")));
+            }
+        }
+        let start = match addr {
+            Some(a) if a.checked_add(len).is_some_and(|e| e <= fmt.task_size()) => {
+                // MAP_FIXED semantics: whatever was there is unmapped first.
+                self.unmap_vmas(pid, a, a + len)?;
+                a
+            }
+            Some(_) => return Ok(self.fail(Errno::ENOMEM, "the range does not fit in the user address space".into())),
+            None => self.unmapped_area(pid, len)?,
+        };
+        let backing = match file {
+            Some(f) => Backing::File { path: f.into(), offset },
+            None => Backing::Anon,
+        };
+        self.insert_vma(pid, Vma { start, end: start + len, prot, shared, backing, name: None, anon_vma: false })?;
+        let what = match file {
+            Some(f) => format!("{f} at offset {offset:#x}"),
+            None => "anonymous memory".into(),
+        };
+        self.emit(
+            EventKind::Map,
+            format!(
+                "new {} mapping {start:#x}-{:#x} ({prot}) of {what}; no page is allocated or mapped yet: pages come on first touch",
+                if shared { "shared" } else { "private" },
+                start + len
+            ),
+            "do_mmap/mmap_region",
+            vec![Focus::Vma { pid, start }],
+        );
+        Ok(Outcome::Addr { addr: VirtAddr(start) })
+    }
+
+    /// Removes `[start, end)` from the VMA tree, splitting VMAs at the edges
+    /// (`do_vmi_munmap`), and zaps the entries.
+    pub fn unmap_vmas(&mut self, pid: Pid, start: u64, end: u64) -> R<usize> {
+        let mm = self.mm(pid)?.clone();
+        let hit: Vec<Vma> = mm.vmas.values().filter(|v| v.start < end && v.end > start).cloned().collect();
+        if hit.is_empty() {
+            return Ok(0);
+        }
+        self.zap_range(pid, start, end)?;
+        self.mm_update(pid, |mm| {
+            for v in &hit {
+                mm.vmas.remove(&v.start);
+                if v.start < start {
+                    mm.vmas.insert(v.start, Vma { end: start, ..v.clone() });
+                }
+                if v.end > end {
+                    let mut tail = Vma { start: end, ..v.clone() };
+                    if let Backing::File { offset, .. } = &mut tail.backing {
+                        *offset += end - v.start;
+                    }
+                    mm.vmas.insert(end, tail);
+                }
+            }
+        })?;
+        Ok(hit.len())
+    }
+
+    /// `munmap()`: the VMAs in the range go, their pages are zapped.
+    pub fn sys_munmap(&mut self, pid: Pid, addr: u64, len: u64) -> R<Outcome> {
+        let fmt = self.fmt();
+        self.running(pid)?;
+        if addr % fmt.page_size() != 0 || len == 0 {
+            return Ok(self.fail(Errno::EINVAL, "the address must be page aligned and the length non-zero".into()));
+        }
+        let end = addr.saturating_add(fmt.page_align(len));
+        let n = self.unmap_vmas(pid, addr, end)?;
+        self.emit(
+            EventKind::Free,
+            format!("unmap {addr:#x}-{end:#x}: {n} mapping(s) cut; their entries cleared, frames whose refcount reached 0 freed"),
+            "do_vmi_munmap/unmap_region",
+            vec![Focus::Proc { pid }],
+        );
+        Ok(Outcome::Ok)
+    }
+
+    /// `mprotect()`: `mprotect_fixup` splits VMAs at the range's ends and
+    /// `change_protection` rewrites the present PTEs.
+    pub fn sys_mprotect(&mut self, pid: Pid, addr: u64, len: u64, prot: Prot) -> R<Outcome> {
+        let fmt = self.fmt();
+        self.running(pid)?;
+        let end = addr.saturating_add(fmt.page_align(len));
+        if addr % fmt.page_size() != 0 {
+            return Ok(self.fail(Errno::EINVAL, "the address must be page aligned".into()));
+        }
+        let mm = self.mm(pid)?.clone();
+        let covered: u64 = mm.vmas.values().filter(|v| v.start < end && v.end > addr).map(|v| v.end.min(end) - v.start.max(addr)).sum();
+        if covered != end - addr {
+            return Ok(self.fail(Errno::ENOMEM, format!("{addr:#x}-{end:#x} is not entirely mapped")));
+        }
+        // Split at the edges, then change the rights of the middle pieces.
+        let pieces: Vec<Vma> = mm.vmas.values().filter(|v| v.start < end && v.end > addr).cloned().collect();
+        self.mm_update(pid, |mm| {
+            for v in &pieces {
+                mm.vmas.remove(&v.start);
+                let lo = v.start.max(addr);
+                let hi = v.end.min(end);
+                let at = |s: u64, e: u64, p: Prot| {
+                    let mut n = Vma { start: s, end: e, prot: p, ..v.clone() };
+                    if let Backing::File { offset, .. } = &mut n.backing {
+                        *offset += s - v.start;
+                    }
+                    n
+                };
+                if v.start < lo {
+                    mm.vmas.insert(v.start, at(v.start, lo, v.prot));
+                }
+                mm.vmas.insert(lo, at(lo, hi, prot));
+                if hi < v.end {
+                    mm.vmas.insert(hi, at(hi, v.end, v.prot));
+                }
+            }
+        })?;
+        // change_pte_range(): present entries follow the new rights. Write
+        // permission is only granted where the page is private and already
+        // exclusively ours (refcount 1 anonymous), else the next write faults.
+        let root = mm.root;
+        for (va, table, index, e) in self.st.present_leaves(root, addr, end) {
+            let pfn = fmt.pte_pfn(e);
+            let exclusive = self.st.frames.get(&pfn).is_some_and(|f| f.kind == FrameKind::Anon && f.refcount == 1);
+            let shared = pieces.iter().any(|v| v.shared && v.start <= va && va < v.end);
+            let flags = pte_flags_for(fmt, prot, exclusive || shared) | (e & (PTE_A | PTE_D));
+            self.write_pte(table, index, fmt.make_pte(pfn, flags));
+            self.tlb_flush_page(pid, va);
+        }
+        self.emit(
+            EventKind::Map,
+            format!("{addr:#x}-{end:#x} is now {prot}: the VMAs are split at the edges and the present entries rewritten"),
+            "do_mprotect_pkey/change_protection",
+            vec![Focus::Proc { pid }],
+        );
+        Ok(Outcome::Ok)
+    }
+
+    /// `brk()`: moves the end of the heap VMA, zapping what it gives back.
+    pub fn sys_brk(&mut self, pid: Pid, addr: u64) -> R<Outcome> {
+        let fmt = self.fmt();
+        let mm = self.mm(pid)?.clone();
+        if mm.start_brk == 0 {
+            return Ok(self.fail(Errno::ENOMEM, "this process has no heap: brk is set up by exec".into()));
+        }
+        if addr < mm.start_brk {
+            self.emit(
+                EventKind::Syscall,
+                format!("brk({addr:#x}) is below the heap start: the break stays at {:#x}", mm.brk),
+                "__do_sys_brk",
+                vec![],
+            );
+            return Ok(Outcome::Addr { addr: VirtAddr(mm.brk) });
+        }
+        let (old_end, new_end) = (fmt.page_align(mm.brk), fmt.page_align(addr));
+        if new_end > old_end {
+            if mm.vmas.values().any(|v| v.start < new_end && v.end > old_end) {
+                return Ok(self.fail(Errno::ENOMEM, "the heap would run into another mapping".into()));
+            }
+            if (new_end - old_end) >> fmt.page_shift() > MAX_PAGES_PER_OP {
+                return Ok(self.fail(Errno::ENOMEM, "too large".into()));
+            }
+            // Extend the [heap] VMA or create it (do_brk_flags).
+            let heap = mm.vmas.values().find(|v| v.name.as_deref() == Some("[heap]")).cloned();
+            match heap {
+                Some(h) if h.end == old_end => self.mm_update(pid, |mm| {
+                    if let Some(v) = mm.vmas.get_mut(&h.start) {
+                        v.end = new_end;
+                    }
+                })?,
+                _ => self.insert_vma(
+                    pid,
+                    Vma {
+                        start: old_end,
+                        end: new_end,
+                        prot: Prot::RW,
+                        shared: false,
+                        backing: Backing::Anon,
+                        name: Some("[heap]".into()),
+                        anon_vma: false,
+                    },
+                )?,
+            }
+        } else if new_end < old_end {
+            self.unmap_vmas(pid, new_end, old_end)?;
+        }
+        self.mm_update(pid, |mm| mm.brk = addr)?;
+        self.emit(
+            EventKind::Map,
+            format!("the program break moves from {:#x} to {addr:#x}; the [heap] mapping now ends at {new_end:#x}", mm.brk),
+            "__do_sys_brk/do_brk_flags",
+            vec![Focus::Proc { pid }],
+        );
+        Ok(Outcome::Addr { addr: VirtAddr(addr) })
+    }
+}

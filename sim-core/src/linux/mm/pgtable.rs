@@ -1,0 +1,147 @@
+//! Page-table pages: allocation on the way down (`__pte_alloc`,
+//! `__pmd_alloc`, ...), the present leaves of a range, zapping a range
+//! (`zap_pte_range`) and tearing an address space down (`exit_mmap`,
+//! `free_pgtables`), after mm/memory.c and mm/mmap.c.
+
+use crate::arch::{Pfn, VirtAddr, PTE_P, PTE_RW, PTE_US};
+use crate::journal::EventKind;
+use crate::linux::*;
+
+impl Ctx<'_> {
+    /// Allocates missing intermediate tables down to the leaf table for `va`
+    /// (`__pud_alloc`, `__pmd_alloc`, `__pte_alloc`); returns (leaf table, index).
+    pub fn alloc_tables(&mut self, pid: Pid, va: u64) -> R<(Pfn, usize)> {
+        self.walk_alloc(pid, va, true)
+    }
+
+    /// Like [`Machine::alloc_tables`] but folds the allocations into the caller's event.
+    pub(super) fn alloc_tables_quiet(&mut self, pid: Pid, va: u64) -> R<(Pfn, usize)> {
+        self.walk_alloc(pid, va, false)
+    }
+
+    pub(super) fn walk_alloc(&mut self, pid: Pid, va: u64, narrate: bool) -> R<(Pfn, usize)> {
+        let fmt = self.fmt();
+        let mut table = self.mm(pid)?.root;
+        let v = VirtAddr(va);
+        for level in 0..fmt.levels() - 1 {
+            let index = fmt.index(v, level);
+            let e = self.st.read_pte(table, index);
+            if e & PTE_P != 0 {
+                table = fmt.pte_pfn(e);
+                continue;
+            }
+            let next = self.frame_alloc(FrameKind::PageTable { level: level + 1, owner: pid })?;
+            // Upper levels are permissive; the leaf decides (as Linux does).
+            self.write_pte(table, index, fmt.make_pte(next, PTE_P | PTE_RW | PTE_US));
+            if !narrate {
+                table = next;
+                continue;
+            }
+            self.emit(
+                EventKind::Alloc,
+                format!(
+                    "{}[{index}] was empty: allocate frame {next} for a new {} table and point the entry at it",
+                    fmt.level_name(level),
+                    fmt.level_name(level + 1)
+                ),
+                alloc_fn(fmt.levels(), level),
+                vec![Focus::Pte { table, index }, Focus::Frame { pfn: next }],
+            );
+            table = next;
+        }
+        Ok((table, fmt.index(v, fmt.levels() - 1)))
+    }
+
+    /// `zap_page_range`: clears the entries in `[start, end)` and drops the
+    /// frames' references. Returns (entries cleared, frames freed).
+    pub fn zap_range(&mut self, pid: Pid, start: u64, end: u64) -> R<(usize, usize)> {
+        let root = self.mm(pid)?.root;
+        let leaves = self.st.present_leaves(root, start, end);
+        let mut freed = 0;
+        for (va, table, index, e) in &leaves {
+            self.write_pte(*table, *index, 0);
+            if self.frame_put(self.fmt().pte_pfn(*e)) {
+                freed += 1;
+            }
+            self.tlb_flush_page(pid, *va);
+        }
+        Ok((leaves.len(), freed))
+    }
+
+    /// `exit_mmap()`: unmaps every VMA, then frees the page tables
+    /// (`free_pgtables`) and the top-level table (`pgd_free`).
+    pub fn exit_mmap(&mut self, pid: Pid) -> R<()> {
+        let Some(mm) = self.proc(pid)?.mm.clone() else {
+            return Ok(());
+        };
+        let n_vmas = mm.vmas.len();
+        let (cleared, freed) = self.zap_range(pid, 0, u64::MAX)?;
+        self.emit(
+            EventKind::Free,
+            format!("unmap all {n_vmas} mappings of process {pid}: {cleared} page-table entries cleared, each frame's refcount dropped; {freed} frame(s) reached 0 and were freed"),
+            "exit_mmap/unmap_vmas/zap_pte_range",
+            vec![Focus::Proc { pid }],
+        );
+        let tables: Vec<Pfn> = self
+            .st
+            .frames
+            .iter()
+            .filter(|(_, f)| matches!(f.kind, FrameKind::PageTable { owner, .. } if owner == pid))
+            .map(|(p, _)| *p)
+            .collect();
+        let n = tables.len();
+        for t in tables {
+            self.frame_put(t);
+        }
+        self.mm_update(pid, |mm| mm.vmas.clear())?;
+        self.tlb_flush_mm(pid);
+        self.emit(
+            EventKind::Free,
+            format!("free the {n} page-table frame(s) of process {pid}, top level included"),
+            "free_pgtables/pgd_free",
+            vec![Focus::Proc { pid }],
+        );
+        Ok(())
+    }
+}
+
+/// The kernel function that allocates the table below `level`.
+fn alloc_fn(levels: usize, level: usize) -> &'static str {
+    // With 4 levels: PML4 -> PDPT is __pud_alloc, PDPT -> PD __pmd_alloc, PD -> PT __pte_alloc.
+    match levels - 1 - level {
+        1 => "__pte_alloc",
+        2 => "__pmd_alloc",
+        _ => "__pud_alloc",
+    }
+}
+
+impl LinuxState {
+    /// Every present leaf entry in `[start, end)` of the tables under `root`:
+    /// (va, table, index, entry).
+    pub fn present_leaves(&self, root: Pfn, start: u64, end: u64) -> Vec<(u64, Pfn, usize, u64)> {
+        let mut out = Vec::new();
+        self.collect_leaves(root, 0, 0, start, end, &mut out);
+        out
+    }
+
+    fn collect_leaves(&self, table: Pfn, level: usize, base: u64, start: u64, end: u64, out: &mut Vec<(u64, Pfn, usize, u64)>) {
+        let fmt = self.format;
+        let span = fmt.span(level);
+        for index in 0..fmt.entries() {
+            let lo = base + span * index as u64;
+            let hi = lo + span;
+            if hi <= start || lo >= end {
+                continue;
+            }
+            let e = self.read_pte(table, index);
+            if e & PTE_P == 0 {
+                continue;
+            }
+            if level + 1 == fmt.levels() {
+                out.push((lo, table, index, e));
+            } else {
+                self.collect_leaves(fmt.pte_pfn(e), level + 1, lo, start, end, out);
+            }
+        }
+    }
+}

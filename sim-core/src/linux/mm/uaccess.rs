@@ -1,0 +1,56 @@
+//! Loads and stores a process makes through its own address space, byte
+//! range by page, each page through the MMU (and the fault handler).
+
+use crate::arch::{Pfn, VirtAddr};
+use crate::journal::EventKind;
+use crate::linux::*;
+
+impl Ctx<'_> {
+    /// Stores `bytes` at `addr` page by page, each through [`Machine::access`].
+    pub fn user_write(&mut self, pid: Pid, addr: u64, bytes: &[u8]) -> R<Outcome> {
+        let fmt = self.fmt();
+        let mut done = 0;
+        while done < bytes.len() {
+            let va = addr.wrapping_add(done as u64);
+            let room = (fmt.page_size() - fmt.offset(VirtAddr(va))) as usize;
+            let n = room.min(bytes.len() - done);
+            match self.access(pid, VirtAddr(va), Access::Write)? {
+                Ok(pa) => {
+                    let pfn = Pfn(pa.0 >> fmt.page_shift());
+                    self.phys_write(pfn, fmt.offset(VirtAddr(va)) as usize, &bytes[done..done + n]);
+                    let shown = if n <= 16 { format!("{:02x?}", &bytes[done..done + n]) } else { format!("{n} bytes") };
+                    self.emit(
+                        EventKind::Copy,
+                        format!("store {shown} at {va:#x} = {pa} in frame {pfn}"),
+                        "mov to memory",
+                        vec![Focus::Frame { pfn }],
+                    );
+                }
+                Err(segv) => return Ok(segv),
+            }
+            done += n;
+        }
+        Ok(Outcome::Ok)
+    }
+
+    /// Loads `len` bytes at `addr`.
+    pub fn user_read(&mut self, pid: Pid, addr: u64, len: usize) -> R<Outcome> {
+        let fmt = self.fmt();
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            let va = addr.wrapping_add(out.len() as u64);
+            let room = (fmt.page_size() - fmt.offset(VirtAddr(va))) as usize;
+            let n = room.min(len - out.len());
+            match self.access(pid, VirtAddr(va), Access::Read)? {
+                Ok(pa) => {
+                    let pfn = Pfn(pa.0 >> fmt.page_shift());
+                    out.extend(self.st.frame_bytes(pfn, fmt.offset(VirtAddr(va)) as usize, n));
+                }
+                Err(segv) => return Ok(segv),
+            }
+        }
+        let shown = if out.len() <= 16 { format!("{out:02x?}") } else { format!("{} bytes", out.len()) };
+        self.emit(EventKind::Copy, format!("load {shown} from {addr:#x}"), "mov from memory", vec![]);
+        Ok(Outcome::Bytes { bytes: out })
+    }
+}

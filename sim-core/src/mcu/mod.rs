@@ -1,0 +1,513 @@
+//! A Cortex-M0 microcontroller: flash at 0, RAM at 0x2000_0000, a vector
+//! table whose word 0 is the initial stack pointer and word 1 the reset
+//! vector, and a Thumb (ARMv6-M) interpreter that runs the machine code a
+//! real compiler produced, one instruction per event.
+//!
+//! Facts (ARMv6-M Architecture Reference Manual; cortex-m-rt `link.x.in` and
+//! `asm.S`): on reset the core loads SP from address 0 and PC from address 4
+//! (the reset vector must have bit 0 set: Thumb state); RAM holds whatever it
+//! powered up with; a flasher writes each loadable segment at its load
+//! address (`p_paddr`, the LMA), and only the startup code moves `.data` to
+//! its run address (the VMA) and zeroes `.bss`.
+
+use crate::fields::parse_num;
+use crate::journal::EventKind;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Where flash starts.
+pub const FLASH_BASE: u32 = 0;
+/// Where RAM starts.
+pub const RAM_BASE: u32 = 0x2000_0000;
+/// Most instructions one operation may run.
+pub const MAX_STEPS: u64 = 250_000;
+
+mod firmware;
+mod thumb;
+
+pub use firmware::*;
+use thumb::execute;
+
+/// Registers and flags.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cpu {
+    /// r0-r12, sp (13), lr (14), pc (15).
+    pub r: [u32; 16],
+    /// Negative.
+    pub n: bool,
+    /// Zero.
+    pub z: bool,
+    /// Carry.
+    pub c: bool,
+    /// Overflow.
+    pub v: bool,
+    /// The exception being handled (IPSR), 0 in thread mode.
+    pub ipsr: u32,
+    /// Why the core locked up, if it did.
+    pub lockup: Option<String>,
+    /// Instructions executed since reset.
+    pub steps: u64,
+}
+
+/// The microcontroller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McuState {
+    /// The firmware's path.
+    pub firmware: String,
+    /// What its ELF says.
+    pub info: Firmware,
+    /// Flash contents.
+    #[serde(skip)]
+    pub flash: Arc<Vec<u8>>,
+    /// RAM contents.
+    #[serde(skip)]
+    pub ram: Vec<u8>,
+    /// The core.
+    pub cpu: Cpu,
+}
+
+/// A fault: the access or instruction that caused it.
+type Fault = String;
+
+/// What one instruction did to memory.
+enum Effect {
+    Store(u32, Vec<u8>),
+}
+
+impl McuState {
+    fn read(&self, addr: u32, size: u32) -> Result<u32, Fault> {
+        if addr % size != 0 {
+            return Err(format!("unaligned {size}-byte read at {addr:#010x} (the Cortex-M0 faults on it)"));
+        }
+        let bytes = if addr < self.flash.len() as u32 {
+            &self.flash[addr as usize..(addr + size) as usize]
+        } else if addr >= RAM_BASE && addr - RAM_BASE + size <= self.ram.len() as u32 {
+            let o = (addr - RAM_BASE) as usize;
+            &self.ram[o..o + size as usize]
+        } else {
+            return Err(format!("read of {addr:#010x}: no memory there (bus error)"));
+        };
+        Ok(bytes.iter().rev().fold(0, |a, b| (a << 8) | u32::from(*b)))
+    }
+
+    fn check_store(&self, addr: u32, size: u32) -> Result<(), Fault> {
+        if addr % size != 0 {
+            return Err(format!("unaligned {size}-byte write at {addr:#010x}"));
+        }
+        if addr >= RAM_BASE && addr - RAM_BASE + size <= self.ram.len() as u32 {
+            Ok(())
+        } else if addr < self.flash.len() as u32 {
+            Err(format!("write to flash at {addr:#010x}: flash is not writable by stores (bus error)"))
+        } else {
+            Err(format!("write to {addr:#010x}: no memory there (bus error)"))
+        }
+    }
+
+    /// A word of flash or RAM, if there is memory there.
+    pub fn peek(&self, addr: u32) -> Option<u32> {
+        self.read(addr, 4).ok()
+    }
+
+    /// The region name of an address, for narration.
+    pub fn region(&self, addr: u32) -> &'static str {
+        if addr < self.flash.len() as u32 {
+            "flash"
+        } else if addr >= RAM_BASE && addr - RAM_BASE < self.ram.len() as u32 {
+            "RAM"
+        } else {
+            "nothing"
+        }
+    }
+
+    /// The symbol at or just below `addr` in the same region, as `name+off`.
+    pub fn symbolize(&self, addr: u32) -> String {
+        let best = self
+            .info
+            .symbols
+            .iter()
+            .filter(|(_, v)| *v <= addr && addr - *v < 0x100 && (*v >= RAM_BASE) == (addr >= RAM_BASE))
+            .max_by_key(|(_, v)| *v);
+        match best {
+            Some((n, v)) if *v == addr => n.clone(),
+            Some((n, v)) => format!("{n}+{:#x}", addr - v),
+            None => format!("{addr:#x}"),
+        }
+    }
+}
+
+/// RAM contents at power-up: not zeros, but a pattern that depends on the seed.
+fn garbage(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A lesson's mistake or a limit: the operation cannot be applied and the
+/// board is left as it was.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum Error {
+    /// An argument is wrong (no board, an unknown symbol, a bad file).
+    #[error("invalid argument: {0}")]
+    BadArgument(String),
+    /// A limit set to keep the simulator responsive.
+    #[error("limit reached: {0}")]
+    Limit(String),
+}
+
+type R<T> = Result<T, Error>;
+
+/// What an operation on the board ended with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It ran.
+    Ok,
+    /// The core is locked up and executes nothing.
+    LockedUp(String),
+}
+
+/// A microcontroller address an instruction read or wrote.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum Focus {
+    /// An address in flash or RAM.
+    McuAddr {
+        /// The address.
+        addr: u32,
+        /// Whether it was written.
+        write: bool,
+    },
+}
+
+/// One reversible change to the board.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delta {
+    /// A board was loaded, or its flash reprogrammed.
+    Load {
+        /// Before.
+        old: Option<Box<McuState>>,
+        /// After.
+        new: Option<Box<McuState>>,
+    },
+    /// The core's registers changed.
+    Cpu {
+        /// Before.
+        old: Box<Cpu>,
+        /// After.
+        new: Box<Cpu>,
+    },
+    /// Bytes of RAM changed.
+    Ram {
+        /// Offset from the start of RAM.
+        offset: usize,
+        /// Before.
+        old: Vec<u8>,
+        /// After.
+        new: Vec<u8>,
+    },
+}
+
+impl crate::journal::Undo<Option<Box<McuState>>> for Delta {
+    fn apply(&self, st: &mut Option<Box<McuState>>, forward: bool) {
+        fn pick<'a, T>(old: &'a T, new: &'a T, forward: bool) -> &'a T {
+            if forward {
+                new
+            } else {
+                old
+            }
+        }
+        match self {
+            Delta::Load { old, new } => *st = pick(old, new, forward).clone(),
+            Delta::Cpu { old, new } => {
+                if let Some(m) = st.as_mut() {
+                    m.cpu = (**pick(old, new, forward)).clone();
+                }
+            }
+            Delta::Ram { offset, old, new } => {
+                if let Some(m) = st.as_mut() {
+                    let b = pick(old, new, forward);
+                    if let Some(dst) = m.ram.get_mut(*offset..offset.saturating_add(b.len())) {
+                        dst.copy_from_slice(b);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where the board records its changes.
+pub trait Sink {
+    /// Records a delta already applied to the board.
+    fn record(&mut self, d: Delta);
+    /// Closes the deltas recorded since the last event into an event.
+    fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>);
+}
+
+/// What the board's code works on: the board (if one is loaded) and the journal.
+pub struct Ctx<'a> {
+    /// The board.
+    pub mcu: &'a mut Option<Box<McuState>>,
+    /// The journal.
+    pub j: &'a mut dyn Sink,
+}
+
+impl std::fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("mcu::Ctx").finish_non_exhaustive()
+    }
+}
+
+impl Ctx<'_> {
+    fn delta(&mut self, d: Delta) {
+        crate::journal::Undo::apply(&d, self.mcu, true);
+        self.j.record(d);
+    }
+
+    fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>) {
+        self.j.emit(kind, text, mechanism, focus);
+    }
+
+    fn mcu(&self) -> R<&McuState> {
+        self.mcu.as_deref().ok_or_else(|| Error::BadArgument("no microcontroller: load a firmware first (mcu_load)".into()))
+    }
+
+    /// Powers the board up with `path` programmed into flash: every PT_LOAD's
+    /// file bytes at its load address, as a flasher (or `objcopy -O binary`)
+    /// writes them; RAM holds garbage.
+    pub fn mcu_load(&mut self, path: &str, data: Option<Arc<[u8]>>, flash_kib: u32, ram_kib: u32, seed: u64) -> R<Outcome> {
+        let Some(data) = data else {
+            return Err(Error::BadArgument(format!("{path} does not exist")));
+        };
+        let flash_size = flash_kib.clamp(1, 1024) * 1024;
+        let info = Firmware::parse(&data, flash_size).map_err(|e| Error::BadArgument(format!("{path}: {e}")))?;
+        let mut flash = vec![0xff; flash_size as usize];
+        for (lma, bytes) in &info.image {
+            flash[*lma as usize..*lma as usize + bytes.len()].copy_from_slice(bytes);
+        }
+        let used = info.image.iter().map(|(a, b)| a + b.len() as u32).max().unwrap_or(0);
+        let parts: Vec<String> = info.image.iter().map(|(a, b)| format!("{} bytes at {a:#x}", b.len())).collect();
+        let ram = garbage(ram_kib.clamp(1, 256) as usize * 1024, seed);
+        let st = McuState { firmware: path.into(), info, flash: Arc::new(flash), ram, cpu: Cpu::default() };
+        let old = self.mcu.clone();
+        self.delta(Delta::Load { old, new: Some(Box::new(st)) });
+        self.emit(
+            EventKind::Alloc,
+            format!(
+                "flash programmed from {path}: {} (the image objcopy -O binary makes is these {used} bytes); unused flash reads 0xff",
+                parts.join(" and ")
+            ),
+            "flasher: PT_LOAD at p_paddr (LMA)",
+            vec![],
+        );
+        self.emit(
+            EventKind::Alloc,
+            format!("power on: {ram_kib} KiB of RAM at {RAM_BASE:#x} hold whatever the cells powered up with (here a pattern from seed {seed}), not zeros"),
+            "SRAM power-up state",
+            vec![],
+        );
+        Ok(Outcome::Ok)
+    }
+
+    /// Puts one word into flash, as reprogramming it would (to show what a
+    /// broken image does).
+    pub fn mcu_write_flash(&mut self, addr: u32, value: u32) -> R<Outcome> {
+        let mut st = self.mcu()?.clone();
+        if addr % 4 != 0 || addr as usize + 4 > st.flash.len() {
+            return Err(Error::BadArgument(format!("{addr:#x} is not a word in flash")));
+        }
+        let mut flash = (*st.flash).clone();
+        flash[addr as usize..addr as usize + 4].copy_from_slice(&value.to_le_bytes());
+        st.flash = Arc::new(flash);
+        let old = self.mcu.clone();
+        self.delta(Delta::Load { old, new: Some(Box::new(st)) });
+        self.emit(EventKind::Copy, format!("flash word {addr:#x} reprogrammed to {value:#010x}"), "flasher", vec![]);
+        Ok(Outcome::Ok)
+    }
+
+    fn set_cpu(&mut self, cpu: Cpu) {
+        if let Some(st) = self.mcu.as_deref() {
+            let old = st.cpu.clone();
+            self.delta(Delta::Cpu { old: Box::new(old), new: Box::new(cpu) });
+        }
+    }
+
+    /// Reset: SP from word 0 of the vector table, PC from word 1.
+    pub fn mcu_reset(&mut self) -> R<Outcome> {
+        let st = self.mcu()?.clone();
+        let sp = st.read(0, 4).unwrap_or(0);
+        let reset = st.read(4, 4).unwrap_or(0);
+        let mut cpu = Cpu::default();
+        cpu.r[13] = sp & !3;
+        cpu.r[14] = 0xffff_ffff;
+        let problem = if reset & 1 == 0 {
+            Some(format!("the reset vector {reset:#010x} has bit 0 clear: it is not a Thumb address, so the very first instruction fetch faults; a fault this early cannot be handled, and the core locks up"))
+        } else if st.region(reset & !1) != "flash" {
+            Some(format!("the reset vector {reset:#010x} points outside flash; the first fetch faults and the core locks up"))
+        } else if sp < RAM_BASE || sp - RAM_BASE > st.ram.len() as u32 {
+            Some(format!("the initial stack pointer {sp:#010x} is not in RAM: the first push will fault and the HardFault entry cannot stack either, so the core locks up"))
+        } else {
+            None
+        };
+        cpu.r[15] = reset & !1;
+        let sym = st.symbolize(reset & !1);
+        self.emit(
+            EventKind::Process,
+            format!("reset: the core reads word 0 of the vector table, {sp:#010x}, into SP"),
+            "ARMv6-M TakeReset",
+            vec![],
+        );
+        if let Some(p) = problem {
+            cpu.lockup = Some(p.clone());
+            self.set_cpu(cpu);
+            self.emit(EventKind::Error, format!("LOCKUP: {p}"), "ARMv6-M lockup", vec![]);
+            return Ok(Outcome::Ok);
+        }
+        self.set_cpu(cpu);
+        self.emit(
+            EventKind::Process,
+            format!("and word 1, {reset:#010x}, into PC (bit 0 set = Thumb): execution starts at {:#x} <{sym}>", reset & !1),
+            "ARMv6-M TakeReset",
+            vec![],
+        );
+        Ok(Outcome::Ok)
+    }
+
+    /// Runs instructions, one event each, until PC reaches `until` (or a
+    /// branch-to-self idle loop when `until` is None), or `max` instructions.
+    pub fn mcu_run(&mut self, until: Option<&str>, max: u64) -> R<Outcome> {
+        let st = self.mcu()?;
+        let stop = match until {
+            Some(s) => Some(match st.info.symbol(s) {
+                Some(v) => v & !1,
+                None => parse_num(s)
+                    .map(|v| v as u32)
+                    .ok_or_else(|| Error::BadArgument(format!("`{s}` is neither a symbol of the firmware nor an address")))?,
+            }),
+            None => None,
+        };
+        let max = max.min(MAX_STEPS);
+        for _ in 0..max {
+            // Borrow the board for this instruction; copy only the registers.
+            let st = self.mcu()?;
+            if let Some(why) = &st.cpu.lockup {
+                return Ok(Outcome::LockedUp(why.clone()));
+            }
+            if stop == Some(st.cpu.r[15]) {
+                return Ok(Outcome::Ok);
+            }
+            let mut cpu = st.cpu.clone();
+            let pc = cpu.r[15];
+            let step = execute(st, &mut cpu).map(|(text, note, effects)| {
+                let stores: Vec<(usize, Vec<u8>, Vec<u8>)> = effects
+                    .into_iter()
+                    .map(|Effect::Store(addr, bytes)| {
+                        let off = (addr - RAM_BASE) as usize;
+                        (off, st.ram[off..off + bytes.len()].to_vec(), bytes)
+                    })
+                    .collect();
+                (format!("{pc:#06x} <{}>  {text}", st.symbolize(pc)), note, stores)
+            });
+            match step {
+                Ok((text, note, stores)) => {
+                    let idle = cpu.r[15] == pc;
+                    let mut focus: Vec<Focus> =
+                        stores.iter().map(|(off, _, _)| Focus::McuAddr { addr: RAM_BASE + *off as u32, write: true }).collect();
+                    // Loads: the address named in the note ("loaded from 0x..").
+                    if let Some(a) = note.split("loaded from ").nth(1).or_else(|| note.split("stored in flash at ").nth(1)) {
+                        if let Some(addr) = a.split_whitespace().next().and_then(parse_num) {
+                            focus.push(Focus::McuAddr { addr: addr as u32, write: false });
+                        }
+                    }
+                    for (offset, old, new) in stores {
+                        self.delta(Delta::Ram { offset, old, new });
+                    }
+                    self.set_cpu(cpu);
+                    let note = if note.is_empty() { String::new() } else { format!(": {note}") };
+                    self.emit(EventKind::Copy, format!("{text}{note}"), "Thumb instruction (ARMv6-M)", focus);
+                    if idle && stop.is_none() {
+                        self.emit(
+                            EventKind::Process,
+                            format!("{pc:#x} branches to itself: the program is idling in its endless loop"),
+                            "",
+                            vec![],
+                        );
+                        return Ok(Outcome::Ok);
+                    }
+                }
+                Err(fault) if fault.starts_with("unsupported") => return Err(Error::BadArgument(fault)),
+                Err(fault) => self.mcu_hardfault(fault)?,
+            }
+        }
+        match stop {
+            Some(s) => Err(Error::Limit(format!("PC did not reach {s:#x} within {max} instructions"))),
+            None => Ok(Outcome::Ok),
+        }
+    }
+
+    /// Exception entry to HardFault: stack r0-r3, r12, lr, pc, xPSR; LR =
+    /// EXC_RETURN; PC = vector 3. A fault while handling a fault locks up.
+    fn mcu_hardfault(&mut self, fault: String) -> R<()> {
+        let st = self.mcu()?;
+        let mut cpu = st.cpu.clone();
+        let sp = cpu.r[13].wrapping_sub(32) & !7;
+        let vector = st.read(12, 4).unwrap_or(0);
+        let handler = st.symbolize(vector & !1);
+        let stack_ok = st.check_store(sp, 4).is_ok() && st.check_store(sp + 28, 4).is_ok();
+        let old_frame = if stack_ok { st.ram[(sp - RAM_BASE) as usize..(sp - RAM_BASE) as usize + 32].to_vec() } else { Vec::new() };
+        if cpu.ipsr == 3 {
+            cpu.lockup = Some(format!("a fault inside the HardFault handler: {fault}"));
+            self.set_cpu(cpu);
+            self.emit(EventKind::Error, format!("LOCKUP: {fault}, while already handling a HardFault"), "ARMv6-M lockup", vec![]);
+            return Ok(());
+        }
+        if !stack_ok || vector & 1 == 0 {
+            cpu.lockup = Some(format!("{fault}; and the exception entry itself failed (stack at {sp:#x}, HardFault vector {vector:#x})"));
+            self.set_cpu(cpu);
+            self.emit(
+                EventKind::Error,
+                format!("LOCKUP: {fault}; the HardFault entry cannot stack or has no handler"),
+                "ARMv6-M lockup",
+                vec![],
+            );
+            return Ok(());
+        }
+        let xpsr = (u32::from(cpu.n) << 31) | (u32::from(cpu.z) << 30) | (u32::from(cpu.c) << 29) | (u32::from(cpu.v) << 28) | (1 << 24);
+        let frame = [cpu.r[0], cpu.r[1], cpu.r[2], cpu.r[3], cpu.r[12], cpu.r[14], cpu.r[15], xpsr];
+        let bytes: Vec<u8> = frame.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let off = (sp - RAM_BASE) as usize;
+        self.delta(Delta::Ram { offset: off, old: old_frame, new: bytes });
+        cpu.r[13] = sp;
+        cpu.r[14] = 0xffff_fff9;
+        cpu.r[15] = vector & !1;
+        cpu.ipsr = 3;
+        self.set_cpu(cpu);
+        self.emit(
+            EventKind::Error,
+            format!(
+                "HardFault: {fault}. The core stacks 8 registers at {sp:#x} and jumps to the HardFault vector {:#x} <{handler}>",
+                vector & !1
+            ),
+            "ARMv6-M ExceptionEntry (HardFault)",
+            vec![],
+        );
+        Ok(())
+    }
+}
+
+crate::wire_struct! {
+    FwSection { name, vma, lma, size, flags }
+    Firmware { sections, symbols, image, entry }
+    Cpu { r, n, z, c, v, ipsr, lockup, steps }
+    McuState { firmware, info, flash, ram, cpu }
+}
+
+crate::wire_enum! {
+    Focus { McuAddr { addr, write } = 0 }
+    Delta { Load { old, new } = 0, Cpu { old, new } = 1, Ram { offset, old, new } = 2 }
+}

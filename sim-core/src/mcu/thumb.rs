@@ -1,0 +1,491 @@
+//! The Thumb (ARMv6-M) interpreter: one instruction decoded and executed
+//! at a time, its effects on memory returned for the journal.
+
+use super::*;
+
+pub(super) const REG: [&str; 16] = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"];
+pub(super) const COND: [&str; 14] = ["eq", "ne", "cs", "cc", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le"];
+
+pub(super) fn add_with_carry(x: u32, y: u32, carry: bool) -> (u32, bool, bool) {
+    let sum = u64::from(x) + u64::from(y) + u64::from(carry);
+    let r = sum as u32;
+    let signed = i64::from(x as i32) + i64::from(y as i32) + i64::from(carry);
+    (r, sum > u64::from(u32::MAX), i64::from(r as i32) != signed)
+}
+
+pub(super) fn reglist(list: u32, extra: Option<&str>) -> String {
+    let mut v: Vec<String> = (0..8).filter(|i| list & (1 << i) != 0).map(|i| REG[i].to_string()).collect();
+    if let Some(e) = extra {
+        v.push(e.into());
+    }
+    format!("{{{}}}", v.join(", "))
+}
+
+/// Executes one instruction on a copy of the core. Returns the disassembly,
+/// a description of what it did, and the memory it writes; `Err` is a fault
+/// (or an instruction the simulator does not model).
+#[allow(clippy::needless_range_loop)] // register lists index r0..r7 by number
+pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Vec<Effect>), Fault> {
+    let pc = cpu.r[15];
+    let hw = m.read(pc & !1, 2).map_err(|e| format!("instruction fetch failed: {e}"))?;
+    let mut next = pc.wrapping_add(2);
+    let mut effects = Vec::new();
+    let mut note = String::new();
+    let rd = (hw & 7) as usize;
+    let rn = ((hw >> 3) & 7) as usize;
+    let set_nz = |cpu: &mut Cpu, v: u32| {
+        cpu.n = v >> 31 == 1;
+        cpu.z = v == 0;
+    };
+    // The value of pc as an operand: the instruction's address + 4.
+    let pc_val = pc.wrapping_add(4);
+    let text: String = match hw >> 11 {
+        // LSL/LSR/ASR (immediate)
+        0b00000..=0b00010 => {
+            let imm = (hw >> 6) & 31;
+            let v = cpu.r[rn];
+            let op = hw >> 11;
+            let (res, carry, name) = match op {
+                0 if imm == 0 => (v, cpu.c, "movs"),
+                0 => (v << imm, (v >> (32 - imm)) & 1 == 1, "lsls"),
+                1 => {
+                    let s = if imm == 0 { 32 } else { imm };
+                    (if s == 32 { 0 } else { v >> s }, (v >> (s - 1)) & 1 == 1, "lsrs")
+                }
+                _ => {
+                    let s = if imm == 0 { 32 } else { imm };
+                    (((v as i32) >> s.min(31)) as u32, ((v as i32 >> (s - 1).min(31)) & 1) == 1, "asrs")
+                }
+            };
+            cpu.r[rd] = res;
+            set_nz(cpu, res);
+            cpu.c = carry;
+            if name == "movs" {
+                format!("movs {}, {}", REG[rd], REG[rn])
+            } else {
+                format!("{name} {}, {}, #{imm}", REG[rd], REG[rn])
+            }
+        }
+        // ADD/SUB register or 3-bit immediate
+        0b00011 => {
+            let imm = hw & (1 << 10) != 0;
+            let sub = hw & (1 << 9) != 0;
+            let rm = ((hw >> 6) & 7) as usize;
+            let y = if imm { rm as u32 } else { cpu.r[rm] };
+            let (res, c, v) = if sub { add_with_carry(cpu.r[rn], !y, true) } else { add_with_carry(cpu.r[rn], y, false) };
+            cpu.r[rd] = res;
+            set_nz(cpu, res);
+            cpu.c = c;
+            cpu.v = v;
+            let op = if sub { "subs" } else { "adds" };
+            if imm {
+                format!("{op} {}, {}, #{y}", REG[rd], REG[rn])
+            } else {
+                format!("{op} {}, {}, {}", REG[rd], REG[rn], REG[rm])
+            }
+        }
+        // MOV/CMP/ADD/SUB 8-bit immediate
+        0b00100..=0b00111 => {
+            let r = ((hw >> 8) & 7) as usize;
+            let imm = hw & 0xff;
+            match (hw >> 11) & 3 {
+                0 => {
+                    cpu.r[r] = imm;
+                    set_nz(cpu, imm);
+                    format!("movs {}, #{imm}", REG[r])
+                }
+                1 => {
+                    let (res, c, v) = add_with_carry(cpu.r[r], !imm, true);
+                    set_nz(cpu, res);
+                    cpu.c = c;
+                    cpu.v = v;
+                    format!("cmp {}, #{imm}", REG[r])
+                }
+                2 => {
+                    let (res, c, v) = add_with_carry(cpu.r[r], imm, false);
+                    cpu.r[r] = res;
+                    set_nz(cpu, res);
+                    cpu.c = c;
+                    cpu.v = v;
+                    format!("adds {}, #{imm}", REG[r])
+                }
+                _ => {
+                    let (res, c, v) = add_with_carry(cpu.r[r], !imm, true);
+                    cpu.r[r] = res;
+                    set_nz(cpu, res);
+                    cpu.c = c;
+                    cpu.v = v;
+                    format!("subs {}, #{imm}", REG[r])
+                }
+            }
+        }
+        0b01000 if hw & (1 << 10) == 0 => {
+            // Data processing (register)
+            let op = (hw >> 6) & 15;
+            let (a, b) = (cpu.r[rd], cpu.r[rn]);
+            let names = [
+                "ands", "eors", "lsls", "lsrs", "asrs", "adcs", "sbcs", "rors", "tst", "rsbs", "cmp", "cmn", "orrs", "muls", "bics", "mvns",
+            ];
+            let mut write = true;
+            let res = match op {
+                0 | 8 => a & b,
+                1 => a ^ b,
+                2..=4 | 7 => {
+                    let s = b & 0xff;
+                    let (r, c) = match op {
+                        2 if s == 0 => (a, cpu.c),
+                        2 => (if s < 32 { a << s } else { 0 }, if s <= 32 { (u64::from(a) << s >> 32) & 1 == 1 } else { false }),
+                        3 if s == 0 => (a, cpu.c),
+                        3 => (if s < 32 { a >> s } else { 0 }, if s <= 32 { (a >> (s - 1)) & 1 == 1 } else { false }),
+                        4 if s == 0 => (a, cpu.c),
+                        4 => ((a as i32 >> s.min(31)) as u32, (a as i32 >> (s - 1).min(31)) & 1 == 1),
+                        _ if s == 0 => (a, cpu.c),
+                        _ => (a.rotate_right(s % 32), a.rotate_right(s % 32) >> 31 == 1),
+                    };
+                    cpu.c = c;
+                    r
+                }
+                5 | 6 | 9 | 10 | 11 => {
+                    let (x, y, carry) = match op {
+                        5 => (a, b, cpu.c),
+                        6 => (a, !b, cpu.c),
+                        9 => (0, !b, true),
+                        10 => (a, !b, true),
+                        _ => (a, b, false),
+                    };
+                    let (r, c, v) = add_with_carry(x, y, carry);
+                    cpu.c = c;
+                    cpu.v = v;
+                    r
+                }
+                12 => a | b,
+                13 => a.wrapping_mul(b),
+                14 => a & !b,
+                _ => !b,
+            };
+            if matches!(op, 8 | 10 | 11) {
+                write = false;
+            }
+            set_nz(cpu, res);
+            if write {
+                cpu.r[rd] = res;
+            }
+            match op {
+                9 => format!("rsbs {}, {}, #0", REG[rd], REG[rn]),
+                _ => format!("{} {}, {}", names[op as usize], REG[rd], REG[rn]),
+            }
+        }
+        0b01000 => {
+            // Special data processing and branch/exchange
+            let op = (hw >> 8) & 3;
+            let rdn = ((hw & 7) | ((hw >> 4) & 8)) as usize;
+            let rm = ((hw >> 3) & 15) as usize;
+            let val = |cpu: &Cpu, r: usize| if r == 15 { pc_val } else { cpu.r[r] };
+            match op {
+                0 => {
+                    let res = val(cpu, rdn).wrapping_add(val(cpu, rm));
+                    if rdn == 15 {
+                        next = res & !1;
+                    } else {
+                        cpu.r[rdn] = res;
+                    }
+                    format!("add {}, {}", REG[rdn], REG[rm])
+                }
+                1 => {
+                    let (res, c, v) = add_with_carry(val(cpu, rdn), !val(cpu, rm), true);
+                    set_nz(cpu, res);
+                    cpu.c = c;
+                    cpu.v = v;
+                    format!("cmp {}, {}", REG[rdn], REG[rm])
+                }
+                2 => {
+                    let v = val(cpu, rm);
+                    if rdn == 15 {
+                        next = v & !1;
+                    } else {
+                        cpu.r[rdn] = v;
+                    }
+                    if rdn == 8 && rm == 8 {
+                        "nop (mov r8, r8)".into()
+                    } else {
+                        format!("mov {}, {}", REG[rdn], REG[rm])
+                    }
+                }
+                _ => {
+                    let target = val(cpu, rm);
+                    let link = hw & 0x80 != 0;
+                    if link {
+                        cpu.r[14] = next | 1;
+                    }
+                    if target & 1 == 0 {
+                        return Err(format!(
+                            "{} to {target:#x} without the Thumb bit: the Cortex-M0 has no ARM state (INVSTATE)",
+                            if link { "blx" } else { "bx" }
+                        ));
+                    }
+                    next = target & !1;
+                    format!("{} {}", if link { "blx" } else { "bx" }, REG[rm])
+                }
+            }
+        }
+        0b01001 => {
+            let r = ((hw >> 8) & 7) as usize;
+            let addr = (pc_val & !3).wrapping_add((hw & 0xff) * 4);
+            let v = m.read(addr, 4)?;
+            cpu.r[r] = v;
+            note = format!("{} = {v:#x}, the literal stored in flash at {addr:#x}", REG[r]);
+            format!("ldr {}, [pc, #{}]", REG[r], (hw & 0xff) * 4)
+        }
+        0b01010 | 0b01011 => {
+            // Load/store register offset
+            let rm = ((hw >> 6) & 7) as usize;
+            let addr = cpu.r[rn].wrapping_add(cpu.r[rm]);
+            let op = (hw >> 9) & 7;
+            let names = ["str", "strh", "strb", "ldrsb", "ldr", "ldrh", "ldrb", "ldrsh"];
+            let size = [4, 2, 1, 1, 4, 2, 1, 2][op as usize];
+            if op < 3 {
+                m.check_store(addr, size)?;
+                effects.push(Effect::Store(addr, cpu.r[rd].to_le_bytes()[..size as usize].to_vec()));
+                note = format!("{} = {:#x} stored at {addr:#x} ({})", REG[rd], cpu.r[rd] & mask(size), m.region(addr));
+            } else {
+                let mut v = m.read(addr, size)?;
+                if op == 3 {
+                    v = v as u8 as i8 as i32 as u32;
+                } else if op == 7 {
+                    v = v as u16 as i16 as i32 as u32;
+                }
+                cpu.r[rd] = v;
+                note = format!("{} = {v:#x} loaded from {addr:#x} ({})", REG[rd], m.region(addr));
+            }
+            format!("{} {}, [{}, {}]", names[op as usize], REG[rd], REG[rn], REG[rm])
+        }
+        0b01100..=0b10001 => {
+            // Load/store immediate offset: word, byte, halfword
+            let (size, load) = match hw >> 11 {
+                0b01100 => (4, false),
+                0b01101 => (4, true),
+                0b01110 => (1, false),
+                0b01111 => (1, true),
+                0b10000 => (2, false),
+                _ => (2, true),
+            };
+            let off = ((hw >> 6) & 31) * size;
+            let addr = cpu.r[rn].wrapping_add(off);
+            let name = match (size, load) {
+                (4, false) => "str",
+                (4, true) => "ldr",
+                (1, false) => "strb",
+                (1, true) => "ldrb",
+                (_, false) => "strh",
+                _ => "ldrh",
+            };
+            if load {
+                let v = m.read(addr, size)?;
+                cpu.r[rd] = v;
+                note = format!("{} = {v:#x} loaded from {addr:#x} ({}, {})", REG[rd], m.region(addr), m.symbolize(addr));
+            } else {
+                m.check_store(addr, size)?;
+                effects.push(Effect::Store(addr, cpu.r[rd].to_le_bytes()[..size as usize].to_vec()));
+                note = format!("{:#x} stored at {addr:#x} ({}, {})", cpu.r[rd] & mask(size), m.region(addr), m.symbolize(addr));
+            }
+            format!("{name} {}, [{}, #{off}]", REG[rd], REG[rn])
+        }
+        0b10010 | 0b10011 => {
+            // SP-relative load/store
+            let r = ((hw >> 8) & 7) as usize;
+            let addr = cpu.r[13].wrapping_add((hw & 0xff) * 4);
+            if hw & (1 << 11) != 0 {
+                cpu.r[r] = m.read(addr, 4)?;
+                format!("ldr {}, [sp, #{}]", REG[r], (hw & 0xff) * 4)
+            } else {
+                m.check_store(addr, 4)?;
+                effects.push(Effect::Store(addr, cpu.r[r].to_le_bytes().to_vec()));
+                format!("str {}, [sp, #{}]", REG[r], (hw & 0xff) * 4)
+            }
+        }
+        0b10100 | 0b10101 => {
+            let r = ((hw >> 8) & 7) as usize;
+            let imm = (hw & 0xff) * 4;
+            if hw & (1 << 11) != 0 {
+                cpu.r[r] = cpu.r[13].wrapping_add(imm);
+                format!("add {}, sp, #{imm}", REG[r])
+            } else {
+                cpu.r[r] = (pc_val & !3).wrapping_add(imm);
+                format!("adr {}, {:#x}", REG[r], cpu.r[r])
+            }
+        }
+        0b10110 | 0b10111 => match (hw >> 8) & 15 {
+            0 => {
+                let imm = (hw & 0x7f) * 4;
+                if hw & 0x80 != 0 {
+                    cpu.r[13] = cpu.r[13].wrapping_sub(imm);
+                    format!("sub sp, #{imm}")
+                } else {
+                    cpu.r[13] = cpu.r[13].wrapping_add(imm);
+                    format!("add sp, #{imm}")
+                }
+            }
+            2 => {
+                let rm = cpu.r[rn];
+                let (v, name) = match (hw >> 6) & 3 {
+                    0 => (rm as i16 as i32 as u32, "sxth"),
+                    1 => (rm as i8 as i32 as u32, "sxtb"),
+                    2 => (rm & 0xffff, "uxth"),
+                    _ => (rm & 0xff, "uxtb"),
+                };
+                cpu.r[rd] = v;
+                format!("{name} {}, {}", REG[rd], REG[rn])
+            }
+            4 | 5 => {
+                let list = hw & 0xff;
+                let lr = hw & 0x100 != 0;
+                let n = list.count_ones() + u32::from(lr);
+                let base = cpu.r[13].wrapping_sub(4 * n);
+                let mut a = base;
+                for i in 0..8 {
+                    if list & (1 << i) != 0 {
+                        m.check_store(a, 4)?;
+                        effects.push(Effect::Store(a, cpu.r[i].to_le_bytes().to_vec()));
+                        a += 4;
+                    }
+                }
+                if lr {
+                    m.check_store(a, 4)?;
+                    effects.push(Effect::Store(a, cpu.r[14].to_le_bytes().to_vec()));
+                }
+                cpu.r[13] = base;
+                note = format!("{n} words pushed; sp = {base:#x}");
+                format!("push {}", reglist(list, lr.then_some("lr")))
+            }
+            12 | 13 => {
+                let list = hw & 0xff;
+                let pcb = hw & 0x100 != 0;
+                let mut a = cpu.r[13];
+                for i in 0..8 {
+                    if list & (1 << i) != 0 {
+                        cpu.r[i] = m.read(a, 4)?;
+                        a += 4;
+                    }
+                }
+                if pcb {
+                    let t = m.read(a, 4)?;
+                    a += 4;
+                    if t & 1 == 0 && t >> 28 != 0xf {
+                        return Err(format!("pop {{pc}} of {t:#x} without the Thumb bit (INVSTATE)"));
+                    }
+                    next = t & !1;
+                }
+                cpu.r[13] = a;
+                format!("pop {}", reglist(list, pcb.then_some("pc")))
+            }
+            10 => {
+                let v = cpu.r[rn];
+                let (res, name) = match (hw >> 6) & 3 {
+                    0 => (v.swap_bytes(), "rev"),
+                    1 => ((v & 0x00ff00ff) << 8 | (v & 0xff00ff00) >> 8, "rev16"),
+                    3 => ((v as u16).swap_bytes() as i16 as i32 as u32, "revsh"),
+                    _ => return Err(format!("unsupported instruction at {pc:#010x}: {hw:#06x}")),
+                };
+                cpu.r[rd] = res;
+                format!("{name} {}, {}", REG[rd], REG[rn])
+            }
+            6 if hw & 0xffe8 == 0xb660 => format!("cps{} i", if hw & 0x10 != 0 { "id" } else { "ie" }),
+            14 => return Err(format!("bkpt #{} at {pc:#010x}: no debugger attached, so the core takes a HardFault", hw & 0xff)),
+            15 if hw & 0xff == 0 => "nop".into(),
+            15 if matches!(hw & 0xff, 0x10 | 0x20 | 0x30 | 0x40) => "hint (wfi/wfe/sev/yield: no effect here)".into(),
+            _ => return Err(format!("unsupported instruction at {pc:#010x}: {hw:#06x}")),
+        },
+        0b11000 | 0b11001 => {
+            let base_reg = ((hw >> 8) & 7) as usize;
+            let list = hw & 0xff;
+            let load = hw & (1 << 11) != 0;
+            let mut a = cpu.r[base_reg];
+            for i in 0..8 {
+                if list & (1 << i) != 0 {
+                    if load {
+                        cpu.r[i] = m.read(a, 4)?;
+                    } else {
+                        m.check_store(a, 4)?;
+                        effects.push(Effect::Store(a, cpu.r[i].to_le_bytes().to_vec()));
+                        note = format!("{} = {:#x} stored at {a:#x} ({}, {})", REG[i], cpu.r[i], m.region(a), m.symbolize(a));
+                    }
+                    a += 4;
+                }
+            }
+            if !(load && list & (1 << base_reg) != 0) {
+                cpu.r[base_reg] = a;
+            }
+            format!("{} {}!, {}", if load { "ldmia" } else { "stmia" }, REG[base_reg], reglist(list, None))
+        }
+        0b11010 | 0b11011 => {
+            let cond = (hw >> 8) & 15;
+            if cond == 15 {
+                return Err(format!("svc #{} at {pc:#010x}: the firmware has no SVCall handler here; the simulator stops", hw & 0xff));
+            }
+            if cond == 14 {
+                return Err(format!("permanently undefined instruction (udf) at {pc:#010x}"));
+            }
+            let off = ((hw & 0xff) as i8 as i32) * 2;
+            let target = pc_val.wrapping_add(off as u32);
+            let taken = match cond {
+                0 => cpu.z,
+                1 => !cpu.z,
+                2 => cpu.c,
+                3 => !cpu.c,
+                4 => cpu.n,
+                5 => !cpu.n,
+                6 => cpu.v,
+                7 => !cpu.v,
+                8 => cpu.c && !cpu.z,
+                9 => !cpu.c || cpu.z,
+                10 => cpu.n == cpu.v,
+                11 => cpu.n != cpu.v,
+                12 => !cpu.z && cpu.n == cpu.v,
+                _ => cpu.z || cpu.n != cpu.v,
+            };
+            if taken {
+                next = target;
+            }
+            note = if taken { "taken".into() } else { "not taken".into() };
+            format!("b{} {target:#x}", COND[cond as usize])
+        }
+        0b11100 => {
+            let off = (((hw & 0x7ff) << 21) as i32 >> 20) as u32;
+            next = pc_val.wrapping_add(off);
+            format!("b {next:#x}")
+        }
+        0b11110 => {
+            let lo = m.read((pc & !1) + 2, 2)?;
+            if lo & 0xd000 != 0xd000 {
+                return Err(format!("unsupported 32-bit instruction at {pc:#010x}: {hw:#06x} {lo:#06x}"));
+            }
+            let s = (hw >> 10) & 1;
+            let (j1, j2) = ((lo >> 13) & 1, (lo >> 11) & 1);
+            let (i1, i2) = (!(j1 ^ s) & 1, !(j2 ^ s) & 1);
+            let imm = (s << 24) | (i1 << 23) | (i2 << 22) | ((hw & 0x3ff) << 12) | ((lo & 0x7ff) << 1);
+            let off = ((imm << 7) as i32 >> 7) as u32;
+            let target = pc_val.wrapping_add(off);
+            cpu.r[14] = pc.wrapping_add(4) | 1;
+            next = target;
+            format!("bl {target:#x} <{}>", m.symbolize(target))
+        }
+        0b11101 | 0b11111 => {
+            let lo = m.read((pc & !1) + 2, 2).unwrap_or(0);
+            return Err(format!(
+                "unsupported 32-bit instruction at {pc:#010x}: {hw:#06x} {lo:#06x} (Thumb-2, not in the Cortex-M0's ARMv6-M set)"
+            ));
+        }
+        _ => return Err(format!("unsupported instruction at {pc:#010x}: {hw:#06x}")),
+    };
+    cpu.r[15] = next;
+    cpu.steps += 1;
+    Ok((text, note, effects))
+}
+
+pub(super) fn mask(size: u32) -> u32 {
+    if size == 4 {
+        u32::MAX
+    } else {
+        (1 << (8 * size)) - 1
+    }
+}

@@ -1,0 +1,93 @@
+//! A Windows personality beside the Linux one: the object manager, process
+//! objects with pointer and handle counts, per-process handle tables, access
+//! checks at OpenProcess, cross-process memory calls that check only the
+//! handle's granted mask, and PIDs that are reused from a free list.
+//!
+//! Facts (Microsoft Learn, Raymond Chen's *The Old New Thing*):
+//! - `OpenProcess` checks the requested rights against the target's DACL once
+//!   (SeDebugPrivilege bypasses it) and stores exactly the granted mask in a
+//!   new handle-table entry; later calls check only that mask.
+//! - `WriteProcessMemory` needs `PROCESS_VM_WRITE | PROCESS_VM_OPERATION`,
+//!   `ReadProcessMemory` needs `PROCESS_VM_READ`; a missing right gives
+//!   ERROR_ACCESS_DENIED (5).
+//! - A process object lives while the process runs (it references itself) or
+//!   while any handle refers to it; its PID is freed only when the object is
+//!   destroyed (`PspCidTable`), and then it can be handed out again.
+//! - kernel32's `WriteProcessMemory` writes to execute-only/read pages by
+//!   unprotecting them for the copy (how debuggers set breakpoints) but fails
+//!   on `PAGE_READONLY` with ERROR_NOACCESS (998); a copy that stops part way
+//!   reports ERROR_PARTIAL_COPY (299).
+
+use crate::arch::VirtAddr;
+use crate::journal::EventKind;
+use crate::linux::{self, Access, Error as SimError, Focus, LinuxState, Outcome, Pid, ProcState, Process, Prot, Regs, Runtime, R};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+mod api;
+mod object;
+mod rights;
+
+pub use object::*;
+pub use rights::*;
+
+/// Where the Windows personality records its changes: the Linux sink
+/// (address spaces) plus the object manager's deltas.
+pub trait Sink: linux::Sink {
+    /// Records an object-manager delta already applied.
+    fn record_nt(&mut self, d: Delta);
+}
+
+/// A change to the object manager. For now the whole state before and after.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delta {
+    /// The object manager changed (objects, handle tables, PIDs).
+    State {
+        /// Before.
+        old: Box<NtState>,
+        /// After.
+        new: Box<NtState>,
+    },
+}
+
+impl crate::journal::Undo<NtState> for Delta {
+    fn apply(&self, st: &mut NtState, forward: bool) {
+        match self {
+            Delta::State { old, new } => *st = if forward { (**new).clone() } else { (**old).clone() },
+        }
+    }
+}
+
+/// What the Windows personality works on: the Linux state whose address
+/// spaces it uses, the runtime, its object manager and the journal.
+pub struct Ctx<'a> {
+    /// The Linux state (frames, address spaces).
+    pub linux: &'a mut LinuxState,
+    /// Hints and deferred work.
+    pub rt: &'a mut Runtime,
+    /// The object manager.
+    pub nt: &'a mut NtState,
+    /// The journal.
+    pub j: &'a mut dyn Sink,
+}
+
+impl std::fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("windows::Ctx").finish_non_exhaustive()
+    }
+}
+
+crate::wire_struct! {
+    Ace { user, mask }
+    HandleEntry { object, access, inherit }
+    NtObject { kind, pointer_count, handle_count }
+    NtState { objects, next_object, cid, free_pids, next_pid }
+}
+
+crate::wire_enum! {
+    NtKind {
+        Process { pid, name, user, debug_privilege, dacl, exit_code, handles } = 0,
+        Event { name } = 1,
+    }
+    Delta { State { old, new } = 0 }
+}
