@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(a) = m.apply(&exec) {
         if matches!(a.outcome, sim_core::Outcome::Ok) {
             // Touch the entry point and the stack as the CPU would.
-            let entry = m.state().procs.get(&Pid(1)).map(|p| p.regs.ip).unwrap_or(0);
+            let entry = m.state().linux.procs.get(&Pid(1)).map(|p| p.regs.ip).unwrap_or(0);
             let _ = m.apply(&Op::Access { pid: Pid(1), addr: entry, access: sim_core::Access::Exec });
         }
     }

@@ -22,9 +22,9 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     }
-    let pids: Vec<Pid> = m.state().procs.keys().copied().collect();
+    let pids: Vec<Pid> = m.state().linux.procs.keys().copied().collect();
     for (i, p) in pids.iter().enumerate() {
-        let _ = m.apply(&Op::Mmap { pid: *p, addr: Some(0x10000 + 0x1000 * i as u64), len: 0x2000, prot: "rw-".into(), shared: false, file: None, offset: 0 });
+        let _ = m.apply(&Op::Mmap { pid: *p, addr: Some(0x10000 + 0x1000 * i as u64), len: 0x2000, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 });
     }
     let nt_pids: Vec<u32> = m.state().nt.cid.keys().copied().collect();
     for c in data.chunks(6).take(64) {

@@ -2,10 +2,80 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 use sim_core::arch::{PTE_D, PTE_RW};
+use sim_core::fields::Choice;
 use sim_core::fields::Fields;
 use sim_core::linux::{Backing, FrameKind, ProcState};
 use sim_core::State;
-use sim_core::{Fd, Outcome, Pid, VirtAddr};
+use sim_core::{Errno, Fd, Outcome, Pid, Prot, VirtAddr};
+
+sim_core::choice! {
+    /// What an operation returned, as an `outcome` check names it.
+    pub enum ResultKind: "a result kind" {
+        Ok = "ok", Pid = "pid", Fd = "fd", Addr = "addr", Bytes = "bytes", Reaped = "reaped", Segv = "segv",
+        Failed = "failed", Handle = "handle", Id = "id", Copied = "copied", WinError = "win_error",
+    }
+}
+
+sim_core::choice! {
+    /// A process's life-cycle state as a `process` check names it.
+    pub enum ProcStateName: "a process state" { Running = "running", Zombie = "zombie", Gone = "gone" }
+}
+
+sim_core::choice! {
+    /// What a frame holds, as a `frames` check names it.
+    pub enum FrameKindName: "a frame kind" { Anon = "anon", PageTable = "page_table", PageCache = "page_cache", Zero = "zero" }
+}
+
+sim_core::choice! {
+    /// What backs a mapping, as a `vma` check names it.
+    pub enum BackingName: "a backing" { Anon = "anon", File = "file" }
+}
+
+sim_core::choice! {
+    /// A register of a Linux process that exec and fork set.
+    pub enum RegName: "a register" { Ip = "ip", Sp = "sp", Ax = "ax" }
+}
+
+sim_core::choice! {
+    /// A Cortex-M core register.
+    pub enum McuRegName: "a Cortex-M register" {
+        R0 = "r0", R1 = "r1", R2 = "r2", R3 = "r3", R4 = "r4", R5 = "r5", R6 = "r6", R7 = "r7",
+        R8 = "r8", R9 = "r9", R10 = "r10", R11 = "r11", R12 = "r12", Sp = "sp", Lr = "lr", Pc = "pc",
+    }
+}
+
+impl McuRegName {
+    /// Its number (r13 is sp, r14 lr, r15 pc).
+    pub fn index(self) -> usize {
+        Self::ALL.iter().position(|(_, r)| *r == self).unwrap_or(0)
+    }
+}
+
+impl FrameKindName {
+    fn matches(self, k: &FrameKind) -> bool {
+        match self {
+            FrameKindName::Anon => *k == FrameKind::Anon,
+            FrameKindName::PageTable => matches!(k, FrameKind::PageTable { .. }),
+            FrameKindName::PageCache => matches!(k, FrameKind::PageCache { .. }),
+            FrameKindName::Zero => *k == FrameKind::Zero,
+        }
+    }
+}
+
+/// An errno name (`ENOENT`) or a Windows error name (`ERROR_ACCESS_DENIED`).
+fn error_name(s: &str) -> Option<String> {
+    (Errno::from_name(s).is_some() || sim_core::windows::error_code(s).is_some()).then(|| s.to_string())
+}
+
+/// A name of the auxiliary vector exec writes.
+fn auxv_key(s: &str) -> Option<String> {
+    sim_core::linux::exec::AUXV.iter().any(|(n, _)| *n == s).then(|| s.to_string())
+}
+
+/// A `|`-separated set of process rights.
+fn rights(s: &str) -> Option<String> {
+    sim_core::windows::parse_rights(s).map(|_| s.to_string())
+}
 
 /// One expectation. `check` names the kind.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -15,8 +85,8 @@ pub enum Expect {
     /// `reaped`, `segv` or `failed` (with `errno`).
     Outcome {
         /// The result kind.
-        result: String,
-        /// For `failed`: the errno name, e.g. `ENOENT`.
+        result: ResultKind,
+        /// For `failed`: the errno name, e.g. `ENOENT`; for `win_error` the error's name.
         errno: Option<String>,
         /// For pid/fd/addr/reaped: the number.
         value: Option<u64>,
@@ -77,9 +147,9 @@ pub enum Expect {
         /// Whether one exists.
         exists: bool,
         /// Its rights, `rwx` style.
-        prot: Option<String>,
+        prot: Option<Prot>,
         /// `anon` or `file`.
-        backing: Option<String>,
+        backing: Option<BackingName>,
         /// Its start.
         start: Option<u64>,
         /// Its end.
@@ -90,7 +160,7 @@ pub enum Expect {
         /// Process.
         pid: Pid,
         /// Expected state.
-        state: String,
+        state: ProcStateName,
         /// For zombies: the exit status.
         code: Option<i32>,
     },
@@ -98,7 +168,7 @@ pub enum Expect {
     /// (`anon`, `page_table`, `page_cache`, `zero`).
     Frames {
         /// Kind filter.
-        kind: Option<String>,
+        kind: Option<FrameKindName>,
         /// Expected count.
         equals: usize,
     },
@@ -106,8 +176,8 @@ pub enum Expect {
     Register {
         /// Process.
         pid: Pid,
-        /// `ip` or `sp`.
-        reg: String,
+        /// `ip`, `sp` or `ax`.
+        reg: RegName,
         /// Expected value.
         equals: u64,
     },
@@ -165,7 +235,7 @@ pub enum Expect {
     /// A microcontroller register: r0-r12, sp, lr, pc.
     McuReg {
         /// Register name.
-        reg: String,
+        reg: McuRegName,
         /// Expected value.
         equals: u32,
     },
@@ -273,7 +343,15 @@ impl Expect {
     fn from_fields(kind: &str, f: &mut Fields) -> Result<Expect, String> {
         let pid = |f: &mut Fields| f.need_int::<u32>("pid").map(Pid);
         Ok(match kind {
-            "outcome" => Expect::Outcome { result: f.need_str("result")?, errno: f.str("errno")?, value: f.u64("value")? },
+            "outcome" => Expect::Outcome {
+                result: f.need_choice("result")?,
+                errno: f.parsed(
+                    "errno",
+                    error_name,
+                    "an errno name (ENOENT, EBADF, ...) or a Windows error name (ERROR_ACCESS_DENIED, ...)",
+                )?,
+                value: f.u64("value")?,
+            },
             "pte" => Expect::Pte {
                 pid: pid(f)?,
                 addr: f.need_u64("addr")?,
@@ -299,22 +377,26 @@ impl Expect {
                 pid: pid(f)?,
                 addr: f.need_u64("addr")?,
                 exists: f.bool("exists")?.unwrap_or(true),
-                prot: f.str("prot")?,
-                backing: f.str("backing")?,
+                prot: f.parsed("prot", Prot::parse, "a protection of the form rwx, r--, rw-")?,
+                backing: f.choice("backing")?,
                 start: f.u64("start")?,
                 end: f.u64("end")?,
             },
-            "process" => Expect::Process { pid: pid(f)?, state: f.need_str("state")?, code: f.int("code")? },
-            "frames" => Expect::Frames { kind: f.str("kind")?, equals: f.need_int("equals")? },
-            "register" => Expect::Register { pid: pid(f)?, reg: f.need_str("reg")?, equals: f.need_u64("equals")? },
-            "auxv" => Expect::Auxv { pid: pid(f)?, key: f.need_str("key")?, equals: f.need_u64("equals")? },
+            "process" => Expect::Process { pid: pid(f)?, state: f.need_choice("state")?, code: f.int("code")? },
+            "frames" => Expect::Frames { kind: f.choice("kind")?, equals: f.need_int("equals")? },
+            "register" => Expect::Register { pid: pid(f)?, reg: f.need_choice("reg")?, equals: f.need_u64("equals")? },
+            "auxv" => Expect::Auxv {
+                pid: pid(f)?,
+                key: f.need_parsed("key", auxv_key, "an auxiliary vector entry exec writes (AT_ENTRY, AT_PHDR, ...)")?,
+                equals: f.need_u64("equals")?,
+            },
             "tlb" => Expect::Tlb { addr: f.need_u64("addr")?, cached: f.need_bool("cached")? },
             "handle" => Expect::Handle {
                 pid: pid(f)?,
                 handle: f.need_int("handle")?,
                 open: f.bool("open")?.unwrap_or(true),
                 target: f.int("target")?,
-                access: f.str("access")?,
+                access: f.parsed("access", rights, "a set of process rights (such as PROCESS_VM_READ|PROCESS_VM_WRITE)")?,
             },
             "nt_process" => Expect::NtProcess {
                 target: f.need_int("target")?,
@@ -326,7 +408,7 @@ impl Expect {
             "mcu_mem" => {
                 Expect::McuMem { addr: f.need_int("addr")?, value: f.need_int("value")?, equals: f.bool("equals")?.unwrap_or(true) }
             }
-            "mcu_reg" => Expect::McuReg { reg: f.need_str("reg")?, equals: f.need_int("equals")? },
+            "mcu_reg" => Expect::McuReg { reg: f.need_choice("reg")?, equals: f.need_int("equals")? },
             "mcu_lockup" => Expect::McuLockup { locked: f.need_bool("locked")? },
             "bpf_map" => Expect::BpfMap {
                 name: f.need_str("name")?,
@@ -416,7 +498,7 @@ impl Expect {
         match self {
             Expect::Outcome { result, errno, value } => {
                 let (name, v, e) = outcome_name(outcome);
-                let mut want = result.clone();
+                let mut want = result.name().to_string();
                 if let Some(e) = errno {
                     want += &format!(" {e}");
                 }
@@ -542,36 +624,23 @@ impl Expect {
                 };
                 let want = match code {
                     Some(c) => format!("{state} {c}"),
-                    None => state.clone(),
+                    None => state.name().to_string(),
                 };
                 (format!("process {pid} is {want}"), eq(found, want))
             }
             Expect::Frames { kind, equals } => {
-                let n = st
-                    .linux
-                    .frames
-                    .values()
-                    .filter(|f| match kind.as_deref() {
-                        None => true,
-                        Some("anon") => f.kind == FrameKind::Anon,
-                        Some("page_table") => matches!(f.kind, FrameKind::PageTable { .. }),
-                        Some("page_cache") => matches!(f.kind, FrameKind::PageCache { .. }),
-                        Some("zero") => f.kind == FrameKind::Zero,
-                        Some(_) => false,
-                    })
-                    .count();
-                let k = kind.as_deref().map(|k| format!("{k} ")).unwrap_or_default();
+                let n = st.linux.frames.values().filter(|f| kind.is_none_or(|k| k.matches(&f.kind))).count();
+                let k = kind.map(|k| format!("{k} ")).unwrap_or_default();
                 (format!("{equals} {k}frame(s) are in use"), eq(n.to_string(), equals.to_string()))
             }
             Expect::Register { pid, reg, equals } => {
                 let what = format!("process {pid}'s {reg} is {equals:#x}");
                 let r = st.linux.procs.get(pid).map(|p| p.regs);
-                let v = match (r, reg.as_str()) {
-                    (Some(r), "ip") => Ok(r.ip),
-                    (Some(r), "sp") => Ok(r.sp),
-                    (Some(r), "ax") => Ok(r.ax),
+                let v = match (r, reg) {
+                    (Some(r), RegName::Ip) => Ok(r.ip),
+                    (Some(r), RegName::Sp) => Ok(r.sp),
+                    (Some(r), RegName::Ax) => Ok(r.ax),
                     (None, _) => Err("no such process".to_string()),
-                    _ => Err(format!("unknown register {reg} (ip, sp or ax)")),
                 };
                 (what, v.and_then(|v| eq(format!("{v:#x}"), format!("{equals:#x}"))))
             }
@@ -649,13 +718,9 @@ impl Expect {
             }
             Expect::McuReg { reg, equals } => {
                 let what = format!("{reg} is {equals:#x}");
-                let idx = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"]
-                    .iter()
-                    .position(|r| r == reg);
-                match (st.mcu.as_deref(), idx) {
-                    (Some(m), Some(i)) => (what, eq(format!("{:#x}", m.cpu.r[i]), format!("{equals:#x}"))),
-                    (None, _) => (what, Err("no microcontroller".into())),
-                    (_, None) => (what, Err(format!("unknown register {reg}"))),
+                match st.mcu.as_deref() {
+                    Some(m) => (what, eq(format!("{:#x}", m.cpu.r[reg.index()]), format!("{equals:#x}"))),
+                    None => (what, Err("no microcontroller".into())),
                 }
             }
             Expect::McuLockup { locked } => {

@@ -52,7 +52,7 @@ fn translation_rate_in_wasm() {
     let mut m = Machine::new(&Config::default());
     m.apply(&Op::Spawn { name: "t".into() }).expect("spawn");
     let base = 0x1000_0000u64;
-    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 64 * 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 64 * 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
         .expect("mmap");
     for i in 0..64u64 {
         m.apply(&Op::Write { pid: Pid(1), addr: base + i * 4096, value: Some(1), size: 1, text: None }).expect("write");

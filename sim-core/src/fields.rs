@@ -153,6 +153,34 @@ impl Fields {
         }
     }
 
+    /// An optional value of a fixed set of names (a [`Choice`]): a name
+    /// outside the set is refused when the lesson is read, listing the set.
+    pub fn choice<T: Choice>(&mut self, k: &str) -> Result<Option<T>, String> {
+        match self.str(k)? {
+            None => Ok(None),
+            Some(s) => T::from_name(&s).map(Some).ok_or_else(|| self.err(format!("`{k}` = `{s}` is not {}; use {}", T::WHAT, T::list()))),
+        }
+    }
+
+    /// A required [`Choice`].
+    pub fn need_choice<T: Choice>(&mut self, k: &str) -> Result<T, String> {
+        self.choice(k)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
+    }
+
+    /// An optional string checked by `parse` when the lesson is read;
+    /// `expected` says what it should look like.
+    pub fn parsed<T>(&mut self, k: &str, parse: impl Fn(&str) -> Option<T>, expected: &str) -> Result<Option<T>, String> {
+        match self.str(k)? {
+            None => Ok(None),
+            Some(s) => parse(&s).map(Some).ok_or_else(|| self.err(format!("`{k}` = `{s}` is not {expected}"))),
+        }
+    }
+
+    /// A required string checked by `parse`.
+    pub fn need_parsed<T>(&mut self, k: &str, parse: impl Fn(&str) -> Option<T>, expected: &str) -> Result<T, String> {
+        self.parsed(k, parse, expected)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
+    }
+
     /// Whether the field is present (without taking it).
     pub fn has(&self, k: &str) -> bool {
         self.map.contains_key(k)
@@ -177,4 +205,62 @@ pub fn parse_num(s: &str) -> Option<u64> {
     } else {
         t.parse().ok()
     }
+}
+
+/// A value written as one of a fixed set of names in lesson files.
+pub trait Choice: Sized + Copy + 'static {
+    /// What a value is, with its article, for errors: `a frame kind`.
+    const WHAT: &'static str;
+    /// Every value with its name.
+    const ALL: &'static [(&'static str, Self)];
+
+    /// The value named `s`.
+    fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, v)| *v)
+    }
+
+    /// The names, for errors: `anon, page_table or zero`.
+    fn list() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
+        }
+    }
+}
+
+/// Declares an enum whose values lesson files write as names, with its
+/// [`Choice`] table, `name()`, `Display` and serde as the name: the one
+/// place the names are listed.
+#[macro_export]
+macro_rules! choice {
+    ($(#[$m:meta])* $vis:vis enum $t:ident : $what:literal { $($(#[$vm:meta])* $v:ident = $name:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        $vis enum $t { $(#[doc = concat!("Written `", $name, "`.")] $(#[$vm])* $v),* }
+
+        impl $crate::fields::Choice for $t {
+            const WHAT: &'static str = $what;
+            const ALL: &'static [(&'static str, Self)] = &[$(($name, $t::$v)),*];
+        }
+
+        impl $t {
+            /// The name lesson files use.
+            pub fn name(self) -> &'static str {
+                match self { $($t::$v => $name),* }
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+    };
 }

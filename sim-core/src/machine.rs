@@ -284,14 +284,10 @@ impl Machine {
         match op {
             Op::Spawn { name } => self.linux(|k| k.spawn(name)),
             Op::Mmap { pid, addr, len, prot, shared, file, offset } => {
-                let prot = linux::mm::parse_prot(prot)?;
-                self.linux(|k| k.sys_mmap(*pid, *addr, *len, prot, *shared, file.as_deref(), *offset))
+                self.linux(|k| k.sys_mmap(*pid, *addr, *len, *prot, *shared, file.as_deref(), *offset))
             }
             Op::Munmap { pid, addr, len } => self.linux(|k| k.sys_munmap(*pid, *addr, *len)),
-            Op::Mprotect { pid, addr, len, prot } => {
-                let prot = linux::mm::parse_prot(prot)?;
-                self.linux(|k| k.sys_mprotect(*pid, *addr, *len, prot))
-            }
+            Op::Mprotect { pid, addr, len, prot } => self.linux(|k| k.sys_mprotect(*pid, *addr, *len, *prot)),
             Op::Brk { pid, addr } => self.linux(|k| k.sys_brk(*pid, *addr)),
             Op::Access { pid, addr, access } => self.linux(|k| {
                 k.running(*pid)?;
@@ -328,20 +324,7 @@ impl Machine {
             Op::Close { pid, fd } => self.linux(|k| k.sys_close(*pid, *fd)),
             Op::DropCaches {} => self.linux(|k| k.drop_caches()),
             Op::NtCreateProcess { name, user, debug_privilege, dacl, parent } => {
-                let dacl = if dacl.is_empty() {
-                    None
-                } else {
-                    let parse = |e: &String| {
-                        let (u, r) = e.split_once(':')?;
-                        let mask = windows::parse_rights(r)?;
-                        (mask & !windows::PROCESS_ALL_ACCESS == 0).then(|| windows::Ace { user: u.trim().into(), mask })
-                    };
-                    let aces: R<Vec<_>> = dacl
-                        .iter()
-                        .map(|e| parse(e).ok_or_else(|| SimError::BadArgument(format!("DACL entry `{e}` is not USER:RIGHTS"))))
-                        .collect();
-                    Some(aces?)
-                };
+                let dacl = (!dacl.is_empty()).then(|| dacl.clone());
                 self.nt(|c| c.nt_create_process(name, user, *debug_privilege, dacl, *parent))
             }
             Op::OpenProcess { pid, target, access, inherit } => {

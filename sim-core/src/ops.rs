@@ -2,7 +2,7 @@
 
 pub use crate::fields::parse_num;
 use crate::fields::Fields;
-use crate::linux::{Access, Error as SimError, Fd, Pid};
+use crate::linux::{Access, Error as SimError, Fd, Pid, Prot};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// One operation. Each models a system call (or a CPU access) and names the
@@ -25,7 +25,7 @@ pub enum Op {
         /// Length in bytes (rounded up to pages).
         len: u64,
         /// `rwx` with `-` for missing rights.
-        prot: String,
+        prot: Prot,
         /// MAP_SHARED instead of MAP_PRIVATE.
         shared: bool,
         /// A file to map instead of anonymous memory.
@@ -51,7 +51,7 @@ pub enum Op {
         /// Length.
         len: u64,
         /// New protection.
-        prot: String,
+        prot: Prot,
     },
     /// `brk(addr)`: move the program break.
     Brk {
@@ -146,9 +146,10 @@ pub enum Op {
         user: String,
         /// Its token holds SeDebugPrivilege.
         debug_privilege: bool,
-        /// DACL entries `user:RIGHTS` (default: the owner and SYSTEM get all,
-        /// Everyone gets PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE).
-        dacl: Vec<String>,
+        /// DACL entries, written `user:RIGHTS` (default: the owner and SYSTEM
+        /// get all, Everyone gets PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE).
+        #[serde(serialize_with = "display_all")]
+        dacl: Vec<crate::windows::Ace>,
         /// The creating process, which receives a handle.
         parent: Option<Pid>,
     },
@@ -339,6 +340,20 @@ pub enum Op {
     },
 }
 
+/// Writes values as their texts, as lesson files write them.
+fn display_all<T: std::fmt::Display, S: serde::Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|x| x.to_string()))
+}
+
+const PROT_FORM: &str = "a protection of the form rwx, r--, rw- (a letter or - for each right)";
+
+/// A DACL entry `user:RIGHTS`, the rights a `|`-separated set of process rights.
+fn parse_ace(e: &str) -> Option<crate::windows::Ace> {
+    let (u, r) = e.split_once(':')?;
+    let mask = crate::windows::parse_rights(r)?;
+    (mask & !crate::windows::PROCESS_ALL_ACCESS == 0).then(|| crate::windows::Ace { user: u.trim().into(), mask })
+}
+
 /// Writes words as lesson files do: one string, separated by spaces.
 fn words<S: serde::Serializer>(w: &[String], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&w.join(" "))
@@ -372,13 +387,13 @@ impl Op {
                 pid: pid(f)?,
                 addr: f.u64("addr")?,
                 len: f.need_u64("len")?,
-                prot: f.str("prot")?.unwrap_or_else(|| "rw-".into()),
+                prot: f.parsed("prot", Prot::parse, PROT_FORM)?.unwrap_or(Prot::RW),
                 shared: f.bool("shared")?.unwrap_or(false),
                 file: f.str("file")?,
                 offset: f.u64("offset")?.unwrap_or(0),
             },
             "munmap" => Op::Munmap { pid: pid(f)?, addr: f.need_u64("addr")?, len: f.need_u64("len")? },
-            "mprotect" => Op::Mprotect { pid: pid(f)?, addr: f.need_u64("addr")?, len: f.need_u64("len")?, prot: f.need_str("prot")? },
+            "mprotect" => Op::Mprotect { pid: pid(f)?, addr: f.need_u64("addr")?, len: f.need_u64("len")?, prot: f.need_parsed("prot", Prot::parse, PROT_FORM)? },
             "brk" => Op::Brk { pid: pid(f)?, addr: f.need_u64("addr")? },
             "access" => {
                 let access = match f.str("access")?.as_deref() {
@@ -408,13 +423,22 @@ impl Op {
                 name: f.need_str("name")?,
                 user: f.str("user")?.unwrap_or_else(|| "alice".into()),
                 debug_privilege: f.bool("debug_privilege")?.unwrap_or(false),
-                dacl: f.list("dacl")?,
+                dacl: f
+                    .list("dacl")?
+                    .iter()
+                    .map(|e| parse_ace(e).ok_or_else(|| format!("op `nt_create_process`: DACL entry `{e}` is not USER:RIGHTS (rights such as PROCESS_VM_READ|PROCESS_VM_WRITE)")))
+                    .collect::<Result<_, _>>()?,
                 parent: f.int::<u32>("parent")?.map(Pid),
             },
             "open_process" => Op::OpenProcess {
                 pid: pid(f)?,
                 target: f.need_int("target")?,
-                access: f.need_str("access")?,
+                access: {
+                    let a = f.need_str("access")?;
+                    crate::windows::parse_rights(&a)
+                        .ok_or_else(|| format!("op `open_process`: `access` = `{a}` is not a set of process rights (such as PROCESS_VM_WRITE|PROCESS_VM_OPERATION)"))?;
+                    a
+                },
                 inherit: f.bool("inherit")?.unwrap_or(false),
             },
             "write_process_memory" => Op::WriteProcessMemory {

@@ -20,7 +20,7 @@ fn peek(m: &Machine, pid: u32, va: u64) -> u8 {
 fn teaching_format_walks_two_levels_of_256_byte_pages() {
     let mut m = Machine::new(&Config { paging: PagingFormat::Teaching16, frames: 128, tlb_entries: 2 });
     m.apply(&Op::Spawn { name: "t".into() }).expect("spawn");
-    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(0x1200), len: 0x100, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(0x1200), len: 0x100, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
         .expect("mmap");
     assert_eq!(write(&mut m, 1, 0x1234, 0xab), Outcome::Ok);
     let st = m.state();
@@ -44,7 +44,7 @@ fn teaching_format_walks_two_levels_of_256_byte_pages() {
 fn fork_shares_frames_until_a_write_and_the_last_writer_reuses() {
     let mut m = Machine::new(&Config::default());
     m.apply(&Op::Spawn { name: "p".into() }).expect("spawn");
-    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(0x10000000), len: 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(0x10000000), len: 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
         .expect("mmap");
     write(&mut m, 1, 0x10000000, 1);
     let frames = m.state().linux.frames.len();
@@ -73,7 +73,7 @@ fn non_canonical_addresses_fault_without_a_walk() {
 fn shared_mappings_are_not_copied_on_write() {
     let mut m = Machine::new(&Config::default());
     m.apply(&Op::Spawn { name: "p".into() }).expect("spawn");
-    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(0x20000000), len: 4096, prot: "rw-".into(), shared: true, file: None, offset: 0 })
+    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(0x20000000), len: 4096, prot: sim_core::Prot::RW, shared: true, file: None, offset: 0 })
         .expect("mmap");
     write(&mut m, 1, 0x20000000, 5);
     m.apply(&Op::Fork { pid: Pid(1) }).expect("fork");

@@ -31,7 +31,8 @@ fn one_operation_maps_at_most_a_million_pages() {
     let mut m = Machine::new(&Config::default());
     m.apply(&Op::Spawn { name: "p".into() }).expect("spawn");
     let len = (sim_core::linux::mm::MAX_PAGES_PER_OP + 1) * 4096;
-    let r = m.apply(&Op::Mmap { pid: Pid(1), addr: None, len, prot: "rw-".into(), shared: false, file: None, offset: 0 }).expect("runs");
+    let r =
+        m.apply(&Op::Mmap { pid: Pid(1), addr: None, len, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 }).expect("runs");
     assert!(matches!(r.outcome, Outcome::Failed { errno: sim_core::Errno::ENOMEM, .. }), "{:?}", r.outcome);
 }
 

@@ -20,8 +20,16 @@ fn exec_of_a_malformed_file_fails_with_enoexec_and_keeps_the_old_image() {
         let mut m = Machine::new(&Config::default());
         m.install_file("/bad", Arc::from(b.bytes));
         m.apply(&Op::Spawn { name: "sh".into() }).expect("spawn");
-        m.apply(&Op::Mmap { pid: Pid(1), addr: Some(0x10000000), len: 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 })
-            .expect("mmap");
+        m.apply(&Op::Mmap {
+            pid: Pid(1),
+            addr: Some(0x10000000),
+            len: 4096,
+            prot: sim_core::Prot::RW,
+            shared: false,
+            file: None,
+            offset: 0,
+        })
+        .expect("mmap");
         m.apply(&Op::Write { pid: Pid(1), addr: 0x10000000, value: Some(7), size: 8, text: None }).expect("write");
         let before = m.state().clone();
         let r = m.apply(&Op::Exec { pid: Pid(1), path: "/bad".into(), argv: vec![], envp: vec![] }).expect("exec is a valid op");
@@ -37,8 +45,16 @@ fn a_failing_operation_leaves_the_state_exactly_as_it_was() {
     // Eight frames: the fourth level of tables cannot be allocated.
     let mut m = Machine::new(&Config { frames: 8, ..Config::default() });
     m.apply(&Op::Spawn { name: "a".into() }).expect("spawn");
-    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(0x10000000), len: 1 << 20, prot: "rw-".into(), shared: false, file: None, offset: 0 })
-        .expect("mmap");
+    m.apply(&Op::Mmap {
+        pid: Pid(1),
+        addr: Some(0x10000000),
+        len: 1 << 20,
+        prot: sim_core::Prot::RW,
+        shared: false,
+        file: None,
+        offset: 0,
+    })
+    .expect("mmap");
     let mut last_ok = m.state().clone();
     let mut failed = false;
     for page in 0..16u64 {
@@ -60,8 +76,8 @@ fn operations_on_missing_processes_are_refused() {
     let mut m = Machine::new(&Config::default());
     let e = m.apply(&Op::Fork { pid: Pid(9) }).expect_err("no such process");
     assert_eq!(e, sim_core::SimError::NoSuchProcess(Pid(9)));
-    let e = m.apply(&Op::Mprotect { pid: Pid(1), addr: 0, len: 1, prot: "rwz".into() }).expect_err("bad prot");
-    assert!(matches!(e, sim_core::SimError::BadArgument(_)));
+    let e = m.apply(&Op::Mprotect { pid: Pid(1), addr: 0, len: 1, prot: sim_core::Prot::RW }).expect_err("no process 1");
+    assert_eq!(e, sim_core::SimError::NoSuchProcess(Pid(1)));
 }
 
 #[test]

@@ -90,7 +90,7 @@ fn op_for(a: &Act, st: &State) -> Option<Op> {
             pid: pick(w)?,
             addr: Some(0x1000_0000 + u64::from(p) * 4096),
             len: 4096,
-            prot: "rw-".into(),
+            prot: sim_core::Prot::RW,
             shared: false,
             file: None,
             offset: 0,

@@ -63,7 +63,7 @@ proptest! {
             r.outcome
         };
         apply(&mut m, Op::Spawn { name: "p".into() }, &mut timeline, &mut states);
-        apply(&mut m, Op::Mmap { pid: Pid(1), addr: Some(BASE), len: PAGES * 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 }, &mut timeline, &mut states);
+        apply(&mut m, Op::Mmap { pid: Pid(1), addr: Some(BASE), len: PAGES * 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 }, &mut timeline, &mut states);
         shadow.insert(Pid(1), BTreeMap::new());
         for a in actions {
             let live = running(m.state());
@@ -113,8 +113,8 @@ proptest! {
                 }
                 Action::Protect { who, page, writable } => {
                     let pid = pick(who);
-                    let prot = if writable { "rw-" } else { "r--" };
-                    apply(&mut m, Op::Mprotect { pid, addr: BASE + page * 4096, len: 4096, prot: prot.into() }, &mut timeline, &mut states);
+                    let prot = if writable { sim_core::Prot::RW } else { sim_core::Prot::R };
+                    apply(&mut m, Op::Mprotect { pid, addr: BASE + page * 4096, len: 4096, prot }, &mut timeline, &mut states);
                 }
                 Action::Exec { who } => {
                     let pid = pick(who);

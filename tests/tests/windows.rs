@@ -20,9 +20,15 @@ fn setup() -> Machine {
     for name in ["a.exe", "b.exe"] {
         win(&mut m, Op::NtCreateProcess { name: name.into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: None });
     }
-    win(&mut m, Op::Mmap { pid: Pid(1004), addr: Some(0x10000), len: 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 });
-    win(&mut m, Op::Mmap { pid: Pid(1004), addr: Some(0x11000), len: 4096, prot: "r--".into(), shared: false, file: None, offset: 0 });
-    win(&mut m, Op::Mmap { pid: Pid(1004), addr: Some(0x12000), len: 4096, prot: "r-x".into(), shared: false, file: None, offset: 0 });
+    win(
+        &mut m,
+        Op::Mmap { pid: Pid(1004), addr: Some(0x10000), len: 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 },
+    );
+    win(&mut m, Op::Mmap { pid: Pid(1004), addr: Some(0x11000), len: 4096, prot: sim_core::Prot::R, shared: false, file: None, offset: 0 });
+    win(
+        &mut m,
+        Op::Mmap { pid: Pid(1004), addr: Some(0x12000), len: 4096, prot: sim_core::Prot::RX, shared: false, file: None, offset: 0 },
+    );
     m
 }
 
@@ -137,14 +143,11 @@ fn the_creator_gets_a_handle_and_dacls_are_validated() {
     );
     assert_eq!(o, Outcome::Pid { pid: Pid(1008) });
     assert_eq!(m.state().nt.handles(1000).map(|t| t.len()), Some(1));
-    let bad = m.apply(&Op::NtCreateProcess {
-        name: "x".into(),
-        user: "u".into(),
-        debug_privilege: false,
-        dacl: vec!["nobody".into()],
-        parent: None,
-    });
-    assert!(matches!(bad, Err(sim_core::SimError::BadArgument(_))));
+    // A DACL entry that is not USER:RIGHTS is refused when the lesson is read, where it is written.
+    let bad = scenarios::parse_lesson(
+        "id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\n[[steps]]\nsay = \"s\"\ndo = { op = \"nt_create_process\", name = \"x\", dacl = [\"nobody\"] }\n",
+    );
+    assert!(matches!(&bad, Err(e) if e.line == 6 && e.message.contains("DACL entry `nobody`")), "{bad:?}");
     let bad = m.apply(&Op::WriteProcessMemory { pid: Pid(4), handle: 4, addr: 0, value: Some(1), size: 8, text: None });
     assert_eq!(bad, Err(sim_core::SimError::NoSuchProcess(Pid(4))));
 }

@@ -38,7 +38,7 @@ pub fn trace(seed: u64, n: usize) -> String {
             0 | 1 => Op::Spawn { name: format!("p{i}") },
             2 => Op::Fork { pid },
             3 => Op::Exit { pid, code: 0 },
-            4 => Op::Mmap { pid, addr: Some(addr), len: 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 },
+            4 => Op::Mmap { pid, addr: Some(addr), len: 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 },
             5 => Op::Write { pid, addr, value: Some(r.below(256)), size: 1, text: None },
             6 => Op::Access { pid, addr, access: Access::Read },
             7 => Op::Exec { pid, path: "/bin/prog".into(), argv: vec!["prog".into()], envp: vec![] },

@@ -66,6 +66,22 @@ impl Errno {
     }
 }
 
+impl crate::fields::Choice for Errno {
+    const WHAT: &'static str = "an errno name";
+    const ALL: &'static [(&'static str, Errno)] = &[
+        ("ENOENT", Errno::ENOENT),
+        ("ENOEXEC", Errno::ENOEXEC),
+        ("EBADF", Errno::EBADF),
+        ("ECHILD", Errno::ECHILD),
+        ("ENOMEM", Errno::ENOMEM),
+        ("EACCES", Errno::EACCES),
+        ("EFAULT", Errno::EFAULT),
+        ("EINVAL", Errno::EINVAL),
+        ("E2BIG", Errno::E2BIG),
+        ("EEXIST", Errno::EEXIST),
+    ];
+}
+
 impl fmt::Display for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?} ({})", self, self.message())

@@ -18,7 +18,7 @@ pub const INTERP_BASE: u64 = 0x7fff_f7fc_3000;
 pub const STACK_SIZE: u64 = 132 * 1024;
 
 /// Auxiliary vector types (include/uapi/linux/auxvec.h).
-const AUXV: &[(&str, u64)] = &[
+pub const AUXV: &[(&str, u64)] = &[
     ("AT_NULL", 0),
     ("AT_PHDR", 3),
     ("AT_PHENT", 4),

@@ -18,7 +18,8 @@ crate::newtype!(
     OfdId(u32), "{}");
 
 /// Memory protection of a mapping: read, write, execute (`PROT_*`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Written (and serialised) as in /proc/PID/maps: `r-x`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Prot {
     /// `PROT_READ`
     pub read: bool,
@@ -50,6 +51,19 @@ impl Prot {
             _ => None,
         };
         Some(Prot { read: flag(b[0], b'r')?, write: flag(b[1], b'w')?, exec: flag(b[2], b'x')? })
+    }
+}
+
+impl Serialize for Prot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Prot {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Prot, D::Error> {
+        let s = String::deserialize(d)?;
+        Prot::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a protection of the form rwx, r--, rw-")))
     }
 }
 

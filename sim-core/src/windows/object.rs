@@ -13,6 +13,13 @@ pub struct Ace {
     pub mask: u32,
 }
 
+/// As lesson files write it: `alice:PROCESS_VM_READ | PROCESS_VM_WRITE`.
+impl std::fmt::Display for Ace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.user, rights_text(self.mask))
+    }
+}
+
 /// One handle-table entry (`HANDLE_TABLE_ENTRY`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HandleEntry {

@@ -41,14 +41,23 @@ pub const ERROR_PARTIAL_COPY: u32 = 299;
 /// The first byte could not be accessed.
 pub const ERROR_NOACCESS: u32 = 998;
 
+/// The error codes the API calls return, with their winerror.h names.
+pub const ERRORS: &[(u32, &str)] = &[
+    (ERROR_ACCESS_DENIED, "ERROR_ACCESS_DENIED"),
+    (ERROR_INVALID_HANDLE, "ERROR_INVALID_HANDLE"),
+    (ERROR_INVALID_PARAMETER, "ERROR_INVALID_PARAMETER"),
+    (ERROR_PARTIAL_COPY, "ERROR_PARTIAL_COPY"),
+    (ERROR_NOACCESS, "ERROR_NOACCESS"),
+];
+
+/// The name of error `code`.
 pub(super) fn error_name(code: u32) -> &'static str {
-    match code {
-        ERROR_ACCESS_DENIED => "ERROR_ACCESS_DENIED",
-        ERROR_INVALID_HANDLE => "ERROR_INVALID_HANDLE",
-        ERROR_INVALID_PARAMETER => "ERROR_INVALID_PARAMETER",
-        ERROR_PARTIAL_COPY => "ERROR_PARTIAL_COPY",
-        _ => "ERROR_NOACCESS",
-    }
+    ERRORS.iter().find(|(c, _)| *c == code).map(|(_, n)| *n).unwrap_or("ERROR_NOACCESS")
+}
+
+/// The code of the error named `name`.
+pub fn error_code(name: &str) -> Option<u32> {
+    ERRORS.iter().find(|(_, n)| *n == name).map(|(c, _)| *c)
 }
 
 /// A mask decoded into right names (`PROCESS_VM_READ | PROCESS_VM_WRITE`),

@@ -17,7 +17,7 @@ fn main() {
     let mut m = Machine::new(&Config { frames: 1 << 20, ..Config::default() });
     m.apply(&Op::Spawn { name: "big".into() }).expect("spawn");
     let base = 0x1000_0000u64;
-    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 1 << 30, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 1 << 30, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
         .expect("mmap");
     let t = Instant::now();
     for i in 0..262_144u64 {
@@ -33,7 +33,7 @@ fn main() {
     let mut small = Machine::new(&Config::default());
     small.apply(&Op::Spawn { name: "s".into() }).expect("spawn");
     small
-        .apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 1 << 27, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+        .apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 1 << 27, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
         .expect("mmap");
     for i in 0..32_768u64 {
         write(&mut small, base + i * 4096);
@@ -46,10 +46,18 @@ fn main() {
     let mut sparse = Machine::new(&Config::default());
     sparse.apply(&Op::Spawn { name: "s".into() }).expect("spawn");
     sparse
-        .apply(&Op::Mmap { pid: Pid(1), addr: Some(0x1000), len: 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+        .apply(&Op::Mmap { pid: Pid(1), addr: Some(0x1000), len: 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
         .expect("mmap");
     sparse
-        .apply(&Op::Mmap { pid: Pid(1), addr: Some(0x7fff_ffff_e000), len: 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+        .apply(&Op::Mmap {
+            pid: Pid(1),
+            addr: Some(0x7fff_ffff_e000),
+            len: 4096,
+            prot: sim_core::Prot::RW,
+            shared: false,
+            file: None,
+            offset: 0,
+        })
         .expect("mmap");
     write(&mut sparse, 0x1000);
     sparse.apply(&Op::Write { pid: Pid(1), addr: 0x7fff_ffff_e000, value: Some(1), size: 1, text: None }).expect("write");
@@ -62,7 +70,7 @@ fn main() {
     // Translations per second, TLB hits and misses.
     let mut t_m = Machine::new(&Config { tlb_entries: 8, ..Config::default() });
     t_m.apply(&Op::Spawn { name: "t".into() }).expect("spawn");
-    t_m.apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 64 * 4096, prot: "rw-".into(), shared: false, file: None, offset: 0 })
+    t_m.apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 64 * 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
         .expect("mmap");
     for i in 0..64u64 {
         t_m.apply(&Op::Write { pid: Pid(1), addr: base + i * 4096, value: Some(1), size: 1, text: None }).expect("write");
@@ -83,7 +91,7 @@ fn main() {
     let mut tl = Timeline::new(big.state().clone());
     let mut ops = vec![
         Op::Spawn { name: "p".into() },
-        Op::Mmap { pid: Pid(1), addr: Some(base), len: 1 << 26, prot: "rw-".into(), shared: false, file: None, offset: 0 },
+        Op::Mmap { pid: Pid(1), addr: Some(base), len: 1 << 26, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 },
     ];
     for i in 0..1400u64 {
         ops.push(Op::Write { pid: Pid(1), addr: base + i * 4096 * 3, value: Some(i), size: 8, text: None });

@@ -8,17 +8,12 @@ mod pgtable;
 mod tlb;
 mod uaccess;
 
-use super::{Error, Prot, R};
+use super::Prot;
 use crate::arch::{PagingFormat, WalkLevel, PTE_P, PTE_RW, PTE_US};
 
 /// Limit on pages one operation may map or touch, so that a lesson cannot
 /// make the browser hang.
 pub const MAX_PAGES_PER_OP: u64 = 1 << 20;
-
-/// Parses `rwx`-style protection text.
-pub fn parse_prot(s: &str) -> R<Prot> {
-    Prot::parse(s).ok_or_else(|| Error::BadArgument(format!("protection `{s}` is not of the form rwx, r--, rw- ...")))
-}
 
 /// Present + user, plus RW and NX as the VMA's protection says.
 pub fn pte_flags_for(fmt: PagingFormat, prot: Prot, writable: bool) -> u64 {
