@@ -1,9 +1,10 @@
 //! Any bytes as a BPF object: libbpf 1.x's and 0.8's readers, the verifier
 //! on every program, and the whole `bpftool prog load` in the machine.
 #![no_main]
+use sim_core::{BpfOp};
 use libfuzzer_sys::fuzz_target;
 use sim_core::bpf::{BpfObject, Libbpf};
-use sim_core::{Config, Machine, Op};
+use sim_core::{Config, Machine};
 use std::sync::Arc;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,11 +16,11 @@ fuzz_target!(|data: &[u8]| {
         }
         let mut m = Machine::new(&Config::default());
         m.install_file("/o", Arc::from(data));
-        let load = Op::BpftoolProgLoad { object: "/o".into(), pin: "/sys/fs/bpf/p".into(), args: vec![], libbpf };
+        let load = BpfOp::BpftoolProgLoad { object: "/o".into(), pin: "/sys/fs/bpf/p".into(), args: vec![], libbpf };
         if let Ok(a) = m.apply(&load) {
             if a.outcome == sim_core::Outcome::Ok {
-                let _ = m.apply(&Op::BpfTestRun { pin: "/sys/fs/bpf/p".into(), repeat: 2 });
-                let _ = m.apply(&Op::BpfUnlink { path: "/sys/fs/bpf/p".into() });
+                let _ = m.apply(&BpfOp::BpfTestRun { pin: "/sys/fs/bpf/p".into(), repeat: 2 });
+                let _ = m.apply(&BpfOp::BpfUnlink { path: "/sys/fs/bpf/p".into() });
             }
         }
     }

@@ -1,16 +1,17 @@
 //! Any bytes as ARM firmware: the reader, then flash, reset and a short run.
 #![no_main]
+use sim_core::{McuOp};
 use libfuzzer_sys::fuzz_target;
-use sim_core::{Config, Machine, Op};
+use sim_core::{Config, Machine};
 use std::sync::Arc;
 
 fuzz_target!(|data: &[u8]| {
     let _ = sim_core::mcu::Firmware::parse(data, 256 * 1024);
     let mut m = Machine::new(&Config::default());
     m.install_file("/fw", Arc::from(data));
-    if let Ok(a) = m.apply(&Op::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 16, seed: 1 }) {
-        if a.outcome == sim_core::Outcome::Ok && m.apply(&Op::McuReset {}).is_ok() {
-            let _ = m.apply(&Op::McuRun { until: None, max: 2_000 });
+    if let Ok(a) = m.apply(&McuOp::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 16, seed: 1 }) {
+        if a.outcome == sim_core::Outcome::Ok && m.apply(&McuOp::McuReset {}).is_ok() {
+            let _ = m.apply(&McuOp::McuRun { until: None, max: 2_000 });
         }
     }
 });

@@ -2,8 +2,9 @@
 //! from reset; each instruction executes or stops the core with a clear
 //! error (HardFault, lockup, unsupported encoding).
 #![no_main]
+use sim_core::{McuOp};
 use libfuzzer_sys::fuzz_target;
-use sim_core::{Config, Machine, Op};
+use sim_core::{Config, Machine};
 use std::sync::Arc;
 
 /// A minimal ARM ELF: one PT_LOAD of `code` at flash address 0.
@@ -39,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
     code.extend_from_slice(&data[..data.len().min(4096)]);
     let mut m = Machine::new(&Config::default());
     m.install_file("/fw", Arc::from(elf(&code)));
-    if m.apply(&Op::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 16, seed: 7 }).is_ok() && m.apply(&Op::McuReset {}).is_ok() {
-        let _ = m.apply(&Op::McuRun { until: None, max: 3_000 });
+    if m.apply(&McuOp::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 16, seed: 7 }).is_ok() && m.apply(&McuOp::McuReset {}).is_ok() {
+        let _ = m.apply(&McuOp::McuRun { until: None, max: 3_000 });
     }
 });

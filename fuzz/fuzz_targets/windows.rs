@@ -3,8 +3,9 @@
 //! CloseHandle / ExitProcess with parameters from the input. Every call
 //! succeeds or fails with a Win32 error; counts stay consistent.
 #![no_main]
+use sim_core::{LinuxOp, NtOp};
 use libfuzzer_sys::fuzz_target;
-use sim_core::{Config, Machine, Op, Pid};
+use sim_core::{Config, Machine, Pid};
 
 const ACCESS: &[&str] = &[
     "PROCESS_VM_WRITE|PROCESS_VM_OPERATION",
@@ -17,14 +18,14 @@ const ACCESS: &[&str] = &[
 fuzz_target!(|data: &[u8]| {
     let mut m = Machine::new(&Config::default());
     for (name, user, debug) in [("a.exe", "alice", false), ("b.exe", "bob", false), ("dbg.exe", "alice", true)] {
-        let op = Op::NtCreateProcess { name: name.into(), user: user.into(), debug_privilege: debug, dacl: vec![], parent: None };
+        let op = NtOp::NtCreateProcess { name: name.into(), user: user.into(), debug_privilege: debug, dacl: vec![], parent: None };
         if m.apply(&op).is_err() {
             return;
         }
     }
     let pids: Vec<Pid> = m.state().linux.procs.keys().copied().collect();
     for (i, p) in pids.iter().enumerate() {
-        let _ = m.apply(&Op::Mmap { pid: *p, addr: Some(0x10000 + 0x1000 * i as u64), len: 0x2000, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 });
+        let _ = m.apply(&LinuxOp::Mmap { pid: *p, addr: Some(0x10000 + 0x1000 * i as u64), len: 0x2000, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 });
     }
     let nt_pids: Vec<u32> = m.state().nt.cid.keys().copied().collect();
     for c in data.chunks(6).take(64) {
@@ -34,14 +35,14 @@ fuzz_target!(|data: &[u8]| {
         let handle = u32::from(b(3)) * 4;
         let addr = 0x10000 + u64::from(b(4)) * 64;
         let op = match b(0) % 8 {
-            0 => Op::OpenProcess { pid, target, access: ACCESS[b(5) as usize % ACCESS.len()].into(), inherit: b(5) & 0x80 != 0 },
-            1 => Op::WriteProcessMemory { pid, handle, addr, value: Some(u64::from(b(5))), size: 1 + u64::from(b(5) % 8), text: None },
-            2 => Op::ReadProcessMemory { pid, handle, addr, len: 1 + u64::from(b(5)) },
-            3 => Op::WriteByPid { pid, target, addr, value: Some(1), size: 8, text: None },
-            4 => Op::CreateEvent { pid, name: format!("ev{}", b(5)) },
-            5 => Op::CloseHandle { pid, handle },
-            6 => Op::ExitProcess { pid, code: u32::from(b(5)) },
-            _ => Op::NtCreateProcess { name: "c.exe".into(), user: "carol".into(), debug_privilege: false, dacl: vec![], parent: Some(pid) },
+            0 => NtOp::OpenProcess { pid, target, access: ACCESS[b(5) as usize % ACCESS.len()].into(), inherit: b(5) & 0x80 != 0 },
+            1 => NtOp::WriteProcessMemory { pid, handle, addr, value: Some(u64::from(b(5))), size: 1 + u64::from(b(5) % 8), text: None },
+            2 => NtOp::ReadProcessMemory { pid, handle, addr, len: 1 + u64::from(b(5)) },
+            3 => NtOp::WriteByPid { pid, target, addr, value: Some(1), size: 8, text: None },
+            4 => NtOp::CreateEvent { pid, name: format!("ev{}", b(5)) },
+            5 => NtOp::CloseHandle { pid, handle },
+            6 => NtOp::ExitProcess { pid, code: u32::from(b(5)) },
+            _ => NtOp::NtCreateProcess { name: "c.exe".into(), user: "carol".into(), debug_privilege: false, dacl: vec![], parent: Some(pid) },
         };
         let _ = m.apply(&op);
         // Every object's handle count equals the handle-table entries that name it.

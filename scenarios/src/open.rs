@@ -6,6 +6,7 @@
 use crate::lesson::{parse_lesson, FileSpec, Lesson, Step};
 use crate::{Expect, Run};
 use sim_core::linux::elf::ExecImage;
+use sim_core::{BpfOp, LinuxOp, McuOp};
 use sim_core::{Config, Op, Pid};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -44,20 +45,22 @@ pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
     let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(40).collect();
     let path = format!("/home/student/{}", if safe.is_empty() { "program" } else { &safe });
     let entry = if image.is_dyn() { image.entry + sim_core::linux::exec::ELF_ET_DYN_BASE } else { image.entry };
-    let step = |say: &str, op: Op, expect: Vec<Expect>| Step { say: say.into(), op, expect };
+    fn step(say: &str, op: impl Into<Op>, expect: Vec<Expect>) -> Step {
+        Step { say: say.into(), op: op.into(), expect }
+    }
     let mut steps = vec![
-        step("A shell is running.", Op::Spawn { name: "sh".into() }, vec![]),
-        step("It forks a child to run your program.", Op::Fork { pid: Pid(1) }, vec![]),
+        step("A shell is running.", LinuxOp::Spawn { name: "sh".into() }, vec![]),
+        step("It forks a child to run your program.", LinuxOp::Fork { pid: Pid(1) }, vec![]),
         step(
             &format!("The child execs {path}: watch each PT_LOAD of your file become a mapping."),
-            Op::Exec { pid: Pid(2), path: path.clone(), argv: vec![safe.clone()], envp: vec!["HOME=/home/student".into()] },
+            LinuxOp::Exec { pid: Pid(2), path: path.clone(), argv: vec![safe.clone()], envp: vec!["HOME=/home/student".into()] },
             vec![],
         ),
     ];
     if image.interp.is_none() {
         steps.push(step(
             "The CPU fetches the first instruction at the entry point: a page fault maps that page of your file.",
-            Op::Access { pid: Pid(2), addr: entry, access: sim_core::Access::Exec },
+            LinuxOp::Access { pid: Pid(2), addr: entry, access: sim_core::Access::Exec },
             vec![],
         ));
     }
@@ -92,16 +95,18 @@ fn run_own(name: &str, bytes: &[u8], id: &str, title: String, summary: &str, pat
 pub fn own_firmware(name: &str, bytes: &[u8]) -> Result<Run, String> {
     sim_core::mcu::Firmware::parse(bytes, 256 * 1024).map_err(|e| format!("{name}: {e}"))?;
     let path = "/fw/firmware.elf".to_string();
-    let step = |say: &str, op: Op| Step { say: say.into(), op, expect: vec![] };
+    fn step(say: &str, op: impl Into<Op>) -> Step {
+        Step { say: say.into(), op: op.into(), expect: vec![] }
+    }
     let steps = vec![
         step(
             "The flasher writes each loadable segment of your file at its load address (LMA); RAM powers up with garbage.",
-            Op::McuLoad { path: path.clone(), flash_kib: 256, ram_kib: 16, seed: 1 },
+            McuOp::McuLoad { path: path.clone(), flash_kib: 256, ram_kib: 16, seed: 1 },
         ),
-        step("Reset: SP from word 0 of the vector table, PC from word 1.", Op::McuReset {}),
+        step("Reset: SP from word 0 of the vector table, PC from word 1.", McuOp::McuReset {}),
         step(
             "Your code runs, one instruction per step, until it idles in a branch-to-self loop (or 5,000 instructions).",
-            Op::McuRun { until: None, max: 5_000 },
+            McuOp::McuRun { until: None, max: 5_000 },
         ),
     ];
     run_own(
@@ -141,17 +146,19 @@ pub fn bytes(name: &str, bytes: &[u8]) -> Result<Run, String> {
 pub fn own_bpf(name: &str, bytes: &[u8]) -> Result<Run, String> {
     sim_core::bpf::BpfObject::parse(bytes).map_err(|e| format!("{name}: libbpf: {e}"))?;
     let path = "/root/yours.o".to_string();
-    let step = |say: &str, op: Op| Step { say: say.into(), op, expect: vec![] };
+    fn step(say: &str, op: impl Into<Op>) -> Step {
+        Step { say: say.into(), op: op.into(), expect: vec![] }
+    }
     let pin = "/sys/fs/bpf/yours".to_string();
     let steps = vec![
         step(
             "bpftool (linking libbpf 1.x) loads your object: it creates the maps, relocates, and asks the verifier to accept each program.",
-            Op::BpftoolProgLoad { object: path.clone(), pin: pin.clone(), args: vec![], libbpf: sim_core::bpf::Libbpf::V1 },
+            BpfOp::BpftoolProgLoad { object: path.clone(), pin: pin.clone(), args: vec![], libbpf: sim_core::bpf::Libbpf::V1 },
         ),
-        step("What the kernel holds now, and who holds it.", Op::BpftoolShow { json: false }),
+        step("What the kernel holds now, and who holds it.", BpfOp::BpftoolShow { json: false }),
         step(
             "Removing the pin drops the program's last reference; its maps go with it unless something else holds them.",
-            Op::BpfUnlink { path: pin },
+            BpfOp::BpfUnlink { path: pin },
         ),
     ];
     run_own(

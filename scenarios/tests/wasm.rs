@@ -3,6 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use scenarios::render::trace_text;
+use sim_core::{LinuxOp, McuOp};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const GOLDEN: &[(&str, &str)] = &[
@@ -47,21 +48,29 @@ fn the_instructors_lesson_file_holds() {
 /// native figure comes from `cargo xtask bench`). Reports, never asserts.
 #[wasm_bindgen_test]
 fn translation_rate_in_wasm() {
-    use sim_core::{Access, Config, Machine, Op, Pid};
+    use sim_core::{Access, Config, Machine, Pid};
     let now = || js_sys::Date::now();
     let mut m = Machine::new(&Config::default());
-    m.apply(&Op::Spawn { name: "t".into() }).expect("spawn");
+    m.apply(&LinuxOp::Spawn { name: "t".into() }).expect("spawn");
     let base = 0x1000_0000u64;
-    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 64 * 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
-        .expect("mmap");
+    m.apply(&LinuxOp::Mmap {
+        pid: Pid(1),
+        addr: Some(base),
+        len: 64 * 4096,
+        prot: sim_core::Prot::RW,
+        shared: false,
+        file: None,
+        offset: 0,
+    })
+    .expect("mmap");
     for i in 0..64u64 {
-        m.apply(&Op::Write { pid: Pid(1), addr: base + i * 4096, value: Some(1), size: 1, text: None }).expect("write");
+        m.apply(&LinuxOp::Write { pid: Pid(1), addr: base + i * 4096, value: Some(1), size: 1, text: None }).expect("write");
     }
     for (name, stride) in [("TLB hits", 0u64), ("TLB misses", 4096)] {
         let n = 20_000u64;
         let t = now();
         for i in 0..n {
-            m.apply(&Op::Access { pid: Pid(1), addr: base + (i * stride) % (64 * 4096), access: Access::Read }).expect("access");
+            m.apply(&LinuxOp::Access { pid: Pid(1), addr: base + (i * stride) % (64 * 4096), access: Access::Read }).expect("access");
         }
         let secs = (now() - t) / 1e3;
         wasm_bindgen_test::console_log!("wasm translations, {name}: {:.0} per second", n as f64 / secs);
@@ -71,13 +80,13 @@ fn translation_rate_in_wasm() {
 /// The Thumb interpreter in wasm: the 64 KiB .data copy (reports, never asserts).
 #[wasm_bindgen_test]
 fn thumb_rate_in_wasm() {
-    use sim_core::{Config, Machine, Op};
+    use sim_core::{Config, Machine};
     let mut m = Machine::new(&Config::default());
     m.install_file("/fw", std::sync::Arc::from(&include_bytes!("../../fixtures/mcu/bigdata.elf")[..]));
-    m.apply(&Op::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 128, seed: 3 }).expect("load");
-    m.apply(&Op::McuReset {}).expect("reset");
+    m.apply(&McuOp::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 128, seed: 3 }).expect("load");
+    m.apply(&McuOp::McuReset {}).expect("reset");
     let t = js_sys::Date::now();
-    let r = m.apply(&Op::McuRun { until: Some("main".into()), max: 200_000 }).expect("run");
+    let r = m.apply(&McuOp::McuRun { until: Some("main".into()), max: 200_000 }).expect("run");
     let secs = (js_sys::Date::now() - t) / 1e3;
     wasm_bindgen_test::console_log!(
         "wasm 64 KiB .data copy: {} instructions in {:.0} ms = {:.2} M instructions/s",

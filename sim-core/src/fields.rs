@@ -264,3 +264,76 @@ macro_rules! choice {
         }
     };
 }
+
+/// Declares a subsystem's operations, each in one place: the variant with
+/// its fields, how each field is read from a lesson (an expression on the
+/// record `$f`, run when the lesson is parsed), an optional check across
+/// fields, the process it acts for, its one-line strace-like description
+/// and what it does (an expression on the subsystem's context `$k`). From
+/// that the macro makes the enum, its serde form (`op = "name"`), the
+/// parser, the name list and the docs.
+///
+/// In `check` the fields are the parsed values; in `pid`, `describe` and
+/// `apply` they are references into the operation.
+#[macro_export]
+macro_rules! operations {
+    (
+        $(#[$m:meta])* $vis:vis enum $t:ident ($f:ident, $k:ident : $ctx:ty) -> $ret:ty {
+            $(
+                $(#[$vm:meta])* $v:ident = $name:literal {
+                    $( $(#[$fm:meta])* $field:ident : $ty:ty = $parse:expr ),* $(,)?
+                }
+                $( check $check:expr ; )?
+                pid $pid:expr ;
+                describe $describe:expr ;
+                apply $apply:expr ;
+            )*
+        }
+    ) => {
+        $(#[$m])*
+        #[derive(Clone, Debug, PartialEq, serde::Serialize)]
+        #[serde(tag = "op", rename_all = "snake_case")]
+        $vis enum $t {
+            $( $(#[$vm])* $v { $( $(#[$fm])* $field: $ty ),* } ),*
+        }
+
+        impl $t {
+            /// Every operation's name as lesson files write it.
+            pub const NAMES: &'static [&'static str] = &[$($name),*];
+
+            /// Reads the operation named `kind` from its record, or `None`
+            /// when `kind` is not one of these operations.
+            pub fn from_fields(kind: &str, $f: &mut $crate::fields::Fields) -> Option<Result<Self, String>> {
+                let read = |$f: &mut $crate::fields::Fields| -> Result<Self, String> {
+                    match kind {
+                        $( $name => {
+                            $( let $field: $ty = $parse; )*
+                            $( $check?; )?
+                            Ok($t::$v { $($field),* })
+                        } )*
+                        _ => Err(String::new()),
+                    }
+                };
+                Self::NAMES.contains(&kind).then(|| read($f))
+            }
+
+            /// The number of the process the operation acts for, if any.
+            #[allow(unused_variables)]
+            pub fn pid(&self) -> Option<u32> {
+                match self { $( $t::$v { $($field),* } => $pid ),* }
+            }
+
+            /// A one-line rendering, like a strace line.
+            #[allow(unused_variables)]
+            pub fn describe(&self) -> String {
+                match self { $( $t::$v { $($field),* } => $describe ),* }
+            }
+
+            /// Runs the operation.
+            #[allow(unused_variables)]
+            pub fn apply(&self, $k: &mut $ctx) -> $ret {
+                match self { $( $t::$v { $($field),* } => $apply ),* }
+            }
+        }
+    };
+}

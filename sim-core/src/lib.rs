@@ -68,4 +68,4 @@ pub use journal::wire;
 pub use journal::EventKind;
 pub use linux::{Access, Errno, Fd, OfdId, Outcome, Pid, Prot};
 pub use machine::{Applied, Config, Delta, Event, Focus, Machine, SimError, State, Timeline, ZERO_PFN};
-pub use ops::Op;
+pub use ops::{BpfOp, LinuxOp, McuOp, NtOp, Op};

@@ -5,7 +5,7 @@
 //! file released by Linux's `fput`). On failure it undoes the operation's
 //! deltas from the journal, so the machine is exactly as before.
 
-use crate::bpf::{self, BpfKind, BpfRef, BpfState};
+use crate::bpf::{self, BpfState};
 use crate::journal::{self, EventKind, Journal, Undo};
 use crate::linux::{self, Errno, Error, LinuxState, Outcome, Runtime};
 use crate::mcu::{self, McuState};
@@ -233,8 +233,11 @@ impl Machine {
         self.st.linux.translate(root, va)
     }
 
-    /// Applies one operation. On `Err` the machine is exactly as before.
-    pub fn apply(&mut self, op: &Op) -> R<Applied> {
+    /// Applies one operation (an [`Op`] or one subsystem's, such as a
+    /// [`crate::LinuxOp`]). On `Err` the machine is exactly as before.
+    pub fn apply(&mut self, op: &(impl Into<Op> + Clone)) -> R<Applied> {
+        let op: Op = op.clone().into();
+        let op = &op;
         self.j.clear();
         // The files an operation released go to their owners on the way
         // back to user space (task_work_run).
@@ -274,7 +277,7 @@ impl Machine {
 
     /// Runs `f` on the microcontroller.
     fn mcu(&mut self, f: impl FnOnce(&mut mcu::Ctx<'_>) -> Result<mcu::Outcome, mcu::Error>) -> R<Outcome> {
-        Ok(match f(&mut mcu::Ctx { mcu: &mut self.st.mcu, j: &mut self.j })? {
+        Ok(match f(&mut mcu::Ctx { mcu: &mut self.st.mcu, files: &self.st.linux.files, j: &mut self.j })? {
             mcu::Outcome::Ok => Outcome::Ok,
             mcu::Outcome::LockedUp(why) => Outcome::Failed { errno: Errno::EFAULT, detail: format!("the core is locked up: {why}") },
         })
@@ -282,93 +285,10 @@ impl Machine {
 
     fn dispatch(&mut self, op: &Op) -> R<Outcome> {
         match op {
-            Op::Spawn { name } => self.linux(|k| k.spawn(name)),
-            Op::Mmap { pid, addr, len, prot, shared, file, offset } => {
-                self.linux(|k| k.sys_mmap(*pid, *addr, *len, *prot, *shared, file.as_deref(), *offset))
-            }
-            Op::Munmap { pid, addr, len } => self.linux(|k| k.sys_munmap(*pid, *addr, *len)),
-            Op::Mprotect { pid, addr, len, prot } => self.linux(|k| k.sys_mprotect(*pid, *addr, *len, *prot)),
-            Op::Brk { pid, addr } => self.linux(|k| k.sys_brk(*pid, *addr)),
-            Op::Access { pid, addr, access } => self.linux(|k| {
-                k.running(*pid)?;
-                Ok(match k.access(*pid, VirtAddr(*addr), *access)? {
-                    Ok(_) => Outcome::Ok,
-                    Err(segv) => segv,
-                })
-            }),
-            Op::Write { pid, addr, value, size, text } => {
-                let bytes = crate::ops::store_bytes(*value, *size, text.as_deref())?;
-                self.linux(|k| {
-                    k.running(*pid)?;
-                    k.user_write(*pid, *addr, &bytes)
-                })
-            }
-            Op::Read { pid, addr, len } => {
-                if *len > 4096 {
-                    return Err(SimError::Limit(format!("a read of {len} bytes; at most 4096 per operation")));
-                }
-                self.linux(|k| {
-                    k.running(*pid)?;
-                    k.user_read(*pid, *addr, *len as usize)
-                })
-            }
-            Op::Fork { pid } => self.linux(|k| k.sys_fork(*pid)),
-            Op::Exec { pid, path, argv, envp } => self.linux(|k| k.sys_execve(*pid, path, argv, envp)),
-            Op::Exit { pid, code } => self.linux(|k| {
-                k.running(*pid)?;
-                k.do_exit(*pid, *code)?;
-                Ok(Outcome::Ok)
-            }),
-            Op::Wait { pid } => self.linux(|k| k.sys_wait(*pid)),
-            Op::Open { pid, path, cloexec } => self.linux(|k| k.sys_open(*pid, path, *cloexec)),
-            Op::Close { pid, fd } => self.linux(|k| k.sys_close(*pid, *fd)),
-            Op::DropCaches {} => self.linux(|k| k.drop_caches()),
-            Op::NtCreateProcess { name, user, debug_privilege, dacl, parent } => {
-                let dacl = (!dacl.is_empty()).then(|| dacl.clone());
-                self.nt(|c| c.nt_create_process(name, user, *debug_privilege, dacl, *parent))
-            }
-            Op::OpenProcess { pid, target, access, inherit } => {
-                let mask = windows::parse_rights(access)
-                    .ok_or_else(|| SimError::BadArgument(format!("`{access}` is not a set of process rights")))?;
-                self.nt(|c| c.nt_open_process(*pid, *target, mask, *inherit))
-            }
-            Op::WriteProcessMemory { pid, handle, addr, value, size, text } => {
-                let bytes = crate::ops::store_bytes(*value, *size, text.as_deref())?;
-                self.nt(|c| c.nt_write_process_memory(*pid, *handle, *addr, &bytes))
-            }
-            Op::ReadProcessMemory { pid, handle, addr, len } => self.nt(|c| c.nt_read_process_memory(*pid, *handle, *addr, *len)),
-            Op::WriteByPid { pid, target, addr, value, size, text } => {
-                let bytes = crate::ops::store_bytes(*value, *size, text.as_deref())?;
-                self.nt(|c| c.nt_write_by_pid(*pid, *target, *addr, &bytes))
-            }
-            Op::CreateEvent { pid, name } => self.nt(|c| c.nt_create_event(*pid, name)),
-            Op::CloseHandle { pid, handle } => self.nt(|c| c.nt_close_handle(*pid, *handle)),
-            Op::ExitProcess { pid, code } => self.nt(|c| c.nt_exit_process(*pid, *code)),
-            Op::McuLoad { path, flash_kib, ram_kib, seed } => {
-                let data = self.st.linux.files.get(path).cloned();
-                self.mcu(|c| c.mcu_load(path, data, *flash_kib, *ram_kib, *seed))
-            }
-            Op::McuWriteFlash { addr, value } => self.mcu(|c| c.mcu_write_flash(*addr, *value)),
-            Op::McuReset {} => self.mcu(|c| c.mcu_reset()),
-            Op::McuRun { until, max } => self.mcu(|c| c.mcu_run(until.as_deref(), *max)),
-            Op::BpftoolProgLoad { object, pin, args, libbpf } => self.bpf(|c| c.bpftool_prog_load(object, pin, args, *libbpf)),
-            Op::BpfUnlink { path } => self.bpf(|c| c.bpf_unlink(path)),
-            Op::BpftoolShow { json } => self.bpf(|c| c.bpftool_show(*json)),
-            Op::BpfGetNextId { kind, start } => self.bpf(|c| c.bpf_get_next_id(*kind, *start)),
-            Op::BpftoolStructOpsRegister { object } => self.bpf(|c| c.bpftool_struct_ops_register(object)),
-            Op::BpftoolStructOpsUnregister { name } => self.bpf(|c| c.bpftool_struct_ops_unregister(name)),
-            Op::BpfGetFdById { pid, kind, id } => {
-                let r = match kind {
-                    BpfKind::Map => BpfRef::Map(*id),
-                    BpfKind::Prog => BpfRef::Prog(*id),
-                    BpfKind::Link => BpfRef::Link(*id),
-                };
-                self.bpf(|c| c.bpf_open_ref(*pid, r, &format!("BPF_{}_GET_FD_BY_ID({id})", kind.cmd())))
-            }
-            Op::BpfObjGet { pid, path } => self.bpf(|c| c.bpf_obj_get(*pid, path)),
-            Op::BpfObjPin { pid, fd, path } => self.bpf(|c| c.bpf_obj_pin(*pid, *fd, path)),
-            Op::BpfLinkCreate { pid, prog_fd, target } => self.bpf(|c| c.bpf_link_create(*pid, *prog_fd, target)),
-            Op::BpfTestRun { pin, repeat } => self.bpf(|c| c.bpf_test_run(pin, *repeat)),
+            Op::Linux(o) => self.linux(|k| o.apply(k)),
+            Op::Nt(o) => self.nt(|k| o.apply(k)),
+            Op::Mcu(o) => self.mcu(|k| o.apply(k)),
+            Op::Bpf(o) => self.bpf(|k| o.apply(k)),
         }
     }
 }

@@ -21,6 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 fn module_of(name: &str) -> &str {
     match name {
         "wire" | "wire_struct" | "wire_enum" | "wire_newtype" | "newtype" => "journal",
+        "operations" | "choice" => "fields",
         other => other,
     }
 }

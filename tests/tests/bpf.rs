@@ -2,7 +2,8 @@
 //! refused with a reason, and the lifetime rules of maps and programs.
 
 use sim_core::bpf::{BpfObject, BpfObjectError};
-use sim_core::{Config, Machine, Op, Outcome};
+use sim_core::BpfOp;
+use sim_core::{Config, Machine, Outcome};
 use std::sync::Arc;
 
 const LOOKUP: &[u8] = include_bytes!("../../fixtures/bpf/sockops_lookup.o");
@@ -46,7 +47,9 @@ fn bad_objects_are_refused_with_a_reason() {
 }
 
 fn load(m: &mut Machine, obj: &str, pin: &str) -> Outcome {
-    m.apply(&Op::BpftoolProgLoad { object: obj.into(), pin: pin.into(), args: vec![], libbpf: Default::default() }).expect("load").outcome
+    m.apply(&BpfOp::BpftoolProgLoad { object: obj.into(), pin: pin.into(), args: vec![], libbpf: Default::default() })
+        .expect("load")
+        .outcome
 }
 
 #[test]
@@ -64,11 +67,11 @@ fn maps_live_exactly_as_long_as_something_holds_them() {
     assert!(
         matches!(load(&mut m, "/bad.o", "/sys/fs/bpf/c"), Outcome::Failed { detail, .. } if detail.contains("failed to open object file"))
     );
-    m.apply(&Op::BpfUnlink { path: "/sys/fs/bpf/a".into() }).expect("rm");
+    m.apply(&BpfOp::BpfUnlink { path: "/sys/fs/bpf/a".into() }).expect("rm");
     assert!(m.state().bpf.maps.is_empty());
-    m.apply(&Op::BpfUnlink { path: "/sys/fs/bpf/b".into() }).expect("rm");
+    m.apply(&BpfOp::BpfUnlink { path: "/sys/fs/bpf/b".into() }).expect("rm");
     assert!(m.state().bpf.progs.is_empty());
-    assert!(matches!(m.apply(&Op::BpfUnlink { path: "/sys/fs/bpf/b".into() }).expect("op").outcome, Outcome::Failed { .. }));
+    assert!(matches!(m.apply(&BpfOp::BpfUnlink { path: "/sys/fs/bpf/b".into() }).expect("op").outcome, Outcome::Failed { .. }));
     // Ids are cyclic and never handed out twice soon: the load refused for
     // its taken pin path had created map 3 before bpf_obj_pin failed (as
     // bpftool does: it pins after bpf_object__load), so the next map is 4.

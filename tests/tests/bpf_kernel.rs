@@ -2,6 +2,7 @@
 //! bpftool and compare what survives with the simulation. Skips (saying why)
 //! where it is not allowed; removes every pin it makes.
 
+use sim_core::BpfOp;
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
@@ -173,7 +174,7 @@ fn map_ids(json: &str) -> Vec<u64> {
 #[test]
 fn loader_options_match_the_real_kernel() {
     let _one_at_a_time = kernel();
-    use sim_core::{Config, Machine, Op, Outcome};
+    use sim_core::{Config, Machine, Outcome};
     use std::sync::Arc;
     if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
         eprintln!("skipped: needs root, bpftool and bpffs");
@@ -219,7 +220,7 @@ fn loader_options_match_the_real_kernel() {
         m.install_file(&format!("/{f}.o"), Arc::from(std::fs::read(root.join(format!("{f}.o"))).expect("fixture")));
     }
     let load = |m: &mut Machine, obj: &str, pin: &str, args: &str| {
-        let op = Op::BpftoolProgLoad {
+        let op = BpfOp::BpftoolProgLoad {
             object: format!("/{obj}.o"),
             pin: format!("/sys/fs/bpf/{pin}"),
             args: args.split_whitespace().map(String::from).collect(),
@@ -294,8 +295,13 @@ fn json_output_uses_bpftools_names_in_bpftools_order() {
 
     let mut m = sim_core::Machine::new(&sim_core::Config::default());
     m.install_file("/o", std::sync::Arc::from(std::fs::read(root.join("sockops_lookup.o")).expect("fixture")));
-    m.apply(&sim_core::Op::BpftoolProgLoad { object: "/o".into(), pin: "/sys/fs/bpf/p".into(), args: vec![], libbpf: Default::default() })
-        .expect("loads");
+    m.apply(&sim_core::BpfOp::BpftoolProgLoad {
+        object: "/o".into(),
+        pin: "/sys/fs/bpf/p".into(),
+        args: vec![],
+        libbpf: Default::default(),
+    })
+    .expect("loads");
     let b = &m.state().bpf;
     for (ours, real) in [(b.prog_show_json(), prog), (b.map_show_json(), map)] {
         let (ours, real) = (json_keys(&ours), json_keys(&real));
@@ -343,7 +349,7 @@ fn struct_ops_registration_matches_the_real_kernel() {
     // The simulation:
     let mut m = sim_core::Machine::new(&sim_core::Config::default());
     m.install_file("/o", std::sync::Arc::from(std::fs::read(&obj).expect("fixture")));
-    let o = m.apply(&sim_core::Op::BpftoolStructOpsRegister { object: "/o".into() }).expect("runs").outcome;
+    let o = m.apply(&sim_core::BpfOp::BpftoolStructOpsRegister { object: "/o".into() }).expect("runs").outcome;
     assert_eq!(o, sim_core::Outcome::Ok);
     let b = &m.state().bpf;
     let map = b.struct_ops.get("sim_ca").copied().expect("registered");
@@ -352,7 +358,7 @@ fn struct_ops_registration_matches_the_real_kernel() {
     names.sort_unstable();
     assert_eq!(names, ["sim_cong_avoid", "sim_ssthresh", "sim_undo_cwnd"]);
     assert!(b.progs.values().all(|p| p.prog_type == "struct_ops"));
-    m.apply(&sim_core::Op::BpftoolStructOpsUnregister { name: "sim_ca".into() }).expect("runs");
+    m.apply(&sim_core::BpfOp::BpftoolStructOpsUnregister { name: "sim_ca".into() }).expect("runs");
     let b = &m.state().bpf;
     assert!(b.struct_ops.is_empty() && b.maps.is_empty() && b.progs.is_empty());
 }

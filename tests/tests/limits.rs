@@ -1,7 +1,8 @@
 //! Every cap ends in a clear error, not a hang or an exhausted memory. The
 //! caps are listed in the README ("Limits").
 
-use sim_core::{Config, Machine, Op, Outcome, Pid};
+use sim_core::{Config, Machine, Outcome, Pid};
+use sim_core::{LinuxOp, McuOp};
 
 #[test]
 fn lesson_files_are_capped_in_size_and_steps() {
@@ -29,10 +30,11 @@ fn files_a_student_opens_are_capped() {
 #[test]
 fn one_operation_maps_at_most_a_million_pages() {
     let mut m = Machine::new(&Config::default());
-    m.apply(&Op::Spawn { name: "p".into() }).expect("spawn");
+    m.apply(&LinuxOp::Spawn { name: "p".into() }).expect("spawn");
     let len = (sim_core::linux::mm::MAX_PAGES_PER_OP + 1) * 4096;
-    let r =
-        m.apply(&Op::Mmap { pid: Pid(1), addr: None, len, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 }).expect("runs");
+    let r = m
+        .apply(&LinuxOp::Mmap { pid: Pid(1), addr: None, len, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
+        .expect("runs");
     assert!(matches!(r.outcome, Outcome::Failed { errno: sim_core::Errno::ENOMEM, .. }), "{:?}", r.outcome);
 }
 
@@ -51,9 +53,9 @@ fn the_thumb_interpreter_stops_at_its_budget() {
     // firmware idles long before, so ask the copy loop of bigdata for too much.
     let mut m = Machine::new(&Config::default());
     m.install_file("/fw", std::sync::Arc::from(&include_bytes!("../../fixtures/mcu/bigdata.elf")[..]));
-    m.apply(&Op::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 128, seed: 3 }).expect("load");
-    m.apply(&Op::McuReset {}).expect("reset");
-    let e = m.apply(&Op::McuRun { until: Some("nowhere_symbol".into()), max: u64::MAX }).expect_err("no such symbol");
+    m.apply(&McuOp::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 128, seed: 3 }).expect("load");
+    m.apply(&McuOp::McuReset {}).expect("reset");
+    let e = m.apply(&McuOp::McuRun { until: Some("nowhere_symbol".into()), max: u64::MAX }).expect_err("no such symbol");
     assert!(e.to_string().contains("nowhere_symbol"), "{e}");
     assert!(sim_core::mcu::MAX_STEPS <= scenarios::runner::MAX_EVENTS as u64, "one run cannot exceed a lesson's events");
 }

@@ -1,7 +1,8 @@
 //! Bad input: malformed ELF files and lesson files give typed errors, never
 //! panics, and leave the machine as it was.
 
-use sim_core::{Config, Errno, Machine, Op, Outcome, Pid};
+use sim_core::LinuxOp;
+use sim_core::{Config, Errno, Machine, Outcome, Pid};
 use std::sync::Arc;
 
 /// The malformed executables of the catalogue (tests/src/catalogue.rs),
@@ -19,8 +20,8 @@ fn exec_of_a_malformed_file_fails_with_enoexec_and_keeps_the_old_image() {
         let name = &b.name;
         let mut m = Machine::new(&Config::default());
         m.install_file("/bad", Arc::from(b.bytes));
-        m.apply(&Op::Spawn { name: "sh".into() }).expect("spawn");
-        m.apply(&Op::Mmap {
+        m.apply(&LinuxOp::Spawn { name: "sh".into() }).expect("spawn");
+        m.apply(&LinuxOp::Mmap {
             pid: Pid(1),
             addr: Some(0x10000000),
             len: 4096,
@@ -30,9 +31,9 @@ fn exec_of_a_malformed_file_fails_with_enoexec_and_keeps_the_old_image() {
             offset: 0,
         })
         .expect("mmap");
-        m.apply(&Op::Write { pid: Pid(1), addr: 0x10000000, value: Some(7), size: 8, text: None }).expect("write");
+        m.apply(&LinuxOp::Write { pid: Pid(1), addr: 0x10000000, value: Some(7), size: 8, text: None }).expect("write");
         let before = m.state().clone();
-        let r = m.apply(&Op::Exec { pid: Pid(1), path: "/bad".into(), argv: vec![], envp: vec![] }).expect("exec is a valid op");
+        let r = m.apply(&LinuxOp::Exec { pid: Pid(1), path: "/bad".into(), argv: vec![], envp: vec![] }).expect("exec is a valid op");
         assert!(matches!(r.outcome, Outcome::Failed { errno: Errno::ENOEXEC, .. }), "{name}: {:?}", r.outcome);
         let after = m.state();
         assert_eq!(before.linux.procs, after.linux.procs, "{name}: the process is untouched");
@@ -44,8 +45,8 @@ fn exec_of_a_malformed_file_fails_with_enoexec_and_keeps_the_old_image() {
 fn a_failing_operation_leaves_the_state_exactly_as_it_was() {
     // Eight frames: the fourth level of tables cannot be allocated.
     let mut m = Machine::new(&Config { frames: 8, ..Config::default() });
-    m.apply(&Op::Spawn { name: "a".into() }).expect("spawn");
-    m.apply(&Op::Mmap {
+    m.apply(&LinuxOp::Spawn { name: "a".into() }).expect("spawn");
+    m.apply(&LinuxOp::Mmap {
         pid: Pid(1),
         addr: Some(0x10000000),
         len: 1 << 20,
@@ -58,7 +59,7 @@ fn a_failing_operation_leaves_the_state_exactly_as_it_was() {
     let mut last_ok = m.state().clone();
     let mut failed = false;
     for page in 0..16u64 {
-        match m.apply(&Op::Write { pid: Pid(1), addr: 0x10000000 + page * 4096, value: Some(1), size: 1, text: None }) {
+        match m.apply(&LinuxOp::Write { pid: Pid(1), addr: 0x10000000 + page * 4096, value: Some(1), size: 1, text: None }) {
             Ok(_) => last_ok = m.state().clone(),
             Err(e) => {
                 assert!(matches!(e, sim_core::SimError::OutOfFrames(8)), "{e}");
@@ -74,9 +75,9 @@ fn a_failing_operation_leaves_the_state_exactly_as_it_was() {
 #[test]
 fn operations_on_missing_processes_are_refused() {
     let mut m = Machine::new(&Config::default());
-    let e = m.apply(&Op::Fork { pid: Pid(9) }).expect_err("no such process");
+    let e = m.apply(&LinuxOp::Fork { pid: Pid(9) }).expect_err("no such process");
     assert_eq!(e, sim_core::SimError::NoSuchProcess(Pid(9)));
-    let e = m.apply(&Op::Mprotect { pid: Pid(1), addr: 0, len: 1, prot: sim_core::Prot::RW }).expect_err("no process 1");
+    let e = m.apply(&LinuxOp::Mprotect { pid: Pid(1), addr: 0, len: 1, prot: sim_core::Prot::RW }).expect_err("no process 1");
     assert_eq!(e, sim_core::SimError::NoSuchProcess(Pid(1)));
 }
 

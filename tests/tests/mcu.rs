@@ -3,7 +3,8 @@
 //! real emulator (QEMU's micro:bit, a Cortex-M0) instruction by instruction.
 
 use sim_core::mcu::{Firmware, FirmwareError};
-use sim_core::{Config, Machine, Op, Outcome, SimError};
+use sim_core::McuOp;
+use sim_core::{Config, Machine, Outcome, SimError};
 use std::sync::Arc;
 
 const FW: &[u8] = include_bytes!("../../fixtures/mcu/firmware.elf");
@@ -16,15 +17,15 @@ fn board(fw: &[u8]) -> Machine {
 }
 
 fn load(m: &mut Machine) -> Result<Outcome, SimError> {
-    m.apply(&Op::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 16, seed: 1 }).map(|a| a.outcome)
+    m.apply(&McuOp::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 16, seed: 1 }).map(|a| a.outcome)
 }
 
 fn run(m: &mut Machine, until: Option<&str>, max: u64) -> Result<Outcome, SimError> {
-    m.apply(&Op::McuRun { until: until.map(String::from), max }).map(|a| a.outcome)
+    m.apply(&McuOp::McuRun { until: until.map(String::from), max }).map(|a| a.outcome)
 }
 
 fn flash(m: &mut Machine, addr: u32, value: u32) {
-    m.apply(&Op::McuWriteFlash { addr, value }).expect("flash");
+    m.apply(&McuOp::McuWriteFlash { addr, value }).expect("flash");
 }
 
 fn cpu(m: &Machine) -> sim_core::mcu::Cpu {
@@ -56,7 +57,7 @@ fn broken_vector_tables_lock_the_core_up() {
         let mut m = board(FW);
         load(&mut m).expect("load");
         flash(&mut m, word, value);
-        m.apply(&Op::McuReset {}).expect("reset");
+        m.apply(&McuOp::McuReset {}).expect("reset");
         let c = cpu(&m);
         assert!(c.lockup.as_deref().is_some_and(|l| l.contains(why)), "{why}: {:?}", c.lockup);
         assert!(matches!(run(&mut m, None, 10), Ok(Outcome::Failed { .. })), "a locked core runs nothing");
@@ -69,7 +70,7 @@ fn faults_budgets_and_unsupported_instructions() {
     let mut m = board(FW);
     load(&mut m).expect("load");
     flash(&mut m, 0x44, 0x6001_2000); // movs r0, #0 ; str r1, [r0, #0]
-    m.apply(&Op::McuReset {}).expect("reset");
+    m.apply(&McuOp::McuReset {}).expect("reset");
     run(&mut m, None, 50).expect("runs into the handler's loop");
     let c = cpu(&m);
     assert_eq!((c.ipsr, c.r[15], c.r[14]), (3, 0x40, 0xffff_fff9), "in the HardFault handler");
@@ -77,7 +78,7 @@ fn faults_budgets_and_unsupported_instructions() {
     let mut m = board(FW);
     load(&mut m).expect("load");
     flash(&mut m, 0x44, 0x1000_f8d0); // ldr.w r1, [r0]
-    m.apply(&Op::McuReset {}).expect("reset");
+    m.apply(&McuOp::McuReset {}).expect("reset");
     let before = m.state().clone();
     let e = run(&mut m, None, 5).expect_err("unsupported");
     assert!(matches!(&e, SimError::BadArgument(msg) if msg.contains("unsupported 32-bit instruction at 0x00000044")), "{e}");
@@ -85,7 +86,7 @@ fn faults_budgets_and_unsupported_instructions() {
     // A Reset handler that never reaches main within the budget.
     let mut m = board(FW);
     load(&mut m).expect("load");
-    m.apply(&Op::McuReset {}).expect("reset");
+    m.apply(&McuOp::McuReset {}).expect("reset");
     assert!(matches!(run(&mut m, Some("main"), 5), Err(SimError::Limit(_))));
     assert!(matches!(run(&mut m, Some("no_such_symbol"), 5), Err(SimError::BadArgument(_))));
     // An unaligned word load faults on the M0.
@@ -93,7 +94,7 @@ fn faults_budgets_and_unsupported_instructions() {
     load(&mut m).expect("load");
     flash(&mut m, 0x44, 0x6808_2001); // movs r0, #1 ; ldr r0, [r1, #0] with r1 = 0 -> fine; use r0:
     flash(&mut m, 0x44, 0x6800_2001); // movs r0, #1 ; ldr r0, [r0, #0]: unaligned
-    m.apply(&Op::McuReset {}).expect("reset");
+    m.apply(&McuOp::McuReset {}).expect("reset");
     run(&mut m, None, 20).expect("runs");
     assert_eq!(cpu(&m).ipsr, 3, "HardFault");
 }
@@ -151,7 +152,7 @@ fn the_interpreter_matches_qemu_instruction_by_instruction() {
     assert_eq!(real.len(), steps, "gdb printed every step:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
     let mut m = board(FW);
     load(&mut m).expect("load");
-    m.apply(&Op::McuReset {}).expect("reset");
+    m.apply(&McuOp::McuReset {}).expect("reset");
     for (i, r) in real.iter().enumerate() {
         let c = cpu(&m);
         let flags = (u32::from(c.n) << 31) | (u32::from(c.z) << 30) | (u32::from(c.c) << 29) | (u32::from(c.v) << 28);
@@ -181,9 +182,9 @@ fn flash_holds_what_objcopy_o_binary_writes() {
 fn a_64_kib_data_copy_runs_to_main() {
     let big = include_bytes!("../../fixtures/mcu/bigdata.elf");
     let mut m = board(big);
-    m.apply(&Op::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 128, seed: 3 }).expect("load");
-    m.apply(&Op::McuReset {}).expect("reset");
-    let r = m.apply(&Op::McuRun { until: Some("main".into()), max: 200_000 }).expect("runs");
+    m.apply(&McuOp::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 128, seed: 3 }).expect("load");
+    m.apply(&McuOp::McuReset {}).expect("reset");
+    let r = m.apply(&McuOp::McuRun { until: Some("main".into()), max: 200_000 }).expect("runs");
     assert_eq!(r.outcome, Outcome::Ok);
     let mcu = m.state().mcu.as_ref().expect("mcu");
     assert_eq!(mcu.peek(0x2000_0000), Some(1));

@@ -7,6 +7,7 @@
 use proptest::prelude::*;
 use sim_core::bpf::{BpfKind, Libbpf};
 use sim_core::linux::ProcState;
+use sim_core::{BpfOp, LinuxOp, NtOp};
 use sim_core::{Config, Fd, Machine, Op, Pid, State, Timeline};
 use std::sync::Arc;
 
@@ -81,12 +82,12 @@ fn op_for(a: &Act, st: &State) -> Option<Op> {
     let live = running(st);
     let pick = |w: usize| live.get(w % live.len().max(1)).copied();
     Some(match *a {
-        Act::Spawn => Op::Spawn { name: "p".into() },
-        Act::Fork(w) => Op::Fork { pid: pick(w)? },
-        Act::Exit(w) => Op::Exit { pid: pick(w)?, code: 0 },
-        Act::Wait(w) => Op::Wait { pid: pick(w)? },
-        Act::Exec(w) => Op::Exec { pid: pick(w)?, path: "/bin/prog".into(), argv: vec!["prog".into()], envp: vec![] },
-        Act::Mmap(w, p) => Op::Mmap {
+        Act::Spawn => Op::from(LinuxOp::Spawn { name: "p".into() }),
+        Act::Fork(w) => Op::from(LinuxOp::Fork { pid: pick(w)? }),
+        Act::Exit(w) => Op::from(LinuxOp::Exit { pid: pick(w)?, code: 0 }),
+        Act::Wait(w) => Op::from(LinuxOp::Wait { pid: pick(w)? }),
+        Act::Exec(w) => Op::from(LinuxOp::Exec { pid: pick(w)?, path: "/bin/prog".into(), argv: vec!["prog".into()], envp: vec![] }),
+        Act::Mmap(w, p) => Op::from(LinuxOp::Mmap {
             pid: pick(w)?,
             addr: Some(0x1000_0000 + u64::from(p) * 4096),
             len: 4096,
@@ -94,30 +95,34 @@ fn op_for(a: &Act, st: &State) -> Option<Op> {
             shared: false,
             file: None,
             offset: 0,
-        },
-        Act::Write(w, p, v) => Op::Write {
+        }),
+        Act::Write(w, p, v) => Op::from(LinuxOp::Write {
             pid: pick(w)?,
             addr: 0x1000_0000 + u64::from(p) * 4096 + u64::from(v),
             value: Some(u64::from(v)),
             size: 1,
             text: None,
-        },
-        Act::Munmap(w, p) => Op::Munmap { pid: pick(w)?, addr: 0x1000_0000 + u64::from(p) * 4096, len: 4096 },
-        Act::Load(o, p, old, pinmaps) => Op::BpftoolProgLoad {
+        }),
+        Act::Munmap(w, p) => Op::from(LinuxOp::Munmap { pid: pick(w)?, addr: 0x1000_0000 + u64::from(p) * 4096, len: 4096 }),
+        Act::Load(o, p, old, pinmaps) => Op::from(BpfOp::BpftoolProgLoad {
             object: OBJECTS[o].into(),
             pin: PINS[p].into(),
             args: if pinmaps { vec!["pinmaps".into(), "/sys/fs/bpf/maps".into()] } else { vec![] },
             libbpf: if old { Libbpf::V0_8 } else { Libbpf::V1 },
-        },
-        Act::Unlink(p) => Op::BpfUnlink { path: st.bpf.pins.keys().nth(p % st.bpf.pins.len().max(1))?.clone() },
-        Act::FdById(w, k, id) => Op::BpfGetFdById { pid: pick(w)?, kind: [BpfKind::Map, BpfKind::Prog, BpfKind::Link][k as usize % 3], id },
-        Act::ObjGet(w, p) => Op::BpfObjGet { pid: pick(w)?, path: st.bpf.pins.keys().nth(p % st.bpf.pins.len().max(1))?.clone() },
-        Act::ObjPin(w, fd, p) => Op::BpfObjPin { pid: pick(w)?, fd: Fd(fd), path: format!("/sys/fs/bpf/x{p}") },
-        Act::Link(w, fd) => Op::BpfLinkCreate { pid: pick(w)?, prog_fd: Fd(fd), target: "cgroup /sys/fs/cgroup/t".into() },
-        Act::Close(w, fd) => Op::Close { pid: pick(w)?, fd: Fd(fd) },
-        Act::Register => Op::BpftoolStructOpsRegister { object: "/o/ca.o".into() },
-        Act::Unregister => Op::BpftoolStructOpsUnregister { name: "sim_ca".into() },
-        Act::TestRun(p) => Op::BpfTestRun { pin: st.bpf.pins.keys().nth(p % st.bpf.pins.len().max(1))?.clone(), repeat: 1 },
+        }),
+        Act::Unlink(p) => Op::from(BpfOp::BpfUnlink { path: st.bpf.pins.keys().nth(p % st.bpf.pins.len().max(1))?.clone() }),
+        Act::FdById(w, k, id) => {
+            Op::from(BpfOp::BpfGetFdById { pid: pick(w)?, kind: [BpfKind::Map, BpfKind::Prog, BpfKind::Link][k as usize % 3], id })
+        }
+        Act::ObjGet(w, p) => {
+            Op::from(BpfOp::BpfObjGet { pid: pick(w)?, path: st.bpf.pins.keys().nth(p % st.bpf.pins.len().max(1))?.clone() })
+        }
+        Act::ObjPin(w, fd, p) => Op::from(BpfOp::BpfObjPin { pid: pick(w)?, fd: Fd(fd), path: format!("/sys/fs/bpf/x{p}") }),
+        Act::Link(w, fd) => Op::from(BpfOp::BpfLinkCreate { pid: pick(w)?, prog_fd: Fd(fd), target: "cgroup /sys/fs/cgroup/t".into() }),
+        Act::Close(w, fd) => Op::from(LinuxOp::Close { pid: pick(w)?, fd: Fd(fd) }),
+        Act::Register => Op::from(BpfOp::BpftoolStructOpsRegister { object: "/o/ca.o".into() }),
+        Act::Unregister => Op::from(BpfOp::BpftoolStructOpsUnregister { name: "sim_ca".into() }),
+        Act::TestRun(p) => Op::from(BpfOp::BpfTestRun { pin: st.bpf.pins.keys().nth(p % st.bpf.pins.len().max(1))?.clone(), repeat: 1 }),
     })
 }
 
@@ -146,7 +151,7 @@ proptest! {
             invariants(m).map_err(|e| TestCaseError::fail(format!("after {op:?}: {e}")))?;
             Ok(())
         };
-        step(&mut m, &Op::Spawn { name: "init".into() }, &mut timeline, &mut states)?;
+        step(&mut m, &Op::from(LinuxOp::Spawn { name: "init".into() }), &mut timeline, &mut states)?;
         for a in &acts {
             if let Some(op) = op_for(a, m.state()) {
                 step(&mut m, &op, &mut timeline, &mut states)?;
@@ -159,16 +164,16 @@ proptest! {
         }
         // Everything exits and every pin goes: nothing remains.
         while let Some(pid) = running(m.state()).first().copied() {
-            step(&mut m, &Op::Exit { pid, code: 0 }, &mut timeline, &mut states)?;
+            step(&mut m, &Op::from(LinuxOp::Exit { pid, code: 0 }), &mut timeline, &mut states)?;
         }
         while let Some(path) = m.state().bpf.pins.keys().next().cloned() {
-            step(&mut m, &Op::BpfUnlink { path }, &mut timeline, &mut states)?;
+            step(&mut m, &Op::from(BpfOp::BpfUnlink { path }), &mut timeline, &mut states)?;
         }
         if m.state().bpf.struct_ops.contains_key("sim_ca") {
-            step(&mut m, &Op::BpftoolStructOpsUnregister { name: "sim_ca".into() }, &mut timeline, &mut states)?;
+            step(&mut m, &Op::from(BpfOp::BpftoolStructOpsUnregister { name: "sim_ca".into() }), &mut timeline, &mut states)?;
         }
         while let Some(pid) = running(m.state()).first().copied() {
-            step(&mut m, &Op::Exit { pid, code: 0 }, &mut timeline, &mut states)?;
+            step(&mut m, &Op::from(LinuxOp::Exit { pid, code: 0 }), &mut timeline, &mut states)?;
         }
         let st = m.state();
         prop_assert!(st.bpf.maps.is_empty() && st.bpf.progs.is_empty() && st.bpf.links.is_empty(), "{:?}", st.bpf);
@@ -247,7 +252,7 @@ proptest! {
     fn windows_handles_keep_objects_and_pids_alive_exactly_as_long_as_needed(acts in proptest::collection::vec(win(), 1..40)) {
         let mut m = Machine::new(&Config::default());
         let create = |m: &mut Machine, parent: Option<Pid>| {
-            let op = Op::NtCreateProcess { name: "p.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent };
+            let op = Op::from(NtOp::NtCreateProcess { name: "p.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent });
             m.apply(&op).map(|r| r.outcome)
         };
         create(&mut m, None).expect("first process");
@@ -259,14 +264,14 @@ proptest! {
             let cids: Vec<u32> = m.state().nt.cid.keys().copied().collect();
             let target = |t: usize| cids.get(t % cids.len().max(1)).copied().unwrap_or(4);
             let op = match *a {
-                Win::Create(w) => Op::NtCreateProcess { name: "c.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: Some(pick(w)) },
-                Win::Open(w, t, acc) => Op::OpenProcess { pid: pick(w), target: target(t), access: ACCESS[acc as usize].into(), inherit: false },
-                Win::Write(w, h) => Op::WriteProcessMemory { pid: pick(w), handle: 4 * h, addr: 0x10000, value: Some(1), size: 8, text: None },
-                Win::Read(w, h) => Op::ReadProcessMemory { pid: pick(w), handle: 4 * h, addr: 0x10000, len: 8 },
-                Win::ByPid(w, t) => Op::WriteByPid { pid: pick(w), target: target(t), addr: 0x10000, value: Some(2), size: 8, text: None },
-                Win::Event(w) => Op::CreateEvent { pid: pick(w), name: "e".into() },
-                Win::Close(w, h) => Op::CloseHandle { pid: pick(w), handle: 4 * h },
-                Win::Exit(w) => Op::ExitProcess { pid: pick(w), code: 0 },
+                Win::Create(w) => Op::from(NtOp::NtCreateProcess { name: "c.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: Some(pick(w)) }),
+                Win::Open(w, t, acc) => Op::from(NtOp::OpenProcess { pid: pick(w), target: target(t), access: ACCESS[acc as usize].into(), inherit: false }),
+                Win::Write(w, h) => Op::from(NtOp::WriteProcessMemory { pid: pick(w), handle: 4 * h, addr: 0x10000, value: Some(1), size: 8, text: None }),
+                Win::Read(w, h) => Op::from(NtOp::ReadProcessMemory { pid: pick(w), handle: 4 * h, addr: 0x10000, len: 8 }),
+                Win::ByPid(w, t) => Op::from(NtOp::WriteByPid { pid: pick(w), target: target(t), addr: 0x10000, value: Some(2), size: 8, text: None }),
+                Win::Event(w) => Op::from(NtOp::CreateEvent { pid: pick(w), name: "e".into() }),
+                Win::Close(w, h) => Op::from(NtOp::CloseHandle { pid: pick(w), handle: 4 * h }),
+                Win::Exit(w) => Op::from(NtOp::ExitProcess { pid: pick(w), code: 0 }),
             };
             let before = m.state().clone();
             if m.apply(&op).is_err() {
@@ -282,11 +287,11 @@ proptest! {
             });
             let Some((nt_pid, h)) = handle else { break };
             let owner = m.state().linux.procs.keys().copied().find(|p| p.0 == nt_pid).expect("a live process");
-            m.apply(&Op::CloseHandle { pid: owner, handle: h }).expect("close");
+            m.apply(&Op::from(NtOp::CloseHandle { pid: owner, handle: h })).expect("close");
             nt_counts(m.state()).map_err(TestCaseError::fail)?;
         }
         while let Some(pid) = live(m.state()).first().copied() {
-            m.apply(&Op::ExitProcess { pid, code: 0 }).expect("exit");
+            m.apply(&Op::from(NtOp::ExitProcess { pid, code: 0 })).expect("exit");
             nt_counts(m.state()).map_err(TestCaseError::fail)?;
         }
         prop_assert!(m.state().nt.cid.is_empty(), "PIDs remain: {:?}", m.state().nt.cid);

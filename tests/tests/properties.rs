@@ -4,8 +4,9 @@
 
 use proptest::prelude::*;
 use sim_core::linux::ProcState;
+use sim_core::LinuxOp;
 use sim_core::State;
-use sim_core::{Config, Machine, Op, Outcome, Pid, Timeline};
+use sim_core::{Config, Machine, Outcome, Pid, Timeline};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -56,14 +57,14 @@ proptest! {
         let mut states = vec![m.state().clone()];
         // What each process must see: (pid, va) -> byte, for pages it wrote.
         let mut shadow: BTreeMap<Pid, BTreeMap<u64, u8>> = BTreeMap::new();
-        let apply = |m: &mut Machine, op: Op, timeline: &mut Timeline, states: &mut Vec<State>| -> Outcome {
+        let apply = |m: &mut Machine, op: LinuxOp, timeline: &mut Timeline, states: &mut Vec<State>| -> Outcome {
             let r = m.apply(&op).unwrap_or_else(|e| panic!("{op:?}: {e}"));
             timeline.record(states.len() - 1, r.events, m.state());
             states.push(m.state().clone());
             r.outcome
         };
-        apply(&mut m, Op::Spawn { name: "p".into() }, &mut timeline, &mut states);
-        apply(&mut m, Op::Mmap { pid: Pid(1), addr: Some(BASE), len: PAGES * 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 }, &mut timeline, &mut states);
+        apply(&mut m, LinuxOp::Spawn { name: "p".into() }, &mut timeline, &mut states);
+        apply(&mut m, LinuxOp::Mmap { pid: Pid(1), addr: Some(BASE), len: PAGES * 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 }, &mut timeline, &mut states);
         shadow.insert(Pid(1), BTreeMap::new());
         for a in actions {
             let live = running(m.state());
@@ -73,7 +74,7 @@ proptest! {
                 Action::Write { who, page, off, value } => {
                     let pid = pick(who);
                     let va = BASE + page * 4096 + off;
-                    let o = apply(&mut m, Op::Write { pid, addr: va, value: Some(u64::from(value)), size: 1, text: None }, &mut timeline, &mut states);
+                    let o = apply(&mut m, LinuxOp::Write { pid, addr: va, value: Some(u64::from(value)), size: 1, text: None }, &mut timeline, &mut states);
                     match o {
                         Outcome::Ok => { shadow.entry(pid).or_default().insert(va, value); }
                         Outcome::Segv { .. } => { shadow.remove(&pid); }
@@ -82,43 +83,43 @@ proptest! {
                 }
                 Action::Read { who, page } => {
                     let pid = pick(who);
-                    if let Outcome::Segv { .. } = apply(&mut m, Op::Read { pid, addr: BASE + page * 4096, len: 8 }, &mut timeline, &mut states) {
+                    if let Outcome::Segv { .. } = apply(&mut m, LinuxOp::Read { pid, addr: BASE + page * 4096, len: 8 }, &mut timeline, &mut states) {
                         shadow.remove(&pid);
                     }
                 }
                 Action::Fork { who } => {
                     let pid = pick(who);
-                    if let Outcome::Pid { pid: child } = apply(&mut m, Op::Fork { pid }, &mut timeline, &mut states) {
+                    if let Outcome::Pid { pid: child } = apply(&mut m, LinuxOp::Fork { pid }, &mut timeline, &mut states) {
                         let copy = shadow.get(&pid).cloned().unwrap_or_default();
                         shadow.insert(child, copy);
                     }
                 }
                 Action::Exit { who } => {
                     let pid = pick(who);
-                    apply(&mut m, Op::Exit { pid, code: 0 }, &mut timeline, &mut states);
+                    apply(&mut m, LinuxOp::Exit { pid, code: 0 }, &mut timeline, &mut states);
                     shadow.remove(&pid);
                 }
                 Action::Wait { who } => {
                     let pid = pick(who);
                     let has_zombie = m.state().linux.procs.values().any(|c| c.ppid == pid && matches!(c.state, ProcState::Zombie { .. }));
                     if has_zombie {
-                        apply(&mut m, Op::Wait { pid }, &mut timeline, &mut states);
+                        apply(&mut m, LinuxOp::Wait { pid }, &mut timeline, &mut states);
                     }
                 }
                 Action::Munmap { who, page } => {
                     let pid = pick(who);
                     let va = BASE + page * 4096;
-                    apply(&mut m, Op::Munmap { pid, addr: va, len: 4096 }, &mut timeline, &mut states);
+                    apply(&mut m, LinuxOp::Munmap { pid, addr: va, len: 4096 }, &mut timeline, &mut states);
                     if let Some(s) = shadow.get_mut(&pid) { s.retain(|a, _| *a < va || *a >= va + 4096); }
                 }
                 Action::Protect { who, page, writable } => {
                     let pid = pick(who);
                     let prot = if writable { sim_core::Prot::RW } else { sim_core::Prot::R };
-                    apply(&mut m, Op::Mprotect { pid, addr: BASE + page * 4096, len: 4096, prot }, &mut timeline, &mut states);
+                    apply(&mut m, LinuxOp::Mprotect { pid, addr: BASE + page * 4096, len: 4096, prot }, &mut timeline, &mut states);
                 }
                 Action::Exec { who } => {
                     let pid = pick(who);
-                    apply(&mut m, Op::Exec { pid, path: "/bin/prog".into(), argv: vec![], envp: vec![] }, &mut timeline, &mut states);
+                    apply(&mut m, LinuxOp::Exec { pid, path: "/bin/prog".into(), argv: vec![], envp: vec![] }, &mut timeline, &mut states);
                     shadow.insert(pid, BTreeMap::new());
                 }
             }
@@ -133,10 +134,10 @@ proptest! {
         // Tear everything down: exit all, reap all. Only the zero page and
         // page-cache pages remain, and drop_caches frees the latter.
         while let Some(pid) = running(m.state()).first().copied() {
-            apply(&mut m, Op::Exit { pid, code: 0 }, &mut timeline, &mut states);
+            apply(&mut m, LinuxOp::Exit { pid, code: 0 }, &mut timeline, &mut states);
         }
         prop_assert!(m.state().linux.procs.is_empty(), "zombies without a parent are released: {:?}", m.state().linux.procs.keys().collect::<Vec<_>>());
-        apply(&mut m, Op::DropCaches {}, &mut timeline, &mut states);
+        apply(&mut m, LinuxOp::DropCaches {}, &mut timeline, &mut states);
         prop_assert_eq!(m.state().linux.frames.len(), 1, "only the zero page is left: {:?}", m.state().linux.frames);
         prop_assert!(m.state().linux.ofds.is_empty());
         // Rewinding: every operation boundary reproduces the recorded state,

@@ -2,7 +2,8 @@
 
 use scenarios::lesson::{FileSpec, Lesson, Step};
 use sim_core::linux::Backing;
-use sim_core::{Config, Op, Pid};
+use sim_core::LinuxOp;
+use sim_core::{Config, Pid};
 use std::process::Command;
 
 fn fixture_path() -> std::path::PathBuf {
@@ -20,10 +21,10 @@ fn simulated_maps() -> Vec<(u64, u64, String, bool)> {
         machine: Config::default(),
         files: vec![FileSpec { path: "/bin/static_maps".into(), fixture: Some("exec/static_maps".into()), text: None }],
         steps: vec![
-            Step { say: String::new(), op: Op::Spawn { name: "sh".into() }, expect: vec![] },
+            Step { say: String::new(), op: LinuxOp::Spawn { name: "sh".into() }.into(), expect: vec![] },
             Step {
                 say: String::new(),
-                op: Op::Exec { pid: Pid(1), path: "/bin/static_maps".into(), argv: vec![], envp: vec![] },
+                op: LinuxOp::Exec { pid: Pid(1), path: "/bin/static_maps".into(), argv: vec![], envp: vec![] }.into(),
                 expect: vec![],
             },
         ],

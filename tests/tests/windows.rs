@@ -2,8 +2,9 @@
 //! returns, nothing panics, and nobody's memory changes by accident.
 
 use sim_core::{Config, Machine, Op, Outcome, Pid};
+use sim_core::{LinuxOp, NtOp};
 
-fn win(m: &mut Machine, op: Op) -> Outcome {
+fn win(m: &mut Machine, op: impl Into<Op> + Clone + std::fmt::Debug) -> Outcome {
     m.apply(&op).unwrap_or_else(|e| panic!("{op:?}: {e}")).outcome
 }
 
@@ -18,29 +19,32 @@ fn error_code(o: &Outcome) -> u32 {
 fn setup() -> Machine {
     let mut m = Machine::new(&Config::default());
     for name in ["a.exe", "b.exe"] {
-        win(&mut m, Op::NtCreateProcess { name: name.into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: None });
+        win(&mut m, NtOp::NtCreateProcess { name: name.into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: None });
     }
     win(
         &mut m,
-        Op::Mmap { pid: Pid(1004), addr: Some(0x10000), len: 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 },
+        LinuxOp::Mmap { pid: Pid(1004), addr: Some(0x10000), len: 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 },
     );
-    win(&mut m, Op::Mmap { pid: Pid(1004), addr: Some(0x11000), len: 4096, prot: sim_core::Prot::R, shared: false, file: None, offset: 0 });
     win(
         &mut m,
-        Op::Mmap { pid: Pid(1004), addr: Some(0x12000), len: 4096, prot: sim_core::Prot::RX, shared: false, file: None, offset: 0 },
+        LinuxOp::Mmap { pid: Pid(1004), addr: Some(0x11000), len: 4096, prot: sim_core::Prot::R, shared: false, file: None, offset: 0 },
+    );
+    win(
+        &mut m,
+        LinuxOp::Mmap { pid: Pid(1004), addr: Some(0x12000), len: 4096, prot: sim_core::Prot::RX, shared: false, file: None, offset: 0 },
     );
     m
 }
 
 fn open(m: &mut Machine, access: &str) -> u32 {
-    match win(m, Op::OpenProcess { pid: Pid(1000), target: 1004, access: access.into(), inherit: false }) {
+    match win(m, NtOp::OpenProcess { pid: Pid(1000), target: 1004, access: access.into(), inherit: false }) {
         Outcome::Handle { handle } => handle,
         other => panic!("{other:?}"),
     }
 }
 
 fn wpm(m: &mut Machine, handle: u32, addr: u64, text: &str) -> Outcome {
-    win(m, Op::WriteProcessMemory { pid: Pid(1000), handle, addr, value: None, size: 8, text: Some(text.into()) })
+    win(m, NtOp::WriteProcessMemory { pid: Pid(1000), handle, addr, value: None, size: 8, text: Some(text.into()) })
 }
 
 #[test]
@@ -58,10 +62,10 @@ fn invalid_closed_and_wrong_type_handles() {
     assert_eq!(error_code(&wpm(&mut m, 0x40, 0x10000, "x")), 6, "never opened");
     assert_eq!(error_code(&wpm(&mut m, 5, 0x10000, "x")), 6, "not a multiple of 4");
     let h = open(&mut m, "PROCESS_VM_WRITE|PROCESS_VM_OPERATION");
-    assert_eq!(win(&mut m, Op::CloseHandle { pid: Pid(1000), handle: h }), Outcome::Ok);
+    assert_eq!(win(&mut m, NtOp::CloseHandle { pid: Pid(1000), handle: h }), Outcome::Ok);
     assert_eq!(error_code(&wpm(&mut m, h, 0x10000, "x")), 6, "closed");
-    assert_eq!(error_code(&win(&mut m, Op::CloseHandle { pid: Pid(1000), handle: h })), 6, "closed twice");
-    let ev = match win(&mut m, Op::CreateEvent { pid: Pid(1000), name: "ready".into() }) {
+    assert_eq!(error_code(&win(&mut m, NtOp::CloseHandle { pid: Pid(1000), handle: h })), 6, "closed twice");
+    let ev = match win(&mut m, NtOp::CreateEvent { pid: Pid(1000), name: "ready".into() }) {
         Outcome::Handle { handle } => handle,
         other => panic!("{other:?}"),
     };
@@ -74,15 +78,15 @@ fn invalid_closed_and_wrong_type_handles() {
 fn access_masks_are_checked_at_open_and_at_use() {
     let mut m = setup();
     // Unknown bits cannot be granted by any DACL entry: denied at open.
-    let o = win(&mut m, Op::OpenProcess { pid: Pid(1000), target: 1004, access: "0x400000".into(), inherit: false });
+    let o = win(&mut m, NtOp::OpenProcess { pid: Pid(1000), target: 1004, access: "0x400000".into(), inherit: false });
     assert_eq!(error_code(&o), 5);
-    let o = win(&mut m, Op::OpenProcess { pid: Pid(1000), target: 4242, access: "PROCESS_VM_READ".into(), inherit: false });
+    let o = win(&mut m, NtOp::OpenProcess { pid: Pid(1000), target: 4242, access: "PROCESS_VM_READ".into(), inherit: false });
     assert_eq!(error_code(&o), 87, "no such PID");
     let h = open(&mut m, "PROCESS_VM_WRITE");
     assert_eq!(error_code(&wpm(&mut m, h, 0x10000, "x")), 5, "VM_WRITE without VM_OPERATION");
-    let r = win(&mut m, Op::ReadProcessMemory { pid: Pid(1000), handle: h, addr: 0x10000, len: 4 });
+    let r = win(&mut m, NtOp::ReadProcessMemory { pid: Pid(1000), handle: h, addr: 0x10000, len: 4 });
     assert_eq!(error_code(&r), 5, "no VM_READ");
-    let bad = m.apply(&Op::OpenProcess { pid: Pid(1000), target: 1004, access: "PROCESS_FLY".into(), inherit: false });
+    let bad = m.apply(&NtOp::OpenProcess { pid: Pid(1000), target: 1004, access: "PROCESS_FLY".into(), inherit: false });
     assert!(matches!(bad, Err(sim_core::SimError::BadArgument(_))), "an unknown right name is a lesson error");
 }
 
@@ -99,9 +103,9 @@ fn writes_stop_at_unmapped_and_read_only_pages_with_a_partial_count() {
     assert!(matches!(wpm(&mut m, h, 0x12000, "\u{cc}"), Outcome::Copied { .. }));
     let vma = m.state().linux.procs[&Pid(1004)].mm.as_ref().and_then(|mm| mm.vmas.get(&0x12000).cloned()).expect("vma");
     assert_eq!(vma.prot, sim_core::Prot::RX, "protection restored");
-    let r = win(&mut m, Op::ReadProcessMemory { pid: Pid(1000), handle: h, addr: 0x10ffe, len: 2 });
+    let r = win(&mut m, NtOp::ReadProcessMemory { pid: Pid(1000), handle: h, addr: 0x10ffe, len: 2 });
     assert_eq!(r, Outcome::Copied { bytes: 2, data: b"ab".to_vec() });
-    let big = m.apply(&Op::ReadProcessMemory { pid: Pid(1000), handle: h, addr: 0x10000, len: 8192 });
+    let big = m.apply(&NtOp::ReadProcessMemory { pid: Pid(1000), handle: h, addr: 0x10000, len: 8192 });
     assert!(matches!(big, Err(sim_core::SimError::Limit(_))), "reads are bounded");
 }
 
@@ -109,19 +113,23 @@ fn writes_stop_at_unmapped_and_read_only_pages_with_a_partial_count() {
 fn a_handle_outlives_the_process_and_keeps_its_pid() {
     let mut m = setup();
     let h = open(&mut m, "PROCESS_VM_WRITE|PROCESS_VM_OPERATION");
-    win(&mut m, Op::ExitProcess { pid: Pid(1004), code: 3 });
-    assert!(m.apply(&Op::ExitProcess { pid: Pid(1004), code: 3 }).is_err(), "an exited process cannot exit again");
-    let c =
-        win(&mut m, Op::NtCreateProcess { name: "c.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: None });
+    win(&mut m, NtOp::ExitProcess { pid: Pid(1004), code: 3 });
+    assert!(m.apply(&NtOp::ExitProcess { pid: Pid(1004), code: 3 }).is_err(), "an exited process cannot exit again");
+    let c = win(
+        &mut m,
+        NtOp::NtCreateProcess { name: "c.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: None },
+    );
     assert_eq!(c, Outcome::Pid { pid: Pid(1008) }, "1004 is still taken");
     assert_eq!(error_code(&wpm(&mut m, h, 0x10000, "x")), 5);
-    win(&mut m, Op::CloseHandle { pid: Pid(1000), handle: h });
-    let d =
-        win(&mut m, Op::NtCreateProcess { name: "d.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: None });
+    win(&mut m, NtOp::CloseHandle { pid: Pid(1000), handle: h });
+    let d = win(
+        &mut m,
+        NtOp::NtCreateProcess { name: "d.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: None },
+    );
     assert_eq!(d, Outcome::Pid { pid: Pid(1004) }, "reused from the free list");
     // Everything exits: nothing is left but the zero page.
     for pid in [1000, 1008, 1004] {
-        win(&mut m, Op::ExitProcess { pid: Pid(pid), code: 0 });
+        win(&mut m, NtOp::ExitProcess { pid: Pid(pid), code: 0 });
     }
     assert!(m.state().nt.objects.is_empty());
     assert!(m.state().linux.procs.is_empty());
@@ -133,7 +141,7 @@ fn the_creator_gets_a_handle_and_dacls_are_validated() {
     let mut m = setup();
     let o = win(
         &mut m,
-        Op::NtCreateProcess {
+        NtOp::NtCreateProcess {
             name: "child.exe".into(),
             user: "alice".into(),
             debug_privilege: false,
@@ -148,6 +156,6 @@ fn the_creator_gets_a_handle_and_dacls_are_validated() {
         "id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\n[[steps]]\nsay = \"s\"\ndo = { op = \"nt_create_process\", name = \"x\", dacl = [\"nobody\"] }\n",
     );
     assert!(matches!(&bad, Err(e) if e.line == 6 && e.message.contains("DACL entry `nobody`")), "{bad:?}");
-    let bad = m.apply(&Op::WriteProcessMemory { pid: Pid(4), handle: 4, addr: 0, value: Some(1), size: 8, text: None });
+    let bad = m.apply(&NtOp::WriteProcessMemory { pid: Pid(4), handle: 4, addr: 0, value: Some(1), size: 8, text: None });
     assert_eq!(bad, Err(sim_core::SimError::NoSuchProcess(Pid(4))));
 }

@@ -22,6 +22,7 @@ mod bpftool;
 mod btf;
 mod kernel;
 mod libbpf;
+pub mod ops;
 mod syscall;
 mod verifier;
 pub mod vm;

@@ -13,6 +13,7 @@ pub mod errors;
 pub mod exec;
 pub mod files;
 pub mod mm;
+pub mod ops;
 pub mod process;
 pub mod state;
 pub mod types;

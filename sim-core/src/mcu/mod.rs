@@ -13,6 +13,7 @@
 use crate::fields::parse_num;
 use crate::journal::EventKind;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -24,6 +25,7 @@ pub const RAM_BASE: u32 = 0x2000_0000;
 pub const MAX_STEPS: u64 = 250_000;
 
 mod firmware;
+pub mod ops;
 mod thumb;
 
 pub use firmware::*;
@@ -249,10 +251,13 @@ pub trait Sink {
     fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>);
 }
 
-/// What the board's code works on: the board (if one is loaded) and the journal.
+/// What the board's code works on: the board (if one is loaded), the
+/// files a firmware can be flashed from, and the journal.
 pub struct Ctx<'a> {
     /// The board.
     pub mcu: &'a mut Option<Box<McuState>>,
+    /// Files by path (the host's, where firmware images come from).
+    pub files: &'a BTreeMap<String, Arc<[u8]>>,
     /// The journal.
     pub j: &'a mut dyn Sink,
 }
@@ -280,8 +285,8 @@ impl Ctx<'_> {
     /// Powers the board up with `path` programmed into flash: every PT_LOAD's
     /// file bytes at its load address, as a flasher (or `objcopy -O binary`)
     /// writes them; RAM holds garbage.
-    pub fn mcu_load(&mut self, path: &str, data: Option<Arc<[u8]>>, flash_kib: u32, ram_kib: u32, seed: u64) -> R<Outcome> {
-        let Some(data) = data else {
+    pub fn mcu_load(&mut self, path: &str, flash_kib: u32, ram_kib: u32, seed: u64) -> R<Outcome> {
+        let Some(data) = self.files.get(path).cloned() else {
             return Err(Error::BadArgument(format!("{path} does not exist")));
         };
         let flash_size = flash_kib.clamp(1, 1024) * 1024;

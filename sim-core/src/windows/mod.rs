@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 
 mod api;
 mod object;
+pub mod ops;
 mod rights;
 
 pub use object::*;

@@ -1,7 +1,8 @@
 //! Native benchmarks for the README (`cargo xtask bench`). Prints one line
 //! per measurement; nothing here asserts a time.
 
-use sim_core::{Access, Config, Machine, Op, Pid, Timeline};
+use sim_core::{Access, Config, Machine, Pid, Timeline};
+use sim_core::{LinuxOp, McuOp};
 use std::time::Instant;
 
 fn ms(t: Instant) -> f64 {
@@ -9,15 +10,15 @@ fn ms(t: Instant) -> f64 {
 }
 
 fn write(m: &mut Machine, addr: u64) {
-    m.apply(&Op::Write { pid: Pid(1), addr, value: Some(1), size: 1, text: None }).expect("write");
+    m.apply(&LinuxOp::Write { pid: Pid(1), addr, value: Some(1), size: 1, text: None }).expect("write");
 }
 
 fn main() {
     // fork of a process with 1 GiB mapped and touched (262,144 pages).
     let mut m = Machine::new(&Config { frames: 1 << 20, ..Config::default() });
-    m.apply(&Op::Spawn { name: "big".into() }).expect("spawn");
+    m.apply(&LinuxOp::Spawn { name: "big".into() }).expect("spawn");
     let base = 0x1000_0000u64;
-    m.apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 1 << 30, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
+    m.apply(&LinuxOp::Mmap { pid: Pid(1), addr: Some(base), len: 1 << 30, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
         .expect("mmap");
     let t = Instant::now();
     for i in 0..262_144u64 {
@@ -26,30 +27,46 @@ fn main() {
     println!("touch 262144 pages (demand faults):        {:8.1} ms", ms(t));
     let tables = m.state().linux.frames.values().filter(|f| matches!(f.kind, sim_core::linux::FrameKind::PageTable { .. })).count();
     let t = Instant::now();
-    let r = m.apply(&Op::Fork { pid: Pid(1) }).expect("fork");
+    let r = m.apply(&LinuxOp::Fork { pid: Pid(1) }).expect("fork");
     println!("fork with 1 GiB mapped ({tables} table pages): {:8.1} ms ({} events)", ms(t), r.events.len());
 
     // The same fork with 1/8 of the pages: cost scales with what is mapped.
     let mut small = Machine::new(&Config::default());
-    small.apply(&Op::Spawn { name: "s".into() }).expect("spawn");
+    small.apply(&LinuxOp::Spawn { name: "s".into() }).expect("spawn");
     small
-        .apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 1 << 27, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
+        .apply(&LinuxOp::Mmap {
+            pid: Pid(1),
+            addr: Some(base),
+            len: 1 << 27,
+            prot: sim_core::Prot::RW,
+            shared: false,
+            file: None,
+            offset: 0,
+        })
         .expect("mmap");
     for i in 0..32_768u64 {
         write(&mut small, base + i * 4096);
     }
     let t = Instant::now();
-    small.apply(&Op::Fork { pid: Pid(1) }).expect("fork");
+    small.apply(&LinuxOp::Fork { pid: Pid(1) }).expect("fork");
     println!("fork with 128 MiB mapped:                   {:8.1} ms", ms(t));
 
     // Sparse memory: one page at each end of the 47-bit user space.
     let mut sparse = Machine::new(&Config::default());
-    sparse.apply(&Op::Spawn { name: "s".into() }).expect("spawn");
+    sparse.apply(&LinuxOp::Spawn { name: "s".into() }).expect("spawn");
     sparse
-        .apply(&Op::Mmap { pid: Pid(1), addr: Some(0x1000), len: 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
+        .apply(&LinuxOp::Mmap {
+            pid: Pid(1),
+            addr: Some(0x1000),
+            len: 4096,
+            prot: sim_core::Prot::RW,
+            shared: false,
+            file: None,
+            offset: 0,
+        })
         .expect("mmap");
     sparse
-        .apply(&Op::Mmap {
+        .apply(&LinuxOp::Mmap {
             pid: Pid(1),
             addr: Some(0x7fff_ffff_e000),
             len: 4096,
@@ -60,7 +77,7 @@ fn main() {
         })
         .expect("mmap");
     write(&mut sparse, 0x1000);
-    sparse.apply(&Op::Write { pid: Pid(1), addr: 0x7fff_ffff_e000, value: Some(1), size: 1, text: None }).expect("write");
+    sparse.apply(&LinuxOp::Write { pid: Pid(1), addr: 0x7fff_ffff_e000, value: Some(1), size: 1, text: None }).expect("write");
     println!(
         "sparse: 2 pages 128 TiB apart use           {:8} frames ({} KiB)",
         sparse.state().linux.frames.len(),
@@ -69,18 +86,26 @@ fn main() {
 
     // Translations per second, TLB hits and misses.
     let mut t_m = Machine::new(&Config { tlb_entries: 8, ..Config::default() });
-    t_m.apply(&Op::Spawn { name: "t".into() }).expect("spawn");
-    t_m.apply(&Op::Mmap { pid: Pid(1), addr: Some(base), len: 64 * 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
-        .expect("mmap");
+    t_m.apply(&LinuxOp::Spawn { name: "t".into() }).expect("spawn");
+    t_m.apply(&LinuxOp::Mmap {
+        pid: Pid(1),
+        addr: Some(base),
+        len: 64 * 4096,
+        prot: sim_core::Prot::RW,
+        shared: false,
+        file: None,
+        offset: 0,
+    })
+    .expect("mmap");
     for i in 0..64u64 {
-        t_m.apply(&Op::Write { pid: Pid(1), addr: base + i * 4096, value: Some(1), size: 1, text: None }).expect("write");
+        t_m.apply(&LinuxOp::Write { pid: Pid(1), addr: base + i * 4096, value: Some(1), size: 1, text: None }).expect("write");
     }
     for (name, stride) in [("TLB hits", 0u64), ("TLB misses", 4096)] {
         let n = 100_000u64;
         let t = Instant::now();
         for i in 0..n {
             let addr = base + (i * stride) % (64 * 4096);
-            t_m.apply(&Op::Access { pid: Pid(1), addr, access: Access::Read }).expect("access");
+            t_m.apply(&LinuxOp::Access { pid: Pid(1), addr, access: Access::Read }).expect("access");
         }
         let secs = t.elapsed().as_secs_f64();
         println!("translations, {name:<10} (narrated events): {:8.0} per second", n as f64 / secs);
@@ -90,11 +115,11 @@ fn main() {
     let mut big = Machine::new(&Config::default());
     let mut tl = Timeline::new(big.state().clone());
     let mut ops = vec![
-        Op::Spawn { name: "p".into() },
-        Op::Mmap { pid: Pid(1), addr: Some(base), len: 1 << 26, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 },
+        LinuxOp::Spawn { name: "p".into() },
+        LinuxOp::Mmap { pid: Pid(1), addr: Some(base), len: 1 << 26, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 },
     ];
     for i in 0..1400u64 {
-        ops.push(Op::Write { pid: Pid(1), addr: base + i * 4096 * 3, value: Some(i), size: 8, text: None });
+        ops.push(LinuxOp::Write { pid: Pid(1), addr: base + i * 4096 * 3, value: Some(i), size: 8, text: None });
     }
     for (i, op) in ops.iter().enumerate() {
         let r = big.apply(op).expect("op");
@@ -123,10 +148,10 @@ fn main() {
     // The Thumb interpreter: the Reset handler copying 64 KiB of .data.
     let mut mcu = Machine::new(&Config::default());
     mcu.install_file("/fw", std::sync::Arc::from(&include_bytes!("../../../fixtures/mcu/bigdata.elf")[..]));
-    mcu.apply(&Op::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 128, seed: 3 }).expect("load");
-    mcu.apply(&Op::McuReset {}).expect("reset");
+    mcu.apply(&McuOp::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 128, seed: 3 }).expect("load");
+    mcu.apply(&McuOp::McuReset {}).expect("reset");
     let t = Instant::now();
-    let r = mcu.apply(&Op::McuRun { until: Some("main".into()), max: 200_000 }).expect("run");
+    let r = mcu.apply(&McuOp::McuRun { until: Some("main".into()), max: 200_000 }).expect("run");
     let secs = t.elapsed().as_secs_f64();
     println!(
         "64 KiB .data copy to main: {} instructions in {:.1} ms = {:.2} M instructions/s",

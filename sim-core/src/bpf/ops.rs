@@ -1,0 +1,154 @@
+//! The BPF operations a lesson applies (bpftool commands and `bpf(2)`
+//! calls), each declared once.
+
+use super::{BpfKind, BpfRef, Ctx, Libbpf};
+use crate::linux::{Fd, Outcome, Pid, R};
+
+/// Writes words as lesson files do: one string, separated by spaces.
+fn words<S: serde::Serializer>(w: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&w.join(" "))
+}
+
+crate::operations! {
+    /// A bpftool command or a `bpf(2)` call.
+    pub enum BpfOp (f, k: Ctx<'_>) -> R<Outcome> {
+        /// `bpftool prog load OBJECT PIN`, run as its own process.
+        BpftoolProgLoad = "bpftool_prog_load" {
+            /// The BPF object file.
+            object: String = f.need_str("object")?,
+            /// The bpffs path to pin the first program at.
+            pin: String = f.need_str("pin")?,
+            /// The rest of bpftool's command line: `map idx N id M`,
+            /// `map name X pinned PATH`, `pinmaps DIR` (written as one string).
+            #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "words")]
+            args: Vec<String> = f.str("args")?.map(|a| a.split_whitespace().map(String::from).collect()).unwrap_or_default(),
+            /// The libbpf bpftool links: `"1.x"` (default) or `"0.8"`.
+            #[serde(skip_serializing_if = "Libbpf::is_default")]
+            libbpf: Libbpf = f.str("libbpf")?.map(|v| Libbpf::parse(&v)).transpose()?.unwrap_or_default(),
+        }
+        pid None;
+        describe {
+            let rest: String = args.iter().map(|a| format!(" {a}")).collect();
+            let lib = if *libbpf == Libbpf::V0_8 { " (bpftool linking libbpf 0.8)" } else { "" };
+            format!("bpftool prog load {object} {pin}{rest}{lib}")
+        };
+        apply k.bpftool_prog_load(object, pin, args, *libbpf);
+
+        /// `rm PATH` on bpffs.
+        BpfUnlink = "bpf_unlink" {
+            /// The pin.
+            path: String = f.need_str("path")?,
+        }
+        pid None;
+        describe format!("rm {path}");
+        apply k.bpf_unlink(path);
+
+        /// `bpftool prog show` and `bpftool map show` (with `-j`: JSON).
+        BpftoolShow = "bpftool_show" {
+            /// `bpftool -j`: JSON instead of text.
+            json: bool = f.bool("json")?.unwrap_or(false),
+        }
+        pid None;
+        describe if *json { "bpftool -j prog show; bpftool -j map show".into() } else { "bpftool prog show; bpftool map show".into() };
+        apply k.bpftool_show(*json);
+
+        /// `BPF_PROG_TEST_RUN` of the program pinned at `pin`, `repeat` times.
+        BpfTestRun = "bpf_test_run" {
+            /// The pin.
+            pin: String = f.need_str("pin")?,
+            /// How many runs.
+            repeat: u32 = f.int("repeat")?.unwrap_or(1),
+        }
+        pid None;
+        describe format!("bpftool prog run pinned {pin} repeat {repeat}");
+        apply k.bpf_test_run(pin, *repeat);
+
+        /// `bpf(BPF_{MAP,PROG,LINK}_GET_NEXT_ID, start)`: the next live id after `start`.
+        BpfGetNextId = "bpf_get_next_id" {
+            /// Which IDR.
+            kind: BpfKind = BpfKind::parse(&f.need_str("kind")?)?,
+            /// Start after this id (0: from the beginning).
+            start: u32 = f.int("start")?.unwrap_or(0),
+        }
+        pid None;
+        describe format!("bpf(BPF_{}_GET_NEXT_ID, start_id = {start})", kind.cmd());
+        apply k.bpf_get_next_id(*kind, *start);
+
+        /// `bpftool struct_ops register OBJECT`: implement kernel function
+        /// pointers (a TCP congestion control) with the object's programs.
+        BpftoolStructOpsRegister = "bpftool_struct_ops_register" {
+            /// The BPF object file.
+            object: String = f.need_str("object")?,
+        }
+        pid None;
+        describe format!("bpftool struct_ops register {object}");
+        apply k.bpftool_struct_ops_register(object);
+
+        /// `bpftool struct_ops unregister name NAME`.
+        BpftoolStructOpsUnregister = "bpftool_struct_ops_unregister" {
+            /// The registered name (`sim_ca`).
+            name: String = f.need_str("name")?,
+        }
+        pid None;
+        describe format!("bpftool struct_ops unregister name {name}");
+        apply k.bpftool_struct_ops_unregister(name);
+
+        /// `bpf(BPF_*_GET_FD_BY_ID, id)` by process `pid`: a new fd on the object.
+        BpfGetFdById = "bpf_get_fd_by_id" {
+            /// The caller.
+            pid: Pid = Pid(f.need_int("pid")?),
+            /// Which IDR.
+            kind: BpfKind = BpfKind::parse(&f.need_str("kind")?)?,
+            /// The id.
+            id: u32 = f.need_int("id")?,
+        }
+        pid Some(pid.0);
+        describe format!("process {pid}: bpf(BPF_{}_GET_FD_BY_ID, {id})", kind.cmd());
+        apply {
+            let r = match kind {
+                BpfKind::Map => BpfRef::Map(*id),
+                BpfKind::Prog => BpfRef::Prog(*id),
+                BpfKind::Link => BpfRef::Link(*id),
+            };
+            k.bpf_open_ref(*pid, r, &format!("BPF_{}_GET_FD_BY_ID({id})", kind.cmd()))
+        };
+
+        /// `bpf(BPF_OBJ_GET, path)` by process `pid`: a new fd on what is pinned there.
+        BpfObjGet = "bpf_obj_get" {
+            /// The caller.
+            pid: Pid = Pid(f.need_int("pid")?),
+            /// The bpffs path.
+            path: String = f.need_str("path")?,
+        }
+        pid Some(pid.0);
+        describe format!("process {pid}: bpf(BPF_OBJ_GET, \"{path}\")");
+        apply k.bpf_obj_get(*pid, path);
+
+        /// `bpf(BPF_OBJ_PIN, fd, path)` by process `pid`.
+        BpfObjPin = "bpf_obj_pin" {
+            /// The caller.
+            pid: Pid = Pid(f.need_int("pid")?),
+            /// Its fd on a BPF object.
+            fd: Fd = Fd(f.need_int("fd")?),
+            /// The bpffs path.
+            path: String = f.need_str("path")?,
+        }
+        pid Some(pid.0);
+        describe format!("process {pid}: bpf(BPF_OBJ_PIN, fd {fd}, \"{path}\")");
+        apply k.bpf_obj_pin(*pid, *fd, path);
+
+        /// `bpf(BPF_LINK_CREATE, prog_fd, target)` by process `pid`: attaches the
+        /// program through a new link, returned as an fd.
+        BpfLinkCreate = "bpf_link_create" {
+            /// The caller.
+            pid: Pid = Pid(f.need_int("pid")?),
+            /// Its fd on the program.
+            prog_fd: Fd = Fd(f.need_int("prog_fd")?),
+            /// Where to attach (a cgroup path, an interface).
+            target: String = f.need_str("target")?,
+        }
+        pid Some(pid.0);
+        describe format!("process {pid}: bpf(BPF_LINK_CREATE, prog fd {prog_fd}, {target})");
+        apply k.bpf_link_create(*pid, *prog_fd, target);
+    }
+}
