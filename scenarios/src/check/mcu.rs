@@ -1,0 +1,54 @@
+//! Checks on the microcontroller: memory words, registers, lockup.
+
+use super::*;
+
+crate::checks! {
+    /// A check on the microcontroller.
+    pub enum McuCheck (f, st, outcome) {
+        /// A word of microcontroller memory (flash or RAM), `equals` or not.
+        McuMem = "mcu_mem" {
+            /// Address.
+            addr: u32 = f.need_int("addr")?,
+            /// The value to compare with.
+            value: u32 = f.need_int("value")?,
+            /// Whether it must equal (true) or differ (false).
+            equals: bool = f.bool("equals")?.unwrap_or(true),
+        }
+        eval {
+            let what = format!("the word at {addr:#x} {} {value:#x}", if *equals { "is" } else { "is not" });
+            match st.mcu.as_deref().map(|m| m.peek(*addr)) {
+                Some(Some(v)) => (what, if (v == *value) == *equals { Ok(()) } else { Err(format!("{v:#x}")) }),
+                Some(None) => (what, Err("no memory there".into())),
+                None => (what, Err("no microcontroller".into())),
+            }
+        };
+
+        /// A microcontroller register: r0-r12, sp, lr, pc.
+        McuReg = "mcu_reg" {
+            /// Register name.
+            reg: McuRegName = f.need_choice("reg")?,
+            /// Expected value.
+            equals: u32 = f.need_int("equals")?,
+        }
+        eval {
+            let what = format!("{reg} is {equals:#x}");
+            match st.mcu.as_deref() {
+                Some(m) => (what, eq(format!("{:#x}", m.cpu.r[reg.index()]), format!("{equals:#x}"))),
+                None => (what, Err("no microcontroller".into())),
+            }
+        };
+
+        /// Whether the core is locked up.
+        McuLockup = "mcu_lockup" {
+            /// Expected.
+            locked: bool = f.need_bool("locked")?,
+        }
+        eval {
+            let is = st.mcu.as_deref().is_some_and(|m| m.cpu.lockup.is_some());
+            (
+                format!("the core is {}", if *locked { "locked up" } else { "not locked up" }),
+                if is == *locked { Ok(()) } else { Err(format!("locked = {is}")) },
+            )
+        };
+    }
+}
