@@ -87,28 +87,28 @@ fn the_verifier_refuses_broken_programs() {
     let mut o = BpfObject::parse(LOOKUP).expect("parses");
     o.programs[0].insns.pop();
     let v = sim_core::bpf::verify(&o.programs[0]);
-    assert!(v.error.is_some_and(|e| e.1.contains("last insn")));
+    assert!(v.error.is_some_and(|e| e.message.contains("last insn")));
     // A jump out of range.
     let mut o = BpfObject::parse(LOOKUP).expect("parses");
     o.programs[0].insns[7][2] = 100;
     let v = sim_core::bpf::verify(&o.programs[0]);
-    assert!(v.error.is_some_and(|e| e.1.contains("jump out of range")));
+    assert!(v.error.is_some_and(|e| e.message.contains("jump out of range")));
     // An ld_imm64 that already claims to hold a map fd (src_reg 1): no loader opened it.
     let mut o = BpfObject::parse(LOOKUP).expect("parses");
     o.programs[0].insns[4][1] |= 0x10;
     o.programs[0].insns[4][4] = 42;
     let v = sim_core::bpf::verify(&o.programs[0]);
-    assert_eq!(v.error, Some((-9, "fd 42 is not pointing to valid bpf_map".to_string())));
+    assert_eq!(v.error.map(|e| (e.code(), e.message)), Some((-9, "fd 42 is not pointing to valid bpf_map".to_string())));
     // An ld_imm64 of a kind the kernel does not know.
     let mut o = BpfObject::parse(LOOKUP).expect("parses");
     o.programs[0].insns[4][1] |= 0x70;
     let v = sim_core::bpf::verify(&o.programs[0]);
-    assert!(v.error.is_some_and(|e| e.1.contains("unrecognized bpf_ld_imm64 insn")));
+    assert!(v.error.is_some_and(|e| e.message.contains("unrecognized bpf_ld_imm64 insn")));
     // An unknown helper.
     let mut o = BpfObject::parse(LOOKUP).expect("parses");
     o.programs[0].insns[6][4] = 200;
     let v = sim_core::bpf::verify(&o.programs[0]);
-    assert!(v.error.is_some_and(|e| e.1.contains("invalid func unknown#200")));
+    assert!(v.error.is_some_and(|e| e.message.contains("invalid func unknown#200")));
 }
 
 /// Found by the verifier_vm fuzz target: a loop storing through a pointer
@@ -123,12 +123,12 @@ fn stack_accesses_outside_512_bytes_are_refused_at_once() {
     let insns: Vec<[u8; 8]> = data[1..].chunks_exact(8).map(|c| c.try_into().expect("8 bytes")).collect();
     let t0 = std::time::Instant::now();
     let v = sim_core::bpf::verify(&mk(insns));
-    assert!(v.error.is_some_and(|e| e.0 == -13 && e.1.starts_with("invalid write to stack R10 off=")));
+    assert!(v.error.is_some_and(|e| e.code() == -13 && e.message.starts_with("invalid write to stack R10 off=")));
     assert!(t0.elapsed().as_secs() < 5, "answered at once, not after exploring");
     let below = vec![insn(0x7a, 10, 0, -520, 1), insn(0xb7, 0, 0, 0, 0), insn(0x95, 0, 0, 0, 0)];
-    assert_eq!(sim_core::bpf::verify(&mk(below)).error.map(|e| e.1), Some("invalid write to stack R10 off=-520 size=8".into()));
+    assert_eq!(sim_core::bpf::verify(&mk(below)).error.map(|e| e.message), Some("invalid write to stack R10 off=-520 size=8".into()));
     let above = vec![insn(0xb7, 0, 0, 0, 0), insn(0x79, 1, 10, 0, 0), insn(0x95, 0, 0, 0, 0)];
-    assert_eq!(sim_core::bpf::verify(&mk(above)).error.map(|e| e.1), Some("invalid read from stack R10 off=0 size=8".into()));
+    assert_eq!(sim_core::bpf::verify(&mk(above)).error.map(|e| e.message), Some("invalid read from stack R10 off=0 size=8".into()));
 }
 
 #[test]
@@ -137,16 +137,16 @@ fn registers_must_be_written_before_they_are_read() {
     let exit = [0x95, 0, 0, 0, 0, 0, 0, 0];
     // exit without setting r0.
     let v = sim_core::bpf::verify(&mk(vec![exit]));
-    assert!(v.error.is_some_and(|e| e.1.contains("R0 !read_ok")));
+    assert!(v.error.is_some_and(|e| e.message.contains("R0 !read_ok")));
     // r0 = r2, but r2 was never written.
     let v = sim_core::bpf::verify(&mk(vec![[0xbf, 0x20, 0, 0, 0, 0, 0, 0], exit]));
-    assert!(v.error.is_some_and(|e| e.1.contains("R2 !read_ok")));
+    assert!(v.error.is_some_and(|e| e.message.contains("R2 !read_ok")));
     // r0 set on only one path of a branch: refused at the exit reached without it.
     let v = sim_core::bpf::verify(&mk(vec![[0x15, 0x01, 1, 0, 0, 0, 0, 0], [0xb7, 0, 0, 0, 1, 0, 0, 0], exit]));
-    assert!(v.error.is_some_and(|e| e.1.contains("R0 !read_ok")));
+    assert!(v.error.is_some_and(|e| e.message.contains("R0 !read_ok")));
     // After a helper call r1-r5 are unreadable: reading r1 is refused.
     let v = sim_core::bpf::verify(&mk(vec![[0x85, 0, 0, 0, 5, 0, 0, 0], [0xbf, 0x10, 0, 0, 0, 0, 0, 0], exit]));
-    assert!(v.error.is_some_and(|e| e.1.contains("R1 !read_ok")));
+    assert!(v.error.is_some_and(|e| e.message.contains("R1 !read_ok")));
     // r1 (the context) and r10 are readable at entry.
     let v = sim_core::bpf::verify(&mk(vec![[0xbf, 0x10, 0, 0, 0, 0, 0, 0], [0x0f, 0xa0, 0, 0, 0, 0, 0, 0], exit]));
     assert!(v.error.is_none(), "{:?}", v.error);
@@ -181,12 +181,13 @@ fn loops_are_accepted_only_when_every_path_ends() {
         exit,
     ];
     let v = sim_core::bpf::verify(&mk(unknown_bound));
-    let (code, msg) = v.error.expect("refused");
+    let e = v.error.expect("refused");
+    let (code, msg) = (e.code(), e.message);
     assert_eq!((code, msg.as_str()), (-7, "BPF program is too large. Processed 1000001 insn"));
     // A jump to itself with nothing changing: the same state on the same path.
     let spin = vec![insn(0xb7, 0, 0, 0, 0), insn(0x05, 0, 0, -1, 0), exit];
     let v = sim_core::bpf::verify(&mk(spin));
-    assert_eq!(v.error.map(|e| e.1), Some("infinite loop detected at insn 1".to_string()));
+    assert_eq!(v.error.map(|e| e.message), Some("infinite loop detected at insn 1".to_string()));
     // A counter kept on the stack is followed too.
     let on_stack = vec![
         insn(0x7a, 10, 0, -8, 0), // *(u64 *)(r10 - 8) = 0
@@ -209,7 +210,7 @@ fn the_clang_built_loops_get_the_kernels_verdicts() {
     assert_eq!(v.log.iter().filter(|l| l.contains("another iteration")).count(), 7, "{:#?}", v.log);
     let unbounded = BpfObject::parse(include_bytes!("../../fixtures/bpf/sockops_loop_unbounded.o")).expect("parses");
     let v = sim_core::bpf::verify(&unbounded.programs[0]);
-    assert_eq!(v.error.map(|e| e.0), Some(-7));
+    assert_eq!(v.error.map(|e| e.code()), Some(-7));
 }
 
 /// Found by the model test: a program pinned where a map's

@@ -154,7 +154,7 @@ fn verifier_verdicts_match_the_real_kernel() {
         match message {
             Some(m) => {
                 assert!(!ok && out.contains(m), "{obj}: the kernel says: {out}");
-                assert_eq!(verdict.error.map(|e| e.1).as_deref(), Some(m), "{obj}: the simulator says the same");
+                assert_eq!(verdict.error.map(|e| e.message).as_deref(), Some(m), "{obj}: the simulator says the same");
             }
             None if ok => assert!(verdict.error.is_none(), "{obj}: accepted by both"),
             None => eprintln!("note: the kernel refused {obj} here: {out}"),

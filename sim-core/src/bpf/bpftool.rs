@@ -431,7 +431,6 @@ impl Ctx<'_> {
     /// (`map_ids[i]` is the id of the object's map `i`, once created). On a
     /// refusal the loader exits and the outcome is returned as the error.
     pub(super) fn bpf_load_programs(&mut self, pid: Pid, obj: &BpfObject, map_ids: &[Option<u32>]) -> R<Result<Vec<u32>, Outcome>> {
-        use linux::Errno;
         let map_id = |name: &str| obj.maps.iter().position(|m| m.name == name).and_then(|i| map_ids[i]);
         let mut loaded = Vec::new();
         for p in &obj.programs {
@@ -440,15 +439,10 @@ impl Ctx<'_> {
             for line in &verdict.log {
                 self.emit(EventKind::Syscall, format!("verifier log: {line}"), "bpf_check", vec![]);
             }
-            if let Some((code, msg)) = verdict.error {
-                let errno = match code {
-                    -13 => Errno::EACCES,
-                    -7 => Errno::E2BIG,
-                    -9 => Errno::EBADF,
-                    _ => Errno::EINVAL,
-                };
-                let detail = format!("{msg}; libbpf: prog '{}': failed to load: {code}; Error: failed to load object file", p.name);
-                return self.bpftool_fail(pid, errno, format!("BPF_PROG_LOAD of '{}' fails: {detail}", p.name), "bpf_check").map(Err);
+            if let Some(e) = verdict.error {
+                let detail =
+                    format!("{}; libbpf: prog '{}': failed to load: {}; Error: failed to load object file", e.message, p.name, e.code());
+                return self.bpftool_fail(pid, e.errno, format!("BPF_PROG_LOAD of '{}' fails: {detail}", p.name), "bpf_check").map(Err);
             }
             // The verifier resolves each pseudo map fd and takes one
             // reference per distinct map (resolve_pseudo_ldimm64).

@@ -3,6 +3,7 @@
 //! explorer with its instruction budget, registers read before written.
 
 use super::*;
+use crate::linux::Errno;
 
 /// Kernel structs BPF may implement (`bpf_struct_ops` registrations), with
 /// the value size of their struct_ops map on the reference kernel.
@@ -65,8 +66,25 @@ pub const KFUNCS: &[(&str, u32, &[&str])] = &[
 pub struct Verdict {
     /// The log, line by line, as `bpftool prog load -d` would print it.
     pub log: Vec<String>,
-    /// The error: (negative errno as libbpf prints it, message) if refused.
-    pub error: Option<(i32, String)>,
+    /// Why it was refused, if it was.
+    pub error: Option<VerifierError>,
+}
+
+/// A refusal: the errno `bpf(BPF_PROG_LOAD)` (or libbpf before it) returns
+/// and the message the kernel's log (or libbpf) prints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifierError {
+    /// The errno.
+    pub errno: Errno,
+    /// The log's last line, in the kernel's (or libbpf's) words.
+    pub message: String,
+}
+
+impl VerifierError {
+    /// The negative errno as libbpf prints it (`failed to load: -13`).
+    pub fn code(&self) -> i32 {
+        -self.errno.code()
+    }
 }
 
 /// The checks of `bpf_check()` this simulator makes: every instruction
@@ -77,16 +95,16 @@ pub struct Verdict {
 pub fn verify(prog: &ProgDef) -> Verdict {
     let mut log = Vec::new();
     let n = prog.insns.len();
-    let fail = |log: Vec<String>, code: i32, msg: String| {
+    let fail = |log: Vec<String>, errno: Errno, message: String| {
         let mut log = log;
-        log.push(msg.clone());
-        Verdict { log, error: Some((code, msg)) }
+        log.push(message.clone());
+        Verdict { log, error: Some(VerifierError { errno, message }) }
     };
     if n == 0 {
-        return fail(log, -22, "empty program".into());
+        return fail(log, Errno::EINVAL, "empty program".into());
     }
     if n > 1_000_000 {
-        return fail(log, -7, format!("BPF program is too large. Processed 1000001 insn (of {n})"));
+        return fail(log, Errno::E2BIG, format!("BPF program is too large. Processed 1000001 insn (of {n})"));
     }
     let mut i = 0;
     while i < n {
@@ -98,15 +116,15 @@ pub fn verify(prog: &ProgDef) -> Verdict {
         let class = op & 7;
         if op == 0x18 {
             if i + 1 >= n {
-                return fail(log, -22, format!("{i}: invalid bpf_ld_imm64 insn (the second half is missing)"));
+                return fail(log, Errno::EINVAL, format!("{i}: invalid bpf_ld_imm64 insn (the second half is missing)"));
             }
             // resolve_pseudo_ldimm64: in an object, map references are
             // relocations (src_reg 0 until libbpf patches them); a src_reg of
             // 1 already there names an fd the loader never opened.
             match src {
                 0 => {}
-                1 => return fail(log, -9, format!("fd {imm} is not pointing to valid bpf_map")),
-                _ => return fail(log, -22, format!("{i}: unrecognized bpf_ld_imm64 insn")),
+                1 => return fail(log, Errno::EBADF, format!("fd {imm} is not pointing to valid bpf_map")),
+                _ => return fail(log, Errno::EINVAL, format!("{i}: unrecognized bpf_ld_imm64 insn")),
             }
             i += 2;
             continue;
@@ -117,53 +135,53 @@ pub fn verify(prog: &ProgDef) -> Verdict {
                 0 => {
                     let name = HELPERS.iter().find(|(h, _)| *h == imm).map(|(_, n)| *n);
                     let Some(name) = name else {
-                        return fail(log, -22, format!("{i}: (85) call unknown#{imm}\ninvalid func unknown#{imm}"));
+                        return fail(log, Errno::EINVAL, format!("{i}: (85) call unknown#{imm}\ninvalid func unknown#{imm}"));
                     };
                     log.push(format!("{i}: (85) call {name}#{imm}"));
                     if !helper_allowed(&prog.prog_type, imm) {
-                        return fail(log, -22, format!("program of this type cannot use helper {name}#{imm}"));
+                        return fail(log, Errno::EINVAL, format!("program of this type cannot use helper {name}#{imm}"));
                     }
                 }
                 2 => {
                     let name = prog.kfunc_calls.iter().find(|(at, _)| *at == i).map(|(_, n)| n.clone()).unwrap_or_default();
                     let Some((_, id, hooks)) = KFUNCS.iter().find(|(k, _, _)| *k == name) else {
-                        return fail(log, -3, format!("libbpf: extern (func ksym) '{name}': not found in kernel or module BTFs"));
+                        return fail(log, Errno::ESRCH, format!("libbpf: extern (func ksym) '{name}': not found in kernel or module BTFs"));
                     };
                     log.push(format!("{i}: (85) call {name}#{id}"));
                     if !hooks.contains(&prog.prog_type.as_str()) {
-                        return fail(log, -13, format!("calling kernel function {name} is not allowed"));
+                        return fail(log, Errno::EACCES, format!("calling kernel function {name} is not allowed"));
                     }
                 }
                 _ => {
                     let t = i as i64 + 1 + i64::from(imm);
                     if t < 0 || t >= n as i64 {
-                        return fail(log, -22, format!("{i}: call to invalid destination {t}"));
+                        return fail(log, Errno::EINVAL, format!("{i}: call to invalid destination {t}"));
                     }
                 }
             }
         } else if (class == 5 || class == 6) && op != 0x95 {
             let t = i as i64 + 1 + off;
             if t < 0 || t >= n as i64 {
-                return fail(log, -22, format!("jump out of range from insn {i} to {t}"));
+                return fail(log, Errno::EINVAL, format!("jump out of range from insn {i} to {t}"));
             }
         } else if !matches!(class, 0..=7) {
-            return fail(log, -22, format!("{i}: unknown opcode {op:#04x}"));
+            return fail(log, Errno::EINVAL, format!("{i}: unknown opcode {op:#04x}"));
         }
         i += 1;
     }
     let last = prog.insns[n - 1][0];
     if last != 0x95 && last & 7 != 5 {
-        return fail(log, -22, "last insn is not an exit or jmp".into());
+        return fail(log, Errno::EINVAL, "last insn is not an exit or jmp".into());
     }
     if let Err(msg) = check_reads(prog) {
-        return fail(log, -13, msg);
+        return fail(log, Errno::EACCES, msg);
     }
     match explore(prog, &mut log) {
         Ok(processed) => {
             log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
             Verdict { log, error: None }
         }
-        Err((code, msg)) => fail(log, code, msg),
+        Err(e) => fail(log, e.errno, e.message),
     }
 }
 
@@ -172,11 +190,11 @@ pub const MAX_BPF_STACK: i64 = 512;
 
 /// A stack access must stay inside the 512 bytes below the frame pointer
 /// (`check_stack_access_within_bounds`).
-pub(super) fn stack_in_bounds(base: i64, off: i64, op: u8, what: &str, reg: usize) -> Result<(), (i32, String)> {
+pub(super) fn stack_in_bounds(base: i64, off: i64, op: u8, what: &str, reg: usize) -> Result<(), VerifierError> {
     let size = [4, 2, 1, 8][((op >> 3) & 3) as usize];
     let at = base.saturating_add(off);
     if at < -MAX_BPF_STACK || at.saturating_add(size) > 0 {
-        return Err((-13, format!("invalid {what} stack R{reg} off={at} size={size}")));
+        return Err(VerifierError { errno: Errno::EACCES, message: format!("invalid {what} stack R{reg} off={at} size={size}") });
     }
     Ok(())
 }
@@ -226,7 +244,7 @@ impl PathState {
 /// (pruned). Every instruction visited counts against
 /// [`COMPLEXITY_LIMIT_INSNS`]. Writes its log lines to `log`; returns the
 /// count processed, or the error (negative errno, message).
-pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, (i32, String)> {
+pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, VerifierError> {
     use super::vm::{alu, jump_taken};
     let insns = &prog.insns;
     let n = insns.len();
@@ -256,12 +274,12 @@ pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, (i
         }
         loop {
             if pc >= n {
-                return Err((-22, format!("jump out of range to insn {pc}")));
+                return Err(VerifierError { errno: Errno::EINVAL, message: format!("jump out of range to insn {pc}") });
             }
             if loop_heads[pc] {
                 let key = (pc, st.fingerprint());
                 if on_path.contains(&key) {
-                    return Err((-22, format!("infinite loop detected at insn {pc}")));
+                    return Err(VerifierError { errno: Errno::EINVAL, message: format!("infinite loop detected at insn {pc}") });
                 }
                 if !visited.insert(key) {
                     break; // explored from here with this very state before
@@ -272,7 +290,10 @@ pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, (i
             processed += 1;
             if processed > COMPLEXITY_LIMIT_INSNS {
                 log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
-                return Err((-7, format!("BPF program is too large. Processed {processed} insn")));
+                return Err(VerifierError {
+                    errno: Errno::E2BIG,
+                    message: format!("BPF program is too large. Processed {processed} insn"),
+                });
             }
             let insn = insns[pc];
             let (op, dst, src) = (insn[0], (insn[1] & 0xf) as usize, (insn[1] >> 4) as usize);

@@ -13,6 +13,8 @@ use thiserror::Error;
 pub enum Errno {
     /// 2: No such file or directory.
     ENOENT,
+    /// 3: No such process (libbpf: a `__ksym` extern not found).
+    ESRCH,
     /// 8: Exec format error.
     ENOEXEC,
     /// 9: Bad file descriptor.
@@ -38,6 +40,7 @@ impl Errno {
     pub fn code(self) -> i32 {
         match self {
             Errno::ENOENT => 2,
+            Errno::ESRCH => 3,
             Errno::ENOEXEC => 8,
             Errno::EBADF => 9,
             Errno::ECHILD => 10,
@@ -53,6 +56,7 @@ impl Errno {
     pub fn message(self) -> &'static str {
         match self {
             Errno::ENOENT => "No such file or directory",
+            Errno::ESRCH => "No such process",
             Errno::ENOEXEC => "Exec format error",
             Errno::EBADF => "Bad file descriptor",
             Errno::ECHILD => "No child processes",
@@ -70,6 +74,7 @@ impl crate::fields::Choice for Errno {
     const WHAT: &'static str = "an errno name";
     const ALL: &'static [(&'static str, Errno)] = &[
         ("ENOENT", Errno::ENOENT),
+        ("ESRCH", Errno::ESRCH),
         ("ENOEXEC", Errno::ENOEXEC),
         ("EBADF", Errno::EBADF),
         ("ECHILD", Errno::ECHILD),
@@ -191,7 +196,7 @@ pub enum Error {
 }
 
 crate::wire_enum! {
-    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9 }
+    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10 }
     Outcome {
         Ok = 0,
         Pid { pid } = 1,

@@ -69,8 +69,84 @@ pub struct McuState {
     pub cpu: Cpu,
 }
 
-/// A fault: the access or instruction that caused it.
-type Fault = String;
+/// Why an instruction faulted (ARMv6-M: every fault escalates to HardFault),
+/// or why the simulator cannot execute it.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum ThumbFault {
+    /// A load not aligned to its size (ARMv6-M faults on every unaligned access).
+    #[error("unaligned {size}-byte read at {addr:#010x} (the Cortex-M0 faults on it)")]
+    UnalignedRead {
+        /// Bytes.
+        size: u32,
+        /// Address.
+        addr: u32,
+    },
+    /// A store not aligned to its size.
+    #[error("unaligned {size}-byte write at {addr:#010x}")]
+    UnalignedWrite {
+        /// Bytes.
+        size: u32,
+        /// Address.
+        addr: u32,
+    },
+    /// A load where there is no memory (a bus error).
+    #[error("read of {0:#010x}: no memory there (bus error)")]
+    NoMemoryRead(u32),
+    /// A store where there is no memory.
+    #[error("write to {0:#010x}: no memory there (bus error)")]
+    NoMemoryWrite(u32),
+    /// A store to flash, which only the flash controller programs.
+    #[error("write to flash at {0:#010x}: flash is not writable by stores (bus error)")]
+    FlashWrite(u32),
+    /// The instruction fetch itself faulted.
+    #[error("instruction fetch failed: {0}")]
+    Fetch(Box<ThumbFault>),
+    /// `bx`/`blx` to an address without the Thumb bit (INVSTATE).
+    #[error("{insn} to {target:#x} without the Thumb bit: the Cortex-M0 has no ARM state (INVSTATE)")]
+    BranchNoThumb {
+        /// `bx` or `blx`.
+        insn: &'static str,
+        /// The target.
+        target: u32,
+    },
+    /// `pop {pc}` of an address without the Thumb bit (INVSTATE).
+    #[error("pop {{pc}} of {0:#x} without the Thumb bit (INVSTATE)")]
+    PopNoThumb(u32),
+    /// `bkpt` with no debugger attached.
+    #[error("bkpt #{imm} at {pc:#010x}: no debugger attached, so the core takes a HardFault")]
+    Bkpt {
+        /// The immediate.
+        imm: u32,
+        /// Where.
+        pc: u32,
+    },
+    /// `svc` (the simulated firmware has no SVCall handler).
+    #[error("svc #{imm} at {pc:#010x}: the firmware has no SVCall handler here; the simulator stops")]
+    Svc {
+        /// The immediate.
+        imm: u32,
+        /// Where.
+        pc: u32,
+    },
+    /// `udf`, permanently undefined.
+    #[error("permanently undefined instruction (udf) at {0:#010x}")]
+    Udf(u32),
+    /// An encoding this interpreter does not execute (not a fault of the
+    /// firmware: the run stops with a lesson error).
+    #[error("unsupported {}instruction at {pc:#010x}: {hw:#06x}{}{}", if lo.is_some() { "32-bit " } else { "" }, lo.map(|l| format!(" {l:#06x}")).unwrap_or_default(), if *thumb2 { " (Thumb-2, not in the Cortex-M0's ARMv6-M set)" } else { "" })]
+    Unsupported {
+        /// Where.
+        pc: u32,
+        /// The first halfword.
+        hw: u32,
+        /// The second halfword of a 32-bit encoding.
+        lo: Option<u32>,
+        /// A Thumb-2 encoding outside ARMv6-M.
+        thumb2: bool,
+    },
+}
+
+type Fault = ThumbFault;
 
 /// What one instruction did to memory.
 enum Effect {
@@ -80,7 +156,7 @@ enum Effect {
 impl McuState {
     fn read(&self, addr: u32, size: u32) -> Result<u32, Fault> {
         if addr % size != 0 {
-            return Err(format!("unaligned {size}-byte read at {addr:#010x} (the Cortex-M0 faults on it)"));
+            return Err(ThumbFault::UnalignedRead { size, addr });
         }
         let bytes = if addr < self.flash.len() as u32 {
             &self.flash[addr as usize..(addr + size) as usize]
@@ -88,21 +164,21 @@ impl McuState {
             let o = (addr - RAM_BASE) as usize;
             &self.ram[o..o + size as usize]
         } else {
-            return Err(format!("read of {addr:#010x}: no memory there (bus error)"));
+            return Err(ThumbFault::NoMemoryRead(addr));
         };
         Ok(bytes.iter().rev().fold(0, |a, b| (a << 8) | u32::from(*b)))
     }
 
     fn check_store(&self, addr: u32, size: u32) -> Result<(), Fault> {
         if addr % size != 0 {
-            return Err(format!("unaligned {size}-byte write at {addr:#010x}"));
+            return Err(ThumbFault::UnalignedWrite { size, addr });
         }
         if addr >= RAM_BASE && addr - RAM_BASE + size <= self.ram.len() as u32 {
             Ok(())
         } else if addr < self.flash.len() as u32 {
-            Err(format!("write to flash at {addr:#010x}: flash is not writable by stores (bus error)"))
+            Err(ThumbFault::FlashWrite(addr))
         } else {
-            Err(format!("write to {addr:#010x}: no memory there (bus error)"))
+            Err(ThumbFault::NoMemoryWrite(addr))
         }
     }
 
@@ -445,7 +521,7 @@ impl Ctx<'_> {
                         return Ok(Outcome::Ok);
                     }
                 }
-                Err(fault) if fault.starts_with("unsupported") => return Err(Error::BadArgument(fault)),
+                Err(fault @ ThumbFault::Unsupported { .. }) => return Err(Error::BadArgument(fault.to_string())),
                 Err(fault) => self.mcu_hardfault(fault)?,
             }
         }
@@ -457,7 +533,7 @@ impl Ctx<'_> {
 
     /// Exception entry to HardFault: stack r0-r3, r12, lr, pc, xPSR; LR =
     /// EXC_RETURN; PC = vector 3. A fault while handling a fault locks up.
-    fn mcu_hardfault(&mut self, fault: String) -> R<()> {
+    fn mcu_hardfault(&mut self, fault: ThumbFault) -> R<()> {
         let st = self.mcu()?;
         let mut cpu = st.cpu.clone();
         let sp = cpu.r[13].wrapping_sub(32) & !7;

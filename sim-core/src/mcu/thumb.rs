@@ -27,7 +27,7 @@ pub(super) fn reglist(list: u32, extra: Option<&str>) -> String {
 #[allow(clippy::needless_range_loop)] // register lists index r0..r7 by number
 pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Vec<Effect>), Fault> {
     let pc = cpu.r[15];
-    let hw = m.read(pc & !1, 2).map_err(|e| format!("instruction fetch failed: {e}"))?;
+    let hw = m.read(pc & !1, 2).map_err(|e| ThumbFault::Fetch(Box::new(e)))?;
     let mut next = pc.wrapping_add(2);
     let mut effects = Vec::new();
     let mut note = String::new();
@@ -218,10 +218,7 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                         cpu.r[14] = next | 1;
                     }
                     if target & 1 == 0 {
-                        return Err(format!(
-                            "{} to {target:#x} without the Thumb bit: the Cortex-M0 has no ARM state (INVSTATE)",
-                            if link { "blx" } else { "bx" }
-                        ));
+                        return Err(ThumbFault::BranchNoThumb { insn: if link { "blx" } else { "bx" }, target });
                     }
                     next = target & !1;
                     format!("{} {}", if link { "blx" } else { "bx" }, REG[rm])
@@ -371,7 +368,7 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                     let t = m.read(a, 4)?;
                     a += 4;
                     if t & 1 == 0 && t >> 28 != 0xf {
-                        return Err(format!("pop {{pc}} of {t:#x} without the Thumb bit (INVSTATE)"));
+                        return Err(ThumbFault::PopNoThumb(t));
                     }
                     next = t & !1;
                 }
@@ -384,16 +381,16 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                     0 => (v.swap_bytes(), "rev"),
                     1 => ((v & 0x00ff00ff) << 8 | (v & 0xff00ff00) >> 8, "rev16"),
                     3 => ((v as u16).swap_bytes() as i16 as i32 as u32, "revsh"),
-                    _ => return Err(format!("unsupported instruction at {pc:#010x}: {hw:#06x}")),
+                    _ => return Err(ThumbFault::Unsupported { pc, hw, lo: None, thumb2: false }),
                 };
                 cpu.r[rd] = res;
                 format!("{name} {}, {}", REG[rd], REG[rn])
             }
             6 if hw & 0xffe8 == 0xb660 => format!("cps{} i", if hw & 0x10 != 0 { "id" } else { "ie" }),
-            14 => return Err(format!("bkpt #{} at {pc:#010x}: no debugger attached, so the core takes a HardFault", hw & 0xff)),
+            14 => return Err(ThumbFault::Bkpt { imm: hw & 0xff, pc }),
             15 if hw & 0xff == 0 => "nop".into(),
             15 if matches!(hw & 0xff, 0x10 | 0x20 | 0x30 | 0x40) => "hint (wfi/wfe/sev/yield: no effect here)".into(),
-            _ => return Err(format!("unsupported instruction at {pc:#010x}: {hw:#06x}")),
+            _ => return Err(ThumbFault::Unsupported { pc, hw, lo: None, thumb2: false }),
         },
         0b11000 | 0b11001 => {
             let base_reg = ((hw >> 8) & 7) as usize;
@@ -420,10 +417,10 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
         0b11010 | 0b11011 => {
             let cond = (hw >> 8) & 15;
             if cond == 15 {
-                return Err(format!("svc #{} at {pc:#010x}: the firmware has no SVCall handler here; the simulator stops", hw & 0xff));
+                return Err(ThumbFault::Svc { imm: hw & 0xff, pc });
             }
             if cond == 14 {
-                return Err(format!("permanently undefined instruction (udf) at {pc:#010x}"));
+                return Err(ThumbFault::Udf(pc));
             }
             let off = ((hw & 0xff) as i8 as i32) * 2;
             let target = pc_val.wrapping_add(off as u32);
@@ -457,7 +454,7 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
         0b11110 => {
             let lo = m.read((pc & !1) + 2, 2)?;
             if lo & 0xd000 != 0xd000 {
-                return Err(format!("unsupported 32-bit instruction at {pc:#010x}: {hw:#06x} {lo:#06x}"));
+                return Err(ThumbFault::Unsupported { pc, hw, lo: Some(lo), thumb2: false });
             }
             let s = (hw >> 10) & 1;
             let (j1, j2) = ((lo >> 13) & 1, (lo >> 11) & 1);
@@ -471,11 +468,9 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
         }
         0b11101 | 0b11111 => {
             let lo = m.read((pc & !1) + 2, 2).unwrap_or(0);
-            return Err(format!(
-                "unsupported 32-bit instruction at {pc:#010x}: {hw:#06x} {lo:#06x} (Thumb-2, not in the Cortex-M0's ARMv6-M set)"
-            ));
+            return Err(ThumbFault::Unsupported { pc, hw, lo: Some(lo), thumb2: true });
         }
-        _ => return Err(format!("unsupported instruction at {pc:#010x}: {hw:#06x}")),
+        _ => return Err(ThumbFault::Unsupported { pc, hw, lo: None, thumb2: false }),
     };
     cpu.r[15] = next;
     cpu.steps += 1;
