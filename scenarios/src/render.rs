@@ -40,8 +40,8 @@ pub fn trace_text(run: &Run) -> String {
             let _ = writeln!(s, "  | {line}");
         }
         for (j, e) in step.events.iter().enumerate() {
-            let mech = if e.mechanism.is_empty() { String::new() } else { format!("  [{}]", e.mechanism) };
-            let _ = writeln!(s, "  {:>3}. {}{mech}", step.first_event + j + 1, e.text);
+            let mech = if e.mechanism().is_empty() { String::new() } else { format!("  [{}]", e.mechanism()) };
+            let _ = writeln!(s, "  {:>3}. {}{mech}", step.first_event + j + 1, e.text());
         }
         let _ = writeln!(s, "  => {}", outcome_text(&step.outcome));
         for c in &step.checks {

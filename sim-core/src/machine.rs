@@ -13,6 +13,7 @@ use crate::ops::Op;
 use crate::windows::{self, NtState};
 use crate::{PagingFormat, VirtAddr};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 pub use crate::linux::ZERO_PFN;
@@ -95,27 +96,77 @@ pub enum Focus {
     Mcu(mcu::Focus),
 }
 
+/// What an event says, as the subsystem that caused it records it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum What {
+    /// A Linux record.
+    Linux(linux::Ev),
+    /// A record not yet declared as data: its category, sentence and mechanism.
+    Said {
+        /// Category.
+        kind: EventKind,
+        /// The sentence.
+        text: String,
+        /// The real function or rule it models.
+        mechanism: Cow<'static, str>,
+    },
+}
+
+impl journal::Narrate for What {
+    fn kind(&self) -> EventKind {
+        match self {
+            What::Linux(e) => e.kind(),
+            What::Said { kind, .. } => *kind,
+        }
+    }
+    fn mechanism(&self) -> &str {
+        match self {
+            What::Linux(e) => e.mechanism(),
+            What::Said { mechanism, .. } => mechanism,
+        }
+    }
+}
+
+impl std::fmt::Display for What {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            What::Linux(e) => e.fmt(f),
+            What::Said { text, .. } => f.write_str(text),
+        }
+    }
+}
+
+impl journal::Points<Focus> for What {
+    fn focus(&self) -> Vec<Focus> {
+        match self {
+            What::Linux(e) => e.focus().into_iter().map(Focus::Linux).collect(),
+            What::Said { .. } => Vec::new(),
+        }
+    }
+}
+
 /// An event of this machine.
-pub type Event = journal::Event<Delta, Focus>;
+pub type Event = journal::Event<What, Delta, Focus>;
 /// A recorded run of this machine.
-pub type Timeline = journal::Timeline<State, Delta, Focus>;
+pub type Timeline = journal::Timeline<State, What, Delta, Focus>;
 
 crate::wire_struct! {
     State { linux, nt, mcu, bpf }
 }
 
 crate::wire_enum! {
+    What { Linux(e) = 0, Said { kind, text, mechanism } = 1 }
     Delta { Linux(d) = 0, Bpf(d) = 1, Nt(d) = 2, Mcu(d) = 3 }
     Focus { Linux(f) = 0, Mcu(f) = 1 }
 }
 
-impl journal::Event<Delta, Focus> {
+impl journal::Event<What, Delta, Focus> {
     /// Everything this event changed or pointed at, for highlighting: the
     /// explicit focus plus what its deltas touched. Page-table frames are
     /// reported entry by entry (the bytes written), other frames whole.
     pub fn touched(&self, state: &State) -> Vec<Focus> {
         use linux::Focus as F;
-        let mut v = self.focus.clone();
+        let mut v = self.focus_all();
         for d in &self.deltas {
             let Delta::Linux(d) = d else { continue };
             match d {
@@ -135,6 +186,7 @@ impl journal::Event<Delta, Focus> {
                 }
                 linux::Delta::Proc { pid, .. } => v.push(Focus::Linux(F::Proc { pid: *pid })),
                 linux::Delta::Globals { old, new } if old.tlb != new.tlb => v.push(Focus::Linux(F::Tlb)),
+                linux::Delta::TlbCount { .. } => v.push(Focus::Linux(F::Tlb)),
                 _ => {}
             }
         }
@@ -146,12 +198,15 @@ impl journal::Event<Delta, Focus> {
 
 // The journal as each subsystem sees it.
 
-impl linux::Sink for Journal<Delta, Focus> {
+impl linux::Sink for Journal<What, Delta, Focus> {
     fn record(&mut self, d: linux::Delta) {
         Journal::record(self, Delta::Linux(d));
     }
     fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<linux::Focus>) {
-        Journal::emit(self, kind, text, mechanism, focus.into_iter().map(Focus::Linux).collect());
+        Journal::emit(self, What::Said { kind, text, mechanism: mechanism.into() }, focus.into_iter().map(Focus::Linux).collect());
+    }
+    fn event(&mut self, ev: linux::Ev) {
+        Journal::emit(self, What::Linux(ev), Vec::new());
     }
     /// Linux code reached through a personality that owns no files (the
     /// Windows one) released a file: its owner cannot see it from here.
@@ -163,24 +218,24 @@ impl linux::Sink for Journal<Delta, Focus> {
     }
 }
 
-impl bpf::Sink for Journal<Delta, Focus> {
+impl bpf::Sink for Journal<What, Delta, Focus> {
     fn record_bpf(&mut self, d: bpf::Delta) {
         Journal::record(self, Delta::Bpf(d));
     }
 }
 
-impl windows::Sink for Journal<Delta, Focus> {
+impl windows::Sink for Journal<What, Delta, Focus> {
     fn record_nt(&mut self, d: windows::Delta) {
         Journal::record(self, Delta::Nt(d));
     }
 }
 
-impl mcu::Sink for Journal<Delta, Focus> {
+impl mcu::Sink for Journal<What, Delta, Focus> {
     fn record(&mut self, d: mcu::Delta) {
         Journal::record(self, Delta::Mcu(d));
     }
     fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<mcu::Focus>) {
-        Journal::emit(self, kind, text, mechanism, focus.into_iter().map(Focus::Mcu).collect());
+        Journal::emit(self, What::Said { kind, text, mechanism: mechanism.into() }, focus.into_iter().map(Focus::Mcu).collect());
     }
 }
 
@@ -206,7 +261,7 @@ pub struct Applied {
 #[derive(Clone, Debug)]
 pub struct Machine {
     st: State,
-    j: Journal<Delta, Focus>,
+    j: Journal<What, Delta, Focus>,
     rt: Runtime,
 }
 
@@ -235,17 +290,15 @@ impl Machine {
 
     /// Applies one operation (an [`Op`] or one subsystem's, such as a
     /// [`crate::LinuxOp`]). On `Err` the machine is exactly as before.
-    pub fn apply(&mut self, op: &(impl Into<Op> + Clone)) -> R<Applied> {
-        let op: Op = op.clone().into();
-        let op = &op;
+    pub fn apply(&mut self, op: &impl Operation) -> R<Applied> {
         self.j.clear();
         // The files an operation released go to their owners on the way
         // back to user space (task_work_run).
-        let result = self.dispatch(op).and_then(|outcome| self.linux(|k| k.task_work_run()).map(|_| outcome));
+        let result = op.run(self).and_then(|outcome| self.linux(|k| k.task_work_run()).map(|_| outcome));
         match result {
             Ok(outcome) => {
                 if self.j.has_pending() {
-                    self.j.emit(EventKind::Syscall, "bookkeeping".into(), "", vec![]);
+                    self.j.emit(What::Said { kind: EventKind::Syscall, text: "bookkeeping".into(), mechanism: "".into() }, vec![]);
                 }
                 Ok(Applied { outcome, events: self.j.take_events() })
             }
@@ -282,13 +335,46 @@ impl Machine {
             mcu::Outcome::LockedUp(why) => Outcome::Failed { errno: Errno::EFAULT, detail: format!("the core is locked up: {why}") },
         })
     }
+}
 
-    fn dispatch(&mut self, op: &Op) -> R<Outcome> {
-        match op {
-            Op::Linux(o) => self.linux(|k| o.apply(k)),
-            Op::Nt(o) => self.nt(|k| o.apply(k)),
-            Op::Mcu(o) => self.mcu(|k| o.apply(k)),
-            Op::Bpf(o) => self.bpf(|k| o.apply(k)),
+/// Something [`Machine::apply`] runs: an [`Op`], or one subsystem's
+/// operation, handed the context of the subsystem that declares it.
+pub trait Operation {
+    /// Runs it on `m`.
+    fn run(&self, m: &mut Machine) -> R<Outcome>;
+}
+
+impl Operation for crate::LinuxOp {
+    fn run(&self, m: &mut Machine) -> R<Outcome> {
+        m.linux(|k| self.apply(k))
+    }
+}
+
+impl Operation for crate::NtOp {
+    fn run(&self, m: &mut Machine) -> R<Outcome> {
+        m.nt(|k| self.apply(k))
+    }
+}
+
+impl Operation for crate::McuOp {
+    fn run(&self, m: &mut Machine) -> R<Outcome> {
+        m.mcu(|k| self.apply(k))
+    }
+}
+
+impl Operation for crate::BpfOp {
+    fn run(&self, m: &mut Machine) -> R<Outcome> {
+        m.bpf(|k| self.apply(k))
+    }
+}
+
+impl Operation for Op {
+    fn run(&self, m: &mut Machine) -> R<Outcome> {
+        match self {
+            Op::Linux(o) => o.run(m),
+            Op::Nt(o) => o.run(m),
+            Op::Mcu(o) => o.run(m),
+            Op::Bpf(o) => o.run(m),
         }
     }
 }

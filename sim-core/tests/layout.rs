@@ -20,7 +20,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// to where they are defined).
 fn module_of(name: &str) -> &str {
     match name {
-        "wire" | "wire_struct" | "wire_enum" | "wire_newtype" | "newtype" => "journal",
+        "wire" | "wire_struct" | "wire_enum" | "wire_newtype" | "newtype" | "events" => "journal",
         "operations" | "choice" => "fields",
         other => other,
     }

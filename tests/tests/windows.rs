@@ -1,10 +1,10 @@
 //! The Windows handle API with bad input: each call gets the error Windows
 //! returns, nothing panics, and nobody's memory changes by accident.
 
-use sim_core::{Config, Machine, Op, Outcome, Pid};
+use sim_core::{Config, Machine, Outcome, Pid};
 use sim_core::{LinuxOp, NtOp};
 
-fn win(m: &mut Machine, op: impl Into<Op> + Clone + std::fmt::Debug) -> Outcome {
+fn win(m: &mut Machine, op: impl sim_core::Operation + std::fmt::Debug) -> Outcome {
     m.apply(&op).unwrap_or_else(|e| panic!("{op:?}: {e}")).outcome
 }
 

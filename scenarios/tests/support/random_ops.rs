@@ -69,7 +69,7 @@ pub fn trace(seed: u64, n: usize) -> String {
         match m.apply(&op) {
             Ok(a) => {
                 for e in &a.events {
-                    let _ = writeln!(out, "  {:?} {} [{}]", e.kind, e.text, e.mechanism);
+                    let _ = writeln!(out, "  {:?} {} [{}]", e.kind(), e.text(), e.mechanism());
                 }
                 let _ = writeln!(out, "  => {:?}", a.outcome);
             }

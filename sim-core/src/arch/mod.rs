@@ -272,3 +272,7 @@ pub enum Translation {
 crate::wire_enum! {
     PagingFormat { X86_64 = 0, Teaching16 = 1 }
 }
+
+crate::wire_struct! {
+    WalkLevel { level, table, index, entry }
+}

@@ -81,6 +81,9 @@ impl linux::Sink for Host<'_> {
     fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>) {
         self.j.emit(kind, text, mechanism, focus);
     }
+    fn event(&mut self, ev: linux::Ev) {
+        self.j.event(ev);
+    }
     /// `f_op->release` of BPF's anonymous inodes.
     fn release(&mut self, st: &mut LinuxState, rt: &mut Runtime, file: Released) -> R<()> {
         let mut ctx = Ctx { linux: st, rt, h: Host { j: &mut *self.j, bpf: &mut *self.bpf } };

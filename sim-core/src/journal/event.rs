@@ -1,8 +1,11 @@
-//! Events: the fine-grained things an operation caused, each saying what
-//! changed, why, and which real mechanism it models.
+//! Events: the fine-grained things an operation caused. An event is data:
+//! what happened (a typed record of the subsystem that caused it, `W`),
+//! what it points at (`F`) and the deltas it made (`D`). Its sentence,
+//! category and the real mechanism it models come from the record when the
+//! event is shown ([`Narrate`]); recordings carry the records.
 
-use serde::Serialize;
-use std::borrow::Cow;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 
 /// A broad category, so views can pick their icons and filters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -32,19 +35,119 @@ pub enum EventKind {
     Error,
 }
 
-/// One event: deltas of type `D`, pointing at objects of type `F`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Event<D, F> {
-    /// Category.
-    pub kind: EventKind,
-    /// What happened, in a sentence.
-    pub text: String,
-    /// The real function or rule this models (e.g. `copy_present_pte`).
-    pub mechanism: Cow<'static, str>,
+/// What an event record says about itself when shown.
+pub trait Narrate: std::fmt::Display {
+    /// Its category.
+    fn kind(&self) -> EventKind;
+    /// The real function or rule it models (e.g. `copy_present_pte`), or "".
+    fn mechanism(&self) -> &str;
+}
+
+/// The objects an event record is about, derived from its fields.
+pub trait Points<F> {
+    /// What a view should point at.
+    fn focus(&self) -> Vec<F>;
+}
+
+/// One event: a record `W`, deltas of type `D`, pointing at objects of type `F`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event<W, D, F> {
+    /// What happened.
+    pub what: W,
     /// What the event is about (read or changed).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub focus: Vec<F>,
     /// The state changes it made, in order.
-    #[serde(skip)]
     pub deltas: Vec<D>,
+}
+
+impl<W: Points<F>, D, F: Clone> Event<W, D, F> {
+    /// Everything the event points at: what its record names, then what
+    /// was given with it.
+    pub fn focus_all(&self) -> Vec<F> {
+        let mut v = self.what.focus();
+        v.extend(self.focus.iter().cloned());
+        v
+    }
+}
+
+impl<W: Narrate, D, F> Event<W, D, F> {
+    /// Its category.
+    pub fn kind(&self) -> EventKind {
+        self.what.kind()
+    }
+    /// What happened, in a sentence.
+    pub fn text(&self) -> String {
+        self.what.to_string()
+    }
+    /// The real function or rule it models.
+    pub fn mechanism(&self) -> &str {
+        self.what.mechanism()
+    }
+}
+
+/// As a reader of `--json` sees it: `kind`, `text`, `mechanism`, `focus`.
+impl<W: Narrate + Points<F>, D, F: Serialize + Clone> Serialize for Event<W, D, F> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Event", 4)?;
+        st.serialize_field("kind", &self.kind())?;
+        st.serialize_field("text", &self.text())?;
+        st.serialize_field("mechanism", self.mechanism())?;
+        let focus = self.focus_all();
+        if focus.is_empty() {
+            st.skip_field("focus")?;
+        } else {
+            st.serialize_field("focus", &focus)?;
+        }
+        st.end()
+    }
+}
+
+/// Declares a subsystem's event records, each in one place: its fields, its
+/// category, the mechanism it models, what it points at (expressions of the
+/// focus type over the fields) and the sentence (a format string over the
+/// fields, which are references, and optional extra arguments). Makes the
+/// enum, [`Narrate`], [`Points`], `Display` and the recording encoding.
+#[macro_export]
+macro_rules! events {
+    (
+        $(#[$m:meta])* $vis:vis enum $t:ident : $focus:ty {
+            $(
+                $(#[$vm:meta])* $v:ident { $( $f:ident : $ty:ty ),* $(,)? } = $tag:literal,
+                $kind:ident, $mech:literal, [ $($at:expr),* $(,)? ], $fmt:literal $(, $arg:expr)* ;
+            )*
+        }
+    ) => {
+        $(#[$m])*
+        #[derive(Clone, Debug, PartialEq)]
+        $vis enum $t {
+            $( $(#[$vm])* #[doc = concat!("\n\nSays: \"", $fmt, "\" (models `", $mech, "`).")] $v { $( #[allow(missing_docs)] $f: $ty ),* } ),*
+        }
+
+        impl $crate::journal::Narrate for $t {
+            fn kind(&self) -> $crate::journal::EventKind {
+                match self { $( $t::$v { .. } => $crate::journal::EventKind::$kind ),* }
+            }
+            fn mechanism(&self) -> &str {
+                match self { $( $t::$v { .. } => $mech ),* }
+            }
+        }
+
+        impl $crate::journal::Points<$focus> for $t {
+            #[allow(unused_variables)]
+            fn focus(&self) -> Vec<$focus> {
+                match self { $( $t::$v { $($f),* } => vec![$($at),*] ),* }
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            #[allow(unused_variables)]
+            fn fmt(&self, __f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self { $( $t::$v { $($f),* } => write!(__f, $fmt $(, $arg)*) ),* }
+            }
+        }
+
+        $crate::wire_enum! {
+            $t { $( $v { $($f),* } = $tag ),* }
+        }
+    };
 }

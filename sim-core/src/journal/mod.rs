@@ -7,16 +7,17 @@
 //! ([`Journal::rollback`]). A [`Timeline`] replays a recorded run forward and
 //! back; [`wire`] encodes one.
 //!
-//! The journal knows no subsystem: it is generic over the delta type `D`
-//! (the facade's sum of every subsystem's deltas) and the focus type `F`
-//! (what an event points at). Each subsystem sees it through a small sink
-//! trait of its own, implemented by the facade.
+//! The journal knows no subsystem: it is generic over the event record
+//! type `W`, the delta type `D` (the facade's sums of every subsystem's
+//! records and deltas) and the focus type `F` (what an event points at).
+//! Each subsystem sees it through a small sink trait of its own,
+//! implemented by the facade.
 
 pub mod event;
 pub mod timeline;
 pub mod wire;
 
-pub use event::{Event, EventKind};
+pub use event::{Event, EventKind, Narrate, Points};
 pub use timeline::{Timeline, CHECKPOINT_EVERY};
 
 /// A change that can be applied to a state `S` and undone.
@@ -28,27 +29,27 @@ pub trait Undo<S> {
 /// Deltas recorded since the last event, and the events of the operation
 /// being applied.
 #[derive(Clone, Debug)]
-pub struct Journal<D, F> {
+pub struct Journal<W, D, F> {
     pending: Vec<D>,
-    events: Vec<Event<D, F>>,
+    events: Vec<Event<W, D, F>>,
 }
 
-impl<D, F> Default for Journal<D, F> {
+impl<W, D, F> Default for Journal<W, D, F> {
     fn default() -> Self {
         Journal { pending: Vec::new(), events: Vec::new() }
     }
 }
 
-impl<D, F> Journal<D, F> {
+impl<W, D, F> Journal<W, D, F> {
     /// Records a delta the caller has already applied to its state.
     pub fn record(&mut self, d: D) {
         self.pending.push(d);
     }
 
-    /// Closes the pending deltas into an event.
-    pub fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<F>) {
+    /// Closes the pending deltas into an event saying `what`.
+    pub fn emit(&mut self, what: W, focus: Vec<F>) {
         let deltas = std::mem::take(&mut self.pending);
-        self.events.push(Event { kind, text, mechanism: mechanism.into(), focus, deltas });
+        self.events.push(Event { what, focus, deltas });
     }
 
     /// Whether deltas were recorded since the last event.
@@ -63,7 +64,7 @@ impl<D, F> Journal<D, F> {
     }
 
     /// The events of the operation, which succeeded.
-    pub fn take_events(&mut self) -> Vec<Event<D, F>> {
+    pub fn take_events(&mut self) -> Vec<Event<W, D, F>> {
         std::mem::take(&mut self.events)
     }
 

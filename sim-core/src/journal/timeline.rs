@@ -10,10 +10,10 @@ use super::{Event, Undo};
 /// Events between two checkpoints.
 pub const CHECKPOINT_EVERY: usize = 128;
 
-/// A recorded run of states `S` changed by deltas `D`, with events pointing at `F`.
+/// A recorded run of states `S` changed by deltas `D`, with events saying `W` and pointing at `F`.
 #[derive(Clone, Debug)]
-pub struct Timeline<S, D, F> {
-    events: Vec<Event<D, F>>,
+pub struct Timeline<S, W, D, F> {
+    events: Vec<Event<W, D, F>>,
     /// For each event, the index of the operation that caused it.
     op_of: Vec<usize>,
     /// (events applied, state then), ascending; the first is the start.
@@ -22,7 +22,7 @@ pub struct Timeline<S, D, F> {
     current: S,
 }
 
-impl<S: Clone, D: Undo<S>, F> Timeline<S, D, F> {
+impl<S: Clone, W, D: Undo<S>, F> Timeline<S, W, D, F> {
     /// Starts recording from `initial`.
     pub fn new(initial: S) -> Self {
         Timeline { events: Vec::new(), op_of: Vec::new(), checkpoints: vec![(0, initial.clone())], pos: 0, current: initial }
@@ -30,7 +30,7 @@ impl<S: Clone, D: Undo<S>, F> Timeline<S, D, F> {
 
     /// Appends the events of operation `op`, which took the machine to `after`.
     /// The timeline moves to the end.
-    pub fn record(&mut self, op: usize, events: Vec<Event<D, F>>, after: &S) {
+    pub fn record(&mut self, op: usize, events: Vec<Event<W, D, F>>, after: &S) {
         self.op_of.extend(std::iter::repeat_n(op, events.len()));
         self.events.extend(events);
         let last = self.checkpoints.last().map(|c| c.0).unwrap_or(0);
@@ -44,7 +44,7 @@ impl<S: Clone, D: Undo<S>, F> Timeline<S, D, F> {
     /// Rebuilds a timeline from its initial state and its events (each with
     /// the operation it belongs to), replaying them once to take the
     /// checkpoints. Ends at the last event, as a recorded timeline does.
-    pub fn replay(initial: S, events: Vec<Event<D, F>>, op_of: Vec<usize>) -> Result<Self, &'static str> {
+    pub fn replay(initial: S, events: Vec<Event<W, D, F>>, op_of: Vec<usize>) -> Result<Self, &'static str> {
         if events.len() != op_of.len() {
             return Err("each event needs its operation");
         }
@@ -90,7 +90,7 @@ impl<S: Clone, D: Undo<S>, F> Timeline<S, D, F> {
     }
 
     /// All events.
-    pub fn events(&self) -> &[Event<D, F>] {
+    pub fn events(&self) -> &[Event<W, D, F>] {
         &self.events
     }
 
@@ -100,7 +100,7 @@ impl<S: Clone, D: Undo<S>, F> Timeline<S, D, F> {
     }
 
     /// The event that led to the current state, if any.
-    pub fn current_event(&self) -> Option<&Event<D, F>> {
+    pub fn current_event(&self) -> Option<&Event<W, D, F>> {
         self.pos.checked_sub(1).and_then(|i| self.events.get(i))
     }
 

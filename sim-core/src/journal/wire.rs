@@ -16,13 +16,14 @@
 //! allocation.
 
 use super::{Event, EventKind, Timeline, Undo};
+
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use thiserror::Error;
 
 /// First bytes of every encoded recording, with the format's version.
-pub const MAGIC: &[u8; 8] = b"SIMTRC\x00\x02";
+pub const MAGIC: &[u8; 8] = b"SIMTRC\x00\x03";
 
 /// Why bytes could not be decoded.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -372,21 +373,19 @@ wire_enum! {
     }
 }
 
-impl<D: Wire, F: Wire> Wire for Event<D, F> {
+impl<W: Wire, D: Wire, F: Wire> Wire for Event<W, D, F> {
     fn put(&self, out: &mut Vec<u8>) {
-        let Event { kind, text, mechanism, focus, deltas } = self;
-        kind.put(out);
-        text.put(out);
-        mechanism.put(out);
+        let Event { what, focus, deltas } = self;
+        what.put(out);
         focus.put(out);
         deltas.put(out);
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(Event { kind: Wire::get(r)?, text: Wire::get(r)?, mechanism: Wire::get(r)?, focus: Wire::get(r)?, deltas: Wire::get(r)? })
+        Ok(Event { what: Wire::get(r)?, focus: Wire::get(r)?, deltas: Wire::get(r)? })
     }
 }
 
-impl<S: Wire + Clone, D: Wire + Undo<S>, F: Wire> Wire for Timeline<S, D, F> {
+impl<S: Wire + Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Wire for Timeline<S, W, D, F> {
     /// The initial state, then each event with the operation it belongs to;
     /// checkpoints are rebuilt on reading.
     fn put(&self, out: &mut Vec<u8>) {

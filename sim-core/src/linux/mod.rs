@@ -10,6 +10,7 @@
 
 pub mod elf;
 pub mod errors;
+pub mod events;
 pub mod exec;
 pub mod files;
 pub mod mm;
@@ -19,6 +20,7 @@ pub mod state;
 pub mod types;
 
 pub use errors::{Errno, Error, Outcome};
+pub use events::Ev;
 pub use state::*;
 pub use types::{Access, Fd, OfdId, Pid, Prot};
 
@@ -100,8 +102,12 @@ pub struct Released {
 pub trait Sink {
     /// Records a delta already applied to the state.
     fn record(&mut self, d: Delta);
-    /// Closes the deltas recorded since the last event into an event.
+    /// Closes the deltas recorded since the last event into an event that
+    /// says `text` (a record not yet declared in [`Ev`]).
     fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>);
+    /// Closes the deltas recorded since the last event into the event `ev`
+    /// (which says what it points at).
+    fn event(&mut self, ev: Ev);
     /// Releases a file of an anonymous inode whose last reference went
     /// (`f_op->release`, run from `__fput`). Only a personality knows what
     /// the file holds; without one the file just goes.
@@ -156,9 +162,14 @@ impl Ctx<'_> {
         self.j.record(d);
     }
 
-    /// Closes the pending deltas into an event.
+    /// Closes the pending deltas into an event that says `text`.
     pub fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>) {
         self.j.emit(kind, text, mechanism, focus);
+    }
+
+    /// Closes the pending deltas into the event `ev`.
+    pub fn event(&mut self, ev: Ev) {
+        self.j.event(ev);
     }
 
     /// Allocates the lowest free frame (`alloc_page`), zero-filled.

@@ -337,6 +337,12 @@ pub enum Delta {
         /// After.
         new: Option<Arc<[u8]>>,
     },
+    /// A TLB lookup was counted (`hit`, else a miss): the counters alone,
+    /// so the commonest event of all records four bytes, not the TLB.
+    TlbCount {
+        /// A hit, else a miss.
+        hit: bool,
+    },
     /// Machine-wide scalars changed.
     Globals {
         /// Before.
@@ -441,6 +447,11 @@ impl LinuxState {
             Delta::PageCache { key, old, new } => put(&mut self.page_cache, key.clone(), pick(old, new, forward)),
             Delta::File { path, old, new } => put(&mut self.files, path.clone(), pick(old, new, forward)),
             Delta::Globals { old, new } => self.globals = *pick(old, new, forward),
+            Delta::TlbCount { hit } => {
+                let t = &mut self.globals.tlb;
+                let n = if *hit { &mut t.hits } else { &mut t.misses };
+                *n = if forward { n.saturating_add(1) } else { n.saturating_sub(1) };
+            }
         }
     }
 
@@ -542,5 +553,6 @@ crate::wire_enum! {
         PageCache { key, old, new } = 6,
         File { path, old, new } = 7,
         Globals { old, new } = 8,
+        TlbCount { hit } = 9,
     }
 }

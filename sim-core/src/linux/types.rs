@@ -100,3 +100,7 @@ crate::wire_newtype!(Pid, Fd, OfdId);
 crate::wire_struct! {
     Prot { read, write, exec }
 }
+
+crate::wire_enum! {
+    Access { Read = 0, Write = 1, Exec = 2 }
+}

@@ -57,8 +57,8 @@ pub fn views(p: &super::AtStep) -> Html {
             // The walk so far in this operation: the latest walk's levels.
             let mut walk = BTreeSet::new();
             for ev in &tl.events()[start..=i] {
-                match ev.kind {
-                    EventKind::Walk => walk.extend(ev.focus.iter().cloned()),
+                match ev.kind() {
+                    EventKind::Walk => walk.extend(ev.focus_all()),
                     EventKind::Tlb | EventKind::Syscall => {}
                     _ => walk.clear(),
                 }
@@ -68,8 +68,8 @@ pub fn views(p: &super::AtStep) -> Html {
                 sim_core::Outcome::Pid { pid } => Some(*pid),
                 _ => None,
             };
-            let subject = e.focus.iter().find_map(|f| match f {
-                Focus::Linux(LF::Proc { pid }) | Focus::Linux(LF::Vma { pid, .. }) | Focus::Linux(LF::Fd { pid, .. }) => Some(*pid),
+            let subject = e.focus_all().into_iter().find_map(|f| match f {
+                Focus::Linux(LF::Proc { pid }) | Focus::Linux(LF::Vma { pid, .. }) | Focus::Linux(LF::Fd { pid, .. }) => Some(pid),
                 _ => None,
             });
             (Marks { changed: e.touched(st).into_iter().collect(), walk }, subject.or(op_pid).or(spawned))

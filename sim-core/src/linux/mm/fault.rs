@@ -28,40 +28,20 @@ impl Ctx<'_> {
                     Access::Exec => !e.no_exec,
                 };
                 if ok {
-                    self.globals_update(|g| g.tlb.hits += 1);
+                    self.delta(Delta::TlbCount { hit: true });
                     let pa = fmt.phys(e.pfn, fmt.offset(va));
                     if self.rt.verbose_walks {
-                        self.emit(
-                            EventKind::Tlb,
-                            format!("TLB hit: page {:#x} -> frame {}, so no page walk; {va} is {pa}", vpn, e.pfn),
-                            "TLB lookup",
-                            vec![Focus::Tlb, Focus::Frame { pfn: e.pfn }],
-                        );
+                        self.event(Ev::TlbHit { vpn, pfn: e.pfn, va, pa });
                     }
                     return Ok(Ok(pa));
                 }
                 if self.rt.verbose_walks {
-                    let why = match access {
-                        Access::Write if !e.writable => "the cached entry is read-only",
-                        Access::Write => "the cached entry is not yet dirty, so the CPU walks to set D",
-                        _ => "the cached entry forbids execution",
-                    };
-                    self.emit(
-                        EventKind::Tlb,
-                        format!("TLB hit for page {vpn:#x}, but {why}: the MMU walks the tables again"),
-                        "TLB lookup",
-                        vec![Focus::Tlb],
-                    );
+                    self.event(Ev::TlbHitRefused { vpn, write: access == Access::Write, writable: e.writable });
                 }
             } else {
-                self.globals_update(|g| g.tlb.misses += 1);
+                self.delta(Delta::TlbCount { hit: false });
                 if self.rt.verbose_walks {
-                    self.emit(
-                        EventKind::Tlb,
-                        format!("TLB miss for page {vpn:#x}: the MMU walks the page tables from CR3"),
-                        "TLB lookup",
-                        vec![Focus::Tlb],
-                    );
+                    self.event(Ev::TlbMiss { vpn });
                 }
             }
             // 2. Walk.
@@ -72,8 +52,7 @@ impl Ctx<'_> {
             };
             if self.rt.verbose_walks {
                 for l in &walk {
-                    let text = describe_level(fmt, l);
-                    self.emit(EventKind::Walk, text, "page walk (Intel SDM 4.5)", vec![Focus::Pte { table: l.table, index: l.index }]);
+                    self.event(Ev::Walk { format: fmt, level: l.clone() });
                 }
             }
             let allowed = match &t {
@@ -108,28 +87,15 @@ impl Ctx<'_> {
                     g.tlb.entries.push(entry);
                 });
                 if self.rt.verbose_walks {
-                    let ad = if access == Access::Write { "Accessed and Dirty" } else { "Accessed" };
-                    self.emit(
-                        EventKind::Tlb,
-                        format!("translation done: {va} -> {pa}; the CPU sets {ad} in the entries it used and caches page {vpn:#x} -> frame {frame} in the TLB"),
-                        "MMU A/D update, TLB fill",
-                        vec![Focus::Tlb, Focus::Frame { pfn: *frame }],
-                    );
+                    let write = access == Access::Write;
+                    self.event(Ev::TlbFill { va, pa: *pa, write, vpn, frame: *frame });
                 }
                 return Ok(Ok(*pa));
             }
             // 4. Page fault.
             let present = matches!(t, Translation::Mapped { .. });
             let code = (present as u32) | (((access == Access::Write) as u32) << 1) | 1 << 2 | (((access == Access::Exec) as u32) << 4);
-            self.emit(
-                EventKind::Fault,
-                format!(
-                    "page fault at {va} ({access}, {}): error code {code:#x}, CR2 = {va}; the kernel's fault handler takes over",
-                    if present { "protection violation" } else { "page not present" }
-                ),
-                "exc_page_fault/do_user_addr_fault",
-                vec![],
-            );
+            self.event(Ev::PageFault { va, access, present, code });
             if let Some(segv) = self.handle_mm_fault(pid, va, access, &t)? {
                 return Ok(Err(segv));
             }

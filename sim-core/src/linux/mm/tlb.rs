@@ -3,7 +3,6 @@
 //! whole by a CR3 write.
 
 use crate::arch::{Pfn, Translation, VirtAddr};
-use crate::journal::EventKind;
 use crate::linux::*;
 
 impl Ctx<'_> {
@@ -24,12 +23,7 @@ impl Ctx<'_> {
             g.current = Some(pid);
             g.tlb.entries.clear();
         });
-        self.emit(
-            EventKind::Tlb,
-            format!("context switch to process {pid}: CR3 <- frame {root}; the TLB is flushed ({had} entries dropped, no PCID)"),
-            "switch_mm_irqs_off/load_new_mm_cr3",
-            vec![Focus::Tlb, Focus::Proc { pid }],
-        );
+        self.event(Ev::ContextSwitch { pid, root, dropped: had });
         Ok(())
     }
 
