@@ -54,7 +54,7 @@ sim_core::wire_struct! {
 
 impl Wire for StepRecord {
     fn put(&self, out: &mut Vec<u8>) {
-        let StepRecord { say, op, pid, outcome, first_event, events: _, checks } = self;
+        let StepRecord { say, op, pid, outcome, first_event, event_count: _, checks } = self;
         say.put(out);
         op.put(out);
         pid.put(out);
@@ -69,7 +69,7 @@ impl Wire for StepRecord {
             pid: Wire::get(r)?,
             outcome: Wire::get(r)?,
             first_event: Wire::get(r)?,
-            events: Vec::new(),
+            event_count: 0,
             checks: Wire::get(r)?,
         })
     }
@@ -92,11 +92,10 @@ impl Wire for Recording {
         let n = timeline.len();
         let ends: Vec<usize> = steps.iter().skip(1).map(|s| s.first_event).chain([n]).collect();
         for (s, end) in steps.iter_mut().zip(ends) {
-            let events = timeline
-                .events()
-                .get(s.first_event..end)
-                .ok_or(WireError::Bad { what: "a step's events are not in the timeline", at: 0 })?;
-            s.events = events.to_vec();
+            if s.first_event > end || end > n {
+                return Err(WireError::Bad { what: "a step's events are not in the timeline", at: 0 });
+            }
+            s.event_count = end - s.first_event;
         }
         Ok(Recording { id, title, summary, question, steps, timeline })
     }

@@ -39,7 +39,7 @@ pub fn trace_text(run: &Run) -> String {
         for line in step.say.lines() {
             let _ = writeln!(s, "  | {line}");
         }
-        for (j, e) in step.events.iter().enumerate() {
+        for (j, e) in run.timeline.events(step.first_event, step.first_event + step.event_count).enumerate() {
             let mech = if e.mechanism().is_empty() { String::new() } else { format!("  [{}]", e.mechanism()) };
             let _ = writeln!(s, "  {:>3}. {}{mech}", step.first_event + j + 1, e.text());
         }
@@ -60,11 +60,21 @@ pub fn trace_text(run: &Run) -> String {
 
 /// The trace as JSON.
 pub fn trace_json(run: &Run) -> String {
+    let steps: Vec<serde_json::Value> = run
+        .steps
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            let events: Vec<_> = run.timeline.events(s.first_event, s.first_event + s.event_count).collect();
+            v["events"] = serde_json::to_value(events).unwrap_or_default();
+            v
+        })
+        .collect();
     let v = serde_json::json!({
         "id": run.lesson.id,
         "title": run.lesson.title,
         "passed": run.passed(),
-        "steps": run.steps,
+        "steps": steps,
     });
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }

@@ -3,13 +3,15 @@
 use crate::check::CheckResult;
 use crate::lesson::Lesson;
 use serde::Serialize;
-use sim_core::{Event, Machine, Outcome, SimError, Timeline};
+use sim_core::{Machine, Outcome, SimError, Timeline};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use thiserror::Error;
 
-/// Most events one lesson run may produce, so a lesson cannot exhaust memory.
-pub const MAX_EVENTS: usize = 250_000;
+/// Most events one lesson run may produce, so a lesson cannot exhaust
+/// memory: a recorded event takes about 50 bytes (measured by the bench),
+/// so this is about 500 MB at most.
+pub const MAX_EVENTS: usize = 10_000_000;
 
 /// A lesson that cannot run.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -33,8 +35,8 @@ pub enum RunError {
         fixture: String,
     },
     /// Too many events.
-    #[error("the lesson produced more than {MAX_EVENTS} events")]
-    TooManyEvents,
+    #[error("the lesson produced more than {0} events")]
+    TooManyEvents(usize),
 }
 
 /// What one step did.
@@ -51,8 +53,9 @@ pub struct StepRecord {
     pub outcome: Outcome,
     /// Index of its first event in the timeline.
     pub first_event: usize,
-    /// Its events.
-    pub events: Vec<Event>,
+    /// How many events it caused (they are in the timeline).
+    #[serde(skip)]
+    pub event_count: usize,
     /// Its expectations' verdicts.
     pub checks: Vec<CheckResult>,
 }
@@ -88,6 +91,11 @@ pub fn run(lesson: &Lesson) -> Result<Run, RunError> {
 /// Runs `lesson`; `extra` supplies file contents by path (a student's own
 /// ELF file, say) and wins over fixtures.
 pub fn run_with_files(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>) -> Result<Run, RunError> {
+    run_limited(lesson, extra, MAX_EVENTS)
+}
+
+/// [`run_with_files`] with at most `max_events` events.
+pub fn run_limited(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>, max_events: usize) -> Result<Run, RunError> {
     let mut m = Machine::new(&lesson.machine);
     for f in &lesson.files {
         let data: Arc<[u8]> = match (extra.get(&f.path), &f.fixture, &f.text) {
@@ -112,8 +120,8 @@ pub fn run_with_files(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>) -> R
         let applied = m.apply(&step.op).map_err(|error| RunError::Step { step: i + 1, op: step.op.describe(), error })?;
         let checks = step.expect.iter().map(|e| e.check(m.state(), &applied.outcome)).collect();
         let first_event = timeline.len();
-        if first_event + applied.events.len() > MAX_EVENTS {
-            return Err(RunError::TooManyEvents);
+        if first_event + applied.events.len() > max_events {
+            return Err(RunError::TooManyEvents(max_events));
         }
         steps.push(StepRecord {
             say: step.say.clone(),
@@ -121,10 +129,10 @@ pub fn run_with_files(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>) -> R
             pid: step.op.pid(),
             outcome: applied.outcome,
             first_event,
-            events: applied.events.clone(),
+            event_count: applied.events.len(),
             checks,
         });
-        timeline.record(i, applied.events, m.state());
+        timeline.record(i, applied.events);
     }
     Ok(Run { lesson: lesson.clone(), steps, timeline })
 }

@@ -59,3 +59,16 @@ fn the_thumb_interpreter_stops_at_its_budget() {
     assert!(e.to_string().contains("nowhere_symbol"), "{e}");
     assert!(sim_core::mcu::MAX_STEPS <= scenarios::runner::MAX_EVENTS as u64, "one run cannot exceed a lesson's events");
 }
+
+#[test]
+fn a_lesson_run_stops_at_its_event_cap() {
+    // The cap is 10,000,000 events (MAX_EVENTS); the mechanism, with a cap of 5.
+    let lesson = scenarios::parse_lesson(
+        "id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\n[[steps]]\nsay = \"\"\ndo = { op = \"spawn\", name = \"a\" }\n[[steps]]\nsay = \"\"\ndo = { op = \"spawn\", name = \"b\" }\n[[steps]]\nsay = \"\"\ndo = { op = \"fork\", pid = 1 }\n",
+    )
+    .expect("lesson");
+    let e = scenarios::runner::run_limited(&lesson, &Default::default(), 5).expect_err("more than 5 events");
+    assert_eq!(e.to_string(), "the lesson produced more than 5 events");
+    assert!(scenarios::runner::run_limited(&lesson, &Default::default(), 100).is_ok());
+    assert_eq!(scenarios::runner::MAX_EVENTS, 10_000_000);
+}

@@ -142,7 +142,7 @@ proptest! {
         let step = |m: &mut Machine, op: &Op, timeline: &mut Timeline, states: &mut Vec<State>| -> Result<(), TestCaseError> {
             match m.apply(op) {
                 Ok(r) => {
-                    timeline.record(states.len() - 1, r.events, m.state());
+                    timeline.record(states.len() - 1, r.events);
                     states.push(m.state().clone());
                 }
                 // A refused operation changes nothing.

@@ -59,7 +59,7 @@ proptest! {
         let mut shadow: BTreeMap<Pid, BTreeMap<u64, u8>> = BTreeMap::new();
         let apply = |m: &mut Machine, op: LinuxOp, timeline: &mut Timeline, states: &mut Vec<State>| -> Outcome {
             let r = m.apply(&op).unwrap_or_else(|e| panic!("{op:?}: {e}"));
-            timeline.record(states.len() - 1, r.events, m.state());
+            timeline.record(states.len() - 1, r.events);
             states.push(m.state().clone());
             r.outcome
         };

@@ -1,67 +1,73 @@
 //! A recorded run that can be viewed at any event, forward or back.
 //!
-//! Stepping applies or undoes one event's deltas (cost: the size of that
-//! event). Jumping far starts from the nearest checkpoint (a full state copy
-//! taken every [`CHECKPOINT_EVERY`] events; frame contents are shared, not
-//! copied) and applies the deltas in between.
+//! Events are kept encoded ([`super::wire`]), back to back, with the byte
+//! offset of each: a TLB hit costs about 25 bytes, not the hundred-odd of
+//! an `Event` in memory with its vectors, so a run of millions of events
+//! fits. Stepping decodes one event and applies or undoes its deltas (cost:
+//! the size of that event). Jumping far starts from the nearest checkpoint
+//! (a full state copy taken every [`CHECKPOINT_EVERY`] events, inside an
+//! operation too; frame contents are shared, not copied) and applies the
+//! events in between.
 
+use super::wire::{Reader, Wire};
 use super::{Event, Undo};
+use std::marker::PhantomData;
+
+/// The record, delta and focus types a timeline holds, without owning one.
+type Kinds<W, D, F> = PhantomData<fn() -> (W, D, F)>;
 
 /// Events between two checkpoints.
-pub const CHECKPOINT_EVERY: usize = 128;
+pub const CHECKPOINT_EVERY: usize = 1024;
 
 /// A recorded run of states `S` changed by deltas `D`, with events saying `W` and pointing at `F`.
 #[derive(Clone, Debug)]
 pub struct Timeline<S, W, D, F> {
-    events: Vec<Event<W, D, F>>,
-    /// For each event, the index of the operation that caused it.
-    op_of: Vec<usize>,
+    /// The events, encoded one after another.
+    bytes: Vec<u8>,
+    /// Where each event starts in `bytes`.
+    starts: Vec<u32>,
+    /// (operation, its first event), one entry per operation that has events.
+    ops: Vec<(usize, usize)>,
     /// (events applied, state then), ascending; the first is the start.
     checkpoints: Vec<(usize, S)>,
     pos: usize,
     current: S,
+    kinds: Kinds<W, D, F>,
 }
 
-impl<S: Clone, W, D: Undo<S>, F> Timeline<S, W, D, F> {
+impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
     /// Starts recording from `initial`.
     pub fn new(initial: S) -> Self {
-        Timeline { events: Vec::new(), op_of: Vec::new(), checkpoints: vec![(0, initial.clone())], pos: 0, current: initial }
+        Timeline {
+            bytes: Vec::new(),
+            starts: Vec::new(),
+            ops: Vec::new(),
+            checkpoints: vec![(0, initial.clone())],
+            pos: 0,
+            current: initial,
+            kinds: PhantomData,
+        }
     }
 
-    /// Appends the events of operation `op`, which took the machine to `after`.
-    /// The timeline moves to the end.
-    pub fn record(&mut self, op: usize, events: Vec<Event<W, D, F>>, after: &S) {
-        self.op_of.extend(std::iter::repeat_n(op, events.len()));
-        self.events.extend(events);
-        let last = self.checkpoints.last().map(|c| c.0).unwrap_or(0);
-        if self.events.len() - last >= CHECKPOINT_EVERY {
-            self.checkpoints.push((self.events.len(), after.clone()));
+    /// Appends the events of operation `op` (at the end of the timeline,
+    /// where it moves first); the state follows them.
+    pub fn record(&mut self, op: usize, events: Vec<Event<W, D, F>>) {
+        self.seek(self.len());
+        if !events.is_empty() && self.ops.last().is_none_or(|(o, _)| *o != op) {
+            self.ops.push((op, self.len()));
         }
-        self.pos = self.events.len();
-        self.current = after.clone();
-    }
-
-    /// Rebuilds a timeline from its initial state and its events (each with
-    /// the operation it belongs to), replaying them once to take the
-    /// checkpoints. Ends at the last event, as a recorded timeline does.
-    pub fn replay(initial: S, events: Vec<Event<W, D, F>>, op_of: Vec<usize>) -> Result<Self, &'static str> {
-        if events.len() != op_of.len() {
-            return Err("each event needs its operation");
-        }
-        if op_of.windows(2).any(|w| w[1] < w[0]) {
-            return Err("operations out of order");
-        }
-        let mut current = initial.clone();
-        let mut checkpoints = vec![(0, initial)];
-        for (i, e) in events.iter().enumerate() {
+        for e in events {
             for d in &e.deltas {
-                d.apply(&mut current, true);
+                d.apply(&mut self.current, true);
             }
-            if (i + 1) % CHECKPOINT_EVERY == 0 {
-                checkpoints.push((i + 1, current.clone()));
+            // A recording is limited to 4 GiB of encoded events.
+            self.starts.push(u32::try_from(self.bytes.len()).unwrap_or(u32::MAX));
+            e.put(&mut self.bytes);
+            self.pos += 1;
+            if self.pos % CHECKPOINT_EVERY == 0 {
+                self.checkpoints.push((self.pos, self.current.clone()));
             }
         }
-        Ok(Timeline { pos: events.len(), events, op_of, checkpoints, current })
     }
 
     /// The state before the first event.
@@ -71,12 +77,12 @@ impl<S: Clone, W, D: Undo<S>, F> Timeline<S, W, D, F> {
 
     /// Number of events.
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.starts.len()
     }
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.starts.is_empty()
     }
 
     /// Events applied so far (0 = the initial state).
@@ -89,24 +95,46 @@ impl<S: Clone, W, D: Undo<S>, F> Timeline<S, W, D, F> {
         &self.current
     }
 
-    /// All events.
-    pub fn events(&self) -> &[Event<W, D, F>] {
-        &self.events
+    /// Event `i`, decoded.
+    pub fn event(&self, i: usize) -> Option<Event<W, D, F>> {
+        let start = *self.starts.get(i)? as usize;
+        Event::get(&mut Reader::new(self.bytes.get(start..)?)).ok()
+    }
+
+    /// Events `from..to`, decoded.
+    pub fn events(&self, from: usize, to: usize) -> impl Iterator<Item = Event<W, D, F>> + '_ {
+        (from..to.min(self.len())).filter_map(|i| self.event(i))
+    }
+
+    /// The encoding of event `i`, as [`Timeline::record`] wrote it.
+    pub fn encoded(&self, i: usize) -> &[u8] {
+        let start = self.starts.get(i).map(|s| *s as usize).unwrap_or(self.bytes.len());
+        let end = self.starts.get(i + 1).map(|s| *s as usize).unwrap_or(self.bytes.len());
+        self.bytes.get(start..end).unwrap_or(&[])
+    }
+
+    /// Bytes the encoded events and their index take (checkpoints aside).
+    pub fn encoded_bytes(&self) -> usize {
+        self.bytes.len() + 4 * self.starts.len() + 16 * self.ops.len()
     }
 
     /// The operation that caused event `i`.
     pub fn op_of(&self, i: usize) -> Option<usize> {
-        self.op_of.get(i).copied()
+        if i >= self.len() {
+            return None;
+        }
+        let k = self.ops.partition_point(|(_, first)| *first <= i);
+        self.ops.get(k.checked_sub(1)?).map(|(op, _)| *op)
     }
 
     /// The event that led to the current state, if any.
-    pub fn current_event(&self) -> Option<&Event<W, D, F>> {
-        self.pos.checked_sub(1).and_then(|i| self.events.get(i))
+    pub fn current_event(&self) -> Option<Event<W, D, F>> {
+        self.pos.checked_sub(1).and_then(|i| self.event(i))
     }
 
     /// Applies the next event. Returns false at the end.
     pub fn step_forward(&mut self) -> bool {
-        let Some(e) = self.events.get(self.pos) else {
+        let Some(e) = self.event(self.pos) else {
             return false;
         };
         for d in &e.deltas {
@@ -118,11 +146,11 @@ impl<S: Clone, W, D: Undo<S>, F> Timeline<S, W, D, F> {
 
     /// Undoes the last applied event. Returns false at the start.
     pub fn step_back(&mut self) -> bool {
-        if self.pos == 0 {
+        let Some(e) = self.pos.checked_sub(1).and_then(|i| self.event(i)) else {
             return false;
-        }
+        };
         self.pos -= 1;
-        for d in self.events[self.pos].deltas.iter().rev() {
+        for d in e.deltas.iter().rev() {
             d.apply(&mut self.current, false);
         }
         true
@@ -130,23 +158,22 @@ impl<S: Clone, W, D: Undo<S>, F> Timeline<S, W, D, F> {
 
     /// Moves to the state after `n` events (clamped to the end).
     pub fn seek(&mut self, n: usize) {
-        let n = n.min(self.events.len());
-        let near = n.abs_diff(self.pos) <= CHECKPOINT_EVERY;
+        let n = n.min(self.len());
+        let near = n.abs_diff(self.pos) <= CHECKPOINT_EVERY / 2;
         if !near {
             let (at, state) = self.checkpoints.iter().rev().find(|c| c.0 <= n).cloned().unwrap_or((0, self.checkpoints[0].1.clone()));
-            self.current = state;
-            self.pos = at;
+            // Going forward from here is shorter than from the checkpoint.
+            if !(self.pos <= n && n - self.pos < n - at) {
+                self.current = state;
+                self.pos = at;
+            }
         }
-        while self.pos < n {
-            self.step_forward();
-        }
-        while self.pos > n {
-            self.step_back();
-        }
+        while self.pos < n && self.step_forward() {}
+        while self.pos > n && self.step_back() {}
     }
 
     /// The index of the first event of operation `op` (or the end).
     pub fn first_event_of(&self, op: usize) -> usize {
-        self.op_of.iter().position(|o| *o >= op).unwrap_or(self.events.len())
+        self.ops.iter().find(|(o, _)| *o >= op).map(|(_, first)| *first).unwrap_or(self.len())
     }
 }

@@ -391,22 +391,26 @@ impl<S: Wire + Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Wire for Timeline<S, 
     fn put(&self, out: &mut Vec<u8>) {
         self.initial().put(out);
         put_varint(out, self.len() as u64);
-        for (i, e) in self.events().iter().enumerate() {
+        for i in 0..self.len() {
             self.op_of(i).unwrap_or(0).put(out);
-            e.put(out);
+            out.extend_from_slice(self.encoded(i));
         }
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let initial = S::get(r)?;
         let n = r.length()?;
-        let mut events = Vec::with_capacity(n);
-        let mut ops = Vec::with_capacity(n);
+        let mut t = Timeline::new(initial);
+        let mut last = 0;
         for _ in 0..n {
-            ops.push(usize::get(r)?);
-            events.push(Event::get(r)?);
+            let at = r.pos;
+            let op = usize::get(r)?;
+            if op < last {
+                return Err(WireError::Bad { what: "operations out of order", at });
+            }
+            last = op;
+            t.record(op, vec![Event::get(r)?]);
         }
-        let at = r.pos;
-        Timeline::replay(initial, events, ops).map_err(|what| WireError::Bad { what, at })
+        Ok(t)
     }
 }
 

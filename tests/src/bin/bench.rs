@@ -111,6 +111,40 @@ fn main() {
         println!("translations, {name:<10} (narrated events): {:8.0} per second", n as f64 / secs);
     }
 
+    // Scale: 10,000,000 recorded events (TLB-hit translations, one event
+    // each) in one timeline; memory per event from the process's RSS.
+    let rss = || {
+        std::fs::read_to_string("/proc/self/statm").ok().and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok()).unwrap_or(0)
+            * 4096
+    };
+    let before = rss();
+    let mut long = Timeline::new(t_m.state().clone());
+    let n = 10_000_000usize;
+    let t = Instant::now();
+    for i in 0..n {
+        let r = t_m.apply(&LinuxOp::Access { pid: Pid(1), addr: base, access: Access::Read }).expect("access");
+        long.record(i, r.events);
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let grown = rss().saturating_sub(before);
+    println!(
+        "{n} recorded events: {secs:.1} s, {:.1} bytes per event (RSS growth; {:.1} of them the encoded events)",
+        grown as f64 / n as f64,
+        long.encoded_bytes() as f64 / n as f64
+    );
+    let mut seed = 11u64;
+    let t = Instant::now();
+    let mut worst = 0f64;
+    for _ in 0..200 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let target = (seed >> 33) as usize % n;
+        let t1 = Instant::now();
+        long.seek(target);
+        worst = worst.max(ms(t1));
+    }
+    println!("jump to a random step of {n} events:     {:8.3} ms mean, {worst:.3} ms worst", ms(t) / 200.0);
+    drop(long);
+
     // Rewind: a 20,000-event trace, jumps to random positions.
     let mut big = Machine::new(&Config::default());
     let mut tl = Timeline::new(big.state().clone());
@@ -123,7 +157,7 @@ fn main() {
     }
     for (i, op) in ops.iter().enumerate() {
         let r = big.apply(op).expect("op");
-        tl.record(i, r.events, big.state());
+        tl.record(i, r.events);
     }
     let n = tl.len();
     let mut seed = 7u64;

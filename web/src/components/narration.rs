@@ -22,7 +22,9 @@ pub fn narration(p: &super::AtStep) -> Html {
     let Some(step) = run.steps.get(k) else {
         return html! {};
     };
-    let event = &tl.events()[idx];
+    let Some(event) = tl.event(idx) else {
+        return html! {};
+    };
     let last_of_op = run.steps.get(k + 1).map(|s| s.first_event).unwrap_or(tl.len()) == p.pos;
     html! {
         <section class="narration">

@@ -48,19 +48,20 @@ pub fn views(p: &super::AtStep) -> Html {
     let tl = p.loaded.timeline.borrow();
     let st = tl.state();
     let run = &p.loaded.run;
-    let (marks, subject) = match p.pos.checked_sub(1) {
+    let (marks, subject) = match p.pos.checked_sub(1).and_then(|i| tl.event(i).map(|e| (i, e))) {
         None => (Marks { changed: BTreeSet::new(), walk: BTreeSet::new() }, None),
-        Some(i) => {
-            let e = &tl.events()[i];
+        Some((i, e)) => {
             let k = tl.op_of(i).unwrap_or(0);
             let start = run.steps.get(k).map(|s| s.first_event).unwrap_or(0);
             // The walk so far in this operation: the latest walk's levels.
             let mut walk = BTreeSet::new();
-            for ev in &tl.events()[start..=i] {
+            // Back from this event to the last one that was not part of a walk.
+            for j in (start..=i).rev() {
+                let Some(ev) = tl.event(j) else { break };
                 match ev.kind() {
                     EventKind::Walk => walk.extend(ev.focus_all()),
                     EventKind::Tlb | EventKind::Syscall => {}
-                    _ => walk.clear(),
+                    _ => break,
                 }
             }
             let op_pid = run.steps.get(k).and_then(|s| s.pid);
@@ -107,7 +108,7 @@ pub fn views(p: &super::AtStep) -> Html {
             if !st.bpf.maps.is_empty() || !st.bpf.progs.is_empty() || st.bpf.last_map_id > 0 {
                 <section class="view bpf" aria-labelledby="h-bpf">
                     <h3 id="h-bpf">{"BPF objects: who holds what"}</h3>
-                    { bpf_view(st, &freed_bpf(p.pos.checked_sub(1).and_then(|i| tl.events().get(i)))) }
+                    { bpf_view(st, &freed_bpf(p.pos.checked_sub(1).and_then(|i| tl.event(i)).as_ref())) }
                 </section>
             }
             if let Some(mcu) = st.mcu.as_deref() {
