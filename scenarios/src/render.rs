@@ -34,14 +34,16 @@ pub fn trace_text(run: &Run) -> String {
     if !l.question.is_empty() {
         let _ = writeln!(s, "question: {}", l.question);
     }
+    let mut texts = narrated(run);
     for (i, step) in run.steps.iter().enumerate() {
         let _ = writeln!(s, "\nstep {}/{}: {}", i + 1, run.steps.len(), step.op);
         for line in step.say.lines() {
             let _ = writeln!(s, "  | {line}");
         }
-        for (j, e) in run.timeline.events(step.first_event, step.first_event + step.event_count).enumerate() {
-            let mech = if e.mechanism().is_empty() { String::new() } else { format!("  [{}]", e.mechanism()) };
-            let _ = writeln!(s, "  {:>3}. {}{mech}", step.first_event + j + 1, e.text());
+        for j in 0..step.event_count {
+            let Some((text, mechanism)) = texts.next() else { break };
+            let mech = if mechanism.is_empty() { String::new() } else { format!("  [{mechanism}]") };
+            let _ = writeln!(s, "  {:>3}. {text}{mech}", step.first_event + j + 1);
         }
         let _ = writeln!(s, "  => {}", outcome_text(&step.outcome));
         for c in &step.checks {
@@ -60,13 +62,24 @@ pub fn trace_text(run: &Run) -> String {
 
 /// The trace as JSON.
 pub fn trace_json(run: &Run) -> String {
+    let mut texts = narrated(run);
     let steps: Vec<serde_json::Value> = run
         .steps
         .iter()
         .map(|s| {
             let mut v = serde_json::to_value(s).unwrap_or_default();
-            let events: Vec<_> = run.timeline.events(s.first_event, s.first_event + s.event_count).collect();
-            v["events"] = serde_json::to_value(events).unwrap_or_default();
+            let events: Vec<serde_json::Value> = run
+                .timeline
+                .events(s.first_event, s.first_event + s.event_count)
+                .map(|e| {
+                    let mut ev = serde_json::to_value(&e).unwrap_or_default();
+                    if let Some((text, _)) = texts.next() {
+                        ev["text"] = text.into();
+                    }
+                    ev
+                })
+                .collect();
+            v["events"] = events.into();
             v
         })
         .collect();
@@ -77,4 +90,18 @@ pub fn trace_json(run: &Run) -> String {
         "steps": steps,
     });
     serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
+/// Every event's sentence and mechanism, in order: each is told on the
+/// state just before it (an instruction's words need the core as it was),
+/// replayed once from the start.
+pub fn narrated(run: &Run) -> impl Iterator<Item = (String, String)> + '_ {
+    let mut state = run.timeline.initial().clone();
+    run.timeline.events(0, run.timeline.len()).map(move |e| {
+        let told = (e.text_before(&state), e.mechanism().to_string());
+        for d in &e.deltas {
+            sim_core::journal::Undo::apply(d, &mut state, true);
+        }
+        told
+    })
 }

@@ -101,6 +101,8 @@ pub enum Focus {
 pub enum What {
     /// A Linux record.
     Linux(linux::Ev),
+    /// A microcontroller record.
+    Mcu(mcu::Ev),
     /// A record not yet declared as data: its category, sentence and mechanism.
     Said {
         /// Category.
@@ -116,12 +118,14 @@ impl journal::Narrate for What {
     fn kind(&self) -> EventKind {
         match self {
             What::Linux(e) => e.kind(),
+            What::Mcu(e) => e.kind(),
             What::Said { kind, .. } => *kind,
         }
     }
     fn mechanism(&self) -> &str {
         match self {
             What::Linux(e) => e.mechanism(),
+            What::Mcu(e) => e.mechanism(),
             What::Said { mechanism, .. } => mechanism,
         }
     }
@@ -131,6 +135,7 @@ impl std::fmt::Display for What {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             What::Linux(e) => e.fmt(f),
+            What::Mcu(e) => e.fmt(f),
             What::Said { text, .. } => f.write_str(text),
         }
     }
@@ -140,6 +145,7 @@ impl journal::Points<Focus> for What {
     fn focus(&self) -> Vec<Focus> {
         match self {
             What::Linux(e) => e.focus().into_iter().map(Focus::Linux).collect(),
+            What::Mcu(e) => e.focus().into_iter().map(Focus::Mcu).collect(),
             What::Said { .. } => Vec::new(),
         }
     }
@@ -155,12 +161,40 @@ crate::wire_struct! {
 }
 
 crate::wire_enum! {
-    What { Linux(e) = 0, Said { kind, text, mechanism } = 1 }
+    What { Linux(e) = 0, Said { kind, text, mechanism } = 1, Mcu(e) = 2 }
     Delta { Linux(d) = 0, Bpf(d) = 1, Nt(d) = 2, Mcu(d) = 3 }
     Focus { Linux(f) = 0, Mcu(f) = 1 }
 }
 
 impl journal::Event<What, Delta, Focus> {
+    /// The sentence, given the state just before the event. Most records
+    /// carry what they need; an instruction's words come from running it
+    /// again, with text, on the core as it was ([`mcu::describe`]).
+    pub fn text_before(&self, before: &State) -> String {
+        match (&self.what, before.mcu.as_deref()) {
+            (What::Mcu(mcu::Ev::Insn { pc }), Some(m)) => mcu::describe(*pc, m),
+            _ => self.what.to_string(),
+        }
+    }
+
+    /// The sentence, given the state just after the event (the one a view
+    /// shows): for an instruction the board is taken back by the event's
+    /// own deltas first.
+    pub fn text_after(&self, after: &State) -> String {
+        match &self.what {
+            What::Mcu(mcu::Ev::Insn { pc }) => {
+                let mut board = after.mcu.clone();
+                for d in self.deltas.iter().rev() {
+                    if let Delta::Mcu(d) = d {
+                        d.apply(&mut board, false);
+                    }
+                }
+                board.as_deref().map(|m| mcu::describe(*pc, m)).unwrap_or_else(|| self.what.to_string())
+            }
+            _ => self.what.to_string(),
+        }
+    }
+
     /// Everything this event changed or pointed at, for highlighting: the
     /// explicit focus plus what its deltas touched. Page-table frames are
     /// reported entry by entry (the bytes written), other frames whole.
@@ -236,6 +270,9 @@ impl mcu::Sink for Journal<What, Delta, Focus> {
     }
     fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<mcu::Focus>) {
         Journal::emit(self, What::Said { kind, text, mechanism: mechanism.into() }, focus.into_iter().map(Focus::Mcu).collect());
+    }
+    fn event(&mut self, ev: mcu::Ev, focus: Vec<mcu::Focus>) {
+        Journal::emit(self, What::Mcu(ev), focus.into_iter().map(Focus::Mcu).collect());
     }
 }
 

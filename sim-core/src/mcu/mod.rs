@@ -52,6 +52,17 @@ pub struct Cpu {
     pub steps: u64,
 }
 
+impl Cpu {
+    /// NZCV as bits 3..0.
+    pub fn flags(&self) -> u8 {
+        (u8::from(self.n) << 3) | (u8::from(self.z) << 2) | (u8::from(self.c) << 1) | u8::from(self.v)
+    }
+
+    fn set_flags(&mut self, f: u8) {
+        (self.n, self.z, self.c, self.v) = (f & 8 != 0, f & 4 != 0, f & 2 != 0, f & 1 != 0);
+    }
+}
+
 /// The microcontroller.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct McuState {
@@ -151,6 +162,7 @@ type Fault = ThumbFault;
 /// What one instruction did to memory.
 enum Effect {
     Store(u32, Vec<u8>),
+    Load(u32),
 }
 
 impl McuState {
@@ -280,6 +292,16 @@ pub enum Delta {
         /// After.
         new: Box<Cpu>,
     },
+    /// One instruction's change to the core: the registers it wrote
+    /// (number, before, after), the NZCV flags before and after (bits 3..0)
+    /// and one more instruction executed. A few bytes instead of two copies
+    /// of the core.
+    Step {
+        /// (register, before, after) for each register written.
+        regs: Box<[(u8, u32, u32)]>,
+        /// NZCV before and after.
+        flags: [u8; 2],
+    },
     /// Bytes of RAM changed.
     Ram {
         /// Offset from the start of RAM.
@@ -307,6 +329,15 @@ impl crate::journal::Undo<Option<Box<McuState>>> for Delta {
                     m.cpu = (**pick(old, new, forward)).clone();
                 }
             }
+            Delta::Step { regs, flags } => {
+                if let Some(m) = st.as_mut() {
+                    for (r, old, new) in regs.iter() {
+                        m.cpu.r[*r as usize & 15] = *pick(old, new, forward);
+                    }
+                    m.cpu.set_flags(*pick(&flags[0], &flags[1], forward));
+                    m.cpu.steps = if forward { m.cpu.steps.saturating_add(1) } else { m.cpu.steps.saturating_sub(1) };
+                }
+            }
             Delta::Ram { offset, old, new } => {
                 if let Some(m) = st.as_mut() {
                     let b = pick(old, new, forward);
@@ -323,8 +354,33 @@ impl crate::journal::Undo<Option<Box<McuState>>> for Delta {
 pub trait Sink {
     /// Records a delta already applied to the board.
     fn record(&mut self, d: Delta);
-    /// Closes the deltas recorded since the last event into an event.
+    /// Closes the deltas recorded since the last event into an event that
+    /// says `text` (a record not yet declared in [`Ev`]).
     fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>);
+    /// Closes the deltas recorded since the last event into the event `ev`.
+    fn event(&mut self, ev: Ev, focus: Vec<Focus>);
+}
+
+crate::events! {
+    /// A microcontroller event record.
+    pub enum Ev: Focus {
+        /// One instruction executed (its words come from running it again, with
+        /// text, on the core as it was before: [`describe`]).
+        Insn { pc: u32 } = 0, Copy, "Thumb instruction (ARMv6-M)", [], "the instruction at {pc:#06x}";
+    }
+}
+
+/// What the instruction at `pc` of `before` (the board just before it ran)
+/// does, in words: its address and symbol, the disassembly, what it did.
+pub fn describe(pc: u32, before: &McuState) -> String {
+    let mut cpu = before.cpu.clone();
+    match execute(before, &mut cpu, true) {
+        Ok((text, note, _)) => {
+            let note = if note.is_empty() { String::new() } else { format!(": {note}") };
+            format!("{pc:#06x} <{}>  {text}{note}", before.symbolize(pc))
+        }
+        Err(fault) => format!("{pc:#06x} <{}>  {fault}", before.symbolize(pc)),
+    }
 }
 
 /// What the board's code works on: the board (if one is loaded), the
@@ -411,6 +467,20 @@ impl Ctx<'_> {
         Ok(Outcome::Ok)
     }
 
+    /// One instruction's change to the core, as a [`Delta::Step`] when only
+    /// registers and flags changed (and the count by one).
+    fn step_cpu(&mut self, cpu: Cpu) {
+        let Some(st) = self.mcu.as_deref() else { return };
+        let old = &st.cpu;
+        if old.ipsr != cpu.ipsr || old.lockup != cpu.lockup || cpu.steps != old.steps.wrapping_add(1) {
+            return self.set_cpu(cpu);
+        }
+        let regs: Box<[(u8, u32, u32)]> =
+            (0..16u8).filter(|r| old.r[*r as usize] != cpu.r[*r as usize]).map(|r| (r, old.r[r as usize], cpu.r[r as usize])).collect();
+        let flags = [old.flags(), cpu.flags()];
+        self.delta(Delta::Step { regs, flags });
+    }
+
     fn set_cpu(&mut self, cpu: Cpu) {
         if let Some(st) = self.mcu.as_deref() {
             let old = st.cpu.clone();
@@ -484,33 +554,33 @@ impl Ctx<'_> {
             }
             let mut cpu = st.cpu.clone();
             let pc = cpu.r[15];
-            let step = execute(st, &mut cpu).map(|(text, note, effects)| {
-                let stores: Vec<(usize, Vec<u8>, Vec<u8>)> = effects
-                    .into_iter()
-                    .map(|Effect::Store(addr, bytes)| {
-                        let off = (addr - RAM_BASE) as usize;
-                        (off, st.ram[off..off + bytes.len()].to_vec(), bytes)
-                    })
-                    .collect();
-                (format!("{pc:#06x} <{}>  {text}", st.symbolize(pc)), note, stores)
+            let step = execute(st, &mut cpu, false).map(|(_, _, effects)| {
+                let mut load = None;
+                let mut stores: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
+                for e in effects {
+                    match e {
+                        Effect::Store(addr, bytes) => {
+                            let off = (addr - RAM_BASE) as usize;
+                            stores.push((off, st.ram[off..off + bytes.len()].to_vec(), bytes));
+                        }
+                        Effect::Load(addr) => load = Some(addr),
+                    }
+                }
+                (load, stores)
             });
             match step {
-                Ok((text, note, stores)) => {
+                Ok((load, stores)) => {
                     let idle = cpu.r[15] == pc;
                     let mut focus: Vec<Focus> =
                         stores.iter().map(|(off, _, _)| Focus::McuAddr { addr: RAM_BASE + *off as u32, write: true }).collect();
-                    // Loads: the address named in the note ("loaded from 0x..").
-                    if let Some(a) = note.split("loaded from ").nth(1).or_else(|| note.split("stored in flash at ").nth(1)) {
-                        if let Some(addr) = a.split_whitespace().next().and_then(parse_num) {
-                            focus.push(Focus::McuAddr { addr: addr as u32, write: false });
-                        }
+                    if let Some(addr) = load {
+                        focus.push(Focus::McuAddr { addr, write: false });
                     }
                     for (offset, old, new) in stores {
                         self.delta(Delta::Ram { offset, old, new });
                     }
-                    self.set_cpu(cpu);
-                    let note = if note.is_empty() { String::new() } else { format!(": {note}") };
-                    self.emit(EventKind::Copy, format!("{text}{note}"), "Thumb instruction (ARMv6-M)", focus);
+                    self.step_cpu(cpu);
+                    self.j.event(Ev::Insn { pc }, focus);
                     if idle && stop.is_none() {
                         self.emit(
                             EventKind::Process,
@@ -590,5 +660,5 @@ crate::wire_struct! {
 
 crate::wire_enum! {
     Focus { McuAddr { addr, write } = 0 }
-    Delta { Load { old, new } = 0, Cpu { old, new } = 1, Ram { offset, old, new } = 2 }
+    Delta { Load { old, new } = 0, Cpu { old, new } = 1, Ram { offset, old, new } = 2, Step { regs, flags } = 3 }
 }

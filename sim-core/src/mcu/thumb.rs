@@ -21,11 +21,25 @@ pub(super) fn reglist(list: u32, extra: Option<&str>) -> String {
     format!("{{{}}}", v.join(", "))
 }
 
-/// Executes one instruction on a copy of the core. Returns the disassembly,
-/// a description of what it did, and the memory it writes; `Err` is a fault
-/// (or an instruction the simulator does not model).
+/// Text only when `$on`: formatting costs nothing when a run is recorded,
+/// and the same code gives the words when the instruction is shown.
+macro_rules! txt {
+    ($on:expr, $($a:tt)*) => {
+        if $on {
+            format!($($a)*)
+        } else {
+            String::new()
+        }
+    };
+}
+
+/// Executes one instruction on a copy of the core. Returns the disassembly
+/// and a description of what it did (both empty unless `t`), and the memory
+/// it reads and writes; `Err` is a fault (or an instruction the simulator
+/// does not model). Recording runs it with `t` false; showing the event runs
+/// it again, with `t`, on the core as it was before ([`describe`]).
 #[allow(clippy::needless_range_loop)] // register lists index r0..r7 by number
-pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Vec<Effect>), Fault> {
+pub(super) fn execute(m: &McuState, cpu: &mut Cpu, t: bool) -> Result<(String, String, Vec<Effect>), Fault> {
     let pc = cpu.r[15];
     let hw = m.read(pc & !1, 2).map_err(|e| ThumbFault::Fetch(Box::new(e)))?;
     let mut next = pc.wrapping_add(2);
@@ -61,9 +75,9 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
             set_nz(cpu, res);
             cpu.c = carry;
             if name == "movs" {
-                format!("movs {}, {}", REG[rd], REG[rn])
+                txt!(t, "movs {}, {}", REG[rd], REG[rn])
             } else {
-                format!("{name} {}, {}, #{imm}", REG[rd], REG[rn])
+                txt!(t, "{name} {}, {}, #{imm}", REG[rd], REG[rn])
             }
         }
         // ADD/SUB register or 3-bit immediate
@@ -79,9 +93,9 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
             cpu.v = v;
             let op = if sub { "subs" } else { "adds" };
             if imm {
-                format!("{op} {}, {}, #{y}", REG[rd], REG[rn])
+                txt!(t, "{op} {}, {}, #{y}", REG[rd], REG[rn])
             } else {
-                format!("{op} {}, {}, {}", REG[rd], REG[rn], REG[rm])
+                txt!(t, "{op} {}, {}, {}", REG[rd], REG[rn], REG[rm])
             }
         }
         // MOV/CMP/ADD/SUB 8-bit immediate
@@ -92,14 +106,14 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                 0 => {
                     cpu.r[r] = imm;
                     set_nz(cpu, imm);
-                    format!("movs {}, #{imm}", REG[r])
+                    txt!(t, "movs {}, #{imm}", REG[r])
                 }
                 1 => {
                     let (res, c, v) = add_with_carry(cpu.r[r], !imm, true);
                     set_nz(cpu, res);
                     cpu.c = c;
                     cpu.v = v;
-                    format!("cmp {}, #{imm}", REG[r])
+                    txt!(t, "cmp {}, #{imm}", REG[r])
                 }
                 2 => {
                     let (res, c, v) = add_with_carry(cpu.r[r], imm, false);
@@ -107,7 +121,7 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                     set_nz(cpu, res);
                     cpu.c = c;
                     cpu.v = v;
-                    format!("adds {}, #{imm}", REG[r])
+                    txt!(t, "adds {}, #{imm}", REG[r])
                 }
                 _ => {
                     let (res, c, v) = add_with_carry(cpu.r[r], !imm, true);
@@ -115,7 +129,7 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                     set_nz(cpu, res);
                     cpu.c = c;
                     cpu.v = v;
-                    format!("subs {}, #{imm}", REG[r])
+                    txt!(t, "subs {}, #{imm}", REG[r])
                 }
             }
         }
@@ -171,8 +185,8 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                 cpu.r[rd] = res;
             }
             match op {
-                9 => format!("rsbs {}, {}, #0", REG[rd], REG[rn]),
-                _ => format!("{} {}, {}", names[op as usize], REG[rd], REG[rn]),
+                9 => txt!(t, "rsbs {}, {}, #0", REG[rd], REG[rn]),
+                _ => txt!(t, "{} {}, {}", names[op as usize], REG[rd], REG[rn]),
             }
         }
         0b01000 => {
@@ -189,14 +203,14 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                     } else {
                         cpu.r[rdn] = res;
                     }
-                    format!("add {}, {}", REG[rdn], REG[rm])
+                    txt!(t, "add {}, {}", REG[rdn], REG[rm])
                 }
                 1 => {
                     let (res, c, v) = add_with_carry(val(cpu, rdn), !val(cpu, rm), true);
                     set_nz(cpu, res);
                     cpu.c = c;
                     cpu.v = v;
-                    format!("cmp {}, {}", REG[rdn], REG[rm])
+                    txt!(t, "cmp {}, {}", REG[rdn], REG[rm])
                 }
                 2 => {
                     let v = val(cpu, rm);
@@ -208,7 +222,7 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                     if rdn == 8 && rm == 8 {
                         "nop (mov r8, r8)".into()
                     } else {
-                        format!("mov {}, {}", REG[rdn], REG[rm])
+                        txt!(t, "mov {}, {}", REG[rdn], REG[rm])
                     }
                 }
                 _ => {
@@ -221,7 +235,7 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                         return Err(ThumbFault::BranchNoThumb { insn: if link { "blx" } else { "bx" }, target });
                     }
                     next = target & !1;
-                    format!("{} {}", if link { "blx" } else { "bx" }, REG[rm])
+                    txt!(t, "{} {}", if link { "blx" } else { "bx" }, REG[rm])
                 }
             }
         }
@@ -230,8 +244,9 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
             let addr = (pc_val & !3).wrapping_add((hw & 0xff) * 4);
             let v = m.read(addr, 4)?;
             cpu.r[r] = v;
-            note = format!("{} = {v:#x}, the literal stored in flash at {addr:#x}", REG[r]);
-            format!("ldr {}, [pc, #{}]", REG[r], (hw & 0xff) * 4)
+            effects.push(Effect::Load(addr));
+            note = txt!(t, "{} = {v:#x}, the literal stored in flash at {addr:#x}", REG[r]);
+            txt!(t, "ldr {}, [pc, #{}]", REG[r], (hw & 0xff) * 4)
         }
         0b01010 | 0b01011 => {
             // Load/store register offset
@@ -243,7 +258,7 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
             if op < 3 {
                 m.check_store(addr, size)?;
                 effects.push(Effect::Store(addr, cpu.r[rd].to_le_bytes()[..size as usize].to_vec()));
-                note = format!("{} = {:#x} stored at {addr:#x} ({})", REG[rd], cpu.r[rd] & mask(size), m.region(addr));
+                note = txt!(t, "{} = {:#x} stored at {addr:#x} ({})", REG[rd], cpu.r[rd] & mask(size), m.region(addr));
             } else {
                 let mut v = m.read(addr, size)?;
                 if op == 3 {
@@ -252,9 +267,10 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                     v = v as u16 as i16 as i32 as u32;
                 }
                 cpu.r[rd] = v;
-                note = format!("{} = {v:#x} loaded from {addr:#x} ({})", REG[rd], m.region(addr));
+                effects.push(Effect::Load(addr));
+                note = txt!(t, "{} = {v:#x} loaded from {addr:#x} ({})", REG[rd], m.region(addr));
             }
-            format!("{} {}, [{}, {}]", names[op as usize], REG[rd], REG[rn], REG[rm])
+            txt!(t, "{} {}, [{}, {}]", names[op as usize], REG[rd], REG[rn], REG[rm])
         }
         0b01100..=0b10001 => {
             // Load/store immediate offset: word, byte, halfword
@@ -279,13 +295,14 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
             if load {
                 let v = m.read(addr, size)?;
                 cpu.r[rd] = v;
-                note = format!("{} = {v:#x} loaded from {addr:#x} ({}, {})", REG[rd], m.region(addr), m.symbolize(addr));
+                effects.push(Effect::Load(addr));
+                note = txt!(t, "{} = {v:#x} loaded from {addr:#x} ({}, {})", REG[rd], m.region(addr), m.symbolize(addr));
             } else {
                 m.check_store(addr, size)?;
                 effects.push(Effect::Store(addr, cpu.r[rd].to_le_bytes()[..size as usize].to_vec()));
-                note = format!("{:#x} stored at {addr:#x} ({}, {})", cpu.r[rd] & mask(size), m.region(addr), m.symbolize(addr));
+                note = txt!(t, "{:#x} stored at {addr:#x} ({}, {})", cpu.r[rd] & mask(size), m.region(addr), m.symbolize(addr));
             }
-            format!("{name} {}, [{}, #{off}]", REG[rd], REG[rn])
+            txt!(t, "{name} {}, [{}, #{off}]", REG[rd], REG[rn])
         }
         0b10010 | 0b10011 => {
             // SP-relative load/store
@@ -293,11 +310,11 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
             let addr = cpu.r[13].wrapping_add((hw & 0xff) * 4);
             if hw & (1 << 11) != 0 {
                 cpu.r[r] = m.read(addr, 4)?;
-                format!("ldr {}, [sp, #{}]", REG[r], (hw & 0xff) * 4)
+                txt!(t, "ldr {}, [sp, #{}]", REG[r], (hw & 0xff) * 4)
             } else {
                 m.check_store(addr, 4)?;
                 effects.push(Effect::Store(addr, cpu.r[r].to_le_bytes().to_vec()));
-                format!("str {}, [sp, #{}]", REG[r], (hw & 0xff) * 4)
+                txt!(t, "str {}, [sp, #{}]", REG[r], (hw & 0xff) * 4)
             }
         }
         0b10100 | 0b10101 => {
@@ -305,10 +322,10 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
             let imm = (hw & 0xff) * 4;
             if hw & (1 << 11) != 0 {
                 cpu.r[r] = cpu.r[13].wrapping_add(imm);
-                format!("add {}, sp, #{imm}", REG[r])
+                txt!(t, "add {}, sp, #{imm}", REG[r])
             } else {
                 cpu.r[r] = (pc_val & !3).wrapping_add(imm);
-                format!("adr {}, {:#x}", REG[r], cpu.r[r])
+                txt!(t, "adr {}, {:#x}", REG[r], cpu.r[r])
             }
         }
         0b10110 | 0b10111 => match (hw >> 8) & 15 {
@@ -316,10 +333,10 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                 let imm = (hw & 0x7f) * 4;
                 if hw & 0x80 != 0 {
                     cpu.r[13] = cpu.r[13].wrapping_sub(imm);
-                    format!("sub sp, #{imm}")
+                    txt!(t, "sub sp, #{imm}")
                 } else {
                     cpu.r[13] = cpu.r[13].wrapping_add(imm);
-                    format!("add sp, #{imm}")
+                    txt!(t, "add sp, #{imm}")
                 }
             }
             2 => {
@@ -331,7 +348,7 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                     _ => (rm & 0xff, "uxtb"),
                 };
                 cpu.r[rd] = v;
-                format!("{name} {}, {}", REG[rd], REG[rn])
+                txt!(t, "{name} {}, {}", REG[rd], REG[rn])
             }
             4 | 5 => {
                 let list = hw & 0xff;
@@ -351,8 +368,8 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                     effects.push(Effect::Store(a, cpu.r[14].to_le_bytes().to_vec()));
                 }
                 cpu.r[13] = base;
-                note = format!("{n} words pushed; sp = {base:#x}");
-                format!("push {}", reglist(list, lr.then_some("lr")))
+                note = txt!(t, "{n} words pushed; sp = {base:#x}");
+                txt!(t, "push {}", reglist(list, lr.then_some("lr")))
             }
             12 | 13 => {
                 let list = hw & 0xff;
@@ -373,7 +390,7 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                     next = t & !1;
                 }
                 cpu.r[13] = a;
-                format!("pop {}", reglist(list, pcb.then_some("pc")))
+                txt!(t, "pop {}", reglist(list, pcb.then_some("pc")))
             }
             10 => {
                 let v = cpu.r[rn];
@@ -384,9 +401,9 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                     _ => return Err(ThumbFault::Unsupported { pc, hw, lo: None, thumb2: false }),
                 };
                 cpu.r[rd] = res;
-                format!("{name} {}, {}", REG[rd], REG[rn])
+                txt!(t, "{name} {}, {}", REG[rd], REG[rn])
             }
-            6 if hw & 0xffe8 == 0xb660 => format!("cps{} i", if hw & 0x10 != 0 { "id" } else { "ie" }),
+            6 if hw & 0xffe8 == 0xb660 => txt!(t, "cps{} i", if hw & 0x10 != 0 { "id" } else { "ie" }),
             14 => return Err(ThumbFault::Bkpt { imm: hw & 0xff, pc }),
             15 if hw & 0xff == 0 => "nop".into(),
             15 if matches!(hw & 0xff, 0x10 | 0x20 | 0x30 | 0x40) => "hint (wfi/wfe/sev/yield: no effect here)".into(),
@@ -404,7 +421,7 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
                     } else {
                         m.check_store(a, 4)?;
                         effects.push(Effect::Store(a, cpu.r[i].to_le_bytes().to_vec()));
-                        note = format!("{} = {:#x} stored at {a:#x} ({}, {})", REG[i], cpu.r[i], m.region(a), m.symbolize(a));
+                        note = txt!(t, "{} = {:#x} stored at {a:#x} ({}, {})", REG[i], cpu.r[i], m.region(a), m.symbolize(a));
                     }
                     a += 4;
                 }
@@ -412,7 +429,7 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
             if !(load && list & (1 << base_reg) != 0) {
                 cpu.r[base_reg] = a;
             }
-            format!("{} {}!, {}", if load { "ldmia" } else { "stmia" }, REG[base_reg], reglist(list, None))
+            txt!(t, "{} {}!, {}", if load { "ldmia" } else { "stmia" }, REG[base_reg], reglist(list, None))
         }
         0b11010 | 0b11011 => {
             let cond = (hw >> 8) & 15;
@@ -443,13 +460,13 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
             if taken {
                 next = target;
             }
-            note = if taken { "taken".into() } else { "not taken".into() };
-            format!("b{} {target:#x}", COND[cond as usize])
+            note = txt!(t, "{}", if taken { "taken" } else { "not taken" });
+            txt!(t, "b{} {target:#x}", COND[cond as usize])
         }
         0b11100 => {
             let off = (((hw & 0x7ff) << 21) as i32 >> 20) as u32;
             next = pc_val.wrapping_add(off);
-            format!("b {next:#x}")
+            txt!(t, "b {next:#x}")
         }
         0b11110 => {
             let lo = m.read((pc & !1) + 2, 2)?;
@@ -464,7 +481,7 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu) -> Result<(String, String, Ve
             let target = pc_val.wrapping_add(off);
             cpu.r[14] = pc.wrapping_add(4) | 1;
             next = target;
-            format!("bl {target:#x} <{}>", m.symbolize(target))
+            txt!(t, "bl {target:#x} <{}>", m.symbolize(target))
         }
         0b11101 | 0b11111 => {
             let lo = m.read((pc & !1) + 2, 2).unwrap_or(0);
