@@ -181,12 +181,13 @@ fn test() -> R {
 /// own), and a recording of every built-in lesson with the picker's index.
 fn build_web() -> R {
     setup(false)?;
-    run(Command::new("cargo").args(["build", "--release", "--target", TARGET, "-p", "web", "-p", "engine"]))?;
+    run(Command::new("cargo").args(["build", "--release", "--target", TARGET, "-p", "web"]))?;
+    run(Command::new("cargo").args(["build", "--profile", "engine", "--target", TARGET, "-p", "engine"]))?;
     let dist = root().join("web/dist");
     let _ = std::fs::remove_dir_all(&dist);
-    for (krate, out) in [("web", dist.clone()), ("engine", dist.join("engine"))] {
+    for (krate, profile, out) in [("web", "release", dist.clone()), ("engine", "engine", dist.join("engine"))] {
         std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-        let wasm = root().join("target").join(TARGET).join(format!("release/{krate}.wasm"));
+        let wasm = root().join("target").join(TARGET).join(format!("{profile}/{krate}.wasm"));
         run(Command::new("wasm-bindgen").arg(&wasm).args(["--target", "web", "--no-typescript", "--out-dir"]).arg(&out))?;
         optimise(&out.join(format!("{krate}_bg.wasm")))?;
     }
@@ -392,6 +393,24 @@ fn fuzz(t: &str, secs: u32) -> Result<String, String> {
     Ok(line)
 }
 
+/// Native numbers, then the same core in wasm (Node), built as the page's
+/// engine module is, so the two can be read side by side.
 fn bench() -> R {
-    run(Command::new("cargo").args(["run", "--profile", "bench", "-p", "sim-tests", "--bin", "bench"]))
+    setup(false)?;
+    run(Command::new("cargo").args(["run", "--profile", "bench", "-p", "sim-tests", "--bin", "bench"]))?;
+    eprintln!("wasm (Node, the engine's profile):");
+    run(Command::new("cargo").args([
+        "test",
+        "--profile",
+        "engine",
+        "--target",
+        TARGET,
+        "-p",
+        "scenarios",
+        "--test",
+        "wasm",
+        "--",
+        "--nocapture",
+        "rate_in_wasm",
+    ]))
 }
