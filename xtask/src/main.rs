@@ -168,6 +168,7 @@ fn test() -> R {
     ]))?;
     // End to end: the real page, served, driven in headless Chromium.
     build_web()?;
+    record_million(&root().join("web/dist/lessons"))?;
     let port = 18000 + (std::process::id() % 1000) as u16;
     let dist = root().join("web/dist");
     std::thread::spawn(move || {
@@ -268,6 +269,26 @@ fn record_lessons(dir: &Path) -> Result<Vec<String>, String> {
     }
     std::fs::write(dir.join("index.txt"), index).map_err(|e| e.to_string())?;
     Ok(ids)
+}
+
+/// Writes `e2e-1m.trace`, a recording of about a million events (the
+/// Reset handler copying 64 KiB of .data, thirteen times), for the
+/// end-to-end test's jumps; only `cargo xtask test` writes it.
+fn record_million(dir: &Path) -> R {
+    let fw = std::fs::read(root().join("fixtures/mcu/bigdata.elf")).map_err(|e| format!("bigdata.elf: {e}"))?;
+    let mut toml = String::from("id = \"e2e-1m\"\ntitle = \"A million events\"\nsummary = \"s\"\n");
+    toml += "[[steps]]\nsay = \"load\"\ndo = { op = \"mcu_load\", path = \"/fw/bigdata.elf\", ram_kib = 128 }\n";
+    for _ in 0..13 {
+        toml += "[[steps]]\nsay = \"reset\"\ndo = { op = \"mcu_reset\" }\n";
+        toml += "[[steps]]\nsay = \"copy\"\ndo = { op = \"mcu_run\", until = \"main\", max = 100000 }\n";
+    }
+    let lesson = scenarios::parse_lesson(&toml).map_err(|e| e.to_string())?;
+    let files = [("/fw/bigdata.elf".to_string(), std::sync::Arc::from(fw))].into_iter().collect();
+    let run = scenarios::run_with_files(&lesson, &files).map_err(|e| e.to_string())?;
+    let events = run.timeline.len();
+    let bytes = scenarios::Recording::from(run).encode();
+    eprintln!("e2e-1m.trace: {events} events, {} bytes", bytes.len());
+    std::fs::write(dir.join("e2e-1m.trace"), bytes).map_err(|e| e.to_string())
 }
 
 /// Files under `dist/sub`, relative to `dist`.
