@@ -297,26 +297,9 @@ macro_rules! operations {
             $( $(#[$vm])* $v { $( $(#[$fm])* $field: $ty ),* } ),*
         }
 
+        $crate::record_reader! { "operation", $t, $f, $( $v = $name { $( $field : $ty = $parse ),* } [ $( $check )? ] )* }
+
         impl $t {
-            /// Every operation's name as lesson files write it.
-            pub const NAMES: &'static [&'static str] = &[$($name),*];
-
-            /// Reads the operation named `kind` from its record, or `None`
-            /// when `kind` is not one of these operations.
-            pub fn from_fields(kind: &str, $f: &mut $crate::fields::Fields) -> Option<Result<Self, String>> {
-                let read = |$f: &mut $crate::fields::Fields| -> Result<Self, String> {
-                    match kind {
-                        $( $name => {
-                            $( let $field: $ty = $parse; )*
-                            $( $check?; )?
-                            Ok($t::$v { $($field),* })
-                        } )*
-                        _ => Err(String::new()),
-                    }
-                };
-                Self::NAMES.contains(&kind).then(|| read($f))
-            }
-
             /// The number of the process the operation acts for, if any.
             #[allow(unused_variables)]
             pub fn pid(&self) -> Option<u32> {
@@ -333,6 +316,36 @@ macro_rules! operations {
             #[allow(unused_variables)]
             pub fn apply(&self, $k: &mut $ctx) -> $ret {
                 match self { $( $t::$v { $($field),* } => $apply ),* }
+            }
+        }
+    };
+}
+
+/// The reading half of [`operations!`] and of the lesson checks' macro:
+/// the name list and `from_fields`, which reads the record named `kind`
+/// field by field (running each field's expression on the record `$f`)
+/// and then the optional cross-field check.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! record_reader {
+    ($what:literal, $t:ident, $f:ident, $( $v:ident = $name:literal { $( $field:ident : $ty:ty = $parse:expr ),* } [ $( $check:expr )? ] )*) => {
+        impl $t {
+            #[doc = concat!("Every ", $what, "'s name as lesson files write it.")]
+            pub const NAMES: &'static [&'static str] = &[$($name),*];
+
+            #[doc = concat!("Reads the ", $what, " named `kind` from its record, or `None` when `kind` is not one of these.")]
+            pub fn from_fields(kind: &str, $f: &mut $crate::fields::Fields) -> Option<Result<Self, String>> {
+                let read = |$f: &mut $crate::fields::Fields| -> Result<Self, String> {
+                    match kind {
+                        $( $name => {
+                            $( let $field: $ty = $parse; )*
+                            $( $check?; )?
+                            Ok($t::$v { $($field),* })
+                        } )*
+                        _ => Err(String::new()),
+                    }
+                };
+                Self::NAMES.contains(&kind).then(|| read($f))
             }
         }
     };

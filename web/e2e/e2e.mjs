@@ -219,30 +219,33 @@ await check("step timing on the largest lesson", async () => {
   metrics.steps_measured = times.forward.length;
 });
 
+// 40 random scrubber moves in the lesson shown; the time of each until the
+// position updates.
+const jumps = (seed) => page.evaluate(async (seed) => {
+  const pos = () => document.querySelector("#position").textContent;
+  const changed = () => new Promise((r) => { const o = new MutationObserver(() => { o.disconnect(); r(performance.now()); }); o.observe(document.querySelector("#position"), { childList: true, characterData: true, subtree: true }); });
+  const s = document.querySelector("#scrubber");
+  const n = parseInt(pos().split("/ ")[1]);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const times = [];
+  for (let i = 0; i < 40; i++) {
+    const target = Math.floor(rnd() * n);
+    if (pos().startsWith(`event ${target} /`)) continue;
+    const done = changed(), t0 = performance.now();
+    s.value = String(target);
+    s.dispatchEvent(new Event("input", { bubbles: true }));
+    times.push((await done) - t0);
+  }
+  return { n, times };
+}, seed);
+
 // Jumps in a recording of about a million events (written by `cargo xtask test`).
 await check("jumps in a 1,000,000-event recording", async () => {
   const t0 = Date.now();
   await page.goto(base + "?lesson=e2e-1m");
   await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent === "A million events", null, { timeout: 120000 });
   metrics.trace_1m_load_ms = Date.now() - t0;
-  const r = await page.evaluate(async () => {
-    const pos = () => document.querySelector("#position").textContent;
-    const changed = () => new Promise((r) => { const o = new MutationObserver(() => { o.disconnect(); r(performance.now()); }); o.observe(document.querySelector("#position"), { childList: true, characterData: true, subtree: true }); });
-    const s = document.querySelector("#scrubber");
-    const n = parseInt(pos().split("/ ")[1]);
-    let seed = 11;
-    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
-    const times = [];
-    for (let i = 0; i < 40; i++) {
-      const target = Math.floor(rnd() * n);
-      if (pos().startsWith(`event ${target} /`)) continue;
-      const done = changed(), t0 = performance.now();
-      s.value = String(target);
-      s.dispatchEvent(new Event("input", { bubbles: true }));
-      times.push((await done) - t0);
-    }
-    return { n, times };
-  });
+  const r = await jumps(11);
   assert(r.n >= 1000000, `recording has ${r.n} events`);
   metrics.trace_1m_events = r.n;
   metrics.jump_1m_p95_ms = p95(r.times);
@@ -264,24 +267,7 @@ await check(`jumps in a ${key === "10k" ? "10,000" : "20,000"}-event trace`, asy
   await page.click("#paste-run");
   await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent === "Ten thousand events", null, { timeout: 60000 });
   metrics.big_trace_load_ms = Date.now() - t0;
-  const r = await page.evaluate(async () => {
-    const pos = () => document.querySelector("#position").textContent;
-    const changed = () => new Promise((r) => { const o = new MutationObserver(() => { o.disconnect(); r(performance.now()); }); o.observe(document.querySelector("#position"), { childList: true, characterData: true, subtree: true }); });
-    const s = document.querySelector("#scrubber");
-    const n = parseInt(pos().split("/ ")[1]);
-    let seed = 7;
-    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
-    const times = [];
-    for (let i = 0; i < 40; i++) {
-      const target = Math.floor(rnd() * n);
-      if (pos().startsWith(`event ${target} /`)) continue;
-      const done = changed(), t0 = performance.now();
-      s.value = String(target);
-      s.dispatchEvent(new Event("input", { bubbles: true }));
-      times.push((await done) - t0);
-    }
-    return { n, times };
-  });
+  const r = await jumps(7);
   assert(r.n >= (key === "10k" ? 9500 : 19000), `trace has ${r.n} events`);
   metrics[`trace_${key}_events`] = r.n;
   metrics[`trace_${key}_load_ms`] = metrics.big_trace_load_ms;

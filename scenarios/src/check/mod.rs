@@ -105,25 +105,9 @@ macro_rules! checks {
             $( $(#[$vm])* $v { $( $(#[$fm])* $field: $ty ),* } ),*
         }
 
+        sim_core::record_reader! { "check", $t, $f, $( $v = $name { $( $field : $ty = $parse ),* } [ $( $check )? ] )* }
+
         impl $t {
-            /// Every check's name as lesson files write it.
-            pub const NAMES: &'static [&'static str] = &[$($name),*];
-
-            /// Reads the check named `kind`, or `None` when it is not one of these.
-            pub fn from_fields(kind: &str, $f: &mut sim_core::fields::Fields) -> Option<Result<Self, String>> {
-                let read = |$f: &mut sim_core::fields::Fields| -> Result<Self, String> {
-                    match kind {
-                        $( $name => {
-                            $( let $field: $ty = $parse; )*
-                            $( $check?; )?
-                            Ok($t::$v { $($field),* })
-                        } )*
-                        _ => Err(String::new()),
-                    }
-                };
-                Self::NAMES.contains(&kind).then(|| read($f))
-            }
-
             /// What is checked, in words, and `Err(found)` if it does not hold.
             #[allow(unused_variables)]
             pub fn eval(&self, $st: &sim_core::State, $out: &sim_core::Outcome) -> (String, Result<(), String>) {

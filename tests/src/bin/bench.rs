@@ -9,6 +9,20 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
+/// 200 seeks to random positions: (mean, worst) in ms.
+fn jumps(tl: &mut Timeline, mut seed: u64) -> (f64, f64) {
+    let n = tl.len().max(1);
+    let t = Instant::now();
+    let mut worst = 0f64;
+    for _ in 0..200 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let t1 = Instant::now();
+        tl.seek((seed >> 33) as usize % n);
+        worst = worst.max(ms(t1));
+    }
+    (ms(t) / 200.0, worst)
+}
+
 fn write(m: &mut Machine, addr: u64) {
     m.apply(&LinuxOp::Write { pid: Pid(1), addr, value: Some(1), size: 1, text: None }).expect("write");
 }
@@ -132,17 +146,8 @@ fn main() {
         grown as f64 / n as f64,
         long.encoded_bytes() as f64 / n as f64
     );
-    let mut seed = 11u64;
-    let t = Instant::now();
-    let mut worst = 0f64;
-    for _ in 0..200 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let target = (seed >> 33) as usize % n;
-        let t1 = Instant::now();
-        long.seek(target);
-        worst = worst.max(ms(t1));
-    }
-    println!("jump to a random step of {n} events:     {:8.3} ms mean, {worst:.3} ms worst", ms(t) / 200.0);
+    let (mean, worst) = jumps(&mut long, 11);
+    println!("jump to a random step of {n} events:     {mean:8.3} ms mean, {worst:.3} ms worst");
     drop(long);
 
     // Rewind: a 20,000-event trace, jumps to random positions.
@@ -160,17 +165,8 @@ fn main() {
         tl.record(i, r.events);
     }
     let n = tl.len();
-    let mut seed = 7u64;
-    let t = Instant::now();
-    let mut worst = 0f64;
-    for _ in 0..200 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let target = (seed >> 33) as usize % n;
-        let t1 = Instant::now();
-        tl.seek(target);
-        worst = worst.max(ms(t1));
-    }
-    println!("jump to a random step of {n} events:        {:8.3} ms mean, {worst:.3} ms worst", ms(t) / 200.0);
+    let (mean, worst) = jumps(&mut tl, 7);
+    println!("jump to a random step of {n} events:        {mean:8.3} ms mean, {worst:.3} ms worst");
     let t = Instant::now();
     for _ in 0..1000 {
         if !tl.step_forward() {
