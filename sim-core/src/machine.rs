@@ -103,6 +103,8 @@ pub enum What {
     Linux(linux::Ev),
     /// A microcontroller record.
     Mcu(mcu::Ev),
+    /// A Windows record.
+    Nt(windows::Ev),
     /// A record not yet declared as data: its category, sentence and mechanism.
     Said {
         /// Category.
@@ -119,6 +121,7 @@ impl journal::Narrate for What {
         match self {
             What::Linux(e) => e.kind(),
             What::Mcu(e) => e.kind(),
+            What::Nt(e) => e.kind(),
             What::Said { kind, .. } => *kind,
         }
     }
@@ -126,6 +129,7 @@ impl journal::Narrate for What {
         match self {
             What::Linux(e) => e.mechanism(),
             What::Mcu(e) => e.mechanism(),
+            What::Nt(e) => e.mechanism(),
             What::Said { mechanism, .. } => mechanism,
         }
     }
@@ -136,6 +140,7 @@ impl std::fmt::Display for What {
         match self {
             What::Linux(e) => e.fmt(f),
             What::Mcu(e) => e.fmt(f),
+            What::Nt(e) => e.fmt(f),
             What::Said { text, .. } => f.write_str(text),
         }
     }
@@ -146,6 +151,7 @@ impl journal::Points<Focus> for What {
         match self {
             What::Linux(e) => e.focus().into_iter().map(Focus::Linux).collect(),
             What::Mcu(e) => e.focus().into_iter().map(Focus::Mcu).collect(),
+            What::Nt(e) => e.focus().into_iter().map(Focus::Linux).collect(),
             What::Said { .. } => Vec::new(),
         }
     }
@@ -161,7 +167,7 @@ crate::wire_struct! {
 }
 
 crate::wire_enum! {
-    What { Linux(e) = 0, Said { kind, text, mechanism } = 1, Mcu(e) = 2 }
+    What { Linux(e) = 0, Said { kind, text, mechanism } = 1, Mcu(e) = 2, Nt(e) = 3 }
     Delta { Linux(d) = 0, Bpf(d) = 1, Nt(d) = 2, Mcu(d) = 3 }
     Focus { Linux(f) = 0, Mcu(f) = 1 }
 }
@@ -261,6 +267,9 @@ impl bpf::Sink for Journal<What, Delta, Focus> {
 impl windows::Sink for Journal<What, Delta, Focus> {
     fn record_nt(&mut self, d: windows::Delta) {
         Journal::record(self, Delta::Nt(d));
+    }
+    fn event_nt(&mut self, ev: windows::Ev, focus: Vec<linux::Focus>) {
+        Journal::emit(self, What::Nt(ev), focus.into_iter().map(Focus::Linux).collect());
     }
 }
 

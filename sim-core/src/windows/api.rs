@@ -1,6 +1,7 @@
 //! The API calls: CreateProcess, OpenProcess, Read/WriteProcessMemory,
 //! CreateEvent, CloseHandle, ExitProcess.
 
+use super::events::{Bytes, Call, Failure};
 use super::*;
 
 impl Ctx<'_> {
@@ -9,8 +10,10 @@ impl Ctx<'_> {
         linux::Ctx { st: &mut *self.linux, rt: &mut *self.rt, j: &mut *self.j }
     }
 
-    pub(super) fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>) {
-        self.j.emit(kind, text, mechanism, focus);
+    /// Closes the pending deltas into the event `ev` (which says what it
+    /// points at).
+    pub(super) fn event(&mut self, ev: Ev) {
+        self.j.event_nt(ev, Vec::new());
     }
 
     pub(super) fn nt_update(&mut self, f: impl FnOnce(&mut NtState)) {
@@ -23,9 +26,10 @@ impl Ctx<'_> {
         }
     }
 
-    pub(super) fn win_err(&mut self, code: u32, detail: String, bytes: u64) -> Outcome {
+    pub(super) fn win_err(&mut self, code: u32, why: Failure, bytes: u64) -> Outcome {
         let name = error_name(code).to_string();
-        self.emit(EventKind::Error, format!("fails: GetLastError() = {code} ({name}): {detail}"), "", vec![]);
+        let detail = why.to_string();
+        self.event(Ev::Failed { code, why });
         Outcome::WinError { code, name, detail, bytes }
     }
 
@@ -85,24 +89,10 @@ impl Ctx<'_> {
             regs: Regs::default(),
         };
         self.k().delta(linux::Delta::Proc { pid: Pid(pid), old: None, new: Some(Box::new(p)) });
-        let how = match reused {
-            Some(_) => format!("PID {pid} comes from the free list: it belonged to a process object that has been destroyed"),
-            None => format!("PID {pid} is new (PIDs are multiples of 4)"),
-        };
-        self.emit(
-            EventKind::Process,
-            format!("CreateProcess {name} as {user}: {how}; the process object references itself while it runs (pointer count 1)"),
-            "NtCreateUserProcess/PspAllocateProcess/ExCreateHandle(PspCidTable)",
-            vec![Focus::Proc { pid: Pid(pid) }],
-        );
+        self.event(Ev::ProcessCreated { name: name.into(), user: user.into(), pid, reused: reused.is_some() });
         if let Some(parent) = parent {
-            let h = self.nt_insert_handle(parent, id, PROCESS_ALL_ACCESS, false)?;
-            self.emit(
-                EventKind::Fd,
-                format!("the creator {parent} receives handle {h:#x} to the new process with PROCESS_ALL_ACCESS"),
-                "CreateProcess (PROCESS_INFORMATION.hProcess)",
-                vec![Focus::Proc { pid: parent }],
-            );
+            let handle = self.nt_insert_handle(parent, id, PROCESS_ALL_ACCESS, false)?;
+            self.event(Ev::CreatorHandle { parent, handle });
         }
         Ok(Outcome::Pid { pid: Pid(pid) })
     }
@@ -129,7 +119,7 @@ impl Ctx<'_> {
     pub fn nt_open_process(&mut self, caller: Pid, target: u32, access: u32, inherit: bool) -> R<Outcome> {
         self.nt_caller(caller)?;
         let Some((id, obj)) = self.nt.process(target).map(|(i, o)| (i, o.clone())) else {
-            return Ok(self.win_err(ERROR_INVALID_PARAMETER, format!("no process has PID {target}"), 0));
+            return Ok(self.win_err(ERROR_INVALID_PARAMETER, Failure::NoProcess { pid: target }, 0));
         };
         let (cuser, debug) = match &self.nt.process(caller.0).map(|(_, o)| o.kind.clone()) {
             Some(NtKind::Process { user, debug_privilege, .. }) => (user.clone(), *debug_privilege),
@@ -141,65 +131,40 @@ impl Ctx<'_> {
         } else {
             dacl.iter().filter(|a| a.user == cuser || a.user == "Everyone").fold(0, |m, a| m | a.mask)
         };
-        let how = if debug {
-            "SeDebugPrivilege: the DACL is not consulted".to_string()
-        } else {
-            format!("the DACL of {name} allows {cuser}: {}", rights_text(granted))
-        };
-        self.emit(
-            EventKind::Syscall,
-            format!("OpenProcess({}, PID {target}) by {cuser}: access check, once: {how}", rights_text(access)),
-            "NtOpenProcess/ObOpenObjectByPointer/SeAccessCheck",
-            vec![Focus::Proc { pid: Pid(target) }],
-        );
+        let name = name.clone();
+        self.event(Ev::AccessChecked { access, target, user: cuser, debug_privilege: debug, name, granted });
         if access & !granted != 0 {
-            return Ok(self.win_err(ERROR_ACCESS_DENIED, format!("{} not granted", rights_text(access & !granted)), 0));
+            return Ok(self.win_err(ERROR_ACCESS_DENIED, Failure::NotGranted { missing: access & !granted }, 0));
         }
-        let h = self.nt_insert_handle(caller, id, access, inherit)?;
-        self.emit(
-            EventKind::Fd,
-            format!("handle {h:#x} in {caller}'s handle table -> {}, granted exactly {}", self.nt.describe(id), rights_text(access)),
-            "ExCreateHandle/ObpIncrementHandleCount",
-            vec![Focus::Proc { pid: caller }],
-        );
-        Ok(Outcome::Handle { handle: h })
+        let handle = self.nt_insert_handle(caller, id, access, inherit)?;
+        let object = self.nt.object(id);
+        self.event(Ev::HandleInserted { handle, owner: caller, object, access });
+        Ok(Outcome::Handle { handle })
     }
 
     /// Looks a handle up in `caller`'s table: (object, granted) or an error outcome.
-    pub(super) fn nt_lookup(&mut self, caller: Pid, handle: u32, needs: u32, what: &str) -> R<Result<(u32, u32), Outcome>> {
+    pub(super) fn nt_lookup(&mut self, caller: Pid, handle: u32, needs: u32, call: Call) -> R<Result<(u32, u32), Outcome>> {
         self.nt_caller(caller)?;
         let entry = self.nt.handles(caller.0).and_then(|t| t.get(&handle)).cloned();
         let Some(e) = entry else {
-            return Ok(Err(self.win_err(ERROR_INVALID_HANDLE, format!("{handle:#x} is not in {caller}'s handle table"), 0)));
+            return Ok(Err(self.win_err(ERROR_INVALID_HANDLE, Failure::NotInTable { handle, owner: caller }, 0)));
         };
         let Some(NtKind::Process { pid, .. }) = self.nt.objects.get(&e.object).map(|o| &o.kind) else {
-            let d = self.nt.describe(e.object);
-            return Ok(Err(self.win_err(
-                ERROR_INVALID_HANDLE,
-                format!("handle {handle:#x} refers to {d}, not a process (STATUS_OBJECT_TYPE_MISMATCH)"),
-                0,
-            )));
+            let object = self.nt.object(e.object);
+            return Ok(Err(self.win_err(ERROR_INVALID_HANDLE, Failure::NotAProcess { handle, object }, 0)));
         };
         let pid = *pid;
-        self.emit(
-            EventKind::Syscall,
-            format!(
-                "{what}: handle {handle:#x} -> {}, granted {}; only this mask is checked (no new DACL check)",
-                self.nt.describe(e.object),
-                rights_text(e.access)
-            ),
-            "ObReferenceObjectByHandle",
-            vec![Focus::Proc { pid: caller }],
-        );
+        let object = self.nt.object(e.object);
+        self.event(Ev::HandleChecked { call, handle, caller, object, access: e.access });
         if e.access & needs != needs {
-            return Ok(Err(self.win_err(ERROR_ACCESS_DENIED, format!("the handle lacks {}", rights_text(needs & !e.access)), 0)));
+            return Ok(Err(self.win_err(ERROR_ACCESS_DENIED, Failure::HandleLacks { missing: needs & !e.access }, 0)));
         }
         Ok(Ok((e.object, pid)))
     }
 
     /// `WriteProcessMemory(handle, addr, bytes)`.
     pub fn nt_write_process_memory(&mut self, caller: Pid, handle: u32, addr: u64, bytes: &[u8]) -> R<Outcome> {
-        let (_, target) = match self.nt_lookup(caller, handle, WRITE_NEEDS, "WriteProcessMemory")? {
+        let (_, target) = match self.nt_lookup(caller, handle, WRITE_NEEDS, Call::WriteProcessMemory)? {
             Ok(t) => t,
             Err(o) => return Ok(o),
         };
@@ -211,17 +176,13 @@ impl Ctx<'_> {
         if len > 4096 {
             return Err(SimError::Limit(format!("a read of {len} bytes; at most 4096 per operation")));
         }
-        let (_, target) = match self.nt_lookup(caller, handle, READ_NEEDS, "ReadProcessMemory")? {
+        let (_, target) = match self.nt_lookup(caller, handle, READ_NEEDS, Call::ReadProcessMemory)? {
             Ok(t) => t,
             Err(o) => return Ok(o),
         };
         let tpid = Pid(target);
         if self.linux.procs.get(&tpid).and_then(|p| p.mm.as_ref()).is_none() {
-            return Ok(self.win_err(
-                ERROR_ACCESS_DENIED,
-                format!("PID {target} has exited: its address space is gone (STATUS_PROCESS_IS_TERMINATING)"),
-                0,
-            ));
+            return Ok(self.win_err(ERROR_ACCESS_DENIED, Failure::Exited { pid: tpid, write: false }, 0));
         }
         let fmt = self.linux.format;
         let mut data = Vec::new();
@@ -230,7 +191,7 @@ impl Ctx<'_> {
             if !self.linux.find_vma(tpid, va).is_some_and(|v| v.prot.read) {
                 let code = if data.is_empty() { ERROR_NOACCESS } else { ERROR_PARTIAL_COPY };
                 let n = data.len() as u64;
-                return Ok(self.win_err(code, format!("{va:#x} is not readable in PID {target}; {n} bytes copied"), n));
+                return Ok(self.win_err(code, Failure::NotReadable { va, pid: tpid, copied: n }, n));
             }
             let pa = match self.k().access(tpid, VirtAddr(va), Access::Read)? {
                 Ok(pa) => pa,
@@ -240,7 +201,7 @@ impl Ctx<'_> {
             let n = (fmt.page_size() as usize - off).min(len as usize - data.len());
             data.extend(self.linux.frame_bytes(crate::arch::Pfn(pa.0 >> fmt.page_shift()), off, n));
         }
-        self.emit(EventKind::Copy, format!("copied {} bytes out of PID {target} at {addr:#x}", data.len()), "MmCopyVirtualMemory", vec![]);
+        self.event(Ev::MemoryRead { bytes: data.len() as u64, target, addr });
         Ok(Outcome::Copied { bytes: data.len() as u64, data })
     }
 
@@ -249,11 +210,7 @@ impl Ctx<'_> {
     /// (not crashing anyone) at the first page that cannot take the write.
     pub(super) fn nt_copy_into(&mut self, target: Pid, addr: u64, bytes: &[u8]) -> R<Outcome> {
         if self.linux.procs.get(&target).and_then(|p| p.mm.as_ref()).is_none() {
-            return Ok(self.win_err(
-                ERROR_ACCESS_DENIED,
-                format!("PID {target} has exited: its address space is gone, nothing is written (STATUS_PROCESS_IS_TERMINATING)"),
-                0,
-            ));
+            return Ok(self.win_err(ERROR_ACCESS_DENIED, Failure::Exited { pid: target, write: true }, 0));
         }
         let fmt = self.linux.format;
         let mut done = 0usize;
@@ -267,17 +224,14 @@ impl Ctx<'_> {
                 Some(v) if v.prot.exec => true,
                 _ => {
                     let code = if done == 0 { ERROR_NOACCESS } else { ERROR_PARTIAL_COPY };
-                    let why = match vma {
-                        Some(_) => "is read-only (PAGE_READONLY)",
-                        None => "is not committed",
-                    };
-                    return Ok(self.win_err(code, format!("{va:#x} in PID {target} {why}; {done} bytes were written"), done as u64));
+                    let why = Failure::NotWritable { va, pid: target, committed: vma.is_some(), written: done as u64 };
+                    return Ok(self.win_err(code, why, done as u64));
                 }
             };
             let page = fmt.page_start(va);
             if unprotect {
                 self.k().sys_mprotect(target, page, fmt.page_size(), Prot { read: true, write: true, exec: true })?;
-                self.emit(EventKind::Map, format!("the page at {page:#x} is executable but not writable: WriteProcessMemory makes it writable for the copy, as debuggers rely on"), "WriteProcessMemory/NtProtectVirtualMemory", vec![]);
+                self.event(Ev::PageUnprotected { page });
             }
             let pa = match self.k().access(target, VirtAddr(va), Access::Write)? {
                 Ok(pa) => pa,
@@ -287,17 +241,8 @@ impl Ctx<'_> {
             let off = fmt.offset(VirtAddr(va)) as usize;
             let before = self.linux.frame_bytes(pfn, off, n);
             self.k().phys_write(pfn, off, &bytes[done..done + n]);
-            let shown = |b: &[u8]| if b.len() <= 16 { format!("{b:02x?}") } else { format!("{} bytes", b.len()) };
-            self.emit(
-                EventKind::Copy,
-                format!(
-                    "attached to PID {target}'s address space: at {va:#x} ({pa}) the bytes {} become {}",
-                    shown(&before),
-                    shown(&bytes[done..done + n])
-                ),
-                "MmCopyVirtualMemory/KeStackAttachProcess",
-                vec![Focus::Frame { pfn }],
-            );
+            let (before, after) = (Bytes::of(&before), Bytes::of(&bytes[done..done + n]));
+            self.event(Ev::MemoryWritten { target, va, pa, pfn, before, after });
             if unprotect {
                 self.k().sys_mprotect(target, page, fmt.page_size(), Prot::RX)?;
             }
@@ -311,14 +256,10 @@ impl Ctx<'_> {
     pub fn nt_write_by_pid(&mut self, caller: Pid, target: u32, addr: u64, bytes: &[u8]) -> R<Outcome> {
         self.nt_caller(caller)?;
         let Some((id, _)) = self.nt.process(target) else {
-            return Ok(self.win_err(ERROR_INVALID_PARAMETER, format!("no process has PID {target}"), 0));
+            return Ok(self.win_err(ERROR_INVALID_PARAMETER, Failure::NoProcess { pid: target }, 0));
         };
-        self.emit(
-            EventKind::Syscall,
-            format!("hypothetical write by PID {target}: the number is looked up now and names {}", self.nt.describe(id)),
-            "(no such API: PspCidTable lookup at call time)",
-            vec![Focus::Proc { pid: Pid(target) }],
-        );
+        let object = self.nt.object(id);
+        self.event(Ev::PidLookedUp { target, object });
         self.nt_copy_into(Pid(target), addr, bytes)
     }
 
@@ -330,16 +271,16 @@ impl Ctx<'_> {
             nt.next_object = id + 1;
             nt.objects.insert(id, NtObject { kind: NtKind::Event { name: name.into() }, pointer_count: 0, handle_count: 0 });
         });
-        let h = self.nt_insert_handle(caller, id, 0x1F_0003, false)?;
-        self.emit(EventKind::Fd, format!("CreateEvent {name}: handle {h:#x}"), "NtCreateEvent", vec![Focus::Proc { pid: caller }]);
-        Ok(Outcome::Handle { handle: h })
+        let handle = self.nt_insert_handle(caller, id, 0x1F_0003, false)?;
+        self.event(Ev::EventCreated { name: name.into(), handle, owner: caller });
+        Ok(Outcome::Handle { handle })
     }
 
     /// `CloseHandle`: the entry goes, the object loses a handle and a pointer.
     pub fn nt_close_handle(&mut self, caller: Pid, handle: u32) -> R<Outcome> {
         self.nt_caller(caller)?;
         if !self.nt.handles(caller.0).is_some_and(|t| t.contains_key(&handle)) {
-            return Ok(self.win_err(ERROR_INVALID_HANDLE, format!("{handle:#x} is not in {caller}'s handle table"), 0));
+            return Ok(self.win_err(ERROR_INVALID_HANDLE, Failure::NotInTable { handle, owner: caller }, 0));
         }
         self.nt_drop_handle(caller, handle);
         Ok(Outcome::Ok)
@@ -357,14 +298,9 @@ impl Ctx<'_> {
                 o.pointer_count -= 1;
             }
         });
-        let what = self.nt.describe(e.object);
-        let counts = self.nt.objects.get(&e.object).map(|o| (o.handle_count, o.pointer_count)).unwrap_or((0, 0));
-        self.emit(
-            EventKind::Fd,
-            format!("{owner} closes handle {handle:#x} to {what}: {} handle(s), {} reference(s) left", counts.0, counts.1),
-            "NtClose/ObpDecrementHandleCount",
-            vec![Focus::Proc { pid: owner }],
-        );
+        let object = self.nt.object(e.object);
+        let (handles, refs) = self.nt.objects.get(&e.object).map(|o| (o.handle_count, o.pointer_count)).unwrap_or((0, 0));
+        self.event(Ev::HandleClosed { owner, handle, object, handles, refs });
         self.nt_maybe_delete(e.object);
     }
 
@@ -379,7 +315,7 @@ impl Ctx<'_> {
             NtKind::Process { pid, .. } => Some(*pid),
             NtKind::Event { .. } => None,
         };
-        let what = self.nt.describe(id);
+        let object = self.nt.object(id);
         self.nt_update(|nt| {
             nt.objects.remove(&id);
             if let Some(pid) = pid {
@@ -392,13 +328,7 @@ impl Ctx<'_> {
                 self.k().delta(linux::Delta::Proc { pid: Pid(pid), old: Some(Box::new(p)), new: None });
             }
         }
-        let freed = pid.map(|p| format!("; PID {p} goes on the free list and may now be given to a new process")).unwrap_or_default();
-        self.emit(
-            EventKind::Free,
-            format!("no handle or reference is left: {what} is destroyed{freed}"),
-            "ObpDeleteObject/PspProcessDelete",
-            vec![],
-        );
+        self.event(Ev::ObjectDestroyed { object, pid });
     }
 
     /// `ExitProcess(code)`: the address space and the handle table go, the
@@ -430,14 +360,7 @@ impl Ctx<'_> {
             }
         });
         let handles = self.nt.objects.get(&id).map(|o| o.handle_count).unwrap_or(0);
-        self.emit(
-            EventKind::Process,
-            format!(
-                "PID {pid} exits with code {code}: its memory and handle table are gone, it drops its reference to itself; {handles} handle(s) still keep the process object (and its PID) alive"
-            ),
-            "PspExitProcess/MmCleanProcessAddressSpace",
-            vec![Focus::Proc { pid }],
-        );
+        self.event(Ev::ProcessExited { pid, code, handles });
         self.nt_maybe_delete(id);
         Ok(Outcome::Ok)
     }

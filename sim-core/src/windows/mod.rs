@@ -19,16 +19,17 @@
 //!   reports ERROR_PARTIAL_COPY (299).
 
 use crate::arch::VirtAddr;
-use crate::journal::EventKind;
 use crate::linux::{self, Access, Error as SimError, Focus, LinuxState, Outcome, Pid, ProcState, Process, Prot, Regs, Runtime, R};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod api;
+pub mod events;
 mod object;
 pub mod ops;
 mod rights;
 
+pub use events::Ev;
 pub use object::*;
 pub use rights::*;
 
@@ -37,6 +38,9 @@ pub use rights::*;
 pub trait Sink: linux::Sink {
     /// Records an object-manager delta already applied.
     fn record_nt(&mut self, d: Delta);
+    /// Closes the deltas recorded since the last event into the event `ev`,
+    /// which points at what it names and at `focus`.
+    fn event_nt(&mut self, ev: Ev, focus: Vec<Focus>);
 }
 
 /// A change to the object manager. For now the whole state before and after.

@@ -100,13 +100,18 @@ impl NtState {
         }
     }
 
+    /// Object `id` as an event names it.
+    pub fn object(&self, id: u32) -> events::Object {
+        use events::Object;
+        match self.objects.get(&id).map(|o| &o.kind) {
+            Some(NtKind::Process { pid, name, exit_code, .. }) => Object::Process { name: name.clone(), pid: *pid, exit_code: *exit_code },
+            Some(NtKind::Event { name }) => Object::Event { name: name.clone() },
+            None => Object::Gone { id },
+        }
+    }
+
     /// A short description of object `id`.
     pub fn describe(&self, id: u32) -> String {
-        match self.objects.get(&id).map(|o| &o.kind) {
-            Some(NtKind::Process { pid, name, exit_code: None, .. }) => format!("process {name} (PID {pid})"),
-            Some(NtKind::Process { pid, name, exit_code: Some(c), .. }) => format!("process {name} (PID {pid}, exited with {c})"),
-            Some(NtKind::Event { name }) => format!("event {name}"),
-            None => format!("object {id} (gone)"),
-        }
+        self.object(id).to_string()
     }
 }
