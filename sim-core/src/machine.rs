@@ -105,6 +105,8 @@ pub enum What {
     Mcu(mcu::Ev),
     /// A Windows record.
     Nt(windows::Ev),
+    /// A BPF record.
+    Bpf(bpf::Ev),
     /// A record not yet declared as data: its category, sentence and mechanism.
     Said {
         /// Category.
@@ -122,6 +124,7 @@ impl journal::Narrate for What {
             What::Linux(e) => e.kind(),
             What::Mcu(e) => e.kind(),
             What::Nt(e) => e.kind(),
+            What::Bpf(e) => e.kind(),
             What::Said { kind, .. } => *kind,
         }
     }
@@ -130,6 +133,7 @@ impl journal::Narrate for What {
             What::Linux(e) => e.mechanism(),
             What::Mcu(e) => e.mechanism(),
             What::Nt(e) => e.mechanism(),
+            What::Bpf(e) => e.mechanism(),
             What::Said { mechanism, .. } => mechanism,
         }
     }
@@ -141,6 +145,7 @@ impl std::fmt::Display for What {
             What::Linux(e) => e.fmt(f),
             What::Mcu(e) => e.fmt(f),
             What::Nt(e) => e.fmt(f),
+            What::Bpf(e) => e.fmt(f),
             What::Said { text, .. } => f.write_str(text),
         }
     }
@@ -152,6 +157,7 @@ impl journal::Points<Focus> for What {
             What::Linux(e) => e.focus().into_iter().map(Focus::Linux).collect(),
             What::Mcu(e) => e.focus().into_iter().map(Focus::Mcu).collect(),
             What::Nt(e) => e.focus().into_iter().map(Focus::Linux).collect(),
+            What::Bpf(e) => e.focus().into_iter().map(Focus::Linux).collect(),
             What::Said { .. } => Vec::new(),
         }
     }
@@ -167,7 +173,7 @@ crate::wire_struct! {
 }
 
 crate::wire_enum! {
-    What { Linux(e) = 0, Said { kind, text, mechanism } = 1, Mcu(e) = 2, Nt(e) = 3 }
+    What { Linux(e) = 0, Said { kind, text, mechanism } = 1, Mcu(e) = 2, Nt(e) = 3, Bpf(e) = 4 }
     Delta { Linux(d) = 0, Bpf(d) = 1, Nt(d) = 2, Mcu(d) = 3 }
     Focus { Linux(f) = 0, Mcu(f) = 1 }
 }
@@ -261,6 +267,9 @@ impl linux::Sink for Journal<What, Delta, Focus> {
 impl bpf::Sink for Journal<What, Delta, Focus> {
     fn record_bpf(&mut self, d: bpf::Delta) {
         Journal::record(self, Delta::Bpf(d));
+    }
+    fn event_bpf(&mut self, ev: bpf::Ev, focus: Vec<linux::Focus>) {
+        Journal::emit(self, What::Bpf(ev), focus.into_iter().map(Focus::Linux).collect());
     }
 }
 

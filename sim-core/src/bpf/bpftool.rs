@@ -2,17 +2,15 @@
 //! `load_with_options()` runs it, `struct_ops register/unregister`,
 //! `prog show` / `map show`.
 
+use super::events::Why;
 use super::*;
 
 impl Ctx<'_> {
-    /// bpftool's error: it prints `Error: ...`, closes everything and exits 255.
-    pub(super) fn bpftool_fail(&mut self, pid: Pid, errno: linux::Errno, detail: String, mechanism: &'static str) -> R<Outcome> {
-        self.emit(
-            EventKind::Error,
-            format!("{detail}. bpftool exits with status 255; its fds close"),
-            mechanism,
-            vec![Focus::Proc { pid }],
-        );
+    /// bpftool's error: it prints `Error: ...`, closes everything and exits
+    /// 255. `failed` makes the event of this failure from bpftool's pid and
+    /// what it printed (`detail`).
+    pub(super) fn bpftool_fail(&mut self, pid: Pid, errno: linux::Errno, detail: String, failed: fn(Pid, String) -> Ev) -> R<Outcome> {
+        self.event(failed(pid, detail.clone()));
         self.k().do_exit(pid, 255)?;
         Ok(Outcome::Failed { errno, detail })
     }
@@ -45,31 +43,31 @@ impl Ctx<'_> {
         let Outcome::Pid { pid } = self.k().spawn("bpftool")? else { return Err(SimError::Limit("spawn".into())) };
         let opts = match BpftoolLoadArgs::parse(args) {
             Ok(o) => o,
-            Err(e) => return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: {e}"), "bpftool load_with_options"),
+            Err(e) => return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: {e}"), |pid, detail| Ev::BadArguments { pid, detail }),
         };
         // Replacement maps are opened while the command line is read (map_parse_fd).
         let mut replace_fds: Vec<(MapSlot, Fd, u32)> = Vec::new();
         for (slot, src) in &opts.maps {
-            let (id, how) = match src {
+            let id = match src {
                 MapSource::Id(id) => match self.h.bpf.maps.contains_key(id) {
-                    true => (*id, format!("BPF_MAP_GET_FD_BY_ID({id})")),
+                    true => *id,
                     false => {
                         return self.bpftool_fail(
                             pid,
                             Errno::ENOENT,
                             format!("Error: get map by id ({id}): No such file or directory"),
-                            "map_parse_fd/bpf_map_get_fd_by_id",
+                            |pid, detail| Ev::MapByIdFailed { pid, detail },
                         )
                     }
                 },
                 MapSource::Pinned(p) => match self.h.bpf.pins.get(p) {
-                    Some(BpfRef::Map(id)) => (*id, format!("BPF_OBJ_GET(\"{p}\")")),
+                    Some(BpfRef::Map(id)) => *id,
                     Some(BpfRef::Prog(_) | BpfRef::Link(_)) => {
                         return self.bpftool_fail(
                             pid,
                             Errno::EINVAL,
                             "Error: incorrect object type: not a map".to_string(),
-                            "map_parse_fd/bpf_obj_get",
+                            |pid, detail| Ev::MapByPinFailed { pid, detail },
                         )
                     }
                     None => {
@@ -77,65 +75,34 @@ impl Ctx<'_> {
                             pid,
                             Errno::ENOENT,
                             format!("Error: bpf obj get ({p}): No such file or directory"),
-                            "map_parse_fd/bpf_obj_get",
+                            |pid, detail| Ev::MapByPinFailed { pid, detail },
                         )
                     }
                 },
             };
             let fd = self.bpf_map_fd(pid, id)?;
-            self.emit(
-                EventKind::Fd,
-                format!(
-                    "bpftool reads `map ... {}` from its command line: {how} gives it fd {fd} to map {id} (refcnt and usercnt +1)",
-                    src.text()
-                ),
-                "map_parse_fd",
-                vec![Focus::Fd { pid, fd }],
-            );
+            self.event(Ev::ReplacementMapOpened { pid, src: src.clone(), fd, id });
             replace_fds.push((slot.clone(), fd, id));
         }
         let obj = match BpfObject::open(&data, libbpf) {
             Ok(o) => o,
             Err(e) => {
-                return self.bpftool_fail(
-                    pid,
-                    Errno::EINVAL,
-                    format!("libbpf: {e}; Error: failed to open object file"),
-                    "bpf_object__open (libbpf)",
-                )
+                return self.bpftool_fail(pid, Errno::EINVAL, format!("libbpf: {e}; Error: failed to open object file"), |pid, detail| {
+                    Ev::OpenFailed { pid, detail }
+                })
             }
         };
-        self.emit(
-            EventKind::Syscall,
-            format!(
-                "bpftool (a user process, pid {pid}, linking {}) opens {path}: {} map(s) ({}) in {}, {} program(s)",
-                libbpf.name(),
-                obj.maps.len(),
-                obj.maps.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
-                if obj.legacy.is_some() { "the legacy \"maps\" section" } else { ".maps (described by BTF)" },
-                obj.programs.len()
-            ),
-            "bpf_object__open (libbpf)",
-            vec![Focus::Proc { pid }],
-        );
+        let names: Vec<String> = obj.maps.iter().map(|m| m.name.clone()).collect();
+        self.event(Ev::ObjectOpened {
+            pid,
+            libbpf,
+            path: path.to_string(),
+            maps: names.clone(),
+            legacy: obj.legacy.is_some(),
+            programs: obj.programs.len(),
+        });
         if let Some(size) = obj.legacy {
-            self.emit(
-                EventKind::Error,
-                format!(
-                    "libbpf: elf: found {} legacy map definitions ({size} bytes) in {path}; {}",
-                    obj.maps.len(),
-                    obj.maps
-                        .iter()
-                        .map(|m| format!(
-                            "libbpf: map '{}' (legacy): legacy map definitions are deprecated, use BTF-defined maps instead",
-                            m.name
-                        ))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-                "bpf_object__init_user_maps (libbpf 0.8)",
-                vec![],
-            );
+            self.event(Ev::LegacyMaps { path: path.to_string(), size, maps: names });
         }
         // libbpf 1.x: a placeholder fd per map, so that relocation can use
         // fd numbers before any map exists.
@@ -148,12 +115,7 @@ impl Ctx<'_> {
                     .ofd_set(id, Some(Ofd { refcount: 1, kind: OfdKind::File { path: "/memfd:libbpf-placeholder-fd (deleted)".into() } }));
                 let fd = self.k().install_fd(pid, id, true)?;
                 slots[i] = Some(fd);
-                self.emit(
-                    EventKind::Fd,
-                    format!("map '{}': no map yet, but libbpf reserves fd {fd} for it now (memfd_create(\"libbpf-placeholder-fd\")); that number will be the map's", m.name),
-                    "bpf_object__add_map/create_placeholder_fd",
-                    vec![Focus::Fd { pid, fd }],
-                );
+                self.event(Ev::PlaceholderReserved { pid, name: m.name.clone(), fd });
             }
         }
         // `map idx N` / `map name X`: bpf_map__reuse_fd on the object's map.
@@ -164,29 +126,30 @@ impl Ctx<'_> {
                 MapSlot::Idx(i) => i,
                 MapSlot::Name(n) => match obj.maps.iter().position(|m| m.name == n) {
                     Some(i) => i,
-                    None => return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: unable to find map '{n}'"), "load_with_options"),
+                    None => {
+                        return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: unable to find map '{n}'"), |pid, detail| {
+                            Ev::MapOptionRefused { pid, detail }
+                        })
+                    }
                 },
             };
             if idx >= obj.maps.len() {
-                return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: map idx '{idx}' not used"), "load_with_options");
+                return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: map idx '{idx}' not used"), |pid, detail| {
+                    Ev::MapOptionRefused { pid, detail }
+                });
             }
             if reused[idx] {
                 return self.bpftool_fail(
                     pid,
                     Errno::EINVAL,
                     format!("Error: replacement for map idx {idx} specified more than once"),
-                    "load_with_options",
+                    |pid, detail| Ev::MapOptionRefused { pid, detail },
                 );
             }
             reused[idx] = true;
             let name = obj.maps[idx].name.clone();
             let dup = self.k().dup_fd(pid, fd)?;
-            self.emit(
-                EventKind::Fd,
-                format!("bpf_map__reuse_fd(map '{name}', fd {fd}): libbpf duplicates the fd (F_DUPFD_CLOEXEC → fd {dup}, the same open file) and takes the kernel map's definition (map {id}); map '{name}' will not be created"),
-                "bpf_map__reuse_fd",
-                vec![Focus::Fd { pid, fd: dup }],
-            );
+            self.event(Ev::MapFdReused { pid, name: name.clone(), fd, dup, id });
             let at = self.bpf_map_into_slot(pid, &name, dup, slots[idx])?;
             map_fds[idx] = Some((at, id));
         }
@@ -201,22 +164,12 @@ impl Ctx<'_> {
             for r in obj.relocations.iter().filter(|r| r.program == p.name) {
                 let Some(i) = obj.maps.iter().position(|m| m.name == r.map) else { continue };
                 let Some(fd) = placeholder_of(i) else { continue };
-                let what = if map_fds[i].is_some() { "the map's fd" } else { "the placeholder fd" };
-                self.emit(
-                    EventKind::Map,
-                    format!("relocate {}: instruction {} is `r1 = {} ll` (ld_imm64); libbpf sets src_reg = BPF_PSEUDO_MAP_FD and imm = {fd} ({what})", p.name, r.insn_index, r.map),
-                    "bpf_object__relocate/bpf_object__relocate_data",
-                    vec![],
-                );
+                let placeholder = map_fds[i].is_none();
+                self.event(Ev::MapRelocated { prog: p.name.clone(), insn: r.insn_index, map: r.map.clone(), fd, placeholder });
             }
             for (at, name) in &p.kfunc_calls {
-                let id = KFUNCS.iter().find(|(k, _, _)| k == name).map(|(_, id, _)| id.to_string()).unwrap_or_else(|| "?".into());
-                self.emit(
-                    EventKind::Map,
-                    format!("relocate {}: instruction {at} calls the extern kernel function {name}; libbpf finds it in the kernel's BTF (id {id}) and sets src_reg = BPF_PSEUDO_KFUNC_CALL, imm = {id}", p.name),
-                    "bpf_object__resolve_ksym_func_btf_id",
-                    vec![],
-                );
+                let btf = KFUNCS.iter().find(|(k, _, _)| k == name).map(|(_, id, _)| *id);
+                self.event(Ev::KfuncRelocated { prog: p.name.clone(), at: *at, name: name.clone(), btf });
             }
         }
         if libbpf == Libbpf::V1 {
@@ -232,15 +185,12 @@ impl Ctx<'_> {
         let first_prog = prog_ids.first().copied();
         let prog = first_prog.ok_or(SimError::Limit("no program".into()))?;
         if self.h.bpf.pins.contains_key(pin) {
-            return self.bpftool_fail(pid, Errno::EEXIST, format!("Error: failed to pin program {pin}: File exists"), "bpf_obj_pin");
+            return self.bpftool_fail(pid, Errno::EEXIST, format!("Error: failed to pin program {pin}: File exists"), |pid, detail| {
+                Ev::ProgPinFailed { pid, detail }
+            });
         }
         self.bpf_pin(pin, BpfRef::Prog(prog));
-        self.emit(
-            EventKind::Map,
-            format!("bpf(BPF_OBJ_PIN, program {prog}, \"{pin}\"): the bpffs inode holds a reference to the program"),
-            "bpf_obj_pin_user/bpf_obj_do_pin",
-            vec![],
-        );
+        self.event(Ev::ProgPinned { prog, pin: pin.to_string() });
         if let Some(dir) = &opts.pinmaps {
             for (i, m) in obj.maps.iter().enumerate() {
                 let Some((_, id)) = map_fds[i] else { continue };
@@ -250,24 +200,14 @@ impl Ctx<'_> {
                         pid,
                         Errno::EEXIST,
                         format!("libbpf: map '{}': failed to pin at '{at}': File exists; Error: failed to pin all maps", m.name),
-                        "bpf_object__pin_maps",
+                        |pid, detail| Ev::MapPinsFailed { pid, detail },
                     );
                 }
                 self.bpf_pin(&at, BpfRef::Map(id));
-                self.emit(
-                    EventKind::Map,
-                    format!("pinmaps {dir}: bpf(BPF_OBJ_PIN, map {id}, \"{at}\"): the pin holds a reference and a user reference"),
-                    "bpf_object__pin_maps/bpf_map__pin",
-                    vec![],
-                );
+                self.event(Ev::MapPinned { dir: dir.clone(), id, at });
             }
         }
-        self.emit(
-            EventKind::Syscall,
-            format!("bpftool prog show:\n{}bpftool map show:\n{}", self.h.bpf.prog_show(), self.h.bpf.map_show()),
-            "bpftool (BPF_*_GET_NEXT_ID walk)",
-            vec![],
-        );
+        self.event(Ev::LoadShown { progs: self.h.bpf.prog_show(), maps: self.h.bpf.map_show() });
         // bpf_object__close, then exit: its fds close (exit_files), maps keep only what else holds them.
         self.k().do_exit(pid, 0)?;
         Ok(Outcome::Ok)
@@ -290,28 +230,18 @@ impl Ctx<'_> {
         let obj = match BpfObject::open(&data, Libbpf::V1) {
             Ok(o) => o,
             Err(e) => {
-                return self.bpftool_fail(
-                    pid,
-                    Errno::EINVAL,
-                    format!("libbpf: {e}; Error: failed to open object file"),
-                    "bpf_object__open (libbpf)",
-                )
+                return self.bpftool_fail(pid, Errno::EINVAL, format!("libbpf: {e}; Error: failed to open object file"), |pid, detail| {
+                    Ev::OpenFailed { pid, detail }
+                })
             }
         };
         if obj.struct_ops.is_empty() {
-            return self.bpftool_fail(pid, Errno::ENOENT, format!("Error: no struct_ops found in {path}"), "bpftool do_register");
+            return self.bpftool_fail(pid, Errno::ENOENT, format!("Error: no struct_ops found in {path}"), |pid, detail| {
+                Ev::RegisterRefused { pid, detail }
+            });
         }
-        self.emit(
-            EventKind::Syscall,
-            format!(
-                "bpftool (pid {pid}) opens {path}: struct_ops {} ({}), {} program(s) of type struct_ops",
-                obj.struct_ops.iter().map(|o| format!("{} of struct {}", o.var, o.type_name)).collect::<Vec<_>>().join(", "),
-                obj.struct_ops.iter().flat_map(|o| o.members.iter().map(|(m, p)| format!(".{m} = {p}"))).collect::<Vec<_>>().join(", "),
-                obj.programs.len()
-            ),
-            "bpf_object__open/bpf_object__init_struct_ops (libbpf)",
-            vec![Focus::Proc { pid }],
-        );
+        let ops = obj.struct_ops.iter().map(|o| (o.var.clone(), o.type_name.clone(), o.members.clone())).collect();
+        self.event(Ev::StructOpsOpened { pid, path: path.to_string(), ops, programs: obj.programs.len() });
         let mut st_maps = Vec::new();
         for o in &obj.struct_ops {
             if !STRUCT_OPS_TYPES.iter().any(|(t, _)| *t == o.type_name) {
@@ -319,12 +249,12 @@ impl Ctx<'_> {
                     "libbpf: struct_ops init_kern {}: struct {} is not found in kernel BTF; Error: failed to load object file",
                     o.var, o.type_name
                 );
-                return self.bpftool_fail(pid, Errno::ENOENT, detail, "bpf_map__init_kern_struct_ops");
+                return self.bpftool_fail(pid, Errno::ENOENT, detail, |pid, detail| Ev::StructNotInBtf { pid, detail });
             }
             if self.h.bpf.struct_ops.contains_key(&o.name) {
                 let detail =
                     format!("{} '{}' is already registered (EEXIST); Error: failed to register struct_ops {}", o.type_name, o.name, o.var);
-                return self.bpftool_fail(pid, Errno::EEXIST, detail, "tcp_register_congestion_control");
+                return self.bpftool_fail(pid, Errno::EEXIST, detail, |pid, detail| Ev::AlreadyRegistered { pid, detail });
             }
             let value = STRUCT_OPS_TYPES.iter().find(|(t, _)| *t == o.type_name).map(|(_, v)| *v).unwrap_or(0);
             let def = MapDef {
@@ -342,12 +272,7 @@ impl Ctx<'_> {
                 b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries: BTreeMap::new(), progs: vec![] });
             });
             let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
-            self.emit(
-                EventKind::Alloc,
-                format!("bpf(BPF_MAP_CREATE, struct_ops '{}', key 4B, value {value}B (the kernel's struct bpf_struct_ops_{}), max_entries 1): map id {id}, fd {fd}", o.var, o.type_name),
-                "map_create/bpf_struct_ops_map_alloc",
-                vec![Focus::Fd { pid, fd }],
-            );
+            self.event(Ev::StructOpsMapCreated { pid, var: o.var.clone(), type_name: o.type_name.clone(), value, id, fd });
             st_maps.push((o, id));
         }
         let ids = vec![None; obj.maps.len()];
@@ -356,7 +281,7 @@ impl Ctx<'_> {
                 pid,
                 Errno::EINVAL,
                 "Error: this simulator registers struct_ops objects without other maps".into(),
-                "bpftool do_register",
+                |pid, detail| Ev::RegisterRefused { pid, detail },
             );
         }
         let progs = match self.bpf_load_programs(pid, &obj, &ids)? {
@@ -377,22 +302,9 @@ impl Ctx<'_> {
                 b.take_ref(BpfRef::Map(map), false);
                 b.struct_ops.insert(name.clone(), map);
             });
-            let pointers: Vec<String> = o
-                .members
-                .iter()
-                .map(|(m, p)| format!(".{m} → program {} ({p})", prog_id(p).map(|i| i.to_string()).unwrap_or_default()))
-                .collect();
-            self.emit(
-                EventKind::Map,
-                format!(
-                    "bpf(BPF_MAP_UPDATE_ELEM, map {map}, key 0, the struct with the programs' fds): the kernel registers {} '{name}'. Its function pointers now call BPF programs: {}. The map holds the programs; the registration holds the map",
-                    o.type_name,
-                    pointers.join(", ")
-                ),
-                "bpf_struct_ops_map_update_elem/tcp_register_congestion_control",
-                vec![],
-            );
-            self.emit(EventKind::Syscall, format!("bpftool: Registered {} {name} id {map}", o.type_name), "bpftool do_register", vec![]);
+            let pointers = o.members.iter().map(|(m, p)| (m.clone(), prog_id(p), p.clone())).collect();
+            self.event(Ev::StructOpsRegistered { map, type_name: o.type_name.clone(), name: name.clone(), pointers });
+            self.event(Ev::Registered { type_name: o.type_name.clone(), name, map });
         }
         self.k().do_exit(pid, 0)?;
         Ok(Outcome::Ok)
@@ -407,20 +319,13 @@ impl Ctx<'_> {
             return Ok(self.k().fail(linux::Errno::ENOENT, format!("Error: no struct_ops found for {name}")));
         };
         let Outcome::Pid { pid } = self.k().spawn("bpftool")? else { return Err(SimError::Limit("spawn".into())) };
-        self.bpf_open_ref(pid, BpfRef::Map(map), &format!("BPF_MAP_GET_FD_BY_ID({map})"))?;
+        self.bpf_open_ref(pid, BpfRef::Map(map), None)?;
         self.bpf_update(|b| {
             b.struct_ops.remove(name);
         });
-        self.emit(
-            EventKind::Map,
-            format!(
-                "bpf(BPF_MAP_DELETE_ELEM, map {map}, key 0): the kernel unregisters '{name}'; its function pointers no longer lead to BPF"
-            ),
-            "bpf_struct_ops_map_delete_elem/tcp_unregister_congestion_control",
-            vec![],
-        );
-        self.bpf_put(BpfRef::Map(map), false, &format!("'{name}' unregistered"));
-        self.emit(EventKind::Syscall, format!("bpftool: Unregistered {name} id {map}"), "bpftool do_unregister", vec![]);
+        self.event(Ev::StructOpsUnregistered { map, name: name.to_string() });
+        self.bpf_put(BpfRef::Map(map), false, Why::Unregistered(name.to_string()));
+        self.event(Ev::Unregistered { name: name.to_string(), map });
         self.k().do_exit(pid, 0)?;
         Ok(Outcome::Ok)
     }
@@ -437,12 +342,17 @@ impl Ctx<'_> {
             let relocs: Vec<&Reloc> = obj.relocations.iter().filter(|r| r.program == p.name).collect();
             let verdict = verify(p);
             for line in &verdict.log {
-                self.emit(EventKind::Syscall, format!("verifier log: {line}"), "bpf_check", vec![]);
+                self.event(Ev::VerifierLog { line: line.clone() });
             }
             if let Some(e) = verdict.error {
                 let detail =
                     format!("{}; libbpf: prog '{}': failed to load: {}; Error: failed to load object file", e.message, p.name, e.code());
-                return self.bpftool_fail(pid, e.errno, format!("BPF_PROG_LOAD of '{}' fails: {detail}", p.name), "bpf_check").map(Err);
+                return self
+                    .bpftool_fail(pid, e.errno, format!("BPF_PROG_LOAD of '{}' fails: {detail}", p.name), |pid, detail| Ev::ProgRejected {
+                        pid,
+                        detail,
+                    })
+                    .map(Err);
             }
             // The verifier resolves each pseudo map fd and takes one
             // reference per distinct map (resolve_pseudo_ldimm64).
@@ -472,20 +382,15 @@ impl Ctx<'_> {
                 b.progs.insert(id, kp);
             });
             let fd = self.bpf_fd(pid, BpfRef::Prog(id))?;
-            let held = if used.is_empty() {
-                "no instruction refers to a map, so the program holds no map".to_string()
-            } else {
-                format!("the verifier takes a reference on map(s) {:?} (used_maps; refcnt only, not usercnt)", used)
-            };
-            self.emit(
-                EventKind::Alloc,
-                format!(
-                    "bpf(BPF_PROG_LOAD, {} '{}', {} insns): verified; program id {id}, fd {fd}; {held}",
-                    p.prog_type, p.name, p.insn_count
-                ),
-                "bpf_prog_load/bpf_check/resolve_pseudo_ldimm64/bpf_map_inc",
-                vec![Focus::Fd { pid, fd }],
-            );
+            self.event(Ev::ProgLoaded {
+                pid,
+                prog_type: p.prog_type.clone(),
+                name: p.name.clone(),
+                insns: p.insn_count,
+                id,
+                fd,
+                used: used.into_iter().collect(),
+            });
             loaded.push(id);
         }
         Ok(Ok(loaded))
@@ -506,12 +411,7 @@ impl Ctx<'_> {
         for (i, m) in obj.maps.iter().enumerate() {
             if reused[i] {
                 if let Some((fd, _)) = map_fds[i] {
-                    self.emit(
-                        EventKind::Map,
-                        format!("libbpf: map '{}': skipping creation (preset fd={fd})", m.name),
-                        "bpf_object__create_maps",
-                        vec![],
-                    );
+                    self.event(Ev::MapCreationSkipped { name: m.name.clone(), fd });
                 }
                 continue;
             }
@@ -526,7 +426,9 @@ impl Ctx<'_> {
                         "libbpf: couldn't reuse pinned map at '{pin_path}': parameter mismatch ({other} is pinned there, not a map); libbpf: map '{}': failed to create: Invalid argument(-22); Error: failed to load object file",
                         m.name
                     );
-                    return self.bpftool_fail(pid, linux::Errno::EINVAL, detail, "bpf_object__reuse_map/map_is_reuse_compat").map(Some);
+                    return self
+                        .bpftool_fail(pid, linux::Errno::EINVAL, detail, |pid, detail| Ev::PinnedMapIncompatible { pid, detail })
+                        .map(Some);
                 }
                 if let Some(BpfRef::Map(id)) = self.h.bpf.pins.get(&pin_path).copied() {
                     let Some(k) = self.h.bpf.maps.get(&id).cloned() else { continue };
@@ -540,20 +442,12 @@ impl Ctx<'_> {
                             "libbpf: couldn't reuse pinned map at '{pin_path}': parameter mismatch (pinned: {} key {}B value {}B max {}; object: {} key {}B value {}B max {}); libbpf: map '{}': failed to create: Invalid argument(-22); Error: failed to load object file",
                             k.def.kind, k.def.key_size, k.def.value_size, k.def.max_entries, m.kind, m.key_size, m.value_size, m.max_entries, m.name
                         );
-                        self.emit(
-                            EventKind::Error,
-                            format!("BPF_OBJ_GET(\"{pin_path}\") gives fd {fd} to map {id}, but its parameters differ from the object's"),
-                            "bpf_object__reuse_map/map_is_reuse_compat",
-                            vec![Focus::Fd { pid, fd }],
-                        );
-                        return self.bpftool_fail(pid, linux::Errno::EINVAL, detail, "bpf_object__reuse_map/map_is_reuse_compat").map(Some);
+                        self.event(Ev::PinnedMapDiffers { pid, pin_path: pin_path.clone(), fd, id });
+                        return self
+                            .bpftool_fail(pid, linux::Errno::EINVAL, detail, |pid, detail| Ev::PinnedMapIncompatible { pid, detail })
+                            .map(Some);
                     }
-                    self.emit(
-                        EventKind::Map,
-                        format!("map '{}' has pinning = LIBBPF_PIN_BY_NAME and {pin_path} exists: BPF_OBJ_GET gives fd {fd} to the SAME map, id {id} (type, key, value and max_entries match; the struct's type name does not matter); nothing is created", m.name),
-                        "bpf_object__reuse_map/bpf_obj_get/map_is_reuse_compat",
-                        vec![Focus::Fd { pid, fd }],
-                    );
+                    self.event(Ev::PinnedMapReused { pid, name: m.name.clone(), pin_path: pin_path.clone(), fd, id });
                     let at = self.bpf_map_into_slot(pid, &m.name, fd, slots[i])?;
                     map_fds[i] = Some((at, id));
                     continue;
@@ -571,17 +465,21 @@ impl Ctx<'_> {
                 b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries, progs: vec![] });
             });
             let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
-            self.emit(
-                EventKind::Alloc,
-                format!("bpf(BPF_MAP_CREATE, {} '{}', key {}B, value {}B, max_entries {}) by bpftool: map id {id}, returned as fd {fd} (refcnt 1, usercnt 1: the fd's)", m.kind, m.name, m.key_size, m.value_size, m.max_entries),
-                "map_create/bpf_map_alloc_id (idr_alloc_cyclic)/bpf_map_new_fd",
-                vec![Focus::Fd { pid, fd }],
-            );
+            self.event(Ev::MapCreated {
+                pid,
+                kind: m.kind.clone(),
+                name: m.name.clone(),
+                key_size: m.key_size,
+                value_size: m.value_size,
+                max_entries: m.max_entries,
+                id,
+                fd,
+            });
             let at = self.bpf_map_into_slot(pid, &m.name, fd, slots[i])?;
             map_fds[i] = Some((at, id));
             if m.pinning == 1 {
                 self.bpf_pin(&pin_path, BpfRef::Map(id));
-                self.emit(EventKind::Map, format!("pinning = LIBBPF_PIN_BY_NAME and nothing is at {pin_path} yet: libbpf pins the new map there (BPF_OBJ_PIN; the pin holds refcnt and usercnt)"), "bpf_map__pin/bpf_obj_pin_user", vec![]);
+                self.event(Ev::PinnedByName { pin_path: pin_path.clone() });
             }
         }
         Ok(None)
@@ -608,7 +506,7 @@ impl Ctx<'_> {
             }
             t
         };
-        self.emit(EventKind::Syscall, text, "bpftool do_show (BPF_*_GET_NEXT_ID, *_GET_FD_BY_ID)", vec![]);
+        self.event(Ev::Shown { text });
         Ok(Outcome::Ok)
     }
 }

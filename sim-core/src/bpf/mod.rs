@@ -20,6 +20,7 @@ use thiserror::Error;
 
 mod bpftool;
 mod btf;
+pub mod events;
 mod kernel;
 mod libbpf;
 pub mod ops;
@@ -28,6 +29,7 @@ mod verifier;
 pub mod vm;
 
 pub use bpftool::{BpftoolLoadArgs, MapSlot, MapSource};
+pub use events::Ev;
 pub use kernel::*;
 pub use libbpf::*;
 pub use verifier::*;
@@ -36,6 +38,9 @@ pub use verifier::*;
 pub trait Sink: linux::Sink {
     /// Records a BPF delta already applied to the BPF state.
     fn record_bpf(&mut self, d: Delta);
+    /// Closes the deltas recorded since the last event into the event `ev`,
+    /// which also points at `focus`.
+    fn event_bpf(&mut self, ev: Ev, focus: Vec<Focus>);
 }
 
 /// A change to the BPF objects. For now the whole state before and after.
@@ -111,9 +116,10 @@ impl Ctx<'_> {
         linux::Ctx { st: &mut *self.linux, rt: &mut *self.rt, j: &mut self.h }
     }
 
-    /// Closes the deltas recorded since the last event into an event.
-    pub fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>) {
-        self.h.j.emit(kind, text, mechanism, focus);
+    /// Closes the deltas recorded since the last event into the event `ev`
+    /// (what it points at comes from the record).
+    pub fn event(&mut self, ev: Ev) {
+        self.h.j.event_bpf(ev, vec![]);
     }
 
     /// The release of a BPF file whose last fd went (`bpf_map_release`,
@@ -121,7 +127,7 @@ impl Ctx<'_> {
     /// for a map, the user reference) the file held.
     pub fn file_release(&mut self, file: Released) {
         let Some(r) = BpfRef::of_file(&OfdKind::Anon { inode: file.inode, id: file.id }) else { return };
-        self.bpf_put(r, matches!(r, BpfRef::Map(_)), &format!("fd {} of process {} closed", file.fd, file.pid));
+        self.bpf_put(r, matches!(r, BpfRef::Map(_)), events::Why::FdClosed { fd: file.fd, pid: file.pid });
     }
 }
 
@@ -135,5 +141,8 @@ crate::wire_struct! {
 
 crate::wire_enum! {
     BpfRef { Map(id) = 0, Prog(id) = 1, Link(id) = 2 }
+    BpfKind { Map = 0, Prog = 1, Link = 2 }
+    Libbpf { V1 = 0, V0_8 = 1 }
+    MapSource { Id(id) = 0, Pinned(path) = 1 }
     Delta { State { old, new } = 0 }
 }

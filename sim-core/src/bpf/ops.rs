@@ -110,7 +110,7 @@ crate::operations! {
                 BpfKind::Prog => BpfRef::Prog(*id),
                 BpfKind::Link => BpfRef::Link(*id),
             };
-            k.bpf_open_ref(*pid, r, &format!("BPF_{}_GET_FD_BY_ID({id})", kind.cmd()))
+            k.bpf_open_ref(*pid, r, None)
         };
 
         /// `bpf(BPF_OBJ_GET, path)` by process `pid`: a new fd on what is pinned there.

@@ -1,6 +1,7 @@
 //! The `bpf(2)` commands and the reference counting behind them
 //! (kernel/bpf/syscall.c, inode.c): fds, pins, ids, links, test runs.
 
+use super::events::{open_how, MapAfterRuns, Why};
 use super::*;
 
 impl Ctx<'_> {
@@ -17,86 +18,47 @@ impl Ctx<'_> {
     /// Drops one reference of `r` (and one user reference for a map when
     /// `uref`), freeing what reaches zero: `bpf_map_put_with_uref`,
     /// `bpf_map_put`, `bpf_prog_put`.
-    pub fn bpf_put(&mut self, r: BpfRef, uref: bool, why: &str) {
+    pub fn bpf_put(&mut self, r: BpfRef, uref: bool, why: Why) {
         match r {
             BpfRef::Map(id) => {
                 let Some(m) = self.h.bpf.maps.get(&id).cloned() else { return };
                 let (refcnt, usercnt) = self.bpf_drop(r, uref);
                 if refcnt > 0 {
-                    self.emit(
-                        EventKind::Free,
-                        format!("{why}: map {id} ({}) now has refcnt {refcnt}, usercnt {usercnt}: still alive", m.def.name),
-                        if uref { "bpf_map_put_with_uref" } else { "bpf_map_put" },
-                        vec![],
-                    );
+                    let name = m.def.name;
+                    self.event(if uref {
+                        Ev::MapPutWithUref { why, id, name, refcnt, usercnt }
+                    } else {
+                        Ev::MapPut { why, id, name, refcnt, usercnt }
+                    });
                     return;
                 }
-                self.emit(
-                    EventKind::Free,
-                    format!("{why}: map {id} ({}) loses its last reference: its id leaves the IDR at once, so BPF_MAP_GET_FD_BY_ID({id}) now fails with ENOENT and GET_NEXT_ID walks skip it", m.def.name),
-                    "__bpf_map_put/bpf_map_free_id",
-                    vec![],
-                );
-                self.emit(
-                    EventKind::Free,
-                    format!(
-                        "later, after an RCU grace period, a workqueue frees map {id}'s memory ({} entries of {} bytes)",
-                        m.def.max_entries, m.def.value_size
-                    ),
-                    "bpf_map_free_in_work/bpf_map_free_deferred/map_free",
-                    vec![],
-                );
+                self.event(Ev::MapIdFreed { why, id, name: m.def.name.clone() });
+                self.event(Ev::MapMemoryFreed { id, max_entries: m.def.max_entries, value_size: m.def.value_size });
                 for p in &m.progs {
-                    self.bpf_put(BpfRef::Prog(*p), false, &format!("struct_ops map {id}'s value"));
+                    self.bpf_put(BpfRef::Prog(*p), false, Why::StructOpsValue(id));
                 }
             }
             BpfRef::Prog(id) => {
                 let Some(p) = self.h.bpf.progs.get(&id).cloned() else { return };
                 let (refcnt, _) = self.bpf_drop(r, uref);
                 if refcnt > 0 {
-                    self.emit(
-                        EventKind::Free,
-                        format!("{why}: program {id} ({}) now has refcnt {refcnt}: still loaded", p.name),
-                        "bpf_prog_put",
-                        vec![],
-                    );
+                    self.event(Ev::ProgPut { why, id, name: p.name, refcnt });
                     return;
                 }
-                self.emit(
-                    EventKind::Free,
-                    format!(
-                        "{why}: program {id} ({}) loses its last reference and is freed; after the RCU grace period it drops its used maps",
-                        p.name
-                    ),
-                    "bpf_prog_put_deferred/bpf_prog_free_id/__bpf_free_used_maps",
-                    vec![],
-                );
+                self.event(Ev::ProgFreed { why, id, name: p.name.clone() });
                 for m in &p.map_ids {
-                    self.bpf_put(BpfRef::Map(*m), false, &format!("program {id}'s used_maps"));
+                    self.bpf_put(BpfRef::Map(*m), false, Why::UsedMaps(id));
                 }
             }
             BpfRef::Link(id) => {
                 let Some(l) = self.h.bpf.links.get(&id).cloned() else { return };
                 let (refcnt, _) = self.bpf_drop(r, uref);
                 if refcnt > 0 {
-                    self.emit(
-                        EventKind::Free,
-                        format!("{why}: link {id} now has refcnt {refcnt}: program {} stays attached to {}", l.prog, l.target),
-                        "bpf_link_put",
-                        vec![],
-                    );
+                    self.event(Ev::LinkPut { why, id, refcnt, prog: l.prog, target: l.target });
                     return;
                 }
-                self.emit(
-                    EventKind::Free,
-                    format!(
-                        "{why}: link {id} loses its last reference: program {} is detached from {} and the link is freed",
-                        l.prog, l.target
-                    ),
-                    "bpf_link_put/bpf_link_free (link->ops->release: detach)",
-                    vec![],
-                );
-                self.bpf_put(BpfRef::Prog(l.prog), false, &format!("link {id} released"));
+                self.event(Ev::LinkFreed { why, id, prog: l.prog, target: l.target });
+                self.bpf_put(BpfRef::Prog(l.prog), false, Why::LinkReleased(id));
             }
         }
     }
@@ -139,7 +101,7 @@ impl Ctx<'_> {
         self.bpf_update(|b| {
             b.pins.remove(pin);
         });
-        self.bpf_put(r, matches!(r, BpfRef::Map(_)), &format!("rm {pin}"));
+        self.bpf_put(r, matches!(r, BpfRef::Map(_)), Why::Unlinked(pin.to_string()));
         Ok(Outcome::Ok)
     }
 
@@ -163,23 +125,15 @@ impl Ctx<'_> {
         for run in 1..=repeat.clamp(1, 1000) {
             let (ret, trace) = vm.run(true).map_err(|e| SimError::BadArgument(format!("program {id}: {e}")))?;
             r0 = ret;
-            let calls: Vec<String> = trace
+            let calls: Vec<(usize, i32, u64)> = trace
                 .iter()
                 .filter(|t| prog.insns[t.pc][0] == 0x85)
                 .map(|t| {
                     let b = prog.insns[t.pc];
-                    let imm = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
-                    let name = HELPERS.iter().find(|(h, _)| *h == imm).map(|(_, n)| *n).unwrap_or("helper");
-                    format!("insn {}: {name} returned {:#x}", t.pc, t.regs[0])
+                    (t.pc, i32::from_le_bytes([b[4], b[5], b[6], b[7]]), t.regs[0])
                 })
                 .collect();
-            let helpers = if calls.is_empty() { "no helper calls".to_string() } else { calls.join(", ") };
-            self.emit(
-                EventKind::Syscall,
-                format!("run {run} of program {id} ({}): {} instructions executed; {helpers}; it returns {ret}", prog.name, trace.len()),
-                "bpf_prog_test_run/___bpf_prog_run",
-                vec![],
-            );
+            self.event(Ev::TestRun { run, id, name: prog.name.clone(), executed: trace.len(), calls, ret });
         }
         let updated = vm.maps;
         self.bpf_update(|b| {
@@ -189,22 +143,17 @@ impl Ctx<'_> {
                 }
             }
         });
-        let shown: Vec<String> = prog
+        let maps: Vec<MapAfterRuns> = prog
             .map_ids
             .iter()
             .filter_map(|m| self.h.bpf.maps.get(m).map(|k| (m, k)))
             .map(|(m, k)| {
-                let nz: Vec<String> = k
-                    .entries
-                    .iter()
-                    .filter(|(_, v)| v.iter().any(|b| *b != 0))
-                    .map(|(key, v)| format!("[{}] = {}", le(key), le(v)))
-                    .collect();
-                format!("map {m} ({}): {}", k.def.name, if nz.is_empty() { "all zero".into() } else { nz.join(", ") })
+                let nz = k.entries.iter().filter(|(_, v)| v.iter().any(|b| *b != 0)).map(|(key, v)| (key.clone(), v.clone())).collect();
+                (*m, k.def.name.clone(), nz)
             })
             .collect();
-        if !shown.is_empty() {
-            self.emit(EventKind::Copy, format!("after the runs: {}", shown.join("; ")), "bpftool map dump", vec![]);
+        if !maps.is_empty() {
+            self.event(Ev::MapsAfterRuns { maps });
         }
         Ok(Outcome::Copied { bytes: r0, data: vec![] })
     }
@@ -232,51 +181,42 @@ impl Ctx<'_> {
             BpfKind::Prog => b.progs.range(start.saturating_add(1)..).next().map(|(id, _)| *id),
             BpfKind::Link => b.links.range(start.saturating_add(1)..).next().map(|(id, _)| *id),
         };
-        let cmd = format!("BPF_{}_GET_NEXT_ID", kind.cmd());
         match next {
             Some(id) => {
-                self.emit(
-                    EventKind::Syscall,
-                    format!("bpf({cmd}, start_id = {start}) returns next_id = {id}"),
-                    "bpf_obj_get_next_id/idr_get_next",
-                    vec![],
-                );
+                self.event(Ev::NextId { kind, start, id });
                 Ok(Outcome::Id { id })
             }
-            None => Ok(self.k().fail(linux::Errno::ENOENT, format!("{cmd}: no live id after {start} (the walk ends here)"))),
+            None => {
+                let detail = format!("BPF_{}_GET_NEXT_ID: no live id after {start} (the walk ends here)", kind.cmd());
+                Ok(self.k().fail(linux::Errno::ENOENT, detail))
+            }
         }
     }
 
     /// A new fd in `pid` on object `r`, which must still have its id
     /// (`bpf_map_get_fd_by_id` and friends take the reference with
-    /// `*_inc_not_zero`: an object whose count reached zero is gone).
-    pub fn bpf_open_ref(&mut self, pid: Pid, r: BpfRef, how: &str) -> R<Outcome> {
+    /// `*_inc_not_zero`: an object whose count reached zero is gone). It is
+    /// asked for by id (`BPF_*_GET_FD_BY_ID`) or, given `pin`, by the path it
+    /// is pinned at (`BPF_OBJ_GET`).
+    pub fn bpf_open_ref(&mut self, pid: Pid, r: BpfRef, pin: Option<&str>) -> R<Outcome> {
+        let pin = pin.map(str::to_string);
         self.linux.running(pid)?;
         if !self.bpf_exists(r) {
+            let how = open_how(&r, &pin);
             return Ok(self
                 .k()
                 .fail(linux::Errno::ENOENT, format!("{how}: no such object (its id left the IDR when its last reference went)")));
         }
         self.bpf_get(r, true);
         let fd = self.bpf_fd(pid, r)?;
-        let what = match r {
-            BpfRef::Map(id) => format!("map {id} (refcnt and usercnt +1)"),
-            BpfRef::Prog(id) => format!("program {id} (refcnt +1)"),
-            BpfRef::Link(id) => format!("link {id} (refcnt +1)"),
-        };
-        self.emit(
-            EventKind::Fd,
-            format!("{how} gives process {pid} fd {fd} on {what}"),
-            "bpf_*_get_fd_by_id/bpf_obj_get_user",
-            vec![Focus::Fd { pid, fd }],
-        );
+        self.event(Ev::FdOpened { pid, fd, r, pin });
         Ok(Outcome::Fd { fd })
     }
 
     /// `BPF_OBJ_GET`: opens what is pinned at `path`.
     pub fn bpf_obj_get(&mut self, pid: Pid, path: &str) -> R<Outcome> {
         match self.h.bpf.pins.get(path).copied() {
-            Some(r) => self.bpf_open_ref(pid, r, &format!("BPF_OBJ_GET(\"{path}\")")),
+            Some(r) => self.bpf_open_ref(pid, r, Some(path)),
             None => {
                 self.linux.running(pid)?;
                 Ok(self.k().fail(linux::Errno::ENOENT, format!("BPF_OBJ_GET(\"{path}\"): nothing is pinned there")))
@@ -305,12 +245,7 @@ impl Ctx<'_> {
             return Ok(self.k().fail(Errno::EEXIST, format!("BPF_OBJ_PIN: {path} exists")));
         }
         self.bpf_pin(path, r);
-        self.emit(
-            EventKind::Map,
-            format!("bpf(BPF_OBJ_PIN, fd {fd}, \"{path}\"): the bpffs inode holds a reference to {r}"),
-            "bpf_obj_pin_user/bpf_obj_do_pin",
-            vec![],
-        );
+        self.event(Ev::Pinned { fd, path: path.to_string(), r });
         Ok(Outcome::Ok)
     }
 
@@ -329,12 +264,7 @@ impl Ctx<'_> {
             b.take_ref(BpfRef::Prog(prog), false);
         });
         let fd = self.bpf_fd(pid, BpfRef::Link(id))?;
-        self.emit(
-            EventKind::Alloc,
-            format!("bpf(BPF_LINK_CREATE, prog fd {prog_fd}, {target}): program {prog} is attached through link {id} (fd {fd}); the link holds a reference on the program, and the program stays attached as long as the link lives"),
-            "link_create/bpf_link_prime/bpf_link_settle",
-            vec![Focus::Fd { pid, fd }],
-        );
+        self.event(Ev::LinkCreated { pid, prog_fd, target, prog, id, fd });
         Ok(Outcome::Fd { fd })
     }
 }
