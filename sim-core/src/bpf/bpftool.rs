@@ -22,7 +22,7 @@ impl Ctx<'_> {
     pub(super) fn bpf_map_into_slot(&mut self, pid: Pid, name: &str, got: Fd, placeholder: Option<Fd>) -> R<Fd> {
         let Some(slot) = placeholder else { return Ok(got) };
         self.k().dup3(pid, got, slot, &format!("map '{name}' takes the place of its placeholder, keeping fd {slot} (libbpf reuse_fd)"))?;
-        self.k().close_fd(pid, got, "reuse_fd/close")?;
+        self.k().close_fd(pid, got, linux::Closer::Reuse)?;
         Ok(slot)
     }
 

@@ -104,16 +104,26 @@ impl<W: Narrate + Points<F>, D, F: Serialize + Clone> Serialize for Event<W, D, 
 
 /// Declares a subsystem's event records, each in one place: its fields, its
 /// category, the mechanism it models, what it points at (expressions of the
-/// focus type over the fields) and the sentence (a format string over the
-/// fields, which are references, and optional extra arguments). Makes the
-/// enum, [`Narrate`], [`Points`], `Display` and the recording encoding.
+/// focus type over the fields, optionally followed by `; ..iter` for a
+/// number of objects only the fields know) and the sentence (a format
+/// string over the fields, which are references, and optional extra
+/// arguments). Makes the enum, [`Narrate`], [`Points`], `Display` and the
+/// recording encoding.
 #[macro_export]
 macro_rules! events {
+    (@focus [ $($at:expr),* ]) => {
+        vec![$($at),*]
+    };
+    (@focus [ $($at:expr),* ] $more:expr) => {{
+        let mut v = vec![$($at),*];
+        v.extend($more);
+        v
+    }};
     (
         $(#[$m:meta])* $vis:vis enum $t:ident : $focus:ty {
             $(
                 $(#[$vm:meta])* $v:ident { $( $f:ident : $ty:ty ),* $(,)? } = $tag:literal,
-                $kind:ident, $mech:literal, [ $($at:expr),* $(,)? ], $fmt:literal $(, $arg:expr)* ;
+                $kind:ident, $mech:literal, [ $($at:expr),* $(,)? $(; ..$more:expr)? ], $fmt:literal $(, $arg:expr)* ;
             )*
         }
     ) => {
@@ -135,7 +145,7 @@ macro_rules! events {
         impl $crate::journal::Points<$focus> for $t {
             #[allow(unused_variables)]
             fn focus(&self) -> Vec<$focus> {
-                match self { $( $t::$v { $($f),* } => vec![$($at),*] ),* }
+                match self { $( $t::$v { $($f),* } => $crate::events!(@focus [$($at),*] $($more)?) ),* }
             }
         }
 

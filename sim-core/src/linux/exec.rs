@@ -3,7 +3,6 @@
 use super::elf::ExecImage;
 use super::*;
 use crate::arch::{PagingFormat, VirtAddr};
-use crate::journal::EventKind;
 
 /// `STACK_TOP` on x86-64 with address-space randomisation off
 /// (`setarch -R`): the stack ends just below `TASK_SIZE`.
@@ -61,29 +60,13 @@ impl Ctx<'_> {
         let Some(data) = self.st.files.get(path).cloned() else {
             return Ok(self.fail(Errno::ENOENT, format!("{path} does not exist")));
         };
-        self.emit(
-            EventKind::Syscall,
-            format!("execve {path}: open the file and read its first bytes; they start with {:02x?}", &data[..data.len().min(4)]),
-            "do_execveat_common/bprm_execve",
-            vec![Focus::Proc { pid }],
-        );
+        self.event(Ev::ExecBegins { pid, path: path.to_string(), head: data[..data.len().min(4)].to_vec() });
         let image = match ExecImage::parse(&data, STACK_TOP - STACK_SIZE) {
             Ok(i) => i,
             Err(e) => return Ok(self.fail(Errno::ENOEXEC, e.to_string())),
         };
         let loads: Vec<_> = image.loads().cloned().collect();
-        self.emit(
-            EventKind::Syscall,
-            format!(
-                "ELF header checked: ET_{} for x86-64, entry {:#x}, {} program headers of which {} are PT_LOAD",
-                image.e_type,
-                image.entry,
-                image.segments.len(),
-                loads.len()
-            ),
-            "load_elf_binary/load_elf_phdrs",
-            vec![],
-        );
+        self.event(Ev::ElfChecked { e_type: image.e_type.clone(), entry: image.entry, headers: image.segments.len(), loads: loads.len() });
         let mut interp_image = None;
         if let Some(ip) = &image.interp {
             let Some(idata) = self.st.files.get(ip).cloned() else {
@@ -97,25 +80,12 @@ impl Ctx<'_> {
                 Ok(i) => interp_image = Some((ip.clone(), i)),
                 Err(e) => return Ok(self.fail(Errno::ENOEXEC, format!("interpreter {ip}: {e}"))),
             }
-            self.emit(
-                EventKind::Syscall,
-                format!("PT_INTERP names {ip}: it is opened and its header read too"),
-                "load_elf_binary (PT_INTERP)",
-                vec![],
-            );
+            self.event(Ev::InterpOpened { path: ip.clone() });
         }
 
         // Point of no return.
         let old = self.mm(pid)?.clone();
-        self.emit(
-            EventKind::Process,
-            format!(
-                "point of no return: process {pid} drops its old address space ({} mappings) and gets a new, empty one",
-                old.vmas.len()
-            ),
-            "begin_new_exec/exec_mmap",
-            vec![Focus::Proc { pid }],
-        );
+        self.event(Ev::PointOfNoReturn { pid, vmas: old.vmas.len() });
         self.exit_mmap(pid)?;
         let mm = self.mm_alloc(pid)?;
         let root = mm.root;
@@ -124,15 +94,10 @@ impl Ctx<'_> {
             self.globals_update(|g| g.current = None);
         }
         self.switch_to(pid)?;
-        self.emit(
-            EventKind::Alloc,
-            format!("the new address space has only a top-level table (frame {root}) and no mappings"),
-            "mm_alloc/pgd_alloc",
-            vec![Focus::Frame { pfn: root }],
-        );
+        self.event(Ev::NewMm { root });
         let cloexec: Vec<Fd> = self.proc(pid)?.fds.iter().filter(|(_, e)| e.cloexec).map(|(f, _)| *f).collect();
         for fd in cloexec {
-            self.close_fd(pid, fd, "do_close_on_exec")?;
+            self.close_fd(pid, fd, Closer::Exec)?;
         }
         let comm: String = path.rsplit('/').next().unwrap_or(path).chars().take(15).collect();
         self.proc_update(pid, |p| p.comm = comm)?;
@@ -148,24 +113,11 @@ impl Ctx<'_> {
             anon_vma: false,
         };
         self.insert_vma(pid, stack)?;
-        self.emit(
-            EventKind::Map,
-            format!(
-                "stack mapping {:#x}-{STACK_TOP:#x} (rw-); with address randomisation off it ends at STACK_TOP",
-                STACK_TOP - STACK_SIZE
-            ),
-            "setup_arg_pages",
-            vec![Focus::Vma { pid, start: STACK_TOP - STACK_SIZE }],
-        );
+        self.event(Ev::StackMapped { pid, start: STACK_TOP - STACK_SIZE, end: STACK_TOP });
 
         let bias = if image.is_dyn() { ELF_ET_DYN_BASE } else { 0 };
         if bias != 0 {
-            self.emit(
-                EventKind::Map,
-                format!("ET_DYN (position independent): every p_vaddr is shifted by the load bias {bias:#x} (ELF_ET_DYN_BASE, randomisation off)"),
-                "load_elf_binary (load_bias)",
-                vec![],
-            );
+            self.event(Ev::LoadBias { bias });
         }
         let exe_end = self.map_segments(pid, path, &image, bias)?;
         let (entry, interp_base) = match &interp_image {
@@ -184,12 +136,7 @@ impl Ctx<'_> {
             mm.brk = brk;
             mm.exe = Some(path.to_string());
         })?;
-        self.emit(
-            EventKind::Map,
-            format!("program break set to {brk:#x}, just past the last segment: the heap will grow from there"),
-            "set_brk",
-            vec![],
-        );
+        self.event(Ev::BrkSet { brk });
 
         // create_elf_tables(): argv, envp, auxv on the new stack.
         let first_load = loads.iter().find(|s| s.offset <= image.phoff && image.phoff < s.offset + s.filesz);
@@ -210,17 +157,7 @@ impl Ctx<'_> {
             ],
         )?;
         self.proc_update(pid, |p| p.regs = Regs { ip: entry, sp, ax: 0 })?;
-        let from = if interp_image.is_some() {
-            "the interpreter's entry point, which will load the libraries and then jump to AT_ENTRY"
-        } else {
-            "the program's entry point"
-        };
-        self.emit(
-            EventKind::Process,
-            format!("registers set: instruction pointer = {entry:#x} ({from}), stack pointer = {sp:#x} (pointing at argc); returning to user space starts the new program"),
-            "start_thread",
-            vec![Focus::Proc { pid }],
-        );
+        self.event(Ev::StartThread { pid, entry, sp, interp: interp_image.is_some() });
         Ok(Outcome::Ok)
     }
 
@@ -252,30 +189,23 @@ impl Ctx<'_> {
                         anon_vma: false,
                     },
                 )?;
-                self.emit(
-                    EventKind::Map,
-                    format!(
-                        "PT_LOAD #{}: map {start:#x}-{file_end:#x} ({prot}) from {path} offset {offset:#x}: p_vaddr {vaddr:#x} rounded down to its page, p_offset {:#x} rounded down by the same {page_off:#x} bytes",
-                        s.index, s.offset
-                    ),
-                    "elf_load/elf_map/vm_mmap",
-                    vec![Focus::Vma { pid, start }],
-                );
+                self.event(Ev::SegmentMapped {
+                    pid,
+                    index: s.index,
+                    start,
+                    file_end,
+                    prot,
+                    path: path.to_string(),
+                    vaddr,
+                    p_offset: s.offset,
+                });
             }
             if s.memsz > s.filesz {
                 let zero_start = vaddr + s.filesz;
                 let in_page = fmt.offset(VirtAddr(zero_start));
                 if s.filesz > 0 && in_page != 0 {
                     let n = (fmt.page_size() - in_page) as usize;
-                    self.emit(
-                        EventKind::Copy,
-                        format!(
-                            "PT_LOAD #{}: p_memsz {:#x} > p_filesz {:#x}: .bss starts at {zero_start:#x}, inside the last file page, which holds whatever bytes follow in the file; the kernel writes {n} zeros up to the page end",
-                            s.index, s.memsz, s.filesz
-                        ),
-                        "padzero/clear_user",
-                        vec![],
-                    );
+                    self.event(Ev::BssZeroed { index: s.index, memsz: s.memsz, filesz: s.filesz, zero_start, n });
                     let verbose = std::mem::replace(&mut self.rt.verbose_walks, false);
                     let r = self.user_write(pid, zero_start, &vec![0u8; n]);
                     self.rt.verbose_walks = verbose;
@@ -289,12 +219,7 @@ impl Ctx<'_> {
                         pid,
                         Vma { start: anon_start, end: mem_end, prot, shared: false, backing: Backing::Anon, name: None, anon_vma: false },
                     )?;
-                    self.emit(
-                        EventKind::Map,
-                        format!("PT_LOAD #{}: the rest of .bss, {anon_start:#x}-{mem_end:#x}, is anonymous zero memory: nothing in the file backs it", s.index),
-                        "elf_load/vm_brk_flags",
-                        vec![Focus::Vma { pid, start: anon_start }],
-                    );
+                    self.event(Ev::BssMapped { pid, index: s.index, start: anon_start, end: mem_end });
                 }
             }
         }
@@ -334,22 +259,12 @@ impl Ctx<'_> {
         for (i, s) in argv.iter().enumerate().rev() {
             argv_at[i] = put(self, &cstr(s))?;
         }
-        self.emit(
-            EventKind::Copy,
-            format!("argument strings copied to the top of the stack: {} argv and {} envp strings, and the file name for AT_EXECFN at {execfn:#x}", argv.len(), envp.len()),
-            "copy_strings/copy_string_kernel",
-            vec![Focus::Vma { pid, start: STACK_TOP - STACK_SIZE }],
-        );
+        self.event(Ev::ArgsCopied { pid, argc: argv.len(), envc: envp.len(), execfn });
         let platform = put(self, b"x86_64\0")?;
         // 16 "random" bytes for AT_RANDOM: deterministic here so traces repeat.
         let seed: Vec<u8> = (0u8..16).map(|i| i.wrapping_mul(37).wrapping_add(pid.0 as u8)).collect();
         let random = put(self, &seed)?;
-        self.emit(
-            EventKind::Copy,
-            format!("the platform string \"x86_64\" at {platform:#x} and 16 bytes for AT_RANDOM at {random:#x} (real kernels use get_random_bytes; fixed here so the lesson repeats)"),
-            "create_elf_tables",
-            vec![],
-        );
+        self.event(Ev::RandomPlaced { platform, random });
         let mut auxv: Vec<(String, u64)> = vec![("AT_HWCAP".into(), 0x178b_fbff), ("AT_CLKTCK".into(), 100)];
         auxv.extend(aux.iter().map(|(n, v)| (n.to_string(), *v)));
         auxv.extend([
@@ -377,17 +292,7 @@ impl Ctx<'_> {
         if let Outcome::Segv { reason, .. } = self.user_write(pid, sp, &table)? {
             return Err(Error::BadArgument(format!("stack write faulted: {reason}")));
         }
-        let shown: Vec<String> = auxv.iter().map(|(n, v)| format!("{n}={v:#x}")).collect();
-        self.emit(
-            EventKind::Copy,
-            format!(
-                "at {sp:#x}, from low to high: argc={}, argv[] pointers, NULL, envp[] pointers, NULL, then the auxiliary vector: {}",
-                argv.len(),
-                shown.join(", ")
-            ),
-            "create_elf_tables",
-            vec![],
-        );
+        self.event(Ev::AuxvWritten { sp, argc: argv.len(), auxv: auxv.clone() });
         self.mm_update(pid, |mm| {
             mm.start_stack = sp;
             mm.auxv = auxv;

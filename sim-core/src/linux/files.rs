@@ -1,9 +1,34 @@
 //! Files and descriptors: open, close, dup, `fput` and the deferred
 //! release, after fs/open.c, fs/file.c and fs/file_table.c.
 
-use super::{Ctx, Errno, Error, FdEntry, Focus, Ofd, OfdId, OfdKind, Outcome, Released, R};
+use super::{Ctx, Errno, Error, Ev, FdEntry, Ofd, OfdId, OfdKind, Outcome, Put, Released, R};
 use super::{Fd, Pfn, Pid};
-use crate::journal::EventKind;
+
+/// The path that closes an fd; each is its own event record, after the
+/// kernel code that runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closer {
+    /// `close(fd)` (`close_fd`/`filp_close`).
+    Close,
+    /// The process exits (`exit_files`/`close_files`).
+    Exit,
+    /// exec closes the `O_CLOEXEC` fds (`do_close_on_exec`).
+    Exec,
+    /// libbpf closes the fd whose file it moved elsewhere (`reuse_fd`).
+    Reuse,
+}
+
+impl Closer {
+    /// The record of closing `fd` of `pid`, whose `fput` did `put`.
+    fn event(self, pid: Pid, fd: Fd, put: Put) -> Ev {
+        match self {
+            Closer::Close => Ev::FileClosed { pid, fd, put },
+            Closer::Exit => Ev::FileClosedAtExit { pid, fd, put },
+            Closer::Exec => Ev::FileClosedOnExec { pid, fd, put },
+            Closer::Reuse => Ev::FileClosedByReuse { pid, fd, put },
+        }
+    }
+}
 
 impl Ctx<'_> {
     /// `open(path, flags)`: a new open file description at the lowest free fd.
@@ -16,7 +41,7 @@ impl Ctx<'_> {
         self.globals_update(|g| g.next_ofd += 1);
         self.ofd_set(id, Some(Ofd { refcount: 1, kind: OfdKind::File { path: path.into() } }));
         let fd = self.install_fd(pid, id, cloexec)?;
-        self.emit(EventKind::Fd, format!("process {pid} opens {path}: fd {fd}"), "do_sys_open/fd_install", vec![Focus::Fd { pid, fd }]);
+        self.event(Ev::FileOpened { pid, path: path.to_string(), fd });
         Ok(Outcome::Fd { fd })
     }
 
@@ -37,7 +62,7 @@ impl Ctx<'_> {
         if !self.proc(pid)?.fds.contains_key(&fd) {
             return Ok(self.fail(Errno::EBADF, format!("fd {fd} is not open in process {pid}")));
         }
-        self.close_fd(pid, fd, "close_fd/filp_close")?;
+        self.close_fd(pid, fd, Closer::Close)?;
         self.task_work_run()?;
         Ok(Outcome::Ok)
     }
@@ -60,36 +85,37 @@ impl Ctx<'_> {
     }
 
     /// Removes the slot and drops one reference to its open file
-    /// description (`filp_close` → `fput`).
-    pub fn close_fd(&mut self, pid: Pid, fd: Fd, mechanism: &'static str) -> R<()> {
+    /// description (`filp_close` → `fput`); `by` is the path that closes it.
+    pub fn close_fd(&mut self, pid: Pid, fd: Fd, by: Closer) -> R<()> {
         let Some(entry) = self.proc(pid)?.fds.get(&fd).cloned() else {
             return Ok(());
         };
         self.proc_update(pid, |p| {
             p.fds.remove(&fd);
         })?;
-        self.fput(pid, fd, entry.ofd, format!("process {pid} closes fd {fd}"), mechanism);
+        self.fput(pid, fd, entry.ofd, |put| by.event(pid, fd, put));
         Ok(())
     }
 
     /// Drops the reference fd `fd` of `pid` held on open file `ofd` (the fd
-    /// itself is already gone or replaced): `fput`. When it was the last,
-    /// the file is released; a file of an anonymous inode waits in the task
-    /// work for its owner's release (`__fput` → `f_op->release`), which
+    /// itself is already gone or replaced): `fput`, recorded as the event
+    /// `ev` makes of what it did. When it was the last reference, the file
+    /// is released; a file of an anonymous inode waits in the task work for
+    /// its owner's release (`__fput` → `f_op->release`), which
     /// [`Ctx::task_work_run`] hands back.
-    pub fn fput(&mut self, pid: Pid, fd: Fd, ofd: OfdId, lead: String, mechanism: &'static str) {
-        let (what, released) = match self.st.ofds.get(&ofd).cloned() {
+    pub fn fput(&mut self, pid: Pid, fd: Fd, ofd: OfdId, ev: impl FnOnce(Put) -> Ev) {
+        let (put, released) = match self.st.ofds.get(&ofd).cloned() {
             Some(o) if o.refcount > 1 => {
                 self.ofd_set(ofd, Some(Ofd { refcount: o.refcount - 1, ..o.clone() }));
-                (format!("{} still has {} reference(s)", ofd_name(&o.kind), o.refcount - 1), None)
+                (Put::Kept { file: o.kind, left: o.refcount - 1 }, None)
             }
             Some(o) => {
                 self.ofd_set(ofd, None);
-                (format!("that was the last reference: {} is released", ofd_name(&o.kind)), Some(o.kind))
+                (Put::Last { file: o.kind.clone() }, Some(o.kind))
             }
-            None => (String::new(), None),
+            None => (Put::Gone, None),
         };
-        self.emit(EventKind::Fd, format!("{lead}; {what}"), mechanism, vec![Focus::Proc { pid }]);
+        self.event(ev(put));
         if let Some(OfdKind::Anon { inode, id }) = released {
             self.rt.task_work.push(Released { pid, fd, inode, id });
         }
@@ -132,14 +158,9 @@ impl Ctx<'_> {
         self.proc_update(pid, |p| {
             p.fds.insert(new, FdEntry { ofd: entry.ofd, cloexec: true });
         })?;
-        self.emit(
-            EventKind::Fd,
-            format!("dup3({old}, {new}, O_CLOEXEC) in process {pid}: {why}"),
-            "dup3/do_dup2",
-            vec![Focus::Fd { pid, fd: new }],
-        );
+        self.event(Ev::Dup3 { pid, old, new, why: why.to_string() });
         if let Some(ofd) = replaced {
-            self.fput(pid, new, ofd, format!("the file fd {new} referred to before loses that reference"), "do_dup2/filp_close");
+            self.fput(pid, new, ofd, |put| Ev::Dup3Replaced { pid, fd: new, put });
         }
         self.task_work_run()
     }
@@ -153,20 +174,7 @@ impl Ctx<'_> {
         for pfn in unmapped {
             self.frame_put(pfn);
         }
-        self.emit(
-            EventKind::Free,
-            format!("dropped {n} unmapped page-cache page(s); pages still mapped stay"),
-            "drop_pagecache/invalidate_mapping_pages",
-            vec![],
-        );
+        self.event(Ev::CachesDropped { n });
         Ok(Outcome::Ok)
-    }
-}
-
-fn ofd_name(k: &OfdKind) -> String {
-    match k {
-        OfdKind::Tty => "the terminal".into(),
-        OfdKind::File { path } => format!("open file {path}"),
-        OfdKind::Anon { inode, id } => format!("the anon_inode:{inode} file of object {id}"),
     }
 }

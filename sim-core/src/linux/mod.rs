@@ -20,7 +20,8 @@ pub mod state;
 pub mod types;
 
 pub use errors::{Errno, Error, Outcome};
-pub use events::Ev;
+pub use events::{Ev, Put, SegvReason};
+pub use files::Closer;
 pub use state::*;
 pub use types::{Access, Fd, OfdId, Pid, Prot};
 
@@ -103,7 +104,8 @@ pub trait Sink {
     /// Records a delta already applied to the state.
     fn record(&mut self, d: Delta);
     /// Closes the deltas recorded since the last event into an event that
-    /// says `text` (a record not yet declared in [`Ev`]).
+    /// says `text` (a record not declared in [`Ev`]: the personalities built
+    /// on Linux, BPF and Windows, still report their events this way).
     fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>);
     /// Closes the deltas recorded since the last event into the event `ev`
     /// (which says what it points at).
@@ -160,11 +162,6 @@ impl Ctx<'_> {
     pub fn delta(&mut self, d: Delta) {
         self.st.apply(&d, true);
         self.j.record(d);
-    }
-
-    /// Closes the pending deltas into an event that says `text`.
-    pub fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>) {
-        self.j.emit(kind, text, mechanism, focus);
     }
 
     /// Closes the pending deltas into the event `ev`.
@@ -276,7 +273,7 @@ impl Ctx<'_> {
 
     /// A failed system call: an error event and the errno.
     pub fn fail(&mut self, errno: Errno, detail: String) -> Outcome {
-        self.emit(EventKind::Error, format!("fails with {errno}: {detail}"), "", vec![]);
+        self.event(Ev::Failed { errno, detail: detail.clone() });
         Outcome::Failed { errno, detail }
     }
 

@@ -2,9 +2,8 @@
 //! (`copy_process`, `dup_fd`) and kernel/exit.c (`do_exit`, `release_task`,
 //! `wait4`).
 
-use super::{Ctx, Errno, Error, FdEntry, Mm, Ofd, OfdKind, Outcome, ProcState, Process, Regs, R};
-use super::{Delta, Fd, Focus, FrameKind, OfdId, Pid};
-use crate::journal::EventKind;
+use super::{Closer, Ctx, Errno, Error, FdEntry, Mm, Ofd, OfdKind, Outcome, ProcState, Process, Regs, R};
+use super::{Delta, Ev, Fd, FrameKind, OfdId, Pid};
 
 impl Ctx<'_> {
     /// `alloc_pid()`: the next number after the last one handed out that is
@@ -40,13 +39,7 @@ impl Ctx<'_> {
         let fds = (0..3).map(|i| (Fd(i), FdEntry { ofd: tty, cloexec: false })).collect();
         let p = Process { pid, ppid: Pid(0), comm: name.to_string(), state: ProcState::Running, mm: Some(mm), fds, regs: Regs::default() };
         self.delta(Delta::Proc { pid, old: None, new: Some(Box::new(p)) });
-        let lvl = self.fmt().level_name(0);
-        self.emit(
-            EventKind::Process,
-            format!("process {pid} ({name}) created with an empty address space: one {lvl} table in frame {root}, fds 0-2 on the terminal"),
-            "mm_alloc/pgd_alloc",
-            vec![Focus::Proc { pid }, Focus::Frame { pfn: root }],
-        );
+        self.event(Ev::Spawned { pid, name: name.to_string(), format: self.fmt(), root });
         Ok(Outcome::Pid { pid })
     }
 
@@ -54,12 +47,7 @@ impl Ctx<'_> {
     pub fn sys_fork(&mut self, parent: Pid) -> R<Outcome> {
         let p = self.running(parent)?.clone();
         let child = self.alloc_pid()?;
-        self.emit(
-            EventKind::Syscall,
-            format!("fork: process {parent} asks for a copy of itself; the child will be {child}"),
-            "kernel_clone/copy_process",
-            vec![Focus::Proc { pid: parent }],
-        );
+        self.event(Ev::ForkBegins { parent, child });
         // Files: dup_fd() copies the table; each slot shares its struct file.
         for e in p.fds.values() {
             if let Some(o) = self.st.ofds.get(&e.ofd).cloned() {
@@ -78,22 +66,9 @@ impl Ctx<'_> {
             regs: Regs { ax: 0, ..p.regs },
         };
         self.delta(Delta::Proc { pid: child, old: None, new: Some(Box::new(c)) });
-        self.emit(
-            EventKind::Process,
-            format!(
-                "child {child} gets a copy of the fd table (each open file's count +1) and a new, empty {} table in frame {root}",
-                self.fmt().level_name(0)
-            ),
-            "dup_fd/mm_init/pgd_alloc",
-            vec![Focus::Proc { pid: child }],
-        );
+        self.event(Ev::FdTableCopied { child, format: self.fmt(), root });
         self.dup_mmap(parent, child)?;
-        self.emit(
-            EventKind::Process,
-            format!("fork returns twice: {child} in the parent, 0 in the child (its rax); the parent's TLB is flushed because its entries were write-protected"),
-            "copy_process/flush_tlb_mm",
-            vec![Focus::Proc { pid: parent }, Focus::Proc { pid: child }],
-        );
+        self.event(Ev::ForkReturns { parent, child });
         Ok(Outcome::Pid { pid: child })
     }
 
@@ -104,7 +79,7 @@ impl Ctx<'_> {
         self.proc_update(pid, |p| p.mm = None)?;
         let fds: Vec<Fd> = self.proc(pid)?.fds.keys().copied().collect();
         for fd in fds {
-            self.close_fd(pid, fd, "exit_files/close_files")?;
+            self.close_fd(pid, fd, Closer::Exit)?;
         }
         // exit_task_work(): the __fput of each file whose last reference went.
         self.task_work_run()?;
@@ -121,12 +96,7 @@ impl Ctx<'_> {
         }
         let has_parent = self.proc(pid)?.ppid != Pid(0) && self.st.procs.contains_key(&self.proc(pid)?.ppid);
         self.proc_update(pid, |p| p.state = ProcState::Zombie { code })?;
-        self.emit(
-            EventKind::Process,
-            format!("process {pid} exits with status {code}; it stays a zombie so its parent can collect the status"),
-            "do_exit/exit_notify",
-            vec![Focus::Proc { pid }],
-        );
+        self.event(Ev::Exited { pid, code });
         // A zombie nobody will wait for is released at once (autoreap).
         let zombies: Vec<Pid> =
             orphans.into_iter().filter(|o| matches!(self.st.procs.get(o).map(|p| &p.state), Some(ProcState::Zombie { .. }))).collect();
@@ -143,7 +113,7 @@ impl Ctx<'_> {
     pub fn release_task(&mut self, pid: Pid) {
         if let Some(p) = self.st.procs.get(&pid).cloned() {
             self.delta(Delta::Proc { pid, old: Some(Box::new(p)), new: None });
-            self.emit(EventKind::Process, format!("process {pid} is released; its pid can be used again"), "release_task", vec![]);
+            self.event(Ev::Released { pid });
         }
     }
 

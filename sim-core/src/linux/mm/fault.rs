@@ -4,7 +4,6 @@
 
 use super::*;
 use crate::arch::{Pfn, PhysAddr, Translation, VirtAddr, WalkLevel, PTE_A, PTE_D};
-use crate::journal::EventKind;
 use crate::linux::*;
 
 impl Ctx<'_> {
@@ -14,8 +13,7 @@ impl Ctx<'_> {
         let fmt = self.fmt();
         self.switch_to(pid)?;
         if !fmt.is_canonical(va) || va.0 >= fmt.task_size() {
-            let why = if fmt.is_canonical(va) { "it is kernel space" } else { "it is not canonical (bits 63..48 must copy bit 47): #GP" };
-            return self.segv(pid, va, format!("{va} is not a user address: {why}")).map(Err);
+            return self.segv(pid, va, SegvReason::NotUser { va, canonical: fmt.is_canonical(va) }).map(Err);
         }
         let vpn = va.0 >> fmt.page_shift();
         for _attempt in 0..3 {
@@ -104,22 +102,18 @@ impl Ctx<'_> {
     }
 
     /// Kills `pid` with SIGSEGV (exit status 139 as a shell shows it).
-    pub(super) fn segv(&mut self, pid: Pid, va: VirtAddr, reason: String) -> R<Outcome> {
-        self.emit(
-            EventKind::Fault,
-            format!("SIGSEGV: {reason}; the default action kills process {pid}"),
-            "bad_area/force_sig_fault",
-            vec![Focus::Proc { pid }],
-        );
+    pub(super) fn segv(&mut self, pid: Pid, va: VirtAddr, reason: SegvReason) -> R<Outcome> {
+        let text = reason.to_string();
+        self.event(Ev::Segv { pid, reason });
         self.do_exit(pid, 128 + 11)?;
-        Ok(Outcome::Segv { addr: va, reason })
+        Ok(Outcome::Segv { addr: va, reason: text })
     }
 
     /// `handle_mm_fault()`: finds the VMA, checks its rights, then fills in
     /// the missing entry or resolves the write-protect fault.
     pub(super) fn handle_mm_fault(&mut self, pid: Pid, va: VirtAddr, access: Access, t: &Translation) -> R<Option<Outcome>> {
         let Some(vma) = self.find_vma(pid, va.0) else {
-            return self.segv(pid, va, format!("no mapping contains {va}")).map(Some);
+            return self.segv(pid, va, SegvReason::NoVma { va }).map(Some);
         };
         let ok = match access {
             Access::Read => vma.prot.read,
@@ -127,9 +121,8 @@ impl Ctx<'_> {
             Access::Exec => vma.prot.exec,
         };
         if !ok {
-            return self
-                .segv(pid, va, format!("the mapping {:#x}-{:#x} is {}, which forbids a {access}", vma.start, vma.end, vma.prot))
-                .map(Some);
+            let reason = SegvReason::Forbidden { start: vma.start, end: vma.end, prot: vma.prot, access };
+            return self.segv(pid, va, reason).map(Some);
         }
         let fmt = self.fmt();
         let page = fmt.page_start(va.0);
@@ -146,24 +139,14 @@ impl Ctx<'_> {
                         // do_anonymous_page(): a read maps the shared zero page read-only.
                         let pte = fmt.make_pte(ZERO_PFN, pte_flags_for(fmt, vma.prot, false));
                         self.write_pte(table, index, pte);
-                        self.emit(
-                            EventKind::Map,
-                            format!("read of untouched anonymous memory: map the shared zero page (frame {ZERO_PFN}) read-only at {page:#x}; no memory is allocated until a write"),
-                            "do_anonymous_page (my_zero_pfn)",
-                            vec![Focus::Pte { table, index }],
-                        );
+                        self.event(Ev::ZeroPageMapped { page, table, index });
                     }
                     (Backing::Anon, _) if !vma.shared => {
                         let pfn = self.frame_alloc(FrameKind::Anon)?;
                         let pte = fmt.make_pte(pfn, pte_flags_for(fmt, vma.prot, true));
                         self.write_pte(table, index, pte);
                         self.mark_anon_vma(pid, vma.start)?;
-                        self.emit(
-                            EventKind::Alloc,
-                            format!("demand paging: allocate a zeroed frame {pfn} and map it at {page:#x} ({})", fmt.flags_text(pte)),
-                            "do_anonymous_page",
-                            vec![Focus::Pte { table, index }, Focus::Frame { pfn }],
-                        );
+                        self.event(Ev::DemandPage { format: fmt, pfn, page, pte, table, index });
                     }
                     _ => self.file_fault(pid, &vma, page, access, table, index)?,
                 }
@@ -200,12 +183,7 @@ impl Ctx<'_> {
             .unwrap_or_default();
         let n = bytes.len();
         self.phys_write(pfn, 0, &bytes);
-        self.emit(
-            EventKind::Alloc,
-            format!("page cache miss: read page {index} of {path} ({n} bytes from the file, the rest zeros) into frame {pfn}; the cache keeps one reference"),
-            "filemap_fault/filemap_read_folio",
-            vec![Focus::Frame { pfn }],
-        );
+        self.event(Ev::PageCacheMiss { path: path.to_string(), index, n, pfn });
         Ok(pfn)
     }
 
@@ -223,35 +201,18 @@ impl Ctx<'_> {
             self.frame_get(cache);
             let pte = fmt.make_pte(cache, pte_flags_for(fmt, vma.prot, true));
             self.write_pte(table, index, pte);
-            self.emit(
-                EventKind::Map,
-                format!(
-                    "shared mapping: map the page-cache frame {cache} itself at {page:#x}; every process mapping it sees the same bytes"
-                ),
-                "do_shared_fault",
-                vec![Focus::Pte { table, index }, Focus::Frame { pfn: cache }],
-            );
+            self.event(Ev::SharedFault { cache, page, table, index });
         } else if access == Access::Write {
             let pfn = self.copy_frame(cache)?;
             let pte = fmt.make_pte(pfn, pte_flags_for(fmt, vma.prot, true));
             self.write_pte(table, index, pte);
             self.mark_anon_vma(pid, vma.start)?;
-            self.emit(
-                EventKind::Copy,
-                format!("write to a private file mapping: copy page-cache frame {cache} into a new anonymous frame {pfn} and map that writable; the file is not changed"),
-                "do_cow_fault",
-                vec![Focus::Pte { table, index }, Focus::Frame { pfn }],
-            );
+            self.event(Ev::CowFault { cache, pfn, table, index });
         } else {
             self.frame_get(cache);
             let pte = fmt.make_pte(cache, pte_flags_for(fmt, vma.prot, false));
             self.write_pte(table, index, pte);
-            self.emit(
-                EventKind::Map,
-                format!("map page-cache frame {cache} read-only at {page:#x} ({}); a later write will copy it", fmt.flags_text(pte)),
-                "do_read_fault/finish_fault",
-                vec![Focus::Pte { table, index }, Focus::Frame { pfn: cache }],
-            );
+            self.event(Ev::ReadFault { format: fmt, cache, page, pte, table, index });
         }
         Ok(())
     }
@@ -275,47 +236,22 @@ impl Ctx<'_> {
             Some((_, FrameKind::PageCache { .. })) if vma.shared => {
                 self.write_pte(table, index, fmt.make_pte(frame, writable));
                 self.tlb_flush_page(pid, page);
-                self.emit(
-                    EventKind::Map,
-                    format!("shared page {frame}: make the entry writable in place"),
-                    "wp_page_shared",
-                    vec![Focus::Pte { table, index }],
-                );
+                self.event(Ev::SharedWritable { frame, table, index });
             }
             Some((1, FrameKind::Anon)) => {
                 self.write_pte(table, index, fmt.make_pte(frame, writable));
                 self.tlb_flush_page(pid, page);
-                self.emit(
-                    EventKind::Map,
-                    format!("copy-on-write fault, but frame {frame} has refcount 1: nobody else maps it, so the entry is made writable again and nothing is copied"),
-                    "do_wp_page/wp_page_reuse",
-                    vec![Focus::Pte { table, index }, Focus::Frame { pfn: frame }],
-                );
+                self.event(Ev::CowReuse { frame, table, index });
             }
             _ => {
-                let (count, what) = match &refs {
-                    Some((_, FrameKind::Zero)) => (0, "the shared zero page".to_string()),
-                    Some((n, _)) => (*n, format!("frame {frame} (refcount {n})")),
-                    None => (0, format!("frame {frame}")),
-                };
+                let zero = matches!(refs, Some((_, FrameKind::Zero)));
+                let refcount = refs.as_ref().map(|(n, _)| *n).filter(|_| !zero);
                 let new = self.copy_frame(frame)?;
                 self.write_pte(table, index, fmt.make_pte(new, writable));
                 self.mark_anon_vma(pid, vma.start)?;
                 let dropped = self.frame_put(frame);
                 self.tlb_flush_page(pid, page);
-                let after = if count == 0 {
-                    String::new()
-                } else if dropped {
-                    format!("; frame {frame} lost its last reference and is freed")
-                } else {
-                    format!("; frame {frame} drops to refcount {}", count - 1)
-                };
-                self.emit(
-                    EventKind::Copy,
-                    format!("copy-on-write: {what} is shared, so the kernel copies it into new frame {new} and maps the copy writable at {page:#x}{after}"),
-                    "do_wp_page/wp_page_copy",
-                    vec![Focus::Pte { table, index }, Focus::Frame { pfn: new }],
-                );
+                self.event(Ev::CowCopy { frame, zero, refcount, new, page, dropped, table, index });
             }
         }
         Ok(())

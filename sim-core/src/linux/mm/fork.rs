@@ -3,7 +3,6 @@
 //! copied, pages are not.
 
 use crate::arch::{PTE_A, PTE_RW};
-use crate::journal::EventKind;
 use crate::linux::*;
 
 impl Ctx<'_> {
@@ -22,23 +21,10 @@ impl Ctx<'_> {
             mm.auxv = pmm.auxv.clone();
             mm.argv = pmm.argv.clone();
         })?;
-        self.emit(
-            EventKind::Map,
-            format!("the child gets a copy of each of the parent's {} VMAs (same addresses, same rights)", pmm.vmas.len()),
-            "dup_mmap/vm_area_dup",
-            vec![Focus::Proc { pid: child }],
-        );
+        self.event(Ev::VmasCopied { child, n: pmm.vmas.len() });
         for vma in pmm.vmas.values() {
             if !vma.anon_vma {
-                self.emit(
-                    EventKind::Map,
-                    format!(
-                        "{:#x}-{:#x} ({}) has no anonymous pages: its entries are not copied, the child will fault them in from the file",
-                        vma.start, vma.end, vma.prot
-                    ),
-                    "copy_page_range (vma_needs_copy = false)",
-                    vec![Focus::Vma { pid: child, start: vma.start }],
-                );
+                self.event(Ev::PtesNotCopied { child, start: vma.start, end: vma.end, prot: vma.prot });
                 continue;
             }
             let leaves = self.st.present_leaves(pmm.root, vma.start, vma.end);
@@ -53,7 +39,7 @@ impl Ctx<'_> {
                 let mut pbytes = self.st.frame_bytes(table, 0, size);
                 let mut cbytes = self.st.frame_bytes(ct, 0, size);
                 let (mut copied, mut protected) = (0, 0);
-                let mut focus = Vec::new();
+                let mut indices = Vec::new();
                 let mut pfns = Vec::new();
                 let mut j = i;
                 while j < leaves.len() && leaves[j].1 == table {
@@ -71,8 +57,7 @@ impl Ctx<'_> {
                         pfns.push(pfn);
                     }
                     if copied < 16 {
-                        focus.push(Focus::Pte { table, index });
-                        focus.push(Focus::Pte { table: ct, index });
+                        indices.push(index);
                     }
                     copied += 1;
                     j += 1;
@@ -81,19 +66,7 @@ impl Ctx<'_> {
                 self.phys_write(ct, 0, &cbytes);
                 self.delta(Delta::FrameRefs { pfns, add: true });
                 let (lo, hi) = (leaves[i].0, leaves[j - 1].0 + fmt.page_size());
-                let wp = if protected > 0 {
-                    format!("; {protected} were writable, so they are write-protected in the parent AND the child (copy on write)")
-                } else {
-                    String::new()
-                };
-                self.emit(
-                    EventKind::Map,
-                    format!(
-                        "copy {copied} page-table entries for {lo:#x}-{hi:#x} into the child; each frame's refcount goes up by one{wp}"
-                    ),
-                    "copy_pte_range/copy_present_pte",
-                    focus,
-                );
+                self.event(Ev::PtesCopied { table, child_table: ct, indices, copied, lo, hi, protected });
                 i = j;
             }
         }

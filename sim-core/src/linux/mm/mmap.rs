@@ -4,7 +4,6 @@
 
 use super::*;
 use crate::arch::{PagingFormat, VirtAddr, PTE_A, PTE_D};
-use crate::journal::EventKind;
 use crate::linux::*;
 
 impl Ctx<'_> {
@@ -80,20 +79,7 @@ impl Ctx<'_> {
             None => Backing::Anon,
         };
         self.insert_vma(pid, Vma { start, end: start + len, prot, shared, backing, name: None, anon_vma: false })?;
-        let what = match file {
-            Some(f) => format!("{f} at offset {offset:#x}"),
-            None => "anonymous memory".into(),
-        };
-        self.emit(
-            EventKind::Map,
-            format!(
-                "new {} mapping {start:#x}-{:#x} ({prot}) of {what}; no page is allocated or mapped yet: pages come on first touch",
-                if shared { "shared" } else { "private" },
-                start + len
-            ),
-            "do_mmap/mmap_region",
-            vec![Focus::Vma { pid, start }],
-        );
+        self.event(Ev::MappingCreated { pid, start, end: start + len, prot, shared, file: file.map(str::to_string), offset });
         Ok(Outcome::Addr { addr: VirtAddr(start) })
     }
 
@@ -133,12 +119,7 @@ impl Ctx<'_> {
         }
         let end = addr.saturating_add(fmt.page_align(len));
         let n = self.unmap_vmas(pid, addr, end)?;
-        self.emit(
-            EventKind::Free,
-            format!("unmap {addr:#x}-{end:#x}: {n} mapping(s) cut; their entries cleared, frames whose refcount reached 0 freed"),
-            "do_vmi_munmap/unmap_region",
-            vec![Focus::Proc { pid }],
-        );
+        self.event(Ev::Unmapped { pid, start: addr, end, n });
         Ok(Outcome::Ok)
     }
 
@@ -191,12 +172,7 @@ impl Ctx<'_> {
             self.write_pte(table, index, fmt.make_pte(pfn, flags));
             self.tlb_flush_page(pid, va);
         }
-        self.emit(
-            EventKind::Map,
-            format!("{addr:#x}-{end:#x} is now {prot}: the VMAs are split at the edges and the present entries rewritten"),
-            "do_mprotect_pkey/change_protection",
-            vec![Focus::Proc { pid }],
-        );
+        self.event(Ev::ProtChanged { pid, start: addr, end, prot });
         Ok(Outcome::Ok)
     }
 
@@ -208,12 +184,7 @@ impl Ctx<'_> {
             return Ok(self.fail(Errno::ENOMEM, "this process has no heap: brk is set up by exec".into()));
         }
         if addr < mm.start_brk {
-            self.emit(
-                EventKind::Syscall,
-                format!("brk({addr:#x}) is below the heap start: the break stays at {:#x}", mm.brk),
-                "__do_sys_brk",
-                vec![],
-            );
+            self.event(Ev::BrkBelowHeap { addr, brk: mm.brk });
             return Ok(Outcome::Addr { addr: VirtAddr(mm.brk) });
         }
         let (old_end, new_end) = (fmt.page_align(mm.brk), fmt.page_align(addr));
@@ -249,12 +220,7 @@ impl Ctx<'_> {
             self.unmap_vmas(pid, new_end, old_end)?;
         }
         self.mm_update(pid, |mm| mm.brk = addr)?;
-        self.emit(
-            EventKind::Map,
-            format!("the program break moves from {:#x} to {addr:#x}; the [heap] mapping now ends at {new_end:#x}", mm.brk),
-            "__do_sys_brk/do_brk_flags",
-            vec![Focus::Proc { pid }],
-        );
+        self.event(Ev::BrkMoved { pid, old: mm.brk, new: addr, end: new_end });
         Ok(Outcome::Addr { addr: VirtAddr(addr) })
     }
 }

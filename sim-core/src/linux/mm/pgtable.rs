@@ -3,8 +3,7 @@
 //! (`zap_pte_range`) and tearing an address space down (`exit_mmap`,
 //! `free_pgtables`), after mm/memory.c and mm/mmap.c.
 
-use crate::arch::{Pfn, VirtAddr, PTE_P, PTE_RW, PTE_US};
-use crate::journal::EventKind;
+use crate::arch::{PagingFormat, Pfn, VirtAddr, PTE_P, PTE_RW, PTE_US};
 use crate::linux::*;
 
 impl Ctx<'_> {
@@ -37,16 +36,7 @@ impl Ctx<'_> {
                 table = next;
                 continue;
             }
-            self.emit(
-                EventKind::Alloc,
-                format!(
-                    "{}[{index}] was empty: allocate frame {next} for a new {} table and point the entry at it",
-                    fmt.level_name(level),
-                    fmt.level_name(level + 1)
-                ),
-                alloc_fn(fmt.levels(), level),
-                vec![Focus::Pte { table, index }, Focus::Frame { pfn: next }],
-            );
+            self.event(table_allocated(fmt, level, table, index, next));
             table = next;
         }
         Ok((table, fmt.index(v, fmt.levels() - 1)))
@@ -76,12 +66,7 @@ impl Ctx<'_> {
         };
         let n_vmas = mm.vmas.len();
         let (cleared, freed) = self.zap_range(pid, 0, u64::MAX)?;
-        self.emit(
-            EventKind::Free,
-            format!("unmap all {n_vmas} mappings of process {pid}: {cleared} page-table entries cleared, each frame's refcount dropped; {freed} frame(s) reached 0 and were freed"),
-            "exit_mmap/unmap_vmas/zap_pte_range",
-            vec![Focus::Proc { pid }],
-        );
+        self.event(Ev::MmUnmapped { pid, vmas: n_vmas, cleared, freed });
         let tables: Vec<Pfn> = self
             .st
             .frames
@@ -95,23 +80,19 @@ impl Ctx<'_> {
         }
         self.mm_update(pid, |mm| mm.vmas.clear())?;
         self.tlb_flush_mm(pid);
-        self.emit(
-            EventKind::Free,
-            format!("free the {n} page-table frame(s) of process {pid}, top level included"),
-            "free_pgtables/pgd_free",
-            vec![Focus::Proc { pid }],
-        );
+        self.event(Ev::TablesFreed { pid, n });
         Ok(())
     }
 }
 
-/// The kernel function that allocates the table below `level`.
-fn alloc_fn(levels: usize, level: usize) -> &'static str {
+/// The record of allocating the table below `level` (entry `index` of
+/// `table` now points at `next`), after the kernel function that does it.
+fn table_allocated(format: PagingFormat, level: usize, table: Pfn, index: usize, next: Pfn) -> Ev {
     // With 4 levels: PML4 -> PDPT is __pud_alloc, PDPT -> PD __pmd_alloc, PD -> PT __pte_alloc.
-    match levels - 1 - level {
-        1 => "__pte_alloc",
-        2 => "__pmd_alloc",
-        _ => "__pud_alloc",
+    match format.levels() - 1 - level {
+        1 => Ev::PteTableAllocated { format, level, table, index, next },
+        2 => Ev::PmdAllocated { format, level, table, index, next },
+        _ => Ev::PudAllocated { format, level, table, index, next },
     }
 }
 

@@ -2,7 +2,6 @@
 //! range by page, each page through the MMU (and the fault handler).
 
 use crate::arch::{Pfn, VirtAddr};
-use crate::journal::EventKind;
 use crate::linux::*;
 
 impl Ctx<'_> {
@@ -18,13 +17,8 @@ impl Ctx<'_> {
                 Ok(pa) => {
                     let pfn = Pfn(pa.0 >> fmt.page_shift());
                     self.phys_write(pfn, fmt.offset(VirtAddr(va)) as usize, &bytes[done..done + n]);
-                    let shown = if n <= 16 { format!("{:02x?}", &bytes[done..done + n]) } else { format!("{n} bytes") };
-                    self.emit(
-                        EventKind::Copy,
-                        format!("store {shown} at {va:#x} = {pa} in frame {pfn}"),
-                        "mov to memory",
-                        vec![Focus::Frame { pfn }],
-                    );
+                    let head = if n <= 16 { bytes[done..done + n].to_vec() } else { Vec::new() };
+                    self.event(Ev::Store { head, len: n, va, pa, pfn });
                 }
                 Err(segv) => return Ok(segv),
             }
@@ -49,8 +43,8 @@ impl Ctx<'_> {
                 Err(segv) => return Ok(segv),
             }
         }
-        let shown = if out.len() <= 16 { format!("{out:02x?}") } else { format!("{} bytes", out.len()) };
-        self.emit(EventKind::Copy, format!("load {shown} from {addr:#x}"), "mov from memory", vec![]);
+        let head = if out.len() <= 16 { out.clone() } else { Vec::new() };
+        self.event(Ev::Load { head, len: out.len(), addr });
         Ok(Outcome::Bytes { bytes: out })
     }
 }
