@@ -13,7 +13,6 @@ use crate::ops::Op;
 use crate::windows::{self, NtState};
 use crate::{PagingFormat, VirtAddr};
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use std::sync::Arc;
 
 pub use crate::linux::ZERO_PFN;
@@ -107,15 +106,8 @@ pub enum What {
     Nt(windows::Ev),
     /// A BPF record.
     Bpf(bpf::Ev),
-    /// A record not yet declared as data: its category, sentence and mechanism.
-    Said {
-        /// Category.
-        kind: EventKind,
-        /// The sentence.
-        text: String,
-        /// The real function or rule it models.
-        mechanism: Cow<'static, str>,
-    },
+    /// Deltas an operation made after its last event (closed by the facade).
+    Bookkeeping,
 }
 
 impl journal::Narrate for What {
@@ -125,7 +117,7 @@ impl journal::Narrate for What {
             What::Mcu(e) => e.kind(),
             What::Nt(e) => e.kind(),
             What::Bpf(e) => e.kind(),
-            What::Said { kind, .. } => *kind,
+            What::Bookkeeping => EventKind::Syscall,
         }
     }
     fn mechanism(&self) -> &str {
@@ -134,7 +126,7 @@ impl journal::Narrate for What {
             What::Mcu(e) => e.mechanism(),
             What::Nt(e) => e.mechanism(),
             What::Bpf(e) => e.mechanism(),
-            What::Said { mechanism, .. } => mechanism,
+            What::Bookkeeping => "",
         }
     }
 }
@@ -146,7 +138,7 @@ impl std::fmt::Display for What {
             What::Mcu(e) => e.fmt(f),
             What::Nt(e) => e.fmt(f),
             What::Bpf(e) => e.fmt(f),
-            What::Said { text, .. } => f.write_str(text),
+            What::Bookkeeping => f.write_str("bookkeeping"),
         }
     }
 }
@@ -158,7 +150,7 @@ impl journal::Points<Focus> for What {
             What::Mcu(e) => e.focus().into_iter().map(Focus::Mcu).collect(),
             What::Nt(e) => e.focus().into_iter().map(Focus::Linux).collect(),
             What::Bpf(e) => e.focus().into_iter().map(Focus::Linux).collect(),
-            What::Said { .. } => Vec::new(),
+            What::Bookkeeping => Vec::new(),
         }
     }
 }
@@ -173,7 +165,7 @@ crate::wire_struct! {
 }
 
 crate::wire_enum! {
-    What { Linux(e) = 0, Said { kind, text, mechanism } = 1, Mcu(e) = 2, Nt(e) = 3, Bpf(e) = 4 }
+    What { Linux(e) = 0, Bookkeeping = 1, Mcu(e) = 2, Nt(e) = 3, Bpf(e) = 4 }
     Delta { Linux(d) = 0, Bpf(d) = 1, Nt(d) = 2, Mcu(d) = 3 }
     Focus { Linux(f) = 0, Mcu(f) = 1 }
 }
@@ -248,9 +240,6 @@ impl linux::Sink for Journal<What, Delta, Focus> {
     fn record(&mut self, d: linux::Delta) {
         Journal::record(self, Delta::Linux(d));
     }
-    fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<linux::Focus>) {
-        Journal::emit(self, What::Said { kind, text, mechanism: mechanism.into() }, focus.into_iter().map(Focus::Linux).collect());
-    }
     fn event(&mut self, ev: linux::Ev) {
         Journal::emit(self, What::Linux(ev), Vec::new());
     }
@@ -285,9 +274,6 @@ impl windows::Sink for Journal<What, Delta, Focus> {
 impl mcu::Sink for Journal<What, Delta, Focus> {
     fn record(&mut self, d: mcu::Delta) {
         Journal::record(self, Delta::Mcu(d));
-    }
-    fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<mcu::Focus>) {
-        Journal::emit(self, What::Said { kind, text, mechanism: mechanism.into() }, focus.into_iter().map(Focus::Mcu).collect());
     }
     fn event(&mut self, ev: mcu::Ev, focus: Vec<mcu::Focus>) {
         Journal::emit(self, What::Mcu(ev), focus.into_iter().map(Focus::Mcu).collect());
@@ -353,7 +339,7 @@ impl Machine {
         match result {
             Ok(outcome) => {
                 if self.j.has_pending() {
-                    self.j.emit(What::Said { kind: EventKind::Syscall, text: "bookkeeping".into(), mechanism: "".into() }, vec![]);
+                    self.j.emit(What::Bookkeeping, vec![]);
                 }
                 Ok(Applied { outcome, events: self.j.take_events() })
             }

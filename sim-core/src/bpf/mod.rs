@@ -10,7 +10,6 @@
 //! the memory is freed later (`bpf_map_free_deferred`). Ids are allocated
 //! cyclically from 1 (`idr_alloc_cyclic`), so a freed id is not reused soon.
 
-use crate::journal::EventKind;
 use crate::linux::{self, Error as SimError, Fd, Focus, LinuxState, Ofd, OfdId, OfdKind, Outcome, Pid, Released, Runtime, R};
 use object::read::elf::ElfFile64;
 use object::{Object, ObjectSection, ObjectSymbol};
@@ -82,9 +81,6 @@ impl std::fmt::Debug for Host<'_> {
 impl linux::Sink for Host<'_> {
     fn record(&mut self, d: linux::Delta) {
         self.j.record(d);
-    }
-    fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>) {
-        self.j.emit(kind, text, mechanism, focus);
     }
     fn event(&mut self, ev: linux::Ev) {
         self.j.event(ev);

@@ -26,7 +26,6 @@ pub use state::*;
 pub use types::{Access, Fd, OfdId, Pid, Prot};
 
 use crate::arch::{PagingFormat, Pfn};
-use crate::journal::EventKind;
 use serde::Serialize;
 
 /// Results of Linux operations.
@@ -103,10 +102,6 @@ pub struct Released {
 pub trait Sink {
     /// Records a delta already applied to the state.
     fn record(&mut self, d: Delta);
-    /// Closes the deltas recorded since the last event into an event that
-    /// says `text` (a record not declared in [`Ev`]: the personalities built
-    /// on Linux, BPF and Windows, still report their events this way).
-    fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>);
     /// Closes the deltas recorded since the last event into the event `ev`
     /// (which says what it points at).
     fn event(&mut self, ev: Ev);

@@ -11,7 +11,6 @@
 //! its run address (the VMA) and zeroes `.bss`.
 
 use crate::fields::parse_num;
-use crate::journal::EventKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -113,10 +112,10 @@ pub enum ThumbFault {
     #[error("instruction fetch failed: {0}")]
     Fetch(Box<ThumbFault>),
     /// `bx`/`blx` to an address without the Thumb bit (INVSTATE).
-    #[error("{insn} to {target:#x} without the Thumb bit: the Cortex-M0 has no ARM state (INVSTATE)")]
+    #[error("{} to {target:#x} without the Thumb bit: the Cortex-M0 has no ARM state (INVSTATE)", if *link { "blx" } else { "bx" })]
     BranchNoThumb {
-        /// `bx` or `blx`.
-        insn: &'static str,
+        /// `blx` (else `bx`).
+        link: bool,
         /// The target.
         target: u32,
     },
@@ -354,11 +353,27 @@ impl crate::journal::Undo<Option<Box<McuState>>> for Delta {
 pub trait Sink {
     /// Records a delta already applied to the board.
     fn record(&mut self, d: Delta);
-    /// Closes the deltas recorded since the last event into an event that
-    /// says `text` (a record not yet declared in [`Ev`]).
-    fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>);
     /// Closes the deltas recorded since the last event into the event `ev`.
     fn event(&mut self, ev: Ev, focus: Vec<Focus>);
+}
+
+/// Why a reset cannot start the firmware: the core locks up at once.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum ResetProblem {
+    /// The reset vector is not a Thumb address.
+    #[error("the reset vector {0:#010x} has bit 0 clear: it is not a Thumb address, so the very first instruction fetch faults; a fault this early cannot be handled, and the core locks up")]
+    NotThumb(u32),
+    /// The reset vector points outside flash.
+    #[error("the reset vector {0:#010x} points outside flash; the first fetch faults and the core locks up")]
+    OutsideFlash(u32),
+    /// The initial stack pointer is not in RAM.
+    #[error("the initial stack pointer {0:#010x} is not in RAM: the first push will fault and the HardFault entry cannot stack either, so the core locks up")]
+    SpNotInRam(u32),
+}
+
+/// "N bytes at A and M bytes at B": the image a flasher writes.
+fn parts_text(parts: &[(u32, u32)]) -> String {
+    parts.iter().map(|(a, n)| format!("{n} bytes at {a:#x}")).collect::<Vec<_>>().join(" and ")
 }
 
 crate::events! {
@@ -367,6 +382,50 @@ crate::events! {
         /// One instruction executed (its words come from running it again, with
         /// text, on the core as it was before: [`describe`]).
         Insn { pc: u32 } = 0, Copy, "Thumb instruction (ARMv6-M)", [], "the instruction at {pc:#06x}";
+        /// Flash was programmed from a firmware file.
+        Flashed { path: String, parts: Vec<(u32, u32)>, used: u32 } = 1, Alloc, "flasher: PT_LOAD at p_paddr (LMA)", [],
+            "flash programmed from {path}: {} (the image objcopy -O binary makes is these {used} bytes); unused flash reads 0xff",
+            parts_text(parts);
+        /// Power on: RAM holds its power-up pattern.
+        PoweredOn { ram_kib: u32, seed: u64 } = 2, Alloc, "SRAM power-up state", [],
+            "power on: {ram_kib} KiB of RAM at {:#x} hold whatever the cells powered up with (here a pattern from seed {seed}), not zeros",
+            RAM_BASE;
+        /// One word of flash was reprogrammed.
+        FlashWord { addr: u32, value: u32 } = 3, Copy, "flasher", [], "flash word {addr:#x} reprogrammed to {value:#010x}";
+        /// Reset read the initial SP.
+        ResetSp { sp: u32 } = 4, Process, "ARMv6-M TakeReset", [], "reset: the core reads word 0 of the vector table, {sp:#010x}, into SP";
+        /// Reset cannot start the firmware: lockup.
+        ResetLockup { problem: ResetProblem } = 5, Error, "ARMv6-M lockup", [], "LOCKUP: {problem}";
+        /// Reset read the reset vector into PC.
+        ResetPc { reset: u32, sym: String } = 6, Process, "ARMv6-M TakeReset", [],
+            "and word 1, {reset:#010x}, into PC (bit 0 set = Thumb): execution starts at {:#x} <{sym}>", reset & !1;
+        /// The program branches to itself.
+        Idle { pc: u32 } = 7, Process, "", [], "{pc:#x} branches to itself: the program is idling in its endless loop";
+        /// A fault inside the HardFault handler: lockup.
+        DoubleFault { fault: ThumbFault } = 8, Error, "ARMv6-M lockup", [], "LOCKUP: {fault}, while already handling a HardFault";
+        /// The HardFault entry itself failed: lockup.
+        EntryFailed { fault: ThumbFault } = 9, Error, "ARMv6-M lockup", [], "LOCKUP: {fault}; the HardFault entry cannot stack or has no handler";
+        /// A fault taken through the HardFault vector.
+        HardFault { fault: ThumbFault, sp: u32, vector: u32, handler: String } = 10, Error, "ARMv6-M ExceptionEntry (HardFault)", [],
+            "HardFault: {fault}. The core stacks 8 registers at {sp:#x} and jumps to the HardFault vector {:#x} <{handler}>", vector & !1;
+    }
+}
+
+crate::wire_enum! {
+    ResetProblem { NotThumb(a) = 0, OutsideFlash(a) = 1, SpNotInRam(a) = 2 }
+    ThumbFault {
+        UnalignedRead { size, addr } = 0,
+        UnalignedWrite { size, addr } = 1,
+        NoMemoryRead(a) = 2,
+        NoMemoryWrite(a) = 3,
+        FlashWrite(a) = 4,
+        Fetch(f) = 5,
+        BranchNoThumb { link, target } = 6,
+        PopNoThumb(a) = 7,
+        Bkpt { imm, pc } = 8,
+        Svc { imm, pc } = 9,
+        Udf(a) = 10,
+        Unsupported { pc, hw, lo, thumb2 } = 11,
     }
 }
 
@@ -406,8 +465,8 @@ impl Ctx<'_> {
         self.j.record(d);
     }
 
-    fn emit(&mut self, kind: EventKind, text: String, mechanism: &'static str, focus: Vec<Focus>) {
-        self.j.emit(kind, text, mechanism, focus);
+    fn event(&mut self, ev: Ev) {
+        self.j.event(ev, Vec::new());
     }
 
     fn mcu(&self) -> R<&McuState> {
@@ -428,26 +487,13 @@ impl Ctx<'_> {
             flash[*lma as usize..*lma as usize + bytes.len()].copy_from_slice(bytes);
         }
         let used = info.image.iter().map(|(a, b)| a + b.len() as u32).max().unwrap_or(0);
-        let parts: Vec<String> = info.image.iter().map(|(a, b)| format!("{} bytes at {a:#x}", b.len())).collect();
+        let parts: Vec<(u32, u32)> = info.image.iter().map(|(a, b)| (*a, b.len() as u32)).collect();
         let ram = garbage(ram_kib.clamp(1, 256) as usize * 1024, seed);
         let st = McuState { firmware: path.into(), info, flash: Arc::new(flash), ram, cpu: Cpu::default() };
         let old = self.mcu.clone();
         self.delta(Delta::Load { old, new: Some(Box::new(st)) });
-        self.emit(
-            EventKind::Alloc,
-            format!(
-                "flash programmed from {path}: {} (the image objcopy -O binary makes is these {used} bytes); unused flash reads 0xff",
-                parts.join(" and ")
-            ),
-            "flasher: PT_LOAD at p_paddr (LMA)",
-            vec![],
-        );
-        self.emit(
-            EventKind::Alloc,
-            format!("power on: {ram_kib} KiB of RAM at {RAM_BASE:#x} hold whatever the cells powered up with (here a pattern from seed {seed}), not zeros"),
-            "SRAM power-up state",
-            vec![],
-        );
+        self.event(Ev::Flashed { path: path.into(), parts, used });
+        self.event(Ev::PoweredOn { ram_kib, seed });
         Ok(Outcome::Ok)
     }
 
@@ -463,7 +509,7 @@ impl Ctx<'_> {
         st.flash = Arc::new(flash);
         let old = self.mcu.clone();
         self.delta(Delta::Load { old, new: Some(Box::new(st)) });
-        self.emit(EventKind::Copy, format!("flash word {addr:#x} reprogrammed to {value:#010x}"), "flasher", vec![]);
+        self.event(Ev::FlashWord { addr, value });
         Ok(Outcome::Ok)
     }
 
@@ -497,35 +543,25 @@ impl Ctx<'_> {
         cpu.r[13] = sp & !3;
         cpu.r[14] = 0xffff_ffff;
         let problem = if reset & 1 == 0 {
-            Some(format!("the reset vector {reset:#010x} has bit 0 clear: it is not a Thumb address, so the very first instruction fetch faults; a fault this early cannot be handled, and the core locks up"))
+            Some(ResetProblem::NotThumb(reset))
         } else if st.region(reset & !1) != "flash" {
-            Some(format!("the reset vector {reset:#010x} points outside flash; the first fetch faults and the core locks up"))
+            Some(ResetProblem::OutsideFlash(reset))
         } else if sp < RAM_BASE || sp - RAM_BASE > st.ram.len() as u32 {
-            Some(format!("the initial stack pointer {sp:#010x} is not in RAM: the first push will fault and the HardFault entry cannot stack either, so the core locks up"))
+            Some(ResetProblem::SpNotInRam(sp))
         } else {
             None
         };
         cpu.r[15] = reset & !1;
         let sym = st.symbolize(reset & !1);
-        self.emit(
-            EventKind::Process,
-            format!("reset: the core reads word 0 of the vector table, {sp:#010x}, into SP"),
-            "ARMv6-M TakeReset",
-            vec![],
-        );
-        if let Some(p) = problem {
-            cpu.lockup = Some(p.clone());
+        self.event(Ev::ResetSp { sp });
+        if let Some(problem) = problem {
+            cpu.lockup = Some(problem.to_string());
             self.set_cpu(cpu);
-            self.emit(EventKind::Error, format!("LOCKUP: {p}"), "ARMv6-M lockup", vec![]);
+            self.event(Ev::ResetLockup { problem });
             return Ok(Outcome::Ok);
         }
         self.set_cpu(cpu);
-        self.emit(
-            EventKind::Process,
-            format!("and word 1, {reset:#010x}, into PC (bit 0 set = Thumb): execution starts at {:#x} <{sym}>", reset & !1),
-            "ARMv6-M TakeReset",
-            vec![],
-        );
+        self.event(Ev::ResetPc { reset, sym });
         Ok(Outcome::Ok)
     }
 
@@ -582,12 +618,7 @@ impl Ctx<'_> {
                     self.step_cpu(cpu);
                     self.j.event(Ev::Insn { pc }, focus);
                     if idle && stop.is_none() {
-                        self.emit(
-                            EventKind::Process,
-                            format!("{pc:#x} branches to itself: the program is idling in its endless loop"),
-                            "",
-                            vec![],
-                        );
+                        self.event(Ev::Idle { pc });
                         return Ok(Outcome::Ok);
                     }
                 }
@@ -614,18 +645,13 @@ impl Ctx<'_> {
         if cpu.ipsr == 3 {
             cpu.lockup = Some(format!("a fault inside the HardFault handler: {fault}"));
             self.set_cpu(cpu);
-            self.emit(EventKind::Error, format!("LOCKUP: {fault}, while already handling a HardFault"), "ARMv6-M lockup", vec![]);
+            self.event(Ev::DoubleFault { fault });
             return Ok(());
         }
         if !stack_ok || vector & 1 == 0 {
             cpu.lockup = Some(format!("{fault}; and the exception entry itself failed (stack at {sp:#x}, HardFault vector {vector:#x})"));
             self.set_cpu(cpu);
-            self.emit(
-                EventKind::Error,
-                format!("LOCKUP: {fault}; the HardFault entry cannot stack or has no handler"),
-                "ARMv6-M lockup",
-                vec![],
-            );
+            self.event(Ev::EntryFailed { fault });
             return Ok(());
         }
         let xpsr = (u32::from(cpu.n) << 31) | (u32::from(cpu.z) << 30) | (u32::from(cpu.c) << 29) | (u32::from(cpu.v) << 28) | (1 << 24);
@@ -638,15 +664,7 @@ impl Ctx<'_> {
         cpu.r[15] = vector & !1;
         cpu.ipsr = 3;
         self.set_cpu(cpu);
-        self.emit(
-            EventKind::Error,
-            format!(
-                "HardFault: {fault}. The core stacks 8 registers at {sp:#x} and jumps to the HardFault vector {:#x} <{handler}>",
-                vector & !1
-            ),
-            "ARMv6-M ExceptionEntry (HardFault)",
-            vec![],
-        );
+        self.event(Ev::HardFault { fault, sp, vector, handler });
         Ok(())
     }
 }

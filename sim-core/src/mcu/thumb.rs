@@ -232,7 +232,7 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu, t: bool) -> Result<(String, S
                         cpu.r[14] = next | 1;
                     }
                     if target & 1 == 0 {
-                        return Err(ThumbFault::BranchNoThumb { insn: if link { "blx" } else { "bx" }, target });
+                        return Err(ThumbFault::BranchNoThumb { link, target });
                     }
                     next = target & !1;
                     txt!(t, "{} {}", if link { "blx" } else { "bx" }, REG[rm])
