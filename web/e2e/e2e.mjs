@@ -196,24 +196,28 @@ await check("embed mode drops the site chrome", async () => {
 
 // Timing: step latency on the largest built-in lesson, measured in the page
 // from the key press to the frame that shows the new position.
+// Steps forward then back through the lesson shown (at most `limit` each
+// way); the time of each until the position updates.
+const stepTimes = (limit) => page.evaluate(async (limit) => {
+  const pos = () => document.querySelector("#position").textContent;
+  const changed = () => new Promise((r) => { const o = new MutationObserver(() => { o.disconnect(); r(performance.now()); }); o.observe(document.querySelector("#position"), { childList: true, characterData: true, subtree: true }); });
+  const key = (k) => document.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true }));
+  const n = Math.min(limit, parseInt(pos().split("/ ")[1]));
+  const t = { forward: [], back: [] };
+  for (const [dir, k] of [["forward", "ArrowRight"], ["back", "ArrowLeft"]]) {
+    for (let i = 0; i < n; i++) {
+      const done = changed(), t0 = performance.now();
+      key(k);
+      t[dir].push((await done) - t0);
+    }
+  }
+  return t;
+}, limit);
+
 await check("step timing on the largest lesson", async () => {
   await page.goto(base + "?lesson=exec-elf");
   await page.waitForSelector("#position");
-  const times = await page.evaluate(async () => {
-    const pos = () => document.querySelector("#position").textContent;
-    const changed = () => new Promise((r) => { const o = new MutationObserver(() => { o.disconnect(); r(performance.now()); }); o.observe(document.querySelector("#position"), { childList: true, characterData: true, subtree: true }); });
-    const key = (k) => document.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true }));
-    const n = parseInt(pos().split("/ ")[1]);
-    const t = { forward: [], back: [] };
-    for (const [dir, k] of [["forward", "ArrowRight"], ["back", "ArrowLeft"]]) {
-      for (let i = 0; i < n; i++) {
-        const done = changed(), t0 = performance.now();
-        key(k);
-        t[dir].push((await done) - t0);
-      }
-    }
-    return t;
-  });
+  const times = await stepTimes(1e9);
   metrics.step_forward_p95_ms = p95(times.forward);
   metrics.step_back_p95_ms = p95(times.back);
   metrics.steps_measured = times.forward.length;
@@ -251,6 +255,44 @@ await check("jumps in a 1,000,000-event recording", async () => {
   metrics.jump_1m_p95_ms = p95(r.times);
   metrics.jump_1m_max_ms = Math.max(...r.times);
   await page.screenshot({ path: join(out, "08-million-events.png") });
+});
+
+// The same steps and jumps with the CPU throttled 4x (DevTools protocol), as
+// on a student's slow laptop; and the page at a phone's width.
+await check("steps and jumps with the CPU throttled 4x", async () => {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Emulation.setCPUThrottlingRate", { rate: 4 });
+  try {
+    await page.goto(base + "?lesson=exec-elf");
+    await page.waitForSelector("#position");
+    let t = await stepTimes(1e9);
+    metrics.throttled_step_forward_p95_ms = p95(t.forward);
+    metrics.throttled_step_back_p95_ms = p95(t.back);
+    await page.goto(base + "?lesson=mcu-startup");
+    await page.waitForSelector("#position");
+    t = await stepTimes(300);
+    metrics.throttled_mcu_step_forward_p95_ms = p95(t.forward);
+    metrics.throttled_mcu_step_back_p95_ms = p95(t.back);
+    await page.goto(base + "?lesson=e2e-1m");
+    await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent === "A million events", null, { timeout: 240000 });
+    const r = await jumps(13);
+    metrics.throttled_jump_1m_p95_ms = p95(r.times);
+  } finally {
+    await cdp.send("Emulation.setCPUThrottlingRate", { rate: 1 });
+  }
+});
+
+await check("a phone-width page still shows the lesson", async () => {
+  await page.setViewportSize({ width: 360, height: 800 });
+  try {
+    await page.goto(base + "?lesson=fork-cow&step=60");
+    await page.waitForSelector("#position");
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    metrics.narrow_scroll_width = wide;
+    await page.screenshot({ path: join(out, "11-narrow.png"), fullPage: false });
+  } finally {
+    await page.setViewportSize({ width: 1400, height: 1000 });
+  }
 });
 
 // Jumps in a 10,000-event trace, loaded by paste: random scrubber moves.

@@ -42,23 +42,100 @@ pub trait Sink: linux::Sink {
     fn event_bpf(&mut self, ev: Ev, focus: Vec<Focus>);
 }
 
-/// A change to the BPF objects. For now the whole state before and after.
+/// A change to one BPF object (before and after; `None` where it does not
+/// exist), or to the id cursors.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Delta {
-    /// The BPF state changed.
-    State {
+    /// A map appeared, changed or went.
+    Map {
+        /// Its id.
+        id: u32,
         /// Before.
-        old: Box<BpfState>,
+        old: Option<Box<KMap>>,
         /// After.
-        new: Box<BpfState>,
+        new: Option<Box<KMap>>,
+    },
+    /// A program appeared, changed or went.
+    Prog {
+        /// Its id.
+        id: u32,
+        /// Before.
+        old: Option<Box<KProg>>,
+        /// After.
+        new: Option<Box<KProg>>,
+    },
+    /// A link appeared, changed or went.
+    Link {
+        /// Its id.
+        id: u32,
+        /// Before.
+        old: Option<KLink>,
+        /// After.
+        new: Option<KLink>,
+    },
+    /// A bpffs pin appeared or went.
+    Pin {
+        /// Its path.
+        path: String,
+        /// Before.
+        old: Option<BpfRef>,
+        /// After.
+        new: Option<BpfRef>,
+    },
+    /// A struct_ops registration appeared or went.
+    StructOps {
+        /// The registered name.
+        name: String,
+        /// Before: the struct_ops map.
+        old: Option<u32>,
+        /// After.
+        new: Option<u32>,
+    },
+    /// The last ids handed out (maps, programs, links).
+    Ids {
+        /// Before.
+        old: [u32; 3],
+        /// After.
+        new: [u32; 3],
     },
 }
 
 impl crate::journal::Undo<BpfState> for Delta {
     fn apply(&self, st: &mut BpfState, forward: bool) {
-        match self {
-            Delta::State { old, new } => *st = if forward { (**new).clone() } else { (**old).clone() },
+        use crate::journal::put;
+        fn pick<T: Clone>(old: &T, new: &T, forward: bool) -> T {
+            if forward {
+                new.clone()
+            } else {
+                old.clone()
+            }
         }
+        match self {
+            Delta::Map { id, old, new } => put(&mut st.maps, *id, pick(old, new, forward).map(|b| *b)),
+            Delta::Prog { id, old, new } => put(&mut st.progs, *id, pick(old, new, forward).map(|b| *b)),
+            Delta::Link { id, old, new } => put(&mut st.links, *id, pick(old, new, forward)),
+            Delta::Pin { path, old, new } => put(&mut st.pins, path.clone(), pick(old, new, forward)),
+            Delta::StructOps { name, old, new } => put(&mut st.struct_ops, name.clone(), pick(old, new, forward)),
+            Delta::Ids { old, new } => [st.last_map_id, st.last_prog_id, st.last_link_id] = pick(old, new, forward),
+        }
+    }
+}
+
+impl Delta {
+    /// The deltas that take `old` to `new`: one per object that changed.
+    pub fn between(old: &BpfState, new: &BpfState) -> Vec<Delta> {
+        use crate::journal::diff_maps;
+        let mut v = Vec::new();
+        diff_maps(&old.maps, &new.maps, |id, o, n| v.push(Delta::Map { id, old: o.map(Box::new), new: n.map(Box::new) }));
+        diff_maps(&old.progs, &new.progs, |id, o, n| v.push(Delta::Prog { id, old: o.map(Box::new), new: n.map(Box::new) }));
+        diff_maps(&old.links, &new.links, |id, old, new| v.push(Delta::Link { id, old, new }));
+        diff_maps(&old.pins, &new.pins, |path, old, new| v.push(Delta::Pin { path, old, new }));
+        diff_maps(&old.struct_ops, &new.struct_ops, |name, old, new| v.push(Delta::StructOps { name, old, new }));
+        let ids = |s: &BpfState| [s.last_map_id, s.last_prog_id, s.last_link_id];
+        if ids(old) != ids(new) {
+            v.push(Delta::Ids { old: ids(old), new: ids(new) });
+        }
+        v
     }
 }
 
@@ -140,5 +217,12 @@ crate::wire_enum! {
     BpfKind { Map = 0, Prog = 1, Link = 2 }
     Libbpf { V1 = 0, V0_8 = 1 }
     MapSource { Id(id) = 0, Pinned(path) = 1 }
-    Delta { State { old, new } = 0 }
+    Delta {
+        Map { id, old, new } = 0,
+        Prog { id, old, new } = 1,
+        Link { id, old, new } = 2,
+        Pin { path, old, new } = 3,
+        StructOps { name, old, new } = 4,
+        Ids { old, new } = 5,
+    }
 }

@@ -10,8 +10,10 @@ impl Ctx<'_> {
         let mut new = old.clone();
         f(&mut new);
         if new != old {
-            *self.h.bpf = new.clone();
-            self.h.j.record_bpf(Delta::State { old: Box::new(old), new: Box::new(new) });
+            for d in Delta::between(&old, &new) {
+                self.h.j.record_bpf(d);
+            }
+            *self.h.bpf = new;
         }
     }
 

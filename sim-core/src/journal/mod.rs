@@ -20,6 +20,40 @@ pub mod wire;
 pub use event::{Event, EventKind, Narrate, Points};
 pub use timeline::{Timeline, CHECKPOINT_EVERY};
 
+/// Calls `changed(key, old, new)` for every key whose value differs between
+/// `old` and `new` (present in one only, or different in both), in key
+/// order: how a subsystem turns "the state before and after" into deltas
+/// of the entries that changed.
+pub fn diff_maps<K: Ord + Clone, V: PartialEq + Clone>(
+    old: &std::collections::BTreeMap<K, V>,
+    new: &std::collections::BTreeMap<K, V>,
+    mut changed: impl FnMut(K, Option<V>, Option<V>),
+) {
+    for (k, v) in old {
+        match new.get(k) {
+            Some(n) if n == v => {}
+            n => changed(k.clone(), Some(v.clone()), n.cloned()),
+        }
+    }
+    for (k, n) in new {
+        if !old.contains_key(k) {
+            changed(k.clone(), None, Some(n.clone()));
+        }
+    }
+}
+
+/// Sets `map[key]` to `value`, or removes it for `None`.
+pub fn put<K: Ord, V>(map: &mut std::collections::BTreeMap<K, V>, key: K, value: Option<V>) {
+    match value {
+        Some(v) => {
+            map.insert(key, v);
+        }
+        None => {
+            map.remove(&key);
+        }
+    }
+}
+
 /// A change that can be applied to a state `S` and undone.
 pub trait Undo<S> {
     /// Applies the change (`forward`) or its inverse.

@@ -10,7 +10,7 @@
 use super::types::{Fd, OfdId, Pid, Prot};
 use super::Error;
 use crate::arch::{PagingFormat, Pfn, Translation, VirtAddr};
-use crate::journal::Undo;
+use crate::journal::{put, Undo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -350,17 +350,6 @@ pub enum Delta {
         /// After.
         new: Box<Globals>,
     },
-}
-
-fn put<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, value: Option<V>) {
-    match value {
-        Some(v) => {
-            map.insert(key, v);
-        }
-        None => {
-            map.remove(&key);
-        }
-    }
 }
 
 impl Undo<LinuxState> for Delta {

@@ -21,8 +21,10 @@ impl Ctx<'_> {
         let mut new = old.clone();
         f(&mut new);
         if new != old {
-            *self.nt = new.clone();
-            self.j.record_nt(Delta::State { old: Box::new(old), new: Box::new(new) });
+            for d in Delta::between(&old, &new) {
+                self.j.record_nt(d);
+            }
+            *self.nt = new;
         }
     }
 

@@ -43,23 +43,70 @@ pub trait Sink: linux::Sink {
     fn event_nt(&mut self, ev: Ev, focus: Vec<Focus>);
 }
 
-/// A change to the object manager. For now the whole state before and after.
+/// A change to one object of the object manager (with its handle table),
+/// to one PID of the CID table, or to the PID and object-id allocators.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Delta {
-    /// The object manager changed (objects, handle tables, PIDs).
-    State {
+    /// An object appeared, changed or went.
+    Object {
+        /// Its id.
+        id: u32,
         /// Before.
-        old: Box<NtState>,
+        old: Option<Box<NtObject>>,
         /// After.
-        new: Box<NtState>,
+        new: Option<Box<NtObject>>,
+    },
+    /// A PID started or stopped naming an object (`PspCidTable`).
+    Cid {
+        /// The PID.
+        pid: u32,
+        /// Before: the object.
+        old: Option<u32>,
+        /// After.
+        new: Option<u32>,
+    },
+    /// The allocators: next object id, the freed PIDs, the next new PID.
+    Alloc {
+        /// Before.
+        old: Box<(u32, Vec<u32>, u32)>,
+        /// After.
+        new: Box<(u32, Vec<u32>, u32)>,
     },
 }
 
 impl crate::journal::Undo<NtState> for Delta {
     fn apply(&self, st: &mut NtState, forward: bool) {
-        match self {
-            Delta::State { old, new } => *st = if forward { (**new).clone() } else { (**old).clone() },
+        use crate::journal::put;
+        fn pick<'a, T>(old: &'a T, new: &'a T, forward: bool) -> &'a T {
+            if forward {
+                new
+            } else {
+                old
+            }
         }
+        match self {
+            Delta::Object { id, old, new } => put(&mut st.objects, *id, pick(old, new, forward).as_deref().cloned()),
+            Delta::Cid { pid, old, new } => put(&mut st.cid, *pid, *pick(old, new, forward)),
+            Delta::Alloc { old, new } => {
+                let (next_object, free_pids, next_pid) = (**pick(old, new, forward)).clone();
+                (st.next_object, st.free_pids, st.next_pid) = (next_object, free_pids, next_pid);
+            }
+        }
+    }
+}
+
+impl Delta {
+    /// The deltas that take `old` to `new`: one per object and PID that changed.
+    pub fn between(old: &NtState, new: &NtState) -> Vec<Delta> {
+        use crate::journal::diff_maps;
+        let mut v = Vec::new();
+        diff_maps(&old.objects, &new.objects, |id, o, n| v.push(Delta::Object { id, old: o.map(Box::new), new: n.map(Box::new) }));
+        diff_maps(&old.cid, &new.cid, |pid, old, new| v.push(Delta::Cid { pid, old, new }));
+        let alloc = |s: &NtState| (s.next_object, s.free_pids.clone(), s.next_pid);
+        if alloc(old) != alloc(new) {
+            v.push(Delta::Alloc { old: Box::new(alloc(old)), new: Box::new(alloc(new)) });
+        }
+        v
     }
 }
 
@@ -94,5 +141,5 @@ crate::wire_enum! {
         Process { pid, name, user, debug_privilege, dacl, exit_code, handles } = 0,
         Event { name } = 1,
     }
-    Delta { State { old, new } = 0 }
+    Delta { Object { id, old, new } = 0, Cid { pid, old, new } = 1, Alloc { old, new } = 2 }
 }

@@ -505,31 +505,23 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
 /// The BPF objects the event freed, as they were just before: shown faded,
 /// marked "freed", with their ids gone from the kernel.
 fn freed_bpf(e: Option<&sim_core::Event>) -> Vec<(sim_core::bpf::BpfRef, String)> {
-    use sim_core::bpf::BpfRef;
-    let mut out = Vec::new();
-    for d in e.map(|e| e.deltas.as_slice()).unwrap_or(&[]) {
-        if let sim_core::Delta::Bpf(sim_core::bpf::Delta::State { old, new }) = d {
-            out.extend(
-                old.maps
-                    .iter()
-                    .filter(|(id, _)| !new.maps.contains_key(id))
-                    .map(|(id, m)| (BpfRef::Map(*id), format!("{} {}", m.def.kind, m.def.name))),
-            );
-            out.extend(
-                old.progs
-                    .iter()
-                    .filter(|(id, _)| !new.progs.contains_key(id))
-                    .map(|(id, p)| (BpfRef::Prog(*id), format!("{} {}", p.prog_type, p.name))),
-            );
-            out.extend(
-                old.links
-                    .iter()
-                    .filter(|(id, _)| !new.links.contains_key(id))
-                    .map(|(id, l)| (BpfRef::Link(*id), format!("link of program {}", l.prog))),
-            );
-        }
-    }
-    out
+    use sim_core::bpf::{BpfRef, Delta as B};
+    e.map(|e| e.deltas.as_slice())
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|d| match d {
+            sim_core::Delta::Bpf(B::Map { id, old: Some(m), new: None }) => {
+                Some((BpfRef::Map(*id), format!("{} {}", m.def.kind, m.def.name)))
+            }
+            sim_core::Delta::Bpf(B::Prog { id, old: Some(p), new: None }) => {
+                Some((BpfRef::Prog(*id), format!("{} {}", p.prog_type, p.name)))
+            }
+            sim_core::Delta::Bpf(B::Link { id, old: Some(l), new: None }) => {
+                Some((BpfRef::Link(*id), format!("link of program {}", l.prog)))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn bpf_view(st: &State, freed: &[(sim_core::bpf::BpfRef, String)]) -> Html {
