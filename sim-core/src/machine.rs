@@ -17,8 +17,20 @@ use std::sync::Arc;
 
 pub use crate::linux::ZERO_PFN;
 
-/// The facade's error: a lesson's mistake or a limit (the machine is unchanged).
-pub type SimError = Error;
+/// Why an operation could not be applied (a lesson's mistake or a limit);
+/// the machine is unchanged. Each subsystem's error, as it gave it.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SimError {
+    /// From Linux or a personality built on it (BPF, Windows).
+    #[error(transparent)]
+    Linux(#[from] linux::Error),
+    /// From BPF.
+    #[error(transparent)]
+    Bpf(#[from] bpf::BpfError),
+    /// From the microcontroller.
+    #[error(transparent)]
+    Mcu(#[from] mcu::Error),
+}
 
 type R<T> = Result<T, SimError>;
 
@@ -246,10 +258,7 @@ impl linux::Sink for Journal<What, Delta, Focus> {
     /// Linux code reached through a personality that owns no files (the
     /// Windows one) released a file: its owner cannot see it from here.
     fn release(&mut self, _st: &mut LinuxState, _rt: &mut Runtime, file: linux::Released) -> linux::R<()> {
-        Err(Error::BadArgument(format!(
-            "fd {} of process {} (anon_inode:{}) was closed by an operation of another personality",
-            file.fd, file.pid, file.inode
-        )))
+        Err(Error::OrphanFile { pid: file.pid, fd: file.fd, inode: file.inode })
     }
 }
 
@@ -277,15 +286,6 @@ impl mcu::Sink for Journal<What, Delta, Focus> {
     }
     fn event(&mut self, ev: mcu::Ev, focus: Vec<mcu::Focus>) {
         Journal::emit(self, What::Mcu(ev), focus.into_iter().map(Focus::Mcu).collect());
-    }
-}
-
-impl From<mcu::Error> for SimError {
-    fn from(e: mcu::Error) -> SimError {
-        match e {
-            mcu::Error::BadArgument(s) => SimError::BadArgument(s),
-            mcu::Error::Limit(s) => SimError::Limit(s),
-        }
     }
 }
 
@@ -356,17 +356,17 @@ impl Machine {
     /// Runs `f` in the Linux kernel; files it releases reach BPF.
     fn linux<T>(&mut self, f: impl FnOnce(&mut linux::Ctx<'_>) -> linux::R<T>) -> R<T> {
         let mut host = bpf::Host { j: &mut self.j, bpf: &mut self.st.bpf };
-        f(&mut linux::Ctx { st: &mut self.st.linux, rt: &mut self.rt, j: &mut host })
+        Ok(f(&mut linux::Ctx { st: &mut self.st.linux, rt: &mut self.rt, j: &mut host })?)
     }
 
     /// Runs `f` in the BPF subsystem.
-    fn bpf<T>(&mut self, f: impl FnOnce(&mut bpf::Ctx<'_>) -> linux::R<T>) -> R<T> {
-        f(&mut bpf::Ctx { linux: &mut self.st.linux, rt: &mut self.rt, h: bpf::Host { j: &mut self.j, bpf: &mut self.st.bpf } })
+    fn bpf<T>(&mut self, f: impl FnOnce(&mut bpf::Ctx<'_>) -> bpf::R<T>) -> R<T> {
+        Ok(f(&mut bpf::Ctx { linux: &mut self.st.linux, rt: &mut self.rt, h: bpf::Host { j: &mut self.j, bpf: &mut self.st.bpf } })?)
     }
 
     /// Runs `f` in the Windows personality.
     fn nt<T>(&mut self, f: impl FnOnce(&mut windows::Ctx<'_>) -> linux::R<T>) -> R<T> {
-        f(&mut windows::Ctx { linux: &mut self.st.linux, rt: &mut self.rt, nt: &mut self.st.nt, j: &mut self.j })
+        Ok(f(&mut windows::Ctx { linux: &mut self.st.linux, rt: &mut self.rt, nt: &mut self.st.nt, j: &mut self.j })?)
     }
 
     /// Runs `f` on the microcontroller.

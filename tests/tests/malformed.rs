@@ -62,7 +62,7 @@ fn a_failing_operation_leaves_the_state_exactly_as_it_was() {
         match m.apply(&LinuxOp::Write { pid: Pid(1), addr: 0x10000000 + page * 4096, value: Some(1), size: 1, text: None }) {
             Ok(_) => last_ok = m.state().clone(),
             Err(e) => {
-                assert!(matches!(e, sim_core::SimError::OutOfFrames(8)), "{e}");
+                assert!(matches!(e, sim_core::SimError::Linux(sim_core::linux::Error::OutOfFrames(8))), "{e}");
                 assert_eq!(&last_ok, m.state(), "rolled back");
                 failed = true;
                 break;
@@ -76,9 +76,9 @@ fn a_failing_operation_leaves_the_state_exactly_as_it_was() {
 fn operations_on_missing_processes_are_refused() {
     let mut m = Machine::new(&Config::default());
     let e = m.apply(&LinuxOp::Fork { pid: Pid(9) }).expect_err("no such process");
-    assert_eq!(e, sim_core::SimError::NoSuchProcess(Pid(9)));
+    assert_eq!(e, sim_core::SimError::Linux(sim_core::linux::Error::NoSuchProcess(Pid(9))));
     let e = m.apply(&LinuxOp::Mprotect { pid: Pid(1), addr: 0, len: 1, prot: sim_core::Prot::RW }).expect_err("no process 1");
-    assert_eq!(e, sim_core::SimError::NoSuchProcess(Pid(1)));
+    assert_eq!(e, sim_core::SimError::Linux(sim_core::linux::Error::NoSuchProcess(Pid(1))));
 }
 
 #[test]
@@ -95,4 +95,29 @@ fn json_lessons_parse_to_the_same_lesson_as_toml() {
     assert!(e.message.contains("spwan"), "{e}");
     let e = scenarios::parse_lesson("{\"id\": \"x\",\n \"title\": }").expect_err("syntax");
     assert_eq!(e.line, 2, "{e}");
+}
+
+/// Found by the exec_elf fuzz target: `e_entry + load_bias` overflowed.
+/// The kernel adds them as unsigned longs and then checks `BAD_ADDR`;
+/// past the point of no return the process is killed with SIGSEGV.
+#[test]
+fn an_entry_point_outside_user_space_kills_the_process_after_the_point_of_no_return() {
+    use sim_core::linux::ProcState;
+    for (fixture, entry) in [("exec/static_maps", 0xffff_fffb_2d00_1050u64), ("exec/dynamic_pie", u64::MAX - 8)] {
+        let mut elf = scenarios::fixtures::fixture(fixture).expect("fixture").to_vec();
+        elf[24..32].copy_from_slice(&entry.to_le_bytes());
+        let mut m = Machine::new(&Config::default());
+        m.install_file("/bin/bad", std::sync::Arc::from(elf));
+        m.apply(&LinuxOp::Spawn { name: "sh".into() }).expect("spawn");
+        m.apply(&LinuxOp::Fork { pid: Pid(1) }).expect("fork");
+        let r = m.apply(&LinuxOp::Exec { pid: Pid(2), path: "/bin/bad".into(), argv: vec![], envp: vec![] }).expect("runs");
+        if fixture == "exec/dynamic_pie" {
+            // Its interpreter is missing: ENOENT before the point of no return.
+            assert!(matches!(r.outcome, sim_core::Outcome::Failed { errno: sim_core::Errno::ENOENT, .. }), "{:?}", r.outcome);
+            continue;
+        }
+        assert!(matches!(r.outcome, sim_core::Outcome::Segv { .. }), "{fixture}: {:?}", r.outcome);
+        let state = m.state().linux.procs.get(&Pid(2)).map(|p| p.state.clone());
+        assert_eq!(state, Some(ProcState::Zombie { code: 139 }), "{fixture}");
+    }
 }

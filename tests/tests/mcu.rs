@@ -2,6 +2,7 @@
 //! or the fault the hardware would take; and the interpreter agrees with a
 //! real emulator (QEMU's micro:bit, a Cortex-M0) instruction by instruction.
 
+use sim_core::mcu::Error as McuError;
 use sim_core::mcu::{Firmware, FirmwareError};
 use sim_core::McuOp;
 use sim_core::{Config, Machine, Outcome, SimError};
@@ -46,9 +47,9 @@ fn bad_firmware_files_are_refused_with_a_reason() {
     let wraps = std::fs::read(sim_tests::root().join("tests/malformed/fuzz-firmware-section-wraps.elf")).expect("regression input");
     let _ = Firmware::parse(&wraps, 1 << 18);
     let mut m = board(b"junk");
-    assert!(matches!(load(&mut m), Err(SimError::BadArgument(msg)) if msg.contains("not a 32-bit ELF")));
+    assert!(matches!(load(&mut m), Err(SimError::Mcu(McuError::Firmware { error: sim_core::mcu::FirmwareError::NotElf(_), .. }))));
     let mut m = board(FW);
-    assert!(matches!(run(&mut m, None, 10), Err(SimError::BadArgument(msg)) if msg.contains("load a firmware first")));
+    assert!(matches!(run(&mut m, None, 10), Err(SimError::Mcu(McuError::NoBoard))));
 }
 
 #[test]
@@ -81,14 +82,17 @@ fn faults_budgets_and_unsupported_instructions() {
     m.apply(&McuOp::McuReset {}).expect("reset");
     let before = m.state().clone();
     let e = run(&mut m, None, 5).expect_err("unsupported");
-    assert!(matches!(&e, SimError::BadArgument(msg) if msg.contains("unsupported 32-bit instruction at 0x00000044")), "{e}");
+    assert!(
+        matches!(&e, SimError::Mcu(McuError::Unsupported(_))) && e.to_string().contains("unsupported 32-bit instruction at 0x00000044"),
+        "{e}"
+    );
     assert_eq!(&before, m.state(), "the state is left as it was");
     // A Reset handler that never reaches main within the budget.
     let mut m = board(FW);
     load(&mut m).expect("load");
     m.apply(&McuOp::McuReset {}).expect("reset");
-    assert!(matches!(run(&mut m, Some("main"), 5), Err(SimError::Limit(_))));
-    assert!(matches!(run(&mut m, Some("no_such_symbol"), 5), Err(SimError::BadArgument(_))));
+    assert!(matches!(run(&mut m, Some("main"), 5), Err(SimError::Mcu(McuError::NotReached { max: 5, .. }))));
+    assert!(matches!(run(&mut m, Some("no_such_symbol"), 5), Err(SimError::Mcu(McuError::UnknownSymbol(_)))));
     // An unaligned word load faults on the M0.
     let mut m = board(FW);
     load(&mut m).expect("load");

@@ -37,10 +37,10 @@ impl Ctx<'_> {
     pub fn bpftool_prog_load(&mut self, path: &str, pin: &str, args: &[String], libbpf: Libbpf) -> R<Outcome> {
         use linux::Errno;
         let Some(data) = self.linux.files.get(path).cloned() else {
-            return Err(SimError::BadArgument(format!("{path} does not exist")));
+            return Err(SimError::NoSuchFile(path.to_string()).into());
         };
         // The loader is an ordinary process.
-        let Outcome::Pid { pid } = self.k().spawn("bpftool")? else { return Err(SimError::Limit("spawn".into())) };
+        let Outcome::Pid { pid } = self.k().spawn("bpftool")? else { return Err(SimError::Limit("spawn".into()).into()) };
         let opts = match BpftoolLoadArgs::parse(args) {
             Ok(o) => o,
             Err(e) => return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: {e}"), |pid, detail| Ev::BadArguments { pid, detail }),
@@ -224,9 +224,9 @@ impl Ctx<'_> {
     pub fn bpftool_struct_ops_register(&mut self, path: &str) -> R<Outcome> {
         use linux::Errno;
         let Some(data) = self.linux.files.get(path).cloned() else {
-            return Err(SimError::BadArgument(format!("{path} does not exist")));
+            return Err(SimError::NoSuchFile(path.to_string()).into());
         };
-        let Outcome::Pid { pid } = self.k().spawn("bpftool")? else { return Err(SimError::Limit("spawn".into())) };
+        let Outcome::Pid { pid } = self.k().spawn("bpftool")? else { return Err(SimError::Limit("spawn".into()).into()) };
         let obj = match BpfObject::open(&data, Libbpf::V1) {
             Ok(o) => o,
             Err(e) => {
@@ -318,7 +318,7 @@ impl Ctx<'_> {
         let Some(map) = self.h.bpf.struct_ops.get(name).copied() else {
             return Ok(self.k().fail(linux::Errno::ENOENT, format!("Error: no struct_ops found for {name}")));
         };
-        let Outcome::Pid { pid } = self.k().spawn("bpftool")? else { return Err(SimError::Limit("spawn".into())) };
+        let Outcome::Pid { pid } = self.k().spawn("bpftool")? else { return Err(SimError::Limit("spawn".into()).into()) };
         self.bpf_open_ref(pid, BpfRef::Map(map), None)?;
         self.bpf_update(|b| {
             b.struct_ops.remove(name);

@@ -10,7 +10,7 @@
 //! the memory is freed later (`bpf_map_free_deferred`). Ids are allocated
 //! cyclically from 1 (`idr_alloc_cyclic`), so a freed id is not reused soon.
 
-use crate::linux::{self, Error as SimError, Fd, Focus, LinuxState, Ofd, OfdId, OfdKind, Outcome, Pid, Released, Runtime, R};
+use crate::linux::{self, Error as SimError, Fd, Focus, LinuxState, Ofd, OfdId, OfdKind, Outcome, Pid, Released, Runtime};
 use object::read::elf::ElfFile64;
 use object::{Object, ObjectSection, ObjectSymbol};
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,26 @@ pub use events::Ev;
 pub use kernel::*;
 pub use libbpf::*;
 pub use verifier::*;
+
+/// Why a BPF operation could not be applied: the Linux code under it
+/// refused, or a program run stopped.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum BpfError {
+    /// From the Linux code BPF is built on.
+    #[error(transparent)]
+    Linux(#[from] linux::Error),
+    /// A program run by `BPF_PROG_TEST_RUN` stopped with an error.
+    #[error("invalid argument: program {id}: {error}")]
+    ProgRun {
+        /// The program.
+        id: u32,
+        /// Why it stopped.
+        error: vm::VmError,
+    },
+}
+
+/// Results of BPF operations.
+pub type R<T> = Result<T, BpfError>;
 
 /// Where BPF code records its changes: the Linux sink plus BPF's deltas.
 pub trait Sink: linux::Sink {
@@ -163,7 +183,7 @@ impl linux::Sink for Host<'_> {
         self.j.event(ev);
     }
     /// `f_op->release` of BPF's anonymous inodes.
-    fn release(&mut self, st: &mut LinuxState, rt: &mut Runtime, file: Released) -> R<()> {
+    fn release(&mut self, st: &mut LinuxState, rt: &mut Runtime, file: Released) -> linux::R<()> {
         let mut ctx = Ctx { linux: st, rt, h: Host { j: &mut *self.j, bpf: &mut *self.bpf } };
         ctx.file_release(file);
         Ok(())

@@ -1,8 +1,9 @@
 //! The BPF operations a lesson applies (bpftool commands and `bpf(2)`
 //! calls), each declared once.
 
+use super::R;
 use super::{BpfKind, BpfRef, Ctx, Libbpf};
-use crate::linux::{Fd, Outcome, Pid, R};
+use crate::linux::{Fd, Outcome, Pid};
 
 /// Writes words as lesson files do: one string, separated by spaces.
 fn words<S: serde::Serializer>(w: &[String], s: S) -> Result<S::Ok, S::Error> {

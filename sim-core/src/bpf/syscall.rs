@@ -85,7 +85,7 @@ impl Ctx<'_> {
     /// caller): `bpf_map_new_fd`, `bpf_prog_new_fd`, `bpf_link_new_fd`,
     /// each `anon_inode_getfd` with the object's inode name.
     pub(super) fn bpf_fd(&mut self, pid: Pid, r: BpfRef) -> R<Fd> {
-        self.k().anon_fd(pid, r.inode(), r.id())
+        Ok(self.k().anon_fd(pid, r.inode(), r.id())?)
     }
 
     /// A new fd in `pid` for map `id`, taking a reference and a user
@@ -114,7 +114,7 @@ impl Ctx<'_> {
         let Some(BpfRef::Prog(id)) = self.h.bpf.pins.get(pin).copied() else {
             return Ok(self.k().fail(linux::Errno::ENOENT, format!("no program is pinned at {pin}")));
         };
-        let Some(prog) = self.h.bpf.progs.get(&id).cloned() else { return Err(SimError::Limit("pinned program is gone".into())) };
+        let Some(prog) = self.h.bpf.progs.get(&id).cloned() else { return Err(SimError::Limit("pinned program is gone".into()).into()) };
         let mut maps = super::vm::Maps::new();
         for m in &prog.map_ids {
             if let Some(k) = self.h.bpf.maps.get(m) {
@@ -125,7 +125,7 @@ impl Ctx<'_> {
         let mut vm = super::vm::Vm::new(&prog.insns, vec![0; 256], maps, ids);
         let mut r0 = 0;
         for run in 1..=repeat.clamp(1, 1000) {
-            let (ret, trace) = vm.run(true).map_err(|e| SimError::BadArgument(format!("program {id}: {e}")))?;
+            let (ret, trace) = vm.run(true).map_err(|error| BpfError::ProgRun { id, error })?;
             r0 = ret;
             let calls: Vec<(usize, i32, u64)> = trace
                 .iter()

@@ -184,9 +184,53 @@ pub enum Error {
     /// Out of physical frames.
     #[error("out of physical memory: all {0} frames are in use")]
     OutOfFrames(u64),
-    /// An argument is malformed.
+    /// A file the operation names is not in the simulated file system.
+    #[error("invalid argument: {0} does not exist")]
+    NoSuchFile(String),
+    /// The process has no such fd (where the simulated caller, not the
+    /// lesson, would have got EBADF).
+    #[error("invalid argument: process {pid} has no fd {fd}")]
+    NoSuchFd {
+        /// The process.
+        pid: Pid,
+        /// The fd.
+        fd: Fd,
+    },
+    /// `wait` would block: the simulator does not block.
+    #[error("invalid argument: process {0} would block in wait: its children are still running (the simulator does not block)")]
+    WouldBlock(Pid),
+    /// exec on a machine whose page tables are not x86-64.
+    #[error("invalid argument: exec loads x86-64 ELF files; choose paging = \"x86-64\"")]
+    ExecNeedsX86,
+    /// A store exec makes into the new image faulted.
+    #[error("invalid argument: {what} faulted: {reason}")]
+    ExecFault {
+        /// Which store (`padzero`, `stack write`).
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A store whose value, size or text is malformed (an operation built in
+    /// code; a lesson's is refused when it is read).
     #[error("invalid argument: {0}")]
-    BadArgument(String),
+    BadStore(String),
+    /// No free range of the address space is large enough.
+    #[error("invalid argument: no free range for the mapping")]
+    NoFreeRange,
+    /// Access rights that are not a set of process rights.
+    #[error("invalid argument: `{0}` is not a set of process rights")]
+    NotRights(String),
+    /// A file of a personality's anonymous inode was closed by code that
+    /// cannot hand it to its owner.
+    #[error("invalid argument: fd {fd} of process {pid} (anon_inode:{inode}) was closed by an operation of another personality")]
+    OrphanFile {
+        /// The process.
+        pid: Pid,
+        /// The fd.
+        fd: Fd,
+        /// The anonymous inode's name.
+        inode: String,
+    },
     /// A limit set to keep the simulator responsive.
     #[error("limit reached: {0}")]
     Limit(String),

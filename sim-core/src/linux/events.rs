@@ -386,6 +386,11 @@ crate::events! {
         /// SIGSEGV killed the process.
         Segv { pid: Pid, reason: SegvReason } = 52, Fault, "bad_area/force_sig_fault", [Focus::Proc { pid: *pid }],
             "SIGSEGV: {reason}; the default action kills process {pid}";
+        /// The entry point is not a user address: exec fails after the point
+        /// of no return and the process is killed with SIGSEGV.
+        BadEntry { pid: Pid, entry: u64 } = 62, Fault, "load_elf_binary: BAD_ADDR(e_entry); bprm_execve: force_fatal_sig(SIGSEGV)",
+            [Focus::Proc { pid: *pid }],
+            "the entry point {entry:#x} is not a user address: past the point of no return exec cannot fail back, so the kernel kills process {pid} with SIGSEGV";
         /// A read of untouched anonymous memory mapped the zero page.
         ZeroPageMapped { page: u64, table: Pfn, index: usize } = 53, Map, "do_anonymous_page (my_zero_pfn)",
             [Focus::Pte { table: *table, index: *index }],

@@ -48,7 +48,7 @@ impl Ctx<'_> {
     pub fn sys_execve(&mut self, pid: Pid, path: &str, argv: &[String], envp: &[String]) -> R<Outcome> {
         self.running(pid)?;
         if self.fmt() != PagingFormat::X86_64 {
-            return Err(Error::BadArgument("exec loads x86-64 ELF files; choose paging = \"x86-64\"".into()));
+            return Err(Error::ExecNeedsX86);
         }
         let argv: Vec<String> = if argv.is_empty() { vec![path.to_string()] } else { argv.to_vec() };
         let strings: usize = argv.iter().chain(envp).map(|s| s.len() + 1).sum();
@@ -120,14 +120,22 @@ impl Ctx<'_> {
             self.event(Ev::LoadBias { bias });
         }
         let exe_end = self.map_segments(pid, path, &image, bias)?;
+        // e_entry + load_bias, as unsigned long arithmetic (it wraps).
         let (entry, interp_base) = match &interp_image {
             Some((ip, ii)) => {
                 let base = INTERP_BASE;
                 self.map_segments(pid, ip, ii, base)?;
-                (ii.entry + base, base)
+                (ii.entry.wrapping_add(base), base)
             }
-            None => (image.entry + bias, 0),
+            None => (image.entry.wrapping_add(bias), 0),
         };
+        // BAD_ADDR(elf_entry): past the point of no return the exec cannot
+        // fail back to the caller; bprm_execve kills it with SIGSEGV.
+        if entry >= self.fmt().task_size() {
+            self.event(Ev::BadEntry { pid, entry });
+            self.do_exit(pid, 128 + 11)?;
+            return Ok(Outcome::Segv { addr: VirtAddr(entry), reason: format!("the entry point {entry:#x} is not a user address") });
+        }
 
         // set_brk(): the heap starts right after the highest segment.
         let brk = self.fmt().page_align(exe_end);
@@ -153,7 +161,7 @@ impl Ctx<'_> {
                 ("AT_PAGESZ", 4096),
                 ("AT_BASE", interp_base),
                 ("AT_FLAGS", 0),
-                ("AT_ENTRY", image.entry + bias),
+                ("AT_ENTRY", image.entry.wrapping_add(bias)),
             ],
         )?;
         self.proc_update(pid, |p| p.regs = Regs { ip: entry, sp, ax: 0 })?;
@@ -210,7 +218,7 @@ impl Ctx<'_> {
                     let r = self.user_write(pid, zero_start, &vec![0u8; n]);
                     self.rt.verbose_walks = verbose;
                     if let Outcome::Segv { reason, .. } = r? {
-                        return Err(Error::BadArgument(format!("padzero faulted: {reason}")));
+                        return Err(Error::ExecFault { what: "padzero", reason });
                     }
                 }
                 if mem_end > file_end {
@@ -240,7 +248,7 @@ impl Ctx<'_> {
         let mut put = |m: &mut Ctx<'_>, bytes: &[u8]| -> R<u64> {
             p -= bytes.len() as u64;
             match m.user_write(pid, p, bytes)? {
-                Outcome::Segv { reason, .. } => Err(Error::BadArgument(format!("stack write faulted: {reason}"))),
+                Outcome::Segv { reason, .. } => Err(Error::ExecFault { what: "stack write", reason }),
                 _ => Ok(p),
             }
         };
@@ -290,7 +298,7 @@ impl Ctx<'_> {
             table.extend(v.to_le_bytes());
         }
         if let Outcome::Segv { reason, .. } = self.user_write(pid, sp, &table)? {
-            return Err(Error::BadArgument(format!("stack write faulted: {reason}")));
+            return Err(Error::ExecFault { what: "stack write", reason });
         }
         self.event(Ev::AuxvWritten { sp, argc: argv.len(), auxv: auxv.clone() });
         self.mm_update(pid, |mm| {

@@ -71,7 +71,7 @@ impl Ctx<'_> {
     /// SAME open file (its count goes up; the object behind it is not touched).
     pub fn dup_fd(&mut self, pid: Pid, fd: Fd) -> R<Fd> {
         let Some(entry) = self.proc(pid)?.fds.get(&fd).cloned() else {
-            return Err(Error::BadArgument(format!("process {pid} has no fd {fd}")));
+            return Err(Error::NoSuchFd { pid, fd });
         };
         let fds = &self.proc(pid)?.fds;
         let new = (3..).map(Fd).find(|f| !fds.contains_key(f)).unwrap_or(Fd(3));
@@ -149,7 +149,7 @@ impl Ctx<'_> {
     /// `old`'s open file; what `new` referred to is closed (`do_dup2`).
     pub fn dup3(&mut self, pid: Pid, old: Fd, new: Fd, why: &str) -> R<()> {
         let Some(entry) = self.proc(pid)?.fds.get(&old).cloned() else {
-            return Err(Error::BadArgument(format!("process {pid} has no fd {old}")));
+            return Err(Error::NoSuchFd { pid, fd: old });
         };
         let replaced = self.proc(pid)?.fds.get(&new).map(|e| e.ofd);
         if let Some(o) = self.st.ofds.get(&entry.ofd).cloned() {

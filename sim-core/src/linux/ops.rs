@@ -18,7 +18,7 @@ pub fn store_bytes(value: Option<u64>, size: u64, text: Option<&str>) -> Result<
 
 /// [`store_bytes`] for an operation that was checked when it was read.
 pub fn stored(value: Option<u64>, size: u64, text: Option<&str>) -> R<Vec<u8>> {
-    store_bytes(value, size, text).map_err(Error::BadArgument)
+    store_bytes(value, size, text).map_err(Error::BadStore)
 }
 
 fn access_kind(s: Option<String>) -> Result<Access, String> {

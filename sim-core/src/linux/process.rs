@@ -128,9 +128,7 @@ impl Ctx<'_> {
                 self.release_task(child);
                 Ok(Outcome::Reaped { pid: child, code })
             }
-            _ if has_children => Err(Error::BadArgument(format!(
-                "process {pid} would block in wait: its children are still running (the simulator does not block)"
-            ))),
+            _ if has_children => Err(Error::WouldBlock(pid)),
             _ => Ok(self.fail(Errno::ECHILD, format!("process {pid} has no children"))),
         }
     }

@@ -242,12 +242,37 @@ fn garbage(len: usize, seed: u64) -> Vec<u8> {
 /// board is left as it was.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum Error {
-    /// An argument is wrong (no board, an unknown symbol, a bad file).
+    /// No firmware has been loaded.
+    #[error("invalid argument: no microcontroller: load a firmware first (mcu_load)")]
+    NoBoard,
+    /// The firmware file is not in the file system.
+    #[error("invalid argument: {0} does not exist")]
+    NoSuchFile(String),
+    /// The firmware file cannot be flashed.
+    #[error("invalid argument: {path}: {error}")]
+    Firmware {
+        /// The file.
+        path: String,
+        /// Why.
+        error: FirmwareError,
+    },
+    /// An address that is not a word of flash.
+    #[error("invalid argument: {0:#x} is not a word in flash")]
+    NotFlashWord(u32),
+    /// `until` names neither a symbol nor an address.
+    #[error("invalid argument: `{0}` is neither a symbol of the firmware nor an address")]
+    UnknownSymbol(String),
+    /// An instruction this interpreter does not execute.
     #[error("invalid argument: {0}")]
-    BadArgument(String),
-    /// A limit set to keep the simulator responsive.
-    #[error("limit reached: {0}")]
-    Limit(String),
+    Unsupported(ThumbFault),
+    /// The run ended before PC reached `until`.
+    #[error("limit reached: PC did not reach {until:#x} within {max} instructions")]
+    NotReached {
+        /// Where it was to stop.
+        until: u32,
+        /// The instructions it ran.
+        max: u64,
+    },
 }
 
 type R<T> = Result<T, Error>;
@@ -470,7 +495,7 @@ impl Ctx<'_> {
     }
 
     fn mcu(&self) -> R<&McuState> {
-        self.mcu.as_deref().ok_or_else(|| Error::BadArgument("no microcontroller: load a firmware first (mcu_load)".into()))
+        self.mcu.as_deref().ok_or(Error::NoBoard)
     }
 
     /// Powers the board up with `path` programmed into flash: every PT_LOAD's
@@ -478,10 +503,10 @@ impl Ctx<'_> {
     /// writes them; RAM holds garbage.
     pub fn mcu_load(&mut self, path: &str, flash_kib: u32, ram_kib: u32, seed: u64) -> R<Outcome> {
         let Some(data) = self.files.get(path).cloned() else {
-            return Err(Error::BadArgument(format!("{path} does not exist")));
+            return Err(Error::NoSuchFile(path.into()));
         };
         let flash_size = flash_kib.clamp(1, 1024) * 1024;
-        let info = Firmware::parse(&data, flash_size).map_err(|e| Error::BadArgument(format!("{path}: {e}")))?;
+        let info = Firmware::parse(&data, flash_size).map_err(|error| Error::Firmware { path: path.into(), error })?;
         let mut flash = vec![0xff; flash_size as usize];
         for (lma, bytes) in &info.image {
             flash[*lma as usize..*lma as usize + bytes.len()].copy_from_slice(bytes);
@@ -502,7 +527,7 @@ impl Ctx<'_> {
     pub fn mcu_write_flash(&mut self, addr: u32, value: u32) -> R<Outcome> {
         let mut st = self.mcu()?.clone();
         if addr % 4 != 0 || addr as usize + 4 > st.flash.len() {
-            return Err(Error::BadArgument(format!("{addr:#x} is not a word in flash")));
+            return Err(Error::NotFlashWord(addr));
         }
         let mut flash = (*st.flash).clone();
         flash[addr as usize..addr as usize + 4].copy_from_slice(&value.to_le_bytes());
@@ -572,9 +597,7 @@ impl Ctx<'_> {
         let stop = match until {
             Some(s) => Some(match st.info.symbol(s) {
                 Some(v) => v & !1,
-                None => parse_num(s)
-                    .map(|v| v as u32)
-                    .ok_or_else(|| Error::BadArgument(format!("`{s}` is neither a symbol of the firmware nor an address")))?,
+                None => parse_num(s).map(|v| v as u32).ok_or_else(|| Error::UnknownSymbol(s.to_string()))?,
             }),
             None => None,
         };
@@ -622,12 +645,12 @@ impl Ctx<'_> {
                         return Ok(Outcome::Ok);
                     }
                 }
-                Err(fault @ ThumbFault::Unsupported { .. }) => return Err(Error::BadArgument(fault.to_string())),
+                Err(fault @ ThumbFault::Unsupported { .. }) => return Err(Error::Unsupported(fault)),
                 Err(fault) => self.mcu_hardfault(fault)?,
             }
         }
         match stop {
-            Some(s) => Err(Error::Limit(format!("PC did not reach {s:#x} within {max} instructions"))),
+            Some(until) => Err(Error::NotReached { until, max }),
             None => Ok(Outcome::Ok),
         }
     }

@@ -64,7 +64,7 @@ crate::operations! {
         describe format!("[{pid}] OpenProcess({access}, {}, {target})", if *inherit { "TRUE" } else { "FALSE" });
         apply {
             // Checked when a lesson is read; an operation built in code is checked here.
-            let mask = parse_rights(access).ok_or_else(|| Error::BadArgument(format!("`{access}` is not a set of process rights")))?;
+            let mask = parse_rights(access).ok_or_else(|| Error::NotRights(access.clone()))?;
             k.nt_open_process(*pid, *target, mask, *inherit)
         };
 

@@ -31,10 +31,7 @@ impl Ctx<'_> {
             }
             top = v.start;
         }
-        top.checked_sub(len)
-            .filter(|a| *a >= fmt.page_size())
-            .ok_or(Error::OutOfFrames(0))
-            .map_err(|_| Error::BadArgument("no free range for the mapping".into()))
+        top.checked_sub(len).filter(|a| *a >= fmt.page_size()).ok_or(Error::OutOfFrames(0)).map_err(|_| Error::NoFreeRange)
     }
 
     /// `mmap()`: `do_mmap` finds a range (`get_unmapped_area`, top-down
