@@ -80,9 +80,10 @@ impl<W, D, F> Journal<W, D, F> {
         self.pending.push(d);
     }
 
-    /// Closes the pending deltas into an event saying `what`.
+    /// Closes the pending deltas into an event saying `what`. The pending
+    /// list keeps its room for the next event; the event gets exactly its own.
     pub fn emit(&mut self, what: W, focus: Vec<F>) {
-        let deltas = std::mem::take(&mut self.pending);
+        let deltas = self.pending.drain(..).collect();
         self.events.push(Event { what, focus, deltas });
     }
 

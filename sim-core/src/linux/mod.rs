@@ -263,7 +263,7 @@ impl Ctx<'_> {
     /// Sets (or with `None` removes) an open file description.
     pub fn ofd_set(&mut self, id: OfdId, new: Option<Ofd>) {
         let old = self.st.ofds.get(&id).cloned();
-        self.delta(Delta::Ofd { id, old, new });
+        self.delta(Delta::Ofd { id, old: old.map(Box::new), new: new.map(Box::new) });
     }
 
     /// A failed system call: an error event and the errno.

@@ -315,9 +315,9 @@ pub enum Delta {
         /// Which.
         id: OfdId,
         /// Before.
-        old: Option<Ofd>,
+        old: Option<Box<Ofd>>,
         /// After.
-        new: Option<Ofd>,
+        new: Option<Box<Ofd>>,
     },
     /// A page-cache slot changed.
     PageCache {
@@ -432,7 +432,7 @@ impl LinuxState {
                 }
             }
             Delta::Proc { pid, old, new } => put(&mut self.procs, *pid, pick(old, new, forward).map(|b| *b)),
-            Delta::Ofd { id, old, new } => put(&mut self.ofds, *id, pick(old, new, forward)),
+            Delta::Ofd { id, old, new } => put(&mut self.ofds, *id, pick(old, new, forward).map(|b| *b)),
             Delta::PageCache { key, old, new } => put(&mut self.page_cache, key.clone(), pick(old, new, forward)),
             Delta::File { path, old, new } => put(&mut self.files, path.clone(), pick(old, new, forward)),
             Delta::Globals { old, new } => self.globals = *pick(old, new, forward),
