@@ -52,21 +52,29 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
     /// Appends the events of operation `op` (at the end of the timeline,
     /// where it moves first); the state follows them.
     pub fn record(&mut self, op: usize, events: Vec<Event<W, D, F>>) {
+        for e in events {
+            let mut bytes = Vec::new();
+            e.put(&mut bytes);
+            self.push_encoded(op, &e, &bytes);
+        }
+    }
+
+    /// Appends event `e` of operation `op`, whose encoding is `encoded` (as
+    /// a recording being read holds it: it is kept, not encoded again).
+    pub fn push_encoded(&mut self, op: usize, e: &Event<W, D, F>, encoded: &[u8]) {
         self.seek(self.len());
-        if !events.is_empty() && self.ops.last().is_none_or(|(o, _)| *o != op) {
+        if self.ops.last().is_none_or(|(o, _)| *o != op) {
             self.ops.push((op, self.len()));
         }
-        for e in events {
-            for d in &e.deltas {
-                d.apply(&mut self.current, true);
-            }
-            // A recording is limited to 4 GiB of encoded events.
-            self.starts.push(u32::try_from(self.bytes.len()).unwrap_or(u32::MAX));
-            e.put(&mut self.bytes);
-            self.pos += 1;
-            if self.pos % CHECKPOINT_EVERY == 0 {
-                self.checkpoints.push((self.pos, self.current.clone()));
-            }
+        for d in &e.deltas {
+            d.apply(&mut self.current, true);
+        }
+        // A recording is limited to 4 GiB of encoded events.
+        self.starts.push(u32::try_from(self.bytes.len()).unwrap_or(u32::MAX));
+        self.bytes.extend_from_slice(encoded);
+        self.pos += 1;
+        if self.pos % CHECKPOINT_EVERY == 0 {
+            self.checkpoints.push((self.pos, self.current.clone()));
         }
     }
 

@@ -132,6 +132,14 @@ pub trait Wire: Sized {
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError>;
 }
 
+/// Reads one field: [`Wire::get`] kept out of line, so the decoders the
+/// record macros generate are a call per field, not each field's code
+/// again (the viewer, the page's first download, decodes every record kind).
+#[inline(never)]
+pub fn field<T: Wire>(r: &mut Reader<'_>) -> Result<T, WireError> {
+    T::get(r)
+}
+
 /// Appends an unsigned LEB128 varint.
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     loop {
@@ -342,7 +350,7 @@ macro_rules! wire_struct {
                 $( $crate::wire::Wire::put($f, out); )*
             }
             fn get(r: &mut $crate::wire::Reader<'_>) -> Result<Self, $crate::wire::WireError> {
-                Ok($t { $($f: $crate::wire::Wire::get(r)?),* })
+                Ok($t { $($f: $crate::wire::field(r)?),* })
             }
         }
     )*};
@@ -367,7 +375,7 @@ macro_rules! wire_enum {
             }
             fn get(r: &mut $crate::wire::Reader<'_>) -> Result<Self, $crate::wire::WireError> {
                 match r.tag()? {
-                    $( ($tag, _) => Ok($t::$v $({ $($f: $crate::wire::Wire::get(r)?),* })? $(( $({ let _ = stringify!($p); $crate::wire::Wire::get(r)? }),* ))?), )*
+                    $( ($tag, _) => Ok($t::$v $({ $($f: $crate::wire::field(r)?),* })? $(( $({ let _ = stringify!($p); $crate::wire::field(r)? }),* ))?), )*
                     (tag, at) => Err($crate::wire::WireError::BadTag { what: stringify!($t), tag, at }),
                 }
             }
@@ -431,7 +439,9 @@ impl<S: Wire + Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Wire for Timeline<S, 
                 return Err(WireError::Bad { what: "operations out of order", at });
             }
             last = op;
-            t.record(op, vec![Event::get(r)?]);
+            let start = r.pos;
+            let e = Event::get(r)?;
+            t.push_encoded(op, &e, &r.buf[start..r.pos]);
         }
         Ok(t)
     }
