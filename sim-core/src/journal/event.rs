@@ -35,6 +35,25 @@ pub enum EventKind {
     Error,
 }
 
+impl EventKind {
+    /// The category's name, as the JSON and the page's CSS classes write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Syscall => "syscall",
+            EventKind::Walk => "walk",
+            EventKind::Tlb => "tlb",
+            EventKind::Fault => "fault",
+            EventKind::Alloc => "alloc",
+            EventKind::Free => "free",
+            EventKind::Map => "map",
+            EventKind::Copy => "copy",
+            EventKind::Process => "process",
+            EventKind::Fd => "fd",
+            EventKind::Error => "error",
+        }
+    }
+}
+
 /// What an event record says about itself when shown.
 pub trait Narrate: std::fmt::Display {
     /// Its category.

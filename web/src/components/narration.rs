@@ -32,7 +32,7 @@ pub fn narration(p: &super::AtStep) -> Html {
             <p class="op"><code>{ step.op.clone() }</code></p>
             <p class="say">{ step.say.clone() }</p>
             <div class="event" aria-live="polite" aria-atomic="true">
-                <p id="event-text" class={classes!("event-text", format!("kind-{:?}", event.kind()).to_lowercase())}>{ event.text_after(tl.state()) }</p>
+                <p id="event-text" class={classes!("event-text", format!("kind-{}", event.kind().name()))}>{ event.text_after(tl.state()) }</p>
                 if !event.mechanism().is_empty() {
                     <p class="mechanism">{"models: "}<code id="mechanism">{ event.mechanism().to_string() }</code></p>
                 }
