@@ -2,15 +2,15 @@
 //! `load_with_options()` runs it, `struct_ops register/unregister`,
 //! `prog show` / `map show`.
 
-use super::events::Why;
+use super::events::{FailStep, Why};
 use super::*;
 
 impl Ctx<'_> {
     /// bpftool's error: it prints `Error: ...`, closes everything and exits
     /// 255. `failed` makes the event of this failure from bpftool's pid and
     /// what it printed (`detail`).
-    pub(super) fn bpftool_fail(&mut self, pid: Pid, errno: linux::Errno, detail: String, failed: fn(Pid, String) -> Ev) -> R<Outcome> {
-        self.event(failed(pid, detail.clone()));
+    pub(super) fn bpftool_fail(&mut self, pid: Pid, errno: linux::Errno, detail: String, step: FailStep) -> R<Outcome> {
+        self.event(Ev::BpftoolFailed { pid, step, detail: detail.clone() });
         self.k().do_exit(pid, 255)?;
         Ok(Outcome::Failed { errno, detail })
     }
@@ -43,7 +43,7 @@ impl Ctx<'_> {
         let Outcome::Pid { pid } = self.k().spawn("bpftool")? else { return Err(SimError::Limit("spawn".into()).into()) };
         let opts = match BpftoolLoadArgs::parse(args) {
             Ok(o) => o,
-            Err(e) => return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: {e}"), |pid, detail| Ev::BadArguments { pid, detail }),
+            Err(e) => return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: {e}"), FailStep::Arguments),
         };
         // Replacement maps are opened while the command line is read (map_parse_fd).
         let mut replace_fds: Vec<(MapSlot, Fd, u32)> = Vec::new();
@@ -56,7 +56,7 @@ impl Ctx<'_> {
                             pid,
                             Errno::ENOENT,
                             format!("Error: get map by id ({id}): No such file or directory"),
-                            |pid, detail| Ev::MapByIdFailed { pid, detail },
+                            FailStep::MapById,
                         )
                     }
                 },
@@ -67,7 +67,7 @@ impl Ctx<'_> {
                             pid,
                             Errno::EINVAL,
                             "Error: incorrect object type: not a map".to_string(),
-                            |pid, detail| Ev::MapByPinFailed { pid, detail },
+                            FailStep::MapByPin,
                         )
                     }
                     None => {
@@ -75,7 +75,7 @@ impl Ctx<'_> {
                             pid,
                             Errno::ENOENT,
                             format!("Error: bpf obj get ({p}): No such file or directory"),
-                            |pid, detail| Ev::MapByPinFailed { pid, detail },
+                            FailStep::MapByPin,
                         )
                     }
                 },
@@ -87,9 +87,7 @@ impl Ctx<'_> {
         let obj = match BpfObject::open(&data, libbpf) {
             Ok(o) => o,
             Err(e) => {
-                return self.bpftool_fail(pid, Errno::EINVAL, format!("libbpf: {e}; Error: failed to open object file"), |pid, detail| {
-                    Ev::OpenFailed { pid, detail }
-                })
+                return self.bpftool_fail(pid, Errno::EINVAL, format!("libbpf: {e}; Error: failed to open object file"), FailStep::Open)
             }
         };
         let names: Vec<String> = obj.maps.iter().map(|m| m.name.clone()).collect();
@@ -126,24 +124,18 @@ impl Ctx<'_> {
                 MapSlot::Idx(i) => i,
                 MapSlot::Name(n) => match obj.maps.iter().position(|m| m.name == n) {
                     Some(i) => i,
-                    None => {
-                        return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: unable to find map '{n}'"), |pid, detail| {
-                            Ev::MapOptionRefused { pid, detail }
-                        })
-                    }
+                    None => return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: unable to find map '{n}'"), FailStep::MapOption),
                 },
             };
             if idx >= obj.maps.len() {
-                return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: map idx '{idx}' not used"), |pid, detail| {
-                    Ev::MapOptionRefused { pid, detail }
-                });
+                return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: map idx '{idx}' not used"), FailStep::MapOption);
             }
             if reused[idx] {
                 return self.bpftool_fail(
                     pid,
                     Errno::EINVAL,
                     format!("Error: replacement for map idx {idx} specified more than once"),
-                    |pid, detail| Ev::MapOptionRefused { pid, detail },
+                    FailStep::MapOption,
                 );
             }
             reused[idx] = true;
@@ -185,9 +177,7 @@ impl Ctx<'_> {
         let first_prog = prog_ids.first().copied();
         let prog = first_prog.ok_or(SimError::Limit("no program".into()))?;
         if self.h.bpf.pins.contains_key(pin) {
-            return self.bpftool_fail(pid, Errno::EEXIST, format!("Error: failed to pin program {pin}: File exists"), |pid, detail| {
-                Ev::ProgPinFailed { pid, detail }
-            });
+            return self.bpftool_fail(pid, Errno::EEXIST, format!("Error: failed to pin program {pin}: File exists"), FailStep::ProgPin);
         }
         self.bpf_pin(pin, BpfRef::Prog(prog));
         self.event(Ev::ProgPinned { prog, pin: pin.to_string() });
@@ -200,7 +190,7 @@ impl Ctx<'_> {
                         pid,
                         Errno::EEXIST,
                         format!("libbpf: map '{}': failed to pin at '{at}': File exists; Error: failed to pin all maps", m.name),
-                        |pid, detail| Ev::MapPinsFailed { pid, detail },
+                        FailStep::MapPins,
                     );
                 }
                 self.bpf_pin(&at, BpfRef::Map(id));
@@ -230,15 +220,11 @@ impl Ctx<'_> {
         let obj = match BpfObject::open(&data, Libbpf::V1) {
             Ok(o) => o,
             Err(e) => {
-                return self.bpftool_fail(pid, Errno::EINVAL, format!("libbpf: {e}; Error: failed to open object file"), |pid, detail| {
-                    Ev::OpenFailed { pid, detail }
-                })
+                return self.bpftool_fail(pid, Errno::EINVAL, format!("libbpf: {e}; Error: failed to open object file"), FailStep::Open)
             }
         };
         if obj.struct_ops.is_empty() {
-            return self.bpftool_fail(pid, Errno::ENOENT, format!("Error: no struct_ops found in {path}"), |pid, detail| {
-                Ev::RegisterRefused { pid, detail }
-            });
+            return self.bpftool_fail(pid, Errno::ENOENT, format!("Error: no struct_ops found in {path}"), FailStep::Register);
         }
         let ops = obj.struct_ops.iter().map(|o| (o.var.clone(), o.type_name.clone(), o.members.clone())).collect();
         self.event(Ev::StructOpsOpened { pid, path: path.to_string(), ops, programs: obj.programs.len() });
@@ -249,12 +235,12 @@ impl Ctx<'_> {
                     "libbpf: struct_ops init_kern {}: struct {} is not found in kernel BTF; Error: failed to load object file",
                     o.var, o.type_name
                 );
-                return self.bpftool_fail(pid, Errno::ENOENT, detail, |pid, detail| Ev::StructNotInBtf { pid, detail });
+                return self.bpftool_fail(pid, Errno::ENOENT, detail, FailStep::StructNotInBtf);
             }
             if self.h.bpf.struct_ops.contains_key(&o.name) {
                 let detail =
                     format!("{} '{}' is already registered (EEXIST); Error: failed to register struct_ops {}", o.type_name, o.name, o.var);
-                return self.bpftool_fail(pid, Errno::EEXIST, detail, |pid, detail| Ev::AlreadyRegistered { pid, detail });
+                return self.bpftool_fail(pid, Errno::EEXIST, detail, FailStep::AlreadyRegistered);
             }
             let value = STRUCT_OPS_TYPES.iter().find(|(t, _)| *t == o.type_name).map(|(_, v)| *v).unwrap_or(0);
             let def = MapDef {
@@ -281,7 +267,7 @@ impl Ctx<'_> {
                 pid,
                 Errno::EINVAL,
                 "Error: this simulator registers struct_ops objects without other maps".into(),
-                |pid, detail| Ev::RegisterRefused { pid, detail },
+                FailStep::Register,
             );
         }
         let progs = match self.bpf_load_programs(pid, &obj, &ids)? {
@@ -348,10 +334,7 @@ impl Ctx<'_> {
                 let detail =
                     format!("{}; libbpf: prog '{}': failed to load: {}; Error: failed to load object file", e.message, p.name, e.code());
                 return self
-                    .bpftool_fail(pid, e.errno, format!("BPF_PROG_LOAD of '{}' fails: {detail}", p.name), |pid, detail| Ev::ProgRejected {
-                        pid,
-                        detail,
-                    })
+                    .bpftool_fail(pid, e.errno, format!("BPF_PROG_LOAD of '{}' fails: {detail}", p.name), FailStep::Verifier)
                     .map(Err);
             }
             // The verifier resolves each pseudo map fd and takes one
@@ -426,9 +409,7 @@ impl Ctx<'_> {
                         "libbpf: couldn't reuse pinned map at '{pin_path}': parameter mismatch ({other} is pinned there, not a map); libbpf: map '{}': failed to create: Invalid argument(-22); Error: failed to load object file",
                         m.name
                     );
-                    return self
-                        .bpftool_fail(pid, linux::Errno::EINVAL, detail, |pid, detail| Ev::PinnedMapIncompatible { pid, detail })
-                        .map(Some);
+                    return self.bpftool_fail(pid, linux::Errno::EINVAL, detail, FailStep::PinnedMap).map(Some);
                 }
                 if let Some(BpfRef::Map(id)) = self.h.bpf.pins.get(&pin_path).copied() {
                     let Some(k) = self.h.bpf.maps.get(&id).cloned() else { continue };
@@ -443,9 +424,7 @@ impl Ctx<'_> {
                             k.def.kind, k.def.key_size, k.def.value_size, k.def.max_entries, m.kind, m.key_size, m.value_size, m.max_entries, m.name
                         );
                         self.event(Ev::PinnedMapDiffers { pid, pin_path: pin_path.clone(), fd, id });
-                        return self
-                            .bpftool_fail(pid, linux::Errno::EINVAL, detail, |pid, detail| Ev::PinnedMapIncompatible { pid, detail })
-                            .map(Some);
+                        return self.bpftool_fail(pid, linux::Errno::EINVAL, detail, FailStep::PinnedMap).map(Some);
                     }
                     self.event(Ev::PinnedMapReused { pid, name: m.name.clone(), pin_path: pin_path.clone(), fd, id });
                     let at = self.bpf_map_into_slot(pid, &m.name, fd, slots[i])?;

@@ -153,6 +153,62 @@ fn btf_id(id: &Option<u32>) -> String {
     id.map(|i| i.to_string()).unwrap_or_else(|| "?".into())
 }
 
+/// Where bpftool (or the libbpf it links) gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailStep {
+    /// Its command line.
+    Arguments,
+    /// A replacement map by id.
+    MapById,
+    /// A replacement map by its pin.
+    MapByPin,
+    /// Opening the object.
+    Open,
+    /// A `map idx|name` argument.
+    MapOption,
+    /// Pinning the program.
+    ProgPin,
+    /// `pinmaps`.
+    MapPins,
+    /// `struct_ops register` with nothing to register.
+    Register,
+    /// A struct_ops struct missing from the kernel's BTF.
+    StructNotInBtf,
+    /// A struct_ops already registered under that name.
+    AlreadyRegistered,
+    /// The verifier.
+    Verifier,
+    /// A pinned map that does not fit.
+    PinnedMap,
+}
+
+impl FailStep {
+    /// The function that gave up.
+    pub fn mechanism(self) -> &'static str {
+        match self {
+            FailStep::Arguments => "bpftool load_with_options",
+            FailStep::MapById => "map_parse_fd/bpf_map_get_fd_by_id",
+            FailStep::MapByPin => "map_parse_fd/bpf_obj_get",
+            FailStep::Open => "bpf_object__open (libbpf)",
+            FailStep::MapOption => "load_with_options",
+            FailStep::ProgPin => "bpf_obj_pin",
+            FailStep::MapPins => "bpf_object__pin_maps",
+            FailStep::Register => "bpftool do_register",
+            FailStep::StructNotInBtf => "bpf_map__init_kern_struct_ops",
+            FailStep::AlreadyRegistered => "tcp_register_congestion_control",
+            FailStep::Verifier => "bpf_check",
+            FailStep::PinnedMap => "bpf_object__reuse_map/map_is_reuse_compat",
+        }
+    }
+}
+
+crate::wire_enum! {
+    FailStep {
+        Arguments = 0, MapById = 1, MapByPin = 2, Open = 3, MapOption = 4, ProgPin = 5, MapPins = 6, Register = 7,
+        StructNotInBtf = 8, AlreadyRegistered = 9, Verifier = 10, PinnedMap = 11,
+    }
+}
+
 crate::events! {
     /// A BPF event record.
     pub enum Ev: Focus {
@@ -204,42 +260,8 @@ crate::events! {
         LinkCreated { pid: Pid, prog_fd: Fd, target: String, prog: u32, id: u32, fd: Fd } = 13, Alloc,
             "link_create/bpf_link_prime/bpf_link_settle", [Focus::Fd { pid: *pid, fd: *fd }],
             "bpf(BPF_LINK_CREATE, prog fd {prog_fd}, {target}): program {prog} is attached through link {id} (fd {fd}); the link holds a reference on the program, and the program stays attached as long as the link lives";
-        /// bpftool refused its command line and exited.
-        BadArguments { pid: Pid, detail: String } = 14, Error, "bpftool load_with_options", [Focus::Proc { pid: *pid }],
-            "{detail}. bpftool exits with status 255; its fds close";
-        /// bpftool could not open a replacement map by id and exited.
-        MapByIdFailed { pid: Pid, detail: String } = 15, Error, "map_parse_fd/bpf_map_get_fd_by_id", [Focus::Proc { pid: *pid }],
-            "{detail}. bpftool exits with status 255; its fds close";
-        /// bpftool could not open a replacement map by its pin and exited.
-        MapByPinFailed { pid: Pid, detail: String } = 16, Error, "map_parse_fd/bpf_obj_get", [Focus::Proc { pid: *pid }],
-            "{detail}. bpftool exits with status 255; its fds close";
-        /// libbpf could not open the object file; bpftool exited.
-        OpenFailed { pid: Pid, detail: String } = 17, Error, "bpf_object__open (libbpf)", [Focus::Proc { pid: *pid }],
-            "{detail}. bpftool exits with status 255; its fds close";
-        /// A `map idx|name` argument matched no map of the object; bpftool exited.
-        MapOptionRefused { pid: Pid, detail: String } = 18, Error, "load_with_options", [Focus::Proc { pid: *pid }],
-            "{detail}. bpftool exits with status 255; its fds close";
-        /// The program could not be pinned; bpftool exited.
-        ProgPinFailed { pid: Pid, detail: String } = 19, Error, "bpf_obj_pin", [Focus::Proc { pid: *pid }],
-            "{detail}. bpftool exits with status 255; its fds close";
-        /// `pinmaps` could not pin a map; bpftool exited.
-        MapPinsFailed { pid: Pid, detail: String } = 20, Error, "bpf_object__pin_maps", [Focus::Proc { pid: *pid }],
-            "{detail}. bpftool exits with status 255; its fds close";
-        /// `struct_ops register` found nothing it can register; bpftool exited.
-        RegisterRefused { pid: Pid, detail: String } = 21, Error, "bpftool do_register", [Focus::Proc { pid: *pid }],
-            "{detail}. bpftool exits with status 255; its fds close";
-        /// A struct_ops variable's struct is not in the kernel's BTF; bpftool exited.
-        StructNotInBtf { pid: Pid, detail: String } = 22, Error, "bpf_map__init_kern_struct_ops", [Focus::Proc { pid: *pid }],
-            "{detail}. bpftool exits with status 255; its fds close";
-        /// A struct_ops of that name is already registered; bpftool exited.
-        AlreadyRegistered { pid: Pid, detail: String } = 23, Error, "tcp_register_congestion_control", [Focus::Proc { pid: *pid }],
-            "{detail}. bpftool exits with status 255; its fds close";
-        /// The verifier refused a program; bpftool exited.
-        ProgRejected { pid: Pid, detail: String } = 24, Error, "bpf_check", [Focus::Proc { pid: *pid }],
-            "{detail}. bpftool exits with status 255; its fds close";
-        /// What is pinned where a map is to be reused does not fit it; bpftool exited.
-        PinnedMapIncompatible { pid: Pid, detail: String } = 25, Error, "bpf_object__reuse_map/map_is_reuse_compat",
-            [Focus::Proc { pid: *pid }],
+        /// bpftool failed at `step` (printing `detail`) and exited.
+        BpftoolFailed { pid: Pid, step: FailStep, detail: String } = 14, Error, step.mechanism(), [Focus::Proc { pid: *pid }],
             "{detail}. bpftool exits with status 255; its fds close";
         /// bpftool opened a `map ... {id M | pinned PATH}` replacement map.
         ReplacementMapOpened { pid: Pid, src: MapSource, fd: Fd, id: u32 } = 26, Fd, "map_parse_fd", [Focus::Fd { pid: *pid, fd: *fd }],

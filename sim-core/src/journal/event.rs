@@ -142,22 +142,23 @@ macro_rules! events {
         $(#[$m:meta])* $vis:vis enum $t:ident : $focus:ty {
             $(
                 $(#[$vm:meta])* $v:ident { $( $f:ident : $ty:ty ),* $(,)? } = $tag:literal,
-                $kind:ident, $mech:literal, [ $($at:expr),* $(,)? $(; ..$more:expr)? ], $fmt:literal $(, $arg:expr)* ;
+                $kind:ident, $mech:expr, [ $($at:expr),* $(,)? $(; ..$more:expr)? ], $fmt:literal $(, $arg:expr)* ;
             )*
         }
     ) => {
         $(#[$m])*
         #[derive(Clone, Debug, PartialEq)]
         $vis enum $t {
-            $( $(#[$vm])* #[doc = concat!("\n\nSays: \"", $fmt, "\" (models `", $mech, "`).")] $v { $( #[allow(missing_docs)] $f: $ty ),* } ),*
+            $( $(#[$vm])* #[doc = concat!("\n\nSays: \"", $fmt, "\".")] $v { $( #[allow(missing_docs)] $f: $ty ),* } ),*
         }
 
         impl $crate::journal::Narrate for $t {
             fn kind(&self) -> $crate::journal::EventKind {
                 match self { $( $t::$v { .. } => $crate::journal::EventKind::$kind ),* }
             }
+            #[allow(unused_variables)]
             fn mechanism(&self) -> &str {
-                match self { $( $t::$v { .. } => $mech ),* }
+                match self { $( $t::$v { $($f),* } => $mech ),* }
             }
         }
 
