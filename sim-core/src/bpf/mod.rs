@@ -122,21 +122,14 @@ pub enum Delta {
 
 impl crate::journal::Undo<BpfState> for Delta {
     fn apply(&self, st: &mut BpfState, forward: bool) {
-        use crate::journal::put;
-        fn pick<T: Clone>(old: &T, new: &T, forward: bool) -> T {
-            if forward {
-                new.clone()
-            } else {
-                old.clone()
-            }
-        }
+        use crate::journal::{pick, put};
         match self {
-            Delta::Map { id, old, new } => put(&mut st.maps, *id, pick(old, new, forward).map(|b| *b)),
-            Delta::Prog { id, old, new } => put(&mut st.progs, *id, pick(old, new, forward).map(|b| *b)),
-            Delta::Link { id, old, new } => put(&mut st.links, *id, pick(old, new, forward)),
-            Delta::Pin { path, old, new } => put(&mut st.pins, path.clone(), pick(old, new, forward)),
-            Delta::StructOps { name, old, new } => put(&mut st.struct_ops, name.clone(), pick(old, new, forward)),
-            Delta::Ids { old, new } => [st.last_map_id, st.last_prog_id, st.last_link_id] = pick(old, new, forward),
+            Delta::Map { id, old, new } => put(&mut st.maps, *id, pick(old, new, forward).clone().map(|b| *b)),
+            Delta::Prog { id, old, new } => put(&mut st.progs, *id, pick(old, new, forward).clone().map(|b| *b)),
+            Delta::Link { id, old, new } => put(&mut st.links, *id, pick(old, new, forward).clone()),
+            Delta::Pin { path, old, new } => put(&mut st.pins, path.clone(), *pick(old, new, forward)),
+            Delta::StructOps { name, old, new } => put(&mut st.struct_ops, name.clone(), *pick(old, new, forward)),
+            Delta::Ids { old, new } => [st.last_map_id, st.last_prog_id, st.last_link_id] = *pick(old, new, forward),
         }
     }
 }

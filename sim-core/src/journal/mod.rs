@@ -42,6 +42,15 @@ pub fn diff_maps<K: Ord + Clone, V: PartialEq + Clone>(
     }
 }
 
+/// The value a delta sets: `new` going forward, `old` undoing it.
+pub fn pick<'a, T>(old: &'a T, new: &'a T, forward: bool) -> &'a T {
+    if forward {
+        new
+    } else {
+        old
+    }
+}
+
 /// Sets `map[key]` to `value`, or removes it for `None`.
 pub fn put<K: Ord, V>(map: &mut std::collections::BTreeMap<K, V>, key: K, value: Option<V>) {
     match value {

@@ -53,15 +53,19 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
     /// where it moves first); the state follows them.
     pub fn record(&mut self, op: usize, events: Vec<Event<W, D, F>>) {
         for e in events {
-            let mut bytes = Vec::new();
-            e.put(&mut bytes);
-            self.push_encoded(op, &e, &bytes);
+            self.append(op, &e, |bytes| e.put(bytes));
         }
     }
 
     /// Appends event `e` of operation `op`, whose encoding is `encoded` (as
     /// a recording being read holds it: it is kept, not encoded again).
     pub fn push_encoded(&mut self, op: usize, e: &Event<W, D, F>, encoded: &[u8]) {
+        self.append(op, e, |bytes| bytes.extend_from_slice(encoded));
+    }
+
+    /// Applies `e`, writes its encoding (`write` appends it to the event
+    /// bytes) and takes a checkpoint when one is due.
+    fn append(&mut self, op: usize, e: &Event<W, D, F>, write: impl FnOnce(&mut Vec<u8>)) {
         self.seek(self.len());
         if self.ops.last().is_none_or(|(o, _)| *o != op) {
             self.ops.push((op, self.len()));
@@ -71,7 +75,7 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
         }
         // A recording is limited to 4 GiB of encoded events.
         self.starts.push(u32::try_from(self.bytes.len()).unwrap_or(u32::MAX));
-        self.bytes.extend_from_slice(encoded);
+        write(&mut self.bytes);
         self.pos += 1;
         if self.pos % CHECKPOINT_EVERY == 0 {
             self.checkpoints.push((self.pos, self.current.clone()));

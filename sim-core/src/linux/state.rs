@@ -10,7 +10,7 @@
 use super::types::{Fd, OfdId, Pid, Prot};
 use super::Error;
 use crate::arch::{PagingFormat, Pfn, Translation, VirtAddr};
-use crate::journal::{put, Undo};
+use crate::journal::{pick, put, Undo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -380,15 +380,8 @@ impl LinuxState {
 
     /// Applies `d` (forward) or its inverse (`forward == false`).
     pub fn apply(&mut self, d: &Delta, forward: bool) {
-        fn pick<T: Clone>(old: &T, new: &T, forward: bool) -> T {
-            if forward {
-                new.clone()
-            } else {
-                old.clone()
-            }
-        }
         match d {
-            Delta::Frame { pfn, old, new } => put(&mut self.frames, *pfn, pick(old, new, forward).map(|b| *b)),
+            Delta::Frame { pfn, old, new } => put(&mut self.frames, *pfn, pick(old, new, forward).clone().map(|b| *b)),
             Delta::FrameRef { pfn, old, new } => {
                 if let Some(f) = self.frames.get_mut(pfn) {
                     f.refcount = if forward { *new } else { *old };
@@ -431,11 +424,11 @@ impl LinuxState {
                     }
                 }
             }
-            Delta::Proc { pid, old, new } => put(&mut self.procs, *pid, pick(old, new, forward).map(|b| *b)),
-            Delta::Ofd { id, old, new } => put(&mut self.ofds, *id, pick(old, new, forward).map(|b| *b)),
-            Delta::PageCache { key, old, new } => put(&mut self.page_cache, key.clone(), pick(old, new, forward)),
-            Delta::File { path, old, new } => put(&mut self.files, path.clone(), pick(old, new, forward)),
-            Delta::Globals { old, new } => self.globals = *pick(old, new, forward),
+            Delta::Proc { pid, old, new } => put(&mut self.procs, *pid, pick(old, new, forward).clone().map(|b| *b)),
+            Delta::Ofd { id, old, new } => put(&mut self.ofds, *id, pick(old, new, forward).clone().map(|b| *b)),
+            Delta::PageCache { key, old, new } => put(&mut self.page_cache, key.clone(), *pick(old, new, forward)),
+            Delta::File { path, old, new } => put(&mut self.files, path.clone(), pick(old, new, forward).clone()),
+            Delta::Globals { old, new } => self.globals = *pick(old, new, forward).clone(),
             Delta::TlbCount { hit } => {
                 let t = &mut self.globals.tlb;
                 let n = if *hit { &mut t.hits } else { &mut t.misses };

@@ -339,13 +339,7 @@ pub enum Delta {
 
 impl crate::journal::Undo<Option<Box<McuState>>> for Delta {
     fn apply(&self, st: &mut Option<Box<McuState>>, forward: bool) {
-        fn pick<'a, T>(old: &'a T, new: &'a T, forward: bool) -> &'a T {
-            if forward {
-                new
-            } else {
-                old
-            }
-        }
+        use crate::journal::pick;
         match self {
             Delta::Load { old, new } => *st = pick(old, new, forward).clone(),
             Delta::Cpu { old, new } => {

@@ -76,14 +76,7 @@ pub enum Delta {
 
 impl crate::journal::Undo<NtState> for Delta {
     fn apply(&self, st: &mut NtState, forward: bool) {
-        use crate::journal::put;
-        fn pick<'a, T>(old: &'a T, new: &'a T, forward: bool) -> &'a T {
-            if forward {
-                new
-            } else {
-                old
-            }
-        }
+        use crate::journal::{pick, put};
         match self {
             Delta::Object { id, old, new } => put(&mut st.objects, *id, pick(old, new, forward).as_deref().cloned()),
             Delta::Cid { pid, old, new } => put(&mut st.cid, *pid, *pick(old, new, forward)),
