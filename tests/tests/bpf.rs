@@ -231,3 +231,24 @@ fn a_program_pinned_at_a_maps_pin_path_makes_the_load_fail() {
     assert_eq!(m.state().bpf.pins, before.pins, "the program's pin is untouched");
     assert_eq!(m.state().bpf.progs, before.progs);
 }
+
+/// Found by the bpf_object fuzz target: an array map whose BTF gives a
+/// value of 4 GiB made the simulator allocate its values (4096 of them)
+/// and run out of memory. The kernel's `array_map_alloc_check` refuses a
+/// value over `INT_MAX` with E2BIG; so does the simulator, before
+/// allocating anything, and bpftool prints libbpf's messages.
+#[test]
+fn a_map_the_kernel_cannot_create_fails_the_load_with_its_errno() {
+    let data = std::fs::read(sim_tests::root().join("tests/malformed/fuzz-bpf-map-huge-value.o")).expect("regression input");
+    let obj = sim_core::bpf::BpfObject::open(&data, sim_core::bpf::Libbpf::V1).expect("opens");
+    let big = obj.maps.iter().find(|m| m.value_size > i32::MAX as u32).expect("the map with a 4 GiB value");
+    let mut m = Machine::new(&Config::default());
+    m.install_file("/o", std::sync::Arc::from(data));
+    let load = BpfOp::BpftoolProgLoad { object: "/o".into(), pin: "/sys/fs/bpf/p".into(), args: vec![], libbpf: sim_core::bpf::Libbpf::V1 };
+    let r = m.apply(&load).expect("runs");
+    let sim_core::Outcome::Failed { errno, detail } = r.outcome else { panic!("{:?}", r.outcome) };
+    assert_eq!(errno, sim_core::Errno::E2BIG);
+    let want = format!("libbpf: map '{}': failed to create: Argument list too long(-7); libbpf: failed to load object '/o'", big.name);
+    assert!(detail.contains(&want), "{detail}");
+    assert!(m.state().bpf.maps.is_empty(), "no map is left behind");
+}

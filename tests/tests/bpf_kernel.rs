@@ -362,3 +362,54 @@ fn struct_ops_registration_matches_the_real_kernel() {
     let b = &m.state().bpf;
     assert!(b.struct_ops.is_empty() && b.maps.is_empty() && b.progs.is_empty());
 }
+
+/// `BPF_MAP_CREATE`'s checks of a map's attributes: the simulator's verdict
+/// (`map_alloc_check`) and the real kernel's, through `bpftool map create`,
+/// for each boundary the kernel draws.
+#[test]
+fn map_create_checks_match_the_real_kernel() {
+    let _one_at_a_time = kernel();
+    if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
+        eprintln!("skipped: needs bpftool, root and bpffs at /sys/fs/bpf");
+        return;
+    }
+    let cases: &[(&str, u32, u32, u32, u32)] = &[
+        ("array", 2, 4, 4, 1),
+        ("array", 2, 4, u32::MAX, 1),
+        ("array", 2, 4, i32::MAX as u32, 4096),
+        ("array", 2, 4, 0, 1),
+        ("array", 2, 8, 4, 1),
+        ("array", 2, 4, 4, 0),
+        ("percpu_array", 6, 4, 32768, 1),
+        ("percpu_array", 6, 4, 32769, 1),
+        ("hash", 1, 4, 4194252 - 1, 1),
+        ("hash", 1, 4, 4194252, 1),
+        ("hash", 1, 600, 4, 1),
+        ("hash", 1, 0, 4, 1),
+        ("hash", 1, 4, u32::MAX, 1),
+        ("prog_array", 3, 4, 8, 1),
+    ];
+    let pin = format!("/sys/fs/bpf/sim-tests-create-{}", std::process::id());
+    for &(kind, type_id, key, value, entries) in cases {
+        let (ok, out) = sh(&format!("bpftool map create {pin} type {kind} key {key} value {value} entries {entries} name sim_t"));
+        let _ = sh(&format!("rm -f {pin}"));
+        let def = sim_core::bpf::MapDef {
+            name: "sim_t".into(),
+            kind: kind.into(),
+            type_id,
+            key_size: key,
+            value_size: value,
+            max_entries: entries,
+            pinning: 0,
+            btf_typed: false,
+        };
+        let sim = sim_core::bpf::map_alloc_check(&def, 4 << 30);
+        match sim {
+            Ok(()) => assert!(ok, "{kind} key {key} value {value} entries {entries}: the kernel refused ({out}), the simulator creates it"),
+            Err(errno) => assert!(
+                !ok && out.contains(errno.message()),
+                "{kind} key {key} value {value} entries {entries}: the simulator says {errno:?}, the kernel: {out}"
+            ),
+        }
+    }
+}

@@ -147,7 +147,7 @@ impl Ctx<'_> {
         }
         // 0.8 creates the maps before relocating; 1.x after.
         if libbpf == Libbpf::V0_8 {
-            if let Some(out) = self.bpf_create_maps(pid, &obj, &slots, &reused, &mut map_fds)? {
+            if let Some(out) = self.bpf_create_maps(pid, path, &obj, &slots, &reused, &mut map_fds)? {
                 return Ok(out);
             }
         }
@@ -165,7 +165,7 @@ impl Ctx<'_> {
             }
         }
         if libbpf == Libbpf::V1 {
-            if let Some(out) = self.bpf_create_maps(pid, &obj, &slots, &reused, &mut map_fds)? {
+            if let Some(out) = self.bpf_create_maps(pid, path, &obj, &slots, &reused, &mut map_fds)? {
                 return Ok(out);
             }
         }
@@ -251,6 +251,7 @@ impl Ctx<'_> {
                 value_size: value,
                 max_entries: 1,
                 pinning: 0,
+                btf_typed: true,
             };
             let id = next_id(self.h.bpf.last_map_id, |i| self.h.bpf.maps.contains_key(&i));
             self.bpf_update(|b| {
@@ -386,6 +387,7 @@ impl Ctx<'_> {
     pub(super) fn bpf_create_maps(
         &mut self,
         pid: Pid,
+        path: &str,
         obj: &BpfObject,
         slots: &[Option<Fd>],
         reused: &[bool],
@@ -432,12 +434,53 @@ impl Ctx<'_> {
                     continue;
                 }
             }
+            let memory = self.k().st.max_frames * 4096;
+            if let Err(errno) = super::kernel::map_alloc_check(m, memory) {
+                let retry = if m.btf_typed {
+                    format!(
+                        "libbpf: Error in bpf_create_map_xattr({}):{}({}). Retrying without BTF.; ",
+                        m.name,
+                        errno.message(),
+                        -errno.code()
+                    )
+                } else {
+                    String::new()
+                };
+                let detail = format!(
+                    "{retry}libbpf: map '{}': failed to create: {}({}); libbpf: failed to load object '{path}'; Error: failed to load object file",
+                    m.name,
+                    errno.message(),
+                    -errno.code()
+                );
+                return self.bpftool_fail(pid, errno, detail, FailStep::MapCreate).map(Some);
+            }
+            let array = m.kind == "array";
+            let (most, bytes) = super::kernel::ARRAY_HELD;
+            let held = |d: &MapDef| (u64::from(d.max_entries), u64::from(d.max_entries) * u64::from(d.value_size));
+            let (entries, size) = self
+                .h
+                .bpf
+                .maps
+                .values()
+                .filter(|k| k.def.kind == "array")
+                .map(|k| held(&k.def))
+                .fold(held(m), |a, b| (a.0 + b.0, a.1 + b.1));
+            if array && (entries > u64::from(most) || size > bytes) {
+                return Err(linux::Error::Limit(format!(
+                    "array map '{}' has {} entries of {} bytes; the simulator holds up to {most} entries and {} MiB of array values in all",
+                    m.name,
+                    m.max_entries,
+                    m.value_size,
+                    bytes >> 20
+                ))
+                .into());
+            }
             let id = next_id(self.h.bpf.last_map_id, |i| self.h.bpf.maps.contains_key(&i));
             let def = m.clone();
             self.bpf_update(|b| {
                 b.last_map_id = id;
-                let entries = if def.kind == "array" {
-                    (0..def.max_entries.min(4096)).map(|k| (k.to_le_bytes().to_vec(), vec![0; def.value_size as usize])).collect()
+                let entries = if array {
+                    (0..def.max_entries).map(|k| (k.to_le_bytes().to_vec(), vec![0; def.value_size as usize])).collect()
                 } else {
                     BTreeMap::new()
                 };

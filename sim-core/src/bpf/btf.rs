@@ -152,7 +152,7 @@ impl Btf {
                 if (sinfo >> 24) & 0x1f != 4 {
                     return Err(err("the map definition is not a struct".into()));
                 }
-                let (mut kind, mut key, mut value, mut max, mut pinning) = (None, None, None, None, 0);
+                let (mut kind, mut key, mut value, mut max, mut pinning, mut typed) = (None, None, None, None, 0, false);
                 for m in members.chunks(3) {
                     let field = self.name(m[0]);
                     match field.as_str() {
@@ -162,6 +162,7 @@ impl Btf {
                         "key_size" => key = Some(self.uint_member(m[1]).map_err(err)?),
                         "value_size" => value = Some(self.uint_member(m[1]).map_err(err)?),
                         "key" | "value" => {
+                            typed = true;
                             let p = self.skip_mods(m[1]).map_err(err)?;
                             let size = self.size(self.ty(p).map_err(err)?.2).map_err(err)?;
                             if field == "key" {
@@ -182,6 +183,7 @@ impl Btf {
                     value_size: value.ok_or_else(|| err("missing value size".into()))?,
                     max_entries: max.ok_or_else(|| err("missing max_entries".into()))?,
                     pinning,
+                    btf_typed: typed,
                 });
             }
         }

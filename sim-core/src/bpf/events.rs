@@ -180,6 +180,8 @@ pub enum FailStep {
     Verifier,
     /// A pinned map that does not fit.
     PinnedMap,
+    /// `BPF_MAP_CREATE` refused the map's attributes or could not allocate it.
+    MapCreate,
 }
 
 impl FailStep {
@@ -198,6 +200,7 @@ impl FailStep {
             FailStep::AlreadyRegistered => "tcp_register_congestion_control",
             FailStep::Verifier => "bpf_check",
             FailStep::PinnedMap => "bpf_object__reuse_map/map_is_reuse_compat",
+            FailStep::MapCreate => "map_create/map_alloc_check",
         }
     }
 }
@@ -205,7 +208,7 @@ impl FailStep {
 crate::wire_enum! {
     FailStep {
         Arguments = 0, MapById = 1, MapByPin = 2, Open = 3, MapOption = 4, ProgPin = 5, MapPins = 6, Register = 7,
-        StructNotInBtf = 8, AlreadyRegistered = 9, Verifier = 10, PinnedMap = 11,
+        StructNotInBtf = 8, AlreadyRegistered = 9, Verifier = 10, PinnedMap = 11, MapCreate = 12,
     }
 }
 

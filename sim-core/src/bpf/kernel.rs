@@ -303,6 +303,67 @@ impl BpfState {
 }
 
 /// Little-endian bytes as a number (keys and values of up to 8 bytes).
+/// `KMALLOC_MAX_SIZE` on x86_64 with SLUB: `1 << (PAGE_SHIFT + MAX_PAGE_ORDER)`.
+const KMALLOC_MAX_SIZE: u64 = 1 << 22;
+/// `sizeof(struct htab_elem)` on x86_64 (kernel/bpf/hashtab.c).
+const HTAB_ELEM_SIZE: u64 = 48;
+/// `PCPU_MIN_UNIT_SIZE` (include/linux/percpu.h): 32 KiB.
+const PCPU_MIN_UNIT_SIZE: u64 = 32 << 10;
+
+/// What `map_create()` (kernel/bpf/syscall.c, Linux 6.x) asks of a map's
+/// attributes before it allocates the map, for the map types the simulator
+/// creates: `array_map_alloc_check` (arraymap.c; `fd_array_map_alloc_check`
+/// first asks a prog or perf-event array for 4-byte values),
+/// `htab_map_alloc_check` (hashtab.c) and `ringbuf_map_alloc` (ringbuf.c);
+/// then whether `bpf_map_area_alloc` finds the memory for an array, which
+/// is allocated whole (`memory` bytes of RAM). Checked on Linux 6.18 with
+/// `bpftool map create`: E2BIG for a value over `INT_MAX` (array) or a key
+/// and value within 48 bytes of 4 MiB (hash), ENOMEM for 4096 values of
+/// 2 GiB, EINVAL for a zero size or an array key that is not 4 bytes.
+pub fn map_alloc_check(def: &MapDef, memory: u64) -> Result<(), linux::Errno> {
+    use linux::Errno::{E2BIG, EINVAL, ENOMEM};
+    let (key, value, entries) = (u64::from(def.key_size), u64::from(def.value_size), u64::from(def.max_entries));
+    let elem = value.div_ceil(8) * 8;
+    match def.type_id {
+        // array, prog_array, perf_event_array, percpu_array
+        2..=4 | 6 => {
+            let percpu = def.type_id == 6;
+            if matches!(def.type_id, 3 | 4) && value != 4 {
+                return Err(EINVAL);
+            }
+            if entries == 0 || key != 4 || value == 0 {
+                return Err(EINVAL);
+            }
+            if value > i32::MAX as u64 || (percpu && elem > PCPU_MIN_UNIT_SIZE) {
+                return Err(E2BIG);
+            }
+            // array_map_alloc: the values are allocated with the map.
+            if entries * elem > memory {
+                return Err(ENOMEM);
+            }
+        }
+        // hash, percpu_hash, lru_hash
+        1 | 5 | 9 => {
+            if entries == 0 || key == 0 || value == 0 {
+                return Err(EINVAL);
+            }
+            if key + value >= KMALLOC_MAX_SIZE - HTAB_ELEM_SIZE || (def.type_id == 5 && elem > PCPU_MIN_UNIT_SIZE) {
+                return Err(E2BIG);
+            }
+        }
+        // ringbuf: no key or value; a power-of-2 number of pages.
+        27 if key != 0 || value != 0 || !entries.is_power_of_two() || entries % 4096 != 0 => return Err(EINVAL),
+        // BPF_MAP_TYPE_UNSPEC has no ops: find_and_alloc_map refuses it.
+        0 => return Err(EINVAL),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The most array-map values the simulator holds at once, over all maps
+/// (it keeps every value, as the kernel does): entries and bytes.
+pub const ARRAY_HELD: (u32, u64) = (1 << 16, 16 << 20);
+
 pub(super) fn le(b: &[u8]) -> u64 {
     b.iter().take(8).rev().fold(0, |a, x| (a << 8) | u64::from(*x))
 }

@@ -58,6 +58,11 @@ pub struct MapDef {
     #[serde(skip_serializing_if = "is_zero")]
     #[serde(default)]
     pub pinning: u32,
+    /// The definition names its key or value type (`__type(key, ...)`), so
+    /// libbpf passes BTF type ids to `BPF_MAP_CREATE` and, if that fails,
+    /// retries without them.
+    #[serde(skip)]
+    pub btf_typed: bool,
 }
 
 pub(super) fn is_zero(v: &u32) -> bool {
@@ -261,11 +266,12 @@ pub(super) fn legacy_maps(
         out.push(MapDef {
             name,
             kind: map_type_name(word(0)).to_string(),
-            type_id: 0,
+            type_id: word(0),
             key_size: word(1),
             value_size: word(2),
             max_entries: word(3),
             pinning: 0,
+            btf_typed: false,
         });
     }
     Ok(out)

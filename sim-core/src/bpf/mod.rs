@@ -218,7 +218,7 @@ impl Ctx<'_> {
 }
 
 crate::wire_struct! {
-    MapDef { name, kind, type_id, key_size, value_size, max_entries, pinning }
+    MapDef { name, kind, type_id, key_size, value_size, max_entries, pinning, btf_typed }
     KMap { def, refcnt, usercnt, entries, progs }
     KProg { name, prog_type, map_ids, xlated, insns, refcnt }
     BpfState { maps, progs, last_map_id, last_prog_id, pins, links, last_link_id, struct_ops }
