@@ -324,6 +324,12 @@ impl Machine {
         self.st.linux.files.insert(path.to_string(), data);
     }
 
+    /// Makes `path` a symbolic link to `target` (absolute, or relative to
+    /// the link's directory).
+    pub fn install_link(&mut self, path: &str, target: &str) {
+        self.st.linux.links.insert(path.to_string(), target.to_string());
+    }
+
     /// Walks the tables of `root` for `va` (see [`LinuxState::translate`]).
     pub fn walk(&self, root: crate::Pfn, va: VirtAddr) -> crate::Translation {
         self.st.linux.translate(root, va)

@@ -116,3 +116,132 @@ fn inspect_agrees_with_readelf_on_the_fixtures() {
         assert!(v["entry"].as_u64().is_some());
     }
 }
+
+/// The merged-/usr links a Debian 12 system has, through which
+/// `/lib64/ld-linux-x86-64.so.2` (every program's PT_INTERP) reaches the
+/// file /proc/PID/maps names.
+const DEBIAN_LINKS: &[(&str, &str)] =
+    &[("/lib", "usr/lib"), ("/lib64", "usr/lib64"), ("/usr/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")];
+const LDSO: &str = "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2";
+
+/// `/proc/PID/maps` and `info auxv` of `prog` stopped at its first
+/// instruction under gdb (`starti`; gdb turns randomisation off, as
+/// `setarch -R` does). `None` where gdb cannot run it.
+fn real_at_entry(prog: &str) -> Option<(String, String)> {
+    let out = Command::new("gdb")
+        .args(["-q", "-batch", "-nx", "-ex", "set pagination off", "-ex", "starti", "-ex", "echo @@MAPS\\n"])
+        .args(["-ex", "python print(open('/proc/%d/maps' % gdb.selected_inferior().pid).read())", "-ex", "echo @@AUXV\\n"])
+        .args(["-ex", "info auxv", "-ex", "echo @@END\\n", "-ex", "kill", prog])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let maps = text.split("@@MAPS\n").nth(1)?.split("@@AUXV\n").next()?.trim_end().to_string();
+    let auxv = text.split("@@AUXV\n").nth(1)?.split("@@END").next()?.to_string();
+    (!maps.is_empty()).then_some((maps, auxv))
+}
+
+/// The simulated machine after `execve(prog)`: its maps and auxv.
+fn simulated_at_entry(prog: &str) -> Result<(String, Vec<(String, u64)>), String> {
+    let mut m = sim_core::Machine::new(&Config::default());
+    for (link, target) in DEBIAN_LINKS {
+        m.install_link(link, target);
+    }
+    m.install_file(LDSO, std::sync::Arc::from(std::fs::read(LDSO).map_err(|e| e.to_string())?));
+    // A program that is a link on this machine (readelf) is one here too.
+    let real = std::fs::canonicalize(prog).map_err(|e| e.to_string())?.display().to_string();
+    if real != prog {
+        m.install_link(prog, &real);
+    }
+    m.install_file(&real, std::sync::Arc::from(std::fs::read(&real).map_err(|e| e.to_string())?));
+    m.apply(&LinuxOp::Spawn { name: "sh".into() }).map_err(|e| e.to_string())?;
+    let r = m.apply(&LinuxOp::Exec { pid: Pid(1), path: prog.into(), argv: vec![prog.into()], envp: vec![] }).map_err(|e| e.to_string())?;
+    if r.outcome != sim_core::Outcome::Ok {
+        return Err(format!("{:?}", r.outcome));
+    }
+    let st = m.state();
+    let auxv = st.linux.procs[&Pid(1)].mm.as_ref().map(|mm| mm.auxv.clone()).unwrap_or_default();
+    Ok((st.linux.maps(Pid(1)).unwrap_or_default(), auxv))
+}
+
+/// A maps line without its device and inode, which are the disk's.
+fn without_dev_inode(line: &str) -> String {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    format!(
+        "{} {} {} {}",
+        f.first().unwrap_or(&""),
+        f.get(1).unwrap_or(&""),
+        f.get(2).unwrap_or(&""),
+        f.get(5..).map(|n| n.join(" ")).unwrap_or_default()
+    )
+}
+
+/// `info auxv`'s `NAME ... 0xVALUE` lines as (type number, value).
+fn gdb_auxv(text: &str) -> Vec<(u64, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let n = f.first()?.parse().ok()?;
+            let v = f.iter().rev().find(|w| w.starts_with("0x") || w.parse::<u64>().is_ok())?;
+            Some((n, v.to_string()))
+        })
+        .collect()
+}
+
+/// The programs a student runs, as the kernel leaves them at their first
+/// instruction: for the fixtures and for programs in /usr/bin nobody here
+/// wrote, every line of /proc/PID/maps (address, permissions, offset, path
+/// or name; not device and inode), and the auxiliary vector's types in
+/// order with the values that do not depend on the environment.
+#[test]
+fn exec_leaves_the_same_address_space_and_auxv_as_the_real_kernel() {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) || Command::new("gdb").arg("--version").output().is_err() {
+        eprintln!("skipped: needs x86-64 Linux and gdb (cargo xtask setup installs gdb)");
+        return;
+    }
+    if !std::path::Path::new(LDSO).exists() {
+        eprintln!("skipped: {LDSO} is not here");
+        return;
+    }
+    let fixtures = ["static_maps", "dynamic_pie"]
+        .map(|f| std::fs::canonicalize(sim_tests::root().join("fixtures/exec").join(f)).expect("fixture").display().to_string());
+    let mut programs: Vec<String> = fixtures.to_vec();
+    let wanted = [
+        "ls", "cat", "cp", "mv", "grep", "sed", "tar", "gzip", "find", "sort", "uniq", "wc", "head", "tail", "env", "id", "date", "make",
+        "gdb", "readelf", "objdump", "git", "perl", "python3", "bash", "dash", "less", "diff", "xz", "bpftool", "ldd", "setarch", "stat",
+        "tr", "cut",
+    ];
+    programs.extend(wanted.iter().map(|p| format!("/usr/bin/{p}")).filter(|p| {
+        std::fs::read(p).is_ok_and(|b| b.starts_with(b"\x7fELF")) // ldd is a script
+    }));
+    assert!(programs.len() >= 30, "too few programs here: {programs:?}");
+    let mut compared = 0;
+    for prog in &programs {
+        let Some((real, real_auxv)) = real_at_entry(prog) else {
+            eprintln!("{prog}: gdb could not start it; not compared");
+            continue;
+        };
+        let (sim, sim_auxv) = simulated_at_entry(prog).unwrap_or_else(|e| panic!("{prog}: the simulated exec failed: {e}"));
+        let real: Vec<String> = real.lines().map(without_dev_inode).collect();
+        let sim: Vec<String> = sim.lines().map(without_dev_inode).collect();
+        assert_eq!(sim, real, "{prog}: /proc/PID/maps at the first instruction, simulated vs real");
+        let types = |v: &[(u64, String)]| v.iter().map(|(n, _)| *n).collect::<Vec<_>>();
+        let real_auxv = gdb_auxv(&real_auxv);
+        let sim_auxv: Vec<(u64, String)> = sim_auxv
+            .iter()
+            .map(|(n, v)| (sim_core::linux::exec::AUXV.iter().find(|(a, _)| a == n).map(|(_, t)| *t).unwrap_or(999), format!("{v:#x}")))
+            .collect();
+        assert_eq!(types(&sim_auxv), types(&real_auxv), "{prog}: auxv types in order");
+        for (n, v) in &sim_auxv {
+            // Ids, AT_SECURE and stack addresses depend on who runs it and the environment.
+            if [11, 12, 13, 14, 23, 25, 31, 15].contains(n) {
+                continue;
+            }
+            let real_v = real_auxv.iter().find(|(r, _)| r == n).map(|(_, v)| v.clone()).unwrap_or_default();
+            let as_num = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok().or_else(|| s.parse().ok());
+            let same = as_num(v) == as_num(&real_v) || (real_v.parse::<u64>().ok() == as_num(v));
+            assert!(same, "{prog}: auxv type {n}: simulated {v}, real {real_v}");
+        }
+        compared += 1;
+    }
+    assert!(compared >= 30, "compared only {compared} programs");
+}

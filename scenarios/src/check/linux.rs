@@ -198,6 +198,7 @@ crate::checks! {
                     found += match v.backing {
                         Backing::Anon => " anon",
                         Backing::File { .. } => " file",
+                        Backing::Special => " special",
                     };
                 }
                 if let Some(s) = start {

@@ -30,7 +30,7 @@ sim_core::choice! {
 
 sim_core::choice! {
     /// What backs a mapping, as a `vma` check names it.
-    pub enum BackingName: "a backing" { Anon = "anon", File = "file" }
+    pub enum BackingName: "a backing" { Anon = "anon", File = "file", Special = "special" }
 }
 
 sim_core::choice! {

@@ -33,6 +33,8 @@ pub enum Errno {
     E2BIG,
     /// File exists.
     EEXIST,
+    /// 40: Too many levels of symbolic links.
+    ELOOP,
 }
 
 impl Errno {
@@ -50,6 +52,7 @@ impl Errno {
             Errno::EINVAL => 22,
             Errno::E2BIG => 7,
             Errno::EEXIST => 17,
+            Errno::ELOOP => 40,
         }
     }
     /// strerror() text.
@@ -66,6 +69,7 @@ impl Errno {
             Errno::EINVAL => "Invalid argument",
             Errno::E2BIG => "Argument list too long",
             Errno::EEXIST => "File exists",
+            Errno::ELOOP => "Too many levels of symbolic links",
         }
     }
 }
@@ -84,6 +88,7 @@ impl crate::fields::Choice for Errno {
         ("EINVAL", Errno::EINVAL),
         ("E2BIG", Errno::E2BIG),
         ("EEXIST", Errno::EEXIST),
+        ("ELOOP", Errno::ELOOP),
     ];
 }
 
@@ -240,7 +245,7 @@ pub enum Error {
 }
 
 crate::wire_enum! {
-    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10 }
+    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10, ELOOP = 11 }
     Outcome {
         Ok = 0,
         Pid { pid } = 1,

@@ -4,7 +4,7 @@
 //! levels, fills, faults: these arrive by the million), the fault handler,
 //! the address-space system calls, processes, files and exec.
 
-use super::exec::{STACK_SIZE, STACK_TOP};
+use super::exec::{MMAP_BASE, STACK_SIZE, STACK_TOP};
 use super::mm::describe_level;
 use super::{Access, Errno, Fd, Focus, OfdKind, Pid, Prot, ZERO_PFN};
 use crate::arch::{PagingFormat, Pfn, PhysAddr, VirtAddr, WalkLevel};
@@ -291,8 +291,16 @@ crate::events! {
         /// The rest of .bss was mapped as anonymous memory.
         BssMapped { pid: Pid, index: usize, start: u64, end: u64 } = 31, Map, "elf_load/vm_brk_flags", [Focus::Vma { pid: *pid, start: *start }],
             "PT_LOAD #{index}: the rest of .bss, {start:#x}-{end:#x}, is anonymous zero memory: nothing in the file backs it";
+        /// The interpreter's PT_LOADs get one range, found top-down below
+        /// `mmap_base`: its load bias.
+        InterpPlaced { path: String, base: u64, size: u64 } = 63, Map, "load_elf_interp/elf_map (total_mapping_size)", [],
+            "the interpreter {path} is ET_DYN too: one range of {size:#x} bytes for all its PT_LOADs is found top-down below mmap_base ({:#x}, randomisation off), so its load bias is {base:#x}",
+            MMAP_BASE;
+        /// The vvar pages and the vDSO were mapped.
+        VdsoMapped { pid: Pid, vvar: u64, vdso: u64, end: u64 } = 64, Map, "arch_setup_additional_pages/map_vdso", [Focus::Vma { pid: *pid, start: *vdso }],
+            "the kernel maps its own pages into the process: [vvar] and [vvar_vclock] at {vvar:#x} (read-only time data the kernel updates) and [vdso] at {vdso:#x}-{end:#x}, a small ELF library whose clock_gettime runs without a system call; AT_SYSINFO_EHDR will point at it";
         /// The program break was set past the last segment.
-        BrkSet { brk: u64 } = 32, Map, "set_brk", [],
+        BrkSet { brk: u64 } = 32, Map, "load_elf_binary (mm->start_brk; set_brk before 6.7)", [],
             "program break set to {brk:#x}, just past the last segment: the heap will grow from there";
         /// The argument strings were copied to the top of the stack.
         ArgsCopied { pid: Pid, argc: usize, envc: usize, execfn: u64 } = 33, Copy, "copy_strings/copy_string_kernel",

@@ -10,8 +10,17 @@ pub const STACK_TOP: u64 = 0x7fff_ffff_f000;
 /// `ELF_ET_DYN_BASE` with randomisation off: where a PIE is placed
 /// (2/3 of TASK_SIZE, page aligned: 0x555555554000).
 pub const ELF_ET_DYN_BASE: u64 = 0x5555_5555_4000;
-/// `mmap_base` with randomisation off: the interpreter is mapped just below it.
-pub const INTERP_BASE: u64 = 0x7fff_f7fc_3000;
+/// `mmap_base` with randomisation off: `TASK_SIZE` less the stack gap,
+/// which `mmap_base()` (arch/x86/mm/mmap.c) makes at least 128 MiB. The
+/// interpreter, the vDSO and every `mmap` without an address go below it,
+/// top-down.
+pub const MMAP_BASE: u64 = 0x7fff_f7ff_f000;
+/// The vDSO's layout on Linux 6.18 x86-64, as /proc/PID/maps shows it:
+/// `[vvar]` (4 pages), `[vvar_vclock]` (2 pages), then `[vdso]` (2 pages),
+/// mapped as one range (`map_vdso`). Kernels before 6.13 have no
+/// `[vvar_vclock]`: their `[vvar]` is 4 pages and the vDSO follows it.
+pub const VDSO_LAYOUT: [(&str, u64, Prot); 3] =
+    [("[vvar]", 4, Prot::R), ("[vvar_vclock]", 2, Prot::R), ("[vdso]", 2, Prot { read: true, write: false, exec: true })];
 /// The stack VMA covers the argument pages plus 128 KiB of room
 /// (`stack_expand` in `setup_arg_pages`).
 pub const STACK_SIZE: u64 = 132 * 1024;
@@ -35,8 +44,23 @@ pub const AUXV: &[(&str, u64)] = &[
     ("AT_CLKTCK", 17),
     ("AT_SECURE", 23),
     ("AT_RANDOM", 25),
+    ("AT_HWCAP2", 26),
+    ("AT_RSEQ_FEATURE_SIZE", 27),
+    ("AT_RSEQ_ALIGN", 28),
     ("AT_EXECFN", 31),
+    ("AT_SYSINFO_EHDR", 33),
+    ("AT_MINSIGSTKSZ", 51),
 ];
+
+/// The CPU the auxiliary vector describes: the x86-64 machine the oracle
+/// tests run on (`LD_SHOW_AUXV=1`): `AT_HWCAP` is CPUID(1).EDX, `AT_HWCAP2`
+/// has bit 1 (FSGSBASE), and `AT_MINSIGSTKSZ` is the signal frame its
+/// XSAVE features need (`get_sigframe_size`). Another CPU gives other values.
+pub const AT_HWCAP: u64 = 0x1f8b_fbff;
+/// See [`AT_HWCAP`].
+pub const AT_HWCAP2: u64 = 0x2;
+/// See [`AT_HWCAP`].
+pub const AT_MINSIGSTKSZ: u64 = 0x2eb0;
 
 fn at(name: &str) -> u64 {
     AUXV.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).unwrap_or(0)
@@ -57,6 +81,12 @@ impl Ctx<'_> {
                 self.fail(Errno::EINVAL, "argument and environment strings exceed this machine's limit (128 KiB, 1024 strings)".into())
             );
         }
+        let given = path;
+        let real = match self.lookup(path) {
+            Ok(real) => real,
+            Err(out) => return Ok(out),
+        };
+        let path = real.as_str();
         let Some(data) = self.st.files.get(path).cloned() else {
             return Ok(self.fail(Errno::ENOENT, format!("{path} does not exist")));
         };
@@ -69,7 +99,8 @@ impl Ctx<'_> {
         self.event(Ev::ElfChecked { e_type: image.e_type.clone(), entry: image.entry, headers: image.segments.len(), loads: loads.len() });
         let mut interp_image = None;
         if let Some(ip) = &image.interp {
-            let Some(idata) = self.st.files.get(ip).cloned() else {
+            let found = self.st.resolve(ip).ok().filter(|r| self.st.files.contains_key(r));
+            let Some((ireal, idata)) = found.and_then(|r| self.st.files.get(&r).cloned().map(|d| (r, d))) else {
                 // A classic puzzle: the program exists, its interpreter does not.
                 return Ok(self.fail(
                     Errno::ENOENT,
@@ -77,7 +108,7 @@ impl Ctx<'_> {
                 ));
             };
             match ExecImage::parse(&idata, STACK_TOP - STACK_SIZE) {
-                Ok(i) => interp_image = Some((ip.clone(), i)),
+                Ok(i) => interp_image = Some((ireal, i)),
                 Err(e) => return Ok(self.fail(Errno::ENOEXEC, format!("interpreter {ip}: {e}"))),
             }
             self.event(Ev::InterpOpened { path: ip.clone() });
@@ -99,7 +130,8 @@ impl Ctx<'_> {
         for fd in cloexec {
             self.close_fd(pid, fd, Closer::Exec)?;
         }
-        let comm: String = path.rsplit('/').next().unwrap_or(path).chars().take(15).collect();
+        // comm is the basename of the name exec was given (kbasename).
+        let comm: String = given.rsplit('/').next().unwrap_or(given).chars().take(15).collect();
         self.proc_update(pid, |p| p.comm = comm)?;
 
         // setup_arg_pages(): the stack VMA.
@@ -120,10 +152,15 @@ impl Ctx<'_> {
             self.event(Ev::LoadBias { bias });
         }
         let exe_end = self.map_segments(pid, path, &image, bias)?;
-        // e_entry + load_bias, as unsigned long arithmetic (it wraps).
+        // load_elf_interp(): the interpreter's PT_LOADs as one range,
+        // top-down below mmap_base; e_entry + load_bias wraps as unsigned long.
         let (entry, interp_base) = match &interp_image {
             Some((ip, ii)) => {
-                let base = INTERP_BASE;
+                let first = ii.loads().next().map(|s| s.vaddr & !0xfff).unwrap_or(0);
+                let size =
+                    ii.loads().map(|s| self.fmt().page_align(s.vaddr.saturating_add(s.memsz))).max().unwrap_or(0).saturating_sub(first);
+                let base = self.unmapped_area(pid, size)?.wrapping_sub(first);
+                self.event(Ev::InterpPlaced { path: ip.clone(), base, size });
                 self.map_segments(pid, ip, ii, base)?;
                 (ii.entry.wrapping_add(base), base)
             }
@@ -137,7 +174,51 @@ impl Ctx<'_> {
             return Ok(Outcome::Segv { addr: VirtAddr(entry), reason: format!("the entry point {entry:#x} is not a user address") });
         }
 
-        // set_brk(): the heap starts right after the highest segment.
+        // arch_setup_additional_pages(): vvar and the vDSO, one range.
+        let pages: u64 = VDSO_LAYOUT.iter().map(|(_, n, _)| n).sum();
+        let vvar = self.unmapped_area(pid, pages << 12)?;
+        let mut at = vvar;
+        for (name, n, prot) in VDSO_LAYOUT {
+            let vma = Vma {
+                start: at,
+                end: at + (n << 12),
+                prot,
+                shared: false,
+                backing: Backing::Special,
+                name: Some(name.into()),
+                anon_vma: false,
+            };
+            self.insert_vma(pid, vma)?;
+            at += n << 12;
+        }
+        let vdso = at - (VDSO_LAYOUT[2].1 << 12);
+        self.event(Ev::VdsoMapped { pid, vvar, vdso, end: at });
+
+        // create_elf_tables(): argv, envp, auxv on the new stack.
+        let first_load = loads.iter().find(|s| s.offset <= image.phoff && image.phoff < s.offset + s.filesz);
+        let phdr = first_load.map(|s| image.phoff - s.offset + s.vaddr + bias).unwrap_or(0);
+        let sp = self.create_elf_tables(
+            pid,
+            given,
+            &argv,
+            envp,
+            &[
+                ("AT_SYSINFO_EHDR", vdso),
+                ("AT_MINSIGSTKSZ", AT_MINSIGSTKSZ),
+                ("AT_HWCAP", AT_HWCAP),
+                ("AT_PAGESZ", 4096),
+                ("AT_CLKTCK", 100),
+                ("AT_PHDR", phdr),
+                ("AT_PHENT", 56),
+                ("AT_PHNUM", u64::from(image.phnum)),
+                ("AT_BASE", interp_base),
+                ("AT_FLAGS", 0),
+                ("AT_ENTRY", image.entry.wrapping_add(bias)),
+            ],
+        )?;
+
+        // The heap starts right after the highest segment (set after the
+        // tables since Linux 6.7, which dropped set_brk()).
         let brk = self.fmt().page_align(exe_end);
         self.mm_update(pid, |mm| {
             mm.start_brk = brk;
@@ -145,25 +226,6 @@ impl Ctx<'_> {
             mm.exe = Some(path.to_string());
         })?;
         self.event(Ev::BrkSet { brk });
-
-        // create_elf_tables(): argv, envp, auxv on the new stack.
-        let first_load = loads.iter().find(|s| s.offset <= image.phoff && image.phoff < s.offset + s.filesz);
-        let phdr = first_load.map(|s| image.phoff - s.offset + s.vaddr + bias).unwrap_or(0);
-        let sp = self.create_elf_tables(
-            pid,
-            path,
-            &argv,
-            envp,
-            &[
-                ("AT_PHDR", phdr),
-                ("AT_PHENT", 56),
-                ("AT_PHNUM", u64::from(image.phnum)),
-                ("AT_PAGESZ", 4096),
-                ("AT_BASE", interp_base),
-                ("AT_FLAGS", 0),
-                ("AT_ENTRY", image.entry.wrapping_add(bias)),
-            ],
-        )?;
         self.proc_update(pid, |p| p.regs = Regs { ip: entry, sp, ax: 0 })?;
         self.event(Ev::StartThread { pid, entry, sp, interp: interp_image.is_some() });
         Ok(Outcome::Ok)
@@ -273,8 +335,10 @@ impl Ctx<'_> {
         let seed: Vec<u8> = (0u8..16).map(|i| i.wrapping_mul(37).wrapping_add(pid.0 as u8)).collect();
         let random = put(self, &seed)?;
         self.event(Ev::RandomPlaced { platform, random });
-        let mut auxv: Vec<(String, u64)> = vec![("AT_HWCAP".into(), 0x178b_fbff), ("AT_CLKTCK".into(), 100)];
-        auxv.extend(aux.iter().map(|(n, v)| (n.to_string(), *v)));
+        // In create_elf_tables()'s order (Linux 6.18): ARCH_DLINFO's entries
+        // and the ELF ones come in `aux`; then ids, AT_RANDOM, AT_HWCAP2,
+        // AT_EXECFN, AT_PLATFORM and rseq's two (CONFIG_RSEQ).
+        let mut auxv: Vec<(String, u64)> = aux.iter().map(|(n, v)| (n.to_string(), *v)).collect();
         auxv.extend([
             ("AT_UID".into(), 1000),
             ("AT_EUID".into(), 1000),
@@ -282,8 +346,11 @@ impl Ctx<'_> {
             ("AT_EGID".into(), 1000),
             ("AT_SECURE".into(), 0),
             ("AT_RANDOM".into(), random),
+            ("AT_HWCAP2".into(), AT_HWCAP2),
             ("AT_EXECFN".into(), execfn),
             ("AT_PLATFORM".into(), platform),
+            ("AT_RSEQ_FEATURE_SIZE".into(), 0x1c),
+            ("AT_RSEQ_ALIGN".into(), 0x20),
             ("AT_NULL".into(), 0),
         ]);
         let words = 1 + argv.len() + 1 + envp.len() + 1 + 2 * auxv.len();

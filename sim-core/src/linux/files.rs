@@ -30,13 +30,67 @@ impl Closer {
     }
 }
 
+/// `MAXSYMLINKS`: how many links one path walk follows before ELOOP.
+const MAXSYMLINKS: usize = 40;
+
+impl super::LinuxState {
+    /// `path` with every symbolic link in it followed, as the kernel's path
+    /// walk does (`link_path_walk`, `pick_link`): component by component,
+    /// an absolute target restarting from `/`, a relative one read from the
+    /// link's directory, `..` going up; after `MAXSYMLINKS` links, ELOOP.
+    /// Whether the result exists is the caller's question.
+    pub fn resolve(&self, path: &str) -> Result<String, Errno> {
+        let mut todo: Vec<&str> = path.split('/').rev().collect();
+        let mut done: Vec<&str> = Vec::new();
+        let mut followed = 0;
+        while let Some(c) = todo.pop() {
+            match c {
+                "" | "." => continue,
+                ".." => {
+                    done.pop();
+                    continue;
+                }
+                _ => done.push(c),
+            }
+            if self.links.is_empty() {
+                continue;
+            }
+            let here = format!("/{}", done.join("/"));
+            if let Some(target) = self.links.get(&here) {
+                followed += 1;
+                if followed > MAXSYMLINKS {
+                    return Err(Errno::ELOOP);
+                }
+                done.pop();
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                todo.extend(target.split('/').rev());
+            }
+        }
+        Ok(format!("/{}", done.join("/")))
+    }
+}
+
 impl Ctx<'_> {
+    /// The file at `path` after its links (`filename_lookup`): its real path,
+    /// or the errno a lookup gives (ENOENT, ELOOP) as a failed outcome.
+    pub fn lookup(&mut self, path: &str) -> Result<String, Outcome> {
+        match self.st.resolve(path) {
+            Ok(real) if self.st.files.contains_key(&real) => Ok(real),
+            Ok(_) => Err(self.fail(Errno::ENOENT, format!("{path} does not exist"))),
+            Err(e) => Err(self.fail(e, format!("{path}: more than {MAXSYMLINKS} symbolic links"))),
+        }
+    }
+
     /// `open(path, flags)`: a new open file description at the lowest free fd.
     pub fn sys_open(&mut self, pid: Pid, path: &str, cloexec: bool) -> R<Outcome> {
         self.running(pid)?;
-        if !self.st.files.contains_key(path) {
-            return Ok(self.fail(Errno::ENOENT, format!("{path} does not exist")));
-        }
+        let path = match self.lookup(path) {
+            Ok(real) => real,
+            Err(out) => return Ok(out),
+        };
+        let path = path.as_str();
         let id = OfdId(self.st.globals.next_ofd);
         self.globals_update(|g| g.next_ofd += 1);
         self.ofd_set(id, Some(Ofd { refcount: 1, kind: OfdKind::File { path: path.into() } }));

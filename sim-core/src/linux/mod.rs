@@ -16,6 +16,7 @@ pub mod files;
 pub mod mm;
 pub mod ops;
 pub mod process;
+pub mod procfs;
 pub mod state;
 pub mod types;
 

@@ -67,6 +67,10 @@ pub enum Backing {
         /// File offset of the mapping's first byte (page aligned).
         offset: u64,
     },
+    /// Pages of the kernel's own that it installs in every process
+    /// (`_install_special_mapping`): the vDSO's code and the vvar data it
+    /// reads. The VMA's name says which.
+    Special,
 }
 
 /// A virtual memory area (`struct vm_area_struct`).
@@ -257,6 +261,14 @@ pub struct LinuxState {
     /// The file system: path to contents.
     #[serde(skip)]
     pub files: BTreeMap<String, Arc<[u8]>>,
+    /// Symbolic links: path to target (absolute, or relative to the link's
+    /// directory), as in a merged-/usr Debian (`/lib64 -> usr/lib64`).
+    #[serde(skip)]
+    pub links: BTreeMap<String, String>,
+    /// Byte ranges of files that are not shipped (the system image keeps
+    /// headers and tables, not code): `path` to sorted `[start, end)` ranges.
+    #[serde(skip)]
+    pub holes: BTreeMap<String, Vec<(u64, u64)>>,
     /// Scalars.
     pub globals: Globals,
 }
@@ -369,6 +381,8 @@ impl LinuxState {
             ofds: BTreeMap::new(),
             page_cache: BTreeMap::new(),
             files: BTreeMap::new(),
+            links: BTreeMap::new(),
+            holes: BTreeMap::new(),
             globals: Globals {
                 last_pid: 0,
                 next_ofd: 1,
@@ -517,12 +531,12 @@ crate::wire_struct! {
     TlbEntry { vpn, pfn, writable, no_exec, dirty }
     Tlb { entries, capacity, hits, misses }
     Globals { last_pid, next_ofd, current, tlb }
-    LinuxState { format, max_frames, frames, procs, ofds, page_cache, files, globals }
+    LinuxState { format, max_frames, frames, procs, ofds, page_cache, files, links, holes, globals }
 }
 
 crate::wire_enum! {
     FrameKind { PageTable { level, owner } = 0, Anon = 1, PageCache { path, index } = 2, Zero = 3 }
-    Backing { Anon = 0, File { path, offset } = 1 }
+    Backing { Anon = 0, File { path, offset } = 1, Special = 2 }
     ProcState { Running = 0, Zombie { code } = 1 }
     OfdKind { Tty = 0, File { path } = 1, Anon { inode, id } = 2 }
     Delta {

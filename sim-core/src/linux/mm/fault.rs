@@ -194,6 +194,13 @@ impl Ctx<'_> {
         let (path, base) = match &vma.backing {
             Backing::File { path, offset } => (path.clone(), *offset),
             Backing::Anon => (format!("/dev/zero (deleted) @{:#x}", vma.start), 0),
+            // special_mapping_fault() would map the kernel's vdso or vvar page.
+            Backing::Special => {
+                let name = vma.name.clone().unwrap_or_default();
+                return Err(Error::Limit(format!(
+                    "{name} at {page:#x} holds the kernel's own pages; the simulator does not model their contents"
+                )));
+            }
         };
         let file_index = (base + (page - vma.start)) >> fmt.page_shift();
         let cache = self.page_cache_get(&path, file_index)?;

@@ -15,11 +15,11 @@ impl Ctx<'_> {
     }
 
     /// `get_unmapped_area` top-down below the stack (ASLR off: `mmap_base`).
-    pub(super) fn unmapped_area(&self, pid: Pid, len: u64) -> R<u64> {
+    pub(crate) fn unmapped_area(&self, pid: Pid, len: u64) -> R<u64> {
         let fmt = self.fmt();
         let mm = self.mm(pid)?;
         let mut top = match fmt {
-            PagingFormat::X86_64 => 0x7fff_f7ff_f000,
+            PagingFormat::X86_64 => crate::linux::exec::MMAP_BASE,
             PagingFormat::Teaching16 => 0xc000,
         };
         for v in mm.vmas.values().rev() {
@@ -57,11 +57,11 @@ impl Ctx<'_> {
         if len >> fmt.page_shift() > MAX_PAGES_PER_OP || len >= fmt.task_size() {
             return Ok(self.fail(Errno::ENOMEM, format!("{len:#x} bytes is more than this machine allows in one mapping")));
         }
-        if let Some(f) = file {
-            if !self.st.files.contains_key(f) {
-                return Ok(self.fail(Errno::ENOENT, format!("{f} does not exist")));
-            }
-        }
+        let real = match file.map(|f| self.lookup(f)).transpose() {
+            Ok(r) => r,
+            Err(out) => return Ok(out),
+        };
+        let file = real.as_deref();
         let start = match addr {
             Some(a) if a.checked_add(len).is_some_and(|e| e <= fmt.task_size()) => {
                 // MAP_FIXED semantics: whatever was there is unmapped first.
