@@ -86,8 +86,9 @@ fn setup(browser: bool) -> R {
     if browser {
         // Chromium for the browser tests; QEMU and gdb as the reference
         // Cortex-M0 the microcontroller interpreter is checked against;
-        // bpftool to compare BPF lifetimes with the running kernel.
-        if !(have("chromium") && have("chromedriver") && have("qemu-system-arm") && have("gdb-multiarch") && have("bpftool")) {
+        // bpftool to compare BPF lifetimes with the running kernel; gdb to
+        // stop real programs at their first instruction (exec's oracle).
+        if !(have("chromium") && have("chromedriver") && have("qemu-system-arm") && have("gdb-multiarch") && have("gdb") && have("bpftool")) {
             run(Command::new("apt-get").arg("update"))?;
             run(Command::new("apt-get").args([
                 "install",
@@ -96,6 +97,7 @@ fn setup(browser: bool) -> R {
                 "chromium-driver",
                 "qemu-system-arm",
                 "gdb-multiarch",
+                "gdb",
                 "bpftool",
             ]))?;
         }
