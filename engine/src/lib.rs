@@ -22,3 +22,10 @@ pub fn open_text(name: &str, text: &str) -> Result<Vec<u8>, String> {
 pub fn open_bytes(name: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
     scenarios::open::bytes(name, bytes).map(|run| Recording::from(run).encode())
 }
+
+/// Hands over the system image `name` (the page fetched it for a
+/// dynamically linked program); the next runs boot with it.
+#[wasm_bindgen]
+pub fn provide_system_image(name: &str, bytes: &[u8]) -> Result<(), String> {
+    scenarios::system::provide(name, bytes)
+}

@@ -26,6 +26,11 @@ pub struct Lesson {
     /// The machine.
     #[serde(default)]
     pub machine: Config,
+    /// The system image the machine boots with: `"debian-12"` puts Debian
+    /// 12's dynamic loader and C library (libc6 2.36) in the file system,
+    /// for lessons that run dynamically linked programs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
     /// Files placed in the simulated file system before the first step.
     #[serde(default)]
     pub files: Vec<FileSpec>,

@@ -17,6 +17,7 @@ pub mod open;
 pub mod recording;
 pub mod render;
 pub mod runner;
+pub mod system;
 
 pub use check::{CheckResult, Expect};
 pub use lesson::{builtin, builtin_lessons, parse_lesson, FileSpec, Lesson, ParseError, Step};

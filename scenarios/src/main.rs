@@ -6,7 +6,12 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   scenarios list                      list the built-in lessons
-  scenarios run ID|FILE [--json]      run a lesson and check its expectations
+  scenarios run ID|FILE [--json] [--state]
+                                      run a lesson and check its expectations; FILE is
+                                      a lesson file or an ELF file (an x86-64 program,
+                                      ARM firmware or a BPF object), run as the page runs it;
+                                      --state prints the final state as JSON, with each
+                                      process's /proc/PID/maps
   scenarios inspect FILE [--json]     show what the loader sees in an ELF file
 
 exit status: 0 all expectations hold, 1 an expectation failed, 2 invalid input";
@@ -14,7 +19,8 @@ exit status: 0 all expectations hold, 1 an expectation failed, 2 invalid input";
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json = args.iter().any(|a| a == "--json");
-    let rest: Vec<&str> = args.iter().filter(|a| *a != "--json").map(String::as_str).collect();
+    let state = args.iter().any(|a| a == "--state");
+    let rest: Vec<&str> = args.iter().filter(|a| *a != "--json" && *a != "--state").map(String::as_str).collect();
     match rest.as_slice() {
         ["list"] => {
             for (id, src) in BUILTIN {
@@ -25,7 +31,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        ["run", what] => run(what, json),
+        ["run", what] => run(what, json, state),
         ["inspect", file] => inspect(file),
         _ => {
             eprintln!("{USAGE}");
@@ -34,37 +40,39 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(what: &str, json: bool) -> ExitCode {
-    let (name, src) = match BUILTIN.iter().find(|(id, _)| *id == what) {
-        Some((id, src)) => (format!("<built-in {id}>"), src.to_string()),
+fn run(what: &str, json: bool, state: bool) -> ExitCode {
+    let run = match BUILTIN.iter().find(|(id, _)| *id == what) {
+        Some((id, src)) => lesson_run(&format!("<built-in {id}>"), src),
         None => match std::fs::read(what) {
+            Ok(bytes) if scenarios::open::is_elf(&bytes) => scenarios::open::bytes(what, &bytes).map_err(|e| e.to_string()),
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(s) => (what.to_string(), s),
+                Ok(s) => lesson_run(what, &s),
                 Err(e) => {
-                    eprintln!("{what}:1:1: the file is not UTF-8 text (byte {})", e.utf8_error().valid_up_to());
-                    return ExitCode::from(2);
+                    Err(format!("{what}:1:1: the file is neither an ELF file nor UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
                 }
             },
-            Err(e) => {
-                eprintln!("{what}: not a built-in lesson and not a readable file: {e}");
-                return ExitCode::from(2);
-            }
+            Err(e) => Err(format!("{what}: not a built-in lesson and not a readable file: {e}")),
         },
     };
-    let lesson = match parse_lesson(&src) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("{name}:{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let run = match scenarios::run(&lesson) {
+    let run = match run {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("{name}: {e}");
+            eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    let name = what;
+    if state {
+        let st = run.timeline.state();
+        let maps: serde_json::Map<String, serde_json::Value> =
+            st.linux.procs.keys().filter_map(|p| st.linux.maps(*p).map(|m| (p.0.to_string(), m.into()))).collect();
+        let mut v = serde_json::to_value(st).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("maps".into(), maps.into());
+        }
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return if run.failures().is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) };
+    }
     if json {
         println!("{}", trace_json(&run));
     } else {
@@ -79,6 +87,12 @@ fn run(what: &str, json: bool) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Parses and runs a lesson file's text; errors name the file.
+fn lesson_run(name: &str, src: &str) -> Result<scenarios::Run, String> {
+    let lesson = parse_lesson(src).map_err(|e| format!("{name}:{e}"))?;
+    scenarios::run(&lesson).map_err(|e| format!("{name}: {e}"))
 }
 
 fn inspect(file: &str) -> ExitCode {

@@ -57,12 +57,28 @@ pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
             vec![],
         ),
     ];
-    if image.interp.is_none() {
-        steps.push(step(
+    let mut system = None;
+    match &image.interp {
+        None => steps.push(step(
             "The CPU fetches the first instruction at the entry point: a page fault maps that page of your file.",
             LinuxOp::Access { pid: Pid(2), addr: entry, access: sim_core::Access::Exec },
             vec![],
-        ));
+        )),
+        Some(interp) => {
+            let sys = crate::system::get(crate::system::DEBIAN_12).map_err(|e| format!("{name}: {e}"))?;
+            steps[2].say = format!(
+                "The child execs {path}. Your program is dynamically linked: its PT_INTERP names the dynamic loader {interp}. The kernel maps both ELF files, yours at the load bias and the loader top-down below mmap_base, then its own vDSO, and starts the process at the loader's entry point, not yours ({}).",
+                sys.label
+            );
+            if let Some(at) = interp_entry(&sys, interp) {
+                steps.push(step(
+                    "The CPU fetches the loader's first instruction (its _start): a page fault maps that page of ld.so. From here ld.so, not the kernel, finds libc.so.6 and maps it with mmap; the simulator does not run that part yet, so the lesson stops here.",
+                    LinuxOp::Access { pid: Pid(2), addr: at, access: sim_core::Access::Exec },
+                    vec![],
+                ));
+            }
+            system = Some(crate::system::DEBIAN_12.to_string());
+        }
     }
     run_own(
         name,
@@ -71,18 +87,43 @@ pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
         format!("exec of your file {name}"),
         "Your own executable, loaded the way Linux's load_elf_binary does.",
         path,
+        system,
         steps,
     )
 }
 
+/// Where the kernel starts a program whose interpreter is `interp` from
+/// `image`: the interpreter's entry at its load bias (`load_elf_interp`
+/// places it top-down below `mmap_base`, the first mapping made there).
+fn interp_entry(image: &sim_core::linux::sysimage::SystemImage, interp: &str) -> Option<u64> {
+    let mut fs = sim_core::linux::LinuxState::new(sim_core::PagingFormat::X86_64, 1, 1);
+    fs.links = image.links.iter().cloned().collect();
+    let real = fs.resolve(interp).ok()?;
+    let file = image.files.iter().find(|f| f.path == real)?;
+    let ld = ExecImage::parse(&file.contents(), sim_core::linux::exec::STACK_TOP).ok()?;
+    let (first, size) = ld.total_mapping_size();
+    Some(sim_core::linux::exec::MMAP_BASE.checked_sub(size)?.wrapping_sub(first).wrapping_add(ld.entry))
+}
+
 /// Runs a generated lesson whose only file is the student's `bytes` at `path`.
-fn run_own(name: &str, bytes: &[u8], id: &str, title: String, summary: &str, path: String, steps: Vec<Step>) -> Result<Run, String> {
+#[allow(clippy::too_many_arguments)]
+fn run_own(
+    name: &str,
+    bytes: &[u8],
+    id: &str,
+    title: String,
+    summary: &str,
+    path: String,
+    system: Option<String>,
+    steps: Vec<Step>,
+) -> Result<Run, String> {
     let lesson = Lesson {
         id: id.into(),
         title,
         summary: summary.into(),
         question: String::new(),
         machine: Config::default(),
+        system,
         files: vec![FileSpec { path: path.clone(), fixture: None, text: Some(String::new()) }],
         steps,
     };
@@ -116,6 +157,7 @@ pub fn own_firmware(name: &str, bytes: &[u8]) -> Result<Run, String> {
         format!("your firmware {name} on a Cortex-M0"),
         "Your own firmware, flashed at its load addresses and run from reset.",
         path,
+        None,
         steps,
     )
 }
@@ -168,6 +210,7 @@ pub fn own_bpf(name: &str, bytes: &[u8]) -> Result<Run, String> {
         format!("bpftool prog load of your object {name}"),
         "Your own BPF object, loaded as bpftool and libbpf do.",
         path,
+        None,
         steps,
     )
 }

@@ -37,6 +37,9 @@ pub enum RunError {
     /// Too many events.
     #[error("the lesson produced more than {0} events")]
     TooManyEvents(usize),
+    /// The system image the lesson asks for is not available.
+    #[error("system: {0}")]
+    System(String),
 }
 
 /// What one step did.
@@ -97,6 +100,10 @@ pub fn run_with_files(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>) -> R
 /// [`run_with_files`] with at most `max_events` events.
 pub fn run_limited(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>, max_events: usize) -> Result<Run, RunError> {
     let mut m = Machine::new(&lesson.machine);
+    if let Some(name) = &lesson.system {
+        let image = crate::system::get(name).map_err(RunError::System)?;
+        m.install_image(&image);
+    }
     for f in &lesson.files {
         let data: Arc<[u8]> = match (extra.get(&f.path), &f.fixture, &f.text) {
             (Some(d), _, _) => d.clone(),

@@ -324,6 +324,11 @@ impl Machine {
         self.st.linux.files.insert(path.to_string(), data);
     }
 
+    /// Puts a system image's files and links into the file system.
+    pub fn install_image(&mut self, image: &linux::sysimage::SystemImage) {
+        self.st.linux.install_image(image);
+    }
+
     /// Makes `path` a symbolic link to `target` (absolute, or relative to
     /// the link's directory).
     pub fn install_link(&mut self, path: &str, target: &str) {

@@ -81,6 +81,25 @@ await check("your own ELF file is exec'd", async () => {
   await page.screenshot({ path: join(out, "05-own-elf.png"), fullPage: true });
 });
 
+await check("a dynamically linked program: the kernel maps it and ld.so, fetching the system image once", async () => {
+  const fetched = [];
+  const onRequest = (r) => { if (r.url().includes("system/")) fetched.push(r.url()); };
+  page.on("request", onRequest);
+  const t0 = Date.now();
+  await page.setInputFiles("#file-input", { name: "dynamic_pie", mimeType: "application/octet-stream", buffer: readFileSync(join(root, "fixtures/exec/dynamic_pie")) });
+  await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent?.includes("dynamic_pie"));
+  metrics.dynamic_open_ms = Date.now() - t0;
+  await page.click("#btn-end");
+  await page.waitForFunction(() => document.querySelector(".views").textContent.includes("ld-linux-x86-64.so.2"));
+  await page.click(".proc-maps summary");
+  const maps = await page.textContent(".proc-maps pre");
+  assert(/7ffff7fca000-7ffff7fcb000 r--p 00000000 fe:00 \d+ +\/usr\/lib\/x86_64-linux-gnu\/ld-linux-x86-64\.so\.2/.test(maps), `ld.so in /proc/PID/maps: ${maps}`);
+  assert(maps.includes("[vdso]") && maps.includes("[vsyscall]"), "vdso and vsyscall lines");
+  await page.screenshot({ path: join(out, "05b-own-dynamic-elf.png"), fullPage: true });
+  page.off("request", onRequest);
+  assert(fetched.length === 1, `the system image is fetched once: ${fetched}`);
+});
+
 await check("your own firmware is flashed and run", async () => {
   await page.setInputFiles("#file-input", { name: "firmware.elf", mimeType: "application/octet-stream", buffer: readFileSync(join(root, "fixtures/mcu/firmware.elf")) });
   await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent?.includes("your firmware"));

@@ -57,6 +57,26 @@ pub async fn fetch_bytes(url: &str) -> Result<Option<Vec<u8>>, String> {
     Ok(Some(js_sys::Uint8Array::new(&buf).to_vec()))
 }
 
+/// Whether `b` is an x86-64 ELF program with a PT_INTERP header: a
+/// dynamically linked program, which runs with the system image.
+pub fn needs_system_image(b: &[u8]) -> bool {
+    let u16_at = |o: usize| b.get(o..o + 2).map_or(0, |x| u16::from_le_bytes([x[0], x[1]]) as usize);
+    let u64_at = |o: usize| b.get(o..o + 8).map_or(0, |x| u64::from_le_bytes(x.try_into().unwrap_or([0; 8])) as usize);
+    if !(b.starts_with(b"\x7fELF") && b.get(4) == Some(&2) && u16_at(18) == 62) {
+        return false;
+    }
+    let (phoff, size, n) = (u64_at(32), u16_at(54), u16_at(56));
+    (0..n.min(512)).any(|i| {
+        let at = phoff.saturating_add(i * size);
+        b.get(at..at.saturating_add(4)) == Some(&3u32.to_le_bytes()[..])
+    })
+}
+
+/// Fetches the system image (once per page) and hands it to the simulator.
+async fn system_image_bytes() -> Result<Vec<u8>, String> {
+    fetch_bytes(scenarios::system::URL).await?.ok_or_else(|| format!("{} is missing: rebuild the site", scenarios::system::URL))
+}
+
 fn no_such_lesson(id: &str) -> String {
     format!("there is no built-in lesson called \"{id}\"")
 }
@@ -85,6 +105,9 @@ mod imp {
     }
 
     pub async fn open_bytes(name: &str, bytes: &[u8]) -> Result<Recording, String> {
+        if needs_system_image(bytes) && scenarios::system::get(scenarios::system::DEBIAN_12).is_err() {
+            scenarios::system::provide(scenarios::system::DEBIAN_12, &system_image_bytes().await?)?;
+        }
         decode(name, &Recording::from(scenarios::open::bytes(name, bytes)?).encode())
     }
 }
@@ -151,7 +174,18 @@ export async function engine_call(base, name, a, b) {
     }
 
     pub async fn open_bytes(name: &str, bytes: &[u8]) -> Result<Recording, String> {
+        if needs_system_image(bytes) && !PROVIDED.with(|p| p.get()) {
+            let image = system_image_bytes().await?;
+            let (what, data) = (scenarios::system::DEBIAN_12.into(), js_sys::Uint8Array::from(&image[..]).into());
+            engine_call(&base(), "provide_system_image", what, data).await.map_err(js_error)?;
+            PROVIDED.with(|p| p.set(true));
+        }
         call("open_bytes", name, name.into(), js_sys::Uint8Array::from(bytes).into()).await
+    }
+
+    thread_local! {
+        /// Whether the engine module has the system image.
+        static PROVIDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
 }
 

@@ -5,6 +5,8 @@
 //! - `cargo xtask build-web`: build the site into web/dist and print its download size
 //! - `cargo xtask bench`: native benchmarks (numbers for the README)
 //! - `cargo xtask fuzz TARGET SECONDS`: one fuzz target for a long run (`cargo xtask fuzz list` names them)
+//! - `cargo xtask system-image ROOT LABEL OUT`: the system image from an extracted package tree
+//!   (`fixtures/system/build.sh` runs it)
 //!
 //! Each task installs what it needs when it is missing (the wasm32 target, the
 //! wasm-bindgen CLI at the version Cargo.lock pins, Chromium and chromedriver
@@ -44,7 +46,13 @@ fn main() -> ExitCode {
             (Some(t), Some(secs)) if FUZZ_TARGETS.contains(&t.as_str()) => fuzz(t, secs).map(|_| ()),
             _ => Err(format!("usage: cargo xtask fuzz TARGET SECONDS; the targets are {}", FUZZ_TARGETS.join(", "))),
         },
-        _ => Err("usage: cargo xtask (serve | test | build-web | bench | setup | fuzz TARGET SECONDS)".into()),
+        Some("system-image") => match (args.get(1), args.get(2), args.get(3)) {
+            (Some(root), Some(label), Some(out)) => system_image(Path::new(root), label, Path::new(out)),
+            _ => Err("usage: cargo xtask system-image ROOT LABEL OUT".into()),
+        },
+        _ => {
+            Err("usage: cargo xtask (serve | test | build-web | bench | setup | fuzz TARGET SECONDS | system-image ROOT LABEL OUT)".into())
+        }
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,7 +96,8 @@ fn setup(browser: bool) -> R {
         // Cortex-M0 the microcontroller interpreter is checked against;
         // bpftool to compare BPF lifetimes with the running kernel; gdb to
         // stop real programs at their first instruction (exec's oracle).
-        if !(have("chromium") && have("chromedriver") && have("qemu-system-arm") && have("gdb-multiarch") && have("gdb") && have("bpftool")) {
+        if !(have("chromium") && have("chromedriver") && have("qemu-system-arm") && have("gdb-multiarch") && have("gdb") && have("bpftool"))
+        {
             run(Command::new("apt-get").arg("update"))?;
             run(Command::new("apt-get").args([
                 "install",
@@ -198,6 +207,10 @@ fn build_web() -> R {
         std::fs::copy(root().join("web").join(f), dist.join(f)).map_err(|e| format!("{f}: {e}"))?;
     }
     let lessons = record_lessons(&dist.join("lessons"))?;
+    // The system image, fetched only for a dynamically linked program.
+    std::fs::create_dir_all(dist.join("system")).map_err(|e| e.to_string())?;
+    std::fs::copy(root().join("fixtures/system/debian-12.sysimg"), dist.join(scenarios::system::URL))
+        .map_err(|e| format!("system image: {e}"))?;
 
     let size = |rel: &str| {
         let p = dist.join(rel);
@@ -213,7 +226,7 @@ fn build_web() -> R {
         lines.push(format!("  {f:<44} {raw:>8} B raw {gz:>8} B gzip"));
     }
     let mut later = Vec::new();
-    for f in ["engine/engine.js", "engine/engine_bg.wasm"] {
+    for f in ["engine/engine.js", "engine/engine_bg.wasm", scenarios::system::URL] {
         let (raw, gz) = size(f);
         later.push(format!("  {f:<44} {raw:>8} B raw {gz:>8} B gzip"));
     }
@@ -223,7 +236,7 @@ fn build_web() -> R {
     }
     eprintln!(
         "initial download (the viewer):\n{}\n  total{:>53} B gzip ({:.1} KB; budget 250 KB)\n\
-         fetched when needed (the engine when a student opens a file; one recording per built-in lesson opened):\n{}",
+         fetched when needed (the engine when a student opens a file, the system image for a dynamic program; one recording per built-in lesson opened):\n{}",
         lines.join("\n"),
         total,
         total as f64 / 1024.0,
@@ -436,4 +449,56 @@ fn bench() -> R {
         "--nocapture",
         "rate_in_wasm",
     ]))
+}
+
+/// The files of the system image: where each is in Debian's libc6 package
+/// and where a merged-/usr system (Debian 12) has it.
+const IMAGE_FILES: &[(&str, &str)] = &[
+    ("lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
+    ("lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6"),
+];
+
+/// Sections whose bytes the image does not ship: code, read-only data and
+/// unwind tables, which the simulator never runs or reads. Everything else
+/// (headers, program headers, .dynamic, .dynsym, .dynstr, hash, version
+/// and relocation tables, .data, the GOT) is shipped byte for byte.
+const NOT_SHIPPED: &[&str] = &[".text", ".rodata", ".eh_frame", ".eh_frame_hdr", ".gcc_except_table", "__libc_freeres_fn"];
+
+/// Builds the system image from `root`, an extracted package tree.
+fn system_image(root: &Path, label: &str, out: &Path) -> R {
+    use object::{Object, ObjectSection, SectionKind};
+    use sim_core::linux::sysimage::{ImageFile, SystemImage};
+    let mut image = SystemImage { label: label.to_string(), ..Default::default() };
+    // The merged-/usr links, then the package's own (/lib64/ld-linux-x86-64.so.2).
+    image.links.push(("/lib".into(), "usr/lib".into()));
+    image.links.push(("/lib64".into(), "usr/lib64".into()));
+    let ldso_link = std::fs::read_link(root.join("lib64/ld-linux-x86-64.so.2")).map_err(|e| format!("lib64/ld-linux-x86-64.so.2: {e}"))?;
+    image.links.push(("/usr/lib64/ld-linux-x86-64.so.2".into(), ldso_link.display().to_string()));
+    for (from, to) in IMAGE_FILES {
+        let data = std::fs::read(root.join(from)).map_err(|e| format!("{from}: {e}"))?;
+        let elf = object::File::parse(&*data).map_err(|e| format!("{from}: {e}"))?;
+        let mut holes: Vec<(u64, u64)> = elf
+            .sections()
+            .filter(|s| s.kind() != SectionKind::UninitializedData && NOT_SHIPPED.contains(&s.name().unwrap_or("")))
+            .filter_map(|s| s.file_range())
+            .map(|(off, len)| (off, off + len))
+            .collect();
+        holes.sort();
+        let mut extents = Vec::new();
+        let mut at = 0u64;
+        for (start, end) in holes.into_iter().chain([(data.len() as u64, data.len() as u64)]) {
+            if start > at {
+                extents.push((at, data[at as usize..start as usize].to_vec()));
+            }
+            at = at.max(end);
+        }
+        let shipped: usize = extents.iter().map(|(_, b)| b.len()).sum();
+        eprintln!("{to}: {} bytes, {shipped} shipped in {} extents", data.len(), extents.len());
+        image.files.push(ImageFile { path: to.to_string(), size: data.len() as u64, extents });
+    }
+    let bytes = image.encode();
+    SystemImage::decode(&bytes).map_err(|e| e.to_string())?;
+    std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!("{}: {} bytes", out.display(), bytes.len());
+    Ok(())
 }

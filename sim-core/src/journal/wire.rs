@@ -449,15 +449,26 @@ impl<S: Wire + Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Wire for Timeline<S, 
 
 /// Encodes `value` behind [`MAGIC`].
 pub fn encode<T: Wire>(value: &T) -> Vec<u8> {
-    let mut out = MAGIC.to_vec();
-    value.put(&mut out);
-    out
+    encode_with(MAGIC, value)
 }
 
 /// Decodes what [`encode`] wrote; every byte must be used.
 pub fn decode<T: Wire>(bytes: &[u8]) -> Result<T, WireError> {
+    decode_with(MAGIC, bytes)
+}
+
+/// Encodes `value` behind another format's `magic`.
+pub fn encode_with<T: Wire>(magic: &[u8; 8], value: &T) -> Vec<u8> {
+    let mut out = magic.to_vec();
+    value.put(&mut out);
+    out
+}
+
+/// Decodes what [`encode_with`] wrote with the same `magic`; every byte
+/// must be used.
+pub fn decode_with<T: Wire>(magic: &[u8; 8], bytes: &[u8]) -> Result<T, WireError> {
     let mut r = Reader::new(bytes);
-    if r.take(MAGIC.len()).ok() != Some(&MAGIC[..]) {
+    if r.take(magic.len()).ok() != Some(&magic[..]) {
         return Err(WireError::Magic);
     }
     let v = T::get(&mut r)?;

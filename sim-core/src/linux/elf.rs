@@ -300,6 +300,15 @@ impl ExecImage {
     pub fn loads(&self) -> impl Iterator<Item = &Segment> {
         self.segments.iter().filter(|s| s.is_load())
     }
+
+    /// `total_mapping_size()` (fs/binfmt_elf.c): the first PT_LOAD's page
+    /// and the bytes from there to the end of the last one, page aligned:
+    /// the one range an ET_DYN interpreter is given.
+    pub fn total_mapping_size(&self) -> (u64, u64) {
+        let first = self.loads().next().map(|s| s.vaddr & !0xfff).unwrap_or(0);
+        let end = self.loads().map(|s| s.vaddr.saturating_add(s.memsz).saturating_add(0xfff) & !0xfff).max().unwrap_or(0);
+        (first, end.saturating_sub(first))
+    }
 }
 
 /// Reads the program header table with the limits of `load_elf_phdrs()`.

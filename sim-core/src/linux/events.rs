@@ -167,6 +167,14 @@ fn entry_from(interp: &bool) -> &'static str {
     }
 }
 
+/// What a page-cache read says of bytes the system image does not ship.
+fn unshipped_note(n: &u64) -> String {
+    match n {
+        0 => String::new(),
+        n => format!(" ({n} of these bytes are not shipped in the simulator's system image, which holds the file's headers and tables but not its code: they read as zeros here, unlike on a real disk)"),
+    }
+}
+
 /// The auxiliary vector as `NAME=value` pairs.
 fn auxv_text(auxv: &[(String, u64)]) -> String {
     auxv.iter().map(|(n, v)| format!("{n}={v:#x}")).collect::<Vec<_>>().join(", ")
@@ -409,9 +417,10 @@ crate::events! {
             [Focus::Pte { table: *table, index: *index }, Focus::Frame { pfn: *pfn }],
             "demand paging: allocate a zeroed frame {pfn} and map it at {page:#x} ({})", format.flags_text(*pte);
         /// A page of a file was read into the page cache.
-        PageCacheMiss { path: String, index: u64, n: usize, pfn: Pfn } = 55, Alloc, "filemap_fault/filemap_read_folio",
+        PageCacheMiss { path: String, index: u64, n: usize, pfn: Pfn, unshipped: u64 } = 55, Alloc, "filemap_fault/filemap_read_folio",
             [Focus::Frame { pfn: *pfn }],
-            "page cache miss: read page {index} of {path} ({n} bytes from the file, the rest zeros) into frame {pfn}; the cache keeps one reference";
+            "page cache miss: read page {index} of {path} ({n} bytes from the file, the rest zeros) into frame {pfn}; the cache keeps one reference{}",
+            unshipped_note(unshipped);
         /// A shared mapping mapped the page-cache frame itself.
         SharedFault { cache: Pfn, page: u64, table: Pfn, index: usize } = 56, Map, "do_shared_fault",
             [Focus::Pte { table: *table, index: *index }, Focus::Frame { pfn: *cache }],

@@ -156,9 +156,7 @@ impl Ctx<'_> {
         // top-down below mmap_base; e_entry + load_bias wraps as unsigned long.
         let (entry, interp_base) = match &interp_image {
             Some((ip, ii)) => {
-                let first = ii.loads().next().map(|s| s.vaddr & !0xfff).unwrap_or(0);
-                let size =
-                    ii.loads().map(|s| self.fmt().page_align(s.vaddr.saturating_add(s.memsz))).max().unwrap_or(0).saturating_sub(first);
+                let (first, size) = ii.total_mapping_size();
                 let base = self.unmapped_area(pid, size)?.wrapping_sub(first);
                 self.event(Ev::InterpPlaced { path: ip.clone(), base, size });
                 self.map_segments(pid, ip, ii, base)?;

@@ -18,6 +18,7 @@ pub mod ops;
 pub mod process;
 pub mod procfs;
 pub mod state;
+pub mod sysimage;
 pub mod types;
 
 pub use errors::{Errno, Error, Outcome};

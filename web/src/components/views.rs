@@ -175,11 +175,16 @@ fn vmas(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
     if mm.vmas.is_empty() {
         return html! { <p class="empty">{"No mappings: the address space is empty."}</p> };
     }
-    let image = mm.exe.as_ref().and_then(|p| st.linux.files.get(p)).and_then(|d| ExecImage::parse(d, 1 << 47).ok());
+    let parse = |p: &String| st.linux.files.get(p).and_then(|d| ExecImage::parse(d, 1 << 47).ok());
+    let image = mm.exe.as_ref().and_then(parse);
     let bias = if image.as_ref().is_some_and(|i| i.is_dyn()) { sim_core::linux::exec::ELF_ET_DYN_BASE } else { 0 };
-    let segment_of = |start: u64, end: u64| -> String {
+    // The interpreter's segments sit at AT_BASE.
+    let at_base = mm.auxv.iter().find(|(n, _)| n == "AT_BASE").map_or(0, |(_, v)| *v);
+    let interp = image.as_ref().and_then(|i| i.interp.as_ref()).and_then(|ip| st.linux.resolve(ip).ok());
+    let interp_image = interp.as_ref().and_then(parse);
+    let segment_of = |path: &str, start: u64, end: u64| -> String {
+        let (image, bias) = if Some(path) == interp.as_deref() { (interp_image.as_ref(), at_base) } else { (image.as_ref(), bias) };
         image
-            .as_ref()
             .and_then(|i| i.loads().find(|s| s.vaddr + bias < end && s.vaddr + bias + s.memsz > start))
             .map(|s| {
                 format!("PT_LOAD #{} (vaddr {:#x}, filesz {:#x}, memsz {:#x}, {})", s.index, s.vaddr, s.filesz, s.memsz, s.flags.trim())
@@ -187,22 +192,24 @@ fn vmas(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
             .unwrap_or_default()
     };
     html! {
+        <>
         <table class="vmas">
             <caption>{ format!("Mappings (VMAs){}", mm.exe.as_ref().map(|e| format!(" of {e}")).unwrap_or_default()) }</caption>
             <thead><tr><th scope="col">{"range"}</th><th scope="col">{"rights"}</th><th scope="col">{"backed by"}</th><th scope="col">{"from ELF segment"}</th></tr></thead>
             <tbody>
             { for mm.vmas.values().map(|v| {
                 let f = Focus::Linux(LF::Vma { pid, start: v.start });
-                let backing = match &v.backing {
-                    Backing::Anon => v.name.clone().unwrap_or_else(|| "anonymous".into()),
-                    Backing::File { path, offset } => format!("{path} @ {offset:#x}"),
+                let (backing, path) = match &v.backing {
+                    Backing::Anon => (v.name.clone().unwrap_or_else(|| "anonymous".into()), ""),
+                    Backing::Special => (format!("{} (the kernel's own pages)", v.name.as_deref().unwrap_or("special")), ""),
+                    Backing::File { path, offset } => (format!("{path} @ {offset:#x}"), path.as_str()),
                 };
                 html! {
                     <tr class={m.class(&f)}>
                         <td><code>{ format!("{:#x}-{:#x}", v.start, v.end) }</code>{ m.badge(&f) }</td>
                         <td><code>{ format!("{}{}", v.prot, if v.shared { "s" } else { "p" }) }</code></td>
                         <td>{ backing }</td>
-                        <td>{ segment_of(v.start, v.end) }</td>
+                        <td>{ if path.is_empty() { String::new() } else { segment_of(path, v.start, v.end) } }</td>
                     </tr>
                 }
             }) }
@@ -211,6 +218,11 @@ fn vmas(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
                 <tfoot><tr><td colspan="4">{ format!("heap: brk {:#x} (starts at {:#x}); stack pointer began at {:#x}", mm.brk, mm.start_brk, mm.start_stack) }</td></tr></tfoot>
             }
         </table>
+        <details class="proc-maps">
+            <summary>{ format!("cat /proc/{pid}/maps") }</summary>
+            <pre>{ st.linux.maps(pid).unwrap_or_default() }</pre>
+        </details>
+        </>
     }
 }
 

@@ -183,7 +183,8 @@ impl Ctx<'_> {
             .unwrap_or_default();
         let n = bytes.len();
         self.phys_write(pfn, 0, &bytes);
-        self.event(Ev::PageCacheMiss { path: path.to_string(), index, n, pfn });
+        let unshipped = self.st.unshipped(path, start as u64, (start + size) as u64);
+        self.event(Ev::PageCacheMiss { path: path.to_string(), index, n, pfn, unshipped });
         Ok(pfn)
     }
 
