@@ -42,7 +42,8 @@ pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
         _ => {}
     }
     let image = ExecImage::parse(bytes, 0x7fff_ffff_f000).map_err(|e| format!("{name}: {e}"))?;
-    let safe: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(40).collect();
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let safe: String = base.chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(40).collect();
     let path = format!("/home/student/{}", if safe.is_empty() { "program" } else { &safe });
     let entry = if image.is_dyn() { image.entry + sim_core::linux::exec::ELF_ET_DYN_BASE } else { image.entry };
     fn step(say: &str, op: impl Into<Op>, expect: Vec<Expect>) -> Step {
@@ -70,10 +71,16 @@ pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
                 "The child execs {path}. Your program is dynamically linked: its PT_INTERP names the dynamic loader {interp}. The kernel maps both ELF files, yours at the load bias and the loader top-down below mmap_base, then its own vDSO, and starts the process at the loader's entry point, not yours ({}).",
                 sys.label
             );
+            // Where the interpreter is missing or not ELF, exec fails and the lesson ends there.
             if let Some(at) = interp_entry(&sys, interp) {
                 steps.push(step(
-                    "The CPU fetches the loader's first instruction (its _start): a page fault maps that page of ld.so. From here ld.so, not the kernel, finds libc.so.6 and maps it with mmap; the simulator does not run that part yet, so the lesson stops here.",
+                    "The CPU fetches the loader's first instruction (its _start): a page fault maps that page of ld.so. From here on ld.so, not the kernel, does the work.",
                     LinuxOp::Access { pid: Pid(2), addr: at, access: sim_core::Access::Exec },
+                    vec![],
+                ));
+                steps.push(step(
+                    "ld.so, in user space, with the process's own system calls: it opens /etc/ld.so.cache to find each library your program needs, maps each one (one mmap for the whole span, then each segment over it), sets up thread-local storage, relocates (writing addresses into the GOT and data pages, which become private copies), makes each RELRO region read-only, and jumps to your program's entry point (_start, which calls __libc_start_main and then main). Open cat /proc/2/maps below the mappings to compare with your own machine.",
+                    LinuxOp::LdSo { pid: Pid(2) },
                     vec![],
                 ));
             }

@@ -7,6 +7,7 @@
 //! has written them to `target/malformed/`.
 
 const STATIC: &[u8] = include_bytes!("../../fixtures/exec/static_maps");
+const DYNAMIC: &[u8] = include_bytes!("../../fixtures/exec/dynamic_pie");
 const LOOKUP: &[u8] = include_bytes!("../../fixtures/bpf/sockops_lookup.o");
 const FW: &[u8] = include_bytes!("../../fixtures/mcu/firmware.elf");
 const LESSON: &str = include_str!("../../scenarios/lessons/fork-cow.toml");
@@ -19,6 +20,10 @@ pub enum Kind {
     File,
     /// A recording, as the page fetches it (`Recording::decode`).
     Recording,
+    /// A file that opens and whose run ends in a failure the student sees
+    /// in the lesson (a dynamic program whose library is missing): the
+    /// error is the last failed step's.
+    Run,
 }
 
 /// One malformed input.
@@ -85,6 +90,37 @@ fn renamed(base: &[u8], from: &str, to: &str) -> Vec<u8> {
     let needle: Vec<u8> = from.bytes().chain([0]).collect();
     let pos = base.windows(needle.len()).rposition(|w| w == needle.as_slice()).expect("name in the string table");
     patched(base, |v| v[pos..pos + to.len()].copy_from_slice(to.as_bytes()))
+}
+
+/// The dynamic fixture with the string `from` replaced by `to` (same length).
+fn respelled(from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let at = DYNAMIC.windows(from.len()).position(|w| w == from.as_bytes()).expect("string in the fixture");
+    patched(DYNAMIC, |v| v[at..at + to.len()].copy_from_slice(to.as_bytes()))
+}
+
+/// Dynamic programs the system cannot start, as the student's lesson
+/// shows them (messages as Linux 6.18 and glibc 2.36 give them).
+fn dynamic_programs() -> Vec<Bad> {
+    let r = Kind::Run;
+    vec![
+        // DT_NEEDED names a library the system does not have: ld.so's message, status 127.
+        bad(
+            "dyn-missing-library.elf",
+            r,
+            respelled("libc.so.6\0", "libq.so.6\0"),
+            "error while loading shared libraries: libq.so.6: cannot open shared object file: No such file or directory",
+        ),
+        // PT_INTERP names a file that is not ELF (the ld.so cache): ELIBBAD.
+        bad("dyn-interp-not-elf.elf", r, respelled("/lib64/ld-linux-x86-64.so.2", "/etc/ld.so.cache\0\0\0\0\0\0\0\0\0\0\0"), "ELIBBAD"),
+        // PT_INTERP names nothing that exists: ENOENT although the program exists.
+        bad(
+            "dyn-interp-missing.elf",
+            r,
+            respelled("/lib64/ld-linux-x86-64.so.2", "/lib64/ld-linux-x86-64.so.9"),
+            "ld-linux-x86-64.so.9 (PT_INTERP), which does not exist",
+        ),
+    ]
 }
 
 fn executables() -> Vec<Bad> {
@@ -191,7 +227,7 @@ fn recordings() -> Vec<Bad> {
 
 /// The whole catalogue.
 pub fn catalogue() -> Vec<Bad> {
-    [executables(), bpf_objects(), firmware(), lessons(), recordings()].concat()
+    [executables(), dynamic_programs(), bpf_objects(), firmware(), lessons(), recordings()].concat()
 }
 
 /// What opening `b` gives: the error text, or None if it was accepted.
@@ -199,5 +235,12 @@ pub fn open(b: &Bad) -> Option<String> {
     match b.kind {
         Kind::File => scenarios::open::bytes(&b.name, &b.bytes).err(),
         Kind::Recording => scenarios::Recording::decode(&b.bytes).err().map(|e| e.to_string()),
+        Kind::Run => match scenarios::open::bytes(&b.name, &b.bytes) {
+            Err(e) => Some(e),
+            Ok(run) => run.steps.iter().rev().find_map(|s| match &s.outcome {
+                sim_core::Outcome::Failed { errno, detail } => Some(format!("{}: {errno}: {detail}", b.name)),
+                _ => None,
+            }),
+        },
     }
 }

@@ -29,6 +29,7 @@ fn every_malformed_input_gives_its_error() {
         let kind = match b.kind {
             Kind::File => "file",
             Kind::Recording => "recording",
+            Kind::Run => "run",
         };
         index.push(serde_json::json!({ "name": b.name, "kind": kind, "error": b.error }));
     }

@@ -20,7 +20,8 @@ use std::process::{Command, ExitCode};
 const WASM_BINDGEN_VERSION: &str = "0.2.130";
 const TARGET: &str = "wasm32-unknown-unknown";
 /// The cargo fuzz targets in fuzz/fuzz_targets/.
-const FUZZ_TARGETS: &[&str] = &["exec_elf", "bpf_object", "firmware", "lesson", "verifier_vm", "thumb", "windows", "recording"];
+const FUZZ_TARGETS: &[&str] =
+    &["exec_elf", "dynamic_elf", "bpf_object", "firmware", "lesson", "verifier_vm", "thumb", "windows", "recording"];
 /// Seconds of each fuzz target in `cargo xtask test`.
 const FUZZ_SHORT_RUN: u32 = 30;
 
@@ -451,12 +452,9 @@ fn bench() -> R {
     ]))
 }
 
-/// The files of the system image: where each is in Debian's libc6 package
-/// and where a merged-/usr system (Debian 12) has it.
-const IMAGE_FILES: &[(&str, &str)] = &[
-    ("lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
-    ("lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6"),
-];
+/// Where the system image's libraries are in Debian's libc6 package, and
+/// where a merged-/usr system (Debian 12) has them.
+const IMAGE_LIBS: (&str, &str) = ("lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu");
 
 /// Sections whose bytes the image does not ship: code, read-only data and
 /// unwind tables, which the simulator never runs or reads. Everything else
@@ -474,9 +472,21 @@ fn system_image(root: &Path, label: &str, out: &Path) -> R {
     image.links.push(("/lib64".into(), "usr/lib64".into()));
     let ldso_link = std::fs::read_link(root.join("lib64/ld-linux-x86-64.so.2")).map_err(|e| format!("lib64/ld-linux-x86-64.so.2: {e}"))?;
     image.links.push(("/usr/lib64/ld-linux-x86-64.so.2".into(), ldso_link.display().to_string()));
-    for (from, to) in IMAGE_FILES {
-        let data = std::fs::read(root.join(from)).map_err(|e| format!("{from}: {e}"))?;
-        let elf = object::File::parse(&*data).map_err(|e| format!("{from}: {e}"))?;
+    // Every ELF file of the package's library directory, in part; then the
+    // cache ldconfig made for them (build.sh), whole.
+    let dir = root.join(IMAGE_LIBS.0);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        let from = format!("{}/{name}", IMAGE_LIBS.0);
+        let to = format!("{}/{name}", IMAGE_LIBS.1);
+        let data = std::fs::read(root.join(&from)).map_err(|e| format!("{from}: {e}"))?;
+        let Ok(elf) = object::File::parse(&*data) else { continue };
         let mut holes: Vec<(u64, u64)> = elf
             .sections()
             .filter(|s| s.kind() != SectionKind::UninitializedData && NOT_SHIPPED.contains(&s.name().unwrap_or("")))
@@ -494,8 +504,10 @@ fn system_image(root: &Path, label: &str, out: &Path) -> R {
         }
         let shipped: usize = extents.iter().map(|(_, b)| b.len()).sum();
         eprintln!("{to}: {} bytes, {shipped} shipped in {} extents", data.len(), extents.len());
-        image.files.push(ImageFile { path: to.to_string(), size: data.len() as u64, extents });
+        image.files.push(ImageFile { path: to, size: data.len() as u64, extents });
     }
+    let cache = std::fs::read(root.join("etc/ld.so.cache")).map_err(|e| format!("etc/ld.so.cache (build.sh runs ldconfig): {e}"))?;
+    image.files.push(ImageFile { path: "/etc/ld.so.cache".into(), size: cache.len() as u64, extents: vec![(0, cache)] });
     let bytes = image.encode();
     SystemImage::decode(&bytes).map_err(|e| e.to_string())?;
     std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;

@@ -246,11 +246,9 @@ impl ExecImage {
                 if s.filesz < 2 || s.filesz > 4096 || bytes.last() != Some(&0) {
                     return Err(ElfError::BadInterp);
                 }
-                let path = std::str::from_utf8(&bytes[..bytes.len() - 1]).map_err(|_| ElfError::BadInterp)?;
-                if path.contains('\0') {
-                    return Err(ElfError::BadInterp);
-                }
-                interp = Some(path.to_string());
+                // open_exec() then takes it as a C string: up to its first NUL.
+                let n = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+                interp = Some(String::from_utf8_lossy(&bytes[..n]).into_owned());
             }
             if !s.is_load() {
                 continue;

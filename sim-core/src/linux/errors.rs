@@ -35,6 +35,8 @@ pub enum Errno {
     EEXIST,
     /// 40: Too many levels of symbolic links.
     ELOOP,
+    /// 80: Accessing a corrupted shared library (an interpreter that is not x86-64 ELF).
+    ELIBBAD,
 }
 
 impl Errno {
@@ -53,6 +55,7 @@ impl Errno {
             Errno::E2BIG => 7,
             Errno::EEXIST => 17,
             Errno::ELOOP => 40,
+            Errno::ELIBBAD => 80,
         }
     }
     /// strerror() text.
@@ -70,6 +73,7 @@ impl Errno {
             Errno::E2BIG => "Argument list too long",
             Errno::EEXIST => "File exists",
             Errno::ELOOP => "Too many levels of symbolic links",
+            Errno::ELIBBAD => "Accessing a corrupted shared library",
         }
     }
 }
@@ -89,6 +93,7 @@ impl crate::fields::Choice for Errno {
         ("E2BIG", Errno::E2BIG),
         ("EEXIST", Errno::EEXIST),
         ("ELOOP", Errno::ELOOP),
+        ("ELIBBAD", Errno::ELIBBAD),
     ];
 }
 
@@ -236,6 +241,28 @@ pub enum Error {
         /// The anonymous inode's name.
         inode: String,
     },
+    /// `ld_so` on a process that was not exec'd with an interpreter.
+    #[error("invalid argument: process {pid} was not started by a dynamic loader (exec a program with PT_INTERP first)")]
+    NotDynamic {
+        /// The process.
+        pid: Pid,
+    },
+    /// An object's dynamic section cannot be read.
+    #[error("{path}: {error}")]
+    Dynamic {
+        /// The object.
+        path: String,
+        /// Why.
+        error: super::dynamic::DynamicError,
+    },
+    /// A library ld.so found cannot be loaded.
+    #[error("{path}: cannot be loaded: {reason}")]
+    Library {
+        /// The library.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// A limit set to keep the simulator responsive.
     #[error("limit reached: {0}")]
     Limit(String),
@@ -245,7 +272,7 @@ pub enum Error {
 }
 
 crate::wire_enum! {
-    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10, ELOOP = 11 }
+    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10, ELOOP = 11, ELIBBAD = 12 }
     Outcome {
         Ok = 0,
         Pid { pid } = 1,

@@ -307,6 +307,54 @@ crate::events! {
         /// The vvar pages and the vDSO were mapped.
         VdsoMapped { pid: Pid, vvar: u64, vdso: u64, end: u64 } = 64, Map, "arch_setup_additional_pages/map_vdso", [Focus::Vma { pid: *pid, start: *vdso }],
             "the kernel maps its own pages into the process: [vvar] and [vvar_vclock] at {vvar:#x} (read-only time data the kernel updates) and [vdso] at {vdso:#x}-{end:#x}, a small ELF library whose clock_gettime runs without a system call; AT_SYSINFO_EHDR will point at it";
+        /// ld.so starts its work in user space.
+        LdSoStarts { pid: Pid, path: String, exe: String, needed: Vec<String> } = 65, Process, "_dl_start/dl_main (glibc 2.36 elf/rtld.c)",
+            [Focus::Proc { pid: *pid }],
+            "process {pid} now runs {path}, in user space: the kernel is done. ld.so reads {exe}'s dynamic section, which needs {}; from here every mapping is ld.so's own system call",
+            needed.join(", ");
+        /// A system call of ld.so that changes nothing the simulator shows.
+        LdSoCall { pid: Pid, call: String, glibc: String } = 66, Syscall, "ld.so (glibc 2.36)", [Focus::Proc { pid: *pid }],
+            "ld.so, in {glibc}: {call}";
+        /// The minimal malloc got its first memory.
+        LdSoMalloc { pid: Pid } = 67, Alloc, "__minimal_malloc (elf/dl-minimal-malloc.c)", [Focus::Proc { pid: *pid }],
+            "that anonymous mapping is ld.so's own heap: before libc is loaded there is no malloc, so ld.so's minimal malloc takes whole pages with mmap for the link maps it builds";
+        /// A DT_NEEDED name was found.
+        LibFound { pid: Pid, name: String, by: String, path: String, how: String } = 68, Syscall, "_dl_map_object/_dl_load_cache_lookup",
+            [Focus::Proc { pid: *pid }],
+            "{by} needs {name} (DT_NEEDED): {how} says it is {path}";
+        /// A library could not be found or loaded: ld.so gives up.
+        LibMissing { pid: Pid, name: String, message: String } = 69, Error, "_dl_map_object/_dl_signal_error", [Focus::Proc { pid: *pid }],
+            "ld.so cannot load {name}: it prints \"{message}\" and exits with status 127";
+        /// The whole span of a library was reserved.
+        LibReserved { pid: Pid, path: String, base: u64, len: u64 } = 70, Map, "_dl_map_segments (elf/dl-map-segments.h)",
+            [Focus::Vma { pid: *pid, start: *base }],
+            "one mmap of {len:#x} bytes reserves {path}'s whole span (its first PT_LOAD's rights over all of it), top-down below what is mapped: its load bias is {base:#x}; every other PT_LOAD is now mapped over it with MAP_FIXED";
+        /// The partial page after a segment's file bytes was zeroed.
+        LibBssZeroed { pid: Pid, start: u64, end: u64 } = 71, Copy, "_dl_map_segments (memset)", [Focus::Proc { pid: *pid }],
+            "ld.so zeroes {start:#x}-{end:#x}, the rest of the last page holding file bytes: the start of .bss. The write makes that page the process's own copy";
+        /// TLS was set up for the initial thread.
+        TlsSetUp { pid: Pid, block: u64, size: u64, tcb: u64, modules: u64 } = 72, Alloc, "init_tls/_dl_allocate_tls_storage",
+            [Focus::Proc { pid: *pid }],
+            "that mapping at {block:#x} holds the initial thread's static TLS ({modules} module(s) with PT_TLS, plus room for libraries loaded later) and its thread control block at {tcb:#x} ({size} bytes in all); the thread pointer (%fs) will point at the TCB";
+        /// An object's relocations were applied.
+        Relocating { pid: Pid, path: String, counts: Vec<(String, u64)>, total: u64, pages: usize, unresolved: u64, lazy: bool } = 73, Copy,
+            "_dl_relocate_object (elf/dl-reloc.c)", [Focus::Proc { pid: *pid }],
+            "relocate {path}: {total} relocations ({}) write into {pages} page(s), each of which becomes the process's private copy{}{}",
+            counts.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", "),
+            if *unresolved > 0 { format!("; {unresolved} whose value needs code run (an ifunc resolver) or an undefined symbol are counted, not written") } else { String::new() },
+            if *lazy { "; binding is lazy (no BIND_NOW): each PLT slot only moves by the load bias and is resolved at its first call, and GOT[1] and GOT[2] get the object's link map and ld.so's _dl_runtime_resolve, addresses inside ld.so that no symbol table the simulator holds gives, so they are not written here" } else { "" };
+        /// RELRO becomes read-only.
+        RelroProtected { pid: Pid, path: String, start: u64, end: u64 } = 74, Map, "_dl_protect_relro", [Focus::Vma { pid: *pid, start: *start }],
+            "{path}'s RELRO region {start:#x}-{end:#x} (the GOT and data that only relocation writes) becomes read-only, so a stray write cannot redirect a call";
+        /// The cache was unmapped.
+        CacheUnmapped { pid: Pid } = 75, Map, "_dl_unload_cache", [Focus::Proc { pid: *pid }],
+            "ld.so is done with /etc/ld.so.cache and unmaps it";
+        /// ld.so jumps to the program.
+        LdSoDone { pid: Pid, entry: u64, objects: usize } = 76, Process, "_dl_start_user (RTLD_START)", [Focus::Proc { pid: *pid }],
+            "{objects} objects are loaded and relocated: ld.so jumps to the program's entry point {entry:#x} (AT_ENTRY, its _start), which calls __libc_start_main and then main";
+        /// Dynamic entries were moved by the load bias.
+        DynamicAdjusted { pid: Pid, path: String, n: usize } = 77, Copy, "elf_get_dynamic_info (ADJUST_DYN_INFO)", [Focus::Proc { pid: *pid }],
+            "ld.so rewrites {n} entries of {path}'s own dynamic section in place (its table addresses plus the load bias, and the program's DT_DEBUG pointing at _r_debug for debuggers): that page too is now a private copy";
         /// The program break was set past the last segment.
         BrkSet { brk: u64 } = 32, Map, "load_elf_binary (mm->start_brk; set_brk before 6.7)", [],
             "program break set to {brk:#x}, just past the last segment: the heap will grow from there";

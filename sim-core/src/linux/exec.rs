@@ -1,6 +1,6 @@
 //! `execve()`: Linux's `load_elf_binary()` (fs/binfmt_elf.c), step by step.
 
-use super::elf::ExecImage;
+use super::elf::{ElfError, ExecImage};
 use super::*;
 use crate::arch::{PagingFormat, VirtAddr};
 
@@ -109,6 +109,12 @@ impl Ctx<'_> {
             };
             match ExecImage::parse(&idata, STACK_TOP - STACK_SIZE) {
                 Ok(i) => interp_image = Some((ireal, i)),
+                // load_elf_binary: an interpreter without ELF's magic or not
+                // for this architecture is -ELIBBAD; its program headers
+                // are checked like the program's (load_elf_phdrs).
+                Err(e @ (ElfError::BadMagic | ElfError::WrongClass(_) | ElfError::WrongEndian(_) | ElfError::WrongMachine(_))) => {
+                    return Ok(self.fail(Errno::ELIBBAD, format!("interpreter {ip}: {e}")))
+                }
                 Err(e) => return Ok(self.fail(Errno::ENOEXEC, format!("interpreter {ip}: {e}"))),
             }
             self.event(Ev::InterpOpened { path: ip.clone() });

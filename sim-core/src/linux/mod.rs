@@ -8,11 +8,13 @@
 //! fd) is handed back through [`Sink::release`], as the kernel's
 //! `f_op->release` does.
 
+pub mod dynamic;
 pub mod elf;
 pub mod errors;
 pub mod events;
 pub mod exec;
 pub mod files;
+pub mod ldso;
 pub mod mm;
 pub mod ops;
 pub mod process;

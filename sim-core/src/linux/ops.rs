@@ -199,6 +199,17 @@ crate::operations! {
         describe format!("[{pid}] execve({path:?}, {argv:?})");
         apply k.sys_execve(*pid, path, argv, envp);
 
+        /// The dynamic loader's work in a process just exec'd with an
+        /// interpreter (glibc 2.36's ld.so, `dl_main`): map the libraries,
+        /// set up TLS, relocate, protect RELRO, jump to the program's entry.
+        LdSo = "ld_so" {
+            /// The process.
+            pid: Pid = Pid(f.need_int("pid")?),
+        }
+        pid Some(pid.0);
+        describe format!("[{pid}] ld.so: load the libraries and jump to the program");
+        apply k.ld_so(*pid);
+
         /// `exit_group(code)`: `do_exit()`.
         Exit = "exit" {
             /// The process.
