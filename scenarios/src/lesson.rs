@@ -248,6 +248,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("paging-walk", include_str!("../lessons/paging-walk.toml")),
     ("fork-cow", include_str!("../lessons/fork-cow.toml")),
     ("exec-elf", include_str!("../lessons/exec-elf.toml")),
+    ("who-maps-libc", include_str!("../lessons/who-maps-libc.toml")),
     ("mcu-startup", include_str!("../lessons/mcu-startup.toml")),
     ("bpf-who-creates-map", include_str!("../lessons/bpf-who-creates-map.toml")),
     ("bpf-map-sharing", include_str!("../lessons/bpf-map-sharing.toml")),

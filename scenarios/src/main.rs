@@ -63,13 +63,29 @@ fn run(what: &str, json: bool, state: bool) -> ExitCode {
     };
     let name = what;
     if state {
+        // Each process as /proc shows it (its maps in the kernel's format),
+        // and what the machine holds.
         let st = run.timeline.state();
-        let maps: serde_json::Map<String, serde_json::Value> =
-            st.linux.procs.keys().filter_map(|p| st.linux.maps(*p).map(|m| (p.0.to_string(), m.into()))).collect();
-        let mut v = serde_json::to_value(st).unwrap_or_default();
-        if let Some(o) = v.as_object_mut() {
-            o.insert("maps".into(), maps.into());
-        }
+        let procs: serde_json::Map<String, serde_json::Value> = st
+            .linux
+            .procs
+            .iter()
+            .map(|(pid, p)| {
+                let v = serde_json::json!({
+                    "comm": p.comm,
+                    "state": serde_json::to_value(&p.state).unwrap_or_default(),
+                    "regs": serde_json::to_value(&p.regs).unwrap_or_default(),
+                    "fds": p.fds.keys().map(|f| f.0).collect::<Vec<_>>(),
+                    "maps": st.linux.maps(*pid),
+                });
+                (pid.0.to_string(), v)
+            })
+            .collect();
+        let v = serde_json::json!({
+            "processes": procs,
+            "frames_in_use": st.linux.frames_in_use(),
+            "bpf": serde_json::to_value(&st.bpf).unwrap_or_default(),
+        });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return if run.failures().is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) };
     }

@@ -10,6 +10,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("paging-walk", include_str!("../../tests/golden/paging-walk.txt")),
     ("fork-cow", include_str!("../../tests/golden/fork-cow.txt")),
     ("exec-elf", include_str!("../../tests/golden/exec-elf.txt")),
+    ("who-maps-libc", include_str!("../../tests/golden/who-maps-libc.txt")),
     ("mcu-startup", include_str!("../../tests/golden/mcu-startup.txt")),
     ("bpf-who-creates-map", include_str!("../../tests/golden/bpf-who-creates-map.txt")),
     ("bpf-map-sharing", include_str!("../../tests/golden/bpf-map-sharing.txt")),
@@ -21,6 +22,8 @@ const GOLDEN: &[(&str, &str)] = &[
 #[wasm_bindgen_test]
 fn every_lesson_trace_is_identical_to_the_native_golden() {
     assert_eq!(GOLDEN.len(), scenarios::lesson::BUILTIN.len(), "a golden for every lesson");
+    // The page hands the engine the system image it fetched; so does this test.
+    scenarios::system::provide(scenarios::system::DEBIAN_12, include_bytes!("../../fixtures/system/debian-12.sysimg")).expect("image");
     for (id, golden) in GOLDEN {
         let lesson = scenarios::builtin(id).expect("built in").expect("parses");
         let run = scenarios::run(&lesson).expect("runs");

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 /// First bytes of every encoded recording, with the format's version.
-pub const MAGIC: &[u8; 8] = b"SIMTRC\x00\x04";
+pub const MAGIC: &[u8; 8] = b"SIMTRC\x00\x05";
 
 /// Why bytes could not be decoded.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -280,14 +280,41 @@ impl<T: Wire> Wire for Arc<T> {
     }
 }
 
+/// The largest byte string (a file's contents) a recording may hold.
+const MAX_BYTES: u64 = 64 << 20;
+
+/// Bytes (a file, a frame) as their length and their 4 KiB chunks that are
+/// not all zero, each with its index: a file shipped in part (its code
+/// left out as zeros) costs only what it ships.
 impl Wire for Arc<[u8]> {
     fn put(&self, out: &mut Vec<u8>) {
         put_varint(out, self.len() as u64);
-        out.extend_from_slice(self);
+        let chunks: Vec<(usize, &[u8])> = self.chunks(4096).enumerate().filter(|(_, c)| c.iter().any(|b| *b != 0)).collect();
+        put_varint(out, chunks.len() as u64);
+        for (i, c) in chunks {
+            put_varint(out, i as u64);
+            out.extend_from_slice(c);
+        }
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        let n = r.length()?;
-        Ok(Arc::from(r.take(n)?))
+        let at = r.pos;
+        let n = r.varint()?;
+        if n > MAX_BYTES {
+            return Err(WireError::Bad { what: "byte string longer than 64 MiB", at });
+        }
+        let mut data = vec![0u8; n as usize];
+        let count = r.length()?;
+        let mut last = None;
+        for _ in 0..count {
+            let at = r.pos;
+            let i = r.varint()? as usize;
+            let start = i.checked_mul(4096).filter(|s| *s < data.len() && last.is_none_or(|l| i > l));
+            let Some(start) = start else { return Err(WireError::Bad { what: "chunk out of order or past the end", at }) };
+            let end = (start + 4096).min(data.len());
+            data[start..end].copy_from_slice(r.take(end - start)?);
+            last = Some(i);
+        }
+        Ok(Arc::from(data))
     }
 }
 
