@@ -74,7 +74,7 @@ fn run(what: &str, json: bool, state: bool) -> ExitCode {
                 let v = serde_json::json!({
                     "comm": p.comm,
                     "state": serde_json::to_value(&p.state).unwrap_or_default(),
-                    "regs": serde_json::to_value(&p.regs).unwrap_or_default(),
+                    "regs": serde_json::to_value(p.regs).unwrap_or_default(),
                     "fds": p.fds.keys().map(|f| f.0).collect::<Vec<_>>(),
                     "maps": st.linux.maps(*pid),
                 });
