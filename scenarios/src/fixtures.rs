@@ -5,6 +5,7 @@
 pub const FIXTURES: &[(&str, &[u8])] = &[
     ("exec/static_maps", include_bytes!("../../fixtures/exec/static_maps")),
     ("exec/dynamic_pie", include_bytes!("../../fixtures/exec/dynamic_pie")),
+    ("exec/static_pie", include_bytes!("../../fixtures/exec/static_pie")),
     ("mcu/firmware.elf", include_bytes!("../../fixtures/mcu/firmware.elf")),
     ("mcu/nostartup.elf", include_bytes!("../../fixtures/mcu/nostartup.elf")),
     ("mcu/link.ld", include_bytes!("../../fixtures/mcu/link.ld")),

@@ -6,12 +6,14 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   scenarios list                      list the built-in lessons
-  scenarios run ID|FILE [--json] [--state]
+  scenarios run ID|FILE [--json] [--state] [--stop-at entry]
                                       run a lesson and check its expectations; FILE is
                                       a lesson file or an ELF file (an x86-64 program,
                                       ARM firmware or a BPF object), run as the page runs it;
                                       --state prints the final state as JSON, with each
-                                      process's /proc/PID/maps
+                                      process's /proc/PID/maps; --stop-at entry stops an
+                                      x86-64 program where execve returns to user space
+                                      (by default it runs on through ld.so to _start)
   scenarios inspect FILE [--json]     show what the loader sees in an ELF file
 
 exit status: 0 all expectations hold, 1 an expectation failed, 2 invalid input";
@@ -20,7 +22,22 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json = args.iter().any(|a| a == "--json");
     let state = args.iter().any(|a| a == "--state");
-    let rest: Vec<&str> = args.iter().filter(|a| *a != "--json" && *a != "--state").map(String::as_str).collect();
+    let stop = args.iter().position(|a| a == "--stop-at").map(|i| args.get(i + 1).cloned().unwrap_or_default());
+    let at_entry = match stop.as_deref() {
+        None => false,
+        Some("entry") => true,
+        Some("main") => {
+            eprintln!("--stop-at main: the simulator does not run a program's own code, so a run ends at _start, before __libc_start_main calls main; use --stop-at entry, or leave it out to stop at _start");
+            return ExitCode::from(2);
+        }
+        Some(other) => {
+            eprintln!("--stop-at {other:?}: use entry");
+            return ExitCode::from(2);
+        }
+    };
+    let skip: Vec<usize> = args.iter().position(|a| a == "--stop-at").map(|i| vec![i, i + 1]).unwrap_or_default();
+    let rest: Vec<&str> =
+        args.iter().enumerate().filter(|(i, a)| *a != "--json" && *a != "--state" && !skip.contains(i)).map(|(_, a)| a.as_str()).collect();
     match rest.as_slice() {
         ["list"] => {
             for (id, src) in BUILTIN {
@@ -31,7 +48,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        ["run", what] => run(what, json, state),
+        ["run", what] => run(what, json, state, at_entry),
         ["inspect", file] => inspect(file),
         _ => {
             eprintln!("{USAGE}");
@@ -40,10 +57,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(what: &str, json: bool, state: bool) -> ExitCode {
+fn run(what: &str, json: bool, state: bool, at_entry: bool) -> ExitCode {
     let run = match BUILTIN.iter().find(|(id, _)| *id == what) {
         Some((id, src)) => lesson_run(&format!("<built-in {id}>"), src),
         None => match std::fs::read(what) {
+            Ok(bytes) if at_entry && scenarios::open::is_elf(&bytes) => scenarios::open::own_elf_until(what, &bytes, true),
             Ok(bytes) if scenarios::open::is_elf(&bytes) => scenarios::open::bytes(what, &bytes).map_err(|e| e.to_string()),
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(s) => lesson_run(what, &s),

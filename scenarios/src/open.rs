@@ -35,6 +35,12 @@ pub fn is_elf(bytes: &[u8]) -> bool {
 /// A lesson that execs the student's own ELF executable in a fresh process:
 /// a shell forks, the child execs the file, the CPU fetches its first instruction.
 pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
+    own_elf_until(name, bytes, false)
+}
+
+/// [`own_elf`], stopping where execve returns to user space when
+/// `at_entry` (the command line's `--stop-at entry`).
+pub fn own_elf_until(name: &str, bytes: &[u8], at_entry: bool) -> Result<Run, String> {
     check_size(name, bytes.len())?;
     match bytes.get(18..20).map(|m| u16::from_le_bytes([m[0], m[1]])) {
         Some(40) => return own_firmware(name, bytes),
@@ -45,7 +51,7 @@ pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
     let safe: String = base.chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(40).collect();
     let path = format!("/home/student/{}", if safe.is_empty() { "program" } else { &safe });
-    let entry = if image.is_dyn() { image.entry + sim_core::linux::exec::ELF_ET_DYN_BASE } else { image.entry };
+    let entry = image.entry.wrapping_add(sim_core::linux::exec::fresh_load_bias(&image));
     fn step(say: &str, op: impl Into<Op>, expect: Vec<Expect>) -> Step {
         Step { say: say.into(), op: op.into(), expect }
     }
@@ -58,8 +64,9 @@ pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
             vec![],
         ),
     ];
-    let mut system = None;
+    let system = image.interp.as_ref().map(|_| crate::system::DEBIAN_12.to_string());
     match &image.interp {
+        _ if at_entry => {}
         None => steps.push(step(
             "The CPU fetches the first instruction at the entry point: a page fault maps that page of your file.",
             LinuxOp::Access { pid: Pid(2), addr: entry, access: sim_core::Access::Exec },
@@ -84,8 +91,11 @@ pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
                     vec![],
                 ));
             }
-            system = Some(crate::system::DEBIAN_12.to_string());
         }
+    }
+    if let (true, Some(interp)) = (at_entry, &image.interp) {
+        let sys = crate::system::get(crate::system::DEBIAN_12).map_err(|e| format!("{name}: {e}"))?;
+        steps[2].say = format!("The child execs {path}; its PT_INTERP names {interp}, which the kernel maps too ({}). The run stops where execve returns to user space, at the loader's entry point.", sys.label);
     }
     run_own(
         name,

@@ -101,3 +101,27 @@ fn inspect_prints_segments_and_refuses_bad_files() {
     assert_eq!(code, 2);
     assert!(err.contains("not an ELF file"), "{err}");
 }
+
+/// An ELF program runs as the page runs it; `--stop-at entry` stops where
+/// execve returns (the process at ld.so's entry, libc not mapped yet), the
+/// default runs through ld.so to the program's _start; `--state` shows
+/// /proc/PID/maps; `--stop-at main` is refused with the reason.
+#[test]
+fn run_an_elf_program_with_its_state_at_entry_and_after_ld_so() {
+    let prog = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/exec/dynamic_pie");
+    let maps = |args: &[&str]| {
+        let (code, out, err) = scenarios(args);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        (v["processes"]["2"]["maps"].as_str().unwrap_or("").to_string(), v["processes"]["2"]["regs"]["ip"].as_u64().unwrap_or(0))
+    };
+    let (at_entry, ip) = maps(&["run", prog, "--stop-at", "entry", "--state"]);
+    assert!(at_entry.contains("/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2") && !at_entry.contains("libc.so.6"), "{at_entry}");
+    assert_eq!(ip, 0x7fff_f7fe_4b70, "ld.so's _start");
+    let (after, ip) = maps(&["run", prog, "--state"]);
+    assert!(after.contains("/usr/lib/x86_64-linux-gnu/libc.so.6"), "{after}");
+    assert_eq!(ip, 0x5555_5555_5050, "the program's _start");
+    let (code, _, err) = scenarios(&["run", prog, "--stop-at", "main"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("does not run a program's own code"), "{err}");
+}

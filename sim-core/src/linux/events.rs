@@ -286,8 +286,9 @@ crate::events! {
         StackMapped { pid: Pid, start: u64, end: u64 } = 27, Map, "setup_arg_pages", [Focus::Vma { pid: *pid, start: *start }],
             "stack mapping {start:#x}-{end:#x} (rw-); with address randomisation off it ends at STACK_TOP";
         /// A position-independent program is shifted by the load bias.
-        LoadBias { bias: u64 } = 28, Map, "load_elf_binary (load_bias)", [],
-            "ET_DYN (position independent): every p_vaddr is shifted by the load bias {bias:#x} (ELF_ET_DYN_BASE, randomisation off)";
+        LoadBias { bias: u64, static_pie: bool } = 28, Map, "load_elf_binary (load_bias)", [],
+            "ET_DYN (position independent): every p_vaddr is shifted by the load bias {bias:#x} ({})",
+            if *static_pie { "no PT_INTERP, so a static PIE: placed top-down below mmap_base, as an interpreter would be" } else { "ELF_ET_DYN_BASE, randomisation off" };
         /// The file part of a PT_LOAD was mapped.
         SegmentMapped { pid: Pid, index: usize, start: u64, file_end: u64, prot: Prot, path: String, vaddr: u64, p_offset: u64 } = 29,
             Map, "elf_load/elf_map/vm_mmap", [Focus::Vma { pid: *pid, start: *start }],

@@ -62,6 +62,21 @@ pub const AT_HWCAP2: u64 = 0x2;
 /// See [`AT_HWCAP`].
 pub const AT_MINSIGSTKSZ: u64 = 0x2eb0;
 
+/// The load bias exec gives `image` in a fresh address space with
+/// randomisation off: ELF_ET_DYN_BASE for a PIE with an interpreter, the
+/// top of the mmap area for a static PIE, 0 for ET_EXEC (what `sys_execve`
+/// computes; for a generated lesson's steps, which are made before it runs).
+pub fn fresh_load_bias(image: &ExecImage) -> u64 {
+    match (image.is_dyn(), image.interp.is_some()) {
+        (true, true) => ELF_ET_DYN_BASE,
+        (true, false) => {
+            let (first, size) = image.total_mapping_size();
+            MMAP_BASE.wrapping_sub(size).wrapping_sub(first)
+        }
+        (false, _) => 0,
+    }
+}
+
 fn at(name: &str) -> u64 {
     AUXV.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).unwrap_or(0)
 }
@@ -153,9 +168,19 @@ impl Ctx<'_> {
         self.insert_vma(pid, stack)?;
         self.event(Ev::StackMapped { pid, start: STACK_TOP - STACK_SIZE, end: STACK_TOP });
 
-        let bias = if image.is_dyn() { ELF_ET_DYN_BASE } else { 0 };
+        // load_elf_binary (6.18): an ET_DYN program with an interpreter goes
+        // at ELF_ET_DYN_BASE; one without (a static PIE, or ld.so run
+        // directly) is placed like an interpreter, top-down below mmap_base.
+        let bias = match (image.is_dyn(), image.interp.is_some()) {
+            (true, true) => ELF_ET_DYN_BASE,
+            (true, false) => {
+                let (first, size) = image.total_mapping_size();
+                self.unmapped_area(pid, size)?.wrapping_sub(first)
+            }
+            (false, _) => 0,
+        };
         if bias != 0 {
-            self.event(Ev::LoadBias { bias });
+            self.event(Ev::LoadBias { bias, static_pie: image.interp.is_none() });
         }
         let exe_end = self.map_segments(pid, path, &image, bias)?;
         // load_elf_interp(): the interpreter's PT_LOADs as one range,

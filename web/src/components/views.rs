@@ -177,9 +177,15 @@ fn vmas(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
     }
     let parse = |p: &String| st.linux.files.get(p).and_then(|d| ExecImage::parse(d, 1 << 47).ok());
     let image = mm.exe.as_ref().and_then(parse);
-    let bias = if image.as_ref().is_some_and(|i| i.is_dyn()) { sim_core::linux::exec::ELF_ET_DYN_BASE } else { 0 };
-    // The interpreter's segments sit at AT_BASE.
-    let at_base = mm.auxv.iter().find(|(n, _)| n == "AT_BASE").map_or(0, |(_, v)| *v);
+    // The program's load bias from where the kernel said its headers are;
+    // the interpreter's segments sit at AT_BASE.
+    let aux = |key: &str| mm.auxv.iter().find(|(n, _)| n == key).map_or(0, |(_, v)| *v);
+    let bias = image.as_ref().map_or(0, |i| match aux("AT_PHDR") {
+        0 => sim_core::linux::exec::fresh_load_bias(i),
+        phdr if i.is_dyn() => phdr.wrapping_sub(i.phoff),
+        _ => 0,
+    });
+    let at_base = aux("AT_BASE");
     let interp = image.as_ref().and_then(|i| i.interp.as_ref()).and_then(|ip| st.linux.resolve(ip).ok());
     let interp_image = interp.as_ref().and_then(parse);
     let segment_of = |path: &str, start: u64, end: u64| -> String {
