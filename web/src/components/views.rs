@@ -176,26 +176,40 @@ fn vmas(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
         return html! { <p class="empty">{"No mappings: the address space is empty."}</p> };
     }
     let parse = |p: &String| st.linux.files.get(p).and_then(|d| ExecImage::parse(d, 1 << 47).ok());
-    let image = mm.exe.as_ref().and_then(parse);
-    // The program's load bias from where the kernel said its headers are;
-    // the interpreter's segments sit at AT_BASE.
+    // Each mapped file's segments, found by file offset (any object, its
+    // bias unknown); the program's .bss, which has no file, by address.
+    let images: std::collections::BTreeMap<&String, ExecImage> = mm
+        .vmas
+        .values()
+        .filter_map(|v| match &v.backing {
+            Backing::File { path, .. } => Some(path),
+            _ => None,
+        })
+        .chain(mm.exe.as_ref())
+        .filter_map(|p| parse(p).map(|i| (p, i)))
+        .collect();
+    let exe = mm.exe.as_ref().and_then(|p| images.get(p));
     let aux = |key: &str| mm.auxv.iter().find(|(n, _)| n == key).map_or(0, |(_, v)| *v);
-    let bias = image.as_ref().map_or(0, |i| match aux("AT_PHDR") {
+    let bias = exe.map_or(0, |i| match aux("AT_PHDR") {
         0 => sim_core::linux::exec::fresh_load_bias(i),
         phdr if i.is_dyn() => phdr.wrapping_sub(i.phoff),
         _ => 0,
     });
-    let at_base = aux("AT_BASE");
-    let interp = image.as_ref().and_then(|i| i.interp.as_ref()).and_then(|ip| st.linux.resolve(ip).ok());
-    let interp_image = interp.as_ref().and_then(parse);
-    let segment_of = |path: &str, start: u64, end: u64| -> String {
-        let (image, bias) = if Some(path) == interp.as_deref() { (interp_image.as_ref(), at_base) } else { (image.as_ref(), bias) };
-        image
-            .and_then(|i| i.loads().find(|s| s.vaddr + bias < end && s.vaddr + bias + s.memsz > start))
-            .map(|s| {
-                format!("PT_LOAD #{} (vaddr {:#x}, filesz {:#x}, memsz {:#x}, {})", s.index, s.vaddr, s.filesz, s.memsz, s.flags.trim())
-            })
-            .unwrap_or_default()
+    let label = |s: &sim_core::linux::elf::Segment| {
+        format!("PT_LOAD #{} (vaddr {:#x}, filesz {:#x}, memsz {:#x}, {})", s.index, s.vaddr, s.filesz, s.memsz, s.flags.trim())
+    };
+    let segment_of = |v: &sim_core::linux::Vma| -> String {
+        match &v.backing {
+            Backing::File { path, offset } => images
+                .get(path)
+                .and_then(|i| i.loads().find(|s| s.offset & !0xfff <= *offset && *offset < s.offset + s.filesz.max(1)))
+                .map(label),
+            Backing::Anon if v.name.is_none() => {
+                exe.and_then(|i| i.loads().find(|s| s.vaddr + bias < v.end && s.vaddr + bias + s.memsz > v.start)).map(label)
+            }
+            _ => None,
+        }
+        .unwrap_or_default()
     };
     html! {
         <>
@@ -205,17 +219,17 @@ fn vmas(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
             <tbody>
             { for mm.vmas.values().map(|v| {
                 let f = Focus::Linux(LF::Vma { pid, start: v.start });
-                let (backing, path) = match &v.backing {
-                    Backing::Anon => (v.name.clone().unwrap_or_else(|| "anonymous".into()), ""),
-                    Backing::Special => (format!("{} (the kernel's own pages)", v.name.as_deref().unwrap_or("special")), ""),
-                    Backing::File { path, offset } => (format!("{path} @ {offset:#x}"), path.as_str()),
+                let backing = match &v.backing {
+                    Backing::Anon => v.name.clone().unwrap_or_else(|| "anonymous".into()),
+                    Backing::Special => format!("{} (the kernel's own pages)", v.name.as_deref().unwrap_or("special")),
+                    Backing::File { path, offset } => format!("{path} @ {offset:#x}"),
                 };
                 html! {
                     <tr class={m.class(&f)}>
                         <td><code>{ format!("{:#x}-{:#x}", v.start, v.end) }</code>{ m.badge(&f) }</td>
                         <td><code>{ format!("{}{}", v.prot, if v.shared { "s" } else { "p" }) }</code></td>
                         <td>{ backing }</td>
-                        <td>{ if path.is_empty() { String::new() } else { segment_of(path, v.start, v.end) } }</td>
+                        <td>{ segment_of(v) }</td>
                     </tr>
                 }
             }) }
