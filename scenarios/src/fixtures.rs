@@ -6,6 +6,7 @@ pub const FIXTURES: &[(&str, &[u8])] = &[
     ("exec/static_maps", include_bytes!("../../fixtures/exec/static_maps")),
     ("exec/dynamic_pie", include_bytes!("../../fixtures/exec/dynamic_pie")),
     ("exec/static_pie", include_bytes!("../../fixtures/exec/static_pie")),
+    ("exec/dynamic_nopie", include_bytes!("../../fixtures/exec/dynamic_nopie")),
     ("mcu/firmware.elf", include_bytes!("../../fixtures/mcu/firmware.elf")),
     ("mcu/nostartup.elf", include_bytes!("../../fixtures/mcu/nostartup.elf")),
     ("mcu/link.ld", include_bytes!("../../fixtures/mcu/link.ld")),

@@ -366,8 +366,8 @@ fn ld_so_leaves_the_same_address_space_as_the_real_one() {
         eprintln!("skipped: no {LDSO} or /etc/ld.so.cache here");
         return;
     }
-    let fixture = std::fs::canonicalize(sim_tests::root().join("fixtures/exec/dynamic_pie")).expect("fixture").display().to_string();
-    let mut programs = vec![fixture];
+    let fixture = |f: &str| std::fs::canonicalize(sim_tests::root().join("fixtures/exec").join(f)).expect("fixture").display().to_string();
+    let mut programs = vec![fixture("dynamic_pie"), fixture("dynamic_nopie")];
     for p in [
         "ls", "cat", "cp", "grep", "sed", "tar", "find", "sort", "date", "make", "gdb", "readelf", "git", "perl", "python3", "bash",
         "dash", "diff", "xz", "bpftool", "stat", "tr", "cut", "id", "env", "head", "wc", "gzip", "less", "objdump",
@@ -442,44 +442,47 @@ fn ld_so_writes_the_same_got_as_the_real_one() {
         eprintln!("skipped: this machine's libc6 ({here:?}) is not the image's ({})", image.label);
         return;
     }
-    let prog = std::fs::canonicalize(sim_tests::root().join("fixtures/exec/dynamic_pie")).expect("fixture").display().to_string();
-    let mut m = sim_core::Machine::new(&Config::default());
-    m.install_image(&image);
-    // This machine's cache (more libraries than the image's): its size
-    // decides where libc lands, below the cache's mapping.
-    m.install_file("/etc/ld.so.cache", std::sync::Arc::from(std::fs::read("/etc/ld.so.cache").expect("cache")));
-    m.install_file(&prog, std::sync::Arc::from(std::fs::read(&prog).expect("fixture")));
-    m.apply(&LinuxOp::Spawn { name: "sh".into() }).expect("spawn");
-    m.apply(&LinuxOp::Exec { pid: Pid(1), path: prog.clone(), argv: vec![prog.clone()], envp: vec![] }).expect("exec");
-    assert_eq!(m.apply(&LinuxOp::LdSo { pid: Pid(1) }).expect("ld.so").outcome, sim_core::Outcome::Ok);
-    let st = m.state();
-    let entry = st.linux.procs[&Pid(1)].regs.ip;
-    let root = st.linux.procs[&Pid(1)].mm.as_ref().expect("mm").root;
-    let (start, end) = (0x5555_5555_7000u64, 0x5555_5555_9000u64);
-    let sim: Vec<u8> = (start..end)
-        .step_by(4096)
-        .flat_map(|va| match st.linux.translate(root, sim_core::VirtAddr(va)) {
-            sim_core::arch::Translation::Mapped { frame, .. } => st.linux.frame_bytes(frame, 0, 4096),
-            _ => vec![0xee; 4096],
-        })
-        .collect();
-    let dump = std::env::temp_dir().join(format!("sim-got-{}.bin", std::process::id()));
-    let _ = Command::new("gdb")
-        .args(["-q", "-batch", "-nx", "-ex", "starti", "-ex", &format!("break *{entry:#x}"), "-ex", "continue"])
-        .args(["-ex", &format!("dump binary memory {} {start:#x} {end:#x}", dump.display()), "-ex", "kill", &prog])
-        .output();
-    let real = std::fs::read(&dump).expect("gdb dumped the pages");
-    let _ = std::fs::remove_file(&dump);
-    // The fixture binds lazily: GOT[1] and GOT[2] (.got.plt at 0x3fe8) get
-    // ld.so's link map and resolver, internal addresses the simulator does
-    // not know (the event says so).
-    let got_plt = 0x5555_5555_7fe8u64;
-    for (i, (s, r)) in sim.chunks(8).zip(real.chunks(8)).enumerate() {
-        let at = start + 8 * i as u64;
-        if at == got_plt + 8 || at == got_plt + 16 {
-            assert_eq!(s, &[0; 8][..], "GOT[1], GOT[2] are left as the file has them");
-            continue;
+    // (fixture, its data pages, its .got.plt)
+    for (fixture, start, end, got_plt) in
+        [("dynamic_pie", 0x5555_5555_7000u64, 0x5555_5555_9000u64, 0x5555_5555_7fe8u64), ("dynamic_nopie", 0x40_3000, 0x40_5000, 0x40_3fe8)]
+    {
+        let prog = std::fs::canonicalize(sim_tests::root().join("fixtures/exec").join(fixture)).expect("fixture").display().to_string();
+        let mut m = sim_core::Machine::new(&Config::default());
+        m.install_image(&image);
+        // This machine's cache (more libraries than the image's): its size
+        // decides where libc lands, below the cache's mapping.
+        m.install_file("/etc/ld.so.cache", std::sync::Arc::from(std::fs::read("/etc/ld.so.cache").expect("cache")));
+        m.install_file(&prog, std::sync::Arc::from(std::fs::read(&prog).expect("fixture")));
+        m.apply(&LinuxOp::Spawn { name: "sh".into() }).expect("spawn");
+        m.apply(&LinuxOp::Exec { pid: Pid(1), path: prog.clone(), argv: vec![prog.clone()], envp: vec![] }).expect("exec");
+        assert_eq!(m.apply(&LinuxOp::LdSo { pid: Pid(1) }).expect("ld.so").outcome, sim_core::Outcome::Ok);
+        let st = m.state();
+        let entry = st.linux.procs[&Pid(1)].regs.ip;
+        let root = st.linux.procs[&Pid(1)].mm.as_ref().expect("mm").root;
+        let sim: Vec<u8> = (start..end)
+            .step_by(4096)
+            .flat_map(|va| match st.linux.translate(root, sim_core::VirtAddr(va)) {
+                sim_core::arch::Translation::Mapped { frame, .. } => st.linux.frame_bytes(frame, 0, 4096),
+                _ => vec![0xee; 4096],
+            })
+            .collect();
+        let dump = std::env::temp_dir().join(format!("sim-got-{}-{fixture}.bin", std::process::id()));
+        let _ = Command::new("gdb")
+            .args(["-q", "-batch", "-nx", "-ex", "starti", "-ex", &format!("break *{entry:#x}"), "-ex", "continue"])
+            .args(["-ex", &format!("dump binary memory {} {start:#x} {end:#x}", dump.display()), "-ex", "kill", &prog])
+            .output();
+        let real = std::fs::read(&dump).expect("gdb dumped the pages");
+        let _ = std::fs::remove_file(&dump);
+        // Both bind lazily: GOT[1] and GOT[2] get ld.so's link map and
+        // resolver, internal addresses the simulator does not know (the
+        // event says so).
+        for (i, (s, r)) in sim.chunks(8).zip(real.chunks(8)).enumerate() {
+            let at = start + 8 * i as u64;
+            if at == got_plt + 8 || at == got_plt + 16 {
+                assert_eq!(s, &[0; 8][..], "{fixture}: GOT[1], GOT[2] are left as the file has them");
+                continue;
+            }
+            assert_eq!(s, r, "{fixture}: the word at {at:#x}: simulated {s:02x?}, real {r:02x?}");
         }
-        assert_eq!(s, r, "the word at {:#x}: simulated {s:02x?}, real {r:02x?}", start + 8 * i as u64);
     }
 }
