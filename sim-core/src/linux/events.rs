@@ -225,9 +225,10 @@ crate::events! {
             "child {child} gets a copy of the fd table (each open file's count +1) and a new, empty {} table in frame {root}",
             format.level_name(0);
         /// fork returned in both processes.
-        ForkReturns { parent: Pid, child: Pid } = 10, Process, "copy_process/flush_tlb_mm",
+        ForkReturns { parent: Pid, child: Pid, protected: usize } = 10, Process, "dup_mmap (flush_tlb_mm)/copy_process",
             [Focus::Proc { pid: *parent }, Focus::Proc { pid: *child }],
-            "fork returns twice: {child} in the parent, 0 in the child (its rax); the parent's TLB is flushed because its entries were write-protected";
+            "fork returns twice: {child} in the parent, 0 in the child (its rax); dup_mmap ended by flushing the parent's TLB{}",
+            if *protected > 0 { format!(", so the {protected} entries it write-protected take effect") } else { " (nothing was write-protected; the flush is unconditional)".to_string() };
         /// A process exited and became a zombie.
         Exited { pid: Pid, code: i32 } = 11, Process, "do_exit/exit_notify", [Focus::Proc { pid: *pid }],
             "process {pid} exits with status {code}; it stays a zombie so its parent can collect the status";
@@ -479,9 +480,10 @@ crate::events! {
             [Focus::Pte { table: *table, index: *index }, Focus::Frame { pfn: *pfn }],
             "write to a private file mapping: copy page-cache frame {cache} into a new anonymous frame {pfn} and map that writable; the file is not changed";
         /// A read of a file mapping mapped the page-cache frame read-only.
-        ReadFault { format: PagingFormat, cache: Pfn, page: u64, pte: u64, table: Pfn, index: usize } = 58, Map, "do_read_fault/finish_fault",
+        ReadFault { format: PagingFormat, cache: Pfn, page: u64, pte: u64, table: Pfn, index: usize, writable: bool } = 58, Map, "do_read_fault/finish_fault",
             [Focus::Pte { table: *table, index: *index }, Focus::Frame { pfn: *cache }],
-            "map page-cache frame {cache} read-only at {page:#x} ({}); a later write will copy it", format.flags_text(*pte);
+            "map page-cache frame {cache} read-only at {page:#x} ({}); {}", format.flags_text(*pte),
+            if *writable { "a later write will copy it" } else { "the mapping is not writable, so a write would be refused (SIGSEGV)" };
         /// A write to a shared page made its entry writable in place.
         SharedWritable { frame: Pfn, table: Pfn, index: usize } = 59, Map, "wp_page_shared", [Focus::Pte { table: *table, index: *index }],
             "shared page {frame}: make the entry writable in place";

@@ -306,7 +306,9 @@ impl Ctx<'_> {
                     let n = (fmt.page_size() - in_page) as usize;
                     self.event(Ev::BssZeroed { index: s.index, memsz: s.memsz, filesz: s.filesz, zero_start, n });
                     let verbose = std::mem::replace(&mut self.rt.verbose_walks, false);
+                    self.rt.kernel_mode = true;
                     let r = self.user_write(pid, zero_start, &vec![0u8; n]);
+                    self.rt.kernel_mode = false;
                     self.rt.verbose_walks = verbose;
                     if let Outcome::Segv { reason, .. } = r? {
                         return Err(Error::ExecFault { what: "padzero", reason });
@@ -329,7 +331,9 @@ impl Ctx<'_> {
     /// then (aligned to 16) argc, argv[], NULL, envp[], NULL, auxv pairs.
     fn create_elf_tables(&mut self, pid: Pid, path: &str, argv: &[String], envp: &[String], aux: &[(&str, u64)]) -> R<u64> {
         let verbose = std::mem::replace(&mut self.rt.verbose_walks, false);
+        self.rt.kernel_mode = true;
         let r = self.create_elf_tables_inner(pid, path, argv, envp, aux);
+        self.rt.kernel_mode = false;
         self.rt.verbose_walks = verbose;
         r
     }

@@ -128,11 +128,15 @@ pub struct Runtime {
     pub verbose_walks: bool,
     /// Files whose last reference went, waiting for `task_work_run`.
     pub task_work: Vec<Released>,
+    /// The access is the kernel's own on a user address (`clear_user` in
+    /// padzero, `copy_to_user` in create_elf_tables): a fault's error code
+    /// has no user bit.
+    pub kernel_mode: bool,
 }
 
 impl Default for Runtime {
     fn default() -> Self {
-        Runtime { free_hint: 1, verbose_walks: true, task_work: Vec::new() }
+        Runtime { free_hint: 1, verbose_walks: true, task_work: Vec::new(), kernel_mode: false }
     }
 }
 

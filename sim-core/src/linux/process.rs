@@ -67,8 +67,8 @@ impl Ctx<'_> {
         };
         self.delta(Delta::Proc { pid: child, old: None, new: Some(Box::new(c)) });
         self.event(Ev::FdTableCopied { child, format: self.fmt(), root });
-        self.dup_mmap(parent, child)?;
-        self.event(Ev::ForkReturns { parent, child });
+        let protected = self.dup_mmap(parent, child)?;
+        self.event(Ev::ForkReturns { parent, child, protected });
         Ok(Outcome::Pid { pid: child })
     }
 

@@ -92,7 +92,10 @@ impl Ctx<'_> {
             }
             // 4. Page fault.
             let present = matches!(t, Translation::Mapped { .. });
-            let code = (present as u32) | (((access == Access::Write) as u32) << 1) | 1 << 2 | (((access == Access::Exec) as u32) << 4);
+            // X86_PF_USER (bit 2) only for an access made in user mode, not
+            // for the kernel's own copy_to_user/clear_user on a user address.
+            let user = u32::from(!self.rt.kernel_mode);
+            let code = (present as u32) | (((access == Access::Write) as u32) << 1) | user << 2 | (((access == Access::Exec) as u32) << 4);
             self.event(Ev::PageFault { va, access, present, code });
             if let Some(segv) = self.handle_mm_fault(pid, va, access, &t)? {
                 return Ok(Err(segv));
@@ -220,7 +223,7 @@ impl Ctx<'_> {
             self.frame_get(cache);
             let pte = fmt.make_pte(cache, pte_flags_for(fmt, vma.prot, false));
             self.write_pte(table, index, pte);
-            self.event(Ev::ReadFault { format: fmt, cache, page, pte, table, index });
+            self.event(Ev::ReadFault { format: fmt, cache, page, pte, table, index, writable: vma.prot.write });
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ impl Ctx<'_> {
     /// `dup_mmap()`: copies each VMA; `copy_page_range()` copies the entries of
     /// VMAs that have anonymous pages, write-protecting private writable ones
     /// in both processes (`copy_present_pte`).
-    pub fn dup_mmap(&mut self, parent: Pid, child: Pid) -> R<()> {
+    pub fn dup_mmap(&mut self, parent: Pid, child: Pid) -> R<usize> {
         let fmt = self.fmt();
         let pmm = self.mm(parent)?.clone();
         self.mm_update(child, |mm| {
@@ -22,6 +22,7 @@ impl Ctx<'_> {
             mm.argv = pmm.argv.clone();
         })?;
         self.event(Ev::VmasCopied { child, n: pmm.vmas.len() });
+        let mut all_protected = 0;
         for vma in pmm.vmas.values() {
             if !vma.anon_vma {
                 self.event(Ev::PtesNotCopied { child, start: vma.start, end: vma.end, prot: vma.prot });
@@ -67,11 +68,12 @@ impl Ctx<'_> {
                 self.delta(Delta::FrameRefs { pfns, add: true });
                 let (lo, hi) = (leaves[i].0, leaves[j - 1].0 + fmt.page_size());
                 self.event(Ev::PtesCopied { table, child_table: ct, indices, copied, lo, hi, protected });
+                all_protected += protected;
                 i = j;
             }
         }
         self.tlb_flush_mm(parent);
-        Ok(())
+        Ok(all_protected)
     }
 
     // ---------------------------------------------------------------
