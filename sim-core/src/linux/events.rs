@@ -4,7 +4,7 @@
 //! levels, fills, faults: these arrive by the million), the fault handler,
 //! the address-space system calls, processes, files and exec.
 
-use super::exec::{MMAP_BASE, STACK_SIZE, STACK_TOP};
+use super::exec::MMAP_BASE;
 use super::mm::describe_level;
 use super::{Access, Errno, Fd, Focus, OfdKind, Pid, Prot, ZERO_PFN};
 use crate::arch::{PagingFormat, Pfn, PhysAddr, VirtAddr, WalkLevel};
@@ -279,13 +279,23 @@ crate::events! {
             "PT_INTERP names {path}: it is opened and its header read too";
         /// The point of no return: the old address space goes.
         PointOfNoReturn { pid: Pid, vmas: usize } = 25, Process, "begin_new_exec/exec_mmap", [Focus::Proc { pid: *pid }],
-            "point of no return: process {pid} drops its old address space ({vmas} mappings) and gets a new, empty one";
+            "point of no return: process {pid} drops its old address space ({vmas} mappings) for the new one; from here a failure can only kill it";
         /// The new address space has only its top-level table.
-        NewMm { root: Pfn } = 26, Alloc, "mm_alloc/pgd_alloc", [Focus::Frame { pfn: *root }],
-            "the new address space has only a top-level table (frame {root}) and no mappings";
+        NewMm { root: Pfn } = 26, Alloc, "exec_mmap", [Focus::Frame { pfn: *root }],
+            "the new address space (top-level table in frame {root}) becomes the process's; so far it holds only the stack page with the strings";
+        /// exec made the new address space, before the point of no return.
+        BprmMm { pid: Pid, root: Pfn } = 78, Alloc, "alloc_bprm/bprm_mm_init (mm_alloc, pgd_alloc)", [Focus::Frame { pfn: *root }],
+            "exec builds the new address space first: a top-level table in frame {root} and a temporary stack VMA just below STACK_TOP. Process {pid} still runs in its old one, so anything failing before the point of no return leaves it untouched";
+        /// A page of the new stack was faulted in by the kernel.
+        ArgPage { page: u64, pfn: Pfn, table: Pfn, index: usize } = 79, Alloc, "get_arg_page (get_user_pages_remote)",
+            [Focus::Pte { table: *table, index: *index }, Focus::Frame { pfn: *pfn }],
+            "the kernel faults in page {page:#x} of the new stack itself (get_user_pages_remote on the new address space, not a CPU access, so no page-fault exception): anonymous frame {pfn}";
+        /// exec failed before the point of no return: the new mm is dropped.
+        BprmDropped { pid: Pid, pages: usize, tables: usize } = 80, Free, "mmput(bprm->mm)", [Focus::Proc { pid: *pid }],
+            "exec gives up before the point of no return: the new address space goes ({pages} page(s) of strings, {tables} page table(s)); process {pid} keeps its old memory";
         /// The stack mapping was made.
         StackMapped { pid: Pid, start: u64, end: u64 } = 27, Map, "setup_arg_pages", [Focus::Vma { pid: *pid, start: *start }],
-            "stack mapping {start:#x}-{end:#x} (rw-); with address randomisation off it ends at STACK_TOP";
+            "the stack VMA holding the strings becomes {start:#x}-{end:#x} (rw-), with 128 KiB of room below them (stack_expand); with address randomisation off it ends at STACK_TOP";
         /// A position-independent program is shifted by the load bias.
         LoadBias { bias: u64, static_pie: bool } = 28, Map, "load_elf_binary (load_bias)", [],
             "ET_DYN (position independent): every p_vaddr is shifted by the load bias {bias:#x} ({})",
@@ -362,8 +372,8 @@ crate::events! {
             "program break set to {brk:#x}, just past the last segment: the heap will grow from there";
         /// The argument strings were copied to the top of the stack.
         ArgsCopied { pid: Pid, argc: usize, envc: usize, execfn: u64 } = 33, Copy, "copy_strings/copy_string_kernel",
-            [Focus::Vma { pid: *pid, start: STACK_TOP - STACK_SIZE }],
-            "argument strings copied to the top of the stack: {argc} argv and {envc} envp strings, and the file name for AT_EXECFN at {execfn:#x}";
+            [Focus::Proc { pid: *pid }],
+            "argument strings copied to the top of the new stack, from the old address space while it still exists: {argc} argv and {envc} envp strings, and the file name for AT_EXECFN at {execfn:#x}";
         /// The platform string and the AT_RANDOM bytes were put on the stack.
         RandomPlaced { platform: u64, random: u64 } = 34, Copy, "create_elf_tables", [],
             "the platform string \"x86_64\" at {platform:#x} and 16 bytes for AT_RANDOM at {random:#x} (real kernels use get_random_bytes; fixed here so the lesson repeats)";

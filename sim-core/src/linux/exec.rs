@@ -77,6 +77,15 @@ pub fn fresh_load_bias(image: &ExecImage) -> u64 {
     }
 }
 
+/// Where copy_strings put the argument strings: the lowest byte used, the
+/// file name (AT_EXECFN), each argv and envp string.
+struct ArgStrings {
+    low: u64,
+    execfn: u64,
+    argv_at: Vec<u64>,
+    envp_at: Vec<u64>,
+}
+
 fn at(name: &str) -> u64 {
     AUXV.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).unwrap_or(0)
 }
@@ -106,9 +115,15 @@ impl Ctx<'_> {
             return Ok(self.fail(Errno::ENOENT, format!("{path} does not exist")));
         };
         self.event(Ev::ExecBegins { pid, path: path.to_string(), head: data[..data.len().min(4)].to_vec() });
+        // alloc_bprm/bprm_mm_init: the new address space, with a temporary
+        // stack VMA at the top; copy_strings puts the file name, envp and
+        // argv there while the process still runs in its old one.
+        let bprm = self.mm_alloc(pid)?;
+        self.event(Ev::BprmMm { pid, root: bprm.root });
+        let strings = self.copy_strings(pid, bprm.root, given, &argv, envp)?;
         let image = match ExecImage::parse(&data, STACK_TOP - STACK_SIZE) {
             Ok(i) => i,
-            Err(e) => return Ok(self.fail(Errno::ENOEXEC, e.to_string())),
+            Err(e) => return self.bprm_fail(pid, bprm.root, Errno::ENOEXEC, e.to_string()),
         };
         let loads: Vec<_> = image.loads().cloned().collect();
         self.event(Ev::ElfChecked { e_type: image.e_type.clone(), entry: image.entry, headers: image.segments.len(), loads: loads.len() });
@@ -117,10 +132,12 @@ impl Ctx<'_> {
             let found = self.st.resolve(ip).ok().filter(|r| self.st.files.contains_key(r));
             let Some((ireal, idata)) = found.and_then(|r| self.st.files.get(&r).cloned().map(|d| (r, d))) else {
                 // A classic puzzle: the program exists, its interpreter does not.
-                return Ok(self.fail(
+                return self.bprm_fail(
+                    pid,
+                    bprm.root,
                     Errno::ENOENT,
                     format!("{path} asks for the interpreter {ip} (PT_INTERP), which does not exist on this system; exec fails with ENOENT although {path} itself exists"),
-                ));
+                );
             };
             match ExecImage::parse(&idata, STACK_TOP - STACK_SIZE) {
                 Ok(i) => interp_image = Some((ireal, i)),
@@ -128,9 +145,9 @@ impl Ctx<'_> {
                 // for this architecture is -ELIBBAD; its program headers
                 // are checked like the program's (load_elf_phdrs).
                 Err(e @ (ElfError::BadMagic | ElfError::WrongClass(_) | ElfError::WrongEndian(_) | ElfError::WrongMachine(_))) => {
-                    return Ok(self.fail(Errno::ELIBBAD, format!("interpreter {ip}: {e}")))
+                    return self.bprm_fail(pid, bprm.root, Errno::ELIBBAD, format!("interpreter {ip}: {e}"))
                 }
-                Err(e) => return Ok(self.fail(Errno::ENOEXEC, format!("interpreter {ip}: {e}"))),
+                Err(e) => return self.bprm_fail(pid, bprm.root, Errno::ENOEXEC, format!("interpreter {ip}: {e}")),
             }
             self.event(Ev::InterpOpened { path: ip.clone() });
         }
@@ -139,8 +156,23 @@ impl Ctx<'_> {
         let old = self.mm(pid)?.clone();
         self.event(Ev::PointOfNoReturn { pid, vmas: old.vmas.len() });
         self.exit_mmap(pid)?;
-        let mm = self.mm_alloc(pid)?;
+        // exec_mmap: the new address space, with its stack of strings,
+        // becomes the process's.
+        let mut mm = bprm;
         let root = mm.root;
+        let stack_page = strings.low & !0xfff;
+        mm.vmas.insert(
+            stack_page,
+            Vma {
+                start: stack_page,
+                end: STACK_TOP,
+                prot: Prot::RW,
+                shared: false,
+                backing: Backing::Anon,
+                name: Some("[stack]".into()),
+                anon_vma: true,
+            },
+        );
         self.proc_update(pid, |p| p.mm = Some(mm))?;
         if self.st.globals.current == Some(pid) {
             self.globals_update(|g| g.current = None);
@@ -155,17 +187,14 @@ impl Ctx<'_> {
         let comm: String = given.rsplit('/').next().unwrap_or(given).chars().take(15).collect();
         self.proc_update(pid, |p| p.comm = comm)?;
 
-        // setup_arg_pages(): the stack VMA.
-        let stack = Vma {
-            start: STACK_TOP - STACK_SIZE,
-            end: STACK_TOP,
-            prot: Prot::RW,
-            shared: false,
-            backing: Backing::Anon,
-            name: Some("[stack]".into()),
-            anon_vma: false,
-        };
-        self.insert_vma(pid, stack)?;
+        // setup_arg_pages(): the stack VMA that holds the strings gets its
+        // room below them (stack_expand: 128 KiB).
+        self.mm_update(pid, |mm| {
+            if let Some(mut v) = mm.vmas.remove(&stack_page) {
+                v.start = STACK_TOP - STACK_SIZE;
+                mm.vmas.insert(v.start, v);
+            }
+        })?;
         self.event(Ev::StackMapped { pid, start: STACK_TOP - STACK_SIZE, end: STACK_TOP });
 
         // load_elf_binary (6.18): an ET_DYN program with an interpreter goes
@@ -228,9 +257,8 @@ impl Ctx<'_> {
         let phdr = first_load.map(|s| image.phoff - s.offset + s.vaddr + bias).unwrap_or(0);
         let sp = self.create_elf_tables(
             pid,
-            given,
+            &strings,
             &argv,
-            envp,
             &[
                 ("AT_SYSINFO_EHDR", vdso),
                 ("AT_MINSIGSTKSZ", AT_MINSIGSTKSZ),
@@ -327,19 +355,87 @@ impl Ctx<'_> {
         Ok(top)
     }
 
-    /// Builds the initial stack from the top down: strings, random bytes,
-    /// then (aligned to 16) argc, argv[], NULL, envp[], NULL, auxv pairs.
-    fn create_elf_tables(&mut self, pid: Pid, path: &str, argv: &[String], envp: &[String], aux: &[(&str, u64)]) -> R<u64> {
+    /// `copy_strings()` and `copy_string_kernel()` into the new address space
+    /// under `root` (`get_arg_page`: the kernel faults each page in itself;
+    /// no CPU access): the file name, then envp and argv, last string first,
+    /// from just below STACK_TOP.
+    fn copy_strings(&mut self, pid: Pid, root: Pfn, path: &str, argv: &[String], envp: &[String]) -> R<ArgStrings> {
+        let mut p = STACK_TOP - 8; // bprm->p starts below a NULL pointer slot.
+        let mut put = |m: &mut Ctx<'_>, s: &str| -> R<u64> {
+            let mut bytes = s.as_bytes().to_vec();
+            bytes.push(0);
+            p -= bytes.len() as u64;
+            m.arg_page_write(pid, root, p, &bytes)?;
+            Ok(p)
+        };
+        let execfn = put(self, path)?;
+        let mut envp_at = vec![0; envp.len()];
+        for (i, s) in envp.iter().enumerate().rev() {
+            envp_at[i] = put(self, s)?;
+        }
+        let mut argv_at = vec![0; argv.len()];
+        for (i, s) in argv.iter().enumerate().rev() {
+            argv_at[i] = put(self, s)?;
+        }
+        self.event(Ev::ArgsCopied { pid, argc: argv.len(), envc: envp.len(), execfn });
+        Ok(ArgStrings { low: p, execfn, argv_at, envp_at })
+    }
+
+    /// `get_user_pages_remote(bprm->mm, FOLL_WRITE | FOLL_FORCE)` as
+    /// `get_arg_page` uses it: tables walked (and made) by the kernel in the
+    /// new address space, a missing page faulted in as anonymous memory,
+    /// the bytes copied into the frame.
+    fn arg_page_write(&mut self, pid: Pid, root: Pfn, addr: u64, bytes: &[u8]) -> R<()> {
+        let fmt = self.fmt();
+        let mut done = 0;
+        while done < bytes.len() {
+            let va = addr + done as u64;
+            let off = fmt.offset(VirtAddr(va)) as usize;
+            let n = (fmt.page_size() as usize - off).min(bytes.len() - done);
+            let (table, index) = self.walk_alloc_at(root, pid, va, false)?;
+            let e = self.st.read_pte(table, index);
+            let pfn = if e & crate::arch::PTE_P != 0 {
+                fmt.pte_pfn(e)
+            } else {
+                let pfn = self.frame_alloc(FrameKind::Anon)?;
+                let pte = fmt.make_pte(pfn, super::mm::pte_flags_for(fmt, Prot::RW, true) | crate::arch::PTE_A | crate::arch::PTE_D);
+                self.write_pte(table, index, pte);
+                self.event(Ev::ArgPage { page: fmt.page_start(va), pfn, table, index });
+                pfn
+            };
+            self.phys_write(pfn, off, &bytes[done..done + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// A failure before the point of no return: the new address space is
+    /// dropped (`mmput(bprm->mm)`) and the process keeps its old one.
+    fn bprm_fail(&mut self, pid: Pid, root: Pfn, errno: Errno, detail: String) -> R<Outcome> {
+        let pages = self.leaves_under(root);
+        let tables = self.tables_under(root);
+        for f in pages.iter().chain(&tables) {
+            self.frame_put(*f);
+        }
+        self.event(Ev::BprmDropped { pid, pages: pages.len(), tables: tables.len() });
+        Ok(self.fail(errno, detail))
+    }
+
+    /// Builds the rest of the initial stack below the strings: the platform
+    /// string, random bytes, then (aligned to 16) argc, argv[], NULL,
+    /// envp[], NULL, auxv pairs.
+    fn create_elf_tables(&mut self, pid: Pid, strings: &ArgStrings, argv: &[String], aux: &[(&str, u64)]) -> R<u64> {
         let verbose = std::mem::replace(&mut self.rt.verbose_walks, false);
         self.rt.kernel_mode = true;
-        let r = self.create_elf_tables_inner(pid, path, argv, envp, aux);
+        let r = self.create_elf_tables_inner(pid, strings, argv, aux);
         self.rt.kernel_mode = false;
         self.rt.verbose_walks = verbose;
         r
     }
 
-    fn create_elf_tables_inner(&mut self, pid: Pid, path: &str, argv: &[String], envp: &[String], aux: &[(&str, u64)]) -> R<u64> {
-        let mut p = STACK_TOP - 8; // bprm->p starts below a NULL pointer slot.
+    fn create_elf_tables_inner(&mut self, pid: Pid, strings: &ArgStrings, argv: &[String], aux: &[(&str, u64)]) -> R<u64> {
+        let mut p = strings.low;
+        let (execfn, argv_at, envp_at) = (strings.execfn, &strings.argv_at, &strings.envp_at);
         let mut put = |m: &mut Ctx<'_>, bytes: &[u8]| -> R<u64> {
             p -= bytes.len() as u64;
             match m.user_write(pid, p, bytes)? {
@@ -347,22 +443,6 @@ impl Ctx<'_> {
                 _ => Ok(p),
             }
         };
-        let cstr = |s: &str| {
-            let mut v = s.as_bytes().to_vec();
-            v.push(0);
-            v
-        };
-        // copy_strings(): filename, then envp and argv, last string first.
-        let execfn = put(self, &cstr(path))?;
-        let mut envp_at = vec![0; envp.len()];
-        for (i, s) in envp.iter().enumerate().rev() {
-            envp_at[i] = put(self, &cstr(s))?;
-        }
-        let mut argv_at = vec![0; argv.len()];
-        for (i, s) in argv.iter().enumerate().rev() {
-            argv_at[i] = put(self, &cstr(s))?;
-        }
-        self.event(Ev::ArgsCopied { pid, argc: argv.len(), envc: envp.len(), execfn });
         let platform = put(self, b"x86_64\0")?;
         // 16 "random" bytes for AT_RANDOM: deterministic here so traces repeat.
         let seed: Vec<u8> = (0u8..16).map(|i| i.wrapping_mul(37).wrapping_add(pid.0 as u8)).collect();
@@ -386,11 +466,11 @@ impl Ctx<'_> {
             ("AT_RSEQ_ALIGN".into(), 0x20),
             ("AT_NULL".into(), 0),
         ]);
-        let words = 1 + argv.len() + 1 + envp.len() + 1 + 2 * auxv.len();
+        let words = 1 + argv.len() + 1 + envp_at.len() + 1 + 2 * auxv.len();
         let sp = (p - 8 * words as u64) & !15;
         let mut table = Vec::with_capacity(words * 8);
         table.extend((argv.len() as u64).to_le_bytes());
-        for a in argv_at.iter().chain([&0]).chain(&envp_at).chain([&0]) {
+        for a in argv_at.iter().chain([&0]).chain(envp_at).chain([&0]) {
             table.extend(a.to_le_bytes());
         }
         for (name, v) in &auxv {

@@ -19,8 +19,15 @@ impl Ctx<'_> {
     }
 
     pub(super) fn walk_alloc(&mut self, pid: Pid, va: u64, narrate: bool) -> R<(Pfn, usize)> {
+        let root = self.mm(pid)?.root;
+        self.walk_alloc_at(root, pid, va, narrate)
+    }
+
+    /// [`Ctx::walk_alloc`] in the tables under `root` (an address space that
+    /// may not be `pid`'s yet: exec's new one).
+    pub(crate) fn walk_alloc_at(&mut self, root: Pfn, pid: Pid, va: u64, narrate: bool) -> R<(Pfn, usize)> {
         let fmt = self.fmt();
-        let mut table = self.mm(pid)?.root;
+        let mut table = root;
         let v = VirtAddr(va);
         for level in 0..fmt.levels() - 1 {
             let index = fmt.index(v, level);
@@ -40,6 +47,43 @@ impl Ctx<'_> {
             table = next;
         }
         Ok((table, fmt.index(v, fmt.levels() - 1)))
+    }
+
+    /// Every page-table frame of the tree under `root`, the root included
+    /// (what `free_pgtables` and `pgd_free` give back).
+    pub(crate) fn tables_under(&self, root: Pfn) -> Vec<Pfn> {
+        let fmt = self.fmt();
+        let mut out = vec![root];
+        let mut level_tables = vec![root];
+        for _ in 0..fmt.levels() - 1 {
+            let mut next = Vec::new();
+            for t in &level_tables {
+                for i in 0..fmt.entries() {
+                    let e = self.st.read_pte(*t, i);
+                    if e & PTE_P != 0 {
+                        next.push(fmt.pte_pfn(e));
+                    }
+                }
+            }
+            out.extend(&next);
+            level_tables = next;
+        }
+        out
+    }
+
+    /// The data frames the leaf tables under `root` map.
+    pub(crate) fn leaves_under(&self, root: Pfn) -> Vec<Pfn> {
+        let fmt = self.fmt();
+        let tables = self.tables_under(root);
+        let leaf_level = fmt.levels() - 1;
+        tables
+            .iter()
+            .filter(|t| matches!(self.st.frames.get(t).map(|f| &f.kind), Some(FrameKind::PageTable { level, .. }) if *level == leaf_level))
+            .flat_map(|t| (0..fmt.entries()).map(move |i| (*t, i)))
+            .map(|(t, i)| self.st.read_pte(t, i))
+            .filter(|e| e & PTE_P != 0)
+            .map(|e| fmt.pte_pfn(e))
+            .collect()
     }
 
     /// `zap_page_range`: clears the entries in `[start, end)` and drops the
@@ -67,13 +111,7 @@ impl Ctx<'_> {
         let n_vmas = mm.vmas.len();
         let (cleared, freed) = self.zap_range(pid, 0, u64::MAX)?;
         self.event(Ev::MmUnmapped { pid, vmas: n_vmas, cleared, freed });
-        let tables: Vec<Pfn> = self
-            .st
-            .frames
-            .iter()
-            .filter(|(_, f)| matches!(f.kind, FrameKind::PageTable { owner, .. } if owner == pid))
-            .map(|(p, _)| *p)
-            .collect();
+        let tables = self.tables_under(mm.root);
         let n = tables.len();
         for t in tables {
             self.frame_put(t);
