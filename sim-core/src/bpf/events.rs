@@ -224,15 +224,15 @@ crate::events! {
         /// A map lost its last reference: its id left the IDR.
         MapIdFreed { why: Why, id: u32, name: String } = 2, Free, "__bpf_map_put/bpf_map_free_id", [],
             "{why}: map {id} ({name}) loses its last reference: its id leaves the IDR at once, so BPF_MAP_GET_FD_BY_ID({id}) now fails with ENOENT and GET_NEXT_ID walks skip it";
-        /// A freed map's memory is released after the grace period.
-        MapMemoryFreed { id: u32, max_entries: u32, value_size: u32 } = 3, Free, "bpf_map_free_in_work/bpf_map_free_deferred/map_free", [],
-            "later, after an RCU grace period, a workqueue frees map {id}'s memory ({max_entries} entries of {value_size} bytes)";
+        /// A freed map's memory is released by a workqueue.
+        MapMemoryFreed { id: u32, max_entries: u32, value_size: u32 } = 3, Free, "bpf_map_put: bpf_map_free_in_work/bpf_map_free_deferred/map_free", [],
+            "bpf_map_put queues the freeing on a workqueue (no RCU grace period: only inner maps of map-in-map wait for one), which frees map {id}'s memory ({max_entries} entries of {value_size} bytes)";
         /// A program lost a reference and is still loaded.
         ProgPut { why: Why, id: u32, name: String, refcnt: u32 } = 4, Free, "bpf_prog_put", [],
             "{why}: program {id} ({name}) now has refcnt {refcnt}: still loaded";
         /// A program lost its last reference and was freed.
-        ProgFreed { why: Why, id: u32, name: String } = 5, Free, "bpf_prog_put_deferred/bpf_prog_free_id/__bpf_free_used_maps", [],
-            "{why}: program {id} ({name}) loses its last reference and is freed; after the RCU grace period it drops its used maps";
+        ProgFreed { why: Why, id: u32, name: String } = 5, Free, "bpf_prog_put_deferred/bpf_prog_free_id, call_rcu(__bpf_prog_put_rcu)/__bpf_free_used_maps", [],
+            "{why}: program {id} ({name}) loses its last reference: its id goes at once, and after an RCU grace period (a CPU may still be running it) the program is freed and drops its used maps";
         /// A link lost a reference; its program stays attached.
         LinkPut { why: Why, id: u32, refcnt: u32, prog: u32, target: String } = 6, Free, "bpf_link_put", [],
             "{why}: link {id} now has refcnt {refcnt}: program {prog} stays attached to {target}";
