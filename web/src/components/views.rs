@@ -611,7 +611,7 @@ fn bpf_view(st: &State, freed: &[(sim_core::bpf::BpfRef, String)]) -> Html {
             <tbody>
             if b.maps.is_empty() && !freed.iter().any(|(r, _)| matches!(r, BpfRef::Map(_))) { <tr><td colspan="6" class="empty">{"none: BPF_MAP_GET_NEXT_ID returns ENOENT"}</td></tr> }
             { for freed.iter().filter_map(|(r, what)| match r { BpfRef::Map(id) => Some(html! {
-                <tr class="freed"><td>{ id }</td><td colspan="5">{ format!("{what}: freed at this step; id {id} is gone, its memory follows after an RCU grace period") }</td></tr>
+                <tr class="freed"><td>{ id }</td><td colspan="5">{ format!("{what}: freed at this step; id {id} is gone, a workqueue frees its memory") }</td></tr>
             }), _ => None }) }
             { for b.maps.iter().map(|(id, m)| html! {
                 <tr><td>{ id }</td><td>{ format!("{} {} (key {}B, value {}B, {} entries)", m.def.kind, m.def.name, m.def.key_size, m.def.value_size, m.def.max_entries) }</td>
