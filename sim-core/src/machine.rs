@@ -44,11 +44,16 @@ pub struct Config {
     pub frames: u64,
     /// TLB entries.
     pub tlb_entries: usize,
+    /// Address-space randomisation as Linux does it with
+    /// `randomize_va_space = 2`, drawn from this seed; absent, it is off
+    /// (as under `setarch -R`), so addresses repeat run after run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aslr_seed: Option<u64>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { paging: PagingFormat::X86_64, frames: 1 << 20, tlb_entries: 8 }
+        Config { paging: PagingFormat::X86_64, frames: 1 << 20, tlb_entries: 8, aslr_seed: None }
     }
 }
 
@@ -311,6 +316,7 @@ impl Machine {
     pub fn new(config: &Config) -> Machine {
         let mut st = State::new(config.paging, config.frames.max(8), config.tlb_entries);
         st.linux.frames.insert(ZERO_PFN, linux::Frame { kind: linux::FrameKind::Zero, refcount: 1, data: None });
+        st.linux.globals.rng = config.aslr_seed;
         Machine { st, j: Journal::default(), rt: Runtime::default() }
     }
 

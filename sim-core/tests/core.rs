@@ -19,7 +19,7 @@ fn peek(m: &Machine, pid: u32, va: u64) -> u8 {
 
 #[test]
 fn teaching_format_walks_two_levels_of_256_byte_pages() {
-    let mut m = Machine::new(&Config { paging: PagingFormat::Teaching16, frames: 128, tlb_entries: 2 });
+    let mut m = Machine::new(&Config { paging: PagingFormat::Teaching16, frames: 128, tlb_entries: 2, aslr_seed: None });
     m.apply(&LinuxOp::Spawn { name: "t".into() }).expect("spawn");
     m.apply(&LinuxOp::Mmap { pid: Pid(1), addr: Some(0x1200), len: 0x100, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
         .expect("mmap");

@@ -130,9 +130,12 @@ const LDSO: &str = "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2";
 /// `setarch -R` does). `None` where gdb cannot run it.
 fn real_at_entry(prog: &str) -> Option<(String, String)> {
     let out = Command::new("gdb")
-        .args(["-q", "-batch", "-nx", "-ex", "set pagination off", "-ex", "starti", "-ex", "echo @@MAPS\\n"])
+        // No shell in between and no environment, as the simulated exec
+        // gets: the strings, and so the stack addresses, are the same.
+        .args(["-q", "-batch", "-nx", "-ex", "set pagination off", "-ex", "set startup-with-shell off", "-ex", "unset environment"])
+        .args(["-ex", "starti", "-ex", "echo @@MAPS\\n"])
         .args(["-ex", "python print(open('/proc/%d/maps' % gdb.selected_inferior().pid).read())", "-ex", "echo @@AUXV\\n"])
-        .args(["-ex", "info auxv", "-ex", "echo @@END\\n", "-ex", "kill", prog])
+        .args(["-ex", "info auxv", "-ex", "printf \"SP %#lx\\n\", $sp", "-ex", "echo @@END\\n", "-ex", "kill", prog])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -142,7 +145,10 @@ fn real_at_entry(prog: &str) -> Option<(String, String)> {
 }
 
 /// The simulated machine after `execve(prog)`: its maps and auxv.
-fn simulated_at_entry(prog: &str) -> Result<(String, Vec<(String, u64)>), String> {
+/// A process as exec left it: /proc/PID/maps, the auxv, the stack pointer.
+type AtEntry = (String, Vec<(String, u64)>, u64);
+
+fn simulated_at_entry(prog: &str) -> Result<AtEntry, String> {
     let mut m = sim_core::Machine::new(&Config::default());
     for (link, target) in DEBIAN_LINKS {
         m.install_link(link, target);
@@ -161,7 +167,7 @@ fn simulated_at_entry(prog: &str) -> Result<(String, Vec<(String, u64)>), String
     }
     let st = m.state();
     let auxv = st.linux.procs[&Pid(1)].mm.as_ref().map(|mm| mm.auxv.clone()).unwrap_or_default();
-    Ok((st.linux.maps(Pid(1)).unwrap_or_default(), auxv))
+    Ok((st.linux.maps(Pid(1)).unwrap_or_default(), auxv, st.linux.procs[&Pid(1)].regs.sp))
 }
 
 /// A maps line without its device and inode, which are the disk's.
@@ -221,11 +227,15 @@ fn exec_leaves_the_same_address_space_and_auxv_as_the_real_kernel() {
             eprintln!("{prog}: gdb could not start it; not compared");
             continue;
         };
-        let (sim, sim_auxv) = simulated_at_entry(prog).unwrap_or_else(|e| panic!("{prog}: the simulated exec failed: {e}"));
+        let (sim, sim_auxv, sim_sp) = simulated_at_entry(prog).unwrap_or_else(|e| panic!("{prog}: the simulated exec failed: {e}"));
         let real: Vec<String> = real.lines().map(without_dev_inode).collect();
         let sim: Vec<String> = sim.lines().map(without_dev_inode).collect();
         assert_eq!(sim, real, "{prog}: /proc/PID/maps at the first instruction, simulated vs real");
         let types = |v: &[(u64, String)]| v.iter().map(|(n, _)| *n).collect::<Vec<_>>();
+        let real_sp = real_auxv
+            .lines()
+            .find_map(|l| l.strip_prefix("SP "))
+            .and_then(|v| u64::from_str_radix(v.trim().trim_start_matches("0x"), 16).ok());
         let real_auxv = gdb_auxv(&real_auxv);
         let sim_auxv: Vec<(u64, String)> = sim_auxv
             .iter()
@@ -233,8 +243,8 @@ fn exec_leaves_the_same_address_space_and_auxv_as_the_real_kernel() {
             .collect();
         assert_eq!(types(&sim_auxv), types(&real_auxv), "{prog}: auxv types in order");
         for (n, v) in &sim_auxv {
-            // Ids, AT_SECURE and stack addresses depend on who runs it and the environment.
-            if [11, 12, 13, 14, 23, 25, 31, 15].contains(n) {
+            // Ids and AT_SECURE depend on who runs it (the simulated user is 1000).
+            if [11, 12, 13, 14, 23].contains(n) {
                 continue;
             }
             let real_v = real_auxv.iter().find(|(r, _)| r == n).map(|(_, v)| v.clone()).unwrap_or_default();
@@ -242,6 +252,8 @@ fn exec_leaves_the_same_address_space_and_auxv_as_the_real_kernel() {
             let same = as_num(v) == as_num(&real_v) || (real_v.parse::<u64>().ok() == as_num(v));
             assert!(same, "{prog}: auxv type {n}: simulated {v}, real {real_v}");
         }
+        // The initial stack pointer (argc's address) too.
+        assert_eq!(Some(sim_sp), real_sp, "{prog}: the stack pointer exec leaves");
         compared += 1;
     }
     assert!(compared >= 30, "compared only {compared} programs");
@@ -485,4 +497,68 @@ fn ld_so_writes_the_same_got_as_the_real_one() {
             assert_eq!(s, r, "{fixture}: the word at {at:#x}: simulated {s:02x?}, real {r:02x?}");
         }
     }
+}
+
+/// With a seed, exec randomises as Linux does (`randomize_va_space = 2`):
+/// the same seed gives the same layout, and the ranges each place is
+/// drawn from hold the real kernel's own choices (`cat /proc/self/maps`
+/// run ten times here, randomisation on).
+#[test]
+fn randomised_layouts_fall_where_the_real_kernels_do() {
+    let cat = "/usr/bin/cat";
+    let seen = |seed: Option<u64>| -> Option<(u64, u64, u64)> {
+        let mut m = sim_core::Machine::new(&Config { aslr_seed: seed, ..Config::default() });
+        for (link, target) in DEBIAN_LINKS {
+            m.install_link(link, target);
+        }
+        m.install_file(LDSO, std::sync::Arc::from(std::fs::read(LDSO).ok()?));
+        m.install_file(cat, std::sync::Arc::from(std::fs::read(cat).ok()?));
+        m.apply(&LinuxOp::Spawn { name: "sh".into() }).ok()?;
+        m.apply(&LinuxOp::Exec { pid: Pid(1), path: cat.into(), argv: vec![cat.into()], envp: vec![] }).ok()?;
+        places(&m.state().linux.maps(Pid(1))?, cat)
+    };
+    let Some(fixed) = seen(None) else {
+        eprintln!("skipped: {cat} or {LDSO} is not here");
+        return;
+    };
+    assert_eq!(fixed, (0x5555_5555_4000, 0x7fff_f7ff_f000, 0x7fff_ffff_f000), "randomisation off: setarch -R's places");
+    assert_eq!(seen(Some(7)), seen(Some(7)), "a seed repeats");
+    assert_ne!(seen(Some(7)), seen(Some(8)), "another seed moves things");
+    // Ranges, from the 6.18 sources: PIE base ELF_ET_DYN_BASE + 28 bits of
+    // pages; ld.so's end (mmap_base) TASK_SIZE less the gap (8 MiB + 16 GiB +
+    // 1 MiB) less 28 bits of pages; the stack top STACK_TOP less 22 bits of pages.
+    let gap = (8u64 << 20) + (0x3f_ffff << 12) + (1 << 20);
+    let ranges = [
+        (0x5555_5555_4000u64, 0x5555_5555_4000 + (1u64 << 40)),
+        (0x7fff_ffff_f000 - gap - (1 << 40), 0x7fff_ffff_f000 - gap),
+        (0x7fff_ffff_f000 - (1 << 34), 0x7fff_ffff_f000),
+    ];
+    let inside = |p: (u64, u64, u64), who: &str| {
+        for (v, (lo, hi)) in [p.0, p.1, p.2].iter().zip(ranges) {
+            assert!((lo..=hi).contains(v), "{who}: {v:#x} outside {lo:#x}..={hi:#x}");
+        }
+    };
+    for seed in 0..50 {
+        inside(seen(Some(seed)).expect("runs"), &format!("simulated, seed {seed}"));
+    }
+    if std::fs::read_to_string("/proc/sys/kernel/randomize_va_space").map(|s| s.trim() == "2").unwrap_or(false) {
+        for _ in 0..10 {
+            let out = Command::new(cat).arg("/proc/self/maps").output().expect("cat runs");
+            let real = places(&String::from_utf8_lossy(&out.stdout), cat).expect("cat's own maps");
+            inside(real, "the real kernel");
+        }
+    }
+}
+
+/// (the program's first address, ld.so's end, the stack's end) in a maps text.
+fn places(maps: &str, prog: &str) -> Option<(u64, u64, u64)> {
+    let range = |l: &str| {
+        let r = l.split(' ').next()?;
+        let (a, b) = r.split_once('-')?;
+        Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+    };
+    let prog_start = maps.lines().find(|l| l.ends_with(prog)).and_then(range)?.0;
+    let ld_end = maps.lines().filter(|l| l.ends_with("ld-linux-x86-64.so.2")).filter_map(range).map(|r| r.1).max()?;
+    let stack_end = maps.lines().find(|l| l.ends_with("[stack]")).and_then(range)?.1;
+    Some((prog_start, ld_end, stack_end))
 }

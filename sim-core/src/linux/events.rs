@@ -294,12 +294,17 @@ crate::events! {
         BprmDropped { pid: Pid, pages: usize, tables: usize } = 80, Free, "mmput(bprm->mm)", [Focus::Proc { pid: *pid }],
             "exec gives up before the point of no return: the new address space goes ({pages} page(s) of strings, {tables} page table(s)); process {pid} keeps its old memory";
         /// The stack mapping was made.
-        StackMapped { pid: Pid, start: u64, end: u64 } = 27, Map, "setup_arg_pages", [Focus::Vma { pid: *pid, start: *start }],
-            "the stack VMA holding the strings becomes {start:#x}-{end:#x} (rw-), with 128 KiB of room below them (stack_expand); with address randomisation off it ends at STACK_TOP";
+        StackMapped { pid: Pid, start: u64, end: u64, random: bool } = 27, Map, "setup_arg_pages", [Focus::Vma { pid: *pid, start: *start }],
+            "the stack VMA holding the strings becomes {start:#x}-{end:#x} (rw-), with 128 KiB of room below them (stack_expand); {}",
+            if *random { "randomisation on: its top is STACK_TOP less a random number of pages (randomize_stack_top, 22 bits)" } else { "with address randomisation off it ends at STACK_TOP" };
         /// A position-independent program is shifted by the load bias.
-        LoadBias { bias: u64, static_pie: bool } = 28, Map, "load_elf_binary (load_bias)", [],
+        LoadBias { bias: u64, static_pie: bool, random: bool } = 28, Map, "load_elf_binary (load_bias)", [],
             "ET_DYN (position independent): every p_vaddr is shifted by the load bias {bias:#x} ({})",
-            if *static_pie { "no PT_INTERP, so a static PIE: placed top-down below mmap_base, as an interpreter would be" } else { "ELF_ET_DYN_BASE, randomisation off" };
+            match (*static_pie, *random) {
+                (true, _) => "no PT_INTERP, so a static PIE: placed top-down below mmap_base, as an interpreter would be",
+                (false, true) => "ELF_ET_DYN_BASE plus a random number of pages (arch_mmap_rnd, 28 bits)",
+                (false, false) => "ELF_ET_DYN_BASE, randomisation off",
+            };
         /// The file part of a PT_LOAD was mapped.
         SegmentMapped { pid: Pid, index: usize, start: u64, file_end: u64, prot: Prot, path: String, vaddr: u64, p_offset: u64 } = 29,
             Map, "elf_load/elf_map/vm_mmap", [Focus::Vma { pid: *pid, start: *start }],
@@ -313,9 +318,9 @@ crate::events! {
             "PT_LOAD #{index}: the rest of .bss, {start:#x}-{end:#x}, is anonymous zero memory: nothing in the file backs it";
         /// The interpreter's PT_LOADs get one range, found top-down below
         /// `mmap_base`: its load bias.
-        InterpPlaced { path: String, base: u64, size: u64 } = 63, Map, "load_elf_interp/elf_map (total_mapping_size)", [],
-            "the interpreter {path} is ET_DYN too: one range of {size:#x} bytes for all its PT_LOADs is found top-down below mmap_base ({:#x}, randomisation off), so its load bias is {base:#x}",
-            MMAP_BASE;
+        InterpPlaced { path: String, base: u64, size: u64, mmap_base: u64 } = 63, Map, "load_elf_interp/elf_map (total_mapping_size)", [],
+            "the interpreter {path} is ET_DYN too: one range of {size:#x} bytes for all its PT_LOADs is found top-down below mmap_base ({mmap_base:#x}{}), so its load bias is {base:#x}",
+            if *mmap_base == MMAP_BASE { ", randomisation off" } else { ", lowered by a random number of pages" };
         /// The vvar pages and the vDSO were mapped.
         VdsoMapped { pid: Pid, vvar: u64, vdso: u64, end: u64 } = 64, Map, "arch_setup_additional_pages/map_vdso", [Focus::Vma { pid: *pid, start: *vdso }],
             "the kernel maps its own pages into the process: [vvar] and [vvar_vclock] at {vvar:#x} (read-only time data the kernel updates) and [vdso] at {vdso:#x}-{end:#x}, a small ELF library whose clock_gettime runs without a system call; AT_SYSINFO_EHDR will point at it";

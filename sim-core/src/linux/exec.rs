@@ -77,6 +77,32 @@ pub fn fresh_load_bias(image: &ExecImage) -> u64 {
     }
 }
 
+/// `STACK_RND_MASK` on x86-64: 22 bits of pages of stack randomisation.
+const STACK_RND_MASK: u64 = 0x3f_ffff;
+/// `mmap_rnd_bits` (x86-64 default, the most): 28 bits of pages.
+const MMAP_RND_BITS: u32 = 28;
+/// `stack_guard_gap`: 256 pages.
+const STACK_GUARD_GAP: u64 = 256 << 12;
+
+/// Where exec puts things this time: with randomisation off (the
+/// default), the fixed places `setarch -R` gives; with it on, each drawn
+/// as Linux 6.18 draws it on x86-64.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    /// `randomize_stack_top(STACK_TOP)`.
+    stack_top: u64,
+    /// `mmap_base()` from `arch_pick_mmap_layout`.
+    mmap_base: u64,
+    /// `ELF_ET_DYN_BASE + arch_mmap_rnd()` for a PIE.
+    pie_base: u64,
+    /// Pages `arch_randomize_brk` moves the break by (`randomize_page` over 32 MiB).
+    brk_pages: u64,
+    /// Bytes `arch_align_stack` takes off the stack pointer (below 8192).
+    sp_offset: u64,
+    /// AT_RANDOM's 16 bytes (`get_random_bytes`), when random.
+    random: Option<[u8; 16]>,
+}
+
 /// Where copy_strings put the argument strings: the lowest byte used, the
 /// file name (AT_EXECFN), each argv and envp string.
 struct ArgStrings {
@@ -91,6 +117,55 @@ fn at(name: &str) -> u64 {
 }
 
 impl Ctx<'_> {
+    /// The next number from the machine's generator (splitmix64), or None
+    /// when randomisation is off.
+    fn random(&mut self) -> Option<u64> {
+        let state = self.st.globals.rng?;
+        let next = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.globals_update(|g| g.rng = Some(next));
+        let mut z = next;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Some(z ^ (z >> 31))
+    }
+
+    /// This exec's layout (see [`Layout`]).
+    fn layout(&mut self) -> Layout {
+        let Some(a) = self.random() else {
+            return Layout {
+                stack_top: STACK_TOP,
+                mmap_base: MMAP_BASE,
+                pie_base: ELF_ET_DYN_BASE,
+                brk_pages: 0,
+                sp_offset: 0,
+                random: None,
+            };
+        };
+        let (b, c, d, e, f) = (
+            self.random().unwrap_or(0),
+            self.random().unwrap_or(0),
+            self.random().unwrap_or(0),
+            self.random().unwrap_or(0),
+            self.random().unwrap_or(0),
+        );
+        let task_size = self.fmt().task_size();
+        // mmap_base(): the gap below the stack is its rlimit (8 MiB) plus
+        // the most the stack can move and the guard gap, at least 128 MiB.
+        let gap = ((8 << 20) + (STACK_RND_MASK << 12) + STACK_GUARD_GAP).clamp(128 << 20, task_size / 6 * 5);
+        let rnd = |x: u64| (x & ((1 << MMAP_RND_BITS) - 1)) << 12;
+        let mut random = [0u8; 16];
+        random[..8].copy_from_slice(&e.to_le_bytes());
+        random[8..].copy_from_slice(&f.to_le_bytes());
+        Layout {
+            stack_top: STACK_TOP - ((a & STACK_RND_MASK) << 12),
+            mmap_base: (task_size - gap - rnd(b)) & !0xfff,
+            pie_base: (ELF_ET_DYN_BASE + rnd(c)) & !0xfff,
+            brk_pages: d % ((32 << 20) >> 12),
+            sp_offset: (e >> 32) % 8192,
+            random: Some(random),
+        }
+    }
+
     /// `execve`: everything before `begin_new_exec` can fail and leaves the
     /// caller untouched; after it, the old image is gone.
     pub fn sys_execve(&mut self, pid: Pid, path: &str, argv: &[String], envp: &[String]) -> R<Outcome> {
@@ -118,10 +193,16 @@ impl Ctx<'_> {
         // alloc_bprm/bprm_mm_init: the new address space, with a temporary
         // stack VMA at the top; copy_strings puts the file name, envp and
         // argv there while the process still runs in its old one.
-        let bprm = self.mm_alloc(pid)?;
+        let mut bprm = self.mm_alloc(pid)?;
         self.event(Ev::BprmMm { pid, root: bprm.root });
-        let strings = self.copy_strings(pid, bprm.root, given, &argv, envp)?;
-        let image = match ExecImage::parse(&data, STACK_TOP - STACK_SIZE) {
+        // The randomised places (all fixed when randomisation is off). The
+        // kernel copies the strings at STACK_TOP_MAX and shift_arg_pages
+        // moves them down to the random stack top; here they go there at once.
+        let layout = self.layout();
+        bprm.mmap_base = layout.mmap_base;
+        let strings = self.copy_strings(pid, bprm.root, layout.stack_top, given, &argv, envp)?;
+        let stack_top = layout.stack_top;
+        let image = match ExecImage::parse(&data, stack_top - STACK_SIZE) {
             Ok(i) => i,
             Err(e) => return self.bprm_fail(pid, bprm.root, Errno::ENOEXEC, e.to_string()),
         };
@@ -139,7 +220,7 @@ impl Ctx<'_> {
                     format!("{path} asks for the interpreter {ip} (PT_INTERP), which does not exist on this system; exec fails with ENOENT although {path} itself exists"),
                 );
             };
-            match ExecImage::parse(&idata, STACK_TOP - STACK_SIZE) {
+            match ExecImage::parse(&idata, stack_top - STACK_SIZE) {
                 Ok(i) => interp_image = Some((ireal, i)),
                 // load_elf_binary: an interpreter without ELF's magic or not
                 // for this architecture is -ELIBBAD; its program headers
@@ -165,7 +246,7 @@ impl Ctx<'_> {
             stack_page,
             Vma {
                 start: stack_page,
-                end: STACK_TOP,
+                end: stack_top,
                 prot: Prot::RW,
                 shared: false,
                 backing: Backing::Anon,
@@ -191,17 +272,17 @@ impl Ctx<'_> {
         // room below them (stack_expand: 128 KiB).
         self.mm_update(pid, |mm| {
             if let Some(mut v) = mm.vmas.remove(&stack_page) {
-                v.start = STACK_TOP - STACK_SIZE;
+                v.start = stack_top - STACK_SIZE;
                 mm.vmas.insert(v.start, v);
             }
         })?;
-        self.event(Ev::StackMapped { pid, start: STACK_TOP - STACK_SIZE, end: STACK_TOP });
+        self.event(Ev::StackMapped { pid, start: stack_top - STACK_SIZE, end: stack_top, random: layout.random.is_some() });
 
         // load_elf_binary (6.18): an ET_DYN program with an interpreter goes
         // at ELF_ET_DYN_BASE; one without (a static PIE, or ld.so run
         // directly) is placed like an interpreter, top-down below mmap_base.
         let bias = match (image.is_dyn(), image.interp.is_some()) {
-            (true, true) => ELF_ET_DYN_BASE,
+            (true, true) => layout.pie_base,
             (true, false) => {
                 let (first, size) = image.total_mapping_size();
                 self.unmapped_area(pid, size)?.wrapping_sub(first)
@@ -209,7 +290,7 @@ impl Ctx<'_> {
             (false, _) => 0,
         };
         if bias != 0 {
-            self.event(Ev::LoadBias { bias, static_pie: image.interp.is_none() });
+            self.event(Ev::LoadBias { bias, static_pie: image.interp.is_none(), random: layout.random.is_some() });
         }
         let exe_end = self.map_segments(pid, path, &image, bias)?;
         // load_elf_interp(): the interpreter's PT_LOADs as one range,
@@ -218,7 +299,7 @@ impl Ctx<'_> {
             Some((ip, ii)) => {
                 let (first, size) = ii.total_mapping_size();
                 let base = self.unmapped_area(pid, size)?.wrapping_sub(first);
-                self.event(Ev::InterpPlaced { path: ip.clone(), base, size });
+                self.event(Ev::InterpPlaced { path: ip.clone(), base, size, mmap_base: layout.mmap_base });
                 self.map_segments(pid, ip, ii, base)?;
                 (ii.entry.wrapping_add(base), base)
             }
@@ -258,6 +339,7 @@ impl Ctx<'_> {
         let sp = self.create_elf_tables(
             pid,
             &strings,
+            &layout,
             &argv,
             &[
                 ("AT_SYSINFO_EHDR", vdso),
@@ -276,7 +358,13 @@ impl Ctx<'_> {
 
         // The heap starts right after the highest segment (set after the
         // tables since Linux 6.7, which dropped set_brk()).
-        let brk = self.fmt().page_align(exe_end);
+        let mut brk = self.fmt().page_align(exe_end);
+        if layout.random.is_some() {
+            // arch_randomize_brk, from ELF_ET_DYN_BASE for a static PIE or a
+            // page past the program otherwise.
+            let from = if image.is_dyn() && image.interp.is_none() { ELF_ET_DYN_BASE } else { brk + 4096 };
+            brk = from + (layout.brk_pages << 12);
+        }
         self.mm_update(pid, |mm| {
             mm.start_brk = brk;
             mm.brk = brk;
@@ -358,9 +446,9 @@ impl Ctx<'_> {
     /// `copy_strings()` and `copy_string_kernel()` into the new address space
     /// under `root` (`get_arg_page`: the kernel faults each page in itself;
     /// no CPU access): the file name, then envp and argv, last string first,
-    /// from just below STACK_TOP.
-    fn copy_strings(&mut self, pid: Pid, root: Pfn, path: &str, argv: &[String], envp: &[String]) -> R<ArgStrings> {
-        let mut p = STACK_TOP - 8; // bprm->p starts below a NULL pointer slot.
+    /// from just below the stack's top.
+    fn copy_strings(&mut self, pid: Pid, root: Pfn, top: u64, path: &str, argv: &[String], envp: &[String]) -> R<ArgStrings> {
+        let mut p = top - 8; // bprm->p starts below a NULL pointer slot.
         let mut put = |m: &mut Ctx<'_>, s: &str| -> R<u64> {
             let mut bytes = s.as_bytes().to_vec();
             bytes.push(0);
@@ -424,17 +512,19 @@ impl Ctx<'_> {
     /// Builds the rest of the initial stack below the strings: the platform
     /// string, random bytes, then (aligned to 16) argc, argv[], NULL,
     /// envp[], NULL, auxv pairs.
-    fn create_elf_tables(&mut self, pid: Pid, strings: &ArgStrings, argv: &[String], aux: &[(&str, u64)]) -> R<u64> {
+    fn create_elf_tables(&mut self, pid: Pid, strings: &ArgStrings, layout: &Layout, argv: &[String], aux: &[(&str, u64)]) -> R<u64> {
         let verbose = std::mem::replace(&mut self.rt.verbose_walks, false);
         self.rt.kernel_mode = true;
-        let r = self.create_elf_tables_inner(pid, strings, argv, aux);
+        let r = self.create_elf_tables_inner(pid, strings, layout, argv, aux);
         self.rt.kernel_mode = false;
         self.rt.verbose_walks = verbose;
         r
     }
 
-    fn create_elf_tables_inner(&mut self, pid: Pid, strings: &ArgStrings, argv: &[String], aux: &[(&str, u64)]) -> R<u64> {
-        let mut p = strings.low;
+    fn create_elf_tables_inner(&mut self, pid: Pid, strings: &ArgStrings, layout: &Layout, argv: &[String], aux: &[(&str, u64)]) -> R<u64> {
+        // arch_align_stack: a random offset below 8 KiB when randomising,
+        // then 16-byte alignment either way.
+        let mut p = (strings.low - layout.sp_offset) & !0xf;
         let (execfn, argv_at, envp_at) = (strings.execfn, &strings.argv_at, &strings.envp_at);
         let mut put = |m: &mut Ctx<'_>, bytes: &[u8]| -> R<u64> {
             p -= bytes.len() as u64;
@@ -445,7 +535,10 @@ impl Ctx<'_> {
         };
         let platform = put(self, b"x86_64\0")?;
         // 16 "random" bytes for AT_RANDOM: deterministic here so traces repeat.
-        let seed: Vec<u8> = (0u8..16).map(|i| i.wrapping_mul(37).wrapping_add(pid.0 as u8)).collect();
+        let seed: Vec<u8> = match layout.random {
+            Some(r) => r.to_vec(),
+            None => (0u8..16).map(|i| i.wrapping_mul(37).wrapping_add(pid.0 as u8)).collect(),
+        };
         let random = put(self, &seed)?;
         self.event(Ev::RandomPlaced { platform, random });
         // In create_elf_tables()'s order (Linux 6.18): ARCH_DLINFO's entries

@@ -24,7 +24,17 @@ impl Ctx<'_> {
     /// A fresh `mm_struct` with an empty top-level table (`mm_alloc` + `pgd_alloc`).
     pub fn mm_alloc(&mut self, owner: Pid) -> R<Mm> {
         let root = self.frame_alloc(FrameKind::PageTable { level: 0, owner })?;
-        Ok(Mm { root, vmas: Default::default(), start_brk: 0, brk: 0, start_stack: 0, exe: None, auxv: vec![], argv: vec![] })
+        Ok(Mm {
+            root,
+            vmas: Default::default(),
+            start_brk: 0,
+            brk: 0,
+            start_stack: 0,
+            exe: None,
+            auxv: vec![],
+            argv: vec![],
+            mmap_base: super::exec::MMAP_BASE,
+        })
     }
 
     /// Creates a process with an empty address space and fds 0-2 on the

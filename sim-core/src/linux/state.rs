@@ -113,6 +113,10 @@ pub struct Mm {
     pub auxv: Vec<(String, u64)>,
     /// argv as exec placed it.
     pub argv: Vec<String>,
+    /// Where top-down mmap searches start (`mm->mmap_base`, chosen by
+    /// `arch_pick_mmap_layout` at exec).
+    #[serde(default)]
+    pub mmap_base: u64,
 }
 
 /// Process life cycle.
@@ -241,6 +245,10 @@ pub struct Globals {
     pub current: Option<Pid>,
     /// The TLB.
     pub tlb: Tlb,
+    /// Address-space randomisation: the state of the generator exec draws
+    /// from, or `None` when it is off (as under `setarch -R`).
+    #[serde(default)]
+    pub rng: Option<u64>,
 }
 
 /// The Linux machine.
@@ -388,6 +396,7 @@ impl LinuxState {
                 next_ofd: 1,
                 current: None,
                 tlb: Tlb { entries: Vec::new(), capacity: tlb_entries.max(1), hits: 0, misses: 0 },
+                rng: None,
             },
         }
     }
@@ -523,14 +532,14 @@ impl LinuxState {
 crate::wire_struct! {
     Frame { kind, refcount, data }
     Vma { start, end, prot, shared, backing, name, anon_vma }
-    Mm { root, vmas, start_brk, brk, start_stack, exe, auxv, argv }
+    Mm { root, vmas, start_brk, brk, start_stack, exe, auxv, argv, mmap_base }
     FdEntry { ofd, cloexec }
     Regs { ip, sp, ax }
     Process { pid, ppid, comm, state, mm, fds, regs }
     Ofd { refcount, kind }
     TlbEntry { vpn, pfn, writable, no_exec, dirty }
     Tlb { entries, capacity, hits, misses }
-    Globals { last_pid, next_ofd, current, tlb }
+    Globals { last_pid, next_ofd, current, tlb, rng }
     LinuxState { format, max_frames, frames, procs, ofds, page_cache, files, links, holes, globals }
 }
 

@@ -20,6 +20,7 @@ impl Ctx<'_> {
             mm.exe = pmm.exe.clone();
             mm.auxv = pmm.auxv.clone();
             mm.argv = pmm.argv.clone();
+            mm.mmap_base = pmm.mmap_base;
         })?;
         self.event(Ev::VmasCopied { child, n: pmm.vmas.len() });
         let mut all_protected = 0;

@@ -19,6 +19,7 @@ impl Ctx<'_> {
         let fmt = self.fmt();
         let mm = self.mm(pid)?;
         let mut top = match fmt {
+            PagingFormat::X86_64 if mm.mmap_base != 0 => mm.mmap_base,
             PagingFormat::X86_64 => crate::linux::exec::MMAP_BASE,
             PagingFormat::Teaching16 => 0xc000,
         };
