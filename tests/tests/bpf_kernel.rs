@@ -413,3 +413,32 @@ fn map_create_checks_match_the_real_kernel() {
         }
     }
 }
+
+/// `bpftool prog run` on a sock_ops program: the real kernel has no
+/// test_run for the type (ENOTSUPP, "Unknown error 524"); so does the simulator.
+#[test]
+fn a_test_run_of_a_sock_ops_program_is_refused_like_the_real_kernel() {
+    let _one_at_a_time = kernel();
+    if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
+        eprintln!("skipped: needs bpftool, root and bpffs at /sys/fs/bpf");
+        return;
+    }
+    let pin = format!("/sys/fs/bpf/sim-tests-run-{}", std::process::id());
+    let root = sim_tests::root().join("fixtures/bpf");
+    let (loaded, out) = sh(&format!("bpftool prog load {}/sockops_lookup.o {pin}", root.display()));
+    if !loaded {
+        eprintln!("skipped: the kernel refused to load a sockops program here: {out}");
+        return;
+    }
+    let (ok, real) = sh(&format!("bpftool prog run pinned {pin} repeat 2"));
+    let _ = sh(&format!("rm -f {pin}"));
+    let mut m = sim_core::Machine::new(&sim_core::Config::default());
+    m.install_file("/o", std::sync::Arc::from(std::fs::read(root.join("sockops_lookup.o")).expect("fixture")));
+    m.apply(&BpfOp::BpftoolProgLoad { object: "/o".into(), pin: "/sys/fs/bpf/p".into(), args: vec![], libbpf: sim_core::bpf::Libbpf::V1 })
+        .expect("load");
+    let r = m.apply(&BpfOp::BpfTestRun { pin: "/sys/fs/bpf/p".into(), repeat: 2 }).expect("runs");
+    let sim_core::Outcome::Failed { errno, detail } = r.outcome else { panic!("{:?}", r.outcome) };
+    assert!(!ok, "the real kernel ran it: {real}");
+    assert_eq!(errno, sim_core::Errno::ENOTSUPP);
+    assert_eq!(detail.trim(), real.trim(), "bpftool's message");
+}

@@ -241,6 +241,9 @@ crate::events! {
             "{why}: link {id} loses its last reference: program {prog} is detached from {target} and the link is freed";
         /// A program ran once in the interpreter (`BPF_PROG_TEST_RUN`); each
         /// helper call is (instruction, helper id, r0 after it).
+        /// BPF_PROG_TEST_RUN on a program type that has no test_run.
+        TestRunRefused { id: u32, name: String, prog_type: String } = 50, Error, "bpf_prog_test_run (prog->aux->ops->test_run is NULL)", [],
+            "BPF_PROG_TEST_RUN on program {id} ({name}) fails with ENOTSUPP (524): {prog_type} programs have no test_run in their bpf_prog_ops, so the kernel cannot run one on a made-up input; bpftool prints \"Unknown error 524\" because 524 is a kernel-internal errno that libc does not name";
         TestRun { run: u32, id: u32, name: String, executed: usize, calls: Vec<(usize, i32, u64)>, ret: u64 } = 8, Syscall,
             "bpf_prog_test_run/___bpf_prog_run", [],
             "run {run} of program {id} ({name}): {executed} instructions executed; {}; it returns {ret}", helper_calls(calls);

@@ -4,6 +4,10 @@
 use super::events::{open_how, MapAfterRuns, Why};
 use super::*;
 
+/// The program types (as bpftool names them) whose `bpf_prog_ops` have a
+/// `.test_run` in Linux 6.18, of those the simulator loads.
+const TEST_RUN_TYPES: [&str; 6] = ["socket_filter", "sched_cls", "xdp", "cgroup_skb", "tracing", "struct_ops"];
+
 impl Ctx<'_> {
     pub(super) fn bpf_update(&mut self, f: impl FnOnce(&mut BpfState)) {
         let old = self.h.bpf.clone();
@@ -115,6 +119,14 @@ impl Ctx<'_> {
             return Ok(self.k().fail(linux::Errno::ENOENT, format!("no program is pinned at {pin}")));
         };
         let Some(prog) = self.h.bpf.progs.get(&id).cloned() else { return Err(SimError::Limit("pinned program is gone".into()).into()) };
+        // bpf_prog_test_run: only program types whose bpf_prog_ops have a
+        // .test_run (Linux 6.18: net/core/filter.c, net/bpf/test_run.c,
+        // kernel/trace/bpf_trace.c, bpf_struct_ops.c); sock_ops, kprobe,
+        // tracepoint, cgroup_sock and lsm have none.
+        if !TEST_RUN_TYPES.contains(&prog.prog_type.as_str()) {
+            self.event(Ev::TestRunRefused { id, name: prog.name.clone(), prog_type: prog.prog_type.clone() });
+            return Ok(Outcome::Failed { errno: linux::Errno::ENOTSUPP, detail: "Error: failed to run program: Unknown error 524".into() });
+        }
         let mut maps = super::vm::Maps::new();
         for m in &prog.map_ids {
             if let Some(k) = self.h.bpf.maps.get(m) {

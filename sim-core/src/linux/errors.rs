@@ -37,6 +37,8 @@ pub enum Errno {
     ELOOP,
     /// 80: Accessing a corrupted shared library (an interpreter that is not x86-64 ELF).
     ELIBBAD,
+    /// 524: the kernel-internal ENOTSUPP, which glibc's strerror does not know.
+    ENOTSUPP,
 }
 
 impl Errno {
@@ -56,6 +58,7 @@ impl Errno {
             Errno::EEXIST => 17,
             Errno::ELOOP => 40,
             Errno::ELIBBAD => 80,
+            Errno::ENOTSUPP => 524,
         }
     }
     /// strerror() text.
@@ -74,6 +77,7 @@ impl Errno {
             Errno::EEXIST => "File exists",
             Errno::ELOOP => "Too many levels of symbolic links",
             Errno::ELIBBAD => "Accessing a corrupted shared library",
+            Errno::ENOTSUPP => "Unknown error 524",
         }
     }
 }
@@ -94,6 +98,7 @@ impl crate::fields::Choice for Errno {
         ("EEXIST", Errno::EEXIST),
         ("ELOOP", Errno::ELOOP),
         ("ELIBBAD", Errno::ELIBBAD),
+        ("ENOTSUPP", Errno::ENOTSUPP),
     ];
 }
 
@@ -272,7 +277,7 @@ pub enum Error {
 }
 
 crate::wire_enum! {
-    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10, ELOOP = 11, ELIBBAD = 12 }
+    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10, ELOOP = 11, ELIBBAD = 12, ENOTSUPP = 13 }
     Outcome {
         Ok = 0,
         Pid { pid } = 1,
