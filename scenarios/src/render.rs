@@ -18,6 +18,7 @@ pub fn outcome_text(o: &Outcome) -> String {
         Outcome::Failed { errno, detail } => format!("error {errno}: {detail}"),
         Outcome::Handle { handle } => format!("handle {handle:#x}"),
         Outcome::Id { id } => format!("id {id}"),
+        Outcome::Retval { value } => format!("Return value: {value}"),
         Outcome::Copied { bytes, data } if data.is_empty() => format!("TRUE, {bytes} bytes copied"),
         Outcome::Copied { bytes, data } => format!("TRUE, {bytes} bytes copied: {data:02x?}"),
         Outcome::WinError { code, name, detail, bytes } => {

@@ -14,7 +14,7 @@ sim_core::choice! {
     /// What an operation returned, as an `outcome` check names it.
     pub enum ResultKind: "a result kind" {
         Ok = "ok", Pid = "pid", Fd = "fd", Addr = "addr", Bytes = "bytes", Reaped = "reaped", Segv = "segv",
-        Failed = "failed", Handle = "handle", Id = "id", Copied = "copied", WinError = "win_error",
+        Failed = "failed", Handle = "handle", Id = "id", Copied = "copied", WinError = "win_error", Retval = "retval",
     }
 }
 
@@ -228,6 +228,7 @@ fn outcome_name(o: &Outcome) -> (&'static str, Option<u64>, Option<String>) {
         Outcome::Handle { handle } => ("handle", Some(u64::from(*handle)), None),
         Outcome::Id { id } => ("id", Some(u64::from(*id)), None),
         Outcome::Copied { bytes, .. } => ("copied", Some(*bytes), None),
+        Outcome::Retval { value } => ("retval", Some(*value), None),
         Outcome::WinError { name, bytes, .. } => ("win_error", Some(*bytes), Some(name.clone())),
     }
 }

@@ -169,7 +169,7 @@ impl Ctx<'_> {
         if !maps.is_empty() {
             self.event(Ev::MapsAfterRuns { maps });
         }
-        Ok(Outcome::Copied { bytes: r0, data: vec![] })
+        Ok(Outcome::Retval { value: r0 })
     }
 
     pub(super) fn bpf_exists(&self, r: BpfRef) -> bool {

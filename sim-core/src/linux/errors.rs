@@ -161,6 +161,12 @@ pub enum Outcome {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         data: Vec<u8>,
     },
+    /// What a program run by `BPF_PROG_TEST_RUN` returned (`retval`, as
+    /// `bpftool prog run` prints "Return value: N").
+    Retval {
+        /// r0 at exit.
+        value: u64,
+    },
     /// A Windows API call failed (GetLastError).
     WinError {
         /// The error code, e.g. 5.
@@ -291,5 +297,6 @@ crate::wire_enum! {
         WinError { code, name, detail, bytes } = 9,
         Failed { errno, detail } = 10,
         Id { id } = 11,
+        Retval { value } = 12,
     }
 }
