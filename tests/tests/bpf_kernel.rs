@@ -20,6 +20,15 @@ fn sh(cmd: &str) -> (bool, String) {
     }
 }
 
+/// Whether bpftool, root and bpffs are here; says why not when they are not.
+fn bpf_ready() -> bool {
+    let ready = sh("command -v bpftool").0 && sh("test \"$(id -u)\" = 0").0 && sh("mount | grep -q ' /sys/fs/bpf type bpf'").0;
+    if !ready {
+        eprintln!("skipped: needs bpftool, root and bpffs at /sys/fs/bpf");
+    }
+    ready
+}
+
 /// The value of `"key":NUMBER` in bpftool's JSON.
 fn json_num(text: &str, key: &str) -> Option<u64> {
     let at = text.find(&format!("\"{key}\":"))? + key.len() + 3;
@@ -86,8 +95,7 @@ fn map_survival_matches_the_real_kernel() {
 #[test]
 fn map_sharing_through_a_pin_matches_the_real_kernel() {
     let _one_at_a_time = kernel();
-    if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
-        eprintln!("skipped: needs root, bpftool and bpffs (see map_survival_matches_the_real_kernel)");
+    if !bpf_ready() {
         return;
     }
     if sh("test -e /sys/fs/bpf/shared").0 {
@@ -125,8 +133,7 @@ fn map_sharing_through_a_pin_matches_the_real_kernel() {
 #[test]
 fn verifier_verdicts_match_the_real_kernel() {
     let _one_at_a_time = kernel();
-    if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
-        eprintln!("skipped: needs root, bpftool and bpffs");
+    if !bpf_ready() {
         return;
     }
     let dir = format!("/sys/fs/bpf/sim-verify-{}", std::process::id());
@@ -176,8 +183,7 @@ fn loader_options_match_the_real_kernel() {
     let _one_at_a_time = kernel();
     use sim_core::{Config, Machine, Outcome};
     use std::sync::Arc;
-    if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
-        eprintln!("skipped: needs root, bpftool and bpffs");
+    if !bpf_ready() {
         return;
     }
     let dir = format!("/sys/fs/bpf/sim-options-{}", std::process::id());
@@ -276,8 +282,7 @@ fn json_keys(text: &str) -> Vec<String> {
 #[test]
 fn json_output_uses_bpftools_names_in_bpftools_order() {
     let _one_at_a_time = kernel();
-    if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
-        eprintln!("skipped: needs root, bpftool and bpffs");
+    if !bpf_ready() {
         return;
     }
     let dir = format!("/sys/fs/bpf/sim-json-{}", std::process::id());
@@ -369,8 +374,7 @@ fn struct_ops_registration_matches_the_real_kernel() {
 #[test]
 fn map_create_checks_match_the_real_kernel() {
     let _one_at_a_time = kernel();
-    if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
-        eprintln!("skipped: needs bpftool, root and bpffs at /sys/fs/bpf");
+    if !bpf_ready() {
         return;
     }
     let cases: &[(&str, u32, u32, u32, u32)] = &[
@@ -419,8 +423,7 @@ fn map_create_checks_match_the_real_kernel() {
 #[test]
 fn a_test_run_of_a_sock_ops_program_is_refused_like_the_real_kernel() {
     let _one_at_a_time = kernel();
-    if !sh("command -v bpftool").0 || !sh("test \"$(id -u)\" = 0").0 || !sh("mount | grep -q ' /sys/fs/bpf type bpf'").0 {
-        eprintln!("skipped: needs bpftool, root and bpffs at /sys/fs/bpf");
+    if !bpf_ready() {
         return;
     }
     let pin = format!("/sys/fs/bpf/sim-tests-run-{}", std::process::id());
