@@ -197,10 +197,15 @@ crate::events! {
             [Focus::Pte { table: level.table, index: level.index }],
             "{}", describe_level(*format, level);
         /// The walk succeeded: A/D set, the TLB filled.
-        TlbFill { va: VirtAddr, pa: PhysAddr, write: bool, vpn: u64, frame: Pfn } = 4, Tlb, "MMU A/D update, TLB fill",
+        TlbFill { va: VirtAddr, pa: PhysAddr, write: bool, vpn: u64, frame: Pfn, set: bool } = 4, Tlb, "MMU A/D update, TLB fill",
             [Focus::Tlb, Focus::Frame { pfn: *frame }],
-            "translation done: {va} -> {pa}; the CPU sets {} in the entries it used and caches page {vpn:#x} -> frame {frame} in the TLB",
-            if *write { "Accessed and Dirty" } else { "Accessed" };
+            "translation done: {va} -> {pa}; {} and caches page {vpn:#x} -> frame {frame} in the TLB",
+            match (*set, *write) {
+                (true, true) => "the CPU sets Accessed and Dirty where the entries it used lack them",
+                (true, false) => "the CPU sets Accessed where the entries it used lack it",
+                (false, true) => "the entries already have Accessed and Dirty set (Linux makes them so), so the CPU writes nothing",
+                (false, false) => "the entries already have Accessed set (Linux makes them so), so the CPU writes nothing",
+            };
         /// The walk failed or the rights forbid the access: #PF.
         PageFault { va: VirtAddr, access: Access, present: bool, code: u32 } = 5, Fault, "exc_page_fault/do_user_addr_fault", [],
             "page fault at {va} ({access}, {}): error code {code:#x}, CR2 = {va}; the kernel's fault handler takes over",

@@ -65,7 +65,9 @@ impl Ctx<'_> {
                 Translation::NotMapped { .. } => false,
             };
             if let (true, Translation::Mapped { frame, pa, writable, no_exec, .. }) = (allowed, &t) {
-                // 3. The CPU sets Accessed on every level, Dirty on the leaf for a write.
+                // 3. The CPU sets Accessed on every level, Dirty on the leaf
+                // for a write, where they are not set yet.
+                let mut set = false;
                 for (i, l) in walk.iter().enumerate() {
                     let mut e = l.entry | PTE_A;
                     if i + 1 == walk.len() && access == Access::Write {
@@ -73,6 +75,7 @@ impl Ctx<'_> {
                     }
                     if e != l.entry {
                         self.write_pte(l.table, l.index, e);
+                        set = true;
                     }
                 }
                 let dirty = access == Access::Write || walk.last().is_some_and(|l| l.entry & PTE_D != 0);
@@ -86,7 +89,7 @@ impl Ctx<'_> {
                 });
                 if self.rt.verbose_walks {
                     let write = access == Access::Write;
-                    self.event(Ev::TlbFill { va, pa: *pa, write, vpn, frame: *frame });
+                    self.event(Ev::TlbFill { va, pa: *pa, write, vpn, frame: *frame, set });
                 }
                 return Ok(Ok(*pa));
             }

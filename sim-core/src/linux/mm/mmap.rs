@@ -166,7 +166,8 @@ impl Ctx<'_> {
             let pfn = fmt.pte_pfn(e);
             let exclusive = self.st.frames.get(&pfn).is_some_and(|f| f.kind == FrameKind::Anon && f.refcount == 1);
             let shared = pieces.iter().any(|v| v.shared && v.start <= va && va < v.end);
-            let flags = pte_flags_for(fmt, prot, exclusive || shared) | (e & (PTE_A | PTE_D));
+            // pte_modify keeps the entry's own Accessed and Dirty bits.
+            let flags = (pte_flags_for(fmt, prot, exclusive || shared) & !(PTE_A | PTE_D)) | (e & (PTE_A | PTE_D));
             self.write_pte(table, index, fmt.make_pte(pfn, flags));
             self.tlb_flush_page(pid, va);
         }

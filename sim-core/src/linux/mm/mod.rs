@@ -9,17 +9,20 @@ mod tlb;
 mod uaccess;
 
 use super::Prot;
-use crate::arch::{PagingFormat, WalkLevel, PTE_P, PTE_RW, PTE_US};
+use crate::arch::{PagingFormat, WalkLevel, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US};
 
 /// Limit on pages one operation may map or touch, so that a lesson cannot
 /// make the browser hang.
 pub const MAX_PAGES_PER_OP: u64 = 1 << 20;
 
-/// Present + user, plus RW and NX as the VMA's protection says.
+/// A new leaf entry as Linux makes it: present, user, Accessed (x86's
+/// `vm_page_prot` has `_PAGE_ACCESSED`), NX as the VMA says; made writable
+/// only on a write fault, and then Dirty too (`pte_mkwrite(pte_mkdirty())`
+/// in do_anonymous_page, wp_page_copy, finish_fault).
 pub fn pte_flags_for(fmt: PagingFormat, prot: Prot, writable: bool) -> u64 {
-    let mut f = PTE_P | PTE_US;
+    let mut f = PTE_P | PTE_US | PTE_A;
     if writable && prot.write {
-        f |= PTE_RW;
+        f |= PTE_RW | PTE_D;
     }
     if !prot.exec {
         f |= fmt.nx();

@@ -37,8 +37,9 @@ impl Ctx<'_> {
                 continue;
             }
             let next = self.frame_alloc(FrameKind::PageTable { level: level + 1, owner: pid })?;
-            // Upper levels are permissive; the leaf decides (as Linux does).
-            self.write_pte(table, index, fmt.make_pte(next, PTE_P | PTE_RW | PTE_US));
+            // Upper levels are permissive; the leaf decides (as Linux does):
+            // _PAGE_TABLE, with Accessed and Dirty already set.
+            self.write_pte(table, index, fmt.make_pte(next, PTE_P | PTE_RW | PTE_US | crate::arch::PTE_A | crate::arch::PTE_D));
             if !narrate {
                 table = next;
                 continue;
