@@ -188,7 +188,7 @@ crate::events! {
             "TLB hit: page {vpn:#x} -> frame {pfn}, so no page walk; {va} is {pa}";
         /// The TLB held the page but its entry does not allow the access.
         TlbHitRefused { vpn: u64, write: bool, writable: bool } = 1, Tlb, "TLB lookup", [Focus::Tlb],
-            "TLB hit for page {vpn:#x}, but {}: the MMU walks the tables again", refusal(write, writable);
+            "TLB hit for page {vpn:#x}, but {}: the CPU may raise the page fault from the cached entry at once (Intel SDM 4.10.4.3); this one walks the tables again", refusal(write, writable);
         /// The TLB did not hold the page.
         TlbMiss { vpn: u64 } = 2, Tlb, "TLB lookup", [Focus::Tlb],
             "TLB miss for page {vpn:#x}: the MMU walks the page tables from CR3";
@@ -480,7 +480,7 @@ crate::events! {
         /// A read of untouched anonymous memory mapped the zero page.
         ZeroPageMapped { page: u64, table: Pfn, index: usize } = 53, Map, "do_anonymous_page (my_zero_pfn)",
             [Focus::Pte { table: *table, index: *index }],
-            "read of untouched anonymous memory: map the shared zero page (frame {}) read-only at {page:#x}; no memory is allocated until a write",
+            "read of untouched anonymous memory: map the shared zero page (frame {}, the kernel's empty_zero_page: frame 0 stands for it here) read-only at {page:#x}; no memory is allocated until a write",
             ZERO_PFN;
         /// Demand paging allocated and mapped a zeroed frame.
         DemandPage { format: PagingFormat, pfn: Pfn, page: u64, pte: u64, table: Pfn, index: usize } = 54, Alloc, "do_anonymous_page",
