@@ -6,14 +6,14 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   scenarios list                      list the built-in lessons
-  scenarios run ID|FILE [--json] [--state] [--stop-at entry]
+  scenarios run ID|FILE [--json] [--state] [--stop-at entry|main]
                                       run a lesson and check its expectations; FILE is
                                       a lesson file or an ELF file (an x86-64 program,
                                       ARM firmware or a BPF object), run as the page runs it;
                                       --state prints the final state as JSON, with each
                                       process's /proc/PID/maps; --stop-at entry stops an
-                                      x86-64 program where execve returns to user space
-                                      (by default it runs on through ld.so to _start)
+                                      x86-64 program where execve returns to user space,
+                                      --stop-at main (the default) when main is entered
   scenarios inspect FILE [--json]     show what the loader sees in an ELF file
 
 exit status: 0 all expectations hold, 1 an expectation failed, 2 invalid input";
@@ -26,12 +26,9 @@ fn main() -> ExitCode {
     let at_entry = match stop.as_deref() {
         None => false,
         Some("entry") => true,
-        Some("main") => {
-            eprintln!("--stop-at main: the simulator does not run a program's own code, so a run ends at _start, before __libc_start_main calls main; use --stop-at entry, or leave it out to stop at _start");
-            return ExitCode::from(2);
-        }
+        Some("main") => false,
         Some(other) => {
-            eprintln!("--stop-at {other:?}: use entry");
+            eprintln!("--stop-at {other:?}: use entry or main");
             return ExitCode::from(2);
         }
     };

@@ -86,8 +86,13 @@ pub fn own_elf_until(name: &str, bytes: &[u8], at_entry: bool) -> Result<Run, St
                     vec![],
                 ));
                 steps.push(step(
-                    "ld.so, in user space, with the process's own system calls: it opens /etc/ld.so.cache to find each library your program needs, maps each one (one mmap for the whole span, then each segment over it), sets up thread-local storage, relocates (writing addresses into the GOT and data pages, which become private copies), makes each RELRO region read-only, and jumps to your program's entry point (_start, which calls __libc_start_main and then main). Open cat /proc/2/maps below the mappings to compare with your own machine.",
+                    "ld.so, in user space, with the process's own system calls: it opens /etc/ld.so.cache to find each library your program needs, maps each one (one mmap for the whole span, then each segment over it), sets up thread-local storage, relocates (writing addresses into the GOT and data pages, which become private copies), makes each RELRO region read-only, and jumps to your program's entry point, _start. Open cat /proc/2/maps below the mappings to compare with your own machine.",
                     LinuxOp::LdSo { pid: Pid(2) },
+                    vec![],
+                ));
+                steps.push(step(
+                    "_start (from glibc's crt1.o, linked into your program) hands main to __libc_start_main in libc, which runs your program's initialisers and calls main: the CPU fetches main's first instruction.",
+                    LinuxOp::LibcStartMain { pid: Pid(2) },
                     vec![],
                 ));
             }

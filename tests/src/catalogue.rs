@@ -22,7 +22,7 @@ pub enum Kind {
     Recording,
     /// A file that opens and whose run ends in a failure the student sees
     /// in the lesson (a dynamic program whose library is missing): the
-    /// error is the last failed step's.
+    /// error is the first failed step's.
     Run,
 }
 
@@ -237,7 +237,7 @@ pub fn open(b: &Bad) -> Option<String> {
         Kind::Recording => scenarios::Recording::decode(&b.bytes).err().map(|e| e.to_string()),
         Kind::Run => match scenarios::open::bytes(&b.name, &b.bytes) {
             Err(e) => Some(e),
-            Ok(run) => run.steps.iter().rev().find_map(|s| match &s.outcome {
+            Ok(run) => run.steps.iter().find_map(|s| match &s.outcome {
                 sim_core::Outcome::Failed { errno, detail } => Some(format!("{}: {errno}: {detail}", b.name)),
                 _ => None,
             }),

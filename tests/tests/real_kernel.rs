@@ -433,6 +433,21 @@ fn ld_so_leaves_the_same_address_space_as_the_real_one() {
             };
             assert_eq!(sorted(&sim), sorted(&real), "{prog}: /proc/PID/maps at the program's entry, after ld.so, relative to each object");
         }
+        // On to main: _start's code gives main's address; the real program
+        // stops there under gdb with the same mappings.
+        let r = m.apply(&LinuxOp::LibcStartMain { pid: Pid(1) }).unwrap_or_else(|e| panic!("{prog}: {e}"));
+        assert_eq!(r.outcome, sim_core::Outcome::Ok, "{prog}: to main");
+        let main = m.state().linux.procs[&Pid(1)].regs.ip;
+        let at_main = real_at(prog, main).unwrap_or_else(|| panic!("{prog}: gdb did not stop at main {main:#x}"));
+        let sim: Vec<String> = m.state().linux.maps(Pid(1)).unwrap_or_default().lines().map(without_dev_inode).collect();
+        let real: Vec<String> = at_main.lines().map(without_dev_inode).collect();
+        let sorted = |l: &[String]| {
+            let mut v = relative(l);
+            v.sort();
+            v
+        };
+        assert!(!real.is_empty(), "{prog}: gdb stopped at main {main:#x}");
+        assert_eq!(sorted(&sim), sorted(&real), "{prog}: /proc/PID/maps at main, relative to each object");
         compared += 1;
     }
     assert!(compared >= 25, "compared only {compared} programs");

@@ -14,6 +14,7 @@ pub mod dt {
     pub const PLTGOT: u64 = 3;
     pub const DEBUG: u64 = 21;
     pub const BIND_NOW: u64 = 24;
+    pub const INIT_ARRAYSZ: u64 = 27;
     pub const FLAGS: u64 = 30;
     pub const FLAGS_1: u64 = 0x6fff_fffb;
     pub const NEEDED: u64 = 1;
@@ -128,6 +129,8 @@ pub struct Dynamic {
     pub tls: Option<(u64, u64)>,
     /// Every entry of the dynamic section: its vaddr, tag and value.
     pub entries: Vec<(u64, u64, u64)>,
+    /// DT_INIT_ARRAYSZ: bytes of the initialiser pointers.
+    pub init_array_len: u64,
     /// DT_BIND_NOW, DF_BIND_NOW or DF_1_NOW: PLT slots are bound at load
     /// time, not lazily at the first call.
     pub bind_now: bool,
@@ -246,6 +249,7 @@ impl Dynamic {
         }
 
         // Relocations first: they bound the symbols referenced.
+        out.init_array_len = get(dt::INIT_ARRAYSZ).unwrap_or(0);
         out.bind_now =
             get(dt::BIND_NOW).is_some() || get(dt::FLAGS).is_some_and(|f| f & 8 != 0) || get(dt::FLAGS_1).is_some_and(|f| f & 1 != 0);
         let mut read_rela = |tag: u64, size_tag: u64| -> Result<(), DynamicError> {

@@ -266,6 +266,12 @@ pub enum Error {
         /// Why.
         error: super::dynamic::DynamicError,
     },
+    /// `_start` does not load `main` the way glibc's crt1.o does.
+    #[error("{path}: its _start does not pass main the way glibc's crt1.o does, so main cannot be found")]
+    NoMain {
+        /// The program.
+        path: String,
+    },
     /// A library ld.so found cannot be loaded.
     #[error("{path}: cannot be loaded: {reason}")]
     Library {

@@ -377,6 +377,10 @@ crate::events! {
         /// Dynamic entries were moved by the load bias.
         DynamicAdjusted { pid: Pid, path: String, n: usize } = 77, Copy, "elf_get_dynamic_info (ADJUST_DYN_INFO)", [Focus::Proc { pid: *pid }],
             "ld.so rewrites {n} entries of {path}'s own dynamic section in place (its table addresses plus the load bias, and the program's DT_DEBUG pointing at _r_debug for debuggers): that page too is now a private copy";
+        /// _start and __libc_start_main ran up to main.
+        LibcStart { pid: Pid, entry: u64, main: u64, start_main: u64, inits: u64 } = 81, Process,
+            "_start (sysdeps/x86_64/start.S)/__libc_start_main (csu/libc-start.c, glibc 2.36)", [Focus::Proc { pid: *pid }],
+            "_start at {entry:#x} loads main's address ({main:#x}) into %rdi and calls __libc_start_main through its GOT slot, where ld.so put {start_main:#x}; __libc_start_main registers ld.so's _dl_fini for exit, runs the program's initialisers (DT_INIT if it has one, then {inits} DT_INIT_ARRAY function(s): code the simulator does not run) and calls main(argc, argv, envp)";
         /// The program break was set past the last segment.
         BrkSet { brk: u64 } = 32, Map, "load_elf_binary (mm->start_brk; set_brk before 6.7)", [],
             "program break set to {brk:#x}, just past the last segment: the heap will grow from there";

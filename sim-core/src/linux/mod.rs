@@ -15,6 +15,7 @@ pub mod events;
 pub mod exec;
 pub mod files;
 pub mod ldso;
+pub mod libc;
 pub mod mm;
 pub mod ops;
 pub mod process;

@@ -210,6 +210,15 @@ crate::operations! {
         describe format!("[{pid}] ld.so: load the libraries and jump to the program");
         apply k.ld_so(*pid);
 
+        /// glibc's `_start` and `__libc_start_main` up to `main`, after ld.so.
+        LibcStartMain = "libc_start_main" {
+            /// The process.
+            pid: Pid = Pid(f.need_int("pid")?),
+        }
+        pid Some(pid.0);
+        describe format!("[{pid}] _start → __libc_start_main → main");
+        apply k.libc_start_main(*pid);
+
         /// `exit_group(code)`: `do_exit()`.
         Exit = "exit" {
             /// The process.
