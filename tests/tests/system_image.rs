@@ -92,3 +92,26 @@ fn a_damaged_image_is_refused_with_a_reason() {
     bad.files[0].path = "usr/lib/x".into();
     assert!(SystemImage::decode(&bad.encode()).expect_err("relative path").to_string().contains("not an absolute path"));
 }
+
+/// A read of bytes the image does not ship says so, in the page-cache
+/// read and in the load itself: never a silent zero.
+#[test]
+fn reading_unshipped_code_says_it_is_not_shipped() {
+    use sim_core::{Config, LinuxOp, Machine, Pid};
+    let mut m = Machine::new(&Config::default());
+    m.install_image(&image());
+    m.install_file("/bin/p", std::sync::Arc::from(&include_bytes!("../../fixtures/exec/dynamic_pie")[..]));
+    m.apply(&LinuxOp::Spawn { name: "sh".into() }).expect("spawn");
+    m.apply(&LinuxOp::Exec { pid: Pid(1), path: "/bin/p".into(), argv: vec![], envp: vec![] }).expect("exec");
+    let entry = m.state().linux.procs[&Pid(1)].regs.ip; // ld.so's _start, in its .text
+    let r = m.apply(&LinuxOp::Read { pid: Pid(1), addr: entry, len: 16 }).expect("reads");
+    let texts: Vec<String> = r.events.iter().map(|e| e.text()).collect();
+    assert!(texts.iter().any(|t| t.starts_with("page cache miss") && t.contains("not shipped")), "{texts:#?}");
+    assert!(
+        texts.iter().any(|t| t.starts_with("load ") && t.contains("16 of these bytes are not in the simulator's system image")),
+        "{texts:#?}"
+    );
+    // The program's own file is whole: reading its code says nothing of the kind.
+    let own = m.apply(&LinuxOp::Read { pid: Pid(1), addr: 0x5555_5555_5050, len: 16 }).expect("reads");
+    assert!(own.events.iter().all(|e| !e.text().contains("not shipped") && !e.text().contains("system image")));
+}

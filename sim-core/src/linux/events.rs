@@ -447,8 +447,9 @@ crate::events! {
         Store { head: Vec<u8>, len: usize, va: u64, pa: PhysAddr, pfn: Pfn } = 45, Copy, "mov to memory", [Focus::Frame { pfn: *pfn }],
             "store {} at {va:#x} = {pa} in frame {pfn}", shown(head, len);
         /// Bytes were loaded.
-        Load { head: Vec<u8>, len: usize, addr: u64 } = 46, Copy, "mov from memory", [],
-            "load {} from {addr:#x}", shown(head, len);
+        Load { head: Vec<u8>, len: usize, addr: u64, unshipped: u64 } = 46, Copy, "mov from memory", [],
+            "load {} from {addr:#x}{}", shown(head, len),
+            match unshipped { 0 => String::new(), n => format!(" ({n} of these bytes are not in the simulator's system image: the real file has code there, not these zeros)") };
 
         // The mapping system calls (mm/mmap.c, mm/mprotect.c).
 

@@ -31,6 +31,7 @@ impl Ctx<'_> {
     pub fn user_read(&mut self, pid: Pid, addr: u64, len: usize) -> R<Outcome> {
         let fmt = self.fmt();
         let mut out = Vec::with_capacity(len);
+        let mut unshipped = 0;
         while out.len() < len {
             let va = addr.wrapping_add(out.len() as u64);
             let room = (fmt.page_size() - fmt.offset(VirtAddr(va))) as usize;
@@ -38,13 +39,19 @@ impl Ctx<'_> {
             match self.access(pid, VirtAddr(va), Access::Read)? {
                 Ok(pa) => {
                     let pfn = Pfn(pa.0 >> fmt.page_shift());
-                    out.extend(self.st.frame_bytes(pfn, fmt.offset(VirtAddr(va)) as usize, n));
+                    let off = fmt.offset(VirtAddr(va));
+                    // A page-cache page of a file the system image ships in part.
+                    if let Some(FrameKind::PageCache { path, index }) = self.st.frames.get(&pfn).map(|f| &f.kind) {
+                        let start = index * fmt.page_size() + off;
+                        unshipped += self.st.unshipped(path, start, start + n as u64);
+                    }
+                    out.extend(self.st.frame_bytes(pfn, off as usize, n));
                 }
                 Err(segv) => return Ok(segv),
             }
         }
         let head = if out.len() <= 16 { out.clone() } else { Vec::new() };
-        self.event(Ev::Load { head, len: out.len(), addr });
+        self.event(Ev::Load { head, len: out.len(), addr, unshipped });
         Ok(Outcome::Bytes { bytes: out })
     }
 }
