@@ -257,6 +257,37 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("handles-vs-pids", include_str!("../lessons/handles-vs-pids.toml")),
 ];
 
+/// What the lesson's machine models, by the kinds of operation it uses: the
+/// kernel, C library, libbpf, core and Windows versions every claim of it is
+/// true for (shown under the title and at the head of a trace).
+pub fn models(lesson: &Lesson) -> String {
+    use sim_core::Op;
+    let mut parts: Vec<String> = Vec::new();
+    let uses = |f: fn(&Op) -> bool| lesson.steps.iter().any(|s| f(&s.op));
+    // A Windows lesson's memory steps set up its processes' memory; they
+    // make no claim about Linux.
+    if uses(|o| matches!(o, Op::Linux(_) | Op::Bpf(_))) && !uses(|o| matches!(o, Op::Nt(_))) {
+        parts.push("Linux 6.18 (x86-64)".into());
+    }
+    if lesson.system.is_some() {
+        parts.push("glibc 2.36 (Debian 12's libc6)".into());
+    }
+    if uses(|o| matches!(o, Op::Bpf(_))) {
+        let legacy = lesson
+            .steps
+            .iter()
+            .any(|s| matches!(&s.op, Op::Bpf(sim_core::BpfOp::BpftoolProgLoad { libbpf: sim_core::bpf::Libbpf::V0_8, .. })));
+        parts.push(if legacy { "libbpf 1.4+ and 0.8, as each step says".into() } else { "libbpf 1.4+ (placeholder map fds)".into() });
+    }
+    if uses(|o| matches!(o, Op::Mcu(_))) {
+        parts.push("an ARMv6-M Cortex-M0 (the BBC micro:bit's nRF51822)".into());
+    }
+    if uses(|o| matches!(o, Op::Nt(_))) {
+        parts.push("Windows' object manager and handles as in the Windows Research Kernel (Server 2003)".into());
+    }
+    parts.join(" · ")
+}
+
 /// The built-in lesson `id`, parsed.
 pub fn builtin(id: &str) -> Option<Result<Lesson, ParseError>> {
     BUILTIN.iter().find(|(i, _)| *i == id).map(|(_, src)| parse_lesson(src))

@@ -22,6 +22,8 @@ pub struct Recording {
     pub summary: String,
     /// The question it answers.
     pub question: String,
+    /// What its machine models (see [`crate::lesson::models`]).
+    pub models: String,
     /// What each step did. Their `events` are filled from the timeline when
     /// a recording is decoded, not carried twice.
     pub steps: Vec<StepRecord>,
@@ -31,8 +33,9 @@ pub struct Recording {
 
 impl From<Run> for Recording {
     fn from(run: Run) -> Recording {
+        let models = crate::lesson::models(&run.lesson);
         let l = run.lesson;
-        Recording { id: l.id, title: l.title, summary: l.summary, question: l.question, steps: run.steps, timeline: run.timeline }
+        Recording { id: l.id, title: l.title, summary: l.summary, question: l.question, models, steps: run.steps, timeline: run.timeline }
     }
 }
 
@@ -77,16 +80,17 @@ impl Wire for StepRecord {
 
 impl Wire for Recording {
     fn put(&self, out: &mut Vec<u8>) {
-        let Recording { id, title, summary, question, steps, timeline } = self;
+        let Recording { id, title, summary, question, models, steps, timeline } = self;
         id.put(out);
         title.put(out);
         summary.put(out);
         question.put(out);
+        models.put(out);
         steps.put(out);
         timeline.put(out);
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        let (id, title, summary, question) = (String::get(r)?, String::get(r)?, String::get(r)?, String::get(r)?);
+        let (id, title, summary, question, models) = (String::get(r)?, String::get(r)?, String::get(r)?, String::get(r)?, String::get(r)?);
         let mut steps: Vec<StepRecord> = Wire::get(r)?;
         let timeline = Timeline::get(r)?;
         let n = timeline.len();
@@ -97,6 +101,6 @@ impl Wire for Recording {
             }
             s.event_count = end - s.first_event;
         }
-        Ok(Recording { id, title, summary, question, steps, timeline })
+        Ok(Recording { id, title, summary, question, models, steps, timeline })
     }
 }

@@ -32,6 +32,7 @@ pub fn trace_text(run: &Run) -> String {
     let mut s = String::new();
     let l = &run.lesson;
     let _ = writeln!(s, "lesson {}: {}", l.id, l.title);
+    let _ = writeln!(s, "models: {}", crate::lesson::models(l));
     if !l.question.is_empty() {
         let _ = writeln!(s, "question: {}", l.question);
     }

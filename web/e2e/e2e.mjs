@@ -91,6 +91,8 @@ await check("a dynamically linked program: the kernel maps it and ld.so, fetchin
   metrics.dynamic_open_ms = Date.now() - t0;
   await page.click("#btn-end");
   await page.waitForFunction(() => document.querySelector(".views").textContent.includes("ld-linux-x86-64.so.2"));
+  const models = await page.textContent("#lesson-models");
+  assert(models.includes("Linux 6.18") && models.includes("glibc 2.36"), `the versions line: ${models}`);
   await page.click(".proc-maps summary");
   const maps = await page.textContent(".proc-maps pre");
   assert(/7ffff7fca000-7ffff7fcb000 r--p 00000000 fe:00 \d+ +\/usr\/lib\/x86_64-linux-gnu\/ld-linux-x86-64\.so\.2/.test(maps), `ld.so in /proc/PID/maps: ${maps}`);

@@ -423,6 +423,7 @@ pub fn app(props: &AppProps) -> Html {
                 <>
                     <section class="lesson-head">
                         <h2 id="lesson-title">{ l.run.title.clone() }</h2>
+                        if !l.run.models.is_empty() { <p class="models" id="lesson-models">{ format!("Models {}", l.run.models) }</p> }
                         if !l.run.question.is_empty() { <p class="question">{ l.run.question.clone() }</p> }
                     </section>
                     <Controls pos={state.pos} len={tl.len()} playing={state.playing} speed_ms={state.speed_ms} dispatch={dispatch.clone()} />
