@@ -381,6 +381,11 @@ crate::events! {
         LibcStart { pid: Pid, entry: u64, main: u64, start_main: u64, inits: u64 } = 81, Process,
             "_start (sysdeps/x86_64/start.S)/__libc_start_main (csu/libc-start.c, glibc 2.36)", [Focus::Proc { pid: *pid }],
             "_start at {entry:#x} loads main's address ({main:#x}) into %rdi and calls __libc_start_main through its GOT slot, where ld.so put {start_main:#x}; __libc_start_main registers ld.so's _dl_fini for exit, runs the program's initialisers (DT_INIT if it has one, then {inits} DT_INIT_ARRAY function(s): code the simulator does not run) and calls main(argc, argv, envp)";
+        /// A fatal signal ended the process.
+        KilledBySignal { pid: Pid, signal: u8, init: bool } = 82, Process, "get_signal/do_group_exit", [Focus::Proc { pid: *pid }],
+            "process {pid} is killed by signal {signal}; it stays a zombie so its parent can collect the status (wait sees WIFSIGNALED, WTERMSIG = {signal}; a shell prints {}, 128 + {signal}){}",
+            128 + u32::from(*signal),
+            if *init { ". On a real system pid 1 is init, which the kernel does not let die this way: it would panic (\"Attempted to kill init!\")" } else { "" };
         /// The program break was set past the last segment.
         BrkSet { brk: u64 } = 32, Map, "load_elf_binary (mm->start_brk; set_brk before 6.7)", [],
             "program break set to {brk:#x}, just past the last segment: the heap will grow from there";

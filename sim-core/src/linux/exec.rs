@@ -309,7 +309,7 @@ impl Ctx<'_> {
         // fail back to the caller; bprm_execve kills it with SIGSEGV.
         if entry >= self.fmt().task_size() {
             self.event(Ev::BadEntry { pid, entry });
-            self.do_exit(pid, 128 + 11)?;
+            self.do_exit_by_signal(pid, 11)?;
             return Ok(Outcome::Segv { addr: VirtAddr(entry), reason: format!("the entry point {entry:#x} is not a user address") });
         }
 

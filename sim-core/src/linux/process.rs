@@ -85,6 +85,17 @@ impl Ctx<'_> {
     /// `do_exit()`: `exit_mm()` drops the address space, `exit_files()` closes
     /// every fd, the process becomes a zombie for its parent to reap.
     pub fn do_exit(&mut self, pid: Pid, code: i32) -> R<()> {
+        self.exit_with(pid, code, None)
+    }
+
+    /// A fatal signal's `do_exit` (`do_group_exit(sig)` from `get_signal`):
+    /// the process is killed by `signal`; its zombie keeps `128 + signal`,
+    /// the number a shell reports, and the event says which it is.
+    pub fn do_exit_by_signal(&mut self, pid: Pid, signal: u8) -> R<()> {
+        self.exit_with(pid, 128 + i32::from(signal), Some(signal))
+    }
+
+    fn exit_with(&mut self, pid: Pid, code: i32, signal: Option<u8>) -> R<()> {
         self.exit_mmap(pid)?;
         self.proc_update(pid, |p| p.mm = None)?;
         let fds: Vec<Fd> = self.proc(pid)?.fds.keys().copied().collect();
@@ -106,7 +117,10 @@ impl Ctx<'_> {
         }
         let has_parent = self.proc(pid)?.ppid != Pid(0) && self.st.procs.contains_key(&self.proc(pid)?.ppid);
         self.proc_update(pid, |p| p.state = ProcState::Zombie { code })?;
-        self.event(Ev::Exited { pid, code });
+        match signal {
+            Some(signal) => self.event(Ev::KilledBySignal { pid, signal, init: pid == Pid(1) }),
+            None => self.event(Ev::Exited { pid, code }),
+        }
         // A zombie nobody will wait for is released at once (autoreap).
         let zombies: Vec<Pid> =
             orphans.into_iter().filter(|o| matches!(self.st.procs.get(o).map(|p| &p.state), Some(ProcState::Zombie { .. }))).collect();

@@ -111,7 +111,7 @@ impl Ctx<'_> {
     pub(super) fn segv(&mut self, pid: Pid, va: VirtAddr, reason: SegvReason) -> R<Outcome> {
         let text = reason.to_string();
         self.event(Ev::Segv { pid, reason });
-        self.do_exit(pid, 128 + 11)?;
+        self.do_exit_by_signal(pid, 11)?;
         Ok(Outcome::Segv { addr: va, reason: text })
     }
 
