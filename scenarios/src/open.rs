@@ -123,8 +123,7 @@ fn interp_entry(image: &sim_core::linux::sysimage::SystemImage, interp: &str) ->
     let real = fs.resolve(interp).ok()?;
     let file = image.files.iter().find(|f| f.path == real)?;
     let ld = ExecImage::parse(&file.contents(), sim_core::linux::exec::STACK_TOP).ok()?;
-    let (first, size) = ld.total_mapping_size();
-    Some(sim_core::linux::exec::MMAP_BASE.checked_sub(size)?.wrapping_sub(first).wrapping_add(ld.entry))
+    Some(sim_core::linux::exec::top_down_bias(&ld)?.wrapping_add(ld.entry))
 }
 
 /// Runs a generated lesson whose only file is the student's `bytes` at `path`.

@@ -148,12 +148,18 @@ fn real_at_entry(prog: &str) -> Option<(String, String)> {
 /// A process as exec left it: /proc/PID/maps, the auxv, the stack pointer.
 type AtEntry = (String, Vec<(String, u64)>, u64);
 
-fn simulated_at_entry(prog: &str) -> Result<AtEntry, String> {
-    let mut m = sim_core::Machine::new(&Config::default());
+/// A simulated machine with this machine's ld.so and Debian's links to it.
+fn host_machine(config: &Config) -> Result<sim_core::Machine, String> {
+    let mut m = sim_core::Machine::new(config);
     for (link, target) in DEBIAN_LINKS {
         m.install_link(link, target);
     }
-    m.install_file(LDSO, std::sync::Arc::from(std::fs::read(LDSO).map_err(|e| e.to_string())?));
+    m.install_file(LDSO, std::sync::Arc::from(std::fs::read(LDSO).map_err(|e| format!("{LDSO}: {e}"))?));
+    Ok(m)
+}
+
+fn simulated_at_entry(prog: &str) -> Result<AtEntry, String> {
+    let mut m = host_machine(&Config::default())?;
     // A program that is a link on this machine (readelf) is one here too.
     let real = std::fs::canonicalize(prog).map_err(|e| e.to_string())?.display().to_string();
     if real != prog {
@@ -391,11 +397,7 @@ fn ld_so_leaves_the_same_address_space_as_the_real_one() {
     }
     let mut compared = 0;
     for prog in &programs {
-        let mut m = sim_core::Machine::new(&Config::default());
-        for (link, target) in DEBIAN_LINKS {
-            m.install_link(link, target);
-        }
-        m.install_file(LDSO, std::sync::Arc::from(std::fs::read(LDSO).expect("ld.so")));
+        let mut m = host_machine(&Config::default()).expect("ld.so");
         m.install_file("/etc/ld.so.cache", std::sync::Arc::from(std::fs::read("/etc/ld.so.cache").expect("cache")));
         install_host(&mut m, prog).expect("program");
         for lib in host_libraries(prog) {
@@ -485,14 +487,8 @@ fn ld_so_writes_the_same_got_as_the_real_one() {
         assert_eq!(m.apply(&LinuxOp::LdSo { pid: Pid(1) }).expect("ld.so").outcome, sim_core::Outcome::Ok);
         let st = m.state();
         let entry = st.linux.procs[&Pid(1)].regs.ip;
-        let root = st.linux.procs[&Pid(1)].mm.as_ref().expect("mm").root;
-        let sim: Vec<u8> = (start..end)
-            .step_by(4096)
-            .flat_map(|va| match st.linux.translate(root, sim_core::VirtAddr(va)) {
-                sim_core::arch::Translation::Mapped { frame, .. } => st.linux.frame_bytes(frame, 0, 4096),
-                _ => vec![0xee; 4096],
-            })
-            .collect();
+        let sim: Vec<u8> =
+            (start..end).step_by(4096).flat_map(|va| st.linux.peek(Pid(1), va, 4096).unwrap_or_else(|_| vec![0xee; 4096])).collect();
         let dump = std::env::temp_dir().join(format!("sim-got-{}-{fixture}.bin", std::process::id()));
         let _ = Command::new("gdb")
             .args(["-q", "-batch", "-nx", "-ex", "starti", "-ex", &format!("break *{entry:#x}"), "-ex", "continue"])
@@ -522,11 +518,7 @@ fn ld_so_writes_the_same_got_as_the_real_one() {
 fn randomised_layouts_fall_where_the_real_kernels_do() {
     let cat = "/usr/bin/cat";
     let seen = |seed: Option<u64>| -> Option<(u64, u64, u64)> {
-        let mut m = sim_core::Machine::new(&Config { aslr_seed: seed, ..Config::default() });
-        for (link, target) in DEBIAN_LINKS {
-            m.install_link(link, target);
-        }
-        m.install_file(LDSO, std::sync::Arc::from(std::fs::read(LDSO).ok()?));
+        let mut m = host_machine(&Config { aslr_seed: seed, ..Config::default() }).ok()?;
         m.install_file(cat, std::sync::Arc::from(std::fs::read(cat).ok()?));
         m.apply(&LinuxOp::Spawn { name: "sh".into() }).ok()?;
         m.apply(&LinuxOp::Exec { pid: Pid(1), path: cat.into(), argv: vec![cat.into()], envp: vec![] }).ok()?;

@@ -58,18 +58,10 @@ pub async fn fetch_bytes(url: &str) -> Result<Option<Vec<u8>>, String> {
 }
 
 /// Whether `b` is an x86-64 ELF program with a PT_INTERP header: a
-/// dynamically linked program, which runs with the system image.
+/// dynamically linked program, which runs with the system image. (One the
+/// loader refuses fails without it, so the image is not fetched for it.)
 pub fn needs_system_image(b: &[u8]) -> bool {
-    let u16_at = |o: usize| b.get(o..o + 2).map_or(0, |x| u16::from_le_bytes([x[0], x[1]]) as usize);
-    let u64_at = |o: usize| b.get(o..o + 8).map_or(0, |x| u64::from_le_bytes(x.try_into().unwrap_or([0; 8])) as usize);
-    if !(b.starts_with(b"\x7fELF") && b.get(4) == Some(&2) && u16_at(18) == 62) {
-        return false;
-    }
-    let (phoff, size, n) = (u64_at(32), u16_at(54), u16_at(56));
-    (0..n.min(512)).any(|i| {
-        let at = phoff.saturating_add(i * size);
-        b.get(at..at.saturating_add(4)) == Some(&3u32.to_le_bytes()[..])
-    })
+    sim_core::linux::elf::ExecImage::parse(b, sim_core::linux::exec::STACK_TOP).is_ok_and(|i| i.interp.is_some())
 }
 
 /// Fetches the system image (once per page) and hands it to the simulator.

@@ -201,18 +201,7 @@ pub struct CheckResult {
 
 /// Reads memory the way the process would see it, without side effects.
 pub fn peek(st: &State, pid: Pid, addr: u64, len: usize) -> Result<Vec<u8>, String> {
-    let fmt = st.linux.format;
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        let va = addr + out.len() as u64;
-        let Some((_, _, e)) = st.linux.leaf(pid, VirtAddr(va)) else {
-            return Err(format!("{va:#x} is not mapped"));
-        };
-        let off = fmt.offset(VirtAddr(va)) as usize;
-        let n = (fmt.page_size() as usize - off).min(len - out.len());
-        out.extend(st.linux.frame_bytes(fmt.pte_pfn(e), off, n));
-    }
-    Ok(out)
+    st.linux.peek(pid, addr, len).map_err(|va| format!("{va:#x} is not mapped"))
 }
 
 fn outcome_name(o: &Outcome) -> (&'static str, Option<u64>, Option<String>) {

@@ -69,12 +69,18 @@ pub const AT_MINSIGSTKSZ: u64 = 0x2eb0;
 pub fn fresh_load_bias(image: &ExecImage) -> u64 {
     match (image.is_dyn(), image.interp.is_some()) {
         (true, true) => ELF_ET_DYN_BASE,
-        (true, false) => {
-            let (first, size) = image.total_mapping_size();
-            MMAP_BASE.wrapping_sub(size).wrapping_sub(first)
-        }
+        // A span larger than mmap_base has no room: exec refuses it.
+        (true, false) => top_down_bias(image).unwrap_or(0),
         (false, _) => 0,
     }
+}
+
+/// The bias of an ET_DYN object placed as the first mapping below
+/// `mmap_base` with randomisation off: an interpreter, or a static PIE.
+/// `None` when its span does not fit below `mmap_base`.
+pub fn top_down_bias(image: &ExecImage) -> Option<u64> {
+    let (first, size) = image.total_mapping_size();
+    Some(MMAP_BASE.checked_sub(size)?.wrapping_sub(first))
 }
 
 /// `STACK_RND_MASK` on x86-64: 22 bits of pages of stack randomisation.
@@ -421,14 +427,7 @@ impl Ctx<'_> {
                 if s.filesz > 0 && in_page != 0 {
                     let n = (fmt.page_size() - in_page) as usize;
                     self.event(Ev::BssZeroed { index: s.index, memsz: s.memsz, filesz: s.filesz, zero_start, n });
-                    let verbose = std::mem::replace(&mut self.rt.verbose_walks, false);
-                    self.rt.kernel_mode = true;
-                    let r = self.user_write(pid, zero_start, &vec![0u8; n]);
-                    self.rt.kernel_mode = false;
-                    self.rt.verbose_walks = verbose;
-                    if let Outcome::Segv { reason, .. } = r? {
-                        return Err(Error::ExecFault { what: "padzero", reason });
-                    }
+                    self.quiet_write(pid, zero_start, &vec![0u8; n], true, "padzero")?;
                 }
                 if mem_end > file_end {
                     let anon_start = if s.filesz > 0 { file_end } else { start };
@@ -500,7 +499,8 @@ impl Ctx<'_> {
     /// A failure before the point of no return: the new address space is
     /// dropped (`mmput(bprm->mm)`) and the process keeps its old one.
     fn bprm_fail(&mut self, pid: Pid, root: Pfn, errno: Errno, detail: String) -> R<Outcome> {
-        let pages = self.leaves_under(root);
+        let fmt = self.fmt();
+        let pages: Vec<Pfn> = self.st.present_leaves(root, 0, fmt.task_size()).into_iter().map(|(_, _, _, e)| fmt.pte_pfn(e)).collect();
         let tables = self.tables_under(root);
         for f in pages.iter().chain(&tables) {
             self.frame_put(*f);

@@ -146,26 +146,18 @@ impl Ctx<'_> {
                     self.st.resolve(&p).ok().filter(|r| self.st.files.contains_key(r)).map(|r| (p, r))
                 }),
             };
+            // _dl_signal_error names the program by its argv[0]; ld.so exits 127.
+            let argv0 = mm.argv.first().cloned().unwrap_or_else(|| exe.clone());
             let Some((given, real)) = found else {
-                // _dl_signal_error names the program by its argv[0].
-                let argv0 = mm.argv.first().cloned().unwrap_or_else(|| exe.clone());
-                let message = format!(
-                    "{argv0}: error while loading shared libraries: {name}: cannot open shared object file: No such file or directory"
-                );
-                self.event(Ev::LibMissing { pid, name: name.clone(), message: message.clone() });
-                self.do_exit(pid, 127)?;
-                return Ok(Outcome::Failed { errno: Errno::ENOENT, detail: message });
+                let what = format!("{name}: cannot open shared object file: No such file or directory");
+                return self.ld_give_up(pid, &argv0, &name, &what, Errno::ENOENT);
             };
             let lib = match self.ld_map_object(pid, &given, &real) {
                 Ok(lib) => lib,
-                // open_verify / _dl_map_segments refused it: ld.so's message, status 127.
+                // open_verify / _dl_map_segments refused it; glibc names the
+                // file by the path it opened.
                 Err(Error::Library { reason, .. }) => {
-                    let argv0 = mm.argv.first().cloned().unwrap_or_else(|| exe.clone());
-                    // Found but refused: glibc names the file by the path it opened.
-                    let message = format!("{argv0}: error while loading shared libraries: {given}: {reason}");
-                    self.event(Ev::LibMissing { pid, name: name.clone(), message: message.clone() });
-                    self.do_exit(pid, 127)?;
-                    return Ok(Outcome::Failed { errno: Errno::ELIBBAD, detail: message });
+                    return self.ld_give_up(pid, &argv0, &name, &format!("{given}: {reason}"), Errno::ELIBBAD)
                 }
                 Err(e) => return Err(e),
             };
@@ -213,12 +205,7 @@ impl Ctx<'_> {
             self.ld_relocate(pid, &objects, i)?;
             self.ld_protect_relro(pid, &objects[i])?;
         }
-        if let Some(l) = objects.iter().find(|o| o.path == ld_path) {
-            let l = l.clone();
-            self.ld_protect_relro(pid, &l)?;
-        } else {
-            self.ld_protect_relro(pid, &ld)?;
-        }
+        self.ld_protect_relro(pid, &ld)?;
         self.ld_call(pid, "prlimit64(0, RLIMIT_STACK, NULL, ...)", "__libc_early_init (the default thread stack size)");
         if let Some((_, at, len)) = cache {
             self.sys_munmap(pid, at, len)?;
@@ -231,6 +218,15 @@ impl Ctx<'_> {
             Ok(_) => Outcome::Ok,
             Err(segv) => segv,
         })
+    }
+
+    /// ld.so cannot load `name`: its message, `argv0: error while loading
+    /// shared libraries: what`, and exit status 127.
+    fn ld_give_up(&mut self, pid: Pid, argv0: &str, name: &str, what: &str, errno: Errno) -> R<Outcome> {
+        let message = format!("{argv0}: error while loading shared libraries: {what}");
+        self.event(Ev::LibMissing { pid, name: name.to_string(), message: message.clone() });
+        self.do_exit(pid, 127)?;
+        Ok(Outcome::Failed { errno, detail: message })
     }
 
     /// A system call of ld.so that changes nothing the simulator holds.
@@ -321,10 +317,7 @@ impl Ctx<'_> {
                 let zeropage = up(zero).min(zeroend);
                 if zeropage > zero {
                     self.event(Ev::LibBssZeroed { pid, start: zero, end: zeropage });
-                    let verbose = std::mem::replace(&mut self.rt.verbose_walks, false);
-                    let r = self.user_write(pid, zero, &vec![0; (zeropage - zero) as usize]);
-                    self.rt.verbose_walks = verbose;
-                    r?;
+                    self.quiet_write(pid, zero, &vec![0; (zeropage - zero) as usize], false, "ld.so's .bss")?;
                 }
                 if zeroend > zeropage {
                     self.sys_mmap(pid, Some(zeropage), zeroend - zeropage, prot(s.p_flags), false, None, 0)?;
@@ -436,21 +429,16 @@ impl Ctx<'_> {
             let lo = words.first().map_or(page, |w| w.0);
             let hi = words.last().map_or(page, |w| w.0.saturating_add(8)).min(page.saturating_add(4096));
             // What the page holds now (the file's bytes until something wrote it).
-            let mut bytes: Vec<u8> = match self.peek(pid, page) {
-                Some(frame) => frame[(lo - page) as usize..(hi - page) as usize].to_vec(),
-                None => (lo..hi).map(|va| o.byte(va.wrapping_sub(o.base))).collect(),
+            let mut bytes: Vec<u8> = match self.st.peek(pid, lo, (hi - lo) as usize) {
+                Ok(now) => now,
+                Err(_) => (lo..hi).map(|va| o.byte(va.wrapping_sub(o.base))).collect(),
             };
             for (at, v) in words {
                 let k = (at - lo) as usize;
                 let n = 8.min(bytes.len().saturating_sub(k));
                 bytes[k..k + n].copy_from_slice(&v.to_le_bytes()[..n]);
             }
-            let verbose = std::mem::replace(&mut self.rt.verbose_walks, false);
-            let r = self.user_write(pid, lo, &bytes);
-            self.rt.verbose_walks = verbose;
-            if let Outcome::Segv { reason, .. } = r? {
-                return Err(Error::ExecFault { what: "relocation", reason });
-            }
+            self.quiet_write(pid, lo, &bytes, false, "relocation")?;
         }
         Ok(())
     }
@@ -473,27 +461,13 @@ impl Ctx<'_> {
             } else {
                 continue;
             };
-            let verbose = std::mem::replace(&mut self.rt.verbose_walks, false);
-            let r = self.user_write(pid, o.base.wrapping_add(va).wrapping_add(8), &new.to_le_bytes());
-            self.rt.verbose_walks = verbose;
-            if let Outcome::Segv { reason, .. } = r? {
-                return Err(Error::ExecFault { what: "dynamic section", reason });
-            }
+            self.quiet_write(pid, o.base.wrapping_add(va).wrapping_add(8), &new.to_le_bytes(), false, "dynamic section")?;
             n += 1;
         }
         if n > 0 {
             self.event(Ev::DynamicAdjusted { pid, path: o.path.clone(), n });
         }
         Ok(())
-    }
-
-    /// The bytes of the page at `page` if it is mapped, read without an access.
-    fn peek(&self, pid: Pid, page: u64) -> Option<Vec<u8>> {
-        let root = self.st.procs.get(&pid)?.mm.as_ref()?.root;
-        match self.st.translate(root, crate::arch::VirtAddr(page)) {
-            crate::arch::Translation::Mapped { frame, .. } => Some(self.st.frame_bytes(frame, 0, 4096)),
-            crate::arch::Translation::NotMapped { .. } => None,
-        }
     }
 
     /// `_dl_protect_relro`: the object's PT_GNU_RELRO, rounded in to whole

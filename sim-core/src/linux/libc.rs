@@ -61,16 +61,9 @@ impl Ctx<'_> {
         };
         let main = if image.is_dyn() { main_link.wrapping_add(bias) } else { main_link };
         // What ld.so wrote in the GOT slot _start calls through.
-        let start_main = slot.map(|s| s.wrapping_add(bias)).and_then(|s| {
-            let root = mm.root;
-            match self.st.translate(root, VirtAddr(s & !0xfff)) {
-                crate::arch::Translation::Mapped { frame, .. } => {
-                    let b = self.st.frame_bytes(frame, (s & 0xfff) as usize, 8.min(4096 - (s & 0xfff) as usize));
-                    Some(b.iter().rev().fold(0u64, |a, x| (a << 8) | u64::from(*x)))
-                }
-                _ => None,
-            }
-        });
+        let start_main = slot
+            .and_then(|s| self.st.peek(pid, s.wrapping_add(bias), 8).ok())
+            .map(|b| b.iter().rev().fold(0u64, |a, x| (a << 8) | u64::from(*x)));
         let inits = Dynamic::parse(&data, &image).ok().map_or(0, |d| d.init_array_len / 8);
         self.event(Ev::LibcStart { pid, entry, main, start_main: start_main.unwrap_or(0), inits });
         self.proc_update(pid, |p| p.regs.ip = main)?;

@@ -493,6 +493,21 @@ impl LinuxState {
         }
     }
 
+    /// `len` bytes at `addr` as process `pid` sees them, read through its
+    /// page tables without an access (no TLB, no fault, no event); `Err`
+    /// with the first address that is not mapped.
+    pub fn peek(&self, pid: Pid, addr: u64, len: usize) -> Result<Vec<u8>, u64> {
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            let va = addr.wrapping_add(out.len() as u64);
+            let Some((_, _, e)) = self.leaf(pid, VirtAddr(va)) else { return Err(va) };
+            let off = self.format.offset(VirtAddr(va)) as usize;
+            let n = (self.format.page_size() as usize - off).min(len - out.len());
+            out.extend(self.frame_bytes(self.format.pte_pfn(e), off, n));
+        }
+        Ok(out)
+    }
+
     /// Number of frames in use.
     pub fn frames_in_use(&self) -> usize {
         self.frames.len()

@@ -72,21 +72,6 @@ impl Ctx<'_> {
         out
     }
 
-    /// The data frames the leaf tables under `root` map.
-    pub(crate) fn leaves_under(&self, root: Pfn) -> Vec<Pfn> {
-        let fmt = self.fmt();
-        let tables = self.tables_under(root);
-        let leaf_level = fmt.levels() - 1;
-        tables
-            .iter()
-            .filter(|t| matches!(self.st.frames.get(t).map(|f| &f.kind), Some(FrameKind::PageTable { level, .. }) if *level == leaf_level))
-            .flat_map(|t| (0..fmt.entries()).map(move |i| (*t, i)))
-            .map(|(t, i)| self.st.read_pte(t, i))
-            .filter(|e| e & PTE_P != 0)
-            .map(|e| fmt.pte_pfn(e))
-            .collect()
-    }
-
     /// `zap_page_range`: clears the entries in `[start, end)` and drops the
     /// frames' references. Returns (entries cleared, frames freed).
     pub fn zap_range(&mut self, pid: Pid, start: u64, end: u64) -> R<(usize, usize)> {

@@ -27,6 +27,22 @@ impl Ctx<'_> {
         Ok(Outcome::Ok)
     }
 
+    /// A store made on the process's behalf, whose page walks are not
+    /// narrated level by level: the kernel's own (`kernel`: padzero's
+    /// clear_user, so a fault's error code has no user bit) or ld.so's
+    /// bookkeeping. A SIGSEGV here is an [`Error::ExecFault`] naming `what`.
+    pub fn quiet_write(&mut self, pid: Pid, addr: u64, bytes: &[u8], kernel: bool, what: &'static str) -> R<()> {
+        let verbose = std::mem::replace(&mut self.rt.verbose_walks, false);
+        let mode = std::mem::replace(&mut self.rt.kernel_mode, kernel);
+        let r = self.user_write(pid, addr, bytes);
+        self.rt.kernel_mode = mode;
+        self.rt.verbose_walks = verbose;
+        match r? {
+            Outcome::Segv { reason, .. } => Err(Error::ExecFault { what, reason }),
+            _ => Ok(()),
+        }
+    }
+
     /// Loads `len` bytes at `addr`.
     pub fn user_read(&mut self, pid: Pid, addr: u64, len: usize) -> R<Outcome> {
         let fmt = self.fmt();
