@@ -3,10 +3,11 @@
 //! error within its instruction budget.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sim_core::bpf::ProgDef;
+use sim_core::bpf::{ProgDef, ProgType};
 use std::collections::BTreeMap;
 
-const TYPES: &[&str] = &["sock_ops", "xdp", "sched_cls", "cgroup_skb", "kprobe", "socket_filter"];
+const TYPES: &[ProgType] =
+    &[ProgType::SOCK_OPS, ProgType::XDP, ProgType::SCHED_CLS, ProgType::CGROUP_SKB, ProgType::KPROBE, ProgType::SOCKET_FILTER];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&t, code)) = data.split_first() else { return };

@@ -358,7 +358,7 @@ fn struct_ops_registration_matches_the_real_kernel() {
     assert_eq!(o, sim_core::Outcome::Ok);
     let b = &m.state().bpf;
     let map = b.struct_ops.get("sim_ca").copied().expect("registered");
-    assert_eq!((b.maps[&map].def.kind.as_str(), b.maps[&map].def.value_size), ("struct_ops", 256));
+    assert_eq!((b.maps[&map].def.kind.name(), b.maps[&map].def.value_size), ("struct_ops", 256));
     let mut names: Vec<&str> = b.progs.values().map(|p| p.name.as_str()).collect();
     names.sort_unstable();
     assert_eq!(names, ["sim_cong_avoid", "sim_ssthresh", "sim_undo_cwnd"]);
@@ -397,16 +397,7 @@ fn map_create_checks_match_the_real_kernel() {
     for &(kind, type_id, key, value, entries) in cases {
         let (ok, out) = sh(&format!("bpftool map create {pin} type {kind} key {key} value {value} entries {entries} name sim_t"));
         let _ = sh(&format!("rm -f {pin}"));
-        let def = sim_core::bpf::MapDef {
-            name: "sim_t".into(),
-            kind: kind.into(),
-            type_id,
-            key_size: key,
-            value_size: value,
-            max_entries: entries,
-            pinning: 0,
-            btf_typed: false,
-        };
+        let def = sim_core::bpf::MapDef::new("sim_t", sim_core::bpf::MapType(type_id), key, value, entries);
         let sim = sim_core::bpf::map_alloc_check(&def, 4 << 30);
         match sim {
             Ok(()) => assert!(ok, "{kind} key {key} value {value} entries {entries}: the kernel refused ({out}), the simulator creates it"),

@@ -82,6 +82,28 @@ fn have(cmd: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {cmd}")).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
+/// The Debian package whose executables embed the BPF objects of bcc's
+/// libbpf-tools (skeletons): objects nobody on the team wrote, for the
+/// libbpf oracle test. Unpacked into target/corpus/libbpf-tools once.
+const LIBBPF_TOOLS: &str = "libbpf-tools=0.26.0+ds-1";
+
+fn libbpf_tools_corpus() -> R {
+    let dir = root().join("target/corpus/libbpf-tools");
+    if dir.join("usr/sbin/execsnoop").exists() {
+        return Ok(());
+    }
+    let dl = root().join("target/corpus");
+    std::fs::create_dir_all(&dl).map_err(|e| e.to_string())?;
+    // apt-get download writes into the working directory.
+    run(Command::new("sh").arg("-c").arg(format!("cd target/corpus && apt-get download {LIBBPF_TOOLS}")))?;
+    let deb = std::fs::read_dir(&dl)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libbpf-tools_")))
+        .ok_or("apt-get download left no libbpf-tools .deb")?;
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir))
+}
+
 /// Installs the toolchain pieces; `browser` adds Chromium, chromedriver and the npm tools.
 fn setup(browser: bool) -> R {
     if !output("rustup", &["target", "list", "--installed"]).unwrap_or_default().contains(TARGET) {
@@ -97,7 +119,16 @@ fn setup(browser: bool) -> R {
         // Cortex-M0 the microcontroller interpreter is checked against;
         // bpftool to compare BPF lifetimes with the running kernel; gdb to
         // stop real programs at their first instruction (exec's oracle).
-        if !(have("chromium") && have("chromedriver") && have("qemu-system-arm") && have("gdb-multiarch") && have("gdb") && have("bpftool"))
+        // libbpf-dev: the real libbpf the object reader is compared with
+        // (tests/oracle/bpf_open.c).
+        let libbpf = std::path::Path::new("/usr/include/bpf/libbpf.h").exists();
+        if !(libbpf
+            && have("chromium")
+            && have("chromedriver")
+            && have("qemu-system-arm")
+            && have("gdb-multiarch")
+            && have("gdb")
+            && have("bpftool"))
         {
             run(Command::new("apt-get").arg("update"))?;
             run(Command::new("apt-get").args([
@@ -109,8 +140,10 @@ fn setup(browser: bool) -> R {
                 "gdb-multiarch",
                 "gdb",
                 "bpftool",
+                "libbpf-dev",
             ]))?;
         }
+        libbpf_tools_corpus()?;
         let tools = root().join("tools");
         if !tools.join("node_modules/playwright-core").exists() || !tools.join("node_modules/binaryen").exists() {
             std::fs::create_dir_all(&tools).map_err(|e| e.to_string())?;

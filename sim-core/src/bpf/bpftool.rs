@@ -84,7 +84,7 @@ impl Ctx<'_> {
             self.event(Ev::ReplacementMapOpened { pid, src: src.clone(), fd, id });
             replace_fds.push((slot.clone(), fd, id));
         }
-        let obj = match BpfObject::open(&data, libbpf) {
+        let obj = match BpfObject::open_file(path, &data, libbpf) {
             Ok(o) => o,
             Err(e) => {
                 return self.bpftool_fail(pid, Errno::EINVAL, format!("libbpf: {e}; Error: failed to open object file"), FailStep::Open)
@@ -152,12 +152,40 @@ impl Ctx<'_> {
             }
         }
         let placeholder_of = |i: usize| map_fds[i].map(|(fd, _)| fd).or(slots[i]);
-        for p in &obj.programs {
-            for r in obj.relocations.iter().filter(|r| r.program == p.name) {
-                let Some(i) = obj.maps.iter().position(|m| m.name == r.map) else { continue };
+        // bpf_object__relocate: subprograms appended, then data references.
+        for p in obj.programs.iter().filter(|p| !p.no_autoload) {
+            let linked = match obj.link(p) {
+                Ok(l) => l,
+                Err(e) => {
+                    let detail = format!(
+                        "libbpf: {e}; libbpf: prog '{}': failed to relocate calls: -4007; Error: failed to load object file",
+                        p.name
+                    );
+                    return self.bpftool_fail(pid, Errno::EINVAL, detail, FailStep::Open);
+                }
+            };
+            for (sub, at, insns) in &linked.appended {
+                self.event(Ev::SubprogAppended { prog: p.name.clone(), sub: sub.clone(), at: *at, insns: *insns });
+            }
+            for (insn, kind) in &linked.relocs {
+                let Some(map) = kind.map() else { continue };
+                let Some(i) = obj.maps.iter().position(|m| m.name == map) else { continue };
                 let Some(fd) = placeholder_of(i) else { continue };
                 let placeholder = map_fds[i].is_none();
-                self.event(Ev::MapRelocated { prog: p.name.clone(), insn: r.insn_index, map: r.map.clone(), fd, placeholder });
+                match kind {
+                    RelocKind::Map { .. } => {
+                        self.event(Ev::MapRelocated { prog: p.name.clone(), insn: *insn, map: map.to_string(), fd, placeholder })
+                    }
+                    RelocKind::Data { sym_off, .. } => {
+                        let imm = linked.prog.insns.get(*insn).map_or(0, |i| i32::from_le_bytes([i[4], i[5], i[6], i[7]]));
+                        let off = (imm as u32).wrapping_add(*sym_off);
+                        self.event(Ev::DataRelocated { prog: p.name.clone(), insn: *insn, map: map.to_string(), off })
+                    }
+                    RelocKind::Kconfig { off, .. } => {
+                        self.event(Ev::DataRelocated { prog: p.name.clone(), insn: *insn, map: map.to_string(), off: *off })
+                    }
+                    _ => {}
+                }
             }
             for (at, name) in &p.kfunc_calls {
                 let btf = KFUNCS.iter().find(|(k, _, _)| k == name).map(|(_, id, _)| *id);
@@ -217,7 +245,7 @@ impl Ctx<'_> {
             return Err(SimError::NoSuchFile(path.to_string()).into());
         };
         let Outcome::Pid { pid } = self.k().spawn("bpftool")? else { return Err(SimError::Limit("spawn".into()).into()) };
-        let obj = match BpfObject::open(&data, Libbpf::V1) {
+        let obj = match BpfObject::open_file(path, &data, Libbpf::V1) {
             Ok(o) => o,
             Err(e) => {
                 return self.bpftool_fail(pid, Errno::EINVAL, format!("libbpf: {e}; Error: failed to open object file"), FailStep::Open)
@@ -243,20 +271,12 @@ impl Ctx<'_> {
                 return self.bpftool_fail(pid, Errno::EEXIST, detail, FailStep::AlreadyRegistered);
             }
             let value = STRUCT_OPS_TYPES.iter().find(|(t, _)| *t == o.type_name).map(|(_, v)| *v).unwrap_or(0);
-            let def = MapDef {
-                name: o.var.clone(),
-                kind: "struct_ops".into(),
-                type_id: 26,
-                key_size: 4,
-                value_size: value,
-                max_entries: 1,
-                pinning: 0,
-                btf_typed: true,
-            };
+            let mut def = MapDef::new(&o.var, MapType::STRUCT_OPS, 4, value, 1);
+            def.btf_typed = true;
             let id = next_id(self.h.bpf.last_map_id, |i| self.h.bpf.maps.contains_key(&i));
             self.bpf_update(|b| {
                 b.last_map_id = id;
-                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries: BTreeMap::new(), progs: vec![] });
+                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries: BTreeMap::new(), frozen: false, progs: vec![] });
             });
             let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
             self.event(Ev::StructOpsMapCreated { pid, var: o.var.clone(), type_name: o.type_name.clone(), value, id, fd });
@@ -325,9 +345,23 @@ impl Ctx<'_> {
     pub(super) fn bpf_load_programs(&mut self, pid: Pid, obj: &BpfObject, map_ids: &[Option<u32>]) -> R<Result<Vec<u32>, Outcome>> {
         let map_id = |name: &str| obj.maps.iter().position(|m| m.name == name).and_then(|i| map_ids[i]);
         let mut loaded = Vec::new();
-        for p in &obj.programs {
-            let relocs: Vec<&Reloc> = obj.relocations.iter().filter(|r| r.program == p.name).collect();
-            let verdict = verify(p);
+        for p in obj.programs.iter().filter(|p| !p.no_autoload) {
+            // bpf_object_load_prog: a program whose section matched no SEC() name has no type.
+            if p.prog_type == ProgType(0) {
+                let detail = format!(
+                    "libbpf: prog '{}': missing BPF prog type, check ELF section name '{}'; libbpf: prog '{}': failed to load: -22; Error: failed to load object file",
+                    p.name, p.section, p.name
+                );
+                return self.bpftool_fail(pid, linux::Errno::EINVAL, detail, FailStep::Verifier).map(Err);
+            }
+            let linked = match obj.link(p) {
+                Ok(l) => l,
+                Err(e) => {
+                    let detail = format!("libbpf: {e}; Error: failed to load object file");
+                    return self.bpftool_fail(pid, linux::Errno::EINVAL, detail, FailStep::Open).map(Err);
+                }
+            };
+            let verdict = verify(&linked.prog);
             for line in &verdict.log {
                 self.event(Ev::VerifierLog { line: line.clone() });
             }
@@ -340,21 +374,36 @@ impl Ctx<'_> {
             }
             // The verifier resolves each pseudo map fd and takes one
             // reference per distinct map (resolve_pseudo_ldimm64).
-            let used: BTreeSet<u32> = relocs.iter().filter_map(|r| map_id(&r.map)).collect();
+            let used: BTreeSet<u32> = linked.relocs.iter().filter_map(|(_, k)| k.map().and_then(map_id)).collect();
             let id = next_id(self.h.bpf.last_prog_id, |i| self.h.bpf.progs.contains_key(&i));
-            // As the verifier leaves it: each ld_imm64 names its map (by id here).
-            let mut insns = p.insns.clone();
-            for r in &relocs {
-                if let (Some(mid), Some(i)) = (map_id(&r.map), insns.get_mut(r.insn_index)) {
-                    i[1] = (i[1] & 0x0f) | 0x10;
+            // As the verifier leaves it: each ld_imm64 names its map (by id
+            // here): BPF_PSEUDO_MAP_FD, or BPF_PSEUDO_MAP_VALUE with the
+            // offset in the second half.
+            let mut insns = linked.prog.insns.clone();
+            for (at, kind) in &linked.relocs {
+                let Some(mid) = kind.map().and_then(map_id) else { continue };
+                let (src, off) = match kind {
+                    RelocKind::Map { .. } => (1, None),
+                    RelocKind::Data { sym_off, .. } => {
+                        let imm = insns.get(*at).map_or(0, |i| i32::from_le_bytes([i[4], i[5], i[6], i[7]]));
+                        (2, Some((imm as u32).wrapping_add(*sym_off)))
+                    }
+                    RelocKind::Kconfig { off, .. } => (2, Some(*off)),
+                    _ => continue,
+                };
+                if let Some(i) = insns.get_mut(*at) {
+                    i[1] = (i[1] & 0x0f) | (src << 4);
                     i[4..8].copy_from_slice(&(mid as i32).to_le_bytes());
+                }
+                if let (Some(off), Some(hi)) = (off, insns.get_mut(at + 1)) {
+                    hi[4..8].copy_from_slice(&off.to_le_bytes());
                 }
             }
             let kp = KProg {
                 name: p.name.clone(),
-                prog_type: p.prog_type.clone(),
+                prog_type: p.prog_type,
                 map_ids: used.iter().copied().collect(),
-                xlated: p.insns.len() * 8,
+                xlated: insns.len() * 8,
                 insns,
                 refcnt: 1,
             };
@@ -368,9 +417,9 @@ impl Ctx<'_> {
             let fd = self.bpf_fd(pid, BpfRef::Prog(id))?;
             self.event(Ev::ProgLoaded {
                 pid,
-                prog_type: p.prog_type.clone(),
+                prog_type: p.prog_type,
                 name: p.name.clone(),
-                insns: p.insn_count,
+                insns: linked.prog.insn_count,
                 id,
                 fd,
                 used: used.into_iter().collect(),
@@ -416,7 +465,7 @@ impl Ctx<'_> {
                 if let Some(BpfRef::Map(id)) = self.h.bpf.pins.get(&pin_path).copied() {
                     let Some(k) = self.h.bpf.maps.get(&id).cloned() else { continue };
                     let fd = self.bpf_map_fd(pid, id)?;
-                    let same = k.def.type_id == m.type_id
+                    let same = k.def.kind == m.kind
                         && k.def.key_size == m.key_size
                         && k.def.value_size == m.value_size
                         && k.def.max_entries == m.max_entries;
@@ -434,6 +483,13 @@ impl Ctx<'_> {
                     continue;
                 }
             }
+            // map_set_def_max_entries: a perf event array without
+            // max_entries gets one slot per possible CPU.
+            let mut def = m.clone();
+            if def.kind == MapType::PERF_EVENT_ARRAY && def.max_entries == 0 {
+                def.max_entries = super::kernel::POSSIBLE_CPUS;
+            }
+            let m = &def;
             let memory = self.k().st.max_frames * 4096;
             if let Err(errno) = super::kernel::map_alloc_check(m, memory) {
                 let retry = if m.btf_typed {
@@ -454,7 +510,7 @@ impl Ctx<'_> {
                 );
                 return self.bpftool_fail(pid, errno, detail, FailStep::MapCreate).map(Some);
             }
-            let array = m.kind == "array";
+            let array = m.kind == MapType::ARRAY;
             let (most, bytes) = super::kernel::ARRAY_HELD;
             let held = |d: &MapDef| (u64::from(d.max_entries), u64::from(d.max_entries) * u64::from(d.value_size));
             let (entries, size) = self
@@ -462,7 +518,7 @@ impl Ctx<'_> {
                 .bpf
                 .maps
                 .values()
-                .filter(|k| k.def.kind == "array")
+                .filter(|k| k.def.kind == MapType::ARRAY)
                 .map(|k| held(&k.def))
                 .fold(held(m), |a, b| (a.0 + b.0, a.1 + b.1));
             if array && (entries > u64::from(most) || size > bytes) {
@@ -484,12 +540,12 @@ impl Ctx<'_> {
                 } else {
                     BTreeMap::new()
                 };
-                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries, progs: vec![] });
+                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries, frozen: false, progs: vec![] });
             });
             let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
             self.event(Ev::MapCreated {
                 pid,
-                kind: m.kind.clone(),
+                kind: m.kind,
                 name: m.name.clone(),
                 key_size: m.key_size,
                 value_size: m.value_size,
@@ -499,6 +555,19 @@ impl Ctx<'_> {
             });
             let at = self.bpf_map_into_slot(pid, &m.name, fd, slots[i])?;
             map_fds[i] = Some((at, id));
+            // bpf_object__populate_internal_map: the section's bytes, then
+            // BPF_MAP_FREEZE for .rodata and .kconfig.
+            if let Some(int) = &m.internal {
+                let frozen = matches!(int.kind, InternalKind::Rodata | InternalKind::Kconfig);
+                let init = int.init.clone();
+                self.bpf_update(|b| {
+                    if let Some(k) = b.maps.get_mut(&id) {
+                        k.entries.insert(0u32.to_le_bytes().to_vec(), init);
+                        k.frozen = frozen;
+                    }
+                });
+                self.event(Ev::InternalMapFilled { name: m.name.clone(), section: int.section.clone(), id, bytes: int.init.len(), frozen });
+            }
             if m.pinning == 1 {
                 self.bpf_pin(&pin_path, BpfRef::Map(id));
                 self.event(Ev::PinnedByName { pin_path: pin_path.clone() });

@@ -135,58 +135,206 @@ impl Btf {
         matches!(proto, Ok(f) if self.kind(f) == Ok(13) && self.ty(f).map(|t| t.2) == Ok(0))
     }
 
-    /// The maps of DATASEC `.maps`.
-    pub(super) fn maps(&self) -> Result<Vec<MapDef>, BpfObjectError> {
-        let mut out = Vec::new();
-        for (i, (name, info, _, extra)) in self.types.iter().enumerate() {
-            if (info >> 24) & 0x1f != 15 || self.name(*name) != ".maps" {
+    /// The type ids named `name` (`btf__find_by_name`).
+    fn find(&self, name: &str) -> impl Iterator<Item = u32> + '_ {
+        let name = name.to_string();
+        self.types.iter().enumerate().filter(move |(_, t)| self.name(t.0) == name).map(|(i, _)| i as u32 + 1)
+    }
+
+    /// The variables (type ids of their VARs, offset, size) of the DATASEC
+    /// named `sec`, by offset as `btf_fixup_datasec` sorts them.
+    fn datasec(&self, sec: &str) -> Vec<(u32, u32, u32)> {
+        let Some(id) = self.find(sec).find(|id| self.kind(*id) == Ok(15)) else { return vec![] };
+        let mut v: Vec<(u32, u32, u32)> = self.ty(id).map(|t| t.3.chunks(3).map(|c| (c[0], c[1], c[2])).collect()).unwrap_or_default();
+        v.sort_by_key(|x| x.1);
+        v
+    }
+
+    /// `map_is_mmapable`: the section's DATASEC has a variable that is not
+    /// static (and whose symbol is not hidden: `is_hidden`).
+    pub(super) fn datasec_has_global(&self, sec: &str, is_hidden: impl Fn(&str) -> bool) -> bool {
+        self.datasec(sec).iter().any(|(var, _, _)| {
+            self.ty(*var).is_ok_and(|t| (t.1 >> 24) & 0x1f == 14 && t.3.first().is_some_and(|l| *l != 0) && !is_hidden(&self.name(t.0)))
+        })
+    }
+
+    /// Whether `name` is an extern listed in DATASEC `sec`.
+    pub(super) fn extern_in(&self, name: &str, sec: &str) -> bool {
+        self.extern_section(name).is_some_and(|(s, _, _)| s == sec)
+    }
+
+    /// The DATASEC an extern VAR or FUNC `name` is listed in, with the
+    /// variable's size and alignment (`btf__resolve_size`, `btf__align_of`).
+    pub(super) fn extern_section(&self, name: &str) -> Option<(String, u32, u32)> {
+        let ids: Vec<u32> = self.find(name).filter(|id| matches!(self.kind(*id), Ok(12 | 14))).collect();
+        for (i, (sname, info, _, extra)) in self.types.iter().enumerate() {
+            if (info >> 24) & 0x1f != 15 {
                 continue;
             }
-            let _ = i;
-            for v in extra.chunks(3) {
-                let var = self.ty(v[0]).map_err(BpfObjectError::Btf)?;
-                let map_name = self.name(var.0);
-                let err = |m: String| BpfObjectError::Map(map_name.clone(), m);
-                let st = self.skip_mods(var.2).map_err(err)?;
-                let (_, sinfo, _, members) = self.ty(st).map_err(err)?;
-                if (sinfo >> 24) & 0x1f != 4 {
-                    return Err(err("the map definition is not a struct".into()));
-                }
-                let (mut kind, mut key, mut value, mut max, mut pinning, mut typed) = (None, None, None, None, 0, false);
-                for m in members.chunks(3) {
-                    let field = self.name(m[0]);
-                    match field.as_str() {
-                        "type" => kind = Some(self.uint_member(m[1]).map_err(err)?),
-                        "max_entries" => max = Some(self.uint_member(m[1]).map_err(err)?),
-                        "pinning" => pinning = self.uint_member(m[1]).map_err(err)?,
-                        "key_size" => key = Some(self.uint_member(m[1]).map_err(err)?),
-                        "value_size" => value = Some(self.uint_member(m[1]).map_err(err)?),
-                        "key" | "value" => {
-                            typed = true;
-                            let p = self.skip_mods(m[1]).map_err(err)?;
-                            let size = self.size(self.ty(p).map_err(err)?.2).map_err(err)?;
-                            if field == "key" {
-                                key = Some(size)
-                            } else {
-                                value = Some(size)
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                let type_id = kind.ok_or_else(|| err("missing map type".into()))?;
-                out.push(MapDef {
-                    name: map_name.clone(),
-                    kind: map_type_name(type_id).into(),
-                    type_id,
-                    key_size: key.ok_or_else(|| err("missing key size".into()))?,
-                    value_size: value.ok_or_else(|| err("missing value size".into()))?,
-                    max_entries: max.ok_or_else(|| err("missing max_entries".into()))?,
-                    pinning,
-                    btf_typed: typed,
-                });
+            if let Some(c) = extra.chunks(3).find(|c| ids.contains(&c[0])) {
+                let var = self.ty(c[0]).ok()?;
+                let (size, align) =
+                    if (var.1 >> 24) & 0x1f == 14 { (self.size(var.2).unwrap_or(c[2]), self.align(var.2).unwrap_or(1)) } else { (0, 1) };
+                let _ = i;
+                return Some((self.name(*sname), size, align));
             }
+        }
+        None
+    }
+
+    /// `btf__align_of`: integers, enums and floats align to their size
+    /// (at most 8), pointers to 8, arrays as their element, structs as
+    /// their most aligned member.
+    fn align(&self, id: u32) -> Result<u32, String> {
+        let id = self.skip_mods(id)?;
+        let (_, _, st, extra) = self.ty(id)?;
+        match self.kind(id)? {
+            1 | 6 | 16 | 19 => Ok((*st).clamp(1, 8)),
+            2 => Ok(8),
+            3 => self.align(extra[0]),
+            4 | 5 => extra.chunks(3).try_fold(1, |a, m| Ok(a.max(self.align(m[1])?))),
+            k => Err(format!("type of kind {k} has no alignment")),
+        }
+    }
+
+    /// The struct of the `.maps` variable `map`.
+    fn map_struct(&self, map: &str) -> Option<u32> {
+        self.datasec(".maps").iter().find_map(|(var, _, _)| {
+            let t = self.ty(*var).ok()?;
+            (self.name(t.0) == map).then(|| self.skip_mods(t.2).ok()).flatten()
+        })
+    }
+
+    /// The size of the `.maps` variable `map` as DATASEC `.maps` lists it
+    /// (with its initial `values`, past the definition's struct).
+    pub(super) fn map_def_size(&self, map: &str) -> u32 {
+        self.datasec(".maps").iter().find(|(var, _, _)| self.ty(*var).is_ok_and(|t| self.name(t.0) == map)).map_or(0, |v| v.2)
+    }
+
+    /// The byte offset of the `values` member in `map`'s definition.
+    pub(super) fn values_member_offset(&self, map: &str) -> Option<u32> {
+        let (_, info, _, members) = self.ty(self.map_struct(map)?).ok()?;
+        let kflag = info >> 31 == 1;
+        members.chunks(3).find(|m| self.name(m[0]) == "values").map(|m| if kflag { m[2] & 0xff_ffff } else { m[2] } / 8)
+    }
+
+    /// The maps of DATASEC `.maps`, as `parse_btf_map_def` reads each
+    /// definition: every attribute `__uint(name, N)` is a pointer to an
+    /// array of N; `key`/`value` are pointers to the types; `values` (last)
+    /// makes a prog array or map-in-map whose values are 4-byte ids; only
+    /// the type is required; an unknown field is refused.
+    pub(super) fn maps(&self) -> Result<Vec<MapDef>, BpfObjectError> {
+        let mut out = Vec::new();
+        for (var, _, _) in self.datasec(".maps") {
+            let var = self.ty(var).map_err(BpfObjectError::Btf)?;
+            let map_name = self.name(var.0);
+            let err = |m: String| BpfObjectError::Map(map_name.clone(), m);
+            let st = self.skip_mods(var.2).map_err(err)?;
+            let (_, sinfo, _, members) = self.ty(st).map_err(err)?;
+            if (sinfo >> 24) & 0x1f != 4 {
+                return Err(err(format!("unexpected def kind {}.", kind_name((sinfo >> 24) & 0x1f))));
+            }
+            let mut m = MapDef::new(&map_name, MapType(0), 0, 0, 0);
+            let n = members.len() / 3;
+            for (i, mem) in members.chunks(3).enumerate() {
+                let field = self.name(mem[0]);
+                let int = |what: &str| self.uint_member(mem[1]).map_err(|e| err(format!("attr '{what}': {e}.")));
+                match field.as_str() {
+                    "type" => m.kind = MapType(int("type")?),
+                    "max_entries" => m.max_entries = int("max_entries")?,
+                    "map_flags" => m.map_flags = int("map_flags")?,
+                    "numa_node" | "map_extra" => {
+                        int(&field)?;
+                    }
+                    "key_size" => m.key_size = int("key_size")?,
+                    "value_size" => m.value_size = int("value_size")?,
+                    "pinning" => {
+                        m.pinning = int("pinning")?;
+                        if m.pinning > 1 {
+                            return Err(err(format!("invalid pinning value {}.", m.pinning)));
+                        }
+                    }
+                    "key" | "value" => {
+                        m.btf_typed = true;
+                        let p = self.skip_mods(mem[1]).map_err(err)?;
+                        if self.kind(p).map_err(err)? != 2 {
+                            return Err(err(format!("{field} spec is not PTR: {}.", kind_name(self.kind(p).unwrap_or(0)))));
+                        }
+                        let size = self.size(self.ty(p).map_err(err)?.2).map_err(|e| err(format!("can't determine {field} size: {e}.")))?;
+                        let old = if field == "key" { &mut m.key_size } else { &mut m.value_size };
+                        if *old != 0 && *old != size {
+                            return Err(err(format!("conflicting {field} size {} != {size}.", *old)));
+                        }
+                        *old = size;
+                    }
+                    "values" => {
+                        if i + 1 != n {
+                            return Err(err("'values' member should be last.".into()));
+                        }
+                        if !matches!(m.kind, MapType::PROG_ARRAY | MapType::ARRAY_OF_MAPS | MapType::HASH_OF_MAPS) {
+                            return Err(err("should be map-in-map or prog-array.".into()));
+                        }
+                        if m.value_size != 0 && m.value_size != 4 {
+                            return Err(err(format!("conflicting value size {} != 4.", m.value_size)));
+                        }
+                        m.value_size = 4;
+                    }
+                    other => return Err(err(format!("unknown field '{other}'."))),
+                }
+            }
+            if m.kind == MapType(0) {
+                return Err(err("map type isn't specified.".into()));
+            }
+            // fill_map_from_def → adjust_ringbuf_sz: a ring buffer is a
+            // power-of-2 number of pages.
+            if matches!(m.kind, MapType::RINGBUF | MapType(31)) && m.max_entries != 0 {
+                m.max_entries = adjust_ringbuf_sz(m.max_entries);
+            }
+            out.push(m);
         }
         Ok(out)
     }
+}
+
+/// `adjust_ringbuf_sz`: a multiple of the page size that is a power of two
+/// pages stays; anything else becomes the next such size.
+fn adjust_ringbuf_sz(sz: u32) -> u32 {
+    const PAGE: u32 = 4096;
+    if sz % PAGE == 0 && (sz / PAGE).is_power_of_two() {
+        return sz;
+    }
+    let mut s = PAGE;
+    while s <= sz && s < 1 << 31 {
+        s <<= 1;
+    }
+    s
+}
+
+/// `btf_kind_str`.
+fn kind_name(k: u32) -> &'static str {
+    [
+        "void",
+        "int",
+        "ptr",
+        "array",
+        "struct",
+        "union",
+        "enum",
+        "fwd",
+        "typedef",
+        "volatile",
+        "const",
+        "restrict",
+        "func",
+        "func_proto",
+        "var",
+        "datasec",
+        "float",
+        "decl_tag",
+        "type_tag",
+        "enum64",
+    ]
+    .get(k as usize)
+    .copied()
+    .unwrap_or("unknown")
 }

@@ -4,7 +4,7 @@
 //! print (the verifier's log, bpftool's listings and error messages) is kept
 //! as they printed it.
 
-use super::{le, BpfKind, BpfRef, Libbpf, MapSource, HELPERS};
+use super::{le, BpfKind, BpfRef, Libbpf, MapSource, MapType, ProgType, HELPERS};
 use crate::linux::{Fd, Focus, Pid};
 
 /// Why a reference to a BPF object is dropped.
@@ -242,7 +242,7 @@ crate::events! {
         /// A program ran once in the interpreter (`BPF_PROG_TEST_RUN`); each
         /// helper call is (instruction, helper id, r0 after it).
         /// BPF_PROG_TEST_RUN on a program type that has no test_run.
-        TestRunRefused { id: u32, name: String, prog_type: String } = 50, Error, "bpf_prog_test_run (prog->aux->ops->test_run is NULL)", [],
+        TestRunRefused { id: u32, name: String, prog_type: ProgType } = 50, Error, "bpf_prog_test_run (prog->aux->ops->test_run is NULL)", [],
             "BPF_PROG_TEST_RUN on program {id} ({name}) fails with ENOTSUPP (524): {prog_type} programs have no test_run in their bpf_prog_ops, so the kernel cannot run one on a made-up input; bpftool prints \"Unknown error 524\" because 524 is a kernel-internal errno that libc does not name";
         TestRun { run: u32, id: u32, name: String, executed: usize, calls: Vec<(usize, i32, u64)>, ret: u64 } = 8, Syscall,
             "bpf_prog_test_run/___bpf_prog_run", [],
@@ -334,11 +334,25 @@ crate::events! {
         /// bpftool says it unregistered a struct_ops.
         Unregistered { name: String, map: u32 } = 41, Syscall, "bpftool do_unregister", [],
             "bpftool: Unregistered {name} id {map}";
+        /// `bpf_object__populate_internal_map`: libbpf wrote a global-data
+        /// section's bytes into its map (key 0) and, for `.rodata` and
+        /// `.kconfig`, froze it so that user space can no longer change it and
+        /// the verifier may treat its contents as constants.
+        InternalMapFilled { name: String, section: String, id: u32, bytes: usize, frozen: bool } = 51, Map,
+            "bpf_object__populate_internal_map/bpf_map_update_elem/bpf_map_freeze", [],
+            "libbpf: map '{name}' (global data {section}): BPF_MAP_UPDATE_ELEM key 0 with the section's {bytes} bytes{}", if *frozen { "; BPF_MAP_FREEZE: read-only from now on, for user space too (programs could never write it: BPF_F_RDONLY_PROG)" } else { "" };
+        /// `bpf_object__reloc_code`: a `.text` function appended to the program that calls it.
+        SubprogAppended { prog: String, sub: String, at: usize, insns: usize } = 52, Map, "bpf_object__append_subprog_code", [],
+            "libbpf: prog '{prog}': added {insns} insns from sub-prog '{sub}' at insn {at}; the call's imm now reaches it";
+        /// `bpf_object__relocate_data`: an `ld_imm64` of a global variable
+        /// became an address inside its map's value.
+        DataRelocated { prog: String, insn: usize, map: String, off: u32 } = 53, Map, "bpf_object__relocate_data (BPF_PSEUDO_MAP_VALUE)", [],
+            "libbpf: prog '{prog}': insn {insn}: ld_imm64 of a global variable: src_reg BPF_PSEUDO_MAP_VALUE, the fd of map '{map}', offset {off} in its value";
         /// One line of the verifier's log, as it printed it.
         VerifierLog { line: String } = 42, Syscall, "bpf_check", [],
             "verifier log: {line}";
         /// `BPF_PROG_LOAD`: a program was verified and loaded, holding the maps it uses.
-        ProgLoaded { pid: Pid, prog_type: String, name: String, insns: usize, id: u32, fd: Fd, used: Vec<u32> } = 43, Alloc,
+        ProgLoaded { pid: Pid, prog_type: ProgType, name: String, insns: usize, id: u32, fd: Fd, used: Vec<u32> } = 43, Alloc,
             "bpf_prog_load/bpf_check/resolve_pseudo_ldimm64/bpf_map_inc", [Focus::Fd { pid: *pid, fd: *fd }],
             "bpf(BPF_PROG_LOAD, {prog_type} '{name}', {insns} insns): verified; program id {id}, fd {fd}; {}", used_maps(used);
         /// libbpf did not create a map that was given on the command line.
@@ -353,7 +367,7 @@ crate::events! {
             "bpf_object__reuse_map/bpf_obj_get/map_is_reuse_compat", [Focus::Fd { pid: *pid, fd: *fd }],
             "map '{name}' has pinning = LIBBPF_PIN_BY_NAME and {pin_path} exists: BPF_OBJ_GET gives fd {fd} to the SAME map, id {id} (type, key, value and max_entries match; the struct's type name does not matter); nothing is created";
         /// `BPF_MAP_CREATE` by bpftool: a new map with an id and an fd.
-        MapCreated { pid: Pid, kind: String, name: String, key_size: u32, value_size: u32, max_entries: u32, id: u32, fd: Fd } = 47, Alloc,
+        MapCreated { pid: Pid, kind: MapType, name: String, key_size: u32, value_size: u32, max_entries: u32, id: u32, fd: Fd } = 47, Alloc,
             "map_create/bpf_map_alloc_id (idr_alloc_cyclic)/bpf_map_new_fd", [Focus::Fd { pid: *pid, fd: *fd }],
             "bpf(BPF_MAP_CREATE, {kind} '{name}', key {key_size}B, value {value_size}B, max_entries {max_entries}) by bpftool: map id {id}, returned as fd {fd} (refcnt 1, usercnt 1: the fd's)";
         /// `LIBBPF_PIN_BY_NAME`: libbpf pinned the map it created.

@@ -15,6 +15,9 @@ pub struct KMap {
     pub usercnt: u32,
     /// Contents: key bytes to value bytes (an array map has every index).
     pub entries: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// `BPF_MAP_FREEZE` was called: user space can no longer write it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub frozen: bool,
     /// For a struct_ops map: the programs its value points to (it holds a
     /// reference on each).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -27,7 +30,7 @@ pub struct KProg {
     /// Name.
     pub name: String,
     /// Type as bpftool prints it.
-    pub prog_type: String,
+    pub prog_type: ProgType,
     /// Ids of the maps it holds (`aux->used_maps`).
     pub map_ids: Vec<u32>,
     /// Bytes of translated instructions.
@@ -249,7 +252,7 @@ impl BpfState {
                 };
                 format!(
                     "{{\"id\":{id},\"type\":{},\"name\":{},\"gpl_compatible\":true,\"bytes_xlated\":{},\"jited\":false,\"bytes_memlock\":4096{maps}}}",
-                    json_str(&p.prog_type),
+                    json_str(p.prog_type.name()),
                     json_str(&p.name),
                     p.xlated
                 )
@@ -266,7 +269,7 @@ impl BpfState {
             .map(|(id, m)| {
                 format!(
                     "{{\"id\":{id},\"type\":{},\"name\":{},\"flags\":0,\"bytes_key\":{},\"bytes_value\":{},\"max_entries\":{},\"bytes_memlock\":4096,\"frozen\":0}}",
-                    json_str(&m.def.kind),
+                    json_str(m.def.kind.name()),
                     json_str(&m.def.name),
                     m.def.key_size,
                     m.def.value_size,
@@ -317,6 +320,10 @@ const PCPU_MIN_UNIT_SIZE: u64 = 32 << 10;
 /// `htab_map_alloc_check` (hashtab.c) and `ringbuf_map_alloc` (ringbuf.c);
 /// then whether `bpf_map_area_alloc` finds the memory for an array, which
 /// is allocated whole (`memory` bytes of RAM). Checked on Linux 6.18 with
+/// CPUs the simulated machine can have (`/sys/devices/system/cpu/possible`
+/// reads `0-1`), which libbpf reads to size a perf event array.
+pub const POSSIBLE_CPUS: u32 = 2;
+
 /// `bpftool map create`: E2BIG for a value over `INT_MAX` (array) or a key
 /// and value within 48 bytes of 4 MiB (hash), ENOMEM for 4096 values of
 /// 2 GiB, EINVAL for a zero size or an array key that is not 4 bytes.
@@ -324,11 +331,11 @@ pub fn map_alloc_check(def: &MapDef, memory: u64) -> Result<(), linux::Errno> {
     use linux::Errno::{E2BIG, EINVAL, ENOMEM};
     let (key, value, entries) = (u64::from(def.key_size), u64::from(def.value_size), u64::from(def.max_entries));
     let elem = value.div_ceil(8) * 8;
-    match def.type_id {
+    match def.kind.0 {
         // array, prog_array, perf_event_array, percpu_array
         2..=4 | 6 => {
-            let percpu = def.type_id == 6;
-            if matches!(def.type_id, 3 | 4) && value != 4 {
+            let percpu = def.kind == MapType::PERCPU_ARRAY;
+            if matches!(def.kind, MapType::PROG_ARRAY | MapType::PERF_EVENT_ARRAY) && value != 4 {
                 return Err(EINVAL);
             }
             if entries == 0 || key != 4 || value == 0 {
@@ -347,7 +354,7 @@ pub fn map_alloc_check(def: &MapDef, memory: u64) -> Result<(), linux::Errno> {
             if entries == 0 || key == 0 || value == 0 {
                 return Err(EINVAL);
             }
-            if key + value >= KMALLOC_MAX_SIZE - HTAB_ELEM_SIZE || (def.type_id == 5 && elem > PCPU_MIN_UNIT_SIZE) {
+            if key + value >= KMALLOC_MAX_SIZE - HTAB_ELEM_SIZE || (def.kind == MapType::PERCPU_HASH && elem > PCPU_MIN_UNIT_SIZE) {
                 return Err(E2BIG);
             }
         }

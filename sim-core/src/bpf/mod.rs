@@ -23,7 +23,9 @@ pub mod events;
 mod kernel;
 mod libbpf;
 pub mod ops;
+pub mod secdef;
 mod syscall;
+pub mod types;
 mod verifier;
 pub mod vm;
 
@@ -31,6 +33,7 @@ pub use bpftool::{BpftoolLoadArgs, MapSlot, MapSource};
 pub use events::Ev;
 pub use kernel::*;
 pub use libbpf::*;
+pub use types::{MapType, ProgType};
 pub use verifier::*;
 
 /// Why a BPF operation could not be applied: the Linux code under it
@@ -218,8 +221,9 @@ impl Ctx<'_> {
 }
 
 crate::wire_struct! {
-    MapDef { name, kind, type_id, key_size, value_size, max_entries, pinning, btf_typed }
-    KMap { def, refcnt, usercnt, entries, progs }
+    MapDef { name, kind, key_size, value_size, max_entries, map_flags, pinning, btf_typed, internal, init_slots }
+    Internal { section, kind, init }
+    KMap { def, refcnt, usercnt, entries, frozen, progs }
     KProg { name, prog_type, map_ids, xlated, insns, refcnt }
     BpfState { maps, progs, last_map_id, last_prog_id, pins, links, last_link_id, struct_ops }
     KLink { prog, target, refcnt }
@@ -229,6 +233,7 @@ crate::wire_enum! {
     BpfRef { Map(id) = 0, Prog(id) = 1, Link(id) = 2 }
     BpfKind { Map = 0, Prog = 1, Link = 2 }
     Libbpf { V1 = 0, V0_8 = 1 }
+    InternalKind { Data = 0, Rodata = 1, Bss = 2, Kconfig = 3 }
     MapSource { Id(id) = 0, Pinned(path) = 1 }
     Delta {
         Map { id, old, new } = 0,

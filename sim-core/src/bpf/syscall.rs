@@ -123,8 +123,8 @@ impl Ctx<'_> {
         // .test_run (Linux 6.18: net/core/filter.c, net/bpf/test_run.c,
         // kernel/trace/bpf_trace.c, bpf_struct_ops.c); sock_ops, kprobe,
         // tracepoint, cgroup_sock and lsm have none.
-        if !TEST_RUN_TYPES.contains(&prog.prog_type.as_str()) {
-            self.event(Ev::TestRunRefused { id, name: prog.name.clone(), prog_type: prog.prog_type.clone() });
+        if !TEST_RUN_TYPES.contains(&prog.prog_type.name()) {
+            self.event(Ev::TestRunRefused { id, name: prog.name.clone(), prog_type: prog.prog_type });
             return Ok(Outcome::Failed { errno: linux::Errno::ENOTSUPP, detail: "Error: failed to run program: Unknown error 524".into() });
         }
         let mut maps = super::vm::Maps::new();

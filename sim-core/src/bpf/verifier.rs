@@ -122,7 +122,8 @@ pub fn verify(prog: &ProgDef) -> Verdict {
             // relocations (src_reg 0 until libbpf patches them); a src_reg of
             // 1 already there names an fd the loader never opened.
             match src {
-                0 => {}
+                // 0: a constant or a relocation libbpf patches; 4: a subprogram's address.
+                0 | 4 => {}
                 1 => return fail(log, Errno::EBADF, format!("fd {imm} is not pointing to valid bpf_map")),
                 _ => return fail(log, Errno::EINVAL, format!("{i}: unrecognized bpf_ld_imm64 insn")),
             }
@@ -138,7 +139,7 @@ pub fn verify(prog: &ProgDef) -> Verdict {
                         return fail(log, Errno::EINVAL, format!("{i}: (85) call unknown#{imm}\ninvalid func unknown#{imm}"));
                     };
                     log.push(format!("{i}: (85) call {name}#{imm}"));
-                    if !helper_allowed(&prog.prog_type, imm) {
+                    if !helper_allowed(prog.prog_type.name(), imm) {
                         return fail(log, Errno::EINVAL, format!("program of this type cannot use helper {name}#{imm}"));
                     }
                 }
@@ -148,7 +149,7 @@ pub fn verify(prog: &ProgDef) -> Verdict {
                         return fail(log, Errno::ESRCH, format!("libbpf: extern (func ksym) '{name}': not found in kernel or module BTFs"));
                     };
                     log.push(format!("{i}: (85) call {name}#{id}"));
-                    if !hooks.contains(&prog.prog_type.as_str()) {
+                    if !hooks.contains(&prog.prog_type.name()) {
                         return fail(log, Errno::EACCES, format!("calling kernel function {name} is not allowed"));
                     }
                 }
@@ -190,10 +191,14 @@ pub const MAX_BPF_STACK: i64 = 512;
 
 /// A stack access must stay inside the 512 bytes below the frame pointer
 /// (`check_stack_access_within_bounds`).
+/// Frame `k` (of a bpf-to-bpf call chain) has its 512 bytes below
+/// `-512 * k` in the explorer's one address space of stack slots.
 pub(super) fn stack_in_bounds(base: i64, off: i64, op: u8, what: &str, reg: usize) -> Result<(), VerifierError> {
     let size = [4, 2, 1, 8][((op >> 3) & 3) as usize];
     let at = base.saturating_add(off);
-    if at < -MAX_BPF_STACK || at.saturating_add(size) > 0 {
+    let frame = (-base).max(0) / MAX_BPF_STACK;
+    let top = -frame * MAX_BPF_STACK;
+    if at < top - MAX_BPF_STACK || at.saturating_add(size) > top {
         return Err(VerifierError { errno: Errno::EACCES, message: format!("invalid {what} stack R{reg} off={at} size={size}") });
     }
     Ok(())
@@ -215,12 +220,19 @@ pub(super) enum Val {
     Stack(i64),
 }
 
-/// One path's state: registers and the 8-byte stack slots written with known values.
+/// One path's state: registers, the 8-byte stack slots written with known
+/// values, and the callers' frames of a bpf-to-bpf call (`struct
+/// bpf_func_state` per frame: where to return, the callee-saved r6-r9 and
+/// the frame pointer).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct PathState {
     regs: [Val; 11],
     stack: BTreeMap<i64, Val>,
+    frames: Vec<(usize, [Val; 5])>,
 }
+
+/// The deepest chain of bpf-to-bpf calls (`MAX_CALL_FRAMES`).
+pub const MAX_CALL_FRAMES: usize = 8;
 
 impl PathState {
     pub(super) fn fingerprint(&self) -> u64 {
@@ -262,7 +274,7 @@ pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, Ve
     regs[1] = Val::Unknown; // the context pointer
     regs[10] = Val::Stack(0);
     // (pc, state, length of the path when this branch was pushed)
-    let mut branches: Vec<(usize, PathState, usize)> = vec![(0, PathState { regs, stack: BTreeMap::new() }, 0)];
+    let mut branches: Vec<(usize, PathState, usize)> = vec![(0, PathState { regs, stack: BTreeMap::new(), frames: vec![] }, 0)];
     let mut path: Vec<(usize, u64)> = Vec::new();
     let mut on_path: std::collections::HashSet<(usize, u64)> = Default::default();
     let mut visited: std::collections::HashSet<(usize, u64)> = Default::default();
@@ -349,7 +361,34 @@ pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, Ve
                     }
                 }
                 _ => match op {
+                    // exit from a subprogram: back to the caller (prepare_func_exit).
+                    0x95 if !st.frames.is_empty() => {
+                        let Some((ret, saved)) = st.frames.pop() else { break };
+                        st.regs[6..=10].copy_from_slice(&saved);
+                        for r in &mut st.regs[1..=5] {
+                            *r = Val::Uninit;
+                        }
+                        next = ret;
+                    }
                     0x95 => break,
+                    // bpf-to-bpf call (check_func_call): a new frame; the
+                    // callee sees r1-r5, its own r10, and no r6-r9.
+                    0x85 if src == 1 && !prog.kfunc_calls.iter().any(|(at, _)| *at == pc) => {
+                        if st.frames.len() + 1 >= MAX_CALL_FRAMES {
+                            return Err(VerifierError {
+                                errno: Errno::E2BIG,
+                                message: format!("the call stack of {} frames is too deep !", st.frames.len() + 2),
+                            });
+                        }
+                        let mut saved = [Val::Uninit; 5];
+                        saved.copy_from_slice(&st.regs[6..=10]);
+                        st.frames.push((pc + 1, saved));
+                        for r in &mut st.regs[6..=9] {
+                            *r = Val::Uninit;
+                        }
+                        st.regs[10] = Val::Stack(-(st.frames.len() as i64) * MAX_BPF_STACK);
+                        next = (pc as i64 + 1 + i64::from(imm)) as usize;
+                    }
                     0x85 => {
                         st.regs[0] = Val::Unknown;
                         for r in &mut st.regs[1..=5] {
@@ -460,6 +499,15 @@ pub(super) fn check_reads(prog: &ProgDef) -> Result<(), String> {
             3 => {
                 need(dst)?;
                 need(src)?;
+            }
+            _ if op == 0x85 && src == 1 && !prog.kfunc_calls.iter().any(|(at, _)| *at == i) => {
+                // The callee starts with the caller's r1-r5 and its own r10;
+                // after it returns, r0 is its result and r1-r5 are gone.
+                let t = (i as i64 + 1 + i64::from(i32::from_le_bytes([insn[4], insn[5], insn[6], insn[7]]))) as usize;
+                if t < n {
+                    work.push((t, (merged & 0b11_1110) | (1 << 10)));
+                }
+                out = (out & !0b11_1110) | 1;
             }
             _ if op == 0x95 => {
                 if !prog.void_return {

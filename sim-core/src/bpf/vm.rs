@@ -17,8 +17,10 @@
 use std::collections::BTreeMap;
 use thiserror::Error;
 
-/// Stack size of a BPF program.
+/// Stack size of one BPF frame.
 pub const STACK: usize = 512;
+/// Frames of bpf-to-bpf calls (`MAX_CALL_FRAMES`), each with its own stack.
+const FRAMES: usize = 8;
 /// The most instructions one run may execute.
 pub const MAX_INSNS: u64 = 1_000_000;
 
@@ -162,6 +164,11 @@ pub fn sum_loop(n: i32) -> Vec<[u8; 8]> {
 /// is_array, key to value).
 pub type Maps = BTreeMap<u32, (usize, usize, bool, BTreeMap<Vec<u8>, Vec<u8>>)>;
 
+/// Bytes between consecutive values of a map in the value region.
+fn value_stride(vsize: usize) -> u64 {
+    (vsize as u64).div_ceil(8).max(1) * 8
+}
+
 /// One executed instruction, for narration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trace {
@@ -177,7 +184,9 @@ pub struct Vm<'a> {
     insns: &'a [[u8; 8]],
     /// Registers r0-r10.
     pub regs: [u64; 11],
-    stack: [u8; STACK],
+    stack: Vec<u8>,
+    /// Callers of the running subprogram: return pc and r6-r10.
+    frames: Vec<(usize, [u64; 5])>,
     ctx: Vec<u8>,
     /// Maps by id (shared with the kernel state by the caller).
     pub maps: Maps,
@@ -193,21 +202,25 @@ impl<'a> Vm<'a> {
     pub fn new(insns: &'a [[u8; 8]], ctx: Vec<u8>, maps: Maps, fd_to_map: BTreeMap<i32, u32>) -> Vm<'a> {
         let mut regs = [0; 11];
         regs[1] = CTX_BASE;
-        regs[10] = STACK_BASE + STACK as u64;
-        Vm { insns, regs, stack: [0; STACK], ctx, maps, fd_to_map, executed: 0 }
+        regs[10] = STACK_BASE + (STACK * FRAMES) as u64;
+        Vm { insns, regs, stack: vec![0; STACK * FRAMES], frames: vec![], ctx, maps, fd_to_map, executed: 0 }
     }
 
     fn region(&mut self, pc: usize, addr: u64, size: usize) -> Result<&mut [u8], VmError> {
         let bad = VmError::BadAccess { pc, addr, size };
-        let (base, mem): (u64, &mut [u8]) = if (STACK_BASE..STACK_BASE + STACK as u64).contains(&addr) {
+        let (base, mem): (u64, &mut [u8]) = if (STACK_BASE..STACK_BASE + (STACK * FRAMES) as u64).contains(&addr) {
             (STACK_BASE, &mut self.stack[..])
         } else if (CTX_BASE..CTX_BASE + self.ctx.len() as u64).contains(&addr) {
             (CTX_BASE, &mut self.ctx[..])
         } else if (MAP_VALUE..MAP_PTR).contains(&addr) {
+            // Map `id`'s values lie one after the other (rounded to 8 bytes)
+            // from MAP_VALUE + id * 16 MiB.
             let id = ((addr - MAP_VALUE) >> 24) as u32;
-            let slot = ((addr - MAP_VALUE) >> 12 & 0xfff) as usize;
-            let base = MAP_VALUE + (u64::from(id) << 24) + ((slot as u64) << 12);
-            let (_, _, _, entries) = self.maps.get_mut(&id).ok_or(bad.clone())?;
+            let (vsize, _, _, entries) = self.maps.get_mut(&id).ok_or(bad.clone())?;
+            let stride = value_stride(*vsize);
+            let slot = ((addr - MAP_VALUE) & 0xff_ffff) / stride;
+            let base = MAP_VALUE + (u64::from(id) << 24) + slot * stride;
+            let slot = slot as usize;
             let value = entries.values_mut().nth(slot).ok_or(bad.clone())?;
             (base, &mut value[..])
         } else {
@@ -248,7 +261,7 @@ impl<'a> Vm<'a> {
                     1 => Ok(e
                         .keys()
                         .position(|k| *k == key)
-                        .map(|slot| MAP_VALUE + (u64::from(mid) << 24) + ((slot as u64) << 12))
+                        .map(|slot| MAP_VALUE + (u64::from(mid) << 24) + slot as u64 * value_stride(vsize))
                         .unwrap_or(0)),
                     2 => {
                         let value = self.bytes(pc, self.regs[3], vsize)?;
@@ -273,7 +286,8 @@ impl<'a> Vm<'a> {
         // Each run starts as the kernel starts a program: r1 = context, r10 = stack top.
         self.regs = [0; 11];
         self.regs[1] = CTX_BASE;
-        self.regs[10] = STACK_BASE + STACK as u64;
+        self.regs[10] = STACK_BASE + (STACK * FRAMES) as u64;
+        self.frames.clear();
         self.executed = 0;
         let mut pc = 0usize;
         let mut out = Vec::new();
@@ -299,15 +313,28 @@ impl<'a> Vm<'a> {
                 // JMP (5) and JMP32 (6)
                 5 | 6 => {
                     if op == 0x95 {
-                        if trace {
-                            out.push(Trace { pc, regs: self.regs });
+                        if let Some((ret, saved)) = self.frames.pop() {
+                            // Return from a subprogram: the caller's r6-r10 back.
+                            self.regs[6..=10].copy_from_slice(&saved);
+                            next = ret;
+                        } else {
+                            if trace {
+                                out.push(Trace { pc, regs: self.regs });
+                            }
+                            return Ok((self.regs[0], out));
                         }
-                        return Ok((self.regs[0], out));
-                    }
-                    if op == 0x85 {
-                        if src == 1 {
-                            return Err(VmError::BadOpcode { pc, op }); // bpf-to-bpf calls: not modelled
+                    } else if op == 0x85 && src == 1 {
+                        // bpf-to-bpf call: a new frame with its own stack.
+                        if self.frames.len() + 1 >= FRAMES {
+                            return Err(VmError::BadOpcode { pc, op });
                         }
+                        let mut saved = [0; 5];
+                        saved.copy_from_slice(&self.regs[6..=10]);
+                        self.frames.push((pc + 1, saved));
+                        self.regs[10] -= STACK as u64;
+                        let t = pc as i64 + 1 + i64::from(imm);
+                        next = usize::try_from(t).map_err(|_| VmError::OutOfRange { pc })?;
+                    } else if op == 0x85 {
                         self.regs[0] = self.helper(pc, imm)?;
                     } else {
                         let taken = jump_taken(op, imm, self.regs[dst], self.regs[src]).ok_or(VmError::BadOpcode { pc, op })?;
@@ -324,8 +351,12 @@ impl<'a> Vm<'a> {
                     }
                     let hi = self.insns.get(pc + 1).ok_or(VmError::OutOfRange { pc })?;
                     let imm2 = i32::from_le_bytes([hi[4], hi[5], hi[6], hi[7]]);
+                    let map = |imm: i32| self.fd_to_map.get(&imm).copied().ok_or(VmError::BadAccess { pc, addr: imm as u64, size: 0 });
                     self.regs[dst] = if src == 1 {
-                        MAP_PTR + u64::from(*self.fd_to_map.get(&imm).ok_or(VmError::BadAccess { pc, addr: imm as u64, size: 0 })?)
+                        MAP_PTR + u64::from(map(imm)?)
+                    } else if src == 2 {
+                        // BPF_PSEUDO_MAP_VALUE: the address of the value (key 0) at an offset.
+                        MAP_VALUE + (u64::from(map(imm)?) << 24) + u64::from(imm2 as u32)
                     } else {
                         (imm as u32 as u64) | ((imm2 as u32 as u64) << 32)
                     };
