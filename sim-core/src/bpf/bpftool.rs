@@ -198,10 +198,12 @@ impl Ctx<'_> {
             }
         }
         let ids: Vec<Option<u32>> = map_fds.iter().map(|m| m.map(|(_, id)| id)).collect();
+        self.bpf_fill_slots(&obj, &ids, None);
         let prog_ids = match self.bpf_load_programs(pid, &obj, &ids)? {
             Ok(ids) => ids,
             Err(failed) => return Ok(failed),
         };
+        self.bpf_fill_slots(&obj, &ids, Some(&prog_ids));
         let first_prog = prog_ids.first().copied();
         let prog = first_prog.ok_or(SimError::Limit("no program".into()))?;
         if self.h.bpf.pins.contains_key(pin) {
@@ -276,7 +278,8 @@ impl Ctx<'_> {
             let id = next_id(self.h.bpf.last_map_id, |i| self.h.bpf.maps.contains_key(&i));
             self.bpf_update(|b| {
                 b.last_map_id = id;
-                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries: BTreeMap::new(), frozen: false, progs: vec![] });
+                b.maps
+                    .insert(id, KMap { def, refcnt: 1, usercnt: 1, entries: BTreeMap::new(), frozen: false, inner: vec![], progs: vec![] });
             });
             let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
             self.event(Ev::StructOpsMapCreated { pid, var: o.var.clone(), type_name: o.type_name.clone(), value, id, fd });
@@ -374,7 +377,13 @@ impl Ctx<'_> {
             }
             // The verifier resolves each pseudo map fd and takes one
             // reference per distinct map (resolve_pseudo_ldimm64).
-            let used: BTreeSet<u32> = linked.relocs.iter().filter_map(|(_, k)| k.map().and_then(map_id)).collect();
+            // used_maps in the order the instructions first name them.
+            let mut used: Vec<u32> = Vec::new();
+            for m in linked.relocs.iter().filter_map(|(_, k)| k.map().and_then(map_id)) {
+                if !used.contains(&m) {
+                    used.push(m);
+                }
+            }
             let id = next_id(self.h.bpf.last_prog_id, |i| self.h.bpf.progs.contains_key(&i));
             // As the verifier leaves it: each ld_imm64 names its map (by id
             // here): BPF_PSEUDO_MAP_FD, or BPF_PSEUDO_MAP_VALUE with the
@@ -399,14 +408,8 @@ impl Ctx<'_> {
                     hi[4..8].copy_from_slice(&off.to_le_bytes());
                 }
             }
-            let kp = KProg {
-                name: p.name.clone(),
-                prog_type: p.prog_type,
-                map_ids: used.iter().copied().collect(),
-                xlated: insns.len() * 8,
-                insns,
-                refcnt: 1,
-            };
+            let kp =
+                KProg { name: p.name.clone(), prog_type: p.prog_type, map_ids: used.clone(), xlated: insns.len() * 8, insns, refcnt: 1 };
             self.bpf_update(|b| {
                 b.last_prog_id = id;
                 for m in &used {
@@ -415,18 +418,48 @@ impl Ctx<'_> {
                 b.progs.insert(id, kp);
             });
             let fd = self.bpf_fd(pid, BpfRef::Prog(id))?;
-            self.event(Ev::ProgLoaded {
-                pid,
-                prog_type: p.prog_type,
-                name: p.name.clone(),
-                insns: linked.prog.insn_count,
-                id,
-                fd,
-                used: used.into_iter().collect(),
-            });
+            self.event(Ev::ProgLoaded { pid, prog_type: p.prog_type, name: p.name.clone(), insns: linked.prog.insn_count, id, fd, used });
             loaded.push(id);
         }
         Ok(Ok(loaded))
+    }
+
+    /// `bpf_object__init_prog_arrays` and `init_map_in_map_slots`: each
+    /// `.values = { [slot] = &x }` of the object becomes an update of the
+    /// map's slot with the program's (or inner map's) fd; the kernel stores
+    /// the object and takes a reference on it (`prog_fd_array_get_ptr`,
+    /// `bpf_map_fd_get_ptr`).
+    /// Map-in-map slots are filled when the maps are created (`prog_ids`
+    /// None), prog arrays after the programs load.
+    pub(super) fn bpf_fill_slots(&mut self, obj: &BpfObject, map_ids: &[Option<u32>], prog_ids: Option<&[u32]>) {
+        let loaded: Vec<&ProgDef> = obj.programs.iter().filter(|p| !p.no_autoload).collect();
+        for (i, m) in obj.maps.iter().enumerate() {
+            let Some(map) = map_ids[i] else { continue };
+            if (m.kind == MapType::PROG_ARRAY) != prog_ids.is_some() {
+                continue;
+            }
+            let prog_ids = prog_ids.unwrap_or(&[]);
+            for (slot, name) in &m.init_slots {
+                let target = if m.kind == MapType::PROG_ARRAY {
+                    loaded.iter().position(|p| &p.name == name).and_then(|k| prog_ids.get(k)).map(|id| BpfRef::Prog(*id))
+                } else {
+                    obj.maps.iter().position(|x| &x.name == name).and_then(|k| map_ids[k]).map(BpfRef::Map)
+                };
+                let Some(target) = target else { continue };
+                self.bpf_update(|b| {
+                    b.take_ref(target, false);
+                    if let Some(k) = b.maps.get_mut(&map) {
+                        k.entries.insert(slot.to_le_bytes().to_vec(), target.id().to_le_bytes().to_vec());
+                        match target {
+                            BpfRef::Prog(p) => k.progs.push(p),
+                            BpfRef::Map(x) => k.inner.push(x),
+                            BpfRef::Link(_) => {}
+                        }
+                    }
+                });
+                self.event(Ev::SlotFilled { map, map_name: m.name.clone(), slot: *slot, target, name: name.clone() });
+            }
+        }
     }
 
     /// `bpf_object__create_maps()`: every map not reused from the command
@@ -491,6 +524,14 @@ impl Ctx<'_> {
             }
             let m = &def;
             let memory = self.k().st.max_frames * 4096;
+            // map_check_no_btf: a prog array takes no BTF key/value types;
+            // libbpf retries without them (it clears them itself for the
+            // other fd maps).
+            if m.btf_typed && m.kind == MapType::PROG_ARRAY {
+                self.event(Ev::LibbpfSays {
+                    line: format!("libbpf: Error in bpf_create_map_xattr({}):Invalid argument(-22). Retrying without BTF.", m.name),
+                });
+            }
             if let Err(errno) = super::kernel::map_alloc_check(m, memory) {
                 let retry = if m.btf_typed {
                     format!(
@@ -540,7 +581,7 @@ impl Ctx<'_> {
                 } else {
                     BTreeMap::new()
                 };
-                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries, frozen: false, progs: vec![] });
+                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries, frozen: false, inner: vec![], progs: vec![] });
             });
             let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
             self.event(Ev::MapCreated {

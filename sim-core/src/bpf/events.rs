@@ -27,6 +27,9 @@ pub enum Why {
     LinkReleased(u32),
     /// The struct_ops of this name was unregistered.
     Unregistered(String),
+    /// A slot of this prog array or map-in-map, which held the object, was
+    /// cleared or its map went.
+    MapSlot(u32),
 }
 
 impl std::fmt::Display for Why {
@@ -38,12 +41,13 @@ impl std::fmt::Display for Why {
             Why::UsedMaps(id) => write!(f, "program {id}'s used_maps"),
             Why::LinkReleased(id) => write!(f, "link {id} released"),
             Why::Unregistered(name) => write!(f, "'{name}' unregistered"),
+            Why::MapSlot(id) => write!(f, "a slot of map {id}"),
         }
     }
 }
 
 crate::wire_enum! {
-    Why { FdClosed { fd, pid } = 0, Unlinked(pin) = 1, StructOpsValue(id) = 2, UsedMaps(id) = 3, LinkReleased(id) = 4, Unregistered(name) = 5 }
+    Why { FdClosed { fd, pid } = 0, Unlinked(pin) = 1, StructOpsValue(id) = 2, UsedMaps(id) = 3, LinkReleased(id) = 4, Unregistered(name) = 5, MapSlot(id) = 6 }
 }
 
 /// How a process asked for an fd on `r`: by its id, or by the bpffs path
@@ -348,6 +352,21 @@ crate::events! {
         /// became an address inside its map's value.
         DataRelocated { prog: String, insn: usize, map: String, off: u32 } = 53, Map, "bpf_object__relocate_data (BPF_PSEUDO_MAP_VALUE)", [],
             "libbpf: prog '{prog}': insn {insn}: ld_imm64 of a global variable: src_reg BPF_PSEUDO_MAP_VALUE, the fd of map '{map}', offset {off} in its value";
+        /// libbpf put a program or an inner map into a slot of a prog array or
+        /// map-in-map, as the object's `.values = { [slot] = &x }` says; the
+        /// map holds a reference on it.
+        SlotFilled { map: u32, map_name: String, slot: u32, target: BpfRef, name: String } = 54, Map,
+            "bpf_object__init_prog_arrays/init_map_in_map_slots/bpf_map_update_elem", [],
+            "libbpf: BPF_MAP_UPDATE_ELEM on map {map} ({map_name}) key {slot}: {target} ({name}), which the map now holds a reference on";
+        /// The last user reference of a prog array went: the kernel empties it
+        /// (`prog_array_map_clear`), dropping the programs it held, so that a
+        /// program cannot keep itself alive through a tail call.
+        ProgArrayCleared { map: u32, name: String, progs: Vec<u32> } = 55, Free,
+            "bpf_map_put_uref/map_release_uref/bpf_fd_array_map_clear", [],
+            "map {map} ({name}) has no user reference left (usercnt 0): the kernel clears every slot of the prog array, dropping programs {progs:?}; a tail call through it now falls through";
+        /// A line libbpf printed (its warnings go to stderr).
+        LibbpfSays { line: String } = 56, Syscall, "libbpf pr_warn", [],
+            "{line}";
         /// One line of the verifier's log, as it printed it.
         VerifierLog { line: String } = 42, Syscall, "bpf_check", [],
             "verifier log: {line}";

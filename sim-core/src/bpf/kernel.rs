@@ -18,8 +18,11 @@ pub struct KMap {
     /// `BPF_MAP_FREEZE` was called: user space can no longer write it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub frozen: bool,
-    /// For a struct_ops map: the programs its value points to (it holds a
-    /// reference on each).
+    /// Maps in the slots of a map-in-map (it holds a reference on each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inner: Vec<u32>,
+    /// For a struct_ops map: the programs its value points to; for a prog
+    /// array, the programs in its slots (it holds a reference on each).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub progs: Vec<u32>,
 }
@@ -297,9 +300,13 @@ impl BpfState {
         let mut s = String::new();
         for (id, m) in &self.maps {
             s += &format!(
-                "{id}: {}  name {}  flags 0x0\n\tkey {}B  value {}B  max_entries {}  memlock 4096B\n",
-                m.def.kind, m.def.name, m.def.key_size, m.def.value_size, m.def.max_entries
+                "{id}: {}  name {}  flags {:#x}\n\tkey {}B  value {}B  max_entries {}  memlock 4096B\n",
+                m.def.kind, m.def.name, m.def.map_flags, m.def.key_size, m.def.value_size, m.def.max_entries
             );
+            // show_map_close_plain: `frozen` from the map's fdinfo.
+            if m.frozen {
+                s += "\tfrozen\n";
+            }
         }
         s
     }
@@ -313,6 +320,10 @@ const HTAB_ELEM_SIZE: u64 = 48;
 /// `PCPU_MIN_UNIT_SIZE` (include/linux/percpu.h): 32 KiB.
 const PCPU_MIN_UNIT_SIZE: u64 = 32 << 10;
 
+/// CPUs the simulated machine can have (`/sys/devices/system/cpu/possible`
+/// reads `0-1`), which libbpf reads to size a perf event array.
+pub const POSSIBLE_CPUS: u32 = 2;
+
 /// What `map_create()` (kernel/bpf/syscall.c, Linux 6.x) asks of a map's
 /// attributes before it allocates the map, for the map types the simulator
 /// creates: `array_map_alloc_check` (arraymap.c; `fd_array_map_alloc_check`
@@ -320,10 +331,6 @@ const PCPU_MIN_UNIT_SIZE: u64 = 32 << 10;
 /// `htab_map_alloc_check` (hashtab.c) and `ringbuf_map_alloc` (ringbuf.c);
 /// then whether `bpf_map_area_alloc` finds the memory for an array, which
 /// is allocated whole (`memory` bytes of RAM). Checked on Linux 6.18 with
-/// CPUs the simulated machine can have (`/sys/devices/system/cpu/possible`
-/// reads `0-1`), which libbpf reads to size a perf event array.
-pub const POSSIBLE_CPUS: u32 = 2;
-
 /// `bpftool map create`: E2BIG for a value over `INT_MAX` (array) or a key
 /// and value within 48 bytes of 4 MiB (hash), ENOMEM for 4096 values of
 /// 2 GiB, EINVAL for a zero size or an array key that is not 4 bytes.

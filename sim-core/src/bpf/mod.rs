@@ -14,7 +14,7 @@ use crate::linux::{self, Error as SimError, Fd, Focus, LinuxState, Ofd, OfdId, O
 use object::read::elf::ElfFile64;
 use object::{Object, ObjectSection, ObjectSymbol};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use thiserror::Error;
 
 mod bpftool;
@@ -223,7 +223,7 @@ impl Ctx<'_> {
 crate::wire_struct! {
     MapDef { name, kind, key_size, value_size, max_entries, map_flags, pinning, btf_typed, internal, init_slots }
     Internal { section, kind, init }
-    KMap { def, refcnt, usercnt, entries, frozen, progs }
+    KMap { def, refcnt, usercnt, entries, frozen, inner, progs }
     KProg { name, prog_type, map_ids, xlated, insns, refcnt }
     BpfState { maps, progs, last_map_id, last_prog_id, pins, links, last_link_id, struct_ops }
     KLink { prog, target, refcnt }

@@ -29,6 +29,19 @@ impl Ctx<'_> {
             BpfRef::Map(id) => {
                 let Some(m) = self.h.bpf.maps.get(&id).cloned() else { return };
                 let (refcnt, usercnt) = self.bpf_drop(r, uref);
+                // bpf_map_put_uref: a prog array loses its programs with its last user.
+                if uref && usercnt == 0 && refcnt > 0 && m.def.kind == MapType::PROG_ARRAY && !m.progs.is_empty() {
+                    self.bpf_update(|b| {
+                        if let Some(k) = b.maps.get_mut(&id) {
+                            k.entries.clear();
+                            k.progs.clear();
+                        }
+                    });
+                    self.event(Ev::ProgArrayCleared { map: id, name: m.def.name.clone(), progs: m.progs.clone() });
+                    for p in &m.progs {
+                        self.bpf_put(BpfRef::Prog(*p), false, Why::MapSlot(id));
+                    }
+                }
                 if refcnt > 0 {
                     let name = m.def.name;
                     self.event(if uref {
@@ -40,8 +53,12 @@ impl Ctx<'_> {
                 }
                 self.event(Ev::MapIdFreed { why, id, name: m.def.name.clone() });
                 self.event(Ev::MapMemoryFreed { id, max_entries: m.def.max_entries, value_size: m.def.value_size });
+                let why = |id| if m.def.kind == MapType::STRUCT_OPS { Why::StructOpsValue(id) } else { Why::MapSlot(id) };
                 for p in &m.progs {
-                    self.bpf_put(BpfRef::Prog(*p), false, Why::StructOpsValue(id));
+                    self.bpf_put(BpfRef::Prog(*p), false, why(id));
+                }
+                for x in &m.inner {
+                    self.bpf_put(BpfRef::Map(*x), false, Why::MapSlot(id));
                 }
             }
             BpfRef::Prog(id) => {
