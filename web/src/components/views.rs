@@ -614,7 +614,8 @@ fn bpf_view(st: &State, freed: &[(sim_core::bpf::BpfRef, String)]) -> Html {
                 <tr class="freed"><td>{ id }</td><td colspan="5">{ format!("{what}: freed at this step; id {id} is gone, a workqueue frees its memory") }</td></tr>
             }), _ => None }) }
             { for b.maps.iter().map(|(id, m)| html! {
-                <tr><td>{ id }</td><td>{ format!("{} {} (key {}B, value {}B, {} entries)", m.def.kind, m.def.name, m.def.key_size, m.def.value_size, m.def.max_entries) }</td>
+                <tr><td>{ id }</td><td>{ format!("{} {} (key {}B, value {}B, {} entries)", m.def.kind, m.def.name, m.def.key_size, m.def.value_size, m.def.max_entries) }
+                    if let Some(note) = map_note(m) { <br/><small class="map-note">{ note }</small> }</td>
                 <td>{ m.refcnt }</td><td>{ m.usercnt }</td><td>{ holders(BpfRef::Map(*id)) }</td>
                 <td>{ entries(&m.entries) }</td></tr>
             }) }
@@ -657,4 +658,25 @@ fn entries(e: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>) -> String {
     } else {
         v.join(", ")
     }
+}
+
+/// Where a map comes from and what its flags and freeze mean, for the
+/// maps view: the global-data section of an internal map, `BPF_F_*` flags,
+/// frozen.
+fn map_note(m: &sim_core::bpf::KMap) -> Option<String> {
+    use sim_core::bpf::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG};
+    let mut parts = Vec::new();
+    if let Some(i) = &m.def.internal {
+        parts.push(format!("global data: section {}", i.section));
+    }
+    if m.def.map_flags & BPF_F_RDONLY_PROG != 0 {
+        parts.push("read-only to programs".to_string());
+    }
+    if m.def.map_flags & BPF_F_MMAPABLE != 0 {
+        parts.push("user space can mmap it".to_string());
+    }
+    if m.frozen {
+        parts.push("frozen".to_string());
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
