@@ -21,5 +21,5 @@ pub mod system;
 
 pub use check::{CheckResult, Expect};
 pub use lesson::{builtin, builtin_lessons, parse_lesson, FileSpec, Lesson, ParseError, Step};
-pub use recording::Recording;
+pub use recording::{Recording, SealedRecording};
 pub use runner::{run, run_with_files, Run, RunError, StepRecord};

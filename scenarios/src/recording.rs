@@ -7,13 +7,14 @@
 
 use crate::check::CheckResult;
 use crate::runner::{Run, StepRecord};
+use sim_core::journal::Timeline as Tl;
 use sim_core::wire::{self, Reader, Wire, WireError};
-use sim_core::Timeline;
+use sim_core::{Delta, Focus, State, What};
 
 /// A finished run without the lesson's operations and expectations: the
 /// words a student reads, each step's record and the timeline.
 #[derive(Clone, Debug)]
-pub struct Recording {
+pub struct Recording<W = What> {
     /// The lesson's id.
     pub id: String,
     /// Its title.
@@ -27,8 +28,9 @@ pub struct Recording {
     /// What each step did. Their `events` are filled from the timeline when
     /// a recording is decoded, not carried twice.
     pub steps: Vec<StepRecord>,
-    /// Every event, rewindable.
-    pub timeline: Timeline,
+    /// Every event, rewindable. The page's viewer reads the records sealed
+    /// (`Recording<Sealed<Focus>>`), leaving their sentences to its narrator.
+    pub timeline: Tl<State, W, Delta, Focus>,
 }
 
 impl From<Run> for Recording {
@@ -47,6 +49,16 @@ impl Recording {
 
     /// Reads what [`Recording::encode`] wrote.
     pub fn decode(bytes: &[u8]) -> Result<Recording, WireError> {
+        wire::decode(bytes)
+    }
+}
+
+/// A recording whose event records stay sealed: what the page's viewer reads.
+pub type SealedRecording = Recording<sim_core::journal::Sealed<Focus>>;
+
+impl SealedRecording {
+    /// Reads what [`Recording::encode`] wrote, the records kept sealed.
+    pub fn decode_sealed(bytes: &[u8]) -> Result<SealedRecording, WireError> {
         wire::decode(bytes)
     }
 }
@@ -78,7 +90,7 @@ impl Wire for StepRecord {
     }
 }
 
-impl Wire for Recording {
+impl<W: Wire + Clone> Wire for Recording<W> {
     fn put(&self, out: &mut Vec<u8>) {
         let Recording { id, title, summary, question, models, steps, timeline } = self;
         id.put(out);
@@ -92,7 +104,7 @@ impl Wire for Recording {
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let (id, title, summary, question, models) = (String::get(r)?, String::get(r)?, String::get(r)?, String::get(r)?, String::get(r)?);
         let mut steps: Vec<StepRecord> = Wire::get(r)?;
-        let timeline = Timeline::get(r)?;
+        let timeline = Tl::<State, W, Delta, Focus>::get(r)?;
         let n = timeline.len();
         let ends: Vec<usize> = steps.iter().skip(1).map(|s| s.first_event).chain([n]).collect();
         for (s, end) in steps.iter_mut().zip(ends) {

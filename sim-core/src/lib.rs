@@ -67,5 +67,8 @@ pub use arch::{PagingFormat, Pfn, PhysAddr, Translation, VirtAddr};
 pub use journal::wire;
 pub use journal::{EventKind, Narrate};
 pub use linux::{Access, Errno, Fd, OfdId, Outcome, Pid, Prot};
-pub use machine::{Applied, Config, Delta, Event, Focus, Machine, Operation, SimError, State, Timeline, What, ZERO_PFN};
+pub use machine::{
+    narrate, Applied, Config, Delta, Event, Focus, Machine, Operation, SealedEvent, SealedTimeline, SimError, State, Timeline, What,
+    ZERO_PFN,
+};
 pub use ops::{BpfOp, LinuxOp, McuOp, NtOp, Op};

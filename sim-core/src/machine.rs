@@ -176,13 +176,104 @@ impl journal::Points<Focus> for What {
 pub type Event = journal::Event<What, Delta, Focus>;
 /// A recorded run of this machine.
 pub type Timeline = journal::Timeline<State, What, Delta, Focus>;
+/// An event whose record is kept sealed (the page's viewer).
+pub type SealedEvent = journal::Event<journal::Sealed<Focus>, Delta, Focus>;
+/// A recorded run whose records are kept sealed (the page's viewer).
+pub type SealedTimeline = journal::Timeline<State, journal::Sealed<Focus>, Delta, Focus>;
 
 crate::wire_struct! {
     State { linux, nt, mcu, bpf }
 }
 
+/// A record is written sealed ([`journal::Sealed`]): its category, its own
+/// encoding (the subsystem's tag, then the subsystem's record) and what it
+/// points at, so that a reader may keep it without knowing the subsystems.
+impl crate::wire::Wire for What {
+    fn put(&self, out: &mut Vec<u8>) {
+        let mut inner = Vec::new();
+        match self {
+            What::Linux(e) => {
+                0u8.put(&mut inner);
+                e.put(&mut inner);
+            }
+            What::Bookkeeping => 1u8.put(&mut inner),
+            What::Mcu(e) => {
+                2u8.put(&mut inner);
+                e.put(&mut inner);
+            }
+            What::Nt(e) => {
+                3u8.put(&mut inner);
+                e.put(&mut inner);
+            }
+            What::Bpf(e) => {
+                4u8.put(&mut inner);
+                e.put(&mut inner);
+            }
+        }
+        crate::wire::put_sealed(out, journal::Narrate::kind(self), &inner, &journal::Points::focus(self));
+    }
+
+    fn get(r: &mut crate::wire::Reader<'_>) -> Result<Self, crate::wire::WireError> {
+        crate::wire::get_sealed::<_, Focus>(r, What::get_inner)
+    }
+}
+
+impl What {
+    /// Reads a record's own encoding (the bytes a [`journal::Sealed`] keeps).
+    pub fn get_inner(r: &mut crate::wire::Reader<'_>) -> Result<What, crate::wire::WireError> {
+        use crate::wire::Wire;
+        Ok(match r.tag()? {
+            (0, _) => What::Linux(Wire::get(r)?),
+            (1, _) => What::Bookkeeping,
+            (2, _) => What::Mcu(Wire::get(r)?),
+            (3, _) => What::Nt(Wire::get(r)?),
+            (4, _) => What::Bpf(Wire::get(r)?),
+            (tag, at) => return Err(crate::wire::WireError::BadTag { what: "What", tag, at }),
+        })
+    }
+
+    /// Decodes a sealed record.
+    pub fn unseal(s: &journal::Sealed<Focus>) -> Result<What, crate::wire::WireError> {
+        crate::wire::decode_inner(&s.bytes, What::get_inner)
+    }
+
+    /// The instruction's address, if a sealed record is an executed
+    /// instruction (whose sentence comes from running it again on the board
+    /// as it was: [`mcu::describe`]); only the microcontroller's records are
+    /// decoded to find out.
+    pub fn sealed_insn(s: &journal::Sealed<Focus>) -> Option<mcu::Ev> {
+        if s.bytes.first() != Some(&2) {
+            return None;
+        }
+        let ev: mcu::Ev = crate::wire::decode_inner(&s.bytes[1..], <mcu::Ev as crate::wire::Wire>::get).ok()?;
+        matches!(ev, mcu::Ev::Insn { .. }).then_some(ev)
+    }
+}
+
+impl journal::Event<journal::Sealed<Focus>, Delta, Focus> {
+    /// An instruction's sentence and mechanism, given the state just after
+    /// it (see [`journal::Event::text_after`]); None for any other record,
+    /// whose words come from [`narrate`].
+    pub fn insn_text_after(&self, after: &State) -> Option<(String, String)> {
+        let ev = What::sealed_insn(&self.what)?;
+        let mcu::Ev::Insn { pc } = ev else { return None };
+        let text = mcu::describe(pc, self.board_before(after).as_deref()?);
+        Some((text, journal::Narrate::mechanism(&ev).to_string()))
+    }
+}
+
+/// An event's sentence and the mechanism it models, from its sealed record:
+/// what the page's narrator module runs. (An executed instruction's words
+/// need the board as it was; the viewer, which has it, makes those itself:
+/// [`journal::Event::insn_text_after`].)
+pub fn narrate(s: &journal::Sealed<Focus>) -> (String, String) {
+    match What::unseal(s) {
+        Ok(w) => (w.to_string(), journal::Narrate::mechanism(&w).to_string()),
+        Err(e) => (format!("(this event's record does not decode: {e})"), String::new()),
+    }
+}
+
 crate::wire_enum! {
-    What { Linux(e) = 0, Bookkeeping = 1, Mcu(e) = 2, Nt(e) = 3, Bpf(e) = 4 }
     Delta { Linux(d) = 0, Bpf(d) = 1, Nt(d) = 2, Mcu(d) = 3 }
     Focus { Linux(f) = 0, Mcu(f) = 1 }
 }
@@ -204,16 +295,24 @@ impl journal::Event<What, Delta, Focus> {
     pub fn text_after(&self, after: &State) -> String {
         match &self.what {
             What::Mcu(mcu::Ev::Insn { pc }) => {
-                let mut board = after.mcu.clone();
-                for d in self.deltas.iter().rev() {
-                    if let Delta::Mcu(d) = d {
-                        d.apply(&mut board, false);
-                    }
-                }
-                board.as_deref().map(|m| mcu::describe(*pc, m)).unwrap_or_else(|| self.what.to_string())
+                self.board_before(after).as_deref().map(|m| mcu::describe(*pc, m)).unwrap_or_else(|| self.what.to_string())
             }
             _ => self.what.to_string(),
         }
+    }
+}
+
+impl<W: journal::Points<Focus>> journal::Event<W, Delta, Focus> {
+    /// The board as it was just before this event, from the state just
+    /// after it: the event's own deltas taken back.
+    pub fn board_before(&self, after: &State) -> Option<Box<mcu::McuState>> {
+        let mut board = after.mcu.clone();
+        for d in self.deltas.iter().rev() {
+            if let Delta::Mcu(d) = d {
+                d.apply(&mut board, false);
+            }
+        }
+        board
     }
 
     /// Everything this event changed or pointed at, for highlighting: the

@@ -89,3 +89,26 @@ fn ld_so_on_a_process_without_an_interpreter_is_refused() {
     let e = m.apply(&LinuxOp::LdSo { pid: Pid(1) }).expect_err("no interpreter");
     assert!(e.to_string().contains("was not started by a dynamic loader"), "{e}");
 }
+
+/// The page decides whether to fetch the system image with a quick look at
+/// the program headers (`has_interp`); it agrees with the loader on every
+/// fixture and on the programs in /usr/bin.
+#[test]
+fn the_pages_pt_interp_check_agrees_with_the_loader() {
+    use sim_core::linux::elf::{has_interp, ExecImage};
+    use sim_core::linux::exec::STACK_TOP;
+    let mut files: Vec<std::path::PathBuf> = ["static_maps", "static_pie", "dynamic_pie", "dynamic_nopie"]
+        .iter()
+        .map(|f| sim_tests::root().join("fixtures/exec").join(f))
+        .collect();
+    files.extend(std::fs::read_dir("/usr/bin").expect("/usr/bin").filter_map(|e| e.ok().map(|e| e.path())).take(400));
+    let mut checked = 0;
+    for f in files {
+        let Ok(data) = std::fs::read(&f) else { continue };
+        let Ok(img) = ExecImage::parse(&data, STACK_TOP) else { continue };
+        assert_eq!(has_interp(&data), img.interp.is_some(), "{}", f.display());
+        checked += 1;
+    }
+    assert!(checked >= 100, "only {checked} programs checked");
+    assert!(!has_interp(b"\x7fELF"), "a truncated header");
+}

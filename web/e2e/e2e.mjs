@@ -31,6 +31,14 @@ const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
 const errors = [];
 page.on("pageerror", (e) => errors.push(String(e)));
 const position = () => page.textContent("#position");
+// Every navigation waits for the narrator module (the events' words), which
+// the page fetches right after its first render.
+const navigate = page.goto.bind(page);
+page.goto = async (...args) => {
+  const r = await navigate(...args);
+  await page.waitForFunction(() => globalThis.simNarratorReady === true, null, { timeout: 30000 });
+  return r;
+};
 
 await check("the first lesson renders", async () => {
   const t0 = Date.now();

@@ -7,7 +7,7 @@ use crate::components::views::Views;
 use crate::engine::{self, LessonInfo};
 use crate::loader::Source;
 use crate::url;
-use scenarios::Recording;
+use scenarios::SealedRecording as Recording;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -21,7 +21,7 @@ pub struct Loaded {
     pub run: Recording,
     /// The timeline, moved by the reducer (interior mutability keeps the
     /// reducer cheap: no copy of the machine per step).
-    pub timeline: RefCell<sim_core::Timeline>,
+    pub timeline: RefCell<sim_core::SealedTimeline>,
     /// Where it came from.
     pub source: Source,
 }
@@ -215,6 +215,10 @@ pub fn app(props: &AppProps) -> Html {
         let state = state.clone();
         let params = params.clone();
         use_effect_with((), move |_| {
+            // The events' words: fetched while the lesson loads.
+            spawn_local(async {
+                crate::narrator::load().await;
+            });
             if let Some(src) = params.src.clone() {
                 let step = params.step;
                 state.dispatch(Action::Busy);

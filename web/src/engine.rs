@@ -1,7 +1,7 @@
 //! Where the page's recordings come from.
 //!
 //! The page never runs a built-in lesson: `cargo xtask build-web` ran each
-//! one and wrote `lessons/ID.trace` (a [`Recording`] in the
+//! one and wrote `lessons/ID.trace` (a [`scenarios::Recording`] in the
 //! [`sim_core::wire`] encoding) and `lessons/index.txt` (id, title and
 //! summary per line). The simulator itself is the engine module
 //! (`engine/engine.js`), imported the first time a student opens a file of
@@ -9,7 +9,7 @@
 //! feature (the component tests, which have no site) the same calls run the
 //! simulator in this module, still through the encoding.
 
-use scenarios::Recording;
+use scenarios::SealedRecording;
 
 /// A built-in lesson as the picker lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,8 +22,10 @@ pub struct LessonInfo {
     pub summary: String,
 }
 
-fn decode(what: &str, bytes: &[u8]) -> Result<Recording, String> {
-    Recording::decode(bytes).map_err(|e| format!("{what}: {e}"))
+/// Reads a recording with its event records sealed (their words come from
+/// the narrator: [`crate::narrator`]).
+fn decode(what: &str, bytes: &[u8]) -> Result<SealedRecording, String> {
+    SealedRecording::decode_sealed(bytes).map_err(|e| format!("{what}: {e}"))
 }
 
 /// Whether `id` could name a built-in lesson (and is safe in a URL path).
@@ -58,10 +60,9 @@ pub async fn fetch_bytes(url: &str) -> Result<Option<Vec<u8>>, String> {
 }
 
 /// Whether `b` is an x86-64 ELF program with a PT_INTERP header: a
-/// dynamically linked program, which runs with the system image. (One the
-/// loader refuses fails without it, so the image is not fetched for it.)
+/// dynamically linked program, which runs with the system image.
 pub fn needs_system_image(b: &[u8]) -> bool {
-    sim_core::linux::elf::ExecImage::parse(b, sim_core::linux::exec::STACK_TOP).is_ok_and(|i| i.interp.is_some())
+    sim_core::linux::elf::has_interp(b)
 }
 
 /// Fetches the system image (once per page) and hands it to the simulator.
@@ -76,6 +77,7 @@ fn no_such_lesson(id: &str) -> String {
 #[cfg(feature = "linked")]
 mod imp {
     use super::*;
+    use scenarios::Recording;
 
     pub async fn index() -> Result<Vec<LessonInfo>, String> {
         scenarios::builtin_lessons()
@@ -84,7 +86,7 @@ mod imp {
             .collect()
     }
 
-    pub async fn builtin(id: &str) -> Result<Recording, String> {
+    pub async fn builtin(id: &str) -> Result<SealedRecording, String> {
         if !plausible_id(id) {
             return Err(no_such_lesson(id));
         }
@@ -92,11 +94,11 @@ mod imp {
         decode(id, &Recording::from(run).encode())
     }
 
-    pub async fn open_text(name: &str, text: &str) -> Result<Recording, String> {
+    pub async fn open_text(name: &str, text: &str) -> Result<SealedRecording, String> {
         decode(name, &Recording::from(scenarios::open::lesson_text(name, text)?).encode())
     }
 
-    pub async fn open_bytes(name: &str, bytes: &[u8]) -> Result<Recording, String> {
+    pub async fn open_bytes(name: &str, bytes: &[u8]) -> Result<SealedRecording, String> {
         if needs_system_image(bytes) && scenarios::system::get(scenarios::system::DEBIAN_12).is_err() {
             scenarios::system::provide(scenarios::system::DEBIAN_12, &system_image_bytes().await?)?;
         }
@@ -137,7 +139,7 @@ export async function engine_call(base, name, a, b) {
         web_sys::window().and_then(|w| w.document()).and_then(|d| d.base_uri().ok().flatten()).unwrap_or_default()
     }
 
-    async fn call(name: &str, what: &str, a: JsValue, b: JsValue) -> Result<Recording, String> {
+    async fn call(name: &str, what: &str, a: JsValue, b: JsValue) -> Result<SealedRecording, String> {
         let v = engine_call(&base(), name, a, b).await.map_err(js_error)?;
         decode(what, &js_sys::Uint8Array::new(&v).to_vec())
     }
@@ -153,7 +155,7 @@ export async function engine_call(base, name, a, b) {
             .collect())
     }
 
-    pub async fn builtin(id: &str) -> Result<Recording, String> {
+    pub async fn builtin(id: &str) -> Result<SealedRecording, String> {
         if !plausible_id(id) {
             return Err(no_such_lesson(id));
         }
@@ -161,11 +163,11 @@ export async function engine_call(base, name, a, b) {
         decode(id, &bytes)
     }
 
-    pub async fn open_text(name: &str, text: &str) -> Result<Recording, String> {
+    pub async fn open_text(name: &str, text: &str) -> Result<SealedRecording, String> {
         call("open_text", name, name.into(), text.into()).await
     }
 
-    pub async fn open_bytes(name: &str, bytes: &[u8]) -> Result<Recording, String> {
+    pub async fn open_bytes(name: &str, bytes: &[u8]) -> Result<SealedRecording, String> {
         if needs_system_image(bytes) && !PROVIDED.with(|p| p.get()) {
             let image = system_image_bytes().await?;
             let (what, data) = (scenarios::system::DEBIAN_12.into(), js_sys::Uint8Array::from(&image[..]).into());
@@ -187,16 +189,16 @@ pub async fn index() -> Result<Vec<LessonInfo>, String> {
 }
 
 /// The recording of built-in lesson `id`.
-pub async fn builtin(id: &str) -> Result<Recording, String> {
+pub async fn builtin(id: &str) -> Result<SealedRecording, String> {
     imp::builtin(id).await
 }
 
 /// Runs a lesson file's text.
-pub async fn open_text(name: &str, text: &str) -> Result<Recording, String> {
+pub async fn open_text(name: &str, text: &str) -> Result<SealedRecording, String> {
     imp::open_text(name, text).await
 }
 
 /// Runs a file a student chose (ELF executable, firmware or lesson file).
-pub async fn open_bytes(name: &str, bytes: &[u8]) -> Result<Recording, String> {
+pub async fn open_bytes(name: &str, bytes: &[u8]) -> Result<SealedRecording, String> {
     imp::open_bytes(name, bytes).await
 }

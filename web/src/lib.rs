@@ -10,14 +10,16 @@ pub mod app;
 pub mod components;
 pub mod engine;
 pub mod loader;
+pub mod narrator;
 pub mod url;
 
 use wasm_bindgen::prelude::*;
 
 /// Shows a message in the page when something panics, so a student never
-/// sees a blank page; the details go to the console.
+/// sees a blank page; the details go to the console. Set through Yew, which
+/// otherwise replaces any hook with its own when the app is rendered.
 fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
+    yew::set_custom_panic_hook(Box::new(|info| {
         web_sys::console::error_1(&format!("panic: {info}").into());
         if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
             if let (Ok(div), Some(body)) = (doc.create_element("div"), doc.body()) {

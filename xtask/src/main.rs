@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("serve") => build_web().and_then(|_| serve()),
         Some("build-web") => build_web(),
+        Some("e2e") => e2e(),
         Some("bench") => bench(),
         Some("setup") => setup(true),
         Some("fuzz") if args.get(1).map(String::as_str) == Some("list") => {
@@ -51,9 +52,8 @@ fn main() -> ExitCode {
             (Some(root), Some(label), Some(out)) => system_image(Path::new(root), label, Path::new(out)),
             _ => Err("usage: cargo xtask system-image ROOT LABEL OUT".into()),
         },
-        _ => {
-            Err("usage: cargo xtask (serve | test | build-web | bench | setup | fuzz TARGET SECONDS | system-image ROOT LABEL OUT)".into())
-        }
+        _ => Err("usage: cargo xtask (serve | test | build-web | e2e | bench | setup | fuzz TARGET SECONDS | system-image ROOT LABEL OUT)"
+            .into()),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -204,6 +204,8 @@ fn test() -> R {
         "-p",
         "engine",
         "-p",
+        "narrator",
+        "-p",
         "sim-core",
         "-p",
         "scenarios",
@@ -211,7 +213,11 @@ fn test() -> R {
         "-D",
         "warnings",
     ]))?;
-    // End to end: the real page, served, driven in headless Chromium.
+    e2e()
+}
+
+/// End to end: the real page, built and served, driven in headless Chromium.
+fn e2e() -> R {
     build_web()?;
     record_million(&root().join("web/dist/lessons"))?;
     let port = 18000 + (std::process::id() % 1000) as u16;
@@ -223,15 +229,19 @@ fn test() -> R {
 }
 
 /// Builds the site into web/dist: the viewer (the page's first download),
-/// the engine module (imported only when a student opens a file of their
-/// own), and a recording of every built-in lesson with the picker's index.
+/// the narrator (the events' sentences, imported right after the first
+/// render), the engine module (imported only when a student opens a file of
+/// their own), and a recording of every built-in lesson with the picker's
+/// index.
 fn build_web() -> R {
     setup(false)?;
-    run(Command::new("cargo").args(["build", "--release", "--target", TARGET, "-p", "web"]))?;
+    run(Command::new("cargo").args(["build", "--release", "--target", TARGET, "-p", "web", "-p", "narrator"]))?;
     run(Command::new("cargo").args(["build", "--profile", "engine", "--target", TARGET, "-p", "engine"]))?;
     let dist = root().join("web/dist");
     let _ = std::fs::remove_dir_all(&dist);
-    for (krate, profile, out) in [("web", "release", dist.clone()), ("engine", "engine", dist.join("engine"))] {
+    for (krate, profile, out) in
+        [("web", "release", dist.clone()), ("narrator", "release", dist.join("narrator")), ("engine", "engine", dist.join("engine"))]
+    {
         std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
         let wasm = root().join("target").join(TARGET).join(format!("{profile}/{krate}.wasm"));
         run(Command::new("wasm-bindgen").arg(&wasm).args(["--target", "web", "--no-typescript", "--out-dir"]).arg(&out))?;
@@ -260,7 +270,7 @@ fn build_web() -> R {
         lines.push(format!("  {f:<44} {raw:>8} B raw {gz:>8} B gzip"));
     }
     let mut later = Vec::new();
-    for f in ["engine/engine.js", "engine/engine_bg.wasm", scenarios::system::URL] {
+    for f in ["narrator/narrator.js", "narrator/narrator_bg.wasm", "engine/engine.js", "engine/engine_bg.wasm", scenarios::system::URL] {
         let (raw, gz) = size(f);
         later.push(format!("  {f:<44} {raw:>8} B raw {gz:>8} B gzip"));
     }
@@ -270,7 +280,7 @@ fn build_web() -> R {
     }
     eprintln!(
         "initial download (the viewer):\n{}\n  total{:>53} B gzip ({:.1} KB; budget 250 KB)\n\
-         fetched when needed (the engine when a student opens a file, the system image for a dynamic program; one recording per built-in lesson opened):\n{}",
+         fetched later (the narrator right after the first render; the engine when a student opens a file, the system image for a dynamic program; one recording per built-in lesson opened):\n{}",
         lines.join("\n"),
         total,
         total as f64 / 1024.0,
@@ -290,6 +300,7 @@ fn optimise(wasm: &Path) -> R {
         .arg(wasm)
         .args([
             "-Oz",
+            "--converge",
             "--strip-debug",
             "--strip-producers",
             "--enable-bulk-memory",

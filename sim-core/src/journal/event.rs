@@ -68,6 +68,35 @@ pub trait Points<F> {
     fn focus(&self) -> Vec<F>;
 }
 
+/// An event record kept as its encoding: its category and what it points
+/// at are read, the record itself is not. The page's viewer steps through
+/// recordings holding these, so it carries no subsystem's record types or
+/// sentences; a narrator decodes the bytes when an event is shown. A record
+/// type that can be sealed encodes itself as [`Sealed`] reads it
+/// ([`crate::journal::wire::put_sealed`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sealed<F> {
+    /// Its category.
+    pub kind: EventKind,
+    /// The record's own encoding.
+    pub bytes: Vec<u8>,
+    /// What the record points at.
+    pub focus: Vec<F>,
+}
+
+impl<F: Clone> Points<F> for Sealed<F> {
+    fn focus(&self) -> Vec<F> {
+        self.focus.clone()
+    }
+}
+
+impl<D, F> Event<Sealed<F>, D, F> {
+    /// Its category.
+    pub fn kind(&self) -> EventKind {
+        self.what.kind
+    }
+}
+
 /// One event: a record `W`, deltas of type `D`, pointing at objects of type `F`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event<W, D, F> {

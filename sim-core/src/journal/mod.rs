@@ -17,7 +17,7 @@ pub mod event;
 pub mod timeline;
 pub mod wire;
 
-pub use event::{Event, EventKind, Narrate, Points};
+pub use event::{Event, EventKind, Narrate, Points, Sealed};
 pub use timeline::{Timeline, CHECKPOINT_EVERY};
 
 /// Calls `changed(key, old, new)` for every key whose value differs between

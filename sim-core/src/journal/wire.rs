@@ -15,7 +15,7 @@
 //! corrupt input ends in a [`WireError`], never in a panic or a huge
 //! allocation.
 
-use super::{Event, EventKind, Timeline, Undo};
+use super::{Event, EventKind, Sealed, Timeline, Undo};
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -428,6 +428,53 @@ macro_rules! wire_newtype {
 wire_enum! {
     EventKind {
         Syscall = 0, Walk = 1, Tlb = 2, Fault = 3, Alloc = 4, Free = 5, Map = 6, Copy = 7, Process = 8, Fd = 9, Error = 10,
+    }
+}
+
+/// Writes an event record as [`Sealed`] reads it: its category, its own
+/// encoding (`inner`, length first) and what it points at.
+pub fn put_sealed<F: Wire>(out: &mut Vec<u8>, kind: EventKind, inner: &[u8], focus: &[F]) {
+    kind.put(out);
+    put_varint(out, inner.len() as u64);
+    out.extend_from_slice(inner);
+    put_varint(out, focus.len() as u64);
+    for f in focus {
+        f.put(out);
+    }
+}
+
+/// Reads what [`put_sealed`] wrote, up to the record's own encoding, which
+/// `inner` decodes (it must use every byte); what it points at is read and
+/// dropped (the record derives it).
+pub fn get_sealed<T, F: Wire>(r: &mut Reader<'_>, inner: impl FnOnce(&mut Reader<'_>) -> Result<T, WireError>) -> Result<T, WireError> {
+    let s = Sealed::<F>::get(r)?;
+    let mut rr = Reader::new(&s.bytes);
+    let v = inner(&mut rr)?;
+    match rr.remaining() {
+        0 => Ok(v),
+        _ => Err(WireError::Bad { what: "an event record longer than its fields", at: r.pos }),
+    }
+}
+
+/// Decodes all of `bytes` with `inner`.
+pub fn decode_inner<T>(bytes: &[u8], inner: impl FnOnce(&mut Reader<'_>) -> Result<T, WireError>) -> Result<T, WireError> {
+    let mut r = Reader::new(bytes);
+    let v = inner(&mut r)?;
+    match r.remaining() {
+        0 => Ok(v),
+        n => Err(WireError::Trailing(n)),
+    }
+}
+
+impl<F: Wire> Wire for Sealed<F> {
+    fn put(&self, out: &mut Vec<u8>) {
+        put_sealed(out, self.kind, &self.bytes, &self.focus);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let kind = EventKind::get(r)?;
+        let n = r.length()?;
+        let bytes = r.take(n)?.to_vec();
+        Ok(Sealed { kind, bytes, focus: Wire::get(r)? })
     }
 }
 

@@ -344,3 +344,21 @@ fn program_headers(h: &elf::FileHeader64<Endianness>, data: &[u8]) -> Result<Vec
         })
         .collect())
 }
+
+/// Whether `b` is an x86-64 ELF file with a `PT_INTERP` program header: a
+/// dynamically linked program (the page fetches the system image for it
+/// before running it). Reads only the ELF header and the program headers,
+/// without the full loader's checks, so that the page's viewer can decide
+/// without carrying the ELF reader; a file the loader then refuses is
+/// refused there.
+pub fn has_interp(b: &[u8]) -> bool {
+    let u16_at = |o: usize| b.get(o..o + 2).map(|x| u16::from_le_bytes([x[0], x[1]]));
+    let u32_at = |o: usize| b.get(o..o + 4).map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]));
+    let u64_at = |o: usize| b.get(o..o + 8).map(|x| u64::from_le_bytes(x.try_into().unwrap_or([0; 8])));
+    if b.get(..6) != Some(b"\x7fELF\x02\x01") || u16_at(18) != Some(62) {
+        return false;
+    }
+    let (Some(phoff), Some(entsize), Some(num)) = (u64_at(32), u16_at(54), u16_at(56)) else { return false };
+    let Ok(phoff) = usize::try_from(phoff) else { return false };
+    (0..usize::from(num)).any(|i| phoff.checked_add(i * usize::from(entsize)).and_then(u32_at) == Some(object::elf::PT_INTERP))
+}

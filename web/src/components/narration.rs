@@ -6,6 +6,24 @@ use yew::prelude::*;
 /// The narration panel.
 #[function_component(Narration)]
 pub fn narration(p: &super::AtStep) -> Html {
+    // The words of an event come from the narrator module; until it has
+    // arrived, the event's category stands in and the panel is drawn again
+    // when it comes.
+    let update = use_force_update();
+    let waiting = use_state(|| false);
+    {
+        let waiting = waiting.clone();
+        use_effect_with(p.pos, move |_| {
+            if !*waiting {
+                waiting.set(true);
+                wasm_bindgen_futures::spawn_local(async move {
+                    if crate::narrator::load().await {
+                        update.force_update();
+                    }
+                });
+            }
+        });
+    }
     let run = &p.loaded.run;
     let tl = p.loaded.timeline.borrow();
     if p.pos == 0 {
@@ -25,6 +43,8 @@ pub fn narration(p: &super::AtStep) -> Html {
     let Some(event) = tl.event(idx) else {
         return html! {};
     };
+    let (text, mechanism) =
+        crate::narrator::text(&event, tl.state()).unwrap_or_else(|| (format!("({} event)", event.kind().name()), String::new()));
     let last_of_op = run.steps.get(k + 1).map(|s| s.first_event).unwrap_or(tl.len()) == p.pos;
     html! {
         <section class="narration">
@@ -32,9 +52,9 @@ pub fn narration(p: &super::AtStep) -> Html {
             <p class="op"><code>{ step.op.clone() }</code></p>
             <p class="say">{ step.say.clone() }</p>
             <div class="event" aria-live="polite" aria-atomic="true">
-                <p id="event-text" class={classes!("event-text", format!("kind-{}", event.kind().name()))}>{ event.text_after(tl.state()) }</p>
-                if !event.mechanism().is_empty() {
-                    <p class="mechanism">{"models: "}<code id="mechanism">{ event.mechanism().to_string() }</code></p>
+                <p id="event-text" class={classes!("event-text", format!("kind-{}", event.kind().name()))}>{ text }</p>
+                if !mechanism.is_empty() {
+                    <p class="mechanism">{"models: "}<code id="mechanism">{ mechanism }</code></p>
                 }
             </div>
             if last_of_op {

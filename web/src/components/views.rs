@@ -536,7 +536,7 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
 
 /// The BPF objects the event freed, as they were just before: shown faded,
 /// marked "freed", with their ids gone from the kernel.
-fn freed_bpf(e: Option<&sim_core::Event>) -> Vec<(sim_core::bpf::BpfRef, String)> {
+fn freed_bpf(e: Option<&sim_core::SealedEvent>) -> Vec<(sim_core::bpf::BpfRef, String)> {
     use sim_core::bpf::{BpfRef, Delta as B};
     e.map(|e| e.deltas.as_slice())
         .unwrap_or(&[])
