@@ -547,3 +547,31 @@ fn json_str(text: &str, key: &str) -> String {
     let Some(at) = text.find(&format!("\"{key}\":\"")).map(|a| a + key.len() + 4) else { return String::new() };
     text[at..].split('"').next().unwrap_or("").to_string()
 }
+
+/// The helper table against the running kernel: tests/oracle/helper_probe.py
+/// loads `call N` for every program type it can load without an attach
+/// target and every helper; the simulator allows exactly what it accepts.
+#[test]
+fn helpers_per_program_type_match_the_real_kernel() {
+    let _one_at_a_time = kernel();
+    if !bpf_ready() {
+        return;
+    }
+    let script = sim_tests::root().join("tests/oracle/helper_probe.py");
+    let (ok, out) = sh(&format!("python3 {}", script.display()));
+    assert!(ok, "the probe fails: {out}");
+    let mut differ = Vec::new();
+    let mut types = 0;
+    for line in out.lines() {
+        let Some((ty, ids)) = line.split_once(':') else { continue };
+        let real: Vec<i32> = ids.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+        for id in 1..212 {
+            if real.contains(&id) != sim_core::bpf::helper_allowed(ty, id) {
+                differ.push(format!("{ty}: {} ({id}) kernel {}", sim_core::bpf::helper_name(id).unwrap_or("?"), real.contains(&id)));
+            }
+        }
+        types += 1;
+    }
+    assert!(types >= 25, "{out}");
+    assert!(differ.is_empty(), "{} differences:\n{}", differ.len(), differ.join("\n"));
+}

@@ -4,7 +4,7 @@
 //! print (the verifier's log, bpftool's listings and error messages) is kept
 //! as they printed it.
 
-use super::{le, BpfKind, BpfRef, Libbpf, MapSource, MapType, ProgType, HELPERS};
+use super::{helper_name, le, BpfKind, BpfRef, Libbpf, MapSource, MapType, ProgType};
 use crate::linux::{Fd, Focus, Pid};
 
 /// Why a reference to a BPF object is dropped.
@@ -83,7 +83,7 @@ fn helper_calls(calls: &[(usize, i32, u64)]) -> String {
     calls
         .iter()
         .map(|(pc, imm, r0)| {
-            let name = HELPERS.iter().find(|(h, _)| h == imm).map(|(_, n)| *n).unwrap_or("helper");
+            let name = helper_name(*imm).unwrap_or("helper");
             format!("insn {pc}: {name} returned {r0:#x}")
         })
         .collect::<Vec<_>>()

@@ -20,6 +20,7 @@ use thiserror::Error;
 mod bpftool;
 mod btf;
 pub mod events;
+pub mod helpers;
 mod kernel;
 mod libbpf;
 pub mod ops;

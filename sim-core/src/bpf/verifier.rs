@@ -9,43 +9,17 @@ use crate::linux::Errno;
 /// the value size of their struct_ops map on the reference kernel.
 pub const STRUCT_OPS_TYPES: &[(&str, u32)] = &[("tcp_congestion_ops", 256)];
 
-/// Helper names by number (include/uapi/linux/bpf.h `__BPF_FUNC_MAPPER`).
-pub const HELPERS: &[(i32, &str)] = &[
-    (1, "bpf_map_lookup_elem"),
-    (2, "bpf_map_update_elem"),
-    (3, "bpf_map_delete_elem"),
-    (5, "bpf_ktime_get_ns"),
-    (6, "bpf_trace_printk"),
-    (7, "bpf_get_prandom_u32"),
-    (8, "bpf_get_smp_processor_id"),
-    (9, "bpf_skb_store_bytes"),
-    (12, "bpf_tail_call"),
-    (14, "bpf_get_current_pid_tgid"),
-    (23, "bpf_redirect"),
-    (25, "bpf_perf_event_output"),
-    (26, "bpf_skb_load_bytes"),
-    (44, "bpf_xdp_adjust_head"),
-    (46, "bpf_get_socket_cookie"),
-    (49, "bpf_setsockopt"),
-    (57, "bpf_getsockopt"),
-    (59, "bpf_sock_ops_cb_flags_set"),
-];
+/// The name of helper `id` (`bpf_map_lookup_elem` for 1), if the kernel has one.
+pub fn helper_name(id: i32) -> Option<&'static str> {
+    usize::try_from(id).ok().filter(|i| *i > 0).and_then(|i| super::helpers::NAMES.get(i).copied())
+}
 
-/// Which helpers each program type may call: the base set every type gets
-/// (`bpf_base_func_proto`) plus the type's own `get_func_proto` (for
-/// sock_ops, `sock_ops_func_proto`; for tc, `tc_cls_act_func_proto`; ...).
-pub(super) fn helper_allowed(prog_type: &str, id: i32) -> bool {
-    const BASE: &[i32] = &[1, 2, 3, 5, 6, 7, 8, 12];
-    let own: &[i32] = match prog_type {
-        "sock_ops" => &[25, 46, 49, 57, 59],
-        "sched_cls" => &[9, 14, 23, 25, 26, 46],
-        "xdp" => &[23, 25, 44],
-        "socket_filter" => &[26, 46],
-        "cgroup_skb" => &[25, 26, 46],
-        "kprobe" | "tracepoint" | "tracing" | "lsm" => &[14, 25],
-        _ => &[],
-    };
-    BASE.contains(&id) || own.contains(&id)
+/// Whether a program of `prog_type` may call helper `id`: the type's
+/// `get_func_proto` returns a prototype for it on the reference kernel
+/// ([`super::helpers::ALLOWED`]).
+pub fn helper_allowed(prog_type: &str, id: i32) -> bool {
+    let Ok(i) = usize::try_from(id) else { return false };
+    super::helpers::ALLOWED.iter().find(|(t, _)| *t == prog_type).is_some_and(|(_, set)| i < 256 && set[i / 64] >> (i % 64) & 1 == 1)
 }
 
 /// Kernel functions the simulated kernel exports, with the BTF id observed on
@@ -134,7 +108,7 @@ pub fn verify(prog: &ProgDef) -> Verdict {
             let kfunc = prog.kfunc_calls.iter().any(|(at, _)| *at == i);
             match if kfunc { 2 } else { src } {
                 0 => {
-                    let name = HELPERS.iter().find(|(h, _)| *h == imm).map(|(_, n)| *n);
+                    let name = helper_name(imm);
                     let Some(name) = name else {
                         return fail(log, Errno::EINVAL, format!("{i}: (85) call unknown#{imm}\ninvalid func unknown#{imm}"));
                     };
