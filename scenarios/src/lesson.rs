@@ -254,6 +254,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("bpf-map-sharing", include_str!("../lessons/bpf-map-sharing.toml")),
     ("bpf-verifier-calls", include_str!("../lessons/bpf-verifier-calls.toml")),
     ("bpf-ids-and-links", include_str!("../lessons/bpf-ids-and-links.toml")),
+    ("bpf-global-variables", include_str!("../lessons/bpf-global-variables.toml")),
     ("handles-vs-pids", include_str!("../lessons/handles-vs-pids.toml")),
 ];
 

@@ -575,3 +575,55 @@ fn helpers_per_program_type_match_the_real_kernel() {
     assert!(types >= 25, "{out}");
     assert!(differ.is_empty(), "{} differences:\n{}", differ.len(), differ.join("\n"));
 }
+
+/// The global-variables lesson's commands on the real kernel and bpftool:
+/// the pins pinmaps makes, the return values of the test runs, what `map
+/// dump` prints for .bss, and the refusal to update the frozen .rodata.
+#[test]
+fn global_variables_lesson_matches_the_real_kernel() {
+    let _one_at_a_time = kernel();
+    if !bpf_ready() {
+        return;
+    }
+    let obj = sim_tests::root().join("fixtures/bpf/corpus/global_counter.o");
+    let (dir, maps) = (format!("/sys/fs/bpf/sim-gc-{}", std::process::id()), format!("/sys/fs/bpf/sim-gc-maps-{}", std::process::id()));
+    struct Pins(String, String);
+    impl Drop for Pins {
+        fn drop(&mut self) {
+            let _ = sh(&format!("rm -rf {} {}", self.0, self.1));
+        }
+    }
+    let _pins = Pins(dir.clone(), maps.clone());
+    let pkt = std::env::temp_dir().join(format!("sim-gc-pkt-{}", std::process::id()));
+    std::fs::write(&pkt, [0u8; 64]).expect("packet");
+    let run = |n: u32| {
+        let out = sh(&format!("bpftool prog run pinned {dir} data_in {} repeat {n}", pkt.display())).1;
+        out.split("Return value: ").nth(1).and_then(|r| r.split(',').next()).and_then(|r| r.trim().parse::<u64>().ok())
+    };
+    let (ok, out) = sh(&format!("bpftool prog load {} {dir} pinmaps {maps}", obj.display()));
+    assert!(ok, "{out}");
+    let pins = sh(&format!("ls {maps}")).1;
+    let first = run(3);
+    let dump = sh(&format!("bpftool map dump pinned {maps}/global_c_bss")).1;
+    let (ok_bss, _) = sh(&format!("bpftool map update pinned {maps}/global_c_bss key 0 0 0 0 value 0 0 0 0 0 0 0 0"));
+    let (ok_ro, out_ro) = sh(&format!("bpftool map update pinned {maps}/global_c_rodata key 0 0 0 0 value 9 0 0 0"));
+    let second = run(1);
+    let _ = std::fs::remove_file(&pkt);
+
+    // The simulator, through the lesson itself.
+    let r = scenarios::open::builtin("bpf-global-variables").expect("the lesson runs");
+    let text = |i: usize| {
+        let s = &r.steps[i];
+        r.timeline.events(s.first_event, s.first_event + s.event_count).map(|e| e.text()).collect::<Vec<_>>().join("\n")
+    };
+    let retval = |i: usize| match r.steps[i].outcome {
+        sim_core::Outcome::Retval { value } => Some(value),
+        _ => None,
+    };
+    assert_eq!(pins.split_whitespace().collect::<Vec<_>>(), ["global_c_bss", "global_c_data", "global_c_rodata"], "pinmaps' names");
+    assert_eq!((first, second), (retval(2), retval(6)), "the runs' return values");
+    assert!(text(3).contains(dump.trim()), "bpftool map dump prints\n{dump}\nthe simulator:\n{}", text(3));
+    assert!(ok_bss && !ok_ro, "only the frozen map refuses the update");
+    assert!(out_ro.contains("Error: update failed: Operation not permitted"), "{out_ro}");
+    assert!(text(5).contains("Error: update failed: Operation not permitted"), "{}", text(5));
+}

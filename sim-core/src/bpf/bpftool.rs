@@ -91,11 +91,13 @@ impl Ctx<'_> {
             }
         };
         let names: Vec<String> = obj.maps.iter().map(|m| m.name.clone()).collect();
+        let (data, user): (Vec<&MapDef>, Vec<&MapDef>) = obj.maps.iter().partition(|m| m.internal.is_some());
         self.event(Ev::ObjectOpened {
             pid,
             libbpf,
             path: path.to_string(),
-            maps: names.clone(),
+            maps: user.iter().map(|m| m.name.clone()).collect(),
+            data: data.iter().map(|m| m.name.clone()).collect(),
             legacy: obj.legacy.is_some(),
             programs: obj.programs.len(),
         });
@@ -214,7 +216,9 @@ impl Ctx<'_> {
         if let Some(dir) = &opts.pinmaps {
             for (i, m) in obj.maps.iter().enumerate() {
                 let Some((_, id)) = map_fds[i] else { continue };
-                let at = format!("{}/{}", dir.trim_end_matches('/'), m.name);
+                // bpf_object__pin_maps: the map's name, its dots made
+                // underscores (sanitize_pin_path).
+                let at = format!("{}/{}", dir.trim_end_matches('/'), m.name.replace('.', "_"));
                 if self.h.bpf.pins.contains_key(&at) {
                     return self.bpftool_fail(
                         pid,
@@ -316,6 +320,79 @@ impl Ctx<'_> {
             self.event(Ev::StructOpsRegistered { map, type_name: o.type_name.clone(), name: name.clone(), pointers });
             self.event(Ev::Registered { type_name: o.type_name.clone(), name, map });
         }
+        self.k().do_exit(pid, 0)?;
+        Ok(Outcome::Ok)
+    }
+
+    /// Opens the map pinned at `pin` for bpftool (`map_parse_fd`:
+    /// BPF_OBJ_GET); the outcome to return if it is no map.
+    fn bpftool_map_by_pin(&mut self, pid: Pid, pin: &str) -> R<Result<(Fd, u32), Outcome>> {
+        use linux::Errno;
+        match self.h.bpf.pins.get(pin).copied() {
+            Some(BpfRef::Map(id)) => {
+                let Outcome::Fd { fd } = self.bpf_open_ref(pid, BpfRef::Map(id), Some(pin))? else {
+                    return Err(SimError::Limit("BPF_OBJ_GET".into()).into());
+                };
+                Ok(Ok((fd, id)))
+            }
+            Some(_) => self.bpftool_fail(pid, Errno::EINVAL, "Error: incorrect object type: not a map".into(), FailStep::MapByPin).map(Err),
+            None => self
+                .bpftool_fail(pid, Errno::ENOENT, format!("Error: bpf obj get ({pin}): No such file or directory"), FailStep::MapByPin)
+                .map(Err),
+        }
+    }
+
+    /// `bpftool map dump pinned PIN`: bpftool opens the map and prints
+    /// every key and value, then exits.
+    pub fn bpftool_map_dump(&mut self, pin: &str) -> R<Outcome> {
+        let Outcome::Pid { pid } = self.k().spawn("bpftool")? else { return Err(SimError::Limit("spawn".into()).into()) };
+        let (_, id) = match self.bpftool_map_by_pin(pid, pin)? {
+            Ok(m) => m,
+            Err(failed) => return Ok(failed),
+        };
+        self.event(Ev::MapDumped { id, text: self.h.bpf.map_dump(id) });
+        self.k().do_exit(pid, 0)?;
+        Ok(Outcome::Ok)
+    }
+
+    /// `bpftool map update pinned PIN key K value V`: bpftool checks the
+    /// sizes, then `BPF_MAP_UPDATE_ELEM`; the kernel refuses a frozen map
+    /// (EPERM: `map_update_elem` needs write permission, which
+    /// `BPF_MAP_FREEZE` took from user space) and an array index past the
+    /// end (E2BIG).
+    pub fn bpftool_map_update(&mut self, pin: &str, key: &[u8], value: &[u8]) -> R<Outcome> {
+        use linux::Errno;
+        let Outcome::Pid { pid } = self.k().spawn("bpftool")? else { return Err(SimError::Limit("spawn".into()).into()) };
+        let (_, id) = match self.bpftool_map_by_pin(pid, pin)? {
+            Ok(m) => m,
+            Err(failed) => return Ok(failed),
+        };
+        let Some(m) = self.h.bpf.maps.get(&id).cloned() else { return Err(SimError::Limit("map".into()).into()) };
+        let fail = |this: &mut Self, errno, text: String| this.bpftool_fail(pid, errno, text, FailStep::MapUpdate);
+        if key.len() != m.def.key_size as usize {
+            return fail(self, Errno::EINVAL, format!("Error: key expected {} bytes got {}", m.def.key_size, key.len()));
+        }
+        if value.len() != m.def.value_size as usize {
+            return fail(self, Errno::EINVAL, format!("Error: value expected {} bytes got {}", m.def.value_size, value.len()));
+        }
+        if m.frozen {
+            return fail(self, Errno::EPERM, "Error: update failed: Operation not permitted".into());
+        }
+        let index = key.iter().rev().fold(0u64, |a, x| (a << 8) | u64::from(*x));
+        let full = !m.entries.contains_key(key) && m.entries.len() >= m.def.max_entries as usize;
+        if (m.def.kind.is_array() && index >= u64::from(m.def.max_entries)) || full {
+            return fail(self, Errno::E2BIG, "Error: update failed: Argument list too long".into());
+        }
+        if !matches!(m.def.kind, MapType::ARRAY | MapType::HASH | MapType::PERCPU_ARRAY | MapType::PERCPU_HASH | MapType::LRU_HASH) {
+            return fail(self, Errno::EINVAL, format!("Error: this simulator updates array and hash maps, not {}", m.def.kind));
+        }
+        let (k, v) = (key.to_vec(), value.to_vec());
+        self.bpf_update(|b| {
+            if let Some(m) = b.maps.get_mut(&id) {
+                m.entries.insert(k, v);
+            }
+        });
+        self.event(Ev::MapUpdated { pid, id, name: m.def.name.clone(), key: key.to_vec(), value: value.to_vec() });
         self.k().do_exit(pid, 0)?;
         Ok(Outcome::Ok)
     }

@@ -150,6 +150,19 @@ impl Btf {
         v
     }
 
+    /// The variables of DATASEC `sec`: name, offset, size, signed integer.
+    pub(super) fn datasec_vars(&self, sec: &str) -> Vec<DataVar> {
+        self.datasec(sec)
+            .iter()
+            .filter_map(|(var, off, size)| {
+                let t = self.ty(*var).ok()?;
+                let signed = self.skip_mods(t.2).ok().and_then(|i| self.ty(i).ok().map(|x| (self.kind(i).ok(), x.3.first().copied())));
+                let signed = matches!(signed, Some((Some(1), Some(enc))) if (enc >> 24) & 1 == 1);
+                Some(DataVar { name: self.name(t.0), off: *off, size: *size, signed })
+            })
+            .collect()
+    }
+
     /// `map_is_mmapable`: the section's DATASEC has a variable that is not
     /// static (and whose symbol is not hidden: `is_hidden`).
     pub(super) fn datasec_has_global(&self, sec: &str, is_hidden: impl Fn(&str) -> bool) -> bool {

@@ -186,6 +186,8 @@ pub enum FailStep {
     PinnedMap,
     /// `BPF_MAP_CREATE` refused the map's attributes or could not allocate it.
     MapCreate,
+    /// `bpftool map update`: its arguments, or `BPF_MAP_UPDATE_ELEM`.
+    MapUpdate,
 }
 
 impl FailStep {
@@ -205,6 +207,7 @@ impl FailStep {
             FailStep::Verifier => "bpf_check",
             FailStep::PinnedMap => "bpf_object__reuse_map/map_is_reuse_compat",
             FailStep::MapCreate => "map_create/map_alloc_check",
+            FailStep::MapUpdate => "bpftool do_update/map_update_elem",
         }
     }
 }
@@ -212,7 +215,7 @@ impl FailStep {
 crate::wire_enum! {
     FailStep {
         Arguments = 0, MapById = 1, MapByPin = 2, Open = 3, MapOption = 4, ProgPin = 5, MapPins = 6, Register = 7,
-        StructNotInBtf = 8, AlreadyRegistered = 9, Verifier = 10, PinnedMap = 11, MapCreate = 12,
+        StructNotInBtf = 8, AlreadyRegistered = 9, Verifier = 10, PinnedMap = 11, MapCreate = 12, MapUpdate = 13,
     }
 }
 
@@ -279,11 +282,12 @@ crate::events! {
             src.text(), source_how(src);
         /// bpftool opened an object file: its maps (by name), whether they
         /// are legacy definitions, its number of programs.
-        ObjectOpened { pid: Pid, libbpf: Libbpf, path: String, maps: Vec<String>, legacy: bool, programs: usize } = 27, Syscall,
+        ObjectOpened { pid: Pid, libbpf: Libbpf, path: String, maps: Vec<String>, data: Vec<String>, legacy: bool, programs: usize } = 27, Syscall,
             "bpf_object__open (libbpf)", [Focus::Proc { pid: *pid }],
-            "bpftool (a user process, pid {pid}, linking {}) opens {path}: {} map(s) ({}) in {}, {programs} program(s)",
+            "bpftool (a user process, pid {pid}, linking {}) opens {path}: {} map(s) ({}) in {}{}, {programs} program(s)",
             libbpf.name(), maps.len(), maps.join(", "),
-            if *legacy { "the legacy \"maps\" section" } else { ".maps (described by BTF)" };
+            if *legacy { "the legacy \"maps\" section" } else { ".maps (described by BTF)" },
+            if data.is_empty() { String::new() } else { format!(", {} global-data map(s) ({}), one per data section", data.len(), data.join(", ")) };
         /// libbpf 0.8 found legacy map definitions and warned about each.
         LegacyMaps { path: String, size: u64, maps: Vec<String> } = 28, Error, "bpf_object__init_user_maps (libbpf 0.8)", [],
             "libbpf: elf: found {} legacy map definitions ({size} bytes) in {path}; {}", maps.len(), legacy_warnings(maps);
@@ -364,6 +368,15 @@ crate::events! {
         ProgArrayCleared { map: u32, name: String, progs: Vec<u32> } = 55, Free,
             "bpf_map_put_uref/map_release_uref/bpf_fd_array_map_clear", [],
             "map {map} ({name}) has no user reference left (usercnt 0): the kernel clears every slot of the prog array, dropping programs {progs:?}; a tail call through it now falls through";
+        /// `bpftool map dump`: every key and value, as bpftool prints them
+        /// (a global-data map by its variables, from BTF).
+        MapDumped { id: u32, text: String } = 57, Syscall,
+            "bpftool do_dump (BPF_MAP_GET_NEXT_KEY, BPF_MAP_LOOKUP_ELEM, btf_dumper)", [],
+            "map {id}:\n{text}";
+        /// `BPF_MAP_UPDATE_ELEM` by bpftool: a value written from user space.
+        MapUpdated { pid: Pid, id: u32, name: String, key: Vec<u8>, value: Vec<u8> } = 58, Map,
+            "map_update_elem/bpf_map_update_value", [],
+            "bpf(BPF_MAP_UPDATE_ELEM) by bpftool (pid {pid}) on map {id} ({name}): key {} now holds {}", hex(key), hex(value);
         /// A line libbpf printed (its warnings go to stderr).
         LibbpfSays { line: String } = 56, Syscall, "libbpf pr_warn", [],
             "{line}";
@@ -396,4 +409,9 @@ crate::events! {
         Shown { text: String } = 49, Syscall, "bpftool do_show (BPF_*_GET_NEXT_ID, *_GET_FD_BY_ID)", [],
             "{text}";
     }
+}
+
+/// Bytes as bpftool writes them on its command line (`00 01 ff`).
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
 }

@@ -312,6 +312,47 @@ impl BpfState {
     }
 }
 
+impl BpfState {
+    /// `bpftool map dump`'s text for map `id`: a global-data map (its value
+    /// described by BTF) by its variables, as `btf_dumper` prints a DATASEC;
+    /// any other map as `key: .. value: ..` lines and the count.
+    pub fn map_dump(&self, id: u32) -> String {
+        let Some(m) = self.maps.get(&id) else { return String::new() };
+        let word = |b: &[u8]| b.iter().rev().fold(0u64, |a, x| (a << 8) | u64::from(*x));
+        if let (Some(int), Some(value)) = (&m.def.internal, m.entries.get(0u32.to_le_bytes().as_slice())) {
+            let vars: Vec<String> = int
+                .vars
+                .iter()
+                .map(|v| {
+                    let b = value.get(v.off as usize..(v.off + v.size) as usize).unwrap_or(&[]);
+                    let n = word(b);
+                    let shown = match (v.size, v.signed) {
+                        (1 | 2 | 4 | 8, true) => {
+                            let shift = 64 - 8 * v.size;
+                            (((n << shift) as i64) >> shift).to_string()
+                        }
+                        (1 | 2 | 4 | 8, false) => n.to_string(),
+                        _ => format!("[{}]", b.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")),
+                    };
+                    format!("{{\n                    \"{}\": {shown}\n                }}", v.name)
+                })
+                .collect();
+            return format!(
+                "[{{\n        \"value\": {{\n            \"{}\": [{}\n            ]\n        }}\n    }}\n]",
+                int.section,
+                vars.join(",")
+            );
+        }
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ");
+        let mut s: String = m.entries.iter().map(|(k, v)| format!("key: {}  value: {}\n", hex(k), hex(v))).collect();
+        s += &match m.entries.len() {
+            1 => "Found 1 element".to_string(),
+            n => format!("Found {n} elements"),
+        };
+        s
+    }
+}
+
 /// Little-endian bytes as a number (keys and values of up to 8 bytes).
 /// `KMALLOC_MAX_SIZE` on x86_64 with SLUB: `1 << (PAGE_SHIFT + MAX_PAGE_ORDER)`.
 const KMALLOC_MAX_SIZE: u64 = 1 << 22;

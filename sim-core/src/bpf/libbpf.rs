@@ -192,6 +192,22 @@ pub struct Internal {
     pub kind: InternalKind,
     /// The section's bytes (zeros for `.bss` and `.kconfig`).
     pub init: Vec<u8>,
+    /// Its variables as BTF's DATASEC lists them.
+    #[serde(default)]
+    pub vars: Vec<DataVar>,
+}
+
+/// A global variable in a data section (a BTF DATASEC entry).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataVar {
+    /// Its name.
+    pub name: String,
+    /// Offset in the section.
+    pub off: u32,
+    /// Size in bytes.
+    pub size: u32,
+    /// A signed integer (how bpftool prints it).
+    pub signed: bool,
 }
 
 /// `BPF_F_RDONLY_PROG`: programs may only read the map.
@@ -842,7 +858,17 @@ impl BpfObject {
             }
             let mut m = MapDef::new(&internal_map_name(&name, sec_name), MapType::ARRAY, 4, s.size() as u32, 1);
             m.map_flags = flags;
-            m.internal = Some(Internal { section: sec_name.to_string(), kind, init });
+            // btf_fixup_datasec: each variable's offset (and size) from its ELF symbol.
+            let mut vars = btf.as_ref().map(|b| b.datasec_vars(sec_name)).unwrap_or_default();
+            for v in &mut vars {
+                if let Some(y) = file.symbols().find(|y| y.section_index() == Some(s.index()) && y.name() == Ok(v.name.as_str())) {
+                    v.off = y.address() as u32;
+                    if y.size() > 0 {
+                        v.size = y.size() as u32;
+                    }
+                }
+            }
+            m.internal = Some(Internal { section: sec_name.to_string(), kind, init, vars });
             maps.push(m);
         }
         let kcfg = externs(&file, btf.as_ref())?;
@@ -851,7 +877,8 @@ impl BpfObject {
             let size = last.off + last.size;
             let mut m = MapDef::new(&kconfig_map, MapType::ARRAY, 4, size, 1);
             m.map_flags = BPF_F_RDONLY_PROG | BPF_F_MMAPABLE;
-            m.internal = Some(Internal { section: ".kconfig".into(), kind: InternalKind::Kconfig, init: vec![0; size as usize] });
+            let vars = kcfg.iter().map(|k| DataVar { name: k.name.clone(), off: k.off, size: k.size, signed: false }).collect();
+            m.internal = Some(Internal { section: ".kconfig".into(), kind: InternalKind::Kconfig, init: vec![0; size as usize], vars });
             maps.push(m);
         }
         // Relocations, section by section (bpf_object__collect_prog_relos).

@@ -223,7 +223,8 @@ impl Ctx<'_> {
 
 crate::wire_struct! {
     MapDef { name, kind, key_size, value_size, max_entries, map_flags, pinning, btf_typed, internal, init_slots }
-    Internal { section, kind, init }
+    Internal { section, kind, init, vars }
+    DataVar { name, off, size, signed }
     KMap { def, refcnt, usercnt, entries, frozen, inner, progs }
     KProg { name, prog_type, map_ids, xlated, insns, refcnt }
     BpfState { maps, progs, last_map_id, last_prog_id, pins, links, last_link_id, struct_ops }

@@ -5,6 +5,25 @@ use super::R;
 use super::{BpfKind, BpfRef, Ctx, Libbpf};
 use crate::linux::{Fd, Outcome, Pid};
 
+/// Bytes as bpftool's command line takes them: numbers separated by spaces
+/// (decimal, or hex with 0x).
+fn parse_bytes(what: &str, s: &str) -> Result<Vec<u8>, String> {
+    s.split_whitespace()
+        .map(|w| {
+            let n = match w.strip_prefix("0x") {
+                Some(h) => u8::from_str_radix(h, 16),
+                None => w.parse::<u8>(),
+            };
+            n.map_err(|_| format!("{what}: `{w}` is not a byte (0-255, or 0x00-0xff)"))
+        })
+        .collect()
+}
+
+/// Writes bytes as lesson files do: `0 0 0 0`.
+fn bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&b.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "))
+}
+
 /// Writes words as lesson files do: one string, separated by spaces.
 fn words<S: serde::Serializer>(w: &[String], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&w.join(" "))
@@ -34,6 +53,34 @@ crate::operations! {
             format!("bpftool prog load {object} {pin}{rest}{lib}")
         };
         apply k.bpftool_prog_load(object, pin, args, *libbpf);
+
+        /// `bpftool map dump pinned PIN`.
+        BpftoolMapDump = "bpftool_map_dump" {
+            /// The map's pin.
+            pin: String = f.need_str("pin")?,
+        }
+        pid None;
+        describe format!("bpftool map dump pinned {pin}");
+        apply k.bpftool_map_dump(pin);
+
+        /// `bpftool map update pinned PIN key BYTES value BYTES`.
+        BpftoolMapUpdate = "bpftool_map_update" {
+            /// The map's pin.
+            pin: String = f.need_str("pin")?,
+            /// The key's bytes, as bpftool takes them (`0 0 0 0`).
+            #[serde(serialize_with = "bytes")]
+            key: Vec<u8> = parse_bytes("key", &f.need_str("key")?)?,
+            /// The value's bytes.
+            #[serde(serialize_with = "bytes")]
+            value: Vec<u8> = parse_bytes("value", &f.need_str("value")?)?,
+        }
+        pid None;
+        describe format!(
+            "bpftool map update pinned {pin} key {} value {}",
+            key.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(" "),
+            value.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(" ")
+        );
+        apply k.bpftool_map_update(pin, key, value);
 
         /// `rm PATH` on bpffs.
         BpfUnlink = "bpf_unlink" {

@@ -11,6 +11,8 @@ use thiserror::Error;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[allow(clippy::upper_case_acronyms)]
 pub enum Errno {
+    /// 1: Operation not permitted (a frozen map written from user space).
+    EPERM,
     /// 2: No such file or directory.
     ENOENT,
     /// 3: No such process (libbpf: a `__ksym` extern not found).
@@ -45,6 +47,7 @@ impl Errno {
     /// The number.
     pub fn code(self) -> i32 {
         match self {
+            Errno::EPERM => 1,
             Errno::ENOENT => 2,
             Errno::ESRCH => 3,
             Errno::ENOEXEC => 8,
@@ -64,6 +67,7 @@ impl Errno {
     /// strerror() text.
     pub fn message(self) -> &'static str {
         match self {
+            Errno::EPERM => "Operation not permitted",
             Errno::ENOENT => "No such file or directory",
             Errno::ESRCH => "No such process",
             Errno::ENOEXEC => "Exec format error",
@@ -99,6 +103,7 @@ impl crate::fields::Choice for Errno {
         ("ELOOP", Errno::ELOOP),
         ("ELIBBAD", Errno::ELIBBAD),
         ("ENOTSUPP", Errno::ENOTSUPP),
+        ("EPERM", Errno::EPERM),
     ];
 }
 
@@ -289,7 +294,7 @@ pub enum Error {
 }
 
 crate::wire_enum! {
-    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10, ELOOP = 11, ELIBBAD = 12, ENOTSUPP = 13 }
+    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10, ELOOP = 11, ELIBBAD = 12, ENOTSUPP = 13, EPERM = 14 }
     Outcome {
         Ok = 0,
         Pid { pid } = 1,
