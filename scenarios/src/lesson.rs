@@ -274,11 +274,23 @@ pub fn models(lesson: &Lesson) -> String {
         parts.push("glibc 2.36 (Debian 12's libc6)".into());
     }
     if uses(|o| matches!(o, Op::Bpf(_))) {
-        let legacy = lesson
+        let mut others: Vec<&str> = lesson
             .steps
             .iter()
-            .any(|s| matches!(&s.op, Op::Bpf(sim_core::BpfOp::BpftoolProgLoad { libbpf: sim_core::bpf::Libbpf::V0_8, .. })));
-        parts.push(if legacy { "libbpf 1.4+ and 0.8, as each step says".into() } else { "libbpf 1.4+ (placeholder map fds)".into() });
+            .filter_map(|s| match &s.op {
+                Op::Bpf(sim_core::BpfOp::BpftoolProgLoad { libbpf, .. }) if !libbpf.is_default() => Some(libbpf.name()),
+                _ => None,
+            })
+            .collect();
+        others.dedup();
+        parts.push(if others.is_empty() {
+            "libbpf 1.4+ (placeholder map fds)".into()
+        } else {
+            format!(
+                "libbpf 1.4+ and {}, as each step says",
+                others.iter().map(|n| n.trim_start_matches("libbpf ")).collect::<Vec<_>>().join(", ")
+            )
+        });
     }
     if uses(|o| matches!(o, Op::Mcu(_))) {
         parts.push("an ARMv6-M Cortex-M0 (the BBC micro:bit's nRF51822)".into());

@@ -215,7 +215,7 @@ pub fn own_bpf(name: &str, bytes: &[u8]) -> Result<Run, String> {
     let pin = "/sys/fs/bpf/yours".to_string();
     let steps = vec![
         step(
-            "bpftool (linking libbpf 1.x) loads your object: it creates the maps, relocates, and asks the verifier to accept each program.",
+            "bpftool (linking libbpf 1.4+) loads your object: it creates the maps, relocates, and asks the verifier to accept each program.",
             BpfOp::BpftoolProgLoad { object: path.clone(), pin: pin.clone(), args: vec![], libbpf: sim_core::bpf::Libbpf::V1 },
         ),
         step("What the kernel holds now, and who holds it.", BpfOp::BpftoolShow { json: false }),

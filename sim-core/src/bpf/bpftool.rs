@@ -148,7 +148,7 @@ impl Ctx<'_> {
             map_fds[idx] = Some((at, id));
         }
         // 0.8 creates the maps before relocating; 1.x after.
-        if libbpf == Libbpf::V0_8 {
+        if libbpf.creates_maps_first() {
             if let Some(out) = self.bpf_create_maps(pid, path, &obj, &slots, &reused, &mut map_fds)? {
                 return Ok(out);
             }

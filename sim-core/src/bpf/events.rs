@@ -284,10 +284,8 @@ crate::events! {
         /// are legacy definitions, its number of programs.
         ObjectOpened { pid: Pid, libbpf: Libbpf, path: String, maps: Vec<String>, data: Vec<String>, legacy: bool, programs: usize } = 27, Syscall,
             "bpf_object__open (libbpf)", [Focus::Proc { pid: *pid }],
-            "bpftool (a user process, pid {pid}, linking {}) opens {path}: {} map(s) ({}) in {}{}, {programs} program(s)",
-            libbpf.name(), maps.len(), maps.join(", "),
-            if *legacy { "the legacy \"maps\" section" } else { ".maps (described by BTF)" },
-            if data.is_empty() { String::new() } else { format!(", {} global-data map(s) ({}), one per data section", data.len(), data.join(", ")) };
+            "bpftool (a user process, pid {pid}, linking {}) opens {path}: {}, {programs} program(s)",
+            libbpf.name(), maps_found(maps, data, *legacy);
         /// libbpf 0.8 found legacy map definitions and warned about each.
         LegacyMaps { path: String, size: u64, maps: Vec<String> } = 28, Error, "bpf_object__init_user_maps (libbpf 0.8)", [],
             "libbpf: elf: found {} legacy map definitions ({size} bytes) in {path}; {}", maps.len(), legacy_warnings(maps);
@@ -414,4 +412,15 @@ crate::events! {
 /// Bytes as bpftool writes them on its command line (`00 01 ff`).
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
+}
+
+/// The maps an object defines, as the open event says them.
+fn maps_found(maps: &[String], data: &[String], legacy: bool) -> String {
+    let from = if legacy { "the legacy \"maps\" section" } else { ".maps (described by BTF)" };
+    let user = format!("{} map(s) ({}) in {from}", maps.len(), maps.join(", "));
+    match (maps.is_empty(), data.is_empty()) {
+        (_, true) => user,
+        (true, false) => format!("{} global-data map(s) ({}), one per data section", data.len(), data.join(", ")),
+        (false, false) => format!("{user}, {} global-data map(s) ({}), one per data section", data.len(), data.join(", ")),
+    }
 }

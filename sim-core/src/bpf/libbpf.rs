@@ -379,12 +379,18 @@ pub struct Reloc {
 /// what `bpf_object__open()` accepts differ between them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Libbpf {
-    /// libbpf 1.x as today: maps get placeholder fds when the object is
-    /// opened, relocation runs before the maps are created, and legacy
-    /// `SEC("maps")` definitions are refused.
+    /// libbpf 1.4 and later: maps get placeholder fds when the object is
+    /// opened (commit "use stable map placeholder FDs", v1.4.0), relocation
+    /// runs before the maps are created, and legacy `SEC("maps")`
+    /// definitions are refused.
     #[default]
-    #[serde(rename = "1.x")]
+    #[serde(rename = "1.4+")]
     V1,
+    /// libbpf 1.0 to 1.3 (Debian 12 ships 1.1): no placeholders; the maps
+    /// are created, then the programs relocated with their fds and loaded;
+    /// legacy `SEC("maps")` definitions are refused (since 1.0).
+    #[serde(rename = "1.0-1.3")]
+    V1_0,
     /// libbpf 0.8: create the maps, relocate, load the programs (the order
     /// textbooks describe); legacy `SEC("maps")` definitions still load, with
     /// a deprecation warning.
@@ -393,13 +399,23 @@ pub enum Libbpf {
 }
 
 impl Libbpf {
-    /// From a lesson file's `libbpf = "1.x"` or `"0.8"`.
+    /// From a lesson file's `libbpf = "1.4+"`, `"1.0-1.3"` or `"0.8"` (or
+    /// a version in one of those ranges; `"1.x"` is today's, 1.4+).
     pub fn parse(s: &str) -> Result<Libbpf, String> {
         match s {
-            "1" | "1.x" | "1.0" | "1.7" => Ok(Libbpf::V1),
+            "1" | "1.x" | "1.4" | "1.4+" | "1.5" | "1.6" | "1.7" => Ok(Libbpf::V1),
+            "1.0-1.3" | "1.0" | "1.1" | "1.2" | "1.3" => Ok(Libbpf::V1_0),
             "0.8" | "0.8.0" => Ok(Libbpf::V0_8),
-            other => Err(format!("libbpf `{other}`: the loader models \"1.x\" (today's order) and \"0.8\" (the classic order)")),
+            other => Err(format!(
+                "libbpf `{other}`: the loader models \"1.4+\" (placeholder fds, relocation before the maps), \"1.0-1.3\" (maps, then relocation) and \"0.8\" (the same order, legacy maps accepted)"
+            )),
         }
+    }
+
+    /// Whether this libbpf creates the maps before it relocates the
+    /// programs (everything before 1.4).
+    pub fn creates_maps_first(self) -> bool {
+        self != Libbpf::V1
     }
 
     /// Whether this is today's libbpf (the default in lesson files).
@@ -410,7 +426,8 @@ impl Libbpf {
     /// As a person writes it.
     pub fn name(self) -> &'static str {
         match self {
-            Libbpf::V1 => "libbpf 1.x",
+            Libbpf::V1 => "libbpf 1.4+",
+            Libbpf::V1_0 => "libbpf 1.0-1.3",
             Libbpf::V0_8 => "libbpf 0.8",
         }
     }
@@ -748,7 +765,7 @@ impl BpfObject {
         }
         let name = object_name(path);
         let legacy_section = file.section_by_name("maps");
-        if legacy_section.is_some() && libbpf == Libbpf::V1 {
+        if legacy_section.is_some() && libbpf != Libbpf::V0_8 {
             return Err(BpfObjectError::LegacyMaps);
         }
         let btf = match file.section_by_name(".BTF") {

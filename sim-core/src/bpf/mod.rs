@@ -234,7 +234,7 @@ crate::wire_struct! {
 crate::wire_enum! {
     BpfRef { Map(id) = 0, Prog(id) = 1, Link(id) = 2 }
     BpfKind { Map = 0, Prog = 1, Link = 2 }
-    Libbpf { V1 = 0, V0_8 = 1 }
+    Libbpf { V1 = 0, V0_8 = 1, V1_0 = 2 }
     InternalKind { Data = 0, Rodata = 1, Bss = 2, Kconfig = 3 }
     MapSource { Id(id) = 0, Pinned(path) = 1 }
     Delta {

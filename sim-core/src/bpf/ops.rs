@@ -42,14 +42,14 @@ crate::operations! {
             /// `map name X pinned PATH`, `pinmaps DIR` (written as one string).
             #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "words")]
             args: Vec<String> = f.str("args")?.map(|a| a.split_whitespace().map(String::from).collect()).unwrap_or_default(),
-            /// The libbpf bpftool links: `"1.x"` (default) or `"0.8"`.
+            /// The libbpf bpftool links: `"1.4+"` (default), `"1.0-1.3"` or `"0.8"`.
             #[serde(skip_serializing_if = "Libbpf::is_default")]
             libbpf: Libbpf = f.str("libbpf")?.map(|v| Libbpf::parse(&v)).transpose()?.unwrap_or_default(),
         }
         pid None;
         describe {
             let rest: String = args.iter().map(|a| format!(" {a}")).collect();
-            let lib = if *libbpf == Libbpf::V0_8 { " (bpftool linking libbpf 0.8)" } else { "" };
+            let lib = if libbpf.is_default() { String::new() } else { format!(" (bpftool linking {})", libbpf.name()) };
             format!("bpftool prog load {object} {pin}{rest}{lib}")
         };
         apply k.bpftool_prog_load(object, pin, args, *libbpf);
