@@ -3,19 +3,69 @@
 //! The viewer steps through recordings whose event records stay sealed
 //! (their category, what they point at and their bytes); it imports this
 //! module after its first render and asks it for each event's words as the
-//! event is shown. Keeping every subsystem's record types and sentences here
-//! keeps them out of the page's first download.
+//! event is shown. Keeping every subsystem's record types and sentences
+//! here, with the Thumb interpreter that says an instruction, keeps them
+//! out of the page's first download.
 
+use std::cell::RefCell;
+use std::sync::Arc;
 use wasm_bindgen::prelude::*;
+
+/// The board's parts that do not change while a lesson runs (the
+/// firmware's description and the flash), under the viewer's key.
+type Fixed = (u32, sim_core::mcu::Firmware, Arc<Vec<u8>>);
+
+thread_local! {
+    static FIXED: RefCell<Option<Fixed>> = const { RefCell::new(None) };
+}
+
+fn sealed(what: &[u8]) -> Result<sim_core::journal::Sealed<sim_core::Focus>, String> {
+    sim_core::wire::decode_inner(what, <sim_core::journal::Sealed<sim_core::Focus> as sim_core::wire::Wire>::get)
+        .map_err(|e| format!("(this event's record does not decode: {e})\u{1}"))
+}
 
 /// The sentence and the mechanism of a sealed event record (`what`, as the
 /// viewer's recording holds it), separated by U+0001.
 #[wasm_bindgen]
 pub fn narrate(what: &[u8]) -> String {
-    let sealed = match sim_core::wire::decode_inner(what, <sim_core::journal::Sealed<sim_core::Focus> as sim_core::wire::Wire>::get) {
+    match sealed(what) {
+        Ok(s) => {
+            let (text, mechanism) = sim_core::narrate(&s, None);
+            format!("{text}\u{1}{mechanism}")
+        }
+        Err(e) => e,
+    }
+}
+
+/// Whether the board's fixed parts under `key` are here.
+#[wasm_bindgen]
+pub fn has_board(key: u32) -> bool {
+    FIXED.with(|f| f.borrow().as_ref().is_some_and(|(k, _, _)| *k == key))
+}
+
+/// Keeps the board's fixed parts: the firmware's description (encoded)
+/// and the flash.
+#[wasm_bindgen]
+pub fn set_board(key: u32, info: &[u8], flash: Vec<u8>) -> Result<(), String> {
+    let info = sim_core::wire::decode::<sim_core::mcu::Firmware>(info).map_err(|e| e.to_string())?;
+    FIXED.with(|f| *f.borrow_mut() = Some((key, info, Arc::new(flash))));
+    Ok(())
+}
+
+/// A microcontroller record's sentence and mechanism, given the core
+/// (encoded) and RAM just before it and the fixed parts kept under `key`.
+#[wasm_bindgen]
+pub fn narrate_mcu(what: &[u8], key: u32, cpu: &[u8], ram: Vec<u8>) -> String {
+    let s = match sealed(what) {
         Ok(s) => s,
-        Err(e) => return format!("(this event's record does not decode: {e})\u{1}"),
+        Err(e) => return e,
     };
-    let (text, mechanism) = sim_core::narrate(&sealed);
+    let board = FIXED.with(|f| {
+        let f = f.borrow();
+        let (k, info, flash) = f.as_ref()?;
+        let cpu = sim_core::wire::decode::<sim_core::mcu::Cpu>(cpu).ok()?;
+        (*k == key).then(|| sim_core::mcu::McuState { firmware: String::new(), info: info.clone(), flash: flash.clone(), ram, cpu })
+    });
+    let (text, mechanism) = sim_core::narrate(&s, board.as_ref());
     format!("{text}\u{1}{mechanism}")
 }

@@ -237,37 +237,22 @@ impl What {
         crate::wire::decode_inner(&s.bytes, What::get_inner)
     }
 
-    /// The instruction's address, if a sealed record is an executed
-    /// instruction (whose sentence comes from running it again on the board
-    /// as it was: [`mcu::describe`]); only the microcontroller's records are
-    /// decoded to find out.
-    pub fn sealed_insn(s: &journal::Sealed<Focus>) -> Option<mcu::Ev> {
-        if s.bytes.first() != Some(&2) {
-            return None;
-        }
-        let ev: mcu::Ev = crate::wire::decode_inner(&s.bytes[1..], <mcu::Ev as crate::wire::Wire>::get).ok()?;
-        matches!(ev, mcu::Ev::Insn { .. }).then_some(ev)
+    /// Whether a sealed record is the microcontroller's: an executed
+    /// instruction's sentence needs the board as it was ([`narrate`]).
+    pub fn sealed_is_mcu(s: &journal::Sealed<Focus>) -> bool {
+        s.bytes.first() == Some(&2)
     }
 }
 
-impl journal::Event<journal::Sealed<Focus>, Delta, Focus> {
-    /// An instruction's sentence and mechanism, given the state just after
-    /// it (see [`journal::Event::text_after`]); None for any other record,
-    /// whose words come from [`narrate`].
-    pub fn insn_text_after(&self, after: &State) -> Option<(String, String)> {
-        let ev = What::sealed_insn(&self.what)?;
-        let mcu::Ev::Insn { pc } = ev else { return None };
-        let text = mcu::describe(pc, self.board_before(after).as_deref()?);
-        Some((text, journal::Narrate::mechanism(&ev).to_string()))
-    }
-}
-
-/// An event's sentence and the mechanism it models, from its sealed record:
-/// what the page's narrator module runs. (An executed instruction's words
-/// need the board as it was; the viewer, which has it, makes those itself:
-/// [`journal::Event::insn_text_after`].)
-pub fn narrate(s: &journal::Sealed<Focus>) -> (String, String) {
+/// An event's sentence and the mechanism it models, from its sealed record
+/// and, for an executed instruction, the board just before it (its words
+/// come from running it again there: [`mcu::describe`]). What the page's
+/// narrator module runs.
+pub fn narrate(s: &journal::Sealed<Focus>, board_before: Option<&mcu::McuState>) -> (String, String) {
     match What::unseal(s) {
+        Ok(w @ What::Mcu(mcu::Ev::Insn { pc })) if board_before.is_some() => {
+            (board_before.map(|m| mcu::describe(pc, m)).unwrap_or_default(), journal::Narrate::mechanism(&w).to_string())
+        }
         Ok(w) => (w.to_string(), journal::Narrate::mechanism(&w).to_string()),
         Err(e) => (format!("(this event's record does not decode: {e})"), String::new()),
     }

@@ -4,9 +4,10 @@
 //! (`narrator/narrator.js`), imported right after the first render, which
 //! decodes a record and says it ([`sim_core::narrate`]); until it has
 //! arrived the narration shows the event's category. An executed
-//! instruction is said here: its words come from running it again on the
-//! board as it was, which only the viewer has. With the `linked` feature
-//! (the component tests) the narrator runs in this module.
+//! instruction's words come from running it again on the board as it was:
+//! the viewer hands the narrator the core and RAM, and once per lesson the
+//! flash and the firmware's description. With the `linked` feature (the
+//! component tests) the narrator runs in this module.
 
 use sim_core::{SealedEvent, State};
 
@@ -14,8 +15,9 @@ use sim_core::{SealedEvent, State};
 mod imp {
     use super::*;
 
-    pub fn text(ev: &SealedEvent, _after: &State) -> Option<(String, String)> {
-        Some(sim_core::narrate(&ev.what))
+    pub fn text(ev: &SealedEvent, after: &State) -> Option<(String, String)> {
+        let board = if sim_core::What::sealed_is_mcu(&ev.what) { ev.board_before(after) } else { None };
+        Some(sim_core::narrate(&ev.what, board.as_deref()))
     }
 
     pub async fn load() -> bool {
@@ -45,16 +47,39 @@ export function narrator_load(base) {
 export function narrator_text(what) {
   return narrator ? narrator.narrate(what) : undefined;
 }
+export function narrator_has_board(key) {
+  return narrator ? narrator.has_board(key) : false;
+}
+export function narrator_set_board(key, info, flash) {
+  if (narrator) narrator.set_board(key, info, flash);
+}
+export function narrator_mcu(what, key, cpu, ram) {
+  return narrator ? narrator.narrate_mcu(what, key, cpu, ram) : undefined;
+}
 "#)]
     extern "C" {
         fn narrator_load(base: &str) -> js_sys::Promise;
         fn narrator_text(what: &[u8]) -> Option<String>;
+        fn narrator_has_board(key: u32) -> bool;
+        fn narrator_set_board(key: u32, info: &[u8], flash: &[u8]);
+        fn narrator_mcu(what: &[u8], key: u32, cpu: &[u8], ram: &[u8]) -> Option<String>;
     }
 
-    pub fn text(ev: &SealedEvent, _after: &State) -> Option<(String, String)> {
+    pub fn text(ev: &SealedEvent, after: &State) -> Option<(String, String)> {
         let mut what = Vec::new();
         sim_core::wire::Wire::put(&ev.what, &mut what);
-        let s = narrator_text(&what)?;
+        let board = if sim_core::What::sealed_is_mcu(&ev.what) { ev.board_before(after) } else { None };
+        let s = match board {
+            Some(b) => {
+                // The flash stays put while a lesson runs: its address is the key.
+                let key = std::sync::Arc::as_ptr(&b.flash) as usize as u32;
+                if !narrator_has_board(key) {
+                    narrator_set_board(key, &sim_core::wire::encode(&b.info), &b.flash);
+                }
+                narrator_mcu(&what, key, &sim_core::wire::encode(&b.cpu), &b.ram)?
+            }
+            None => narrator_text(&what)?,
+        };
         let (text, mechanism) = s.split_once('\u{1}').unwrap_or((&s, ""));
         Some((text.to_string(), mechanism.to_string()))
     }
@@ -65,10 +90,9 @@ export function narrator_text(what) {
     }
 }
 
-/// The event's sentence and the mechanism it models (for any record but an
-/// instruction, once the narrator is here).
+/// The event's sentence and the mechanism it models, once the narrator is here.
 pub fn text(ev: &SealedEvent, after: &State) -> Option<(String, String)> {
-    ev.insn_text_after(after).or_else(|| imp::text(ev, after))
+    imp::text(ev, after)
 }
 
 /// Fetches the narrator module (once); whether it is ready.
