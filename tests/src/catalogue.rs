@@ -9,6 +9,9 @@
 const STATIC: &[u8] = include_bytes!("../../fixtures/exec/static_maps");
 const DYNAMIC: &[u8] = include_bytes!("../../fixtures/exec/dynamic_pie");
 const LOOKUP: &[u8] = include_bytes!("../../fixtures/bpf/sockops_lookup.o");
+const GLOBAL_DATA: &[u8] = include_bytes!("../../fixtures/bpf/corpus/global_data.o");
+const SUBPROG: &[u8] = include_bytes!("../../fixtures/bpf/corpus/subprog_static.o");
+const PROG_ARRAY: &[u8] = include_bytes!("../../fixtures/bpf/corpus/prog_array.o");
 const FW: &[u8] = include_bytes!("../../fixtures/mcu/firmware.elf");
 const LESSON: &str = include_str!("../../scenarios/lessons/fork-cow.toml");
 
@@ -192,6 +195,38 @@ fn bpf_objects() -> Vec<Bad> {
             "sec 'sockops': program at offset 0 crosses section boundary",
         ),
         bad("bpf-maps-without-btf.o", f, renamed(LOOKUP, ".BTF", ".XYZ"), "BTF is required, but is missing or corrupted."),
+        // A global's ld_imm64 pointing past its section (imm 100 in a 4-byte .data): libbpf
+        // relocates it, the kernel refuses it (resolve_pseudo_ldimm64).
+        bad(
+            "bpf-data-reloc-past-end.o",
+            Kind::Run,
+            patched(GLOBAL_DATA, |v| {
+                let (code, _, _) = section64(GLOBAL_DATA, "tracepoint/syscalls/sys_enter_openat").expect("code");
+                put32(v, code + 8 + 4, 100)
+            }),
+            "invalid access to map value pointer, value_size=4 off=100",
+        ),
+        // A prog array initialised with something that is no program: its `.rel.maps`
+        // entry names the LICENSE variable (symbol 5) instead of tail_target (2).
+        bad(
+            "bpf-prog-array-not-a-program.o",
+            f,
+            patched(PROG_ARRAY, |v| {
+                let (rel, _, _) = section64(PROG_ARRAY, ".rel.maps").expect(".rel.maps");
+                put64(v, rel + 8, (5 << 32) | 2)
+            }),
+            ".maps relo #0: 'LICENSE' isn't a valid program reference",
+        ),
+        // A call into .text past every function there.
+        bad(
+            "bpf-call-missing-subprog.o",
+            Kind::Run,
+            patched(SUBPROG, |v| {
+                let (code, _, _) = section64(SUBPROG, "tc").expect("code");
+                put32(v, code + 8 + 4, 50)
+            }),
+            "prog 'call_static': no .text section found yet sub-program call exists",
+        ),
     ]
 }
 

@@ -160,7 +160,7 @@ impl Ctx<'_> {
                 Ok(l) => l,
                 Err(e) => {
                     let detail = format!(
-                        "libbpf: {e}; libbpf: prog '{}': failed to relocate calls: -4007; Error: failed to load object file",
+                        "libbpf: {e}; libbpf: prog '{}': failed to relocate calls: -4005; Error: failed to load object file",
                         p.name
                     );
                     return self.bpftool_fail(pid, Errno::EINVAL, detail, FailStep::Open);
@@ -451,6 +451,23 @@ impl Ctx<'_> {
                 return self
                     .bpftool_fail(pid, e.errno, format!("BPF_PROG_LOAD of '{}' fails: {detail}", p.name), FailStep::Verifier)
                     .map(Err);
+            }
+            // resolve_pseudo_ldimm64: a BPF_PSEUDO_MAP_VALUE must point inside
+            // the value of a one-entry array (array_map_direct_value_addr).
+            for (at, kind) in &linked.relocs {
+                let RelocKind::Data { map, sym_off } = kind else { continue };
+                let Some(m) = obj.maps.iter().find(|m| &m.name == map) else { continue };
+                let imm = linked.prog.insns.get(*at).map_or(0, |i| i32::from_le_bytes([i[4], i[5], i[6], i[7]]));
+                let off = (imm as u32).wrapping_add(*sym_off);
+                if off >= m.value_size {
+                    let msg = format!("invalid access to map value pointer, value_size={} off={off}", m.value_size);
+                    self.event(Ev::VerifierLog { line: msg.clone() });
+                    let detail = format!(
+                        "BPF_PROG_LOAD of '{}' fails: {msg}; libbpf: prog '{}': failed to load: -22; Error: failed to load object file",
+                        p.name, p.name
+                    );
+                    return self.bpftool_fail(pid, linux::Errno::EINVAL, detail, FailStep::Verifier).map(Err);
+                }
             }
             // The verifier resolves each pseudo map fd and takes one
             // reference per distinct map (resolve_pseudo_ldimm64).

@@ -56,6 +56,17 @@ pub enum BpfObjectError {
     /// An extern libbpf does not resolve (`bpf_object__collect_externs`).
     #[error("{0}")]
     Extern(String),
+    /// An initial value of a prog array or map-in-map that libbpf refuses
+    /// (`bpf_object__collect_map_relos`).
+    #[error(".maps relo #{n}: '{sym}' isn't a valid {what} reference")]
+    SlotReloc {
+        /// Which `.rel.maps` entry.
+        n: usize,
+        /// The symbol it names.
+        sym: String,
+        /// "program" or "map".
+        what: &'static str,
+    },
     /// Legacy maps are refused by libbpf 1.x.
     #[error("elf: legacy map definitions in 'maps' section are not supported by libbpf v1.0+")]
     LegacyMaps,
@@ -1029,7 +1040,7 @@ impl BpfObject {
         }
         // Map initial values: `.rel.maps` entries inside a map's `values` array.
         if let (Some(sec), Some(b)) = (&maps_section, &btf) {
-            for (off, rel) in sec.relocations() {
+            for (n, (off, rel)) in sec.relocations().enumerate() {
                 let object::RelocationTarget::Symbol(si) = rel.target() else { continue };
                 let sym = file.symbol_by_index(si).map_err(elf_err)?;
                 let target = sym.name().unwrap_or("").to_string();
@@ -1049,6 +1060,16 @@ impl BpfObject {
                 let Some(slot) = off.checked_sub(start + u64::from(values_off)).map(|s| s / 8) else {
                     return Err(BpfObjectError::Map(maps[i].name.clone(), format!(".maps relo: '{target}' isn't a valid map reference")));
                 };
+                // A prog array holds entry-point programs; a map-in-map, maps of .maps.
+                let prog_array = maps[i].kind == MapType::PROG_ARRAY;
+                let valid = if prog_array {
+                    programs.iter().any(|p| p.name == target)
+                } else {
+                    maps.iter().take(n_user_maps).any(|m| m.name == target)
+                };
+                if !valid {
+                    return Err(BpfObjectError::SlotReloc { n, sym: target, what: if prog_array { "program" } else { "map" } });
+                }
                 if let Some(m) = maps.get_mut(i) {
                     m.init_slots.push((slot as u32, target));
                 }
