@@ -29,6 +29,15 @@ fn bpf_ready() -> bool {
     ready
 }
 
+/// bpffs paths a test made, removed when it ends, even when an assertion fails.
+struct Pins(Vec<String>);
+
+impl Drop for Pins {
+    fn drop(&mut self) {
+        let _ = sh(&format!("rm -rf {}", self.0.join(" ")));
+    }
+}
+
 /// The value of `"key":NUMBER` in bpftool's JSON.
 fn json_num(text: &str, key: &str) -> Option<u64> {
     let at = text.find(&format!("\"{key}\":"))? + key.len() + 3;
@@ -455,14 +464,7 @@ fn global_data_and_subprograms_load_as_in_the_real_kernel() {
     }
     let dir = format!("/sys/fs/bpf/sim-corpus-{}", std::process::id());
     let _ = sh(&format!("mkdir -p {dir}"));
-    // Removes the pins even when an assertion fails.
-    struct Pins(String);
-    impl Drop for Pins {
-        fn drop(&mut self) {
-            let _ = sh(&format!("rm -rf {}", self.0));
-        }
-    }
-    let _pins = Pins(dir.clone());
+    let _pins = Pins(vec![dir.clone()]);
     let corpus = sim_tests::root().join("fixtures/bpf/corpus");
     let mut checked = 0;
     for name in [
@@ -587,13 +589,7 @@ fn global_variables_lesson_matches_the_real_kernel() {
     }
     let obj = sim_tests::root().join("fixtures/bpf/corpus/global_counter.o");
     let (dir, maps) = (format!("/sys/fs/bpf/sim-gc-{}", std::process::id()), format!("/sys/fs/bpf/sim-gc-maps-{}", std::process::id()));
-    struct Pins(String, String);
-    impl Drop for Pins {
-        fn drop(&mut self) {
-            let _ = sh(&format!("rm -rf {} {}", self.0, self.1));
-        }
-    }
-    let _pins = Pins(dir.clone(), maps.clone());
+    let _pins = Pins(vec![dir.clone(), maps.clone()]);
     let pkt = std::env::temp_dir().join(format!("sim-gc-pkt-{}", std::process::id()));
     std::fs::write(&pkt, [0u8; 64]).expect("packet");
     let run = |n: u32| {
