@@ -623,3 +623,39 @@ fn global_variables_lesson_matches_the_real_kernel() {
     assert!(out_ro.contains("Error: update failed: Operation not permitted"), "{out_ro}");
     assert!(text(5).contains("Error: update failed: Operation not permitted"), "{}", text(5));
 }
+
+/// A tail call through a prog array libbpf filled from `.values`: with the
+/// prog array pinned (so that bpftool's exit does not empty it), the entry
+/// program's test run ends in the program in the slot (XDP_PASS, 2), on the
+/// real kernel and in the simulator.
+#[test]
+fn tail_calls_match_the_real_kernel() {
+    let _one_at_a_time = kernel();
+    use std::sync::Arc;
+    if !bpf_ready() {
+        return;
+    }
+    let obj = sim_tests::root().join("fixtures/bpf/corpus/prog_array.o");
+    let (dir, maps) = (format!("/sys/fs/bpf/sim-pa-{}", std::process::id()), format!("/sys/fs/bpf/sim-pa-maps-{}", std::process::id()));
+    let _pins = Pins(vec![dir.clone(), maps.clone()]);
+    let pkt = std::env::temp_dir().join(format!("sim-pa-pkt-{}", std::process::id()));
+    std::fs::write(&pkt, [0u8; 64]).expect("packet");
+    let (ok, out) = sh(&format!("bpftool prog loadall {} {dir} pinmaps {maps}", obj.display()));
+    assert!(ok, "{out}");
+    let out = sh(&format!("bpftool prog run pinned {dir}/entry data_in {} repeat 1", pkt.display())).1;
+    let _ = std::fs::remove_file(&pkt);
+    let real = out.split("Return value: ").nth(1).and_then(|r| r.split(',').next()).and_then(|r| r.trim().parse::<u64>().ok());
+
+    let mut m = sim_core::Machine::new(&sim_core::Config::default());
+    m.install_file("/o", Arc::from(std::fs::read(&obj).expect("fixture")));
+    let load = BpfOp::BpftoolProgLoadall {
+        object: "/o".into(),
+        dir: "/sys/fs/bpf/pa".into(),
+        args: vec!["pinmaps".into(), "/sys/fs/bpf/pam".into()],
+        libbpf: Default::default(),
+    };
+    assert_eq!(m.apply(&load).expect("loads").outcome, sim_core::Outcome::Ok);
+    let run = m.apply(&BpfOp::BpfTestRun { pin: "/sys/fs/bpf/pa/entry".into(), repeat: 1 }).expect("runs").outcome;
+    assert_eq!(real, Some(2), "the kernel: {out}");
+    assert_eq!(run, sim_core::Outcome::Retval { value: 2 });
+}

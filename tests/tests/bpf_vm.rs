@@ -142,3 +142,34 @@ fn the_sockops_program_increments_its_counter() {
     let value = &vm.maps[&1].3[&1u32.to_le_bytes().to_vec()];
     assert_eq!(u64::from_le_bytes(value[..8].try_into().expect("8 bytes")), 3, "counters[1] counted three runs");
 }
+
+/// `bpf_tail_call` as the interpreter's JMP_TAIL_CALL runs it: a program
+/// that tail-calls itself through slot 0 of a prog array runs 1 + 33 times
+/// (MAX_TAIL_CALL_CNT), registers kept across each call; then the call falls
+/// through. An empty slot falls through at once.
+#[test]
+fn tail_calls_stop_after_33() {
+    use sim_core::bpf::vm::MAX_TAIL_CALL_CNT;
+    let prog = vec![
+        insn(0x07, 6, 0, 0, 1), // r6 += 1
+        insn(0x18, 2, 1, 0, 5), // r2 = map 5 (BPF_PSEUDO_MAP_FD)
+        insn(0x00, 0, 0, 0, 0),
+        insn(0xb7, 3, 0, 0, 0),  // r3 = 0
+        insn(0x85, 0, 0, 0, 12), // bpf_tail_call(ctx, r2, r3)
+        insn(0xbf, 0, 6, 0, 0),  // r0 = r6
+        insn(0x95, 0, 0, 0, 0),
+    ];
+    let slots = |filled: bool| {
+        let e: BTreeMap<Vec<u8>, Vec<u8>> =
+            if filled { BTreeMap::from([(vec![0, 0, 0, 0], 7u32.to_le_bytes().to_vec())]) } else { BTreeMap::new() };
+        Maps::from([(5, (4, 1, false, e))])
+    };
+    let run = |filled| {
+        Vm::new(&prog, vec![0; 64], slots(filled), BTreeMap::from([(5, 5u32)]))
+            .with_tail_calls(BTreeMap::from([(7, prog.clone())]))
+            .run(false)
+            .map(|(r0, _)| r0)
+    };
+    assert_eq!(run(true), Ok(u64::from(MAX_TAIL_CALL_CNT) + 1));
+    assert_eq!(run(false), Ok(1), "an empty slot falls through");
+}

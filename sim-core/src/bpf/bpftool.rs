@@ -35,6 +35,16 @@ impl Ctx<'_> {
     /// libbpf 1.x relocates against placeholder fds before creating the maps
     /// (`bpf_object_prepare`); 0.8 creates the maps first (`bpf_object_load`).
     pub fn bpftool_prog_load(&mut self, path: &str, pin: &str, args: &[String], libbpf: Libbpf) -> R<Outcome> {
+        self.bpftool_load(path, pin, args, libbpf, false)
+    }
+
+    /// `bpftool prog loadall OBJ DIR [...]`: the same, but every program is
+    /// pinned, at DIR/NAME (`bpf_object__pin_programs`).
+    pub fn bpftool_prog_loadall(&mut self, path: &str, dir: &str, args: &[String], libbpf: Libbpf) -> R<Outcome> {
+        self.bpftool_load(path, dir, args, libbpf, true)
+    }
+
+    fn bpftool_load(&mut self, path: &str, pin: &str, args: &[String], libbpf: Libbpf, all: bool) -> R<Outcome> {
         use linux::Errno;
         let Some(data) = self.linux.files.get(path).cloned() else {
             return Err(SimError::NoSuchFile(path.to_string()).into());
@@ -208,11 +218,19 @@ impl Ctx<'_> {
         self.bpf_fill_slots(&obj, &ids, Some(&prog_ids));
         let first_prog = prog_ids.first().copied();
         let prog = first_prog.ok_or(SimError::Limit("no program".into()))?;
-        if self.h.bpf.pins.contains_key(pin) {
-            return self.bpftool_fail(pid, Errno::EEXIST, format!("Error: failed to pin program {pin}: File exists"), FailStep::ProgPin);
+        let names: Vec<&str> = obj.programs.iter().filter(|p| !p.no_autoload).map(|p| p.name.as_str()).collect();
+        let pins: Vec<(String, u32)> = if all {
+            names.iter().zip(&prog_ids).map(|(n, id)| (format!("{}/{n}", pin.trim_end_matches('/')), *id)).collect()
+        } else {
+            vec![(pin.to_string(), prog)]
+        };
+        for (at, prog) in pins {
+            if self.h.bpf.pins.contains_key(&at) {
+                return self.bpftool_fail(pid, Errno::EEXIST, format!("Error: failed to pin program {at}: File exists"), FailStep::ProgPin);
+            }
+            self.bpf_pin(&at, BpfRef::Prog(prog));
+            self.event(Ev::ProgPinned { prog, pin: at });
         }
-        self.bpf_pin(pin, BpfRef::Prog(prog));
-        self.event(Ev::ProgPinned { prog, pin: pin.to_string() });
         if let Some(dir) = &opts.pinmaps {
             for (i, m) in obj.maps.iter().enumerate() {
                 let Some((_, id)) = map_fds[i] else { continue };

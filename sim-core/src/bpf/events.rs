@@ -251,9 +251,10 @@ crate::events! {
         /// BPF_PROG_TEST_RUN on a program type that has no test_run.
         TestRunRefused { id: u32, name: String, prog_type: ProgType } = 50, Error, "bpf_prog_test_run (prog->aux->ops->test_run is NULL)", [],
             "BPF_PROG_TEST_RUN on program {id} ({name}) fails with ENOTSUPP (524): {prog_type} programs have no test_run in their bpf_prog_ops, so the kernel cannot run one on a made-up input; bpftool prints \"Unknown error 524\" because 524 is a kernel-internal errno that libc does not name";
-        TestRun { run: u32, id: u32, name: String, executed: usize, calls: Vec<(usize, i32, u64)>, ret: u64 } = 8, Syscall,
+        TestRun { run: u32, id: u32, name: String, executed: usize, calls: Vec<(usize, i32, u64)>, tail: Vec<u32>, ret: u64 } = 8, Syscall,
             "bpf_prog_test_run/___bpf_prog_run", [],
-            "run {run} of program {id} ({name}): {executed} instructions executed; {}; it returns {ret}", helper_calls(calls);
+            "run {run} of program {id} ({name}): {executed} instructions executed; {}{}; it returns {ret}", helper_calls(calls),
+            if tail.is_empty() { String::new() } else { format!("; bpf_tail_call went on in program {} and did not come back", tail.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", then ")) };
         /// The maps a test-run program uses, after the runs: each map's id,
         /// name and entries that are not all zero (key, value).
         MapsAfterRuns { maps: Vec<MapAfterRuns> } = 9, Copy, "bpftool map dump", [],

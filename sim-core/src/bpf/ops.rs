@@ -82,6 +82,27 @@ crate::operations! {
         );
         apply k.bpftool_map_update(pin, key, value);
 
+        /// `bpftool prog loadall OBJECT DIR`: every program pinned at DIR/NAME.
+        BpftoolProgLoadall = "bpftool_prog_loadall" {
+            /// The BPF object file.
+            object: String = f.need_str("object")?,
+            /// The bpffs directory to pin the programs in.
+            dir: String = f.need_str("dir")?,
+            /// The rest of bpftool's command line (as for `bpftool_prog_load`).
+            #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "words")]
+            args: Vec<String> = f.str("args")?.map(|a| a.split_whitespace().map(String::from).collect()).unwrap_or_default(),
+            /// The libbpf bpftool links.
+            #[serde(skip_serializing_if = "Libbpf::is_default")]
+            libbpf: Libbpf = f.str("libbpf")?.map(|v| Libbpf::parse(&v)).transpose()?.unwrap_or_default(),
+        }
+        pid None;
+        describe {
+            let rest: String = args.iter().map(|a| format!(" {a}")).collect();
+            let lib = if libbpf.is_default() { String::new() } else { format!(" (bpftool linking {})", libbpf.name()) };
+            format!("bpftool prog loadall {object} {dir}{rest}{lib}")
+        };
+        apply k.bpftool_prog_loadall(object, dir, args, *libbpf);
+
         /// `rm PATH` on bpffs.
         BpfUnlink = "bpf_unlink" {
             /// The pin.

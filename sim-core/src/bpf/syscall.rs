@@ -144,27 +144,43 @@ impl Ctx<'_> {
             self.event(Ev::TestRunRefused { id, name: prog.name.clone(), prog_type: prog.prog_type });
             return Ok(Outcome::Failed { errno: linux::Errno::ENOTSUPP, detail: "Error: failed to run program: Unknown error 524".into() });
         }
-        let mut maps = super::vm::Maps::new();
-        for m in &prog.map_ids {
-            if let Some(k) = self.h.bpf.maps.get(m) {
-                maps.insert(*m, (k.def.value_size as usize, k.def.max_entries as usize, k.def.kind == "array", k.entries.clone()));
+        // The program, and every program a tail call may reach through the
+        // prog arrays they use, with the maps of each.
+        let (mut progs, mut map_ids) = (BTreeMap::new(), Vec::new());
+        let mut todo = vec![id];
+        while let Some(p) = todo.pop() {
+            let Some(kp) = self.h.bpf.progs.get(&p) else { continue };
+            if progs.insert(p, kp.insns.clone()).is_some() {
+                continue;
+            }
+            for m in &kp.map_ids {
+                map_ids.push(*m);
+                if let Some(k) = self.h.bpf.maps.get(m).filter(|k| k.def.kind == MapType::PROG_ARRAY) {
+                    todo.extend(k.progs.iter().copied());
+                }
             }
         }
-        let ids: BTreeMap<i32, u32> = prog.map_ids.iter().map(|m| (*m as i32, *m)).collect();
-        let mut vm = super::vm::Vm::new(&prog.insns, vec![0; 256], maps, ids);
+        let mut maps = super::vm::Maps::new();
+        for m in &map_ids {
+            if let Some(k) = self.h.bpf.maps.get(m) {
+                maps.insert(*m, (k.def.value_size as usize, k.def.max_entries as usize, k.def.kind.is_array(), k.entries.clone()));
+            }
+        }
+        let ids: BTreeMap<i32, u32> = map_ids.iter().map(|m| (*m as i32, *m)).collect();
+        let mut vm = super::vm::Vm::new(&prog.insns, vec![0; 256], maps, ids).with_tail_calls(progs);
         let mut r0 = 0;
         for run in 1..=repeat.clamp(1, 1000) {
             let (ret, trace) = vm.run(true).map_err(|error| BpfError::ProgRun { id, error })?;
             r0 = ret;
             let calls: Vec<(usize, i32, u64)> = trace
                 .iter()
-                .filter(|t| prog.insns[t.pc][0] == 0x85)
+                .filter(|t| t.tail == 0 && prog.insns.get(t.pc).is_some_and(|i| i[0] == 0x85))
                 .map(|t| {
                     let b = prog.insns[t.pc];
                     (t.pc, i32::from_le_bytes([b[4], b[5], b[6], b[7]]), t.regs[0])
                 })
                 .collect();
-            self.event(Ev::TestRun { run, id, name: prog.name.clone(), executed: trace.len(), calls, ret });
+            self.event(Ev::TestRun { run, id, name: prog.name.clone(), executed: trace.len(), calls, tail: vm.tail_path.clone(), ret });
         }
         let updated = vm.maps;
         self.bpf_update(|b| {

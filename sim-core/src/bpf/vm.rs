@@ -169,10 +169,15 @@ fn value_stride(vsize: usize) -> u64 {
     (vsize as u64).div_ceil(8).max(1) * 8
 }
 
+/// How many tail calls one run may make (`MAX_TAIL_CALL_CNT`).
+pub const MAX_TAIL_CALL_CNT: u32 = 33;
+
 /// One executed instruction, for narration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trace {
-    /// Instruction index.
+    /// Tail calls made before it (0: the program itself).
+    pub tail: u32,
+    /// Instruction index (in the program the tail calls reached).
     pub pc: usize,
     /// Registers after it.
     pub regs: [u64; 11],
@@ -181,7 +186,16 @@ pub struct Trace {
 /// A run's state.
 #[derive(Debug)]
 pub struct Vm<'a> {
-    insns: &'a [[u8; 8]],
+    /// The program run.
+    origin: &'a [[u8; 8]],
+    /// The instructions running: the program's, or after a tail call another's.
+    insns: std::borrow::Cow<'a, [[u8; 8]]>,
+    /// Programs a tail call may reach, by id.
+    progs: BTreeMap<u32, Vec<[u8; 8]>>,
+    /// Tail calls made in this run.
+    tail_calls: u32,
+    /// The programs the run's tail calls went to, in order.
+    pub tail_path: Vec<u32>,
     /// Registers r0-r10.
     pub regs: [u64; 11],
     stack: Vec<u8>,
@@ -203,7 +217,48 @@ impl<'a> Vm<'a> {
         let mut regs = [0; 11];
         regs[1] = CTX_BASE;
         regs[10] = STACK_BASE + (STACK * FRAMES) as u64;
-        Vm { insns, regs, stack: vec![0; STACK * FRAMES], frames: vec![], ctx, maps, fd_to_map, executed: 0 }
+        Vm {
+            origin: insns,
+            insns: std::borrow::Cow::Borrowed(insns),
+            progs: BTreeMap::new(),
+            tail_calls: 0,
+            tail_path: vec![],
+            regs,
+            stack: vec![0; STACK * FRAMES],
+            frames: vec![],
+            ctx,
+            maps,
+            fd_to_map,
+            executed: 0,
+        }
+    }
+
+    /// The programs a prog array's slots may name (by id), for
+    /// `bpf_tail_call`.
+    pub fn with_tail_calls(mut self, progs: BTreeMap<u32, Vec<[u8; 8]>>) -> Vm<'a> {
+        self.progs = progs;
+        self
+    }
+
+    /// `bpf_tail_call(ctx, prog_array, index)` as the interpreter's
+    /// `JMP_TAIL_CALL` does it: an index past the array, an empty slot or a
+    /// 34th tail call falls through to the next instruction; otherwise the
+    /// run continues at the first instruction of the program in the slot,
+    /// with the same registers, stack and context, and never comes back.
+    fn tail_call(&mut self) -> bool {
+        let Some(id) = (self.regs[2] >= MAP_PTR).then(|| (self.regs[2] - MAP_PTR) as u32) else { return false };
+        let Some((_, max, _, entries)) = self.maps.get(&id) else { return false };
+        let index = self.regs[3] as u32;
+        if index as usize >= *max || self.tail_calls >= MAX_TAIL_CALL_CNT {
+            return false;
+        }
+        let Some(slot) = entries.get(&index.to_le_bytes().to_vec()) else { return false };
+        let prog = slot.iter().take(4).rev().fold(0u32, |a, x| (a << 8) | u32::from(*x));
+        let Some(insns) = self.progs.get(&prog) else { return false };
+        self.insns = std::borrow::Cow::Owned(insns.clone());
+        self.tail_calls += 1;
+        self.tail_path.push(prog);
+        true
     }
 
     fn region(&mut self, pc: usize, addr: u64, size: usize) -> Result<&mut [u8], VmError> {
@@ -289,6 +344,9 @@ impl<'a> Vm<'a> {
         self.regs[10] = STACK_BASE + (STACK * FRAMES) as u64;
         self.frames.clear();
         self.executed = 0;
+        self.tail_calls = 0;
+        self.tail_path.clear();
+        self.insns = std::borrow::Cow::Borrowed(self.origin);
         let mut pc = 0usize;
         let mut out = Vec::new();
         loop {
@@ -319,7 +377,7 @@ impl<'a> Vm<'a> {
                             next = ret;
                         } else {
                             if trace {
-                                out.push(Trace { pc, regs: self.regs });
+                                out.push(Trace { tail: self.tail_calls, pc, regs: self.regs });
                             }
                             return Ok((self.regs[0], out));
                         }
@@ -334,6 +392,15 @@ impl<'a> Vm<'a> {
                         self.regs[10] -= STACK as u64;
                         let t = pc as i64 + 1 + i64::from(imm);
                         next = usize::try_from(t).map_err(|_| VmError::OutOfRange { pc })?;
+                    } else if op == 0x85 && imm == 12 {
+                        let before = self.tail_calls;
+                        if self.tail_call() {
+                            if trace {
+                                out.push(Trace { tail: before, pc, regs: self.regs });
+                            }
+                            pc = 0;
+                            continue;
+                        }
                     } else if op == 0x85 {
                         self.regs[0] = self.helper(pc, imm)?;
                     } else {
@@ -386,7 +453,7 @@ impl<'a> Vm<'a> {
                 _ => return Err(VmError::BadOpcode { pc, op }),
             }
             if trace {
-                out.push(Trace { pc, regs: self.regs });
+                out.push(Trace { tail: self.tail_calls, pc, regs: self.regs });
             }
             pc = next;
         }
