@@ -256,3 +256,18 @@ fn a_map_the_kernel_cannot_create_fails_the_load_with_its_errno() {
     assert!(detail.contains(&want), "{detail}");
     assert!(m.state().bpf.maps.is_empty(), "no map is left behind");
 }
+
+/// Found by the bpf_object fuzz target: a .bss section (SHT_NOBITS, so its
+/// size costs the file nothing) of 2^56 bytes made the simulator allocate
+/// the map's value at open. A section over what the simulator holds is
+/// refused at open, with its size; nothing is allocated.
+#[test]
+fn a_huge_bss_is_refused_at_open() {
+    let data = std::fs::read(sim_tests::root().join("tests/malformed/fuzz-bpf-huge-bss.o")).expect("regression input");
+    for libbpf in [sim_core::bpf::Libbpf::V1, sim_core::bpf::Libbpf::V0_8] {
+        match sim_core::bpf::BpfObject::open(&data, libbpf) {
+            Err(sim_core::bpf::BpfObjectError::Limit(m)) => assert!(m.contains("the simulator holds global data up to 16 MiB"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -67,6 +67,9 @@ pub enum BpfObjectError {
         /// "program" or "map".
         what: &'static str,
     },
+    /// More than the simulator holds (its limit, not libbpf's).
+    #[error("{0}")]
+    Limit(String),
     /// Legacy maps are refused by libbpf 1.x.
     #[error("elf: legacy map definitions in 'maps' section are not supported by libbpf v1.0+")]
     LegacyMaps,
@@ -879,6 +882,15 @@ impl BpfObject {
             if s.size() == 0 {
                 continue;
             }
+            // libbpf keeps a copy of every section (an mmap of its size); the
+            // simulator holds at most ARRAY_HELD bytes of array values.
+            if s.size() > super::kernel::ARRAY_HELD.1 {
+                return Err(BpfObjectError::Limit(format!(
+                    "section {sec_name} is {} bytes; the simulator holds global data up to {} MiB",
+                    s.size(),
+                    super::kernel::ARRAY_HELD.1 >> 20
+                )));
+            }
             let init = if kind == InternalKind::Bss { vec![0; s.size() as usize] } else { s.data().map_err(elf_err)?.to_vec() };
             let mut flags = if kind == InternalKind::Rodata { BPF_F_RDONLY_PROG } else { 0 };
             if btf.as_ref().is_some_and(|b| b.datasec_has_global(sec_name, |var| hidden(&file, s.index(), var))) {
@@ -902,7 +914,9 @@ impl BpfObject {
         let kcfg = externs(&file, btf.as_ref())?;
         let kconfig_map = internal_map_name(&name, ".kconfig");
         if let Some(last) = kcfg.last() {
-            let size = last.off + last.size;
+            let size = last.off.checked_add(last.size).filter(|s| u64::from(*s) <= super::kernel::ARRAY_HELD.1).ok_or_else(|| {
+                BpfObjectError::Limit(format!("the __kconfig externs take more than {} MiB", super::kernel::ARRAY_HELD.1 >> 20))
+            })?;
             let mut m = MapDef::new(&kconfig_map, MapType::ARRAY, 4, size, 1);
             m.map_flags = BPF_F_RDONLY_PROG | BPF_F_MMAPABLE;
             let vars = kcfg.iter().map(|k| DataVar { name: k.name.clone(), off: k.off, size: k.size, signed: false }).collect();
@@ -1128,9 +1142,10 @@ fn externs(file: &Elf<'_>, btf: Option<&Btf>) -> Result<Vec<Kcfg>, BpfObjectErro
     out.sort_by(|a, b| b.align.cmp(&a.align).then(a.size.cmp(&b.size)).then(a.name.cmp(&b.name)));
     let mut off = 0u32;
     for k in &mut out {
-        off = off.div_ceil(k.align.max(1)) * k.align.max(1);
+        let align = k.align.clamp(1, 8);
+        off = off.div_ceil(align).saturating_mul(align);
         k.off = off;
-        off += k.size;
+        off = off.saturating_add(k.size);
     }
     Ok(out)
 }
