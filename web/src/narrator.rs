@@ -71,8 +71,7 @@ export function narrator_mcu(what, key, cpu, ram) {
         let board = if sim_core::What::sealed_is_mcu(&ev.what) { ev.board_before(after) } else { None };
         let s = match board {
             Some(b) => {
-                // The flash stays put while a lesson runs: its address is the key.
-                let key = std::sync::Arc::as_ptr(&b.flash) as usize as u32;
+                let key = board_key(&b);
                 if !narrator_has_board(key) {
                     narrator_set_board(key, &sim_core::wire::encode(&b.info), &b.flash);
                 }
@@ -82,6 +81,28 @@ export function narrator_mcu(what, key, cpu, ram) {
         };
         let (text, mechanism) = s.split_once('\u{1}').unwrap_or((&s, ""));
         Some((text.to_string(), mechanism.to_string()))
+    }
+
+    thread_local! {
+        /// The flash last handed to the narrator, and its key. Holding the
+        /// flash keeps its allocation alive, so another flash cannot be
+        /// mistaken for it; a new flash (another lesson, a flash write) gets
+        /// a new key.
+        static LAST: std::cell::RefCell<Option<(std::sync::Arc<Vec<u8>>, u32)>> = const { std::cell::RefCell::new(None) };
+    }
+
+    fn board_key(b: &sim_core::mcu::McuState) -> u32 {
+        LAST.with(|l| {
+            let mut l = l.borrow_mut();
+            match &*l {
+                Some((flash, key)) if std::sync::Arc::ptr_eq(flash, &b.flash) => *key,
+                last => {
+                    let key = last.as_ref().map_or(1, |(_, k)| k.wrapping_add(1));
+                    *l = Some((b.flash.clone(), key));
+                    key
+                }
+            }
+        })
     }
 
     pub async fn load() -> bool {
