@@ -271,3 +271,16 @@ fn a_huge_bss_is_refused_at_open() {
         }
     }
 }
+
+/// Found on the libbpf-tools corpus: `goto` (BPF_JA) reads no register, so
+/// one before r0 is set is not "R0 !read_ok" (three of bcc's tools were
+/// refused for it).
+#[test]
+fn an_unconditional_jump_reads_no_register() {
+    use sim_core::bpf::vm::insn;
+    let prog = sim_core::bpf::ProgDef::from_insns(
+        sim_core::bpf::ProgType::XDP,
+        vec![insn(0x05, 0, 0, 0, 0), insn(0xb7, 0, 0, 0, 2), insn(0x95, 0, 0, 0, 0)],
+    );
+    assert_eq!(sim_core::bpf::verify(&prog).error, None);
+}

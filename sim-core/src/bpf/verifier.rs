@@ -493,9 +493,12 @@ pub(super) fn check_reads(prog: &ProgDef) -> Result<(), String> {
                 out = (out & !0b11_1110) | 1;
             }
             _ => {
-                need(dst)?;
-                if op & 8 != 0 {
-                    need(src)?;
+                // `goto` (BPF_JA, and gotol in JMP32) reads no register.
+                if !matches!(op, 0x05 | 0x06) {
+                    need(dst)?;
+                    if op & 8 != 0 {
+                        need(src)?;
+                    }
                 }
                 let t = (i as i64 + 1 + off) as usize;
                 succ = if op == 0x05 { vec![t] } else { vec![i + 1, t] };
