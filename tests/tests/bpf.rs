@@ -284,3 +284,21 @@ fn an_unconditional_jump_reads_no_register() {
     );
     assert_eq!(sim_core::bpf::verify(&prog).error, None);
 }
+
+/// Found on the libbpf-tools corpus (klockstat): a static void subprogram
+/// returns without setting r0; only the main program's exit must leave a
+/// return value (check_return_code), a subprogram's goes back to its caller.
+#[test]
+fn a_void_subprogram_needs_no_return_value() {
+    use sim_core::bpf::vm::insn;
+    let prog = sim_core::bpf::ProgDef::from_insns(
+        sim_core::bpf::ProgType::XDP,
+        vec![insn(0x85, 0, 1, 0, 2), insn(0xb7, 0, 0, 0, 2), insn(0x95, 0, 0, 0, 0), insn(0x95, 0, 0, 0, 0)],
+    );
+    assert_eq!(sim_core::bpf::verify(&prog).error, None);
+    let main_without_r0 = sim_core::bpf::ProgDef::from_insns(sim_core::bpf::ProgType::XDP, vec![insn(0x95, 0, 0, 0, 0)]);
+    assert!(
+        sim_core::bpf::verify(&main_without_r0).error.is_some_and(|e| e.message.contains("R0 !read_ok")),
+        "the main exit still needs r0"
+    );
+}

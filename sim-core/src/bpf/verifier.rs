@@ -428,6 +428,13 @@ pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, Ve
 /// a fixed point over the instruction graph.
 pub(super) fn check_reads(prog: &ProgDef) -> Result<(), String> {
     let n = prog.insns.len();
+    // libbpf appends subprograms after the program: the first call target starts them.
+    let first_subprog = (0..n)
+        .filter(|i| prog.insns[*i][0] == 0x85 && prog.insns[*i][1] >> 4 == 1 && !prog.kfunc_calls.iter().any(|(at, _)| at == i))
+        .map(|i| (i as i64 + 1 + i64::from(i32::from_le_bytes([prog.insns[i][4], prog.insns[i][5], prog.insns[i][6], prog.insns[i][7]]))))
+        .filter(|t| *t > 0)
+        .min()
+        .map_or(n, |t| t as usize);
     let mut state: Vec<Option<u16>> = vec![None; n];
     let mut work = vec![(0usize, (1u16 << 1) | (1 << 10))];
     let mut steps = 0u32;
@@ -484,7 +491,10 @@ pub(super) fn check_reads(prog: &ProgDef) -> Result<(), String> {
                 out = (out & !0b11_1110) | 1;
             }
             _ if op == 0x95 => {
-                if !prog.void_return {
+                // Only the main program's exit must leave a return value
+                // (check_return_code); a subprogram's exit goes back to its
+                // caller (prepare_func_exit), r0 or not.
+                if !prog.void_return && i < first_subprog {
                     need(0).map_err(|_| format!("{i}: R0 !read_ok (r0 must hold the return value at exit)"))?;
                 }
                 succ.clear();
