@@ -431,7 +431,7 @@ pub(super) fn check_reads(prog: &ProgDef) -> Result<(), String> {
     // libbpf appends subprograms after the program: the first call target starts them.
     let first_subprog = (0..n)
         .filter(|i| prog.insns[*i][0] == 0x85 && prog.insns[*i][1] >> 4 == 1 && !prog.kfunc_calls.iter().any(|(at, _)| at == i))
-        .map(|i| (i as i64 + 1 + i64::from(i32::from_le_bytes([prog.insns[i][4], prog.insns[i][5], prog.insns[i][6], prog.insns[i][7]]))))
+        .map(|i| i as i64 + 1 + i64::from(i32::from_le_bytes([prog.insns[i][4], prog.insns[i][5], prog.insns[i][6], prog.insns[i][7]])))
         .filter(|t| *t > 0)
         .min()
         .map_or(n, |t| t as usize);
