@@ -16,6 +16,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("bpf-map-sharing", include_str!("../../tests/golden/bpf-map-sharing.txt")),
     ("bpf-verifier-calls", include_str!("../../tests/golden/bpf-verifier-calls.txt")),
     ("bpf-ids-and-links", include_str!("../../tests/golden/bpf-ids-and-links.txt")),
+    ("bpf-global-variables", include_str!("../../tests/golden/bpf-global-variables.txt")),
     ("handles-vs-pids", include_str!("../../tests/golden/handles-vs-pids.txt")),
 ];
 
