@@ -207,23 +207,42 @@ pub fn bytes(name: &str, bytes: &[u8]) -> Result<Run, String> {
 /// the pin. An object libbpf cannot open is refused here with libbpf's
 /// message; a program the verifier refuses is a step of the lesson.
 pub fn own_bpf(name: &str, bytes: &[u8]) -> Result<Run, String> {
-    sim_core::bpf::BpfObject::parse(bytes).map_err(|e| format!("{name}: libbpf: {e}"))?;
+    let obj = sim_core::bpf::BpfObject::open_file("/root/yours.o", bytes, sim_core::bpf::Libbpf::V1)
+        .map_err(|e| format!("{name}: libbpf: {e}"))?;
     let path = "/root/yours.o".to_string();
     fn step(say: &str, op: impl Into<Op>) -> Step {
         Step { say: say.into(), op: op.into(), expect: vec![] }
     }
     let pin = "/sys/fs/bpf/yours".to_string();
-    let steps = vec![
+    // Global data: pin its maps too, so that their values can be read after bpftool exits.
+    let data: Vec<&str> = obj.maps.iter().filter(|m| m.internal.is_some()).map(|m| m.name.as_str()).collect();
+    let dir = "/sys/fs/bpf/yours_maps";
+    let pin_of = |m: &str| format!("{dir}/{}", m.replace('.', "_"));
+    let args = if data.is_empty() { vec![] } else { vec!["pinmaps".to_string(), dir.to_string()] };
+    let mut steps = vec![
         step(
-            "bpftool (linking libbpf 1.4+) loads your object: it creates the maps, relocates, and asks the verifier to accept each program.",
-            BpfOp::BpftoolProgLoad { object: path.clone(), pin: pin.clone(), args: vec![], libbpf: sim_core::bpf::Libbpf::V1 },
+            if data.is_empty() {
+                "bpftool (linking libbpf 1.4+) loads your object: it creates the maps, relocates, and asks the verifier to accept each program."
+            } else {
+                "bpftool (linking libbpf 1.4+) loads your object: it creates the maps (your global variables are array maps, one per data section), writes the sections' bytes into them, relocates, and asks the verifier to accept each program; pinmaps pins every map."
+            },
+            BpfOp::BpftoolProgLoad { object: path.clone(), pin: pin.clone(), args, libbpf: sim_core::bpf::Libbpf::V1 },
         ),
         step("What the kernel holds now, and who holds it.", BpfOp::BpftoolShow { json: false }),
-        step(
-            "Removing the pin drops the program's last reference; its maps go with it unless something else holds them.",
-            BpfOp::BpfUnlink { path: pin },
-        ),
     ];
+    for m in &data {
+        steps.push(step(
+            &format!("Your global variables in {m}, as bpftool reads them by name from BTF."),
+            BpfOp::BpftoolMapDump { pin: pin_of(m) },
+        ));
+    }
+    steps.push(step(
+        "Removing the pin drops the program's last reference; its maps go with it unless something else holds them.",
+        BpfOp::BpfUnlink { path: pin },
+    ));
+    for m in &data {
+        steps.push(step(&format!("Removing the pin of {m} drops its last reference."), BpfOp::BpfUnlink { path: pin_of(m) }));
+    }
     run_own(
         name,
         bytes,
