@@ -19,22 +19,12 @@ thread_local! {
     static FIXED: RefCell<Option<Fixed>> = const { RefCell::new(None) };
 }
 
-fn sealed(what: &[u8]) -> Result<sim_core::journal::Sealed<sim_core::Focus>, String> {
-    sim_core::wire::decode_inner(what, <sim_core::journal::Sealed<sim_core::Focus> as sim_core::wire::Wire>::get)
-        .map_err(|e| format!("(this event's record does not decode: {e})\u{1}"))
-}
-
-/// The sentence and the mechanism of a sealed event record (`what`, as the
-/// viewer's recording holds it), separated by U+0001.
+/// The sentence and the mechanism of a sealed event record (`what`: its own
+/// bytes, as the viewer's recording holds them), separated by U+0001.
 #[wasm_bindgen]
 pub fn narrate(what: &[u8]) -> String {
-    match sealed(what) {
-        Ok(s) => {
-            let (text, mechanism) = sim_core::narrate(&s, None);
-            format!("{text}\u{1}{mechanism}")
-        }
-        Err(e) => e,
-    }
+    let (text, mechanism) = sim_core::narrate(what, None);
+    format!("{text}\u{1}{mechanism}")
 }
 
 /// Whether the board's fixed parts under `key` are here.
@@ -56,16 +46,12 @@ pub fn set_board(key: u32, info: &[u8], flash: Vec<u8>) -> Result<(), String> {
 /// (encoded) and RAM just before it and the fixed parts kept under `key`.
 #[wasm_bindgen]
 pub fn narrate_mcu(what: &[u8], key: u32, cpu: &[u8], ram: Vec<u8>) -> String {
-    let s = match sealed(what) {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
     let board = FIXED.with(|f| {
         let f = f.borrow();
         let (k, info, flash) = f.as_ref()?;
         let cpu = sim_core::wire::decode::<sim_core::mcu::Cpu>(cpu).ok()?;
         (*k == key).then(|| sim_core::mcu::McuState { firmware: String::new(), info: info.clone(), flash: flash.clone(), ram, cpu })
     });
-    let (text, mechanism) = sim_core::narrate(&s, board.as_ref());
+    let (text, mechanism) = sim_core::narrate(what, board.as_ref());
     format!("{text}\u{1}{mechanism}")
 }

@@ -232,9 +232,9 @@ impl What {
         })
     }
 
-    /// Decodes a sealed record.
-    pub fn unseal(s: &journal::Sealed<Focus>) -> Result<What, crate::wire::WireError> {
-        crate::wire::decode_inner(&s.bytes, What::get_inner)
+    /// Decodes a sealed record's own bytes ([`journal::Sealed::bytes`]).
+    pub fn unseal(bytes: &[u8]) -> Result<What, crate::wire::WireError> {
+        crate::wire::decode_inner(bytes, What::get_inner)
     }
 
     /// Whether a sealed record is the microcontroller's: an executed
@@ -244,12 +244,12 @@ impl What {
     }
 }
 
-/// An event's sentence and the mechanism it models, from its sealed record
-/// and, for an executed instruction, the board just before it (its words
-/// come from running it again there: [`mcu::describe`]). What the page's
-/// narrator module runs.
-pub fn narrate(s: &journal::Sealed<Focus>, board_before: Option<&mcu::McuState>) -> (String, String) {
-    match What::unseal(s) {
+/// An event's sentence and the mechanism it models, from its sealed
+/// record's own bytes ([`journal::Sealed::bytes`]) and, for an executed
+/// instruction, the board just before it (its words come from running it
+/// again there: [`mcu::describe`]). What the page's narrator module runs.
+pub fn narrate(record: &[u8], board_before: Option<&mcu::McuState>) -> (String, String) {
+    match What::unseal(record) {
         Ok(w @ What::Mcu(mcu::Ev::Insn { pc })) if board_before.is_some() => {
             (board_before.map(|m| mcu::describe(pc, m)).unwrap_or_default(), journal::Narrate::mechanism(&w).to_string())
         }

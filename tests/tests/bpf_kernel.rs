@@ -541,6 +541,11 @@ fn global_data_and_subprograms_load_as_in_the_real_kernel() {
     assert_eq!(checked, 10);
 }
 
+/// The value `bpftool prog run` reports ("Return value: 2, duration ...").
+fn return_value(out: &str) -> Option<u64> {
+    out.split("Return value: ").nth(1).and_then(|r| r.split(',').next()).and_then(|r| r.trim().parse().ok())
+}
+
 /// Map types whose values are slots holding other objects.
 const SLOTTED: &[&str] = &["prog_array", "array_of_maps", "hash_of_maps"];
 
@@ -594,7 +599,7 @@ fn global_variables_lesson_matches_the_real_kernel() {
     std::fs::write(&pkt, [0u8; 64]).expect("packet");
     let run = |n: u32| {
         let out = sh(&format!("bpftool prog run pinned {dir} data_in {} repeat {n}", pkt.display())).1;
-        out.split("Return value: ").nth(1).and_then(|r| r.split(',').next()).and_then(|r| r.trim().parse::<u64>().ok())
+        return_value(&out)
     };
     let (ok, out) = sh(&format!("bpftool prog load {} {dir} pinmaps {maps}", obj.display()));
     assert!(ok, "{out}");
@@ -644,7 +649,7 @@ fn tail_calls_match_the_real_kernel() {
     assert!(ok, "{out}");
     let out = sh(&format!("bpftool prog run pinned {dir}/entry data_in {} repeat 1", pkt.display())).1;
     let _ = std::fs::remove_file(&pkt);
-    let real = out.split("Return value: ").nth(1).and_then(|r| r.split(',').next()).and_then(|r| r.trim().parse::<u64>().ok());
+    let real = return_value(&out);
 
     let mut m = sim_core::Machine::new(&sim_core::Config::default());
     m.install_file("/o", Arc::from(std::fs::read(&obj).expect("fixture")));

@@ -19,7 +19,7 @@ fn sealed_records_are_narrated_as_the_native_run_says_them() {
             b.seek(i + 1);
             let (n, s) = (a.event(i).expect("native event"), b.event(i).expect("sealed event"));
             let board = if sim_core::What::sealed_is_mcu(&s.what) { s.board_before(b.state()) } else { None };
-            let (text, mechanism) = sim_core::narrate(&s.what, board.as_deref());
+            let (text, mechanism) = sim_core::narrate(&s.what.bytes, board.as_deref());
             assert_eq!(text, n.text_after(a.state()), "{} event {i}", lesson.id);
             assert_eq!(mechanism, n.mechanism(), "{} event {i}", lesson.id);
             assert_eq!(s.kind(), n.kind(), "{} event {i}", lesson.id);

@@ -17,7 +17,7 @@ mod imp {
 
     pub fn text(ev: &SealedEvent, after: &State) -> Option<(String, String)> {
         let board = if sim_core::What::sealed_is_mcu(&ev.what) { ev.board_before(after) } else { None };
-        Some(sim_core::narrate(&ev.what, board.as_deref()))
+        Some(sim_core::narrate(&ev.what.bytes, board.as_deref()))
     }
 
     pub async fn load() -> bool {
@@ -66,8 +66,7 @@ export function narrator_mcu(what, key, cpu, ram) {
     }
 
     pub fn text(ev: &SealedEvent, after: &State) -> Option<(String, String)> {
-        let mut what = Vec::new();
-        sim_core::wire::Wire::put(&ev.what, &mut what);
+        let what = &ev.what.bytes;
         let board = if sim_core::What::sealed_is_mcu(&ev.what) { ev.board_before(after) } else { None };
         let s = match board {
             Some(b) => {
@@ -75,9 +74,9 @@ export function narrator_mcu(what, key, cpu, ram) {
                 if !narrator_has_board(key) {
                     narrator_set_board(key, &sim_core::wire::encode(&b.info), &b.flash);
                 }
-                narrator_mcu(&what, key, &sim_core::wire::encode(&b.cpu), &b.ram)?
+                narrator_mcu(what, key, &sim_core::wire::encode(&b.cpu), &b.ram)?
             }
-            None => narrator_text(&what)?,
+            None => narrator_text(what)?,
         };
         let (text, mechanism) = s.split_once('\u{1}').unwrap_or((&s, ""));
         Some((text.to_string(), mechanism.to_string()))

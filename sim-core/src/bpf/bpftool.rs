@@ -70,24 +70,9 @@ impl Ctx<'_> {
                         )
                     }
                 },
-                MapSource::Pinned(p) => match self.h.bpf.pins.get(p) {
-                    Some(BpfRef::Map(id)) => *id,
-                    Some(BpfRef::Prog(_) | BpfRef::Link(_)) => {
-                        return self.bpftool_fail(
-                            pid,
-                            Errno::EINVAL,
-                            "Error: incorrect object type: not a map".to_string(),
-                            FailStep::MapByPin,
-                        )
-                    }
-                    None => {
-                        return self.bpftool_fail(
-                            pid,
-                            Errno::ENOENT,
-                            format!("Error: bpf obj get ({p}): No such file or directory"),
-                            FailStep::MapByPin,
-                        )
-                    }
+                MapSource::Pinned(p) => match self.bpftool_pinned_map(pid, p)? {
+                    Ok(id) => id,
+                    Err(failed) => return Ok(failed),
                 },
             };
             let fd = self.bpf_map_fd(pid, id)?;
@@ -165,17 +150,12 @@ impl Ctx<'_> {
         }
         let placeholder_of = |i: usize| map_fds[i].map(|(fd, _)| fd).or(slots[i]);
         // bpf_object__relocate: subprograms appended, then data references.
-        for p in obj.programs.iter().filter(|p| !p.no_autoload) {
-            let linked = match obj.link(p) {
-                Ok(l) => l,
-                Err(e) => {
-                    let detail = format!(
-                        "libbpf: {e}; libbpf: prog '{}': failed to relocate calls: -4005; Error: failed to load object file",
-                        p.name
-                    );
-                    return self.bpftool_fail(pid, Errno::EINVAL, detail, FailStep::Open);
-                }
-            };
+        let linked = match self.bpf_link_programs(pid, &obj)? {
+            Ok(l) => l,
+            Err(failed) => return Ok(failed),
+        };
+        for linked in &linked {
+            let p = &linked.prog;
             for (sub, at, insns) in &linked.appended {
                 self.event(Ev::SubprogAppended { prog: p.name.clone(), sub: sub.clone(), at: *at, insns: *insns });
             }
@@ -184,22 +164,14 @@ impl Ctx<'_> {
                 let Some(i) = obj.maps.iter().position(|m| m.name == map) else { continue };
                 let Some(fd) = placeholder_of(i) else { continue };
                 let placeholder = map_fds[i].is_none();
-                match kind {
-                    RelocKind::Map { .. } => {
-                        self.event(Ev::MapRelocated { prog: p.name.clone(), insn: *insn, map: map.to_string(), fd, placeholder })
-                    }
-                    RelocKind::Data { sym_off, .. } => {
-                        let imm = linked.prog.insns.get(*insn).map_or(0, |i| i32::from_le_bytes([i[4], i[5], i[6], i[7]]));
-                        let off = (imm as u32).wrapping_add(*sym_off);
-                        self.event(Ev::DataRelocated { prog: p.name.clone(), insn: *insn, map: map.to_string(), off })
-                    }
-                    RelocKind::Kconfig { off, .. } => {
-                        self.event(Ev::DataRelocated { prog: p.name.clone(), insn: *insn, map: map.to_string(), off: *off })
-                    }
-                    _ => {}
+                match linked.value_offset(*insn, kind) {
+                    None => self.event(Ev::MapRelocated { prog: p.name.clone(), insn: *insn, map: map.to_string(), fd, placeholder }),
+                    Some(off) => self.event(Ev::DataRelocated { prog: p.name.clone(), insn: *insn, map: map.to_string(), off }),
                 }
             }
-            for (at, name) in &p.kfunc_calls {
+            // The kfunc calls of the program itself, as the object has them.
+            let own = obj.programs.iter().find(|o| o.name == p.name).map_or(&[][..], |o| &o.kfunc_calls[..]);
+            for (at, name) in own {
                 let btf = KFUNCS.iter().find(|(k, _, _)| k == name).map(|(_, id, _)| *id);
                 self.event(Ev::KfuncRelocated { prog: p.name.clone(), at: *at, name: name.clone(), btf });
             }
@@ -211,7 +183,7 @@ impl Ctx<'_> {
         }
         let ids: Vec<Option<u32>> = map_fds.iter().map(|m| m.map(|(_, id)| id)).collect();
         self.bpf_fill_slots(&obj, &ids, None);
-        let prog_ids = match self.bpf_load_programs(pid, &obj, &ids)? {
+        let prog_ids = match self.bpf_load_programs(pid, &obj, &linked, &ids)? {
             Ok(ids) => ids,
             Err(failed) => return Ok(failed),
         };
@@ -316,7 +288,11 @@ impl Ctx<'_> {
                 FailStep::Register,
             );
         }
-        let progs = match self.bpf_load_programs(pid, &obj, &ids)? {
+        let linked = match self.bpf_link_programs(pid, &obj)? {
+            Ok(l) => l,
+            Err(failed) => return Ok(failed),
+        };
+        let progs = match self.bpf_load_programs(pid, &obj, &linked, &ids)? {
             Ok(p) => p,
             Err(failed) => return Ok(failed),
         };
@@ -345,14 +321,22 @@ impl Ctx<'_> {
     /// Opens the map pinned at `pin` for bpftool (`map_parse_fd`:
     /// BPF_OBJ_GET); the outcome to return if it is no map.
     fn bpftool_map_by_pin(&mut self, pid: Pid, pin: &str) -> R<Result<(Fd, u32), Outcome>> {
+        let id = match self.bpftool_pinned_map(pid, pin)? {
+            Ok(id) => id,
+            Err(failed) => return Ok(Err(failed)),
+        };
+        let Outcome::Fd { fd } = self.bpf_open_ref(pid, BpfRef::Map(id), Some(pin))? else {
+            return Err(SimError::Limit("BPF_OBJ_GET".into()).into());
+        };
+        Ok(Ok((fd, id)))
+    }
+
+    /// The map pinned at `pin`, as bpftool's `map_parse_fd` finds it; a
+    /// pin of something else, or none, fails bpftool with its message.
+    fn bpftool_pinned_map(&mut self, pid: Pid, pin: &str) -> R<Result<u32, Outcome>> {
         use linux::Errno;
         match self.h.bpf.pins.get(pin).copied() {
-            Some(BpfRef::Map(id)) => {
-                let Outcome::Fd { fd } = self.bpf_open_ref(pid, BpfRef::Map(id), Some(pin))? else {
-                    return Err(SimError::Limit("BPF_OBJ_GET".into()).into());
-                };
-                Ok(Ok((fd, id)))
-            }
+            Some(BpfRef::Map(id)) => Ok(Ok(id)),
             Some(_) => self.bpftool_fail(pid, Errno::EINVAL, "Error: incorrect object type: not a map".into(), FailStep::MapByPin).map(Err),
             None => self
                 .bpftool_fail(pid, Errno::ENOENT, format!("Error: bpf obj get ({pin}): No such file or directory"), FailStep::MapByPin)
@@ -396,7 +380,7 @@ impl Ctx<'_> {
         if m.frozen {
             return fail(self, Errno::EPERM, "Error: update failed: Operation not permitted".into());
         }
-        let index = key.iter().rev().fold(0u64, |a, x| (a << 8) | u64::from(*x));
+        let index = le(key);
         let full = !m.entries.contains_key(key) && m.entries.len() >= m.def.max_entries as usize;
         if (m.def.kind.is_array() && index >= u64::from(m.def.max_entries)) || full {
             return fail(self, Errno::E2BIG, "Error: update failed: Argument list too long".into());
@@ -435,15 +419,42 @@ impl Ctx<'_> {
         Ok(Outcome::Ok)
     }
 
+    /// `bpf_object__relocate_calls`: every program libbpf loads, with its
+    /// subprograms appended; a call it cannot place fails the load as
+    /// libbpf does (-LIBBPF_ERRNO__RELOC).
+    pub(super) fn bpf_link_programs(&mut self, pid: Pid, obj: &BpfObject) -> R<Result<Vec<Linked>, Outcome>> {
+        let mut out = Vec::new();
+        for p in obj.programs.iter().filter(|p| !p.no_autoload) {
+            match obj.link(p) {
+                Ok(l) => out.push(l),
+                Err(e) => {
+                    let detail = format!(
+                        "libbpf: {e}; libbpf: prog '{}': failed to relocate calls: -4005; Error: failed to load object file",
+                        p.name
+                    );
+                    return self.bpftool_fail(pid, linux::Errno::EINVAL, detail, FailStep::Open).map(Err);
+                }
+            }
+        }
+        Ok(Ok(out))
+    }
+
     /// `bpf_object__load_progs()`: each program goes through the verifier
     /// (its log shown line by line) and, accepted, gets an id and an fd in
     /// the loader; the verifier takes a reference on each map it uses
     /// (`map_ids[i]` is the id of the object's map `i`, once created). On a
     /// refusal the loader exits and the outcome is returned as the error.
-    pub(super) fn bpf_load_programs(&mut self, pid: Pid, obj: &BpfObject, map_ids: &[Option<u32>]) -> R<Result<Vec<u32>, Outcome>> {
+    pub(super) fn bpf_load_programs(
+        &mut self,
+        pid: Pid,
+        obj: &BpfObject,
+        linked: &[Linked],
+        map_ids: &[Option<u32>],
+    ) -> R<Result<Vec<u32>, Outcome>> {
         let map_id = |name: &str| obj.maps.iter().position(|m| m.name == name).and_then(|i| map_ids[i]);
         let mut loaded = Vec::new();
-        for p in obj.programs.iter().filter(|p| !p.no_autoload) {
+        for linked in linked {
+            let p = &linked.prog;
             // bpf_object_load_prog: a program whose section matched no SEC() name has no type.
             if p.prog_type == ProgType(0) {
                 let detail = format!(
@@ -452,14 +463,7 @@ impl Ctx<'_> {
                 );
                 return self.bpftool_fail(pid, linux::Errno::EINVAL, detail, FailStep::Verifier).map(Err);
             }
-            let linked = match obj.link(p) {
-                Ok(l) => l,
-                Err(e) => {
-                    let detail = format!("libbpf: {e}; Error: failed to load object file");
-                    return self.bpftool_fail(pid, linux::Errno::EINVAL, detail, FailStep::Open).map(Err);
-                }
-            };
-            let verdict = verify(&linked.prog);
+            let verdict = verify(p);
             for line in &verdict.log {
                 self.event(Ev::VerifierLog { line: line.clone() });
             }
@@ -473,10 +477,8 @@ impl Ctx<'_> {
             // resolve_pseudo_ldimm64: a BPF_PSEUDO_MAP_VALUE must point inside
             // the value of a one-entry array (array_map_direct_value_addr).
             for (at, kind) in &linked.relocs {
-                let RelocKind::Data { map, sym_off } = kind else { continue };
-                let Some(m) = obj.maps.iter().find(|m| &m.name == map) else { continue };
-                let imm = linked.prog.insns.get(*at).map_or(0, |i| i32::from_le_bytes([i[4], i[5], i[6], i[7]]));
-                let off = (imm as u32).wrapping_add(*sym_off);
+                let RelocKind::Data { map, .. } = kind else { continue };
+                let (Some(m), Some(off)) = (obj.maps.iter().find(|m| &m.name == map), linked.value_offset(*at, kind)) else { continue };
                 if off >= m.value_size {
                     let msg = format!("invalid access to map value pointer, value_size={} off={off}", m.value_size);
                     self.event(Ev::VerifierLog { line: msg.clone() });
@@ -503,15 +505,8 @@ impl Ctx<'_> {
             let mut insns = linked.prog.insns.clone();
             for (at, kind) in &linked.relocs {
                 let Some(mid) = kind.map().and_then(map_id) else { continue };
-                let (src, off) = match kind {
-                    RelocKind::Map { .. } => (1, None),
-                    RelocKind::Data { sym_off, .. } => {
-                        let imm = insns.get(*at).map_or(0, |i| i32::from_le_bytes([i[4], i[5], i[6], i[7]]));
-                        (2, Some((imm as u32).wrapping_add(*sym_off)))
-                    }
-                    RelocKind::Kconfig { off, .. } => (2, Some(*off)),
-                    _ => continue,
-                };
+                let off = linked.value_offset(*at, kind);
+                let src = if off.is_some() { 2 } else { 1 };
                 if let Some(i) = insns.get_mut(*at) {
                     i[1] = (i[1] & 0x0f) | (src << 4);
                     i[4..8].copy_from_slice(&(mid as i32).to_le_bytes());

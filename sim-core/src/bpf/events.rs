@@ -4,7 +4,7 @@
 //! print (the verifier's log, bpftool's listings and error messages) is kept
 //! as they printed it.
 
-use super::{helper_name, le, BpfKind, BpfRef, Libbpf, MapSource, MapType, ProgType};
+use super::{helper_name, hex, le, BpfKind, BpfRef, Libbpf, MapSource, MapType, ProgType};
 use crate::linux::{Fd, Focus, Pid};
 
 /// Why a reference to a BPF object is dropped.
@@ -408,11 +408,6 @@ crate::events! {
         Shown { text: String } = 49, Syscall, "bpftool do_show (BPF_*_GET_NEXT_ID, *_GET_FD_BY_ID)", [],
             "{text}";
     }
-}
-
-/// Bytes as bpftool writes them on its command line (`00 01 ff`).
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
 }
 
 /// The maps an object defines, as the open event says them.

@@ -318,14 +318,13 @@ impl BpfState {
     /// any other map as `key: .. value: ..` lines and the count.
     pub fn map_dump(&self, id: u32) -> String {
         let Some(m) = self.maps.get(&id) else { return String::new() };
-        let word = |b: &[u8]| b.iter().rev().fold(0u64, |a, x| (a << 8) | u64::from(*x));
         if let (Some(int), Some(value)) = (&m.def.internal, m.entries.get(0u32.to_le_bytes().as_slice())) {
             let vars: Vec<String> = int
                 .vars
                 .iter()
                 .map(|v| {
                     let b = value.get(v.off as usize..(v.off + v.size) as usize).unwrap_or(&[]);
-                    let n = word(b);
+                    let n = le(b);
                     let shown = match (v.size, v.signed) {
                         (1 | 2 | 4 | 8, true) => {
                             let shift = 64 - 8 * v.size;
@@ -343,7 +342,6 @@ impl BpfState {
                 vars.join(",")
             );
         }
-        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ");
         let mut s: String = m.entries.iter().map(|(k, v)| format!("key: {}  value: {}\n", hex(k), hex(v))).collect();
         s += &match m.entries.len() {
             1 => "Found 1 element".to_string(),
@@ -421,6 +419,11 @@ pub const ARRAY_HELD: (u32, u64) = (1 << 16, 16 << 20);
 
 pub(super) fn le(b: &[u8]) -> u64 {
     b.iter().take(8).rev().fold(0, |a, x| (a << 8) | u64::from(*x))
+}
+
+/// Bytes as bpftool prints and takes them (`00 01 ff`).
+pub(super) fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
 }
 
 /// `idr_alloc_cyclic(idr, obj, 1, INT_MAX)`: the first free id after the

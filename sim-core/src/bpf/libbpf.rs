@@ -607,6 +607,22 @@ pub struct Linked {
     pub appended: Vec<(String, usize, usize)>,
 }
 
+impl Linked {
+    /// Where the `ld_imm64` at `at` points inside its map's value, for a
+    /// global (`bpf_object__relocate_data`: the instruction's imm plus the
+    /// symbol's value) or a `__kconfig` extern (its place in `.kconfig`).
+    pub fn value_offset(&self, at: usize, kind: &RelocKind) -> Option<u32> {
+        match kind {
+            RelocKind::Data { sym_off, .. } => {
+                let imm = self.prog.insns.get(at).map_or(0, |i| i32::from_le_bytes([i[4], i[5], i[6], i[7]]));
+                Some((imm as u32).wrapping_add(*sym_off))
+            }
+            RelocKind::Kconfig { off, .. } => Some(*off),
+            _ => None,
+        }
+    }
+}
+
 impl BpfObject {
     /// The program as `bpf_object__relocate` hands it to `BPF_PROG_LOAD`:
     /// each `.text` subprogram it calls (directly or through another)
@@ -1102,7 +1118,7 @@ impl BpfObject {
             relocations,
             license,
             struct_ops,
-            legacy: file.section_by_name("maps").map(|s| s.size()),
+            legacy: legacy_section.as_ref().map(|s| s.size()),
         })
     }
 }

@@ -19,9 +19,22 @@ fn parse_bytes(what: &str, s: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-/// Writes bytes as lesson files do: `0 0 0 0`.
+/// Bytes as lesson files and bpftool's command line write them: `0 0 0 0`.
+fn byte_words(b: &[u8]) -> String {
+    b.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ")
+}
+
+/// Writes bytes as lesson files do.
 fn bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&b.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "))
+    s.serialize_str(&byte_words(b))
+}
+
+/// The end of a `bpftool prog load`/`loadall` command line: its options,
+/// and which libbpf when it is not today's.
+fn load_tail(args: &[String], libbpf: Libbpf) -> String {
+    let rest: String = args.iter().map(|a| format!(" {a}")).collect();
+    let lib = if libbpf.is_default() { String::new() } else { format!(" (bpftool linking {})", libbpf.name()) };
+    rest + &lib
 }
 
 /// Writes words as lesson files do: one string, separated by spaces.
@@ -47,11 +60,7 @@ crate::operations! {
             libbpf: Libbpf = f.str("libbpf")?.map(|v| Libbpf::parse(&v)).transpose()?.unwrap_or_default(),
         }
         pid None;
-        describe {
-            let rest: String = args.iter().map(|a| format!(" {a}")).collect();
-            let lib = if libbpf.is_default() { String::new() } else { format!(" (bpftool linking {})", libbpf.name()) };
-            format!("bpftool prog load {object} {pin}{rest}{lib}")
-        };
+        describe format!("bpftool prog load {object} {pin}{}", load_tail(args, *libbpf));
         apply k.bpftool_prog_load(object, pin, args, *libbpf);
 
         /// `bpftool map dump pinned PIN`.
@@ -75,11 +84,7 @@ crate::operations! {
             value: Vec<u8> = parse_bytes("value", &f.need_str("value")?)?,
         }
         pid None;
-        describe format!(
-            "bpftool map update pinned {pin} key {} value {}",
-            key.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(" "),
-            value.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(" ")
-        );
+        describe format!("bpftool map update pinned {pin} key {} value {}", byte_words(key), byte_words(value));
         apply k.bpftool_map_update(pin, key, value);
 
         /// `bpftool prog loadall OBJECT DIR`: every program pinned at DIR/NAME.
@@ -96,11 +101,7 @@ crate::operations! {
             libbpf: Libbpf = f.str("libbpf")?.map(|v| Libbpf::parse(&v)).transpose()?.unwrap_or_default(),
         }
         pid None;
-        describe {
-            let rest: String = args.iter().map(|a| format!(" {a}")).collect();
-            let lib = if libbpf.is_default() { String::new() } else { format!(" (bpftool linking {})", libbpf.name()) };
-            format!("bpftool prog loadall {object} {dir}{rest}{lib}")
-        };
+        describe format!("bpftool prog loadall {object} {dir}{}", load_tail(args, *libbpf));
         apply k.bpftool_prog_loadall(object, dir, args, *libbpf);
 
         /// `rm PATH` on bpffs.

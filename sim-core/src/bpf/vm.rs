@@ -192,8 +192,6 @@ pub struct Vm<'a> {
     insns: std::borrow::Cow<'a, [[u8; 8]]>,
     /// Programs a tail call may reach, by id.
     progs: BTreeMap<u32, Vec<[u8; 8]>>,
-    /// Tail calls made in this run.
-    tail_calls: u32,
     /// The programs the run's tail calls went to, in order.
     pub tail_path: Vec<u32>,
     /// Registers r0-r10.
@@ -221,7 +219,6 @@ impl<'a> Vm<'a> {
             origin: insns,
             insns: std::borrow::Cow::Borrowed(insns),
             progs: BTreeMap::new(),
-            tail_calls: 0,
             tail_path: vec![],
             regs,
             stack: vec![0; STACK * FRAMES],
@@ -249,14 +246,13 @@ impl<'a> Vm<'a> {
         let Some(id) = (self.regs[2] >= MAP_PTR).then(|| (self.regs[2] - MAP_PTR) as u32) else { return false };
         let Some((_, max, _, entries)) = self.maps.get(&id) else { return false };
         let index = self.regs[3] as u32;
-        if index as usize >= *max || self.tail_calls >= MAX_TAIL_CALL_CNT {
+        if index as usize >= *max || self.tail_path.len() >= MAX_TAIL_CALL_CNT as usize {
             return false;
         }
         let Some(slot) = entries.get(&index.to_le_bytes().to_vec()) else { return false };
-        let prog = slot.iter().take(4).rev().fold(0u32, |a, x| (a << 8) | u32::from(*x));
+        let prog = slot.iter().take(4).rev().fold(0u32, |a, x| (a << 8) | u32::from(*x)); // the id, little-endian
         let Some(insns) = self.progs.get(&prog) else { return false };
         self.insns = std::borrow::Cow::Owned(insns.clone());
-        self.tail_calls += 1;
         self.tail_path.push(prog);
         true
     }
@@ -344,7 +340,6 @@ impl<'a> Vm<'a> {
         self.regs[10] = STACK_BASE + (STACK * FRAMES) as u64;
         self.frames.clear();
         self.executed = 0;
-        self.tail_calls = 0;
         self.tail_path.clear();
         self.insns = std::borrow::Cow::Borrowed(self.origin);
         let mut pc = 0usize;
@@ -377,7 +372,7 @@ impl<'a> Vm<'a> {
                             next = ret;
                         } else {
                             if trace {
-                                out.push(Trace { tail: self.tail_calls, pc, regs: self.regs });
+                                out.push(Trace { tail: self.tail_path.len() as u32, pc, regs: self.regs });
                             }
                             return Ok((self.regs[0], out));
                         }
@@ -393,7 +388,7 @@ impl<'a> Vm<'a> {
                         let t = pc as i64 + 1 + i64::from(imm);
                         next = usize::try_from(t).map_err(|_| VmError::OutOfRange { pc })?;
                     } else if op == 0x85 && imm == 12 {
-                        let before = self.tail_calls;
+                        let before = self.tail_path.len() as u32;
                         if self.tail_call() {
                             if trace {
                                 out.push(Trace { tail: before, pc, regs: self.regs });
@@ -453,7 +448,7 @@ impl<'a> Vm<'a> {
                 _ => return Err(VmError::BadOpcode { pc, op }),
             }
             if trace {
-                out.push(Trace { tail: self.tail_calls, pc, regs: self.regs });
+                out.push(Trace { tail: self.tail_path.len() as u32, pc, regs: self.regs });
             }
             pc = next;
         }
