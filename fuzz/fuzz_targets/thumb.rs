@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
     code.extend_from_slice(&data[..data.len().min(4096)]);
     let mut m = Machine::new(&Config::default());
     m.install_file("/fw", Arc::from(elf(&code)));
-    if m.apply(&McuOp::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 16, seed: 7 }).is_ok() && m.apply(&McuOp::McuReset {}).is_ok() {
+    if m.apply(&McuOp::McuLoad { path: "/fw".into(), board: None, flash_kib: None, ram_kib: None, seed: 7 }).is_ok() && m.apply(&McuOp::McuReset {}).is_ok() {
         let _ = m.apply(&McuOp::McuRun { until: None, max: 3_000 });
     }
 });

@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 
 /// The board's parts that do not change while a lesson runs (the
 /// firmware's description and the flash), under the viewer's key.
-type Fixed = (u32, sim_core::mcu::Firmware, Arc<Vec<u8>>);
+type Fixed = (u32, (String, sim_core::mcu::MemMap, sim_core::mcu::Firmware), Arc<Vec<u8>>);
 
 thread_local! {
     static FIXED: RefCell<Option<Fixed>> = const { RefCell::new(None) };
@@ -33,11 +33,11 @@ pub fn has_board(key: u32) -> bool {
     FIXED.with(|f| f.borrow().as_ref().is_some_and(|(k, _, _)| *k == key))
 }
 
-/// Keeps the board's fixed parts: the firmware's description (encoded)
-/// and the flash.
+/// Keeps the board's fixed parts: its preset, memory map and the
+/// firmware's description (encoded together), and the flash.
 #[wasm_bindgen]
 pub fn set_board(key: u32, info: &[u8], flash: Vec<u8>) -> Result<(), String> {
-    let info = sim_core::wire::decode::<sim_core::mcu::Firmware>(info).map_err(|e| e.to_string())?;
+    let info = sim_core::wire::decode::<(String, sim_core::mcu::MemMap, sim_core::mcu::Firmware)>(info).map_err(|e| e.to_string())?;
     FIXED.with(|f| *f.borrow_mut() = Some((key, info, Arc::new(flash))));
     Ok(())
 }
@@ -48,9 +48,17 @@ pub fn set_board(key: u32, info: &[u8], flash: Vec<u8>) -> Result<(), String> {
 pub fn narrate_mcu(what: &[u8], key: u32, cpu: &[u8], ram: Vec<u8>) -> String {
     let board = FIXED.with(|f| {
         let f = f.borrow();
-        let (k, info, flash) = f.as_ref()?;
+        let (k, (board, map, info), flash) = f.as_ref()?;
         let cpu = sim_core::wire::decode::<sim_core::mcu::Cpu>(cpu).ok()?;
-        (*k == key).then(|| sim_core::mcu::McuState { firmware: String::new(), info: info.clone(), flash: flash.clone(), ram, cpu })
+        (*k == key).then(|| sim_core::mcu::McuState {
+            firmware: String::new(),
+            board: board.clone(),
+            map: *map,
+            info: info.clone(),
+            flash: flash.clone(),
+            ram,
+            cpu,
+        })
     });
     let (text, mechanism) = sim_core::narrate(what, board.as_ref());
     format!("{text}\u{1}{mechanism}")

@@ -21,7 +21,7 @@ pub enum InspectError {
 
 /// Firmware (ARM): sections with VMA and LMA, and the startup symbols.
 fn firmware(data: &[u8]) -> Result<Value, InspectError> {
-    let fw = Firmware::parse(data, 1 << 30)?;
+    let fw = Firmware::parse(data)?;
     let symbols: serde_json::Map<String, Value> = fw.symbols.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
     Ok(json!({ "kind": "firmware", "entry": fw.entry, "sections": fw.sections, "symbols": symbols }))
 }

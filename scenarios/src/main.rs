@@ -6,14 +6,17 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   scenarios list                      list the built-in lessons
-  scenarios run ID|FILE [--json] [--state] [--stop-at entry|main]
+  scenarios run ID|FILE [--json] [--state] [--stop-at entry|main] [--board NAME]
                                       run a lesson and check its expectations; FILE is
                                       a lesson file or an ELF file (an x86-64 program,
                                       ARM firmware or a BPF object), run as the page runs it;
                                       --state prints the final state as JSON, with each
                                       process's /proc/PID/maps; --stop-at entry stops an
                                       x86-64 program where execve returns to user space,
-                                      --stop-at main (the default) when main is entered
+                                      --stop-at main (the default) when main is entered;
+                                      --board runs ARM firmware on that board preset
+                                      (microbit, rp2040, lm3s6965, stm32f103, nrf52840,
+                                      stm32f4) instead of the first one it fits
   scenarios inspect FILE [--json]     show what the loader sees in an ELF file
 
 exit status: 0 all expectations hold, 1 an expectation failed, 2 invalid input";
@@ -32,7 +35,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let skip: Vec<usize> = args.iter().position(|a| a == "--stop-at").map(|i| vec![i, i + 1]).unwrap_or_default();
+    let board = args.iter().position(|a| a == "--board").map(|i| args.get(i + 1).cloned().unwrap_or_default());
+    let mut skip: Vec<usize> = args.iter().position(|a| a == "--stop-at").map(|i| vec![i, i + 1]).unwrap_or_default();
+    skip.extend(args.iter().position(|a| a == "--board").map(|i| [i, i + 1]).into_iter().flatten());
     let rest: Vec<&str> =
         args.iter().enumerate().filter(|(i, a)| *a != "--json" && *a != "--state" && !skip.contains(i)).map(|(_, a)| a.as_str()).collect();
     match rest.as_slice() {
@@ -45,7 +50,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        ["run", what] => run(what, json, state, at_entry),
+        ["run", what] => run(what, json, state, at_entry, board.as_deref()),
         ["inspect", file] => inspect(file),
         _ => {
             eprintln!("{USAGE}");
@@ -54,10 +59,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(what: &str, json: bool, state: bool, at_entry: bool) -> ExitCode {
+fn run(what: &str, json: bool, state: bool, at_entry: bool, board: Option<&str>) -> ExitCode {
     let run = match BUILTIN.iter().find(|(id, _)| *id == what) {
         Some((id, src)) => lesson_run(&format!("<built-in {id}>"), src),
         None => match std::fs::read(what) {
+            Ok(bytes) if board.is_some() && bytes.get(18..20) == Some(&[40, 0][..]) => {
+                scenarios::open::own_firmware_on(what, &bytes, board)
+            }
             Ok(bytes) if at_entry && scenarios::open::is_elf(&bytes) => scenarios::open::own_elf_until(what, &bytes, true),
             Ok(bytes) if scenarios::open::is_elf(&bytes) => scenarios::open::bytes(what, &bytes).map_err(|e| e.to_string()),
             Ok(bytes) => match String::from_utf8(bytes) {

@@ -153,9 +153,32 @@ fn run_own(
 }
 
 /// A lesson that flashes the student's own ARM firmware ELF into the
-/// Cortex-M0, resets it and runs it (until it idles, or 5,000 instructions).
+/// first board preset it fits, resets it and runs it (until it idles, or
+/// 5,000 instructions).
 pub fn own_firmware(name: &str, bytes: &[u8]) -> Result<Run, String> {
-    sim_core::mcu::Firmware::parse(bytes, 256 * 1024).map_err(|e| format!("{name}: {e}"))?;
+    own_firmware_on(name, bytes, None)
+}
+
+/// [`own_firmware`] on the board `board` (a preset id), or on the first
+/// preset the firmware fits.
+pub fn own_firmware_on(name: &str, bytes: &[u8], board: Option<&str>) -> Result<Run, String> {
+    use sim_core::mcu::{self, Firmware};
+    let fw = Firmware::parse(bytes).map_err(|e| format!("{name}: {e}"))?;
+    let b = match board {
+        Some(id) => {
+            let b =
+                mcu::board(id).ok_or_else(|| format!("{name}: no board preset is called `{id}`; the presets are {}", mcu::board_ids()))?;
+            b.fits(&fw, b.flash_kib, b.ram_kib).map_err(|e| format!("{name} does not fit the {id} board: {e}"))?;
+            b
+        }
+        None => {
+            mcu::pick(&fw, None, None)
+                .map_err(|why| {
+                    format!("{name} fits no board preset: {}", why.iter().map(|(b, e)| format!("{b}: {e}")).collect::<Vec<_>>().join("; "))
+                })?
+                .0
+        }
+    };
     let path = "/fw/firmware.elf".to_string();
     fn step(say: &str, op: impl Into<Op>) -> Step {
         Step { say: say.into(), op: op.into(), expect: vec![] }
@@ -163,7 +186,7 @@ pub fn own_firmware(name: &str, bytes: &[u8]) -> Result<Run, String> {
     let steps = vec![
         step(
             "The flasher writes each loadable segment of your file at its load address (LMA); RAM powers up with garbage.",
-            McuOp::McuLoad { path: path.clone(), flash_kib: 256, ram_kib: 16, seed: 1 },
+            McuOp::McuLoad { path: path.clone(), board: Some(b.id.into()), flash_kib: None, ram_kib: None, seed: 1 },
         ),
         step("Reset: SP from word 0 of the vector table, PC from word 1.", McuOp::McuReset {}),
         step(
@@ -175,7 +198,7 @@ pub fn own_firmware(name: &str, bytes: &[u8]) -> Result<Run, String> {
         name,
         bytes,
         "own-firmware",
-        format!("your firmware {name} on a Cortex-M0"),
+        format!("your firmware {name} on the {} ({}, {})", b.title, b.chip, b.core.name()),
         "Your own firmware, flashed at its load addresses and run from reset.",
         path,
         None,

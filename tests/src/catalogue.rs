@@ -234,7 +234,23 @@ fn firmware() -> Vec<Bad> {
     let f = Kind::File;
     vec![
         bad("fw-truncated.elf", f, FW[..60].to_vec(), "not a 32-bit ELF firmware file"),
-        bad("fw-outside-flash.elf", f, patched(FW, |v| put32(v, ph32(FW, 1, 12), 0x3000_0000)), "is outside flash"),
+        bad(
+            "fw-outside-flash.elf",
+            f,
+            patched(FW, |v| put32(v, ph32(FW, 1, 12), 0x3000_0000)),
+            "segment 1's load address 0x30000000+0x4 is outside its flash",
+        ),
+        bad("fw-big-endian.elf", f, patched(FW, |v| v[5] = 2), "a big-endian ELF (ELFDATA2MSB)"),
+        // Tag_CPU_arch_profile (7) 'M' made 'A': a Cortex-A object.
+        bad(
+            "fw-a-profile.elf",
+            f,
+            patched(FW, |v| {
+                let at = v.windows(4).position(|w| w == b"\x06\x0c\x07M").expect("Tag_CPU_arch v6S-M, profile M");
+                v[at + 3] = b'A';
+            }),
+            "built for an A-profile core (Tag_CPU_arch_profile), not a microcontroller",
+        ),
         bad("fw-no-load.elf", f, patched(FW, |v| (0..2).for_each(|i| put32(v, ph32(FW, i, 0), 0))), "nothing would be written to flash"),
     ]
 }

@@ -3,7 +3,7 @@
 //! real emulator (QEMU's micro:bit, a Cortex-M0) instruction by instruction.
 
 use sim_core::mcu::Error as McuError;
-use sim_core::mcu::{Firmware, FirmwareError};
+use sim_core::mcu::{Firmware, FirmwareError, FitError};
 use sim_core::McuOp;
 use sim_core::{Config, Machine, Outcome, SimError};
 use std::sync::Arc;
@@ -18,7 +18,7 @@ fn board(fw: &[u8]) -> Machine {
 }
 
 fn load(m: &mut Machine) -> Result<Outcome, SimError> {
-    m.apply(&McuOp::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 16, seed: 1 }).map(|a| a.outcome)
+    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: None, flash_kib: None, ram_kib: None, seed: 1 }).map(|a| a.outcome)
 }
 
 fn run(m: &mut Machine, until: Option<&str>, max: u64) -> Result<Outcome, SimError> {
@@ -35,17 +35,21 @@ fn cpu(m: &Machine) -> sim_core::mcu::Cpu {
 
 #[test]
 fn bad_firmware_files_are_refused_with_a_reason() {
-    assert_eq!(Firmware::parse(EXE, 1 << 18), Err(FirmwareError::WrongMachine(62)));
-    assert!(matches!(Firmware::parse(b"not an elf", 1 << 18), Err(FirmwareError::NotElf(_))));
+    assert_eq!(Firmware::parse(EXE), Err(FirmwareError::WrongMachine(62)));
+    assert!(matches!(Firmware::parse(b"not an elf"), Err(FirmwareError::NotElf(_))));
     // The catalogue (tests/src/catalogue.rs, `fw-*`) checks the messages; here, the variants.
     let by_name = |n: &str| sim_tests::catalogue::catalogue().into_iter().find(|b| b.name == n).expect("in the catalogue").bytes;
-    assert!(matches!(Firmware::parse(&by_name("fw-truncated.elf"), 1 << 18), Err(FirmwareError::NotElf(_))));
-    assert!(matches!(Firmware::parse(&by_name("fw-outside-flash.elf"), 1 << 18), Err(FirmwareError::OutsideFlash { index: 1, .. })));
-    assert_eq!(Firmware::parse(&by_name("fw-no-load.elf"), 1 << 18), Err(FirmwareError::Empty));
+    assert!(matches!(Firmware::parse(&by_name("fw-truncated.elf")), Err(FirmwareError::NotElf(_))));
+    let outside = Firmware::parse(&by_name("fw-outside-flash.elf")).expect("readable");
+    let why = sim_core::mcu::pick(&outside, None, None).expect_err("fits no board");
+    assert!(matches!(why[0], ("microbit", FitError::Segment { index: 1, lma: 0x3000_0000, .. })), "{why:?}");
+    assert_eq!(Firmware::parse(&by_name("fw-big-endian.elf")), Err(FirmwareError::BigEndian));
+    assert_eq!(Firmware::parse(&by_name("fw-a-profile.elf")), Err(FirmwareError::NotMProfile('A')));
+    assert_eq!(Firmware::parse(&by_name("fw-no-load.elf")), Err(FirmwareError::Empty));
     // Found by the firmware fuzz target: a section address plus its
     // segment's size wrapped past 4 GiB, an overflow panic in the reader.
     let wraps = std::fs::read(sim_tests::root().join("tests/malformed/fuzz-firmware-section-wraps.elf")).expect("regression input");
-    let _ = Firmware::parse(&wraps, 1 << 18);
+    let _ = Firmware::parse(&wraps);
     let mut m = board(b"junk");
     assert!(matches!(load(&mut m), Err(SimError::Mcu(McuError::Firmware { error: sim_core::mcu::FirmwareError::NotElf(_), .. }))));
     let mut m = board(FW);
@@ -75,18 +79,19 @@ fn faults_budgets_and_unsupported_instructions() {
     run(&mut m, None, 50).expect("runs into the handler's loop");
     let c = cpu(&m);
     assert_eq!((c.ipsr, c.r[15], c.r[14]), (3, 0x40, 0xffff_fff9), "in the HardFault handler");
-    // A 32-bit Thumb-2 instruction the M0 subset does not model.
+    // A 32-bit Thumb-2 instruction on the M0: UNDEFINED in ARMv6-M, which
+    // has no UsageFault, so a HardFault (not a simulator error).
     let mut m = board(FW);
     load(&mut m).expect("load");
     flash(&mut m, 0x44, 0x1000_f8d0); // ldr.w r1, [r0]
     m.apply(&McuOp::McuReset {}).expect("reset");
-    let before = m.state().clone();
-    let e = run(&mut m, None, 5).expect_err("unsupported");
+    let r = m.apply(&McuOp::McuRun { until: None, max: 5 }).expect("runs");
+    let said: Vec<String> = r.events.iter().map(|e| e.text()).collect();
     assert!(
-        matches!(&e, SimError::Mcu(McuError::Unsupported(_))) && e.to_string().contains("unsupported 32-bit instruction at 0x00000044"),
-        "{e}"
+        said.iter().any(|t| t.starts_with("HardFault: undefined instruction at 0x00000044: 0xf8d0 0x1000 (a Thumb-2 encoding")),
+        "{said:#?}"
     );
-    assert_eq!(&before, m.state(), "the state is left as it was");
+    assert_eq!(cpu(&m).ipsr, 3);
     // A Reset handler that never reaches main within the budget.
     let mut m = board(FW);
     load(&mut m).expect("load");
@@ -186,7 +191,7 @@ fn flash_holds_what_objcopy_o_binary_writes() {
 fn a_64_kib_data_copy_runs_to_main() {
     let big = include_bytes!("../../fixtures/mcu/bigdata.elf");
     let mut m = board(big);
-    m.apply(&McuOp::McuLoad { path: "/fw".into(), flash_kib: 256, ram_kib: 128, seed: 3 }).expect("load");
+    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: None, flash_kib: None, ram_kib: Some(128), seed: 3 }).expect("load");
     m.apply(&McuOp::McuReset {}).expect("reset");
     let r = m.apply(&McuOp::McuRun { until: Some("main".into()), max: 200_000 }).expect("runs");
     assert_eq!(r.outcome, Outcome::Ok);

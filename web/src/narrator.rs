@@ -72,7 +72,7 @@ export function narrator_mcu(what, key, cpu, ram) {
             Some(b) => {
                 let key = board_key(&b);
                 if !narrator_has_board(key) {
-                    narrator_set_board(key, &sim_core::wire::encode(&b.info), &b.flash);
+                    narrator_set_board(key, &sim_core::wire::encode(&(b.board.clone(), b.map, b.info.clone())), &b.flash);
                 }
                 narrator_mcu(what, key, &sim_core::wire::encode(&b.cpu), &b.ram)?
             }

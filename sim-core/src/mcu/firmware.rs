@@ -15,18 +15,12 @@ pub enum FirmwareError {
     /// Built for another architecture.
     #[error("built for another machine (e_machine = {0}), not ARM (40)")]
     WrongMachine(u16),
-    /// A segment lies outside flash, or outside RAM.
-    #[error("segment {index}: load address {lma:#x}+{size:#x} is outside flash ({flash:#x} bytes at 0)")]
-    OutsideFlash {
-        /// Program header index.
-        index: usize,
-        /// p_paddr
-        lma: u32,
-        /// p_filesz
-        size: u32,
-        /// Flash size.
-        flash: u32,
-    },
+    /// Big-endian (ELFDATA2MSB): the Cortex-M cores here fetch little-endian.
+    #[error("a big-endian ELF (ELFDATA2MSB): Cortex-M instruction fetches are always little-endian")]
+    BigEndian,
+    /// Built for an A- or R-profile core (`Tag_CPU_arch_profile`).
+    #[error("built for an {0}-profile core (Tag_CPU_arch_profile), not a microcontroller (M-profile): it would run under Linux or on bare Cortex-A/R hardware, not on these boards")]
+    NotMProfile(char),
     /// No loadable segment.
     #[error("no PT_LOAD segment: nothing would be written to flash")]
     Empty,
@@ -59,6 +53,69 @@ pub struct Firmware {
     pub image: Vec<(u32, Vec<u8>)>,
     /// e_entry.
     pub entry: u32,
+    /// The architecture `.ARM.attributes` names (`Tag_CPU_arch`), if it says.
+    pub arch: Option<CpuArch>,
+    /// Each PT_LOAD: (program header index, p_paddr, p_filesz).
+    pub segments: Vec<(usize, u32, u32)>,
+}
+
+/// `Tag_CPU_arch` and `Tag_CPU_arch_profile` from an `.ARM.attributes`
+/// section (ARM IHI 0045, "Addenda to the ARM ABI", 2.2): format 'A', then
+/// vendor subsections; in "aeabi" the file-scope attributes (tag 1) are
+/// ULEB128 tag/value pairs, the values of tags 4, 5, 65 and 67 strings and of
+/// 32 a number then a string. An unreadable section says nothing.
+fn cpu_attributes(data: &[u8]) -> (Option<CpuArch>, Option<char>) {
+    fn uleb(d: &[u8], i: &mut usize) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *d.get(*i)?;
+            *i += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    fn ntbs(d: &[u8], i: &mut usize) -> Option<()> {
+        let n = d.get(*i..)?.iter().position(|b| *b == 0)?;
+        *i += n + 1;
+        Some(())
+    }
+    let mut out = (None, None);
+    let Some(rest) = data.strip_prefix(b"A") else { return out };
+    let mut at = 0usize;
+    while let Some(len) = rest.get(at..at + 4).map(|l| u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize) {
+        let Some(sub) = rest.get(at..at.saturating_add(len)).filter(|_| len >= 4) else { break };
+        at += len;
+        let Some(body) = sub[4..].strip_prefix(b"aeabi\0") else { continue };
+        // Tag_File (1) and its length; the attributes follow.
+        let (Some(1), Some(l)) = (body.first().copied(), body.get(1..5)) else { continue };
+        let end = (u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize).min(body.len());
+        let d = &body[..end];
+        let mut i = 5;
+        while i < d.len() {
+            let Some(tag) = uleb(d, &mut i) else { break };
+            let ok = match tag {
+                4 | 5 | 65 | 67 => ntbs(d, &mut i),
+                32 => uleb(d, &mut i).and_then(|_| ntbs(d, &mut i)),
+                6 => uleb(d, &mut i).map(|v| {
+                    out.0 = match v {
+                        11 | 12 => Some(CpuArch::V6M),
+                        10 => Some(CpuArch::V7M),
+                        13 => Some(CpuArch::V7EM),
+                        _ => None,
+                    }
+                }),
+                7 => uleb(d, &mut i).map(|v| out.1 = char::from_u32(v as u32).filter(|c| c.is_ascii_alphabetic())),
+                _ => uleb(d, &mut i).map(|_| ()),
+            };
+            if ok.is_none() {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Symbols worth showing.
@@ -82,8 +139,11 @@ impl Firmware {
     /// Reads a firmware ELF: sections with VMA and LMA (the LMA of a section is
     /// its segment's `p_paddr` plus its offset in the segment), symbols, and
     /// the image a flasher writes (each PT_LOAD's file bytes at `p_paddr`).
-    pub fn parse(data: &[u8], flash_size: u32) -> Result<Firmware, FirmwareError> {
+    pub fn parse(data: &[u8]) -> Result<Firmware, FirmwareError> {
         if data.len() >= 20 && data.starts_with(b"\x7fELF") {
+            if data[5] == 2 {
+                return Err(FirmwareError::BigEndian);
+            }
             let machine = u16::from_le_bytes([data[18], data[19]]);
             if machine != 40 {
                 return Err(FirmwareError::WrongMachine(machine));
@@ -94,17 +154,16 @@ impl Firmware {
         let phdrs = file.elf_header().program_headers(e, data).map_err(|e| FirmwareError::NotElf(e.to_string()))?;
         let mut image = Vec::new();
         let mut segs = Vec::new();
+        let mut segments = Vec::new();
         for (index, p) in phdrs.iter().enumerate() {
             if p.p_type(e) != object::elf::PT_LOAD {
                 continue;
             }
             let (vaddr, paddr, filesz, memsz) = (p.p_vaddr(e), p.p_paddr(e), p.p_filesz(e), p.p_memsz(e));
             segs.push((vaddr, paddr, memsz));
+            segments.push((index, paddr, filesz));
             if filesz == 0 {
                 continue;
-            }
-            if paddr.checked_add(filesz).is_none_or(|end| end > flash_size) {
-                return Err(FirmwareError::OutsideFlash { index, lma: paddr, size: filesz, flash: flash_size });
             }
             let bytes = p.data(e, data).map_err(|_| FirmwareError::NotElf(format!("segment {index} runs past the end of the file")))?;
             image.push((paddr, bytes.to_vec()));
@@ -146,7 +205,20 @@ impl Firmware {
             .collect();
         symbols.sort_by_key(|(n, _)| SHOWN.iter().position(|x| x == n));
         symbols.dedup();
-        Ok(Firmware { sections, symbols, image, entry: file.entry() as u32 })
+        let arch = match file.section_by_name(".ARM.attributes").and_then(|s| s.data().ok()).map(cpu_attributes) {
+            Some((_, Some(p))) if p != 'M' => return Err(FirmwareError::NotMProfile(p)),
+            Some((arch, _)) => arch,
+            None => None,
+        };
+        Ok(Firmware { sections, symbols, image, entry: file.entry() as u32, arch, segments })
+    }
+
+    /// The word the image puts at load address `addr`, if it puts one there.
+    pub fn word_at(&self, addr: u32) -> Option<u32> {
+        self.image.iter().find_map(|(lma, bytes)| {
+            let o = addr.checked_sub(*lma)? as usize;
+            bytes.get(o..o.checked_add(4)?).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        })
     }
 
     /// A symbol's value.

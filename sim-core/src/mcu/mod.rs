@@ -1,10 +1,12 @@
-//! A Cortex-M0 microcontroller: flash at 0, RAM at 0x2000_0000, a vector
-//! table whose word 0 is the initial stack pointer and word 1 the reset
-//! vector, and a Thumb (ARMv6-M) interpreter that runs the machine code a
-//! real compiler produced, one instruction per event.
+//! A Cortex-M microcontroller on a board preset ([`BOARDS`]: flash, SRAM
+//! and where reset reads the vector table, whose word 0 is the initial stack
+//! pointer and word 1 the reset vector), and a Thumb interpreter that runs
+//! the machine code a real compiler produced, one instruction per event:
+//! ARMv6-M (Cortex-M0/M0+) and ARMv7-M's Thumb-2 (Cortex-M3/M4).
 //!
-//! Facts (ARMv6-M Architecture Reference Manual; cortex-m-rt `link.x.in` and
-//! `asm.S`): on reset the core loads SP from address 0 and PC from address 4
+//! Facts (ARMv6-M and ARMv7-M Architecture Reference Manuals; cortex-m-rt
+//! `link.x.in` and `asm.S`): on reset the core loads SP from the vector
+//! table's word 0 and PC from word 1
 //! (the reset vector must have bit 0 set: Thumb state); RAM holds whatever it
 //! powered up with; a flasher writes each loadable segment at its load
 //! address (`p_paddr`, the LMA), and only the startup code moves `.data` to
@@ -16,19 +18,61 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use thiserror::Error;
 
-/// Where flash starts.
-pub const FLASH_BASE: u32 = 0;
-/// Where RAM starts.
+/// Where SRAM starts on every board here (the ARMv6-M/ARMv7-M default
+/// memory map's SRAM region).
 pub const RAM_BASE: u32 = 0x2000_0000;
 /// Most instructions one operation may run.
 pub const MAX_STEPS: u64 = 250_000;
 
+/// Text only when `$on`: formatting costs nothing when a run is recorded,
+/// and the same code gives the words when the instruction is shown.
+macro_rules! txt {
+    ($on:expr, $($a:tt)*) => {
+        if $on {
+            format!($($a)*)
+        } else {
+            String::new()
+        }
+    };
+}
+mod board;
 mod firmware;
 pub mod ops;
 mod thumb;
+mod thumb2;
 
+pub use board::*;
 pub use firmware::*;
 use thumb::execute;
+
+/// The system registers outside r0-r15 and the flags that an instruction
+/// seldom changes (so a step that leaves them alone records only registers).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SysRegs {
+    /// PRIMASK: all configurable-priority exceptions masked (`cpsid i`).
+    pub primask: bool,
+    /// FAULTMASK (ARMv7-M): everything but NMI masked (`cpsid f`).
+    pub faultmask: bool,
+    /// BASEPRI (ARMv7-M).
+    pub basepri: u8,
+    /// CONTROL: bit 1 SPSEL (thread mode on PSP), bit 0 nPRIV.
+    pub control: u8,
+    /// The stack pointer not in use (PSP while thread mode runs on MSP).
+    pub other_sp: u32,
+    /// CFSR at 0xE000ED28 (ARMv7-M): MMFSR, BFSR, UFSR.
+    pub cfsr: u32,
+    /// HFSR at 0xE000ED2C (ARMv7-M): FORCED (bit 30), VECTTBL (bit 1), DEBUGEVT (bit 31).
+    pub hfsr: u32,
+    /// BFAR at 0xE000ED38 (ARMv7-M), valid when CFSR.BFARVALID.
+    pub bfar: u32,
+    /// The local exclusive monitor (LDREX opens it, STREX and exception entry close it).
+    pub monitor: bool,
+    /// SHCSR at 0xE000ED24 (ARMv7-M): bits 16-18 enable MemManage, BusFault
+    /// and UsageFault; 0 from reset, so those faults escalate to HardFault.
+    pub shcsr: u32,
+    /// VTOR at 0xE000ED08: where the vector table is.
+    pub vtor: u32,
+}
 
 /// Registers and flags.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +87,13 @@ pub struct Cpu {
     pub c: bool,
     /// Overflow.
     pub v: bool,
+    /// Sticky saturation (APSR.Q, ARMv7-M).
+    pub q: bool,
+    /// ITSTATE (EPSR.IT, ARMv7-M): the condition and mask of the IT block
+    /// being executed, 0 outside one.
+    pub it: u8,
+    /// The rest of the system registers.
+    pub sys: SysRegs,
     /// The exception being handled (IPSR), 0 in thread mode.
     pub ipsr: u32,
     /// Why the core locked up, if it did.
@@ -52,13 +103,31 @@ pub struct Cpu {
 }
 
 impl Cpu {
-    /// NZCV as bits 3..0.
-    pub fn flags(&self) -> u8 {
-        (u8::from(self.n) << 3) | (u8::from(self.z) << 2) | (u8::from(self.c) << 1) | u8::from(self.v)
+    /// NZCV as bits 3..0, Q as bit 4, ITSTATE as bits 15..8.
+    pub fn flags(&self) -> u16 {
+        (u16::from(self.it) << 8)
+            | (u16::from(self.q) << 4)
+            | (u16::from(self.n) << 3)
+            | (u16::from(self.z) << 2)
+            | (u16::from(self.c) << 1)
+            | u16::from(self.v)
     }
 
-    fn set_flags(&mut self, f: u8) {
-        (self.n, self.z, self.c, self.v) = (f & 8 != 0, f & 4 != 0, f & 2 != 0, f & 1 != 0);
+    fn set_flags(&mut self, f: u16) {
+        (self.n, self.z, self.c, self.v, self.q) = (f & 8 != 0, f & 4 != 0, f & 2 != 0, f & 1 != 0, f & 16 != 0);
+        self.it = (f >> 8) as u8;
+    }
+
+    /// xPSR as the exception entry stacks it: NZCVQ, the IT bits (ICI/IT in
+    /// bits 26:25 and 15:10), the Thumb bit and the exception number.
+    pub fn xpsr(&self) -> u32 {
+        let f = u32::from(self.flags());
+        ((f & 0xf) << 28)
+            | (u32::from(self.q) << 27)
+            | ((u32::from(self.it) & 3) << 25)
+            | ((u32::from(self.it) >> 2) << 10)
+            | (1 << 24)
+            | self.ipsr
     }
 }
 
@@ -67,6 +136,10 @@ impl Cpu {
 pub struct McuState {
     /// The firmware's path.
     pub firmware: String,
+    /// The board preset's id.
+    pub board: String,
+    /// Its memory map.
+    pub map: MemMap,
     /// What its ELF says.
     pub info: Firmware,
     /// Flash contents.
@@ -138,6 +211,19 @@ pub enum ThumbFault {
         /// Where.
         pc: u32,
     },
+    /// An encoding the core does not have: UNDEFINED (a Thumb-2 instruction
+    /// on ARMv6-M, which has no UsageFault, is a HardFault).
+    #[error("undefined instruction at {pc:#010x}: {hw:#06x}{}{}", lo.map(|l| format!(" {l:#06x}")).unwrap_or_default(), if *thumb2 { " (a Thumb-2 encoding: ARMv6-M does not have it)" } else { "" })]
+    Undefined {
+        /// Where.
+        pc: u32,
+        /// The first halfword.
+        hw: u32,
+        /// The second halfword of a 32-bit encoding.
+        lo: Option<u32>,
+        /// A 32-bit Thumb-2 encoding on an ARMv6-M core.
+        thumb2: bool,
+    },
     /// `udf`, permanently undefined.
     #[error("permanently undefined instruction (udf) at {0:#010x}")]
     Udf(u32),
@@ -165,28 +251,105 @@ enum Effect {
 }
 
 impl McuState {
+    /// The offset into flash of `size` bytes at `addr` (through the boot
+    /// alias at 0 where the board has one).
+    fn flash_offset(&self, addr: u32, size: u32) -> Option<usize> {
+        let len = self.flash.len() as u64;
+        let within = |base: u32| (addr >= base && u64::from(addr - base) + u64::from(size) <= len).then(|| (addr - base) as usize);
+        within(self.map.flash_base).or_else(|| if self.map.alias_zero { within(0) } else { None })
+    }
+
+    /// The offset into RAM of `size` bytes at `addr`.
+    fn ram_offset(&self, addr: u32, size: u32) -> Option<usize> {
+        let o = addr.checked_sub(self.map.ram_base)?;
+        (u64::from(o) + u64::from(size) <= self.ram.len() as u64).then_some(o as usize)
+    }
+
+    /// A load of `size` bytes. ARMv6-M faults on every unaligned access;
+    /// ARMv7-M allows unaligned LDR/LDRH (CCR.UNALIGN_TRP is 0 from reset),
+    /// but not the multiple and doubleword ones, which use [`Self::read_aligned`].
     fn read(&self, addr: u32, size: u32) -> Result<u32, Fault> {
+        if self.map.core.v7() {
+            self.load(addr, size)
+        } else {
+            self.read_aligned(addr, size)
+        }
+    }
+
+    /// A load that faults when unaligned on every core (LDM, LDRD, LDREX, POP).
+    fn read_aligned(&self, addr: u32, size: u32) -> Result<u32, Fault> {
         if addr % size != 0 {
             return Err(ThumbFault::UnalignedRead { size, addr });
         }
-        let bytes = if addr < self.flash.len() as u32 {
-            &self.flash[addr as usize..(addr + size) as usize]
-        } else if addr >= RAM_BASE && addr - RAM_BASE + size <= self.ram.len() as u32 {
-            let o = (addr - RAM_BASE) as usize;
+        self.load(addr, size)
+    }
+
+    fn load(&self, addr: u32, size: u32) -> Result<u32, Fault> {
+        let bytes = if let Some(o) = self.flash_offset(addr, size) {
+            &self.flash[o..o + size as usize]
+        } else if let Some(o) = self.ram_offset(addr, size) {
             &self.ram[o..o + size as usize]
+        } else if let Some(v) = self.system_register(addr, size) {
+            return Ok(v);
         } else {
             return Err(ThumbFault::NoMemoryRead(addr));
         };
         Ok(bytes.iter().rev().fold(0, |a, b| (a << 8) | u32::from(*b)))
     }
 
-    fn check_store(&self, addr: u32, size: u32) -> Result<(), Fault> {
+    /// The ARMv7-M fault status registers in the System Control Block,
+    /// read by word, halfword or byte (MMFSR 0xE000ED28, BFSR ED29, UFSR
+    /// ED2A; HFSR ED2C; BFAR ED38). ARMv6-M has none of them.
+    fn system_register(&self, addr: u32, size: u32) -> Option<u32> {
+        if !self.map.core.v7() {
+            return None;
+        }
+        let (base, word) = match addr & !3 {
+            0xE000_ED28 => (0xE000_ED28, self.cpu.sys.cfsr),
+            0xE000_ED2C => (0xE000_ED2C, self.cpu.sys.hfsr),
+            0xE000_ED38 => (0xE000_ED38, self.cpu.sys.bfar),
+            _ => return None,
+        };
+        let shift = (addr - base) * 8;
+        (shift + size * 8 <= 32).then(|| (word >> shift) & thumb::mask(size))
+    }
+
+    /// A store of the low `size` bytes of `value`: RAM bytes become an
+    /// [`Effect`]; the System Control Block registers modelled change in
+    /// `cpu.sys` (SHCSR and VTOR are written, CFSR and HFSR are
+    /// write-one-to-clear, B3.2). `aligned` for the stores that fault when
+    /// unaligned on every core.
+    fn store(&self, cpu: &mut Cpu, effects: &mut Vec<Effect>, addr: u32, size: u32, value: u32, aligned: bool) -> Result<(), Fault> {
+        if (aligned || !self.map.core.v7()) && addr % size != 0 {
+            return Err(ThumbFault::UnalignedWrite { size, addr });
+        }
+        if self.ram_offset(addr, size).is_some() {
+            effects.push(Effect::Store(addr, value.to_le_bytes()[..size as usize].to_vec()));
+            return Ok(());
+        }
+        let sys = &mut cpu.sys;
+        match (addr, size, self.map.core) {
+            (0xE000_ED08, 4, Core::M3 | Core::M4 | Core::M0Plus) => sys.vtor = value & !0x7f,
+            (0xE000_ED24, 4, Core::M3 | Core::M4) => sys.shcsr = value & 0x0007_fd8b,
+            (0xE000_ED28, 4, Core::M3 | Core::M4) => sys.cfsr &= !value,
+            (0xE000_ED2C, 4, Core::M3 | Core::M4) => sys.hfsr &= !value,
+            _ => return self.check_store_at(addr, size),
+        }
+        Ok(())
+    }
+
+    /// A store that faults when unaligned on every core (STM, STRD, STREX, PUSH).
+    fn check_store_aligned(&self, addr: u32, size: u32) -> Result<(), Fault> {
         if addr % size != 0 {
             return Err(ThumbFault::UnalignedWrite { size, addr });
         }
-        if addr >= RAM_BASE && addr - RAM_BASE + size <= self.ram.len() as u32 {
+        self.check_store_at(addr, size)
+    }
+
+    fn check_store_at(&self, addr: u32, size: u32) -> Result<(), Fault> {
+        if self.ram_offset(addr, size).is_some() {
             Ok(())
-        } else if addr < self.flash.len() as u32 {
+        } else if self.flash_offset(addr, size).is_some() {
             Err(ThumbFault::FlashWrite(addr))
         } else {
             Err(ThumbFault::NoMemoryWrite(addr))
@@ -200,9 +363,9 @@ impl McuState {
 
     /// The region name of an address, for narration.
     pub fn region(&self, addr: u32) -> &'static str {
-        if addr < self.flash.len() as u32 {
+        if self.flash_offset(addr, 1).is_some() {
             "flash"
-        } else if addr >= RAM_BASE && addr - RAM_BASE < self.ram.len() as u32 {
+        } else if self.ram_offset(addr, 1).is_some() {
             "RAM"
         } else {
             "nothing"
@@ -215,7 +378,7 @@ impl McuState {
             .info
             .symbols
             .iter()
-            .filter(|(_, v)| *v <= addr && addr - *v < 0x100 && (*v >= RAM_BASE) == (addr >= RAM_BASE))
+            .filter(|(_, v)| *v <= addr && addr - *v < 0x100 && (*v >= self.map.ram_base) == (addr >= self.map.ram_base))
             .max_by_key(|(_, v)| *v);
         match best {
             Some((n, v)) if *v == addr => n.clone(),
@@ -255,6 +418,32 @@ pub enum Error {
         path: String,
         /// Why.
         error: FirmwareError,
+    },
+    /// `board` names no preset.
+    #[error("invalid argument: no board preset is called `{board}`; the presets are {known}")]
+    UnknownBoard {
+        /// What the lesson said.
+        board: String,
+        /// The presets.
+        known: String,
+    },
+    /// The firmware fits no preset.
+    #[error("invalid argument: {path} fits no board preset: {}", why.iter().map(|(b, e)| format!("{b}: {e}")).collect::<Vec<_>>().join("; "))]
+    NoFit {
+        /// The file.
+        path: String,
+        /// Each preset and why not.
+        why: Vec<(&'static str, FitError)>,
+    },
+    /// The firmware does not fit the board the lesson chose.
+    #[error("invalid argument: {path} does not fit the {board} board: {why}")]
+    DoesNotFit {
+        /// The file.
+        path: String,
+        /// The preset.
+        board: &'static str,
+        /// Why.
+        why: FitError,
     },
     /// An address that is not a word of flash.
     #[error("invalid argument: {0:#x} is not a word in flash")]
@@ -323,8 +512,8 @@ pub enum Delta {
     Step {
         /// (register, before, after) for each register written.
         regs: Box<[(u8, u32, u32)]>,
-        /// NZCV before and after.
-        flags: [u8; 2],
+        /// NZCV, Q and ITSTATE before and after ([`Cpu::flags`]).
+        flags: [u16; 2],
     },
     /// Bytes of RAM changed.
     Ram {
@@ -390,6 +579,59 @@ pub enum ResetProblem {
     SpNotInRam(u32),
 }
 
+/// An exception's name by number.
+fn exception_name(n: u32) -> &'static str {
+    match n {
+        3 => "HardFault",
+        4 => "MemManage",
+        5 => "BusFault",
+        6 => "UsageFault",
+        _ => "exception",
+    }
+}
+
+/// What the fault status registers say, for a HardFault that a disabled
+/// configurable fault escalated into.
+fn status_text(status: &Option<(u32, u32)>, exc: u32) -> String {
+    match status {
+        None => " (ARMv6-M has one fault exception, HardFault, and no fault status registers)".into(),
+        Some((cfsr, hfsr)) if exc == 3 && hfsr & (1 << 30) != 0 => format!(
+            " {}: the fault's own exception is disabled in SHCSR (as from reset), so it escalates to HardFault.",
+            status_bits(*cfsr, *hfsr)
+        ),
+        Some((cfsr, hfsr)) => format!(" {}.", status_bits(*cfsr, *hfsr)),
+    }
+}
+
+/// The board, where its memory is, and why it was chosen.
+fn board_text(id: &str, picked: bool, skipped: &[(String, FitError)]) -> String {
+    let Some(b) = board(id) else { return format!("board {id}") };
+    let alias = if b.alias_zero { " (aliased at 0: boot from flash)" } else { "" };
+    let why = if !picked {
+        "as the lesson chose".to_string()
+    } else if skipped.is_empty() {
+        "the first preset the firmware fits".to_string()
+    } else {
+        format!(
+            "the first preset the firmware fits ({})",
+            skipped.iter().map(|(id, e)| format!("not {id}: {e}")).collect::<Vec<_>>().join("; ")
+        )
+    };
+    format!(
+        "board: {} ({}, {} {}), {why}: {} KiB of flash at {:#x}{alias}, {} KiB of SRAM at {:#x}, vectors at {:#x}. {}",
+        b.title,
+        b.chip,
+        b.core.name(),
+        b.core.arch(),
+        b.flash_kib,
+        b.flash_base,
+        b.ram_kib,
+        b.ram_base,
+        b.vectors,
+        b.note
+    )
+}
+
 /// "N bytes at A and M bytes at B": the image a flasher writes.
 fn parts_text(parts: &[(u32, u32)]) -> String {
     parts.iter().map(|(a, n)| format!("{n} bytes at {a:#x}")).collect::<Vec<_>>().join(" and ")
@@ -400,7 +642,7 @@ crate::events! {
     pub enum Ev: Focus {
         /// One instruction executed (its words come from running it again, with
         /// text, on the core as it was before: [`describe`]).
-        Insn { pc: u32 } = 0, Copy, "Thumb instruction (ARMv6-M)", [], "the instruction at {pc:#06x}";
+        Insn { pc: u32 } = 0, Copy, "Thumb instruction (ARMv6-M, ARMv7-M)", [], "the instruction at {pc:#06x}";
         /// Flash was programmed from a firmware file.
         Flashed { path: String, parts: Vec<(u32, u32)>, used: u32 } = 1, Alloc, "flasher: PT_LOAD at p_paddr (LMA)", [],
             "flash programmed from {path}: {} (the image objcopy -O binary makes is these {used} bytes); unused flash reads 0xff",
@@ -412,11 +654,13 @@ crate::events! {
         /// One word of flash was reprogrammed.
         FlashWord { addr: u32, value: u32 } = 3, Copy, "flasher", [], "flash word {addr:#x} reprogrammed to {value:#010x}";
         /// Reset read the initial SP.
-        ResetSp { sp: u32 } = 4, Process, "ARMv6-M TakeReset", [], "reset: the core reads word 0 of the vector table, {sp:#010x}, into SP";
+        ResetSp { sp: u32, at: u32 } = 4, Process, "TakeReset (ARMv6-M, ARMv7-M)", [],
+            "reset: the core reads word 0 of the vector table at {at:#x}, {sp:#010x}, into SP{}",
+            if *at == 0 { String::new() } else { format!(" (VTOR = {at:#x})") };
         /// Reset cannot start the firmware: lockup.
         ResetLockup { problem: ResetProblem } = 5, Error, "ARMv6-M lockup", [], "LOCKUP: {problem}";
         /// Reset read the reset vector into PC.
-        ResetPc { reset: u32, sym: String } = 6, Process, "ARMv6-M TakeReset", [],
+        ResetPc { reset: u32, sym: String } = 6, Process, "TakeReset (ARMv6-M, ARMv7-M)", [],
             "and word 1, {reset:#010x}, into PC (bit 0 set = Thumb): execution starts at {:#x} <{sym}>", reset & !1;
         /// The program branches to itself.
         Idle { pc: u32 } = 7, Process, "", [], "{pc:#x} branches to itself: the program is idling in its endless loop";
@@ -424,9 +668,14 @@ crate::events! {
         DoubleFault { fault: ThumbFault } = 8, Error, "ARMv6-M lockup", [], "LOCKUP: {fault}, while already handling a HardFault";
         /// The HardFault entry itself failed: lockup.
         EntryFailed { fault: ThumbFault } = 9, Error, "ARMv6-M lockup", [], "LOCKUP: {fault}; the HardFault entry cannot stack or has no handler";
-        /// A fault taken through the HardFault vector.
-        HardFault { fault: ThumbFault, sp: u32, vector: u32, handler: String } = 10, Error, "ARMv6-M ExceptionEntry (HardFault)", [],
-            "HardFault: {fault}. The core stacks 8 registers at {sp:#x} and jumps to the HardFault vector {:#x} <{handler}>", vector & !1;
+        /// A fault taken through its exception's vector.
+        Exception { fault: ThumbFault, exc: u32, sp: u32, vector: u32, handler: String, status: Option<(u32, u32)>, realigned: bool } = 10, Error,
+            "ExceptionEntry (ARMv6-M, ARMv7-M)", [],
+            "{}: {fault}.{} The core stacks 8 registers at {sp:#x}{} and jumps to vector {exc}, {:#x} <{handler}>",
+            exception_name(*exc), status_text(status, *exc), if *realigned { " (realigned to 8 bytes: xPSR bit 9 set)" } else { "" }, vector & !1;
+        /// The board the firmware runs on.
+        BoardChosen { board: String, picked: bool, skipped: Vec<(String, FitError)> } = 11, Alloc, "board preset", [],
+            "{}", board_text(board, *picked, skipped);
     }
 }
 
@@ -445,6 +694,7 @@ crate::wire_enum! {
         Svc { imm, pc } = 9,
         Udf(a) = 10,
         Unsupported { pc, hw, lo, thumb2 } = 11,
+        Undefined { pc, hw, lo, thumb2 } = 12,
     }
 }
 
@@ -494,23 +744,39 @@ impl Ctx<'_> {
 
     /// Powers the board up with `path` programmed into flash: every PT_LOAD's
     /// file bytes at its load address, as a flasher (or `objcopy -O binary`)
-    /// writes them; RAM holds garbage.
-    pub fn mcu_load(&mut self, path: &str, flash_kib: u32, ram_kib: u32, seed: u64) -> R<Outcome> {
+    /// writes them; RAM holds garbage. The board is `board`, or the first
+    /// preset the firmware fits ([`pick`]); `flash_kib` and `ram_kib`
+    /// override the preset's sizes.
+    pub fn mcu_load(&mut self, path: &str, board: Option<&str>, flash_kib: Option<u32>, ram_kib: Option<u32>, seed: u64) -> R<Outcome> {
         let Some(data) = self.files.get(path).cloned() else {
             return Err(Error::NoSuchFile(path.into()));
         };
-        let flash_size = flash_kib.clamp(1, 1024) * 1024;
-        let info = Firmware::parse(&data, flash_size).map_err(|error| Error::Firmware { path: path.into(), error })?;
-        let mut flash = vec![0xff; flash_size as usize];
+        let info = Firmware::parse(&data).map_err(|error| Error::Firmware { path: path.into(), error })?;
+        let (b, skipped) = match board {
+            Some(id) => (self::board(id).ok_or_else(|| Error::UnknownBoard { board: id.into(), known: board_ids() })?, Vec::new()),
+            None => pick(&info, flash_kib, ram_kib).map_err(|why| Error::NoFit { path: path.into(), why })?,
+        };
+        let flash_kib = flash_kib.unwrap_or(b.flash_kib).clamp(1, 4096);
+        let ram_kib = ram_kib.unwrap_or(b.ram_kib).clamp(1, 1024);
+        b.fits(&info, flash_kib, ram_kib).map_err(|why| Error::DoesNotFit { path: path.into(), board: b.id, why })?;
+        let mut flash = vec![0xff; flash_kib as usize * 1024];
         for (lma, bytes) in &info.image {
-            flash[*lma as usize..*lma as usize + bytes.len()].copy_from_slice(bytes);
+            // fits() put every byte in flash.
+            let o = (lma - b.flash_base) as usize;
+            flash[o..o + bytes.len()].copy_from_slice(bytes);
         }
         let used = info.image.iter().map(|(a, b)| a + b.len() as u32).max().unwrap_or(0);
         let parts: Vec<(u32, u32)> = info.image.iter().map(|(a, b)| (*a, b.len() as u32)).collect();
-        let ram = garbage(ram_kib.clamp(1, 256) as usize * 1024, seed);
-        let st = McuState { firmware: path.into(), info, flash: Arc::new(flash), ram, cpu: Cpu::default() };
+        let ram = garbage(ram_kib as usize * 1024, seed);
+        let st =
+            McuState { firmware: path.into(), board: b.id.into(), map: b.map(), info, flash: Arc::new(flash), ram, cpu: Cpu::default() };
         let old = self.mcu.clone();
         self.delta(Delta::Load { old, new: Some(Box::new(st)) });
+        self.event(Ev::BoardChosen {
+            board: b.id.into(),
+            picked: board.is_none(),
+            skipped: skipped.into_iter().map(|(id, e)| (id.to_string(), e)).collect(),
+        });
         self.event(Ev::Flashed { path: path.into(), parts, used });
         self.event(Ev::PoweredOn { ram_kib, seed });
         Ok(Outcome::Ok)
@@ -520,11 +786,11 @@ impl Ctx<'_> {
     /// broken image does).
     pub fn mcu_write_flash(&mut self, addr: u32, value: u32) -> R<Outcome> {
         let mut st = self.mcu()?.clone();
-        if addr % 4 != 0 || addr as usize + 4 > st.flash.len() {
+        let Some(o) = st.flash_offset(addr, 4).filter(|_| addr % 4 == 0) else {
             return Err(Error::NotFlashWord(addr));
-        }
+        };
         let mut flash = (*st.flash).clone();
-        flash[addr as usize..addr as usize + 4].copy_from_slice(&value.to_le_bytes());
+        flash[o..o + 4].copy_from_slice(&value.to_le_bytes());
         st.flash = Arc::new(flash);
         let old = self.mcu.clone();
         self.delta(Delta::Load { old, new: Some(Box::new(st)) });
@@ -537,7 +803,7 @@ impl Ctx<'_> {
     fn step_cpu(&mut self, cpu: Cpu) {
         let Some(st) = self.mcu.as_deref() else { return };
         let old = &st.cpu;
-        if old.ipsr != cpu.ipsr || old.lockup != cpu.lockup || cpu.steps != old.steps.wrapping_add(1) {
+        if old.ipsr != cpu.ipsr || old.lockup != cpu.lockup || cpu.steps != old.steps.wrapping_add(1) || old.sys != cpu.sys {
             return self.set_cpu(cpu);
         }
         let regs: Box<[(u8, u32, u32)]> =
@@ -553,26 +819,29 @@ impl Ctx<'_> {
         }
     }
 
-    /// Reset: SP from word 0 of the vector table, PC from word 1.
+    /// Reset (TakeReset in the ARMv6-M and ARMv7-M manuals): VTOR to the
+    /// board's vector table, SP from its word 0, PC from word 1.
     pub fn mcu_reset(&mut self) -> R<Outcome> {
         let st = self.mcu()?.clone();
-        let sp = st.read(0, 4).unwrap_or(0);
-        let reset = st.read(4, 4).unwrap_or(0);
+        let at = st.map.vectors;
+        let sp = st.load(at, 4).unwrap_or(0);
+        let reset = st.load(at.wrapping_add(4), 4).unwrap_or(0);
         let mut cpu = Cpu::default();
         cpu.r[13] = sp & !3;
         cpu.r[14] = 0xffff_ffff;
+        cpu.sys.vtor = at;
         let problem = if reset & 1 == 0 {
             Some(ResetProblem::NotThumb(reset))
         } else if st.region(reset & !1) != "flash" {
             Some(ResetProblem::OutsideFlash(reset))
-        } else if sp < RAM_BASE || sp - RAM_BASE > st.ram.len() as u32 {
+        } else if st.ram_offset(sp.wrapping_sub(4), 4).is_none() {
             Some(ResetProblem::SpNotInRam(sp))
         } else {
             None
         };
         cpu.r[15] = reset & !1;
         let sym = st.symbolize(reset & !1);
-        self.event(Ev::ResetSp { sp });
+        self.event(Ev::ResetSp { sp, at });
         if let Some(problem) = problem {
             cpu.lockup = Some(problem.to_string());
             self.set_cpu(cpu);
@@ -613,19 +882,22 @@ impl Ctx<'_> {
                 for e in effects {
                     match e {
                         Effect::Store(addr, bytes) => {
-                            let off = (addr - RAM_BASE) as usize;
-                            stores.push((off, st.ram[off..off + bytes.len()].to_vec(), bytes));
+                            // execute() checked that these bytes are RAM.
+                            if let Some(off) = st.ram_offset(addr, bytes.len() as u32) {
+                                stores.push((off, st.ram[off..off + bytes.len()].to_vec(), bytes));
+                            }
                         }
                         Effect::Load(addr) => load = Some(addr),
                     }
                 }
                 (load, stores)
             });
+            let ram_base = st.map.ram_base;
             match step {
                 Ok((load, stores)) => {
                     let idle = cpu.r[15] == pc;
                     let mut focus: Vec<Focus> =
-                        stores.iter().map(|(off, _, _)| Focus::McuAddr { addr: RAM_BASE + *off as u32, write: true }).collect();
+                        stores.iter().map(|(off, _, _)| Focus::McuAddr { addr: ram_base + *off as u32, write: true }).collect();
                     if let Some(addr) = load {
                         focus.push(Focus::McuAddr { addr, write: false });
                     }
@@ -640,7 +912,7 @@ impl Ctx<'_> {
                     }
                 }
                 Err(fault @ ThumbFault::Unsupported { .. }) => return Err(Error::Unsupported(fault)),
-                Err(fault) => self.mcu_hardfault(fault)?,
+                Err(fault) => self.mcu_fault(fault)?,
             }
         }
         match stop {
@@ -649,48 +921,126 @@ impl Ctx<'_> {
         }
     }
 
-    /// Exception entry to HardFault: stack r0-r3, r12, lr, pc, xPSR; LR =
-    /// EXC_RETURN; PC = vector 3. A fault while handling a fault locks up.
-    fn mcu_hardfault(&mut self, fault: ThumbFault) -> R<()> {
+    /// A fault: on ARMv7-M the fault status bits are set ([`fault_status`])
+    /// and, the configurable fault being disabled in SHCSR (as from reset),
+    /// it escalates to HardFault with HFSR.FORCED; an enabled one is taken
+    /// through its own vector. On ARMv6-M every fault is a HardFault.
+    /// Exception entry (PushStack and ExceptionTaken in the ARMv7-M manual): stack r0-r3,
+    /// r12, lr, the return address and xPSR on an 8-byte aligned frame
+    /// (xPSR bit 9 says whether it realigned), LR = EXC_RETURN, PC from the
+    /// vector. A fault while in HardFault, or a failed entry, locks up.
+    fn mcu_fault(&mut self, fault: ThumbFault) -> R<()> {
         let st = self.mcu()?;
         let mut cpu = st.cpu.clone();
-        let sp = cpu.r[13].wrapping_sub(32) & !7;
-        let vector = st.read(12, 4).unwrap_or(0);
+        let mut exc = 3;
+        let mut status = None;
+        if st.map.core.v7() {
+            let (cfsr, bfar, hfsr, own) = fault_status(&fault);
+            cpu.sys.cfsr |= cfsr;
+            if let Some(a) = bfar {
+                cpu.sys.bfar = a;
+            }
+            match own {
+                // SHCSR bits 16 (MemManage, 4), 17 (BusFault, 5), 18 (UsageFault, 6).
+                Some(n) if cpu.sys.shcsr & (1 << (12 + n)) != 0 && cpu.ipsr != n => exc = n,
+                Some(_) => cpu.sys.hfsr |= 1 << 30,
+                None => cpu.sys.hfsr |= hfsr,
+            }
+            status = Some((cpu.sys.cfsr, cpu.sys.hfsr));
+        }
+        let frame_sp = cpu.r[13].wrapping_sub(32);
+        let sp = frame_sp & !7;
+        let realigned = sp != frame_sp;
+        let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
         let handler = st.symbolize(vector & !1);
-        let stack_ok = st.check_store(sp, 4).is_ok() && st.check_store(sp + 28, 4).is_ok();
-        let old_frame = if stack_ok { st.ram[(sp - RAM_BASE) as usize..(sp - RAM_BASE) as usize + 32].to_vec() } else { Vec::new() };
-        if cpu.ipsr == 3 {
+        let stack_ok = st.check_store_aligned(sp, 4).is_ok() && st.check_store_aligned(sp + 28, 4).is_ok();
+        if cpu.ipsr == 3 || (exc == 3 && cpu.sys.faultmask) {
             cpu.lockup = Some(format!("a fault inside the HardFault handler: {fault}"));
             self.set_cpu(cpu);
             self.event(Ev::DoubleFault { fault });
             return Ok(());
         }
         if !stack_ok || vector & 1 == 0 {
-            cpu.lockup = Some(format!("{fault}; and the exception entry itself failed (stack at {sp:#x}, HardFault vector {vector:#x})"));
+            cpu.lockup = Some(format!("{fault}; and the exception entry itself failed (stack at {sp:#x}, vector {vector:#x})"));
             self.set_cpu(cpu);
             self.event(Ev::EntryFailed { fault });
             return Ok(());
         }
-        let xpsr = (u32::from(cpu.n) << 31) | (u32::from(cpu.z) << 30) | (u32::from(cpu.c) << 29) | (u32::from(cpu.v) << 28) | (1 << 24);
+        let off = st.ram_offset(sp, 32).unwrap_or(0);
+        let old_frame = st.ram[off..off + 32].to_vec();
+        let xpsr = cpu.xpsr() | (u32::from(realigned) << 9);
         let frame = [cpu.r[0], cpu.r[1], cpu.r[2], cpu.r[3], cpu.r[12], cpu.r[14], cpu.r[15], xpsr];
         let bytes: Vec<u8> = frame.iter().flat_map(|w| w.to_le_bytes()).collect();
-        let off = (sp - RAM_BASE) as usize;
         self.delta(Delta::Ram { offset: off, old: old_frame, new: bytes });
         cpu.r[13] = sp;
         cpu.r[14] = 0xffff_fff9;
         cpu.r[15] = vector & !1;
-        cpu.ipsr = 3;
+        cpu.ipsr = exc;
+        cpu.it = 0;
+        cpu.sys.monitor = false;
         self.set_cpu(cpu);
-        self.event(Ev::HardFault { fault, sp, vector, handler });
+        self.event(Ev::Exception { fault, exc, sp, vector, handler, status, realigned });
         Ok(())
     }
 }
 
+/// What a fault sets on ARMv7-M (the CFSR, HFSR and
+/// BFAR registers): CFSR bits, the address BFAR latches, HFSR bits for a fault that
+/// is a HardFault itself, and the configurable exception (4 MemManage, 5
+/// BusFault, 6 UsageFault) the fault belongs to.
+fn fault_status(f: &ThumbFault) -> (u32, Option<u32>, u32, Option<u32>) {
+    const PRECISERR: u32 = 1 << 9;
+    const BFARVALID: u32 = 1 << 15;
+    match f {
+        ThumbFault::UnalignedRead { .. } | ThumbFault::UnalignedWrite { .. } => (1 << 24, None, 0, Some(6)),
+        ThumbFault::NoMemoryRead(a) | ThumbFault::NoMemoryWrite(a) | ThumbFault::FlashWrite(a) => {
+            (PRECISERR | BFARVALID, Some(*a), 0, Some(5))
+        }
+        // IBUSERR: the fetch itself.
+        ThumbFault::Fetch(_) => (1 << 8, None, 0, Some(5)),
+        ThumbFault::BranchNoThumb { .. } | ThumbFault::PopNoThumb(_) => (1 << 17, None, 0, Some(6)),
+        ThumbFault::Udf(_) | ThumbFault::Undefined { .. } => (1 << 16, None, 0, Some(6)),
+        // BKPT with halting debug off: HardFault with HFSR.DEBUGEVT (C1.5).
+        ThumbFault::Bkpt { .. } => (0, None, 1 << 31, None),
+        ThumbFault::Svc { .. } | ThumbFault::Unsupported { .. } => (0, None, 0, None),
+    }
+}
+
+/// The names of the fault status bits set in CFSR and HFSR.
+pub fn status_bits(cfsr: u32, hfsr: u32) -> String {
+    const NAMES: &[(u32, &str)] = &[
+        (1 << 0, "IACCVIOL"),
+        (1 << 1, "DACCVIOL"),
+        (1 << 8, "IBUSERR"),
+        (1 << 9, "PRECISERR"),
+        (1 << 10, "IMPRECISERR"),
+        (1 << 15, "BFARVALID"),
+        (1 << 16, "UNDEFINSTR"),
+        (1 << 17, "INVSTATE"),
+        (1 << 18, "INVPC"),
+        (1 << 19, "NOCP"),
+        (1 << 24, "UNALIGNED"),
+        (1 << 25, "DIVBYZERO"),
+    ];
+    let c: Vec<&str> = NAMES.iter().filter(|(b, _)| cfsr & b != 0).map(|(_, n)| *n).collect();
+    let h: Vec<&str> = [(1 << 1, "VECTTBL"), (1 << 30, "FORCED"), (1u32 << 31, "DEBUGEVT")]
+        .iter()
+        .filter(|(b, _)| hfsr & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    format!(
+        "CFSR = {cfsr:#010x} ({}), HFSR = {hfsr:#010x} ({})",
+        if c.is_empty() { "none".into() } else { c.join(", ") },
+        if h.is_empty() { "none".into() } else { h.join(", ") }
+    )
+}
+
 crate::wire_struct! {
     FwSection { name, vma, lma, size, flags }
-    Firmware { sections, symbols, image, entry }
-    Cpu { r, n, z, c, v, ipsr, lockup, steps }
-    McuState { firmware, info, flash, ram, cpu }
+    Firmware { sections, symbols, image, entry, arch, segments }
+    SysRegs { primask, faultmask, basepri, control, other_sp, cfsr, hfsr, bfar, monitor, shcsr, vtor }
+    Cpu { r, n, z, c, v, q, it, sys, ipsr, lockup, steps }
+    McuState { firmware, board, map, info, flash, ram, cpu }
 }
 
 crate::wire_enum! {

@@ -9,16 +9,22 @@ crate::operations! {
         McuLoad = "mcu_load" {
             /// The firmware file.
             path: String = f.need_str("path")?,
-            /// Flash size in KiB.
-            flash_kib: u32 = f.int("flash_kib")?.unwrap_or(256),
-            /// RAM size in KiB.
-            ram_kib: u32 = f.int("ram_kib")?.unwrap_or(16),
+            /// The board preset (`microbit`, `rp2040`, `lm3s6965`, `stm32f103`,
+            /// `nrf52840`, `stm32f4`); the first one the firmware fits when absent.
+            board: Option<String> = f.str("board")?,
+            /// Flash size in KiB, instead of the board's.
+            flash_kib: Option<u32> = f.int("flash_kib")?,
+            /// RAM size in KiB, instead of the board's.
+            ram_kib: Option<u32> = f.int("ram_kib")?,
             /// Seed of the RAM's power-up garbage.
             seed: u64 = f.u64("seed")?.unwrap_or(1),
         }
         pid None;
-        describe format!("flash {path} and power on");
-        apply k.mcu_load(path, *flash_kib, *ram_kib, *seed);
+        describe match board {
+            Some(b) => format!("flash {path} into the {b} board and power on"),
+            None => format!("flash {path} and power on"),
+        };
+        apply k.mcu_load(path, board.as_deref(), *flash_kib, *ram_kib, *seed);
 
         /// Reprogram one word of flash.
         McuWriteFlash = "mcu_write_flash" {

@@ -4,7 +4,7 @@
 use super::*;
 
 pub(super) const REG: [&str; 16] = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"];
-pub(super) const COND: [&str; 14] = ["eq", "ne", "cs", "cc", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le"];
+pub(super) const COND: [&str; 16] = ["eq", "ne", "cs", "cc", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al", "nv"];
 
 pub(super) fn add_with_carry(x: u32, y: u32, carry: bool) -> (u32, bool, bool) {
     let sum = u64::from(x) + u64::from(y) + u64::from(carry);
@@ -21,27 +21,120 @@ pub(super) fn reglist(list: u32, extra: Option<&str>) -> String {
     format!("{{{}}}", v.join(", "))
 }
 
-/// Text only when `$on`: formatting costs nothing when a run is recorded,
-/// and the same code gives the words when the instruction is shown.
-macro_rules! txt {
-    ($on:expr, $($a:tt)*) => {
-        if $on {
-            format!($($a)*)
-        } else {
-            String::new()
-        }
-    };
-}
-
 /// Executes one instruction on a copy of the core. Returns the disassembly
 /// and a description of what it did (both empty unless `t`), and the memory
 /// it reads and writes; `Err` is a fault (or an instruction the simulator
 /// does not model). Recording runs it with `t` false; showing the event runs
 /// it again, with `t`, on the core as it was before ([`describe`]).
-#[allow(clippy::needless_range_loop)] // register lists index r0..r7 by number
+///
+/// Inside an IT block (ARMv7-M A7.3.2) an instruction whose condition fails
+/// is skipped, and a 16-bit data-processing instruction does not set the
+/// flags (`adds` assembles as `add<c>` there); ITSTATE advances after each.
 pub(super) fn execute(m: &McuState, cpu: &mut Cpu, t: bool) -> Result<(String, String, Vec<Effect>), Fault> {
     let pc = cpu.r[15];
-    let hw = m.read(pc & !1, 2).map_err(|e| ThumbFault::Fetch(Box::new(e)))?;
+    let hw = m.read_aligned(pc & !1, 2).map_err(|e| ThumbFault::Fetch(Box::new(e)))?;
+    let wide = hw >> 11 >= 0b11101;
+    let lo = if wide { Some(m.read_aligned((pc & !1).wrapping_add(2), 2).map_err(|e| ThumbFault::Fetch(Box::new(e)))?) } else { None };
+    let it = cpu.it;
+    if it & 0xf == 0 {
+        return match lo {
+            Some(lo) => thumb2::execute32(m, cpu, hw, lo, t),
+            None => execute16(m, cpu, hw, t),
+        };
+    }
+    let cond = u32::from(it >> 4);
+    let size = if wide { 4 } else { 2 };
+    if !passed(cpu, cond) {
+        // Disassemble it on a scratch core, for the words only.
+        let text = if t {
+            let mut scratch = cpu.clone();
+            scratch.it = 0;
+            let r = match lo {
+                Some(lo) => thumb2::execute32(m, &mut scratch, hw, lo, true),
+                None => execute16(m, &mut scratch, hw, true),
+            };
+            r.map(|(text, _, _)| in_it(&text, cond, wide)).unwrap_or_else(|_| format!("{hw:#06x}"))
+        } else {
+            String::new()
+        };
+        cpu.r[15] = pc.wrapping_add(size);
+        cpu.it = it_advance(it);
+        cpu.steps += 1;
+        return Ok((text, txt!(t, "condition {} fails: skipped (IT block)", COND[cond as usize & 15]), Vec::new()));
+    }
+    let flags = (cpu.n, cpu.z, cpu.c, cpu.v);
+    let (text, note, effects) = match lo {
+        Some(lo) => thumb2::execute32(m, cpu, hw, lo, t)?,
+        None => {
+            let r = execute16(m, cpu, hw, t)?;
+            // CMP, CMN and TST set the flags in an IT block too.
+            if !(hw >> 10 == 0b010000 && matches!((hw >> 6) & 15, 8 | 10 | 11)) && !(hw >> 11 == 0b00101) && !(hw >> 8 == 0b01000101) {
+                (cpu.n, cpu.z, cpu.c, cpu.v) = flags;
+            }
+            r
+        }
+    };
+    // IT itself set ITSTATE; a branch or exception leaves the block.
+    if cpu.it == it {
+        cpu.it = it_advance(it);
+    }
+    Ok((if t { in_it(&text, cond, wide) } else { text }, note, effects))
+}
+
+/// ITAdvance (ARMv7-M A7.3.2).
+fn it_advance(it: u8) -> u8 {
+    if it & 7 == 0 {
+        0
+    } else {
+        (it & 0xe0) | ((it << 1) & 0x1f)
+    }
+}
+
+/// ConditionPassed for a condition code 0-15 (A7.3.1).
+pub(super) fn passed(cpu: &Cpu, cond: u32) -> bool {
+    let r = match cond >> 1 {
+        0 => cpu.z,
+        1 => cpu.c,
+        2 => cpu.n,
+        3 => cpu.v,
+        4 => cpu.c && !cpu.z,
+        5 => cpu.n == cpu.v,
+        6 => !cpu.z && cpu.n == cpu.v,
+        _ => return true,
+    };
+    if cond & 1 == 1 && cond != 15 {
+        !r
+    } else {
+        r
+    }
+}
+
+/// An instruction's words inside an IT block: the condition after the
+/// mnemonic, and no `s` on a 16-bit data-processing one.
+fn in_it(text: &str, cond: u32, wide: bool) -> String {
+    let (mn, rest) = text.split_once(' ').unwrap_or((text, ""));
+    let (base, suffix) = match mn.find('.') {
+        Some(i) => mn.split_at(i),
+        None => (mn, ""),
+    };
+    const S16: &[&str] = &[
+        "movs", "adds", "subs", "ands", "eors", "lsls", "lsrs", "asrs", "adcs", "sbcs", "rors", "rsbs", "negs", "orrs", "muls", "bics",
+        "mvns",
+    ];
+    let base = if !wide && S16.contains(&base) { &base[..base.len() - 1] } else { base };
+    let cc = if cond >= 14 { "" } else { COND[cond as usize] };
+    if rest.is_empty() {
+        format!("{base}{cc}{suffix}")
+    } else {
+        format!("{base}{cc}{suffix} {rest}")
+    }
+}
+
+/// One 16-bit instruction.
+#[allow(clippy::needless_range_loop)] // register lists index r0..r7 by number
+fn execute16(m: &McuState, cpu: &mut Cpu, hw: u32, t: bool) -> Result<(String, String, Vec<Effect>), Fault> {
+    let pc = cpu.r[15];
+    let v7 = m.map.core.v7();
     let mut next = pc.wrapping_add(2);
     let mut effects = Vec::new();
     let mut note = String::new();
@@ -256,8 +349,8 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu, t: bool) -> Result<(String, S
             let names = ["str", "strh", "strb", "ldrsb", "ldr", "ldrh", "ldrb", "ldrsh"];
             let size = [4, 2, 1, 1, 4, 2, 1, 2][op as usize];
             if op < 3 {
-                m.check_store(addr, size)?;
-                effects.push(Effect::Store(addr, cpu.r[rd].to_le_bytes()[..size as usize].to_vec()));
+                let v = cpu.r[rd];
+                m.store(cpu, &mut effects, addr, size, v, false)?;
                 note = txt!(t, "{} = {:#x} stored at {addr:#x} ({})", REG[rd], cpu.r[rd] & mask(size), m.region(addr));
             } else {
                 let mut v = m.read(addr, size)?;
@@ -298,8 +391,8 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu, t: bool) -> Result<(String, S
                 effects.push(Effect::Load(addr));
                 note = txt!(t, "{} = {v:#x} loaded from {addr:#x} ({}, {})", REG[rd], m.region(addr), m.symbolize(addr));
             } else {
-                m.check_store(addr, size)?;
-                effects.push(Effect::Store(addr, cpu.r[rd].to_le_bytes()[..size as usize].to_vec()));
+                let v = cpu.r[rd];
+                m.store(cpu, &mut effects, addr, size, v, false)?;
                 note = txt!(t, "{:#x} stored at {addr:#x} ({}, {})", cpu.r[rd] & mask(size), m.region(addr), m.symbolize(addr));
             }
             txt!(t, "{name} {}, [{}, #{off}]", REG[rd], REG[rn])
@@ -312,8 +405,8 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu, t: bool) -> Result<(String, S
                 cpu.r[r] = m.read(addr, 4)?;
                 txt!(t, "ldr {}, [sp, #{}]", REG[r], (hw & 0xff) * 4)
             } else {
-                m.check_store(addr, 4)?;
-                effects.push(Effect::Store(addr, cpu.r[r].to_le_bytes().to_vec()));
+                let v = cpu.r[r];
+                m.store(cpu, &mut effects, addr, 4, v, false)?;
                 txt!(t, "str {}, [sp, #{}]", REG[r], (hw & 0xff) * 4)
             }
         }
@@ -358,14 +451,14 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu, t: bool) -> Result<(String, S
                 let mut a = base;
                 for i in 0..8 {
                     if list & (1 << i) != 0 {
-                        m.check_store(a, 4)?;
-                        effects.push(Effect::Store(a, cpu.r[i].to_le_bytes().to_vec()));
+                        let v = cpu.r[i];
+                        m.store(cpu, &mut effects, a, 4, v, true)?;
                         a += 4;
                     }
                 }
                 if lr {
-                    m.check_store(a, 4)?;
-                    effects.push(Effect::Store(a, cpu.r[14].to_le_bytes().to_vec()));
+                    let v = cpu.r[14];
+                    m.store(cpu, &mut effects, a, 4, v, true)?;
                 }
                 cpu.r[13] = base;
                 note = txt!(t, "{n} words pushed; sp = {base:#x}");
@@ -377,12 +470,12 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu, t: bool) -> Result<(String, S
                 let mut a = cpu.r[13];
                 for i in 0..8 {
                     if list & (1 << i) != 0 {
-                        cpu.r[i] = m.read(a, 4)?;
+                        cpu.r[i] = m.read_aligned(a, 4)?;
                         a += 4;
                     }
                 }
                 if pcb {
-                    let t = m.read(a, 4)?;
+                    let t = m.read_aligned(a, 4)?;
                     a += 4;
                     if t & 1 == 0 && t >> 28 != 0xf {
                         return Err(ThumbFault::PopNoThumb(t));
@@ -403,7 +496,49 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu, t: bool) -> Result<(String, S
                 cpu.r[rd] = res;
                 txt!(t, "{name} {}, {}", REG[rd], REG[rn])
             }
-            6 if hw & 0xffe8 == 0xb660 => txt!(t, "cps{} i", if hw & 0x10 != 0 { "id" } else { "ie" }),
+            6 if hw & 0xffec == 0xb660 && (v7 || hw & 3 == 2) => {
+                // CPS (B5.2.1): `i` is PRIMASK, `f` FAULTMASK (ARMv7-M).
+                let disable = hw & 0x10 != 0;
+                if hw & 2 != 0 {
+                    cpu.sys.primask = disable;
+                }
+                if hw & 1 != 0 {
+                    cpu.sys.faultmask = disable;
+                }
+                let which = if hw & 3 == 3 {
+                    "if"
+                } else if hw & 2 != 0 {
+                    "i"
+                } else {
+                    "f"
+                };
+                txt!(t, "cps{} {which}", if disable { "id" } else { "ie" })
+            }
+            1 | 3 | 9 | 11 if v7 => {
+                // CBZ/CBNZ (ARMv7-M): compare and branch forward, flags untouched.
+                let nonzero = hw & 0x800 != 0;
+                let off = (((hw >> 9) & 1) << 6) | (((hw >> 3) & 0x1f) << 1);
+                let target = pc_val.wrapping_add(off);
+                let taken = (cpu.r[rd] != 0) == nonzero;
+                if taken {
+                    next = target;
+                }
+                note = txt!(t, "{} = {:#x}: {}", REG[rd], cpu.r[rd], if taken { "taken" } else { "not taken" });
+                txt!(t, "{} {}, {target:#x}", if nonzero { "cbnz" } else { "cbz" }, REG[rd])
+            }
+            15 if v7 && hw & 0xf != 0 => {
+                // IT (A7.7.38): the next 1-4 instructions are conditional.
+                if cpu.it & 0xf != 0 {
+                    return Err(ThumbFault::Undefined { pc, hw, lo: None, thumb2: false });
+                }
+                cpu.it = (hw & 0xff) as u8;
+                let first = (hw >> 4) & 15;
+                let mask = hw & 15;
+                let n = 4 - mask.trailing_zeros();
+                let pattern: String = (1..n).map(|i| if (mask >> (4 - i)) & 1 == (first & 1) { 't' } else { 'e' }).collect();
+                note = txt!(t, "the next {n} instruction{} run only if their condition holds", if n == 1 { "" } else { "s" });
+                txt!(t, "it{pattern} {}", COND[first as usize & 15])
+            }
             14 => return Err(ThumbFault::Bkpt { imm: hw & 0xff, pc }),
             15 if hw & 0xff == 0 => "nop".into(),
             15 if matches!(hw & 0xff, 0x10 | 0x20 | 0x30 | 0x40) => "hint (wfi/wfe/sev/yield: no effect here)".into(),
@@ -417,10 +552,10 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu, t: bool) -> Result<(String, S
             for i in 0..8 {
                 if list & (1 << i) != 0 {
                     if load {
-                        cpu.r[i] = m.read(a, 4)?;
+                        cpu.r[i] = m.read_aligned(a, 4)?;
                     } else {
-                        m.check_store(a, 4)?;
-                        effects.push(Effect::Store(a, cpu.r[i].to_le_bytes().to_vec()));
+                        let v = cpu.r[i];
+                        m.store(cpu, &mut effects, a, 4, v, true)?;
                         note = txt!(t, "{} = {:#x} stored at {a:#x} ({}, {})", REG[i], cpu.r[i], m.region(a), m.symbolize(a));
                     }
                     a += 4;
@@ -467,25 +602,6 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu, t: bool) -> Result<(String, S
             let off = (((hw & 0x7ff) << 21) as i32 >> 20) as u32;
             next = pc_val.wrapping_add(off);
             txt!(t, "b {next:#x}")
-        }
-        0b11110 => {
-            let lo = m.read((pc & !1) + 2, 2)?;
-            if lo & 0xd000 != 0xd000 {
-                return Err(ThumbFault::Unsupported { pc, hw, lo: Some(lo), thumb2: false });
-            }
-            let s = (hw >> 10) & 1;
-            let (j1, j2) = ((lo >> 13) & 1, (lo >> 11) & 1);
-            let (i1, i2) = (!(j1 ^ s) & 1, !(j2 ^ s) & 1);
-            let imm = (s << 24) | (i1 << 23) | (i2 << 22) | ((hw & 0x3ff) << 12) | ((lo & 0x7ff) << 1);
-            let off = ((imm << 7) as i32 >> 7) as u32;
-            let target = pc_val.wrapping_add(off);
-            cpu.r[14] = pc.wrapping_add(4) | 1;
-            next = target;
-            txt!(t, "bl {target:#x} <{}>", m.symbolize(target))
-        }
-        0b11101 | 0b11111 => {
-            let lo = m.read((pc & !1) + 2, 2).unwrap_or(0);
-            return Err(ThumbFault::Unsupported { pc, hw, lo: Some(lo), thumb2: true });
         }
         _ => return Err(ThumbFault::Unsupported { pc, hw, lo: None, thumb2: false }),
     };
