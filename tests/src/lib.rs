@@ -1,6 +1,7 @@
 //! Shared helpers for the cross-crate tests.
 
 pub mod catalogue;
+pub mod qemu;
 
 use sim_core::linux::FrameKind;
 use sim_core::{Machine, Pfn};

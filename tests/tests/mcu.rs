@@ -110,66 +110,23 @@ fn faults_budgets_and_unsupported_instructions() {
 
 #[test]
 fn the_interpreter_matches_qemu_instruction_by_instruction() {
-    use std::process::{Command, Stdio};
-    let have = |c: &str| Command::new("sh").arg("-c").arg(format!("command -v {c}")).output().map(|o| o.status.success()).unwrap_or(false);
+    use sim_tests::qemu::{have, qemu_trace};
     if !(have("qemu-system-arm") && have("gdb-multiarch")) {
         eprintln!("skipped: qemu-system-arm and gdb-multiarch are not installed (cargo xtask setup installs them)");
         return;
     }
     let steps = 45;
-    let elf = sim_tests::root().join("fixtures/mcu/firmware.elf");
-    let port = 20000 + (std::process::id() % 20000) as u16;
-    let mut qemu = Command::new("qemu-system-arm")
-        .args([
-            "-M",
-            "microbit",
-            "-display",
-            "none",
-            "-serial",
-            "null",
-            "-monitor",
-            "none",
-            "-S",
-            "-gdb",
-            &format!("tcp:127.0.0.1:{port}"),
-            "-kernel",
-        ])
-        .arg(&elf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("qemu starts");
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let script = std::env::temp_dir().join(format!("mcu-{port}.gdb"));
-    std::fs::write(
-        &script,
-        format!(
-            "set pagination off\nset confirm off\ntarget remote 127.0.0.1:{port}\nset $n = 0\nwhile $n < {steps}\n  printf \"R %x %x %x %x %x %x %x %x\\n\", $r0, $r1, $r2, $r3, $r4, $sp, $pc, $xpsr\n  stepi\n  set $n = $n + 1\nend\nkill\n"
-        ),
-    )
-    .expect("script");
-    let out =
-        Command::new("timeout").args(["60", "gdb-multiarch", "-q", "-batch", "-x"]).arg(&script).arg(&elf).output().expect("gdb runs");
-    let _ = qemu.kill();
-    let _ = qemu.wait();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let real: Vec<Vec<u32>> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("R "))
-        .map(|l| l.split_whitespace().map(|h| u32::from_str_radix(h, 16).expect("hex")).collect())
-        .collect();
-    assert_eq!(real.len(), steps, "gdb printed every step:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let real = qemu_trace("microbit", &sim_tests::root().join("fixtures/mcu/firmware.elf"), None, steps);
     let mut m = board(FW);
     load(&mut m).expect("load");
     m.apply(&McuOp::McuReset {}).expect("reset");
     for (i, r) in real.iter().enumerate() {
         let c = cpu(&m);
-        let flags = (u32::from(c.n) << 31) | (u32::from(c.z) << 30) | (u32::from(c.c) << 29) | (u32::from(c.v) << 28);
         // The flags are UNKNOWN after reset (ARMv6-M ARM, TakeReset): compare
         // them from the first compare instruction on (the 4th instruction).
         let known = if i >= 4 { u32::MAX } else { 0 };
-        let ours = vec![c.r[0], c.r[1], c.r[2], c.r[3], c.r[4], c.r[13], c.r[15], flags & known];
-        let theirs = vec![r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] & 0xf000_0000 & known];
+        let ours = vec![c.r[0], c.r[1], c.r[2], c.r[3], c.r[4], c.r[13], c.r[15], c.xpsr() & 0xf000_0000 & known];
+        let theirs = vec![r[0], r[1], r[2], r[3], r[4], r[13], r[14], r[15] & 0xf000_0000 & known];
         assert_eq!(ours, theirs, "after {i} instructions (r0-r4, sp, pc, NZCV)");
         run(&mut m, None, 1).expect("one instruction");
     }
@@ -199,4 +156,44 @@ fn a_64_kib_data_copy_runs_to_main() {
     assert_eq!(mcu.peek(0x2000_0000), Some(1));
     assert_eq!(mcu.peek(0x2000_0000 + 4 * 16383), Some(0), "the last word copied (zero-initialised in the table)");
     assert!(r.events.len() > 16384 * 4, "one event per instruction: {}", r.events.len());
+}
+
+#[test]
+fn thumb2_matches_qemu_cortex_m3_on_random_instruction_streams() {
+    use sim_tests::qemu::{have, qemu_trace, thumb2_elf, thumb2_insn, Rng};
+    if !(have("qemu-system-arm") && have("gdb-multiarch")) {
+        eprintln!("skipped: qemu-system-arm and gdb-multiarch are not installed (cargo xtask setup installs them)");
+        return;
+    }
+    for seed in [0x9e37_79b9_7f4a_7c15u64, 0x2545_f491_4f6c_dd1d, 0x1405_7b7e_f767_814f, 0xd1b5_4a32_d192_ed03, 0x8cb9_2ba7_2f3d_8dd7, 0x5851_f42d_4c95_7f2d] {
+        let mut g = Rng(seed);
+        let insns: Vec<Vec<u16>> = (0..200).map(|_| thumb2_insn(&mut g)).collect();
+        // Every instruction runs once (an IT block's skipped ones too), then the idle branch.
+        let steps = insns.iter().map(|i| if i[0] >> 8 == 0xbf { 1 + (i.len() - 1) } else { 1 }).sum::<usize>() + 1;
+        let (elf, start) = thumb2_elf(&mut g, &insns);
+        let path = std::env::temp_dir().join(format!("thumb2-{seed:x}-{}.elf", std::process::id()));
+        std::fs::write(&path, &elf).expect("write");
+        let real = qemu_trace("lm3s6965evb", &path, Some(start), steps);
+        let _ = std::fs::remove_file(&path);
+        let mut m = board(&elf);
+        m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some("lm3s6965".into()), flash_kib: None, ram_kib: None, seed: 5 }).expect("load");
+        m.apply(&McuOp::McuReset {}).expect("reset");
+        run(&mut m, Some(&format!("{start:#x}")), 1000).expect("the prologue runs");
+        let mask = 0xfe00_fc00; // NZCVQ and the IT bits
+        for (i, r) in real.iter().enumerate() {
+            let c = cpu(&m);
+            let mut ours: Vec<u32> = c.r[..13].to_vec();
+            ours.extend([c.r[13], c.r[15], c.xpsr() & mask]);
+            let mut theirs = r[..15].to_vec();
+            theirs.push(r[15] & mask);
+            if ours != theirs {
+                let st = m.state().mcu.as_ref().expect("mcu");
+                let before = sim_core::mcu::describe(c.r[15], st);
+                panic!("seed {seed:#x}, after {i} instructions, at {before}:\n ours   {ours:08x?}\n theirs {theirs:08x?}");
+            }
+            if i + 1 < real.len() {
+                run(&mut m, None, 1).expect("one instruction");
+            }
+        }
+    }
 }

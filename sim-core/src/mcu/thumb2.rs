@@ -235,7 +235,7 @@ pub(super) fn execute32(m: &McuState, cpu: &mut Cpu, hw: u32, lo: u32, t: bool) 
     if dsp(inst.opcode) && core != Core::M4 {
         return Err(undefined);
     }
-    let text = if t { disassemble(m, &inst, pc) } else { String::new() };
+    let text = if t { disassemble(m, &inst, pc, lo) } else { String::new() };
     let next = run(&mut x, &inst, hw, lo).map_err(|e| match e {
         Stop::Fault(f) => f,
         Stop::Undefined => undefined.clone(),
@@ -548,7 +548,8 @@ fn run(x: &mut X<'_>, i: &Instruction, hw: u32, lo: u32) -> Result<u32, Stop> {
                 _ => None,
             };
             let lsb = imm(&ops[2]).ok_or(Stop::Unsupported)?;
-            let last = imm(&ops[3]).ok_or(Stop::Unsupported)?;
+            // yaxpeax-arm 0.5 keeps 4 of BFC's 5 msb bits: read them from the encoding.
+            let last = if i.opcode == Op::BFC { lo & 0x1f } else { imm(&ops[3]).ok_or(Stop::Unsupported)? };
             match i.opcode {
                 Op::BFI | Op::BFC => {
                     // The decoder gives lsb and msb.
@@ -794,7 +795,7 @@ fn run(x: &mut X<'_>, i: &Instruction, hw: u32, lo: u32) -> Result<u32, Stop> {
 /// The instruction in GNU assembler syntax (as `arm-none-eabi-objdump -d`
 /// writes it, without the encoding): registers by name, `#` immediates in
 /// decimal, branch targets with their symbol.
-fn disassemble(m: &McuState, i: &Instruction, pc: u32) -> String {
+fn disassemble(m: &McuState, i: &Instruction, pc: u32, lo: u32) -> String {
     let cond = match i.opcode {
         Op::B if cond_number(i.condition) != 14 => COND[cond_number(i.condition) as usize],
         _ => "",
@@ -845,11 +846,11 @@ fn disassemble(m: &McuState, i: &Instruction, pc: u32) -> String {
     let ops = match i.opcode {
         // BFC's decoded operands hold pc and the msb; GNU writes lsb and width.
         Op::BFC | Op::BFI => {
-            let (lsb, msb) = match (&i.operands[2], &i.operands[3]) {
-                (O::Imm12(l), O::Imm12(w)) => (u32::from(*l), u32::from(*w)),
-                (O::Imm12(l), O::Imm32(w)) => (u32::from(*l), *w),
-                _ => (0, 0),
+            let lsb = match &i.operands[2] {
+                O::Imm12(l) => u32::from(*l),
+                _ => 0,
             };
+            let msb = lo & 0x1f;
             let width = (msb + 1).saturating_sub(lsb);
             if i.opcode == Op::BFC {
                 vec![ops[0].clone(), format!("#{lsb}"), format!("#{width}")]
