@@ -57,6 +57,7 @@ pub fn narrate_mcu(what: &[u8], key: u32, cpu: &[u8], ram: Vec<u8>) -> String {
             info: info.clone(),
             flash: flash.clone(),
             ram,
+            io: sim_core::mcu::Io::default(),
             cpu,
         })
     });

@@ -44,6 +44,7 @@ pub fn qemu_trace(machine: &str, elf: &std::path::Path, start: Option<u32>, step
 }
 
 /// A small deterministic generator (xorshift64).
+#[derive(Debug)]
 pub struct Rng(pub u64);
 
 impl Rng {

@@ -37,12 +37,14 @@ macro_rules! txt {
 }
 mod board;
 mod firmware;
+mod periph;
 pub mod ops;
 mod thumb;
 mod thumb2;
 
 pub use board::*;
 pub use firmware::*;
+pub use periph::{registers, Behaviour, Io, Register, SysTick};
 use thumb::execute;
 
 /// The system registers outside r0-r15 and the flags that an instruction
@@ -72,6 +74,8 @@ pub struct SysRegs {
     pub shcsr: u32,
     /// VTOR at 0xE000ED08: where the vector table is.
     pub vtor: u32,
+    /// The SysTick timer.
+    pub systick: SysTick,
 }
 
 /// Registers and flags.
@@ -148,6 +152,8 @@ pub struct McuState {
     /// RAM contents.
     #[serde(skip)]
     pub ram: Vec<u8>,
+    /// The peripherals' registers and the UART's output.
+    pub io: Io,
     /// The core.
     pub cpu: Cpu,
 }
@@ -248,6 +254,9 @@ type Fault = ThumbFault;
 enum Effect {
     Store(u32, Vec<u8>),
     Load(u32),
+    /// A store to a peripheral register: its word address, the value
+    /// moved to its byte lane, and the mask of the bytes stored.
+    Io(u32, u32, u32),
 }
 
 impl McuState {
@@ -291,10 +300,51 @@ impl McuState {
             &self.ram[o..o + size as usize]
         } else if let Some(v) = self.system_register(addr, size) {
             return Ok(v);
+        } else if periph::device(addr) {
+            return Ok(self.device_read(addr, size));
         } else {
             return Err(ThumbFault::NoMemoryRead(addr));
         };
         Ok(bytes.iter().rev().fold(0, |a, b| (a << 8) | u32::from(*b)))
+    }
+
+    /// A load from the device regions: SysTick, the board's registers
+    /// ([`periph::registers`], by word, halfword or byte), else 0 (not modelled).
+    fn device_read(&self, addr: u32, size: u32) -> u32 {
+        let word = addr & !3;
+        let v = match word {
+            periph::SYST_CSR => self.cpu.sys.systick.csr,
+            periph::SYST_RVR => self.cpu.sys.systick.rvr,
+            periph::SYST_CVR => self.cpu.sys.systick.cvr(self.cpu.steps),
+            // SYST_CALIB: NOREF, no TENMS value.
+            0xe000_e01c => 0x8000_0000,
+            _ => periph::read_register(&self.board, &self.io, word).unwrap_or(0),
+        };
+        (v >> ((addr - word) * 8)) & thumb::mask(size)
+    }
+
+    /// What is at `addr`, for narration: flash, RAM, a named register, or
+    /// a device address the simulator does not model.
+    pub fn place(&self, addr: u32) -> String {
+        let word = addr & !3;
+        if let Some(r) = periph::register(&self.board, word) {
+            return format!("peripheral register {}", r.name);
+        }
+        if let Some(n) = periph::systick_name(word) {
+            return format!("SysTick {n}");
+        }
+        match word {
+            0xe000_ed08 => return "SCB VTOR".into(),
+            0xe000_ed24 => return "SCB SHCSR".into(),
+            0xe000_ed28 => return "SCB CFSR".into(),
+            0xe000_ed2c => return "SCB HFSR".into(),
+            0xe000_ed38 => return "SCB BFAR".into(),
+            _ => {}
+        }
+        match self.region(addr) {
+            "nothing" if periph::device(addr) => "a device address the simulator does not model: reads 0, writes are ignored".into(),
+            r => r.into(),
+        }
     }
 
     /// The ARMv7-M fault status registers in the System Control Block,
@@ -333,6 +383,26 @@ impl McuState {
             (0xE000_ED24, 4, Core::M3 | Core::M4) => sys.shcsr = value & 0x0007_fd8b,
             (0xE000_ED28, 4, Core::M3 | Core::M4) => sys.cfsr &= !value,
             (0xE000_ED2C, 4, Core::M3 | Core::M4) => sys.hfsr &= !value,
+            (periph::SYST_CSR, 4, _) => {
+                let st = &mut sys.systick;
+                if value & 1 != 0 && st.csr & 1 == 0 {
+                    // Enabling starts the count from the current value.
+                    st.epoch = cpu.steps;
+                }
+                st.csr = (st.csr & (1 << 16)) | (value & 7);
+            }
+            (periph::SYST_RVR, 4, _) => sys.systick.rvr = value & 0x00ff_ffff,
+            (periph::SYST_CVR, 4, _) => {
+                // Any write clears the counter and COUNTFLAG; it reloads on the next count.
+                sys.systick.start = 0;
+                sys.systick.epoch = cpu.steps;
+                sys.systick.csr &= !(1 << 16);
+            }
+            _ if periph::register(&self.board, addr & !3).is_some() => {
+                let shift = (addr & 3) * 8;
+                effects.push(Effect::Io(addr & !3, value << shift, thumb::mask(size) << shift))
+            }
+            _ if periph::device(addr) => {}
             _ => return self.check_store_at(addr, size),
         }
         Ok(())
@@ -515,6 +585,20 @@ pub enum Delta {
         /// NZCV, Q and ITSTATE before and after ([`Cpu::flags`]).
         flags: [u16; 2],
     },
+    /// A peripheral register changed (None: at its reset value).
+    Io {
+        /// Its address.
+        addr: u32,
+        /// Before.
+        old: Option<u32>,
+        /// After.
+        new: Option<u32>,
+    },
+    /// The UART sent a byte to the console.
+    Console {
+        /// The byte.
+        byte: u8,
+    },
     /// Bytes of RAM changed.
     Ram {
         /// Offset from the start of RAM.
@@ -543,6 +627,23 @@ impl crate::journal::Undo<Option<Box<McuState>>> for Delta {
                     }
                     m.cpu.set_flags(*pick(&flags[0], &flags[1], forward));
                     m.cpu.steps = if forward { m.cpu.steps.saturating_add(1) } else { m.cpu.steps.saturating_sub(1) };
+                }
+            }
+            Delta::Io { addr, old, new } => {
+                if let Some(m) = st.as_mut() {
+                    match pick(old, new, forward) {
+                        Some(v) => m.io.regs.insert(*addr, *v),
+                        None => m.io.regs.remove(addr),
+                    };
+                }
+            }
+            Delta::Console { byte } => {
+                if let Some(m) = st.as_mut() {
+                    if forward {
+                        m.io.console.push(char::from(*byte));
+                    } else {
+                        m.io.console.pop();
+                    }
                 }
             }
             Delta::Ram { offset, old, new } => {
@@ -673,6 +774,11 @@ crate::events! {
             "ExceptionEntry (ARMv6-M, ARMv7-M)", [],
             "{}: {fault}.{} The core stacks 8 registers at {sp:#x}{} and jumps to vector {exc}, {:#x} <{handler}>",
             exception_name(*exc), status_text(status, *exc), if *realigned { " (realigned to 8 bytes: xPSR bit 9 set)" } else { "" }, vector & !1;
+        /// An interrupt taken through its vector.
+        Interrupt { exc: u32, sp: u32, vector: u32, handler: String } = 12, Process, "ExceptionEntry (ARMv6-M, ARMv7-M)", [],
+            "SysTick: the counter reached 0 with TICKINT set, so the exception pends and, PRIMASK being clear, is taken: the core stacks 8 registers at {sp:#x} and jumps to vector {exc}, {:#x} <{handler}>", vector & !1;
+        /// Bytes the UART sent.
+        Console { text: String } = 13, Syscall, "UART transmit data register", [], "the UART sends {text:?} to the console";
         /// The board the firmware runs on.
         BoardChosen { board: String, picked: bool, skipped: Vec<(String, FitError)> } = 11, Alloc, "board preset", [],
             "{}", board_text(board, *picked, skipped);
@@ -769,7 +875,7 @@ impl Ctx<'_> {
         let parts: Vec<(u32, u32)> = info.image.iter().map(|(a, b)| (*a, b.len() as u32)).collect();
         let ram = garbage(ram_kib as usize * 1024, seed);
         let st =
-            McuState { firmware: path.into(), board: b.id.into(), map: b.map(), info, flash: Arc::new(flash), ram, cpu: Cpu::default() };
+            McuState { firmware: path.into(), board: b.id.into(), map: b.map(), info, flash: Arc::new(flash), ram, io: Io::default(), cpu: Cpu::default() };
         let old = self.mcu.clone();
         self.delta(Delta::Load { old, new: Some(Box::new(st)) });
         self.event(Ev::BoardChosen {
@@ -874,11 +980,17 @@ impl Ctx<'_> {
             if stop == Some(st.cpu.r[15]) {
                 return Ok(Outcome::Ok);
             }
+            if st.cpu.sys.systick.pending && self.take_interrupt()? {
+                continue;
+            }
+            let st = self.mcu()?;
             let mut cpu = st.cpu.clone();
             let pc = cpu.r[15];
             let step = execute(st, &mut cpu, false).map(|(_, _, effects)| {
                 let mut load = None;
                 let mut stores: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
+                let mut io: Vec<Delta> = Vec::new();
+                let mut read_csr = false;
                 for e in effects {
                     match e {
                         Effect::Store(addr, bytes) => {
@@ -887,14 +999,29 @@ impl Ctx<'_> {
                                 stores.push((off, st.ram[off..off + bytes.len()].to_vec(), bytes));
                             }
                         }
-                        Effect::Load(addr) => load = Some(addr),
+                        Effect::Load(addr) => {
+                            load = Some(addr);
+                            read_csr |= addr & !3 == periph::SYST_CSR;
+                        }
+                        Effect::Io(addr, value, mask) => {
+                            let old = periph::read_register(&st.board, &st.io, addr).unwrap_or(0);
+                            let (changes, byte) = periph::write_register(&st.board, &st.io, addr, (old & !mask) | (value & mask));
+                            for (a, v) in changes {
+                                io.push(Delta::Io { addr: a, old: st.io.regs.get(&a).copied(), new: Some(v) });
+                            }
+                            io.extend(byte.map(|byte| Delta::Console { byte }));
+                        }
                     }
                 }
-                (load, stores)
+                (load, stores, io, read_csr)
             });
             let ram_base = st.map.ram_base;
             match step {
-                Ok((load, stores)) => {
+                Ok((load, stores, io, read_csr)) => {
+                    if read_csr {
+                        // Reading SYST_CSR clears COUNTFLAG.
+                        cpu.sys.systick.csr &= !(1 << 16);
+                    }
                     let idle = cpu.r[15] == pc;
                     let mut focus: Vec<Focus> =
                         stores.iter().map(|(off, _, _)| Focus::McuAddr { addr: ram_base + *off as u32, write: true }).collect();
@@ -904,8 +1031,22 @@ impl Ctx<'_> {
                     for (offset, old, new) in stores {
                         self.delta(Delta::Ram { offset, old, new });
                     }
+                    let printed: Vec<u8> = io.iter().filter_map(|d| if let Delta::Console { byte } = d { Some(*byte) } else { None }).collect();
+                    for d in io {
+                        self.delta(d);
+                    }
+                    if cpu.sys.systick.wraps_at(cpu.steps) {
+                        // The counter reached 0: COUNTFLAG, and with TICKINT the exception pends.
+                        cpu.sys.systick.csr |= 1 << 16;
+                        if cpu.sys.systick.csr & 2 != 0 {
+                            cpu.sys.systick.pending = true;
+                        }
+                    }
                     self.step_cpu(cpu);
                     self.j.event(Ev::Insn { pc }, focus);
+                    if !printed.is_empty() {
+                        self.event(Ev::Console { text: String::from_utf8_lossy(&printed).into_owned() });
+                    }
                     if idle && stop.is_none() {
                         self.event(Ev::Idle { pc });
                         return Ok(Outcome::Ok);
@@ -966,21 +1107,72 @@ impl Ctx<'_> {
             self.event(Ev::EntryFailed { fault });
             return Ok(());
         }
+        self.push_frame(&mut cpu, sp, realigned, exc, vector);
+        self.set_cpu(cpu);
+        self.event(Ev::Exception { fault, exc, sp, vector, handler, status, realigned });
+        Ok(())
+    }
+
+    /// Stacks the frame at `sp` (checked to be RAM) and enters exception
+    /// `exc`: LR = EXC_RETURN (0xFFFFFFFD when thread mode ran on PSP, so
+    /// the handler switches to MSP; else 0xFFFFFFF9, or 0xFFFFFFF1 from a
+    /// handler), PC from the vector, IPSR = exc, ITSTATE cleared, the
+    /// exclusive monitor closed.
+    fn push_frame(&mut self, cpu: &mut Cpu, sp: u32, realigned: bool, exc: u32, vector: u32) {
+        let Some(st) = self.mcu.as_deref() else { return };
         let off = st.ram_offset(sp, 32).unwrap_or(0);
         let old_frame = st.ram[off..off + 32].to_vec();
         let xpsr = cpu.xpsr() | (u32::from(realigned) << 9);
         let frame = [cpu.r[0], cpu.r[1], cpu.r[2], cpu.r[3], cpu.r[12], cpu.r[14], cpu.r[15], xpsr];
         let bytes: Vec<u8> = frame.iter().flat_map(|w| w.to_le_bytes()).collect();
         self.delta(Delta::Ram { offset: off, old: old_frame, new: bytes });
+        let on_psp = cpu.ipsr == 0 && cpu.sys.control & 2 != 0;
+        cpu.r[14] = if cpu.ipsr != 0 {
+            0xffff_fff1
+        } else if on_psp {
+            0xffff_fffd
+        } else {
+            0xffff_fff9
+        };
         cpu.r[13] = sp;
-        cpu.r[14] = 0xffff_fff9;
+        if on_psp {
+            // Handler mode runs on MSP.
+            std::mem::swap(&mut cpu.r[13], &mut cpu.sys.other_sp);
+        }
         cpu.r[15] = vector & !1;
         cpu.ipsr = exc;
         cpu.it = 0;
         cpu.sys.monitor = false;
+    }
+
+    /// Takes the SysTick exception (15) if it is pending and not masked:
+    /// PRIMASK clear and the core in thread mode (a handler's priority is
+    /// not compared: this model preempts only thread mode). Returns whether
+    /// it did.
+    fn take_interrupt(&mut self) -> R<bool> {
+        let st = self.mcu()?;
+        let c = &st.cpu;
+        if !c.sys.systick.pending || c.sys.primask || c.sys.faultmask || c.ipsr != 0 {
+            return Ok(false);
+        }
+        let mut cpu = c.clone();
+        cpu.sys.systick.pending = false;
+        let exc = 15;
+        let frame_sp = cpu.r[13].wrapping_sub(32);
+        let sp = frame_sp & !7;
+        let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
+        let handler = st.symbolize(vector & !1);
+        if st.check_store_aligned(sp, 4).is_err() || st.check_store_aligned(sp + 28, 4).is_err() || vector & 1 == 0 {
+            let fault = ThumbFault::NoMemoryWrite(sp);
+            cpu.lockup = Some(format!("the SysTick exception entry failed (stack at {sp:#x}, vector {vector:#x})"));
+            self.set_cpu(cpu);
+            self.event(Ev::EntryFailed { fault });
+            return Ok(true);
+        }
+        self.push_frame(&mut cpu, sp, sp != frame_sp, exc, vector);
         self.set_cpu(cpu);
-        self.event(Ev::Exception { fault, exc, sp, vector, handler, status, realigned });
-        Ok(())
+        self.event(Ev::Interrupt { exc, sp, vector, handler });
+        Ok(true)
     }
 }
 
@@ -1038,12 +1230,12 @@ pub fn status_bits(cfsr: u32, hfsr: u32) -> String {
 crate::wire_struct! {
     FwSection { name, vma, lma, size, flags }
     Firmware { sections, symbols, image, entry, arch, segments }
-    SysRegs { primask, faultmask, basepri, control, other_sp, cfsr, hfsr, bfar, monitor, shcsr, vtor }
+    SysRegs { primask, faultmask, basepri, control, other_sp, cfsr, hfsr, bfar, monitor, shcsr, vtor, systick }
     Cpu { r, n, z, c, v, q, it, sys, ipsr, lockup, steps }
-    McuState { firmware, board, map, info, flash, ram, cpu }
+    McuState { firmware, board, map, info, flash, ram, io, cpu }
 }
 
 crate::wire_enum! {
     Focus { McuAddr { addr, write } = 0 }
-    Delta { Load { old, new } = 0, Cpu { old, new } = 1, Ram { offset, old, new } = 2, Step { regs, flags } = 3 }
+    Delta { Load { old, new } = 0, Cpu { old, new } = 1, Ram { offset, old, new } = 2, Step { regs, flags } = 3, Io { addr, old, new } = 4, Console { byte } = 5 }
 }

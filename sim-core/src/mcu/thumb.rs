@@ -35,6 +35,62 @@ pub(super) fn execute(m: &McuState, cpu: &mut Cpu, t: bool) -> Result<(String, S
     let hw = m.read_aligned(pc & !1, 2).map_err(|e| ThumbFault::Fetch(Box::new(e)))?;
     let wide = hw >> 11 >= 0b11101;
     let lo = if wide { Some(m.read_aligned((pc & !1).wrapping_add(2), 2).map_err(|e| ThumbFault::Fetch(Box::new(e)))?) } else { None };
+    let handler = cpu.ipsr != 0;
+    let (text, note, effects) = conditional(m, cpu, hw, lo, t)?;
+    // A handler branching to EXC_RETURN returns from the exception.
+    if handler && cpu.r[15] >= 0xffff_fff0 {
+        let back = exception_return(m, cpu)?;
+        return Ok((text, txt!(t, "{}{}{back}", note, if note.is_empty() { "" } else { "; " }), effects));
+    }
+    Ok((text, note, effects))
+}
+
+/// ExceptionReturn (ARMv6-M, ARMv7-M): EXC_RETURN 0xFFFFFFF1 returns to
+/// handler mode on MSP, 0xFFFFFFF9 to thread mode on MSP, 0xFFFFFFFD to
+/// thread mode on PSP; the 8 stacked words are restored (xPSR's flags, IT
+/// bits and exception number) and the stack pointer moves past them (4 more
+/// when xPSR bit 9 says the entry realigned it). Any other value is INVPC.
+fn exception_return(m: &McuState, cpu: &mut Cpu) -> Result<String, Fault> {
+    let ret = cpu.r[15] | 1;
+    let (to_handler, psp) = match ret {
+        0xffff_fff1 => (true, false),
+        0xffff_fff9 => (false, false),
+        0xffff_fffd => (false, true),
+        _ => return Err(ThumbFault::BranchNoThumb { link: false, target: ret }),
+    };
+    let sp = if psp { cpu.sys.other_sp } else { cpu.r[13] };
+    let mut w = [0u32; 8];
+    for (i, v) in w.iter_mut().enumerate() {
+        *v = m.read_aligned(sp.wrapping_add(4 * i as u32), 4)?;
+    }
+    let xpsr = w[7];
+    cpu.r[..4].copy_from_slice(&w[..4]);
+    cpu.r[12] = w[4];
+    cpu.r[14] = w[5];
+    cpu.r[15] = w[6] & !1;
+    (cpu.n, cpu.z, cpu.c, cpu.v, cpu.q) = (xpsr >> 31 == 1, xpsr >> 30 & 1 == 1, xpsr >> 29 & 1 == 1, xpsr >> 28 & 1 == 1, xpsr >> 27 & 1 == 1);
+    cpu.it = (((xpsr >> 25) & 3) | (((xpsr >> 10) & 0x3f) << 2)) as u8;
+    let after = sp.wrapping_add(32 + if xpsr & (1 << 9) != 0 { 4 } else { 0 });
+    let from = cpu.ipsr;
+    cpu.ipsr = if to_handler { xpsr & 0x1ff } else { 0 };
+    if psp {
+        // Back on PSP: MSP (in r13 while handling) is kept aside.
+        cpu.sys.other_sp = cpu.r[13];
+        cpu.r[13] = after;
+    } else {
+        cpu.r[13] = after;
+    }
+    Ok(format!(
+        "exception return from exception {from}: EXC_RETURN {ret:#x} unstacks 8 words at {sp:#x}, back to {} at {:#x}",
+        if to_handler { "handler mode" } else { "thread mode" },
+        cpu.r[15]
+    ))
+}
+
+/// One instruction, under the IT block's condition if there is one.
+fn conditional(m: &McuState, cpu: &mut Cpu, hw: u32, lo: Option<u32>, t: bool) -> Result<(String, String, Vec<Effect>), Fault> {
+    let pc = cpu.r[15];
+    let wide = lo.is_some();
     let it = cpu.it;
     if it & 0xf == 0 {
         return match lo {
@@ -351,7 +407,7 @@ fn execute16(m: &McuState, cpu: &mut Cpu, hw: u32, t: bool) -> Result<(String, S
             if op < 3 {
                 let v = cpu.r[rd];
                 m.store(cpu, &mut effects, addr, size, v, false)?;
-                note = txt!(t, "{} = {:#x} stored at {addr:#x} ({})", REG[rd], cpu.r[rd] & mask(size), m.region(addr));
+                note = txt!(t, "{} = {:#x} stored at {addr:#x} ({})", REG[rd], cpu.r[rd] & mask(size), m.place(addr));
             } else {
                 let mut v = m.read(addr, size)?;
                 if op == 3 {
@@ -361,7 +417,7 @@ fn execute16(m: &McuState, cpu: &mut Cpu, hw: u32, t: bool) -> Result<(String, S
                 }
                 cpu.r[rd] = v;
                 effects.push(Effect::Load(addr));
-                note = txt!(t, "{} = {v:#x} loaded from {addr:#x} ({})", REG[rd], m.region(addr));
+                note = txt!(t, "{} = {v:#x} loaded from {addr:#x} ({})", REG[rd], m.place(addr));
             }
             txt!(t, "{} {}, [{}, {}]", names[op as usize], REG[rd], REG[rn], REG[rm])
         }
@@ -389,11 +445,11 @@ fn execute16(m: &McuState, cpu: &mut Cpu, hw: u32, t: bool) -> Result<(String, S
                 let v = m.read(addr, size)?;
                 cpu.r[rd] = v;
                 effects.push(Effect::Load(addr));
-                note = txt!(t, "{} = {v:#x} loaded from {addr:#x} ({}, {})", REG[rd], m.region(addr), m.symbolize(addr));
+                note = txt!(t, "{} = {v:#x} loaded from {addr:#x} ({}, {})", REG[rd], m.place(addr), m.symbolize(addr));
             } else {
                 let v = cpu.r[rd];
                 m.store(cpu, &mut effects, addr, size, v, false)?;
-                note = txt!(t, "{:#x} stored at {addr:#x} ({}, {})", cpu.r[rd] & mask(size), m.region(addr), m.symbolize(addr));
+                note = txt!(t, "{:#x} stored at {addr:#x} ({}, {})", cpu.r[rd] & mask(size), m.place(addr), m.symbolize(addr));
             }
             txt!(t, "{name} {}, [{}, #{off}]", REG[rd], REG[rn])
         }
@@ -556,7 +612,7 @@ fn execute16(m: &McuState, cpu: &mut Cpu, hw: u32, t: bool) -> Result<(String, S
                     } else {
                         let v = cpu.r[i];
                         m.store(cpu, &mut effects, a, 4, v, true)?;
-                        note = txt!(t, "{} = {:#x} stored at {a:#x} ({}, {})", REG[i], cpu.r[i], m.region(a), m.symbolize(a));
+                        note = txt!(t, "{} = {:#x} stored at {a:#x} ({}, {})", REG[i], cpu.r[i], m.place(a), m.symbolize(a));
                     }
                     a += 4;
                 }

@@ -152,7 +152,7 @@ impl X<'_> {
         let v = if aligned { self.m.read_aligned(addr, size)? } else { self.m.read(addr, size)? };
         self.effects.push(Effect::Load(addr));
         if self.t && self.note.is_empty() {
-            self.note = format!("read {v:#x} from {addr:#x} ({}, {})", self.m.region(addr), self.m.symbolize(addr));
+            self.note = format!("read {v:#x} from {addr:#x} ({}, {})", self.m.place(addr), self.m.symbolize(addr));
         }
         Ok(v)
     }
@@ -160,7 +160,7 @@ impl X<'_> {
     fn store(&mut self, addr: u32, size: u32, value: u32, aligned: bool) -> Result<(), Fault> {
         self.m.store(self.cpu, &mut self.effects, addr, size, value & mask(size), aligned)?;
         if self.t {
-            self.note = format!("{:#x} stored at {addr:#x} ({}, {})", value & mask(size), self.m.region(addr), self.m.symbolize(addr));
+            self.note = format!("{:#x} stored at {addr:#x} ({}, {})", value & mask(size), self.m.place(addr), self.m.symbolize(addr));
         }
         Ok(())
     }
