@@ -293,7 +293,19 @@ pub fn models(lesson: &Lesson) -> String {
         });
     }
     if uses(|o| matches!(o, Op::Mcu(_))) {
-        parts.push("an ARMv6-M Cortex-M0 (the BBC micro:bit's nRF51822)".into());
+        let mut boards: Vec<String> = lesson
+            .steps
+            .iter()
+            .filter_map(|s| match &s.op {
+                Op::Mcu(sim_core::McuOp::McuLoad { board, .. }) => Some(match board.as_deref().and_then(sim_core::mcu::board) {
+                    Some(b) => format!("an {} {} (the {}'s {})", b.core.arch(), b.core.name(), b.title, b.chip),
+                    None => "the Cortex-M board preset the firmware fits (the load step names it)".to_string(),
+                }),
+                _ => None,
+            })
+            .collect();
+        boards.dedup();
+        parts.extend(boards);
     }
     if uses(|o| matches!(o, Op::Nt(_))) {
         parts.push("Windows' object manager and handles as in the Windows Research Kernel (Server 2003)".into());

@@ -104,11 +104,14 @@ fn run(what: &str, json: bool, state: bool, at_entry: bool, board: Option<&str>)
                 (pid.0.to_string(), v)
             })
             .collect();
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "processes": procs,
             "frames_in_use": st.linux.frames_in_use(),
             "bpf": serde_json::to_value(&st.bpf).unwrap_or_default(),
         });
+        if let Some(m) = st.mcu.as_deref() {
+            v["mcu"] = mcu_state(m);
+        }
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return if run.failures().is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) };
     }
@@ -152,4 +155,39 @@ fn inspect(file: &str) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The board as `--state` prints it: the preset, the core's registers, and
+/// every data symbol's address and the words there (a symbol's words up to
+/// the next symbol, at most 4), and what the UART printed.
+fn mcu_state(m: &sim_core::mcu::McuState) -> serde_json::Value {
+    let names = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"];
+    let regs: serde_json::Map<String, serde_json::Value> =
+        names.iter().zip(m.cpu.r.iter()).map(|(n, v)| (n.to_string(), serde_json::json!(format!("{v:#010x}")))).collect();
+    let mut addrs: Vec<u32> = m.info.symbols.iter().map(|(_, a)| *a).collect();
+    addrs.sort_unstable();
+    let symbols: Vec<serde_json::Value> = m
+        .info
+        .symbols
+        .iter()
+        .map(|(n, a)| {
+            let next = addrs.iter().find(|x| **x > *a).copied().unwrap_or(a.saturating_add(4));
+            let words: Vec<String> =
+                (0..((next - a) / 4).clamp(1, 4)).filter_map(|i| m.peek(a + 4 * i)).map(|w| format!("{w:#010x}")).collect();
+            serde_json::json!({ "name": n, "address": format!("{a:#010x}"), "place": m.place(*a), "words": words })
+        })
+        .collect();
+    serde_json::json!({
+        "board": m.board,
+        "core": m.map.core.name(),
+        "registers": regs,
+        "xpsr": format!("{:#010x}", m.cpu.xpsr()),
+        "mode": if m.cpu.ipsr == 0 { "thread".to_string() } else { format!("handler (exception {})", m.cpu.ipsr) },
+        "lockup": m.cpu.lockup,
+        "instructions": m.cpu.steps,
+        "cfsr": format!("{:#010x}", m.cpu.sys.cfsr),
+        "hfsr": format!("{:#010x}", m.cpu.sys.hfsr),
+        "symbols": symbols,
+        "console": m.io.console,
+    })
 }

@@ -197,3 +197,85 @@ fn thumb2_matches_qemu_cortex_m3_on_random_instruction_streams() {
         }
     }
 }
+
+/// Loads `fw` on `board`, resets, and runs until `until` (or the idle loop).
+fn boot(fw: &[u8], board: &str, until: Option<&str>) -> (Machine, Result<Outcome, SimError>) {
+    let mut m = self::board(fw);
+    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some(board.into()), flash_kib: None, ram_kib: None, seed: 9 }).expect("load");
+    m.apply(&McuOp::McuReset {}).expect("reset");
+    let r = run(&mut m, until, 200_000);
+    (m, r)
+}
+
+/// The word at a symbol.
+fn word(m: &Machine, name: &str) -> u32 {
+    let mcu = m.state().mcu.as_deref().expect("mcu");
+    let a = mcu.info.symbols.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no symbol {name}")).1;
+    mcu.peek(a).unwrap_or_else(|| panic!("{name} at {a:#x} is not memory"))
+}
+
+const STM32F103: &[u8] = include_bytes!("../../fixtures/mcu/stm32f103/firmware.elf");
+const NEWLIB: &[u8] = include_bytes!("../../fixtures/mcu/newlib/firmware.elf");
+
+#[test]
+fn boards_are_picked_from_the_elf() {
+    let pick = |fw: &[u8]| sim_core::mcu::pick(&Firmware::parse(fw).expect("firmware"), None, None).map(|(b, _)| b.id);
+    assert_eq!(pick(FW), Ok("microbit"), "ARMv6-M at 0 with 16 KiB of RAM");
+    assert_eq!(pick(NEWLIB), Ok("lm3s6965"), "ARMv7-M at 0 with 64 KiB of RAM: not the M0 micro:bit");
+    assert_eq!(pick(STM32F103), Ok("stm32f103"), "ARMv7-M at 0x08000000 with 20 KiB of RAM");
+    // Each fits some presets and not others, with the reason named.
+    let fw = Firmware::parse(STM32F103).expect("firmware");
+    let microbit = sim_core::mcu::board("microbit").expect("preset");
+    assert_eq!(microbit.fits(&fw, 256, 16).map_err(|e| e.to_string()), Err("it is built for v7-M (Tag_CPU_arch), which the Cortex-M0 does not execute".into()));
+    let lm3s = sim_core::mcu::board("lm3s6965").expect("preset");
+    assert!(matches!(lm3s.fits(&fw, 256, 64), Err(FitError::Segment { index: 0, lma: 0x0800_0000, .. })));
+    // A firmware run on a board it does not fit is refused, naming segment and board.
+    let mut m = board(STM32F103);
+    let e = m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some("lm3s6965".into()), flash_kib: None, ram_kib: None, seed: 1 }).expect_err("does not fit");
+    assert!(e.to_string().contains("does not fit the lm3s6965 board: segment 0's load address 0x8000000"), "{e}");
+    let e = m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some("arduino".into()), flash_kib: None, ram_kib: None, seed: 1 }).expect_err("no such board");
+    assert!(e.to_string().contains("no board preset is called `arduino`; the presets are microbit, rp2040"), "{e}");
+}
+
+#[test]
+fn a_cmsis_style_stm32f103_firmware_boots_through_systeminit_to_main() {
+    // CMSIS-style assembly startup, SystemInit polling RCC_CR's HSERDY and
+    // PLLRDY and RCC_CFGR's SWS, newlib's __libc_init_array, then main.
+    let (m, r) = boot(STM32F103, "stm32f103", None);
+    assert_eq!(r.expect("runs"), Outcome::Ok, "idles in main's loop");
+    assert_eq!(word(&m, "seen_counter"), 5, ".data copied by Reset_Handler");
+    assert_eq!(word(&m, "seen_zero"), 0, ".bss zeroed");
+    assert_eq!(word(&m, "seen_clock"), 72_000_000, "SystemInit saw HSERDY and PLLRDY and switched to the PLL");
+    assert_eq!((word(&m, "quotient"), word(&m, "remainder_")), (714, 2), "udiv and mls");
+    assert_eq!(word(&m, "squares_sum"), 1240, "the constructor ran before main");
+    assert_eq!(word(&m, "kind"), 29, "the switch's TBB table");
+    assert_eq!(word(&m, "field"), 100 + (3 << 8) + (9 << 12), "bitfield inserts and extracts");
+    assert_eq!(word(&m, "product"), (-617_283_945i64) as u32, "smull's low word");
+    let mcu = m.state().mcu.as_deref().expect("mcu");
+    assert_eq!(mcu.io.console, "hi", "USART1_DR");
+    assert_eq!(mcu.io.regs.get(&0x4001_100c), Some(&0), "GPIOC_ODR: BSRR cleared bit 13");
+    assert_eq!(mcu.io.regs.get(&0x4001_1004), Some(&0x4424_4444), "PC13 configured as an output");
+    // The same image fits the STM32F4 Discovery (flash at 0x08000000) and
+    // reaches main, but its RCC is elsewhere: the F1's SystemInit times out
+    // waiting for HSERDY and leaves the clock at 8 MHz.
+    let (m, r) = boot(STM32F103, "stm32f4", Some("main"));
+    assert_eq!(r.expect("reaches main"), Outcome::Ok);
+    assert_eq!(word(&m, "SystemCoreClock"), 8_000_000, "no HSERDY at the F1's RCC_CR address on an F4");
+}
+
+#[test]
+fn newlib_crt0_zeroes_bss_runs_constructors_but_copies_no_data() {
+    for board in ["lm3s6965", "nrf52840"] {
+        let (m, r) = boot(NEWLIB, board, None);
+        assert_eq!(r.expect("runs"), Outcome::Ok, "{board}: ends idling");
+        assert_ne!(word(&m, "seen_x"), 5, "{board}: _mainCRTStartup never copies .data: x is whatever RAM held");
+        assert_eq!(word(&m, "seen_y"), 0, "{board}: memset zeroed .bss");
+        assert_eq!(word(&m, "ctor_ran"), 42, "{board}: __libc_init_array ran the constructor");
+        // exit() then reads newlib's own .data (impure_data's __cleanup), which
+        // is RAM garbage too, and calls it: INVSTATE, escalated to HardFault.
+        let c = cpu(&m);
+        let at = m.state().mcu.as_deref().expect("mcu").symbolize(c.r[15]);
+        assert_eq!((c.ipsr, c.sys.cfsr, c.sys.hfsr), (3, 1 << 17, 1 << 30), "{board}: a forced HardFault from INVSTATE");
+        assert!(at.starts_with("Default_Handler"), "{board}: idles in {at}");
+    }
+}

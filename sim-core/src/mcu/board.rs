@@ -108,7 +108,7 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 264,
         vectors: 0x1000_0100,
-        note: "RP2040 datasheet 2.2: XIP flash at 0x10000000, 264 KiB SRAM at 0x20000000. The boot ROM and the 256-byte boot2 (not simulated) set VTOR to 0x10000100 and load SP and PC from there; core 1 is not simulated",
+        note: "RP2040 datasheet, address map: XIP flash at 0x10000000, 264 KiB SRAM at 0x20000000. The boot ROM and the 256-byte boot2 (not simulated) set VTOR to 0x10000100 and load SP and PC from there; core 1 is not simulated",
     },
     Board {
         id: "lm3s6965",
@@ -134,7 +134,7 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 20,
         vectors: 0,
-        note: "RM0008 3.4: main flash at 0x08000000, aliased at 0 when BOOT0 = 0 (boot from flash), so reset reads the vectors through the alias; 20 KiB SRAM at 0x20000000",
+        note: "RM0008, memory map and boot configuration: main flash at 0x08000000, aliased at 0 when BOOT0 = 0 (boot from flash), so reset reads the vectors through the alias; 20 KiB SRAM at 0x20000000",
     },
     Board {
         id: "nrf52840",
@@ -147,7 +147,7 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 256,
         vectors: 0,
-        note: "nRF52840 Product Specification 4.2: 1 MiB flash at 0, 256 KiB RAM at 0x20000000",
+        note: "nRF52840 Product Specification, memory: 1 MiB flash at 0, 256 KiB RAM at 0x20000000",
     },
     Board {
         id: "stm32f4",
@@ -160,7 +160,7 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 128,
         vectors: 0,
-        note: "RM0090 2.3: main flash at 0x08000000, aliased at 0 when booting from flash; SRAM1 and SRAM2 (128 KiB) at 0x20000000; the 64 KiB CCM RAM at 0x10000000 is not simulated",
+        note: "RM0090, memory map and boot configuration: main flash at 0x08000000, aliased at 0 when booting from flash; SRAM1 and SRAM2 (128 KiB) at 0x20000000; the 64 KiB CCM RAM at 0x10000000 is not simulated",
     },
 ];
 
@@ -240,7 +240,8 @@ impl Board {
         }
         let in_ram = |a: u32, n: u32| a >= self.ram_base && u64::from(a) + u64::from(n) <= u64::from(self.ram_base) + u64::from(ram);
         for s in &fw.sections {
-            if s.flags.contains("write") && s.size > 0 && !in_ram(s.vma, s.size) {
+            // A writable section may also stay in flash (newlib's .init_array is "WA").
+            if s.flags.contains("write") && s.size > 0 && !in_ram(s.vma, s.size) && !in_flash(s.vma, s.size) {
                 return Err(FitError::Section { name: s.name.clone(), vma: s.vma, size: s.size, base: self.ram_base, ram });
             }
         }

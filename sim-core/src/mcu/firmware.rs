@@ -46,8 +46,11 @@ pub struct FwSection {
 pub struct Firmware {
     /// Allocated sections.
     pub sections: Vec<FwSection>,
-    /// Symbols the startup code uses (and main), with their values.
+    /// Symbols the startup code uses (and main), then every data object in
+    /// RAM, with their values.
     pub symbols: Vec<(String, u32)>,
+    /// Every function, by address (to name code addresses).
+    pub functions: Vec<(String, u32)>,
     /// (LMA, bytes) to program into flash.
     #[serde(skip)]
     pub image: Vec<(u32, Vec<u8>)>,
@@ -118,21 +121,36 @@ fn cpu_attributes(data: &[u8]) -> (Option<CpuArch>, Option<char>) {
     out
 }
 
-/// Symbols worth showing.
+/// Symbols worth showing first: the vector table, the startup code's and
+/// the linker script's names in the three runtimes the fixtures use (this
+/// project's startup.c, a CMSIS-style vendor startup file with newlib, and
+/// cortex-m-rt), and main. Every data object in RAM follows them.
 pub(super) const SHOWN: &[&str] = &[
     "vector_table",
+    "g_pfnVectors",
+    "__vector_table",
     "Reset_Handler",
+    "Reset",
+    "_mainCRTStartup",
+    "SystemInit",
+    "__libc_init_array",
     "main",
     "__sidata",
+    "_sidata",
     "__sdata",
+    "_sdata",
     "__edata",
+    "_edata",
     "__sbss",
+    "_sbss",
+    "__bss_start__",
     "__ebss",
+    "_ebss",
+    "__bss_end__",
     "_stack_top",
-    "x",
-    "y",
-    "seen_x",
-    "seen_y",
+    "_estack",
+    "_stack_start",
+    "__stack",
 ];
 
 impl Firmware {
@@ -195,22 +213,31 @@ impl Firmware {
             }
             sections.push(FwSection { name: s.name().unwrap_or("?").to_string(), vma, lma, size: s.size() as u32, flags: f.join(",") });
         }
-        let mut symbols: Vec<(String, u32)> = file
-            .symbols()
-            // Function symbols carry the Thumb bit; the code itself starts at the even address.
-            .filter_map(|s| {
-                let addr = if s.kind() == object::SymbolKind::Text { s.address() as u32 & !1 } else { s.address() as u32 };
-                s.name().ok().filter(|n| SHOWN.contains(n)).map(|n| (n.to_string(), addr))
-            })
-            .collect();
+        // Function symbols carry the Thumb bit; the code itself starts at the even address.
+        let named = |s: &object::read::elf::ElfSymbol32<'_, '_, object::LittleEndian>| {
+            let addr = if s.kind() == object::SymbolKind::Text { s.address() as u32 & !1 } else { s.address() as u32 };
+            s.name().ok().filter(|n| !n.is_empty() && !n.starts_with('$')).map(|n| (n.to_string(), addr))
+        };
+        let mut symbols: Vec<(String, u32)> = file.symbols().filter_map(|s| named(&s).filter(|(n, _)| SHOWN.contains(&n.as_str()))).collect();
         symbols.sort_by_key(|(n, _)| SHOWN.iter().position(|x| x == n));
+        let mut data: Vec<(String, u32)> = file
+            .symbols()
+            .filter(|s| s.kind() == object::SymbolKind::Data && s.size() > 0 && s.address() >= u64::from(RAM_BASE))
+            .filter_map(|s| named(&s))
+            .filter(|(n, _)| !SHOWN.contains(&n.as_str()))
+            .collect();
+        data.sort_by_key(|(_, a)| *a);
+        symbols.extend(data);
         symbols.dedup();
+        let mut functions: Vec<(String, u32)> = file.symbols().filter(|s| s.kind() == object::SymbolKind::Text).filter_map(|s| named(&s)).collect();
+        functions.sort_by_key(|(_, a)| *a);
+        functions.dedup_by_key(|(_, a)| *a);
         let arch = match file.section_by_name(".ARM.attributes").and_then(|s| s.data().ok()).map(cpu_attributes) {
             Some((_, Some(p))) if p != 'M' => return Err(FirmwareError::NotMProfile(p)),
             Some((arch, _)) => arch,
             None => None,
         };
-        Ok(Firmware { sections, symbols, image, entry: file.entry() as u32, arch, segments })
+        Ok(Firmware { sections, symbols, functions, image, entry: file.entry() as u32, arch, segments })
     }
 
     /// The word the image puts at load address `addr`, if it puts one there.

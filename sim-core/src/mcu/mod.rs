@@ -163,7 +163,7 @@ pub struct McuState {
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum ThumbFault {
     /// A load not aligned to its size (ARMv6-M faults on every unaligned access).
-    #[error("unaligned {size}-byte read at {addr:#010x} (the Cortex-M0 faults on it)")]
+    #[error("unaligned {size}-byte read at {addr:#010x} (ARMv6-M faults on every unaligned access, ARMv7-M on unaligned LDM, LDRD and LDREX)")]
     UnalignedRead {
         /// Bytes.
         size: u32,
@@ -191,7 +191,7 @@ pub enum ThumbFault {
     #[error("instruction fetch failed: {0}")]
     Fetch(Box<ThumbFault>),
     /// `bx`/`blx` to an address without the Thumb bit (INVSTATE).
-    #[error("{} to {target:#x} without the Thumb bit: the Cortex-M0 has no ARM state (INVSTATE)", if *link { "blx" } else { "bx" })]
+    #[error("{} to {target:#x} without the Thumb bit: Cortex-M cores have no ARM state (INVSTATE)", if *link { "blx" } else { "bx" })]
     BranchNoThumb {
         /// `blx` (else `bx`).
         link: bool,
@@ -448,6 +448,7 @@ impl McuState {
             .info
             .symbols
             .iter()
+            .chain(&self.info.functions)
             .filter(|(_, v)| *v <= addr && addr - *v < 0x100 && (*v >= self.map.ram_base) == (addr >= self.map.ram_base))
             .max_by_key(|(_, v)| *v);
         match best {
@@ -871,7 +872,9 @@ impl Ctx<'_> {
             let o = (lma - b.flash_base) as usize;
             flash[o..o + bytes.len()].copy_from_slice(bytes);
         }
-        let used = info.image.iter().map(|(a, b)| a + b.len() as u32).max().unwrap_or(0);
+        // objcopy -O binary writes from the lowest load address to the highest end.
+        let first = info.image.iter().map(|(a, _)| *a).min().unwrap_or(0);
+        let used = info.image.iter().map(|(a, b)| a + b.len() as u32).max().unwrap_or(0) - first;
         let parts: Vec<(u32, u32)> = info.image.iter().map(|(a, b)| (*a, b.len() as u32)).collect();
         let ram = garbage(ram_kib as usize * 1024, seed);
         let st =
@@ -1229,7 +1232,7 @@ pub fn status_bits(cfsr: u32, hfsr: u32) -> String {
 
 crate::wire_struct! {
     FwSection { name, vma, lma, size, flags }
-    Firmware { sections, symbols, image, entry, arch, segments }
+    Firmware { sections, symbols, functions, image, entry, arch, segments }
     SysRegs { primask, faultmask, basepri, control, other_sp, cfsr, hfsr, bfar, monitor, shcsr, vtor, systick }
     Cpu { r, n, z, c, v, q, it, sys, ipsr, lockup, steps }
     McuState { firmware, board, map, info, flash, ram, io, cpu }

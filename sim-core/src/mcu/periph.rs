@@ -53,13 +53,14 @@ const fn reg(addr: u32, name: &'static str, reset: u32, behaviour: Behaviour) ->
 
 use Behaviour::*;
 
-/// STM32F1 (RM0008 7.3, 3.3.3, 9.2, 27.6): RCC_CR with HSION/HSIRDY set
+/// STM32F1 (RM0008, the STM32F10x reference manual): RCC_CR with HSION/HSIRDY set
 /// from reset, HSEON (16) -> HSERDY (17), PLLON (24) -> PLLRDY (25).
 const STM32F1: &[Register] = &[
     reg(0x4002_1000, "RCC_CR", 0x0000_0083, Ready(&[(1 << 16, 1 << 17), (1 << 24, 1 << 25), (1, 2)])),
     reg(0x4002_1004, "RCC_CFGR", 0, Switch),
     reg(0x4002_1008, "RCC_CIR", 0, Plain),
-    reg(0x4002_1018, "RCC_APB2ENR", 0x0000_0014, Plain),
+    reg(0x4002_1014, "RCC_AHBENR", 0x0000_0014, Plain),
+    reg(0x4002_1018, "RCC_APB2ENR", 0, Plain),
     reg(0x4002_101c, "RCC_APB1ENR", 0, Plain),
     reg(0x4002_2000, "FLASH_ACR", 0x0000_0030, Plain),
     reg(0x4001_0800, "GPIOA_CRL", 0x4444_4444, Plain),
@@ -75,7 +76,7 @@ const STM32F1: &[Register] = &[
     reg(0x4001_380c, "USART1_CR1", 0, Plain),
 ];
 
-/// STM32F4 (RM0090 7.3, 3.9, 8.4, 30.6): RCC_CR HSEON (16) -> HSERDY (17),
+/// STM32F405/407 (RM0090, the STM32F4 reference manual): RCC_CR HSEON (16) -> HSERDY (17),
 /// PLLON (24) -> PLLRDY (25); RCC_CFGR SW -> SWS.
 const STM32F4: &[Register] = &[
     reg(0x4002_3800, "RCC_CR", 0x0000_0083, Ready(&[(1 << 16, 1 << 17), (1 << 24, 1 << 25), (1 << 26, 1 << 27), (1, 2)])),
@@ -85,7 +86,7 @@ const STM32F4: &[Register] = &[
     reg(0x4002_3830, "RCC_AHB1ENR", 0x0010_0000, Plain),
     reg(0x4002_3840, "RCC_APB1ENR", 0, Plain),
     reg(0x4002_3c00, "FLASH_ACR", 0, Plain),
-    reg(0x4000_7000, "PWR_CR", 0x0000_c000, Plain),
+    reg(0x4000_7000, "PWR_CR", 0x0000_4000, Plain),
     reg(0x4002_0c00, "GPIOD_MODER", 0, Plain),
     reg(0x4002_0c14, "GPIOD_ODR", 0, Plain),
     reg(0x4002_0c18, "GPIOD_BSRR", 0, SetReset { odr: 0x4002_0c14 }),
@@ -93,7 +94,7 @@ const STM32F4: &[Register] = &[
     reg(0x4000_4404, "USART2_DR", 0, UartData),
 ];
 
-/// LM3S6965 (datasheet 6.5, 13.6): SYSCTL RIS reports the PLL locked;
+/// LM3S6965 (its datasheet's System Control and UART chapters): SYSCTL RIS reports the PLL locked;
 /// UART0's data register and its flag register (TXFF clear: never full).
 const LM3S6965: &[Register] = &[
     reg(0x400f_e050, "SYSCTL_RIS", 0x0000_0040, Fixed(0x0000_0040)),
@@ -111,7 +112,7 @@ const NRF: &[Register] = &[
     reg(0x4000_251c, "UART0_TXD", 0, UartData),
 ];
 
-/// RP2040 (datasheet 2.3.1.7, 4.2.8): SIO's GPIO_OUT and GPIO_OE; UART0's UARTDR and UARTFR.
+/// RP2040 (its datasheet's SIO and UART chapters): SIO's GPIO_OUT and GPIO_OE; UART0's UARTDR and UARTFR.
 const RP2040: &[Register] = &[
     reg(0xd000_0010, "SIO_GPIO_OUT", 0, Plain),
     reg(0xd000_0020, "SIO_GPIO_OE", 0, Plain),

@@ -802,7 +802,8 @@ fn disassemble(m: &McuState, i: &Instruction, pc: u32, lo: u32) -> String {
     };
     let mn = format!("{}{}{cond}{}", i.opcode, if i.s { "s" } else { "" }, if i.thumb_w { ".w" } else { "" });
     let reg = |r: &Reg| REG[r.number() as usize & 15].to_string();
-    let imm = |v: i64| if (-9..=9).contains(&v) { format!("#{v}") } else { format!("#{v}\t@ {:#x}", v as u32) };
+    // objdump adds the hex of an immediate past a byte as a comment.
+    let imm = |v: i64| if (-255..=255).contains(&v) { format!("#{v}") } else { format!("#{v}  @ {:#x}", v as u32) };
     let shift = |s: &RegShift| match s.into_shift() {
         RegShiftStyle::RegImm(x) if x.stype() == ShiftStyle::LSL && x.imm() == 0 => reg(&x.shiftee()),
         RegShiftStyle::RegImm(x) if x.stype() == ShiftStyle::RRX => format!("{}, rrx", reg(&x.shiftee())),
