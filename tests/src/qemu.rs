@@ -49,7 +49,7 @@ pub struct Rng(pub u64);
 
 impl Rng {
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn bits(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -58,7 +58,7 @@ impl Rng {
 
     /// A number below `n`.
     pub fn below(&mut self, n: u32) -> u32 {
-        (self.next() % u64::from(n)) as u32
+        (self.bits() % u64::from(n)) as u32
     }
 
     /// One of `xs`.
@@ -250,7 +250,7 @@ pub fn thumb2_elf(g: &mut Rng, insns: &[Vec<u16>]) -> (Vec<u8>, u32) {
     let back = top as i32 - (code.len() as i32 + 2);
     code.push((0xd100 | (back as u32 & 0xff)) as u16);
     for rd in 0..13 {
-        let v = if rd == 9 { WINDOW } else { g.next() as u32 };
+        let v = if rd == 9 { WINDOW } else { g.bits() as u32 };
         movw(&mut code, rd, v, false);
         movw(&mut code, rd, v, true);
     }

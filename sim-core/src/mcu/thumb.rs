@@ -124,7 +124,8 @@ fn conditional(m: &McuState, cpu: &mut Cpu, hw: u32, lo: Option<u32>, t: bool) -
         None => {
             let r = execute16(m, cpu, hw, t)?;
             // CMP, CMN and TST set the flags in an IT block too.
-            if !(hw >> 10 == 0b010000 && matches!((hw >> 6) & 15, 8 | 10 | 11)) && !(hw >> 11 == 0b00101) && !(hw >> 8 == 0b01000101) {
+            let compare = (hw >> 10 == 0b010000 && matches!((hw >> 6) & 15, 8 | 10 | 11)) || hw >> 11 == 0b00101 || hw >> 8 == 0b01000101;
+            if !compare {
                 (cpu.n, cpu.z, cpu.c, cpu.v) = flags;
             }
             r

@@ -324,12 +324,9 @@ fn system(x: &mut X<'_>, hw: u32, lo: u32) -> Result<Option<String>, Fault> {
     let v = x.cpu.r[rn];
     let privileged = x.cpu.ipsr != 0 || x.cpu.sys.control & 1 == 0;
     match sysm {
-        0..=3 => {
-            // APSR_nzcvq (mask bit 11): the flags.
-            if lo & 0x800 != 0 {
-                (x.cpu.n, x.cpu.z, x.cpu.c, x.cpu.v, x.cpu.q) =
-                    (v >> 31 == 1, v >> 30 & 1 == 1, v >> 29 & 1 == 1, v >> 28 & 1 == 1, v >> 27 & 1 == 1);
-            }
+        // APSR_nzcvq (mask bit 11): the flags.
+        0..=3 if lo & 0x800 != 0 => {
+            (x.cpu.n, x.cpu.z, x.cpu.c, x.cpu.v, x.cpu.q) = (v >> 31 == 1, v >> 30 & 1 == 1, v >> 29 & 1 == 1, v >> 28 & 1 == 1, v >> 27 & 1 == 1);
         }
         8 | 9 if privileged => {
             let active = (sysm == 9) == psp_active;
@@ -341,11 +338,8 @@ fn system(x: &mut X<'_>, hw: u32, lo: u32) -> Result<Option<String>, Fault> {
         }
         16 if privileged => x.cpu.sys.primask = v & 1 == 1,
         17 if privileged => x.cpu.sys.basepri = v as u8,
-        18 if privileged => {
-            if v as u8 != 0 && (x.cpu.sys.basepri == 0 || (v as u8) < x.cpu.sys.basepri) {
-                x.cpu.sys.basepri = v as u8;
-            }
-        }
+        // BASEPRI_MAX only raises the priority mask.
+        18 if privileged && v as u8 != 0 && (x.cpu.sys.basepri == 0 || (v as u8) < x.cpu.sys.basepri) => x.cpu.sys.basepri = v as u8,
         19 if privileged => x.cpu.sys.faultmask = v & 1 == 1,
         20 if privileged => {
             // SPSEL can change only in thread mode; changing it swaps the stack pointers.
@@ -744,9 +738,9 @@ fn run(x: &mut X<'_>, i: &Instruction, hw: u32, lo: u32) -> Result<u32, Stop> {
         }
         Op::PUSH | Op::POP | Op::LDM(..) | Op::STM(..) => {
             let (base, list, wback, up) = match i.opcode {
-                Op::PUSH => (13, ops[0].clone(), true, false),
-                Op::POP => (13, ops[0].clone(), true, true),
-                Op::LDM(add, _, w, _) | Op::STM(add, _, w, _) => (need(&ops[0])?.number() as usize, ops[1].clone(), w, add),
+                Op::PUSH => (13, ops[0], true, false),
+                Op::POP => (13, ops[0], true, true),
+                Op::LDM(add, _, w, _) | Op::STM(add, _, w, _) => (need(&ops[0])?.number() as usize, ops[1], w, add),
                 _ => return Err(Stop::Unsupported),
             };
             let O::RegList(list) = list else { return Err(Stop::Unsupported) };
