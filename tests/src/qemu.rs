@@ -14,7 +14,20 @@ pub fn qemu_trace(machine: &str, elf: &std::path::Path, start: Option<u32>, step
     static PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
     let port = 20000 + (std::process::id() % 20000) as u16 + PORT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let mut qemu = Command::new("qemu-system-arm")
-        .args(["-M", machine, "-display", "none", "-serial", "null", "-monitor", "none", "-S", "-gdb", &format!("tcp:127.0.0.1:{port}"), "-kernel"])
+        .args([
+            "-M",
+            machine,
+            "-display",
+            "none",
+            "-serial",
+            "null",
+            "-monitor",
+            "none",
+            "-S",
+            "-gdb",
+            &format!("tcp:127.0.0.1:{port}"),
+            "-kernel",
+        ])
         .arg(elf)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -30,7 +43,8 @@ pub fn qemu_trace(machine: &str, elf: &std::path::Path, start: Option<u32>, step
         ),
     )
     .expect("script");
-    let out = Command::new("timeout").args(["120", "gdb-multiarch", "-q", "-batch", "-x"]).arg(&script).arg(elf).output().expect("gdb runs");
+    let out =
+        Command::new("timeout").args(["120", "gdb-multiarch", "-q", "-batch", "-x"]).arg(&script).arg(elf).output().expect("gdb runs");
     let _ = qemu.kill();
     let _ = qemu.wait();
     let text = String::from_utf8_lossy(&out.stdout);

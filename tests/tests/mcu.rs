@@ -165,7 +165,14 @@ fn thumb2_matches_qemu_cortex_m3_on_random_instruction_streams() {
         eprintln!("skipped: qemu-system-arm and gdb-multiarch are not installed (cargo xtask setup installs them)");
         return;
     }
-    for seed in [0x9e37_79b9_7f4a_7c15u64, 0x2545_f491_4f6c_dd1d, 0x1405_7b7e_f767_814f, 0xd1b5_4a32_d192_ed03, 0x8cb9_2ba7_2f3d_8dd7, 0x5851_f42d_4c95_7f2d] {
+    for seed in [
+        0x9e37_79b9_7f4a_7c15u64,
+        0x2545_f491_4f6c_dd1d,
+        0x1405_7b7e_f767_814f,
+        0xd1b5_4a32_d192_ed03,
+        0x8cb9_2ba7_2f3d_8dd7,
+        0x5851_f42d_4c95_7f2d,
+    ] {
         let mut g = Rng(seed);
         let insns: Vec<Vec<u16>> = (0..200).map(|_| thumb2_insn(&mut g)).collect();
         // Every instruction runs once (an IT block's skipped ones too), then the idle branch.
@@ -176,7 +183,8 @@ fn thumb2_matches_qemu_cortex_m3_on_random_instruction_streams() {
         let real = qemu_trace("lm3s6965evb", &path, Some(start), steps);
         let _ = std::fs::remove_file(&path);
         let mut m = board(&elf);
-        m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some("lm3s6965".into()), flash_kib: None, ram_kib: None, seed: 5 }).expect("load");
+        m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some("lm3s6965".into()), flash_kib: None, ram_kib: None, seed: 5 })
+            .expect("load");
         m.apply(&McuOp::McuReset {}).expect("reset");
         run(&mut m, Some(&format!("{start:#x}")), 1000).expect("the prologue runs");
         let mask = 0xfe00_fc00; // NZCVQ and the IT bits
@@ -226,14 +234,21 @@ fn boards_are_picked_from_the_elf() {
     // Each fits some presets and not others, with the reason named.
     let fw = Firmware::parse(STM32F103).expect("firmware");
     let microbit = sim_core::mcu::board("microbit").expect("preset");
-    assert_eq!(microbit.fits(&fw, 256, 16).map_err(|e| e.to_string()), Err("it is built for v7-M (Tag_CPU_arch), which the Cortex-M0 does not execute".into()));
+    assert_eq!(
+        microbit.fits(&fw, 256, 16).map_err(|e| e.to_string()),
+        Err("it is built for v7-M (Tag_CPU_arch), which the Cortex-M0 does not execute".into())
+    );
     let lm3s = sim_core::mcu::board("lm3s6965").expect("preset");
     assert!(matches!(lm3s.fits(&fw, 256, 64), Err(FitError::Segment { index: 0, lma: 0x0800_0000, .. })));
     // A firmware run on a board it does not fit is refused, naming segment and board.
     let mut m = board(STM32F103);
-    let e = m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some("lm3s6965".into()), flash_kib: None, ram_kib: None, seed: 1 }).expect_err("does not fit");
+    let e = m
+        .apply(&McuOp::McuLoad { path: "/fw".into(), board: Some("lm3s6965".into()), flash_kib: None, ram_kib: None, seed: 1 })
+        .expect_err("does not fit");
     assert!(e.to_string().contains("does not fit the lm3s6965 board: segment 0's load address 0x8000000"), "{e}");
-    let e = m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some("arduino".into()), flash_kib: None, ram_kib: None, seed: 1 }).expect_err("no such board");
+    let e = m
+        .apply(&McuOp::McuLoad { path: "/fw".into(), board: Some("arduino".into()), flash_kib: None, ram_kib: None, seed: 1 })
+        .expect_err("no such board");
     assert!(e.to_string().contains("no board preset is called `arduino`; the presets are microbit, rp2040"), "{e}");
 }
 
@@ -333,4 +348,42 @@ fn real_runtimes_match_qemu_instruction_by_instruction() {
     // 0x08000000 aliased at 0) through the .data copy and .bss loops, up to
     // SystemInit's first RCC access (the F2's RCC is elsewhere).
     agrees_with_qemu(STM32F103, "fixtures/mcu/stm32f103/firmware.elf", "stm32f103", "netduino2", 225);
+}
+
+#[test]
+fn source_lines_agree_with_addr2line() {
+    use sim_tests::qemu::have;
+    if !have("arm-none-eabi-addr2line") {
+        eprintln!("skipped: arm-none-eabi-addr2line is not installed (cargo xtask setup installs binutils-arm-none-eabi)");
+        return;
+    }
+    for (fw, name) in [
+        (STM32F103, "fixtures/mcu/stm32f103/firmware.elf"),
+        (RUST, "fixtures/mcu/rust/firmware.elf"),
+        (NEWLIB, "fixtures/mcu/newlib/firmware.elf"),
+    ] {
+        let info = Firmware::parse(fw).expect("firmware");
+        assert!(!info.lines.is_empty(), "{name} is built with -g");
+        // Every instruction the run executes, in our main and startup code.
+        let (m, _) = boot(fw, sim_core::mcu::pick(&info, None, None).expect("fits").0.id, Some("main"));
+        let mcu = m.state().mcu.as_deref().expect("mcu");
+        let main = mcu.info.symbols.iter().find(|(n, _)| n == "main").expect("main").1;
+        let addrs: Vec<u32> = (0..24).map(|i| main + 2 * i).collect();
+        let out = std::process::Command::new("arm-none-eabi-addr2line")
+            .arg("-e")
+            .arg(sim_tests::root().join(name))
+            .args(addrs.iter().map(|a| format!("{a:#x}")))
+            .output()
+            .expect("addr2line runs");
+        let theirs: Vec<String> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split(" (").next().unwrap_or(l).to_string()).collect();
+        for (a, t) in addrs.iter().zip(&theirs) {
+            let file_line = t.rsplit('/').next().unwrap_or(t);
+            let ours = info.source_line(*a).map(|(f, l)| format!("{f}:{l}")).unwrap_or_else(|| "??:0".into());
+            if file_line.ends_with(":?") || file_line.starts_with("??") {
+                continue;
+            }
+            assert_eq!(ours, file_line, "{name} at {a:#x}");
+        }
+    }
 }

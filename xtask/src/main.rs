@@ -128,7 +128,8 @@ fn setup(browser: bool) -> R {
             && have("qemu-system-arm")
             && have("gdb-multiarch")
             && have("gdb")
-            && have("bpftool"))
+            && have("bpftool")
+            && have("arm-none-eabi-addr2line"))
         {
             run(Command::new("apt-get").arg("update"))?;
             run(Command::new("apt-get").args([
@@ -141,6 +142,8 @@ fn setup(browser: bool) -> R {
                 "gdb",
                 "bpftool",
                 "libbpf-dev",
+                // addr2line: the oracle for the firmware's DWARF line table.
+                "binutils-arm-none-eabi",
             ]))?;
         }
         libbpf_tools_corpus()?;

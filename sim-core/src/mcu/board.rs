@@ -320,11 +320,7 @@ pub type Skipped = Vec<(&'static str, FitError)>;
 /// The first preset `fw` fits (with the flash and RAM sizes a lesson
 /// gives instead of the presets'), with why each earlier one did not; or
 /// every preset's reason when none fits.
-pub fn pick(
-    fw: &Firmware,
-    flash_kib: Option<u32>,
-    ram_kib: Option<u32>,
-) -> Result<(&'static Board, Skipped), Skipped> {
+pub fn pick(fw: &Firmware, flash_kib: Option<u32>, ram_kib: Option<u32>) -> Result<(&'static Board, Skipped), Skipped> {
     let mut skipped = Vec::new();
     for b in BOARDS {
         match b.fits(fw, flash_kib.unwrap_or(b.flash_kib), ram_kib.unwrap_or(b.ram_kib)) {

@@ -60,6 +60,10 @@ pub struct Firmware {
     pub arch: Option<CpuArch>,
     /// Each PT_LOAD: (program header index, p_paddr, p_filesz).
     pub segments: Vec<(usize, u32, u32)>,
+    /// The source files the DWARF line table names.
+    pub files: Vec<String>,
+    /// The line table: (address, index into `files`, line), by address.
+    pub lines: Vec<(u32, u32, u32)>,
 }
 
 /// `Tag_CPU_arch` and `Tag_CPU_arch_profile` from an `.ARM.attributes`
@@ -119,6 +123,64 @@ fn cpu_attributes(data: &[u8]) -> (Option<CpuArch>, Option<char>) {
         }
     }
     out
+}
+
+/// The most rows of a line table kept (a bound for hostile input).
+const MAX_LINE_ROWS: usize = 1 << 20;
+
+/// The DWARF line table (`.debug_line`, read with gimli through each
+/// compilation unit of `.debug_info`): the file names (without their
+/// directories) and a row per address where the source line changes.
+/// A missing or malformed table gives none.
+fn line_table(file: &ElfFile32<'_, object::LittleEndian>) -> (Vec<String>, Vec<(u32, u32, u32)>) {
+    fn read(
+        file: &ElfFile32<'_, object::LittleEndian>,
+        files: &mut Vec<String>,
+        rows: &mut Vec<(u32, u32, u32)>,
+    ) -> Result<(), gimli::Error> {
+        let section = |id: gimli::SectionId| -> Result<gimli::EndianSlice<'_, gimli::LittleEndian>, gimli::Error> {
+            let data = file.section_by_name(id.name()).and_then(|s| s.data().ok()).unwrap_or(&[]);
+            Ok(gimli::EndianSlice::new(data, gimli::LittleEndian))
+        };
+        let dwarf = gimli::Dwarf::load(section)?;
+        let mut units = dwarf.units();
+        while let Some(header) = units.next()? {
+            let unit = dwarf.unit(header)?;
+            let Some(program) = unit.line_program.clone() else { continue };
+            let mut table = program.rows();
+            while let Some((header, row)) = table.next_row()? {
+                if rows.len() >= MAX_LINE_ROWS {
+                    return Ok(());
+                }
+                if row.end_sequence() {
+                    continue;
+                }
+                let Some(entry) = row.file(header) else { continue };
+                let path = dwarf.attr_string(&unit, entry.path_name())?.to_string_lossy();
+                let name = path.rsplit(['/', '\\']).next().unwrap_or(&path).to_string();
+                let f = match files.iter().position(|n| *n == name) {
+                    Some(i) => i,
+                    None => {
+                        files.push(name);
+                        files.len() - 1
+                    }
+                };
+                let line = row.line().map(|l| l.get()).unwrap_or(0);
+                rows.push((row.address() as u32, f as u32, line.min(u64::from(u32::MAX)) as u32));
+            }
+        }
+        Ok(())
+    }
+    let (mut files, mut rows) = (Vec::new(), Vec::new());
+    if read(file, &mut files, &mut rows).is_err() {
+        return (Vec::new(), Vec::new());
+    }
+    // By address; where two rows share one, the later (the statement's own line) wins.
+    rows.sort_by_key(|(a, _, _)| *a);
+    rows.reverse();
+    rows.dedup_by_key(|(a, _, _)| *a);
+    rows.reverse();
+    (files, rows)
 }
 
 /// Symbols worth showing first: the vector table, the startup code's and
@@ -218,7 +280,8 @@ impl Firmware {
             let addr = if s.kind() == object::SymbolKind::Text { s.address() as u32 & !1 } else { s.address() as u32 };
             s.name().ok().filter(|n| !n.is_empty() && !n.starts_with('$')).map(|n| (n.to_string(), addr))
         };
-        let mut symbols: Vec<(String, u32)> = file.symbols().filter_map(|s| named(&s).filter(|(n, _)| SHOWN.contains(&n.as_str()))).collect();
+        let mut symbols: Vec<(String, u32)> =
+            file.symbols().filter_map(|s| named(&s).filter(|(n, _)| SHOWN.contains(&n.as_str()))).collect();
         symbols.sort_by_key(|(n, _)| SHOWN.iter().position(|x| x == n));
         let mut data: Vec<(String, u32)> = file
             .symbols()
@@ -229,7 +292,8 @@ impl Firmware {
         data.sort_by_key(|(_, a)| *a);
         symbols.extend(data);
         symbols.dedup();
-        let mut functions: Vec<(String, u32)> = file.symbols().filter(|s| s.kind() == object::SymbolKind::Text).filter_map(|s| named(&s)).collect();
+        let mut functions: Vec<(String, u32)> =
+            file.symbols().filter(|s| s.kind() == object::SymbolKind::Text).filter_map(|s| named(&s)).collect();
         functions.sort_by_key(|(_, a)| *a);
         functions.dedup_by_key(|(_, a)| *a);
         let arch = match file.section_by_name(".ARM.attributes").and_then(|s| s.data().ok()).map(cpu_attributes) {
@@ -237,7 +301,17 @@ impl Firmware {
             Some((arch, _)) => arch,
             None => None,
         };
-        Ok(Firmware { sections, symbols, functions, image, entry: file.entry() as u32, arch, segments })
+        let (files, lines) = line_table(&file);
+        Ok(Firmware { sections, symbols, functions, image, entry: file.entry() as u32, arch, segments, files, lines })
+    }
+
+    /// The source file and line of the instruction at `addr`, from the
+    /// DWARF line table: the last row at or below it in its sequence.
+    pub fn source_line(&self, addr: u32) -> Option<(&str, u32)> {
+        let i = self.lines.partition_point(|(a, _, _)| *a <= addr).checked_sub(1)?;
+        let (a, f, l) = self.lines[i];
+        // Rows more than a few KiB below are another function's end.
+        (addr - a < 0x1000 && l > 0).then(|| (self.files.get(f as usize).map(String::as_str).unwrap_or("?"), l))
     }
 
     /// The word the image puts at load address `addr`, if it puts one there.

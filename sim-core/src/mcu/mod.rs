@@ -37,8 +37,8 @@ macro_rules! txt {
 }
 mod board;
 mod firmware;
-mod periph;
 pub mod ops;
+mod periph;
 mod thumb;
 mod thumb2;
 
@@ -163,7 +163,9 @@ pub struct McuState {
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum ThumbFault {
     /// A load not aligned to its size (ARMv6-M faults on every unaligned access).
-    #[error("unaligned {size}-byte read at {addr:#010x} (ARMv6-M faults on every unaligned access, ARMv7-M on unaligned LDM, LDRD and LDREX)")]
+    #[error(
+        "unaligned {size}-byte read at {addr:#010x} (ARMv6-M faults on every unaligned access, ARMv7-M on unaligned LDM, LDRD and LDREX)"
+    )]
     UnalignedRead {
         /// Bytes.
         size: u32,
@@ -812,10 +814,15 @@ pub fn describe(pc: u32, before: &McuState) -> String {
     match execute(before, &mut cpu, true) {
         Ok((text, note, _)) => {
             let note = if note.is_empty() { String::new() } else { format!(": {note}") };
-            format!("{pc:#06x} <{}>  {text}{note}", before.symbolize(pc))
+            format!("{pc:#06x} <{}>{}  {text}{note}", before.symbolize(pc), source_of(before, pc))
         }
-        Err(fault) => format!("{pc:#06x} <{}>  {fault}", before.symbolize(pc)),
+        Err(fault) => format!("{pc:#06x} <{}>{}  {fault}", before.symbolize(pc), source_of(before, pc)),
     }
+}
+
+/// " main.c:21" when the firmware's line table knows the instruction's line.
+fn source_of(m: &McuState, pc: u32) -> String {
+    m.info.source_line(pc).map(|(f, l)| format!(" {f}:{l}")).unwrap_or_default()
 }
 
 /// What the board's code works on: the board (if one is loaded), the
@@ -877,8 +884,16 @@ impl Ctx<'_> {
         let used = info.image.iter().map(|(a, b)| a + b.len() as u32).max().unwrap_or(0) - first;
         let parts: Vec<(u32, u32)> = info.image.iter().map(|(a, b)| (*a, b.len() as u32)).collect();
         let ram = garbage(ram_kib as usize * 1024, seed);
-        let st =
-            McuState { firmware: path.into(), board: b.id.into(), map: b.map(), info, flash: Arc::new(flash), ram, io: Io::default(), cpu: Cpu::default() };
+        let st = McuState {
+            firmware: path.into(),
+            board: b.id.into(),
+            map: b.map(),
+            info,
+            flash: Arc::new(flash),
+            ram,
+            io: Io::default(),
+            cpu: Cpu::default(),
+        };
         let old = self.mcu.clone();
         self.delta(Delta::Load { old, new: Some(Box::new(st)) });
         self.event(Ev::BoardChosen {
@@ -1034,7 +1049,8 @@ impl Ctx<'_> {
                     for (offset, old, new) in stores {
                         self.delta(Delta::Ram { offset, old, new });
                     }
-                    let printed: Vec<u8> = io.iter().filter_map(|d| if let Delta::Console { byte } = d { Some(*byte) } else { None }).collect();
+                    let printed: Vec<u8> =
+                        io.iter().filter_map(|d| if let Delta::Console { byte } = d { Some(*byte) } else { None }).collect();
                     for d in io {
                         self.delta(d);
                     }
@@ -1232,7 +1248,7 @@ pub fn status_bits(cfsr: u32, hfsr: u32) -> String {
 
 crate::wire_struct! {
     FwSection { name, vma, lma, size, flags }
-    Firmware { sections, symbols, functions, image, entry, arch, segments }
+    Firmware { sections, symbols, functions, image, entry, arch, segments, files, lines }
     SysRegs { primask, faultmask, basepri, control, other_sp, cfsr, hfsr, bfar, monitor, shcsr, vtor, systick }
     Cpu { r, n, z, c, v, q, it, sys, ipsr, lockup, steps }
     McuState { firmware, board, map, info, flash, ram, io, cpu }

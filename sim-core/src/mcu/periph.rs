@@ -106,11 +106,8 @@ const LM3S6965: &[Register] = &[
 
 /// nRF51 and nRF52 (reference manual / product specification, GPIO and
 /// UART): P0's OUT, OUTSET, OUTCLR and DIR; UART0's TXD.
-const NRF: &[Register] = &[
-    reg(0x5000_0504, "P0_OUT", 0, Plain),
-    reg(0x5000_0514, "P0_DIR", 0, Plain),
-    reg(0x4000_251c, "UART0_TXD", 0, UartData),
-];
+const NRF: &[Register] =
+    &[reg(0x5000_0504, "P0_OUT", 0, Plain), reg(0x5000_0514, "P0_DIR", 0, Plain), reg(0x4000_251c, "UART0_TXD", 0, UartData)];
 
 /// RP2040 (its datasheet's SIO and UART chapters): SIO's GPIO_OUT and GPIO_OE; UART0's UARTDR and UARTFR.
 const RP2040: &[Register] = &[

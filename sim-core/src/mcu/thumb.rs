@@ -68,7 +68,8 @@ fn exception_return(m: &McuState, cpu: &mut Cpu) -> Result<String, Fault> {
     cpu.r[12] = w[4];
     cpu.r[14] = w[5];
     cpu.r[15] = w[6] & !1;
-    (cpu.n, cpu.z, cpu.c, cpu.v, cpu.q) = (xpsr >> 31 == 1, xpsr >> 30 & 1 == 1, xpsr >> 29 & 1 == 1, xpsr >> 28 & 1 == 1, xpsr >> 27 & 1 == 1);
+    (cpu.n, cpu.z, cpu.c, cpu.v, cpu.q) =
+        (xpsr >> 31 == 1, xpsr >> 30 & 1 == 1, xpsr >> 29 & 1 == 1, xpsr >> 28 & 1 == 1, xpsr >> 27 & 1 == 1);
     cpu.it = (((xpsr >> 25) & 3) | (((xpsr >> 10) & 0x3f) << 2)) as u8;
     let after = sp.wrapping_add(32 + if xpsr & (1 << 9) != 0 { 4 } else { 0 });
     let from = cpu.ipsr;

@@ -326,7 +326,8 @@ fn system(x: &mut X<'_>, hw: u32, lo: u32) -> Result<Option<String>, Fault> {
     match sysm {
         // APSR_nzcvq (mask bit 11): the flags.
         0..=3 if lo & 0x800 != 0 => {
-            (x.cpu.n, x.cpu.z, x.cpu.c, x.cpu.v, x.cpu.q) = (v >> 31 == 1, v >> 30 & 1 == 1, v >> 29 & 1 == 1, v >> 28 & 1 == 1, v >> 27 & 1 == 1);
+            (x.cpu.n, x.cpu.z, x.cpu.c, x.cpu.v, x.cpu.q) =
+                (v >> 31 == 1, v >> 30 & 1 == 1, v >> 29 & 1 == 1, v >> 28 & 1 == 1, v >> 27 & 1 == 1);
         }
         8 | 9 if privileged => {
             let active = (sysm == 9) == psp_active;
