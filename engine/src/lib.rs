@@ -17,10 +17,11 @@ pub fn open_text(name: &str, text: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Runs bytes a student chose: an ELF file (x86-64 executable or ARM
-/// firmware) or a lesson file; returns the encoded recording.
+/// firmware, on the board preset `board` when given) or a lesson file;
+/// returns the encoded recording.
 #[wasm_bindgen]
-pub fn open_bytes(name: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
-    scenarios::open::bytes(name, bytes).map(|run| Recording::from(run).encode())
+pub fn open_bytes(name: &str, bytes: &[u8], board: Option<String>) -> Result<Vec<u8>, String> {
+    scenarios::open::bytes_on(name, bytes, board.as_deref()).map(|run| Recording::from(run).encode())
 }
 
 /// Hands over the system image `name` (the page fetched it for a

@@ -1,6 +1,7 @@
 //! Any halfwords as Thumb code: placed after a vector table in flash, run
-//! from reset; each instruction executes or stops the core with a clear
-//! error (HardFault, lockup, unsupported encoding).
+//! from reset on the Cortex-M0 (ARMv6-M) and the Cortex-M4 (ARMv7E-M,
+//! Thumb-2 decoded by yaxpeax-arm); each instruction executes or stops the
+//! core with a clear error (a fault taken, lockup, unsupported encoding).
 #![no_main]
 use sim_core::{McuOp};
 use libfuzzer_sys::fuzz_target;
@@ -38,9 +39,12 @@ fuzz_target!(|data: &[u8]| {
     code.extend_from_slice(&0x2000_4000u32.to_le_bytes());
     code.extend_from_slice(&9u32.to_le_bytes());
     code.extend_from_slice(&data[..data.len().min(4096)]);
-    let mut m = Machine::new(&Config::default());
-    m.install_file("/fw", Arc::from(elf(&code)));
-    if m.apply(&McuOp::McuLoad { path: "/fw".into(), board: None, flash_kib: None, ram_kib: None, seed: 7 }).is_ok() && m.apply(&McuOp::McuReset {}).is_ok() {
-        let _ = m.apply(&McuOp::McuRun { until: None, max: 3_000 });
+    for board in ["microbit", "nrf52840"] {
+        let mut m = Machine::new(&Config::default());
+        m.install_file("/fw", Arc::from(elf(&code)));
+        let load = McuOp::McuLoad { path: "/fw".into(), board: Some(board.into()), flash_kib: None, ram_kib: None, seed: 7, keep_ram: false };
+        if m.apply(&load).is_ok() && m.apply(&McuOp::McuReset {}).is_ok() {
+            let _ = m.apply(&McuOp::McuRun { until: None, max: 3_000 });
+        }
     }
 });

@@ -63,9 +63,7 @@ fn run(what: &str, json: bool, state: bool, at_entry: bool, board: Option<&str>)
     let run = match BUILTIN.iter().find(|(id, _)| *id == what) {
         Some((id, src)) => lesson_run(&format!("<built-in {id}>"), src),
         None => match std::fs::read(what) {
-            Ok(bytes) if board.is_some() && bytes.get(18..20) == Some(&[40, 0][..]) => {
-                scenarios::open::own_firmware_on(what, &bytes, board)
-            }
+            Ok(bytes) if board.is_some() => scenarios::open::bytes_on(what, &bytes, board),
             Ok(bytes) if at_entry && scenarios::open::is_elf(&bytes) => scenarios::open::own_elf_until(what, &bytes, true),
             Ok(bytes) if scenarios::open::is_elf(&bytes) => scenarios::open::bytes(what, &bytes).map_err(|e| e.to_string()),
             Ok(bytes) => match String::from_utf8(bytes) {

@@ -186,7 +186,7 @@ pub fn own_firmware_on(name: &str, bytes: &[u8], board: Option<&str>) -> Result<
     let steps = vec![
         step(
             "The flasher writes each loadable segment of your file at its load address (LMA); RAM powers up with garbage.",
-            McuOp::McuLoad { path: path.clone(), board: Some(b.id.into()), flash_kib: None, ram_kib: None, seed: 1 },
+            McuOp::McuLoad { path: path.clone(), board: Some(b.id.into()), flash_kib: None, ram_kib: None, seed: 1, keep_ram: false },
         ),
         step("Reset: SP from word 0 of the vector table, PC from word 1.", McuOp::McuReset {}),
         step(
@@ -212,6 +212,17 @@ pub fn check_size(name: &str, len: usize) -> Result<(), String> {
         return Err(format!("{name} is {len} bytes; files up to {} MiB can be opened", MAX_FILE >> 20));
     }
     Ok(())
+}
+
+/// [`bytes`], running ARM firmware on the board preset `board` when given.
+pub fn bytes_on(name: &str, data: &[u8], board: Option<&str>) -> Result<Run, String> {
+    match board {
+        Some(_) if is_elf(data) && data.get(18..20) == Some(&[40, 0][..]) => {
+            check_size(name, data.len())?;
+            own_firmware_on(name, data, board)
+        }
+        _ => bytes(name, data),
+    }
 }
 
 /// Runs bytes a student chose: an ELF file (x86-64 executable or ARM

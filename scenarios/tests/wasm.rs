@@ -92,7 +92,8 @@ fn thumb_rate_in_wasm() {
     use sim_core::{Config, Machine};
     let mut m = Machine::new(&Config::default());
     m.install_file("/fw", std::sync::Arc::from(&include_bytes!("../../fixtures/mcu/bigdata.elf")[..]));
-    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: None, flash_kib: None, ram_kib: Some(128), seed: 3 }).expect("load");
+    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: None, flash_kib: None, ram_kib: Some(128), seed: 3, keep_ram: false })
+        .expect("load");
     // A first run warms the wasm engine up (see translation_rate_in_wasm).
     m.apply(&McuOp::McuReset {}).expect("reset");
     m.apply(&McuOp::McuRun { until: Some("main".into()), max: 200_000 }).expect("warm-up run");

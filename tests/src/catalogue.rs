@@ -13,6 +13,7 @@ const GLOBAL_DATA: &[u8] = include_bytes!("../../fixtures/bpf/corpus/global_data
 const SUBPROG: &[u8] = include_bytes!("../../fixtures/bpf/corpus/subprog_static.o");
 const PROG_ARRAY: &[u8] = include_bytes!("../../fixtures/bpf/corpus/prog_array.o");
 const FW: &[u8] = include_bytes!("../../fixtures/mcu/firmware.elf");
+const SUM_ARRAY_DEFAULT: &[u8] = include_bytes!("../../fixtures/mcu/sum_array_default.elf");
 const LESSON: &str = include_str!("../../scenarios/lessons/fork-cow.toml");
 
 /// How an entry is opened.
@@ -241,6 +242,13 @@ fn firmware() -> Vec<Bad> {
             "segment 1's load address 0x30000000+0x4 is outside its flash",
         ),
         bad("fw-big-endian.elf", f, patched(FW, |v| v[5] = 2), "a big-endian ELF (ELFDATA2MSB)"),
+        // The question's `arm-none-eabi-gcc -nostdlib -o sum_array.elf sum_array.c`: ARM state for an ARM7TDMI.
+        bad(
+            "fw-classic-arm.elf",
+            f,
+            SUM_ARRAY_DEFAULT.to_vec(),
+            "microbit: it is built for v4T (Tag_CPU_arch), which the Cortex-M0 does not execute: that is ARM-state code",
+        ),
         // Tag_CPU_arch_profile (7) 'M' made 'A': a Cortex-A object.
         bad(
             "fw-a-profile.elf",
@@ -272,6 +280,13 @@ fn lessons() -> Vec<Bad> {
         ),
         bad("lesson-no-such-process.toml", f, text(&LESSON.replacen("op = \"fork\", pid = 1", "op = \"fork\", pid = 9", 1)), "there is no process 9"),
         bad("lesson-json-wrong-type.json", f, text("{\"id\": 5, \"title\": \"t\", \"summary\": \"s\", \"steps\": []}"), "id"),
+        bad(
+            "lesson-firmware-wrong-board.toml",
+            f,
+            text("id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\n[[files]]\npath = \"/fw/f.elf\"\nfixture = \"mcu/firmware.elf\"\n[[steps]]\nsay = \"s\"\ndo = { op = \"mcu_load\", path = \"/fw/f.elf\", board = \"stm32f103\" }\n"),
+            "does not fit the stm32f103 board: segment 0's load address 0x0+0xc0 is outside its flash (0x10000 bytes at 0x8000000)",
+        ),
+        bad("lesson-unknown-board.toml", f, text("id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\n[[files]]\npath = \"/fw/f.elf\"\nfixture = \"mcu/firmware.elf\"\n[[steps]]\nsay = \"s\"\ndo = { op = \"mcu_load\", path = \"/fw/f.elf\", board = \"bluepill\" }\n"), "9:53: op `mcu_load`: `board` = `bluepill` is not a board preset (microbit, rp2040, lm3s6965, stm32f103, nrf52840, stm32f4)"),
         bad("lesson-binary.bin", f, vec![0xff, 0xfe, 0x00, 0x80], "neither an ELF file nor a UTF-8 lesson file"),
     ]
 }

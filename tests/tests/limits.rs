@@ -53,7 +53,8 @@ fn the_thumb_interpreter_stops_at_its_budget() {
     // firmware idles long before, so ask the copy loop of bigdata for too much.
     let mut m = Machine::new(&Config::default());
     m.install_file("/fw", std::sync::Arc::from(&include_bytes!("../../fixtures/mcu/bigdata.elf")[..]));
-    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: None, flash_kib: None, ram_kib: Some(128), seed: 3 }).expect("load");
+    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: None, flash_kib: None, ram_kib: Some(128), seed: 3, keep_ram: false })
+        .expect("load");
     m.apply(&McuOp::McuReset {}).expect("reset");
     let e = m.apply(&McuOp::McuRun { until: Some("nowhere_symbol".into()), max: u64::MAX }).expect_err("no such symbol");
     assert!(e.to_string().contains("nowhere_symbol"), "{e}");

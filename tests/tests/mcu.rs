@@ -18,7 +18,8 @@ fn board(fw: &[u8]) -> Machine {
 }
 
 fn load(m: &mut Machine) -> Result<Outcome, SimError> {
-    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: None, flash_kib: None, ram_kib: None, seed: 1 }).map(|a| a.outcome)
+    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: None, flash_kib: None, ram_kib: None, seed: 1, keep_ram: false })
+        .map(|a| a.outcome)
 }
 
 fn run(m: &mut Machine, until: Option<&str>, max: u64) -> Result<Outcome, SimError> {
@@ -57,16 +58,46 @@ fn bad_firmware_files_are_refused_with_a_reason() {
 }
 
 #[test]
-fn broken_vector_tables_lock_the_core_up() {
-    for (word, value, why) in [(4, 0x42, "Thumb"), (4, 0x3000_0001, "outside flash"), (0, 0x1000_0000, "not in RAM")] {
+fn broken_vector_tables_fault_and_lock_up_only_when_the_hardfault_cannot_run() {
+    // Reset itself never faults (TakeReset only loads SP, PC and EPSR.T);
+    // the first instruction that uses a bad value does, through HardFault.
+    // A reset vector with bit 0 clear: EPSR.T = 0, INVSTATE at the first
+    // instruction. One in RAM, or where there is no memory: the fetch faults.
+    for (value, what) in [(0x42, "INVSTATE"), (0x3000_0001, "fetch")] {
         let mut m = board(FW);
         load(&mut m).expect("load");
-        flash(&mut m, word, value);
+        flash(&mut m, 4, value);
         m.apply(&McuOp::McuReset {}).expect("reset");
+        assert_eq!(cpu(&m).lockup, None, "{what}: reset does not lock up");
+        let r = m.apply(&McuOp::McuRun { until: None, max: 10 }).expect("runs");
+        let said: Vec<String> = r.events.iter().map(|e| e.text()).collect();
+        assert!(said.iter().any(|t| t.starts_with("HardFault:") && t.contains(what)), "{what}: {said:#?}");
         let c = cpu(&m);
-        assert!(c.lockup.as_deref().is_some_and(|l| l.contains(why)), "{why}: {:?}", c.lockup);
-        assert!(matches!(run(&mut m, None, 10), Ok(Outcome::Failed { .. })), "a locked core runs nothing");
+        assert_eq!((c.ipsr, c.lockup.is_none()), (3, true), "{what}: in the HardFault handler, which loops");
     }
+    // An initial SP outside RAM: the Reset handler's first push faults, and
+    // the HardFault entry cannot stack there either: lockup.
+    let mut m = board(FW);
+    load(&mut m).expect("load");
+    flash(&mut m, 0, 0x1000_0000);
+    m.apply(&McuOp::McuReset {}).expect("reset");
+    assert!(matches!(run(&mut m, None, 10), Ok(Outcome::Failed { .. }) | Ok(Outcome::Ok)));
+    assert!(cpu(&m).lockup.as_deref().is_some_and(|l| l.contains("cannot stack")), "{:?}", cpu(&m).lockup);
+    assert!(matches!(run(&mut m, None, 10), Ok(Outcome::Failed { .. })), "a locked core runs nothing");
+    // Every vector even (ARM's "Cortex-M locks up after reset" case): the
+    // reset vector's INVSTATE is taken to a HardFault vector with bit 0
+    // clear, whose first instruction faults again inside HardFault: lockup.
+    let mut m = board(FW);
+    load(&mut m).expect("load");
+    flash(&mut m, 4, 0x42);
+    flash(&mut m, 12, 0x40);
+    m.apply(&McuOp::McuReset {}).expect("reset");
+    let _ = run(&mut m, None, 10);
+    assert!(
+        cpu(&m).lockup.as_deref().is_some_and(|l| l.contains("inside the HardFault handler") && l.contains("INVSTATE")),
+        "{:?}",
+        cpu(&m).lockup
+    );
 }
 
 #[test]
@@ -148,7 +179,8 @@ fn flash_holds_what_objcopy_o_binary_writes() {
 fn a_64_kib_data_copy_runs_to_main() {
     let big = include_bytes!("../../fixtures/mcu/bigdata.elf");
     let mut m = board(big);
-    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: None, flash_kib: None, ram_kib: Some(128), seed: 3 }).expect("load");
+    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: None, flash_kib: None, ram_kib: Some(128), seed: 3, keep_ram: false })
+        .expect("load");
     m.apply(&McuOp::McuReset {}).expect("reset");
     let r = m.apply(&McuOp::McuRun { until: Some("main".into()), max: 200_000 }).expect("runs");
     assert_eq!(r.outcome, Outcome::Ok);
@@ -183,8 +215,15 @@ fn thumb2_matches_qemu_cortex_m3_on_random_instruction_streams() {
         let real = qemu_trace("lm3s6965evb", &path, Some(start), steps);
         let _ = std::fs::remove_file(&path);
         let mut m = board(&elf);
-        m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some("lm3s6965".into()), flash_kib: None, ram_kib: None, seed: 5 })
-            .expect("load");
+        m.apply(&McuOp::McuLoad {
+            path: "/fw".into(),
+            board: Some("lm3s6965".into()),
+            flash_kib: None,
+            ram_kib: None,
+            seed: 5,
+            keep_ram: false,
+        })
+        .expect("load");
         m.apply(&McuOp::McuReset {}).expect("reset");
         run(&mut m, Some(&format!("{start:#x}")), 1000).expect("the prologue runs");
         let mask = 0xfe00_fc00; // NZCVQ and the IT bits
@@ -209,7 +248,8 @@ fn thumb2_matches_qemu_cortex_m3_on_random_instruction_streams() {
 /// Loads `fw` on `board`, resets, and runs until `until` (or the idle loop).
 fn boot(fw: &[u8], board: &str, until: Option<&str>) -> (Machine, Result<Outcome, SimError>) {
     let mut m = self::board(fw);
-    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some(board.into()), flash_kib: None, ram_kib: None, seed: 9 }).expect("load");
+    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some(board.into()), flash_kib: None, ram_kib: None, seed: 9, keep_ram: false })
+        .expect("load");
     m.apply(&McuOp::McuReset {}).expect("reset");
     let r = run(&mut m, until, 200_000);
     (m, r)
@@ -243,11 +283,25 @@ fn boards_are_picked_from_the_elf() {
     // A firmware run on a board it does not fit is refused, naming segment and board.
     let mut m = board(STM32F103);
     let e = m
-        .apply(&McuOp::McuLoad { path: "/fw".into(), board: Some("lm3s6965".into()), flash_kib: None, ram_kib: None, seed: 1 })
+        .apply(&McuOp::McuLoad {
+            path: "/fw".into(),
+            board: Some("lm3s6965".into()),
+            flash_kib: None,
+            ram_kib: None,
+            seed: 1,
+            keep_ram: false,
+        })
         .expect_err("does not fit");
     assert!(e.to_string().contains("does not fit the lm3s6965 board: segment 0's load address 0x8000000"), "{e}");
     let e = m
-        .apply(&McuOp::McuLoad { path: "/fw".into(), board: Some("arduino".into()), flash_kib: None, ram_kib: None, seed: 1 })
+        .apply(&McuOp::McuLoad {
+            path: "/fw".into(),
+            board: Some("arduino".into()),
+            flash_kib: None,
+            ram_kib: None,
+            seed: 1,
+            keep_ram: false,
+        })
         .expect_err("no such board");
     assert!(e.to_string().contains("no board preset is called `arduino`; the presets are microbit, rp2040"), "{e}");
 }
@@ -290,7 +344,9 @@ fn newlib_crt0_zeroes_bss_runs_constructors_but_copies_no_data() {
         // is RAM garbage too, and calls it: INVSTATE, escalated to HardFault.
         let c = cpu(&m);
         let at = m.state().mcu.as_deref().expect("mcu").symbolize(c.r[15]);
-        assert_eq!((c.ipsr, c.sys.cfsr, c.sys.hfsr), (3, 1 << 17, 1 << 30), "{board}: a forced HardFault from INVSTATE");
+        // INVSTATE (an even garbage address), IBUSERR or IACCVIOL (an odd one where nothing runs).
+        assert_eq!((c.ipsr, c.sys.hfsr), (3, 1 << 30), "{board}: a forced HardFault");
+        assert!(c.sys.cfsr & ((1 << 17) | (1 << 8) | 1) != 0, "{board}: CFSR {:#x}", c.sys.cfsr);
         assert!(at.starts_with("Default_Handler"), "{board}: idles in {at}");
     }
 }
@@ -316,7 +372,8 @@ fn agrees_with_qemu(fw: &[u8], name: &str, board: &str, machine: &str, steps: us
     }
     let real = qemu_trace(machine, &sim_tests::root().join(name), None, steps);
     let mut m = self::board(fw);
-    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some(board.into()), flash_kib: None, ram_kib: None, seed: 9 }).expect("load");
+    m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some(board.into()), flash_kib: None, ram_kib: None, seed: 9, keep_ram: false })
+        .expect("load");
     m.apply(&McuOp::McuReset {}).expect("reset");
     // The flags are UNKNOWN after reset (QEMU starts with Z set, we with
     // none): compared once an instruction has made them agree.
@@ -384,6 +441,62 @@ fn source_lines_agree_with_addr2line() {
                 continue;
             }
             assert_eq!(ours, file_line, "{name} at {a:#x}");
+        }
+    }
+}
+
+/// `fw` with the word at load address `addr` replaced (in the file).
+fn patch_word(fw: &[u8], addr: u32, value: u32) -> Vec<u8> {
+    let r32 = |at: usize| u32::from_le_bytes([fw[at], fw[at + 1], fw[at + 2], fw[at + 3]]);
+    let (phoff, phnum) = (r32(28) as usize, u16::from_le_bytes([fw[44], fw[45]]) as usize);
+    let mut out = fw.to_vec();
+    for i in 0..phnum {
+        let ph = phoff + 32 * i;
+        let (off, paddr, filesz) = (r32(ph + 4), r32(ph + 12), r32(ph + 16));
+        if r32(ph) == 1 && addr >= paddr && addr + 4 <= paddr + filesz {
+            let at = (off + addr - paddr) as usize;
+            out[at..at + 4].copy_from_slice(&value.to_le_bytes());
+            return out;
+        }
+    }
+    panic!("no segment holds {addr:#x}");
+}
+
+#[test]
+fn an_even_reset_vector_faults_at_the_first_instruction_as_on_qemu() {
+    // QEMU's micro:bit (Cortex-M0) and lm3s6965evb (Cortex-M3): reset with
+    // EPSR.T = 0, then INVSTATE taken as a HardFault (escalated on the M3).
+    use sim_tests::qemu::{have, qemu_trace};
+    if !(have("qemu-system-arm") && have("gdb-multiarch")) {
+        eprintln!("skipped: qemu-system-arm and gdb-multiarch are not installed (cargo xtask setup installs them)");
+        return;
+    }
+    for (fw, board, machine) in [(FW, "microbit", "microbit"), (NEWLIB, "lm3s6965", "lm3s6965evb")] {
+        let info = Firmware::parse(fw).expect("firmware");
+        let entry = info.word_at(4).expect("reset vector");
+        let bad = patch_word(fw, 4, entry & !1);
+        let path = std::env::temp_dir().join(format!("even-reset-{board}-{}.elf", std::process::id()));
+        std::fs::write(&path, &bad).expect("write");
+        let real = qemu_trace(machine, &path, None, 3);
+        let _ = std::fs::remove_file(&path);
+        let mut m = self::board(&bad);
+        m.apply(&McuOp::McuLoad {
+            path: "/fw".into(),
+            board: Some(board.into()),
+            flash_kib: None,
+            ram_kib: None,
+            seed: 9,
+            keep_ram: false,
+        })
+        .expect("load");
+        m.apply(&McuOp::McuReset {}).expect("reset");
+        for (i, r) in real.iter().enumerate() {
+            let c = cpu(&m);
+            // pc, sp, EPSR.T and IPSR.
+            let ours = [c.r[15], c.r[13], c.xpsr() & 0x0100_01ff];
+            let theirs = [r[14], r[13], r[15] & 0x0100_01ff];
+            assert_eq!(ours, theirs, "{board}: after {i} instructions (pc, sp, T and IPSR)");
+            run(&mut m, None, 1).expect("one instruction");
         }
     }
 }

@@ -24,6 +24,10 @@ pub struct Loaded {
     pub timeline: RefCell<sim_core::SealedTimeline>,
     /// Where it came from.
     pub source: Source,
+    /// A firmware file's name and bytes, kept to run it again on another board.
+    pub firmware: Option<Rc<(String, Vec<u8>)>>,
+    /// The board preset the student chose for it (None: the first it fits).
+    pub board: Option<String>,
 }
 
 impl Loaded {
@@ -31,8 +35,24 @@ impl Loaded {
     pub fn new(run: Recording, source: Source) -> Loaded {
         let mut timeline = run.timeline.clone();
         timeline.seek(0);
-        Loaded { run, timeline: RefCell::new(timeline), source }
+        Loaded { run, timeline: RefCell::new(timeline), source, firmware: None, board: None }
     }
+}
+
+/// Whether bytes are ARM firmware (an ELF file for EM_ARM).
+fn is_firmware(b: &[u8]) -> bool {
+    scenarios::open::is_elf(b) && b.get(18..20) == Some(&[40, 0][..])
+}
+
+/// Runs a file (on `board` if it is firmware), keeping a firmware's bytes.
+async fn open_input(name: &str, bytes: &[u8], board: Option<String>, source: Source) -> Result<Rc<Loaded>, String> {
+    let rec = engine::open_bytes(name, bytes, board.as_deref()).await?;
+    let mut l = Loaded::new(rec, source);
+    if is_firmware(bytes) {
+        l.firmware = Some(Rc::new((name.to_string(), bytes.to_vec())));
+        l.board = board;
+    }
+    Ok(Rc::new(l))
 }
 
 /// Everything the page shows.
@@ -177,8 +197,7 @@ fn load_builtin(d: UseReducerDispatcher<AppState>, id: String, at: Option<usize>
 
 /// Runs bytes a student chose: an ELF executable or firmware, or a lesson file.
 pub async fn load_bytes(name: &str, bytes: &[u8]) -> Result<Rc<Loaded>, String> {
-    let rec = engine::open_bytes(name, bytes).await?;
-    Ok(Rc::new(Loaded::new(rec, Source::Local(name.to_string()))))
+    open_input(name, bytes, None, Source::Local(name.to_string())).await
 }
 
 /// Fetches `?src=`: a lesson file, or an ELF file (executable, firmware, BPF object).
@@ -221,11 +240,12 @@ pub fn app(props: &AppProps) -> Html {
             });
             if let Some(src) = params.src.clone() {
                 let step = params.step;
+                let board = params.board.clone();
                 state.dispatch(Action::Busy);
                 let state = state.clone();
                 spawn_local(async move {
                     let r = match fetch_src(&src).await {
-                        Ok(b) => engine::open_bytes(&src, &b).await.map(|rec| Rc::new(Loaded::new(rec, Source::Url(src.clone())))),
+                        Ok(b) => open_input(&src, &b, board, Source::Url(src.clone())).await,
                         Err(e) => Err(e),
                     };
                     state.dispatch(Action::Load(r, step));
@@ -255,12 +275,14 @@ pub fn app(props: &AppProps) -> Html {
     // The address bar follows the timeline.
     {
         let embed = state.embed;
-        let source = state.loaded.as_ref().map(|l| l.source.clone());
+        let source = state.loaded.as_ref().map(|l| (l.source.clone(), l.board.clone()));
         use_effect_with((source, state.pos), move |(source, pos)| {
             let p = match source {
-                Some(Source::Builtin(id)) => url::Params { lesson: Some(id.clone()), step: Some(*pos), src: None, embed },
-                Some(Source::Url(u)) => url::Params { lesson: None, step: Some(*pos), src: Some(u.clone()), embed },
-                _ => url::Params { lesson: None, step: None, src: None, embed },
+                Some((Source::Builtin(id), _)) => url::Params { lesson: Some(id.clone()), step: Some(*pos), src: None, board: None, embed },
+                Some((Source::Url(u), board)) => {
+                    url::Params { lesson: None, step: Some(*pos), src: Some(u.clone()), board: board.clone(), embed }
+                }
+                _ => url::Params { lesson: None, step: None, src: None, board: None, embed },
             };
             if source.is_some() {
                 url::replace(&p);
@@ -370,6 +392,24 @@ pub fn app(props: &AppProps) -> Html {
         let d = dispatch.clone();
         Callback::from(move |_| d.dispatch(Action::Dismiss))
     };
+    // Run the open firmware again on the board preset chosen.
+    let on_board = {
+        let d = dispatch.clone();
+        let loaded = state.loaded.clone();
+        Callback::from(move |e: Event| {
+            let Some(sel) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok()) else { return };
+            let Some(l) = loaded.clone() else { return };
+            let Some(fw) = l.firmware.clone() else { return };
+            let board = Some(sel.value()).filter(|v| !v.is_empty());
+            let source = l.source.clone();
+            d.dispatch(Action::Busy);
+            let d = d.clone();
+            spawn_local(async move {
+                let r = open_input(&fw.0, &fw.1, board, source).await;
+                d.dispatch(Action::Load(r, None));
+            });
+        })
+    };
 
     let current_id = match state.loaded.as_ref().map(|l| &l.source) {
         Some(Source::Builtin(id)) => id.clone(),
@@ -428,6 +468,16 @@ pub fn app(props: &AppProps) -> Html {
                     <section class="lesson-head">
                         <h2 id="lesson-title">{ l.run.title.clone() }</h2>
                         if !l.run.models.is_empty() { <p class="models" id="lesson-models">{ format!("Models {}", l.run.models) }</p> }
+                        if l.firmware.is_some() {
+                            <label class="board-picker">{"Run it on "}
+                                <select id="board-picker" onchange={on_board.clone()} aria-label="Choose the board preset the firmware runs on">
+                                    <option value="" selected={l.board.is_none()}>{"the first board it fits"}</option>
+                                    { for sim_core::mcu::BOARDS.iter().map(|b| html! {
+                                        <option value={b.id} selected={l.board.as_deref() == Some(b.id)}>{ format!("{} ({}, {})", b.title, b.chip, b.core.name()) }</option>
+                                    }) }
+                                </select>
+                            </label>
+                        }
                         if !l.run.question.is_empty() { <p class="question">{ l.run.question.clone() }</p> }
                     </section>
                     <Controls pos={state.pos} len={tl.len()} playing={state.playing} speed_ms={state.speed_ms} dispatch={dispatch.clone()} />

@@ -98,11 +98,11 @@ mod imp {
         decode(name, &Recording::from(scenarios::open::lesson_text(name, text)?).encode())
     }
 
-    pub async fn open_bytes(name: &str, bytes: &[u8]) -> Result<SealedRecording, String> {
+    pub async fn open_bytes(name: &str, bytes: &[u8], board: Option<&str>) -> Result<SealedRecording, String> {
         if needs_system_image(bytes) && scenarios::system::get(scenarios::system::DEBIAN_12).is_err() {
             scenarios::system::provide(scenarios::system::DEBIAN_12, &system_image_bytes().await?)?;
         }
-        decode(name, &Recording::from(scenarios::open::bytes(name, bytes)?).encode())
+        decode(name, &Recording::from(scenarios::open::bytes_on(name, bytes, board)?).encode())
     }
 }
 
@@ -115,7 +115,7 @@ mod imp {
     // aborted mid-run is not reused) and calls one of its functions.
     #[wasm_bindgen(inline_js = r#"
 let engine = null, generation = 0;
-export async function engine_call(base, name, a, b) {
+export async function engine_call(base, name, a, b, c) {
   if (!engine) {
     const js = new URL('engine/engine.js', base).href + (generation ? '?g=' + generation : '');
     const m = await import(js);
@@ -123,7 +123,7 @@ export async function engine_call(base, name, a, b) {
     engine = m;
   }
   try {
-    return engine[name](a, b);
+    return engine[name](a, b, c);
   } catch (e) {
     if (typeof e !== 'string') { engine = null; generation++; }
     throw e;
@@ -132,15 +132,15 @@ export async function engine_call(base, name, a, b) {
 "#)]
     extern "C" {
         #[wasm_bindgen(catch)]
-        async fn engine_call(base: &str, name: &str, a: JsValue, b: JsValue) -> Result<JsValue, JsValue>;
+        async fn engine_call(base: &str, name: &str, a: JsValue, b: JsValue, c: JsValue) -> Result<JsValue, JsValue>;
     }
 
     fn base() -> String {
         web_sys::window().and_then(|w| w.document()).and_then(|d| d.base_uri().ok().flatten()).unwrap_or_default()
     }
 
-    async fn call(name: &str, what: &str, a: JsValue, b: JsValue) -> Result<SealedRecording, String> {
-        let v = engine_call(&base(), name, a, b).await.map_err(js_error)?;
+    async fn call(name: &str, what: &str, a: JsValue, b: JsValue, c: JsValue) -> Result<SealedRecording, String> {
+        let v = engine_call(&base(), name, a, b, c).await.map_err(js_error)?;
         decode(what, &js_sys::Uint8Array::new(&v).to_vec())
     }
 
@@ -164,17 +164,18 @@ export async function engine_call(base, name, a, b) {
     }
 
     pub async fn open_text(name: &str, text: &str) -> Result<SealedRecording, String> {
-        call("open_text", name, name.into(), text.into()).await
+        call("open_text", name, name.into(), text.into(), JsValue::UNDEFINED).await
     }
 
-    pub async fn open_bytes(name: &str, bytes: &[u8]) -> Result<SealedRecording, String> {
+    pub async fn open_bytes(name: &str, bytes: &[u8], board: Option<&str>) -> Result<SealedRecording, String> {
         if needs_system_image(bytes) && !PROVIDED.with(|p| p.get()) {
             let image = system_image_bytes().await?;
             let (what, data) = (scenarios::system::DEBIAN_12.into(), js_sys::Uint8Array::from(&image[..]).into());
-            engine_call(&base(), "provide_system_image", what, data).await.map_err(js_error)?;
+            engine_call(&base(), "provide_system_image", what, data, JsValue::UNDEFINED).await.map_err(js_error)?;
             PROVIDED.with(|p| p.set(true));
         }
-        call("open_bytes", name, name.into(), js_sys::Uint8Array::from(bytes).into()).await
+        let board = board.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
+        call("open_bytes", name, name.into(), js_sys::Uint8Array::from(bytes).into(), board).await
     }
 
     thread_local! {
@@ -198,7 +199,8 @@ pub async fn open_text(name: &str, text: &str) -> Result<SealedRecording, String
     imp::open_text(name, text).await
 }
 
-/// Runs a file a student chose (ELF executable, firmware or lesson file).
-pub async fn open_bytes(name: &str, bytes: &[u8]) -> Result<SealedRecording, String> {
-    imp::open_bytes(name, bytes).await
+/// Runs a file a student chose (ELF executable, firmware or lesson file);
+/// firmware on the board preset `board` when given, else the first it fits.
+pub async fn open_bytes(name: &str, bytes: &[u8], board: Option<&str>) -> Result<SealedRecording, String> {
+    imp::open_bytes(name, bytes, board).await
 }

@@ -1,4 +1,4 @@
-//! The address bar: `?lesson=ID&step=N`, `?src=URL`, `?embed=1`.
+//! The address bar: `?lesson=ID&step=N`, `?src=URL`, `?board=ID`, `?embed=1`.
 
 /// What the URL asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -9,6 +9,8 @@ pub struct Params {
     pub step: Option<usize>,
     /// A lesson file to fetch.
     pub src: Option<String>,
+    /// The board preset a firmware runs on.
+    pub board: Option<String>,
     /// Embed mode: no site chrome.
     pub embed: bool,
 }
@@ -22,6 +24,7 @@ pub fn parse(search: &str) -> Params {
     p.lesson = q.get("lesson").filter(|s| !s.is_empty());
     p.step = q.get("step").and_then(|s| s.parse().ok());
     p.src = q.get("src").filter(|s| !s.is_empty());
+    p.board = q.get("board").filter(|s| !s.is_empty());
     p.embed = matches!(q.get("embed").as_deref(), Some("1" | "true"));
     p
 }
@@ -35,6 +38,9 @@ pub fn format(p: &Params) -> String {
         q.append("src", src);
     } else if let Some(l) = &p.lesson {
         q.append("lesson", l);
+    }
+    if let (Some(b), Some(_)) = (&p.board, &p.src) {
+        q.append("board", b);
     }
     if let Some(s) = p.step {
         q.append("step", &s.to_string());

@@ -38,6 +38,19 @@ crate::checks! {
             }
         };
 
+        /// The exception the core is handling (IPSR: 0 in thread mode, 3 HardFault, 15 SysTick).
+        McuException = "mcu_exception" {
+            /// Expected exception number.
+            number: u32 = f.need_int("number")?,
+        }
+        eval {
+            let what = if *number == 0 { "the core is in thread mode".to_string() } else { format!("the core is handling exception {number}") };
+            match st.mcu.as_deref() {
+                Some(m) => (what, eq(m.cpu.ipsr.to_string(), number.to_string())),
+                None => (what, Err("no microcontroller".into())),
+            }
+        };
+
         /// Whether the core is locked up.
         McuLockup = "mcu_lockup" {
             /// Expected.

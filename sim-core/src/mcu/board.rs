@@ -51,6 +51,7 @@ impl Core {
             CpuArch::V6M => true,
             CpuArch::V7M => self.v7(),
             CpuArch::V7EM => self == Core::M4,
+            CpuArch::Classic(_) => false,
         }
     }
 }
@@ -183,6 +184,10 @@ pub enum CpuArch {
     V7M,
     /// v7E-M (13).
     V7EM,
+    /// An architecture no Cortex-M executes, by its Tag_CPU_arch number
+    /// (2 is v4T: ARM-state code for a classic ARM core such as the
+    /// ARM7TDMI, arm-none-eabi-gcc's default target without -mcpu).
+    Classic(u8),
 }
 
 impl CpuArch {
@@ -192,6 +197,24 @@ impl CpuArch {
             CpuArch::V6M => "v6-M",
             CpuArch::V7M => "v7-M",
             CpuArch::V7EM => "v7E-M",
+            CpuArch::Classic(n) => match n {
+                0 => "pre-v4",
+                1 => "v4",
+                2 => "v4T",
+                3 => "v5T",
+                4 => "v5TE",
+                5 => "v5TEJ",
+                6 => "v6",
+                7 => "v6KZ",
+                8 => "v6T2",
+                9 => "v6K",
+                10 => "v7",
+                14 => "v8-A",
+                15 => "v8-R",
+                16 => "v8-M.baseline",
+                17 => "v8-M.mainline",
+                _ => "an unknown architecture",
+            },
         }
     }
 }
@@ -245,13 +268,14 @@ impl Board {
                 return Err(FitError::Section { name: s.name.clone(), vma: s.vma, size: s.size, base: self.ram_base, ram });
             }
         }
+        // Without a vector table where reset reads it (a program linked with
+        // no linker script), reset loads erased flash: it fits, and fails as
+        // the hardware does.
         let vectors = if self.alias_zero && self.vectors < flash { self.flash_base + self.vectors } else { self.vectors };
         if let Some(sp) = fw.word_at(vectors) {
             if !in_ram(sp.wrapping_sub(4), 4) {
                 return Err(FitError::Stack { sp, base: self.ram_base, ram });
             }
-        } else {
-            return Err(FitError::NoVectors { at: self.vectors });
         }
         Ok(())
     }
@@ -261,7 +285,8 @@ impl Board {
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum FitError {
     /// Built for a later architecture than the core's.
-    #[error("it is built for {} (Tag_CPU_arch), which the {} does not execute", arch.name(), core.name())]
+    #[error("it is built for {} (Tag_CPU_arch), which the {} does not execute{}", arch.name(), core.name(),
+        if matches!(arch, CpuArch::Classic(_)) { ": that is ARM-state code for a classic ARM core, what arm-none-eabi-gcc makes without -mcpu=cortex-m0/m3/m4 -mthumb" } else { "" })]
     Arch {
         /// What the ELF says.
         arch: CpuArch,
@@ -306,12 +331,6 @@ pub enum FitError {
         /// RAM size.
         ram: u32,
     },
-    /// No vector table where the core reads it.
-    #[error("the image has no vector table at {at:#x}, where this board's core reads it at reset")]
-    NoVectors {
-        /// Where.
-        at: u32,
-    },
 }
 
 /// Each preset passed over, and why.
@@ -333,7 +352,7 @@ pub fn pick(fw: &Firmware, flash_kib: Option<u32>, ram_kib: Option<u32>) -> Resu
 
 crate::wire_enum! {
     Core { M0 = 0, M0Plus = 1, M3 = 2, M4 = 3 }
-    CpuArch { V6M = 0, V7M = 1, V7EM = 2 }
+    CpuArch { V6M = 0, V7M = 1, V7EM = 2, Classic(n) = 3 }
 }
 
 crate::wire_enum! {
@@ -342,7 +361,6 @@ crate::wire_enum! {
         Segment { index, lma, size, base, flash } = 1,
         Section { name, vma, size, base, ram } = 2,
         Stack { sp, base, ram } = 3,
-        NoVectors { at } = 4,
     }
 }
 

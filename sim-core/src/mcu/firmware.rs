@@ -111,7 +111,7 @@ fn cpu_attributes(data: &[u8]) -> (Option<CpuArch>, Option<char>) {
                         11 | 12 => Some(CpuArch::V6M),
                         10 => Some(CpuArch::V7M),
                         13 => Some(CpuArch::V7EM),
-                        _ => None,
+                        n => Some(CpuArch::Classic(n.min(255) as u8)),
                     }
                 }),
                 7 => uleb(d, &mut i).map(|v| out.1 = char::from_u32(v as u32).filter(|c| c.is_ascii_alphabetic())),

@@ -96,6 +96,9 @@ pub struct Cpu {
     /// ITSTATE (EPSR.IT, ARMv7-M): the condition and mask of the IT block
     /// being executed, 0 outside one.
     pub it: u8,
+    /// EPSR.T is 0 (reached through an address with bit 0 clear): the next
+    /// instruction faults.
+    pub t_clear: bool,
     /// The rest of the system registers.
     pub sys: SysRegs,
     /// The exception being handled (IPSR), 0 in thread mode.
@@ -130,7 +133,7 @@ impl Cpu {
             | (u32::from(self.q) << 27)
             | ((u32::from(self.it) & 3) << 25)
             | ((u32::from(self.it) >> 2) << 10)
-            | (1 << 24)
+            | (u32::from(!self.t_clear) << 24)
             | self.ipsr
     }
 }
@@ -192,17 +195,27 @@ pub enum ThumbFault {
     /// The instruction fetch itself faulted.
     #[error("instruction fetch failed: {0}")]
     Fetch(Box<ThumbFault>),
-    /// `bx`/`blx` to an address without the Thumb bit (INVSTATE).
-    #[error("{} to {target:#x} without the Thumb bit: Cortex-M cores have no ARM state (INVSTATE)", if *link { "blx" } else { "bx" })]
-    BranchNoThumb {
-        /// `blx` (else `bx`).
-        link: bool,
-        /// The target.
-        target: u32,
+    /// An instruction with EPSR.T clear: a branch, a load into pc, the reset
+    /// or an exception vector had bit 0 clear, and Cortex-M cores have no
+    /// ARM state (INVSTATE).
+    #[error("EPSR.T is 0 at {pc:#010x} (it was reached through an address with bit 0 clear): Cortex-M cores have no ARM state, so the instruction faults (INVSTATE)")]
+    InvState {
+        /// Where.
+        pc: u32,
     },
-    /// `pop {pc}` of an address without the Thumb bit (INVSTATE).
-    #[error("pop {{pc}} of {0:#x} without the Thumb bit (INVSTATE)")]
-    PopNoThumb(u32),
+    /// An exception return to a value that is no EXC_RETURN (INVPC).
+    #[error("exception return to {value:#010x}, which is not a valid EXC_RETURN value (INVPC)")]
+    InvPc {
+        /// The value branched to.
+        value: u32,
+    },
+    /// An instruction fetch from an Execute Never region of the default
+    /// memory map (peripherals, devices, the system region).
+    #[error("{addr:#010x} is in an Execute Never region of the memory map")]
+    ExecuteNever {
+        /// Where.
+        addr: u32,
+    },
     /// `bkpt` with no debugger attached.
     #[error("bkpt #{imm} at {pc:#010x}: no debugger attached, so the core takes a HardFault")]
     Bkpt {
@@ -285,6 +298,20 @@ impl McuState {
         } else {
             self.read_aligned(addr, size)
         }
+    }
+
+    /// An instruction fetch: flash or RAM only. The default memory map's
+    /// peripheral, device and system regions are Execute Never; elsewhere
+    /// there is no memory (a bus error).
+    fn fetch(&self, addr: u32) -> Result<u32, Fault> {
+        if self.flash_offset(addr, 2).is_some() || self.ram_offset(addr, 2).is_some() {
+            return self.load(addr, 2);
+        }
+        Err(ThumbFault::Fetch(Box::new(if periph::device(addr) {
+            ThumbFault::ExecuteNever { addr }
+        } else {
+            ThumbFault::NoMemoryRead(addr)
+        })))
     }
 
     /// A load that faults when unaligned on every core (LDM, LDRD, LDREX, POP).
@@ -669,20 +696,6 @@ pub trait Sink {
     fn event(&mut self, ev: Ev, focus: Vec<Focus>);
 }
 
-/// Why a reset cannot start the firmware: the core locks up at once.
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
-pub enum ResetProblem {
-    /// The reset vector is not a Thumb address.
-    #[error("the reset vector {0:#010x} has bit 0 clear: it is not a Thumb address, so the very first instruction fetch faults; a fault this early cannot be handled, and the core locks up")]
-    NotThumb(u32),
-    /// The reset vector points outside flash.
-    #[error("the reset vector {0:#010x} points outside flash; the first fetch faults and the core locks up")]
-    OutsideFlash(u32),
-    /// The initial stack pointer is not in RAM.
-    #[error("the initial stack pointer {0:#010x} is not in RAM: the first push will fault and the HardFault entry cannot stack either, so the core locks up")]
-    SpNotInRam(u32),
-}
-
 /// An exception's name by number.
 fn exception_name(n: u32) -> &'static str {
     match n {
@@ -698,7 +711,7 @@ fn exception_name(n: u32) -> &'static str {
 /// configurable fault escalated into.
 fn status_text(status: &Option<(u32, u32)>, exc: u32) -> String {
     match status {
-        None => " (ARMv6-M has one fault exception, HardFault, and no fault status registers)".into(),
+        None => " ARMv6-M has one fault exception, HardFault, and no fault status registers.".into(),
         Some((cfsr, hfsr)) if exc == 3 && hfsr & (1 << 30) != 0 => format!(
             " {}: the fault's own exception is disabled in SHCSR (as from reset), so it escalates to HardFault.",
             status_bits(*cfsr, *hfsr)
@@ -755,23 +768,30 @@ crate::events! {
         PoweredOn { ram_kib: u32, seed: u64 } = 2, Alloc, "SRAM power-up state", [],
             "power on: {ram_kib} KiB of RAM at {:#x} hold whatever the cells powered up with (here a pattern from seed {seed}), not zeros",
             RAM_BASE;
+        /// Flash was reprogrammed with the power on: RAM kept its contents.
+        RamKept { ram_kib: u32 } = 14, Copy, "SRAM retention across a reset", [],
+            "no power cycle (a debugger's load, then reset): the {ram_kib} KiB of RAM keep whatever the last program left in them";
         /// One word of flash was reprogrammed.
         FlashWord { addr: u32, value: u32 } = 3, Copy, "flasher", [], "flash word {addr:#x} reprogrammed to {value:#010x}";
         /// Reset read the initial SP.
         ResetSp { sp: u32, at: u32 } = 4, Process, "TakeReset (ARMv6-M, ARMv7-M)", [],
-            "reset: the core reads word 0 of the vector table at {at:#x}, {sp:#010x}, into SP{}",
+            "reset: the core reads word 0 of the vector table at {at:#x}, {sp:#010x}, into SP{}{}",
+            if sp & 3 != 0 { format!(" (as {:#010x}: SP's bits 1:0 are always 0)", sp & !3) } else { String::new() },
             if *at == 0 { String::new() } else { format!(" (VTOR = {at:#x})") };
-        /// Reset cannot start the firmware: lockup.
-        ResetLockup { problem: ResetProblem } = 5, Error, "ARMv6-M lockup", [], "LOCKUP: {problem}";
         /// Reset read the reset vector into PC.
         ResetPc { reset: u32, sym: String } = 6, Process, "TakeReset (ARMv6-M, ARMv7-M)", [],
-            "and word 1, {reset:#010x}, into PC (bit 0 set = Thumb): execution starts at {:#x} <{sym}>", reset & !1;
+            "and word 1, {reset:#010x}, into PC: execution starts at {:#x} <{sym}>{}", reset & !1,
+            if reset & 1 == 1 {
+                " (bit 0 set: EPSR.T = 1, Thumb state)".to_string()
+            } else {
+                " with EPSR.T = 0, since bit 0 is clear: Cortex-M has no ARM state, so that first instruction will fault (INVSTATE), not the reset itself".to_string()
+            };
         /// The program branches to itself.
         Idle { pc: u32 } = 7, Process, "", [], "{pc:#x} branches to itself: the program is idling in its endless loop";
         /// A fault inside the HardFault handler: lockup.
-        DoubleFault { fault: ThumbFault } = 8, Error, "ARMv6-M lockup", [], "LOCKUP: {fault}, while already handling a HardFault";
+        DoubleFault { fault: ThumbFault } = 8, Error, "Lockup (ARMv6-M, ARMv7-M)", [], "LOCKUP: {fault}, while already handling a HardFault";
         /// The HardFault entry itself failed: lockup.
-        EntryFailed { fault: ThumbFault } = 9, Error, "ARMv6-M lockup", [], "LOCKUP: {fault}; the HardFault entry cannot stack or has no handler";
+        EntryFailed { fault: ThumbFault } = 9, Error, "Lockup (ARMv6-M, ARMv7-M)", [], "LOCKUP: {fault}; and the HardFault entry cannot stack its 8 registers";
         /// A fault taken through its exception's vector.
         Exception { fault: ThumbFault, exc: u32, sp: u32, vector: u32, handler: String, status: Option<(u32, u32)>, realigned: bool } = 10, Error,
             "ExceptionEntry (ARMv6-M, ARMv7-M)", [],
@@ -789,7 +809,6 @@ crate::events! {
 }
 
 crate::wire_enum! {
-    ResetProblem { NotThumb(a) = 0, OutsideFlash(a) = 1, SpNotInRam(a) = 2 }
     ThumbFault {
         UnalignedRead { size, addr } = 0,
         UnalignedWrite { size, addr } = 1,
@@ -797,8 +816,9 @@ crate::wire_enum! {
         NoMemoryWrite(a) = 3,
         FlashWrite(a) = 4,
         Fetch(f) = 5,
-        BranchNoThumb { link, target } = 6,
-        PopNoThumb(a) = 7,
+        InvState { pc } = 6,
+        InvPc { value } = 7,
+        ExecuteNever { addr } = 13,
         Bkpt { imm, pc } = 8,
         Svc { imm, pc } = 9,
         Udf(a) = 10,
@@ -861,7 +881,15 @@ impl Ctx<'_> {
     /// writes them; RAM holds garbage. The board is `board`, or the first
     /// preset the firmware fits ([`pick`]); `flash_kib` and `ram_kib`
     /// override the preset's sizes.
-    pub fn mcu_load(&mut self, path: &str, board: Option<&str>, flash_kib: Option<u32>, ram_kib: Option<u32>, seed: u64) -> R<Outcome> {
+    pub fn mcu_load(
+        &mut self,
+        path: &str,
+        board: Option<&str>,
+        flash_kib: Option<u32>,
+        ram_kib: Option<u32>,
+        seed: u64,
+        keep_ram: bool,
+    ) -> R<Outcome> {
         let Some(data) = self.files.get(path).cloned() else {
             return Err(Error::NoSuchFile(path.into()));
         };
@@ -883,7 +911,10 @@ impl Ctx<'_> {
         let first = info.image.iter().map(|(a, _)| *a).min().unwrap_or(0);
         let used = info.image.iter().map(|(a, b)| a + b.len() as u32).max().unwrap_or(0) - first;
         let parts: Vec<(u32, u32)> = info.image.iter().map(|(a, b)| (*a, b.len() as u32)).collect();
-        let ram = garbage(ram_kib as usize * 1024, seed);
+        // Without a power cycle the same RAM keeps its contents.
+        let kept =
+            self.mcu.as_deref().filter(|m| keep_ram && m.board == b.id && m.ram.len() == ram_kib as usize * 1024).map(|m| m.ram.clone());
+        let ram = kept.clone().unwrap_or_else(|| garbage(ram_kib as usize * 1024, seed));
         let st = McuState {
             firmware: path.into(),
             board: b.id.into(),
@@ -902,7 +933,11 @@ impl Ctx<'_> {
             skipped: skipped.into_iter().map(|(id, e)| (id.to_string(), e)).collect(),
         });
         self.event(Ev::Flashed { path: path.into(), parts, used });
-        self.event(Ev::PoweredOn { ram_kib, seed });
+        if kept.is_some() {
+            self.event(Ev::RamKept { ram_kib });
+        } else {
+            self.event(Ev::PoweredOn { ram_kib, seed });
+        }
         Ok(Outcome::Ok)
     }
 
@@ -954,24 +989,12 @@ impl Ctx<'_> {
         cpu.r[13] = sp & !3;
         cpu.r[14] = 0xffff_ffff;
         cpu.sys.vtor = at;
-        let problem = if reset & 1 == 0 {
-            Some(ResetProblem::NotThumb(reset))
-        } else if st.region(reset & !1) != "flash" {
-            Some(ResetProblem::OutsideFlash(reset))
-        } else if st.ram_offset(sp.wrapping_sub(4), 4).is_none() {
-            Some(ResetProblem::SpNotInRam(sp))
-        } else {
-            None
-        };
+        // EPSR.T comes from bit 0; nothing is checked here: a bad SP or PC
+        // faults at the first instruction that uses it.
+        cpu.t_clear = reset & 1 == 0;
         cpu.r[15] = reset & !1;
         let sym = st.symbolize(reset & !1);
         self.event(Ev::ResetSp { sp, at });
-        if let Some(problem) = problem {
-            cpu.lockup = Some(problem.to_string());
-            self.set_cpu(cpu);
-            self.event(Ev::ResetLockup { problem });
-            return Ok(Outcome::Ok);
-        }
         self.set_cpu(cpu);
         self.event(Ev::ResetPc { reset, sym });
         Ok(Outcome::Ok)
@@ -1120,8 +1143,8 @@ impl Ctx<'_> {
             self.event(Ev::DoubleFault { fault });
             return Ok(());
         }
-        if !stack_ok || vector & 1 == 0 {
-            cpu.lockup = Some(format!("{fault}; and the exception entry itself failed (stack at {sp:#x}, vector {vector:#x})"));
+        if !stack_ok {
+            cpu.lockup = Some(format!("{fault}; and the exception entry itself failed: it cannot stack at {sp:#x}"));
             self.set_cpu(cpu);
             self.event(Ev::EntryFailed { fault });
             return Ok(());
@@ -1159,6 +1182,8 @@ impl Ctx<'_> {
             std::mem::swap(&mut cpu.r[13], &mut cpu.sys.other_sp);
         }
         cpu.r[15] = vector & !1;
+        // EPSR.T from the vector's bit 0: an even vector faults (INVSTATE) at the handler's first instruction.
+        cpu.t_clear = vector & 1 == 0;
         cpu.ipsr = exc;
         cpu.it = 0;
         cpu.sys.monitor = false;
@@ -1181,9 +1206,9 @@ impl Ctx<'_> {
         let sp = frame_sp & !7;
         let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
         let handler = st.symbolize(vector & !1);
-        if st.check_store_aligned(sp, 4).is_err() || st.check_store_aligned(sp + 28, 4).is_err() || vector & 1 == 0 {
+        if st.check_store_aligned(sp, 4).is_err() || st.check_store_aligned(sp + 28, 4).is_err() {
             let fault = ThumbFault::NoMemoryWrite(sp);
-            cpu.lockup = Some(format!("the SysTick exception entry failed (stack at {sp:#x}, vector {vector:#x})"));
+            cpu.lockup = Some(format!("the SysTick exception entry cannot stack at {sp:#x}"));
             self.set_cpu(cpu);
             self.event(Ev::EntryFailed { fault });
             return Ok(true);
@@ -1209,7 +1234,10 @@ fn fault_status(f: &ThumbFault) -> (u32, Option<u32>, u32, Option<u32>) {
         }
         // IBUSERR: the fetch itself.
         ThumbFault::Fetch(_) => (1 << 8, None, 0, Some(5)),
-        ThumbFault::BranchNoThumb { .. } | ThumbFault::PopNoThumb(_) => (1 << 17, None, 0, Some(6)),
+        ThumbFault::InvState { .. } => (1 << 17, None, 0, Some(6)),
+        ThumbFault::InvPc { .. } => (1 << 18, None, 0, Some(6)),
+        // IACCVIOL: MemManage, though the MPU is off (the default map's XN regions).
+        ThumbFault::ExecuteNever { .. } => (1 << 0, None, 0, Some(4)),
         ThumbFault::Udf(_) | ThumbFault::Undefined { .. } => (1 << 16, None, 0, Some(6)),
         // BKPT with halting debug off: HardFault with HFSR.DEBUGEVT (C1.5).
         ThumbFault::Bkpt { .. } => (0, None, 1 << 31, None),
@@ -1250,7 +1278,7 @@ crate::wire_struct! {
     FwSection { name, vma, lma, size, flags }
     Firmware { sections, symbols, functions, image, entry, arch, segments, files, lines }
     SysRegs { primask, faultmask, basepri, control, other_sp, cfsr, hfsr, bfar, monitor, shcsr, vtor, systick }
-    Cpu { r, n, z, c, v, q, it, sys, ipsr, lockup, steps }
+    Cpu { r, n, z, c, v, q, it, t_clear, sys, ipsr, lockup, steps }
     McuState { firmware, board, map, info, flash, ram, io, cpu }
 }
 

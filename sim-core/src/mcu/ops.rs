@@ -11,20 +11,24 @@ crate::operations! {
             path: String = f.need_str("path")?,
             /// The board preset (`microbit`, `rp2040`, `lm3s6965`, `stm32f103`,
             /// `nrf52840`, `stm32f4`); the first one the firmware fits when absent.
-            board: Option<String> = f.str("board")?,
+            board: Option<String> = f.parsed("board", |s| super::board(s).map(|b| b.id.to_string()), &format!("a board preset ({})", super::board_ids()))?,
             /// Flash size in KiB, instead of the board's.
             flash_kib: Option<u32> = f.int("flash_kib")?,
             /// RAM size in KiB, instead of the board's.
             ram_kib: Option<u32> = f.int("ram_kib")?,
             /// Seed of the RAM's power-up garbage.
             seed: u64 = f.u64("seed")?.unwrap_or(1),
+            /// Reflash without a power cycle (a debugger's `load` and reset):
+            /// RAM keeps what the last program left in it.
+            keep_ram: bool = f.bool("keep_ram")?.unwrap_or(false),
         }
         pid None;
-        describe match board {
-            Some(b) => format!("flash {path} into the {b} board and power on"),
-            None => format!("flash {path} and power on"),
+        describe match (board, keep_ram) {
+            (_, true) => format!("flash {path} without a power cycle"),
+            (Some(b), false) => format!("flash {path} into the {b} board and power on"),
+            (None, false) => format!("flash {path} and power on"),
         };
-        apply k.mcu_load(path, board.as_deref(), *flash_kib, *ram_kib, *seed);
+        apply k.mcu_load(path, board.as_deref(), *flash_kib, *ram_kib, *seed, *keep_ram);
 
         /// Reprogram one word of flash.
         McuWriteFlash = "mcu_write_flash" {

@@ -32,9 +32,12 @@ pub(super) fn reglist(list: u32, extra: Option<&str>) -> String {
 /// flags (`adds` assembles as `add<c>` there); ITSTATE advances after each.
 pub(super) fn execute(m: &McuState, cpu: &mut Cpu, t: bool) -> Result<(String, String, Vec<Effect>), Fault> {
     let pc = cpu.r[15];
-    let hw = m.read_aligned(pc & !1, 2).map_err(|e| ThumbFault::Fetch(Box::new(e)))?;
+    if cpu.t_clear {
+        return Err(ThumbFault::InvState { pc });
+    }
+    let hw = m.fetch(pc & !1)?;
     let wide = hw >> 11 >= 0b11101;
-    let lo = if wide { Some(m.read_aligned((pc & !1).wrapping_add(2), 2).map_err(|e| ThumbFault::Fetch(Box::new(e)))?) } else { None };
+    let lo = if wide { Some(m.fetch((pc & !1).wrapping_add(2))?) } else { None };
     let handler = cpu.ipsr != 0;
     let (text, note, effects) = conditional(m, cpu, hw, lo, t)?;
     // A handler branching to EXC_RETURN returns from the exception.
@@ -56,7 +59,7 @@ fn exception_return(m: &McuState, cpu: &mut Cpu) -> Result<String, Fault> {
         0xffff_fff1 => (true, false),
         0xffff_fff9 => (false, false),
         0xffff_fffd => (false, true),
-        _ => return Err(ThumbFault::BranchNoThumb { link: false, target: ret }),
+        _ => return Err(ThumbFault::InvPc { value: ret }),
     };
     let sp = if psp { cpu.sys.other_sp } else { cpu.r[13] };
     let mut w = [0u32; 8];
@@ -71,6 +74,7 @@ fn exception_return(m: &McuState, cpu: &mut Cpu) -> Result<String, Fault> {
     (cpu.n, cpu.z, cpu.c, cpu.v, cpu.q) =
         (xpsr >> 31 == 1, xpsr >> 30 & 1 == 1, xpsr >> 29 & 1 == 1, xpsr >> 28 & 1 == 1, xpsr >> 27 & 1 == 1);
     cpu.it = (((xpsr >> 25) & 3) | (((xpsr >> 10) & 0x3f) << 2)) as u8;
+    cpu.t_clear = xpsr & (1 << 24) == 0;
     let after = sp.wrapping_add(32 + if xpsr & (1 << 9) != 0 { 4 } else { 0 });
     let from = cpu.ipsr;
     cpu.ipsr = if to_handler { xpsr & 0x1ff } else { 0 };
@@ -382,9 +386,8 @@ fn execute16(m: &McuState, cpu: &mut Cpu, hw: u32, t: bool) -> Result<(String, S
                     if link {
                         cpu.r[14] = next | 1;
                     }
-                    if target & 1 == 0 {
-                        return Err(ThumbFault::BranchNoThumb { link, target });
-                    }
+                    // BXWritePC: EPSR.T from bit 0 (clear: the next instruction faults).
+                    cpu.t_clear = target & 1 == 0;
                     next = target & !1;
                     txt!(t, "{} {}", if link { "blx" } else { "bx" }, REG[rm])
                 }
@@ -535,9 +538,8 @@ fn execute16(m: &McuState, cpu: &mut Cpu, hw: u32, t: bool) -> Result<(String, S
                 if pcb {
                     let t = m.read_aligned(a, 4)?;
                     a += 4;
-                    if t & 1 == 0 && t >> 28 != 0xf {
-                        return Err(ThumbFault::PopNoThumb(t));
-                    }
+                    // LoadWritePC: EPSR.T from bit 0 (EXC_RETURN values have it set).
+                    cpu.t_clear = t & 1 == 0;
                     next = t & !1;
                 }
                 cpu.r[13] = a;

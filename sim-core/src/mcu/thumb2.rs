@@ -165,13 +165,11 @@ impl X<'_> {
         Ok(())
     }
 
-    /// LoadWritePC / BXWritePC (A2.3.1): a value loaded into pc must have
-    /// the Thumb bit; without it the core faults (INVSTATE).
-    fn write_pc(&self, v: u32, link: bool) -> Result<u32, Fault> {
-        if v & 1 == 0 {
-            return Err(ThumbFault::BranchNoThumb { link, target: v });
-        }
-        Ok(v & !1)
+    /// LoadWritePC / BXWritePC: EPSR.T from the value's bit 0 (clear: the
+    /// next instruction faults, INVSTATE); pc the value without it.
+    fn write_pc(&mut self, v: u32) -> u32 {
+        self.cpu.t_clear = v & 1 == 0;
+        v & !1
     }
 }
 
@@ -684,7 +682,7 @@ fn run(x: &mut X<'_>, i: &Instruction, hw: u32, lo: u32) -> Result<u32, Stop> {
                 x.set(r, nb);
             }
             if d.number() == 15 {
-                return Ok(x.write_pc(v, false)?);
+                return Ok(x.write_pc(v));
             }
             x.set(d, v);
         }
@@ -760,7 +758,7 @@ fn run(x: &mut X<'_>, i: &Instruction, hw: u32, lo: u32) -> Result<u32, Stop> {
                 if load {
                     let v = x.load(a, 4, true)?;
                     if r == 15 {
-                        new_pc = Some(x.write_pc(v, false)?);
+                        new_pc = Some(x.write_pc(v));
                     } else {
                         x.cpu.r[r] = v;
                     }
@@ -795,7 +793,9 @@ fn disassemble(m: &McuState, i: &Instruction, pc: u32, lo: u32) -> String {
         Op::B if cond_number(i.condition) != 14 => COND[cond_number(i.condition) as usize],
         _ => "",
     };
-    let mn = format!("{}{}{cond}{}", i.opcode, if i.s { "s" } else { "" }, if i.thumb_w { ".w" } else { "" });
+    // BL has only a 32-bit form: objdump writes no .w.
+    let wide = i.thumb_w && i.opcode != Op::BL;
+    let mn = format!("{}{}{cond}{}", i.opcode, if i.s { "s" } else { "" }, if wide { ".w" } else { "" });
     let reg = |r: &Reg| REG[r.number() as usize & 15].to_string();
     // objdump adds the hex of an immediate past a byte as a comment.
     let imm = |v: i64| if (-255..=255).contains(&v) { format!("#{v}") } else { format!("#{v}  @ {:#x}", v as u32) };

@@ -178,7 +178,8 @@ fn main() {
     // The Thumb interpreter: the Reset handler copying 64 KiB of .data.
     let mut mcu = Machine::new(&Config::default());
     mcu.install_file("/fw", std::sync::Arc::from(&include_bytes!("../../../fixtures/mcu/bigdata.elf")[..]));
-    mcu.apply(&McuOp::McuLoad { path: "/fw".into(), board: None, flash_kib: None, ram_kib: Some(128), seed: 3 }).expect("load");
+    mcu.apply(&McuOp::McuLoad { path: "/fw".into(), board: None, flash_kib: None, ram_kib: Some(128), seed: 3, keep_ram: false })
+        .expect("load");
     mcu.apply(&McuOp::McuReset {}).expect("reset");
     let t = Instant::now();
     let r = mcu.apply(&McuOp::McuRun { until: Some("main".into()), max: 200_000 }).expect("run");

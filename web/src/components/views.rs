@@ -402,7 +402,6 @@ fn nt_view(st: &State, m: &Marks) -> Html {
 }
 
 fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
-    use sim_core::mcu::RAM_BASE;
     const NAMES: [&str; 16] = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"];
     let c = &mcu.cpu;
     let touched = |lo: u32, len: u32| -> (bool, bool) {
@@ -428,18 +427,52 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
             </>
         }
     };
+    let v7 = mcu.map.core.v7();
     let flags = format!(
-        "{}{}{}{}",
+        "{}{}{}{}{}{}",
         if c.n { "N" } else { "n" },
         if c.z { "Z" } else { "z" },
         if c.c { "C" } else { "c" },
-        if c.v { "V" } else { "v" }
+        if c.v { "V" } else { "v" },
+        if v7 {
+            if c.q {
+                "Q"
+            } else {
+                "q"
+            }
+        } else {
+            ""
+        },
+        if c.it & 0xf != 0 { format!(" · in an IT block (ITSTATE {:#04x})", c.it) } else { String::new() }
     );
     let mode = match (&c.lockup, c.ipsr) {
         (Some(l), _) => format!("LOCKED UP: {l}"),
-        (None, 3) => "handler mode: HardFault".to_string(),
-        (None, _) => "thread mode".to_string(),
+        (None, 0) => "thread mode".to_string(),
+        (None, n) => format!(
+            "handler mode: {}",
+            match n {
+                2 => "NMI".to_string(),
+                3 => "HardFault".to_string(),
+                4 => "MemManage".to_string(),
+                5 => "BusFault".to_string(),
+                6 => "UsageFault".to_string(),
+                11 => "SVCall".to_string(),
+                15 => "SysTick".to_string(),
+                n => format!("exception {n}"),
+            }
+        ),
     };
+    let board = sim_core::mcu::board(&mcu.board);
+    let flash_base = mcu.map.flash_base;
+    let ram_base = mcu.map.ram_base;
+    let stack_top = mcu.peek(mcu.map.vectors).unwrap_or(0);
+    // The instruction about to run: its source line, and the file's text
+    // around it when the lesson has the source.
+    let source = mcu.info.source_line(c.r[15]).map(|(f, l)| {
+        let text =
+            st.linux.files.iter().find(|(p, _)| p.rsplit('/').next() == Some(f)).map(|(_, d)| String::from_utf8_lossy(d).into_owned());
+        (f.to_string(), l, text)
+    });
     // The linker script, if the lesson has it, with the lines behind what
     // the current instruction touches marked.
     let script = st.linux.files.iter().find(|(p, _)| p.ends_with(".ld")).map(|(_, d)| String::from_utf8_lossy(d).into_owned());
@@ -462,7 +495,26 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
         .unwrap_or(false);
     html! {
         <>
+        if let Some(b) = board {
+            <p class="board" id="mcu-board">{ format!("{} · {} · {} ({})", b.title, b.chip, b.core.name(), b.core.arch()) }</p>
+        }
         <p class={classes!("mode", c.lockup.is_some().then_some("changed"))}>{ format!("{mode} · {} instructions since reset · flags {flags}", c.steps) }</p>
+        if let Some((f, l, text)) = &source {
+            <figure class="source-line" id="mcu-source">
+                <figcaption>{ format!("Next instruction's source: {f}:{l}") }</figcaption>
+                if let Some(t) = text {
+                    <pre>{ for t.lines().enumerate().skip((*l as usize).saturating_sub(3)).take(5).map(|(i, line)| html! {
+                        <span class={classes!("line", (i + 1 == *l as usize).then_some("hot"))}>{ format!("{:>4}  {line}\n", i + 1) }</span>
+                    }) }</pre>
+                }
+            </figure>
+        }
+        if v7 && (c.sys.cfsr != 0 || c.sys.hfsr != 0) {
+            <p class="fault-status changed" id="mcu-fault-status">{ sim_core::mcu::status_bits(c.sys.cfsr, c.sys.hfsr) }</p>
+        }
+        if !mcu.io.console.is_empty() {
+            <figure class="console" id="mcu-console"><figcaption>{"UART console"}</figcaption><pre>{ mcu.io.console.clone() }</pre></figure>
+        }
         <table class="regs-table">
             <caption>{"Registers"}</caption>
             <tbody>
@@ -472,7 +524,7 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
             </tbody>
         </table>
         <div class="memmap" role="group" aria-label="Memory map, not to scale">
-            <div class="region"><span class="region-name">{ format!("flash @ {:#x}", 0) }</span>
+            <div class="region"><span class="region-name">{ format!("flash @ {flash_base:#x}{}", if mcu.map.alias_zero { " (also at 0)" } else { "" }) }</span>
                 { for mcu.info.sections.iter().filter(|s| s.flags.contains("load")).map(|s| {
                     let stored = if s.vma != s.lma { format!("{} initial values", s.name) } else { s.name.clone() };
                     let (r, _) = touched(s.lma, s.size);
@@ -482,13 +534,22 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
             { for data.as_ref().filter(|d| d.vma != d.lma).map(|d| html! {
                 <p class="copy-arrow">{ format!("↓ the Reset handler copies {} bytes from {:#x} (LMA) to {:#x} (VMA), word by word; nothing else ever does", d.size, d.lma, d.vma) }</p>
             }) }
-            <div class="region"><span class="region-name">{ format!("RAM @ {RAM_BASE:#x} ({} KiB)", mcu.ram.len() / 1024) }</span>
-                { for mcu.info.sections.iter().filter(|s| s.vma >= RAM_BASE).map(|s| {
+            <div class="region"><span class="region-name">{ format!("RAM @ {ram_base:#x} ({} KiB)", mcu.ram.len() / 1024) }</span>
+                { for mcu.info.sections.iter().filter(|s| s.vma >= ram_base && s.vma < ram_base + mcu.ram.len() as u32).map(|s| {
                     let (_, w) = touched(s.vma, s.size);
                     html! { <span class={classes!("block", w.then_some("changed"))}>{ format!("{} @ {:#x} ({} B)", s.name, s.vma, s.size) }</span> }
                 }) }
-                <span class="block stack">{ format!("stack ↓ from {:#x}", mcu.info.symbol("_stack_top").unwrap_or(0)) }</span>
+                <span class="block stack">{ format!("stack ↓ from {stack_top:#x}") }</span>
             </div>
+            if !mcu.io.regs.is_empty() {
+                <div class="region"><span class="region-name">{"peripheral registers written"}</span>
+                    { for mcu.io.regs.iter().map(|(a, v)| {
+                        let (_, w) = touched(*a, 4);
+                        let name = sim_core::mcu::registers(&mcu.board).iter().find(|r| r.addr == *a).map(|r| r.name).unwrap_or("?");
+                        html! { <span class={classes!("block", w.then_some("changed"))}>{ format!("{name} @ {a:#x} = {v:#010x}") }</span> }
+                    }) }
+                </div>
+            }
         </div>
         <table class="sections">
             <caption>{"Sections: where each runs (VMA) and where its bytes are stored (LMA)"}</caption>
@@ -511,10 +572,12 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
                 let t = touched(*a, 4);
                 let word = match mcu.peek(*a) {
                     Some(v) => format!("{v:#010x}"),
-                    None if *a < RAM_BASE => "(code)".into(),
                     None => "—".into(),
                 };
-                let region = if *a >= RAM_BASE { if mcu.peek(*a).is_some() { "RAM" } else { "end of RAM" } } else { "flash" };
+                let region = match mcu.place(*a) {
+                    p if p == "nothing" && *a == stack_top => "end of RAM".to_string(),
+                    p => p,
+                };
                 html! { <tr class={classes!(t.1.then_some("changed"), t.0.then_some("walk"))}><td><code>{ n.clone() }</code>{ mark(t) }</td><td><code>{ format!("{a:#010x}") }</code></td><td>{ region }</td><td><code>{ word }</code></td></tr> }
             }) }
             </tbody>
