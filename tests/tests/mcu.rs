@@ -500,3 +500,19 @@ fn an_even_reset_vector_faults_at_the_first_instruction_as_on_qemu() {
         }
     }
 }
+
+#[test]
+fn fuzz_found_inputs_run_without_panicking() {
+    // An STMIA whose address wrapped past 4 GiB once the system region's
+    // stores were accepted (found by the thumb fuzz target).
+    let data = std::fs::read(sim_tests::root().join("tests/malformed/fuzz-thumb-stm-wraps.bin")).expect("regression input");
+    let mut code = 0x2000_4000u32.to_le_bytes().to_vec();
+    code.extend(9u32.to_le_bytes());
+    code.extend(&data[..data.len().min(4096)]);
+    for b in ["microbit", "nrf52840"] {
+        let mut m = self::board(&sim_tests::qemu::elf32(&code));
+        m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some(b.into()), flash_kib: None, ram_kib: None, seed: 7, keep_ram: false }).expect("load");
+        m.apply(&McuOp::McuReset {}).expect("reset");
+        let _ = m.apply(&McuOp::McuRun { until: None, max: 3_000 });
+    }
+}

@@ -1136,7 +1136,7 @@ impl Ctx<'_> {
         let realigned = sp != frame_sp;
         let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
         let handler = st.symbolize(vector & !1);
-        let stack_ok = st.check_store_aligned(sp, 4).is_ok() && st.check_store_aligned(sp + 28, 4).is_ok();
+        let stack_ok = st.check_store_aligned(sp, 4).is_ok() && st.check_store_aligned(sp.wrapping_add(28), 4).is_ok();
         if cpu.ipsr == 3 || (exc == 3 && cpu.sys.faultmask) {
             cpu.lockup = Some(format!("a fault inside the HardFault handler: {fault}"));
             self.set_cpu(cpu);
@@ -1206,7 +1206,7 @@ impl Ctx<'_> {
         let sp = frame_sp & !7;
         let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
         let handler = st.symbolize(vector & !1);
-        if st.check_store_aligned(sp, 4).is_err() || st.check_store_aligned(sp + 28, 4).is_err() {
+        if st.check_store_aligned(sp, 4).is_err() || st.check_store_aligned(sp.wrapping_add(28), 4).is_err() {
             let fault = ThumbFault::NoMemoryWrite(sp);
             cpu.lockup = Some(format!("the SysTick exception entry cannot stack at {sp:#x}"));
             self.set_cpu(cpu);

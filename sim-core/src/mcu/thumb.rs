@@ -514,7 +514,7 @@ fn execute16(m: &McuState, cpu: &mut Cpu, hw: u32, t: bool) -> Result<(String, S
                     if list & (1 << i) != 0 {
                         let v = cpu.r[i];
                         m.store(cpu, &mut effects, a, 4, v, true)?;
-                        a += 4;
+                        a = a.wrapping_add(4);
                     }
                 }
                 if lr {
@@ -532,12 +532,12 @@ fn execute16(m: &McuState, cpu: &mut Cpu, hw: u32, t: bool) -> Result<(String, S
                 for i in 0..8 {
                     if list & (1 << i) != 0 {
                         cpu.r[i] = m.read_aligned(a, 4)?;
-                        a += 4;
+                        a = a.wrapping_add(4);
                     }
                 }
                 if pcb {
                     let t = m.read_aligned(a, 4)?;
-                    a += 4;
+                    a = a.wrapping_add(4);
                     // LoadWritePC: EPSR.T from bit 0 (EXC_RETURN values have it set).
                     cpu.t_clear = t & 1 == 0;
                     next = t & !1;
@@ -618,7 +618,7 @@ fn execute16(m: &McuState, cpu: &mut Cpu, hw: u32, t: bool) -> Result<(String, S
                         m.store(cpu, &mut effects, a, 4, v, true)?;
                         note = txt!(t, "{} = {:#x} stored at {a:#x} ({}, {})", REG[i], cpu.r[i], m.place(a), m.symbolize(a));
                     }
-                    a += 4;
+                    a = a.wrapping_add(4);
                 }
             }
             if !(load && list & (1 << base_reg) != 0) {
