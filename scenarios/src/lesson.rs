@@ -250,6 +250,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("exec-elf", include_str!("../lessons/exec-elf.toml")),
     ("who-maps-libc", include_str!("../lessons/who-maps-libc.toml")),
     ("mcu-startup", include_str!("../lessons/mcu-startup.toml")),
+    ("mcu-runtimes", include_str!("../lessons/mcu-runtimes.toml")),
     ("bpf-who-creates-map", include_str!("../lessons/bpf-who-creates-map.toml")),
     ("bpf-map-sharing", include_str!("../lessons/bpf-map-sharing.toml")),
     ("bpf-verifier-calls", include_str!("../lessons/bpf-verifier-calls.toml")),

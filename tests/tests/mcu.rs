@@ -436,7 +436,8 @@ fn source_lines_agree_with_addr2line() {
             String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split(" (").next().unwrap_or(l).to_string()).collect();
         for (a, t) in addrs.iter().zip(&theirs) {
             let file_line = t.rsplit('/').next().unwrap_or(t);
-            let ours = info.source_line(*a).map(|(f, l)| format!("{f}:{l}")).unwrap_or_else(|| "??:0".into());
+            let ours =
+                info.source_line(*a).map(|(f, l)| format!("{}:{l}", f.rsplit('/').next().unwrap_or(f))).unwrap_or_else(|| "??:0".into());
             if file_line.ends_with(":?") || file_line.starts_with("??") {
                 continue;
             }
@@ -511,7 +512,8 @@ fn fuzz_found_inputs_run_without_panicking() {
     code.extend(&data[..data.len().min(4096)]);
     for b in ["microbit", "nrf52840"] {
         let mut m = self::board(&sim_tests::qemu::elf32(&code));
-        m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some(b.into()), flash_kib: None, ram_kib: None, seed: 7, keep_ram: false }).expect("load");
+        m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some(b.into()), flash_kib: None, ram_kib: None, seed: 7, keep_ram: false })
+            .expect("load");
         m.apply(&McuOp::McuReset {}).expect("reset");
         let _ = m.apply(&McuOp::McuRun { until: None, max: 3_000 });
     }

@@ -23,6 +23,39 @@ crate::checks! {
             }
         };
 
+        /// The word at a firmware symbol (a variable, or a linker-script name), `equals` or not.
+        McuVar = "mcu_var" {
+            /// The symbol.
+            symbol: String = f.need_str("symbol")?,
+            /// The value to compare with.
+            value: u32 = f.need_int("value")?,
+            /// Whether it must equal (true) or differ (false).
+            equals: bool = f.bool("equals")?.unwrap_or(true),
+        }
+        eval {
+            let what = format!("{symbol} {} {value:#x}", if *equals { "is" } else { "is not" });
+            match st.mcu.as_deref() {
+                Some(m) => match m.info.symbols.iter().find(|(n, _)| n == symbol).map(|(_, a)| m.peek(*a)) {
+                    Some(Some(v)) => (what, if (v == *value) == *equals { Ok(()) } else { Err(format!("{v:#x}")) }),
+                    Some(None) => (what, Err("no memory there".into())),
+                    None => (what, Err(format!("the firmware has no symbol {symbol}"))),
+                },
+                None => (what, Err("no microcontroller".into())),
+            }
+        };
+
+        /// What the UART has printed.
+        McuConsole = "mcu_console" {
+            /// The text expected.
+            equals: String = f.need_str("equals")?,
+        }
+        eval {
+            match st.mcu.as_deref() {
+                Some(m) => (format!("the console shows {equals:?}"), eq(format!("{:?}", m.io.console), format!("{equals:?}"))),
+                None => ("the console".into(), Err("no microcontroller".into())),
+            }
+        };
+
         /// A microcontroller register: r0-r12, sp, lr, pc.
         McuReg = "mcu_reg" {
             /// Register name.

@@ -129,8 +129,8 @@ fn cpu_attributes(data: &[u8]) -> (Option<CpuArch>, Option<char>) {
 const MAX_LINE_ROWS: usize = 1 << 20;
 
 /// The DWARF line table (`.debug_line`, read with gimli through each
-/// compilation unit of `.debug_info`): the file names (without their
-/// directories) and a row per address where the source line changes.
+/// compilation unit of `.debug_info`): the file paths and a row per
+/// address where the source line changes.
 /// A missing or malformed table gives none.
 fn line_table(file: &ElfFile32<'_, object::LittleEndian>) -> (Vec<String>, Vec<(u32, u32, u32)>) {
     fn read(
@@ -157,7 +157,18 @@ fn line_table(file: &ElfFile32<'_, object::LittleEndian>) -> (Vec<String>, Vec<(
                 }
                 let Some(entry) = row.file(header) else { continue };
                 let path = dwarf.attr_string(&unit, entry.path_name())?.to_string_lossy();
-                let name = path.rsplit(['/', '\\']).next().unwrap_or(&path).to_string();
+                // A relative name is relative to its directory entry (DWARF 5 6.2.4).
+                let name = match entry.directory(header) {
+                    Some(dir) if !path.starts_with('/') => {
+                        let d = dwarf.attr_string(&unit, dir)?.to_string_lossy();
+                        if d.is_empty() {
+                            path.to_string()
+                        } else {
+                            format!("{}/{path}", d.trim_end_matches('/'))
+                        }
+                    }
+                    _ => path.to_string(),
+                };
                 let f = match files.iter().position(|n| *n == name) {
                     Some(i) => i,
                     None => {
@@ -292,8 +303,13 @@ impl Firmware {
         data.sort_by_key(|(_, a)| *a);
         symbols.extend(data);
         symbols.dedup();
-        let mut functions: Vec<(String, u32)> =
-            file.symbols().filter(|s| s.kind() == object::SymbolKind::Text).filter_map(|s| named(&s)).collect();
+        // Rust names demangled without their hash (`rust_firmware::__cortex_m_rt_main`).
+        let mut functions: Vec<(String, u32)> = file
+            .symbols()
+            .filter(|s| s.kind() == object::SymbolKind::Text)
+            .filter_map(|s| named(&s))
+            .map(|(n, a)| (format!("{:#}", rustc_demangle::demangle(&n)), a))
+            .collect();
         functions.sort_by_key(|(_, a)| *a);
         functions.dedup_by_key(|(_, a)| *a);
         let arch = match file.section_by_name(".ARM.attributes").and_then(|s| s.data().ok()).map(cpu_attributes) {
@@ -305,8 +321,9 @@ impl Firmware {
         Ok(Firmware { sections, symbols, functions, image, entry: file.entry() as u32, arch, segments, files, lines })
     }
 
-    /// The source file and line of the instruction at `addr`, from the
-    /// DWARF line table: the last row at or below it in its sequence.
+    /// The source file (its path as the compiler recorded it) and line of
+    /// the instruction at `addr`, from the DWARF line table: the last row at
+    /// or below it in its sequence.
     pub fn source_line(&self, addr: u32) -> Option<(&str, u32)> {
         let i = self.lines.partition_point(|(a, _, _)| *a <= addr).checked_sub(1)?;
         let (a, f, l) = self.lines[i];

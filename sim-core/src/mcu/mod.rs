@@ -842,7 +842,7 @@ pub fn describe(pc: u32, before: &McuState) -> String {
 
 /// " main.c:21" when the firmware's line table knows the instruction's line.
 fn source_of(m: &McuState, pc: u32) -> String {
-    m.info.source_line(pc).map(|(f, l)| format!(" {f}:{l}")).unwrap_or_default()
+    m.info.source_line(pc).map(|(f, l)| format!(" {}:{l}", f.rsplit(['/', '\\']).next().unwrap_or(f))).unwrap_or_default()
 }
 
 /// What the board's code works on: the board (if one is loaded), the

@@ -469,9 +469,15 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
     // The instruction about to run: its source line, and the file's text
     // around it when the lesson has the source.
     let source = mcu.info.source_line(c.r[15]).map(|(f, l)| {
-        let text =
-            st.linux.files.iter().find(|(p, _)| p.rsplit('/').next() == Some(f)).map(|(_, d)| String::from_utf8_lossy(d).into_owned());
-        (f.to_string(), l, text)
+        // The lesson's copy of the file: the same name, preferring the same parent directory.
+        fn tail(p: &str, n: usize) -> Vec<&str> {
+            p.rsplit('/').take(n).collect()
+        }
+        let text = [2, 1]
+            .iter()
+            .find_map(|n| st.linux.files.iter().find(|(p, _)| tail(p, *n) == tail(f, *n)))
+            .map(|(_, d)| String::from_utf8_lossy(d).into_owned());
+        (f.rsplit('/').next().unwrap_or(f).to_string(), l, text)
     });
     // The linker script, if the lesson has it, with the lines behind what
     // the current instruction touches marked.
