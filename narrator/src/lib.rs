@@ -55,7 +55,7 @@ pub fn narrate_mcu(what: &[u8], key: u32, cpu: &[u8], ram: Vec<u8>) -> String {
             board: board.clone(),
             map: *map,
             info: info.clone(),
-            flash: flash.clone(),
+            flash: sim_core::mcu::Flash(flash.clone()),
             ram,
             io: sim_core::mcu::Io::default(),
             cpu,

@@ -94,10 +94,10 @@ export function narrator_mcu(what, key, cpu, ram) {
         LAST.with(|l| {
             let mut l = l.borrow_mut();
             match &*l {
-                Some((flash, key)) if std::sync::Arc::ptr_eq(flash, &b.flash) => *key,
+                Some((flash, key)) if std::sync::Arc::ptr_eq(flash, &b.flash.0) => *key,
                 last => {
                     let key = last.as_ref().map_or(1, |(_, k)| k.wrapping_add(1));
-                    *l = Some((b.flash.clone(), key));
+                    *l = Some((b.flash.0.clone(), key));
                     key
                 }
             }

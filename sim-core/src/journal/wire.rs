@@ -280,41 +280,51 @@ impl<T: Wire> Wire for Arc<T> {
     }
 }
 
+/// Writes bytes as their length and the `chunk`-sized pieces that are not
+/// all `fill`, each with its index: a file shipped in part (its code left
+/// out as zeros), or a flash mostly erased (0xff), costs only what it holds.
+pub fn put_sparse(out: &mut Vec<u8>, data: &[u8], chunk: usize, fill: u8) {
+    put_varint(out, data.len() as u64);
+    let chunks: Vec<(usize, &[u8])> = data.chunks(chunk).enumerate().filter(|(_, c)| c.iter().any(|b| *b != fill)).collect();
+    put_varint(out, chunks.len() as u64);
+    for (i, c) in chunks {
+        put_varint(out, i as u64);
+        out.extend_from_slice(c);
+    }
+}
+
+/// Reads what [`put_sparse`] wrote with the same `chunk` and `fill`.
+pub fn get_sparse(r: &mut Reader<'_>, chunk: usize, fill: u8) -> Result<Vec<u8>, WireError> {
+    let at = r.pos;
+    let n = r.varint()?;
+    if n > MAX_BYTES {
+        return Err(WireError::Bad { what: "byte string longer than 64 MiB", at });
+    }
+    let mut data = vec![fill; n as usize];
+    let count = r.length()?;
+    let mut last = None;
+    for _ in 0..count {
+        let at = r.pos;
+        let i = r.varint()? as usize;
+        let start = i.checked_mul(chunk).filter(|s| *s < data.len() && last.is_none_or(|l| i > l));
+        let Some(start) = start else { return Err(WireError::Bad { what: "chunk out of order or past the end", at }) };
+        let end = (start + chunk).min(data.len());
+        data[start..end].copy_from_slice(r.take(end - start)?);
+        last = Some(i);
+    }
+    Ok(data)
+}
+
 /// The largest byte string (a file's contents) a recording may hold.
 const MAX_BYTES: u64 = 64 << 20;
 
-/// Bytes (a file, a frame) as their length and their 4 KiB chunks that are
-/// not all zero, each with its index: a file shipped in part (its code
-/// left out as zeros) costs only what it ships.
+/// Bytes (a file, a frame): their 4 KiB chunks that are not all zero.
 impl Wire for Arc<[u8]> {
     fn put(&self, out: &mut Vec<u8>) {
-        put_varint(out, self.len() as u64);
-        let chunks: Vec<(usize, &[u8])> = self.chunks(4096).enumerate().filter(|(_, c)| c.iter().any(|b| *b != 0)).collect();
-        put_varint(out, chunks.len() as u64);
-        for (i, c) in chunks {
-            put_varint(out, i as u64);
-            out.extend_from_slice(c);
-        }
+        put_sparse(out, self, 4096, 0);
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        let at = r.pos;
-        let n = r.varint()?;
-        if n > MAX_BYTES {
-            return Err(WireError::Bad { what: "byte string longer than 64 MiB", at });
-        }
-        let mut data = vec![0u8; n as usize];
-        let count = r.length()?;
-        let mut last = None;
-        for _ in 0..count {
-            let at = r.pos;
-            let i = r.varint()? as usize;
-            let start = i.checked_mul(4096).filter(|s| *s < data.len() && last.is_none_or(|l| i > l));
-            let Some(start) = start else { return Err(WireError::Bad { what: "chunk out of order or past the end", at }) };
-            let end = (start + 4096).min(data.len());
-            data[start..end].copy_from_slice(r.take(end - start)?);
-            last = Some(i);
-        }
-        Ok(Arc::from(data))
+        get_sparse(r, 4096, 0).map(Arc::from)
     }
 }
 

@@ -138,6 +138,27 @@ impl Cpu {
     }
 }
 
+/// Flash contents, shared by every copy of the board until reprogrammed;
+/// recorded as their 1 KiB pieces that are not erased (0xff).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Flash(pub Arc<Vec<u8>>);
+
+impl std::ops::Deref for Flash {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl crate::wire::Wire for Flash {
+    fn put(&self, out: &mut Vec<u8>) {
+        crate::wire::put_sparse(out, &self.0, 1024, 0xff);
+    }
+    fn get(r: &mut crate::wire::Reader<'_>) -> Result<Self, crate::wire::WireError> {
+        crate::wire::get_sparse(r, 1024, 0xff).map(|v| Flash(Arc::new(v)))
+    }
+}
+
 /// The microcontroller.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct McuState {
@@ -151,7 +172,7 @@ pub struct McuState {
     pub info: Firmware,
     /// Flash contents.
     #[serde(skip)]
-    pub flash: Arc<Vec<u8>>,
+    pub flash: Flash,
     /// RAM contents.
     #[serde(skip)]
     pub ram: Vec<u8>,
@@ -920,7 +941,7 @@ impl Ctx<'_> {
             board: b.id.into(),
             map: b.map(),
             info,
-            flash: Arc::new(flash),
+            flash: Flash(Arc::new(flash)),
             ram,
             io: Io::default(),
             cpu: Cpu::default(),
@@ -948,9 +969,9 @@ impl Ctx<'_> {
         let Some(o) = st.flash_offset(addr, 4).filter(|_| addr % 4 == 0) else {
             return Err(Error::NotFlashWord(addr));
         };
-        let mut flash = (*st.flash).clone();
+        let mut flash = st.flash.to_vec();
         flash[o..o + 4].copy_from_slice(&value.to_le_bytes());
-        st.flash = Arc::new(flash);
+        st.flash = Flash(Arc::new(flash));
         let old = self.mcu.clone();
         self.delta(Delta::Load { old, new: Some(Box::new(st)) });
         self.event(Ev::FlashWord { addr, value });
