@@ -115,6 +115,20 @@ await check("your own firmware is flashed and run", async () => {
   await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent?.includes("your firmware"));
   await page.click("#btn-end");
   await page.waitForFunction(() => (document.querySelector("#event-text") || {}).textContent?.includes("idling"));
+  // An STM32F103 image is put on the first preset it fits; "Run it on" moves it to another.
+  await page.setInputFiles("#file-input", { name: "stm32.elf", mimeType: "application/octet-stream", buffer: readFileSync(join(root, "fixtures/mcu/stm32f103/firmware.elf")) });
+  await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent?.includes("STM32F103"));
+  await page.click("#btn-end");
+  await page.waitForFunction(() => (document.querySelector("#mcu-console") || {}).textContent?.includes("hi"));
+  const view = await page.textContent(".view.mcu");
+  assert(view.includes("STM32F103C8") && view.includes("flash @ 0x8000000 (also at 0)") && view.includes("RCC_CR"), view);
+  await page.screenshot({ path: join(out, "08b-own-stm32.png"), fullPage: true });
+  await page.selectOption("#board-picker", "stm32f4");
+  await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent?.includes("STM32F4 Discovery"));
+  await page.selectOption("#board-picker", "lm3s6965");
+  await page.waitForFunction(() => (document.querySelector(".error") || {}).textContent?.includes("does not fit the lm3s6965 board"));
+  assert((await page.textContent("#lesson-title")).includes("STM32F4 Discovery"), "the lesson stays");
+  await page.click(".dismiss");
 });
 
 await check("a lesson by URL (?src=) and a broken one", async () => {
@@ -142,13 +156,20 @@ await check("the Windows handle tables and PID reuse are shown", async () => {
 });
 
 await check("the microcontroller view: x becomes 5 in RAM", async () => {
-  await page.goto(base + "?lesson=mcu-startup&step=20");
+  await page.goto(base + "?lesson=mcu-startup&step=21");
   await page.waitForSelector(".view.mcu");
   const text = await page.textContent("#event-text");
   assert(text.includes("stored at 0x20000000"), text);
   const mcu = await page.textContent(".view.mcu");
   assert(mcu.includes("__sidata") && mcu.includes("two addresses") && mcu.includes("placed what the instruction touches"), mcu);
   await page.screenshot({ path: join(out, "09-mcu.png"), fullPage: true });
+  // Three runtimes: each instruction's source line beside it, the board, the console.
+  await page.goto(base + "?lesson=mcu-runtimes&step=12");
+  await page.waitForSelector("#mcu-source");
+  const src = await page.textContent("#mcu-source");
+  assert(src.includes("startup_stm32f103.s:") && (src.includes("CopyDataInit") || src.includes("_sidata")), src);
+  assert((await page.textContent("#mcu-board")).includes("STM32F103"), "the board line");
+  await page.screenshot({ path: join(out, "09b-mcu-runtimes.png"), fullPage: true });
 });
 
 await check("the BPF lesson shows who holds each map", async () => {
