@@ -473,7 +473,7 @@ pub fn app(props: &AppProps) -> Html {
                                 <select id="board-picker" onchange={on_board.clone()} aria-label="Choose the board preset the firmware runs on">
                                     <option value="" selected={l.board.is_none()}>{"the first board it fits"}</option>
                                     { for sim_core::mcu::BOARDS.iter().map(|b| html! {
-                                        <option value={b.id} selected={l.board.as_deref() == Some(b.id)}>{ format!("{} ({}, {})", b.title, b.chip, b.core.name()) }</option>
+                                        <option value={b.id} selected={l.board.as_deref() == Some(b.id)}>{ b.title }</option>
                                     }) }
                                 </select>
                             </label>

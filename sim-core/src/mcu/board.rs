@@ -79,8 +79,6 @@ pub struct Board {
     pub ram_kib: u32,
     /// Where the core reads the vector table at reset (VTOR as the boot code leaves it).
     pub vectors: u32,
-    /// What the memory map comes from, and what is not modelled.
-    pub note: &'static str,
 }
 
 /// The presets, in the order [`pick`] tries them.
@@ -96,7 +94,6 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 16,
         vectors: 0,
-        note: "nRF51 Series Reference Manual, memory map: code flash at 0, RAM at 0x20000000",
     },
     Board {
         id: "rp2040",
@@ -109,7 +106,6 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 264,
         vectors: 0x1000_0100,
-        note: "RP2040 datasheet, address map: XIP flash at 0x10000000, 264 KiB SRAM at 0x20000000. The boot ROM and the 256-byte boot2 (not simulated) set VTOR to 0x10000100 and load SP and PC from there; core 1 is not simulated",
     },
     Board {
         id: "lm3s6965",
@@ -122,7 +118,6 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 64,
         vectors: 0,
-        note: "LM3S6965 datasheet: 256 KiB flash at 0, 64 KiB SRAM at 0x20000000 (the board QEMU's -M lm3s6965evb emulates)",
     },
     Board {
         id: "stm32f103",
@@ -135,7 +130,6 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 20,
         vectors: 0,
-        note: "RM0008, memory map and boot configuration: main flash at 0x08000000, aliased at 0 when BOOT0 = 0 (boot from flash), so reset reads the vectors through the alias; 20 KiB SRAM at 0x20000000",
     },
     Board {
         id: "nrf52840",
@@ -148,7 +142,6 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 256,
         vectors: 0,
-        note: "nRF52840 Product Specification, memory: 1 MiB flash at 0, 256 KiB RAM at 0x20000000",
     },
     Board {
         id: "stm32f4",
@@ -161,9 +154,22 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 128,
         vectors: 0,
-        note: "RM0090, memory map and boot configuration: main flash at 0x08000000, aliased at 0 when booting from flash; SRAM1 and SRAM2 (128 KiB) at 0x20000000; the 64 KiB CCM RAM at 0x10000000 is not simulated",
     },
 ];
+
+/// What a preset's memory map comes from, and what is not modelled (for
+/// narration: kept out of [`BOARDS`], which the page's picker lists).
+pub fn board_note(id: &str) -> &'static str {
+    match id {
+        "microbit" => "nRF51 Series Reference Manual, memory map: code flash at 0, RAM at 0x20000000",
+        "rp2040" => "RP2040 datasheet, address map: XIP flash at 0x10000000, 264 KiB SRAM at 0x20000000. The boot ROM and the 256-byte boot2 (not simulated) set VTOR to 0x10000100 and load SP and PC from there; core 1 is not simulated",
+        "lm3s6965" => "LM3S6965 datasheet: 256 KiB flash at 0, 64 KiB SRAM at 0x20000000 (the board QEMU's -M lm3s6965evb emulates)",
+        "stm32f103" => "RM0008, memory map and boot configuration: main flash at 0x08000000, aliased at 0 when BOOT0 = 0 (boot from flash), so reset reads the vectors through the alias; 20 KiB SRAM at 0x20000000",
+        "nrf52840" => "nRF52840 Product Specification, memory: 1 MiB flash at 0, 256 KiB RAM at 0x20000000",
+        "stm32f4" => "RM0090, memory map and boot configuration: main flash at 0x08000000, aliased at 0 when booting from flash; SRAM1 and SRAM2 (128 KiB) at 0x20000000; the 64 KiB CCM RAM at 0x10000000 is not simulated",
+        _ => "",
+    }
+}
 
 /// A board by id.
 pub fn board(id: &str) -> Option<&'static Board> {

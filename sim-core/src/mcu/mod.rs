@@ -766,7 +766,7 @@ fn board_text(id: &str, picked: bool, skipped: &[(String, FitError)]) -> String 
         b.ram_kib,
         b.ram_base,
         b.vectors,
-        b.note
+        board_note(b.id)
     )
 }
 

@@ -481,7 +481,15 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
     });
     // The linker script, if the lesson has it, with the lines behind what
     // the current instruction touches marked.
-    let script = st.linux.files.iter().find(|(p, _)| p.ends_with(".ld")).map(|(_, d)| String::from_utf8_lossy(d).into_owned());
+    // The one beside the firmware (a lesson may hold several projects).
+    let dir = mcu.firmware.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let script = st
+        .linux
+        .files
+        .iter()
+        .filter(|(p, _)| p.ends_with(".ld") || p.ends_with("/memory.x"))
+        .min_by_key(|(p, _)| !p.starts_with(dir))
+        .map(|(p, d)| (p.rsplit('/').next().unwrap_or(p).to_string(), String::from_utf8_lossy(d).into_owned()));
     let data = mcu.info.sections.iter().find(|s| s.name == ".data").cloned();
     let bss = mcu.info.sections.iter().find(|s| s.name == ".bss").cloned();
     let hits_data = data
@@ -538,7 +546,7 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
                 }) }
             </div>
             { for data.as_ref().filter(|d| d.vma != d.lma).map(|d| html! {
-                <p class="copy-arrow">{ format!("↓ the Reset handler copies {} bytes from {:#x} (LMA) to {:#x} (VMA), word by word; nothing else ever does", d.size, d.lma, d.vma) }</p>
+                <p class="copy-arrow">{ format!("↓ {} bytes to copy from {:#x} (LMA) to {:#x} (VMA) before main: only startup code does it, and nothing else ever will", d.size, d.lma, d.vma) }</p>
             }) }
             <div class="region"><span class="region-name">{ format!("RAM @ {ram_base:#x} ({} KiB)", mcu.ram.len() / 1024) }</span>
                 { for mcu.info.sections.iter().filter(|s| s.vma >= ram_base && s.vma < ram_base + mcu.ram.len() as u32).map(|s| {
@@ -580,17 +588,17 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
                     Some(v) => format!("{v:#010x}"),
                     None => "—".into(),
                 };
-                let region = match mcu.place(*a) {
-                    p if p == "nothing" && *a == stack_top => "end of RAM".to_string(),
-                    p => p,
+                let region = match mcu.region(*a) {
+                    "nothing" if *a == stack_top => "end of RAM",
+                    r => r,
                 };
                 html! { <tr class={classes!(t.1.then_some("changed"), t.0.then_some("walk"))}><td><code>{ n.clone() }</code>{ mark(t) }</td><td><code>{ format!("{a:#010x}") }</code></td><td>{ region }</td><td><code>{ word }</code></td></tr> }
             }) }
             </tbody>
         </table>
-        if let Some(text) = script {
+        if let Some((name, text)) = script {
             <figure class="linker-script">
-                <figcaption>{"The linker script (link.ld)"}</figcaption>
+                <figcaption>{ format!("The linker script ({name})") }</figcaption>
                 <pre>{ for text.lines().map(|l| {
                     let comment = l.trim_start().starts_with("/*") || l.trim_start().starts_with('*');
                     let hot = !comment
