@@ -338,7 +338,15 @@ impl<K: Wire + Ord, V: Wire> Wire for BTreeMap<K, V> {
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let n = r.length()?;
-        (0..n).map(|_| Ok((K::get(r)?, V::get(r)?))).collect()
+        // One insert at a time: collecting would sort, and each map type's
+        // sort costs the page kilobytes of code.
+        let mut m = BTreeMap::new();
+        for _ in 0..n {
+            let k = K::get(r)?;
+            let v = V::get(r)?;
+            m.insert(k, v);
+        }
+        Ok(m)
     }
 }
 

@@ -718,13 +718,18 @@ pub trait Sink {
 }
 
 /// An exception's name by number.
-fn exception_name(n: u32) -> &'static str {
+pub fn exception_name(n: u32) -> &'static str {
     match n {
+        1 => "Reset",
+        2 => "NMI",
         3 => "HardFault",
         4 => "MemManage",
         5 => "BusFault",
         6 => "UsageFault",
-        _ => "exception",
+        11 => "SVCall",
+        14 => "PendSV",
+        15 => "SysTick",
+        _ => "an interrupt",
     }
 }
 

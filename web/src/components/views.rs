@@ -427,69 +427,45 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
             </>
         }
     };
-    let v7 = mcu.map.core.v7();
     let flags = format!(
-        "{}{}{}{}{}{}",
+        "{}{}{}{}{}",
         if c.n { "N" } else { "n" },
         if c.z { "Z" } else { "z" },
         if c.c { "C" } else { "c" },
         if c.v { "V" } else { "v" },
-        if v7 {
-            if c.q {
-                "Q"
-            } else {
-                "q"
-            }
-        } else {
-            ""
-        },
-        if c.it & 0xf != 0 { format!(" · in an IT block (ITSTATE {:#04x})", c.it) } else { String::new() }
+        if c.q { "Q" } else { "" }
     );
     let mode = match (&c.lockup, c.ipsr) {
         (Some(l), _) => format!("LOCKED UP: {l}"),
         (None, 0) => "thread mode".to_string(),
-        (None, n) => format!(
-            "handler mode: {}",
-            match n {
-                2 => "NMI".to_string(),
-                3 => "HardFault".to_string(),
-                4 => "MemManage".to_string(),
-                5 => "BusFault".to_string(),
-                6 => "UsageFault".to_string(),
-                11 => "SVCall".to_string(),
-                15 => "SysTick".to_string(),
-                n => format!("exception {n}"),
-            }
-        ),
+        (None, n) => format!("handler mode: {}", sim_core::mcu::exception_name(n)),
     };
     let board = sim_core::mcu::board(&mcu.board);
     let flash_base = mcu.map.flash_base;
     let ram_base = mcu.map.ram_base;
     let stack_top = mcu.peek(mcu.map.vectors).unwrap_or(0);
+    // A lesson file matching `pred`, preferring the firmware's own directory
+    // (a lesson may hold several projects).
+    let dir = mcu.firmware.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let lesson_file = |pred: &dyn Fn(&str) -> bool| {
+        st.linux
+            .files
+            .iter()
+            .filter(|(p, _)| pred(p))
+            .min_by_key(|(p, _)| !p.starts_with(dir))
+            .map(|(p, d)| (p.clone(), String::from_utf8_lossy(d).into_owned()))
+    };
     // The instruction about to run: its source line, and the file's text
     // around it when the lesson has the source.
     let source = mcu.info.source_line(c.r[15]).map(|(f, l)| {
-        // The lesson's copy of the file: the same name, preferring the same parent directory.
-        fn tail(p: &str, n: usize) -> Vec<&str> {
-            p.rsplit('/').take(n).collect()
-        }
-        let text = [2, 1]
-            .iter()
-            .find_map(|n| st.linux.files.iter().find(|(p, _)| tail(p, *n) == tail(f, *n)))
-            .map(|(_, d)| String::from_utf8_lossy(d).into_owned());
-        (f.rsplit('/').next().unwrap_or(f).to_string(), l, text)
+        let name = f.rsplit('/').next().unwrap_or(f).to_string();
+        let text = lesson_file(&|p: &str| p.rsplit('/').next() == Some(name.as_str())).map(|(_, t)| t);
+        (name, l, text)
     });
     // The linker script, if the lesson has it, with the lines behind what
     // the current instruction touches marked.
-    // The one beside the firmware (a lesson may hold several projects).
-    let dir = mcu.firmware.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-    let script = st
-        .linux
-        .files
-        .iter()
-        .filter(|(p, _)| p.ends_with(".ld") || p.ends_with("/memory.x"))
-        .min_by_key(|(p, _)| !p.starts_with(dir))
-        .map(|(p, d)| (p.rsplit('/').next().unwrap_or(p).to_string(), String::from_utf8_lossy(d).into_owned()));
+    let script = lesson_file(&|p: &str| p.ends_with(".ld") || p.ends_with("/memory.x"))
+        .map(|(p, t)| (p.rsplit('/').next().unwrap_or(&p).to_string(), t));
     let data = mcu.info.sections.iter().find(|s| s.name == ".data").cloned();
     let bss = mcu.info.sections.iter().find(|s| s.name == ".bss").cloned();
     let hits_data = data
@@ -523,8 +499,8 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
                 }
             </figure>
         }
-        if v7 && (c.sys.cfsr != 0 || c.sys.hfsr != 0) {
-            <p class="fault-status changed" id="mcu-fault-status">{ sim_core::mcu::status_bits(c.sys.cfsr, c.sys.hfsr) }</p>
+        if c.sys.cfsr != 0 || c.sys.hfsr != 0 {
+            <p class="fault-status changed" id="mcu-fault-status">{ format!("CFSR {:#010x} · HFSR {:#010x} · BFAR {:#010x}", c.sys.cfsr, c.sys.hfsr, c.sys.bfar) }</p>
         }
         if !mcu.io.console.is_empty() {
             <figure class="console" id="mcu-console"><figcaption>{"UART console"}</figcaption><pre>{ mcu.io.console.clone() }</pre></figure>
