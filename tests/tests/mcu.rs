@@ -518,3 +518,24 @@ fn fuzz_found_inputs_run_without_panicking() {
         let _ = m.apply(&McuOp::McuRun { until: None, max: 3_000 });
     }
 }
+
+const BLINKY: &[u8] = include_bytes!("../../fixtures/mcu/blinky/firmware.elf");
+
+#[test]
+fn an_interrupt_driven_blinky_takes_systick_every_reload_and_returns() {
+    let (mut m, r) = boot(BLINKY, "stm32f103", Some("main"));
+    r.expect("reaches main");
+    let r = m.apply(&McuOp::McuRun { until: None, max: 2_000 }).expect("runs");
+    let c = cpu(&m);
+    let ticks = word(&m, "ticks");
+    let entries: Vec<&sim_core::Event> = r.events.iter().filter(|e| e.text().starts_with("SysTick:")).collect();
+    assert!(ticks >= 10 && entries.len() as u32 >= ticks - 1, "ticks {ticks}, {} entries", entries.len());
+    // Each handler ends in an exception return to thread mode (a bad one would fault).
+    assert!(!r.events.iter().any(|e| e.text().starts_with("HardFault")) && c.lockup.is_none());
+    assert!(c.ipsr == 0 || c.ipsr == 15, "thread mode or in the handler: {}", c.ipsr);
+    // WFI sleeps until the next zero: SysTick every RVR + 1 = 100 clock cycles.
+    let mcu = m.state().mcu.as_deref().expect("mcu");
+    assert_eq!(mcu.cpu.sys.systick.rvr, 99);
+    let odr = mcu.io.regs.get(&0x4001_100c).copied().unwrap_or(0);
+    assert_eq!(odr >> 13 & 1, ticks & 1, "the LED toggles on every tick (ODR bit 13 after {ticks} toggles)");
+}

@@ -192,17 +192,32 @@ impl SysTick {
         self.rvr - after as u32
     }
 
-    /// Whether the counter reached 0 and reloaded at exactly `steps` (the
-    /// moment COUNTFLAG is set and, with TICKINT, the exception pends).
+    /// Whether the counter reaches 0 at exactly `steps` (the moment
+    /// COUNTFLAG is set and, with TICKINT, the exception pends): `start`
+    /// counts after the epoch, then every RVR + 1 (a counter at 0 reloads
+    /// on the next count, so from 0 the first zero is RVR + 1 later).
     pub fn wraps_at(&self, steps: u64) -> bool {
         if self.csr & 1 == 0 || self.rvr == 0 {
             return false;
         }
         let t = steps.saturating_sub(self.epoch);
-        if t <= u64::from(self.start) {
+        if t == 0 || t < u64::from(self.start) {
             return false;
         }
-        (t - u64::from(self.start) - 1) % (u64::from(self.rvr) + 1) == 0
+        (t - u64::from(self.start)) % (u64::from(self.rvr) + 1) == 0
+    }
+
+    /// Counts until the counter next reaches 0 after `steps` (None when
+    /// the timer cannot interrupt: disabled, TICKINT clear or RVR 0).
+    pub fn until_zero(&self, steps: u64) -> Option<u64> {
+        if self.csr & 3 != 3 || self.rvr == 0 {
+            return None;
+        }
+        let t = steps.saturating_sub(self.epoch);
+        let start = u64::from(self.start);
+        let period = u64::from(self.rvr) + 1;
+        let next = if t < start { start } else { start + ((t - start) / period + 1) * period };
+        Some(next - t)
     }
 }
 

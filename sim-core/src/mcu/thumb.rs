@@ -143,6 +143,19 @@ fn conditional(m: &McuState, cpu: &mut Cpu, hw: u32, lo: Option<u32>, t: bool) -
     Ok((if t { in_it(&text, cond, wide) } else { text }, note, effects))
 }
 
+/// WFI: the core sleeps until an interrupt while SysTick goes on counting
+/// (each count is one clock cycle here, as each instruction is one).
+pub(super) fn wfi(cpu: &mut Cpu, t: bool) -> String {
+    match cpu.sys.systick.until_zero(cpu.steps) {
+        Some(n) if n > 1 => {
+            cpu.steps += n - 1;
+            txt!(t, "the core sleeps {} clock cycles, until SysTick reaches 0", n - 1)
+        }
+        Some(_) => String::new(),
+        None => txt!(t, "no interrupt can wake it here; the simulator goes on"),
+    }
+}
+
 /// ITAdvance (ARMv7-M A7.3.2).
 fn it_advance(it: u8) -> u8 {
     if it & 7 == 0 {
@@ -601,7 +614,11 @@ fn execute16(m: &McuState, cpu: &mut Cpu, hw: u32, t: bool) -> Result<(String, S
             }
             14 => return Err(ThumbFault::Bkpt { imm: hw & 0xff, pc }),
             15 if hw & 0xff == 0 => "nop".into(),
-            15 if matches!(hw & 0xff, 0x10 | 0x20 | 0x30 | 0x40) => "hint (wfi/wfe/sev/yield: no effect here)".into(),
+            15 if hw & 0xff == 0x30 => {
+                note = wfi(cpu, t);
+                "wfi".into()
+            }
+            15 if matches!(hw & 0xff, 0x10 | 0x20 | 0x40) => "hint (yield/wfe/sev: no effect here)".into(),
             _ => return Err(ThumbFault::Unsupported { pc, hw, lo: None, thumb2: false }),
         },
         0b11000 | 0b11001 => {

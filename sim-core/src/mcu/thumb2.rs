@@ -778,7 +778,8 @@ fn run(x: &mut X<'_>, i: &Instruction, hw: u32, lo: u32) -> Result<u32, Stop> {
                 return Ok(p);
             }
         }
-        Op::NOP | Op::WFI | Op::WFE | Op::SEV | Op::YIELD | Op::DMB | Op::DSB | Op::ISB | Op::PLD | Op::PLI | Op::HINT => {}
+        Op::WFI => x.note = super::thumb::wfi(x.cpu, x.t),
+        Op::NOP | Op::WFE | Op::SEV | Op::YIELD | Op::DMB | Op::DSB | Op::ISB | Op::PLD | Op::PLI | Op::HINT => {}
         Op::UDF => return Err(Stop::Fault(ThumbFault::Udf(pc))),
         _ => return Err(Stop::Unsupported),
     }
