@@ -56,7 +56,7 @@ pub fn narrate_mcu(what: &[u8], key: u32, cpu: &[u8], ram: Vec<u8>) -> String {
             map: *map,
             info: info.clone(),
             flash: sim_core::mcu::Flash(flash.clone()),
-            ram,
+            ram: sim_core::mcu::Ram { bytes: ram, seed: 0 },
             io: sim_core::mcu::Io::default(),
             cpu,
         })

@@ -13,6 +13,7 @@ pub const FIXTURES: &[(&str, &[u8])] = &[
     ("mcu/main.c", include_bytes!("../../fixtures/mcu/main.c")),
     ("mcu/startup.c", include_bytes!("../../fixtures/mcu/startup.c")),
     ("mcu/sum_array.elf", include_bytes!("../../fixtures/mcu/sum_array.elf")),
+    ("mcu/bigdata.elf", include_bytes!("../../fixtures/mcu/bigdata.elf")),
     ("mcu/stm32f103/firmware.elf", include_bytes!("../../fixtures/mcu/stm32f103/firmware.elf")),
     ("mcu/stm32f103/main.c", include_bytes!("../../fixtures/mcu/stm32f103/main.c")),
     ("mcu/stm32f103/startup_stm32f103.s", include_bytes!("../../fixtures/mcu/stm32f103/startup_stm32f103.s")),

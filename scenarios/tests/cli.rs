@@ -126,3 +126,21 @@ fn run_an_elf_program_with_its_state_at_entry_and_after_ld_so() {
     assert_eq!(code, 2);
     assert!(err.contains("use entry or main"), "{err}");
 }
+
+#[test]
+fn a_long_thumb_loop_is_folded_in_the_text_trace() {
+    // bigdata's Reset handler copies 64 KiB a word at a time: 16,384
+    // iterations of a 5-instruction loop, told as first, fold, last.
+    let lesson = "id = \"big\"\ntitle = \"t\"\nsummary = \"s\"\n[[files]]\npath = \"/fw/bigdata.elf\"\nfixture = \"mcu/bigdata.elf\"\n[[steps]]\nsay = \"s\"\ndo = { op = \"mcu_load\", path = \"/fw/bigdata.elf\", ram_kib = 128 }\n[[steps]]\nsay = \"s\"\ndo = { op = \"mcu_reset\" }\n[[steps]]\nsay = \"s\"\ndo = { op = \"mcu_run\", until = \"main\", max = 200000 }\n";
+    let run = scenarios::open::lesson_text("big.toml", lesson).expect("runs");
+    let text = scenarios::render::trace_text(&run);
+    assert!(
+        text.contains("… events 25-81934: the loop at 0x5e-0x66 (5 instructions) ran 16382 more times: r1 0x1 -> 0x0, r3 0x4 -> 0xfffc"),
+        "{}",
+        &text[..text.len().min(4000)]
+    );
+    assert!(text.contains("81939. 0x0066 <Reset_Handler+0x24>  bne 0x5e: not taken"), "the last iteration is told");
+    assert!(text.lines().count() < 200, "folded: {} lines", text.lines().count());
+    // --json keeps every event.
+    assert_eq!(run.timeline.len(), run.steps.iter().map(|s| s.event_count).sum::<usize>());
+}

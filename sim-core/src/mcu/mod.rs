@@ -21,8 +21,9 @@ use thiserror::Error;
 /// Where SRAM starts on every board here (the ARMv6-M/ARMv7-M default
 /// memory map's SRAM region).
 pub const RAM_BASE: u32 = 0x2000_0000;
-/// Most instructions one operation may run.
-pub const MAX_STEPS: u64 = 250_000;
+/// Most instructions one operation may run (a lesson's whole run is capped
+/// at the same 10,000,000 events).
+pub const MAX_STEPS: u64 = 10_000_000;
 
 /// Text only when `$on`: formatting costs nothing when a run is recorded,
 /// and the same code gives the words when the instruction is shown.
@@ -159,6 +160,54 @@ impl crate::wire::Wire for Flash {
     }
 }
 
+/// RAM contents and the seed of their power-up pattern; recorded as their
+/// 1 KiB pieces that differ from that pattern (power-up garbage does not
+/// compress, and is the same for the same seed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ram {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// The seed [`garbage`] made them from at power-on.
+    pub seed: u64,
+}
+
+impl Ram {
+    /// `len` bytes as they power up.
+    pub fn power_on(len: usize, seed: u64) -> Ram {
+        Ram { bytes: garbage(len, seed), seed }
+    }
+}
+
+impl std::ops::Deref for Ram {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.bytes
+    }
+}
+
+impl std::ops::DerefMut for Ram {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+}
+
+impl crate::wire::Wire for Ram {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.seed.put(out);
+        let diff: Vec<u8> = self.bytes.iter().zip(garbage(self.bytes.len(), self.seed)).map(|(a, b)| a ^ b).collect();
+        crate::wire::put_sparse(out, &diff, 1024, 0);
+    }
+    fn get(r: &mut crate::wire::Reader<'_>) -> Result<Self, crate::wire::WireError> {
+        let seed = u64::get(r)?;
+        let mut bytes = crate::wire::get_sparse(r, 1024, 0)?;
+        let pattern = garbage(bytes.len(), seed);
+        for (a, b) in bytes.iter_mut().zip(pattern) {
+            *a ^= b;
+        }
+        Ok(Ram { bytes, seed })
+    }
+}
+
 /// The microcontroller.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct McuState {
@@ -175,7 +224,7 @@ pub struct McuState {
     pub flash: Flash,
     /// RAM contents.
     #[serde(skip)]
-    pub ram: Vec<u8>,
+    pub ram: Ram,
     /// The peripherals' registers and the UART's output.
     pub io: Io,
     /// The core.
@@ -510,7 +559,7 @@ impl McuState {
 }
 
 /// RAM contents at power-up: not zeros, but a pattern that depends on the seed.
-fn garbage(len: usize, seed: u64) -> Vec<u8> {
+pub fn garbage(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
     (0..len)
         .map(|_| {
@@ -940,7 +989,7 @@ impl Ctx<'_> {
         // Without a power cycle the same RAM keeps its contents.
         let kept =
             self.mcu.as_deref().filter(|m| keep_ram && m.board == b.id && m.ram.len() == ram_kib as usize * 1024).map(|m| m.ram.clone());
-        let ram = kept.clone().unwrap_or_else(|| garbage(ram_kib as usize * 1024, seed));
+        let ram = kept.clone().unwrap_or_else(|| Ram::power_on(ram_kib as usize * 1024, seed));
         let st = McuState {
             firmware: path.into(),
             board: b.id.into(),

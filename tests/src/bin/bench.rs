@@ -191,6 +191,44 @@ fn main() {
         r.events.len() as f64 / secs / 1e6
     );
 
+    // Thumb-2 at scale: a Cortex-M3 delay loop of 10,000,000 instructions
+    // (MOVW/MOVT of 5,000,000, then SUBS/BNE), recorded in one timeline.
+    let code: Vec<u8> = [0x2001_0000u32, 0x41]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .chain(std::iter::repeat_n(0, 0x38))
+        .chain([0xf644u16, 0x3040, 0xf2c0, 0x004c, 0x3801, 0xd1fd, 0xe7fe].iter().flat_map(|h| h.to_le_bytes()))
+        .collect();
+    let mut m3 = Machine::new(&Config::default());
+    m3.install_file("/fw", std::sync::Arc::from(sim_tests::qemu::elf32(&code)));
+    m3.apply(&McuOp::McuLoad {
+        path: "/fw".into(),
+        board: Some("lm3s6965".into()),
+        flash_kib: None,
+        ram_kib: None,
+        seed: 3,
+        keep_ram: false,
+    })
+    .expect("load");
+    m3.apply(&McuOp::McuReset {}).expect("reset");
+    let before = rss();
+    let mut long = Timeline::new(m3.state().clone());
+    let t = Instant::now();
+    let r = m3.apply(&McuOp::McuRun { until: None, max: 10_000_010 }).expect("run");
+    let secs = t.elapsed().as_secs_f64();
+    let n = r.events.len();
+    long.record(0, r.events);
+    let grown = rss().saturating_sub(before);
+    println!(
+        "Cortex-M3 delay loop: {n} events in {:.2} s = {:.2} M instructions/s, {:.1} bytes per event (RSS growth)",
+        secs,
+        n as f64 / secs / 1e6,
+        grown as f64 / n as f64
+    );
+    let (mean, worst) = jumps(&mut long, 11);
+    println!("jump to a random step of the delay loop:    {mean:8.3} ms mean, {worst:.3} ms worst");
+    drop(long);
+
     // The BPF interpreter beside rbpf's, same program: a 100,000-iteration loop.
     let prog = sim_core::bpf::vm::sum_loop(100_000);
     let n = 2 + 3 * 100_000 + 1;
