@@ -183,7 +183,8 @@ fn write_folded(s: &mut String, items: &[Told], first: usize) {
                     }
                     _ => String::new(),
                 };
-                let (lo, hi) = (items[i].pc.unwrap_or(0), items[i + len - 1].pc.unwrap_or(0));
+                let pcs = || items[i..i + len].iter().filter_map(|t| t.pc);
+                let (lo, hi) = (pcs().min().unwrap_or(0), pcs().max().unwrap_or(0));
                 let _ = writeln!(
                     s,
                     "       … events {}-{}: the loop at {lo:#x}-{hi:#x} ({len} instruction{}) ran {} more times{regs}",
