@@ -539,3 +539,31 @@ fn an_interrupt_driven_blinky_takes_systick_every_reload_and_returns() {
     let odr = mcu.io.regs.get(&0x4001_100c).copied().unwrap_or(0);
     assert_eq!(odr >> 13 & 1, ticks & 1, "the LED toggles on every tick (ODR bit 13 after {ticks} toggles)");
 }
+
+#[test]
+fn svc_takes_svcall_and_returns_after_it() {
+    // Vectors: SP, reset at 0x41, SVCall (word 11) at 0x51. Code at 0x40:
+    // movs r0, #1; svc #5; movs r2, #3; b . ; handler at 0x50: movs r1, #7; bx lr.
+    let mut image = vec![0u8; 0x40];
+    image[0..4].copy_from_slice(&0x2000_4000u32.to_le_bytes());
+    image[4..8].copy_from_slice(&0x41u32.to_le_bytes());
+    image[44..48].copy_from_slice(&0x51u32.to_le_bytes());
+    for h in [0x2001u16, 0xdf05, 0x2203, 0xe7fe, 0, 0, 0, 0, 0x2107, 0x4770] {
+        image.extend(h.to_le_bytes());
+    }
+    for b in ["microbit", "lm3s6965"] {
+        let mut m = self::board(&sim_tests::qemu::elf32(&image));
+        m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some(b.into()), flash_kib: None, ram_kib: None, seed: 2, keep_ram: false })
+            .expect("load");
+        m.apply(&McuOp::McuReset {}).expect("reset");
+        run(&mut m, None, 2).expect("movs, svc");
+        let c = cpu(&m);
+        assert_eq!((c.ipsr, c.r[15], c.r[14]), (11, 0x50, 0xffff_fff9), "{b}: in SVC_Handler");
+        let r = m.apply(&McuOp::McuRun { until: None, max: 10 }).expect("runs");
+        let c = cpu(&m);
+        // r1 = 7 was the handler's own: the return unstacks r0-r3, so r1 is
+        // the caller's 0 again (a handler returns values through the frame).
+        assert_eq!((c.ipsr, c.r[0], c.r[1], c.r[2], c.r[15]), (0, 1, 0, 3, 0x46), "{b}: back after the svc, then idling");
+        assert!(r.outcome == Outcome::Ok);
+    }
+}

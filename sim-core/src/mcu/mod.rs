@@ -294,8 +294,10 @@ pub enum ThumbFault {
         /// Where.
         pc: u32,
     },
-    /// `svc` (the simulated firmware has no SVCall handler).
-    #[error("svc #{imm} at {pc:#010x}: the firmware has no SVCall handler here; the simulator stops")]
+    /// `svc` while SVCall cannot be taken (PRIMASK set, or already in a
+    /// handler: this model gives SVCall no priority above a handler's), so
+    /// it escalates to HardFault.
+    #[error("svc #{imm} at {pc:#010x} while SVCall is masked (PRIMASK set, or in a handler)")]
     Svc {
         /// The immediate.
         imm: u32,
@@ -875,6 +877,9 @@ crate::events! {
         /// An interrupt taken through its vector.
         Interrupt { exc: u32, sp: u32, vector: u32, handler: String } = 12, Process, "ExceptionEntry (ARMv6-M, ARMv7-M)", [],
             "SysTick: the counter reached 0 with TICKINT set, so the exception pends and, PRIMASK being clear, is taken: the core stacks 8 registers at {sp:#x} and jumps to vector {exc}, {:#x} <{handler}>", vector & !1;
+        /// `svc` took the SVCall exception.
+        SvCall { imm: u32, pc: u32, sp: u32, vector: u32, handler: String } = 15, Process, "ExceptionEntry (ARMv6-M, ARMv7-M)", [],
+            "svc #{imm} at {pc:#x}: the SVCall exception (11), the way an OS's system calls enter it; the core stacks 8 registers at {sp:#x} (the return address is the next instruction) and jumps to vector 11, {:#x} <{handler}>", vector & !1;
         /// Bytes the UART sent.
         Console { text: String } = 13, Syscall, "UART transmit data register", [], "the UART sends {text:?} to the console";
         /// The board the firmware runs on.
@@ -1170,6 +1175,7 @@ impl Ctx<'_> {
                     }
                 }
                 Err(fault @ ThumbFault::Unsupported { .. }) => return Err(Error::Unsupported(fault)),
+                Err(ThumbFault::Svc { imm, pc }) => self.mcu_svc(imm, pc)?,
                 Err(fault) => self.mcu_fault(fault)?,
             }
         }
@@ -1264,6 +1270,31 @@ impl Ctx<'_> {
         cpu.sys.monitor = false;
     }
 
+    /// SVC: the SVCall exception (11), taken at once with the next
+    /// instruction as its return address; masked (PRIMASK, or in a handler)
+    /// it escalates to HardFault.
+    fn mcu_svc(&mut self, imm: u32, pc: u32) -> R<()> {
+        let st = self.mcu()?;
+        if st.cpu.sys.primask || st.cpu.sys.faultmask || st.cpu.ipsr != 0 {
+            return self.mcu_fault(ThumbFault::Svc { imm, pc });
+        }
+        let mut cpu = st.cpu.clone();
+        cpu.r[15] = pc.wrapping_add(2);
+        cpu.steps += 1;
+        let exc = 11;
+        let frame_sp = cpu.r[13].wrapping_sub(32);
+        let sp = frame_sp & !7;
+        let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
+        let handler = st.symbolize(vector & !1);
+        if st.check_store_aligned(sp, 4).is_err() || st.check_store_aligned(sp.wrapping_add(28), 4).is_err() {
+            return self.mcu_fault(ThumbFault::NoMemoryWrite(sp));
+        }
+        self.push_frame(&mut cpu, sp, sp != frame_sp, exc, vector);
+        self.set_cpu(cpu);
+        self.event(Ev::SvCall { imm, pc, sp, vector, handler });
+        Ok(())
+    }
+
     /// Takes the SysTick exception (15) if it is pending and not masked:
     /// PRIMASK clear and the core in thread mode (a handler's priority is
     /// not compared: this model preempts only thread mode). Returns whether
@@ -1316,7 +1347,9 @@ fn fault_status(f: &ThumbFault) -> (u32, Option<u32>, u32, Option<u32>) {
         ThumbFault::Udf(_) | ThumbFault::Undefined { .. } => (1 << 16, None, 0, Some(6)),
         // BKPT with halting debug off: HardFault with HFSR.DEBUGEVT (C1.5).
         ThumbFault::Bkpt { .. } => (0, None, 1 << 31, None),
-        ThumbFault::Svc { .. } | ThumbFault::Unsupported { .. } => (0, None, 0, None),
+        // A masked SVC escalates: HardFault with FORCED.
+        ThumbFault::Svc { .. } => (0, None, 1 << 30, None),
+        ThumbFault::Unsupported { .. } => (0, None, 0, None),
     }
 }
 

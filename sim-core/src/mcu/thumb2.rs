@@ -96,6 +96,16 @@ impl X<'_> {
         self.cpu.r[reg.number() as usize & 15] = v;
     }
 
+    /// A data-processing result into its destination (pc as one is not
+    /// executed here: interworking through ALU writes is left out).
+    fn set_result(&mut self, reg: Reg, v: u32) -> Result<(), Stop> {
+        if reg.number() == 15 {
+            return Err(Stop::Unsupported);
+        }
+        self.set(reg, v);
+        Ok(())
+    }
+
     fn nz(&mut self, v: u32) {
         self.cpu.n = v >> 31 == 1;
         self.cpu.z = v == 0;
@@ -397,10 +407,7 @@ fn run(x: &mut X<'_>, i: &Instruction, hw: u32, lo: u32) -> Result<u32, Stop> {
                 _ => !b,
             };
             if let Some(d) = d {
-                if d.number() == 15 {
-                    return Err(Stop::Unsupported);
-                }
-                x.set(d, r);
+                x.set_result(d, r)?;
             }
             if i.s || d.is_none() {
                 x.nz(r);
@@ -429,10 +436,7 @@ fn run(x: &mut X<'_>, i: &Instruction, hw: u32, lo: u32) -> Result<u32, Stop> {
                 _ => add_with_carry(!a, b, true),
             };
             if let Some(d) = d {
-                if d.number() == 15 {
-                    return Err(Stop::Unsupported);
-                }
-                x.set(d, r);
+                x.set_result(d, r)?;
             }
             if i.s || d.is_none() {
                 x.nz(r);
