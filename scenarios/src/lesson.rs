@@ -299,7 +299,7 @@ pub fn models(lesson: &Lesson) -> String {
             .iter()
             .filter_map(|s| match &s.op {
                 Op::Mcu(sim_core::McuOp::McuLoad { board, .. }) => Some(match board.as_deref().and_then(sim_core::mcu::board) {
-                    Some(b) => format!("an {} {} (the {}'s {})", b.core.arch(), b.core.name(), b.title, b.chip),
+                    Some(b) => format!("an {} {} ({}: {})", b.core.arch(), b.core.name(), b.title, b.chip),
                     None => "the Cortex-M board preset the firmware fits (the load step names it)".to_string(),
                 }),
                 _ => None,
