@@ -5,7 +5,7 @@
 //! ARMv6-M (Cortex-M0/M0+) and ARMv7-M's Thumb-2 (Cortex-M3/M4).
 //!
 //! Facts (ARMv6-M and ARMv7-M Architecture Reference Manuals; cortex-m-rt
-//! `link.x.in` and `asm.S`): on reset the core loads SP from the vector
+//! 0.7's `link.x.in` and its Reset in `src/lib.rs`): on reset the core loads SP from the vector
 //! table's word 0 and PC from word 1
 //! (the reset vector must have bit 0 set: Thumb state); RAM holds whatever it
 //! powered up with; a flasher writes each loadable segment at its load
@@ -487,8 +487,11 @@ impl McuState {
             (periph::SYST_CSR, 4, _) => {
                 let st = &mut sys.systick;
                 if value & 1 != 0 && st.csr & 1 == 0 {
-                    // Enabling starts the count from the current value.
+                    // Enabling counts on from the value held.
                     st.epoch = cpu.steps;
+                } else if value & 1 == 0 && st.csr & 1 != 0 {
+                    // Disabling holds the current value.
+                    st.start = st.cvr(cpu.steps);
                 }
                 st.csr = (st.csr & (1 << 16)) | (value & 7);
             }
@@ -784,17 +787,28 @@ pub fn exception_name(n: u32) -> &'static str {
     }
 }
 
-/// What the fault status registers say, for a HardFault that a disabled
-/// configurable fault escalated into.
-fn status_text(status: &Option<(u32, u32)>, exc: u32) -> String {
+/// What the fault status registers say, and why a fault became a
+/// HardFault.
+fn status_text(status: &Option<(u32, u32)>, exc: u32, fault: &ThumbFault) -> String {
     match status {
         None => " ARMv6-M has one fault exception, HardFault, and no fault status registers.".into(),
+        Some((cfsr, hfsr)) if exc == 3 && matches!(fault, ThumbFault::Svc { .. }) => {
+            format!(" {}: SVCall cannot be taken at the current priority, so it escalates to HardFault.", status_bits(*cfsr, *hfsr))
+        }
         Some((cfsr, hfsr)) if exc == 3 && hfsr & (1 << 30) != 0 => format!(
-            " {}: the fault's own exception is disabled in SHCSR (as from reset), so it escalates to HardFault.",
+            " {}: the fault's own exception is disabled in SHCSR (as from reset) or cannot preempt the current priority, so it escalates to HardFault.",
             status_bits(*cfsr, *hfsr)
         ),
         Some((cfsr, hfsr)) => format!(" {}.", status_bits(*cfsr, *hfsr)),
     }
+}
+
+/// What the entry did with the 8-word frame.
+fn stacking(sp: u32, realigned: bool, stacked: bool) -> String {
+    if !stacked {
+        return format!("The core cannot stack its 8 registers at {sp:#x} (no RAM there: a derived fault), enters the handler anyway with nothing saved,");
+    }
+    format!("The core stacks 8 registers at {sp:#x}{}", if realigned { " (realigned to 8 bytes: xPSR bit 9 set)" } else { "" })
 }
 
 /// The board, where its memory is, and why it was chosen.
@@ -867,13 +881,11 @@ crate::events! {
         Idle { pc: u32 } = 7, Process, "", [], "{pc:#x} branches to itself: the program is idling in its endless loop";
         /// A fault inside the HardFault handler: lockup.
         DoubleFault { fault: ThumbFault } = 8, Error, "Lockup (ARMv6-M, ARMv7-M)", [], "LOCKUP: {fault}, while already handling a HardFault";
-        /// The HardFault entry itself failed: lockup.
-        EntryFailed { fault: ThumbFault } = 9, Error, "Lockup (ARMv6-M, ARMv7-M)", [], "LOCKUP: {fault}; and the HardFault entry cannot stack its 8 registers";
         /// A fault taken through its exception's vector.
-        Exception { fault: ThumbFault, exc: u32, sp: u32, vector: u32, handler: String, status: Option<(u32, u32)>, realigned: bool } = 10, Error,
+        Exception { fault: ThumbFault, exc: u32, sp: u32, vector: u32, handler: String, status: Option<(u32, u32)>, realigned: bool, stacked: bool } = 10, Error,
             "ExceptionEntry (ARMv6-M, ARMv7-M)", [],
-            "{}: {fault}.{} The core stacks 8 registers at {sp:#x}{} and jumps to vector {exc}, {:#x} <{handler}>",
-            exception_name(*exc), status_text(status, *exc), if *realigned { " (realigned to 8 bytes: xPSR bit 9 set)" } else { "" }, vector & !1;
+            "{}: {fault}.{} {} and jumps to vector {exc}, {:#x} <{handler}>",
+            exception_name(*exc), status_text(status, *exc, fault), stacking(*sp, *realigned, *stacked), vector & !1;
         /// An interrupt taken through its vector.
         Interrupt { exc: u32, sp: u32, vector: u32, handler: String } = 12, Process, "ExceptionEntry (ARMv6-M, ARMv7-M)", [],
             "SysTick: the counter reached 0 with TICKINT set, so the exception pends and, PRIMASK being clear, is taken: the core stacks 8 registers at {sp:#x} and jumps to vector {exc}, {:#x} <{handler}>", vector & !1;
@@ -1206,7 +1218,9 @@ impl Ctx<'_> {
             }
             match own {
                 // SHCSR bits 16 (MemManage, 4), 17 (BusFault, 5), 18 (UsageFault, 6).
-                Some(n) if cpu.sys.shcsr & (1 << (12 + n)) != 0 && cpu.ipsr != n => exc = n,
+                // Enabled, and able to preempt: default priorities leave every
+                // handler and PRIMASK/FAULTMASK at or above a fault's (0).
+                Some(n) if cpu.sys.shcsr & (1 << (12 + n)) != 0 && cpu.ipsr == 0 && !cpu.sys.primask && !cpu.sys.faultmask => exc = n,
                 Some(_) => cpu.sys.hfsr |= 1 << 30,
                 None => cpu.sys.hfsr |= hfsr,
             }
@@ -1224,31 +1238,33 @@ impl Ctx<'_> {
             self.event(Ev::DoubleFault { fault });
             return Ok(());
         }
-        if !stack_ok {
-            cpu.lockup = Some(format!("{fault}; and the exception entry itself failed: it cannot stack at {sp:#x}"));
-            self.set_cpu(cpu);
-            self.event(Ev::EntryFailed { fault });
-            return Ok(());
+        // A frame that cannot be stacked (no RAM there) is a derived fault
+        // (STKERR on ARMv7-M), but the handler is entered all the same, with
+        // nothing saved (Cortex-M3 TRM, "Fault handling"; not a lockup).
+        if !stack_ok && st.map.core.v7() {
+            cpu.sys.cfsr |= 1 << 12;
+            status = Some((cpu.sys.cfsr, cpu.sys.hfsr));
         }
-        self.push_frame(&mut cpu, sp, realigned, exc, vector);
+        self.push_frame(&mut cpu, sp, realigned, exc, vector, stack_ok);
         self.set_cpu(cpu);
-        self.event(Ev::Exception { fault, exc, sp, vector, handler, status, realigned });
+        self.event(Ev::Exception { fault, exc, sp, vector, handler, status, realigned, stacked: stack_ok });
         Ok(())
     }
 
-    /// Stacks the frame at `sp` (checked to be RAM) and enters exception
+    /// Stacks the frame at `sp` (when `stacked`: there is RAM there) and enters exception
     /// `exc`: LR = EXC_RETURN (0xFFFFFFFD when thread mode ran on PSP, so
     /// the handler switches to MSP; else 0xFFFFFFF9, or 0xFFFFFFF1 from a
     /// handler), PC from the vector, IPSR = exc, ITSTATE cleared, the
     /// exclusive monitor closed.
-    fn push_frame(&mut self, cpu: &mut Cpu, sp: u32, realigned: bool, exc: u32, vector: u32) {
+    fn push_frame(&mut self, cpu: &mut Cpu, sp: u32, realigned: bool, exc: u32, vector: u32, stacked: bool) {
         let Some(st) = self.mcu.as_deref() else { return };
-        let off = st.ram_offset(sp, 32).unwrap_or(0);
-        let old_frame = st.ram[off..off + 32].to_vec();
-        let xpsr = cpu.xpsr() | (u32::from(realigned) << 9);
-        let frame = [cpu.r[0], cpu.r[1], cpu.r[2], cpu.r[3], cpu.r[12], cpu.r[14], cpu.r[15], xpsr];
-        let bytes: Vec<u8> = frame.iter().flat_map(|w| w.to_le_bytes()).collect();
-        self.delta(Delta::Ram { offset: off, old: old_frame, new: bytes });
+        if let (true, Some(off)) = (stacked, st.ram_offset(sp, 32)) {
+            let old_frame = st.ram[off..off + 32].to_vec();
+            let xpsr = cpu.xpsr() | (u32::from(realigned) << 9);
+            let frame = [cpu.r[0], cpu.r[1], cpu.r[2], cpu.r[3], cpu.r[12], cpu.r[14], cpu.r[15], xpsr];
+            let bytes: Vec<u8> = frame.iter().flat_map(|w| w.to_le_bytes()).collect();
+            self.delta(Delta::Ram { offset: off, old: old_frame, new: bytes });
+        }
         let on_psp = cpu.ipsr == 0 && cpu.sys.control & 2 != 0;
         cpu.r[14] = if cpu.ipsr != 0 {
             0xffff_fff1
@@ -1286,10 +1302,8 @@ impl Ctx<'_> {
         let sp = frame_sp & !7;
         let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
         let handler = st.symbolize(vector & !1);
-        if st.check_store_aligned(sp, 4).is_err() || st.check_store_aligned(sp.wrapping_add(28), 4).is_err() {
-            return self.mcu_fault(ThumbFault::NoMemoryWrite(sp));
-        }
-        self.push_frame(&mut cpu, sp, sp != frame_sp, exc, vector);
+        let stacked = st.check_store_aligned(sp, 4).is_ok() && st.check_store_aligned(sp.wrapping_add(28), 4).is_ok();
+        self.push_frame(&mut cpu, sp, sp != frame_sp, exc, vector, stacked);
         self.set_cpu(cpu);
         self.event(Ev::SvCall { imm, pc, sp, vector, handler });
         Ok(())
@@ -1312,14 +1326,8 @@ impl Ctx<'_> {
         let sp = frame_sp & !7;
         let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
         let handler = st.symbolize(vector & !1);
-        if st.check_store_aligned(sp, 4).is_err() || st.check_store_aligned(sp.wrapping_add(28), 4).is_err() {
-            let fault = ThumbFault::NoMemoryWrite(sp);
-            cpu.lockup = Some(format!("the SysTick exception entry cannot stack at {sp:#x}"));
-            self.set_cpu(cpu);
-            self.event(Ev::EntryFailed { fault });
-            return Ok(true);
-        }
-        self.push_frame(&mut cpu, sp, sp != frame_sp, exc, vector);
+        let stacked = st.check_store_aligned(sp, 4).is_ok() && st.check_store_aligned(sp.wrapping_add(28), 4).is_ok();
+        self.push_frame(&mut cpu, sp, sp != frame_sp, exc, vector, stacked);
         self.set_cpu(cpu);
         self.event(Ev::Interrupt { exc, sp, vector, handler });
         Ok(true)
@@ -1361,6 +1369,7 @@ pub fn status_bits(cfsr: u32, hfsr: u32) -> String {
         (1 << 8, "IBUSERR"),
         (1 << 9, "PRECISERR"),
         (1 << 10, "IMPRECISERR"),
+        (1 << 12, "STKERR"),
         (1 << 15, "BFARVALID"),
         (1 << 16, "UNDEFINSTR"),
         (1 << 17, "INVSTATE"),

@@ -97,7 +97,8 @@ const STM32F4: &[Register] = &[
 /// LM3S6965 (its datasheet's System Control and UART chapters): SYSCTL RIS reports the PLL locked;
 /// UART0's data register and its flag register (TXFF clear: never full).
 const LM3S6965: &[Register] = &[
-    reg(0x400f_e050, "SYSCTL_RIS", 0x0000_0040, Fixed(0x0000_0040)),
+    // Reset value 0; held at PLLLRIS (bit 6): the PLL locks at once.
+    reg(0x400f_e050, "SYSCTL_RIS", 0, Fixed(0x0000_0040)),
     reg(0x400f_e060, "SYSCTL_RCC", 0x078e_3ad1, Plain),
     reg(0x400f_e070, "SYSCTL_RCC2", 0x0780_2810, Plain),
     reg(0x4000_c000, "UART0_DR", 0, UartData),
@@ -105,7 +106,7 @@ const LM3S6965: &[Register] = &[
 ];
 
 /// nRF51 and nRF52 (reference manual / product specification, GPIO and
-/// UART): P0's OUT, OUTSET, OUTCLR and DIR; UART0's TXD.
+/// UART): P0's OUT and DIR; UART0's TXD.
 const NRF: &[Register] =
     &[reg(0x5000_0504, "P0_OUT", 0, Plain), reg(0x5000_0514, "P0_DIR", 0, Plain), reg(0x4000_251c, "UART0_TXD", 0, UartData)];
 

@@ -77,6 +77,10 @@ fn exception_return(m: &McuState, cpu: &mut Cpu) -> Result<String, Fault> {
     cpu.t_clear = xpsr & (1 << 24) == 0;
     let after = sp.wrapping_add(32 + if xpsr & (1 << 9) != 0 { 4 } else { 0 });
     let from = cpu.ipsr;
+    // Returning from any exception but NMI clears FAULTMASK (ARMv7-M).
+    if from != 2 {
+        cpu.sys.faultmask = false;
+    }
     cpu.ipsr = if to_handler { xpsr & 0x1ff } else { 0 };
     if psp {
         // Back on PSP: MSP (in r13 while handling) is kept aside.
