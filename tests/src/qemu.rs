@@ -237,6 +237,29 @@ pub fn thumb2_insn(g: &mut Rng) -> Vec<u16> {
     }
 }
 
+/// One random instruction for the Cortex-M4 (ARMv7E-M): the ARMv7-M
+/// classes of [`thumb2_insn`], or one of the DSP extension's the
+/// interpreter executes (extend-and-add, halfword multiplies and
+/// multiply-accumulates, saturating adds and subtracts, setting Q).
+pub fn thumb2_m4_insn(g: &mut Rng) -> Vec<u16> {
+    let w = |hw: u32, lo: u32| vec![hw as u16, lo as u16];
+    match g.below(3) {
+        0 => {
+            let hw = g.pick(&[0xfa00, 0xfa10, 0xfa40, 0xfa50]);
+            w(hw | r(g), 0xf080 | (r(g) << 8) | (g.below(4) << 4) | r(g))
+        }
+        1 => {
+            let (n, m) = (g.below(2), g.below(2));
+            let ra = if g.below(2) == 0 { 15 } else { r(g) };
+            w(0xfb10 | r(g), (ra << 12) | (r(g) << 8) | (n << 5) | (m << 4) | r(g))
+        }
+        _ => {
+            let op = g.pick(&[0x80, 0x90, 0xa0, 0xb0]);
+            w(0xfa80 | r(g), 0xf000 | op | (r(g) << 8) | r(g))
+        }
+    }
+}
+
 /// A firmware ELF for QEMU's lm3s6965evb and the simulator: vectors at 0
 /// (SP at the top of its 64 KiB of RAM, reset at 0x40), then MOVW/MOVT
 /// loading r0-r12 with random values and r9 with [`WINDOW`], a loop that

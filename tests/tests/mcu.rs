@@ -193,6 +193,53 @@ fn a_64_kib_data_copy_runs_to_main() {
 }
 
 #[test]
+fn thumb2_matches_qemu_cortex_m4_on_random_dsp_instruction_streams() {
+    // QEMU's mps2-an386 (a Cortex-M4: memory at 0 and at 0x20000000) and our
+    // nRF52840 preset run the same image.
+    use sim_tests::qemu::{have, qemu_trace, thumb2_elf, thumb2_insn, thumb2_m4_insn, Rng};
+    if !(have("qemu-system-arm") && have("gdb-multiarch")) {
+        eprintln!("skipped: qemu-system-arm and gdb-multiarch are not installed (cargo xtask setup installs them)");
+        return;
+    }
+    for seed in [0x7f4a_7c15_9e37_79b9u64, 0x4f6c_dd1d_2545_f491] {
+        let mut g = Rng(seed);
+        let insns: Vec<Vec<u16>> = (0..200).map(|i| if i % 2 == 0 { thumb2_m4_insn(&mut g) } else { thumb2_insn(&mut g) }).collect();
+        let steps = insns.iter().map(|i| if i[0] >> 8 == 0xbf { i.len() } else { 1 }).sum::<usize>() + 1;
+        let (elf, start) = thumb2_elf(&mut g, &insns);
+        let path = std::env::temp_dir().join(format!("thumb2-m4-{seed:x}-{}.elf", std::process::id()));
+        std::fs::write(&path, &elf).expect("write");
+        let real = qemu_trace("mps2-an386", &path, Some(start), steps);
+        let _ = std::fs::remove_file(&path);
+        let mut m = board(&elf);
+        m.apply(&McuOp::McuLoad {
+            path: "/fw".into(),
+            board: Some("nrf52840".into()),
+            flash_kib: None,
+            ram_kib: None,
+            seed: 5,
+            keep_ram: false,
+        })
+        .expect("load");
+        m.apply(&McuOp::McuReset {}).expect("reset");
+        run(&mut m, Some(&format!("{start:#x}")), 1000).expect("the prologue runs");
+        for (i, r) in real.iter().enumerate() {
+            let c = cpu(&m);
+            let mut ours: Vec<u32> = c.r[..13].to_vec();
+            ours.extend([c.r[13], c.r[15], c.xpsr() & 0xfe00_fc00]);
+            let mut theirs = r[..15].to_vec();
+            theirs.push(r[15] & 0xfe00_fc00);
+            if ours != theirs {
+                let at = sim_core::mcu::describe(c.r[15], m.state().mcu.as_ref().expect("mcu"));
+                panic!("seed {seed:#x}, after {i} instructions, at {at}:\n ours   {ours:08x?}\n theirs {theirs:08x?}");
+            }
+            if i + 1 < real.len() {
+                run(&mut m, None, 1).expect("one instruction");
+            }
+        }
+    }
+}
+
+#[test]
 fn thumb2_matches_qemu_cortex_m3_on_random_instruction_streams() {
     use sim_tests::qemu::{have, qemu_trace, thumb2_elf, thumb2_insn, Rng};
     if !(have("qemu-system-arm") && have("gdb-multiarch")) {
