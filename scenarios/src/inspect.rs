@@ -19,11 +19,25 @@ pub enum InspectError {
     Bpf(#[from] sim_core::bpf::BpfObjectError),
 }
 
-/// Firmware (ARM): sections with VMA and LMA, and the startup symbols.
+/// Firmware (ARM): its architecture (`Tag_CPU_arch`), the board preset it
+/// fits first (or why none), sections with VMA and LMA, the startup
+/// symbols and data objects, and whether it has a line table.
 fn firmware(data: &[u8]) -> Result<Value, InspectError> {
     let fw = Firmware::parse(data)?;
     let symbols: serde_json::Map<String, Value> = fw.symbols.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
-    Ok(json!({ "kind": "firmware", "entry": fw.entry, "sections": fw.sections, "symbols": symbols }))
+    let board = match sim_core::mcu::pick(&fw, None, None) {
+        Ok((b, _)) => json!(b.id),
+        Err(why) => json!({ "none": why.iter().map(|(b, e)| format!("{b}: {e}")).collect::<Vec<_>>() }),
+    };
+    Ok(json!({
+        "kind": "firmware",
+        "entry": fw.entry,
+        "arch": fw.arch.map(|a| a.name()),
+        "board": board,
+        "sections": fw.sections,
+        "symbols": symbols,
+        "line_table_rows": fw.lines.len(),
+    }))
 }
 
 /// Inspects an ELF file and returns its description as JSON, or the reason
