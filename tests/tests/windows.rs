@@ -129,9 +129,29 @@ fn a_handle_outlives_the_process_and_keeps_its_pid() {
         &mut m,
         NtOp::NtCreateProcess { name: "d.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: None },
     );
-    assert_eq!(d, Outcome::Pid { pid: Pid(1004) }, "reused from the free list");
+    // PspCidTable is strict FIFO: the page's never-used entries (up to 1020)
+    // go first, then the oldest freed PID, then a new page.
+    assert_eq!(d, Outcome::Pid { pid: Pid(1012) }, "a never-used entry, not the freed 1004");
+    let mut more = Vec::new();
+    for _ in 0..3 {
+        let o = win(
+            &mut m,
+            NtOp::NtCreateProcess { name: "e.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: None },
+        );
+        more.push(o);
+    }
+    assert_eq!(
+        more,
+        vec![Outcome::Pid { pid: Pid(1016) }, Outcome::Pid { pid: Pid(1020) }, Outcome::Pid { pid: Pid(1004) }],
+        "1004 comes back once the page's entries are gone"
+    );
+    let f = win(
+        &mut m,
+        NtOp::NtCreateProcess { name: "f.exe".into(), user: "alice".into(), debug_privilege: false, dacl: vec![], parent: None },
+    );
+    assert_eq!(f, Outcome::Pid { pid: Pid(1024) }, "nothing free: a new table page");
     // Everything exits: nothing is left but the zero page.
-    for pid in [1000, 1008, 1004] {
+    for pid in [1000, 1008, 1004, 1012, 1016, 1020, 1024] {
         win(&mut m, NtOp::ExitProcess { pid: Pid(pid), code: 0 });
     }
     assert!(m.state().nt.objects.is_empty());

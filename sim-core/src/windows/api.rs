@@ -58,8 +58,15 @@ impl Ctx<'_> {
         if let Some(p) = parent {
             self.nt_caller(p)?;
         }
-        let reused = self.nt.free_pids.last().copied();
-        let pid = reused.unwrap_or(if self.nt.next_pid == 0 { 1000 } else { self.nt.next_pid });
+        // PspCidTable is strict FIFO (WRK psinit.c: ExSetHandleTableStrictFIFO,
+        // "PID and TID reuse to strict FIFO"): a table page's never-used
+        // entries are handed out first; a freed PID waits behind them
+        // (ExpFreeHandleTableEntry puts it on LastFree, and ExpMoveFreeHandles
+        // moves that chain over, oldest first, only once FirstFree is empty);
+        // a new table page is allocated only when both lists are empty.
+        let fresh = if self.nt.next_pid == 0 { 1000 } else { self.nt.next_pid };
+        let reused = if fresh % CID_PAGE_SPAN == 0 { self.nt.free_pids.first().copied() } else { None };
+        let pid = reused.unwrap_or(fresh);
         let id = self.nt.next_object.max(1);
         let dacl = dacl.unwrap_or_else(|| {
             vec![
@@ -72,7 +79,7 @@ impl Ctx<'_> {
             NtKind::Process { pid, name: name.into(), user: user.into(), debug_privilege, dacl, exit_code: None, handles: BTreeMap::new() };
         self.nt_update(|nt| {
             if reused.is_some() {
-                nt.free_pids.pop();
+                nt.free_pids.remove(0);
             } else {
                 nt.next_pid = pid + 4;
             }

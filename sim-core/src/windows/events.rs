@@ -195,9 +195,9 @@ crate::wire_enum! {
 /// Where a new PID came from.
 fn pid_origin(pid: &u32, reused: &bool) -> String {
     if *reused {
-        format!("PID {pid} comes from the free list: it belonged to a process object that has been destroyed")
+        format!("PID {pid} comes from the front of PspCidTable's free list, the oldest PID freed: it belonged to a process object that has been destroyed, and the table page's never-used entries are all taken")
     } else {
-        format!("PID {pid} is new (PIDs are multiples of 4)")
+        format!("PID {pid} is a never-used entry of PspCidTable (PIDs are multiples of 4; the table is strict FIFO, so never-used entries go before freed ones)")
     }
 }
 
@@ -260,7 +260,7 @@ crate::events! {
         /// An object whose counts reached zero was destroyed (a process's PID freed).
         ObjectDestroyed { object: Object, pid: Option<u32> } = 11, Free, "ObpDeleteObject/PspProcessDelete", [],
             "no handle or reference is left: {object} is destroyed{}",
-            pid.map(|p| format!("; PID {p} goes on the free list and may now be given to a new process")).unwrap_or_default();
+            pid.map(|p| format!("; PID {p} goes to the back of PspCidTable's free list (strict FIFO): it is given out again only after every never-used entry of the table page and every PID freed before it")).unwrap_or_default();
         /// A process exited: its memory and handle table went, its object stays while handles refer to it.
         ProcessExited { pid: Pid, code: u32, handles: u32 } = 12, Process, "PspExitProcess/MmCleanProcessAddressSpace",
             [Focus::Proc { pid: *pid }],

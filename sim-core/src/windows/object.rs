@@ -4,6 +4,11 @@
 
 use super::*;
 
+/// The PIDs one page of PspCidTable covers: a 4096-byte page of 16-byte
+/// HANDLE_TABLE_ENTRYs on x64 is 256 entries, PIDs 4 apart (WRK handle.c,
+/// LOWLEVEL_COUNT).
+pub const CID_PAGE_SPAN: u32 = 256 * 4;
+
 /// An access-control entry: `user` is allowed `mask`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ace {
@@ -79,7 +84,8 @@ pub struct NtState {
     pub next_object: u32,
     /// `PspCidTable`: PID to process object.
     pub cid: BTreeMap<u32, u32>,
-    /// Freed PIDs, most recently freed last (reused first).
+    /// Freed PIDs in the order they were freed: handed out oldest first,
+    /// once the current table page's never-used entries are gone.
     pub free_pids: Vec<u32>,
     /// The next never-used PID.
     pub next_pid: u32,
