@@ -616,3 +616,51 @@ fn svc_takes_svcall_and_returns_after_it() {
         assert!(r.outcome == Outcome::Ok);
     }
 }
+
+#[test]
+fn ccr_div_0_trp_makes_a_division_by_zero_fault_as_on_qemu() {
+    // Set CCR (0xE000ED14) to UNALIGN_TRP | DIV_0_TRP, then divide by zero:
+    // a UsageFault (DIVBYZERO), escalated to HardFault; the handler loops.
+    let mut image = vec![0u8; 0x40];
+    image[0..4].copy_from_slice(&0x2000_4000u32.to_le_bytes());
+    image[4..8].copy_from_slice(&0x41u32.to_le_bytes());
+    image[12..16].copy_from_slice(&0x57u32.to_le_bytes());
+    // movw r0, #0xed14; movt r0, #0xe000; movs r1, #0x18; str r1, [r0]; movs r2, #5; movs r3, #0;
+    // udiv r4, r2, r3; b . ; handler: b .
+    for h in [0xf64eu16, 0x5014, 0xf2ce, 0x0000, 0x2118, 0x6001, 0x2205, 0x2300, 0xfbb2, 0xf4f3, 0xe7fe, 0xe7fe] {
+        image.extend(h.to_le_bytes());
+    }
+    let elf = sim_tests::qemu::elf32(&image);
+    let mut m = self::board(&elf);
+    m.apply(&McuOp::McuLoad {
+        path: "/fw".into(),
+        board: Some("lm3s6965".into()),
+        flash_kib: None,
+        ram_kib: None,
+        seed: 2,
+        keep_ram: false,
+    })
+    .expect("load");
+    m.apply(&McuOp::McuReset {}).expect("reset");
+    assert_eq!(cpu(&m).sys.ccr, 0x200, "STKALIGN from reset");
+    let mut ours = Vec::new();
+    for _ in 0..9 {
+        let c = cpu(&m);
+        ours.push((c.r[15], c.r[13], c.ipsr));
+        run(&mut m, None, 1).expect("one step");
+    }
+    let c = cpu(&m);
+    assert_eq!((c.ipsr, c.r[15], c.sys.ccr), (3, 0x56, 0x18), "the write replaced STKALIGN too");
+    assert_eq!((c.sys.cfsr, c.sys.hfsr), (1 << 25, 1 << 30), "DIVBYZERO, FORCED");
+    use sim_tests::qemu::{have, qemu_trace};
+    if !(have("qemu-system-arm") && have("gdb-multiarch")) {
+        eprintln!("skipped: qemu-system-arm and gdb-multiarch are not installed (cargo xtask setup installs them)");
+        return;
+    }
+    let path = std::env::temp_dir().join(format!("ccr-{}.elf", std::process::id()));
+    std::fs::write(&path, &elf).expect("write");
+    let real = qemu_trace("lm3s6965evb", &path, None, 9);
+    let _ = std::fs::remove_file(&path);
+    let theirs: Vec<(u32, u32, u32)> = real.iter().map(|r| (r[14], r[13], r[15] & 0x1ff)).collect();
+    assert_eq!(ours, theirs, "pc, sp (a 4-byte aligned frame: STKALIGN cleared) and IPSR before each step");
+}

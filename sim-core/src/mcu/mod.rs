@@ -75,6 +75,11 @@ pub struct SysRegs {
     pub shcsr: u32,
     /// VTOR at 0xE000ED08: where the vector table is.
     pub vtor: u32,
+    /// CCR at 0xE000ED14: UNALIGN_TRP (bit 3), DIV_0_TRP (bit 4), STKALIGN
+    /// (bit 9). Read-only 0x208 on ARMv6-M; 0x200 from reset on the
+    /// Cortex-M3 r2p0 and later and the M4 (an r1p1 M3 resets STKALIGN to 0:
+    /// not modelled).
+    pub ccr: u32,
     /// The SysTick timer.
     pub systick: SysTick,
 }
@@ -124,6 +129,16 @@ impl Cpu {
     fn set_flags(&mut self, f: u16) {
         (self.n, self.z, self.c, self.v, self.q) = (f & 8 != 0, f & 4 != 0, f & 2 != 0, f & 1 != 0, f & 16 != 0);
         self.it = (f >> 8) as u8;
+    }
+
+    /// The mask exception entry aligns the frame with: 8 bytes with
+    /// CCR.STKALIGN, else 4.
+    pub fn stack_align(&self) -> u32 {
+        if self.sys.ccr & 0x200 != 0 {
+            !7
+        } else {
+            !3
+        }
     }
 
     /// xPSR as the exception entry stacks it: NZCVQ, the IT bits (ICI/IT in
@@ -279,6 +294,12 @@ pub enum ThumbFault {
         /// The value branched to.
         value: u32,
     },
+    /// UDIV or SDIV by zero with CCR.DIV_0_TRP set.
+    #[error("division by zero at {pc:#010x} with CCR.DIV_0_TRP set (DIVBYZERO)")]
+    DivByZero {
+        /// Where.
+        pc: u32,
+    },
     /// An instruction fetch from an Execute Never region of the default
     /// memory map (peripherals, devices, the system region).
     #[error("{addr:#010x} is in an Execute Never region of the memory map")]
@@ -365,7 +386,7 @@ impl McuState {
     /// ARMv7-M allows unaligned LDR/LDRH (CCR.UNALIGN_TRP is 0 from reset),
     /// but not the multiple and doubleword ones, which use [`Self::read_aligned`].
     fn read(&self, addr: u32, size: u32) -> Result<u32, Fault> {
-        if self.map.core.v7() {
+        if self.map.core.v7() && self.cpu.sys.ccr & 8 == 0 {
             self.load(addr, size)
         } else {
             self.read_aligned(addr, size)
@@ -452,6 +473,9 @@ impl McuState {
     /// read by word, halfword or byte (MMFSR 0xE000ED28, BFSR ED29, UFSR
     /// ED2A; HFSR ED2C; BFAR ED38). ARMv6-M has none of them.
     fn system_register(&self, addr: u32, size: u32) -> Option<u32> {
+        if addr & !3 == 0xE000_ED14 {
+            return Some((self.cpu.sys.ccr >> ((addr & 3) * 8)) & thumb::mask(size));
+        }
         if !self.map.core.v7() {
             return None;
         }
@@ -471,7 +495,7 @@ impl McuState {
     /// write-one-to-clear, B3.2). `aligned` for the stores that fault when
     /// unaligned on every core.
     fn store(&self, cpu: &mut Cpu, effects: &mut Vec<Effect>, addr: u32, size: u32, value: u32, aligned: bool) -> Result<(), Fault> {
-        if (aligned || !self.map.core.v7()) && addr % size != 0 {
+        if (aligned || !self.map.core.v7() || cpu.sys.ccr & 8 != 0) && addr % size != 0 {
             return Err(ThumbFault::UnalignedWrite { size, addr });
         }
         if self.ram_offset(addr, size).is_some() {
@@ -482,6 +506,7 @@ impl McuState {
         match (addr, size, self.map.core) {
             (0xE000_ED08, 4, Core::M3 | Core::M4 | Core::M0Plus) => sys.vtor = value & !0x7f,
             (0xE000_ED24, 4, Core::M3 | Core::M4) => sys.shcsr = value & 0x0007_fd8b,
+            (0xE000_ED14, 4, Core::M3 | Core::M4) => sys.ccr = value & 0x31b,
             (0xE000_ED28, 4, Core::M3 | Core::M4) => sys.cfsr &= !value,
             (0xE000_ED2C, 4, Core::M3 | Core::M4) => sys.hfsr &= !value,
             (periph::SYST_CSR, 4, _) => {
@@ -911,6 +936,7 @@ crate::wire_enum! {
         InvState { pc } = 6,
         InvPc { value } = 7,
         ExecuteNever { addr } = 13,
+        DivByZero { pc } = 14,
         Bkpt { imm, pc } = 8,
         Svc { imm, pc } = 9,
         Udf(a) = 10,
@@ -1081,6 +1107,7 @@ impl Ctx<'_> {
         cpu.r[13] = sp & !3;
         cpu.r[14] = 0xffff_ffff;
         cpu.sys.vtor = at;
+        cpu.sys.ccr = if st.map.core.v7() { 0x200 } else { 0x208 };
         // EPSR.T comes from bit 0; nothing is checked here: a bad SP or PC
         // faults at the first instruction that uses it.
         cpu.t_clear = reset & 1 == 0;
@@ -1227,7 +1254,7 @@ impl Ctx<'_> {
             status = Some((cpu.sys.cfsr, cpu.sys.hfsr));
         }
         let frame_sp = cpu.r[13].wrapping_sub(32);
-        let sp = frame_sp & !7;
+        let sp = frame_sp & cpu.stack_align();
         let realigned = sp != frame_sp;
         let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
         let handler = st.symbolize(vector & !1);
@@ -1299,7 +1326,7 @@ impl Ctx<'_> {
         cpu.steps += 1;
         let exc = 11;
         let frame_sp = cpu.r[13].wrapping_sub(32);
-        let sp = frame_sp & !7;
+        let sp = frame_sp & cpu.stack_align();
         let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
         let handler = st.symbolize(vector & !1);
         let stacked = st.check_store_aligned(sp, 4).is_ok() && st.check_store_aligned(sp.wrapping_add(28), 4).is_ok();
@@ -1323,7 +1350,7 @@ impl Ctx<'_> {
         cpu.sys.systick.pending = false;
         let exc = 15;
         let frame_sp = cpu.r[13].wrapping_sub(32);
-        let sp = frame_sp & !7;
+        let sp = frame_sp & cpu.stack_align();
         let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
         let handler = st.symbolize(vector & !1);
         let stacked = st.check_store_aligned(sp, 4).is_ok() && st.check_store_aligned(sp.wrapping_add(28), 4).is_ok();
@@ -1353,6 +1380,7 @@ fn fault_status(f: &ThumbFault) -> (u32, Option<u32>, u32, Option<u32>) {
         // IACCVIOL: MemManage, though the MPU is off (the default map's XN regions).
         ThumbFault::ExecuteNever { .. } => (1 << 0, None, 0, Some(4)),
         ThumbFault::Udf(_) | ThumbFault::Undefined { .. } => (1 << 16, None, 0, Some(6)),
+        ThumbFault::DivByZero { .. } => (1 << 25, None, 0, Some(6)),
         // BKPT with halting debug off: HardFault with HFSR.DEBUGEVT (C1.5).
         ThumbFault::Bkpt { .. } => (0, None, 1 << 31, None),
         // A masked SVC escalates: HardFault with FORCED.
@@ -1394,7 +1422,7 @@ pub fn status_bits(cfsr: u32, hfsr: u32) -> String {
 crate::wire_struct! {
     FwSection { name, vma, lma, size, flags }
     Firmware { sections, symbols, functions, image, entry, arch, segments, files, lines }
-    SysRegs { primask, faultmask, basepri, control, other_sp, cfsr, hfsr, bfar, monitor, shcsr, vtor, systick }
+    SysRegs { primask, faultmask, basepri, control, other_sp, cfsr, hfsr, bfar, monitor, shcsr, vtor, ccr, systick }
     Cpu { r, n, z, c, v, q, it, t_clear, sys, ipsr, lockup, steps }
     McuState { firmware, board, map, info, flash, ram, io, cpu }
 }

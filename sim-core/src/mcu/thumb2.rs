@@ -498,9 +498,12 @@ fn run(x: &mut X<'_>, i: &Instruction, hw: u32, lo: u32) -> Result<u32, Stop> {
             x.set(hi_r, (r >> 32) as u32);
         }
         Op::UDIV | Op::SDIV => {
-            // Division by zero gives 0 (CCR.DIV_0_TRP is 0 from reset).
+            // Division by zero gives 0, unless CCR.DIV_0_TRP (0 from reset) makes it a UsageFault.
             let (d, n, m) = (need(&ops[0])?, need(&ops[1])?, need(&ops[2])?);
             let (a, b) = (x.r(n), x.r(m));
+            if b == 0 && x.cpu.sys.ccr & 0x10 != 0 {
+                return Err(Stop::Fault(ThumbFault::DivByZero { pc }));
+            }
             let r = match (i.opcode, b) {
                 (_, 0) => 0,
                 (Op::UDIV, _) => a / b,
