@@ -192,28 +192,53 @@ fn a_64_kib_data_copy_runs_to_main() {
     assert!(r.events.len() > 16384 * 4, "one event per instruction: {}", r.events.len());
 }
 
-#[test]
-fn thumb2_matches_qemu_cortex_m4_on_random_dsp_instruction_streams() {
-    // QEMU's mps2-an386 (a Cortex-M4: memory at 0 and at 0x20000000) and our
-    // nRF52840 preset run the same image.
-    use sim_tests::qemu::{have, qemu_trace, thumb2_elf, thumb2_insn, thumb2_m4_insn, Rng};
+/// Steps `m` along QEMU's trace `real`, comparing r0-r12, sp, pc and the
+/// NZCVQ and IT bits before each instruction. With `flags_known` false the
+/// flags are UNKNOWN after reset (QEMU starts with Z set, we with none) and
+/// are compared once an instruction has made them agree.
+fn step_along(m: &mut Machine, real: &[Vec<u32>], label: &str, flags_known: bool) {
+    let mut known = flags_known;
+    for (i, r) in real.iter().enumerate() {
+        let c = cpu(m);
+        known |= c.xpsr() & 0xfe00_fc00 == r[15] & 0xfe00_fc00;
+        let mask = if known { 0xfe00_fc00 } else { 0 };
+        let mut ours: Vec<u32> = c.r[..13].to_vec();
+        ours.extend([c.r[13], c.r[15], c.xpsr() & mask]);
+        let mut theirs = r[..15].to_vec();
+        theirs.push(r[15] & mask);
+        if ours != theirs {
+            let at = sim_core::mcu::describe(c.r[15], m.state().mcu.as_deref().expect("mcu"));
+            panic!("{label}, after {i} instructions, at {at}:\n ours   {ours:08x?}\n theirs {theirs:08x?}");
+        }
+        if i + 1 < real.len() {
+            run(m, None, 1).expect("one instruction");
+        }
+    }
+}
+
+/// Random streams of 200 instructions from `insn` (given the generator and
+/// the instruction's index), run from the first random instruction on
+/// QEMU's `machine` and on our `board`, compared at every step.
+fn random_streams_agree(machine: &str, board: &str, seeds: &[u64], insn: impl Fn(&mut sim_tests::qemu::Rng, usize) -> Vec<u16>) {
+    use sim_tests::qemu::{have, qemu_trace, thumb2_elf, Rng};
     if !(have("qemu-system-arm") && have("gdb-multiarch")) {
         eprintln!("skipped: qemu-system-arm and gdb-multiarch are not installed (cargo xtask setup installs them)");
         return;
     }
-    for seed in [0x7f4a_7c15_9e37_79b9u64, 0x4f6c_dd1d_2545_f491] {
+    for &seed in seeds {
         let mut g = Rng(seed);
-        let insns: Vec<Vec<u16>> = (0..200).map(|i| if i % 2 == 0 { thumb2_m4_insn(&mut g) } else { thumb2_insn(&mut g) }).collect();
+        let insns: Vec<Vec<u16>> = (0..200).map(|i| insn(&mut g, i)).collect();
+        // Every instruction runs once (an IT block's skipped ones too), then the idle branch.
         let steps = insns.iter().map(|i| if i[0] >> 8 == 0xbf { i.len() } else { 1 }).sum::<usize>() + 1;
         let (elf, start) = thumb2_elf(&mut g, &insns);
-        let path = std::env::temp_dir().join(format!("thumb2-m4-{seed:x}-{}.elf", std::process::id()));
+        let path = std::env::temp_dir().join(format!("thumb2-{machine}-{seed:x}-{}.elf", std::process::id()));
         std::fs::write(&path, &elf).expect("write");
-        let real = qemu_trace("mps2-an386", &path, Some(start), steps);
+        let real = qemu_trace(machine, &path, Some(start), steps);
         let _ = std::fs::remove_file(&path);
-        let mut m = board(&elf);
+        let mut m = self::board(&elf);
         m.apply(&McuOp::McuLoad {
             path: "/fw".into(),
-            board: Some("nrf52840".into()),
+            board: Some(board.into()),
             flash_kib: None,
             ram_kib: None,
             seed: 5,
@@ -222,76 +247,30 @@ fn thumb2_matches_qemu_cortex_m4_on_random_dsp_instruction_streams() {
         .expect("load");
         m.apply(&McuOp::McuReset {}).expect("reset");
         run(&mut m, Some(&format!("{start:#x}")), 1000).expect("the prologue runs");
-        for (i, r) in real.iter().enumerate() {
-            let c = cpu(&m);
-            let mut ours: Vec<u32> = c.r[..13].to_vec();
-            ours.extend([c.r[13], c.r[15], c.xpsr() & 0xfe00_fc00]);
-            let mut theirs = r[..15].to_vec();
-            theirs.push(r[15] & 0xfe00_fc00);
-            if ours != theirs {
-                let at = sim_core::mcu::describe(c.r[15], m.state().mcu.as_ref().expect("mcu"));
-                panic!("seed {seed:#x}, after {i} instructions, at {at}:\n ours   {ours:08x?}\n theirs {theirs:08x?}");
-            }
-            if i + 1 < real.len() {
-                run(&mut m, None, 1).expect("one instruction");
-            }
-        }
+        step_along(&mut m, &real, &format!("seed {seed:#x} on {machine}"), true);
     }
 }
 
 #[test]
+fn thumb2_matches_qemu_cortex_m4_on_random_dsp_instruction_streams() {
+    // QEMU's mps2-an386 (a Cortex-M4: memory at 0 and at 0x20000000) and our
+    // nRF52840 preset run the same image.
+    use sim_tests::qemu::{thumb2_insn, thumb2_m4_insn};
+    let seeds = [0x7f4a_7c15_9e37_79b9u64, 0x4f6c_dd1d_2545_f491];
+    random_streams_agree("mps2-an386", "nrf52840", &seeds, |g, i| if i % 2 == 0 { thumb2_m4_insn(g) } else { thumb2_insn(g) });
+}
+
+#[test]
 fn thumb2_matches_qemu_cortex_m3_on_random_instruction_streams() {
-    use sim_tests::qemu::{have, qemu_trace, thumb2_elf, thumb2_insn, Rng};
-    if !(have("qemu-system-arm") && have("gdb-multiarch")) {
-        eprintln!("skipped: qemu-system-arm and gdb-multiarch are not installed (cargo xtask setup installs them)");
-        return;
-    }
-    for seed in [
+    let seeds = [
         0x9e37_79b9_7f4a_7c15u64,
         0x2545_f491_4f6c_dd1d,
         0x1405_7b7e_f767_814f,
         0xd1b5_4a32_d192_ed03,
         0x8cb9_2ba7_2f3d_8dd7,
         0x5851_f42d_4c95_7f2d,
-    ] {
-        let mut g = Rng(seed);
-        let insns: Vec<Vec<u16>> = (0..200).map(|_| thumb2_insn(&mut g)).collect();
-        // Every instruction runs once (an IT block's skipped ones too), then the idle branch.
-        let steps = insns.iter().map(|i| if i[0] >> 8 == 0xbf { 1 + (i.len() - 1) } else { 1 }).sum::<usize>() + 1;
-        let (elf, start) = thumb2_elf(&mut g, &insns);
-        let path = std::env::temp_dir().join(format!("thumb2-{seed:x}-{}.elf", std::process::id()));
-        std::fs::write(&path, &elf).expect("write");
-        let real = qemu_trace("lm3s6965evb", &path, Some(start), steps);
-        let _ = std::fs::remove_file(&path);
-        let mut m = board(&elf);
-        m.apply(&McuOp::McuLoad {
-            path: "/fw".into(),
-            board: Some("lm3s6965".into()),
-            flash_kib: None,
-            ram_kib: None,
-            seed: 5,
-            keep_ram: false,
-        })
-        .expect("load");
-        m.apply(&McuOp::McuReset {}).expect("reset");
-        run(&mut m, Some(&format!("{start:#x}")), 1000).expect("the prologue runs");
-        let mask = 0xfe00_fc00; // NZCVQ and the IT bits
-        for (i, r) in real.iter().enumerate() {
-            let c = cpu(&m);
-            let mut ours: Vec<u32> = c.r[..13].to_vec();
-            ours.extend([c.r[13], c.r[15], c.xpsr() & mask]);
-            let mut theirs = r[..15].to_vec();
-            theirs.push(r[15] & mask);
-            if ours != theirs {
-                let st = m.state().mcu.as_ref().expect("mcu");
-                let before = sim_core::mcu::describe(c.r[15], st);
-                panic!("seed {seed:#x}, after {i} instructions, at {before}:\n ours   {ours:08x?}\n theirs {theirs:08x?}");
-            }
-            if i + 1 < real.len() {
-                run(&mut m, None, 1).expect("one instruction");
-            }
-        }
-    }
+    ];
+    random_streams_agree("lm3s6965evb", "lm3s6965", &seeds, |g, _| sim_tests::qemu::thumb2_insn(g));
 }
 
 /// Loads `fw` on `board`, resets, and runs until `until` (or the idle loop).
@@ -424,23 +403,7 @@ fn agrees_with_qemu(fw: &[u8], name: &str, board: &str, machine: &str, steps: us
     m.apply(&McuOp::McuLoad { path: "/fw".into(), board: Some(board.into()), flash_kib: None, ram_kib: None, seed: 9, keep_ram: false })
         .expect("load");
     m.apply(&McuOp::McuReset {}).expect("reset");
-    // The flags are UNKNOWN after reset (QEMU starts with Z set, we with
-    // none): compared once an instruction has made them agree.
-    let mut known = false;
-    for (i, r) in real.iter().enumerate() {
-        let c = cpu(&m);
-        known |= c.xpsr() & 0xfe00_fc00 == r[15] & 0xfe00_fc00;
-        let mask = if known { 0xfe00_fc00 } else { 0 };
-        let mut ours: Vec<u32> = c.r[..13].to_vec();
-        ours.extend([c.r[13], c.r[15], c.xpsr() & mask]);
-        let mut theirs = r[..15].to_vec();
-        theirs.push(r[15] & mask);
-        if ours != theirs {
-            let at = sim_core::mcu::describe(c.r[15], m.state().mcu.as_deref().expect("mcu"));
-            panic!("{name} on {machine}, after {i} instructions, at {at}:\n ours   {ours:08x?}\n theirs {theirs:08x?}");
-        }
-        run(&mut m, None, 1).expect("one instruction");
-    }
+    step_along(&mut m, &real, &format!("{name} on {machine}"), false);
 }
 
 #[test]

@@ -1228,10 +1228,8 @@ impl Ctx<'_> {
     /// and, the configurable fault being disabled in SHCSR (as from reset),
     /// it escalates to HardFault with HFSR.FORCED; an enabled one is taken
     /// through its own vector. On ARMv6-M every fault is a HardFault.
-    /// Exception entry (PushStack and ExceptionTaken in the ARMv7-M manual): stack r0-r3,
-    /// r12, lr, the return address and xPSR on an 8-byte aligned frame
-    /// (xPSR bit 9 says whether it realigned), LR = EXC_RETURN, PC from the
-    /// vector. A fault while in HardFault, or a failed entry, locks up.
+    /// The exception is entered by [`Ctx::enter`]; a fault inside the
+    /// HardFault handler (or with FAULTMASK set) locks up instead.
     fn mcu_fault(&mut self, fault: ThumbFault) -> R<()> {
         let st = self.mcu()?;
         let mut cpu = st.cpu.clone();
@@ -1253,38 +1251,43 @@ impl Ctx<'_> {
             }
             status = Some((cpu.sys.cfsr, cpu.sys.hfsr));
         }
-        let frame_sp = cpu.r[13].wrapping_sub(32);
-        let sp = frame_sp & cpu.stack_align();
-        let realigned = sp != frame_sp;
-        let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
-        let handler = st.symbolize(vector & !1);
-        let stack_ok = st.check_store_aligned(sp, 4).is_ok() && st.check_store_aligned(sp.wrapping_add(28), 4).is_ok();
+        let v7 = st.map.core.v7();
         if cpu.ipsr == 3 || (exc == 3 && cpu.sys.faultmask) {
             cpu.lockup = Some(format!("a fault inside the HardFault handler: {fault}"));
             self.set_cpu(cpu);
             self.event(Ev::DoubleFault { fault });
             return Ok(());
         }
+        let Entry { sp, realigned, vector, handler, stacked } = self.enter(&mut cpu, exc);
         // A frame that cannot be stacked (no RAM there) is a derived fault
         // (STKERR on ARMv7-M), but the handler is entered all the same, with
         // nothing saved (Cortex-M3 TRM, "Fault handling"; not a lockup).
-        if !stack_ok && st.map.core.v7() {
+        if !stacked && v7 {
             cpu.sys.cfsr |= 1 << 12;
             status = Some((cpu.sys.cfsr, cpu.sys.hfsr));
         }
-        self.push_frame(&mut cpu, sp, realigned, exc, vector, stack_ok);
         self.set_cpu(cpu);
-        self.event(Ev::Exception { fault, exc, sp, vector, handler, status, realigned, stacked: stack_ok });
+        self.event(Ev::Exception { fault, exc, sp, vector, handler, status, realigned, stacked });
         Ok(())
     }
 
-    /// Stacks the frame at `sp` (when `stacked`: there is RAM there) and enters exception
-    /// `exc`: LR = EXC_RETURN (0xFFFFFFFD when thread mode ran on PSP, so
+    /// Enters exception `exc` from `cpu` (PushStack and ExceptionTaken in
+    /// the ARMv7-M manual): the 8-word frame below SP, aligned as
+    /// [`Cpu::stack_align`] says, stacked where there is RAM (else nothing is
+    /// saved); LR = EXC_RETURN (0xFFFFFFFD when thread mode ran on PSP, so
     /// the handler switches to MSP; else 0xFFFFFFF9, or 0xFFFFFFF1 from a
-    /// handler), PC from the vector, IPSR = exc, ITSTATE cleared, the
-    /// exclusive monitor closed.
-    fn push_frame(&mut self, cpu: &mut Cpu, sp: u32, realigned: bool, exc: u32, vector: u32, stacked: bool) {
-        let Some(st) = self.mcu.as_deref() else { return };
+    /// handler); PC and EPSR.T from the vector; IPSR = exc; ITSTATE cleared;
+    /// the exclusive monitor closed.
+    fn enter(&mut self, cpu: &mut Cpu, exc: u32) -> Entry {
+        let frame_sp = cpu.r[13].wrapping_sub(32);
+        let sp = frame_sp & cpu.stack_align();
+        let realigned = sp != frame_sp;
+        let Some(st) = self.mcu.as_deref() else {
+            return Entry { sp, realigned, vector: 0, handler: String::new(), stacked: false };
+        };
+        let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
+        let handler = st.symbolize(vector & !1);
+        let stacked = st.check_store_aligned(sp, 4).is_ok() && st.check_store_aligned(sp.wrapping_add(28), 4).is_ok();
         if let (true, Some(off)) = (stacked, st.ram_offset(sp, 32)) {
             let old_frame = st.ram[off..off + 32].to_vec();
             let xpsr = cpu.xpsr() | (u32::from(realigned) << 9);
@@ -1311,6 +1314,7 @@ impl Ctx<'_> {
         cpu.ipsr = exc;
         cpu.it = 0;
         cpu.sys.monitor = false;
+        Entry { sp, realigned, vector, handler, stacked }
     }
 
     /// SVC: the SVCall exception (11), taken at once with the next
@@ -1324,13 +1328,7 @@ impl Ctx<'_> {
         let mut cpu = st.cpu.clone();
         cpu.r[15] = pc.wrapping_add(2);
         cpu.steps += 1;
-        let exc = 11;
-        let frame_sp = cpu.r[13].wrapping_sub(32);
-        let sp = frame_sp & cpu.stack_align();
-        let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
-        let handler = st.symbolize(vector & !1);
-        let stacked = st.check_store_aligned(sp, 4).is_ok() && st.check_store_aligned(sp.wrapping_add(28), 4).is_ok();
-        self.push_frame(&mut cpu, sp, sp != frame_sp, exc, vector, stacked);
+        let Entry { sp, vector, handler, .. } = self.enter(&mut cpu, 11);
         self.set_cpu(cpu);
         self.event(Ev::SvCall { imm, pc, sp, vector, handler });
         Ok(())
@@ -1349,16 +1347,21 @@ impl Ctx<'_> {
         let mut cpu = c.clone();
         cpu.sys.systick.pending = false;
         let exc = 15;
-        let frame_sp = cpu.r[13].wrapping_sub(32);
-        let sp = frame_sp & cpu.stack_align();
-        let vector = st.load(cpu.sys.vtor.wrapping_add(4 * exc), 4).unwrap_or(0);
-        let handler = st.symbolize(vector & !1);
-        let stacked = st.check_store_aligned(sp, 4).is_ok() && st.check_store_aligned(sp.wrapping_add(28), 4).is_ok();
-        self.push_frame(&mut cpu, sp, sp != frame_sp, exc, vector, stacked);
+        let Entry { sp, vector, handler, .. } = self.enter(&mut cpu, exc);
         self.set_cpu(cpu);
         self.event(Ev::Interrupt { exc, sp, vector, handler });
         Ok(true)
     }
+}
+
+/// What [`Ctx::enter`] did: the frame's address, whether it was realigned
+/// and stacked, and the vector taken.
+struct Entry {
+    sp: u32,
+    realigned: bool,
+    vector: u32,
+    handler: String,
+    stacked: bool,
 }
 
 /// What a fault sets on ARMv7-M (the CFSR, HFSR and
