@@ -32,6 +32,11 @@ pub fn is_elf(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\x7fELF")
 }
 
+/// Whether bytes are ARM firmware: an ELF file for EM_ARM (40).
+pub fn is_firmware(bytes: &[u8]) -> bool {
+    is_elf(bytes) && bytes.get(18..20) == Some(&[40, 0][..])
+}
+
 /// A lesson that execs the student's own ELF executable in a fresh process:
 /// a shell forks, the child execs the file, the CPU fetches its first instruction.
 pub fn own_elf(name: &str, bytes: &[u8]) -> Result<Run, String> {
@@ -217,7 +222,7 @@ pub fn check_size(name: &str, len: usize) -> Result<(), String> {
 /// [`bytes`], running ARM firmware on the board preset `board` when given.
 pub fn bytes_on(name: &str, data: &[u8], board: Option<&str>) -> Result<Run, String> {
     match board {
-        Some(_) if is_elf(data) && data.get(18..20) == Some(&[40, 0][..]) => {
+        Some(_) if is_firmware(data) => {
             check_size(name, data.len())?;
             own_firmware_on(name, data, board)
         }

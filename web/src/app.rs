@@ -39,16 +39,11 @@ impl Loaded {
     }
 }
 
-/// Whether bytes are ARM firmware (an ELF file for EM_ARM).
-fn is_firmware(b: &[u8]) -> bool {
-    scenarios::open::is_elf(b) && b.get(18..20) == Some(&[40, 0][..])
-}
-
 /// Runs a file (on `board` if it is firmware), keeping a firmware's bytes.
 async fn open_input(name: &str, bytes: &[u8], board: Option<String>, source: Source) -> Result<Rc<Loaded>, String> {
     let rec = engine::open_bytes(name, bytes, board.as_deref()).await?;
     let mut l = Loaded::new(rec, source);
-    if is_firmware(bytes) {
+    if scenarios::open::is_firmware(bytes) {
         l.firmware = Some(Rc::new((name.to_string(), bytes.to_vec())));
         l.board = board;
     }
