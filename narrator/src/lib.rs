@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 
 /// The board's parts that do not change while a lesson runs (the
 /// firmware's description and the flash), under the viewer's key.
-type Fixed = (u32, (String, sim_core::mcu::MemMap, sim_core::mcu::Firmware), Arc<Vec<u8>>);
+type Fixed = (u32, (String, sim_core::mcu::MemMap, Arc<sim_core::mcu::Firmware>), Arc<Vec<u8>>);
 
 thread_local! {
     static FIXED: RefCell<Option<Fixed>> = const { RefCell::new(None) };
@@ -37,7 +37,7 @@ pub fn has_board(key: u32) -> bool {
 /// firmware's description (encoded together), and the flash.
 #[wasm_bindgen]
 pub fn set_board(key: u32, info: &[u8], flash: Vec<u8>) -> Result<(), String> {
-    let info = sim_core::wire::decode::<(String, sim_core::mcu::MemMap, sim_core::mcu::Firmware)>(info).map_err(|e| e.to_string())?;
+    let info = sim_core::wire::decode::<(String, sim_core::mcu::MemMap, Arc<sim_core::mcu::Firmware>)>(info).map_err(|e| e.to_string())?;
     FIXED.with(|f| *f.borrow_mut() = Some((key, info, Arc::new(flash))));
     Ok(())
 }
@@ -56,7 +56,7 @@ pub fn narrate_mcu(what: &[u8], key: u32, cpu: &[u8], ram: Vec<u8>) -> String {
             map: *map,
             info: info.clone(),
             flash: sim_core::mcu::Flash(flash.clone()),
-            ram: sim_core::mcu::Ram { bytes: ram, seed: 0 },
+            ram: sim_core::mcu::Ram::from_bytes(&ram, 0),
             io: sim_core::mcu::Io::default(),
             cpu,
         })

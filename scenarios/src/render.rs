@@ -2,6 +2,7 @@
 //! tests compare them, natively and in wasm.
 
 use crate::runner::Run;
+use sim_core::mcu::loops::Loop;
 use sim_core::Outcome;
 use std::fmt::Write;
 
@@ -36,14 +37,17 @@ pub fn trace_text(run: &Run) -> String {
     if !l.question.is_empty() {
         let _ = writeln!(s, "question: {}", l.question);
     }
-    let mut texts = told(run);
+    let folded: Vec<std::ops::Range<usize>> = run.steps.iter().flat_map(|s| s.loops.iter().map(|l| l.folded())).collect();
+    let mut texts = told_where(run, |i| {
+        let k = folded.partition_point(|r| r.end <= i);
+        !folded.get(k).is_some_and(|r| r.contains(&i))
+    });
     for (i, step) in run.steps.iter().enumerate() {
         let _ = writeln!(s, "\nstep {}/{}: {}", i + 1, run.steps.len(), step.op);
         for line in step.say.lines() {
             let _ = writeln!(s, "  | {line}");
         }
-        let items: Vec<Told> = texts.by_ref().take(step.event_count).collect();
-        write_folded(&mut s, &items, step.first_event);
+        write_folded(&mut s, texts.by_ref().take(step.event_count), step.first_event, &step.loops);
         let _ = writeln!(s, "  => {}", outcome_text(&step.outcome));
         for c in &step.checks {
             if c.ok {
@@ -98,30 +102,26 @@ pub fn narrated(run: &Run) -> impl Iterator<Item = (String, String)> + '_ {
     told(run).map(|t| (t.text, t.mechanism))
 }
 
-/// An event as the text trace tells it: its sentence and mechanism, and
-/// for a Cortex-M instruction its address and the registers just before it.
+/// An event as the text trace tells it: its sentence and the mechanism.
 #[derive(Debug)]
 pub struct Told {
     /// The sentence.
     pub text: String,
     /// The real function or rule it models.
     pub mechanism: String,
-    /// The instruction's address, for a Thumb instruction.
-    pub pc: Option<u32>,
-    /// r0-r15 before it.
-    pub regs: Option<[u32; 16]>,
 }
 
 /// Every event told, in order.
 pub fn told(run: &Run) -> impl Iterator<Item = Told> + '_ {
+    told_where(run, |_| true).flatten()
+}
+
+/// Every event in order, told when `want(i)` (None for the others, which
+/// are replayed but not put into words).
+fn told_where<'a>(run: &'a Run, want: impl Fn(usize) -> bool + 'a) -> impl Iterator<Item = Option<Told>> + 'a {
     let mut state = run.timeline.initial().clone();
-    run.timeline.events(0, run.timeline.len()).map(move |e| {
-        let pc = match &e.what {
-            sim_core::What::Mcu(sim_core::mcu::Ev::Insn { pc }) => Some(*pc),
-            _ => None,
-        };
-        let regs = pc.and(state.mcu.as_deref().map(|m| m.cpu.r));
-        let told = Told { text: e.text_before(&state), mechanism: e.mechanism().to_string(), pc, regs };
+    run.timeline.events(0, run.timeline.len()).enumerate().map(move |(i, e)| {
+        let told = want(i).then(|| Told { text: e.text_before(&state), mechanism: e.mechanism().to_string() });
         for d in &e.deltas {
             sim_core::journal::Undo::apply(d, &mut state, true);
         }
@@ -129,76 +129,21 @@ pub fn told(run: &Run) -> impl Iterator<Item = Told> + '_ {
     })
 }
 
-/// The longest loop body looked for, in instructions.
-const LOOP_BODY: usize = 64;
-/// Iterations from which a loop is folded.
-const FOLD_FROM: usize = 4;
-
-/// The loop starting at `i`: the shortest body of instructions whose
-/// addresses repeat right after it, and how many times in a row it runs.
-fn loop_at(items: &[Told], i: usize) -> Option<(usize, usize)> {
-    let pc = |k: usize| items.get(k).and_then(|t| t.pc);
-    pc(i)?;
-    (1..=LOOP_BODY).find_map(|len| {
-        let same = |a: usize, b: usize| (0..len).all(|k| pc(a + k).is_some() && pc(a + k) == pc(b + k));
-        if !same(i, i + len) {
-            return None;
+/// Writes events numbered from `first` (told, or None where folded),
+/// folding each of `loops` (found when the run was recorded,
+/// [`sim_core::mcu::loops`]): its first iteration, one line for the ones in
+/// between (how many, and what they did to the registers), and its last
+/// iteration. Every folded event is still in the recording (the page steps
+/// through each one; `--json` lists them).
+fn write_folded(s: &mut String, items: impl Iterator<Item = Option<Told>>, first: usize, loops: &[Loop]) {
+    let mut loops = loops.iter().peekable();
+    for (k, t) in items.enumerate() {
+        if let Some(l) = loops.next_if(|l| l.folded().start == first + k) {
+            let _ = writeln!(s, "       … {l}");
         }
-        let mut reps = 2;
-        while same(i, i + reps * len) {
-            reps += 1;
-        }
-        Some((len, reps))
-    })
-}
-
-/// Writes events numbered from `first`, folding a loop that runs
-/// [`FOLD_FROM`] times or more: its first iteration, one line for the
-/// ones in between (how many, and what they did to the registers), and
-/// its last iteration. Every folded event is still in the recording (the
-/// page steps through each one; `--json` lists them).
-fn write_folded(s: &mut String, items: &[Told], first: usize) {
-    let line = |s: &mut String, k: usize| {
-        let t = &items[k];
-        let mech = if t.mechanism.is_empty() { String::new() } else { format!("  [{}]", t.mechanism) };
-        let _ = writeln!(s, "  {:>3}. {}{mech}", first + k + 1, t.text);
-    };
-    let mut i = 0;
-    while i < items.len() {
-        match loop_at(items, i) {
-            Some((len, reps)) if reps >= FOLD_FROM => {
-                (i..i + len).for_each(|k| line(s, k));
-                let (from, to) = (i + len, i + len * (reps - 1));
-                let regs = match (items[from].regs, items[to].regs) {
-                    (Some(a), Some(b)) => {
-                        const NAMES: [&str; 16] =
-                            ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"];
-                        let changed: Vec<String> =
-                            (0..15).filter(|r| a[*r] != b[*r]).map(|r| format!("{} {:#x} -> {:#x}", NAMES[r], a[r], b[r])).collect();
-                        if changed.is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {}", changed.join(", "))
-                        }
-                    }
-                    _ => String::new(),
-                };
-                let pcs = || items[i..i + len].iter().filter_map(|t| t.pc);
-                let (lo, hi) = (pcs().min().unwrap_or(0), pcs().max().unwrap_or(0));
-                let _ = writeln!(
-                    s,
-                    "       … events {}-{}: the loop at {lo:#x}-{hi:#x} ({len} instruction{}) ran {} more times{regs}",
-                    first + from + 1,
-                    first + to,
-                    if len == 1 { "" } else { "s" },
-                    reps - 2
-                );
-                i = to;
-            }
-            _ => {
-                line(s, i);
-                i += 1;
-            }
+        if let Some(t) = t {
+            let mech = if t.mechanism.is_empty() { String::new() } else { format!("  [{}]", t.mechanism) };
+            let _ = writeln!(s, "  {:>3}. {}{mech}", first + k + 1, t.text);
         }
     }
 }

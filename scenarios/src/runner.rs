@@ -3,7 +3,8 @@
 use crate::check::CheckResult;
 use crate::lesson::Lesson;
 use serde::Serialize;
-use sim_core::{Machine, Outcome, SimError, Timeline};
+use sim_core::mcu::loops::{self, Loop};
+use sim_core::{Machine, Outcome, SimError, Timeline, What};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use thiserror::Error;
@@ -61,6 +62,10 @@ pub struct StepRecord {
     pub event_count: usize,
     /// Its expectations' verdicts.
     pub checks: Vec<CheckResult>,
+    /// The tight loops among its instructions, which the trace and the
+    /// page fold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub loops: Vec<Loop>,
 }
 
 /// A finished run.
@@ -97,6 +102,17 @@ pub fn run_with_files(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>) -> R
     run_limited(lesson, extra, MAX_EVENTS)
 }
 
+/// The core's registers where loop `l` stops being shown and where it is
+/// shown again: after its first iteration and before its last.
+fn folded_registers(timeline: &mut Timeline, l: &Loop) -> ([u32; 16], [u32; 16]) {
+    let mut at = |pos: usize| {
+        timeline.seek(pos);
+        timeline.state().mcu.as_deref().map(|m| m.cpu.r).unwrap_or_default()
+    };
+    let r = l.folded();
+    (at(r.start), at(r.end))
+}
+
 /// [`run_with_files`] with at most `max_events` events.
 pub fn run_limited(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>, max_events: usize) -> Result<Run, RunError> {
     let mut m = Machine::new(&lesson.machine);
@@ -130,16 +146,25 @@ pub fn run_limited(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>, max_eve
         if first_event + applied.events.len() > max_events {
             return Err(RunError::TooManyEvents(max_events));
         }
+        let events = &applied.events;
+        let mut loops = loops::find(events.len(), |k| What::event_insn_pc(events.encoded(k)), first_event);
+        let event_count = events.len();
+        timeline.record(i, applied.events);
+        for l in &mut loops {
+            let r = folded_registers(&mut timeline, l);
+            l.note_registers(&r.0, &r.1);
+        }
+        timeline.seek(timeline.len());
         steps.push(StepRecord {
             say: step.say.clone(),
             op: step.op.describe(),
             pid: step.op.pid(),
             outcome: applied.outcome,
             first_event,
-            event_count: applied.events.len(),
+            event_count,
             checks,
+            loops,
         });
-        timeline.record(i, applied.events);
     }
     Ok(Run { lesson: lesson.clone(), steps, timeline })
 }

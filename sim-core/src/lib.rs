@@ -68,7 +68,7 @@ pub use journal::wire;
 pub use journal::{EventKind, Narrate};
 pub use linux::{Access, Errno, Fd, OfdId, Outcome, Pid, Prot};
 pub use machine::{
-    narrate, Applied, Config, Delta, Event, Focus, Machine, Operation, SealedEvent, SealedTimeline, SimError, State, Timeline, What,
+    narrate, Applied, Batch, Config, Delta, Event, Focus, Machine, Operation, SealedEvent, SealedTimeline, SimError, State, Timeline, What,
     ZERO_PFN,
 };
 pub use ops::{BpfOp, LinuxOp, McuOp, NtOp, Op};

@@ -174,6 +174,8 @@ impl journal::Points<Focus> for What {
 
 /// An event of this machine.
 pub type Event = journal::Event<What, Delta, Focus>;
+/// An operation's events, encoded as they were emitted.
+pub type Batch = journal::Batch<What, Delta, Focus>;
 /// A recorded run of this machine.
 pub type Timeline = journal::Timeline<State, What, Delta, Focus>;
 /// An event whose record is kept sealed (the page's viewer).
@@ -190,31 +192,34 @@ crate::wire_struct! {
 /// points at, so that a reader may keep it without knowing the subsystems.
 impl crate::wire::Wire for What {
     fn put(&self, out: &mut Vec<u8>) {
-        let mut inner = Vec::new();
-        match self {
+        let inner = |out: &mut Vec<u8>| match self {
             What::Linux(e) => {
-                0u8.put(&mut inner);
-                e.put(&mut inner);
+                0u8.put(out);
+                e.put(out);
             }
-            What::Bookkeeping => 1u8.put(&mut inner),
+            What::Bookkeeping => 1u8.put(out),
             What::Mcu(e) => {
-                2u8.put(&mut inner);
-                e.put(&mut inner);
+                2u8.put(out);
+                e.put(out);
             }
             What::Nt(e) => {
-                3u8.put(&mut inner);
-                e.put(&mut inner);
+                3u8.put(out);
+                e.put(out);
             }
             What::Bpf(e) => {
-                4u8.put(&mut inner);
-                e.put(&mut inner);
+                4u8.put(out);
+                e.put(out);
             }
-        }
-        crate::wire::put_sealed(out, journal::Narrate::kind(self), &inner, &journal::Points::focus(self));
+        };
+        crate::wire::put_sealed_with(out, journal::Narrate::kind(self), inner, &journal::Points::focus(self));
     }
 
     fn get(r: &mut crate::wire::Reader<'_>) -> Result<Self, crate::wire::WireError> {
         crate::wire::get_sealed::<_, Focus>(r, What::get_inner)
+    }
+
+    fn skip(r: &mut crate::wire::Reader<'_>) -> Result<(), crate::wire::WireError> {
+        journal::Sealed::<Focus>::skip(r)
     }
 }
 
@@ -241,6 +246,25 @@ impl What {
     /// instruction's sentence needs the board as it was ([`narrate`]).
     pub fn sealed_is_mcu(s: &journal::Sealed<Focus>) -> bool {
         s.bytes.first() == Some(&2)
+    }
+
+    /// The address of the instruction a sealed record's own bytes say was
+    /// executed, read without decoding the rest: `What::Mcu` (tag 2),
+    /// `Ev::Insn` (tag 0), then the address.
+    pub fn insn_pc(inner: &[u8]) -> Option<u32> {
+        match inner {
+            [2, 0, rest @ ..] => u32::try_from(crate::wire::Reader::new(rest).varint().ok()?).ok(),
+            _ => None,
+        }
+    }
+
+    /// [`What::insn_pc`] of an encoded event, which starts with its record
+    /// as [`crate::wire::put_sealed`] writes it (category, length, bytes).
+    pub fn event_insn_pc(event: &[u8]) -> Option<u32> {
+        let mut r = crate::wire::Reader::new(event.get(1..)?);
+        let n = usize::try_from(r.varint().ok()?).ok()?;
+        let inner = r.take(n).ok()?;
+        What::insn_pc(inner)
     }
 }
 
@@ -384,7 +408,7 @@ pub struct Applied {
     /// What the process got back.
     pub outcome: Outcome,
     /// What happened, in order.
-    pub events: Vec<Event>,
+    pub events: Batch,
 }
 
 /// The simulated machine.

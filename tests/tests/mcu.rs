@@ -540,7 +540,7 @@ fn an_interrupt_driven_blinky_takes_systick_every_reload_and_returns() {
     let r = m.apply(&McuOp::McuRun { until: None, max: 2_000 }).expect("runs");
     let c = cpu(&m);
     let ticks = word(&m, "ticks");
-    let entries: Vec<&sim_core::Event> = r.events.iter().filter(|e| e.text().starts_with("SysTick:")).collect();
+    let entries: Vec<sim_core::Event> = r.events.iter().filter(|e| e.text().starts_with("SysTick:")).collect();
     assert!(ticks >= 10 && entries.len() as u32 >= ticks - 1, "ticks {ticks}, {} entries", entries.len());
     // Each handler ends in an exception return to thread mode (a bad one would fault).
     assert!(!r.events.iter().any(|e| e.text().starts_with("HardFault")) && c.lockup.is_none());

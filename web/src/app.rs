@@ -37,6 +37,14 @@ impl Loaded {
         timeline.seek(0);
         Loaded { run, timeline: RefCell::new(timeline), source, firmware: None, board: None }
     }
+
+    /// The folded loop (see [`sim_core::mcu::loops`]) the event that led to
+    /// position `pos` belongs to, if any.
+    pub fn loop_at(&self, pos: usize) -> Option<&sim_core::mcu::loops::Loop> {
+        let idx = pos.checked_sub(1)?;
+        let k = self.run.steps.partition_point(|s| s.first_event <= idx).checked_sub(1)?;
+        self.run.steps.get(k)?.loops.iter().find(|l| (l.first..l.end()).contains(&idx))
+    }
 }
 
 /// Runs a file (on `board` if it is firmware), keeping a firmware's bytes.
@@ -97,6 +105,8 @@ pub enum Action {
     Seek(usize),
     /// Move by N events.
     Step(isize),
+    /// To the first instruction after the loop the current one is in.
+    SkipLoop,
     /// To the start of the next (+1) or previous (-1) operation.
     Op(isize),
     /// Play or pause.
@@ -150,6 +160,10 @@ impl Reducible for AppState {
             Action::Dismiss => AppState { error: None, ..s.clone() },
             Action::Seek(n) => s.seek(n),
             Action::Step(d) => s.seek(s.pos.saturating_add_signed(d)),
+            Action::SkipLoop => match s.loaded.as_ref().and_then(|l| l.loop_at(s.pos)) {
+                Some(l) => s.seek(l.end() + 1),
+                None => s.clone(),
+            },
             Action::Op(d) => {
                 // Operation k's events are (starts[k], starts[k+1]]; "next" lands
                 // on the end of the next operation, "previous" on the end of the
@@ -303,7 +317,10 @@ pub fn app(props: &AppProps) -> Html {
         use_effect_with((), move |_| {
             let doc = web_sys::window().and_then(|w| w.document());
             let listener = doc.map(|d| {
-                gloo::events::EventListener::new(&d, "keydown", move |e| {
+                // Not passive: the handler calls preventDefault (a passive
+                // listener makes the browser log an error on each key).
+                let options = gloo::events::EventListenerOptions::enable_prevent_default();
+                gloo::events::EventListener::new_with_options(&d, "keydown", options, move |e| {
                     let Some(e) = e.dyn_ref::<web_sys::KeyboardEvent>() else {
                         return;
                     };
@@ -323,6 +340,7 @@ pub fn app(props: &AppProps) -> Html {
                         (" ", _) => Action::TogglePlay,
                         ("Home", _) => Action::Seek(0),
                         ("End", _) => Action::Seek(usize::MAX),
+                        ("l" | "L", _) => Action::SkipLoop,
                         _ => return,
                     };
                     e.prevent_default();
@@ -475,7 +493,7 @@ pub fn app(props: &AppProps) -> Html {
                         }
                         if !l.run.question.is_empty() { <p class="question">{ l.run.question.clone() }</p> }
                     </section>
-                    <Controls pos={state.pos} len={tl.len()} playing={state.playing} speed_ms={state.speed_ms} dispatch={dispatch.clone()} />
+                    <Controls pos={state.pos} len={tl.len()} in_loop={l.loop_at(state.pos).is_some()} playing={state.playing} speed_ms={state.speed_ms} dispatch={dispatch.clone()} />
                     <Narration loaded={l.clone()} pos={state.pos} />
                     <Views loaded={l.clone()} pos={state.pos} />
                 </>

@@ -74,7 +74,7 @@ export function narrator_mcu(what, key, cpu, ram) {
                 if !narrator_has_board(key) {
                     narrator_set_board(key, &sim_core::wire::encode(&(b.board.clone(), b.map, b.info.clone())), &b.flash);
                 }
-                narrator_mcu(what, key, &sim_core::wire::encode(&b.cpu), &b.ram)?
+                narrator_mcu(what, key, &sim_core::wire::encode(&b.cpu), &b.ram.to_vec())?
             }
             None => narrator_text(what)?,
         };

@@ -68,7 +68,7 @@ pub fn trace(seed: u64, n: usize) -> String {
         let _ = writeln!(out, "op {i}: {}", op.describe());
         match m.apply(&op) {
             Ok(a) => {
-                for e in &a.events {
+                for e in a.events.iter() {
                     let _ = writeln!(out, "  {:?} {} [{}]", e.kind(), e.text(), e.mechanism());
                 }
                 let _ = writeln!(out, "  => {:?}", a.outcome);

@@ -19,6 +19,10 @@ pub mod wire;
 
 pub use event::{Event, EventKind, Narrate, Points, Sealed};
 pub use timeline::{Timeline, CHECKPOINT_EVERY};
+use wire::Wire;
+
+/// The record, delta and focus types a container holds, without owning one.
+type Kinds<W, D, F> = std::marker::PhantomData<fn() -> (W, D, F)>;
 
 /// Calls `changed(key, old, new)` for every key whose value differs between
 /// `old` and `new` (present in one only, or different in both), in key
@@ -70,30 +74,39 @@ pub trait Undo<S> {
 }
 
 /// Deltas recorded since the last event, and the events of the operation
-/// being applied.
+/// being applied, encoded as they are emitted: an operation of millions of
+/// events (a firmware's delay loop) holds about 25 bytes per event, not an
+/// [`Event`] with its vectors.
 #[derive(Clone, Debug)]
 pub struct Journal<W, D, F> {
     pending: Vec<D>,
-    events: Vec<Event<W, D, F>>,
+    events: Batch<W, D, F>,
 }
 
 impl<W, D, F> Default for Journal<W, D, F> {
     fn default() -> Self {
-        Journal { pending: Vec::new(), events: Vec::new() }
+        Journal { pending: Vec::new(), events: Batch::default() }
     }
 }
 
-impl<W, D, F> Journal<W, D, F> {
+impl<W: Wire, D: Wire, F: Wire> Journal<W, D, F> {
     /// Records a delta the caller has already applied to its state.
     pub fn record(&mut self, d: D) {
         self.pending.push(d);
     }
 
-    /// Closes the pending deltas into an event saying `what`. The pending
-    /// list keeps its room for the next event; the event gets exactly its own.
+    /// Closes the pending deltas into an event saying `what`, encoded as
+    /// [`Event`]'s [`Wire`] encoding writes it. The pending list keeps its
+    /// room for the next event.
     pub fn emit(&mut self, what: W, focus: Vec<F>) {
-        let deltas = self.pending.drain(..).collect();
-        self.events.push(Event { what, focus, deltas });
+        let b = &mut self.events;
+        b.starts.push(u32::try_from(b.bytes.len()).unwrap_or(u32::MAX));
+        what.put(&mut b.bytes);
+        focus.put(&mut b.bytes);
+        wire::put_varint(&mut b.bytes, self.pending.len() as u64);
+        for d in self.pending.drain(..) {
+            d.put(&mut b.bytes);
+        }
     }
 
     /// Whether deltas were recorded since the last event.
@@ -104,19 +117,71 @@ impl<W, D, F> Journal<W, D, F> {
     /// Starts a new operation: forgets anything left from the last one.
     pub fn clear(&mut self) {
         self.pending.clear();
-        self.events.clear();
+        self.events = Batch::default();
     }
 
     /// The events of the operation, which succeeded.
-    pub fn take_events(&mut self) -> Vec<Event<W, D, F>> {
+    pub fn take_events(&mut self) -> Batch<W, D, F> {
         std::mem::take(&mut self.events)
     }
 
     /// Every delta of the operation, which failed, in the order recorded;
     /// the caller undoes them in reverse.
     pub fn rollback(&mut self) -> Vec<D> {
-        let mut all: Vec<D> = std::mem::take(&mut self.events).into_iter().flat_map(|e| e.deltas).collect();
+        let mut all: Vec<D> = std::mem::take(&mut self.events).iter().flat_map(|e| e.deltas).collect();
         all.append(&mut self.pending);
         all
+    }
+}
+
+/// Events, encoded back to back (as a [`Timeline`] keeps them), with where
+/// each starts: what an operation returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch<W, D, F> {
+    bytes: Vec<u8>,
+    starts: Vec<u32>,
+    kinds: Kinds<W, D, F>,
+}
+
+impl<W, D, F> Default for Batch<W, D, F> {
+    fn default() -> Self {
+        Batch { bytes: Vec::new(), starts: Vec::new(), kinds: std::marker::PhantomData }
+    }
+}
+
+impl<W: Wire, D: Wire, F: Wire> Batch<W, D, F> {
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// The encoding of event `i`.
+    pub fn encoded(&self, i: usize) -> &[u8] {
+        let start = self.starts.get(i).map(|s| *s as usize).unwrap_or(self.bytes.len());
+        let end = self.starts.get(i + 1).map(|s| *s as usize).unwrap_or(self.bytes.len());
+        self.bytes.get(start..end).unwrap_or(&[])
+    }
+
+    /// Event `i`, decoded.
+    pub fn get(&self, i: usize) -> Option<Event<W, D, F>> {
+        if i >= self.len() {
+            return None;
+        }
+        Event::get(&mut wire::Reader::new(self.encoded(i))).ok()
+    }
+
+    /// The events, decoded one at a time.
+    pub fn iter(&self) -> impl Iterator<Item = Event<W, D, F>> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// Every event's bytes, back to back, and where each starts.
+    pub(crate) fn parts(&self) -> (&[u8], &[u32]) {
+        (&self.bytes, &self.starts)
     }
 }

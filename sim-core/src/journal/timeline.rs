@@ -10,11 +10,8 @@
 //! events in between.
 
 use super::wire::{Reader, Wire};
-use super::{Event, Undo};
+use super::{Batch, Event, Kinds, Undo};
 use std::marker::PhantomData;
-
-/// The record, delta and focus types a timeline holds, without owning one.
-type Kinds<W, D, F> = PhantomData<fn() -> (W, D, F)>;
 
 /// Events between two checkpoints.
 pub const CHECKPOINT_EVERY: usize = 1024;
@@ -50,29 +47,58 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
     }
 
     /// Appends the events of operation `op` (at the end of the timeline,
-    /// where it moves first); the state follows them.
-    pub fn record(&mut self, op: usize, events: Vec<Event<W, D, F>>) {
-        for e in events {
-            self.append(op, &e, |bytes| e.put(bytes));
+    /// where it moves first); the state follows them. Their encoding is
+    /// kept as the batch holds it.
+    pub fn record(&mut self, op: usize, events: Batch<W, D, F>) {
+        let (bytes, starts) = events.parts();
+        self.bytes.reserve(bytes.len());
+        self.starts.reserve(starts.len());
+        for (i, start) in starts.iter().enumerate() {
+            let end = starts.get(i + 1).map(|s| *s as usize).unwrap_or(bytes.len());
+            let encoded = &bytes[*start as usize..end];
+            // Only the deltas are needed: the record and focus are read
+            // past, and each delta is applied as it is read.
+            let mut r = Reader::new(encoded);
+            if W::skip(&mut r).and_then(|_| Vec::<F>::skip(&mut r)).is_ok() {
+                self.append(
+                    op,
+                    |state| {
+                        for _ in 0..r.length().unwrap_or(0) {
+                            match D::get(&mut r) {
+                                Ok(d) => d.apply(state, true),
+                                Err(_) => break,
+                            }
+                        }
+                    },
+                    |b| b.extend_from_slice(encoded),
+                );
+            }
         }
     }
 
     /// Appends event `e` of operation `op`, whose encoding is `encoded` (as
     /// a recording being read holds it: it is kept, not encoded again).
     pub fn push_encoded(&mut self, op: usize, e: &Event<W, D, F>, encoded: &[u8]) {
-        self.append(op, e, |bytes| bytes.extend_from_slice(encoded));
+        self.append(
+            op,
+            |state| {
+                for d in &e.deltas {
+                    d.apply(state, true);
+                }
+            },
+            |bytes| bytes.extend_from_slice(encoded),
+        );
     }
 
-    /// Applies `e`, writes its encoding (`write` appends it to the event
-    /// bytes) and takes a checkpoint when one is due.
-    fn append(&mut self, op: usize, e: &Event<W, D, F>, write: impl FnOnce(&mut Vec<u8>)) {
+    /// Applies an event's deltas (`apply` does, to the current state),
+    /// writes its encoding (`write` appends it to the event bytes) and takes
+    /// a checkpoint when one is due.
+    fn append(&mut self, op: usize, apply: impl FnOnce(&mut S), write: impl FnOnce(&mut Vec<u8>)) {
         self.seek(self.len());
         if self.ops.last().is_none_or(|(o, _)| *o != op) {
             self.ops.push((op, self.len()));
         }
-        for d in &e.deltas {
-            d.apply(&mut self.current, true);
-        }
+        apply(&mut self.current);
         // A recording is limited to 4 GiB of encoded events.
         self.starts.push(u32::try_from(self.bytes.len()).unwrap_or(u32::MAX));
         write(&mut self.bytes);

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 /// First bytes of every encoded recording, with the format's version.
-pub const MAGIC: &[u8; 8] = b"SIMTRC\x00\x07";
+pub const MAGIC: &[u8; 8] = b"SIMTRC\x00\x08";
 
 /// Why bytes could not be decoded.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -130,6 +130,11 @@ pub trait Wire: Sized {
     fn put(&self, out: &mut Vec<u8>);
     /// Reads one value.
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError>;
+    /// Reads past one value without keeping it (types whose decoding
+    /// allocates read past it without allocating).
+    fn skip(r: &mut Reader<'_>) -> Result<(), WireError> {
+        Self::get(r).map(drop)
+    }
 }
 
 /// Reads one field: [`Wire::get`] kept out of line, so the decoders the
@@ -229,6 +234,10 @@ impl<T: Wire> Wire for Vec<T> {
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let n = r.length()?;
         (0..n).map(|_| T::get(r)).collect()
+    }
+    fn skip(r: &mut Reader<'_>) -> Result<(), WireError> {
+        let n = r.length()?;
+        (0..n).try_for_each(|_| T::skip(r))
     }
 }
 
@@ -452,9 +461,25 @@ wire_enum! {
 /// Writes an event record as [`Sealed`] reads it: its category, its own
 /// encoding (`inner`, length first) and what it points at.
 pub fn put_sealed<F: Wire>(out: &mut Vec<u8>, kind: EventKind, inner: &[u8], focus: &[F]) {
+    put_sealed_with(out, kind, |out| out.extend_from_slice(inner), focus);
+}
+
+/// [`put_sealed`] with the record's own encoding written by `inner`
+/// straight into `out` (one byte is kept for its length, which records
+/// under 128 bytes need; longer ones are moved up to make room).
+pub fn put_sealed_with<F: Wire>(out: &mut Vec<u8>, kind: EventKind, inner: impl FnOnce(&mut Vec<u8>), focus: &[F]) {
     kind.put(out);
-    put_varint(out, inner.len() as u64);
-    out.extend_from_slice(inner);
+    let at = out.len();
+    out.push(0);
+    inner(out);
+    let n = out.len() - at - 1;
+    if n < 0x80 {
+        out[at] = n as u8;
+    } else {
+        let mut len = Vec::new();
+        put_varint(&mut len, n as u64);
+        out.splice(at..at + 1, len);
+    }
     put_varint(out, focus.len() as u64);
     for f in focus {
         f.put(out);
@@ -493,6 +518,12 @@ impl<F: Wire> Wire for Sealed<F> {
         let n = r.length()?;
         let bytes = r.take(n)?.to_vec();
         Ok(Sealed { kind, bytes, focus: Wire::get(r)? })
+    }
+    fn skip(r: &mut Reader<'_>) -> Result<(), WireError> {
+        EventKind::skip(r)?;
+        let n = r.length()?;
+        r.take(n)?;
+        Vec::<F>::skip(r)
     }
 }
 

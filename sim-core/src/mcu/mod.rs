@@ -38,6 +38,7 @@ macro_rules! txt {
 }
 mod board;
 mod firmware;
+pub mod loops;
 pub mod ops;
 mod periph;
 mod thumb;
@@ -175,51 +176,113 @@ impl crate::wire::Wire for Flash {
     }
 }
 
-/// RAM contents and the seed of their power-up pattern; recorded as their
-/// 1 KiB pieces that differ from that pattern (power-up garbage does not
-/// compress, and is the same for the same seed).
+/// Bytes in one page of [`Ram`].
+pub const RAM_PAGE: usize = 1024;
+
+/// RAM contents and the seed of their power-up pattern. Held as 1 KiB
+/// pages shared between copies until one is written (a timeline's
+/// checkpoints copy the board every 1,024 events; a delay loop writes no
+/// RAM, so its checkpoints share every page). Recorded as the pages that
+/// differ from the power-up pattern (power-up garbage does not compress,
+/// and is the same for the same seed).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ram {
-    /// The bytes.
-    pub bytes: Vec<u8>,
-    /// The seed [`garbage`] made them from at power-on.
+    pages: Vec<Arc<[u8; RAM_PAGE]>>,
+    /// The seed [`garbage`] made the bytes from at power-on.
     pub seed: u64,
 }
 
 impl Ram {
-    /// `len` bytes as they power up.
+    /// `len` bytes (a multiple of [`RAM_PAGE`]) as they power up.
     pub fn power_on(len: usize, seed: u64) -> Ram {
-        Ram { bytes: garbage(len, seed), seed }
+        Ram::from_bytes(&garbage(len, seed), seed)
     }
-}
 
-impl std::ops::Deref for Ram {
-    type Target = Vec<u8>;
-    fn deref(&self) -> &Vec<u8> {
-        &self.bytes
+    /// RAM holding `bytes` (padded with zeros to a whole page).
+    pub fn from_bytes(bytes: &[u8], seed: u64) -> Ram {
+        let pages = bytes
+            .chunks(RAM_PAGE)
+            .map(|c| {
+                let mut p = [0u8; RAM_PAGE];
+                p[..c.len()].copy_from_slice(c);
+                Arc::new(p)
+            })
+            .collect();
+        Ram { pages, seed }
     }
-}
 
-impl std::ops::DerefMut for Ram {
-    fn deref_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.bytes
+    /// Its size in bytes.
+    pub fn len(&self) -> usize {
+        self.pages.len() * RAM_PAGE
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.pages.is_empty()
+    }
+
+    /// The `n` bytes at offset `off`, if they are inside.
+    pub fn get(&self, off: usize, n: usize) -> Option<Vec<u8>> {
+        if off.checked_add(n)? > self.len() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(n);
+        let mut at = off;
+        while out.len() < n {
+            let (page, o) = (at / RAM_PAGE, at % RAM_PAGE);
+            let take = (n - out.len()).min(RAM_PAGE - o);
+            out.extend_from_slice(&self.pages[page][o..o + take]);
+            at += take;
+        }
+        Some(out)
+    }
+
+    /// The little-endian value of the `size` (1..=4) bytes at `off`, which
+    /// the caller checked are inside.
+    fn word(&self, off: usize, size: usize) -> u32 {
+        let (page, o) = (off / RAM_PAGE, off % RAM_PAGE);
+        if o + size <= RAM_PAGE {
+            self.pages[page][o..o + size].iter().rev().fold(0, |a, b| (a << 8) | u32::from(*b))
+        } else {
+            self.get(off, size).unwrap_or_default().iter().rev().fold(0, |a, b| (a << 8) | u32::from(*b))
+        }
+    }
+
+    /// Writes `bytes` at `off` (what does not fit is dropped), copying a
+    /// page another copy of the board still shares.
+    pub fn set(&mut self, off: usize, bytes: &[u8]) {
+        let mut at = off;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (page, o) = (at / RAM_PAGE, at % RAM_PAGE);
+            let Some(p) = self.pages.get_mut(page) else { return };
+            let take = rest.len().min(RAM_PAGE - o);
+            Arc::make_mut(p)[o..o + take].copy_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            at += take;
+        }
+    }
+
+    /// Every byte, in order.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.pages.iter().flat_map(|p| p.iter().copied()).collect()
     }
 }
 
 impl crate::wire::Wire for Ram {
     fn put(&self, out: &mut Vec<u8>) {
         self.seed.put(out);
-        let diff: Vec<u8> = self.bytes.iter().zip(garbage(self.bytes.len(), self.seed)).map(|(a, b)| a ^ b).collect();
-        crate::wire::put_sparse(out, &diff, 1024, 0);
+        let diff: Vec<u8> = self.to_vec().iter().zip(garbage(self.len(), self.seed)).map(|(a, b)| a ^ b).collect();
+        crate::wire::put_sparse(out, &diff, RAM_PAGE, 0);
     }
     fn get(r: &mut crate::wire::Reader<'_>) -> Result<Self, crate::wire::WireError> {
         let seed = u64::get(r)?;
-        let mut bytes = crate::wire::get_sparse(r, 1024, 0)?;
+        let mut bytes = crate::wire::get_sparse(r, RAM_PAGE, 0)?;
         let pattern = garbage(bytes.len(), seed);
         for (a, b) in bytes.iter_mut().zip(pattern) {
             *a ^= b;
         }
-        Ok(Ram { bytes, seed })
+        Ok(Ram::from_bytes(&bytes, seed))
     }
 }
 
@@ -233,7 +296,7 @@ pub struct McuState {
     /// Its memory map.
     pub map: MemMap,
     /// What its ELF says.
-    pub info: Firmware,
+    pub info: Arc<Firmware>,
     /// Flash contents.
     #[serde(skip)]
     pub flash: Flash,
@@ -419,7 +482,7 @@ impl McuState {
         let bytes = if let Some(o) = self.flash_offset(addr, size) {
             &self.flash[o..o + size as usize]
         } else if let Some(o) = self.ram_offset(addr, size) {
-            &self.ram[o..o + size as usize]
+            return Ok(self.ram.word(o, size as usize));
         } else if let Some(v) = self.system_register(addr, size) {
             return Ok(v);
         } else if periph::device(addr) {
@@ -688,6 +751,75 @@ pub enum Focus {
     },
 }
 
+/// The registers one instruction wrote, (number, before, after): held in
+/// place for up to [`RegWrites::INLINE`] (nearly every instruction writes
+/// pc and one or two more), boxed beyond (LDM, POP), so a recorded
+/// instruction costs no allocation. Encoded as a list either way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegWrites {
+    /// `n` writes in place.
+    Inline(u8, [(u8, u32, u32); RegWrites::INLINE]),
+    /// More.
+    Boxed(Box<[(u8, u32, u32)]>),
+}
+
+impl RegWrites {
+    /// Writes held in place.
+    pub const INLINE: usize = 4;
+
+    /// The writes.
+    pub fn as_slice(&self) -> &[(u8, u32, u32)] {
+        match self {
+            RegWrites::Inline(n, w) => &w[..usize::from(*n).min(RegWrites::INLINE)],
+            RegWrites::Boxed(w) => w,
+        }
+    }
+}
+
+impl FromIterator<(u8, u32, u32)> for RegWrites {
+    fn from_iter<I: IntoIterator<Item = (u8, u32, u32)>>(writes: I) -> RegWrites {
+        let mut inline = [(0, 0, 0); RegWrites::INLINE];
+        let mut n = 0;
+        let mut more = Vec::new();
+        for w in writes {
+            if n < RegWrites::INLINE {
+                inline[n] = w;
+                n += 1;
+            } else {
+                if more.is_empty() {
+                    more.extend_from_slice(&inline);
+                }
+                more.push(w);
+            }
+        }
+        if more.is_empty() {
+            RegWrites::Inline(n as u8, inline)
+        } else {
+            RegWrites::Boxed(more.into_boxed_slice())
+        }
+    }
+}
+
+impl crate::wire::Wire for RegWrites {
+    fn put(&self, out: &mut Vec<u8>) {
+        let w = self.as_slice();
+        crate::wire::put_varint(out, w.len() as u64);
+        w.iter().for_each(|x| x.put(out));
+    }
+    fn get(r: &mut crate::wire::Reader<'_>) -> Result<Self, crate::wire::WireError> {
+        let n = r.length()?;
+        if n <= RegWrites::INLINE {
+            let mut inline = [(0, 0, 0); RegWrites::INLINE];
+            for w in inline.iter_mut().take(n) {
+                *w = crate::wire::Wire::get(r)?;
+            }
+            Ok(RegWrites::Inline(n as u8, inline))
+        } else {
+            (0..n).map(|_| crate::wire::Wire::get(r)).collect::<Result<Vec<_>, _>>().map(|v| RegWrites::Boxed(v.into_boxed_slice()))
+        }
+    }
+}
+
 /// One reversible change to the board.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Delta {
@@ -711,7 +843,7 @@ pub enum Delta {
     /// of the core.
     Step {
         /// (register, before, after) for each register written.
-        regs: Box<[(u8, u32, u32)]>,
+        regs: RegWrites,
         /// NZCV, Q and ITSTATE before and after ([`Cpu::flags`]).
         flags: [u16; 2],
     },
@@ -752,7 +884,7 @@ impl crate::journal::Undo<Option<Box<McuState>>> for Delta {
             }
             Delta::Step { regs, flags } => {
                 if let Some(m) = st.as_mut() {
-                    for (r, old, new) in regs.iter() {
+                    for (r, old, new) in regs.as_slice() {
                         m.cpu.r[*r as usize & 15] = *pick(old, new, forward);
                     }
                     m.cpu.set_flags(*pick(&flags[0], &flags[1], forward));
@@ -779,9 +911,7 @@ impl crate::journal::Undo<Option<Box<McuState>>> for Delta {
             Delta::Ram { offset, old, new } => {
                 if let Some(m) = st.as_mut() {
                     let b = pick(old, new, forward);
-                    if let Some(dst) = m.ram.get_mut(*offset..offset.saturating_add(b.len())) {
-                        dst.copy_from_slice(b);
-                    }
+                    m.ram.set(*offset, b);
                 }
             }
         }
@@ -1037,7 +1167,7 @@ impl Ctx<'_> {
             firmware: path.into(),
             board: b.id.into(),
             map: b.map(),
-            info,
+            info: Arc::new(info),
             flash: Flash(Arc::new(flash)),
             ram,
             io: Io::default(),
@@ -1083,7 +1213,7 @@ impl Ctx<'_> {
         if old.ipsr != cpu.ipsr || old.lockup != cpu.lockup || cpu.steps != old.steps.wrapping_add(1) || old.sys != cpu.sys {
             return self.set_cpu(cpu);
         }
-        let regs: Box<[(u8, u32, u32)]> =
+        let regs: RegWrites =
             (0..16u8).filter(|r| old.r[*r as usize] != cpu.r[*r as usize]).map(|r| (r, old.r[r as usize], cpu.r[r as usize])).collect();
         let flags = [old.flags(), cpu.flags()];
         self.delta(Delta::Step { regs, flags });
@@ -1156,7 +1286,7 @@ impl Ctx<'_> {
                         Effect::Store(addr, bytes) => {
                             // execute() checked that these bytes are RAM.
                             if let Some(off) = st.ram_offset(addr, bytes.len() as u32) {
-                                stores.push((off, st.ram[off..off + bytes.len()].to_vec(), bytes));
+                                stores.push((off, st.ram.get(off, bytes.len()).unwrap_or_default(), bytes));
                             }
                         }
                         Effect::Load(addr) => {
@@ -1289,7 +1419,7 @@ impl Ctx<'_> {
         let handler = st.symbolize(vector & !1);
         let stacked = st.check_store_aligned(sp, 4).is_ok() && st.check_store_aligned(sp.wrapping_add(28), 4).is_ok();
         if let (true, Some(off)) = (stacked, st.ram_offset(sp, 32)) {
-            let old_frame = st.ram[off..off + 32].to_vec();
+            let old_frame = st.ram.get(off, 32).unwrap_or_default();
             let xpsr = cpu.xpsr() | (u32::from(realigned) << 9);
             let frame = [cpu.r[0], cpu.r[1], cpu.r[2], cpu.r[3], cpu.r[12], cpu.r[14], cpu.r[15], xpsr];
             let bytes: Vec<u8> = frame.iter().flat_map(|w| w.to_le_bytes()).collect();

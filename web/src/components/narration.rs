@@ -51,6 +51,12 @@ pub fn narration(p: &super::AtStep) -> Html {
             <p class="op-count">{ format!("operation {} of {}", k + 1, run.steps.len()) }</p>
             <p class="op"><code>{ step.op.clone() }</code></p>
             <p class="say">{ step.say.clone() }</p>
+            if let Some(l) = p.loaded.loop_at(p.pos) {
+                <p class="loop-note" id="loop-note">
+                    { format!("Iteration {} of {} of the loop at {:#x}-{:#x} ({} instruction{}). The text trace folds it: {l}. “skip loop” (L) goes to the instruction after it.",
+                        (idx - l.first) / l.len.max(1) + 1, l.reps, l.lo, l.hi, l.len, if l.len == 1 { "" } else { "s" }) }
+                </p>
+            }
             <div class="event" aria-live="polite" aria-atomic="true">
                 <p id="event-text" class={classes!("event-text", format!("kind-{}", event.kind().name()))}>{ text }</p>
                 if !mechanism.is_empty() {
