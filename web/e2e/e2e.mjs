@@ -170,6 +170,19 @@ await check("the microcontroller view: x becomes 5 in RAM", async () => {
   assert(src.includes("startup_stm32f103.s:") && (src.includes("CopyDataInit") || src.includes("_sidata")), src);
   assert((await page.textContent("#mcu-board")).includes("STM32F103"), "the board line");
   await page.screenshot({ path: join(out, "09b-mcu-runtimes.png"), fullPage: true });
+  // A tight loop: the page says which iteration this is, as the text trace
+  // folds it, and "skip loop" lands on the first instruction after it.
+  await page.goto(base + "?lesson=mcu-runtimes&step=40");
+  await page.waitForSelector("#loop-note");
+  const note = await page.textContent("#loop-note");
+  assert(note.includes("Iteration 2 of 38") && note.includes("events 38-217") && note.includes("ran 36 more times"), note);
+  await page.screenshot({ path: join(out, "09c-mcu-loop.png"), fullPage: true });
+  await page.click("#btn-skip-loop");
+  await page.waitForFunction(() => document.querySelector("#position").textContent.startsWith("event 223 /"));
+  assert(!(await page.$("#loop-note")) && (await page.isDisabled("#btn-skip-loop")), "after the loop, no loop note and nothing to skip");
+  await page.keyboard.press("ArrowLeft");
+  await page.waitForSelector("#loop-note");
+  assert((await page.textContent("#loop-note")).includes("Iteration 38 of 38"), "back into the loop's last iteration");
 });
 
 await check("the BPF lesson shows who holds each map", async () => {

@@ -493,7 +493,7 @@ pub fn app(props: &AppProps) -> Html {
                         }
                         if !l.run.question.is_empty() { <p class="question">{ l.run.question.clone() }</p> }
                     </section>
-                    <Controls pos={state.pos} len={tl.len()} in_loop={l.loop_at(state.pos).is_some()} playing={state.playing} speed_ms={state.speed_ms} dispatch={dispatch.clone()} />
+                    <Controls pos={state.pos} len={tl.len()} has_loops={l.run.steps.iter().any(|s| !s.loops.is_empty())} in_loop={l.loop_at(state.pos).is_some()} playing={state.playing} speed_ms={state.speed_ms} dispatch={dispatch.clone()} />
                     <Narration loaded={l.clone()} pos={state.pos} />
                     <Views loaded={l.clone()} pos={state.pos} />
                 </>

@@ -147,19 +147,16 @@ fn setup(browser: bool) -> R {
             ]))?;
         }
         libbpf_tools_corpus()?;
-        let tools = root().join("tools");
-        if !tools.join("node_modules/playwright-core").exists() || !tools.join("node_modules/binaryen").exists() {
-            std::fs::create_dir_all(&tools).map_err(|e| e.to_string())?;
-            run(Command::new("npm").args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-                "tools",
-                "playwright-core@1",
-                "binaryen@132",
-            ]))?;
-        }
+    }
+    // binaryen's wasm-opt: the page is size-optimised by every build
+    // (`serve` as well as the tests), so it is installed by every setup;
+    // playwright-core only for the browser tests.
+    let tools = root().join("tools");
+    let want: &[&str] = if browser { &["binaryen@132", "playwright-core@1"] } else { &["binaryen@132"] };
+    let missing = want.iter().any(|p| !tools.join("node_modules").join(p.split('@').next().unwrap_or(p)).exists());
+    if missing {
+        std::fs::create_dir_all(&tools).map_err(|e| e.to_string())?;
+        run(Command::new("npm").args(["install", "--no-audit", "--no-fund", "--prefix", "tools"]).args(want))?;
     }
     Ok(())
 }
@@ -236,17 +233,28 @@ fn e2e() -> R {
 /// render), the engine module (imported only when a student opens a file of
 /// their own), and a recording of every built-in lesson with the picker's
 /// index.
+/// Where cargo puts build outputs: `target_directory` as `cargo metadata`
+/// reports it (CARGO_TARGET_DIR, `build.target-dir` or ./target).
+fn target_dir() -> Result<PathBuf, String> {
+    let meta = output("cargo", &["metadata", "--format-version", "1", "--no-deps"]).ok_or("cargo metadata failed")?;
+    let key = "\"target_directory\":\"";
+    let start = meta.find(key).ok_or("cargo metadata: no target_directory")? + key.len();
+    let end = meta[start..].find('"').ok_or("cargo metadata: unreadable target_directory")? + start;
+    Ok(PathBuf::from(meta[start..end].replace("\\\\", "\\")))
+}
+
 fn build_web() -> R {
     setup(false)?;
     run(Command::new("cargo").args(["build", "--release", "--target", TARGET, "-p", "web", "-p", "narrator"]))?;
     run(Command::new("cargo").args(["build", "--profile", "engine", "--target", TARGET, "-p", "engine"]))?;
+    let target = target_dir()?;
     let dist = root().join("web/dist");
     let _ = std::fs::remove_dir_all(&dist);
     for (krate, profile, out) in
         [("web", "release", dist.clone()), ("narrator", "release", dist.join("narrator")), ("engine", "engine", dist.join("engine"))]
     {
         std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-        let wasm = root().join("target").join(TARGET).join(format!("{profile}/{krate}.wasm"));
+        let wasm = target.join(TARGET).join(format!("{profile}/{krate}.wasm"));
         run(Command::new("wasm-bindgen").arg(&wasm).args(["--target", "web", "--no-typescript", "--out-dir"]).arg(&out))?;
         optimise(&out.join(format!("{krate}_bg.wasm")))?;
     }

@@ -100,6 +100,10 @@ impl<W: Wire, D: Wire, F: Wire> Journal<W, D, F> {
     /// room for the next event.
     pub fn emit(&mut self, what: W, focus: Vec<F>) {
         let b = &mut self.events;
+        if b.bytes.capacity() == 0 {
+            // Room for a few events at once, not a growth from 8 bytes.
+            b.bytes.reserve(128);
+        }
         b.starts.push(u32::try_from(b.bytes.len()).unwrap_or(u32::MAX));
         what.put(&mut b.bytes);
         focus.put(&mut b.bytes);

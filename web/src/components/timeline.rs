@@ -11,7 +11,9 @@ pub struct ControlsProps {
     pub pos: usize,
     /// Events in the run.
     pub len: usize,
-    /// Whether the current instruction is in a folded loop (it can be skipped).
+    /// Whether the run has folded loops (the "skip loop" button is shown).
+    pub has_loops: bool,
+    /// Whether the current instruction is in one (it can be skipped).
     pub in_loop: bool,
     /// Playing.
     pub playing: bool,
@@ -55,8 +57,8 @@ pub fn controls(p: &ControlsProps) -> Html {
             </button>
             <button id="btn-next" onclick={act(Action::Step(1))} disabled={p.pos >= p.len} title="Next event (→)">{"next ▶"}</button>
             <button id="btn-next-op" onclick={act(Action::Op(1))} disabled={p.pos >= p.len} title="Next operation (Shift+→)">{"op ▶▶"}</button>
-            if p.in_loop {
-                <button id="btn-skip-loop" onclick={act(Action::SkipLoop)} title="To the first instruction after this loop (L)">{"skip loop ⤼"}</button>
+            if p.has_loops {
+                <button id="btn-skip-loop" onclick={act(Action::SkipLoop)} disabled={!p.in_loop} title="To the first instruction after this loop (L)">{"skip loop ⤼"}</button>
             }
             <button id="btn-end" onclick={act(Action::Seek(usize::MAX))} disabled={p.pos >= p.len} title="End (End)">{"end ▶|"}</button>
             <label class="scrub">
