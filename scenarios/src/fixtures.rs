@@ -22,6 +22,8 @@ pub const FIXTURES: &[(&str, &[u8])] = &[
     ("mcu/newlib/firmware.elf", include_bytes!("../../fixtures/mcu/newlib/firmware.elf")),
     ("mcu/newlib/main.c", include_bytes!("../../fixtures/mcu/newlib/main.c")),
     ("mcu/newlib/lm3s6965.ld", include_bytes!("../../fixtures/mcu/newlib/lm3s6965.ld")),
+    ("mcu/nvic/firmware.elf", include_bytes!("../../fixtures/mcu/nvic/firmware.elf")),
+    ("mcu/nvic/nvic.c", include_bytes!("../../fixtures/mcu/nvic/nvic.c")),
     ("mcu/rust/firmware.elf", include_bytes!("../../fixtures/mcu/rust/firmware.elf")),
     ("mcu/rust/main.rs", include_bytes!("../../fixtures/mcu/rust/src/main.rs")),
     ("mcu/rust/memory.x", include_bytes!("../../fixtures/mcu/rust/memory.x")),

@@ -251,6 +251,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("who-maps-libc", include_str!("../lessons/who-maps-libc.toml")),
     ("mcu-startup", include_str!("../lessons/mcu-startup.toml")),
     ("mcu-runtimes", include_str!("../lessons/mcu-runtimes.toml")),
+    ("mcu-interrupts", include_str!("../lessons/mcu-interrupts.toml")),
     ("bpf-who-creates-map", include_str!("../lessons/bpf-who-creates-map.toml")),
     ("bpf-map-sharing", include_str!("../lessons/bpf-map-sharing.toml")),
     ("bpf-verifier-calls", include_str!("../lessons/bpf-verifier-calls.toml")),

@@ -13,6 +13,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("who-maps-libc", include_str!("../../tests/golden/who-maps-libc.txt")),
     ("mcu-startup", include_str!("../../tests/golden/mcu-startup.txt")),
     ("mcu-runtimes", include_str!("../../tests/golden/mcu-runtimes.txt")),
+    ("mcu-interrupts", include_str!("../../tests/golden/mcu-interrupts.txt")),
     ("bpf-who-creates-map", include_str!("../../tests/golden/bpf-who-creates-map.txt")),
     ("bpf-map-sharing", include_str!("../../tests/golden/bpf-map-sharing.txt")),
     ("bpf-verifier-calls", include_str!("../../tests/golden/bpf-verifier-calls.txt")),

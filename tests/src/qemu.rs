@@ -57,6 +57,53 @@ pub fn qemu_trace(machine: &str, elf: &std::path::Path, start: Option<u32>, step
     real
 }
 
+/// Runs `elf` on QEMU's `machine` from reset to the function `stop` (a
+/// temporary breakpoint there), then reads `count` words at each
+/// `(address, count)` through gdb.
+pub fn qemu_words_at(machine: &str, elf: &std::path::Path, stop: &str, reads: &[(u32, usize)]) -> Vec<Vec<u32>> {
+    use std::process::{Command, Stdio};
+    let port = 40000 + (std::process::id() % 20000) as u16;
+    let mut qemu = Command::new("qemu-system-arm")
+        .args([
+            "-M",
+            machine,
+            "-display",
+            "none",
+            "-serial",
+            "null",
+            "-monitor",
+            "none",
+            "-S",
+            "-gdb",
+            &format!("tcp:127.0.0.1:{port}"),
+            "-kernel",
+        ])
+        .arg(elf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("qemu starts");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let script = std::env::temp_dir().join(format!("mcu-words-{port}.gdb"));
+    let x: String = reads.iter().map(|(a, n)| format!("printf \"W\"\nset $i = 0\nwhile $i < {n}\n  printf \" %x\", *(unsigned int *)({a:#x} + 4 * $i)\n  set $i = $i + 1\nend\nprintf \"\\n\"\n")).collect();
+    std::fs::write(
+        &script,
+        format!("set pagination off\nset confirm off\ntarget remote 127.0.0.1:{port}\ntbreak {stop}\ncontinue\n{x}kill\n"),
+    )
+    .expect("script");
+    let out = Command::new("timeout").args(["60", "gdb-multiarch", "-q", "-batch", "-x"]).arg(&script).arg(elf).output().expect("gdb runs");
+    let _ = qemu.kill();
+    let _ = qemu.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<Vec<u32>> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("W"))
+        .map(|l| l.split_whitespace().map(|h| u32::from_str_radix(h, 16).expect("hex")).collect())
+        .collect();
+    assert_eq!(words.len(), reads.len(), "gdb printed every read:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    words
+}
+
 /// A small deterministic generator (xorshift64).
 #[derive(Debug)]
 pub struct Rng(pub u64);

@@ -183,6 +183,13 @@ await check("the microcontroller view: x becomes 5 in RAM", async () => {
   await page.keyboard.press("ArrowLeft");
   await page.waitForSelector("#loop-note");
   assert((await page.textContent("#loop-note")).includes("Iteration 38 of 38"), "back into the loop's last iteration");
+  // Nested interrupts: at IRQ0's entry three handlers are active, and the NVIC line says so.
+  await page.goto(base + "?lesson=mcu-interrupts");
+  for (let i = 0; i < 4; i++) await page.click("#btn-next-op");
+  await page.waitForSelector("#mcu-exceptions");
+  const exc = await page.textContent("#mcu-exceptions");
+  assert(exc.includes("active SVCall (0x80), IRQ 0 (0x20), IRQ 1 (0x40)") && exc.includes("execution priority 0x20"), exc);
+  await page.screenshot({ path: join(out, "09d-mcu-interrupts.png"), fullPage: true });
 });
 
 await check("the BPF lesson shows who holds each map", async () => {

@@ -79,6 +79,13 @@ pub struct Board {
     pub ram_kib: u32,
     /// Where the core reads the vector table at reset (VTOR as the boot code leaves it).
     pub vectors: u32,
+    /// External interrupt lines the NVIC has (nRF51 and RP2040: 32, of
+    /// which 26 are wired; QEMU's lm3s6965evb: 64; a medium-density
+    /// STM32F103: 43, RM0008's vector table; nRF52840: 48; STM32F407: 82, RM0090).
+    pub irqs: u16,
+    /// Priority bits implemented, the top ones of each priority byte (2 on
+    /// every Cortex-M0/M0+; the LM3S6965 and nRF52840 3; the STM32s 4).
+    pub prio_bits: u8,
 }
 
 /// The presets, in the order [`pick`] tries them.
@@ -94,6 +101,8 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 16,
         vectors: 0,
+        irqs: 32,
+        prio_bits: 2,
     },
     Board {
         id: "rp2040",
@@ -106,6 +115,8 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 264,
         vectors: 0x1000_0100,
+        irqs: 32,
+        prio_bits: 2,
     },
     Board {
         id: "lm3s6965",
@@ -118,6 +129,8 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 64,
         vectors: 0,
+        irqs: 64,
+        prio_bits: 3,
     },
     Board {
         id: "stm32f103",
@@ -130,6 +143,8 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 20,
         vectors: 0,
+        irqs: 43,
+        prio_bits: 4,
     },
     Board {
         id: "nrf52840",
@@ -142,6 +157,8 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 256,
         vectors: 0,
+        irqs: 48,
+        prio_bits: 3,
     },
     Board {
         id: "stm32f4",
@@ -154,6 +171,8 @@ pub const BOARDS: &[Board] = &[
         ram_base: RAM_BASE,
         ram_kib: 128,
         vectors: 0,
+        irqs: 82,
+        prio_bits: 4,
     },
 ];
 
@@ -239,12 +258,24 @@ pub struct MemMap {
     pub ram_base: u32,
     /// Where reset reads the vector table.
     pub vectors: u32,
+    /// External interrupt lines.
+    pub irqs: u16,
+    /// Priority bits implemented.
+    pub prio_bits: u8,
 }
 
 impl Board {
     /// This board's memory map.
     pub fn map(&self) -> MemMap {
-        MemMap { core: self.core, flash_base: self.flash_base, alias_zero: self.alias_zero, ram_base: self.ram_base, vectors: self.vectors }
+        MemMap {
+            core: self.core,
+            flash_base: self.flash_base,
+            alias_zero: self.alias_zero,
+            ram_base: self.ram_base,
+            vectors: self.vectors,
+            irqs: self.irqs,
+            prio_bits: self.prio_bits,
+        }
     }
 
     /// Whether `fw` fits: its architecture runs on the core, every loadable
@@ -371,5 +402,5 @@ crate::wire_enum! {
 }
 
 crate::wire_struct! {
-    MemMap { core, flash_base, alias_zero, ram_base, vectors }
+    MemMap { core, flash_base, alias_zero, ram_base, vectors, irqs, prio_bits }
 }

@@ -341,6 +341,6 @@ impl Firmware {
 
     /// A symbol's value.
     pub fn symbol(&self, name: &str) -> Option<u32> {
-        self.symbols.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+        self.symbols.iter().chain(&self.functions).find(|(n, _)| n == name).map(|(_, v)| *v)
     }
 }

@@ -39,6 +39,7 @@ macro_rules! txt {
 mod board;
 mod firmware;
 pub mod loops;
+pub mod nvic;
 pub mod ops;
 mod periph;
 mod thumb;
@@ -83,6 +84,8 @@ pub struct SysRegs {
     pub ccr: u32,
     /// The SysTick timer.
     pub systick: SysTick,
+    /// The NVIC: exceptions enabled, pending and active, their priorities.
+    pub nvic: nvic::Nvic,
 }
 
 /// Registers and flags.
@@ -130,6 +133,12 @@ impl Cpu {
     fn set_flags(&mut self, f: u16) {
         (self.n, self.z, self.c, self.v, self.q) = (f & 8 != 0, f & 4 != 0, f & 2 != 0, f & 1 != 0, f & 16 != 0);
         self.it = (f >> 8) as u8;
+    }
+
+    /// The execution priority ([`nvic::Nvic::execution_priority`]): what a
+    /// pending exception's group priority must be below to preempt.
+    pub fn execution_priority(&self) -> i16 {
+        self.sys.nvic.execution_priority(self.sys.primask, self.sys.faultmask, self.sys.basepri)
     }
 
     /// The mask exception entry aligns the frame with: 8 bytes with
@@ -518,6 +527,9 @@ impl McuState {
         if let Some(n) = periph::systick_name(word) {
             return format!("SysTick {n}");
         }
+        if let Some(n) = nvic::register_name(word) {
+            return n;
+        }
         match word {
             0xe000_ed08 => return "SCB VTOR".into(),
             0xe000_ed24 => return "SCB SHCSR".into(),
@@ -532,10 +544,14 @@ impl McuState {
         }
     }
 
-    /// The ARMv7-M fault status registers in the System Control Block,
-    /// read by word, halfword or byte (MMFSR 0xE000ED28, BFSR ED29, UFSR
-    /// ED2A; HFSR ED2C; BFAR ED38). ARMv6-M has none of them.
+    /// The NVIC's and SCB's exception registers ([`nvic::Nvic::read`]),
+    /// CCR, and the ARMv7-M fault status registers in the System Control
+    /// Block, read by word, halfword or byte (MMFSR 0xE000ED28, BFSR ED29,
+    /// UFSR ED2A; HFSR ED2C; BFAR ED38), which ARMv6-M does not have.
     fn system_register(&self, addr: u32, size: u32) -> Option<u32> {
+        if let Some(v) = self.cpu.sys.nvic.read(addr, size, &self.map, self.cpu.ipsr) {
+            return Some(v);
+        }
         if addr & !3 == 0xE000_ED14 {
             return Some((self.cpu.sys.ccr >> ((addr & 3) * 8)) & thumb::mask(size));
         }
@@ -563,6 +579,9 @@ impl McuState {
         }
         if self.ram_offset(addr, size).is_some() {
             effects.push(Effect::Store(addr, value.to_le_bytes()[..size as usize].to_vec()));
+            return Ok(());
+        }
+        if cpu.sys.nvic.write(addr, size, value, &self.map) {
             return Ok(());
         }
         let sys = &mut cpu.sys;
@@ -1042,8 +1061,9 @@ crate::events! {
             "{}: {fault}.{} {} and jumps to vector {exc}, {:#x} <{handler}>",
             exception_name(*exc), status_text(status, *exc, fault), stacking(*sp, *realigned, *stacked), vector & !1;
         /// An interrupt taken through its vector.
-        Interrupt { exc: u32, sp: u32, vector: u32, handler: String } = 12, Process, "ExceptionEntry (ARMv6-M, ARMv7-M)", [],
-            "SysTick: the counter reached 0 with TICKINT set, so the exception pends and, PRIMASK being clear, is taken: the core stacks 8 registers at {sp:#x} and jumps to vector {exc}, {:#x} <{handler}>", vector & !1;
+        Interrupt { exc: u32, sp: u32, vector: u32, handler: String, priority: i32, was: i32 } = 12, Process, "ExceptionEntry (ARMv6-M, ARMv7-M)", [],
+            "{}{}: pending at priority {}, above the execution priority {}, so it is taken: the core stacks 8 registers at {sp:#x} and jumps to vector {exc}, {:#x} <{handler}>",
+            nvic::exception_name(*exc), nvic::pended_by(*exc), nvic::priority_text(*priority), nvic::priority_text(*was), vector & !1;
         /// `svc` took the SVCall exception.
         SvCall { imm: u32, pc: u32, sp: u32, vector: u32, handler: String } = 15, Process, "ExceptionEntry (ARMv6-M, ARMv7-M)", [],
             "svc #{imm} at {pc:#x}: the SVCall exception (11), the way an OS's system calls enter it; the core stacks 8 registers at {sp:#x} (the return address is the next instruction) and jumps to vector 11, {:#x} <{handler}>", vector & !1;
@@ -1270,7 +1290,7 @@ impl Ctx<'_> {
             if stop == Some(st.cpu.r[15]) {
                 return Ok(Outcome::Ok);
             }
-            if st.cpu.sys.systick.pending && self.take_interrupt()? {
+            if st.cpu.sys.nvic.any_pending() && self.take_interrupt()? {
                 continue;
             }
             let st = self.mcu()?;
@@ -1330,7 +1350,7 @@ impl Ctx<'_> {
                         // The counter reached 0: COUNTFLAG, and with TICKINT the exception pends.
                         cpu.sys.systick.csr |= 1 << 16;
                         if cpu.sys.systick.csr & 2 != 0 {
-                            cpu.sys.systick.pending = true;
+                            cpu.sys.nvic.set_pending(15);
                         }
                     }
                     self.step_cpu(cpu);
@@ -1371,18 +1391,19 @@ impl Ctx<'_> {
             if let Some(a) = bfar {
                 cpu.sys.bfar = a;
             }
+            let exec = cpu.execution_priority();
             match own {
-                // SHCSR bits 16 (MemManage, 4), 17 (BusFault, 5), 18 (UsageFault, 6).
-                // Enabled, and able to preempt: default priorities leave every
-                // handler and PRIMASK/FAULTMASK at or above a fault's (0).
-                Some(n) if cpu.sys.shcsr & (1 << (12 + n)) != 0 && cpu.ipsr == 0 && !cpu.sys.primask && !cpu.sys.faultmask => exc = n,
+                // SHCSR bits 16 (MemManage, 4), 17 (BusFault, 5), 18 (UsageFault, 6):
+                // enabled, and of a priority above the execution priority.
+                Some(n) if cpu.sys.shcsr & (1 << (12 + n)) != 0 && cpu.sys.nvic.can_preempt(n, exec) => exc = n,
                 Some(_) => cpu.sys.hfsr |= 1 << 30,
                 None => cpu.sys.hfsr |= hfsr,
             }
             status = Some((cpu.sys.cfsr, cpu.sys.hfsr));
         }
         let v7 = st.map.core.v7();
-        if cpu.ipsr == 3 || (exc == 3 && cpu.sys.faultmask) {
+        // HardFault (-1) cannot preempt at -1 (in the HardFault handler, or FAULTMASK set).
+        if exc == 3 && !cpu.sys.nvic.can_preempt(3, cpu.execution_priority()) {
             cpu.lockup = Some(format!("a fault inside the HardFault handler: {fault}"));
             self.set_cpu(cpu);
             self.event(Ev::DoubleFault { fault });
@@ -1442,17 +1463,19 @@ impl Ctx<'_> {
         // EPSR.T from the vector's bit 0: an even vector faults (INVSTATE) at the handler's first instruction.
         cpu.t_clear = vector & 1 == 0;
         cpu.ipsr = exc;
+        cpu.sys.nvic.activate(exc);
         cpu.it = 0;
         cpu.sys.monitor = false;
         Entry { sp, realigned, vector, handler, stacked }
     }
 
     /// SVC: the SVCall exception (11), taken at once with the next
-    /// instruction as its return address; masked (PRIMASK, or in a handler)
-    /// it escalates to HardFault.
+    /// instruction as its return address when its priority is above the
+    /// execution priority; else (PRIMASK set, or in a handler of the same
+    /// or higher priority) it escalates to HardFault.
     fn mcu_svc(&mut self, imm: u32, pc: u32) -> R<()> {
         let st = self.mcu()?;
-        if st.cpu.sys.primask || st.cpu.sys.faultmask || st.cpu.ipsr != 0 {
+        if !st.cpu.sys.nvic.can_preempt(11, st.cpu.execution_priority()) {
             return self.mcu_fault(ThumbFault::Svc { imm, pc });
         }
         let mut cpu = st.cpu.clone();
@@ -1464,22 +1487,21 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Takes the SysTick exception (15) if it is pending and not masked:
-    /// PRIMASK clear and the core in thread mode (a handler's priority is
-    /// not compared: this model preempts only thread mode). Returns whether
-    /// it did.
+    /// Takes the pending exception that can preempt, if one can
+    /// ([`nvic::Nvic::preempting`]: the highest-priority pending one whose
+    /// group priority is above the execution priority). Returns whether it did.
     fn take_interrupt(&mut self) -> R<bool> {
         let st = self.mcu()?;
         let c = &st.cpu;
-        if !c.sys.systick.pending || c.sys.primask || c.sys.faultmask || c.ipsr != 0 {
+        let exec = c.execution_priority();
+        let Some(exc) = c.sys.nvic.preempting(exec) else {
             return Ok(false);
-        }
+        };
         let mut cpu = c.clone();
-        cpu.sys.systick.pending = false;
-        let exc = 15;
         let Entry { sp, vector, handler, .. } = self.enter(&mut cpu, exc);
+        let (priority, was) = (i32::from(cpu.sys.nvic.priority(exc)), i32::from(exec));
         self.set_cpu(cpu);
-        self.event(Ev::Interrupt { exc, sp, vector, handler });
+        self.event(Ev::Interrupt { exc, sp, vector, handler, priority, was });
         Ok(true)
     }
 }
@@ -1555,7 +1577,7 @@ pub fn status_bits(cfsr: u32, hfsr: u32) -> String {
 crate::wire_struct! {
     FwSection { name, vma, lma, size, flags }
     Firmware { sections, symbols, functions, image, entry, arch, segments, files, lines }
-    SysRegs { primask, faultmask, basepri, control, other_sp, cfsr, hfsr, bfar, monitor, shcsr, vtor, ccr, systick }
+    SysRegs { primask, faultmask, basepri, control, other_sp, cfsr, hfsr, bfar, monitor, shcsr, vtor, ccr, systick, nvic }
     Cpu { r, n, z, c, v, q, it, t_clear, sys, ipsr, lockup, steps }
     McuState { firmware, board, map, info, flash, ram, io, cpu }
 }

@@ -171,8 +171,6 @@ pub struct SysTick {
     pub epoch: u64,
     /// The value it was loaded with.
     pub start: u32,
-    /// The SysTick exception is pending.
-    pub pending: bool,
 }
 
 impl SysTick {
@@ -260,6 +258,6 @@ pub(super) fn write_register(board: &str, io: &Io, addr: u32, value: u32) -> (Ve
 }
 
 crate::wire_struct! {
-    SysTick { csr, rvr, epoch, start, pending }
+    SysTick { csr, rvr, epoch, start }
     Io { regs, console }
 }

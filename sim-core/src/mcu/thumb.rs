@@ -77,6 +77,7 @@ fn exception_return(m: &McuState, cpu: &mut Cpu) -> Result<String, Fault> {
     cpu.t_clear = xpsr & (1 << 24) == 0;
     let after = sp.wrapping_add(32 + if xpsr & (1 << 9) != 0 { 4 } else { 0 });
     let from = cpu.ipsr;
+    cpu.sys.nvic.deactivate(from);
     // Returning from any exception but NMI clears FAULTMASK (ARMv7-M).
     if from != 2 {
         cpu.sys.faultmask = false;
@@ -150,6 +151,11 @@ fn conditional(m: &McuState, cpu: &mut Cpu, hw: u32, lo: Option<u32>, t: bool) -
 /// WFI: the core sleeps until an interrupt while SysTick goes on counting
 /// (each count is one clock cycle here, as each instruction is one).
 pub(super) fn wfi(cpu: &mut Cpu, t: bool) -> String {
+    // A pending exception that could preempt were PRIMASK clear wakes it at once (B1.5.19).
+    let unmasked = cpu.sys.nvic.execution_priority(false, cpu.sys.faultmask, cpu.sys.basepri);
+    if cpu.sys.nvic.preempting(unmasked).is_some() {
+        return txt!(t, "an exception is pending, so the core does not sleep");
+    }
     match cpu.sys.systick.until_zero(cpu.steps) {
         Some(n) if n > 1 => {
             cpu.steps += n - 1;

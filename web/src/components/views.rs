@@ -401,6 +401,26 @@ fn nt_view(st: &State, m: &Marks) -> Html {
     }
 }
 
+/// The NVIC's exceptions that are active or pending, with their priorities,
+/// and the execution priority they are compared with (None: none of either).
+fn exceptions_line(c: &sim_core::mcu::Cpu) -> Option<String> {
+    use sim_core::mcu::nvic::{exception_name, priority_text};
+    let n = &c.sys.nvic;
+    let list = |es: Vec<u32>| {
+        es.iter().map(|e| format!("{} ({})", exception_name(*e), priority_text(n.priority(*e).into()))).collect::<Vec<_>>().join(", ")
+    };
+    let (active, pending) = (n.active_list(), n.pending_list());
+    if active.is_empty() && pending.is_empty() {
+        return None;
+    }
+    let exec = priority_text(c.execution_priority().into());
+    Some(format!(
+        "Exceptions (priority): active {} · pending {} · execution priority {exec}",
+        if active.is_empty() { "none".into() } else { list(active) },
+        if pending.is_empty() { "none".into() } else { list(pending) },
+    ))
+}
+
 fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
     const NAMES: [&str; 16] = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"];
     let c = &mcu.cpu;
@@ -498,6 +518,9 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
                     }) }</pre>
                 }
             </figure>
+        }
+        if let Some(line) = exceptions_line(c) {
+            <p class="exceptions" id="mcu-exceptions">{ line }</p>
         }
         if c.sys.cfsr != 0 || c.sys.hfsr != 0 {
             <p class="fault-status changed" id="mcu-fault-status">{ format!("CFSR {:#010x} · HFSR {:#010x} · BFAR {:#010x}", c.sys.cfsr, c.sys.hfsr, c.sys.bfar) }</p>
