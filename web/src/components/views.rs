@@ -544,7 +544,7 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
                     html! { <span class={classes!("block", (s.vma != s.lma).then_some("lma"), r.then_some("walk"))}>{ format!("{stored} @ {:#x} ({} B)", s.lma, s.size) }</span> }
                 }) }
             </div>
-            { for data.as_ref().filter(|d| d.vma != d.lma).map(|d| html! {
+            { for data.as_ref().filter(|d| d.vma != d.lma && d.size > 0).map(|d| html! {
                 <p class="copy-arrow">{ format!("↓ {} bytes to copy from {:#x} (LMA) to {:#x} (VMA) before main: only startup code does it, and nothing else ever will", d.size, d.lma, d.vma) }</p>
             }) }
             <div class="region"><span class="region-name">{ format!("RAM @ {ram_base:#x} ({} KiB)", mcu.ram.len() / 1024) }</span>
@@ -569,7 +569,7 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
             <thead><tr><th scope="col">{"section"}</th><th scope="col">{"VMA (runs at)"}</th><th scope="col">{"LMA (stored at)"}</th><th scope="col">{"size"}</th><th scope="col">{"kind"}</th></tr></thead>
             <tbody>
             { for mcu.info.sections.iter().map(|s| {
-                let two = s.vma != s.lma && s.flags.contains("load");
+                let two = s.vma != s.lma && s.flags.contains("load") && s.size > 0;
                 html! { <tr class={classes!(two.then_some("two-addresses"))}>
                     <td>{ s.name.clone() }</td><td><code>{ format!("{:#010x}", s.vma) }</code></td>
                     <td><code>{ format!("{:#010x}", s.lma) }</code>{ if two { " ← two addresses: the startup code copies it" } else { "" } }</td>
