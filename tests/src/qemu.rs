@@ -378,3 +378,129 @@ pub fn elf32(image: &[u8]) -> Vec<u8> {
     e.extend_from_slice(image);
     e
 }
+
+/// A low register a random ARMv6-M instruction may write: not r7 (the
+/// memory window's base in [`thumb_v6m_elf`]).
+fn lo_w(g: &mut Rng) -> u32 {
+    g.below(7)
+}
+
+/// One random 16-bit ARMv6-M instruction (Cortex-M0) of the classes the
+/// interpreter executes: shifts by immediate, add/subtract with a register
+/// or 3-bit immediate, MOV/CMP/ADD/SUB with an 8-bit immediate, the 16
+/// data-processing operations, high-register ADD/CMP/MOV, loads and stores
+/// with an immediate offset off r7 (words, halfwords, bytes, aligned),
+/// extends and byte reversals, ADD/ADR off SP and PC, and a conditional
+/// branch over the next instruction.
+pub fn thumb_v6m_insn(g: &mut Rng) -> Vec<u16> {
+    let h = |v: u32| vec![v as u16];
+    match g.below(11) {
+        // LSL/LSR/ASR #imm5 (LSL #0 is MOVS).
+        0 => h((g.below(3) << 11) | (g.below(32) << 6) | (lo(g) << 3) | lo_w(g)),
+        // ADDS/SUBS Rd, Rn, Rm / #imm3.
+        1 => h(0x1800 | (g.below(4) << 9) | (lo(g) << 6) | (lo(g) << 3) | lo_w(g)),
+        // MOVS/CMP/ADDS/SUBS Rd, #imm8 (CMP leaves Rd alone; any Rd).
+        2 => {
+            let op = g.below(4);
+            let rd = if op == 1 { lo(g) } else { lo_w(g) };
+            h(0x2000 | (op << 11) | (rd << 8) | g.below(256))
+        }
+        // Data processing: AND EOR LSL LSR ASR ADC SBC ROR TST RSB CMP CMN ORR MUL BIC MVN.
+        3 | 4 => {
+            let op = g.below(16);
+            let rdn = if matches!(op, 8 | 10 | 11) { lo(g) } else { lo_w(g) };
+            h(0x4000 | (op << 6) | (lo(g) << 3) | rdn)
+        }
+        // ADD/CMP/MOV with high registers (r8-r12 and low ones, not sp, pc or r7 as Rd).
+        5 => {
+            let op = g.below(3);
+            let regs = [0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12];
+            let (rd, rm) = (g.pick(&regs), g.pick(&regs));
+            // CMP needs one high register; ADD/MOV are fine with any.
+            let rd = if op == 1 && rd < 8 && rm < 8 { 8 + g.below(5) } else { rd };
+            h(0x4400 | (op << 8) | ((rd >> 3) << 7) | (rm << 3) | (rd & 7))
+        }
+        // LDR/STR/LDRB/STRB/LDRH/STRH Rt, [r7, #imm] inside the 256-byte window.
+        6 | 7 => {
+            let (op, imm) = match g.below(6) {
+                0 => (0x6000, g.below(32)),
+                1 => (0x6800, g.below(32)),
+                2 => (0x7000, g.below(32)),
+                3 => (0x7800, g.below(32)),
+                4 => (0x8000, g.below(32)),
+                _ => (0x8800, g.below(32)),
+            };
+            let load = op & 0x0800 != 0;
+            let rt = if load { lo_w(g) } else { lo(g) };
+            h(op | (imm << 6) | (7 << 3) | rt)
+        }
+        // SXTH SXTB UXTH UXTB; REV REV16 REVSH.
+        8 => {
+            let (base, ops) = if g.below(2) == 0 { (0xb200, [0, 1, 2, 3]) } else { (0xba00, [0, 1, 3, 0]) };
+            h(base | (g.pick(&ops) << 6) | (lo(g) << 3) | lo_w(g))
+        }
+        // ADD Rd, SP, #imm8*4 / ADR Rd, #imm8*4.
+        9 => h(if g.below(2) == 0 { 0xa800 } else { 0xa000 } | (lo_w(g) << 8) | g.below(256)),
+        // B<cond> over the next instruction (conditions 0-13).
+        _ => h(0xd000 | (g.below(14) << 8)),
+    }
+}
+
+/// A firmware ELF for QEMU's microbit (Cortex-M0) and the simulator, with
+/// ARMv6-M instructions only: vectors at 0 (SP at the top of 16 KiB of RAM,
+/// reset at 0x41), a loop filling the 256-byte window at [`WINDOW`] with a
+/// pattern, r0-r12 loaded with random values from a literal pool (jumped
+/// over) and r7 with [`WINDOW`], then `insns`, then two branches to themselves.
+/// Returns the ELF and the address of the first random instruction.
+pub fn thumb_v6m_elf(g: &mut Rng, insns: &[Vec<u16>]) -> (Vec<u8>, u32) {
+    // The window, its end, the pattern's seed, then a value for each of r0-r12.
+    let mut pool = vec![WINDOW, WINDOW + 256, 0x1234_5678];
+    pool.extend((0..13).map(|_| g.bits() as u32));
+    pool[3 + 7] = WINDOW;
+    // The prologue: 3 loads, the 7-instruction loop, 5 x (load, mov), 8 loads, a branch.
+    const PROLOGUE: u32 = 3 + 7 + 10 + 8 + 1;
+    let pool_at = (0x40 + 2 * PROLOGUE + 3) & !3;
+    let start = pool_at + 4 * pool.len() as u32;
+    let mut code: Vec<u16> = Vec::new();
+    // ldr rd, [pc, #imm]: pc is this instruction's address + 4, word-aligned.
+    let ldr = |code: &mut Vec<u16>, rd: u32, k: usize| {
+        let here = 0x40 + 2 * code.len() as u32;
+        let imm = (pool_at + 4 * k as u32 - ((here + 4) & !3)) / 4;
+        code.push((0x4800 | (rd << 8) | imm) as u16);
+    };
+    ldr(&mut code, 0, 0);
+    ldr(&mut code, 1, 1);
+    ldr(&mut code, 2, 2);
+    // loop: str r2, [r0]; adds r0, #4; lsls r3, r2, #7; eors r2, r3; adds r2, #77; cmp r0, r1; bne loop
+    let top = code.len();
+    code.extend([0x6002, 0x3004, 0x01d3, 0x405a, 0x324d, 0x4288]);
+    let back = top as i32 - (code.len() as i32 + 2);
+    code.push((0xd100 | (back as u32 & 0xff)) as u16);
+    // r8-r12 through r0, then r0-r7.
+    for rd in 8..13u32 {
+        ldr(&mut code, 0, 3 + rd as usize);
+        code.push((0x4600 | ((rd >> 3) << 7) | (rd & 7)) as u16);
+    }
+    for rd in 0..8u32 {
+        ldr(&mut code, rd, 3 + rd as usize);
+    }
+    // b over the pool.
+    let here = 0x40 + 2 * code.len() as u32;
+    code.push((0xe000 | ((start - (here + 4)) / 2)) as u16);
+    assert_eq!(code.len() as u32, PROLOGUE);
+    let mut image = vec![0u8; 0x40];
+    image[0..4].copy_from_slice(&0x2000_4000u32.to_le_bytes());
+    image[4..8].copy_from_slice(&0x41u32.to_le_bytes());
+    for h in code {
+        image.extend(h.to_le_bytes());
+    }
+    image.resize(pool_at as usize, 0);
+    for w in pool {
+        image.extend(w.to_le_bytes());
+    }
+    // Two branches to themselves: a last random branch may skip one.
+    for h in insns.iter().flatten().chain(&[0xe7fe, 0xe7fe]) {
+        image.extend(h.to_le_bytes());
+    }
+    (elf32(&image), start)
+}

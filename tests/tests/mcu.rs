@@ -198,6 +198,7 @@ fn a_64_kib_data_copy_runs_to_main() {
 /// are compared once an instruction has made them agree.
 fn step_along(m: &mut Machine, real: &[Vec<u32>], label: &str, flags_known: bool) {
     let mut known = flags_known;
+    let mut before = String::new();
     for (i, r) in real.iter().enumerate() {
         let c = cpu(m);
         known |= c.xpsr() & 0xfe00_fc00 == r[15] & 0xfe00_fc00;
@@ -208,8 +209,9 @@ fn step_along(m: &mut Machine, real: &[Vec<u32>], label: &str, flags_known: bool
         theirs.push(r[15] & mask);
         if ours != theirs {
             let at = sim_core::mcu::describe(c.r[15], m.state().mcu.as_deref().expect("mcu"));
-            panic!("{label}, after {i} instructions, at {at}:\n ours   {ours:08x?}\n theirs {theirs:08x?}");
+            panic!("{label}, after {i} instructions (the last: {before}), at {at}:\n ours   {ours:08x?}\n theirs {theirs:08x?}");
         }
+        before = sim_core::mcu::describe(c.r[15], m.state().mcu.as_deref().expect("mcu"));
         if i + 1 < real.len() {
             run(m, None, 1).expect("one instruction");
         }
@@ -220,7 +222,7 @@ fn step_along(m: &mut Machine, real: &[Vec<u32>], label: &str, flags_known: bool
 /// the instruction's index), run from the first random instruction on
 /// QEMU's `machine` and on our `board`, compared at every step.
 fn random_streams_agree(machine: &str, board: &str, seeds: &[u64], insn: impl Fn(&mut sim_tests::qemu::Rng, usize) -> Vec<u16>) {
-    use sim_tests::qemu::{have, qemu_trace, thumb2_elf, Rng};
+    use sim_tests::qemu::{have, qemu_trace, thumb2_elf, thumb_v6m_elf, Rng};
     if !(have("qemu-system-arm") && have("gdb-multiarch")) {
         eprintln!("skipped: qemu-system-arm and gdb-multiarch are not installed (cargo xtask setup installs them)");
         return;
@@ -230,7 +232,8 @@ fn random_streams_agree(machine: &str, board: &str, seeds: &[u64], insn: impl Fn
         let insns: Vec<Vec<u16>> = (0..200).map(|i| insn(&mut g, i)).collect();
         // Every instruction runs once (an IT block's skipped ones too), then the idle branch.
         let steps = insns.iter().map(|i| if i[0] >> 8 == 0xbf { i.len() } else { 1 }).sum::<usize>() + 1;
-        let (elf, start) = thumb2_elf(&mut g, &insns);
+        let v6m = machine == "microbit";
+        let (elf, start) = if v6m { thumb_v6m_elf(&mut g, &insns) } else { thumb2_elf(&mut g, &insns) };
         let path = std::env::temp_dir().join(format!("thumb2-{machine}-{seed:x}-{}.elf", std::process::id()));
         std::fs::write(&path, &elf).expect("write");
         let real = qemu_trace(machine, &path, Some(start), steps);
@@ -258,6 +261,20 @@ fn thumb2_matches_qemu_cortex_m4_on_random_dsp_instruction_streams() {
     use sim_tests::qemu::{thumb2_insn, thumb2_m4_insn};
     let seeds = [0x7f4a_7c15_9e37_79b9u64, 0x4f6c_dd1d_2545_f491];
     random_streams_agree("mps2-an386", "nrf52840", &seeds, |g, i| if i % 2 == 0 { thumb2_m4_insn(g) } else { thumb2_insn(g) });
+}
+
+#[test]
+fn thumb_matches_qemu_cortex_m0_on_random_instruction_streams() {
+    // QEMU's microbit (nRF51822, Cortex-M0) and our preset for it.
+    let seeds = [
+        0x3c6e_f372_fe94_f82bu64,
+        0xa54f_f53a_5f1d_36f1,
+        0x510e_527f_ade6_82d1,
+        0x9b05_688c_2b3e_6c1f,
+        0x1f83_d9ab_fb41_bd6b,
+        0x5be0_cd19_137e_2179,
+    ];
+    random_streams_agree("microbit", "microbit", &seeds, |g, _| sim_tests::qemu::thumb_v6m_insn(g));
 }
 
 #[test]
