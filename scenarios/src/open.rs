@@ -169,21 +169,7 @@ pub fn own_firmware(name: &str, bytes: &[u8]) -> Result<Run, String> {
 pub fn own_firmware_on(name: &str, bytes: &[u8], board: Option<&str>) -> Result<Run, String> {
     use sim_core::mcu::{self, Firmware};
     let fw = Firmware::parse(bytes).map_err(|e| format!("{name}: {e}"))?;
-    let b = match board {
-        Some(id) => {
-            let b =
-                mcu::board(id).ok_or_else(|| format!("{name}: no board preset is called `{id}`; the presets are {}", mcu::board_ids()))?;
-            b.fits(&fw, b.flash_kib, b.ram_kib).map_err(|e| format!("{name} does not fit the {id} board: {e}"))?;
-            b
-        }
-        None => {
-            mcu::pick(&fw, None, None)
-                .map_err(|why| {
-                    format!("{name} fits no board preset: {}", why.iter().map(|(b, e)| format!("{b}: {e}")).collect::<Vec<_>>().join("; "))
-                })?
-                .0
-        }
-    };
+    let b = mcu::choose_board(&fw, name, board, None, None).map_err(|e| e.to_string())?.0;
     let path = "/fw/firmware.elf".to_string();
     fn step(say: &str, op: impl Into<Op>) -> Step {
         Step { say: say.into(), op: op.into(), expect: vec![] }
