@@ -169,7 +169,7 @@ pub fn own_firmware(name: &str, bytes: &[u8]) -> Result<Run, String> {
 pub fn own_firmware_on(name: &str, bytes: &[u8], board: Option<&str>) -> Result<Run, String> {
     use sim_core::mcu::{self, Firmware};
     let fw = Firmware::parse(bytes).map_err(|e| format!("{name}: {e}"))?;
-    let b = mcu::choose_board(&fw, name, board, None, None).map_err(|e| e.to_string())?.0;
+    let b = mcu::choose_board(&fw, name, board, None, None).map_err(|e| e.to_string())?.board;
     let path = "/fw/firmware.elf".to_string();
     fn step(say: &str, op: impl Into<Op>) -> Step {
         Step { say: say.into(), op: op.into(), expect: vec![] }

@@ -441,8 +441,8 @@ enum Effect {
 
 /// The board `fw` (the file at `path`) runs on: the preset named, or the
 /// first that it fits ([`pick`]), with the sizes a lesson may override;
-/// with the presets tried before it and why each did not fit, and the
-/// flash and RAM sizes in KiB. The one place both `mcu_load` and a
+/// with the presets tried before it (why each did not fit) and the flash
+/// and RAM sizes. The one place both `mcu_load` and a
 /// student's own file choose the board and word the refusal.
 pub fn choose_board(
     fw: &Firmware,
@@ -450,7 +450,7 @@ pub fn choose_board(
     board: Option<&str>,
     flash_kib: Option<u32>,
     ram_kib: Option<u32>,
-) -> Result<(&'static Board, Vec<(&'static str, FitError)>, u32, u32), Error> {
+) -> Result<Chosen, Error> {
     let (b, skipped) = match board {
         Some(id) => (self::board(id).ok_or_else(|| Error::UnknownBoard { board: id.into(), known: board_ids() })?, Vec::new()),
         None => pick(fw, flash_kib, ram_kib).map_err(|why| Error::NoFit { path: path.into(), why })?,
@@ -458,7 +458,20 @@ pub fn choose_board(
     let flash_kib = flash_kib.unwrap_or(b.flash_kib).clamp(1, 4096);
     let ram_kib = ram_kib.unwrap_or(b.ram_kib).clamp(1, 1024);
     b.fits(fw, flash_kib, ram_kib).map_err(|why| Error::DoesNotFit { path: path.into(), board: b.id, why })?;
-    Ok((b, skipped, flash_kib, ram_kib))
+    Ok(Chosen { board: b, skipped, flash_kib, ram_kib })
+}
+
+/// What [`choose_board`] chose.
+#[derive(Debug)]
+pub struct Chosen {
+    /// The preset.
+    pub board: &'static Board,
+    /// The presets tried before it, and why each did not fit.
+    pub skipped: Vec<(&'static str, FitError)>,
+    /// Flash size in KiB.
+    pub flash_kib: u32,
+    /// RAM size in KiB.
+    pub ram_kib: u32,
 }
 
 impl McuState {
@@ -1184,7 +1197,7 @@ impl Ctx<'_> {
             return Err(Error::NoSuchFile(path.into()));
         };
         let info = Firmware::parse(&data).map_err(|error| Error::Firmware { path: path.into(), error })?;
-        let (b, skipped, flash_kib, ram_kib) = choose_board(&info, path, board, flash_kib, ram_kib)?;
+        let Chosen { board: b, skipped, flash_kib, ram_kib } = choose_board(&info, path, board, flash_kib, ram_kib)?;
         let mut flash = vec![0xff; flash_kib as usize * 1024];
         for (lma, bytes) in &info.image {
             // fits() put every byte in flash.
