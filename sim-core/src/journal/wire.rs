@@ -137,10 +137,12 @@ pub trait Wire: Sized {
     }
 }
 
-/// Reads one field: [`Wire::get`] kept out of line, so the decoders the
-/// record macros generate are a call per field, not each field's code
-/// again (the viewer, the page's first download, decodes every record kind).
-#[inline(never)]
+/// Reads one field: [`Wire::get`], kept out of line with the `small`
+/// feature (the viewer's: the decoders the record macros generate are then
+/// a call per field, not each field's code again, and the page's first
+/// download decodes every record kind); inlined in the engine and native
+/// builds, where decoding a recorded run's deltas is time.
+#[cfg_attr(feature = "small", inline(never))]
 pub fn field<T: Wire>(r: &mut Reader<'_>) -> Result<T, WireError> {
     T::get(r)
 }

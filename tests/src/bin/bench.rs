@@ -27,7 +27,28 @@ fn write(m: &mut Machine, addr: u64) {
     m.apply(&LinuxOp::Write { pid: Pid(1), addr, value: Some(1), size: 1, text: None }).expect("write");
 }
 
+/// The process's resident memory in bytes.
+fn rss() -> usize {
+    std::fs::read_to_string("/proc/self/statm").ok().and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok()).unwrap_or(0) * 4096
+}
+
+/// `bench [linux|thumb|bpf]...`: those groups only (all by default), e.g.
+/// to profile one under perf.
 fn main() {
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let want = |g: &str| only.is_empty() || only.iter().any(|o| o == g);
+    if want("linux") {
+        linux();
+    }
+    if want("thumb") {
+        thumb();
+    }
+    if want("bpf") {
+        bpf();
+    }
+}
+
+fn linux() {
     // fork of a process with 1 GiB mapped and touched (262,144 pages).
     let mut m = Machine::new(&Config { frames: 1 << 20, ..Config::default() });
     m.apply(&LinuxOp::Spawn { name: "big".into() }).expect("spawn");
@@ -127,10 +148,6 @@ fn main() {
 
     // Scale: 10,000,000 recorded events (TLB-hit translations, one event
     // each) in one timeline; memory per event from the process's RSS.
-    let rss = || {
-        std::fs::read_to_string("/proc/self/statm").ok().and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok()).unwrap_or(0)
-            * 4096
-    };
     let before = rss();
     let mut long = Timeline::new(t_m.state().clone());
     let n = 10_000_000usize;
@@ -175,6 +192,9 @@ fn main() {
     }
     println!("step forward:                               {:8.4} ms", ms(t) / 1000.0);
 
+}
+
+fn thumb() {
     // The Thumb interpreter: the Reset handler copying 64 KiB of .data.
     let mut mcu = Machine::new(&Config::default());
     mcu.install_file("/fw", std::sync::Arc::from(&include_bytes!("../../../fixtures/mcu/bigdata.elf")[..]));
@@ -220,15 +240,19 @@ fn main() {
     long.record(0, r.events);
     let grown = rss().saturating_sub(before);
     println!(
-        "Cortex-M3 delay loop: {n} events in {:.2} s = {:.2} M instructions/s, {:.1} bytes per event (RSS growth)",
+        "Cortex-M3 delay loop: {n} events in {:.2} s = {:.2} M instructions/s, {:.1} bytes per event (RSS growth; {:.1} of them the encoded events)",
         secs,
         n as f64 / secs / 1e6,
-        grown as f64 / n as f64
+        grown as f64 / n as f64,
+        long.encoded_bytes() as f64 / n as f64
     );
     let (mean, worst) = jumps(&mut long, 11);
     println!("jump to a random step of the delay loop:    {mean:8.3} ms mean, {worst:.3} ms worst");
     drop(long);
 
+}
+
+fn bpf() {
     // The BPF interpreter beside rbpf's, same program: a 100,000-iteration loop.
     let prog = sim_core::bpf::vm::sum_loop(100_000);
     let n = 2 + 3 * 100_000 + 1;
