@@ -24,6 +24,22 @@ pub fn open_bytes(name: &str, bytes: &[u8], board: Option<String>) -> Result<Vec
     scenarios::open::bytes_on(name, bytes, board.as_deref()).map(|run| Recording::from(run).encode())
 }
 
+/// The files a lesson's text brings beside it (each `src`, in order): the
+/// page fetches them relative to the lesson's URL, then calls
+/// [`open_lesson_with`].
+#[wasm_bindgen]
+pub fn lesson_sources(text: &str) -> Vec<String> {
+    scenarios::open::lesson_sources(text)
+}
+
+/// Runs a lesson file's text with the files it brings beside it: their
+/// bytes back to back in `blob`, `lengths[i]` bytes for the i-th `src` of
+/// [`lesson_sources`]; returns the encoded recording.
+#[wasm_bindgen]
+pub fn open_lesson_with(name: &str, text: &str, blob: &[u8], lengths: &[u32]) -> Result<Vec<u8>, String> {
+    scenarios::open::lesson_with_fetched(name, text, blob, lengths).map(|run| Recording::from(run).encode())
+}
+
 /// Hands over the system image `name` (the page fetched it for a
 /// dynamically linked program); the next runs boot with it.
 #[wasm_bindgen]

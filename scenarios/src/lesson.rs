@@ -50,6 +50,11 @@ pub struct FileSpec {
     /// Or literal text contents.
     #[serde(default)]
     pub text: Option<String>,
+    /// Or a file beside the lesson: a relative path, resolved against the
+    /// lesson file's directory on the command line and against the
+    /// lesson's URL in the page (`src = "hello"`).
+    #[serde(default)]
+    pub src: Option<String>,
 }
 
 /// One step: narration, one operation, expectations.
@@ -228,19 +233,30 @@ fn validate(l: &Lesson, text: &str) -> Result<(), ParseError> {
         return err("frames", "frames may be at most 4194304 (16 GiB of 4 KiB pages)".into());
     }
     for f in &l.files {
-        match (&f.fixture, &f.text) {
-            (Some(name), None) if crate::fixtures::fixture(name).is_none() => {
+        match (&f.fixture, &f.text, &f.src) {
+            (Some(name), None, None) if crate::fixtures::fixture(name).is_none() => {
                 let known: Vec<&str> = crate::fixtures::FIXTURES.iter().map(|(n, _)| *n).collect();
                 return err(name, format!("unknown fixture `{name}`; known fixtures: {}", known.join(", ")));
             }
-            (Some(_), None) | (None, Some(_)) => {}
-            _ => return err(&f.path, format!("file {} needs exactly one of `fixture` or `text`", f.path)),
+            (None, None, Some(src)) if src.is_empty() || src.starts_with('/') || src.contains("://") || src.contains('\\') => {
+                return err(src, format!("src `{src}` must be a relative path (to the lesson file or its URL), with / between names"));
+            }
+            (Some(_), None, None) | (None, Some(_), None) | (None, None, Some(_)) => {}
+            _ => return err(&f.path, format!("file {} needs exactly one of `fixture`, `text` or `src`", f.path)),
         }
         if !f.path.starts_with('/') {
             return err(&f.path, format!("file path `{}` must be absolute", f.path));
         }
     }
     Ok(())
+}
+
+impl Lesson {
+    /// The files the lesson brings beside it: (path in the lesson, `src`),
+    /// in the order written.
+    pub fn sources(&self) -> Vec<(String, String)> {
+        self.files.iter().filter_map(|f| f.src.clone().map(|s| (f.path.clone(), s))).collect()
+    }
 }
 
 /// The built-in lessons' sources, in the order the picker shows them.

@@ -129,10 +129,14 @@ fn run(what: &str, json: bool, state: bool, at_entry: bool, board: Option<&str>)
     }
 }
 
-/// Parses and runs a lesson file's text; errors name the file.
-fn lesson_run(name: &str, src: &str) -> Result<scenarios::Run, String> {
-    let lesson = parse_lesson(src).map_err(|e| format!("{name}:{e}"))?;
-    scenarios::run(&lesson).map_err(|e| format!("{name}: {e}"))
+/// Parses and runs a lesson file's text; the files it brings (`src`) are
+/// read beside it. Errors name the file.
+fn lesson_run(name: &str, text: &str) -> Result<scenarios::Run, String> {
+    let dir = std::path::Path::new(name).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    scenarios::open::lesson_text_with(name, text, |src| {
+        let p = dir.join(src);
+        std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    })
 }
 
 fn inspect(file: &str) -> ExitCode {

@@ -23,8 +23,48 @@ pub fn builtin(id: &str) -> Result<Run, String> {
 
 /// Parses and runs a lesson file's text.
 pub fn lesson_text(name: &str, text: &str) -> Result<Run, String> {
+    lesson_text_with(name, text, |_| {
+        Err("a lesson opened from your disk or pasted cannot read files beside it: open it by URL (?src=) or run it with `scenarios run`"
+            .into())
+    })
+}
+
+/// Runs a lesson file's text with the files it brings beside it, fetched
+/// by the page: their bytes back to back in `blob`, `lengths[i]` bytes for
+/// the i-th `src` of [`lesson_sources`].
+pub fn lesson_with_fetched(name: &str, text: &str, blob: &[u8], lengths: &[u32]) -> Result<Run, String> {
+    let mut fetched = std::collections::BTreeMap::new();
+    let mut at = 0usize;
+    for (src, n) in lesson_sources(text).into_iter().zip(lengths) {
+        let end = at
+            .checked_add(*n as usize)
+            .filter(|e| *e <= blob.len())
+            .ok_or_else(|| format!("{name}: the files fetched for it are truncated"))?;
+        fetched.insert(src, blob[at..end].to_vec());
+        at = end;
+    }
+    lesson_text_with(name, text, |src| fetched.get(src).cloned().ok_or_else(|| "it was not fetched".to_string()))
+}
+
+/// Runs a lesson file's text, reading each file it brings beside it
+/// (`src`) with `read` (given the `src` as written; the command line reads
+/// it next to the lesson file, the page fetches it relative to the
+/// lesson's URL). Errors name the lesson and the file.
+pub fn lesson_text_with(name: &str, text: &str, mut read: impl FnMut(&str) -> Result<Vec<u8>, String>) -> Result<Run, String> {
     let lesson = parse_lesson(text).map_err(|e| format!("{name}:{e}"))?;
-    crate::run(&lesson).map_err(|e| format!("{name}: {e}"))
+    let mut files = std::collections::BTreeMap::new();
+    for (path, src) in lesson.sources() {
+        let bytes = read(&src).map_err(|e| format!("{name}: file {path}: src `{src}`: {e}"))?;
+        check_size(&src, bytes.len()).map_err(|e| format!("{name}: file {path}: {e}"))?;
+        files.insert(path, std::sync::Arc::<[u8]>::from(bytes));
+    }
+    crate::run_with_files(&lesson, &files).map_err(|e| format!("{name}: {e}"))
+}
+
+/// The files a lesson's text brings beside it (each `src`, in order), for
+/// a reader that fetches them before running it; none when it does not parse.
+pub fn lesson_sources(text: &str) -> Vec<String> {
+    parse_lesson(text).map(|l| l.sources().into_iter().map(|(_, s)| s).collect()).unwrap_or_default()
 }
 
 /// Whether bytes are an ELF file.
@@ -150,7 +190,7 @@ fn run_own(
         question: String::new(),
         machine: Config::default(),
         system,
-        files: vec![FileSpec { path: path.clone(), fixture: None, text: Some(String::new()) }],
+        files: vec![FileSpec { path: path.clone(), fixture: None, text: Some(String::new()), src: None }],
         steps,
     };
     let files = BTreeMap::from([(path, Arc::<[u8]>::from(bytes))]);

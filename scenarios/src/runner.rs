@@ -27,6 +27,16 @@ pub enum RunError {
         /// Why.
         error: SimError,
     },
+    /// A file the lesson brings beside it (`src`) was not supplied.
+    #[error(
+        "file {path}: src `{src}` was not read (the lesson names a file beside it: run it by path or URL, so that the file can be found)"
+    )]
+    MissingSource {
+        /// Path in the lesson.
+        path: String,
+        /// What it names.
+        src: String,
+    },
     /// A file the lesson needs is missing.
     #[error("file {path}: no contents (fixture `{fixture}` not available)")]
     MissingFile {
@@ -128,7 +138,10 @@ pub fn run_limited(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>, max_eve
                 Some(b) => Arc::from(b),
                 None => return Err(RunError::MissingFile { path: f.path.clone(), fixture: name.clone() }),
             },
-            (None, None, None) => return Err(RunError::MissingFile { path: f.path.clone(), fixture: String::new() }),
+            (None, None, None) => match &f.src {
+                Some(src) => return Err(RunError::MissingSource { path: f.path.clone(), src: src.clone() }),
+                None => return Err(RunError::MissingFile { path: f.path.clone(), fixture: String::new() }),
+            },
         };
         m.install_file(&f.path, data);
     }

@@ -144,3 +144,39 @@ fn a_long_thumb_loop_is_folded_in_the_text_trace() {
     // --json keeps every event.
     assert_eq!(run.timeline.len(), run.steps.iter().map(|s| s.event_count).sum::<usize>());
 }
+
+#[test]
+fn an_instructors_lesson_reads_its_own_files_beside_it() {
+    // examples/instructor/: the course's own ELF program, firmware and BPF
+    // object beside the lesson, each named by `src`.
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/instructor");
+    let lesson = format!("{root}/lesson.toml");
+    let (code, out, err) = scenarios(&["run", &lesson]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("10 of 10 expectations hold") && out.contains("execve(\"/home/student/hello\""), "{out}");
+    // The same lesson, copied elsewhere with one expectation broken: its
+    // files are read beside the copy (here, the same ones linked), and it fails.
+    let dir = std::env::temp_dir().join(format!("instructor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for f in ["hello", "blink.elf", "count.bpf.o"] {
+        std::fs::copy(format!("{root}/{f}"), dir.join(f)).expect("copy");
+    }
+    let text =
+        std::fs::read_to_string(&lesson).expect("lesson").replace("symbol = \"toggles\", value = 4", "symbol = \"toggles\", value = 5");
+    let broken = dir.join("lesson.toml");
+    std::fs::write(&broken, &text).expect("write");
+    let (code, _, err) = scenarios(&["run", broken.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("step 7: expectation failed: toggles is 0x5 (found: 0x4)"), "{err}");
+    // A file it names that is not there: exit 2, naming the lesson, the file and the src.
+    std::fs::remove_file(dir.join("blink.elf")).expect("rm");
+    let (code, _, err) = scenarios(&["run", broken.to_str().expect("utf-8")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("lesson.toml: file /fw/blink.elf: src `blink.elf`: cannot read") && err.contains("blink.elf"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+    // A src that is not relative is refused where it is written.
+    let bad = temp("abs-src.toml", "id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\nquestion = \"q\"\n[[files]]\npath = \"/f\"\nsrc = \"/etc/passwd\"\n[[steps]]\nsay = \"s\"\ndo = { op = \"spawn\", name = \"sh\" }\n");
+    let (code, _, err) = scenarios(&["run", &bad]);
+    assert_eq!(code, 2);
+    assert!(err.contains(":7:") && err.contains("must be a relative path"), "{err}");
+}

@@ -288,6 +288,20 @@ fn lessons() -> Vec<Bad> {
         ),
         bad("lesson-unknown-board.toml", f, text("id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\n[[files]]\npath = \"/fw/f.elf\"\nfixture = \"mcu/firmware.elf\"\n[[steps]]\nsay = \"s\"\ndo = { op = \"mcu_load\", path = \"/fw/f.elf\", board = \"bluepill\" }\n"), "9:53: op `mcu_load`: `board` = `bluepill` is not a board preset (microbit, rp2040, lm3s6965, stm32f103, nrf52840, stm32f4)"),
         bad("lesson-binary.bin", f, vec![0xff, 0xfe, 0x00, 0x80], "neither an ELF file nor a UTF-8 lesson file"),
+        bad(
+            "lesson-src-absolute.toml",
+            f,
+            text("id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\n[[files]]\npath = \"/bin/a\"\nsrc = \"/etc/passwd\"\n[[steps]]\nsay = \"s\"\ndo = { op = \"spawn\", name = \"a\" }\n"),
+            "6:8: src `/etc/passwd` must be a relative path",
+        ),
+        // Opened from a disk (or pasted), a lesson cannot reach files beside it;
+        // by URL, the file beside it is not there (404).
+        bad(
+            "lesson-src-unreachable.toml",
+            f,
+            text("id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\n[[files]]\npath = \"/bin/a\"\nsrc = \"hello\"\n[[steps]]\nsay = \"s\"\ndo = { op = \"spawn\", name = \"a\" }\n"),
+            "src `hello`: ",
+        ),
     ]
 }
 

@@ -20,7 +20,7 @@ fn simulated_maps() -> Vec<(u64, u64, String, bool)> {
         question: String::new(),
         machine: Config::default(),
         system: None,
-        files: vec![FileSpec { path: "/bin/static_maps".into(), fixture: Some("exec/static_maps".into()), text: None }],
+        files: vec![FileSpec { path: "/bin/static_maps".into(), fixture: Some("exec/static_maps".into()), text: None, src: None }],
         steps: vec![
             Step { say: String::new(), op: LinuxOp::Spawn { name: "sh".into() }.into(), expect: vec![] },
             Step {

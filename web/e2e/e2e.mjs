@@ -3,7 +3,7 @@
 // tools/). Checks what a student does; saves screenshots and timings under
 // target/e2e/ for a person to look at.
 import { createRequire } from "node:module";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -144,6 +144,24 @@ await check("a lesson by URL (?src=) and a broken one", async () => {
   assert((await page.textContent(".error")).includes("404"), await page.textContent(".error"));
 });
 
+await check("an instructor's lesson with its own ELF, firmware and BPF object beside it (?src=)", async () => {
+  await page.goto(base + "?src=examples/instructor/lesson.toml");
+  await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent?.includes("Week 3"));
+  await page.click("#btn-end");
+  await page.waitForSelector(".checks");
+  const checks = await page.textContent(".checks");
+  assert(checks.includes("program count_calls is loaded") && !checks.includes("✗"), checks);
+  // The same lesson with one expectation broken fails the same way as on the command line.
+  const text = readFileSync(join(root, "examples/instructor/lesson.toml"), "utf8").replace('symbol = "toggles", value = 4', 'symbol = "toggles", value = 5');
+  await page.route("**/examples/instructor/broken.toml", (r) => r.fulfill({ status: 200, contentType: "text/plain", body: text }));
+  await page.goto(base + "?src=examples/instructor/broken.toml");
+  await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent?.includes("Week 3"));
+  for (let i = 0; i < 7; i++) await page.click("#btn-next-op");
+  await page.waitForFunction(() => (document.querySelector(".checks") || {}).textContent?.includes("toggles is 0x5"));
+  assert((await page.textContent(".checks")).includes("✗ toggles is 0x5 (found 0x4)"), await page.textContent(".checks"));
+  await page.unroute("**/examples/instructor/broken.toml");
+});
+
 await check("the Windows handle tables and PID reuse are shown", async () => {
   await page.goto(base + "?lesson=handles-vs-pids&step=45");
   await page.waitForSelector("#position");
@@ -218,6 +236,7 @@ await check("the page never dies: every malformed input, by file picker and by ?
   assert(index.length >= 35, `catalogue has ${index.length} files`);
   await page.route("**/malformed/**", (r) => {
     const name = decodeURIComponent(new URL(r.request().url()).pathname.split("/malformed/")[1]);
+    if (!existsSync(join(dir, name))) return r.fulfill({ status: 404, body: "not found" });
     r.fulfill({ status: 200, body: readFileSync(join(dir, name)), headers: { "access-control-allow-origin": "*" } });
   });
   const stillSteps = async (what) => {

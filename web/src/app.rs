@@ -209,6 +209,37 @@ pub async fn load_bytes(name: &str, bytes: &[u8]) -> Result<Rc<Loaded>, String> 
     open_input(name, bytes, None, Source::Local(name.to_string())).await
 }
 
+/// Opens what `?src=` fetched: a lesson whose files are beside it (`src`)
+/// gets them fetched relative to its URL first; anything else is opened
+/// as a chosen file is.
+async fn open_url(url: &str, bytes: &[u8], board: Option<String>) -> Result<Rc<Loaded>, String> {
+    let text = (!scenarios::open::is_elf(bytes)).then(|| std::str::from_utf8(bytes).ok()).flatten();
+    let sources = match text {
+        Some(t) => engine::lesson_sources(t).await?,
+        None => Vec::new(),
+    };
+    let (Some(text), false) = (text, sources.is_empty()) else {
+        return open_input(url, bytes, board, Source::Url(url.to_string())).await;
+    };
+    let (mut blob, mut lengths) = (Vec::new(), Vec::new());
+    for src in &sources {
+        let full =
+            web_sys::Url::new_with_base(src, &absolute(url)).map(|u| u.href()).map_err(|_| format!("{url}: src `{src}` is not a URL"))?;
+        let b = engine::fetch_bytes(&full).await?.ok_or_else(|| format!("{url}: src `{src}`: cannot fetch {full}: HTTP 404"))?;
+        scenarios::open::check_size(&full, b.len())?;
+        lengths.push(b.len() as u32);
+        blob.extend(b);
+    }
+    let rec = engine::open_lesson_with(url, text, &blob, &lengths).await?;
+    Ok(Rc::new(Loaded::new(rec, Source::Url(url.to_string()))))
+}
+
+/// `url` made absolute against the page's own address.
+fn absolute(url: &str) -> String {
+    let base = web_sys::window().and_then(|w| w.document()).and_then(|d| d.base_uri().ok().flatten()).unwrap_or_default();
+    web_sys::Url::new_with_base(url, &base).map(|u| u.href()).unwrap_or_else(|_| url.to_string())
+}
+
 /// Fetches `?src=`: a lesson file, or an ELF file (executable, firmware, BPF object).
 async fn fetch_src(url: &str) -> Result<Vec<u8>, String> {
     let bytes = engine::fetch_bytes(url).await?.ok_or_else(|| format!("cannot fetch {url}: HTTP 404"))?;
@@ -254,7 +285,7 @@ pub fn app(props: &AppProps) -> Html {
                 let state = state.clone();
                 spawn_local(async move {
                     let r = match fetch_src(&src).await {
-                        Ok(b) => open_input(&src, &b, board, Source::Url(src.clone())).await,
+                        Ok(b) => open_url(&src, &b, board).await,
                         Err(e) => Err(e),
                     };
                     state.dispatch(Action::Load(r, step));

@@ -98,6 +98,14 @@ mod imp {
         decode(name, &Recording::from(scenarios::open::lesson_text(name, text)?).encode())
     }
 
+    pub async fn lesson_sources(text: &str) -> Result<Vec<String>, String> {
+        Ok(scenarios::open::lesson_sources(text))
+    }
+
+    pub async fn open_lesson_with(name: &str, text: &str, blob: &[u8], lengths: &[u32]) -> Result<SealedRecording, String> {
+        decode(name, &Recording::from(scenarios::open::lesson_with_fetched(name, text, blob, lengths)?).encode())
+    }
+
     pub async fn open_bytes(name: &str, bytes: &[u8], board: Option<&str>) -> Result<SealedRecording, String> {
         if needs_system_image(bytes) && scenarios::system::get(scenarios::system::DEBIAN_12).is_err() {
             scenarios::system::provide(scenarios::system::DEBIAN_12, &system_image_bytes().await?)?;
@@ -115,7 +123,7 @@ mod imp {
     // aborted mid-run is not reused) and calls one of its functions.
     #[wasm_bindgen(inline_js = r#"
 let engine = null, generation = 0;
-export async function engine_call(base, name, a, b, c) {
+export async function engine_call(base, name, a, b, c, d) {
   if (!engine) {
     const js = new URL('engine/engine.js', base).href + (generation ? '?g=' + generation : '');
     const m = await import(js);
@@ -123,7 +131,7 @@ export async function engine_call(base, name, a, b, c) {
     engine = m;
   }
   try {
-    return engine[name](a, b, c);
+    return engine[name](a, b, c, d);
   } catch (e) {
     if (typeof e !== 'string') { engine = null; generation++; }
     throw e;
@@ -132,7 +140,7 @@ export async function engine_call(base, name, a, b, c) {
 "#)]
     extern "C" {
         #[wasm_bindgen(catch)]
-        async fn engine_call(base: &str, name: &str, a: JsValue, b: JsValue, c: JsValue) -> Result<JsValue, JsValue>;
+        async fn engine_call(base: &str, name: &str, a: JsValue, b: JsValue, c: JsValue, d: JsValue) -> Result<JsValue, JsValue>;
     }
 
     fn base() -> String {
@@ -140,7 +148,7 @@ export async function engine_call(base, name, a, b, c) {
     }
 
     async fn call(name: &str, what: &str, a: JsValue, b: JsValue, c: JsValue) -> Result<SealedRecording, String> {
-        let v = engine_call(&base(), name, a, b, c).await.map_err(js_error)?;
+        let v = engine_call(&base(), name, a, b, c, JsValue::UNDEFINED).await.map_err(js_error)?;
         decode(what, &js_sys::Uint8Array::new(&v).to_vec())
     }
 
@@ -171,11 +179,24 @@ export async function engine_call(base, name, a, b, c) {
         if needs_system_image(bytes) && !PROVIDED.with(|p| p.get()) {
             let image = system_image_bytes().await?;
             let (what, data) = (scenarios::system::DEBIAN_12.into(), js_sys::Uint8Array::from(&image[..]).into());
-            engine_call(&base(), "provide_system_image", what, data, JsValue::UNDEFINED).await.map_err(js_error)?;
+            engine_call(&base(), "provide_system_image", what, data, JsValue::UNDEFINED, JsValue::UNDEFINED).await.map_err(js_error)?;
             PROVIDED.with(|p| p.set(true));
         }
         let board = board.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         call("open_bytes", name, name.into(), js_sys::Uint8Array::from(bytes).into(), board).await
+    }
+
+    pub async fn lesson_sources(text: &str) -> Result<Vec<String>, String> {
+        let v = engine_call(&base(), "lesson_sources", text.into(), JsValue::UNDEFINED, JsValue::UNDEFINED, JsValue::UNDEFINED)
+            .await
+            .map_err(js_error)?;
+        Ok(js_sys::Array::from(&v).iter().filter_map(|s| s.as_string()).collect())
+    }
+
+    pub async fn open_lesson_with(name: &str, text: &str, blob: &[u8], lengths: &[u32]) -> Result<SealedRecording, String> {
+        let (blob, lengths) = (js_sys::Uint8Array::from(blob).into(), js_sys::Uint32Array::from(lengths).into());
+        let v = engine_call(&base(), "open_lesson_with", name.into(), text.into(), blob, lengths).await.map_err(js_error)?;
+        decode(name, &js_sys::Uint8Array::new(&v).to_vec())
     }
 
     thread_local! {
@@ -197,6 +218,17 @@ pub async fn builtin(id: &str) -> Result<SealedRecording, String> {
 /// Runs a lesson file's text.
 pub async fn open_text(name: &str, text: &str) -> Result<SealedRecording, String> {
     imp::open_text(name, text).await
+}
+
+/// The files a lesson's text brings beside it (each `src`, in order).
+pub async fn lesson_sources(text: &str) -> Result<Vec<String>, String> {
+    imp::lesson_sources(text).await
+}
+
+/// Runs a lesson's text with the files it brings, fetched: `lengths[i]`
+/// bytes of `blob` for the i-th of [`lesson_sources`].
+pub async fn open_lesson_with(name: &str, text: &str, blob: &[u8], lengths: &[u32]) -> Result<SealedRecording, String> {
+    imp::open_lesson_with(name, text, blob, lengths).await
 }
 
 /// Runs a file a student chose (ELF executable, firmware or lesson file);

@@ -261,6 +261,12 @@ fn build_web() -> R {
     for f in ["index.html", "style.css", "course-example.html"] {
         std::fs::copy(root().join("web").join(f), dist.join(f)).map_err(|e| format!("{f}: {e}"))?;
     }
+    // An instructor's lesson with its own files beside it (?src=examples/instructor/lesson.toml).
+    let ex = dist.join("examples/instructor");
+    std::fs::create_dir_all(&ex).map_err(|e| e.to_string())?;
+    for f in ["lesson.toml", "hello", "blink.elf", "count.bpf.o", "hello.c", "blink.c", "blink.ld", "count.bpf.c"] {
+        std::fs::copy(root().join("examples/instructor").join(f), ex.join(f)).map_err(|e| format!("examples/instructor/{f}: {e}"))?;
+    }
     let lessons = record_lessons(&dist.join("lessons"))?;
     // The system image, fetched only for a dynamically linked program.
     std::fs::create_dir_all(dist.join("system")).map_err(|e| e.to_string())?;

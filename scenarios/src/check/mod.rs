@@ -201,7 +201,11 @@ pub struct CheckResult {
 
 /// Reads memory the way the process would see it, without side effects.
 pub fn peek(st: &State, pid: Pid, addr: u64, len: usize) -> Result<Vec<u8>, String> {
-    st.linux.peek(pid, addr, len).map_err(|va| format!("{va:#x} is not mapped"))
+    st.linux.peek(pid, addr, len).map_err(|va| match st.linux.find_vma(pid, va) {
+        // Demand paging: a mapping whose page was never touched has no frame yet.
+        Some(_) => format!("{va:#x} is mapped but its page is not present yet (nothing has touched it since it was mapped)"),
+        None => format!("{va:#x} is not mapped"),
+    })
 }
 
 fn outcome_name(o: &Outcome) -> (&'static str, Option<u64>, Option<String>) {

@@ -444,13 +444,7 @@ enum Effect {
 /// with the presets tried before it (why each did not fit) and the flash
 /// and RAM sizes. The one place both `mcu_load` and a
 /// student's own file choose the board and word the refusal.
-pub fn choose_board(
-    fw: &Firmware,
-    path: &str,
-    board: Option<&str>,
-    flash_kib: Option<u32>,
-    ram_kib: Option<u32>,
-) -> Result<Chosen, Error> {
+pub fn choose_board(fw: &Firmware, path: &str, board: Option<&str>, flash_kib: Option<u32>, ram_kib: Option<u32>) -> Result<Chosen, Error> {
     let (b, skipped) = match board {
         Some(id) => (self::board(id).ok_or_else(|| Error::UnknownBoard { board: id.into(), known: board_ids() })?, Vec::new()),
         None => pick(fw, flash_kib, ram_kib).map_err(|why| Error::NoFit { path: path.into(), why })?,

@@ -191,7 +191,6 @@ fn linux() {
         }
     }
     println!("step forward:                               {:8.4} ms", ms(t) / 1000.0);
-
 }
 
 fn thumb() {
@@ -249,7 +248,6 @@ fn thumb() {
     let (mean, worst) = jumps(&mut long, 11);
     println!("jump to a random step of the delay loop:    {mean:8.3} ms mean, {worst:.3} ms worst");
     drop(long);
-
 }
 
 fn bpf() {
