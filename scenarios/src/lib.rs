@@ -17,6 +17,7 @@ pub mod open;
 pub mod recording;
 pub mod render;
 pub mod runner;
+pub mod schema;
 pub mod system;
 
 pub use check::{CheckResult, Expect};

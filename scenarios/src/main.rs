@@ -18,6 +18,7 @@ const USAGE: &str = "usage:
                                       (microbit, rp2040, lm3s6965, stm32f103, nrf52840,
                                       stm32f4) instead of the first one it fits
   scenarios inspect FILE [--json]     show what the loader sees in an ELF file
+  scenarios schema                    print the JSON Schema of lesson files (draft-07)
 
 exit status: 0 all expectations hold, 1 an expectation failed, 2 invalid input";
 
@@ -52,6 +53,10 @@ fn main() -> ExitCode {
         }
         ["run", what] => run(what, json, state, at_entry, board.as_deref()),
         ["inspect", file] => inspect(file),
+        ["schema"] => {
+            println!("{}", serde_json::to_string_pretty(&scenarios::schema::lesson_schema()).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)

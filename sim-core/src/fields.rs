@@ -63,6 +63,76 @@ impl<'de> Deserialize<'de> for Field {
 pub struct Fields {
     what: String,
     map: BTreeMap<String, Field>,
+    /// In a probe ([`Fields::probe`]): every field a reader asked for.
+    probe: Option<Vec<FieldSpec>>,
+}
+
+/// What a field of a lesson record holds, as its reader takes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// An unsigned or signed integer, or a string `"0x1000"` / `"0b1"`.
+    Number,
+    /// `true` or `false`.
+    Bool,
+    /// Any string.
+    Str,
+    /// A list of strings.
+    List,
+    /// One of these names.
+    Choice(Vec<&'static str>),
+    /// A string of this form.
+    Parsed(String),
+}
+
+/// One field of a record kind: what a lesson writes for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldSpec {
+    /// Its name.
+    pub name: String,
+    /// What it holds.
+    pub kind: FieldKind,
+    /// Whether a record without it is refused.
+    pub required: bool,
+    /// What it is (its doc comment).
+    pub doc: String,
+}
+
+/// One kind of record (an operation, a check): its name, what it is, its
+/// fields. Made from the same declarations that read the records
+/// ([`record_reader!`]), so a JSON Schema built from them cannot drift.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordSpec {
+    /// As lesson files write it (`op = "mmap"`).
+    pub name: &'static str,
+    /// What it is (its doc comment).
+    pub doc: String,
+    /// Its fields, in the order they are read.
+    pub fields: Vec<FieldSpec>,
+}
+
+/// The text of `#[doc = "..."]` attributes, given as `stringify!` wrote
+/// them (`doc = " The file."`), joined into one line; other attributes
+/// are ignored.
+pub fn doc_text(attrs: &[&str]) -> String {
+    // A doc comment is `doc = r" ..."` (or `r#" ... "#` when it holds a
+    // quote); a written attribute is `doc = " ..."`.
+    fn literal(a: &str) -> Option<String> {
+        let a = a.trim();
+        if let Some(raw) = a.strip_prefix('r') {
+            let hashes = raw.len() - raw.trim_start_matches('#').len();
+            let fence = "#".repeat(hashes);
+            return raw.strip_prefix(&format!("{fence}\"")).and_then(|r| r.strip_suffix(&format!("\"{fence}"))).map(str::to_string);
+        }
+        a.strip_prefix('"').and_then(|a| a.strip_suffix('"')).map(|a| a.replace("\\\"", "\"").replace("\\\\", "\\"))
+    }
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter_map(|a| a.trim().strip_prefix("doc"))
+        .filter_map(|a| a.trim().strip_prefix('='))
+        .filter_map(literal)
+        .map(|l| l.trim().to_string())
+        .collect();
+    lines.join(" ").trim().to_string()
 }
 
 impl Fields {
@@ -74,7 +144,39 @@ impl Fields {
             Some(_) => return Err(de::Error::custom(format!("`{tag}` must be a string"))),
             None => return Err(de::Error::custom(format!("missing field `{tag}`"))),
         };
-        Ok((kind.clone(), Fields { what: format!("{tag} `{kind}`"), map }))
+        Ok((kind.clone(), Fields { what: format!("{tag} `{kind}`"), map, probe: None }))
+    }
+
+    /// A record that has no fields and notes every field a reader asks for
+    /// ([`Fields::probed`]), to describe a record kind.
+    pub fn probe() -> Fields {
+        Fields { what: "probe".into(), map: BTreeMap::new(), probe: Some(Vec::new()) }
+    }
+
+    /// The fields a reader asked for, when probing.
+    pub fn probed(self) -> Vec<FieldSpec> {
+        self.probe.unwrap_or_default()
+    }
+
+    /// When probing, notes that field `k` was asked for as `kind` and
+    /// returns true (the reader then sees it absent).
+    fn note(&mut self, k: &str, kind: impl FnOnce() -> FieldKind) -> bool {
+        match &mut self.probe {
+            Some(p) => {
+                if !p.iter().any(|s| s.name == k) {
+                    p.push(FieldSpec { name: k.to_string(), kind: kind(), required: false, doc: String::new() });
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// When probing, notes that field `k` is required.
+    fn note_required(&mut self, k: &str) {
+        if let Some(s) = self.probe.as_mut().and_then(|p| p.iter_mut().find(|s| s.name == k)) {
+            s.required = true;
+        }
     }
 
     fn err(&self, msg: String) -> String {
@@ -83,6 +185,9 @@ impl Fields {
 
     /// An optional unsigned number (integer or `"0x..."` string).
     pub fn u64(&mut self, k: &str) -> Result<Option<u64>, String> {
+        if self.note(k, || FieldKind::Number) {
+            return Ok(None);
+        }
         match self.map.remove(k) {
             None => Ok(None),
             Some(Field::Int(i)) => u64::try_from(i).map(Some).map_err(|_| self.err(format!("`{k}` = {i} is out of range"))),
@@ -95,11 +200,16 @@ impl Fields {
 
     /// A required unsigned number.
     pub fn need_u64(&mut self, k: &str) -> Result<u64, String> {
-        self.u64(k)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
+        let v = self.u64(k)?;
+        self.note_required(k);
+        v.ok_or_else(|| self.err(format!("missing field `{k}`")))
     }
 
     /// An optional number that must fit `T`.
     pub fn int<T: TryFrom<i128>>(&mut self, k: &str) -> Result<Option<T>, String> {
+        if self.note(k, || FieldKind::Number) {
+            return Ok(None);
+        }
         match self.map.remove(k) {
             None => Ok(None),
             Some(Field::Int(i)) => T::try_from(i).map(Some).map_err(|_| self.err(format!("`{k}` = {i} is out of range"))),
@@ -113,11 +223,16 @@ impl Fields {
 
     /// A required number that must fit `T`.
     pub fn need_int<T: TryFrom<i128>>(&mut self, k: &str) -> Result<T, String> {
-        self.int(k)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
+        let v = self.int(k)?;
+        self.note_required(k);
+        v.ok_or_else(|| self.err(format!("missing field `{k}`")))
     }
 
     /// An optional string.
     pub fn str(&mut self, k: &str) -> Result<Option<String>, String> {
+        if self.note(k, || FieldKind::Str) {
+            return Ok(None);
+        }
         match self.map.remove(k) {
             None => Ok(None),
             Some(Field::Str(s)) => Ok(Some(s)),
@@ -127,11 +242,16 @@ impl Fields {
 
     /// A required string.
     pub fn need_str(&mut self, k: &str) -> Result<String, String> {
-        self.str(k)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
+        let v = self.str(k)?;
+        self.note_required(k);
+        v.ok_or_else(|| self.err(format!("missing field `{k}`")))
     }
 
     /// An optional boolean.
     pub fn bool(&mut self, k: &str) -> Result<Option<bool>, String> {
+        if self.note(k, || FieldKind::Bool) {
+            return Ok(None);
+        }
         match self.map.remove(k) {
             None => Ok(None),
             Some(Field::Bool(b)) => Ok(Some(b)),
@@ -141,11 +261,16 @@ impl Fields {
 
     /// A required boolean.
     pub fn need_bool(&mut self, k: &str) -> Result<bool, String> {
-        self.bool(k)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
+        let v = self.bool(k)?;
+        self.note_required(k);
+        v.ok_or_else(|| self.err(format!("missing field `{k}`")))
     }
 
     /// An optional list of strings (empty when absent).
     pub fn list(&mut self, k: &str) -> Result<Vec<String>, String> {
+        if self.note(k, || FieldKind::List) {
+            return Ok(Vec::new());
+        }
         match self.map.remove(k) {
             None => Ok(Vec::new()),
             Some(Field::List(v)) => Ok(v),
@@ -156,6 +281,9 @@ impl Fields {
     /// An optional value of a fixed set of names (a [`Choice`]): a name
     /// outside the set is refused when the lesson is read, listing the set.
     pub fn choice<T: Choice>(&mut self, k: &str) -> Result<Option<T>, String> {
+        if self.note(k, || FieldKind::Choice(T::ALL.iter().map(|(n, _)| *n).collect())) {
+            return Ok(None);
+        }
         match self.str(k)? {
             None => Ok(None),
             Some(s) => T::from_name(&s).map(Some).ok_or_else(|| self.err(format!("`{k}` = `{s}` is not {}; use {}", T::WHAT, T::list()))),
@@ -164,21 +292,41 @@ impl Fields {
 
     /// A required [`Choice`].
     pub fn need_choice<T: Choice>(&mut self, k: &str) -> Result<T, String> {
-        self.choice(k)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
+        let v = self.choice(k)?;
+        self.note_required(k);
+        v.ok_or_else(|| self.err(format!("missing field `{k}`")))
     }
 
     /// An optional string checked by `parse` when the lesson is read;
     /// `expected` says what it should look like.
     pub fn parsed<T>(&mut self, k: &str, parse: impl Fn(&str) -> Option<T>, expected: &str) -> Result<Option<T>, String> {
+        if self.note(k, || FieldKind::Parsed(expected.to_string())) {
+            return Ok(None);
+        }
         match self.str(k)? {
             None => Ok(None),
             Some(s) => parse(&s).map(Some).ok_or_else(|| self.err(format!("`{k}` = `{s}` is not {expected}"))),
         }
     }
 
+    /// An optional string that must be one of `names` (a set known only at
+    /// run time, such as the board presets); `what` names it for errors.
+    pub fn one_of(&mut self, k: &str, names: &[&'static str], what: &str) -> Result<Option<String>, String> {
+        if self.note(k, || FieldKind::Choice(names.to_vec())) {
+            return Ok(None);
+        }
+        match self.str(k)? {
+            None => Ok(None),
+            Some(s) if names.contains(&s.as_str()) => Ok(Some(s)),
+            Some(s) => Err(self.err(format!("`{k}` = `{s}` is not {what} ({})", names.join(", ")))),
+        }
+    }
+
     /// A required string checked by `parse`.
     pub fn need_parsed<T>(&mut self, k: &str, parse: impl Fn(&str) -> Option<T>, expected: &str) -> Result<T, String> {
-        self.parsed(k, parse, expected)?.ok_or_else(|| self.err(format!("missing field `{k}`")))
+        let v = self.parsed(k, parse, expected)?;
+        self.note_required(k);
+        v.ok_or_else(|| self.err(format!("missing field `{k}`")))
     }
 
     /// Whether the field is present (without taking it).
@@ -297,7 +445,7 @@ macro_rules! operations {
             $( $(#[$vm])* $v { $( $(#[$fm])* $field: $ty ),* } ),*
         }
 
-        $crate::record_reader! { "operation", $t, $f, $( $v = $name { $( $field : $ty = $parse ),* } [ $( $check )? ] )* }
+        $crate::record_reader! { "operation", $t, $f, $( $v = $name [ $( stringify!($vm) ),* ] { $( $field : $ty = $parse ; [ $( stringify!($fm) ),* ] ),* } [ $( $check )? ] )* }
 
         impl $t {
             /// The number of the process the operation acts for, if any.
@@ -328,7 +476,7 @@ macro_rules! operations {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! record_reader {
-    ($what:literal, $t:ident, $f:ident, $( $v:ident = $name:literal { $( $field:ident : $ty:ty = $parse:expr ),* } [ $( $check:expr )? ] )*) => {
+    ($what:literal, $t:ident, $f:ident, $( $v:ident = $name:literal [ $( $vdoc:expr ),* ] { $( $field:ident : $ty:ty = $parse:expr ; [ $( $fdoc:expr ),* ] ),* } [ $( $check:expr )? ] )*) => {
         impl $t {
             #[doc = concat!("Every ", $what, "'s name as lesson files write it.")]
             pub const NAMES: &'static [&'static str] = &[$($name),*];
@@ -346,6 +494,31 @@ macro_rules! record_reader {
                     }
                 };
                 Self::NAMES.contains(&kind).then(|| read($f))
+            }
+
+            #[doc = concat!("Every ", $what, " with its fields, as the readers above take them: each field's expression is run on a probe record ([`", "crate::fields::Fields::probe", "`]), which notes what it asks for.")]
+            pub fn specs() -> Vec<$crate::fields::RecordSpec> {
+                vec![ $( $crate::fields::RecordSpec {
+                    name: $name,
+                    doc: $crate::fields::doc_text(&[$($vdoc),*]),
+                    fields: {
+                        #[allow(unused_mut)]
+                        let mut fields: Vec<$crate::fields::FieldSpec> = Vec::new();
+                        $( {
+                            let mut probe = $crate::fields::Fields::probe();
+                            #[allow(unused_variables, clippy::redundant_closure_call)]
+                            let _: Result<$ty, String> = (|$f: &mut $crate::fields::Fields| -> Result<$ty, String> { Ok($parse) })(&mut probe);
+                            let doc = $crate::fields::doc_text(&[$($fdoc),*]);
+                            fields.extend(probe.probed().into_iter().map(|mut s| {
+                                if s.doc.is_empty() {
+                                    s.doc = doc.clone();
+                                }
+                                s
+                            }));
+                        } )*
+                        fields
+                    },
+                } ),* ]
             }
         }
     };

@@ -53,6 +53,11 @@ impl Op {
         [LinuxOp::NAMES, NtOp::NAMES, McuOp::NAMES, BpfOp::NAMES].into_iter().flatten().copied()
     }
 
+    /// Every operation with its fields, as lesson files write them.
+    pub fn specs() -> Vec<crate::fields::RecordSpec> {
+        [LinuxOp::specs(), NtOp::specs(), McuOp::specs(), BpfOp::specs()].concat()
+    }
+
     /// Reads the operation named `kind` from its record.
     fn from_fields(kind: &str, f: &mut Fields) -> Result<Op, String> {
         let found = None

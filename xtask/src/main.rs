@@ -258,7 +258,7 @@ fn build_web() -> R {
         run(Command::new("wasm-bindgen").arg(&wasm).args(["--target", "web", "--no-typescript", "--out-dir"]).arg(&out))?;
         optimise(&out.join(format!("{krate}_bg.wasm")))?;
     }
-    for f in ["index.html", "style.css", "course-example.html"] {
+    for f in ["index.html", "style.css", "course-example.html", "lesson.schema.json"] {
         std::fs::copy(root().join("web").join(f), dist.join(f)).map_err(|e| format!("{f}: {e}"))?;
     }
     // An instructor's lesson with its own files beside it (?src=examples/instructor/lesson.toml).

@@ -105,7 +105,7 @@ macro_rules! checks {
             $( $(#[$vm])* $v { $( $(#[$fm])* $field: $ty ),* } ),*
         }
 
-        sim_core::record_reader! { "check", $t, $f, $( $v = $name { $( $field : $ty = $parse ),* } [ $( $check )? ] )* }
+        sim_core::record_reader! { "check", $t, $f, $( $v = $name [ $( stringify!($vm) ),* ] { $( $field : $ty = $parse ; [ $( stringify!($fm) ),* ] ),* } [ $( $check )? ] )* }
 
         impl $t {
             /// What is checked, in words, and `Err(found)` if it does not hold.
@@ -161,6 +161,11 @@ impl Expect {
     /// Every check's name as lesson files write it, subsystem by subsystem.
     pub fn names() -> impl Iterator<Item = &'static str> {
         [LinuxCheck::NAMES, NtCheck::NAMES, McuCheck::NAMES, BpfCheck::NAMES].into_iter().flatten().copied()
+    }
+
+    /// Every check with its fields, as lesson files write them.
+    pub fn specs() -> Vec<sim_core::fields::RecordSpec> {
+        [LinuxCheck::specs(), NtCheck::specs(), McuCheck::specs(), BpfCheck::specs()].concat()
     }
 
     fn from_fields(kind: &str, f: &mut Fields) -> Result<Expect, String> {

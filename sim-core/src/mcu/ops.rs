@@ -11,7 +11,7 @@ crate::operations! {
             path: String = f.need_str("path")?,
             /// The board preset (`microbit`, `rp2040`, `lm3s6965`, `stm32f103`,
             /// `nrf52840`, `stm32f4`); the first one the firmware fits when absent.
-            board: Option<String> = f.parsed("board", |s| super::board(s).map(|b| b.id.to_string()), &format!("a board preset ({})", super::board_ids()))?,
+            board: Option<String> = f.one_of("board", &super::BOARDS.iter().map(|b| b.id).collect::<Vec<_>>(), "a board preset")?,
             /// Flash size in KiB, instead of the board's.
             flash_kib: Option<u32> = f.int("flash_kib")?,
             /// RAM size in KiB, instead of the board's.
