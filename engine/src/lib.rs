@@ -40,6 +40,18 @@ pub fn open_lesson_with(name: &str, text: &str, blob: &[u8], lengths: &[u32]) ->
     scenarios::open::lesson_with_fetched(name, text, blob, lengths).map(|run| Recording::from(run).encode())
 }
 
+/// Checks a lesson file's text as `scenarios run` does, with the files it
+/// brings beside it (`lengths[i]` bytes of `blob` for the i-th `src` of
+/// [`lesson_sources`]; `u32::MAX` for one that could not be read, whose
+/// reason is the i-th line of `unread`): returns `[code, stdout, stderr]`
+/// (the npm package's `memsim check`).
+#[wasm_bindgen]
+pub fn check(name: &str, text: &str, blob: &[u8], lengths: &[u32], unread: &str) -> Vec<String> {
+    let files = scenarios::open::fetched_files(text, blob, lengths, unread);
+    let c = scenarios::open::check_text(name, text, |src| files.get(src).cloned().unwrap_or_else(|| Err("it was not read".into())));
+    vec![c.code.to_string(), c.stdout, c.stderr]
+}
+
 /// Hands over the system image `name` (the page fetched it for a
 /// dynamically linked program); the next runs boot with it.
 #[wasm_bindgen]

@@ -123,10 +123,8 @@ fn run(what: &str, json: bool, state: bool, at_entry: bool, board: Option<&str>)
     } else {
         print!("{}", trace_text(&run));
     }
-    let failures = run.failures();
-    for (step, c) in &failures {
-        eprintln!("{name}: step {step}: expectation failed: {} (found: {})", c.what, c.found);
-    }
+    let failures = scenarios::open::failures_text(name, &run);
+    eprint!("{failures}");
     if failures.is_empty() {
         ExitCode::SUCCESS
     } else {

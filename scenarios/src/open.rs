@@ -29,21 +29,36 @@ pub fn lesson_text(name: &str, text: &str) -> Result<Run, String> {
     })
 }
 
-/// Runs a lesson file's text with the files it brings beside it, fetched
-/// by the page: their bytes back to back in `blob`, `lengths[i]` bytes for
-/// the i-th `src` of [`lesson_sources`].
-pub fn lesson_with_fetched(name: &str, text: &str, blob: &[u8], lengths: &[u32]) -> Result<Run, String> {
-    let mut fetched = std::collections::BTreeMap::new();
+/// The files a lesson's text brings beside it, as a reader outside Rust
+/// passes them: `lengths[i]` bytes of `blob` for the i-th `src` of
+/// [`lesson_sources`], or `u32::MAX` for one it could not read, whose
+/// reason is the next line of `unread`.
+pub fn fetched_files(
+    text: &str,
+    blob: &[u8],
+    lengths: &[u32],
+    unread: &str,
+) -> std::collections::BTreeMap<String, Result<Vec<u8>, String>> {
+    let mut reasons = unread.lines();
+    let mut files = std::collections::BTreeMap::new();
     let mut at = 0usize;
     for (src, n) in lesson_sources(text).into_iter().zip(lengths) {
-        let end = at
-            .checked_add(*n as usize)
-            .filter(|e| *e <= blob.len())
-            .ok_or_else(|| format!("{name}: the files fetched for it are truncated"))?;
-        fetched.insert(src, blob[at..end].to_vec());
+        if *n == u32::MAX {
+            files.insert(src, Err(reasons.next().unwrap_or("cannot read it").to_string()));
+            continue;
+        }
+        let end = at.saturating_add(*n as usize).min(blob.len());
+        files.insert(src, Ok(blob[at..end].to_vec()));
         at = end;
     }
-    lesson_text_with(name, text, |src| fetched.get(src).cloned().ok_or_else(|| "it was not fetched".to_string()))
+    files
+}
+
+/// Runs a lesson file's text with the files it brings beside it, fetched
+/// by the page ([`fetched_files`]).
+pub fn lesson_with_fetched(name: &str, text: &str, blob: &[u8], lengths: &[u32]) -> Result<Run, String> {
+    let files = fetched_files(text, blob, lengths, "");
+    lesson_text_with(name, text, |src| files.get(src).cloned().unwrap_or_else(|| Err("it was not fetched".into())))
 }
 
 /// Runs a lesson file's text, reading each file it brings beside it
@@ -59,6 +74,35 @@ pub fn lesson_text_with(name: &str, text: &str, mut read: impl FnMut(&str) -> Re
         files.insert(path, std::sync::Arc::<[u8]>::from(bytes));
     }
     crate::run_with_files(&lesson, &files).map_err(|e| format!("{name}: {e}"))
+}
+
+/// What `scenarios run LESSON` prints and how it exits, for a checker that
+/// is not the command line (the npm package's `memsim check`, in Node).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// 0: every expectation holds; 1: one failed; 2: the lesson or a file is invalid.
+    pub code: u8,
+    /// The narrated trace.
+    pub stdout: String,
+    /// The failed expectations, or why the lesson could not run.
+    pub stderr: String,
+}
+
+/// The lines `scenarios run` writes for a run's failed expectations.
+pub fn failures_text(name: &str, run: &Run) -> String {
+    run.failures().iter().map(|(step, c)| format!("{name}: step {step}: expectation failed: {} (found: {})\n", c.what, c.found)).collect()
+}
+
+/// Runs a lesson file's text as `scenarios run` does ([`lesson_text_with`]),
+/// with the same output and exit code.
+pub fn check_text(name: &str, text: &str, read: impl FnMut(&str) -> Result<Vec<u8>, String>) -> Checked {
+    match lesson_text_with(name, text, read) {
+        Ok(run) => {
+            let stderr = failures_text(name, &run);
+            Checked { code: if stderr.is_empty() { 0 } else { 1 }, stdout: crate::render::trace_text(&run), stderr }
+        }
+        Err(e) => Checked { code: 2, stdout: String::new(), stderr: format!("{e}\n") },
+    }
 }
 
 /// The files a lesson's text brings beside it (each `src`, in order), for

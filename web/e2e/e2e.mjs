@@ -274,6 +274,23 @@ await check("the page never dies: every malformed input, by file picker and by ?
   metrics.malformed_inputs_checked = index.length * 2;
 });
 
+await check("a course page embeds lessons with one tag each (<memsim-lesson>) beside an iframe", async () => {
+  await page.goto(base + "course-example.html");
+  await page.waitForSelector("#walk #position");
+  await page.waitForSelector("#fork #position");
+  const pos = (id) => page.$eval(`#${id}`, (el) => el.shadowRoot.querySelector("#position").textContent);
+  await page.waitForFunction(() => document.querySelector("#fork").shadowRoot.querySelector("#position").textContent.startsWith("event 60 /"));
+  assert((await pos("walk")).startsWith("event 0 /"), await pos("walk"));
+  await page.click("#walk #btn-next");
+  await page.waitForFunction(() => document.querySelector("#walk").shadowRoot.querySelector("#position").textContent.startsWith("event 1 /"));
+  assert((await pos("fork")).startsWith("event 60 /"), "the other lesson stays");
+  // The narrator reached the element's events too.
+  await page.waitForFunction(() => !document.querySelector("#walk").shadowRoot.querySelector("#event-text").textContent.startsWith("("));
+  await page.frameLocator("#exec").locator("#position").waitFor();
+  assert(new URL(page.url()).search === "", "the course page's address is left alone");
+  await page.screenshot({ path: join(out, "11-course-page.png"), fullPage: true });
+});
+
 await check("embed mode drops the site chrome", async () => {
   await page.goto(base + "?lesson=paging-walk&step=10&embed=1");
   await page.waitForSelector("#position");

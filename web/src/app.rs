@@ -258,9 +258,15 @@ async fn read_file(file: web_sys::File) -> Result<(String, Vec<u8>), String> {
 /// Props of the app (none needed in the page; tests may pass a query).
 #[derive(Properties, PartialEq, Default)]
 pub struct AppProps {
-    /// Overrides `location.search` (for tests).
+    /// Overrides `location.search` (for tests, and a `<memsim-lesson>`'s attributes).
     #[prop_or_default]
     pub search: Option<String>,
+    /// Mounted inside this element of a page it shares (a `<memsim-lesson>`):
+    /// keys act only when it has focus, the address bar is left alone, and
+    /// each position is announced on it as a `memsim-step` event;
+    /// `memsim-command` events on it step and seek.
+    #[prop_or_default]
+    pub scope: Option<web_sys::Element>,
 }
 
 /// The whole page.
@@ -312,9 +318,10 @@ pub fn app(props: &AppProps) -> Html {
         });
     }
 
-    // The address bar follows the timeline.
+    // The address bar follows the timeline (a page's own app only).
     {
         let embed = state.embed;
+        let scoped = props.scope.is_some();
         let source = state.loaded.as_ref().map(|l| (l.source.clone(), l.board.clone()));
         use_effect_with((source, state.pos), move |(source, pos)| {
             let p = match source {
@@ -324,7 +331,7 @@ pub fn app(props: &AppProps) -> Html {
                 }
                 _ => url::Params { lesson: None, step: None, src: None, board: None, embed },
             };
-            if source.is_some() {
+            if source.is_some() && !scoped {
                 url::replace(&p);
             }
         });
@@ -342,12 +349,56 @@ pub fn app(props: &AppProps) -> Html {
         });
     }
 
+    // A <memsim-lesson>: each position announced, commands taken.
+    {
+        let scope = props.scope.clone();
+        let len = state.len();
+        let op = state.loaded.as_ref().and_then(|l| l.timeline.borrow().op_of(state.pos.saturating_sub(1)));
+        use_effect_with((state.pos, len), move |(pos, len)| {
+            if let Some(el) = scope {
+                let detail = js_sys::Object::new();
+                let _ = js_sys::Reflect::set(&detail, &"position".into(), &(*pos as u32).into());
+                let _ = js_sys::Reflect::set(&detail, &"length".into(), &(*len as u32).into());
+                let _ = js_sys::Reflect::set(&detail, &"operation".into(), &op.map(|o| o as u32 + 1).unwrap_or(0).into());
+                let init = web_sys::CustomEventInit::new();
+                init.set_detail(&detail);
+                init.set_bubbles(true);
+                init.set_composed(true);
+                if let Ok(ev) = web_sys::CustomEvent::new_with_event_init_dict("memsim-step", &init) {
+                    let _ = el.dispatch_event(&ev);
+                }
+            }
+        });
+    }
+    {
+        let state = state.clone();
+        let scope = props.scope.clone();
+        use_effect_with((), move |_| {
+            let listener = scope.map(|el| {
+                gloo::events::EventListener::new(&el, "memsim-command", move |e| {
+                    let Some(detail) = e.dyn_ref::<web_sys::CustomEvent>().map(|c| c.detail()) else { return };
+                    let num = |k: &str| js_sys::Reflect::get(&detail, &k.into()).ok().and_then(|v| v.as_f64());
+                    if let Some(p) = num("seek") {
+                        state.dispatch(Action::Seek(p.max(0.0) as usize));
+                    } else if let Some(d) = num("step") {
+                        state.dispatch(Action::Step(d as isize));
+                    }
+                })
+            });
+            move || drop(listener)
+        });
+    }
+
     // Keyboard: arrows step (with Shift: by operation), space plays, Home/End jump.
     {
         let state = state.clone();
+        let scope = props.scope.clone();
         use_effect_with((), move |_| {
-            let doc = web_sys::window().and_then(|w| w.document());
-            let listener = doc.map(|d| {
+            let target: Option<web_sys::EventTarget> = match scope {
+                Some(el) => Some(el.into()),
+                None => web_sys::window().and_then(|w| w.document()).map(Into::into),
+            };
+            let listener = target.map(|d| {
                 // Not passive: the handler calls preventDefault (a passive
                 // listener makes the browser log an error on each key).
                 let options = gloo::events::EventListenerOptions::enable_prevent_default();
@@ -355,9 +406,12 @@ pub fn app(props: &AppProps) -> Html {
                     let Some(e) = e.dyn_ref::<web_sys::KeyboardEvent>() else {
                         return;
                     };
+                    // The element typed in, also inside a <memsim-lesson>'s shadow root.
                     let typing = e
-                        .target()
-                        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                        .composed_path()
+                        .get(0)
+                        .dyn_into::<web_sys::Element>()
+                        .ok()
                         .map(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON"))
                         .unwrap_or(false);
                     if typing && e.key() != "ArrowLeft" && e.key() != "ArrowRight" || typing && e.key() == " " {

@@ -41,11 +41,23 @@ fn js_error(e: wasm_bindgen::JsValue) -> String {
     })
 }
 
-/// Fetches `url` (relative to the page); Ok(None) when the server says it
-/// is not there (404), an error for any other failure.
+/// Where the site's files are (lessons, the narrator and engine modules):
+/// `globalThis.memsimAssets` when a `<memsim-lesson>` script set it (the
+/// package's own URL, on a course site elsewhere), else the page's address.
+pub fn asset_base() -> String {
+    js_sys::Reflect::get(&js_sys::global(), &"memsimAssets".into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .or_else(|| web_sys::window().and_then(|w| w.document()).and_then(|d| d.base_uri().ok().flatten()))
+        .unwrap_or_default()
+}
+
+/// Fetches `url` (relative to [`asset_base`]); Ok(None) when the server
+/// says it is not there (404), an error for any other failure.
 pub async fn fetch_bytes(url: &str) -> Result<Option<Vec<u8>>, String> {
     use wasm_bindgen::JsCast;
     let window = web_sys::window().ok_or("no window")?;
+    let url = &web_sys::Url::new_with_base(url, &asset_base()).map(|u| u.href()).unwrap_or_else(|_| url.to_string());
     let resp = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(url))
         .await
         .map_err(|e| format!("cannot fetch {url}: {}", js_error(e)))?;
@@ -144,7 +156,7 @@ export async function engine_call(base, name, a, b, c, d) {
     }
 
     fn base() -> String {
-        web_sys::window().and_then(|w| w.document()).and_then(|d| d.base_uri().ok().flatten()).unwrap_or_default()
+        asset_base()
     }
 
     async fn call(name: &str, what: &str, a: JsValue, b: JsValue, c: JsValue) -> Result<SealedRecording, String> {

@@ -34,10 +34,38 @@ fn install_panic_hook() {
     }));
 }
 
+/// A lesson mounted inside a page's element (a `<memsim-lesson>`), until
+/// [`Mounted::destroy`].
+#[wasm_bindgen]
+pub struct Mounted(Option<yew::AppHandle<app::App>>);
+
+#[wasm_bindgen]
+impl Mounted {
+    /// Unmounts it (the element was removed, or its attributes changed).
+    pub fn destroy(&mut self) {
+        if let Some(h) = self.0.take() {
+            h.destroy();
+        }
+    }
+}
+
+/// Mounts a lesson in `root` (inside a `<memsim-lesson>`'s shadow root),
+/// with the attributes as a query string (`lesson=fork-cow&step=60`); the
+/// element `host` gets its events and keys. Many can share a page.
+#[wasm_bindgen]
+pub fn mount(root: web_sys::Element, host: web_sys::Element, search: String) -> Mounted {
+    let props = app::AppProps { search: Some(search), scope: Some(host) };
+    Mounted(Some(yew::Renderer::<app::App>::with_root_and_props(root, props).render()))
+}
+
 /// Entry point: mounts the app on `#app`.
 #[wasm_bindgen(start)]
 pub fn start() {
     install_panic_hook();
+    // Loaded by memsim.js for <memsim-lesson> elements: they mount themselves.
+    if js_sys::Reflect::get(&js_sys::global(), &"memsimComponent".into()).map(|v| v.is_truthy()).unwrap_or(false) {
+        return;
+    }
     let doc = web_sys::window().and_then(|w| w.document());
     if let Some(root) = doc.and_then(|d| d.get_element_by_id("app")) {
         yew::Renderer::<app::App>::with_root(root).render();

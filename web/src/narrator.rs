@@ -105,8 +105,10 @@ export function narrator_mcu(what, key, cpu, ram) {
     }
 
     pub async fn load() -> bool {
-        let base = web_sys::window().and_then(|w| w.document()).and_then(|d| d.base_uri().ok().flatten()).unwrap_or_default();
-        wasm_bindgen_futures::JsFuture::from(narrator_load(&base)).await.map(|v| v.as_bool() == Some(true)).unwrap_or(false)
+        wasm_bindgen_futures::JsFuture::from(narrator_load(&crate::engine::asset_base()))
+            .await
+            .map(|v| v.as_bool() == Some(true))
+            .unwrap_or(false)
     }
 }
 

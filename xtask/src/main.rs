@@ -225,14 +225,38 @@ fn e2e() -> R {
     std::thread::spawn(move || {
         let _ = serve_dir(&dist, port);
     });
-    run(Command::new("node").arg("web/e2e/e2e.mjs").env("BASE_URL", format!("http://127.0.0.1:{port}/")))
+    run(Command::new("node").arg("web/e2e/e2e.mjs").env("BASE_URL", format!("http://127.0.0.1:{port}/")))?;
+    npm_package(port)
 }
 
-/// Builds the site into web/dist: the viewer (the page's first download),
-/// the narrator (the events' sentences, imported right after the first
-/// render), the engine module (imported only when a student opens a file of
-/// their own), and a recording of every built-in lesson with the picker's
-/// index.
+/// The npm package: packed from web/dist, installed into a scratch course
+/// site (target/npm/site), whose page embeds a lesson from
+/// node_modules/memsim-lesson and is driven in Chromium; and `memsim
+/// check` in Node on every built-in lesson and the instructor example,
+/// compared with `scenarios run`.
+fn npm_package(site_port: u16) -> R {
+    let work = target_dir()?.join("npm");
+    let _ = std::fs::remove_dir_all(&work);
+    let site = work.join("site");
+    std::fs::create_dir_all(&site).map_err(|e| e.to_string())?;
+    run(Command::new("npm").args(["pack", "--silent", "--pack-destination"]).arg(&work).arg(root().join("web/dist")))?;
+    let tarball = files_under(&work, "")?.into_iter().find(|f| f.ends_with(".tgz")).ok_or("npm pack wrote no tarball")?;
+    std::fs::write(site.join("package.json"), "{ \"name\": \"course-site\", \"private\": true }\n").map_err(|e| e.to_string())?;
+    run(Command::new("npm").args(["install", "--offline", "--no-audit", "--no-fund", "--prefix"]).arg(&site).arg(work.join(tarball)))?;
+    std::fs::copy(root().join("web/e2e/npm-site.html"), site.join("index.html")).map_err(|e| format!("npm-site.html: {e}"))?;
+    run(Command::new("cargo").args(["build", "-p", "scenarios", "--bin", "scenarios"]))?;
+    let port = site_port + 1;
+    let served = site.clone();
+    std::thread::spawn(move || {
+        let _ = serve_dir(&served, port);
+    });
+    run(Command::new("node")
+        .arg("web/e2e/npm.mjs")
+        .env("SITE_URL", format!("http://127.0.0.1:{port}/"))
+        .env("SITE_DIR", &site)
+        .env("SCENARIOS_BIN", target_dir()?.join("debug/scenarios")))
+}
+
 /// Where cargo puts build outputs: `target_directory` as `cargo metadata`
 /// reports it (CARGO_TARGET_DIR, `build.target-dir` or ./target).
 fn target_dir() -> Result<PathBuf, String> {
@@ -243,6 +267,11 @@ fn target_dir() -> Result<PathBuf, String> {
     Ok(PathBuf::from(meta[start..end].replace("\\\\", "\\")))
 }
 
+/// Builds the site into web/dist: the viewer (the page's first download),
+/// the narrator (the events' sentences, imported right after the first
+/// render), the engine module (imported only when a student opens a file of
+/// their own), and a recording of every built-in lesson with the picker's
+/// index.
 fn build_web() -> R {
     setup(false)?;
     run(Command::new("cargo").args(["build", "--release", "--target", TARGET, "-p", "web", "-p", "narrator"]))?;
@@ -260,6 +289,12 @@ fn build_web() -> R {
     }
     for f in ["index.html", "style.css", "course-example.html", "lesson.schema.json"] {
         std::fs::copy(root().join("web").join(f), dist.join(f)).map_err(|e| format!("{f}: {e}"))?;
+    }
+    // The <memsim-lesson> element and the npm package around the site:
+    // `npm pack web/dist` makes it (memsim.js, its types, `memsim check`).
+    std::fs::create_dir_all(dist.join("bin")).map_err(|e| e.to_string())?;
+    for f in ["memsim.js", "memsim.d.ts", "package.json", "bin/memsim.mjs"] {
+        std::fs::copy(root().join("web/npm").join(f), dist.join(f)).map_err(|e| format!("web/npm/{f}: {e}"))?;
     }
     // An instructor's lesson with its own files beside it (?src=examples/instructor/lesson.toml).
     let ex = dist.join("examples/instructor");
