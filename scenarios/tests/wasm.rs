@@ -35,19 +35,27 @@ fn every_lesson_trace_is_identical_to_the_native_golden() {
     }
 }
 
-/// The lesson named by `LESSON_FILE` at build time, if any (see build.rs).
+/// The lesson named by `LESSON_FILE` at build time, if any, and the files
+/// beside it that it names (see build.rs).
 const EXTRA: &str = include_str!(concat!(env!("OUT_DIR"), "/extra_lesson.txt"));
+const EXTRA_FILES: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/extra_files.rs"));
 
 #[wasm_bindgen_test]
 fn the_instructors_lesson_file_holds() {
     if EXTRA.is_empty() {
         return;
     }
-    let lesson = scenarios::parse_lesson(EXTRA).unwrap_or_else(|e| panic!("LESSON_FILE:{e}"));
-    let run = scenarios::run(&lesson).unwrap_or_else(|e| panic!("LESSON_FILE: {e}"));
-    wasm_bindgen_test::console_log!("{}", trace_text(&run));
-    let failures: Vec<String> = run.failures().iter().map(|(s, c)| format!("step {s}: {} (found {})", c.what, c.found)).collect();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // As `scenarios run LESSON_FILE` checks it: the same trace and messages.
+    let read = |src: &str| {
+        EXTRA_FILES
+            .iter()
+            .find(|(s, _)| *s == src)
+            .map(|(_, b)| b.to_vec())
+            .ok_or_else(|| format!("not embedded by build.rs (no file {src} beside the lesson)"))
+    };
+    let c = scenarios::open::check_text(env!("LESSON_FILE_NAME"), EXTRA, read);
+    wasm_bindgen_test::console_log!("{}", c.stdout);
+    assert!(c.code == 0, "{}", c.stderr);
 }
 
 /// Translation speed in wasm, for the README's wasm/native ratio (the

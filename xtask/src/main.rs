@@ -176,6 +176,11 @@ fn test() -> R {
     }
     // The same core and runner compiled to wasm32, run in Node.
     run(Command::new("cargo").args(["test", "--target", TARGET, "-p", "sim-core", "-p", "scenarios", "--tests", "--", "--nocapture"]))?;
+    // An instructor's lesson with its own files, through the same wasm path
+    // (LESSON_FILE, which build.rs embeds with the files it names).
+    run(Command::new("cargo")
+        .args(["test", "--target", TARGET, "-p", "scenarios", "--test", "wasm", "--", "the_instructors_lesson_file_holds"])
+        .env("LESSON_FILE", root().join("examples/instructor/lesson.toml")))?;
     // Web components in headless Chromium.
     run(Command::new("cargo")
         .args(["test", "--target", TARGET, "-p", "web", "--features", "linked", "--tests"])
