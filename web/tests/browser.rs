@@ -19,7 +19,7 @@ async fn mount(search: &str) -> web_sys::Element {
     let doc = web_sys::window().expect("window").document().expect("document");
     let root = doc.create_element("div").expect("div");
     doc.body().expect("body").append_child(&root).expect("append");
-    yew::Renderer::<App>::with_root_and_props(root.clone(), AppProps { search: Some(search.to_string()) }).render();
+    yew::Renderer::<App>::with_root_and_props(root.clone(), AppProps { search: Some(search.to_string()), scope: None }).render();
     // Debug wasm runs the lesson slowly: wait until it is shown (or an error is).
     for _ in 0..200 {
         sleep(25).await;
