@@ -690,3 +690,33 @@ fn nvic_priorities_preempt_mask_and_order_exceptions_as_on_qemu() {
     let real = qemu_words_at("lm3s6965evb", &sim_tests::root().join("fixtures/mcu/nvic/firmware.elf"), "done", &reads);
     assert_eq!(real.concat(), regs, "QEMU's lm3s6965evb: {names:?}");
 }
+
+#[test]
+fn an_rtos_starts_its_task_on_psp_and_the_task_s_exceptions_stack_there_as_on_qemu() {
+    // fixtures/mcu/nvic/rtos.s: SVC's handler returns with EXC_RETURN
+    // 0xFFFFFFFD (CONTROL.SPSEL set: thread mode on PSP); the task's own svc
+    // is stacked on PSP with LR = 0xFFFFFFFD, the handler on MSP.
+    const RTOS: &[u8] = include_bytes!("../../fixtures/mcu/nvic/rtos.elf");
+    let (m, r) = boot(RTOS, "lm3s6965", Some("done"));
+    r.expect("reaches done");
+    let c = cpu(&m);
+    assert_eq!((c.r[4], c.r[5], c.r[13], c.sys.control & 2), (2, 0xffff_fffd, 0x2000_8000, 2), "the task ran twice, on PSP");
+    use sim_tests::qemu::{have, qemu_trace};
+    if !(have("qemu-system-arm") && have("gdb-multiarch")) {
+        eprintln!("skipped the QEMU comparison: qemu-system-arm and gdb-multiarch are not installed (cargo xtask setup installs them)");
+        return;
+    }
+    let real = qemu_trace("lm3s6965evb", &sim_tests::root().join("fixtures/mcu/nvic/rtos.elf"), None, 40);
+    let mut m = self::board(RTOS);
+    m.apply(&McuOp::McuLoad {
+        path: "/fw".into(),
+        board: Some("lm3s6965".into()),
+        flash_kib: None,
+        ram_kib: None,
+        seed: 9,
+        keep_ram: false,
+    })
+    .expect("load");
+    m.apply(&McuOp::McuReset {}).expect("reset");
+    step_along(&mut m, &real, "rtos.s on lm3s6965evb", false);
+}

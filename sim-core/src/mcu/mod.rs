@@ -1482,6 +1482,8 @@ impl Ctx<'_> {
             // Handler mode runs on MSP.
             std::mem::swap(&mut cpu.r[13], &mut cpu.sys.other_sp);
         }
+        // ExceptionEntry: CONTROL.SPSEL = 0 (the return's EXC_RETURN says which stack thread mode resumes on).
+        cpu.sys.control &= !2;
         cpu.r[15] = vector & !1;
         // EPSR.T from the vector's bit 0: an even vector faults (INVSTATE) at the handler's first instruction.
         cpu.t_clear = vector & 1 == 0;
@@ -1499,6 +1501,12 @@ impl Ctx<'_> {
     fn mcu_svc(&mut self, imm: u32, pc: u32) -> R<()> {
         let st = self.mcu()?;
         if !st.cpu.sys.nvic.can_preempt(11, st.cpu.execution_priority()) {
+            // The svc completes and SVCall escalates to HardFault: the
+            // frame's return address is the next instruction, as for SVCall.
+            let mut cpu = st.cpu.clone();
+            cpu.r[15] = pc.wrapping_add(2);
+            cpu.steps += 1;
+            self.set_cpu(cpu);
             return self.mcu_fault(ThumbFault::Svc { imm, pc });
         }
         let mut cpu = st.cpu.clone();

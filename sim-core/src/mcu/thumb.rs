@@ -83,6 +83,11 @@ fn exception_return(m: &McuState, cpu: &mut Cpu) -> Result<String, Fault> {
         cpu.sys.faultmask = false;
     }
     cpu.ipsr = if to_handler { xpsr & 0x1ff } else { 0 };
+    // CONTROL.SPSEL: thread mode goes on with the stack EXC_RETURN names
+    // (0xFFFFFFFD: PSP, as an RTOS starts its first task).
+    if !to_handler {
+        cpu.sys.control = (cpu.sys.control & !2) | if psp { 2 } else { 0 };
+    }
     if psp {
         // Back on PSP: MSP (in r13 while handling) is kept aside.
         cpu.sys.other_sp = cpu.r[13];
