@@ -5,7 +5,7 @@
 // instructor example, with the output and exit code of `scenarios run`.
 import { createRequire } from "node:module";
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,6 +45,10 @@ await check("an instructor's lesson with src files: the same result, and the sam
   assert(ours.code === 1 && theirs.code === 1, `exit ${ours.code} / ${theirs.code}`);
   assert(ours.err === theirs.err && ours.err.includes("expectation failed: toggles is 0x5 (found: 0x4)"), `memsim: ${ours.err}\nscenarios: ${theirs.err}`);
   assert(ours.out === theirs.out, "the same trace");
+  // A file beside it that is not there: exit 2, the same message.
+  rmSync(join(tmp, "blink.elf"));
+  const gone = run(memsim, ["check", broken]), gone2 = run(scenarios, ["run", broken]);
+  assert(gone.code === 2 && gone.err === gone2.err, `memsim: ${gone.code} ${gone.err}\nscenarios: ${gone2.code} ${gone2.err}`);
   // A lesson that does not parse: exit 2, file:line:column, as scenarios run.
   writeFileSync(broken, "id = \"x\"\ntitle = 3\n");
   const bad = run(memsim, ["check", broken]), bad2 = run(scenarios, ["run", broken]);

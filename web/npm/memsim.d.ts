@@ -15,7 +15,7 @@ export declare class MemsimLesson extends HTMLElement {
   static readonly observedAttributes: string[];
   /** The event position shown. */
   readonly position: number;
-  /** Shows the state after `position` events. */
+  /** Shows the state after `position` events (given before the lesson has loaded, once it has). */
   seek(position: number): void;
   /** Moves by `by` events (negative: back). */
   step(by?: number): void;
@@ -30,7 +30,14 @@ declare global {
   interface HTMLElementTagNameMap {
     "memsim-lesson": MemsimLesson;
   }
+  // The event bubbles out of the shadow root (composed), so pages listen on document too.
   interface HTMLElementEventMap {
+    "memsim-step": CustomEvent<MemsimStepDetail>;
+  }
+  interface DocumentEventMap {
+    "memsim-step": CustomEvent<MemsimStepDetail>;
+  }
+  interface WindowEventMap {
     "memsim-step": CustomEvent<MemsimStepDetail>;
   }
 }

@@ -11,9 +11,15 @@
 // and engine modules once, when first needed. Each element announces its
 // position as a `memsim-step` event ({ position, length, operation }) and
 // has seek(position), step(by) and load(lesson, step).
-const base = new URL("./", import.meta.url).href;
-// Where the viewer fetches lessons and its other modules from: here.
-globalThis.memsimAssets ??= base;
+// Where the viewer, its styles, lessons and other modules are: beside this
+// module, or where globalThis.memsimAssets says (set it in an earlier
+// classic <script> when a bundler moves this module away from them).
+const base = (() => {
+  const u = globalThis.memsimAssets ? new URL(globalThis.memsimAssets, document.baseURI) : new URL("./", import.meta.url);
+  if (!u.pathname.endsWith("/")) u.pathname += "/";
+  return u.href;
+})();
+globalThis.memsimAssets = base;
 // The viewer does not mount a page of its own next to the elements.
 globalThis.memsimComponent = true;
 import init, { mount } from "./web.js";
@@ -21,7 +27,10 @@ import init, { mount } from "./web.js";
 let started;
 /** Resolves once the viewer module is loaded (once per page). */
 export function ready() {
-  started ??= init({ module_or_path: new URL("web_bg.wasm", base) });
+  started ??= init({ module_or_path: new URL("web_bg.wasm", base) }).catch((e) => {
+    started = undefined;
+    throw e;
+  });
   return started.then(() => undefined);
 }
 
@@ -31,6 +40,11 @@ export class MemsimLesson extends HTMLElement {
   #root = null;
   #position = 0;
   #generation = 0;
+  // What is mounted (the attributes but step), and a command given before
+  // its lesson had loaded.
+  #key = null;
+  #loaded = false;
+  #pending = null;
 
   connectedCallback() {
     if (!this.shadowRoot) {
@@ -42,15 +56,28 @@ export class MemsimLesson extends HTMLElement {
       shadow.append(link, this.#root);
       // Keys step the lesson that has focus.
       if (!this.hasAttribute("tabindex")) this.tabIndex = 0;
-      this.addEventListener("memsim-step", (e) => { this.#position = e.detail.position; });
+      this.addEventListener("memsim-step", (e) => {
+        this.#position = e.detail.position;
+        if (e.detail.length > 0 && !this.#loaded) {
+          this.#loaded = true;
+          const p = this.#pending;
+          this.#pending = null;
+          if (p) this.#command(p);
+        }
+      });
     }
     this.#render();
   }
 
   disconnectedCallback() {
-    this.#generation++;
-    this.#mounted?.destroy();
-    this.#mounted = null;
+    // Moved in the DOM (connected again at once): keep what is mounted.
+    queueMicrotask(() => {
+      if (this.isConnected) return;
+      this.#generation++;
+      this.#mounted?.destroy();
+      this.#mounted = null;
+      this.#key = null;
+    });
   }
 
   attributeChangedCallback() {
@@ -58,15 +85,30 @@ export class MemsimLesson extends HTMLElement {
   }
 
   async #render() {
-    const generation = ++this.#generation;
-    await ready();
-    if (generation !== this.#generation) return;
-    this.#mounted?.destroy();
     const q = new URLSearchParams();
-    for (const a of ["lesson", "step", "board"]) if (this.hasAttribute(a)) q.set(a, this.getAttribute(a));
+    for (const a of ["lesson", "board"]) if (this.hasAttribute(a)) q.set(a, this.getAttribute(a));
     if (this.hasAttribute("src")) q.set("src", new URL(this.getAttribute("src"), document.baseURI).href);
     if (this.hasAttribute("embed")) q.set("embed", "1");
+    const key = q.toString();
+    const step = this.getAttribute("step");
+    // Only `step` changed (or the element was moved): seek, keep the rest.
+    if (this.#mounted && key === this.#key) {
+      if (step !== null && Number(step) !== this.#position) this.seek(Number(step));
+      return;
+    }
+    if (step !== null) q.set("step", step);
+    const generation = ++this.#generation;
+    try {
+      await ready();
+    } catch (e) {
+      this.#root.textContent = `The simulator could not start in this browser: ${e}`;
+      return;
+    }
+    if (generation !== this.#generation) return;
+    this.#mounted?.destroy();
     this.#root.replaceChildren();
+    this.#key = key;
+    this.#loaded = false;
     this.#mounted = mount(this.#root, this, "?" + q);
   }
 
@@ -86,7 +128,12 @@ export class MemsimLesson extends HTMLElement {
     this.setAttribute("lesson", lesson);
   }
 
+  // Given before the lesson has loaded, a command waits for it.
   #command(detail) {
+    if (!this.#loaded) {
+      this.#pending = detail;
+      return;
+    }
     this.dispatchEvent(new CustomEvent("memsim-command", { detail }));
   }
 }

@@ -414,6 +414,12 @@ pub fn app(props: &AppProps) -> Html {
                         .ok()
                         .map(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON"))
                         .unwrap_or(false);
+                    let in_text =
+                        e.composed_path().get(0).dyn_into::<web_sys::Element>().ok().is_some_and(|el| el.tag_name() == "TEXTAREA");
+                    // The browser's and the system's own shortcuts (Alt+← is Back), and typing.
+                    if e.ctrl_key() || e.alt_key() || e.meta_key() || in_text {
+                        return;
+                    }
                     if typing && e.key() != "ArrowLeft" && e.key() != "ArrowRight" || typing && e.key() == " " {
                         return;
                     }
@@ -442,6 +448,18 @@ pub fn app(props: &AppProps) -> Html {
         Callback::from(move |e: Event| {
             if let Some(sel) = e.target().and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok()) {
                 load_builtin(d.clone(), sel.value(), None);
+            }
+        })
+    };
+    // Inside a <memsim-lesson> a summary's link opens its lesson there: the
+    // course page around it stays where it is.
+    let scoped = props.scope.is_some();
+    let summary_click = |id: String| {
+        let d = dispatch.clone();
+        Callback::from(move |e: MouseEvent| {
+            if scoped {
+                e.prevent_default();
+                load_builtin(d.clone(), id.clone(), None);
             }
         })
     };
@@ -548,7 +566,7 @@ pub fn app(props: &AppProps) -> Html {
                 <ul class="summaries">
                     { for lessons.iter().map(|l| html! {
                         <li class={classes!((l.id == current_id).then_some("current"))}>
-                            <a href={format!("?lesson={}", l.id)}>{ l.title.clone() }</a>{": "}{ l.summary.clone() }
+                            <a href={format!("?lesson={}", l.id)} onclick={summary_click(l.id.clone())}>{ l.title.clone() }</a>{": "}{ l.summary.clone() }
                         </li>
                     }) }
                 </ul>

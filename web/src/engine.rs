@@ -134,14 +134,17 @@ mod imp {
     // Imports the engine module once (again after it trapped: a module that
     // aborted mid-run is not reused) and calls one of its functions.
     #[wasm_bindgen(inline_js = r#"
-let engine = null, generation = 0;
+let engine = null, generation = 0, image = null;
 export async function engine_call(base, name, a, b, c, d) {
   if (!engine) {
     const js = new URL('engine/engine.js', base).href + (generation ? '?g=' + generation : '');
     const m = await import(js);
     await m.default({ module_or_path: new URL('engine/engine_bg.wasm', base).href });
+    // A module imported again after a trap gets the system image it had.
+    if (image && name !== 'provide_system_image') m.provide_system_image(image[0], image[1]);
     engine = m;
   }
+  if (name === 'provide_system_image') image = [a, b];
   try {
     return engine[name](a, b, c, d);
   } catch (e) {
