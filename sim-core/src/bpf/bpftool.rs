@@ -515,8 +515,16 @@ impl Ctx<'_> {
                     hi[4..8].copy_from_slice(&off.to_le_bytes());
                 }
             }
-            let kp =
-                KProg { name: p.name.clone(), prog_type: p.prog_type, map_ids: used.clone(), xlated: insns.len() * 8, insns, refcnt: 1 };
+            let tag = kernel::prog_tag(&insns);
+            let kp = KProg {
+                name: p.name.clone(),
+                prog_type: p.prog_type,
+                map_ids: used.clone(),
+                xlated: insns.len() * 8,
+                tag,
+                insns,
+                refcnt: 1,
+            };
             self.bpf_update(|b| {
                 b.last_prog_id = id;
                 for m in &used {

@@ -38,11 +38,51 @@ pub struct KProg {
     pub map_ids: Vec<u32>,
     /// Bytes of translated instructions.
     pub xlated: usize,
+    /// The program's tag: [`prog_tag`] of its instructions as loaded.
+    pub tag: [u8; 8],
     /// The instructions as loaded, each map reference resolved to its id.
     #[serde(skip)]
     pub insns: Vec<[u8; 8]>,
     /// References.
     pub refcnt: u32,
+}
+
+impl KProg {
+    /// The tag as bpftool prints it (16 hex digits).
+    pub fn tag_hex(&self) -> String {
+        self.tag.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A program's tag, as `bpf_prog_calc_tag` (kernel/bpf/core.c) computes it
+/// when the program is loaded, before the verifier rewrites anything: the
+/// first 8 bytes of the SHA-256 digest of its instructions (Linux 6.18,
+/// "bpf: Update the bpf_prog_calc_tag to use SHA256"; SHA-1 until 6.17),
+/// with each map reference of an ld_imm64 (BPF_PSEUDO_MAP_FD or
+/// BPF_PSEUDO_MAP_VALUE) zeroed in both halves, since fds differ from load
+/// to load. The same object loaded twice has the same tag.
+pub fn prog_tag(insns: &[[u8; 8]]) -> [u8; 8] {
+    let mut raw: Vec<u8> = Vec::with_capacity(insns.len() * 8);
+    let mut was_ld_map = false;
+    for i in insns {
+        let mut i = *i;
+        let (code, dst, src, off) = (i[0], i[1] & 0x0f, i[1] >> 4, i16::from_le_bytes([i[2], i[3]]));
+        if !was_ld_map && code == 0x18 && (src == 1 || src == 2) {
+            was_ld_map = true;
+            i[4..8].fill(0);
+        } else if was_ld_map && code == 0 && dst == 0 && src == 0 && off == 0 {
+            was_ld_map = false;
+            i[4..8].fill(0);
+        } else {
+            was_ld_map = false;
+        }
+        raw.extend_from_slice(&i);
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(&raw);
+    let mut tag = [0u8; 8];
+    tag.copy_from_slice(&digest[..8]);
+    tag
 }
 
 /// What a bpffs pin or an fd refers to.
@@ -232,7 +272,13 @@ impl BpfState {
     pub fn prog_show(&self) -> String {
         let mut s = String::new();
         for (id, p) in &self.progs {
-            s += &format!("{id}: {}  name {}  gpl\n\txlated {}B  not jited  memlock 4096B", p.prog_type, p.name, p.xlated);
+            s += &format!(
+                "{id}: {}  name {}  tag {}  gpl\n\txlated {}B  not jited  memlock 4096B",
+                p.prog_type,
+                p.name,
+                p.tag_hex(),
+                p.xlated
+            );
             if !p.map_ids.is_empty() {
                 s += &format!("  map_ids {}", p.map_ids.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(","));
             }
@@ -254,9 +300,10 @@ impl BpfState {
                     format!(",\"map_ids\":[{}]", p.map_ids.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(","))
                 };
                 format!(
-                    "{{\"id\":{id},\"type\":{},\"name\":{},\"gpl_compatible\":true,\"bytes_xlated\":{},\"jited\":false,\"bytes_memlock\":4096{maps}}}",
+                    "{{\"id\":{id},\"type\":{},\"name\":{},\"tag\":\"{}\",\"gpl_compatible\":true,\"bytes_xlated\":{},\"jited\":false,\"bytes_memlock\":4096{maps}}}",
                     json_str(p.prog_type.name()),
                     json_str(&p.name),
+                    p.tag_hex(),
                     p.xlated
                 )
             })

@@ -226,7 +226,7 @@ crate::wire_struct! {
     Internal { section, kind, init, vars }
     DataVar { name, off, size, signed }
     KMap { def, refcnt, usercnt, entries, frozen, inner, progs }
-    KProg { name, prog_type, map_ids, xlated, insns, refcnt }
+    KProg { name, prog_type, map_ids, xlated, tag, insns, refcnt }
     BpfState { maps, progs, last_map_id, last_prog_id, pins, links, last_link_id, struct_ops }
     KLink { prog, target, refcnt }
 }
