@@ -6,10 +6,10 @@ pub fn have(c: &str) -> bool {
     std::process::Command::new("sh").arg("-c").arg(format!("command -v {c}")).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
-/// Runs `elf` on QEMU's `machine` under gdb: continues to `start` (when
-/// given), then prints r0-r12, sp, pc and xPSR before each of `steps`
-/// single steps.
-pub fn qemu_trace(machine: &str, elf: &std::path::Path, start: Option<u32>, steps: usize) -> Vec<Vec<u32>> {
+/// Starts QEMU's `machine` on `elf`, stopped, with its gdb server on a
+/// port of its own, runs the gdb commands `body` against it (after
+/// connecting; `kill` is appended) and returns what gdb printed.
+fn qemu_gdb(machine: &str, elf: &std::path::Path, body: &str) -> String {
     use std::process::{Command, Stdio};
     static PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
     let port = 20000 + (std::process::id() % 20000) as u16 + PORT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -35,25 +35,32 @@ pub fn qemu_trace(machine: &str, elf: &std::path::Path, start: Option<u32>, step
         .expect("qemu starts");
     std::thread::sleep(std::time::Duration::from_millis(500));
     let script = std::env::temp_dir().join(format!("mcu-{port}.gdb"));
-    let goto = start.map(|a| format!("tbreak *{a:#x}\ncontinue\n")).unwrap_or_default();
-    std::fs::write(
-        &script,
-        format!(
-            "set pagination off\nset confirm off\ntarget remote 127.0.0.1:{port}\n{goto}set $n = 0\nwhile $n < {steps}\n  printf \"R %x %x %x %x %x %x %x %x %x %x %x %x %x %x %x %x\\n\", $r0, $r1, $r2, $r3, $r4, $r5, $r6, $r7, $r8, $r9, $r10, $r11, $r12, $sp, $pc, $xpsr\n  stepi\n  set $n = $n + 1\nend\nkill\n"
-        ),
-    )
-    .expect("script");
+    std::fs::write(&script, format!("set pagination off\nset confirm off\ntarget remote 127.0.0.1:{port}\n{body}kill\n")).expect("script");
     let out =
         Command::new("timeout").args(["120", "gdb-multiarch", "-q", "-batch", "-x"]).arg(&script).arg(elf).output().expect("gdb runs");
     let _ = qemu.kill();
     let _ = qemu.wait();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let _ = std::fs::remove_file(&script);
+    format!("{}\n--- stderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// QEMU's registers (r0-r12, sp, pc, xPSR) before each of `steps`
+/// instructions of `elf` on `machine`, from reset or from address `start`.
+pub fn qemu_trace(machine: &str, elf: &std::path::Path, start: Option<u32>, steps: usize) -> Vec<Vec<u32>> {
+    let goto = start.map(|a| format!("tbreak *{a:#x}\ncontinue\n")).unwrap_or_default();
+    let text = qemu_gdb(
+        machine,
+        elf,
+        &format!(
+            "{goto}set $n = 0\nwhile $n < {steps}\n  printf \"R %x %x %x %x %x %x %x %x %x %x %x %x %x %x %x %x\\n\", $r0, $r1, $r2, $r3, $r4, $r5, $r6, $r7, $r8, $r9, $r10, $r11, $r12, $sp, $pc, $xpsr\n  stepi\n  set $n = $n + 1\nend\n"
+        ),
+    );
     let real: Vec<Vec<u32>> = text
         .lines()
         .filter_map(|l| l.strip_prefix("R "))
         .map(|l| l.split_whitespace().map(|h| u32::from_str_radix(h, 16).expect("hex")).collect())
         .collect();
-    assert_eq!(real.len(), steps, "gdb printed every step:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(real.len(), steps, "gdb printed every step:\n{text}");
     real
 }
 
@@ -61,46 +68,17 @@ pub fn qemu_trace(machine: &str, elf: &std::path::Path, start: Option<u32>, step
 /// temporary breakpoint there), then reads `count` words at each
 /// `(address, count)` through gdb.
 pub fn qemu_words_at(machine: &str, elf: &std::path::Path, stop: &str, reads: &[(u32, usize)]) -> Vec<Vec<u32>> {
-    use std::process::{Command, Stdio};
-    let port = 40000 + (std::process::id() % 20000) as u16;
-    let mut qemu = Command::new("qemu-system-arm")
-        .args([
-            "-M",
-            machine,
-            "-display",
-            "none",
-            "-serial",
-            "null",
-            "-monitor",
-            "none",
-            "-S",
-            "-gdb",
-            &format!("tcp:127.0.0.1:{port}"),
-            "-kernel",
-        ])
-        .arg(elf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("qemu starts");
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let script = std::env::temp_dir().join(format!("mcu-words-{port}.gdb"));
-    let x: String = reads.iter().map(|(a, n)| format!("printf \"W\"\nset $i = 0\nwhile $i < {n}\n  printf \" %x\", *(unsigned int *)({a:#x} + 4 * $i)\n  set $i = $i + 1\nend\nprintf \"\\n\"\n")).collect();
-    std::fs::write(
-        &script,
-        format!("set pagination off\nset confirm off\ntarget remote 127.0.0.1:{port}\ntbreak {stop}\ncontinue\n{x}kill\n"),
-    )
-    .expect("script");
-    let out = Command::new("timeout").args(["60", "gdb-multiarch", "-q", "-batch", "-x"]).arg(&script).arg(elf).output().expect("gdb runs");
-    let _ = qemu.kill();
-    let _ = qemu.wait();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let x: String = reads
+        .iter()
+        .map(|(a, n)| format!("printf \"W\"\nset $i = 0\nwhile $i < {n}\n  printf \" %x\", *(unsigned int *)({a:#x} + 4 * $i)\n  set $i = $i + 1\nend\nprintf \"\\n\"\n"))
+        .collect();
+    let text = qemu_gdb(machine, elf, &format!("tbreak {stop}\ncontinue\n{x}"));
     let words: Vec<Vec<u32>> = text
         .lines()
         .filter_map(|l| l.strip_prefix("W"))
         .map(|l| l.split_whitespace().map(|h| u32::from_str_radix(h, 16).expect("hex")).collect())
         .collect();
-    assert_eq!(words.len(), reads.len(), "gdb printed every read:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(words.len(), reads.len(), "gdb printed every read:\n{text}");
     words
 }
 

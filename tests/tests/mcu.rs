@@ -701,22 +701,6 @@ fn an_rtos_starts_its_task_on_psp_and_the_task_s_exceptions_stack_there_as_on_qe
     r.expect("reaches done");
     let c = cpu(&m);
     assert_eq!((c.r[4], c.r[5], c.r[13], c.sys.control & 2), (2, 0xffff_fffd, 0x2000_8000, 2), "the task ran twice, on PSP");
-    use sim_tests::qemu::{have, qemu_trace};
-    if !(have("qemu-system-arm") && have("gdb-multiarch")) {
-        eprintln!("skipped the QEMU comparison: qemu-system-arm and gdb-multiarch are not installed (cargo xtask setup installs them)");
-        return;
-    }
-    let real = qemu_trace("lm3s6965evb", &sim_tests::root().join("fixtures/mcu/nvic/rtos.elf"), None, 40);
-    let mut m = self::board(RTOS);
-    m.apply(&McuOp::McuLoad {
-        path: "/fw".into(),
-        board: Some("lm3s6965".into()),
-        flash_kib: None,
-        ram_kib: None,
-        seed: 9,
-        keep_ram: false,
-    })
-    .expect("load");
-    m.apply(&McuOp::McuReset {}).expect("reset");
-    step_along(&mut m, &real, "rtos.s on lm3s6965evb", false);
+    // Every instruction, through both svcs and their returns, as QEMU runs it.
+    agrees_with_qemu(RTOS, "fixtures/mcu/nvic/rtos.elf", "lm3s6965", "lm3s6965evb", 40);
 }
