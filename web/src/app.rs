@@ -236,8 +236,7 @@ async fn open_url(url: &str, bytes: &[u8], board: Option<String>) -> Result<Rc<L
 
 /// `url` made absolute against the page's own address.
 fn absolute(url: &str) -> String {
-    let base = web_sys::window().and_then(|w| w.document()).and_then(|d| d.base_uri().ok().flatten()).unwrap_or_default();
-    web_sys::Url::new_with_base(url, &base).map(|u| u.href()).unwrap_or_else(|_| url.to_string())
+    web_sys::Url::new_with_base(url, &engine::page_base()).map(|u| u.href()).unwrap_or_else(|_| url.to_string())
 }
 
 /// Fetches `?src=`: a lesson file, or an ELF file (executable, firmware, BPF object).
@@ -407,15 +406,9 @@ pub fn app(props: &AppProps) -> Html {
                         return;
                     };
                     // The element typed in, also inside a <memsim-lesson>'s shadow root.
-                    let typing = e
-                        .composed_path()
-                        .get(0)
-                        .dyn_into::<web_sys::Element>()
-                        .ok()
-                        .map(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON"))
-                        .unwrap_or(false);
-                    let in_text =
-                        e.composed_path().get(0).dyn_into::<web_sys::Element>().ok().is_some_and(|el| el.tag_name() == "TEXTAREA");
+                    let tag = e.composed_path().get(0).dyn_into::<web_sys::Element>().map(|el| el.tag_name()).unwrap_or_default();
+                    let typing = matches!(tag.as_str(), "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON");
+                    let in_text = tag == "TEXTAREA";
                     // The browser's and the system's own shortcuts (Alt+← is Back), and typing.
                     if e.ctrl_key() || e.alt_key() || e.meta_key() || in_text {
                         return;

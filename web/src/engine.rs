@@ -45,11 +45,12 @@ fn js_error(e: wasm_bindgen::JsValue) -> String {
 /// `globalThis.memsimAssets` when a `<memsim-lesson>` script set it (the
 /// package's own URL, on a course site elsewhere), else the page's address.
 pub fn asset_base() -> String {
-    js_sys::Reflect::get(&js_sys::global(), &"memsimAssets".into())
-        .ok()
-        .and_then(|v| v.as_string())
-        .or_else(|| web_sys::window().and_then(|w| w.document()).and_then(|d| d.base_uri().ok().flatten()))
-        .unwrap_or_default()
+    js_sys::Reflect::get(&js_sys::global(), &"memsimAssets".into()).ok().and_then(|v| v.as_string()).unwrap_or_else(page_base)
+}
+
+/// The page's own address (`document.baseURI`).
+pub fn page_base() -> String {
+    web_sys::window().and_then(|w| w.document()).and_then(|d| d.base_uri().ok().flatten()).unwrap_or_default()
 }
 
 /// Fetches `url` (relative to [`asset_base`]); Ok(None) when the server

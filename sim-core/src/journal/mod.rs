@@ -184,8 +184,10 @@ impl<W: Wire, D: Wire, F: Wire> Batch<W, D, F> {
         (0..self.len()).filter_map(|i| self.get(i))
     }
 
-    /// Every event's bytes, back to back, and where each starts.
-    pub(crate) fn parts(&self) -> (&[u8], &[u32]) {
-        (&self.bytes, &self.starts)
+    /// Appends an event's encoding.
+    fn push(&mut self, encoded: &[u8]) {
+        // A recording is limited to 4 GiB of encoded events.
+        self.starts.push(u32::try_from(self.bytes.len()).unwrap_or(u32::MAX));
+        self.bytes.extend_from_slice(encoded);
     }
 }

@@ -10,8 +10,7 @@
 //! events in between.
 
 use super::wire::{Reader, Wire};
-use super::{Batch, Event, Kinds, Undo};
-use std::marker::PhantomData;
+use super::{Batch, Event, Undo};
 
 /// Events between two checkpoints.
 pub const CHECKPOINT_EVERY: usize = 1024;
@@ -19,43 +18,30 @@ pub const CHECKPOINT_EVERY: usize = 1024;
 /// A recorded run of states `S` changed by deltas `D`, with events saying `W` and pointing at `F`.
 #[derive(Clone, Debug)]
 pub struct Timeline<S, W, D, F> {
-    /// The events, encoded one after another.
-    bytes: Vec<u8>,
-    /// Where each event starts in `bytes`.
-    starts: Vec<u32>,
+    /// The events, encoded one after another, with where each starts.
+    events: Batch<W, D, F>,
     /// (operation, its first event), one entry per operation that has events.
     ops: Vec<(usize, usize)>,
     /// (events applied, state then), ascending; the first is the start.
     checkpoints: Vec<(usize, S)>,
     pos: usize,
     current: S,
-    kinds: Kinds<W, D, F>,
 }
 
 impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
     /// Starts recording from `initial`.
     pub fn new(initial: S) -> Self {
-        Timeline {
-            bytes: Vec::new(),
-            starts: Vec::new(),
-            ops: Vec::new(),
-            checkpoints: vec![(0, initial.clone())],
-            pos: 0,
-            current: initial,
-            kinds: PhantomData,
-        }
+        Timeline { events: Batch::default(), ops: Vec::new(), checkpoints: vec![(0, initial.clone())], pos: 0, current: initial }
     }
 
     /// Appends the events of operation `op` (at the end of the timeline,
     /// where it moves first); the state follows them. Their encoding is
     /// kept as the batch holds it.
     pub fn record(&mut self, op: usize, events: Batch<W, D, F>) {
-        let (bytes, starts) = events.parts();
-        self.bytes.reserve(bytes.len());
-        self.starts.reserve(starts.len());
-        for (i, start) in starts.iter().enumerate() {
-            let end = starts.get(i + 1).map(|s| *s as usize).unwrap_or(bytes.len());
-            let encoded = &bytes[*start as usize..end];
+        self.events.bytes.reserve(events.bytes.len());
+        self.events.starts.reserve(events.len());
+        for i in 0..events.len() {
+            let encoded = events.encoded(i);
             // Only the deltas are needed: the record and focus are read
             // past, and each delta is applied as it is read.
             let mut r = Reader::new(encoded);
@@ -70,7 +56,7 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
                             }
                         }
                     },
-                    |b| b.extend_from_slice(encoded),
+                    encoded,
                 );
             }
         }
@@ -86,22 +72,19 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
                     d.apply(state, true);
                 }
             },
-            |bytes| bytes.extend_from_slice(encoded),
+            encoded,
         );
     }
 
     /// Applies an event's deltas (`apply` does, to the current state),
-    /// writes its encoding (`write` appends it to the event bytes) and takes
-    /// a checkpoint when one is due.
-    fn append(&mut self, op: usize, apply: impl FnOnce(&mut S), write: impl FnOnce(&mut Vec<u8>)) {
+    /// keeps its encoding and takes a checkpoint when one is due.
+    fn append(&mut self, op: usize, apply: impl FnOnce(&mut S), encoded: &[u8]) {
         self.seek(self.len());
         if self.ops.last().is_none_or(|(o, _)| *o != op) {
             self.ops.push((op, self.len()));
         }
         apply(&mut self.current);
-        // A recording is limited to 4 GiB of encoded events.
-        self.starts.push(u32::try_from(self.bytes.len()).unwrap_or(u32::MAX));
-        write(&mut self.bytes);
+        self.events.push(encoded);
         self.pos += 1;
         if self.pos % CHECKPOINT_EVERY == 0 {
             self.checkpoints.push((self.pos, self.current.clone()));
@@ -115,12 +98,12 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
 
     /// Number of events.
     pub fn len(&self) -> usize {
-        self.starts.len()
+        self.events.len()
     }
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.starts.is_empty()
+        self.events.is_empty()
     }
 
     /// Events applied so far (0 = the initial state).
@@ -135,8 +118,7 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
 
     /// Event `i`, decoded.
     pub fn event(&self, i: usize) -> Option<Event<W, D, F>> {
-        let start = *self.starts.get(i)? as usize;
-        Event::get(&mut Reader::new(self.bytes.get(start..)?)).ok()
+        self.events.get(i)
     }
 
     /// Events `from..to`, decoded.
@@ -146,14 +128,12 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
 
     /// The encoding of event `i`, as [`Timeline::record`] wrote it.
     pub fn encoded(&self, i: usize) -> &[u8] {
-        let start = self.starts.get(i).map(|s| *s as usize).unwrap_or(self.bytes.len());
-        let end = self.starts.get(i + 1).map(|s| *s as usize).unwrap_or(self.bytes.len());
-        self.bytes.get(start..end).unwrap_or(&[])
+        self.events.encoded(i)
     }
 
     /// Bytes the encoded events and their index take (checkpoints aside).
     pub fn encoded_bytes(&self) -> usize {
-        self.bytes.len() + 4 * self.starts.len() + 16 * self.ops.len()
+        self.events.bytes.len() + 4 * self.events.starts.len() + 16 * self.ops.len()
     }
 
     /// The operation that caused event `i`.
