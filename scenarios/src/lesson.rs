@@ -1,5 +1,6 @@
 //! The lesson file format.
 
+use crate::ask::Ask;
 use crate::check::Expect;
 use serde::{Deserialize, Serialize};
 use sim_core::{Config, Op};
@@ -69,6 +70,10 @@ pub struct Step {
     /// Checks on the state after the operation.
     #[serde(default)]
     pub expect: Vec<Expect>,
+    /// A question the student answers before the operation runs (see
+    /// [`crate::ask`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask: Option<Ask>,
 }
 
 /// A lesson file that cannot be used, with where the problem is.
@@ -231,6 +236,13 @@ fn validate(l: &Lesson, text: &str) -> Result<(), ParseError> {
     }
     if l.machine.frames > 1 << 22 {
         return err("frames", "frames may be at most 4194304 (16 GiB of 4 KiB pages)".into());
+    }
+    for s in &l.steps {
+        if let Some(a) = &s.ask {
+            if let Err(message) = a.validate() {
+                return err(&a.question, message);
+            }
+        }
     }
     for f in &l.files {
         match (&f.fixture, &f.text, &f.src) {

@@ -9,6 +9,7 @@
 
 #![deny(missing_docs)]
 
+pub mod ask;
 pub mod check;
 pub mod fixtures;
 pub mod inspect;

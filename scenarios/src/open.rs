@@ -142,7 +142,7 @@ pub fn own_elf_until(name: &str, bytes: &[u8], at_entry: bool) -> Result<Run, St
     let path = format!("/home/student/{}", if safe.is_empty() { "program" } else { &safe });
     let entry = image.entry.wrapping_add(sim_core::linux::exec::fresh_load_bias(&image));
     fn step(say: &str, op: impl Into<Op>, expect: Vec<Expect>) -> Step {
-        Step { say: say.into(), op: op.into(), expect }
+        Step { say: say.into(), op: op.into(), expect, ask: None }
     }
     let mut steps = vec![
         step("A shell is running.", LinuxOp::Spawn { name: "sh".into() }, vec![]),
@@ -256,7 +256,7 @@ pub fn own_firmware_on(name: &str, bytes: &[u8], board: Option<&str>) -> Result<
     let b = mcu::choose_board(&fw, name, board, None, None).map_err(|e| e.to_string())?.board;
     let path = "/fw/firmware.elf".to_string();
     fn step(say: &str, op: impl Into<Op>) -> Step {
-        Step { say: say.into(), op: op.into(), expect: vec![] }
+        Step { say: say.into(), op: op.into(), expect: vec![], ask: None }
     }
     let steps = vec![
         step(
@@ -320,7 +320,7 @@ pub fn own_bpf(name: &str, bytes: &[u8]) -> Result<Run, String> {
         .map_err(|e| format!("{name}: libbpf: {e}"))?;
     let path = "/root/yours.o".to_string();
     fn step(say: &str, op: impl Into<Op>) -> Step {
-        Step { say: say.into(), op: op.into(), expect: vec![] }
+        Step { say: say.into(), op: op.into(), expect: vec![], ask: None }
     }
     let pin = "/sys/fs/bpf/yours".to_string();
     // Global data: pin its maps too, so that their values can be read after bpftool exits.

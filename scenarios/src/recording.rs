@@ -69,13 +69,14 @@ sim_core::wire_struct! {
 
 impl Wire for StepRecord {
     fn put(&self, out: &mut Vec<u8>) {
-        let StepRecord { say, op, pid, outcome, first_event, event_count: _, checks, loops } = self;
+        let StepRecord { say, op, pid, outcome, first_event, event_count: _, checks, ask, loops } = self;
         say.put(out);
         op.put(out);
         pid.put(out);
         outcome.put(out);
         first_event.put(out);
         checks.put(out);
+        ask.put(out);
         loops.put(out);
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
@@ -87,6 +88,7 @@ impl Wire for StepRecord {
             first_event: Wire::get(r)?,
             event_count: 0,
             checks: Wire::get(r)?,
+            ask: Wire::get(r)?,
             loops: Wire::get(r)?,
         })
     }
@@ -117,6 +119,9 @@ impl<W: Wire + Clone> Wire for Recording<W> {
             let inside = |l: &sim_core::mcu::loops::Loop| {
                 l.len >= 1 && l.reps >= sim_core::mcu::loops::FOLD_FROM && l.first >= s.first_event && l.end() <= end
             };
+            if s.ask.as_ref().is_some_and(|a| a.right.is_some_and(|r| r >= a.choices.len())) {
+                return Err(WireError::Bad { what: "a question's right answer is not among its choices", at: 0 });
+            }
             if !s.loops.iter().all(inside) || !s.loops.windows(2).all(|w| w[0].folded().end <= w[1].first) {
                 return Err(WireError::Bad { what: "a folded loop is not among its step's events", at: 0 });
             }

@@ -47,6 +47,15 @@ pub fn trace_text(run: &Run) -> String {
         for line in step.say.lines() {
             let _ = writeln!(s, "  | {line}");
         }
+        if let Some(a) = &step.ask {
+            let _ = writeln!(s, "  ? {}", a.question);
+            for (n, c) in a.choices.iter().enumerate() {
+                let _ = writeln!(s, "  ?   {}. {c}{}", n + 1, if a.right == Some(n) { "  <- right" } else { "" });
+            }
+            for line in a.why.lines() {
+                let _ = writeln!(s, "  ? why: {line}");
+            }
+        }
         write_folded(&mut s, texts.by_ref().take(step.event_count), step.first_event, &step.loops);
         let _ = writeln!(s, "  => {}", outcome_text(&step.outcome));
         for c in &step.checks {

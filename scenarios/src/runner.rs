@@ -1,5 +1,6 @@
 //! Runs a lesson: applies each step, checks its expectations, records the timeline.
 
+use crate::ask::AskRecord;
 use crate::check::CheckResult;
 use crate::lesson::Lesson;
 use serde::Serialize;
@@ -72,6 +73,9 @@ pub struct StepRecord {
     pub event_count: usize,
     /// Its expectations' verdicts.
     pub checks: Vec<CheckResult>,
+    /// The question asked before it, with the answer the run found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ask: Option<AskRecord>,
     /// The tight loops among its instructions, which the trace and the
     /// page fold.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -154,7 +158,12 @@ pub fn run_limited(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>, max_eve
     let mut steps = Vec::with_capacity(lesson.steps.len());
     for (i, step) in lesson.steps.iter().enumerate() {
         let applied = m.apply(&step.op).map_err(|error| RunError::Step { step: i + 1, op: step.op.describe(), error })?;
-        let checks = step.expect.iter().map(|e| e.check(m.state(), &applied.outcome)).collect();
+        let mut checks: Vec<CheckResult> = step.expect.iter().map(|e| e.check(m.state(), &applied.outcome)).collect();
+        let ask = step.ask.as_ref().map(|a| {
+            let (record, verdict) = a.eval(m.state(), &applied.outcome);
+            checks.push(verdict);
+            record
+        });
         let first_event = timeline.len();
         if first_event + applied.events.len() > max_events {
             return Err(RunError::TooManyEvents(max_events));
@@ -176,6 +185,7 @@ pub fn run_limited(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>, max_eve
             first_event,
             event_count,
             checks,
+            ask,
             loops,
         });
     }

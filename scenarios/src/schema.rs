@@ -70,6 +70,32 @@ fn tagged(tag: &str, specs: &[RecordSpec], what: &str) -> Value {
     json!({ "allOf": all })
 }
 
+/// The checks as a question's choices write them: each with its `text`.
+fn choice_specs() -> Vec<RecordSpec> {
+    let text =
+        sim_core::fields::FieldSpec { name: "text".into(), kind: FieldKind::Str, required: true, doc: "What the student reads.".into() };
+    let mut specs = crate::check::Expect::specs();
+    for r in &mut specs {
+        r.fields.insert(0, text.clone());
+    }
+    specs
+}
+
+/// A step's `ask`.
+fn ask_schema() -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["question", "choices"],
+        "description": "A question the student answers before the operation runs; the right choice is the one whose check holds after it.",
+        "properties": {
+            "question": { "type": "string", "minLength": 1, "description": "What the student is asked to predict." },
+            "choices": { "type": "array", "minItems": 2, "maxItems": crate::ask::MAX_CHOICES, "items": { "$ref": "#/definitions/choice" }, "description": "The answers offered; exactly one must hold after the step." },
+            "why": { "type": "string", "description": "Why the right answer is right, shown after the student answers." },
+        },
+    })
+}
+
 /// The schema of a lesson file (TOML, or JSON of the same shape).
 pub fn lesson_schema() -> Value {
     let fixtures: Vec<&str> = crate::fixtures::FIXTURES.iter().map(|(n, _)| *n).collect();
@@ -127,6 +153,7 @@ pub fn lesson_schema() -> Value {
                         "say": { "type": "string", "description": "Narration shown before the operation runs." },
                         "do": { "$ref": "#/definitions/op" },
                         "expect": { "type": "array", "items": { "$ref": "#/definitions/check" }, "description": "Checks on the state after the operation." },
+                        "ask": ask_schema(),
                     },
                 },
             },
@@ -134,6 +161,7 @@ pub fn lesson_schema() -> Value {
         "definitions": {
             "op": tagged("op", &sim_core::Op::specs(), "The operation."),
             "check": tagged("check", &crate::check::Expect::specs(), "What to check."),
+            "choice": tagged("check", &choice_specs(), "An answer offered: its text and the check that makes it right."),
         },
     })
 }

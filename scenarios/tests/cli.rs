@@ -59,6 +59,32 @@ fn a_failing_expectation_exits_1_and_names_it() {
     assert_eq!(scenarios(&["run", &ok]).0, 0);
 }
 
+/// `GOOD` with a question whose choices are processes in `states`.
+fn asking(states: &[&str]) -> String {
+    let choices: Vec<String> =
+        states.iter().map(|st| format!("{{ text = \"{st}\", check = \"process\", pid = 1, state = \"{st}\" }}")).collect();
+    format!("{GOOD}[steps.ask]\nquestion = \"What state is process 1 in?\"\nchoices = [{}]\n", choices.join(", "))
+}
+
+#[test]
+fn a_question_s_right_answer_comes_from_the_run_and_must_be_one() {
+    // The simulation says which choice is right; the trace marks it.
+    let (code, out, _) = scenarios(&["run", &temp("ask.toml", &asking(&["zombie", "running", "gone"]))]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("  ? What state is process 1 in?\n  ?   1. zombie\n  ?   2. running  <- right\n  ?   3. gone\n"), "{out}");
+    assert!(out.contains("ok: the question has one right answer: choice 2"), "{out}");
+    let (_, json, _) = scenarios(&["run", &temp("ask.toml", &asking(&["zombie", "running"])), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["steps"][0]["ask"]["right"], 1, "{json}");
+    // No right answer, or two: the lesson fails as a failed expectation does.
+    let (code, _, err) = scenarios(&["run", &temp("none.toml", &asking(&["zombie", "gone"]))]);
+    assert_eq!(code, 1);
+    assert!(err.contains("none of the choices holds: 1. zombie (found running); 2. gone (found running)"), "{err}");
+    let (code, _, err) = scenarios(&["run", &temp("two.toml", &asking(&["running", "zombie", "running"]))]);
+    assert_eq!(code, 1);
+    assert!(err.contains("choices 1, 3 all hold"), "{err}");
+}
+
 #[test]
 fn invalid_lessons_exit_2_with_line_and_column() {
     let cases = [

@@ -302,7 +302,26 @@ fn lessons() -> Vec<Bad> {
             text("id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\n[[files]]\npath = \"/bin/a\"\nsrc = \"hello\"\n[[steps]]\nsay = \"s\"\ndo = { op = \"spawn\", name = \"a\" }\n"),
             "src `hello`: ",
         ),
+        // A question needs two choices or more, each with its words and a check.
+        bad("lesson-ask-one-choice.toml", f, text(&ask_lesson("{ text = \"none\", check = \"frames\", kind = \"anon\", equals = 0 }")), "10:13: `ask`: a question offers 2 to 9 choices; this one has 1"),
+        bad(
+            "lesson-ask-choice-without-text.toml",
+            f,
+            text(&ask_lesson("{ check = \"frames\", kind = \"anon\", equals = 0 }, { text = \"one\", check = \"frames\", kind = \"anon\", equals = 1 }")),
+            "missing field `text`",
+        ),
+        bad(
+            "lesson-ask-choice-typo.toml",
+            f,
+            text(&ask_lesson("{ text = \"none\", check = \"frames\", kind = \"anonn\", equals = 0 }, { text = \"one\", check = \"frames\", kind = \"anon\", equals = 1 }")),
+            "9:54: check `frames`: `kind` = `anonn` is not a frame kind; use anon, page_table, page_cache or zero",
+        ),
     ]
+}
+
+/// A one-step lesson whose step asks a question with `choices`.
+fn ask_lesson(choices: &str) -> String {
+    format!("id = \"x\"\ntitle = \"t\"\nsummary = \"s\"\n[[steps]]\nsay = \"s\"\ndo = {{ op = \"spawn\", name = \"a\" }}\n[steps.ask]\nwhy = \"w\"\nchoices = [{choices}]\nquestion = \"How many frames?\"\n")
 }
 
 fn recordings() -> Vec<Bad> {

@@ -168,7 +168,7 @@ impl Expect {
         [LinuxCheck::specs(), NtCheck::specs(), McuCheck::specs(), BpfCheck::specs()].concat()
     }
 
-    fn from_fields(kind: &str, f: &mut Fields) -> Result<Expect, String> {
+    pub(crate) fn from_fields(kind: &str, f: &mut Fields) -> Result<Expect, String> {
         let found = None
             .or_else(|| LinuxCheck::from_fields(kind, f).map(|r| r.map(Expect::Linux)))
             .or_else(|| NtCheck::from_fields(kind, f).map(|r| r.map(Expect::Nt)))
