@@ -22,11 +22,12 @@ fn simulated_maps() -> Vec<(u64, u64, String, bool)> {
         system: None,
         files: vec![FileSpec { path: "/bin/static_maps".into(), fixture: Some("exec/static_maps".into()), text: None, src: None }],
         steps: vec![
-            Step { say: String::new(), op: LinuxOp::Spawn { name: "sh".into() }.into(), expect: vec![] },
+            Step { say: String::new(), op: LinuxOp::Spawn { name: "sh".into() }.into(), expect: vec![], ask: None },
             Step {
                 say: String::new(),
                 op: LinuxOp::Exec { pid: Pid(1), path: "/bin/static_maps".into(), argv: vec![], envp: vec![] }.into(),
                 expect: vec![],
+                ask: None,
             },
         ],
     };

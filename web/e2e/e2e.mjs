@@ -30,12 +30,20 @@ const browser = await chromium.launch({
 const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
 const errors = [];
 page.on("pageerror", (e) => errors.push(String(e)));
+// The console noise a student's devtools would show: a favicon 404, the
+// passive-listener error on key presses.
+const noise = [];
+page.on("response", (r) => { if (r.status() === 404 && r.url().includes("favicon")) noise.push(`404 ${r.url()}`); });
+page.on("console", (m) => { if (/passive event listener/i.test(m.text())) noise.push(m.text()); });
 const position = () => page.textContent("#position");
 // Every navigation waits for the narrator module (the events' words), which
 // the page fetches right after its first render.
+// Questions are turned off (`questions=off`) except where a check asks for
+// them: the other checks step through lessons without stopping to answer.
 const navigate = page.goto.bind(page);
-page.goto = async (...args) => {
-  const r = await navigate(...args);
+page.goto = async (url, ...rest) => {
+  if (!url.includes("questions=")) url += (url.includes("?") ? "&" : "?") + "questions=off";
+  const r = await navigate(url, ...rest);
   await page.waitForFunction(() => globalThis.simNarratorReady === true, null, { timeout: 30000 });
   return r;
 };
@@ -70,6 +78,41 @@ await check("a permalink opens that exact state", async () => {
   assert((await position()).startsWith("event 40 /"), await position());
   assert((await page.textContent("#lesson-title")).includes("fork"), "fork lesson");
   await page.screenshot({ path: join(out, "03-permalink-fork.png"), fullPage: true });
+});
+
+await check("predict, then check: a question waits for its answer, then the step runs and the verdict explains", async () => {
+  await page.goto(base + "?lesson=fork-cow&step=0&questions=on");
+  await page.waitForSelector("#position");
+  // To the end of operation 4: operation 5 (fork) asks first.
+  for (let i = 0; i < 4; i++) await page.keyboard.press("Shift+ArrowRight");
+  await page.waitForSelector("#ask #choice-1");
+  const at = await position();
+  assert((await page.textContent("#ask")).includes("Before operation 5"), await page.textContent("#ask"));
+  await page.keyboard.press("ArrowRight");
+  await page.click("#btn-next");
+  assert((await position()) === at, `stepping waits for the answer: ${await position()} vs ${at}`);
+  await page.screenshot({ path: join(out, "13-question.png"), fullPage: false });
+  // A wrong answer: the step runs, the verdict says so and gives the simulation's answer.
+  await page.click("#choice-2");
+  await page.waitForSelector("#ask-verdict");
+  assert((await position()) !== at, "the step ran");
+  const wrong = await page.textContent("#ask-verdict");
+  assert(wrong.includes("Not quite") && wrong.includes("2: the child's page-table entries point at the parent's two frames"), wrong);
+  // The next operation's question, answered right with its number key.
+  await page.keyboard.press("Shift+ArrowRight");
+  await page.waitForFunction(() => (document.querySelector("#ask .ask-head") || {}).textContent?.includes("Before operation 6"));
+  await page.keyboard.press("2");
+  await page.waitForFunction(() => (document.querySelector("#ask-verdict") || {}).textContent?.includes("Right"));
+  await page.screenshot({ path: join(out, "14-answered.png"), fullPage: false });
+  // "don't ask me" turns them off and the address bar keeps it.
+  await page.keyboard.press("Shift+ArrowRight");
+  await page.waitForSelector("#btn-questions-off");
+  await page.click("#btn-questions-off");
+  await page.waitForSelector("#btn-questions-on");
+  const before = await position();
+  await page.keyboard.press("ArrowRight");
+  await page.waitForFunction((b) => document.querySelector("#position").textContent !== b, before);
+  assert(page.url().includes("questions=off"), page.url());
 });
 
 await check("a bad lesson file shows the error and keeps the lesson", async () => {
@@ -425,8 +468,9 @@ await check(`jumps in a ${key === "10k" ? "10,000" : "20,000"}-event trace`, asy
 });
 }
 
-await check("no uncaught errors in the page", async () => {
+await check("no uncaught errors in the page, no favicon 404, no passive-listener errors", async () => {
   assert(errors.length === 0, errors.join("\n"));
+  assert(noise.length === 0, noise.join("\n"));
 });
 
 await browser.close();

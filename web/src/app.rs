@@ -1,6 +1,7 @@
 //! The app: one reducer over [`Action`], the lesson picker, the inputs, and
 //! the frame the views sit in.
 
+use crate::components::ask::AskPanel;
 use crate::components::narration::Narration;
 use crate::components::timeline::Controls;
 use crate::components::views::Views;
@@ -9,6 +10,7 @@ use crate::loader::Source;
 use crate::url;
 use scenarios::SealedRecording as Recording;
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
@@ -36,6 +38,12 @@ impl Loaded {
         let mut timeline = run.timeline.clone();
         timeline.seek(0);
         Loaded { run, timeline: RefCell::new(timeline), source, firmware: None, board: None }
+    }
+
+    /// The step (index) whose question is asked at position `pos`, before
+    /// its first event: one that starts there and was not answered yet.
+    pub fn question_at(&self, pos: usize, answers: &BTreeMap<usize, usize>) -> Option<usize> {
+        self.run.steps.iter().enumerate().position(|(k, s)| s.first_event == pos && s.ask.is_some() && !answers.contains_key(&k))
     }
 
     /// The folded loop (see [`sim_core::mcu::loops`]) the event that led to
@@ -77,6 +85,10 @@ pub struct AppState {
     pub lessons: Rc<Vec<LessonInfo>>,
     /// Something is being fetched or run.
     pub busy: bool,
+    /// Whether the lesson's questions are asked before their steps.
+    pub questions: bool,
+    /// The student's answers: step index to the choice picked (0-based).
+    pub answers: Rc<BTreeMap<usize, usize>>,
 }
 
 impl PartialEq for AppState {
@@ -93,6 +105,8 @@ impl PartialEq for AppState {
             && self.embed == o.embed
             && Rc::ptr_eq(&self.lessons, &o.lessons)
             && self.busy == o.busy
+            && self.questions == o.questions
+            && Rc::ptr_eq(&self.answers, &o.answers)
     }
 }
 
@@ -123,6 +137,10 @@ pub enum Action {
     Index(Rc<Vec<LessonInfo>>),
     /// A lesson is being fetched or run.
     Busy,
+    /// The student picks choice N (0-based) of the question waiting.
+    Answer(usize),
+    /// Ask the lesson's questions, or not.
+    Questions(bool),
 }
 
 impl AppState {
@@ -133,6 +151,21 @@ impl AppState {
     /// The event position of the start of each operation.
     fn op_starts(&self) -> Vec<usize> {
         self.loaded.as_ref().map(|l| l.run.steps.iter().map(|s| s.first_event).collect()).unwrap_or_default()
+    }
+
+    /// The step whose question waits for an answer before the timeline may
+    /// move on from here: one starting at this position, with a question
+    /// not yet answered.
+    pub fn pending_ask(&self) -> Option<usize> {
+        self.loaded.as_ref().filter(|_| self.questions)?.question_at(self.pos, &self.answers)
+    }
+
+    /// A move forward, unless a question waits (playback then stops).
+    fn forward(&self, to: impl FnOnce(&AppState) -> AppState) -> AppState {
+        match self.pending_ask() {
+            Some(_) => AppState { playing: false, ..self.clone() },
+            None => to(self),
+        }
     }
 
     fn seek(&self, n: usize) -> AppState {
@@ -151,7 +184,8 @@ impl Reducible for AppState {
         let s = &*self;
         Rc::new(match action {
             Action::Load(Ok(l), at) => {
-                let st = AppState { loaded: Some(l), pos: 0, error: None, playing: false, busy: false, ..s.clone() };
+                let st =
+                    AppState { loaded: Some(l), pos: 0, error: None, playing: false, busy: false, answers: Rc::default(), ..s.clone() };
                 st.seek(at.unwrap_or(0))
             }
             Action::Load(Err(e), _) | Action::Error(e) => AppState { error: Some(e), playing: false, busy: false, ..s.clone() },
@@ -159,11 +193,28 @@ impl Reducible for AppState {
             Action::Busy => AppState { busy: true, ..s.clone() },
             Action::Dismiss => AppState { error: None, ..s.clone() },
             Action::Seek(n) => s.seek(n),
+            Action::Step(d) if d > 0 => s.forward(|s| s.seek(s.pos.saturating_add_signed(d))),
             Action::Step(d) => s.seek(s.pos.saturating_add_signed(d)),
+            Action::Answer(choice) => match (s.pending_ask(), s.loaded.as_ref()) {
+                (Some(k), Some(l)) if l.run.steps[k].ask.as_ref().is_some_and(|a| choice < a.choices.len()) => {
+                    let mut answers = (*s.answers).clone();
+                    answers.insert(k, choice);
+                    let st = AppState { answers: Rc::new(answers), ..s.clone() };
+                    // Then the step runs: its first event (if it has any).
+                    if l.run.steps[k].event_count > 0 {
+                        st.seek(st.pos + 1)
+                    } else {
+                        st
+                    }
+                }
+                _ => s.clone(),
+            },
+            Action::Questions(on) => AppState { questions: on, ..s.clone() },
             Action::SkipLoop => match s.loaded.as_ref().and_then(|l| l.loop_at(s.pos)) {
                 Some(l) => s.seek(l.end() + 1),
                 None => s.clone(),
             },
+            Action::Op(d) if d > 0 && s.pending_ask().is_some() => s.forward(AppState::clone),
             Action::Op(d) => {
                 // Operation k's events are (starts[k], starts[k+1]]; "next" lands
                 // on the end of the next operation, "previous" on the end of the
@@ -185,6 +236,9 @@ impl Reducible for AppState {
             Action::Tick => {
                 if !s.playing {
                     return self;
+                }
+                if s.pending_ask().is_some() {
+                    return Rc::new(AppState { playing: false, ..s.clone() });
                 }
                 let st = s.seek(s.pos + 1);
                 AppState { playing: st.pos < st.len(), ..st }
@@ -272,7 +326,7 @@ pub struct AppProps {
 #[function_component(App)]
 pub fn app(props: &AppProps) -> Html {
     let params = use_memo(props.search.clone(), |s| url::parse(&s.clone().unwrap_or_else(url::current_search)));
-    let state = use_reducer(|| AppState { speed_ms: 400, embed: params.embed, ..Default::default() });
+    let state = use_reducer(|| AppState { speed_ms: 400, embed: params.embed, questions: !params.no_questions, ..Default::default() });
 
     // First load, from the URL.
     {
@@ -320,15 +374,19 @@ pub fn app(props: &AppProps) -> Html {
     // The address bar follows the timeline (a page's own app only).
     {
         let embed = state.embed;
+        let no_questions = !state.questions;
         let scoped = props.scope.is_some();
         let source = state.loaded.as_ref().map(|l| (l.source.clone(), l.board.clone()));
-        use_effect_with((source, state.pos), move |(source, pos)| {
+        use_effect_with((source, state.pos, no_questions), move |(source, pos, no_questions)| {
+            let no_questions = *no_questions;
             let p = match source {
-                Some((Source::Builtin(id), _)) => url::Params { lesson: Some(id.clone()), step: Some(*pos), src: None, board: None, embed },
-                Some((Source::Url(u), board)) => {
-                    url::Params { lesson: None, step: Some(*pos), src: Some(u.clone()), board: board.clone(), embed }
+                Some((Source::Builtin(id), _)) => {
+                    url::Params { lesson: Some(id.clone()), step: Some(*pos), src: None, board: None, embed, no_questions }
                 }
-                _ => url::Params { lesson: None, step: None, src: None, board: None, embed },
+                Some((Source::Url(u), board)) => {
+                    url::Params { lesson: None, step: Some(*pos), src: Some(u.clone()), board: board.clone(), embed, no_questions }
+                }
+                _ => url::Params { lesson: None, step: None, src: None, board: None, embed, no_questions },
             };
             if source.is_some() && !scoped {
                 url::replace(&p);
@@ -425,6 +483,9 @@ pub fn app(props: &AppProps) -> Html {
                         ("Home", _) => Action::Seek(0),
                         ("End", _) => Action::Seek(usize::MAX),
                         ("l" | "L", _) => Action::SkipLoop,
+                        (d @ ("1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9"), _) => {
+                            Action::Answer(d.parse::<usize>().unwrap_or(1) - 1)
+                        }
                         _ => return,
                     };
                     e.prevent_default();
@@ -590,6 +651,7 @@ pub fn app(props: &AppProps) -> Html {
                         if !l.run.question.is_empty() { <p class="question">{ l.run.question.clone() }</p> }
                     </section>
                     <Controls pos={state.pos} len={tl.len()} has_loops={l.run.steps.iter().any(|s| !s.loops.is_empty())} in_loop={l.loop_at(state.pos).is_some()} playing={state.playing} speed_ms={state.speed_ms} dispatch={dispatch.clone()} />
+                    <AskPanel loaded={l.clone()} pos={state.pos} questions={state.questions} answers={state.answers.clone()} dispatch={dispatch.clone()} />
                     <Narration loaded={l.clone()} pos={state.pos} />
                     <Views loaded={l.clone()} pos={state.pos} />
                 </>

@@ -1,4 +1,5 @@
-//! The address bar: `?lesson=ID&step=N`, `?src=URL`, `?board=ID`, `?embed=1`.
+//! The address bar: `?lesson=ID&step=N`, `?src=URL`, `?board=ID`, `?embed=1`,
+//! `?questions=off`.
 
 /// What the URL asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -13,6 +14,9 @@ pub struct Params {
     pub board: Option<String>,
     /// Embed mode: no site chrome.
     pub embed: bool,
+    /// `questions=off`: the lesson's questions are not asked (replaying,
+    /// or measuring).
+    pub no_questions: bool,
 }
 
 /// Parses a query string such as `?lesson=fork-cow&step=12`.
@@ -26,6 +30,7 @@ pub fn parse(search: &str) -> Params {
     p.src = q.get("src").filter(|s| !s.is_empty());
     p.board = q.get("board").filter(|s| !s.is_empty());
     p.embed = matches!(q.get("embed").as_deref(), Some("1" | "true"));
+    p.no_questions = matches!(q.get("questions").as_deref(), Some("off" | "0" | "false"));
     p
 }
 
@@ -47,6 +52,9 @@ pub fn format(p: &Params) -> String {
     }
     if p.embed {
         q.append("embed", "1");
+    }
+    if p.no_questions {
+        q.append("questions", "off");
     }
     format!("?{}", String::from(q.to_string()))
 }

@@ -81,9 +81,7 @@ impl Ctx<'_> {
         }
         let obj = match BpfObject::open_file(path, &data, libbpf) {
             Ok(o) => o,
-            Err(e) => {
-                return self.bpftool_fail(pid, Errno::EINVAL, format!("libbpf: {e}; Error: failed to open object file"), FailStep::Open)
-            }
+            Err(e) => return self.bpftool_fail(pid, e.errno(), format!("libbpf: {e}; Error: failed to open object file"), FailStep::Open),
         };
         let names: Vec<String> = obj.maps.iter().map(|m| m.name.clone()).collect();
         let (data, user): (Vec<&MapDef>, Vec<&MapDef>) = obj.maps.iter().partition(|m| m.internal.is_some());
@@ -243,9 +241,7 @@ impl Ctx<'_> {
         let Outcome::Pid { pid } = self.k().spawn("bpftool")? else { return Err(SimError::Limit("spawn".into()).into()) };
         let obj = match BpfObject::open_file(path, &data, Libbpf::V1) {
             Ok(o) => o,
-            Err(e) => {
-                return self.bpftool_fail(pid, Errno::EINVAL, format!("libbpf: {e}; Error: failed to open object file"), FailStep::Open)
-            }
+            Err(e) => return self.bpftool_fail(pid, e.errno(), format!("libbpf: {e}; Error: failed to open object file"), FailStep::Open),
         };
         if obj.struct_ops.is_empty() {
             return self.bpftool_fail(pid, Errno::ENOENT, format!("Error: no struct_ops found in {path}"), FailStep::Register);

@@ -75,6 +75,18 @@ pub enum BpfObjectError {
     LegacyMaps,
 }
 
+impl BpfObjectError {
+    /// The error libbpf's `bpf_object__open` returns for it: -ENOTSUP for
+    /// a legacy `maps` section (`bpf_object__elf_collect`, libbpf 1.0+),
+    /// -EINVAL for the format errors modelled here.
+    pub fn errno(&self) -> crate::linux::Errno {
+        match self {
+            BpfObjectError::LegacyMaps => crate::linux::Errno::EOPNOTSUPP,
+            _ => crate::linux::Errno::EINVAL,
+        }
+    }
+}
+
 /// What is wrong with a program's symbol.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum ProgramError {

@@ -41,6 +41,8 @@ pub enum Errno {
     ELIBBAD,
     /// 524: the kernel-internal ENOTSUPP, which glibc's strerror does not know.
     ENOTSUPP,
+    /// 95: Operation not supported (user space's ENOTSUP is the same number).
+    EOPNOTSUPP,
 }
 
 impl Errno {
@@ -62,6 +64,7 @@ impl Errno {
             Errno::ELOOP => 40,
             Errno::ELIBBAD => 80,
             Errno::ENOTSUPP => 524,
+            Errno::EOPNOTSUPP => 95,
         }
     }
     /// strerror() text.
@@ -82,6 +85,7 @@ impl Errno {
             Errno::ELOOP => "Too many levels of symbolic links",
             Errno::ELIBBAD => "Accessing a corrupted shared library",
             Errno::ENOTSUPP => "Unknown error 524",
+            Errno::EOPNOTSUPP => "Operation not supported",
         }
     }
 }
@@ -104,6 +108,8 @@ impl crate::fields::Choice for Errno {
         ("ELIBBAD", Errno::ELIBBAD),
         ("ENOTSUPP", Errno::ENOTSUPP),
         ("EPERM", Errno::EPERM),
+        ("EOPNOTSUPP", Errno::EOPNOTSUPP),
+        ("ENOTSUP", Errno::EOPNOTSUPP),
     ];
 }
 
@@ -294,7 +300,7 @@ pub enum Error {
 }
 
 crate::wire_enum! {
-    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10, ELOOP = 11, ELIBBAD = 12, ENOTSUPP = 13, EPERM = 14 }
+    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10, ELOOP = 11, ELIBBAD = 12, ENOTSUPP = 13, EPERM = 14, EOPNOTSUPP = 15 }
     Outcome {
         Ok = 0,
         Pid { pid } = 1,

@@ -1,5 +1,6 @@
-//! Components: the timeline controls, the narration, and the state views.
+//! Components: the timeline controls, the questions, the narration, and the state views.
 
+pub mod ask;
 pub mod narration;
 pub mod timeline;
 pub mod views;
