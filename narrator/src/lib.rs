@@ -27,6 +27,20 @@ pub fn narrate(what: &[u8]) -> String {
     format!("{text}\u{1}{mechanism}")
 }
 
+/// The memory picture (SVG) of a scene the viewer read from the state
+/// ([`pictures::memory_scene`], encoded); empty if it does not decode.
+#[wasm_bindgen]
+pub fn picture_memory(scene: &[u8]) -> String {
+    pictures::MemoryScene::decode(scene).map(|s| pictures::memory_svg(&s)).unwrap_or_default()
+}
+
+/// The BPF object graph (SVG) of a scene the viewer read from the state
+/// ([`pictures::bpf::BpfScene::of`], encoded); empty if it does not decode.
+#[wasm_bindgen]
+pub fn picture_bpf(scene: &[u8]) -> String {
+    pictures::bpf::BpfScene::decode(scene).map(|s| pictures::bpf::bpf_svg(&s)).unwrap_or_default()
+}
+
 /// Whether the board's fixed parts under `key` are here.
 #[wasm_bindgen]
 pub fn has_board(key: u32) -> bool {

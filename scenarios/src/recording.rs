@@ -28,16 +28,98 @@ pub struct Recording<W = What> {
     /// What each step did. Their `events` are filled from the timeline when
     /// a recording is decoded, not carried twice.
     pub steps: Vec<StepRecord>,
+    /// The loadable segments of each ELF file in the machine's file system,
+    /// read once when the run is recorded: the page names the segment
+    /// behind each mapping without an ELF parser of its own.
+    pub images: Vec<FileSegments>,
     /// Every event, rewindable. The page's viewer reads the records sealed
     /// (`Recording<Sealed<Focus>>`), leaving their sentences to its narrator.
     pub timeline: Tl<State, W, Delta, Focus>,
 }
 
+/// An ELF file's loadable segments, as the page shows them beside mappings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSegments {
+    /// Its path in the machine's file system.
+    pub path: String,
+    /// ET_DYN (position-independent: loaded at a bias).
+    pub dyn_: bool,
+    /// e_phoff.
+    pub phoff: u64,
+    /// The bias exec gives it when ASLR is off ([`sim_core::linux::exec::fresh_load_bias`]).
+    pub fresh_bias: u64,
+    /// Its PT_LOAD segments.
+    pub loads: Vec<LoadSegment>,
+}
+
+/// One PT_LOAD segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadSegment {
+    /// Its index in the program headers.
+    pub index: u32,
+    /// p_offset.
+    pub offset: u64,
+    /// p_vaddr.
+    pub vaddr: u64,
+    /// p_filesz.
+    pub filesz: u64,
+    /// p_memsz.
+    pub memsz: u64,
+    /// p_flags as readelf prints them.
+    pub flags: String,
+}
+
+sim_core::wire_struct! {
+    FileSegments { path, dyn_, phoff, fresh_bias, loads }
+    LoadSegment { index, offset, vaddr, filesz, memsz, flags }
+}
+
+impl FileSegments {
+    /// The segments of every ELF executable or shared object in `st`'s files.
+    pub fn of(st: &State) -> Vec<FileSegments> {
+        use sim_core::linux::elf::ExecImage;
+        st.linux
+            .files
+            .iter()
+            .filter_map(|(path, data)| {
+                let i = ExecImage::parse(data, 1 << 47).ok()?;
+                Some(FileSegments {
+                    path: path.clone(),
+                    dyn_: i.is_dyn(),
+                    phoff: i.phoff,
+                    fresh_bias: sim_core::linux::exec::fresh_load_bias(&i),
+                    loads: i
+                        .loads()
+                        .map(|s| LoadSegment {
+                            index: s.index as u32,
+                            offset: s.offset,
+                            vaddr: s.vaddr,
+                            filesz: s.filesz,
+                            memsz: s.memsz,
+                            flags: s.flags.trim().to_string(),
+                        })
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+}
+
 impl From<Run> for Recording {
     fn from(run: Run) -> Recording {
         let models = crate::lesson::models(&run.lesson);
+        let images = FileSegments::of(run.timeline.state());
         let l = run.lesson;
-        Recording { id: l.id, title: l.title, summary: l.summary, question: l.question, models, steps: run.steps, timeline: run.timeline }
+        Recording {
+            id: l.id,
+            title: l.title,
+            summary: l.summary,
+            question: l.question,
+            models,
+            steps: run.steps,
+            images,
+            timeline: run.timeline,
+        }
     }
 }
 
@@ -96,18 +178,20 @@ impl Wire for StepRecord {
 
 impl<W: Wire + Clone> Wire for Recording<W> {
     fn put(&self, out: &mut Vec<u8>) {
-        let Recording { id, title, summary, question, models, steps, timeline } = self;
+        let Recording { id, title, summary, question, models, steps, images, timeline } = self;
         id.put(out);
         title.put(out);
         summary.put(out);
         question.put(out);
         models.put(out);
         steps.put(out);
+        images.put(out);
         timeline.put(out);
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let (id, title, summary, question, models) = (String::get(r)?, String::get(r)?, String::get(r)?, String::get(r)?, String::get(r)?);
         let mut steps: Vec<StepRecord> = Wire::get(r)?;
+        let images: Vec<FileSegments> = Wire::get(r)?;
         let timeline = Tl::<State, W, Delta, Focus>::get(r)?;
         let n = timeline.len();
         let ends: Vec<usize> = steps.iter().skip(1).map(|s| s.first_event).chain([n]).collect();
@@ -126,6 +210,6 @@ impl<W: Wire + Clone> Wire for Recording<W> {
                 return Err(WireError::Bad { what: "a folded loop is not among its step's events", at: 0 });
             }
         }
-        Ok(Recording { id, title, summary, question, models, steps, timeline })
+        Ok(Recording { id, title, summary, question, models, steps, images, timeline })
     }
 }

@@ -10,7 +10,6 @@ use crate::loader::Source;
 use crate::url;
 use scenarios::SealedRecording as Recording;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
@@ -42,8 +41,12 @@ impl Loaded {
 
     /// The step (index) whose question is asked at position `pos`, before
     /// its first event: one that starts there and was not answered yet.
-    pub fn question_at(&self, pos: usize, answers: &BTreeMap<usize, usize>) -> Option<usize> {
-        self.run.steps.iter().enumerate().position(|(k, s)| s.first_event == pos && s.ask.is_some() && !answers.contains_key(&k))
+    pub fn question_at(&self, pos: usize, answers: &[(usize, usize)]) -> Option<usize> {
+        self.run
+            .steps
+            .iter()
+            .enumerate()
+            .position(|(k, s)| s.first_event == pos && s.ask.is_some() && !answers.iter().any(|(s, _)| *s == k))
     }
 
     /// The folded loop (see [`sim_core::mcu::loops`]) the event that led to
@@ -88,7 +91,7 @@ pub struct AppState {
     /// Whether the lesson's questions are asked before their steps.
     pub questions: bool,
     /// The student's answers: step index to the choice picked (0-based).
-    pub answers: Rc<BTreeMap<usize, usize>>,
+    pub answers: Rc<Vec<(usize, usize)>>,
 }
 
 impl PartialEq for AppState {
@@ -198,7 +201,7 @@ impl Reducible for AppState {
             Action::Answer(choice) => match (s.pending_ask(), s.loaded.as_ref()) {
                 (Some(k), Some(l)) if l.run.steps[k].ask.as_ref().is_some_and(|a| choice < a.choices.len()) => {
                     let mut answers = (*s.answers).clone();
-                    answers.insert(k, choice);
+                    answers.push((k, choice));
                     let st = AppState { answers: Rc::new(answers), ..s.clone() };
                     // Then the step runs: its first event (if it has any).
                     if l.run.steps[k].event_count > 0 {
@@ -581,6 +584,13 @@ pub fn app(props: &AppProps) -> Html {
         })
     };
 
+    // The tables the pictures stand for: hidden until asked for.
+    let tables = use_state(|| false);
+    let toggle_tables = {
+        let tables = tables.clone();
+        Callback::from(move |_: MouseEvent| tables.set(!*tables))
+    };
+    let tables = *tables;
     let current_id = match state.loaded.as_ref().map(|l| &l.source) {
         Some(Source::Builtin(id)) => id.clone(),
         _ => String::new(),
@@ -653,7 +663,7 @@ pub fn app(props: &AppProps) -> Html {
                     <Controls pos={state.pos} len={tl.len()} has_loops={l.run.steps.iter().any(|s| !s.loops.is_empty())} in_loop={l.loop_at(state.pos).is_some()} playing={state.playing} speed_ms={state.speed_ms} dispatch={dispatch.clone()} />
                     <AskPanel loaded={l.clone()} pos={state.pos} questions={state.questions} answers={state.answers.clone()} dispatch={dispatch.clone()} />
                     <Narration loaded={l.clone()} pos={state.pos} />
-                    <Views loaded={l.clone()} pos={state.pos} />
+                    <Views loaded={l.clone()} pos={state.pos} tables={tables} toggle_tables={toggle_tables.clone()} />
                 </>
             }
         }

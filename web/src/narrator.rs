@@ -23,6 +23,14 @@ mod imp {
     pub async fn load() -> bool {
         true
     }
+
+    pub fn memory_picture(scene: &pictures::MemoryScene) -> Option<String> {
+        Some(pictures::memory_svg(scene))
+    }
+
+    pub fn bpf_picture(scene: &pictures::bpf::BpfScene) -> Option<String> {
+        Some(pictures::bpf::bpf_svg(scene))
+    }
 }
 
 #[cfg(not(feature = "linked"))]
@@ -56,6 +64,12 @@ export function narrator_set_board(key, info, flash) {
 export function narrator_mcu(what, key, cpu, ram) {
   return narrator ? narrator.narrate_mcu(what, key, cpu, ram) : undefined;
 }
+export function narrator_picture_memory(scene) {
+  return narrator ? narrator.picture_memory(scene) : undefined;
+}
+export function narrator_picture_bpf(scene) {
+  return narrator ? narrator.picture_bpf(scene) : undefined;
+}
 "#)]
     extern "C" {
         fn narrator_load(base: &str) -> js_sys::Promise;
@@ -63,6 +77,16 @@ export function narrator_mcu(what, key, cpu, ram) {
         fn narrator_has_board(key: u32) -> bool;
         fn narrator_set_board(key: u32, info: &[u8], flash: &[u8]);
         fn narrator_mcu(what: &[u8], key: u32, cpu: &[u8], ram: &[u8]) -> Option<String>;
+        fn narrator_picture_memory(scene: &[u8]) -> Option<String>;
+        fn narrator_picture_bpf(scene: &[u8]) -> Option<String>;
+    }
+
+    pub fn bpf_picture(scene: &pictures::bpf::BpfScene) -> Option<String> {
+        narrator_picture_bpf(&scene.encode()).filter(|s| !s.is_empty())
+    }
+
+    pub fn memory_picture(scene: &pictures::MemoryScene) -> Option<String> {
+        narrator_picture_memory(&scene.encode()).filter(|s| !s.is_empty())
     }
 
     pub fn text(ev: &SealedEvent, after: &State) -> Option<(String, String)> {
@@ -115,6 +139,16 @@ export function narrator_mcu(what, key, cpu, ram) {
 /// The event's sentence and the mechanism it models, once the narrator is here.
 pub fn text(ev: &SealedEvent, after: &State) -> Option<(String, String)> {
     imp::text(ev, after)
+}
+
+/// The memory picture of a scene, drawn by the narrator module once it is here.
+pub fn memory_picture(scene: &pictures::MemoryScene) -> Option<String> {
+    imp::memory_picture(scene)
+}
+
+/// The BPF object graph of a scene, drawn by the narrator module once it is here.
+pub fn bpf_picture(scene: &pictures::bpf::BpfScene) -> Option<String> {
+    imp::bpf_picture(scene)
 }
 
 /// Fetches the narrator module (once); whether it is ready.

@@ -292,9 +292,11 @@ fn build_web() -> R {
         run(Command::new("wasm-bindgen").arg(&wasm).args(["--target", "web", "--no-typescript", "--out-dir"]).arg(&out))?;
         optimise(&out.join(format!("{krate}_bg.wasm")))?;
     }
-    for f in ["index.html", "style.css", "course-example.html", "lesson.schema.json"] {
+    for f in ["index.html", "course-example.html", "lesson.schema.json"] {
         std::fs::copy(root().join("web").join(f), dist.join(f)).map_err(|e| format!("{f}: {e}"))?;
     }
+    let css = std::fs::read_to_string(root().join("web/style.css")).map_err(|e| format!("style.css: {e}"))?;
+    std::fs::write(dist.join("style.css"), minify_css(&css)).map_err(|e| format!("style.css: {e}"))?;
     // The <memsim-lesson> element and the npm package around the site:
     // `npm pack web/dist` makes it (memsim.js, its types, `memsim check`).
     std::fs::create_dir_all(dist.join("bin")).map_err(|e| e.to_string())?;
@@ -429,6 +431,50 @@ fn files_under(dist: &Path, sub: &str) -> Result<Vec<String>, String> {
 
 fn gzip_size(p: &Path) -> u64 {
     Command::new("gzip").args(["-9", "-c"]).arg(p).output().map(|o| o.stdout.len() as u64).unwrap_or(0)
+}
+
+/// The stylesheet without its comments and with runs of blanks made one
+/// (part of the first download). Strings in the sheet keep their blanks.
+fn minify_css(css: &str) -> String {
+    let mut out = String::with_capacity(css.len());
+    let mut chars = css.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                out.push(c);
+            }
+            (None, '/') if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut last = ' ';
+                for d in chars.by_ref() {
+                    if last == '*' && d == '/' {
+                        break;
+                    }
+                    last = d;
+                }
+            }
+            (None, c) if c.is_whitespace() => {
+                while chars.peek().is_some_and(|d| d.is_whitespace()) {
+                    chars.next();
+                }
+                let prev = out.chars().last().unwrap_or('{');
+                let next = chars.peek().copied().unwrap_or('}');
+                if !"{};:,>".contains(prev) && !"{};,>".contains(next) {
+                    out.push(' ');
+                }
+            }
+            (None, c) => out.push(c),
+        }
+    }
+    out
 }
 
 fn serve() -> R {
@@ -614,4 +660,16 @@ fn system_image(root: &Path, label: &str, out: &Path) -> R {
     std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
     eprintln!("{}: {} bytes", out.display(), bytes.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_stylesheet_keeps_its_rules_without_comments_and_blanks() {
+        let css = "/* a */\n.a > .b:hover { color: red; content: \"x  /* y */\"; }\n@media (max-width: 900px) { .c  .d { margin: 0 calc(1px + 2px); } }\n";
+        assert_eq!(
+            super::minify_css(css),
+            ".a>.b:hover{color:red;content:\"x  /* y */\";}@media (max-width:900px){.c .d{margin:0 calc(1px + 2px);}}"
+        );
+    }
 }

@@ -3,7 +3,6 @@
 //! answer the simulation found and why.
 
 use crate::app::{Action, AppState, Loaded};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use yew::prelude::*;
 
@@ -17,7 +16,7 @@ pub struct AskProps {
     /// Whether questions are asked.
     pub questions: bool,
     /// The student's answers (step index to choice).
-    pub answers: Rc<BTreeMap<usize, usize>>,
+    pub answers: Rc<Vec<(usize, usize)>>,
     /// Where answers go.
     pub dispatch: UseReducerDispatcher<AppState>,
 }
@@ -94,7 +93,8 @@ fn verdict(p: &AskProps) -> Html {
     let Some(k) = p.pos.checked_sub(1).and_then(|i| p.loaded.timeline.borrow().op_of(i)) else {
         return html! {};
     };
-    let (Some(a), Some(&picked)) = (steps.get(k).and_then(|s| s.ask.as_ref()), p.answers.get(&k)) else {
+    let (Some(a), Some(&picked)) = (steps.get(k).and_then(|s| s.ask.as_ref()), p.answers.iter().find(|(s, _)| *s == k).map(|(_, c)| c))
+    else {
         return html! {};
     };
     let right = a.right == Some(picked);

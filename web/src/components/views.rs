@@ -4,13 +4,12 @@
 //! changed carries a "changed" badge (not colour alone); entries the current
 //! walk read carry a "walk" badge.
 
+use scenarios::recording::{FileSegments, LoadSegment};
 use sim_core::arch::PTE_P;
-use sim_core::linux::elf::ExecImage;
 use sim_core::linux::Focus as LF;
 use sim_core::linux::{Backing, FrameKind, Mm, OfdKind, ProcState};
 use sim_core::State;
 use sim_core::{EventKind, Focus, Pfn, Pid};
-use std::collections::BTreeSet;
 use yew::prelude::*;
 
 /// Most entries one page table shows (besides those the current event or
@@ -21,40 +20,69 @@ const MAX_FRAMES: usize = 128;
 
 /// What to mark in the views.
 struct Marks {
-    changed: BTreeSet<Focus>,
-    walk: BTreeSet<Focus>,
+    /// Sorted, as [`marks`] makes them.
+    changed: Vec<Focus>,
+    /// Sorted.
+    walk: Vec<Focus>,
+}
+
+/// `v` sorted, without repeats (for [`Marks`]' binary searches).
+fn sorted(mut v: Vec<Focus>) -> Vec<Focus> {
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 impl Marks {
     fn changed(&self, f: &Focus) -> bool {
-        self.changed.contains(f)
+        self.changed.binary_search(f).is_ok()
     }
     fn class(&self, f: &Focus) -> Classes {
-        classes!(self.changed(f).then_some("changed"), self.walk.contains(f).then_some("walk"))
+        classes!(self.changed(f).then_some("changed"), self.walk.binary_search(f).is_ok().then_some("walk"))
     }
     fn badge(&self, f: &Focus) -> Html {
         html! {
             <>
                 if self.changed(f) { <span class="badge changed-badge">{"changed"}</span> }
-                if self.walk.contains(f) && !self.changed(f) { <span class="badge walk-badge">{"walk"}</span> }
+                if self.walk.binary_search(f).is_ok() && !self.changed(f) { <span class="badge walk-badge">{"walk"}</span> }
             </>
         }
     }
 }
 
+/// Props of the views: the lesson at a step, and whether the tables the
+/// pictures stand for are shown.
+#[derive(Properties)]
+pub struct ViewsProps {
+    /// The lesson.
+    pub loaded: std::rc::Rc<crate::app::Loaded>,
+    /// Events applied.
+    pub pos: usize,
+    /// Show the tables beside the pictures.
+    pub tables: bool,
+    /// Shows or hides them.
+    pub toggle_tables: Callback<MouseEvent>,
+}
+
+impl PartialEq for ViewsProps {
+    fn eq(&self, o: &Self) -> bool {
+        std::rc::Rc::ptr_eq(&self.loaded, &o.loaded) && self.pos == o.pos && self.tables == o.tables
+    }
+}
+
 /// All the views.
 #[function_component(Views)]
-pub fn views(p: &super::AtStep) -> Html {
+pub fn views(p: &ViewsProps) -> Html {
     let tl = p.loaded.timeline.borrow();
     let st = tl.state();
     let run = &p.loaded.run;
     let (marks, subject) = match p.pos.checked_sub(1).and_then(|i| tl.event(i).map(|e| (i, e))) {
-        None => (Marks { changed: BTreeSet::new(), walk: BTreeSet::new() }, None),
+        None => (Marks { changed: Vec::new(), walk: Vec::new() }, None),
         Some((i, e)) => {
             let k = tl.op_of(i).unwrap_or(0);
             let start = run.steps.get(k).map(|s| s.first_event).unwrap_or(0);
             // The walk so far in this operation: the latest walk's levels.
-            let mut walk = BTreeSet::new();
+            let mut walk = Vec::new();
             // Back from this event to the last one that was not part of a walk.
             for j in (start..=i).rev() {
                 let Some(ev) = tl.event(j) else { break };
@@ -73,7 +101,7 @@ pub fn views(p: &super::AtStep) -> Html {
                 Focus::Linux(LF::Proc { pid }) | Focus::Linux(LF::Vma { pid, .. }) | Focus::Linux(LF::Fd { pid, .. }) => Some(pid),
                 _ => None,
             });
-            (Marks { changed: e.touched(st).into_iter().collect(), walk }, subject.or(op_pid).or(spawned))
+            (Marks { changed: sorted(e.touched(st).into_iter().collect()), walk: sorted(walk) }, subject.or(op_pid).or(spawned))
         }
     };
     let subject = subject
@@ -83,13 +111,38 @@ pub fn views(p: &super::AtStep) -> Html {
     let linux = !st.linux.procs.is_empty() || st.mcu.is_none();
     // BPF lessons are about objects and fds, not page tables.
     let memory = linux && st.bpf.last_map_id == 0 && st.bpf.last_prog_id == 0;
+    // The picture of pages and frames, drawn from this step's state; the
+    // tables beside it are a toggle away.
+    // The narrator module draws it; until it has arrived the tables show
+    // and the views are drawn again when it comes.
+    let update = use_force_update();
+    use_effect_with((), move |_| {
+        wasm_bindgen_futures::spawn_local(async move {
+            if crate::narrator::load().await {
+                update.force_update();
+            }
+        });
+    });
+    let picture = memory.then(|| crate::narrator::memory_picture(&pictures::memory_scene(&st.linux, &marks.changed))).flatten();
+    let tables_hidden = picture.is_some() && !p.tables;
     html! {
         <div class="views">
+            if let Some(svg) = picture {
+                <section class="view picture" aria-labelledby="h-picture">
+                    <h3 id="h-picture">{"Pages and frames"}
+                        <button id="btn-tables" class="tables-toggle" aria-pressed={(!tables_hidden).to_string()} onclick={p.toggle_tables.clone()}>
+                            { if tables_hidden { "show the tables" } else { "hide the tables" } }
+                        </button>
+                    </h3>
+                    <p class="legend">{"Solid line: the entry is writable. Dashed: read-only (a write faults; copy-on-write in a private writable mapping). Two lines into one frame: the frame is shared."}</p>
+                    { Html::from_html_unchecked(svg.into()) }
+                </section>
+            }
             if linux {
-            <section class="view processes" aria-labelledby="h-procs">
+            <section class="view processes" aria-labelledby="h-procs" hidden={tables_hidden}>
                 <h3 id="h-procs">{"Processes"}</h3>
                 if st.linux.procs.is_empty() { <p class="empty">{"No processes."}</p> }
-                { for st.linux.procs.values().map(|pr| process_card(st, pr.pid, &marks, subject == Some(pr.pid))) }
+                { for st.linux.procs.values().map(|pr| process_card(st, &run.images, pr.pid, &marks, subject == Some(pr.pid))) }
             </section>
             }
             if memory {
@@ -100,7 +153,7 @@ pub fn views(p: &super::AtStep) -> Html {
                     None => html! { <p class="empty">{"No address space to show."}</p> },
                 } }
             </section>
-            <section class="view frames" aria-labelledby="h-frames">
+            <section class="view frames" aria-labelledby="h-frames" hidden={tables_hidden}>
                 <h3 id="h-frames">{ format!("Physical frames ({} in use)", st.linux.frames.len()) }</h3>
                 { frames(st, &marks) }
             </section>
@@ -133,7 +186,7 @@ pub fn views(p: &super::AtStep) -> Html {
     }
 }
 
-fn process_card(st: &State, pid: Pid, m: &Marks, subject: bool) -> Html {
+fn process_card(st: &State, images: &[FileSegments], pid: Pid, m: &Marks, subject: bool) -> Html {
     let pr = &st.linux.procs[&pid];
     let f = Focus::Linux(LF::Proc { pid });
     let state = match &pr.state {
@@ -166,46 +219,35 @@ fn process_card(st: &State, pid: Pid, m: &Marks, subject: bool) -> Html {
                 </tbody>
             </table>
             }
-            { for pr.mm.as_ref().map(|mm| vmas(st, pid, mm, m)) }
+            { for pr.mm.as_ref().map(|mm| vmas(st, images, pid, mm, m)) }
         </article>
     }
 }
 
-fn vmas(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
+fn vmas(st: &State, images: &[FileSegments], pid: Pid, mm: &Mm, m: &Marks) -> Html {
     if mm.vmas.is_empty() {
         return html! { <p class="empty">{"No mappings: the address space is empty."}</p> };
     }
-    let parse = |p: &String| st.linux.files.get(p).and_then(|d| ExecImage::parse(d, 1 << 47).ok());
-    // Each mapped file's segments, found by file offset (any object, its
-    // bias unknown); the program's .bss, which has no file, by address.
-    let images: std::collections::BTreeMap<&String, ExecImage> = mm
-        .vmas
-        .values()
-        .filter_map(|v| match &v.backing {
-            Backing::File { path, .. } => Some(path),
-            _ => None,
-        })
-        .chain(mm.exe.as_ref())
-        .filter_map(|p| parse(p).map(|i| (p, i)))
-        .collect();
-    let exe = mm.exe.as_ref().and_then(|p| images.get(p));
+    // Each mapped file's segments (read when the run was recorded), found by
+    // file offset (any object, its bias unknown); the program's .bss, which
+    // has no file, by address.
+    let image = |p: &String| images.iter().find(|i| &i.path == p);
+    let exe = mm.exe.as_ref().and_then(image);
     let aux = |key: &str| mm.auxv.iter().find(|(n, _)| n == key).map_or(0, |(_, v)| *v);
     let bias = exe.map_or(0, |i| match aux("AT_PHDR") {
-        0 => sim_core::linux::exec::fresh_load_bias(i),
-        phdr if i.is_dyn() => phdr.wrapping_sub(i.phoff),
+        0 => i.fresh_bias,
+        phdr if i.dyn_ => phdr.wrapping_sub(i.phoff),
         _ => 0,
     });
-    let label = |s: &sim_core::linux::elf::Segment| {
-        format!("PT_LOAD #{} (vaddr {:#x}, filesz {:#x}, memsz {:#x}, {})", s.index, s.vaddr, s.filesz, s.memsz, s.flags.trim())
-    };
+    let label =
+        |s: &LoadSegment| format!("PT_LOAD #{} (vaddr {:#x}, filesz {:#x}, memsz {:#x}, {})", s.index, s.vaddr, s.filesz, s.memsz, s.flags);
     let segment_of = |v: &sim_core::linux::Vma| -> String {
         match &v.backing {
-            Backing::File { path, offset } => images
-                .get(path)
-                .and_then(|i| i.loads().find(|s| s.offset & !0xfff <= *offset && *offset < s.offset + s.filesz.max(1)))
+            Backing::File { path, offset } => image(path)
+                .and_then(|i| i.loads.iter().find(|s| s.offset & !0xfff <= *offset && *offset < s.offset + s.filesz.max(1)))
                 .map(label),
             Backing::Anon if v.name.is_none() => {
-                exe.and_then(|i| i.loads().find(|s| s.vaddr + bias < v.end && s.vaddr + bias + s.memsz > v.start)).map(label)
+                exe.and_then(|i| i.loads.iter().find(|s| s.vaddr + bias < v.end && s.vaddr + bias + s.memsz > v.start)).map(label)
             }
             _ => None,
         }
@@ -262,12 +304,12 @@ fn table(st: &State, t: Pfn, level: usize, base: u64, m: &Marks) -> Html {
     let marked: Vec<usize> = (0..fmt.entries())
         .filter(|i| {
             let f = Focus::Linux(LF::Pte { table: t, index: *i });
-            (m.walk.contains(&f) || m.changed(&f)) && st.linux.read_pte(t, *i) & PTE_P == 0
+            (m.walk.binary_search(&f).is_ok() || m.changed(&f)) && st.linux.read_pte(t, *i) & PTE_P == 0
         })
         .collect();
     let is_marked = |i: usize| {
         let f = Focus::Linux(LF::Pte { table: t, index: i });
-        m.walk.contains(&f) || m.changed(&f)
+        m.walk.binary_search(&f).is_ok() || m.changed(&f)
     };
     // The first MAX_ROWS present entries, plus every marked one.
     let mut rows: Vec<(usize, u64)> =
@@ -635,38 +677,16 @@ fn freed_bpf(e: Option<&sim_core::SealedEvent>) -> Vec<(sim_core::bpf::BpfRef, S
 fn bpf_view(st: &State, freed: &[(sim_core::bpf::BpfRef, String)]) -> Html {
     use sim_core::bpf::BpfRef;
     let b = &st.bpf;
-    // Every holder of every object: fds (by process), pins, programs.
-    let mut fd_holders: Vec<(String, BpfRef)> = Vec::new();
-    for p in st.linux.procs.values() {
-        for (fd, e) in &p.fds {
-            if let Some(r) = st.linux.ofds.get(&e.ofd).and_then(|o| BpfRef::of_file(&o.kind)) {
-                fd_holders.push((format!("fd {fd} of {} (pid {})", p.comm, p.pid), r));
-            }
-        }
-    }
-    let holders = |r: BpfRef| -> String {
-        let mut v: Vec<String> = fd_holders.iter().filter(|(_, x)| *x == r).map(|(h, _)| h.clone()).collect();
-        v.extend(b.pins.iter().filter(|(_, x)| **x == r).map(|(p, _)| format!("pin {p}")));
-        if let BpfRef::Map(id) = r {
-            v.extend(
-                b.progs.iter().filter(|(_, p)| p.map_ids.contains(&id)).map(|(pid, p)| format!("program {pid} ({}) used_maps", p.name)),
-            );
-        }
-        if let BpfRef::Prog(id) = r {
-            v.extend(b.links.iter().filter(|(_, l)| l.prog == id).map(|(lid, l)| format!("link {lid} (attached to {})", l.target)));
-            v.extend(b.maps.iter().filter(|(_, m)| m.progs.contains(&id)).map(|(mid, m)| format!("struct_ops map {mid} ({})", m.def.name)));
-        }
-        if let BpfRef::Map(id) = r {
-            v.extend(b.struct_ops.iter().filter(|(_, m)| **m == id).map(|(n, _)| format!("the kernel's registration of {n}")));
-        }
-        if v.is_empty() {
-            "nothing".into()
-        } else {
-            v.join("; ")
-        }
-    };
+    // Who holds what: one reading of the state, for the tables and the picture.
+    let graph = pictures::bpf::BpfScene::of(st);
+    let holders = |r: BpfRef| graph.holders(r);
+    let picture = (!graph.nodes.is_empty()).then(|| crate::narrator::bpf_picture(&graph)).flatten();
     html! {
         <>
+        if let Some(svg) = picture {
+            <p class="legend">{"Each arrow is a reference the kernel counts: an fd or a pin on a map is also a user reference (usercnt). An object with no arrow into it is freed."}</p>
+            { Html::from_html_unchecked(svg.into()) }
+        }
         <table class="bpf-progs">
             <caption>{"Programs"}</caption>
             <thead><tr><th scope="col">{"id"}</th><th scope="col">{"type / name"}</th><th scope="col">{"refcnt"}</th><th scope="col">{"map_ids"}</th><th scope="col">{"held by"}</th></tr></thead>

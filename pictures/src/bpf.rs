@@ -1,0 +1,212 @@
+//! The BPF object graph: who holds which kernel object. Processes' fds,
+//! bpffs pins and the kernel's struct_ops registrations hold maps,
+//! programs and links; links hold programs; programs hold the maps in
+//! their `used_maps`; a struct_ops map holds its programs. Every such
+//! reference is an arrow (each is one count in the object's `refcnt`; an
+//! fd or a pin on a map is a `usercnt` too).
+
+use sim_core::bpf::BpfRef;
+use sim_core::State;
+use std::fmt::Write;
+
+/// A box in the graph.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// Its key (`map:3`, `prog:1`, `fd:2:4`, `pin:/sys/fs/bpf/x`, ...).
+    pub key: String,
+    /// Its column: 0 holders in user space and the kernel's registrations,
+    /// 1 links, 2 programs, 3 maps.
+    pub col: u8,
+    /// Its words.
+    pub label: String,
+}
+
+/// A reference: `from` holds `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edge {
+    /// The holder's key.
+    pub from: String,
+    /// The held object's key.
+    pub to: String,
+    /// The holder, in words, as the tables' "held by" says it.
+    pub holder: String,
+}
+
+/// What the BPF picture shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BpfScene {
+    /// The boxes, column by column.
+    pub nodes: Vec<Node>,
+    /// The arrows.
+    pub edges: Vec<Edge>,
+}
+
+sim_core::wire_struct! {
+    Node { key, col, label }
+    Edge { from, to, holder }
+    BpfScene { nodes, edges }
+}
+
+/// The key of a kernel object's box.
+pub fn key(r: BpfRef) -> String {
+    match r {
+        BpfRef::Map(id) => format!("map:{id}"),
+        BpfRef::Prog(id) => format!("prog:{id}"),
+        BpfRef::Link(id) => format!("link:{id}"),
+    }
+}
+
+impl BpfScene {
+    /// Reads who holds what from the state: the one place the page's BPF
+    /// table and picture learn it.
+    pub fn of(st: &State) -> BpfScene {
+        let b = &st.bpf;
+        let mut s = BpfScene::default();
+        let node = |s: &mut BpfScene, key: String, col: u8, label: String| s.nodes.push(Node { key, col, label });
+        for p in st.linux.procs.values() {
+            for (fd, e) in &p.fds {
+                if let Some(r) = st.linux.ofds.get(&e.ofd).and_then(|o| BpfRef::of_file(&o.kind)) {
+                    let k = format!("fd:{}:{fd}", p.pid);
+                    let holder = format!("fd {fd} of {} (pid {})", p.comm, p.pid);
+                    node(&mut s, k.clone(), 0, holder.clone());
+                    s.edges.push(Edge { from: k, to: key(r), holder });
+                }
+            }
+        }
+        for (path, r) in &b.pins {
+            let k = format!("pin:{path}");
+            let holder = format!("pin {path}");
+            node(&mut s, k.clone(), 0, holder.clone());
+            s.edges.push(Edge { from: k, to: key(*r), holder });
+        }
+        for (name, id) in &b.struct_ops {
+            let k = format!("reg:{name}");
+            let holder = format!("the kernel's registration of {name}");
+            node(&mut s, k.clone(), 0, holder.clone());
+            s.edges.push(Edge { from: k, to: key(BpfRef::Map(*id)), holder });
+        }
+        for (id, l) in &b.links {
+            let k = key(BpfRef::Link(*id));
+            node(&mut s, k.clone(), 1, format!("link {id} · attached to {} · refcnt {}", l.target, l.refcnt));
+            s.edges.push(Edge { from: k, to: key(BpfRef::Prog(l.prog)), holder: format!("link {id} (attached to {})", l.target) });
+        }
+        for (id, p) in &b.progs {
+            let k = key(BpfRef::Prog(*id));
+            node(&mut s, k.clone(), 2, format!("program {id} · {} {} · refcnt {}", p.prog_type, p.name, p.refcnt));
+            for m in &p.map_ids {
+                s.edges.push(Edge { from: k.clone(), to: key(BpfRef::Map(*m)), holder: format!("program {id} ({}) used_maps", p.name) });
+            }
+        }
+        for (id, m) in &b.maps {
+            let k = key(BpfRef::Map(*id));
+            node(&mut s, k.clone(), 3, format!("map {id} · {} {} · refcnt {} · usercnt {}", m.def.kind, m.def.name, m.refcnt, m.usercnt));
+            for p in &m.progs {
+                s.edges.push(Edge { from: k.clone(), to: key(BpfRef::Prog(*p)), holder: format!("struct_ops map {id} ({})", m.def.name) });
+            }
+        }
+        s
+    }
+
+    /// Who holds `r`, in words ("nothing" for none).
+    pub fn holders(&self, r: BpfRef) -> String {
+        let k = key(r);
+        let v: Vec<&str> = self.edges.iter().filter(|e| e.to == k).map(|e| e.holder.as_str()).collect();
+        if v.is_empty() {
+            "nothing".into()
+        } else {
+            v.join("; ")
+        }
+    }
+
+    /// Encoded, to hand to the module that draws it.
+    pub fn encode(&self) -> Vec<u8> {
+        sim_core::wire::encode(self)
+    }
+
+    /// Reads what [`BpfScene::encode`] wrote.
+    pub fn decode(bytes: &[u8]) -> Option<BpfScene> {
+        sim_core::wire::decode(bytes).ok()
+    }
+}
+
+const COLS: [u32; 4] = [4, 200, 396, 592];
+const BOX_W: u32 = 172;
+const BOX_H: u32 = 56;
+const GAP: u32 = 12;
+
+/// Draws the graph: a column each for the holders (fds, pins,
+/// registrations), links, programs and maps, a box per object, an arrow per
+/// reference, into the held object's box.
+pub fn bpf_svg(s: &BpfScene) -> String {
+    let mut rows = [0u32; 4];
+    let mut at: Vec<(&str, u32, u32)> = Vec::new();
+    let mut boxes = String::new();
+    for n in &s.nodes {
+        let c = usize::from(n.col.min(3));
+        let y = 30 + rows[c] * (BOX_H + GAP);
+        rows[c] += 1;
+        let x = COLS[c];
+        at.push((n.key.as_str(), x, y));
+        let held: Vec<&str> = s.edges.iter().filter(|e| e.to == n.key).map(|e| e.holder.as_str()).collect();
+        let title = if n.col == 0 {
+            super::esc(&n.label)
+        } else {
+            super::esc(&format!("{}; held by {}", n.label, if held.is_empty() { "nothing".to_string() } else { held.join(", ") }))
+        };
+        // The label in three lines: what it is, its name, its counts.
+        let mut parts = n.label.splitn(3, " · ");
+        let line = |p: Option<&str>, n: usize| super::esc(&super::cut(&super::short(p.unwrap_or("")), n));
+        let (a, b, c2) = (line(parts.next(), 26), line(parts.next(), 26), line(parts.next(), 26));
+        let _ = write!(
+            boxes,
+            r#"<g class="pic-node col{c}" tabindex="0" data-key="{}"><title>{title}</title><rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="4"/><text x="{}" y="{}">{a}</text><text class="pic-sub" x="{}" y="{}">{b}</text><text class="pic-sub" x="{}" y="{}">{c2}</text></g>"#,
+            super::esc(&n.key),
+            x + 6,
+            y + 15,
+            x + 6,
+            y + 31,
+            x + 6,
+            y + 47,
+        );
+    }
+    let find = |k: &str| at.iter().find(|(key, _, _)| *key == k).map(|(_, x, y)| (*x, *y));
+    let mut arrows = String::new();
+    for e in &s.edges {
+        let (Some((fx, fy)), Some((tx, ty))) = (find(&e.from), find(&e.to)) else { continue };
+        let (x1, y1) = if tx > fx { (fx + BOX_W, fy + BOX_H / 2) } else { (fx, fy + BOX_H / 2) };
+        let (x2, y2) = if tx > fx { (tx, ty + BOX_H / 2) } else { (tx + BOX_W, ty + BOX_H / 2) };
+        let mx = (x1 + x2) / 2;
+        let _ = write!(
+            arrows,
+            r#"<path class="pic-ref" data-from="{}" data-to="{}" marker-end="url(#pic-arrow)" d="M{x1} {y1} C{mx} {y1} {mx} {y2} {x2} {y2}"><title>{} holds {}</title></path>"#,
+            super::esc(&e.from),
+            super::esc(&e.to),
+            super::esc(&e.holder),
+            super::esc(&e.to)
+        );
+    }
+    let h = 30 + rows.iter().max().copied().unwrap_or(0) * (BOX_H + GAP) + 4;
+    let objects = s.nodes.iter().filter(|n| n.col > 0).count();
+    let desc = if objects == 0 {
+        "No BPF object exists.".to_string()
+    } else {
+        s.nodes
+            .iter()
+            .filter(|n| n.col > 0)
+            .map(|n| {
+                let held: Vec<&str> = s.edges.iter().filter(|e| e.to == n.key).map(|e| e.holder.as_str()).collect();
+                format!("{}: held by {}", n.label, if held.is_empty() { "nothing".to_string() } else { held.join(", ") })
+            })
+            .collect::<Vec<_>>()
+            .join(". ")
+            + "."
+    };
+    format!(
+        r#"<svg class="pic pic-bpf" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 770 {h}" width="100%" role="group" aria-labelledby="pic-bpf-title pic-bpf-desc"><title id="pic-bpf-title">Who holds which BPF object</title><desc id="pic-bpf-desc">{}</desc><defs><marker id="pic-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z"/></marker></defs><text class="pic-head" x="{}" y="18">fds, pins, registrations</text><text class="pic-head" x="{}" y="18">links</text><text class="pic-head" x="{}" y="18">programs</text><text class="pic-head" x="{}" y="18">maps</text>{arrows}{boxes}</svg>"#,
+        super::esc(&desc),
+        COLS[0],
+        COLS[1],
+        COLS[2],
+        COLS[3]
+    )
+}

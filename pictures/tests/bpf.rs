@@ -1,0 +1,72 @@
+//! The BPF object graph of bpf-who-creates-map: a map held by a pin and a
+//! program has an arrow from each; when the pin goes, its arrow goes.
+
+use pictures::bpf::{bpf_svg, BpfScene};
+use sim_core::bpf::BpfRef;
+
+/// The scene after step `k` (1-based) of bpf-who-creates-map.
+fn after_step(k: usize) -> (BpfScene, sim_core::State) {
+    after("bpf-who-creates-map", k)
+}
+
+/// The scene after step `k` (1-based) of `lesson`.
+fn after(lesson: &str, k: usize) -> (BpfScene, sim_core::State) {
+    let lesson = scenarios::builtin(lesson).expect("built in").expect("parses");
+    let mut run = scenarios::run(&lesson).expect("runs");
+    let end = run.steps.get(k).map_or(run.timeline.len(), |s| s.first_event);
+    run.timeline.seek(end);
+    let st = run.timeline.state().clone();
+    (BpfScene::of(&st), st)
+}
+
+/// The arrows of the picture: (from, to).
+fn arrows(svg: &str) -> Vec<(String, String)> {
+    svg.split("<path class=\"pic-ref\"")
+        .skip(1)
+        .map(|p| {
+            let attr = |name: &str| p.split(&format!("{name}=\"")).nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_string();
+            (attr("data-from"), attr("data-to"))
+        })
+        .collect()
+}
+
+#[test]
+fn each_reference_a_map_counts_is_an_arrow() {
+    // After step 6: map 1 is held by program 1 alone (bpftool has exited),
+    // map 3 by its pin alone (the program that came with it does not use it).
+    let (scene, st) = after_step(6);
+    let a = arrows(&bpf_svg(&scene));
+    for (id, m) in &st.bpf.maps {
+        let into = a.iter().filter(|(_, t)| *t == format!("map:{id}")).count();
+        assert_eq!(into as u32, m.refcnt, "map {id}: one arrow per reference: {a:?}");
+    }
+    assert!(a.contains(&("prog:1".into(), "map:1".into())), "{a:?}");
+    assert!(a.contains(&("pin:/sys/fs/bpf/demo/maps/counters".into(), "map:3".into())), "{a:?}");
+    assert_eq!(scene.holders(BpfRef::Map(3)), "pin /sys/fs/bpf/demo/maps/counters");
+}
+
+#[test]
+fn a_map_held_by_a_pin_and_programs_has_an_arrow_from_each() {
+    // bpf-map-sharing after step 2: the shared map is pinned and used by both programs.
+    let (scene, st) = after("bpf-map-sharing", 2);
+    let svg = bpf_svg(&scene);
+    let a = arrows(&svg);
+    let (id, m) = st.bpf.maps.iter().find(|(_, m)| m.def.name == "shared").expect("the shared map");
+    let from: Vec<&String> = a.iter().filter(|(_, t)| *t == format!("map:{id}")).map(|(f, _)| f).collect();
+    assert_eq!(from.iter().filter(|f| f.starts_with("pin:")).count(), 1, "{a:?}");
+    assert_eq!(from.iter().filter(|f| f.starts_with("prog:")).count(), 2, "{a:?}");
+    assert_eq!(from.len() as u32, m.refcnt);
+    assert!(svg.contains(&format!("refcnt {} · usercnt {}", m.refcnt, m.usercnt)), "{svg}");
+}
+
+#[test]
+fn removing_the_pin_removes_its_arrow() {
+    let (before, st) = after_step(12);
+    let (after, _) = after_step(13);
+    let (id, _) = st.bpf.maps.iter().find(|(_, m)| m.def.name == "counters" && m.usercnt == 1).expect("the pinned map");
+    let pin = ("pin:/sys/fs/bpf/demo/maps/counters".to_string(), format!("map:{id}"));
+    assert!(arrows(&bpf_svg(&before)).contains(&pin));
+    assert!(!arrows(&bpf_svg(&after)).contains(&pin));
+    let back = BpfScene::decode(&after.encode()).expect("decodes");
+    assert_eq!(back, after);
+}
