@@ -16,6 +16,13 @@ pub fn open_text(name: &str, text: &str) -> Result<Vec<u8>, String> {
     scenarios::open::lesson_text(name, text).map(|run| Recording::from(run).encode())
 }
 
+/// Makes and runs seeded exercise `id` for `seed` ([`scenarios::exercise`]).
+#[wasm_bindgen]
+pub fn exercise(id: &str, seed: u32) -> Result<Vec<u8>, String> {
+    let lesson = scenarios::exercise::generate(id, seed.into())?;
+    scenarios::run(&lesson).map(|run| Recording::from(run).encode()).map_err(|e| format!("{id} (seed {seed}): {e}"))
+}
+
 /// Runs bytes a student chose: an ELF file (x86-64 executable or ARM
 /// firmware, on the board preset `board` when given) or a lesson file;
 /// returns the encoded recording.

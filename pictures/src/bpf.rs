@@ -1,3 +1,6 @@
+//! Object graphs: who holds what, a box per object and an arrow per
+//! reference. Two are drawn: the BPF objects and the Windows handles.
+//!
 //! The BPF object graph: who holds which kernel object. Processes' fds,
 //! bpffs pins and the kernel's struct_ops registrations hold maps,
 //! programs and links; links hold programs; programs hold the maps in
@@ -32,9 +35,13 @@ pub struct Edge {
     pub holder: String,
 }
 
-/// What the BPF picture shows.
+/// What an object graph shows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BpfScene {
+    /// Its title (the SVG's accessible name).
+    pub title: String,
+    /// The columns' headings, left to right (at most 4).
+    pub cols: Vec<String>,
     /// The boxes, column by column.
     pub nodes: Vec<Node>,
     /// The arrows.
@@ -44,7 +51,7 @@ pub struct BpfScene {
 sim_core::wire_struct! {
     Node { key, col, label }
     Edge { from, to, holder }
-    BpfScene { nodes, edges }
+    BpfScene { title, cols, nodes, edges }
 }
 
 /// The key of a kernel object's box.
@@ -61,7 +68,11 @@ impl BpfScene {
     /// table and picture learn it.
     pub fn of(st: &State) -> BpfScene {
         let b = &st.bpf;
-        let mut s = BpfScene::default();
+        let mut s = BpfScene {
+            title: "Who holds which BPF object".into(),
+            cols: ["fds, pins, registrations", "links", "programs", "maps"].map(String::from).to_vec(),
+            ..BpfScene::default()
+        };
         let node = |s: &mut BpfScene, key: String, col: u8, label: String| s.nodes.push(Node { key, col, label });
         for p in st.linux.procs.values() {
             for (fd, e) in &p.fds {
@@ -107,6 +118,48 @@ impl BpfScene {
         s
     }
 
+    /// The Windows handle graph: each process's handle table entries (its
+    /// handles, with the rights granted) point at objects; the PID table
+    /// (PspCidTable) points at the process objects it names. An object
+    /// lives while its pointer count is above 0 (each handle is one
+    /// pointer reference too), whatever its PID.
+    pub fn windows(st: &State) -> BpfScene {
+        use sim_core::windows::{rights_text, NtKind};
+        let nt = &st.nt;
+        let mut s = BpfScene {
+            title: "Handle tables, objects and the PID table".into(),
+            cols: ["handles", "objects", "PID table"].map(String::from).to_vec(),
+            ..BpfScene::default()
+        };
+        let obj = |id: u32| format!("obj:{id}");
+        for o in nt.objects.values() {
+            if let NtKind::Process { pid, name, handles, .. } = &o.kind {
+                for (h, e) in handles {
+                    let k = format!("h:{pid}:{h}");
+                    let holder = format!("handle {h:#x} of {name} (PID {pid})");
+                    s.nodes.push(Node { key: k.clone(), col: 0, label: format!("{holder} · {}", rights_text(e.access)) });
+                    s.edges.push(Edge { from: k, to: obj(e.object), holder });
+                }
+            }
+        }
+        for (id, o) in &nt.objects {
+            s.nodes.push(Node {
+                key: obj(*id),
+                col: 1,
+                label: format!("{} · pointer count {} · handle count {}", nt.describe(*id), o.pointer_count, o.handle_count),
+            });
+        }
+        for (pid, id) in &nt.cid {
+            let k = format!("pid:{pid}");
+            s.nodes.push(Node { key: k.clone(), col: 2, label: format!("PID {pid}") });
+            s.edges.push(Edge { from: k, to: obj(*id), holder: format!("the PID table's entry {pid}") });
+        }
+        for (i, pid) in nt.free_pids.iter().enumerate() {
+            s.nodes.push(Node { key: format!("pid:{pid}"), col: 2, label: format!("PID {pid} · free · FIFO place {}", i + 1) });
+        }
+        s
+    }
+
     /// Who holds `r`, in words ("nothing" for none).
     pub fn holders(&self, r: BpfRef) -> String {
         let k = key(r);
@@ -148,7 +201,7 @@ pub fn bpf_svg(s: &BpfScene) -> String {
         let x = COLS[c];
         at.push((n.key.as_str(), x, y));
         let held: Vec<&str> = s.edges.iter().filter(|e| e.to == n.key).map(|e| e.holder.as_str()).collect();
-        let title = if n.col == 0 {
+        let title = if held.is_empty() && s.edges.iter().any(|e| e.from == n.key) {
             super::esc(&n.label)
         } else {
             super::esc(&format!("{}; held by {}", n.label, if held.is_empty() { "nothing".to_string() } else { held.join(", ") }))
@@ -186,13 +239,14 @@ pub fn bpf_svg(s: &BpfScene) -> String {
         );
     }
     let h = 30 + rows.iter().max().copied().unwrap_or(0) * (BOX_H + GAP) + 4;
-    let objects = s.nodes.iter().filter(|n| n.col > 0).count();
-    let desc = if objects == 0 {
-        "No BPF object exists.".to_string()
+    // The text alternative: every object something holds or could hold.
+    let held_kind = |n: &&Node| s.edges.iter().any(|e| e.to == n.key) || !s.edges.iter().any(|e| e.from == n.key);
+    let desc = if s.nodes.is_empty() {
+        "Nothing to show.".to_string()
     } else {
         s.nodes
             .iter()
-            .filter(|n| n.col > 0)
+            .filter(held_kind)
             .map(|n| {
                 let held: Vec<&str> = s.edges.iter().filter(|e| e.to == n.key).map(|e| e.holder.as_str()).collect();
                 format!("{}: held by {}", n.label, if held.is_empty() { "nothing".to_string() } else { held.join(", ") })
@@ -201,12 +255,13 @@ pub fn bpf_svg(s: &BpfScene) -> String {
             .join(". ")
             + "."
     };
+    let mut heads = String::new();
+    for (c, t) in s.cols.iter().take(4).enumerate() {
+        let _ = write!(heads, r#"<text class="pic-head" x="{}" y="18">{}</text>"#, COLS[c], super::esc(t));
+    }
     format!(
-        r#"<svg class="pic pic-bpf" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 770 {h}" width="100%" role="group" aria-labelledby="pic-bpf-title pic-bpf-desc"><title id="pic-bpf-title">Who holds which BPF object</title><desc id="pic-bpf-desc">{}</desc><defs><marker id="pic-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z"/></marker></defs><text class="pic-head" x="{}" y="18">fds, pins, registrations</text><text class="pic-head" x="{}" y="18">links</text><text class="pic-head" x="{}" y="18">programs</text><text class="pic-head" x="{}" y="18">maps</text>{arrows}{boxes}</svg>"#,
+        r#"<svg class="pic pic-bpf" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 770 {h}" width="100%" role="group" aria-labelledby="pic-bpf-title pic-bpf-desc"><title id="pic-bpf-title">{}</title><desc id="pic-bpf-desc">{}</desc><defs><marker id="pic-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z"/></marker></defs>{heads}{arrows}{boxes}</svg>"#,
+        super::esc(&s.title),
         super::esc(&desc),
-        COLS[0],
-        COLS[1],
-        COLS[2],
-        COLS[3]
     )
 }

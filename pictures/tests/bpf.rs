@@ -70,3 +70,19 @@ fn removing_the_pin_removes_its_arrow() {
     let back = BpfScene::decode(&after.encode()).expect("decodes");
     assert_eq!(back, after);
 }
+
+#[test]
+fn each_handle_is_an_arrow_into_its_object_and_each_pid_names_one() {
+    for k in [7, 24, 40] {
+        let (_, st) = after("handles-vs-pids", k);
+        let scene = BpfScene::windows(&st);
+        let a = arrows(&bpf_svg(&scene));
+        for (id, o) in &st.nt.objects {
+            let handles = a.iter().filter(|(f, t)| f.starts_with("h:") && *t == format!("obj:{id}")).count();
+            assert_eq!(handles as u32, o.handle_count, "step {k}, object {id}: {a:?}");
+        }
+        for (pid, id) in &st.nt.cid {
+            assert!(a.contains(&(format!("pid:{pid}"), format!("obj:{id}"))), "step {k}: PID {pid}: {a:?}");
+        }
+    }
+}

@@ -19,6 +19,8 @@ const USAGE: &str = "usage:
                                       stm32f4) instead of the first one it fits
   scenarios inspect FILE [--json]     show what the loader sees in an ELF file
   scenarios schema                    print the JSON Schema of lesson files (draft-07)
+  scenarios exercise ID SEED          print the seeded exercise ID (exercise-translate,
+                                      exercise-fork) for SEED as a lesson file
 
 exit status: 0 all expectations hold, 1 an expectation failed, 2 invalid input";
 
@@ -53,6 +55,18 @@ fn main() -> ExitCode {
         }
         ["run", what] => run(what, json, state, at_entry, board.as_deref()),
         ["inspect", file] => inspect(file),
+        ["exercise", id, seed] => {
+            match seed.parse::<u64>().map_err(|e| format!("seed `{seed}`: {e}")).and_then(|n| scenarios::exercise::text(id, n)) {
+                Ok(t) => {
+                    print!("{t}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         ["schema"] => {
             println!("{}", serde_json::to_string_pretty(&scenarios::schema::lesson_schema()).unwrap_or_default());
             ExitCode::SUCCESS

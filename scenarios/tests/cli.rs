@@ -206,3 +206,17 @@ fn an_instructors_lesson_reads_its_own_files_beside_it() {
     assert_eq!(code, 2);
     assert!(err.contains(":7:") && err.contains("must be a relative path"), "{err}");
 }
+
+#[test]
+fn exercise_prints_a_seeded_lesson_that_runs() {
+    let (code, out, _) = scenarios(&["exercise", "exercise-fork", "3"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("title = \"Count the frames through fork (seed 3)\""), "{out}");
+    let f = temp("exercise.toml", &out);
+    let (code, trace, err) = scenarios(&["run", &f]);
+    assert_eq!(code, 0, "{err}");
+    assert!(trace.contains("<- right"), "{trace}");
+    let (code, _, err) = scenarios(&["exercise", "exercise-nope", "3"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("the exercises are exercise-translate, exercise-fork"), "{err}");
+}

@@ -42,7 +42,8 @@ const position = () => page.textContent("#position");
 // them: the other checks step through lessons without stopping to answer.
 const navigate = page.goto.bind(page);
 page.goto = async (url, ...rest) => {
-  if (!url.includes("questions=")) url += (url.includes("?") ? "&" : "?") + "questions=off";
+  // (The app's own page only: a course page's address is its own.)
+  if (!url.includes("questions=") && (url === base || url.includes("?"))) url += (url.includes("?") ? "&" : "?") + "questions=off";
   const r = await navigate(url, ...rest);
   await page.waitForFunction(() => globalThis.simNarratorReady === true, null, { timeout: 30000 });
   return r;
@@ -113,6 +114,54 @@ await check("predict, then check: a question waits for its answer, then the step
   await page.keyboard.press("ArrowRight");
   await page.waitForFunction((b) => document.querySelector("#position").textContent !== b, before);
   assert(page.url().includes("questions=off"), page.url());
+});
+
+await check("pictures: after fork two processes' pages meet at one frame; the BPF graph draws a pin and programs holding a map", async () => {
+  await page.goto(base + "?lesson=fork-cow&step=36");
+  await page.waitForSelector("svg.pic-memory path.pic-map", { state: "attached" });
+  const lines = await page.$$eval("svg.pic-memory path.pic-map", (ps) => ps.map((p) => [p.dataset.pid, p.dataset.va, p.dataset.frame, p.classList.contains("ro")]));
+  const at = (pid) => lines.find((l) => l[0] === pid && l[1] === "0x10000000");
+  assert(at("1") && at("2") && at("1")[2] === at("2")[2] && at("1")[3] && at("2")[3], JSON.stringify(lines));
+  const desc = await page.textContent("#pic-memory-desc");
+  assert(desc.includes(`frame ${at("1")[2]} is shared`), desc);
+  // The tables are a toggle away.
+  assert(await page.$eval(".view.frames", (e) => e.hidden), "tables hidden beside the picture");
+  await page.click("#btn-tables");
+  assert(!(await page.$eval(".view.frames", (e) => e.hidden)), "tables shown");
+  // Every box is reachable with Tab and names itself.
+  const focusable = await page.$$eval("svg.pic-memory g[tabindex='0'] > title", (ts) => ts.length);
+  assert(focusable >= 4, `focusable items: ${focusable}`);
+  await page.screenshot({ path: join(out, "15-picture-fork.png"), fullPage: true });
+  await page.goto(base + "?lesson=bpf-map-sharing&step=40");
+  await page.waitForSelector("svg.pic-bpf path.pic-ref", { state: "attached" });
+  const refs = await page.$$eval("svg.pic-bpf path.pic-ref", (ps) => ps.map((p) => [p.dataset.from, p.dataset.to]));
+  assert(refs.some(([f, t]) => f.startsWith("pin:") && t.startsWith("map:")) || refs.some(([f, t]) => f.startsWith("prog:") && t.startsWith("map:")), JSON.stringify(refs));
+  await page.screenshot({ path: join(out, "16-picture-bpf.png"), fullPage: true });
+});
+
+await check("a seeded exercise: its permalink reproduces it, another seed makes another", async () => {
+  const url = base + "?lesson=exercise-translate&seed=5&questions=on";
+  const question = async () => {
+    await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent?.includes("(seed"), null, { timeout: 60000 });
+    await page.keyboard.press("End");
+    await page.keyboard.press("Home");
+    for (let i = 0; i < 6; i++) await page.keyboard.press("Shift+ArrowRight");
+    await page.waitForSelector("#ask-q");
+    return [await page.textContent("#lesson-title"), await page.textContent("#ask-q"), await page.textContent("#ask .ask-choices")];
+  };
+  await page.goto(url);
+  const first = await question();
+  assert(first[0].includes("(seed 5)"), first[0]);
+  await page.goto(url);
+  const again = await question();
+  assert(JSON.stringify(first) === JSON.stringify(again), `the same seed, the same exercise: ${first} / ${again}`);
+  await page.screenshot({ path: join(out, "17-exercise.png"), fullPage: false });
+  // The answer the simulation found is among the choices, and answering runs the step.
+  await page.click("#choice-1");
+  await page.waitForSelector("#ask-verdict");
+  await page.click("#btn-new-seed");
+  await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent?.includes("(seed 6)"), null, { timeout: 60000 });
+  assert(page.url().includes("seed=6"), page.url());
 });
 
 await check("a bad lesson file shows the error and keeps the lesson", async () => {

@@ -254,9 +254,21 @@ impl Reducible for AppState {
 /// Opens built-in lesson `id` (at event `at`), showing progress and then
 /// the lesson or the error.
 fn load_builtin(d: UseReducerDispatcher<AppState>, id: String, at: Option<usize>) {
+    if engine::is_exercise(&id) {
+        return load_exercise(d, id, 1, at);
+    }
     d.dispatch(Action::Busy);
     spawn_local(async move {
         let r = engine::builtin(&id).await.map(|rec| Rc::new(Loaded::new(rec, Source::Builtin(id.clone()))));
+        d.dispatch(Action::Load(r, at));
+    });
+}
+
+/// Opens seeded exercise `id` for `seed`: the engine module makes and runs it.
+fn load_exercise(d: UseReducerDispatcher<AppState>, id: String, seed: u32, at: Option<usize>) {
+    d.dispatch(Action::Busy);
+    spawn_local(async move {
+        let r = engine::exercise(&id, seed).await.map(|rec| Rc::new(Loaded::new(rec, Source::Exercise(id.clone(), seed))));
         d.dispatch(Action::Load(r, at));
     });
 }
@@ -352,6 +364,8 @@ pub fn app(props: &AppProps) -> Html {
                     };
                     state.dispatch(Action::Load(r, step));
                 });
+            } else if let (Some(id), Some(seed)) = (params.lesson.clone(), params.seed) {
+                load_exercise(state.dispatcher(), id, seed, params.step);
             } else if let Some(id) = params.lesson.clone() {
                 load_builtin(state.dispatcher(), id, params.step);
             }
@@ -384,12 +398,27 @@ pub fn app(props: &AppProps) -> Html {
             let no_questions = *no_questions;
             let p = match source {
                 Some((Source::Builtin(id), _)) => {
-                    url::Params { lesson: Some(id.clone()), step: Some(*pos), src: None, board: None, embed, no_questions }
+                    url::Params { lesson: Some(id.clone()), step: Some(*pos), src: None, board: None, embed, no_questions, seed: None }
                 }
-                Some((Source::Url(u), board)) => {
-                    url::Params { lesson: None, step: Some(*pos), src: Some(u.clone()), board: board.clone(), embed, no_questions }
-                }
-                _ => url::Params { lesson: None, step: None, src: None, board: None, embed, no_questions },
+                Some((Source::Exercise(id, seed), _)) => url::Params {
+                    lesson: Some(id.clone()),
+                    step: Some(*pos),
+                    src: None,
+                    board: None,
+                    embed,
+                    no_questions,
+                    seed: Some(*seed),
+                },
+                Some((Source::Url(u), board)) => url::Params {
+                    lesson: None,
+                    step: Some(*pos),
+                    src: Some(u.clone()),
+                    board: board.clone(),
+                    embed,
+                    no_questions,
+                    seed: None,
+                },
+                _ => url::Params { lesson: None, step: None, src: None, board: None, embed, no_questions, seed: None },
             };
             if source.is_some() && !scoped {
                 url::replace(&p);
@@ -592,7 +621,7 @@ pub fn app(props: &AppProps) -> Html {
     };
     let tables = *tables;
     let current_id = match state.loaded.as_ref().map(|l| &l.source) {
-        Some(Source::Builtin(id)) => id.clone(),
+        Some(Source::Builtin(id)) | Some(Source::Exercise(id, _)) => id.clone(),
         _ => String::new(),
     };
     let error = state.error.as_ref().map(|e| {
@@ -659,6 +688,12 @@ pub fn app(props: &AppProps) -> Html {
                             </label>
                         }
                         if !l.run.question.is_empty() { <p class="question">{ l.run.question.clone() }</p> }
+                        if let Source::Exercise(id, seed) = &l.source {
+                            <button id="btn-new-seed" class="tables-toggle" onclick={{
+                                let (d, id, next) = (dispatch.clone(), id.clone(), seed.wrapping_add(1));
+                                Callback::from(move |_: MouseEvent| load_exercise(d.clone(), id.clone(), next, None))
+                            }}>{ format!("another one (seed {})", seed.wrapping_add(1)) }</button>
+                        }
                     </section>
                     <Controls pos={state.pos} len={tl.len()} has_loops={l.run.steps.iter().any(|s| !s.loops.is_empty())} in_loop={l.loop_at(state.pos).is_some()} playing={state.playing} speed_ms={state.speed_ms} dispatch={dispatch.clone()} />
                     <AskPanel loaded={l.clone()} pos={state.pos} questions={state.questions} answers={state.answers.clone()} dispatch={dispatch.clone()} />

@@ -83,6 +83,11 @@ async fn system_image_bytes() -> Result<Vec<u8>, String> {
     fetch_bytes(scenarios::system::URL).await?.ok_or_else(|| format!("{} is missing: rebuild the site", scenarios::system::URL))
 }
 
+/// Whether `id` names a seeded exercise (made and run by the engine module).
+pub fn is_exercise(id: &str) -> bool {
+    id.starts_with("exercise-")
+}
+
 fn no_such_lesson(id: &str) -> String {
     format!("there is no built-in lesson called \"{id}\"")
 }
@@ -104,6 +109,12 @@ mod imp {
             return Err(no_such_lesson(id));
         }
         let run = scenarios::open::builtin(id)?;
+        decode(id, &Recording::from(run).encode())
+    }
+
+    pub async fn exercise(id: &str, seed: u32) -> Result<SealedRecording, String> {
+        let lesson = scenarios::exercise::generate(id, seed.into())?;
+        let run = scenarios::run(&lesson).map_err(|e| e.to_string())?;
         decode(id, &Recording::from(run).encode())
     }
 
@@ -191,6 +202,10 @@ export async function engine_call(base, name, a, b, c, d) {
         call("open_text", name, name.into(), text.into(), JsValue::UNDEFINED).await
     }
 
+    pub async fn exercise(id: &str, seed: u32) -> Result<SealedRecording, String> {
+        call("exercise", id, id.into(), seed.into(), JsValue::UNDEFINED).await
+    }
+
     pub async fn open_bytes(name: &str, bytes: &[u8], board: Option<&str>) -> Result<SealedRecording, String> {
         if needs_system_image(bytes) && !PROVIDED.with(|p| p.get()) {
             let image = system_image_bytes().await?;
@@ -229,6 +244,11 @@ pub async fn index() -> Result<Vec<LessonInfo>, String> {
 /// The recording of built-in lesson `id`.
 pub async fn builtin(id: &str) -> Result<SealedRecording, String> {
     imp::builtin(id).await
+}
+
+/// Seeded exercise `id` for `seed`, made and run by the engine module.
+pub async fn exercise(id: &str, seed: u32) -> Result<SealedRecording, String> {
+    imp::exercise(id, seed).await
 }
 
 /// Runs a lesson file's text.

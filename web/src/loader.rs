@@ -9,4 +9,6 @@ pub enum Source {
     Local(String),
     /// A lesson fetched from `?src=`.
     Url(String),
+    /// A seeded exercise (`?lesson=ID&seed=N`), generated and run by the engine module.
+    Exercise(String, u32),
 }

@@ -1,5 +1,5 @@
 //! The address bar: `?lesson=ID&step=N`, `?src=URL`, `?board=ID`, `?embed=1`,
-//! `?questions=off`.
+//! `?questions=off`, `?lesson=exercise-fork&seed=N`.
 
 /// What the URL asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -17,6 +17,8 @@ pub struct Params {
     /// `questions=off`: the lesson's questions are not asked (replaying,
     /// or measuring).
     pub no_questions: bool,
+    /// A seeded exercise's seed.
+    pub seed: Option<u32>,
 }
 
 /// Parses a query string such as `?lesson=fork-cow&step=12`.
@@ -31,6 +33,7 @@ pub fn parse(search: &str) -> Params {
     p.board = q.get("board").filter(|s| !s.is_empty());
     p.embed = matches!(q.get("embed").as_deref(), Some("1" | "true"));
     p.no_questions = matches!(q.get("questions").as_deref(), Some("off" | "0" | "false"));
+    p.seed = q.get("seed").and_then(|s| s.parse().ok());
     p
 }
 
@@ -46,6 +49,9 @@ pub fn format(p: &Params) -> String {
     }
     if let (Some(b), Some(_)) = (&p.board, &p.src) {
         q.append("board", b);
+    }
+    if let (Some(s), None) = (p.seed, &p.src) {
+        q.append("seed", &s.to_string());
     }
     if let Some(s) = p.step {
         q.append("step", &s.to_string());

@@ -386,6 +386,12 @@ fn record_lessons(dir: &Path) -> Result<Vec<String>, String> {
         std::fs::write(dir.join(format!("{id}.trace")), rec.encode()).map_err(|e| format!("{id}: {e}"))?;
         ids.push(id.to_string());
     }
+    // The seeded exercises follow (made in the page by the engine module).
+    for (id, what) in scenarios::exercise::EXERCISES {
+        let l = scenarios::exercise::generate(id, 1)?;
+        let title = l.title.split(" (seed").next().unwrap_or(&l.title).to_string();
+        index.push_str(&format!("{id}\tExercise: {title}\tSeeded: {what}; ?lesson={id}&seed=N gives another\n"));
+    }
     std::fs::write(dir.join("index.txt"), index).map_err(|e| e.to_string())?;
     Ok(ids)
 }

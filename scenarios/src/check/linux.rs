@@ -100,6 +100,28 @@ crate::checks! {
             }
         };
 
+        /// The physical address the MMU makes of a virtual one: the frame its
+        /// leaf entry names, plus the offset in the page.
+        Physical = "physical" {
+            /// Process.
+            pid: Pid = Pid(f.need_int("pid")?),
+            /// Virtual address.
+            addr: u64 = f.need_u64("addr")?,
+            /// Expected physical address.
+            equals: u64 = f.need_u64("equals")?,
+        }
+        eval {
+            let fmt = st.linux.format;
+            let what = format!("process {pid}'s {addr:#x} is physical address {equals:#x}");
+            match st.linux.leaf(*pid, VirtAddr(*addr)) {
+                None => (what, Err("nothing is mapped there".into())),
+                Some((_, _, e)) => {
+                    let pa = (fmt.pte_pfn(e).0 << fmt.page_shift()) | (addr & (fmt.page_size() - 1));
+                    (what, eq(format!("{pa:#x}"), format!("{equals:#x}")))
+                }
+            }
+        };
+
         /// Whether two mappings reach the same frame.
         SameFrame = "same_frame" {
             /// First process.

@@ -44,8 +44,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// `CreateProcess`: a PID from the free list (most recently freed first,
-    /// else a new multiple of 4), a process object that references itself,
+    /// `CreateProcess`: a PID (a never-used entry of the table page, else the
+    /// oldest freed one, else a new page), a process object that references itself,
     /// an empty address space, a DACL; the creator gets a full-access handle.
     pub fn nt_create_process(
         &mut self,

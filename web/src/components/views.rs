@@ -112,7 +112,8 @@ pub fn views(p: &ViewsProps) -> Html {
     // BPF lessons are about objects and fds, not page tables.
     let memory = linux && st.bpf.last_map_id == 0 && st.bpf.last_prog_id == 0;
     // The picture of pages and frames, drawn from this step's state; the
-    // tables beside it are a toggle away.
+    // frame table it stands for is a toggle away (the processes' fds,
+    // mappings and /proc/PID/maps stay beside it).
     // The narrator module draws it; until it has arrived the tables show
     // and the views are drawn again when it comes.
     let update = use_force_update();
@@ -131,7 +132,7 @@ pub fn views(p: &ViewsProps) -> Html {
                 <section class="view picture" aria-labelledby="h-picture">
                     <h3 id="h-picture">{"Pages and frames"}
                         <button id="btn-tables" class="tables-toggle" aria-pressed={(!tables_hidden).to_string()} onclick={p.toggle_tables.clone()}>
-                            { if tables_hidden { "show the tables" } else { "hide the tables" } }
+                            { if tables_hidden { "show the frame table" } else { "hide the frame table" } }
                         </button>
                     </h3>
                     <p class="legend">{"Solid line: the entry is writable. Dashed: read-only (a write faults; copy-on-write in a private writable mapping). Two lines into one frame: the frame is shared."}</p>
@@ -139,7 +140,7 @@ pub fn views(p: &ViewsProps) -> Html {
                 </section>
             }
             if linux {
-            <section class="view processes" aria-labelledby="h-procs" hidden={tables_hidden}>
+            <section class="view processes" aria-labelledby="h-procs">
                 <h3 id="h-procs">{"Processes"}</h3>
                 if st.linux.procs.is_empty() { <p class="empty">{"No processes."}</p> }
                 { for st.linux.procs.values().map(|pr| process_card(st, &run.images, pr.pid, &marks, subject == Some(pr.pid))) }
@@ -173,6 +174,10 @@ pub fn views(p: &ViewsProps) -> Html {
             if !st.nt.objects.is_empty() || !st.nt.free_pids.is_empty() {
                 <section class="view nt" aria-labelledby="h-nt">
                     <h3 id="h-nt">{"Windows: handle tables, objects and PIDs"}</h3>
+                    if let Some(svg) = crate::narrator::bpf_picture(&pictures::bpf::BpfScene::windows(st)) {
+                        <p class="legend">{"Each handle is an arrow into the object it names (and one pointer reference on it); the PID table names process objects. A PID is only a name: the handle holds the object."}</p>
+                        { Html::from_html_unchecked(svg.into()) }
+                    }
                     { nt_view(st, &marks) }
                 </section>
             }
@@ -436,7 +441,7 @@ fn nt_view(st: &State, m: &Marks) -> Html {
             <thead><tr><th scope="col">{"PID"}</th><th scope="col">{"names"}</th></tr></thead>
             <tbody>
             { for nt.cid.iter().map(|(pid, id)| html! { <tr><td>{ pid }</td><td>{ nt.describe(*id) }</td></tr> }) }
-            { for nt.free_pids.iter().rev().map(|pid| html! { <tr class="free"><td>{ pid }</td><td>{"free — the next process created gets the most recently freed PID"}</td></tr> }) }
+            { for nt.free_pids.iter().enumerate().map(|(i, pid)| html! { <tr class="free"><td>{ pid }</td><td>{ format!("free: number {} in the FIFO free list (given out again only after the page's never-used entries{})", i + 1, if i == 0 { "" } else { " and the PIDs freed before it" }) }</td></tr> }) }
             </tbody>
         </table>
         </>
