@@ -31,8 +31,6 @@ pub struct Edge {
     pub from: String,
     /// The held object's key.
     pub to: String,
-    /// The holder, in words, as the tables' "held by" says it.
-    pub holder: String,
 }
 
 /// What an object graph shows.
@@ -50,7 +48,7 @@ pub struct BpfScene {
 
 sim_core::wire_struct! {
     Node { key, col, label }
-    Edge { from, to, holder }
+    Edge { from, to }
     BpfScene { title, cols, nodes, edges }
 }
 
@@ -78,41 +76,38 @@ impl BpfScene {
             for (fd, e) in &p.fds {
                 if let Some(r) = st.linux.ofds.get(&e.ofd).and_then(|o| BpfRef::of_file(&o.kind)) {
                     let k = format!("fd:{}:{fd}", p.pid);
-                    let holder = format!("fd {fd} of {} (pid {})", p.comm, p.pid);
-                    node(&mut s, k.clone(), 0, holder.clone());
-                    s.edges.push(Edge { from: k, to: key(r), holder });
+                    node(&mut s, k.clone(), 0, format!("fd {fd} of {} (pid {})", p.comm, p.pid));
+                    s.edges.push(Edge { from: k, to: key(r) });
                 }
             }
         }
         for (path, r) in &b.pins {
             let k = format!("pin:{path}");
-            let holder = format!("pin {path}");
-            node(&mut s, k.clone(), 0, holder.clone());
-            s.edges.push(Edge { from: k, to: key(*r), holder });
+            node(&mut s, k.clone(), 0, format!("pin {path}"));
+            s.edges.push(Edge { from: k, to: key(*r) });
         }
         for (name, id) in &b.struct_ops {
             let k = format!("reg:{name}");
-            let holder = format!("the kernel's registration of {name}");
-            node(&mut s, k.clone(), 0, holder.clone());
-            s.edges.push(Edge { from: k, to: key(BpfRef::Map(*id)), holder });
+            node(&mut s, k.clone(), 0, format!("the kernel's registration of {name}"));
+            s.edges.push(Edge { from: k, to: key(BpfRef::Map(*id)) });
         }
         for (id, l) in &b.links {
             let k = key(BpfRef::Link(*id));
             node(&mut s, k.clone(), 1, format!("link {id} · attached to {} · refcnt {}", l.target, l.refcnt));
-            s.edges.push(Edge { from: k, to: key(BpfRef::Prog(l.prog)), holder: format!("link {id} (attached to {})", l.target) });
+            s.edges.push(Edge { from: k, to: key(BpfRef::Prog(l.prog)) });
         }
         for (id, p) in &b.progs {
             let k = key(BpfRef::Prog(*id));
             node(&mut s, k.clone(), 2, format!("program {id} · {} {} · refcnt {}", p.prog_type, p.name, p.refcnt));
             for m in &p.map_ids {
-                s.edges.push(Edge { from: k.clone(), to: key(BpfRef::Map(*m)), holder: format!("program {id} ({}) used_maps", p.name) });
+                s.edges.push(Edge { from: k.clone(), to: key(BpfRef::Map(*m)) });
             }
         }
         for (id, m) in &b.maps {
             let k = key(BpfRef::Map(*id));
             node(&mut s, k.clone(), 3, format!("map {id} · {} {} · refcnt {} · usercnt {}", m.def.kind, m.def.name, m.refcnt, m.usercnt));
             for p in &m.progs {
-                s.edges.push(Edge { from: k.clone(), to: key(BpfRef::Prog(*p)), holder: format!("struct_ops map {id} ({})", m.def.name) });
+                s.edges.push(Edge { from: k.clone(), to: key(BpfRef::Prog(*p)) });
             }
         }
         s
@@ -136,9 +131,12 @@ impl BpfScene {
             if let NtKind::Process { pid, name, handles, .. } = &o.kind {
                 for (h, e) in handles {
                     let k = format!("h:{pid}:{h}");
-                    let holder = format!("handle {h:#x} of {name} (PID {pid})");
-                    s.nodes.push(Node { key: k.clone(), col: 0, label: format!("{holder} · {}", rights_text(e.access)) });
-                    s.edges.push(Edge { from: k, to: obj(e.object), holder });
+                    s.nodes.push(Node {
+                        key: k.clone(),
+                        col: 0,
+                        label: format!("handle {h:#x} of {name} (PID {pid}) · {}", rights_text(e.access)),
+                    });
+                    s.edges.push(Edge { from: k, to: obj(e.object) });
                 }
             }
         }
@@ -152,7 +150,7 @@ impl BpfScene {
         for (pid, id) in &nt.cid {
             let k = format!("pid:{pid}");
             s.nodes.push(Node { key: k.clone(), col: 2, label: format!("PID {pid}") });
-            s.edges.push(Edge { from: k, to: obj(*id), holder: format!("the PID table's entry {pid}") });
+            s.edges.push(Edge { from: k, to: obj(*id) });
         }
         for (i, pid) in nt.free_pids.iter().enumerate() {
             s.nodes.push(Node { key: format!("pid:{pid}"), col: 2, label: format!("PID {pid} · free · FIFO place {}", i + 1) });
@@ -162,13 +160,18 @@ impl BpfScene {
 
     /// Who holds `r`, in words ("nothing" for none).
     pub fn holders(&self, r: BpfRef) -> String {
-        let k = key(r);
-        let v: Vec<&str> = self.edges.iter().filter(|e| e.to == k).map(|e| e.holder.as_str()).collect();
-        if v.is_empty() {
-            "nothing".into()
-        } else {
-            v.join("; ")
-        }
+        self.held_by(&key(r)).unwrap_or_else(|| "nothing".into())
+    }
+
+    /// The labels of what holds the box `key`, or None.
+    fn held_by(&self, key: &str) -> Option<String> {
+        let v: Vec<&str> = self
+            .edges
+            .iter()
+            .filter(|e| e.to == key)
+            .filter_map(|e| self.nodes.iter().find(|n| n.key == e.from).map(|n| n.label.as_str()))
+            .collect();
+        (!v.is_empty()).then(|| v.join("; "))
     }
 
     /// Encoded, to hand to the module that draws it.
@@ -200,11 +203,11 @@ pub fn bpf_svg(s: &BpfScene) -> String {
         rows[c] += 1;
         let x = COLS[c];
         at.push((n.key.as_str(), x, y));
-        let held: Vec<&str> = s.edges.iter().filter(|e| e.to == n.key).map(|e| e.holder.as_str()).collect();
-        let title = if held.is_empty() && s.edges.iter().any(|e| e.from == n.key) {
+        let held = s.held_by(&n.key);
+        let title = if held.is_none() && s.edges.iter().any(|e| e.from == n.key) {
             super::esc(&n.label)
         } else {
-            super::esc(&format!("{}; held by {}", n.label, if held.is_empty() { "nothing".to_string() } else { held.join(", ") }))
+            super::esc(&format!("{}; held by {}", n.label, held.unwrap_or_else(|| "nothing".into())))
         };
         // The label in three lines: what it is, its name, its counts.
         let mut parts = n.label.splitn(3, " · ");
@@ -231,11 +234,9 @@ pub fn bpf_svg(s: &BpfScene) -> String {
         let mx = (x1 + x2) / 2;
         let _ = write!(
             arrows,
-            r#"<path class="pic-ref" data-from="{}" data-to="{}" marker-end="url(#pic-arrow)" d="M{x1} {y1} C{mx} {y1} {mx} {y2} {x2} {y2}"><title>{} holds {}</title></path>"#,
+            r#"<path class="pic-ref" data-from="{}" data-to="{}" marker-end="url(#pic-arrow)" d="M{x1} {y1} C{mx} {y1} {mx} {y2} {x2} {y2}"/>"#,
             super::esc(&e.from),
             super::esc(&e.to),
-            super::esc(&e.holder),
-            super::esc(&e.to)
         );
     }
     let h = 30 + rows.iter().max().copied().unwrap_or(0) * (BOX_H + GAP) + 4;
@@ -247,10 +248,7 @@ pub fn bpf_svg(s: &BpfScene) -> String {
         s.nodes
             .iter()
             .filter(held_kind)
-            .map(|n| {
-                let held: Vec<&str> = s.edges.iter().filter(|e| e.to == n.key).map(|e| e.holder.as_str()).collect();
-                format!("{}: held by {}", n.label, if held.is_empty() { "nothing".to_string() } else { held.join(", ") })
-            })
+            .map(|n| format!("{}: held by {}", n.label, s.held_by(&n.key).unwrap_or_else(|| "nothing".into())))
             .collect::<Vec<_>>()
             .join(". ")
             + "."

@@ -43,6 +43,7 @@ fn each_reference_a_map_counts_is_an_arrow() {
     assert!(a.contains(&("prog:1".into(), "map:1".into())), "{a:?}");
     assert!(a.contains(&("pin:/sys/fs/bpf/demo/maps/counters".into(), "map:3".into())), "{a:?}");
     assert_eq!(scene.holders(BpfRef::Map(3)), "pin /sys/fs/bpf/demo/maps/counters");
+    assert!(scene.holders(BpfRef::Map(1)).starts_with("program 1 · "), "{}", scene.holders(BpfRef::Map(1)));
 }
 
 #[test]

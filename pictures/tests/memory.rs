@@ -74,3 +74,20 @@ fn a_scene_travels_to_the_drawing_module_unchanged() {
     assert_eq!(pictures::memory_svg(&back), pictures::memory(&run.timeline.state().linux, &[]));
     assert!(pictures::MemoryScene::decode(b"not a scene").is_none());
 }
+
+#[test]
+#[ignore]
+fn print_sizes() {
+    for id in ["exec-elf", "who-maps-libc", "paging-walk"] {
+        let lesson = scenarios::builtin(id).expect("built in").expect("parses");
+        let mut run = scenarios::run(&lesson).expect("runs");
+        let n = run.timeline.len();
+        let mut max = 0;
+        let t0 = std::time::Instant::now();
+        for p in (0..=n).step_by(1) {
+            run.timeline.seek(p);
+            max = max.max(pictures::memory(&run.timeline.state().linux, &[]).len());
+        }
+        println!("{id}: {n} events, largest svg {max} bytes, {:?} per step", t0.elapsed() / (n as u32 + 1));
+    }
+}

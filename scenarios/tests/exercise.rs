@@ -19,7 +19,7 @@ fn every_seed_makes_a_lesson_whose_questions_have_one_right_answer() {
         assert!(texts.len() >= 20, "{id}: seeds give different exercises ({} distinct of 40)", texts.len());
         assert_eq!(scenarios::exercise::text(id, 7), scenarios::exercise::text(id, 7), "the same seed, the same exercise");
     }
-    assert!(generate("exercise-nope", 1).unwrap_err().contains("the exercises are exercise-translate, exercise-fork"));
+    assert!(generate("exercise-nope", 1).expect_err("no such exercise").contains("the exercises are exercise-translate, exercise-fork"));
 }
 
 #[test]

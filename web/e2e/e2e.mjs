@@ -165,6 +165,8 @@ await check("a seeded exercise: its permalink reproduces it, another seed makes 
 });
 
 await check("a bad lesson file shows the error and keeps the lesson", async () => {
+  await page.goto(base + "?lesson=fork-cow&step=40");
+  await page.waitForSelector("#position");
   await page.setInputFiles("#file-input", { name: "broken.toml", mimeType: "text/plain", buffer: Buffer.from('id = "b"\ntitle = "t"\nsummary = "s"\n[[steps]]\nsay = "x"\ndo = { op = "fork" }\n') });
   await page.waitForSelector(".error");
   const err = await page.textContent(".error");

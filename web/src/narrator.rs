@@ -143,12 +143,33 @@ pub fn text(ev: &SealedEvent, after: &State) -> Option<(String, String)> {
 
 /// The memory picture of a scene, drawn by the narrator module once it is here.
 pub fn memory_picture(scene: &pictures::MemoryScene) -> Option<String> {
-    imp::memory_picture(scene)
+    cached(&LAST_MEMORY, scene, imp::memory_picture)
+}
+
+thread_local! {
+    /// The last scene of each picture drawn and its SVG: a step that leaves
+    /// the picture as it was is neither encoded nor drawn again.
+    static LAST_MEMORY: std::cell::RefCell<Option<(pictures::MemoryScene, String)>> = const { std::cell::RefCell::new(None) };
+    static LAST_GRAPH: std::cell::RefCell<Option<(pictures::bpf::BpfScene, String)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `draw(scene)`, or the SVG drawn last time for an equal scene.
+fn cached<S: PartialEq + Clone + 'static>(
+    last: &'static std::thread::LocalKey<std::cell::RefCell<Option<(S, String)>>>,
+    scene: &S,
+    draw: impl FnOnce(&S) -> Option<String>,
+) -> Option<String> {
+    if let Some(svg) = last.with(|l| l.borrow().as_ref().filter(|(s, _)| s == scene).map(|(_, svg)| svg.clone())) {
+        return Some(svg);
+    }
+    let svg = draw(scene)?;
+    last.with(|l| *l.borrow_mut() = Some((scene.clone(), svg.clone())));
+    Some(svg)
 }
 
 /// The BPF object graph of a scene, drawn by the narrator module once it is here.
 pub fn bpf_picture(scene: &pictures::bpf::BpfScene) -> Option<String> {
-    imp::bpf_picture(scene)
+    cached(&LAST_GRAPH, scene, imp::bpf_picture)
 }
 
 /// Fetches the narrator module (once); whether it is ready.

@@ -135,7 +135,7 @@ pub fn views(p: &ViewsProps) -> Html {
                             { if tables_hidden { "show the frame table" } else { "hide the frame table" } }
                         </button>
                     </h3>
-                    <p class="legend">{"Solid line: the entry is writable. Dashed: read-only (a write faults; copy-on-write in a private writable mapping). Two lines into one frame: the frame is shared."}</p>
+                    <p class="legend">{"Solid: a writable entry. Dashed: read-only (a write faults). Two lines into one frame: shared."}</p>
                     { Html::from_html_unchecked(svg.into()) }
                 </section>
             }
@@ -175,7 +175,7 @@ pub fn views(p: &ViewsProps) -> Html {
                 <section class="view nt" aria-labelledby="h-nt">
                     <h3 id="h-nt">{"Windows: handle tables, objects and PIDs"}</h3>
                     if let Some(svg) = crate::narrator::bpf_picture(&pictures::bpf::BpfScene::windows(st)) {
-                        <p class="legend">{"Each handle is an arrow into the object it names (and one pointer reference on it); the PID table names process objects. A PID is only a name: the handle holds the object."}</p>
+                        <p class="legend">{"An arrow per handle (one pointer reference each); a PID only names a process."}</p>
                         { Html::from_html_unchecked(svg.into()) }
                     }
                     { nt_view(st, &marks) }
@@ -689,7 +689,7 @@ fn bpf_view(st: &State, freed: &[(sim_core::bpf::BpfRef, String)]) -> Html {
     html! {
         <>
         if let Some(svg) = picture {
-            <p class="legend">{"Each arrow is a reference the kernel counts: an fd or a pin on a map is also a user reference (usercnt). An object with no arrow into it is freed."}</p>
+            <p class="legend">{"An arrow per counted reference (fds and pins on a map are usercnt too)."}</p>
             { Html::from_html_unchecked(svg.into()) }
         }
         <table class="bpf-progs">
