@@ -298,7 +298,11 @@ pub fn models(lesson: &Lesson) -> String {
     // A Windows lesson's memory steps set up its processes' memory; they
     // make no claim about Linux.
     if uses(|o| matches!(o, Op::Linux(_) | Op::Bpf(_))) && !uses(|o| matches!(o, Op::Nt(_))) {
-        parts.push("Linux 6.18 (x86-64)".into());
+        parts.push(match lesson.machine.paging {
+            sim_core::PagingFormat::X86_64 => "Linux 6.18 (x86-64)".into(),
+            // The teaching machine: Linux's mm on a page-table format of its own.
+            _ => "Linux 6.18's mm on the teaching-16 machine (2 levels, 16-bit addresses, 256-byte pages)".into(),
+        });
     }
     if lesson.system.is_some() {
         parts.push("glibc 2.36 (Debian 12's libc6)".into());

@@ -62,7 +62,7 @@ async fn a_permalink_opens_that_exact_step() {
 
 #[wasm_bindgen_test]
 async fn stepping_forward_and_back_and_jumping() {
-    let root = mount("?lesson=paging-walk").await;
+    let root = mount("?lesson=paging-walk&questions=off").await;
     assert!(text(&root, "#position").starts_with("event 0 /"));
     click(&root, "#btn-next").await;
     click(&root, "#btn-next").await;
@@ -123,4 +123,36 @@ async fn a_good_pasted_lesson_runs() {
     click(&root, "#paste-run").await;
     assert_eq!(text(&root, "#lesson-title"), "My own lesson");
     assert!(text(&root, ".error").is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn a_question_waits_for_its_answer_then_the_verdict_explains() {
+    // fork-cow's fork (operation 5) starts at event 31 and asks first.
+    let root = mount("?lesson=fork-cow&step=31").await;
+    assert!(text(&root, "#ask").contains("Before operation 5"), "{}", text(&root, "#ask"));
+    click(&root, "#btn-next").await;
+    assert!(text(&root, "#position").starts_with("event 31 /"), "stepping waits: {}", text(&root, "#position"));
+    click(&root, "#choice-1").await;
+    assert!(text(&root, "#position").starts_with("event 32 /"), "{}", text(&root, "#position"));
+    assert!(text(&root, "#ask-verdict").contains("Right."), "{}", text(&root, "#ask-verdict"));
+}
+
+#[wasm_bindgen_test]
+async fn the_memory_picture_shows_both_processes_on_one_frame_after_fork() {
+    let root = mount("?lesson=fork-cow&step=36&questions=off").await;
+    let paths = root.query_selector_all("svg.pic-memory path.pic-map").expect("selector");
+    let mut at = Vec::new();
+    for i in 0..paths.length() {
+        let Some(e) = paths.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) else { continue };
+        if e.get_attribute("data-va").as_deref() == Some("0x10000000") {
+            at.push((
+                e.get_attribute("data-pid"),
+                e.get_attribute("data-frame"),
+                e.get_attribute("class").is_some_and(|c| c.split(' ').any(|k| k == "ro")),
+            ));
+        }
+    }
+    assert_eq!(at.len(), 2, "{at:?}");
+    assert_eq!(at[0].1, at[1].1, "one frame: {at:?}");
+    assert!(at[0].2 && at[1].2, "both read-only: {at:?}");
 }
