@@ -37,6 +37,10 @@ pub struct Lesson {
     pub files: Vec<FileSpec>,
     /// The steps.
     pub steps: Vec<Step>,
+    /// The same lesson with one knob changed, to run beside it (see
+    /// [`crate::compare`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compare: Vec<crate::compare::Variant>,
 }
 
 /// A file in the lesson's file system.
@@ -96,7 +100,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Where `needle` first appears in `text`, as (line, column), or (1, 1).
-fn locate(text: &str, needle: &str) -> (usize, usize) {
+pub(crate) fn locate(text: &str, needle: &str) -> (usize, usize) {
     text.find(needle).map(|o| line_col(text, o)).unwrap_or((1, 1))
 }
 
@@ -128,7 +132,7 @@ fn pin(region: &str, message: &str) -> Option<usize> {
 }
 
 /// Writes a JSON value as a TOML document (inline tables on one line).
-fn json_to_toml(v: &serde_json::Value) -> Result<String, String> {
+pub(crate) fn json_to_toml(v: &serde_json::Value) -> Result<String, String> {
     use serde_json::Value;
     fn key(k: &str) -> String {
         if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -217,6 +221,19 @@ pub fn parse_lesson(text: &str) -> Result<Lesson, ParseError> {
     Ok(lesson)
 }
 
+/// A lesson file's text (TOML or JSON) as a generic value, for the
+/// transformations that make a variant ([`crate::compare::variant`]).
+pub(crate) fn parse_toml_value(text: &str) -> Result<serde_json::Value, ParseError> {
+    if text.trim_start().starts_with('{') {
+        serde_json::from_str(text).map_err(|e| ParseError { line: e.line().max(1), column: e.column().max(1), message: e.to_string() })
+    } else {
+        basic_toml::from_str(text).map_err(|e| {
+            let (line, column) = e.line_col().map(|(l, c)| (l + 1, c + 1)).unwrap_or((1, 1));
+            ParseError { line, column, message: e.to_string() }
+        })
+    }
+}
+
 fn validate(l: &Lesson, text: &str) -> Result<(), ParseError> {
     let err = |needle: &str, message: String| {
         let (line, column) = locate(text, needle);
@@ -243,6 +260,15 @@ fn validate(l: &Lesson, text: &str) -> Result<(), ParseError> {
                 return err(&a.question, message);
             }
         }
+    }
+    if l.compare.len() > crate::compare::MAX_VARIANTS {
+        return err("compare", format!("{} comparisons; a lesson may offer at most {}", l.compare.len(), crate::compare::MAX_VARIANTS));
+    }
+    for (k, v) in l.compare.iter().enumerate() {
+        if v.name.trim().is_empty() || l.compare[..k].iter().any(|o| o.name == v.name) {
+            return err("compare", format!("comparison {} needs a name of its own", k + 1));
+        }
+        crate::compare::variant(text, k)?;
     }
     for f in &l.files {
         match (&f.fixture, &f.text, &f.src) {

@@ -11,6 +11,7 @@
 
 pub mod ask;
 pub mod check;
+pub mod compare;
 pub mod exercise;
 pub mod fixtures;
 pub mod inspect;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   scenarios list                      list the built-in lessons
-  scenarios run ID|FILE [--json] [--state] [--stop-at entry|main] [--board NAME]
+  scenarios run ID|FILE [--json] [--state] [--stop-at entry|main] [--board NAME] [--compare N]
                                       run a lesson and check its expectations; FILE is
                                       a lesson file or an ELF file (an x86-64 program,
                                       ARM firmware or a BPF object), run as the page runs it;
@@ -16,7 +16,9 @@ const USAGE: &str = "usage:
                                       --stop-at main (the default) when main is entered;
                                       --board runs ARM firmware on that board preset
                                       (microbit, rp2040, lm3s6965, stm32f103, nrf52840,
-                                      stm32f4) instead of the first one it fits
+                                      stm32f4) instead of the first one it fits;
+                                      --compare N runs the lesson's Nth variant
+                                      ([[compare]]: one knob changed) instead
   scenarios inspect FILE [--json]     show what the loader sees in an ELF file
   scenarios schema                    print the JSON Schema of lesson files (draft-07)
   scenarios exercise ID SEED          print the seeded exercise ID (exercise-translate,
@@ -39,8 +41,19 @@ fn main() -> ExitCode {
         }
     };
     let board = args.iter().position(|a| a == "--board").map(|i| args.get(i + 1).cloned().unwrap_or_default());
+    let compare = match args.iter().position(|a| a == "--compare").map(|i| args.get(i + 1).cloned().unwrap_or_default()) {
+        None => None,
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if n >= 1 => Some(n - 1),
+            _ => {
+                eprintln!("--compare {n:?}: give the variant's number, 1 for the first");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let mut skip: Vec<usize> = args.iter().position(|a| a == "--stop-at").map(|i| vec![i, i + 1]).unwrap_or_default();
     skip.extend(args.iter().position(|a| a == "--board").map(|i| [i, i + 1]).into_iter().flatten());
+    skip.extend(args.iter().position(|a| a == "--compare").map(|i| [i, i + 1]).into_iter().flatten());
     let rest: Vec<&str> =
         args.iter().enumerate().filter(|(i, a)| *a != "--json" && *a != "--state" && !skip.contains(i)).map(|(_, a)| a.as_str()).collect();
     match rest.as_slice() {
@@ -53,7 +66,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        ["run", what] => run(what, json, state, at_entry, board.as_deref()),
+        ["run", what] => run(what, json, state, at_entry, board.as_deref(), compare),
         ["inspect", file] => inspect(file),
         ["exercise", id, seed] => {
             match seed.parse::<u64>().map_err(|e| format!("seed `{seed}`: {e}")).and_then(|n| scenarios::exercise::text(id, n)) {
@@ -78,15 +91,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(what: &str, json: bool, state: bool, at_entry: bool, board: Option<&str>) -> ExitCode {
+fn run(what: &str, json: bool, state: bool, at_entry: bool, board: Option<&str>, compare: Option<usize>) -> ExitCode {
     let run = match BUILTIN.iter().find(|(id, _)| *id == what) {
-        Some((id, src)) => lesson_run(&format!("<built-in {id}>"), src),
+        Some((id, src)) => lesson_run(&format!("<built-in {id}>"), src, compare),
+        None if compare.is_some() => match std::fs::read_to_string(what) {
+            Ok(s) => lesson_run(what, &s, compare),
+            Err(e) => Err(format!("{what}: --compare takes a lesson file: {e}")),
+        },
         None => match std::fs::read(what) {
             Ok(bytes) if board.is_some() => scenarios::open::bytes_on(what, &bytes, board),
             Ok(bytes) if at_entry && scenarios::open::is_elf(&bytes) => scenarios::open::own_elf_until(what, &bytes, true),
             Ok(bytes) if scenarios::open::is_elf(&bytes) => scenarios::open::bytes(what, &bytes).map_err(|e| e.to_string()),
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(s) => lesson_run(what, &s),
+                Ok(s) => lesson_run(what, &s, None),
                 Err(e) => {
                     Err(format!("{what}:1:1: the file is neither an ELF file nor UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
                 }
@@ -148,9 +165,9 @@ fn run(what: &str, json: bool, state: bool, at_entry: bool, board: Option<&str>)
 
 /// Parses and runs a lesson file's text; the files it brings (`src`) are
 /// read beside it. Errors name the file.
-fn lesson_run(name: &str, text: &str) -> Result<scenarios::Run, String> {
+fn lesson_run(name: &str, text: &str, compare: Option<usize>) -> Result<scenarios::Run, String> {
     let dir = std::path::Path::new(name).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-    scenarios::open::lesson_text_with(name, text, |src| {
+    scenarios::open::variant_text_with(name, text, compare, |src| {
         let p = dir.join(src);
         std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
     })

@@ -21,6 +21,16 @@ pub fn builtin(id: &str) -> Result<Run, String> {
     crate::run(&lesson).map_err(|e| format!("{id}: {e}"))
 }
 
+/// Runs built-in lesson `id`'s variant `k` (0-based; see [`crate::compare`]).
+pub fn builtin_variant(id: &str, k: usize) -> Result<Run, String> {
+    let text = crate::lesson::BUILTIN
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| format!("there is no built-in lesson called \"{id}\""))?;
+    variant_text_with(id, text, Some(k), |_| Err("a built-in lesson brings no files".into()))
+}
+
 /// Parses and runs a lesson file's text.
 pub fn lesson_text(name: &str, text: &str) -> Result<Run, String> {
     lesson_text_with(name, text, |_| {
@@ -65,15 +75,34 @@ pub fn lesson_with_fetched(name: &str, text: &str, blob: &[u8], lengths: &[u32])
 /// (`src`) with `read` (given the `src` as written; the command line reads
 /// it next to the lesson file, the page fetches it relative to the
 /// lesson's URL). Errors name the lesson and the file.
-pub fn lesson_text_with(name: &str, text: &str, mut read: impl FnMut(&str) -> Result<Vec<u8>, String>) -> Result<Run, String> {
-    let lesson = parse_lesson(text).map_err(|e| format!("{name}:{e}"))?;
+pub fn lesson_text_with(name: &str, text: &str, read: impl FnMut(&str) -> Result<Vec<u8>, String>) -> Result<Run, String> {
+    variant_text_with(name, text, None, read)
+}
+
+/// [`lesson_text_with`] for the lesson's variant `compare` (0-based; see
+/// [`crate::compare`]) when given.
+pub fn variant_text_with(
+    name: &str,
+    text: &str,
+    compare: Option<usize>,
+    mut read: impl FnMut(&str) -> Result<Vec<u8>, String>,
+) -> Result<Run, String> {
+    let lesson = match compare {
+        None => parse_lesson(text),
+        Some(k) => parse_lesson(text).and_then(|_| crate::compare::variant(text, k)),
+    }
+    .map_err(|e| format!("{name}:{e}"))?;
     let mut files = std::collections::BTreeMap::new();
     for (path, src) in lesson.sources() {
         let bytes = read(&src).map_err(|e| format!("{name}: file {path}: src `{src}`: {e}"))?;
         check_size(&src, bytes.len()).map_err(|e| format!("{name}: file {path}: {e}"))?;
         files.insert(path, std::sync::Arc::<[u8]>::from(bytes));
     }
-    crate::run_with_files(&lesson, &files).map_err(|e| format!("{name}: {e}"))
+    match compare {
+        None => crate::run_with_files(&lesson, &files),
+        Some(_) => crate::runner::run_variant(&lesson, &files),
+    }
+    .map_err(|e| format!("{name}: {e}"))
 }
 
 /// What `scenarios run LESSON` prints and how it exits, for a checker that
@@ -236,6 +265,7 @@ fn run_own(
         system,
         files: vec![FileSpec { path: path.clone(), fixture: None, text: Some(String::new()), src: None }],
         steps,
+        compare: Vec::new(),
     };
     let files = BTreeMap::from([(path, Arc::<[u8]>::from(bytes))]);
     crate::run_with_files(&lesson, &files).map_err(|e| format!("{name}: {e}"))

@@ -32,9 +32,25 @@ pub struct Recording<W = What> {
     /// read once when the run is recorded: the page names the segment
     /// behind each mapping without an ELF parser of its own.
     pub images: Vec<FileSegments>,
+    /// The variants the lesson offers to run beside it ([`crate::compare`]).
+    pub compare: Vec<Comparison>,
+    /// Where a variant's run stopped short ([`crate::Run::stopped`]).
+    pub stopped: Option<String>,
+    /// A variant's run: how each of the original's operations differs in
+    /// it ([`crate::compare::differences`]); empty for a lesson's own run.
+    pub differs: Vec<crate::compare::Difference>,
     /// Every event, rewindable. The page's viewer reads the records sealed
     /// (`Recording<Sealed<Focus>>`), leaving their sentences to its narrator.
     pub timeline: Tl<State, W, Delta, Focus>,
+}
+
+/// A variant of the lesson, as the page offers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Comparison {
+    /// The knob's setting ("with ASLR").
+    pub name: String,
+    /// What changes.
+    pub note: String,
 }
 
 /// An ELF file's loadable segments, as the page shows them beside mappings.
@@ -70,6 +86,7 @@ pub struct LoadSegment {
 }
 
 sim_core::wire_struct! {
+    Comparison { name, note }
     FileSegments { path, dyn_, phoff, fresh_bias, loads }
     LoadSegment { index, offset, vaddr, filesz, memsz, flags }
 }
@@ -110,6 +127,7 @@ impl From<Run> for Recording {
         let models = crate::lesson::models(&run.lesson);
         let images = FileSegments::of(run.timeline.state());
         let l = run.lesson;
+        let compare = l.compare.iter().map(|v| Comparison { name: v.name.clone(), note: v.note.clone() }).collect();
         Recording {
             id: l.id,
             title: l.title,
@@ -118,12 +136,22 @@ impl From<Run> for Recording {
             models,
             steps: run.steps,
             images,
+            compare,
+            stopped: run.stopped,
+            differs: Vec::new(),
             timeline: run.timeline,
         }
     }
 }
 
 impl Recording {
+    /// The recording of `variant`, a run of `main`'s lesson with one knob
+    /// changed, carrying where the two differ.
+    pub fn beside(main: &Run, variant: Run) -> Recording {
+        let differs = crate::compare::differences(main, &variant);
+        Recording { differs, ..Recording::from(variant) }
+    }
+
     /// The encoding the page reads.
     pub fn encode(&self) -> Vec<u8> {
         wire::encode(self)
@@ -178,7 +206,7 @@ impl Wire for StepRecord {
 
 impl<W: Wire + Clone> Wire for Recording<W> {
     fn put(&self, out: &mut Vec<u8>) {
-        let Recording { id, title, summary, question, models, steps, images, timeline } = self;
+        let Recording { id, title, summary, question, models, steps, images, compare, stopped, differs, timeline } = self;
         id.put(out);
         title.put(out);
         summary.put(out);
@@ -186,12 +214,18 @@ impl<W: Wire + Clone> Wire for Recording<W> {
         models.put(out);
         steps.put(out);
         images.put(out);
+        compare.put(out);
+        stopped.put(out);
+        differs.put(out);
         timeline.put(out);
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let (id, title, summary, question, models) = (String::get(r)?, String::get(r)?, String::get(r)?, String::get(r)?, String::get(r)?);
         let mut steps: Vec<StepRecord> = Wire::get(r)?;
         let images: Vec<FileSegments> = Wire::get(r)?;
+        let compare: Vec<Comparison> = Wire::get(r)?;
+        let stopped: Option<String> = Wire::get(r)?;
+        let differs: Vec<crate::compare::Difference> = Wire::get(r)?;
         let timeline = Tl::<State, W, Delta, Focus>::get(r)?;
         let n = timeline.len();
         let ends: Vec<usize> = steps.iter().skip(1).map(|s| s.first_event).chain([n]).collect();
@@ -203,13 +237,18 @@ impl<W: Wire + Clone> Wire for Recording<W> {
             let inside = |l: &sim_core::mcu::loops::Loop| {
                 l.len >= 1 && l.reps >= sim_core::mcu::loops::FOLD_FROM && l.first >= s.first_event && l.end() <= end
             };
-            if s.ask.as_ref().is_some_and(|a| a.right.is_some_and(|r| r >= a.choices.len())) {
+            let bad_ask = |a: &crate::ask::AskRecord| {
+                a.right.is_some_and(|r| r >= a.choices.len())
+                    || !(2..=crate::ask::MAX_CHOICES).contains(&a.choices.len())
+                    || a.question.trim().is_empty()
+            };
+            if s.ask.as_ref().is_some_and(bad_ask) {
                 return Err(WireError::Bad { what: "a question's right answer is not among its choices", at: 0 });
             }
             if !s.loops.iter().all(inside) || !s.loops.windows(2).all(|w| w[0].folded().end <= w[1].first) {
                 return Err(WireError::Bad { what: "a folded loop is not among its step's events", at: 0 });
             }
         }
-        Ok(Recording { id, title, summary, question, models, steps, images, timeline })
+        Ok(Recording { id, title, summary, question, models, steps, images, compare, stopped, differs, timeline })
     }
 }

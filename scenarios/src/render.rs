@@ -43,7 +43,7 @@ pub fn trace_text(run: &Run) -> String {
         !folded.get(k).is_some_and(|r| r.contains(&i))
     });
     for (i, step) in run.steps.iter().enumerate() {
-        let _ = writeln!(s, "\nstep {}/{}: {}", i + 1, run.steps.len(), step.op);
+        let _ = writeln!(s, "\nstep {}/{}: {}", i + 1, l.steps.len(), step.op);
         for line in step.say.lines() {
             let _ = writeln!(s, "  | {line}");
         }
@@ -65,6 +65,9 @@ pub fn trace_text(run: &Run) -> String {
                 let _ = writeln!(s, "  FAILED: {} (found: {})", c.what, c.found);
             }
         }
+    }
+    if let Some(why) = &run.stopped {
+        let _ = writeln!(s, "\nthe run stops: {why}");
     }
     let failures = run.failures().len();
     let total: usize = run.steps.iter().map(|s| s.checks.len()).sum();
@@ -95,12 +98,15 @@ pub fn trace_json(run: &Run) -> String {
             v
         })
         .collect();
-    let v = serde_json::json!({
+    let mut v = serde_json::json!({
         "id": run.lesson.id,
         "title": run.lesson.title,
         "passed": run.passed(),
         "steps": steps,
     });
+    if let Some(why) = &run.stopped {
+        v["stopped"] = why.clone().into();
+    }
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }
 

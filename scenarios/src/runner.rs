@@ -91,6 +91,9 @@ pub struct Run {
     pub steps: Vec<StepRecord>,
     /// Every event, rewindable.
     pub timeline: Timeline,
+    /// Where a variant's run stopped short (see [`run_variant`]): the step
+    /// whose operation could not run on it, and why.
+    pub stopped: Option<String>,
 }
 
 impl Run {
@@ -129,6 +132,18 @@ fn folded_registers(timeline: &mut Timeline, l: &Loop) -> ([u32; 16], [u32; 16])
 
 /// [`run_with_files`] with at most `max_events` events.
 pub fn run_limited(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>, max_events: usize) -> Result<Run, RunError> {
+    record(lesson, extra, max_events, false)
+}
+
+/// Runs a lesson's variant ([`crate::compare`]): a knob turned may make a
+/// later step impossible (the address a step touches is elsewhere now, the
+/// process it names has died), and that is part of what the comparison
+/// shows, so the run stops there ([`Run::stopped`]) instead of failing.
+pub fn run_variant(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>) -> Result<Run, RunError> {
+    record(lesson, extra, MAX_EVENTS, true)
+}
+
+fn record(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>, max_events: usize, stop_short: bool) -> Result<Run, RunError> {
     let mut m = Machine::new(&lesson.machine);
     if let Some(name) = &lesson.system {
         let image = crate::system::get(name).map_err(RunError::System)?;
@@ -156,8 +171,16 @@ pub fn run_limited(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>, max_eve
     }
     let mut timeline = Timeline::new(m.state().clone());
     let mut steps = Vec::with_capacity(lesson.steps.len());
+    let mut stopped = None;
     for (i, step) in lesson.steps.iter().enumerate() {
-        let applied = m.apply(&step.op).map_err(|error| RunError::Step { step: i + 1, op: step.op.describe(), error })?;
+        let applied = match m.apply(&step.op) {
+            Ok(a) => a,
+            Err(error) if stop_short => {
+                stopped = Some(RunError::Step { step: i + 1, op: step.op.describe(), error }.to_string());
+                break;
+            }
+            Err(error) => return Err(RunError::Step { step: i + 1, op: step.op.describe(), error }),
+        };
         let mut checks: Vec<CheckResult> = step.expect.iter().map(|e| e.check(m.state(), &applied.outcome)).collect();
         let ask = step.ask.as_ref().map(|a| {
             let (record, verdict) = a.eval(m.state(), &applied.outcome);
@@ -189,5 +212,5 @@ pub fn run_limited(lesson: &Lesson, extra: &BTreeMap<String, Arc<[u8]>>, max_eve
             loops,
         });
     }
-    Ok(Run { lesson: lesson.clone(), steps, timeline })
+    Ok(Run { lesson: lesson.clone(), steps, timeline, stopped })
 }

@@ -113,17 +113,7 @@ pub fn lesson_schema() -> Value {
             "title": { "type": "string", "description": "Title." },
             "summary": { "type": "string", "description": "One-line summary for the lesson picker." },
             "question": { "type": "string", "description": "The question the lesson answers." },
-            "machine": {
-                "type": "object",
-                "additionalProperties": false,
-                "description": "The machine.",
-                "properties": {
-                    "paging": { "type": "string", "enum": paging, "description": "Page-table format: x86-64 (4 levels, 4 KiB pages) or teaching-16 (2 levels, 16-bit addresses, 256-byte pages)." },
-                    "frames": { "type": "integer", "minimum": 8, "maximum": 4194304, "description": "Physical memory in frames." },
-                    "tlb_entries": { "type": "integer", "minimum": 1, "maximum": 1024, "description": "TLB entries." },
-                    "aslr_seed": { "type": "integer", "minimum": 0, "description": "Randomise exec's layout as Linux does, from this seed; absent, it is off (setarch -R)." },
-                },
-            },
+            "machine": { "$ref": "#/definitions/machine" },
             "system": { "type": "string", "enum": [crate::system::DEBIAN_12], "description": "A system image in the file system (Debian 12's ld.so and libc), for dynamically linked programs." },
             "files": {
                 "type": "array",
@@ -157,8 +147,36 @@ pub fn lesson_schema() -> Value {
                     },
                 },
             },
+            "compare": {
+                "type": "array",
+                "maxItems": crate::compare::MAX_VARIANTS,
+                "description": "The same lesson with one knob changed, run beside it in the page (compare mode) and by `scenarios run ID --compare N`.",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["name"],
+                    "properties": {
+                        "name": { "type": "string", "minLength": 1, "description": "The knob's setting, as the other side is labelled (\"with ASLR\")." },
+                        "note": { "type": "string", "description": "What changes and why it matters." },
+                        "set": { "type": "object", "description": "Fields set on every operation that has them (libbpf = \"0.8\")." },
+                        "replace": { "type": "object", "additionalProperties": { "type": "string" }, "description": "String values replaced wherever they appear in the files and operations (a fixture, a path)." },
+                        "machine": { "$ref": "#/definitions/machine" },
+                    },
+                },
+            },
         },
         "definitions": {
+            "machine": {
+                "type": "object",
+                "additionalProperties": false,
+                "description": "The machine.",
+                "properties": {
+                    "paging": { "type": "string", "enum": paging, "description": "Page-table format: x86-64 (4 levels, 4 KiB pages) or teaching-16 (2 levels, 16-bit addresses, 256-byte pages)." },
+                    "frames": { "type": "integer", "minimum": 8, "maximum": 4194304, "description": "Physical memory in frames." },
+                    "tlb_entries": { "type": "integer", "minimum": 1, "maximum": 1024, "description": "TLB entries." },
+                    "aslr_seed": { "type": "integer", "minimum": 0, "description": "Randomise exec's layout as Linux does, from this seed; absent, it is off (setarch -R)." },
+                },
+            },
             "op": tagged("op", &sim_core::Op::specs(), "The operation."),
             "check": tagged("check", &crate::check::Expect::specs(), "What to check."),
             "choice": tagged("check", &choice_specs(), "An answer offered: its text and the check that makes it right."),

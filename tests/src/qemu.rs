@@ -52,12 +52,14 @@ pub fn qemu_trace(machine: &str, elf: &std::path::Path, start: Option<u32>, step
         machine,
         elf,
         &format!(
-            "{goto}set $n = 0\nwhile $n < {steps}\n  printf \"R %x %x %x %x %x %x %x %x %x %x %x %x %x %x %x %x\\n\", $r0, $r1, $r2, $r3, $r4, $r5, $r6, $r7, $r8, $r9, $r10, $r11, $r12, $sp, $pc, $xpsr\n  stepi\n  set $n = $n + 1\nend\n"
+            "{goto}set $n = 0\nwhile $n < {steps}\n  printf \"\\nREGS %x %x %x %x %x %x %x %x %x %x %x %x %x %x %x %x\\n\", $r0, $r1, $r2, $r3, $r4, $r5, $r6, $r7, $r8, $r9, $r10, $r11, $r12, $sp, $pc, $xpsr\n  stepi\n  set $n = $n + 1\nend\n"
         ),
     );
     let real: Vec<Vec<u32>> = text
         .lines()
-        .filter_map(|l| l.strip_prefix("R "))
+        // (Each on a line of its own: gdb leaves a location whose source
+        // file is missing, such as Rust's core library, without a newline.)
+        .filter_map(|l| l.strip_prefix("REGS "))
         .map(|l| l.split_whitespace().map(|h| u32::from_str_radix(h, 16).expect("hex")).collect())
         .collect();
     assert_eq!(real.len(), steps, "gdb printed every step:\n{text}");
@@ -70,12 +72,12 @@ pub fn qemu_trace(machine: &str, elf: &std::path::Path, start: Option<u32>, step
 pub fn qemu_words_at(machine: &str, elf: &std::path::Path, stop: &str, reads: &[(u32, usize)]) -> Vec<Vec<u32>> {
     let x: String = reads
         .iter()
-        .map(|(a, n)| format!("printf \"W\"\nset $i = 0\nwhile $i < {n}\n  printf \" %x\", *(unsigned int *)({a:#x} + 4 * $i)\n  set $i = $i + 1\nend\nprintf \"\\n\"\n"))
+        .map(|(a, n)| format!("printf \"\\nWORDS\"\nset $i = 0\nwhile $i < {n}\n  printf \" %x\", *(unsigned int *)({a:#x} + 4 * $i)\n  set $i = $i + 1\nend\nprintf \"\\n\"\n"))
         .collect();
     let text = qemu_gdb(machine, elf, &format!("tbreak {stop}\ncontinue\n{x}"));
     let words: Vec<Vec<u32>> = text
         .lines()
-        .filter_map(|l| l.strip_prefix("W"))
+        .filter_map(|l| l.strip_prefix("WORDS"))
         .map(|l| l.split_whitespace().map(|h| u32::from_str_radix(h, 16).expect("hex")).collect())
         .collect();
     assert_eq!(words.len(), reads.len(), "gdb printed every read:\n{text}");

@@ -164,6 +164,43 @@ await check("a seeded exercise: its permalink reproduces it, another seed makes 
   assert(page.url().includes("seed=6"), page.url());
 });
 
+await check("compare: the lesson beside a variant, stepping together, differences marked", async () => {
+  await page.goto(base + "?lesson=who-maps-libc&compare=1");
+  await page.waitForSelector("#side-other");
+  assert((await page.textContent("#side-other .side-title")).includes("ASLR"), await page.textContent("#side-other .side-title"));
+  assert((await page.getAttribute("#btn-compare-1", "aria-pressed")) === "true", "the variant's button is pressed");
+  // Operation by operation, both sides move: after exec the two differ in their events.
+  for (let i = 0; i < 3; i++) await page.keyboard.press("Shift+ArrowRight");
+  await page.waitForSelector("#diff-here");
+  const other3 = await page.textContent("#event-text-2");
+  assert((await page.textContent("#diff-here")).includes("Operation 3"), await page.textContent("#diff-here"));
+  // The access at ld.so's setarch -R address: fine here, SIGSEGV with ASLR.
+  await page.keyboard.press("Shift+ArrowRight");
+  await page.waitForFunction(() => (document.querySelector("#diff-here") || {}).textContent?.includes("Operation 4"));
+  assert((await page.textContent("#diff-here")).includes("SIGSEGV"), await page.textContent("#diff-here"));
+  assert((await page.textContent("#event-text-2")) !== other3, "the other side stepped too");
+  const diffs = await page.$$eval("#compare-diffs .diff-op", (bs) => bs.map((b) => b.textContent));
+  assert(diffs.includes("4!"), `operation 4 marked as returning something else: ${diffs}`);
+  await page.screenshot({ path: join(out, "18-compare.png"), fullPage: false });
+  await page.keyboard.press("End");
+  await page.waitForSelector("#variant-stopped");
+  assert(page.url().includes("compare=1"), page.url());
+  // Another knob, then none.
+  await page.click("#btn-compare-2");
+  await page.waitForFunction(() => (document.querySelector("#side-other .side-title") || {}).textContent?.includes("non-PIE"));
+  await page.click("#btn-compare-2");
+  await page.waitForFunction(() => !document.querySelector("#side-other"));
+  assert(!page.url().includes("compare="), page.url());
+  // At a phone's width the sides stack.
+  await page.setViewportSize({ width: 360, height: 800 });
+  await page.goto(base + "?lesson=bpf-who-creates-map&compare=2&step=20");
+  await page.waitForSelector("#side-other");
+  const [a, b] = await Promise.all(["#side-main", "#side-other"].map((s) => page.$eval(s, (e) => e.getBoundingClientRect().toJSON())));
+  assert(b.top >= a.bottom - 1 && b.width <= 360, `stacked: ${JSON.stringify([a, b])}`);
+  await page.screenshot({ path: join(out, "19-compare-360.png"), fullPage: false });
+  await page.setViewportSize({ width: 1400, height: 1000 });
+});
+
 await check("a bad lesson file shows the error and keeps the lesson", async () => {
   await page.goto(base + "?lesson=fork-cow&step=40");
   await page.waitForSelector("#position");

@@ -2,6 +2,7 @@
 //! the frame the views sit in.
 
 use crate::components::ask::AskPanel;
+use crate::components::compare::{Compare, Other};
 use crate::components::narration::Narration;
 use crate::components::timeline::Controls;
 use crate::components::views::Views;
@@ -92,6 +93,8 @@ pub struct AppState {
     pub questions: bool,
     /// The student's answers: step index to the choice picked (0-based).
     pub answers: Rc<Vec<(usize, usize)>>,
+    /// Compare mode: the lesson's variant run beside it.
+    pub other: Option<Rc<Other>>,
 }
 
 impl PartialEq for AppState {
@@ -110,6 +113,11 @@ impl PartialEq for AppState {
             && self.busy == o.busy
             && self.questions == o.questions
             && Rc::ptr_eq(&self.answers, &o.answers)
+            && match (&self.other, &o.other) {
+                (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
     }
 }
 
@@ -144,6 +152,10 @@ pub enum Action {
     Answer(usize),
     /// Ask the lesson's questions, or not.
     Questions(bool),
+    /// Variant N (from 1) of the lesson arrived, to run beside it.
+    Other(Result<(usize, Rc<Loaded>), String>),
+    /// Leave compare mode.
+    CompareOff,
 }
 
 impl AppState {
@@ -175,6 +187,10 @@ impl AppState {
         let n = n.min(self.len());
         if let Some(l) = &self.loaded {
             l.timeline.borrow_mut().seek(n);
+            // The other run of a comparison follows, operation by operation.
+            if let Some(o) = &self.other {
+                o.loaded.timeline.borrow_mut().seek(o.pos(l, n));
+            }
         }
         AppState { pos: n, ..self.clone() }
     }
@@ -187,10 +203,32 @@ impl Reducible for AppState {
         let s = &*self;
         Rc::new(match action {
             Action::Load(Ok(l), at) => {
-                let st =
-                    AppState { loaded: Some(l), pos: 0, error: None, playing: false, busy: false, answers: Rc::default(), ..s.clone() };
+                // A comparison stays only beside its own lesson (its variant
+                // may arrive first, when a permalink asks for both).
+                let other = s.other.as_ref().filter(|o| o.loaded.run.id == l.run.id && matches!(l.source, Source::Builtin(_))).cloned();
+                let st = AppState {
+                    loaded: Some(l),
+                    pos: 0,
+                    error: None,
+                    playing: false,
+                    busy: false,
+                    answers: Rc::default(),
+                    other,
+                    ..s.clone()
+                };
                 st.seek(at.unwrap_or(0))
             }
+            Action::Other(Ok((n, o))) => {
+                // (Before the lesson itself, it is kept and matched when that comes.)
+                if s.loaded.as_ref().is_some_and(|l| l.run.id != o.run.id) {
+                    return self;
+                }
+                let other = Other { n, loaded: o };
+                let st = AppState { other: Some(Rc::new(other)), busy: false, ..s.clone() };
+                st.seek(st.pos)
+            }
+            Action::Other(Err(e)) => AppState { error: Some(e), busy: false, ..s.clone() },
+            Action::CompareOff => AppState { other: None, ..s.clone() },
             Action::Load(Err(e), _) | Action::Error(e) => AppState { error: Some(e), playing: false, busy: false, ..s.clone() },
             Action::Index(lessons) => AppState { lessons, ..s.clone() },
             Action::Busy => AppState { busy: true, ..s.clone() },
@@ -213,10 +251,19 @@ impl Reducible for AppState {
                 _ => s.clone(),
             },
             Action::Questions(on) => AppState { questions: on, ..s.clone() },
-            Action::SkipLoop => match s.loaded.as_ref().and_then(|l| l.loop_at(s.pos)) {
-                Some(l) => s.seek(l.end() + 1),
-                None => s.clone(),
-            },
+            Action::SkipLoop => {
+                match s.loaded.as_ref().and_then(|l| l.loop_at(s.pos).map(|lp| (l, lp))) {
+                    // Not past a question still to be asked.
+                    Some((l, lp)) => {
+                        let ask =
+                            l.run.steps.iter().enumerate().map(|(k, st)| (k, st.first_event)).find(|&(k, at)| {
+                                at > s.pos && at <= lp.end() + 1 && s.questions && l.question_at(at, &s.answers) == Some(k)
+                            });
+                        s.forward(|s| s.seek(ask.map_or(lp.end() + 1, |(_, at)| at)))
+                    }
+                    None => s.clone(),
+                }
+            }
             Action::Op(d) if d > 0 && s.pending_ask().is_some() => s.forward(AppState::clone),
             Action::Op(d) => {
                 // Operation k's events are (starts[k], starts[k+1]]; "next" lands
@@ -261,6 +308,15 @@ fn load_builtin(d: UseReducerDispatcher<AppState>, id: String, at: Option<usize>
     spawn_local(async move {
         let r = engine::builtin(&id).await.map(|rec| Rc::new(Loaded::new(rec, Source::Builtin(id.clone()))));
         d.dispatch(Action::Load(r, at));
+    });
+}
+
+/// Opens built-in lesson `id`'s variant `n` (from 1) beside it.
+fn load_variant(d: UseReducerDispatcher<AppState>, id: String, n: usize) {
+    d.dispatch(Action::Busy);
+    spawn_local(async move {
+        let r = engine::builtin_variant(&id, n).await.map(|rec| (n, Rc::new(Loaded::new(rec, Source::Builtin(id.clone())))));
+        d.dispatch(Action::Other(r));
     });
 }
 
@@ -364,9 +420,12 @@ pub fn app(props: &AppProps) -> Html {
                     };
                     state.dispatch(Action::Load(r, step));
                 });
-            } else if let (Some(id), Some(seed)) = (params.lesson.clone(), params.seed) {
+            } else if let (Some(id), Some(seed)) = (params.lesson.clone().filter(|id| engine::is_exercise(id)), params.seed) {
                 load_exercise(state.dispatcher(), id, seed, params.step);
             } else if let Some(id) = params.lesson.clone() {
+                if let Some(n) = params.compare {
+                    load_variant(state.dispatcher(), id.clone(), n);
+                }
                 load_builtin(state.dispatcher(), id, params.step);
             }
             // The picker's list; with neither `lesson` nor `src`, its first lesson opens.
@@ -394,12 +453,20 @@ pub fn app(props: &AppProps) -> Html {
         let no_questions = !state.questions;
         let scoped = props.scope.is_some();
         let source = state.loaded.as_ref().map(|l| (l.source.clone(), l.board.clone()));
-        use_effect_with((source, state.pos, no_questions), move |(source, pos, no_questions)| {
+        let compare = state.other.as_ref().map(|o| o.n);
+        use_effect_with((source, state.pos, no_questions, compare), move |(source, pos, no_questions, compare)| {
             let no_questions = *no_questions;
             let p = match source {
-                Some((Source::Builtin(id), _)) => {
-                    url::Params { lesson: Some(id.clone()), step: Some(*pos), src: None, board: None, embed, no_questions, seed: None }
-                }
+                Some((Source::Builtin(id), _)) => url::Params {
+                    lesson: Some(id.clone()),
+                    step: Some(*pos),
+                    src: None,
+                    board: None,
+                    embed,
+                    no_questions,
+                    seed: None,
+                    compare: *compare,
+                },
                 Some((Source::Exercise(id, seed), _)) => url::Params {
                     lesson: Some(id.clone()),
                     step: Some(*pos),
@@ -408,6 +475,7 @@ pub fn app(props: &AppProps) -> Html {
                     embed,
                     no_questions,
                     seed: Some(*seed),
+                    compare: None,
                 },
                 Some((Source::Url(u), board)) => url::Params {
                     lesson: None,
@@ -417,8 +485,9 @@ pub fn app(props: &AppProps) -> Html {
                     embed,
                     no_questions,
                     seed: None,
+                    compare: None,
                 },
-                _ => url::Params { lesson: None, step: None, src: None, board: None, embed, no_questions, seed: None },
+                _ => url::Params { lesson: None, step: None, src: None, board: None, embed, no_questions, seed: None, compare: None },
             };
             if source.is_some() && !scoped {
                 url::replace(&p);
@@ -503,7 +572,12 @@ pub fn app(props: &AppProps) -> Html {
                     if e.ctrl_key() || e.alt_key() || e.meta_key() || in_text {
                         return;
                     }
-                    if typing && e.key() != "ArrowLeft" && e.key() != "ArrowRight" || typing && e.key() == " " {
+                    // A button keeps the arrows and the answers' digits (focus
+                    // sits on "next" when a question comes up); fields keep all.
+                    let digit = e.key().len() == 1 && e.key().chars().all(|c| ('1'..='9').contains(&c));
+                    if typing && !(tag == "BUTTON" && digit) && e.key() != "ArrowLeft" && e.key() != "ArrowRight"
+                        || typing && e.key() == " "
+                    {
                         return;
                     }
                     let action = match (e.key().as_str(), e.shift_key()) {
@@ -688,6 +762,21 @@ pub fn app(props: &AppProps) -> Html {
                             </label>
                         }
                         if !l.run.question.is_empty() { <p class="question">{ l.run.question.clone() }</p> }
+                        if let (Source::Builtin(id), false) = (&l.source, l.run.compare.is_empty()) {
+                            <div class="compare-pick" role="group" aria-label="Run the lesson beside a variant">
+                                {"Compare with: "}
+                                { for l.run.compare.iter().enumerate().map(|(i, c)| {
+                                    let on = state.other.as_ref().is_some_and(|o| o.n == i + 1);
+                                    let (d, id) = (dispatch.clone(), id.clone());
+                                    html! {
+                                        <button id={format!("btn-compare-{}", i + 1)} class="tables-toggle" aria-pressed={on.to_string()} title={c.note.clone()}
+                                            onclick={Callback::from(move |_: MouseEvent| if on { d.dispatch(Action::CompareOff) } else { load_variant(d.clone(), id.clone(), i + 1) })}>
+                                            { c.name.clone() }
+                                        </button>
+                                    }
+                                }) }
+                            </div>
+                        }
                         if let Source::Exercise(id, seed) = &l.source {
                             <button id="btn-new-seed" class="tables-toggle" onclick={{
                                 let (d, id, next) = (dispatch.clone(), id.clone(), seed.wrapping_add(1));
@@ -697,8 +786,12 @@ pub fn app(props: &AppProps) -> Html {
                     </section>
                     <Controls pos={state.pos} len={tl.len()} has_loops={l.run.steps.iter().any(|s| !s.loops.is_empty())} in_loop={l.loop_at(state.pos).is_some()} playing={state.playing} speed_ms={state.speed_ms} dispatch={dispatch.clone()} />
                     <AskPanel loaded={l.clone()} pos={state.pos} questions={state.questions} answers={state.answers.clone()} dispatch={dispatch.clone()} />
-                    <Narration loaded={l.clone()} pos={state.pos} />
-                    <Views loaded={l.clone()} pos={state.pos} tables={tables} toggle_tables={toggle_tables.clone()} />
+                    if let Some(o) = state.other.as_ref().filter(|o| !Rc::ptr_eq(&o.loaded, l) && o.loaded.run.id == l.run.id) {
+                        <Compare main={l.clone()} other={o.clone()} pos={state.pos} tables={tables} toggle_tables={toggle_tables.clone()} dispatch={dispatch.clone()} />
+                    } else {
+                        <Narration loaded={l.clone()} pos={state.pos} />
+                        <Views loaded={l.clone()} pos={state.pos} tables={tables} toggle_tables={toggle_tables.clone()} />
+                    }
                 </>
             }
         }

@@ -88,6 +88,10 @@ pub fn is_exercise(id: &str) -> bool {
     id.starts_with("exercise-")
 }
 
+fn no_such_variant(id: &str, n: usize) -> String {
+    format!("the lesson \"{id}\" has no comparison number {n}")
+}
+
 fn no_such_lesson(id: &str) -> String {
     format!("there is no built-in lesson called \"{id}\"")
 }
@@ -110,6 +114,12 @@ mod imp {
         }
         let run = scenarios::open::builtin(id)?;
         decode(id, &Recording::from(run).encode())
+    }
+
+    pub async fn builtin_variant(id: &str, n: usize) -> Result<SealedRecording, String> {
+        let run = scenarios::open::builtin_variant(id, n.checked_sub(1).ok_or_else(|| no_such_variant(id, n))?)?;
+        let main = scenarios::open::builtin(id)?;
+        decode(id, &Recording::beside(&main, run).encode())
     }
 
     pub async fn exercise(id: &str, seed: u32) -> Result<SealedRecording, String> {
@@ -198,6 +208,14 @@ export async function engine_call(base, name, a, b, c, d) {
         decode(id, &bytes)
     }
 
+    pub async fn builtin_variant(id: &str, n: usize) -> Result<SealedRecording, String> {
+        if !plausible_id(id) {
+            return Err(no_such_lesson(id));
+        }
+        let bytes = fetch_bytes(&format!("lessons/{id}.compare-{n}.trace")).await?.ok_or_else(|| no_such_variant(id, n))?;
+        decode(id, &bytes)
+    }
+
     pub async fn open_text(name: &str, text: &str) -> Result<SealedRecording, String> {
         call("open_text", name, name.into(), text.into(), JsValue::UNDEFINED).await
     }
@@ -244,6 +262,12 @@ pub async fn index() -> Result<Vec<LessonInfo>, String> {
 /// The recording of built-in lesson `id`.
 pub async fn builtin(id: &str) -> Result<SealedRecording, String> {
     imp::builtin(id).await
+}
+
+/// The recording of built-in lesson `id`'s variant `n` (from 1), which
+/// the build ran beside it ([`scenarios::compare`]).
+pub async fn builtin_variant(id: &str, n: usize) -> Result<SealedRecording, String> {
+    imp::builtin_variant(id, n).await
 }
 
 /// Seeded exercise `id` for `seed`, made and run by the engine module.

@@ -1,5 +1,5 @@
 //! The address bar: `?lesson=ID&step=N`, `?src=URL`, `?board=ID`, `?embed=1`,
-//! `?questions=off`, `?lesson=exercise-fork&seed=N`.
+//! `?questions=off`, `?lesson=exercise-fork&seed=N`, `?lesson=ID&compare=N`.
 
 /// What the URL asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub struct Params {
     pub no_questions: bool,
     /// A seeded exercise's seed.
     pub seed: Option<u32>,
+    /// The lesson's variant run beside it (from 1).
+    pub compare: Option<usize>,
 }
 
 /// Parses a query string such as `?lesson=fork-cow&step=12`.
@@ -34,6 +36,7 @@ pub fn parse(search: &str) -> Params {
     p.embed = matches!(q.get("embed").as_deref(), Some("1" | "true"));
     p.no_questions = matches!(q.get("questions").as_deref(), Some("off" | "0" | "false"));
     p.seed = q.get("seed").and_then(|s| s.parse().ok());
+    p.compare = q.get("compare").and_then(|s| s.parse().ok()).filter(|n| *n >= 1);
     p
 }
 
@@ -52,6 +55,9 @@ pub fn format(p: &Params) -> String {
     }
     if let (Some(s), None) = (p.seed, &p.src) {
         q.append("seed", &s.to_string());
+    }
+    if let (Some(n), Some(_)) = (p.compare, &p.lesson) {
+        q.append("compare", &n.to_string());
     }
     if let Some(s) = p.step {
         q.append("step", &s.to_string());

@@ -375,7 +375,8 @@ fn optimise(wasm: &Path) -> R {
         .arg(wasm))
 }
 
-/// Runs every built-in lesson and writes `ID.trace` (its recording) and
+/// Runs every built-in lesson and writes `ID.trace` (its recording), each
+/// of its variants' (`ID.compare-N.trace`, N from 1) and
 /// `index.txt` (id, title, summary: one lesson per line, tab-separated) into
 /// `dir`. Returns the ids.
 fn record_lessons(dir: &Path) -> Result<Vec<String>, String> {
@@ -386,6 +387,11 @@ fn record_lessons(dir: &Path) -> Result<Vec<String>, String> {
         let run = scenarios::open::builtin(id)?;
         let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
         index.push_str(&format!("{id}\t{}\t{}\n", one_line(&run.lesson.title), one_line(&run.lesson.summary)));
+        // Its variants, run beside it in the page's compare mode.
+        for k in 0..run.lesson.compare.len() {
+            let other = scenarios::Recording::beside(&run, scenarios::open::builtin_variant(id, k)?);
+            std::fs::write(dir.join(format!("{id}.compare-{}.trace", k + 1)), other.encode()).map_err(|e| format!("{id}: {e}"))?;
+        }
         let rec = scenarios::Recording::from(run);
         std::fs::write(dir.join(format!("{id}.trace")), rec.encode()).map_err(|e| format!("{id}: {e}"))?;
         ids.push(id.to_string());

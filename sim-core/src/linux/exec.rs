@@ -52,10 +52,12 @@ pub const AUXV: &[(&str, u64)] = &[
     ("AT_MINSIGSTKSZ", 51),
 ];
 
-/// The CPU the auxiliary vector describes: the x86-64 machine the oracle
-/// tests run on (`LD_SHOW_AUXV=1`): `AT_HWCAP` is CPUID(1).EDX, `AT_HWCAP2`
-/// has bit 1 (FSGSBASE), and `AT_MINSIGSTKSZ` is the signal frame its
-/// XSAVE features need (`get_sigframe_size`). Another CPU gives other values.
+/// The CPU the auxiliary vector describes: an x86-64 machine with AVX-512
+/// (where the oracle tests first ran, `LD_SHOW_AUXV=1`): `AT_HWCAP` is
+/// CPUID(1).EDX, `AT_HWCAP2` has bit 1 (FSGSBASE), and `AT_MINSIGSTKSZ` is
+/// the signal frame its XSAVE features need (`get_sigframe_size`: 0x2eb0
+/// with the AVX-512 state; an AVX2-only CPU such as an AMD EPYC without it
+/// gets 0xd30). Another CPU gives other values.
 pub const AT_HWCAP: u64 = 0x1f8b_fbff;
 /// See [`AT_HWCAP`].
 pub const AT_HWCAP2: u64 = 0x2;

@@ -106,7 +106,10 @@ fn verdict(p: &AskProps) -> Html {
             <p class="ask-verdict" id="ask-verdict">
                 <strong>{ if right { "✓ Right. " } else { "✗ Not quite. " } }</strong>
                 { format!("You answered “{}”.", a.choices.get(picked).cloned().unwrap_or_default()) }
-                if !right { { format!(" The simulation shows: “{answer}”.") } }
+                if !right && a.right.is_some() { { format!(" The simulation shows: “{answer}”.") } }
+                // (A lesson whose question has no single right answer fails
+                // its run; a student's own may still be opened.)
+                if a.right.is_none() { {" In this run none of the choices holds alone: the lesson's question has no single right answer."} }
             </p>
             if !a.why.is_empty() { <p class="ask-why">{ a.why.clone() }</p> }
         </section>

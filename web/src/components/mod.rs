@@ -1,6 +1,7 @@
 //! Components: the timeline controls, the questions, the narration, and the state views.
 
 pub mod ask;
+pub mod compare;
 pub mod narration;
 pub mod timeline;
 pub mod views;
@@ -17,10 +18,14 @@ pub struct AtStep {
     pub loaded: Rc<Loaded>,
     /// Events applied.
     pub pos: usize,
+    /// The second run of a comparison: what happens, without the lesson's
+    /// words (they describe the first) and not announced twice.
+    #[prop_or_default]
+    pub brief: bool,
 }
 
 impl PartialEq for AtStep {
     fn eq(&self, o: &Self) -> bool {
-        Rc::ptr_eq(&self.loaded, &o.loaded) && self.pos == o.pos
+        Rc::ptr_eq(&self.loaded, &o.loaded) && self.pos == o.pos && self.brief == o.brief
     }
 }

@@ -29,9 +29,9 @@ pub fn narration(p: &super::AtStep) -> Html {
     if p.pos == 0 {
         let first = run.steps.first();
         return html! {
-            <section class="narration" aria-live="polite">
+            <section class="narration" aria-live={(!p.brief).then_some("polite")}>
                 <p class="op-count">{ format!("{} operations, {} events. Press → or “next” to begin.", run.steps.len(), tl.len()) }</p>
-                { for first.map(|s| html! { <p class="say">{ s.say.clone() }</p> }) }
+                if !p.brief { { for first.map(|s| html! { <p class="say">{ s.say.clone() }</p> }) } }
             </section>
         };
     }
@@ -50,17 +50,17 @@ pub fn narration(p: &super::AtStep) -> Html {
         <section class="narration">
             <p class="op-count">{ format!("operation {} of {}", k + 1, run.steps.len()) }</p>
             <p class="op"><code>{ step.op.clone() }</code></p>
-            <p class="say">{ step.say.clone() }</p>
+            if !p.brief { <p class="say">{ step.say.clone() }</p> }
             if let Some(l) = p.loaded.loop_at(p.pos) {
-                <p class="loop-note" id="loop-note">
+                <p class="loop-note" id={if p.brief { "loop-note-2" } else { "loop-note" }}>
                     { format!("Iteration {} of {} of the loop at {:#x}-{:#x} ({} instruction{}). The text trace folds it: {l}. “skip loop” (L) goes to the instruction after it.",
                         (idx - l.first) / l.len.max(1) + 1, l.reps, l.lo, l.hi, l.len, if l.len == 1 { "" } else { "s" }) }
                 </p>
             }
-            <div class="event" aria-live="polite" aria-atomic="true">
-                <p id="event-text" class={classes!("event-text", format!("kind-{}", event.kind().name()))}>{ text }</p>
+            <div class="event" aria-live={(!p.brief).then_some("polite")} aria-atomic="true">
+                <p id={if p.brief { "event-text-2" } else { "event-text" }} class={classes!("event-text", format!("kind-{}", event.kind().name()))}>{ text }</p>
                 if !mechanism.is_empty() {
-                    <p class="mechanism">{"models: "}<code id="mechanism">{ mechanism }</code></p>
+                    <p class="mechanism">{"models: "}<code id={if p.brief { "mechanism-2" } else { "mechanism" }}>{ mechanism }</code></p>
                 }
             </div>
             if last_of_op {

@@ -62,12 +62,30 @@ pub struct ViewsProps {
     pub tables: bool,
     /// Shows or hides them.
     pub toggle_tables: Callback<MouseEvent>,
+    /// Appended to the views' element ids: the second run of a comparison
+    /// has its own ("-2").
+    #[prop_or_default]
+    pub ids: &'static str,
 }
 
 impl PartialEq for ViewsProps {
     fn eq(&self, o: &Self) -> bool {
-        std::rc::Rc::ptr_eq(&self.loaded, &o.loaded) && self.pos == o.pos && self.tables == o.tables
+        std::rc::Rc::ptr_eq(&self.loaded, &o.loaded) && self.pos == o.pos && self.tables == o.tables && self.ids == o.ids
     }
+}
+
+/// A picture the narrator drew, its element ids made the second run's own
+/// when `ids` is not empty (a comparison shows two).
+fn svg_html(svg: String, ids: &str) -> Html {
+    let svg = if ids.is_empty() {
+        svg
+    } else {
+        svg.replace("pic-arrow)", "pic2-arrow)")
+            .replace("id=\"pic-", "id=\"pic2-")
+            .replace("-title pic-", "-title pic2-")
+            .replace("labelledby=\"pic-", "labelledby=\"pic2-")
+    };
+    Html::from_html_unchecked(svg.into())
 }
 
 /// All the views.
@@ -129,61 +147,61 @@ pub fn views(p: &ViewsProps) -> Html {
     html! {
         <div class="views">
             if let Some(svg) = picture {
-                <section class="view picture" aria-labelledby="h-picture">
-                    <h3 id="h-picture">{"Pages and frames"}
-                        <button id="btn-tables" class="tables-toggle" aria-pressed={(!tables_hidden).to_string()} onclick={p.toggle_tables.clone()}>
+                <section class="view picture" aria-labelledby={format!("h-picture{}", p.ids)}>
+                    <h3 id={format!("h-picture{}", p.ids)}>{"Pages and frames"}
+                        <button id={format!("btn-tables{}", p.ids)} class="tables-toggle" aria-pressed={(!tables_hidden).to_string()} onclick={p.toggle_tables.clone()}>
                             { if tables_hidden { "show the frame table" } else { "hide the frame table" } }
                         </button>
                     </h3>
                     <p class="legend">{"Solid: a writable entry. Dashed: read-only (a write faults). Two lines into one frame: shared."}</p>
-                    { Html::from_html_unchecked(svg.into()) }
+                    { svg_html(svg, p.ids) }
                 </section>
             }
             if linux {
-            <section class="view processes" aria-labelledby="h-procs">
-                <h3 id="h-procs">{"Processes"}</h3>
+            <section class="view processes" aria-labelledby={format!("h-procs{}", p.ids)}>
+                <h3 id={format!("h-procs{}", p.ids)}>{"Processes"}</h3>
                 if st.linux.procs.is_empty() { <p class="empty">{"No processes."}</p> }
                 { for st.linux.procs.values().map(|pr| process_card(st, &run.images, pr.pid, &marks, subject == Some(pr.pid))) }
             </section>
             }
             if memory {
-            <section class="view tables" aria-labelledby="h-tables">
-                <h3 id="h-tables">{ match subject { Some(pid) => format!("Page tables of process {pid}"), None => "Page tables".into() } }</h3>
+            <section class="view tables" aria-labelledby={format!("h-tables{}", p.ids)}>
+                <h3 id={format!("h-tables{}", p.ids)}>{ match subject { Some(pid) => format!("Page tables of process {pid}"), None => "Page tables".into() } }</h3>
                 { match subject.and_then(|pid| st.linux.procs[&pid].mm.as_ref().map(|mm| (pid, mm))) {
                     Some((pid, mm)) => page_table_tree(st, pid, mm, &marks),
                     None => html! { <p class="empty">{"No address space to show."}</p> },
                 } }
             </section>
-            <section class="view frames" aria-labelledby="h-frames" hidden={tables_hidden}>
-                <h3 id="h-frames">{ format!("Physical frames ({} in use)", st.linux.frames.len()) }</h3>
+            <section class="view frames" aria-labelledby={format!("h-frames{}", p.ids)} hidden={tables_hidden}>
+                <h3 id={format!("h-frames{}", p.ids)}>{ format!("Physical frames ({} in use)", st.linux.frames.len()) }</h3>
                 { frames(st, &marks) }
             </section>
             }
             if !st.bpf.maps.is_empty() || !st.bpf.progs.is_empty() || st.bpf.last_map_id > 0 {
-                <section class="view bpf" aria-labelledby="h-bpf">
-                    <h3 id="h-bpf">{"BPF objects: who holds what"}</h3>
-                    { bpf_view(st, &freed_bpf(p.pos.checked_sub(1).and_then(|i| tl.event(i)).as_ref())) }
+                <section class="view bpf" aria-labelledby={format!("h-bpf{}", p.ids)}>
+                    <h3 id={format!("h-bpf{}", p.ids)}>{"BPF objects: who holds what"}</h3>
+                    { bpf_view(st, &freed_bpf(p.pos.checked_sub(1).and_then(|i| tl.event(i)).as_ref()), p.ids) }
                 </section>
             }
             if let Some(mcu) = st.mcu.as_deref() {
-                <section class="view mcu" aria-labelledby="h-mcu">
-                    <h3 id="h-mcu">{ format!("Microcontroller: {}", mcu.firmware) }</h3>
-                    { mcu_view(st, mcu, &marks) }
+                <section class="view mcu" aria-labelledby={format!("h-mcu{}", p.ids)}>
+                    <h3 id={format!("h-mcu{}", p.ids)}>{ format!("Microcontroller: {}", mcu.firmware) }</h3>
+                    { mcu_view(st, mcu, &marks, p.ids) }
                 </section>
             }
             if !st.nt.objects.is_empty() || !st.nt.free_pids.is_empty() {
-                <section class="view nt" aria-labelledby="h-nt">
-                    <h3 id="h-nt">{"Windows: handle tables, objects and PIDs"}</h3>
+                <section class="view nt" aria-labelledby={format!("h-nt{}", p.ids)}>
+                    <h3 id={format!("h-nt{}", p.ids)}>{"Windows: handle tables, objects and PIDs"}</h3>
                     if let Some(svg) = crate::narrator::bpf_picture(&pictures::bpf::BpfScene::windows(st)) {
                         <p class="legend">{"An arrow per handle (one pointer reference each); a PID only names a process."}</p>
-                        { Html::from_html_unchecked(svg.into()) }
+                        { svg_html(svg, p.ids) }
                     }
                     { nt_view(st, &marks) }
                 </section>
             }
             if memory {
-            <section class="view tlb" aria-labelledby="h-tlb">
-                <h3 id="h-tlb">{ format!("TLB ({} of {} entries; {} hits, {} misses)", st.linux.globals.tlb.entries.len(), st.linux.globals.tlb.capacity, st.linux.globals.tlb.hits, st.linux.globals.tlb.misses) }</h3>
+            <section class="view tlb" aria-labelledby={format!("h-tlb{}", p.ids)}>
+                <h3 id={format!("h-tlb{}", p.ids)}>{ format!("TLB ({} of {} entries; {} hits, {} misses)", st.linux.globals.tlb.entries.len(), st.linux.globals.tlb.capacity, st.linux.globals.tlb.hits, st.linux.globals.tlb.misses) }</h3>
                 { tlb(st, &marks) }
             </section>
             }
@@ -468,7 +486,7 @@ fn exceptions_line(c: &sim_core::mcu::Cpu) -> Option<String> {
     ))
 }
 
-fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
+fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks, ids: &str) -> Html {
     const NAMES: [&str; 16] = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"];
     let c = &mcu.cpu;
     let touched = |lo: u32, len: u32| -> (bool, bool) {
@@ -553,11 +571,11 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
     html! {
         <>
         if let Some(b) = board {
-            <p class="board" id="mcu-board">{ format!("{} · {} · {} ({})", b.title, b.chip, b.core.name(), b.core.arch()) }</p>
+            <p class="board" id={format!("mcu-board{ids}")}>{ format!("{} · {} · {} ({})", b.title, b.chip, b.core.name(), b.core.arch()) }</p>
         }
         <p class={classes!("mode", c.lockup.is_some().then_some("changed"))}>{ format!("{mode} · {} instructions since reset · flags {flags}", c.steps) }</p>
         if let Some((f, l, text)) = &source {
-            <figure class="source-line" id="mcu-source">
+            <figure class="source-line" id={format!("mcu-source{ids}")}>
                 <figcaption>{ format!("Next instruction's source: {f}:{l}") }</figcaption>
                 if let Some(t) = text {
                     <pre>{ for t.lines().enumerate().skip((*l as usize).saturating_sub(3)).take(5).map(|(i, line)| html! {
@@ -567,13 +585,13 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks) -> Html {
             </figure>
         }
         if let Some(line) = exceptions_line(c) {
-            <p class="exceptions" id="mcu-exceptions">{ line }</p>
+            <p class="exceptions" id={format!("mcu-exceptions{ids}")}>{ line }</p>
         }
         if c.sys.cfsr != 0 || c.sys.hfsr != 0 {
-            <p class="fault-status changed" id="mcu-fault-status">{ format!("CFSR {:#010x} · HFSR {:#010x} · BFAR {:#010x}", c.sys.cfsr, c.sys.hfsr, c.sys.bfar) }</p>
+            <p class="fault-status changed" id={format!("mcu-fault-status{ids}")}>{ format!("CFSR {:#010x} · HFSR {:#010x} · BFAR {:#010x}", c.sys.cfsr, c.sys.hfsr, c.sys.bfar) }</p>
         }
         if !mcu.io.console.is_empty() {
-            <figure class="console" id="mcu-console"><figcaption>{"UART console"}</figcaption><pre>{ mcu.io.console.clone() }</pre></figure>
+            <figure class="console" id={format!("mcu-console{ids}")}><figcaption>{"UART console"}</figcaption><pre>{ mcu.io.console.clone() }</pre></figure>
         }
         <table class="regs-table">
             <caption>{"Registers"}</caption>
@@ -679,7 +697,7 @@ fn freed_bpf(e: Option<&sim_core::SealedEvent>) -> Vec<(sim_core::bpf::BpfRef, S
         .collect()
 }
 
-fn bpf_view(st: &State, freed: &[(sim_core::bpf::BpfRef, String)]) -> Html {
+fn bpf_view(st: &State, freed: &[(sim_core::bpf::BpfRef, String)], ids: &str) -> Html {
     use sim_core::bpf::BpfRef;
     let b = &st.bpf;
     // Who holds what: one reading of the state, for the tables and the picture.
@@ -690,7 +708,7 @@ fn bpf_view(st: &State, freed: &[(sim_core::bpf::BpfRef, String)]) -> Html {
         <>
         if let Some(svg) = picture {
             <p class="legend">{"An arrow per counted reference (fds and pins on a map are usercnt too)."}</p>
-            { Html::from_html_unchecked(svg.into()) }
+            { svg_html(svg, ids) }
         }
         <table class="bpf-progs">
             <caption>{"Programs"}</caption>
