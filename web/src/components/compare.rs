@@ -120,6 +120,9 @@ pub fn compare(p: &CompareProps) -> Html {
                     <h3 class="side-title">{ variant.name.clone() }</h3>
                     if !variant.note.is_empty() { <p class="variant-note">{ variant.note.clone() }</p> }
                     if let Some(why) = stopped { <p class="stopped" id="variant-stopped">{ format!("This run stopped: {why}") }</p> }
+                    if let Some(b) = cur.and_then(|k| other.loaded.run.steps.get(k).map(|b| (k, b))).filter(|(_, b)| b.event_count == 0) {
+                        <p class="variant-note" id="other-no-events">{ format!("Operation {} causes no events in this run; it returns {}.", b.0 + 1, outcome_text(&b.1.outcome)) }</p>
+                    }
                     <Narration loaded={other.loaded.clone()} pos={opos} brief=true />
                     <Views loaded={other.loaded.clone()} pos={opos} tables={p.tables} toggle_tables={p.toggle_tables.clone()} ids="-2" />
                 </div>

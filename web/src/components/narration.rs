@@ -48,7 +48,7 @@ pub fn narration(p: &super::AtStep) -> Html {
     let last_of_op = run.steps.get(k + 1).map(|s| s.first_event).unwrap_or(tl.len()) == p.pos;
     html! {
         <section class="narration">
-            <p class="op-count">{ format!("operation {} of {}", k + 1, run.steps.len()) }</p>
+            <p class="op-count">{ if p.brief { format!("operation {}", k + 1) } else { format!("operation {} of {}", k + 1, run.steps.len()) } }</p>
             <p class="op"><code>{ step.op.clone() }</code></p>
             if !p.brief { <p class="say">{ step.say.clone() }</p> }
             if let Some(l) = p.loaded.loop_at(p.pos) {
