@@ -456,38 +456,13 @@ pub fn app(props: &AppProps) -> Html {
         let compare = state.other.as_ref().map(|o| o.n);
         use_effect_with((source, state.pos, no_questions, compare), move |(source, pos, no_questions, compare)| {
             let no_questions = *no_questions;
+            // What every state's address says; each source adds its own.
+            let at = url::Params { step: Some(*pos), embed, no_questions, ..Default::default() };
             let p = match source {
-                Some((Source::Builtin(id), _)) => url::Params {
-                    lesson: Some(id.clone()),
-                    step: Some(*pos),
-                    src: None,
-                    board: None,
-                    embed,
-                    no_questions,
-                    seed: None,
-                    compare: *compare,
-                },
-                Some((Source::Exercise(id, seed), _)) => url::Params {
-                    lesson: Some(id.clone()),
-                    step: Some(*pos),
-                    src: None,
-                    board: None,
-                    embed,
-                    no_questions,
-                    seed: Some(*seed),
-                    compare: None,
-                },
-                Some((Source::Url(u), board)) => url::Params {
-                    lesson: None,
-                    step: Some(*pos),
-                    src: Some(u.clone()),
-                    board: board.clone(),
-                    embed,
-                    no_questions,
-                    seed: None,
-                    compare: None,
-                },
-                _ => url::Params { lesson: None, step: None, src: None, board: None, embed, no_questions, seed: None, compare: None },
+                Some((Source::Builtin(id), _)) => url::Params { lesson: Some(id.clone()), compare: *compare, ..at },
+                Some((Source::Exercise(id, seed), _)) => url::Params { lesson: Some(id.clone()), seed: Some(*seed), ..at },
+                Some((Source::Url(u), board)) => url::Params { src: Some(u.clone()), board: board.clone(), ..at },
+                _ => url::Params { step: None, ..at },
             };
             if source.is_some() && !scoped {
                 url::replace(&p);
