@@ -171,22 +171,17 @@ pub fn differences(a: &crate::Run, b: &crate::Run) -> Vec<Difference> {
 /// Where the other run stands when this one has applied `pos` events:
 /// in the same operation, as many events in, and at its end when this one
 /// is at the end of its own (an operation that caused more events on the
-/// other side shows them all when the operation is done). `a`, `len_a` and
-/// `b`, `len_b` are the two runs' steps and event counts.
-pub fn position_in_other(a: &[crate::StepRecord], len_a: usize, b: &[crate::StepRecord], len_b: usize, pos: usize) -> usize {
+/// other side shows them all when the operation is done). `a` and `b` are
+/// the two runs' steps (each with its `event_count`).
+pub fn position_in_other(a: &[crate::StepRecord], b: &[crate::StepRecord], pos: usize) -> usize {
+    let end = |s: &crate::StepRecord| s.first_event + s.event_count;
     let Some(idx) = pos.checked_sub(1) else { return 0 };
     let k = a.partition_point(|s| s.first_event <= idx).saturating_sub(1);
     let Some(sa) = a.get(k) else { return 0 };
-    let end_a = a.get(k + 1).map(|n| n.first_event).unwrap_or(len_a);
     match b.get(k) {
-        Some(sb) => {
-            let end_b = b.get(k + 1).map(|n| n.first_event).unwrap_or(len_b);
-            if pos >= end_a {
-                end_b
-            } else {
-                (sb.first_event + (pos - sa.first_event)).min(end_b)
-            }
-        }
-        None => len_b,
+        Some(sb) if pos >= end(sa) => end(sb),
+        Some(sb) => (sb.first_event + (pos - sa.first_event)).min(end(sb)),
+        // A run that stopped short stays at its end.
+        None => b.last().map(end).unwrap_or(0),
     }
 }

@@ -115,21 +115,21 @@ fn the_other_run_follows_operation_by_operation() {
         scenarios::runner::run_variant(&scenarios::compare::variant(&text, 0).expect("applies"), &Default::default()).expect("runs");
     let (a, b) = (&main.steps, &other.steps);
     let (la, lb) = (main.timeline.len(), other.timeline.len());
-    assert_eq!(position_in_other(a, la, b, lb, 0), 0);
+    assert_eq!(position_in_other(a, b, 0), 0);
     for k in 0..a.len() {
         let end_a = a.get(k + 1).map(|s| s.first_event).unwrap_or(la);
         let end_b = b.get(k + 1).map(|s| s.first_event).unwrap_or(lb);
         // At an operation's end, the other is at the end of the same operation.
-        assert_eq!(position_in_other(a, la, b, lb, end_a), end_b, "operation {}", k + 1);
+        assert_eq!(position_in_other(a, b, end_a), end_b, "operation {}", k + 1);
         // Inside it, as many events in, never past its end.
         if a[k].event_count > 1 {
-            let p = position_in_other(a, la, b, lb, a[k].first_event + 1);
+            let p = position_in_other(a, b, a[k].first_event + 1);
             assert!(p > b[k].first_event && p <= end_b);
         }
     }
     // A run that stopped short: the other stays at its end.
     let short = &b[..1];
-    assert_eq!(position_in_other(a, la, short, b[1].first_event, la), b[1].first_event);
+    assert_eq!(position_in_other(a, short, la), b[1].first_event);
 }
 
 #[test]

@@ -22,8 +22,7 @@ pub struct Other {
 impl Other {
     /// Where it stands when the main run has applied `pos` events.
     pub fn pos(&self, main: &Loaded, pos: usize) -> usize {
-        let (a, b) = (&main.run, &self.loaded.run);
-        scenarios::compare::position_in_other(&a.steps, a.timeline.len(), &b.steps, b.timeline.len(), pos)
+        scenarios::compare::position_in_other(&main.run.steps, &self.loaded.run.steps, pos)
     }
 }
 
@@ -60,8 +59,8 @@ pub fn compare(p: &CompareProps) -> Html {
     let opos = other.pos(main, p.pos);
     let steps = &main.run.steps;
     // The operation the main run is in (or just finished).
-    let cur = p.pos.checked_sub(1).map(|i| steps.partition_point(|s| s.first_event <= i).saturating_sub(1));
-    let ends: Vec<usize> = steps.iter().skip(1).map(|s| s.first_event).chain([main.run.timeline.len()]).collect();
+    let cur = p.pos.checked_sub(1).and_then(|i| main.timeline.borrow().op_of(i));
+    let end = |k: usize| steps.get(k).map_or(0, |s| s.first_event + s.event_count);
     let jump = |to: usize| {
         let d = p.dispatch.clone();
         Callback::from(move |_: MouseEvent| d.dispatch(Action::Seek(to)))
@@ -71,7 +70,7 @@ pub fn compare(p: &CompareProps) -> Html {
         differs.iter().copied().enumerate().filter(|(_, d)| *d != Difference::Same).take(steps.len()).collect();
     let results = differing.iter().filter(|(_, d)| *d == Difference::Result).count();
     let here = cur.and_then(|k| {
-        let done = ends.get(k).is_some_and(|e| *e == p.pos);
+        let done = end(k) == p.pos;
         let a = steps.get(k)?;
         let b = other.loaded.run.steps.get(k);
         let d = differs.get(k).copied().filter(|d| *d != Difference::Same && done)?;
@@ -100,7 +99,7 @@ pub fn compare(p: &CompareProps) -> Html {
                         { for differing.iter().map(|(k, d)| {
                             let result = *d == Difference::Result;
                             html! {
-                                <button class={classes!("diff-op", (Some(*k) == cur).then_some("current"), result.then_some("result"))} onclick={jump(ends[*k])}
+                                <button class={classes!("diff-op", (Some(*k) == cur).then_some("current"), result.then_some("result"))} onclick={jump(end(*k))}
                                     aria-label={format!("Go to the end of operation {}, which {}", k + 1, if result { "returns something else" } else { "runs other events" })}>
                                     { format!("{}{}", k + 1, if result { "!" } else { "" }) }
                                 </button>
