@@ -211,7 +211,15 @@ impl crate::wire::Wire for What {
                 e.put(out);
             }
         };
-        crate::wire::put_sealed_with(out, journal::Narrate::kind(self), inner, &journal::Points::focus(self));
+        // Focus is written as `wire_enum!` writes it: Linux 0, Mcu 1.
+        let focus = |out: &mut Vec<u8>| match self {
+            What::Linux(e) => e.put_focus(out, 0),
+            What::Mcu(e) => e.put_focus(out, 1),
+            What::Nt(e) => e.put_focus(out, 0),
+            What::Bpf(e) => e.put_focus(out, 0),
+            What::Bookkeeping => out.push(0),
+        };
+        crate::wire::put_sealed_with(out, journal::Narrate::kind(self), inner, focus);
     }
 
     fn get(r: &mut crate::wire::Reader<'_>) -> Result<Self, crate::wire::WireError> {

@@ -41,6 +41,27 @@ fn a_decoded_recording_is_the_same_run_at_every_event() {
     }
 }
 
+/// What an event points at is written straight from the record's fields
+/// (no list is collected when it is encoded): the page, which reads it
+/// from the bytes, must see what the record itself names.
+#[test]
+fn an_encoded_event_points_where_its_record_does() {
+    use sim_core::journal::Points;
+    use sim_core::wire::{Reader, Wire};
+    let mut seen = 0;
+    for (id, _) in BUILTIN {
+        let rec = recording(id);
+        let t = &rec.timeline;
+        for i in 0..t.len() {
+            let e = t.event(i).expect("decodes");
+            let sealed = sim_core::SealedEvent::get(&mut Reader::new(t.encoded(i))).unwrap_or_else(|err| panic!("{id}: event {i}: {err}"));
+            assert_eq!(sealed.what.focus, e.what.focus(), "{id}: event {i} ({})", e.text());
+            seen += usize::from(!sealed.what.focus.is_empty());
+        }
+    }
+    assert!(seen > 100, "events that point at something: {seen}");
+}
+
 /// Frame contents, RAM and files are carried too (the JSON view leaves them out).
 #[test]
 fn bulky_state_travels_whole() {

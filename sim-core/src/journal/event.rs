@@ -167,6 +167,27 @@ macro_rules! events {
         v.extend($more);
         v
     }};
+    (@one $at:expr) => {
+        1u64
+    };
+    // What the record points at, encoded as `Vec<G>` encodes it where `G`'s
+    // variant `tag` holds this subsystem's focus (`wire_enum!`'s one-field
+    // variant: the tag, then the field), written without collecting it.
+    (@put $out:ident, $tag:ident, [ $($at:expr),* ]) => {{
+        $crate::journal::wire::put_varint($out, 0 $(+ $crate::events!(@one $at))*);
+        $(
+            $out.push($tag);
+            $crate::journal::wire::Wire::put(&$at, $out);
+        )*
+    }};
+    (@put $out:ident, $tag:ident, [ $($at:expr),* ] $more:expr) => {{
+        let v = $crate::events!(@focus [$($at),*] $more);
+        $crate::journal::wire::put_varint($out, v.len() as u64);
+        for f in &v {
+            $out.push($tag);
+            $crate::journal::wire::Wire::put(f, $out);
+        }
+    }};
     (
         $(#[$m:meta])* $vis:vis enum $t:ident : $focus:ty {
             $(
@@ -195,6 +216,17 @@ macro_rules! events {
             #[allow(unused_variables)]
             fn focus(&self) -> Vec<$focus> {
                 match self { $( $t::$v { $($f),* } => $crate::events!(@focus [$($at),*] $($more)?) ),* }
+            }
+        }
+
+        impl $t {
+            /// Writes what the record points at as a list of the facade's
+            /// focus would be written, this subsystem's focus being that
+            /// enum's variant `tag` (see [`$crate::journal::Points`]),
+            /// without collecting it: an event is encoded allocating nothing.
+            #[allow(unused_variables)]
+            pub fn put_focus(&self, out: &mut Vec<u8>, tag: u8) {
+                match self { $( $t::$v { $($f),* } => $crate::events!(@put out, tag, [$($at),*] $($more)?) ),* }
             }
         }
 

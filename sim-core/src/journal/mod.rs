@@ -81,11 +81,14 @@ pub trait Undo<S> {
 pub struct Journal<W, D, F> {
     pending: Vec<D>,
     events: Batch<W, D, F>,
+    /// Where an event is encoded before it joins the batch (kept, so
+    /// encoding allocates nothing).
+    scratch: Vec<u8>,
 }
 
 impl<W, D, F> Default for Journal<W, D, F> {
     fn default() -> Self {
-        Journal { pending: Vec::new(), events: Batch::default() }
+        Journal { pending: Vec::new(), events: Batch::default(), scratch: Vec::new() }
     }
 }
 
@@ -99,18 +102,18 @@ impl<W: Wire, D: Wire, F: Wire> Journal<W, D, F> {
     /// [`Event`]'s [`Wire`] encoding writes it. The pending list keeps its
     /// room for the next event.
     pub fn emit(&mut self, what: W, focus: Vec<F>) {
-        let b = &mut self.events;
-        if b.bytes.capacity() == 0 {
-            // Room for a few events at once, not a growth from 8 bytes.
-            b.bytes.reserve(128);
-        }
-        b.starts.push(u32::try_from(b.bytes.len()).unwrap_or(u32::MAX));
-        what.put(&mut b.bytes);
-        focus.put(&mut b.bytes);
-        wire::put_varint(&mut b.bytes, self.pending.len() as u64);
+        let out = &mut self.scratch;
+        out.clear();
+        what.put(out);
+        focus.put(out);
+        wire::put_varint(out, self.pending.len() as u64);
         for d in self.pending.drain(..) {
-            d.put(&mut b.bytes);
+            d.put(out);
         }
+        let b = &mut self.events;
+        // A recording is limited to 4 GiB of encoded events.
+        b.starts.push(u32::try_from(b.bytes.len()).unwrap_or(u32::MAX));
+        b.bytes.extend_from_slice(out);
     }
 
     /// Whether deltas were recorded since the last event.
@@ -139,18 +142,31 @@ impl<W: Wire, D: Wire, F: Wire> Journal<W, D, F> {
 }
 
 /// Events, encoded back to back (as a [`Timeline`] keeps them), with where
-/// each starts: what an operation returns.
+/// each starts: what an operation returns. Most operations have a few
+/// short events (a TLB hit is one of about 25 bytes): those are held in
+/// place, so an operation allocates nothing for its events until they
+/// outgrow [`BATCH_INLINE`] bytes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Batch<W, D, F> {
-    bytes: Vec<u8>,
-    starts: Vec<u32>,
+    bytes: smallvec::SmallVec<[u8; BATCH_INLINE]>,
+    starts: smallvec::SmallVec<[u32; 2]>,
     kinds: Kinds<W, D, F>,
 }
 
+/// Bytes of events a [`Batch`] holds without allocating.
+pub const BATCH_INLINE: usize = 64;
+
 impl<W, D, F> Default for Batch<W, D, F> {
     fn default() -> Self {
-        Batch { bytes: Vec::new(), starts: Vec::new(), kinds: std::marker::PhantomData }
+        Batch { bytes: smallvec::SmallVec::new(), starts: smallvec::SmallVec::new(), kinds: std::marker::PhantomData }
     }
+}
+
+/// Where event `i` of `bytes` is, given where each starts.
+fn slice<'a>(bytes: &'a [u8], starts: &[u32], i: usize) -> &'a [u8] {
+    let start = starts.get(i).map(|s| *s as usize).unwrap_or(bytes.len());
+    let end = starts.get(i + 1).map(|s| *s as usize).unwrap_or(bytes.len());
+    bytes.get(start..end).unwrap_or(&[])
 }
 
 impl<W: Wire, D: Wire, F: Wire> Batch<W, D, F> {
@@ -166,9 +182,7 @@ impl<W: Wire, D: Wire, F: Wire> Batch<W, D, F> {
 
     /// The encoding of event `i`.
     pub fn encoded(&self, i: usize) -> &[u8] {
-        let start = self.starts.get(i).map(|s| *s as usize).unwrap_or(self.bytes.len());
-        let end = self.starts.get(i + 1).map(|s| *s as usize).unwrap_or(self.bytes.len());
-        self.bytes.get(start..end).unwrap_or(&[])
+        slice(&self.bytes, &self.starts, i)
     }
 
     /// Event `i`, decoded.
@@ -182,6 +196,24 @@ impl<W: Wire, D: Wire, F: Wire> Batch<W, D, F> {
     /// The events, decoded one at a time.
     pub fn iter(&self) -> impl Iterator<Item = Event<W, D, F>> + '_ {
         (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+/// Events kept encoded back to back with where each starts: a
+/// [`Timeline`]'s store.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Encoded {
+    bytes: Vec<u8>,
+    starts: Vec<u32>,
+}
+
+impl Encoded {
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    fn encoded(&self, i: usize) -> &[u8] {
+        slice(&self.bytes, &self.starts, i)
     }
 
     /// Appends an event's encoding.

@@ -10,7 +10,7 @@
 //! events in between.
 
 use super::wire::{Reader, Wire};
-use super::{Batch, Event, Undo};
+use super::{Batch, Encoded, Event, Kinds, Undo};
 
 /// Events between two checkpoints.
 pub const CHECKPOINT_EVERY: usize = 1024;
@@ -19,19 +19,27 @@ pub const CHECKPOINT_EVERY: usize = 1024;
 #[derive(Clone, Debug)]
 pub struct Timeline<S, W, D, F> {
     /// The events, encoded one after another, with where each starts.
-    events: Batch<W, D, F>,
+    events: Encoded,
     /// (operation, its first event), one entry per operation that has events.
     ops: Vec<(usize, usize)>,
     /// (events applied, state then), ascending; the first is the start.
     checkpoints: Vec<(usize, S)>,
     pos: usize,
     current: S,
+    kinds: Kinds<W, D, F>,
 }
 
 impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
     /// Starts recording from `initial`.
     pub fn new(initial: S) -> Self {
-        Timeline { events: Batch::default(), ops: Vec::new(), checkpoints: vec![(0, initial.clone())], pos: 0, current: initial }
+        Timeline {
+            events: Encoded::default(),
+            ops: Vec::new(),
+            checkpoints: vec![(0, initial.clone())],
+            pos: 0,
+            current: initial,
+            kinds: std::marker::PhantomData,
+        }
     }
 
     /// Appends the events of operation `op` (at the end of the timeline,
@@ -103,7 +111,7 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.events.len() == 0
     }
 
     /// Events applied so far (0 = the initial state).
@@ -118,7 +126,10 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
 
     /// Event `i`, decoded.
     pub fn event(&self, i: usize) -> Option<Event<W, D, F>> {
-        self.events.get(i)
+        if i >= self.len() {
+            return None;
+        }
+        Event::get(&mut Reader::new(self.events.encoded(i))).ok()
     }
 
     /// Events `from..to`, decoded.

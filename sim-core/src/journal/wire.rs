@@ -148,16 +148,15 @@ pub fn field<T: Wire>(r: &mut Reader<'_>) -> Result<T, WireError> {
 }
 
 /// Appends an unsigned LEB128 varint.
+#[inline]
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
+    // Room for the longest once, then each byte pushed within it.
+    out.reserve(10);
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
         v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
     }
+    out.push(v as u8);
 }
 
 macro_rules! wire_unsigned {
@@ -463,13 +462,22 @@ wire_enum! {
 /// Writes an event record as [`Sealed`] reads it: its category, its own
 /// encoding (`inner`, length first) and what it points at.
 pub fn put_sealed<F: Wire>(out: &mut Vec<u8>, kind: EventKind, inner: &[u8], focus: &[F]) {
-    put_sealed_with(out, kind, |out| out.extend_from_slice(inner), focus);
+    put_sealed_with(
+        out,
+        kind,
+        |out| out.extend_from_slice(inner),
+        |out| {
+            put_varint(out, focus.len() as u64);
+            focus.iter().for_each(|f| f.put(out));
+        },
+    );
 }
 
 /// [`put_sealed`] with the record's own encoding written by `inner`
 /// straight into `out` (one byte is kept for its length, which records
-/// under 128 bytes need; longer ones are moved up to make room).
-pub fn put_sealed_with<F: Wire>(out: &mut Vec<u8>, kind: EventKind, inner: impl FnOnce(&mut Vec<u8>), focus: &[F]) {
+/// under 128 bytes need; longer ones are moved up to make room), and what
+/// it points at by `focus` (a count, then each).
+pub fn put_sealed_with(out: &mut Vec<u8>, kind: EventKind, inner: impl FnOnce(&mut Vec<u8>), focus: impl FnOnce(&mut Vec<u8>)) {
     kind.put(out);
     let at = out.len();
     out.push(0);
@@ -482,10 +490,7 @@ pub fn put_sealed_with<F: Wire>(out: &mut Vec<u8>, kind: EventKind, inner: impl 
         put_varint(&mut len, n as u64);
         out.splice(at..at + 1, len);
     }
-    put_varint(out, focus.len() as u64);
-    for f in focus {
-        f.put(out);
-    }
+    focus(out);
 }
 
 /// Reads what [`put_sealed`] wrote, up to the record's own encoding, which

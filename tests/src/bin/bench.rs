@@ -32,13 +32,16 @@ fn rss() -> usize {
     std::fs::read_to_string("/proc/self/statm").ok().and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok()).unwrap_or(0) * 4096
 }
 
-/// `bench [linux|thumb|bpf]...`: those groups only (all by default), e.g.
+/// `bench [linux|tlb|thumb|bpf]...`: those groups only (all by default), e.g.
 /// to profile one under perf.
 fn main() {
     let only: Vec<String> = std::env::args().skip(1).collect();
     let want = |g: &str| only.is_empty() || only.iter().any(|o| o == g);
     if want("linux") {
         linux();
+    }
+    if want("tlb") {
+        tlb_hits();
     }
     if want("thumb") {
         thumb();
@@ -193,6 +196,25 @@ fn linux() {
     println!("step forward:                               {:8.4} ms", ms(t) / 1000.0);
 }
 
+/// TLB hits alone, long enough to profile: 5,000,000 operations (or
+/// `BENCH_N`), each one translation and its event, the events dropped.
+fn tlb_hits() {
+    let base = 0x1000_0000u64;
+    let mut m = Machine::new(&Config { tlb_entries: 8, ..Config::default() });
+    m.apply(&LinuxOp::Spawn { name: "t".into() }).expect("spawn");
+    m.apply(&LinuxOp::Mmap { pid: Pid(1), addr: Some(base), len: 4096, prot: sim_core::Prot::RW, shared: false, file: None, offset: 0 })
+        .expect("mmap");
+    write(&mut m, base);
+    // BENCH_N: fewer, to count instructions under callgrind.
+    let n = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000_000u64);
+    let t = Instant::now();
+    for _ in 0..n {
+        m.apply(&LinuxOp::Access { pid: Pid(1), addr: base, access: Access::Read }).expect("access");
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!("translations, TLB hits, {n} in a row:     {:8.0} per second", n as f64 / secs);
+}
+
 fn thumb() {
     // The Thumb interpreter: the Reset handler copying 64 KiB of .data.
     let mut mcu = Machine::new(&Config::default());
@@ -233,7 +255,9 @@ fn thumb() {
     let before = rss();
     let mut long = Timeline::new(m3.state().clone());
     let t = Instant::now();
-    let r = m3.apply(&McuOp::McuRun { until: None, max: 10_000_010 }).expect("run");
+    // BENCH_N: fewer, to count instructions under callgrind.
+    let max = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_010u64);
+    let r = m3.apply(&McuOp::McuRun { until: None, max }).expect("run");
     let secs = t.elapsed().as_secs_f64();
     let n = r.events.len();
     long.record(0, r.events);
