@@ -56,25 +56,44 @@ pub fn set_board(key: u32, info: &[u8], flash: Vec<u8>) -> Result<(), String> {
     Ok(())
 }
 
-/// A microcontroller record's sentence and mechanism, given the core
-/// (encoded) and RAM just before it and the fixed parts kept under `key`.
-#[wasm_bindgen]
-pub fn narrate_mcu(what: &[u8], key: u32, cpu: &[u8], ram: Vec<u8>) -> String {
-    let board = FIXED.with(|f| {
+/// The board under `key` with the core (encoded) and RAM given, and the
+/// peripherals (encoded; empty for none).
+fn board(key: u32, cpu: &[u8], ram: &[u8], io: &[u8]) -> Option<sim_core::mcu::McuState> {
+    FIXED.with(|f| {
         let f = f.borrow();
         let (k, (board, map, info), flash) = f.as_ref()?;
         let cpu = sim_core::wire::decode::<sim_core::mcu::Cpu>(cpu).ok()?;
+        let io = if io.is_empty() { sim_core::mcu::Io::default() } else { sim_core::wire::decode::<sim_core::mcu::Io>(io).ok()? };
         (*k == key).then(|| sim_core::mcu::McuState {
             firmware: String::new(),
             board: board.clone(),
             map: *map,
             info: info.clone(),
             flash: sim_core::mcu::Flash(flash.clone()),
-            ram: sim_core::mcu::Ram::from_bytes(&ram, 0),
-            io: sim_core::mcu::Io::default(),
+            ram: sim_core::mcu::Ram::from_bytes(ram, 0),
+            io,
             cpu,
         })
-    });
-    let (text, mechanism) = sim_core::narrate(what, board.as_ref());
+    })
+}
+
+/// A microcontroller record's sentence and mechanism, given the core
+/// (encoded) and RAM just before it and the fixed parts kept under `key`.
+#[wasm_bindgen]
+pub fn narrate_mcu(what: &[u8], key: u32, cpu: &[u8], ram: Vec<u8>) -> String {
+    let (text, mechanism) = sim_core::narrate(what, board(key, cpu, &ram, &[]).as_ref());
     format!("{text}\u{1}{mechanism}")
+}
+
+/// The microcontroller's view ([`pictures::mcu::mcu_html`]) of the board
+/// under `key` with this step's core, RAM and peripherals (encoded), and
+/// `extra` ([`pictures::mcu::McuExtra`], encoded, with the firmware's
+/// path first); empty if any does not decode.
+#[wasm_bindgen]
+pub fn view_mcu(key: u32, cpu: &[u8], ram: Vec<u8>, io: &[u8], firmware: String, extra: &[u8]) -> String {
+    let (Some(mut mcu), Ok(x)) = (board(key, cpu, &ram, io), pictures::mcu::McuExtra::decode(extra)) else {
+        return String::new();
+    };
+    mcu.firmware = firmware;
+    pictures::mcu::mcu_html(&mcu, &x)
 }

@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod bpf;
+pub mod mcu;
 
 use sim_core::arch::{PTE_P, PTE_RW};
 use sim_core::linux::{Backing, Focus as LF, FrameKind, LinuxState, Mm};

@@ -31,6 +31,10 @@ mod imp {
     pub fn bpf_picture(scene: &pictures::bpf::BpfScene) -> Option<String> {
         Some(pictures::bpf::bpf_svg(scene))
     }
+
+    pub fn mcu_view(mcu: &sim_core::mcu::McuState, x: &pictures::mcu::McuExtra) -> Option<String> {
+        Some(pictures::mcu::mcu_html(mcu, x))
+    }
 }
 
 #[cfg(not(feature = "linked"))]
@@ -70,6 +74,9 @@ export function narrator_picture_memory(scene) {
 export function narrator_picture_bpf(scene) {
   return narrator ? narrator.picture_bpf(scene) : undefined;
 }
+export function narrator_view_mcu(key, cpu, ram, io, firmware, extra) {
+  return narrator ? narrator.view_mcu(key, cpu, ram, io, firmware, extra) : undefined;
+}
 "#)]
     extern "C" {
         fn narrator_load(base: &str) -> js_sys::Promise;
@@ -79,6 +86,24 @@ export function narrator_picture_bpf(scene) {
         fn narrator_mcu(what: &[u8], key: u32, cpu: &[u8], ram: &[u8]) -> Option<String>;
         fn narrator_picture_memory(scene: &[u8]) -> Option<String>;
         fn narrator_picture_bpf(scene: &[u8]) -> Option<String>;
+        fn narrator_view_mcu(key: u32, cpu: &[u8], ram: &[u8], io: &[u8], firmware: &str, extra: &[u8]) -> Option<String>;
+    }
+
+    pub fn mcu_view(mcu: &sim_core::mcu::McuState, x: &pictures::mcu::McuExtra) -> Option<String> {
+        let key = with_board(mcu)?;
+        let io = sim_core::wire::encode(&mcu.io);
+        narrator_view_mcu(key, &sim_core::wire::encode(&mcu.cpu), &mcu.ram.to_vec(), &io, &mcu.firmware, &x.encode())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The key of `b`'s fixed parts, handed to the narrator if it lacks
+    /// them; None until the narrator is here.
+    fn with_board(b: &sim_core::mcu::McuState) -> Option<u32> {
+        let key = board_key(b);
+        if !narrator_has_board(key) {
+            narrator_set_board(key, &sim_core::wire::encode(&(b.board.clone(), b.map, b.info.clone())), &b.flash);
+        }
+        narrator_has_board(key).then_some(key)
     }
 
     pub fn bpf_picture(scene: &pictures::bpf::BpfScene) -> Option<String> {
@@ -93,13 +118,7 @@ export function narrator_picture_bpf(scene) {
         let what = &ev.what.bytes;
         let board = if sim_core::What::sealed_is_mcu(&ev.what) { ev.board_before(after) } else { None };
         let s = match board {
-            Some(b) => {
-                let key = board_key(&b);
-                if !narrator_has_board(key) {
-                    narrator_set_board(key, &sim_core::wire::encode(&(b.board.clone(), b.map, b.info.clone())), &b.flash);
-                }
-                narrator_mcu(what, key, &sim_core::wire::encode(&b.cpu), &b.ram.to_vec())?
-            }
+            Some(b) => narrator_mcu(what, with_board(&b)?, &sim_core::wire::encode(&b.cpu), &b.ram.to_vec())?,
             None => narrator_text(what)?,
         };
         let (text, mechanism) = s.split_once('\u{1}').unwrap_or((&s, ""));
@@ -170,6 +189,11 @@ fn cached<S: PartialEq + Clone + 'static>(
 /// The BPF object graph of a scene, drawn by the narrator module once it is here.
 pub fn bpf_picture(scene: &pictures::bpf::BpfScene) -> Option<String> {
     cached(&LAST_GRAPH, scene, imp::bpf_picture)
+}
+
+/// The microcontroller's view, drawn by the narrator module once it is here.
+pub fn mcu_view(mcu: &sim_core::mcu::McuState, x: &pictures::mcu::McuExtra) -> Option<String> {
+    imp::mcu_view(mcu, x)
 }
 
 /// Fetches the narrator module (once); whether it is ready.
