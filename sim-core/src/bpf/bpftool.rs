@@ -499,6 +499,17 @@ impl Ctx<'_> {
             // here): BPF_PSEUDO_MAP_FD, or BPF_PSEUDO_MAP_VALUE with the
             // offset in the second half.
             let mut insns = linked.prog.insns.clone();
+            // bpf_object__relocate_data, RELO_EXTERN_CALL: a call of a
+            // kernel function becomes BPF_PSEUDO_KFUNC_CALL with its BTF id
+            // (off 0: vmlinux), which the tag covers.
+            for (at, name) in &linked.prog.kfunc_calls {
+                let Some((_, btf, _)) = KFUNCS.iter().find(|(k, _, _)| k == name) else { continue };
+                if let Some(i) = insns.get_mut(*at) {
+                    i[1] = (i[1] & 0x0f) | (2 << 4);
+                    i[2..4].copy_from_slice(&0i16.to_le_bytes());
+                    i[4..8].copy_from_slice(&(*btf as i32).to_le_bytes());
+                }
+            }
             for (at, kind) in &linked.relocs {
                 let Some(mid) = kind.map().and_then(map_id) else { continue };
                 let off = linked.value_offset(*at, kind);
@@ -512,11 +523,21 @@ impl Ctx<'_> {
                 }
             }
             let tag = kernel::prog_tag(&insns);
+            // bpf_check's rewrites, then the JIT (bpf_prog_select_runtime).
+            let maps = &self.h.bpf.maps;
+            let xlated = super::fixups::misc_fixups(
+                &insns,
+                |m| maps.get(&m).map(|k| &k.def),
+                |m| maps.get(&m).and_then(|k| k.inner.first().copied()),
+            );
+            let jited = super::jit::jited_len(&xlated, super::fixups::stack_depth(&xlated)).ok();
             let kp = KProg {
                 name: p.name.clone(),
                 prog_type: p.prog_type,
                 map_ids: used.clone(),
-                xlated: insns.len() * 8,
+                xlated: xlated.len() * 8,
+                jited,
+                load_time: u64::from(id),
                 tag,
                 insns,
                 refcnt: 1,

@@ -36,8 +36,16 @@ pub struct KProg {
     pub prog_type: ProgType,
     /// Ids of the maps it holds (`aux->used_maps`).
     pub map_ids: Vec<u32>,
-    /// Bytes of translated instructions.
+    /// Bytes of translated instructions: the program as the verifier
+    /// leaves it ([`super::fixups::misc_fixups`]).
     pub xlated: usize,
+    /// Bytes of the x86-64 JIT's image ([`super::jit::jited_len`]), or None
+    /// for a program whose image the simulator does not size (tail calls,
+    /// bpf-to-bpf calls).
+    pub jited: Option<u32>,
+    /// Seconds after the simulated machine's boot the program was loaded
+    /// ([`SIM_BOOT`]).
+    pub load_time: u64,
     /// The program's tag: [`prog_tag`] of its instructions as loaded.
     pub tag: [u8; 8],
     /// The instructions as loaded, each map reference resolved to its id.
@@ -45,6 +53,29 @@ pub struct KProg {
     pub insns: Vec<[u8; 8]>,
     /// References.
     pub refcnt: u32,
+}
+
+/// The simulated machine's boot, in seconds since the epoch:
+/// 2026-12-01T00:00:00+0000. Its clock is its own, as its ids are: the
+/// n-th program is loaded n seconds after boot.
+pub const SIM_BOOT: u64 = 1_796_083_200;
+
+/// A load time as bpftool's `print_boot_time` prints it without `-j`: the
+/// wall-clock time, `%FT%T%z`, in UTC (the simulated machine's zone).
+pub fn boot_time(after_boot: u64) -> String {
+    let t = SIM_BOOT + after_boot;
+    let (days, rem) = (t / 86_400, t % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+0000", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
 impl KProg {
@@ -268,15 +299,24 @@ impl BpfState {
         Some(left)
     }
 
-    /// `bpftool prog show` text.
+    /// `bpftool prog show` text (bpftool's `print_prog_header_plain` and
+    /// `print_prog_plain`, v7): the header, `loaded_at` and `uid`, then the
+    /// sizes. The reference kernel has CONFIG_BPF_JIT_ALWAYS_ON, so every
+    /// loaded program is JIT-compiled; a program whose image the simulator
+    /// does not size says so in words where bpftool prints its size.
     pub fn prog_show(&self) -> String {
         let mut s = String::new();
         for (id, p) in &self.progs {
+            let jited = match p.jited {
+                Some(n) => format!("jited {n}B"),
+                None => "jited (size not simulated)".to_string(),
+            };
             s += &format!(
-                "{id}: {}  name {}  tag {}  gpl\n\txlated {}B  not jited  memlock 4096B",
+                "{id}: {}  name {}  tag {}  gpl\n\tloaded_at {}  uid 0\n\txlated {}B  {jited}  memlock 4096B",
                 p.prog_type,
                 p.name,
                 p.tag_hex(),
+                boot_time(p.load_time),
                 p.xlated
             );
             if !p.map_ids.is_empty() {
@@ -299,11 +339,13 @@ impl BpfState {
                 } else {
                     format!(",\"map_ids\":[{}]", p.map_ids.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(","))
                 };
+                let jited = p.jited.map(|n| format!(",\"bytes_jited\":{n}")).unwrap_or_default();
                 format!(
-                    "{{\"id\":{id},\"type\":{},\"name\":{},\"tag\":\"{}\",\"gpl_compatible\":true,\"bytes_xlated\":{},\"jited\":false,\"bytes_memlock\":4096{maps}}}",
+                    "{{\"id\":{id},\"type\":{},\"name\":{},\"tag\":\"{}\",\"gpl_compatible\":true,\"loaded_at\":{},\"uid\":0,\"bytes_xlated\":{},\"jited\":true{jited},\"bytes_memlock\":4096{maps}}}",
                     json_str(p.prog_type.name()),
                     json_str(&p.name),
                     p.tag_hex(),
+                    SIM_BOOT + p.load_time,
                     p.xlated
                 )
             })

@@ -20,7 +20,9 @@ use thiserror::Error;
 mod bpftool;
 mod btf;
 pub mod events;
+pub mod fixups;
 pub mod helpers;
+pub mod jit;
 mod kernel;
 mod libbpf;
 pub mod ops;
@@ -226,7 +228,7 @@ crate::wire_struct! {
     Internal { section, kind, init, vars }
     DataVar { name, off, size, signed }
     KMap { def, refcnt, usercnt, entries, frozen, inner, progs }
-    KProg { name, prog_type, map_ids, xlated, tag, insns, refcnt }
+    KProg { name, prog_type, map_ids, xlated, jited, load_time, tag, insns, refcnt }
     BpfState { maps, progs, last_map_id, last_prog_id, pins, links, last_link_id, struct_ops }
     KLink { prog, target, refcnt }
 }

@@ -22,17 +22,24 @@ pub fn helper_allowed(prog_type: &str, id: i32) -> bool {
     super::helpers::ALLOWED.iter().find(|(t, _)| *t == prog_type).is_some_and(|(_, set)| i < 256 && set[i / 64] >> (i % 64) & 1 == 1)
 }
 
-/// Kernel functions the simulated kernel exports, with the BTF id observed on
-/// the reference 6.18 kernel and the program types whose kfunc hook
-/// registers them (`bpf_prog_type_to_kfunc_hook`, `register_btf_kfunc_id_set`).
+/// The build of the reference kernel whose BTF ids [`KFUNCS`] holds
+/// (`uname -r`): a kfunc's id differs from one kernel build to another, and
+/// with it the tag of a program calling it.
+pub const REFERENCE_KERNEL_BUILD: &str = "6.18.44-fc-v1045";
+
+/// Kernel functions the simulated kernel exports, with their BTF ids in the
+/// reference kernel's vmlinux BTF (`bpftool btf dump file
+/// /sys/kernel/btf/vmlinux` on [`REFERENCE_KERNEL_BUILD`]) and the program
+/// types whose kfunc hook registers them (`bpf_prog_type_to_kfunc_hook`,
+/// `register_btf_kfunc_id_set`).
 pub const KFUNCS: &[(&str, u32, &[&str])] = &[
-    ("bpf_dynptr_from_xdp", 63865, &["xdp"]),
-    ("bpf_dynptr_from_skb", 63863, &["sched_cls", "socket_filter", "cgroup_skb"]),
-    ("bpf_task_acquire", 65913, &["tracing", "lsm", "struct_ops", "sched_cls", "xdp"]),
+    ("bpf_dynptr_from_xdp", 63790, &["xdp"]),
+    ("bpf_dynptr_from_skb", 63782, &["sched_cls", "socket_filter", "cgroup_skb"]),
+    ("bpf_task_acquire", 65817, &["tracing", "lsm", "struct_ops", "sched_cls", "xdp"]),
     // bpf_tcp_ca_kfunc_set (net/ipv4/bpf_tcp_ca.c), registered for BPF_PROG_TYPE_STRUCT_OPS.
-    ("tcp_reno_ssthresh", 114394, &["struct_ops"]),
-    ("tcp_reno_undo_cwnd", 114396, &["struct_ops"]),
-    ("tcp_reno_cong_avoid", 114392, &["struct_ops"]),
+    ("tcp_reno_ssthresh", 114426, &["struct_ops"]),
+    ("tcp_reno_undo_cwnd", 114428, &["struct_ops"]),
+    ("tcp_reno_cong_avoid", 114424, &["struct_ops"]),
 ];
 
 /// The verifier's verdict on a program.

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 /// First bytes of every encoded recording, with the format's version.
-pub const MAGIC: &[u8; 8] = b"SIMTRC\x00\x0b";
+pub const MAGIC: &[u8; 8] = b"SIMTRC\x00\x0c";
 
 /// Why bytes could not be decoded.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]

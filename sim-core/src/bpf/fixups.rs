@@ -1,0 +1,482 @@
+//! What the verifier makes of a program after checking it, as far as its
+//! length goes: the program `bpftool prog show` counts as `xlated` and the
+//! JIT compiles (Linux 6.18, x86-64, a loader with CAP_BPF and CAP_PERFMON,
+//! as every simulated process is root).
+//!
+//! One rewrite changes the length of the programs students meet:
+//! `do_misc_fixups` (kernel/bpf/verifier.c) replaces each
+//! `call bpf_map_lookup_elem` whose map is the same on every path (not
+//! `bpf_map_ptr_poisoned`, see `record_func_map`) with the map type's own
+//! lookup code, `map->ops->map_gen_lookup`, when the JIT is requested
+//! (always: CONFIG_BPF_JIT_ALWAYS_ON). The block is spliced in by
+//! `bpf_patch_insn_single`, which moves the jumps that cross it
+//! (`bpf_adj_branches`). Other rewrites either do not change the length
+//! (a helper call's new imm, a kfunc's address) or apply to instructions
+//! these programs do not have (division by a register, tail calls for an
+//! unprivileged loader, `bpf_loop` inlining).
+//!
+//! The instructions made here are only counted and compiled for their
+//! size: the simulator's interpreter runs the program as loaded.
+
+use super::types::MapType;
+use super::MapDef;
+
+/// `offsetof(struct bpf_array, value)` on the reference 6.18 kernel (the
+/// `r1 += 312` of a dumped array lookup).
+pub const BPF_ARRAY_VALUE: i32 = 312;
+/// `offsetof(struct htab_elem, key)` on the reference 6.18 kernel (a hash
+/// map's inlined lookup adds it plus the rounded key size: `r0 += 56` for
+/// a 4-byte key).
+pub const HTAB_ELEM_KEY: i32 = 48;
+/// `offsetof(struct htab_elem, lru_node) + offsetof(struct bpf_lru_node, ref)`.
+const HTAB_LRU_REF: i16 = 18;
+/// `BPF_F_INNER_MAP`: such an array's lookup is not inlined.
+const BPF_F_INNER_MAP: u32 = 1 << 12;
+
+fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
+    let o = off.to_le_bytes();
+    let i = imm.to_le_bytes();
+    [code, (src << 4) | (dst & 0xf), o[0], o[1], i[0], i[1], i[2], i[3]]
+}
+
+/// `BPF_EMIT_CALL(__htab_map_lookup_elem)`: its imm is the function's
+/// offset from `__bpf_call_base`, a kernel address the simulator does not
+/// know; this stand-in is as long (the JIT's `call rel32`).
+fn call() -> [u8; 8] {
+    insn(0x85, 0, 0, 0, HTAB_LOOKUP_CALL)
+}
+
+/// The stand-in imm of the call [`call`] makes.
+pub const HTAB_LOOKUP_CALL: i32 = i32::MAX;
+
+/// `array_map_gen_lookup` (kernel/bpf/arraymap.c): the index from the key,
+/// bounds-checked, times the element size, plus the values' start. The
+/// creator is root, so `bypass_spec_v1` holds and no index mask is added.
+fn array_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
+    if m.map_flags & BPF_F_INNER_MAP != 0 {
+        return None;
+    }
+    let elem = m.value_size.div_ceil(8) * 8;
+    let scale = if elem.is_power_of_two() { insn(0x67, 0, 0, 0, elem.trailing_zeros() as i32) } else { insn(0x27, 0, 0, 0, elem as i32) };
+    Some(vec![
+        insn(0x07, 1, 0, 0, BPF_ARRAY_VALUE),      // r1 += offsetof(struct bpf_array, value)
+        insn(0x61, 0, 2, 0, 0),                    // r0 = *(u32 *)(r2 + 0)
+        insn(0x35, 0, 0, 3, m.max_entries as i32), // if r0 >= max_entries goto +3
+        scale,                                     // r0 <<= ilog2(elem_size), or r0 *= elem_size
+        insn(0x0f, 0, 1, 0, 0),                    // r0 += r1
+        insn(0x05, 0, 0, 1, 0),                    // goto +1
+        insn(0xb7, 0, 0, 0, 0),                    // r0 = 0
+    ])
+}
+
+/// `htab_map_gen_lookup` (kernel/bpf/hashtab.c): `__htab_map_lookup_elem`,
+/// then the value's address past the element's key.
+fn htab_lookup(m: &MapDef) -> Vec<[u8; 8]> {
+    vec![call(), insn(0x15, 0, 0, 1, 0), insn(0x07, 0, 0, 0, HTAB_ELEM_KEY + (m.key_size.div_ceil(8) * 8) as i32)]
+}
+
+/// `htab_lru_map_gen_lookup`: as a hash map, and the element's LRU
+/// reference bit set when it is clear.
+fn htab_lru_lookup(m: &MapDef) -> Vec<[u8; 8]> {
+    vec![
+        call(),
+        insn(0x15, 0, 0, 4, 0),            // if r0 == 0 goto +4
+        insn(0x71, 1, 0, HTAB_LRU_REF, 0), // r1 = *(u8 *)(r0 + ref)
+        insn(0x55, 1, 0, 1, 0),            // if r1 != 0 goto +1
+        insn(0x72, 0, 0, HTAB_LRU_REF, 1), // *(u8 *)(r0 + ref) = 1
+        insn(0x07, 0, 0, 0, HTAB_ELEM_KEY + (m.key_size.div_ceil(8) * 8) as i32),
+    ]
+}
+
+/// `htab_of_map_gen_lookup`: a hash map's lookup, then the inner map's
+/// pointer the value holds.
+fn htab_of_maps_lookup(m: &MapDef) -> Vec<[u8; 8]> {
+    vec![call(), insn(0x15, 0, 0, 2, 0), insn(0x07, 0, 0, 0, HTAB_ELEM_KEY + (m.key_size.div_ceil(8) * 8) as i32), insn(0x79, 0, 0, 0, 0)]
+}
+
+/// `array_of_map_gen_lookup`: an array's lookup, then the inner map's
+/// pointer the slot holds (NULL for an empty slot).
+fn array_of_maps_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
+    if m.map_flags & BPF_F_INNER_MAP != 0 {
+        return None;
+    }
+    Some(vec![
+        insn(0x07, 1, 0, 0, BPF_ARRAY_VALUE),
+        insn(0x61, 0, 2, 0, 0),
+        insn(0x35, 0, 0, 5, m.max_entries as i32),
+        insn(0x67, 0, 0, 0, 3), // elem_size: a pointer, 8
+        insn(0x0f, 0, 1, 0, 0),
+        insn(0x79, 0, 0, 0, 0), // r0 = *(u64 *)(r0 + 0)
+        insn(0x15, 0, 0, 1, 0), // if r0 == 0 goto +1
+        insn(0x05, 0, 0, 1, 0),
+        insn(0xb7, 0, 0, 0, 0),
+    ])
+}
+
+/// The map type's `map_gen_lookup`, or None where the type has none (or
+/// it declines): the call stays, with a new imm only. Per-CPU arrays and
+/// hashes are among those kept as calls here; their inlining on x86-64
+/// (`percpu_array_map_gen_lookup`, `htab_percpu_map_gen_lookup`) is not
+/// modelled.
+fn gen_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
+    match m.kind {
+        MapType::ARRAY => array_lookup(m),
+        MapType::HASH => Some(htab_lookup(m)),
+        MapType::LRU_HASH => Some(htab_lru_lookup(m)),
+        MapType::ARRAY_OF_MAPS => array_of_maps_lookup(m),
+        MapType::HASH_OF_MAPS => Some(htab_of_maps_lookup(m)),
+        _ => None,
+    }
+}
+
+/// What a register holds, as far as the rewrite needs: a map (its id, as a
+/// loaded program's `ld_imm64` names it), or anything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reg {
+    Map(u32),
+    Other,
+}
+
+/// Where each instruction jumps besides the next one, and whether it falls
+/// through.
+fn successors(insns: &[[u8; 8]], i: usize) -> (Option<usize>, bool) {
+    let op = insns[i][0];
+    let class = op & 7;
+    if op == 0x95 {
+        return (None, false);
+    }
+    if (class == 5 || class == 6) && op != 0x85 {
+        let off = if op == 0x06 {
+            i32::from_le_bytes([insns[i][4], insns[i][5], insns[i][6], insns[i][7]]) as i64
+        } else {
+            i16::from_le_bytes([insns[i][2], insns[i][3]]) as i64
+        };
+        let t = usize::try_from(i as i64 + 1 + off).ok().filter(|t| *t < insns.len());
+        let ja = op & 0xf0 == 0x00;
+        return (t, !ja);
+    }
+    (None, true)
+}
+
+/// The map in r1 at each `call bpf_map_lookup_elem`, when every path
+/// brings the same one (`record_func_map`: otherwise the call site is
+/// poisoned and keeps its call). A forward data flow over the program's
+/// jumps, each register a map or something else. A lookup in a map of
+/// maps returns an inner map (`CONST_PTR_TO_MAP` of the outer map's
+/// `inner_map_meta`, which every inner map must match): `inner(id)` names
+/// one, and a lookup in it is inlined as the kernel inlines it.
+fn lookup_maps(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>) -> Vec<(usize, u32)> {
+    let n = insns.len();
+    let mut at: Vec<Option<[Reg; 11]>> = vec![None; n];
+    let mut poisoned = vec![false; n];
+    if n == 0 {
+        return Vec::new();
+    }
+    at[0] = Some([Reg::Other; 11]);
+    let mut work = vec![0usize];
+    // Each instruction's state only ever moves towards Other: bounded.
+    while let Some(i) = work.pop() {
+        let Some(mut regs) = at[i] else { continue };
+        let op = insns[i][0];
+        let dst = (insns[i][1] & 0xf) as usize;
+        let src = (insns[i][1] >> 4) as usize;
+        let mut next = i + 1;
+        match op {
+            0x18 => {
+                let id = u32::from_le_bytes([insns[i][4], insns[i][5], insns[i][6], insns[i][7]]);
+                if dst < 11 {
+                    regs[dst] = if src == 1 { Reg::Map(id) } else { Reg::Other };
+                }
+                next = i + 2;
+            }
+            0xbf if src < 11 && dst < 11 => regs[dst] = regs[src],
+            0x85 => {
+                let imm = i32::from_le_bytes([insns[i][4], insns[i][5], insns[i][6], insns[i][7]]);
+                if imm == 1 && src == 0 && !matches!(regs[1], Reg::Map(_)) {
+                    poisoned[i] = true;
+                }
+                let returned = match regs[1] {
+                    Reg::Map(outer) if imm == 1 && src == 0 => inner(outer).map_or(Reg::Other, Reg::Map),
+                    _ => Reg::Other,
+                };
+                for r in regs.iter_mut().take(6) {
+                    *r = Reg::Other;
+                }
+                regs[0] = returned;
+            }
+            _ => {
+                let class = op & 7;
+                // ALU, loads: the destination is no longer a map.
+                if matches!(class, 0 | 1 | 4 | 7) && dst < 11 {
+                    regs[dst] = Reg::Other;
+                }
+            }
+        }
+        let (jump, falls) = if op == 0x18 { (None, true) } else { successors(insns, i) };
+        let mut flow = |t: usize, work: &mut Vec<usize>| {
+            if t >= n {
+                return;
+            }
+            let merged = match at[t] {
+                None => regs,
+                Some(old) => std::array::from_fn(|r| if old[r] == regs[r] { old[r] } else { Reg::Other }),
+            };
+            if at[t] != Some(merged) {
+                at[t] = Some(merged);
+                work.push(t);
+            }
+        };
+        if let Some(t) = jump {
+            flow(t, &mut work);
+        }
+        if falls {
+            flow(next, &mut work);
+        }
+    }
+    (0..n)
+        .filter(|&i| {
+            insns[i][0] == 0x85 && insns[i][1] == 0 && i32::from_le_bytes([insns[i][4], insns[i][5], insns[i][6], insns[i][7]]) == 1
+        })
+        .filter(|&i| !poisoned[i])
+        .filter_map(|i| match at[i]?[1] {
+            Reg::Map(id) => Some((i, id)),
+            Reg::Other => None,
+        })
+        .collect()
+}
+
+/// Replaces instruction `pos` with `block`, moving the jumps that cross
+/// it as `bpf_adj_branches` does: a jump from before `pos` to after it
+/// goes `delta` further; one from after the block back to `pos` or before
+/// goes `delta` further back.
+fn patch(insns: &mut Vec<[u8; 8]>, pos: usize, block: Vec<[u8; 8]>) {
+    let delta = block.len() as i64 - 1;
+    let n = insns.len();
+    for i in 0..n {
+        if i == pos {
+            continue;
+        }
+        let op = insns[i][0];
+        let class = op & 7;
+        let pseudo_call = op == 0x85 && insns[i][1] >> 4 == 1;
+        let jump = (class == 5 || class == 6) && !matches!(op, 0x85 | 0x95);
+        if !jump && !pseudo_call {
+            continue;
+        }
+        let in_imm = pseudo_call || op == 0x06;
+        let off = if in_imm {
+            i32::from_le_bytes([insns[i][4], insns[i][5], insns[i][6], insns[i][7]]) as i64
+        } else {
+            i16::from_le_bytes([insns[i][2], insns[i][3]]) as i64
+        };
+        let target = i as i64 + 1 + off;
+        let (i, pos) = (i as i64, pos as i64);
+        let new = if i < pos && target > pos {
+            off + delta
+        } else if i > pos && target <= pos {
+            off - delta
+        } else {
+            off
+        };
+        if new != off {
+            let i = i as usize;
+            if in_imm {
+                insns[i][4..8].copy_from_slice(&(new as i32).to_le_bytes());
+            } else {
+                insns[i][2..4].copy_from_slice(&(new as i16).to_le_bytes());
+            }
+        }
+    }
+    insns.splice(pos..=pos, block);
+}
+
+/// The program as the verifier leaves it (see the module's comment), given
+/// the loaded instructions (maps named by id, `src_reg` 1), the maps, and
+/// for a map of maps the id of an inner map (the one in its first filled
+/// slot stands for the kernel's `inner_map_meta`).
+pub fn misc_fixups<'a>(insns: &[[u8; 8]], map: impl Fn(u32) -> Option<&'a MapDef>, inner: impl Fn(u32) -> Option<u32>) -> Vec<[u8; 8]> {
+    let mut out = insns.to_vec();
+    // From the last call back, so earlier positions stay where they are.
+    for (pos, id) in lookup_maps(insns, &inner).into_iter().rev() {
+        if let Some(block) = map(id).and_then(gen_lookup) {
+            patch(&mut out, pos, block);
+        }
+    }
+    out
+}
+
+/// The stack the program uses, as far as the JIT's size goes: it reserves
+/// the frame (`sub rsp, imm32`, always 7 bytes) when the depth is not 0. Any
+/// instruction reading r10 means a frame; its depth is the deepest r10
+/// offset a load or store names, at least 8.
+pub fn stack_depth(insns: &[[u8; 8]]) -> u32 {
+    let mut depth = 0u32;
+    for i in insns {
+        let (dst, src) = (i[1] & 0xf, i[1] >> 4);
+        let class = i[0] & 7;
+        let off = i16::from_le_bytes([i[2], i[3]]);
+        let base = if class == 1 { src } else { dst };
+        if matches!(class, 1..=3) && base == 10 && off < 0 {
+            depth = depth.max(u32::from(off.unsigned_abs()));
+        }
+        if src == 10 || dst == 10 {
+            depth = depth.max(8);
+        }
+    }
+    depth.div_ceil(8) * 8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(kind: MapType, max_entries: u32, value_size: u32) -> MapDef {
+        MapDef {
+            name: "m".into(),
+            kind,
+            key_size: 4,
+            value_size,
+            max_entries,
+            map_flags: 0,
+            pinning: 0,
+            btf_typed: false,
+            internal: None,
+            init_slots: Vec::new(),
+        }
+    }
+
+    fn array(max_entries: u32, value_size: u32) -> MapDef {
+        def(MapType::ARRAY, max_entries, value_size)
+    }
+
+    /// sockops_lookup.o's count_ops as loaded (map id 7), and what Linux
+    /// 6.18 made of it: `bpftool prog dump xlated` on this machine
+    /// (/tmp/xlated/real-sockops_lookup.txt of session 10's notes).
+    #[test]
+    fn an_array_lookup_becomes_the_arrays_own_code() {
+        let prog = vec![
+            insn(0xb7, 1, 0, 0, 1),
+            insn(0x63, 10, 1, -4, 0),
+            insn(0xbf, 2, 10, 0, 0),
+            insn(0x07, 2, 0, 0, -4),
+            insn(0x18, 1, 1, 0, 7),
+            insn(0, 0, 0, 0, 0),
+            insn(0x85, 0, 0, 0, 1),
+            insn(0x15, 0, 0, 3, 0),
+            insn(0xb7, 1, 0, 0, 1),
+            insn(0xdb, 0, 1, 0, 0),
+            insn(0xb7, 0, 0, 0, 1),
+            insn(0x95, 0, 0, 0, 0),
+            insn(0x05, 0, 0, -5, 0),
+        ];
+        let m = array(10, 8);
+        let out = misc_fixups(&prog, |id| (id == 7).then_some(&m), |_| None);
+        assert_eq!(out.len(), 19, "13 + 6: 152 bytes, as bpftool shows");
+        assert_eq!(out[6], insn(0x07, 1, 0, 0, 312));
+        assert_eq!(out[8], insn(0x35, 0, 0, 3, 10));
+        assert_eq!(out[9], insn(0x67, 0, 0, 0, 3));
+        assert_eq!(out[13], prog[7], "the null check follows the block");
+        // The backward jump at the end crossed nothing; one into the
+        // start moves back by the block's growth.
+        assert_eq!(out[18], prog[12]);
+    }
+
+    #[test]
+    fn jumps_across_the_call_move_by_the_blocks_growth() {
+        let prog = vec![
+            insn(0x15, 1, 0, 4, 0), // 0: if r1 == 0 goto 5 (past the call)
+            insn(0x18, 1, 1, 0, 3),
+            insn(0, 0, 0, 0, 0),
+            insn(0x85, 0, 0, 0, 1),  // 3: the lookup
+            insn(0x05, 0, 0, -5, 0), // 4: goto 0 (before it)
+            insn(0x95, 0, 0, 0, 0),
+        ];
+        let m = def(MapType::HASH, 4, 8);
+        let out = misc_fixups(&prog, |_| Some(&m), |_| None);
+        assert_eq!(out.len(), 8);
+        assert_eq!(out[0], insn(0x15, 1, 0, 6, 0));
+        assert_eq!(out[6], insn(0x05, 0, 0, -7, 0));
+        assert_eq!(out[5], insn(0x07, 0, 0, 0, 56), "48 + the key rounded to 8");
+    }
+
+    #[test]
+    fn two_maps_reaching_one_call_keep_the_call() {
+        let prog = vec![
+            insn(0x15, 6, 0, 3, 0), // if r6 == 0 goto 4
+            insn(0x18, 1, 1, 0, 1),
+            insn(0, 0, 0, 0, 0),
+            insn(0x05, 0, 0, 2, 0), // goto 6
+            insn(0x18, 1, 1, 0, 2),
+            insn(0, 0, 0, 0, 0),
+            insn(0x85, 0, 0, 0, 1),
+            insn(0x95, 0, 0, 0, 0),
+        ];
+        let m = array(4, 8);
+        assert_eq!(misc_fixups(&prog, |_| Some(&m), |_| None), prog, "poisoned: record_func_map saw two maps");
+    }
+
+    #[test]
+    fn other_map_types_and_inner_arrays_keep_the_call() {
+        let prog = vec![insn(0x18, 1, 1, 0, 1), insn(0, 0, 0, 0, 0), insn(0x85, 0, 0, 0, 1), insn(0x95, 0, 0, 0, 0)];
+        let ringbuf = def(MapType::from_name("ringbuf").expect("a map type"), 4096, 0);
+        assert_eq!(misc_fixups(&prog, |_| Some(&ringbuf), |_| None), prog);
+        let inner = MapDef { map_flags: BPF_F_INNER_MAP, ..array(4, 8) };
+        assert_eq!(misc_fixups(&prog, |_| Some(&inner), |_| None), prog);
+        let odd = array(4, 12);
+        assert_eq!(misc_fixups(&prog, |_| Some(&odd), |_| None)[5], insn(0x67, 0, 0, 0, 4), "12-byte values, 16-byte elements: a shift");
+        let three = array(4, 20);
+        assert_eq!(misc_fixups(&prog, |_| Some(&three), |_| None)[5], insn(0x27, 0, 0, 0, 24), "24-byte elements: a multiply");
+    }
+
+    /// map_in_map.o's lookup_inner: the outer lookup is an array of maps'
+    /// own code, and the lookup in the inner map it returns is inlined too
+    /// (32 instructions, 256 bytes, as this machine's kernel dumps it).
+    #[test]
+    fn a_lookup_in_an_inner_map_is_inlined_as_its_type_is() {
+        let prog = vec![
+            insn(0xb7, 1, 0, 0, 0),
+            insn(0x63, 10, 1, -4, 0),
+            insn(0xbf, 2, 10, 0, 0),
+            insn(0x07, 2, 0, 0, -4),
+            insn(0x18, 1, 1, 0, 1),
+            insn(0, 0, 0, 0, 0),
+            insn(0x85, 0, 0, 0, 1),
+            insn(0x15, 0, 0, 8, 0),
+            insn(0xbf, 2, 10, 0, 0),
+            insn(0x07, 2, 0, 0, -4),
+            insn(0xbf, 1, 0, 0, 0),
+            insn(0x85, 0, 0, 0, 1),
+            insn(0x15, 0, 0, 3, 0),
+            insn(0x79, 1, 0, 0, 0),
+            insn(0x07, 1, 0, 0, 1),
+            insn(0x7b, 0, 1, 0, 0),
+            insn(0xb7, 0, 0, 0, 0),
+            insn(0x95, 0, 0, 0, 0),
+        ];
+        let outer = def(MapType::ARRAY_OF_MAPS, 2, 4);
+        let inner = array(1, 8);
+        let out = misc_fixups(&prog, |id| if id == 1 { Some(&outer) } else { Some(&inner) }, |id| (id == 1).then_some(2));
+        assert_eq!(out.len(), 32);
+        assert_eq!(out[8], insn(0x35, 0, 0, 5, 2));
+        assert_eq!(out[15], insn(0x15, 0, 0, 14, 0), "the null check jumps past both blocks");
+        assert_eq!(out[21], insn(0x35, 0, 0, 3, 1));
+        assert_eq!(out[26], insn(0x15, 0, 0, 3, 0));
+    }
+
+    #[test]
+    fn random_programs_never_panic() {
+        let mut seed = 1u64;
+        for _ in 0..2000 {
+            let n = (seed % 40) as usize + 1;
+            let prog: Vec<[u8; 8]> = (0..n)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (seed >> 8).to_le_bytes()
+                })
+                .collect();
+            let m = array(4, 8);
+            let _ = misc_fixups(&prog, |_| Some(&m), |_| None);
+            let _ = stack_depth(&prog);
+        }
+    }
+}
