@@ -394,6 +394,70 @@ fn prog_show_text_matches_bpftool() {
     }
 }
 
+/// The `memlock` of `bpftool map show`: each map type's `map_mem_usage` on
+/// the reference machine, against maps `bpftool map create` makes here.
+#[test]
+fn map_memory_use_matches_the_real_kernel() {
+    let _one_at_a_time = kernel();
+    if !bpf_ready() {
+        return;
+    }
+    if std::fs::read_to_string("/sys/devices/system/cpu/possible").map(|s| s.trim().to_string()).ok().as_deref() != Some("0-1") {
+        eprintln!("skipped: the model's memory use is the reference machine's, with 2 possible CPUs");
+        return;
+    }
+    let dir = format!("/sys/fs/bpf/sim-memlock-{}", std::process::id());
+    let _pins = Pins(vec![dir.clone()]);
+    let _ = sh(&format!("mkdir -p {dir}"));
+    let _ = sh(&format!("bpftool map create {dir}/inner type array key 4 value 8 entries 1 name inner"));
+    let mut compared = 0;
+    for (kind, key, value, entries, flags) in [
+        ("array", 4, 8, 10, 0),
+        ("array", 4, 12, 10, 0),
+        ("array", 4, 4, 1, 0x400),
+        ("percpu_array", 4, 8, 10, 0),
+        ("prog_array", 4, 4, 8, 0),
+        ("perf_event_array", 4, 4, 8, 0),
+        ("array_of_maps", 4, 4, 8, 0),
+        ("hash", 4, 8, 16, 0),
+        ("hash", 8, 16, 1000, 0),
+        ("hash", 16, 24, 7, 0),
+        ("hash", 4, 8, 16, 1),
+        ("percpu_hash", 8, 24, 100, 0),
+        ("lru_hash", 4, 8, 16, 0),
+        ("hash_of_maps", 4, 4, 8, 0),
+        ("ringbuf", 0, 0, 65536, 0),
+    ] {
+        let inner = if kind.ends_with("_of_maps") { format!(" inner pinned {dir}/inner") } else { String::new() };
+        let (ok, out) =
+            sh(&format!("bpftool map create {dir}/m type {kind} key {key} value {value} entries {entries} name m flags {flags}{inner}"));
+        assert!(ok, "{kind}: {out}");
+        let (_, shown) = sh(&format!("bpftool -j map show pinned {dir}/m"));
+        let _ = sh(&format!("rm -f {dir}/m"));
+        let def = sim_core::bpf::MapDef {
+            name: "m".into(),
+            kind: sim_core::bpf::MapType::from_name(kind).expect("a type the simulator has"),
+            key_size: key,
+            value_size: value,
+            max_entries: entries,
+            map_flags: flags,
+            pinning: 0,
+            btf_typed: false,
+            internal: None,
+            init_slots: vec![],
+        };
+        let m =
+            sim_core::bpf::KMap { def, refcnt: 1, usercnt: 1, entries: Default::default(), frozen: false, inner: vec![], progs: vec![] };
+        assert_eq!(
+            Some(sim_core::bpf::map_memlock(&m)),
+            json_num(&shown, "bytes_memlock"),
+            "{kind} key {key} value {value} entries {entries} flags {flags:#x}: {shown}"
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, 15);
+}
+
 #[test]
 fn struct_ops_registration_matches_the_real_kernel() {
     let _one_at_a_time = kernel();

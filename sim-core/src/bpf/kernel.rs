@@ -55,6 +55,83 @@ pub struct KProg {
     pub refcnt: u32,
 }
 
+/// The reference machine (x86-64, 4 KiB pages, `num_possible_cpus()` 2)
+/// and its kernel's structure sizes, as its maps' memory use shows them.
+mod usage {
+    pub const PAGE: u64 = 4096;
+    pub const CPUS: u64 = 2;
+    /// `sizeof(struct bpf_array)`: the values start there (`r1 += 312`).
+    pub const BPF_ARRAY: u64 = 312;
+    /// `sizeof(struct bpf_htab)`.
+    pub const BPF_HTAB: u64 = 896;
+    /// `sizeof(struct bucket)`.
+    pub const BUCKET: u64 = 16;
+    /// `HASHTAB_MAP_LOCK_COUNT` ints per CPU.
+    pub const HTAB_LOCKS: u64 = 8 * 4;
+    /// `sizeof(struct htab_elem)` before its key.
+    pub const HTAB_ELEM: u64 = 48;
+    /// `sizeof(struct bpf_ringbuf_map)`.
+    pub const RINGBUF_MAP: u64 = 4408;
+    /// `RINGBUF_NR_META_PAGES`.
+    pub const RINGBUF_META_PAGES: u64 = 2;
+    /// `bpf_struct_ops_map_mem_usage` of a `tcp_congestion_ops` map,
+    /// measured (`bpftool map show` after `bpftool struct_ops register`).
+    pub const TCP_CONGESTION_OPS: u64 = 5264;
+}
+
+/// `map->ops->map_mem_usage`: the `memlock` bpftool prints (from the map's
+/// fdinfo, Linux 6.4+), on the reference machine ([`usage`]): each map
+/// type's own count (`array_map_mem_usage`, `htab_map_mem_usage`,
+/// `ringbuf_map_mem_usage`, `bpf_struct_ops_map_mem_usage`).
+pub fn map_memlock(m: &KMap) -> u64 {
+    use usage::*;
+    let d = &m.def;
+    let (entries, key, value) = (u64::from(d.max_entries), u64::from(d.key_size).div_ceil(8) * 8, u64::from(d.value_size).div_ceil(8) * 8);
+    let page_align = |n: u64| n.div_ceil(PAGE) * PAGE;
+    match d.kind {
+        MapType::PERCPU_ARRAY => BPF_ARRAY + entries * 8 + entries * value * CPUS,
+        // Arrays of values, and the fd arrays (a pointer per slot).
+        MapType::ARRAY | MapType::PROG_ARRAY | MapType::PERF_EVENT_ARRAY | MapType::ARRAY_OF_MAPS => {
+            let elem = if d.kind == MapType::ARRAY { value } else { 8 };
+            if d.kind == MapType::ARRAY && d.map_flags & 0x400 != 0 {
+                // BPF_F_MMAPABLE: the header and the values page-aligned.
+                page_align(BPF_ARRAY) + page_align(entries * elem)
+            } else {
+                BPF_ARRAY + entries * elem
+            }
+        }
+        MapType::HASH | MapType::PERCPU_HASH | MapType::LRU_HASH | MapType::HASH_OF_MAPS => {
+            let percpu = d.kind == MapType::PERCPU_HASH;
+            let lru = d.kind == MapType::LRU_HASH;
+            let fd = d.kind == MapType::HASH_OF_MAPS;
+            // A per-CPU value and an inner map are held through a pointer.
+            let elem = HTAB_ELEM + key + if percpu || fd { 8 } else { value };
+            let mut u = BPF_HTAB + BUCKET * entries.max(1).next_power_of_two() + HTAB_LOCKS * CPUS;
+            // BPF_F_NO_PREALLOC: the elements there are, with a list node each.
+            if d.map_flags & 1 != 0 && !lru {
+                return u
+                    + (elem + 8) * m.entries.len() as u64
+                    + if percpu { (8 + 8) * m.entries.len() as u64 + value * CPUS * m.entries.len() as u64 } else { 0 };
+            }
+            // htab_has_extra_elems: a spare element per CPU for a plain hash.
+            let n = entries + if !percpu && !lru && !fd { CPUS } else { 0 };
+            u += elem * n;
+            if percpu {
+                u += value * CPUS * n;
+            } else if !lru {
+                u += 8 * CPUS;
+            }
+            u
+        }
+        MapType::RINGBUF => {
+            let data = entries / PAGE;
+            RINGBUF_MAP + (RINGBUF_META_PAGES + data) * PAGE + (RINGBUF_META_PAGES + 2 * data) * 8
+        }
+        MapType::STRUCT_OPS => TCP_CONGESTION_OPS,
+        _ => PAGE,
+    }
+}
+
 /// The simulated machine's boot, in seconds since the epoch:
 /// 2026-12-01T00:00:00+0000. Its clock is its own, as its ids are: the
 /// n-th program is loaded n seconds after boot.
@@ -360,12 +437,15 @@ impl BpfState {
             .iter()
             .map(|(id, m)| {
                 format!(
-                    "{{\"id\":{id},\"type\":{},\"name\":{},\"flags\":0,\"bytes_key\":{},\"bytes_value\":{},\"max_entries\":{},\"bytes_memlock\":4096,\"frozen\":0}}",
+                    "{{\"id\":{id},\"type\":{},\"name\":{},\"flags\":{},\"bytes_key\":{},\"bytes_value\":{},\"max_entries\":{},\"bytes_memlock\":{},\"frozen\":{}}}",
                     json_str(m.def.kind.name()),
                     json_str(&m.def.name),
+                    m.def.map_flags,
                     m.def.key_size,
                     m.def.value_size,
-                    m.def.max_entries
+                    m.def.max_entries,
+                    map_memlock(m),
+                    u8::from(m.frozen)
                 )
             })
             .collect();
@@ -389,8 +469,14 @@ impl BpfState {
         let mut s = String::new();
         for (id, m) in &self.maps {
             s += &format!(
-                "{id}: {}  name {}  flags {:#x}\n\tkey {}B  value {}B  max_entries {}  memlock 4096B\n",
-                m.def.kind, m.def.name, m.def.map_flags, m.def.key_size, m.def.value_size, m.def.max_entries
+                "{id}: {}  name {}  flags {:#x}\n\tkey {}B  value {}B  max_entries {}  memlock {}B\n",
+                m.def.kind,
+                m.def.name,
+                m.def.map_flags,
+                m.def.key_size,
+                m.def.value_size,
+                m.def.max_entries,
+                map_memlock(m)
             );
             // show_map_close_plain: `frozen` from the map's fdinfo.
             if m.frozen {
