@@ -12,8 +12,9 @@ use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 
 /// The board's parts that do not change while a lesson runs (the
-/// firmware's description and the flash), under the viewer's key.
-type Fixed = (u32, (String, sim_core::mcu::MemMap, Arc<sim_core::mcu::Firmware>), Arc<Vec<u8>>);
+/// firmware's description, the flash and the lesson's text files), under
+/// the viewer's key.
+type Fixed = (u32, (String, sim_core::mcu::MemMap, Arc<sim_core::mcu::Firmware>), Arc<Vec<u8>>, Vec<(String, String)>);
 
 thread_local! {
     static FIXED: RefCell<Option<Fixed>> = const { RefCell::new(None) };
@@ -44,15 +45,17 @@ pub fn picture_bpf(scene: &[u8]) -> String {
 /// Whether the board's fixed parts under `key` are here.
 #[wasm_bindgen]
 pub fn has_board(key: u32) -> bool {
-    FIXED.with(|f| f.borrow().as_ref().is_some_and(|(k, _, _)| *k == key))
+    FIXED.with(|f| f.borrow().as_ref().is_some_and(|(k, ..)| *k == key))
 }
 
 /// Keeps the board's fixed parts: its preset, memory map and the
-/// firmware's description (encoded together), and the flash.
+/// firmware's description (encoded together), the flash, and the lesson's
+/// text files (encoded; [`pictures::mcu::text_files`]).
 #[wasm_bindgen]
-pub fn set_board(key: u32, info: &[u8], flash: Vec<u8>) -> Result<(), String> {
+pub fn set_board(key: u32, info: &[u8], flash: Vec<u8>, files: &[u8]) -> Result<(), String> {
     let info = sim_core::wire::decode::<(String, sim_core::mcu::MemMap, Arc<sim_core::mcu::Firmware>)>(info).map_err(|e| e.to_string())?;
-    FIXED.with(|f| *f.borrow_mut() = Some((key, info, Arc::new(flash))));
+    let files = sim_core::wire::decode::<Vec<(String, String)>>(files).map_err(|e| e.to_string())?;
+    FIXED.with(|f| *f.borrow_mut() = Some((key, info, Arc::new(flash), files)));
     Ok(())
 }
 
@@ -61,7 +64,7 @@ pub fn set_board(key: u32, info: &[u8], flash: Vec<u8>) -> Result<(), String> {
 fn board(key: u32, cpu: &[u8], ram: &[u8], io: &[u8]) -> Option<sim_core::mcu::McuState> {
     FIXED.with(|f| {
         let f = f.borrow();
-        let (k, (board, map, info), flash) = f.as_ref()?;
+        let (k, (board, map, info), flash, _) = f.as_ref()?;
         let cpu = sim_core::wire::decode::<sim_core::mcu::Cpu>(cpu).ok()?;
         let io = if io.is_empty() { sim_core::mcu::Io::default() } else { sim_core::wire::decode::<sim_core::mcu::Io>(io).ok()? };
         (*k == key).then(|| sim_core::mcu::McuState {
@@ -86,14 +89,15 @@ pub fn narrate_mcu(what: &[u8], key: u32, cpu: &[u8], ram: Vec<u8>) -> String {
 }
 
 /// The microcontroller's view ([`pictures::mcu::mcu_html`]) of the board
-/// under `key` with this step's core, RAM and peripherals (encoded), and
-/// `extra` ([`pictures::mcu::McuExtra`], encoded, with the firmware's
-/// path first); empty if any does not decode.
+/// under `key` with this step's core, RAM and peripherals (encoded), the
+/// firmware's path, and `extra` ([`pictures::mcu::McuExtra`], encoded; its
+/// files are those kept with the board); empty if any does not decode.
 #[wasm_bindgen]
 pub fn view_mcu(key: u32, cpu: &[u8], ram: Vec<u8>, io: &[u8], firmware: String, extra: &[u8]) -> String {
-    let (Some(mut mcu), Ok(x)) = (board(key, cpu, &ram, io), pictures::mcu::McuExtra::decode(extra)) else {
+    let (Some(mut mcu), Ok(mut x)) = (board(key, cpu, &ram, io), pictures::mcu::McuExtra::decode(extra)) else {
         return String::new();
     };
+    x.files = FIXED.with(|f| f.borrow().as_ref().map(|(.., files)| files.clone()).unwrap_or_default());
     mcu.firmware = firmware;
     pictures::mcu::mcu_html(&mcu, &x)
 }

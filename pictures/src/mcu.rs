@@ -43,14 +43,15 @@ impl McuExtra {
     }
 }
 
-/// The files of a lesson the view may show: sources (by the names a
-/// firmware's line table gives) and linker scripts.
+/// The files of a lesson the view may show: its text files (a source is
+/// found by the name the firmware's line table gives, whatever its
+/// extension; a linker script by `.ld` or `memory.x`). Firmware and other
+/// binary files, and files over 256 KiB, are left out.
 pub fn text_files(files: &BTreeMap<String, Arc<[u8]>>) -> Vec<(String, String)> {
-    const TEXT: [&str; 9] = [".c", ".h", ".s", ".S", ".rs", ".cpp", ".ld", "/memory.x", ".x"];
     files
         .iter()
-        .filter(|(p, d)| d.len() <= 256 * 1024 && TEXT.iter().any(|e| p.ends_with(e)))
-        .map(|(p, d)| (p.clone(), String::from_utf8_lossy(d).into_owned()))
+        .filter(|(_, d)| d.len() <= 256 * 1024 && !d.contains(&0))
+        .filter_map(|(p, d)| Some((p.clone(), String::from_utf8(d.to_vec()).ok()?)))
         .collect()
 }
 
@@ -84,7 +85,13 @@ fn exceptions_line(c: &sim_core::mcu::Cpu) -> Option<String> {
     ))
 }
 
-/// The view of `mcu` at one step.
+/// Between the view's parts in what [`mcu_html`] returns: the page puts
+/// each part in the document on its own, so a part equal to the one shown
+/// (the sections, often the symbols and the linker script) is left as it
+/// is rather than built again.
+pub const PART: char = '\u{1}';
+
+/// The view of `mcu` at one step, its parts separated by [`PART`].
 pub fn mcu_html(mcu: &McuState, x: &McuExtra) -> String {
     const NAMES: [&str; 16] = ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "sp", "lr", "pc"];
     let ids = esc(&x.ids);
@@ -132,6 +139,7 @@ pub fn mcu_html(mcu: &McuState, x: &McuExtra) -> String {
             esc(&format!("{} · {} · {} ({})", b.title, b.chip, b.core.name(), b.core.arch()))
         );
     }
+    o.push(PART);
     let _ = write!(
         o,
         "<p{}>{}</p>",
@@ -161,6 +169,7 @@ pub fn mcu_html(mcu: &McuState, x: &McuExtra) -> String {
         }
         o.push_str("</figure>");
     }
+    o.push(PART);
     if let Some(line) = exceptions_line(c) {
         let _ = write!(o, "<p class=\"exceptions\" id=\"mcu-exceptions{ids}\">{}</p>", esc(&line));
     }
@@ -188,6 +197,7 @@ pub fn mcu_html(mcu: &McuState, x: &McuExtra) -> String {
         o.push_str("</tr>");
     }
     o.push_str("</tbody></table>");
+    o.push(PART);
     // The memory map, not to scale.
     let _ = write!(
         o,
@@ -235,6 +245,7 @@ pub fn mcu_html(mcu: &McuState, x: &McuExtra) -> String {
         o.push_str("</div>");
     }
     o.push_str("</div>");
+    o.push(PART);
     o.push_str("<table class=\"sections\"><caption>Sections: where each runs (VMA) and where its bytes are stored (LMA)</caption><thead><tr><th scope=\"col\">section</th><th scope=\"col\">VMA (runs at)</th><th scope=\"col\">LMA (stored at)</th><th scope=\"col\">size</th><th scope=\"col\">kind</th></tr></thead><tbody>");
     for s in &mcu.info.sections {
         let two = s.vma != s.lma && s.flags.contains("load") && s.size > 0;
@@ -251,6 +262,7 @@ pub fn mcu_html(mcu: &McuState, x: &McuExtra) -> String {
         );
     }
     o.push_str("</tbody></table>");
+    o.push(PART);
     o.push_str("<table class=\"symbols\"><caption>Symbols and the memory they name</caption><thead><tr><th scope=\"col\">symbol</th><th scope=\"col\">address</th><th scope=\"col\">where</th><th scope=\"col\">word there now</th></tr></thead><tbody>");
     for (n, a) in &mcu.info.symbols {
         let (read, written) = touched(*a, 4);
@@ -275,6 +287,7 @@ pub fn mcu_html(mcu: &McuState, x: &McuExtra) -> String {
         );
     }
     o.push_str("</tbody></table>");
+    o.push(PART);
     // The linker script, if the lesson has it, with the lines behind what
     // the current instruction touches marked.
     if let Some((p, text)) = lesson_file(&|p: &str| p.ends_with(".ld") || p.ends_with("/memory.x")) {

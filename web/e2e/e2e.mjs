@@ -306,7 +306,8 @@ await check("the Windows handle tables and PID reuse are shown", async () => {
 
 await check("the microcontroller view: x becomes 5 in RAM", async () => {
   await page.goto(base + "?lesson=mcu-startup&step=21");
-  await page.waitForSelector(".view.mcu");
+  // The view is drawn by the narrator module: its board line is there once it is.
+  await page.waitForSelector("#mcu-board");
   const text = await page.textContent("#event-text");
   assert(text.includes("stored at 0x20000000"), text);
   const mcu = await page.textContent(".view.mcu");

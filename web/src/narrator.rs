@@ -32,8 +32,9 @@ mod imp {
         Some(pictures::bpf::bpf_svg(scene))
     }
 
-    pub fn mcu_view(mcu: &sim_core::mcu::McuState, x: &pictures::mcu::McuExtra) -> Option<String> {
-        Some(pictures::mcu::mcu_html(mcu, x))
+    pub fn mcu_view(mcu: &sim_core::mcu::McuState, st: &State, x: &pictures::mcu::McuExtra) -> Option<String> {
+        let x = pictures::mcu::McuExtra { files: pictures::mcu::text_files(&st.linux.files), ..x.clone() };
+        Some(pictures::mcu::mcu_html(mcu, &x))
     }
 }
 
@@ -62,8 +63,8 @@ export function narrator_text(what) {
 export function narrator_has_board(key) {
   return narrator ? narrator.has_board(key) : false;
 }
-export function narrator_set_board(key, info, flash) {
-  if (narrator) narrator.set_board(key, info, flash);
+export function narrator_set_board(key, info, flash, files) {
+  if (narrator) narrator.set_board(key, info, flash, files);
 }
 export function narrator_mcu(what, key, cpu, ram) {
   return narrator ? narrator.narrate_mcu(what, key, cpu, ram) : undefined;
@@ -82,26 +83,36 @@ export function narrator_view_mcu(key, cpu, ram, io, firmware, extra) {
         fn narrator_load(base: &str) -> js_sys::Promise;
         fn narrator_text(what: &[u8]) -> Option<String>;
         fn narrator_has_board(key: u32) -> bool;
-        fn narrator_set_board(key: u32, info: &[u8], flash: &[u8]);
+        fn narrator_set_board(key: u32, info: &[u8], flash: &[u8], files: &[u8]);
         fn narrator_mcu(what: &[u8], key: u32, cpu: &[u8], ram: &[u8]) -> Option<String>;
         fn narrator_picture_memory(scene: &[u8]) -> Option<String>;
         fn narrator_picture_bpf(scene: &[u8]) -> Option<String>;
         fn narrator_view_mcu(key: u32, cpu: &[u8], ram: &[u8], io: &[u8], firmware: &str, extra: &[u8]) -> Option<String>;
     }
 
-    pub fn mcu_view(mcu: &sim_core::mcu::McuState, x: &pictures::mcu::McuExtra) -> Option<String> {
-        let key = with_board(mcu)?;
-        let io = sim_core::wire::encode(&mcu.io);
-        narrator_view_mcu(key, &sim_core::wire::encode(&mcu.cpu), &mcu.ram.to_vec(), &io, &mcu.firmware, &x.encode())
-            .filter(|s| !s.is_empty())
+    pub fn mcu_view(mcu: &sim_core::mcu::McuState, st: &State, x: &pictures::mcu::McuExtra) -> Option<String> {
+        let key = with_board(mcu, st)?;
+        // The same step drawn again (another view changed): the HTML kept.
+        let scene = (key, sim_core::wire::encode(&mcu.cpu), sim_core::wire::encode(&mcu.io), mcu.ram.to_vec(), x.clone(), mcu.firmware.clone());
+        super::cached(&LAST_MCU, &scene, |(key, cpu, io, ram, x, firmware)| {
+            narrator_view_mcu(*key, cpu, ram, io, firmware, &x.encode()).filter(|s| !s.is_empty())
+        })
     }
 
-    /// The key of `b`'s fixed parts, handed to the narrator if it lacks
-    /// them; None until the narrator is here.
-    fn with_board(b: &sim_core::mcu::McuState) -> Option<u32> {
+    /// What one drawing of the microcontroller's view depends on.
+    type McuScene = (u32, Vec<u8>, Vec<u8>, Vec<u8>, pictures::mcu::McuExtra, String);
+
+    thread_local! {
+        static LAST_MCU: std::cell::RefCell<Option<(McuScene, String)>> = const { std::cell::RefCell::new(None) };
+    }
+
+    /// The key of `b`'s fixed parts, handed to the narrator with the
+    /// lesson's text files if it lacks them; None until the narrator is here.
+    fn with_board(b: &sim_core::mcu::McuState, st: &State) -> Option<u32> {
         let key = board_key(b);
         if !narrator_has_board(key) {
-            narrator_set_board(key, &sim_core::wire::encode(&(b.board.clone(), b.map, b.info.clone())), &b.flash);
+            let files = sim_core::wire::encode(&pictures::mcu::text_files(&st.linux.files));
+            narrator_set_board(key, &sim_core::wire::encode(&(b.board.clone(), b.map, b.info.clone())), &b.flash, &files);
         }
         narrator_has_board(key).then_some(key)
     }
@@ -118,7 +129,7 @@ export function narrator_view_mcu(key, cpu, ram, io, firmware, extra) {
         let what = &ev.what.bytes;
         let board = if sim_core::What::sealed_is_mcu(&ev.what) { ev.board_before(after) } else { None };
         let s = match board {
-            Some(b) => narrator_mcu(what, with_board(&b)?, &sim_core::wire::encode(&b.cpu), &b.ram.to_vec())?,
+            Some(b) => narrator_mcu(what, with_board(&b, after)?, &sim_core::wire::encode(&b.cpu), &b.ram.to_vec())?,
             None => narrator_text(what)?,
         };
         let (text, mechanism) = s.split_once('\u{1}').unwrap_or((&s, ""));
@@ -191,9 +202,11 @@ pub fn bpf_picture(scene: &pictures::bpf::BpfScene) -> Option<String> {
     cached(&LAST_GRAPH, scene, imp::bpf_picture)
 }
 
-/// The microcontroller's view, drawn by the narrator module once it is here.
-pub fn mcu_view(mcu: &sim_core::mcu::McuState, x: &pictures::mcu::McuExtra) -> Option<String> {
-    imp::mcu_view(mcu, x)
+/// The microcontroller's view, drawn by the narrator module once it is
+/// here (`x` without files: the lesson's text files in `st` go with the
+/// board, once).
+pub fn mcu_view(mcu: &sim_core::mcu::McuState, st: &State, x: &pictures::mcu::McuExtra) -> Option<String> {
+    imp::mcu_view(mcu, st, x)
 }
 
 /// Fetches the narrator module (once); whether it is ready.

@@ -3,8 +3,8 @@
 //! JIT compiles (Linux 6.18, x86-64, a loader with CAP_BPF and CAP_PERFMON,
 //! as every simulated process is root).
 //!
-//! One rewrite changes the length of the programs students meet:
-//! `do_misc_fixups` (kernel/bpf/verifier.c) replaces each
+//! One rewrite modelled here changes the length of the programs students
+//! meet: `do_misc_fixups` (kernel/bpf/verifier.c) replaces each
 //! `call bpf_map_lookup_elem` whose map is the same on every path (not
 //! `bpf_map_ptr_poisoned`, see `record_func_map`) with the map type's own
 //! lookup code, `map->ops->map_gen_lookup`, when the JIT is requested
@@ -28,8 +28,9 @@ pub const BPF_ARRAY_VALUE: i32 = 312;
 /// map's inlined lookup adds it plus the rounded key size: `r0 += 56` for
 /// a 4-byte key).
 pub const HTAB_ELEM_KEY: i32 = 48;
-/// `offsetof(struct htab_elem, lru_node) + offsetof(struct bpf_lru_node, ref)`.
-const HTAB_LRU_REF: i16 = 18;
+/// `offsetof(struct htab_elem, lru_node) + offsetof(struct bpf_lru_node, ref)`
+/// (16 + 19 on 6.18).
+const HTAB_LRU_REF: i16 = 35;
 /// `BPF_F_INNER_MAP`: such an array's lookup is not inlined.
 const BPF_F_INNER_MAP: u32 = 1 << 12;
 
@@ -56,8 +57,12 @@ fn array_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
     if m.map_flags & BPF_F_INNER_MAP != 0 {
         return None;
     }
-    let elem = m.value_size.div_ceil(8) * 8;
-    let scale = if elem.is_power_of_two() { insn(0x67, 0, 0, 0, elem.trailing_zeros() as i32) } else { insn(0x27, 0, 0, 0, elem as i32) };
+    let elem = u64::from(m.value_size).div_ceil(8) * 8;
+    let scale = if elem.is_power_of_two() {
+        insn(0x67, 0, 0, 0, elem.trailing_zeros() as i32)
+    } else {
+        insn(0x27, 0, 0, 0, i32::try_from(elem).ok()?)
+    };
     Some(vec![
         insn(0x07, 1, 0, 0, BPF_ARRAY_VALUE),      // r1 += offsetof(struct bpf_array, value)
         insn(0x61, 0, 2, 0, 0),                    // r0 = *(u32 *)(r2 + 0)
@@ -69,29 +74,35 @@ fn array_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
     ])
 }
 
+/// `offsetof(struct htab_elem, key) + round_up(key_size, 8)`: where the
+/// value starts; None past what an imm holds (the map could not exist).
+fn value_offset(m: &MapDef) -> Option<i32> {
+    i32::try_from(i64::from(HTAB_ELEM_KEY) + (i64::from(m.key_size) + 7) / 8 * 8).ok()
+}
+
 /// `htab_map_gen_lookup` (kernel/bpf/hashtab.c): `__htab_map_lookup_elem`,
 /// then the value's address past the element's key.
-fn htab_lookup(m: &MapDef) -> Vec<[u8; 8]> {
-    vec![call(), insn(0x15, 0, 0, 1, 0), insn(0x07, 0, 0, 0, HTAB_ELEM_KEY + (m.key_size.div_ceil(8) * 8) as i32)]
+fn htab_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
+    Some(vec![call(), insn(0x15, 0, 0, 1, 0), insn(0x07, 0, 0, 0, value_offset(m)?)])
 }
 
 /// `htab_lru_map_gen_lookup`: as a hash map, and the element's LRU
 /// reference bit set when it is clear.
-fn htab_lru_lookup(m: &MapDef) -> Vec<[u8; 8]> {
-    vec![
+fn htab_lru_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
+    Some(vec![
         call(),
         insn(0x15, 0, 0, 4, 0),            // if r0 == 0 goto +4
         insn(0x71, 1, 0, HTAB_LRU_REF, 0), // r1 = *(u8 *)(r0 + ref)
         insn(0x55, 1, 0, 1, 0),            // if r1 != 0 goto +1
         insn(0x72, 0, 0, HTAB_LRU_REF, 1), // *(u8 *)(r0 + ref) = 1
-        insn(0x07, 0, 0, 0, HTAB_ELEM_KEY + (m.key_size.div_ceil(8) * 8) as i32),
-    ]
+        insn(0x07, 0, 0, 0, value_offset(m)?),
+    ])
 }
 
 /// `htab_of_map_gen_lookup`: a hash map's lookup, then the inner map's
 /// pointer the value holds.
-fn htab_of_maps_lookup(m: &MapDef) -> Vec<[u8; 8]> {
-    vec![call(), insn(0x15, 0, 0, 2, 0), insn(0x07, 0, 0, 0, HTAB_ELEM_KEY + (m.key_size.div_ceil(8) * 8) as i32), insn(0x79, 0, 0, 0, 0)]
+fn htab_of_maps_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
+    Some(vec![call(), insn(0x15, 0, 0, 2, 0), insn(0x07, 0, 0, 0, value_offset(m)?), insn(0x79, 0, 0, 0, 0)])
 }
 
 /// `array_of_map_gen_lookup`: an array's lookup, then the inner map's
@@ -114,17 +125,17 @@ fn array_of_maps_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
 }
 
 /// The map type's `map_gen_lookup`, or None where the type has none (or
-/// it declines): the call stays, with a new imm only. Per-CPU arrays and
-/// hashes are among those kept as calls here; their inlining on x86-64
-/// (`percpu_array_map_gen_lookup`, `htab_percpu_map_gen_lookup`) is not
-/// modelled.
+/// it declines): the call stays, with a new imm only. Kept as calls here
+/// though 6.18 inlines them on x86-64 (not modelled): per-CPU arrays and
+/// hashes (`percpu_array_map_gen_lookup`, `htab_percpu_map_gen_lookup`)
+/// and XSK maps (`xsk_map_gen_lookup`).
 fn gen_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
     match m.kind {
         MapType::ARRAY => array_lookup(m),
-        MapType::HASH => Some(htab_lookup(m)),
-        MapType::LRU_HASH => Some(htab_lru_lookup(m)),
+        MapType::HASH => htab_lookup(m),
+        MapType::LRU_HASH => htab_lru_lookup(m),
         MapType::ARRAY_OF_MAPS => array_of_maps_lookup(m),
-        MapType::HASH_OF_MAPS => Some(htab_of_maps_lookup(m)),
+        MapType::HASH_OF_MAPS => htab_of_maps_lookup(m),
         _ => None,
     }
 }
@@ -248,27 +259,26 @@ fn lookup_maps(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>) -> Vec<(us
 /// Replaces instruction `pos` with `block`, moving the jumps that cross
 /// it as `bpf_adj_branches` does: a jump from before `pos` to after it
 /// goes `delta` further; one from after the block back to `pos` or before
-/// goes `delta` further back.
-fn patch(insns: &mut Vec<[u8; 8]>, pos: usize, block: Vec<[u8; 8]>) {
+/// goes `delta` further back. A jump that no longer fits its 16-bit
+/// offset makes the kernel fail the load (`bpf_adj_delta_to_off`:
+/// -ERANGE); here the program is left as it was (false).
+fn patch(insns: &mut Vec<[u8; 8]>, pos: usize, block: Vec<[u8; 8]>) -> bool {
     let delta = block.len() as i64 - 1;
-    let n = insns.len();
-    for i in 0..n {
+    let mut out = insns.clone();
+    for (i, ins) in insns.iter().enumerate() {
         if i == pos {
             continue;
         }
-        let op = insns[i][0];
+        let op = ins[0];
         let class = op & 7;
-        let pseudo_call = op == 0x85 && insns[i][1] >> 4 == 1;
+        let pseudo_call = op == 0x85 && ins[1] >> 4 == 1;
         let jump = (class == 5 || class == 6) && !matches!(op, 0x85 | 0x95);
         if !jump && !pseudo_call {
             continue;
         }
         let in_imm = pseudo_call || op == 0x06;
-        let off = if in_imm {
-            i32::from_le_bytes([insns[i][4], insns[i][5], insns[i][6], insns[i][7]]) as i64
-        } else {
-            i16::from_le_bytes([insns[i][2], insns[i][3]]) as i64
-        };
+        let off =
+            if in_imm { i32::from_le_bytes([ins[4], ins[5], ins[6], ins[7]]) as i64 } else { i16::from_le_bytes([ins[2], ins[3]]) as i64 };
         let target = i as i64 + 1 + off;
         let (i, pos) = (i as i64, pos as i64);
         let new = if i < pos && target > pos {
@@ -281,13 +291,17 @@ fn patch(insns: &mut Vec<[u8; 8]>, pos: usize, block: Vec<[u8; 8]>) {
         if new != off {
             let i = i as usize;
             if in_imm {
-                insns[i][4..8].copy_from_slice(&(new as i32).to_le_bytes());
+                let Ok(new) = i32::try_from(new) else { return false };
+                out[i][4..8].copy_from_slice(&new.to_le_bytes());
             } else {
-                insns[i][2..4].copy_from_slice(&(new as i16).to_le_bytes());
+                let Ok(new) = i16::try_from(new) else { return false };
+                out[i][2..4].copy_from_slice(&new.to_le_bytes());
             }
         }
     }
-    insns.splice(pos..=pos, block);
+    out.splice(pos..=pos, block);
+    *insns = out;
+    true
 }
 
 /// The program as the verifier leaves it (see the module's comment), given
@@ -299,7 +313,9 @@ pub fn misc_fixups<'a>(insns: &[[u8; 8]], map: impl Fn(u32) -> Option<&'a MapDef
     // From the last call back, so earlier positions stay where they are.
     for (pos, id) in lookup_maps(insns, &inner).into_iter().rev() {
         if let Some(block) = map(id).and_then(gen_lookup) {
-            patch(&mut out, pos, block);
+            if !patch(&mut out, pos, block) {
+                return insns.to_vec();
+            }
         }
     }
     out
@@ -463,6 +479,17 @@ mod tests {
         assert_eq!(out[26], insn(0x15, 0, 0, 3, 0));
     }
 
+    /// A hostile object's map sizes (the fuzzer's): no overflow, no panic.
+    #[test]
+    fn huge_maps_never_panic() {
+        let prog = vec![insn(0x18, 1, 1, 0, 1), insn(0, 0, 0, 0, 0), insn(0x85, 0, 0, 0, 1), insn(0x95, 0, 0, 0, 0)];
+        for kind in [MapType::ARRAY, MapType::HASH, MapType::LRU_HASH, MapType::ARRAY_OF_MAPS, MapType::HASH_OF_MAPS] {
+            let huge = MapDef { key_size: u32::MAX, value_size: u32::MAX, ..def(kind, u32::MAX, u32::MAX) };
+            let out = misc_fixups(&prog, |_| Some(&huge), |_| Some(1));
+            assert!(out.len() >= prog.len());
+        }
+    }
+
     #[test]
     fn random_programs_never_panic() {
         let mut seed = 1u64;
@@ -476,6 +503,10 @@ mod tests {
                 .collect();
             let m = array(4, 8);
             let _ = misc_fixups(&prog, |_| Some(&m), |_| None);
+            let huge = MapDef { key_size: u32::MAX, value_size: u32::MAX, ..def(MapType::HASH_OF_MAPS, u32::MAX, 4) };
+            let _ = misc_fixups(&prog, |_| Some(&huge), |_| Some(1));
+            let big_array = MapDef { value_size: u32::MAX, ..array(u32::MAX, 8) };
+            let _ = misc_fixups(&prog, |_| Some(&big_array), |_| None);
             let _ = stack_depth(&prog);
         }
     }

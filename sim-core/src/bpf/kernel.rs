@@ -71,9 +71,10 @@ mod usage {
     /// `sizeof(struct htab_elem)` before its key.
     pub const HTAB_ELEM: u64 = 48;
     /// `sizeof(struct bpf_ringbuf_map)`.
-    pub const RINGBUF_MAP: u64 = 4408;
-    /// `RINGBUF_NR_META_PAGES`.
-    pub const RINGBUF_META_PAGES: u64 = 2;
+    pub const RINGBUF_MAP: u64 = 304;
+    /// `RINGBUF_NR_META_PAGES`: `RINGBUF_PGOFF` (1, the header before
+    /// `consumer_pos`) and the consumer and producer position pages.
+    pub const RINGBUF_META_PAGES: u64 = 3;
     /// `bpf_struct_ops_map_mem_usage` of a `tcp_congestion_ops` map,
     /// measured (`bpftool map show` after `bpftool struct_ops register`).
     pub const TCP_CONGESTION_OPS: u64 = 5264;
@@ -86,18 +87,20 @@ mod usage {
 pub fn map_memlock(m: &KMap) -> u64 {
     use usage::*;
     let d = &m.def;
+    // Saturating: a hostile object's sizes overflow no counter.
     let (entries, key, value) = (u64::from(d.max_entries), u64::from(d.key_size).div_ceil(8) * 8, u64::from(d.value_size).div_ceil(8) * 8);
-    let page_align = |n: u64| n.div_ceil(PAGE) * PAGE;
+    let mul = |a: u64, b: u64| a.saturating_mul(b);
+    let page_align = |n: u64| n.div_ceil(PAGE).saturating_mul(PAGE);
     match d.kind {
-        MapType::PERCPU_ARRAY => BPF_ARRAY + entries * 8 + entries * value * CPUS,
+        MapType::PERCPU_ARRAY => BPF_ARRAY.saturating_add(mul(entries, 8)).saturating_add(mul(mul(entries, value), CPUS)),
         // Arrays of values, and the fd arrays (a pointer per slot).
         MapType::ARRAY | MapType::PROG_ARRAY | MapType::PERF_EVENT_ARRAY | MapType::ARRAY_OF_MAPS => {
             let elem = if d.kind == MapType::ARRAY { value } else { 8 };
             if d.kind == MapType::ARRAY && d.map_flags & 0x400 != 0 {
                 // BPF_F_MMAPABLE: the header and the values page-aligned.
-                page_align(BPF_ARRAY) + page_align(entries * elem)
+                page_align(BPF_ARRAY).saturating_add(page_align(mul(entries, elem)))
             } else {
-                BPF_ARRAY + entries * elem
+                BPF_ARRAY.saturating_add(mul(entries, elem))
             }
         }
         MapType::HASH | MapType::PERCPU_HASH | MapType::LRU_HASH | MapType::HASH_OF_MAPS => {
@@ -105,27 +108,28 @@ pub fn map_memlock(m: &KMap) -> u64 {
             let lru = d.kind == MapType::LRU_HASH;
             let fd = d.kind == MapType::HASH_OF_MAPS;
             // A per-CPU value and an inner map are held through a pointer.
-            let elem = HTAB_ELEM + key + if percpu || fd { 8 } else { value };
-            let mut u = BPF_HTAB + BUCKET * entries.max(1).next_power_of_two() + HTAB_LOCKS * CPUS;
+            let elem = HTAB_ELEM.saturating_add(key).saturating_add(if percpu || fd { 8 } else { value });
+            let buckets = entries.max(1).checked_next_power_of_two().unwrap_or(u64::MAX);
+            let mut u = BPF_HTAB.saturating_add(mul(BUCKET, buckets)).saturating_add(HTAB_LOCKS * CPUS);
             // BPF_F_NO_PREALLOC: the elements there are, with a list node each.
             if d.map_flags & 1 != 0 && !lru {
-                return u
-                    + (elem + 8) * m.entries.len() as u64
-                    + if percpu { (8 + 8) * m.entries.len() as u64 + value * CPUS * m.entries.len() as u64 } else { 0 };
+                let n = m.entries.len() as u64;
+                let per_cpu = if percpu { mul(16, n).saturating_add(mul(mul(value, CPUS), n)) } else { 0 };
+                return u.saturating_add(mul(elem.saturating_add(8), n)).saturating_add(per_cpu);
             }
             // htab_has_extra_elems: a spare element per CPU for a plain hash.
-            let n = entries + if !percpu && !lru && !fd { CPUS } else { 0 };
-            u += elem * n;
+            let n = entries.saturating_add(if !percpu && !lru && !fd { CPUS } else { 0 });
+            u = u.saturating_add(mul(elem, n));
             if percpu {
-                u += value * CPUS * n;
+                u = u.saturating_add(mul(mul(value, CPUS), n));
             } else if !lru {
-                u += 8 * CPUS;
+                u = u.saturating_add(8 * CPUS);
             }
             u
         }
         MapType::RINGBUF => {
             let data = entries / PAGE;
-            RINGBUF_MAP + (RINGBUF_META_PAGES + data) * PAGE + (RINGBUF_META_PAGES + 2 * data) * 8
+            RINGBUF_MAP.saturating_add(mul(RINGBUF_META_PAGES + data, PAGE)).saturating_add(mul(RINGBUF_META_PAGES + mul(2, data), 8))
         }
         MapType::STRUCT_OPS => TCP_CONGESTION_OPS,
         _ => PAGE,

@@ -477,9 +477,12 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks, ids: &str) -> 
             _ => None,
         })
         .collect();
-    let x = pictures::mcu::McuExtra { files: pictures::mcu::text_files(&st.linux.files), touched, ids: ids.to_string() };
-    match crate::narrator::mcu_view(mcu, &x) {
-        Some(h) => Html::from_html_unchecked(format!("<div class=\"mcu-body\">{h}</div>").into()),
+    let x = pictures::mcu::McuExtra { files: Vec::new(), touched, ids: ids.to_string() };
+    match crate::narrator::mcu_view(mcu, st, &x) {
+        // Each part on its own: a part as it was is left in the document.
+        Some(h) => {
+            html! { <div class="mcu-body">{ for h.split(pictures::mcu::PART).map(|p| Html::from_html_unchecked(p.to_string().into())) }</div> }
+        }
         None => html! { <p class="empty">{"Drawing the board…"}</p> },
     }
 }
