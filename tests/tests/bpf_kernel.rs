@@ -434,18 +434,8 @@ fn map_memory_use_matches_the_real_kernel() {
         assert!(ok, "{kind}: {out}");
         let (_, shown) = sh(&format!("bpftool -j map show pinned {dir}/m"));
         let _ = sh(&format!("rm -f {dir}/m"));
-        let def = sim_core::bpf::MapDef {
-            name: "m".into(),
-            kind: sim_core::bpf::MapType::from_name(kind).expect("a type the simulator has"),
-            key_size: key,
-            value_size: value,
-            max_entries: entries,
-            map_flags: flags,
-            pinning: 0,
-            btf_typed: false,
-            internal: None,
-            init_slots: vec![],
-        };
+        let kind_ = sim_core::bpf::MapType::from_name(kind).expect("a type the simulator has");
+        let def = sim_core::bpf::MapDef { map_flags: flags, ..sim_core::bpf::MapDef::new("m", kind_, key, value, entries) };
         let m =
             sim_core::bpf::KMap { def, refcnt: 1, usercnt: 1, entries: Default::default(), frozen: false, inner: vec![], progs: vec![] };
         assert_eq!(

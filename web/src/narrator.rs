@@ -93,7 +93,8 @@ export function narrator_view_mcu(key, cpu, ram, io, firmware, extra) {
     pub fn mcu_view(mcu: &sim_core::mcu::McuState, st: &State, x: &pictures::mcu::McuExtra) -> Option<String> {
         let key = with_board(mcu, st)?;
         // The same step drawn again (another view changed): the HTML kept.
-        let scene = (key, sim_core::wire::encode(&mcu.cpu), sim_core::wire::encode(&mcu.io), mcu.ram.to_vec(), x.clone(), mcu.firmware.clone());
+        let scene =
+            (key, sim_core::wire::encode(&mcu.cpu), sim_core::wire::encode(&mcu.io), mcu.ram.to_vec(), x.clone(), mcu.firmware.clone());
         super::cached(&LAST_MCU, &scene, |(key, cpu, io, ram, x, firmware)| {
             narrator_view_mcu(*key, cpu, ram, io, firmware, &x.encode()).filter(|s| !s.is_empty())
         })

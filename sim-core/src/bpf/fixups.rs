@@ -347,18 +347,7 @@ mod tests {
     use super::*;
 
     fn def(kind: MapType, max_entries: u32, value_size: u32) -> MapDef {
-        MapDef {
-            name: "m".into(),
-            kind,
-            key_size: 4,
-            value_size,
-            max_entries,
-            map_flags: 0,
-            pinning: 0,
-            btf_typed: false,
-            internal: None,
-            init_slots: Vec::new(),
-        }
+        MapDef::new("m", kind, 4, value_size, max_entries)
     }
 
     fn array(max_entries: u32, value_size: u32) -> MapDef {
