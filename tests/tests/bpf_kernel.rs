@@ -13,6 +13,21 @@ fn kernel() -> MutexGuard<'static, ()> {
     KERNEL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A simulated machine with the object at `obj` installed as `/o`.
+fn sim_with(obj: &std::path::Path) -> sim_core::Machine {
+    let mut m = sim_core::Machine::new(&sim_core::Config::default());
+    m.install_file("/o", std::sync::Arc::from(std::fs::read(obj).expect("fixture")));
+    m
+}
+
+/// [`sim_with`], then `bpftool prog load /o /sys/fs/bpf/p` (today's libbpf).
+fn sim_loaded(obj: &std::path::Path) -> sim_core::Machine {
+    let mut m = sim_with(obj);
+    m.apply(&BpfOp::BpftoolProgLoad { object: "/o".into(), pin: "/sys/fs/bpf/p".into(), args: vec![], libbpf: Default::default() })
+        .expect("loads");
+    m
+}
+
 fn sh(cmd: &str) -> (bool, String) {
     match Command::new("sh").arg("-c").arg(cmd).output() {
         Ok(o) => (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)),
@@ -307,15 +322,7 @@ fn json_output_uses_bpftools_names_in_bpftools_order() {
     let (_, map) = sh(&format!("bpftool -j map show id {id}"));
     let _ = sh(&format!("rm -rf {dir}"));
 
-    let mut m = sim_core::Machine::new(&sim_core::Config::default());
-    m.install_file("/o", std::sync::Arc::from(std::fs::read(root.join("sockops_lookup.o")).expect("fixture")));
-    m.apply(&sim_core::BpfOp::BpftoolProgLoad {
-        object: "/o".into(),
-        pin: "/sys/fs/bpf/p".into(),
-        args: vec![],
-        libbpf: Default::default(),
-    })
-    .expect("loads");
+    let m = sim_loaded(&root.join("sockops_lookup.o"));
     let b = &m.state().bpf;
     // The tag: bpf_prog_calc_tag over the same instructions, map fds zeroed.
     let tag = |j: &str| j.split("\"tag\":\"").nth(1).and_then(|t| t.get(..16)).map(str::to_string);
@@ -354,15 +361,7 @@ fn prog_show_text_matches_bpftool() {
         }
         let (_, real) = sh(&format!("bpftool prog show pinned {dir}/p"));
         let _ = sh(&format!("rm -f {dir}/p"));
-        let mut m = sim_core::Machine::new(&sim_core::Config::default());
-        m.install_file("/o", std::sync::Arc::from(std::fs::read(root.join(obj)).expect("fixture")));
-        m.apply(&sim_core::BpfOp::BpftoolProgLoad {
-            object: "/o".into(),
-            pin: "/sys/fs/bpf/p".into(),
-            args: vec![],
-            libbpf: Default::default(),
-        })
-        .expect("loads");
+        let m = sim_loaded(&root.join(obj));
         let ours = m.state().bpf.prog_show();
         let norm = |t: &str| -> Vec<String> {
             t.lines()
@@ -481,8 +480,7 @@ fn struct_ops_registration_matches_the_real_kernel() {
     assert!(gone && !after.split_whitespace().any(|a| a == "sim_ca"), "{out2} {after}");
 
     // The simulation:
-    let mut m = sim_core::Machine::new(&sim_core::Config::default());
-    m.install_file("/o", std::sync::Arc::from(std::fs::read(&obj).expect("fixture")));
+    let mut m = sim_with(&obj);
     let o = m.apply(&sim_core::BpfOp::BpftoolStructOpsRegister { object: "/o".into() }).expect("runs").outcome;
     assert_eq!(o, sim_core::Outcome::Ok);
     let b = &m.state().bpf;
@@ -555,10 +553,7 @@ fn a_test_run_of_a_sock_ops_program_is_refused_like_the_real_kernel() {
     }
     let (ok, real) = sh(&format!("bpftool prog run pinned {pin} repeat 2"));
     let _ = sh(&format!("rm -f {pin}"));
-    let mut m = sim_core::Machine::new(&sim_core::Config::default());
-    m.install_file("/o", std::sync::Arc::from(std::fs::read(root.join("sockops_lookup.o")).expect("fixture")));
-    m.apply(&BpfOp::BpftoolProgLoad { object: "/o".into(), pin: "/sys/fs/bpf/p".into(), args: vec![], libbpf: sim_core::bpf::Libbpf::V1 })
-        .expect("load");
+    let mut m = sim_loaded(&root.join("sockops_lookup.o"));
     let r = m.apply(&BpfOp::BpfTestRun { pin: "/sys/fs/bpf/p".into(), repeat: 2 }).expect("runs");
     let sim_core::Outcome::Failed { errno, detail } = r.outcome else { panic!("{:?}", r.outcome) };
     assert!(!ok, "the real kernel ran it: {real}");
@@ -765,7 +760,6 @@ fn global_variables_lesson_matches_the_real_kernel() {
 #[test]
 fn tail_calls_match_the_real_kernel() {
     let _one_at_a_time = kernel();
-    use std::sync::Arc;
     if !bpf_ready() {
         return;
     }
@@ -780,8 +774,7 @@ fn tail_calls_match_the_real_kernel() {
     let _ = std::fs::remove_file(&pkt);
     let real = return_value(&out);
 
-    let mut m = sim_core::Machine::new(&sim_core::Config::default());
-    m.install_file("/o", Arc::from(std::fs::read(&obj).expect("fixture")));
+    let mut m = sim_with(&obj);
     let load = BpfOp::BpftoolProgLoadall {
         object: "/o".into(),
         dir: "/sys/fs/bpf/pa".into(),

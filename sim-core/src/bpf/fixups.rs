@@ -19,6 +19,7 @@
 //! size: the simulator's interpreter runs the program as loaded.
 
 use super::types::MapType;
+use super::vm::insn;
 use super::MapDef;
 
 /// `offsetof(struct bpf_array, value)` on the reference 6.18 kernel (the
@@ -33,12 +34,6 @@ pub const HTAB_ELEM_KEY: i32 = 48;
 const HTAB_LRU_REF: i16 = 35;
 /// `BPF_F_INNER_MAP`: such an array's lookup is not inlined.
 const BPF_F_INNER_MAP: u32 = 1 << 12;
-
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
-    let o = off.to_le_bytes();
-    let i = imm.to_le_bytes();
-    [code, (src << 4) | (dst & 0xf), o[0], o[1], i[0], i[1], i[2], i[3]]
-}
 
 /// `BPF_EMIT_CALL(__htab_map_lookup_elem)`: its imm is the function's
 /// offset from `__bpf_call_base`, a kernel address the simulator does not
@@ -148,25 +143,40 @@ enum Reg {
     Other,
 }
 
+/// A jump's (or a bpf-to-bpf call's) relative target: `Some(true, off)`
+/// where it is the imm (a pseudo call, JMP32's `gotol`), `Some(false, off)`
+/// where it is the 16-bit offset; None for anything else (helper calls and
+/// exit included).
+fn relative(ins: &[u8; 8]) -> Option<(bool, i64)> {
+    let op = ins[0];
+    let class = op & 7;
+    let pseudo_call = op == 0x85 && ins[1] >> 4 == 1;
+    let jump = (class == 5 || class == 6) && !matches!(op, 0x85 | 0x95);
+    if !jump && !pseudo_call {
+        return None;
+    }
+    let in_imm = pseudo_call || op == 0x06;
+    Some((in_imm, if in_imm { i64::from(imm(ins)) } else { i64::from(i16::from_le_bytes([ins[2], ins[3]])) }))
+}
+
+fn imm(ins: &[u8; 8]) -> i32 {
+    i32::from_le_bytes([ins[4], ins[5], ins[6], ins[7]])
+}
+
 /// Where each instruction jumps besides the next one, and whether it falls
-/// through.
+/// through (a call returns to the next one).
 fn successors(insns: &[[u8; 8]], i: usize) -> (Option<usize>, bool) {
     let op = insns[i][0];
-    let class = op & 7;
     if op == 0x95 {
         return (None, false);
     }
-    if (class == 5 || class == 6) && op != 0x85 {
-        let off = if op == 0x06 {
-            i32::from_le_bytes([insns[i][4], insns[i][5], insns[i][6], insns[i][7]]) as i64
-        } else {
-            i16::from_le_bytes([insns[i][2], insns[i][3]]) as i64
-        };
-        let t = usize::try_from(i as i64 + 1 + off).ok().filter(|t| *t < insns.len());
-        let ja = op & 0xf0 == 0x00;
-        return (t, !ja);
+    match relative(&insns[i]) {
+        Some((_, off)) if op != 0x85 => {
+            let t = usize::try_from(i as i64 + 1 + off).ok().filter(|t| *t < insns.len());
+            (t, op & 0xf0 != 0x00)
+        }
+        _ => (None, true),
     }
-    (None, true)
 }
 
 /// The map in r1 at each `call bpf_map_lookup_elem`, when every path
@@ -194,7 +204,7 @@ fn lookup_maps(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>) -> Vec<(us
         let mut next = i + 1;
         match op {
             0x18 => {
-                let id = u32::from_le_bytes([insns[i][4], insns[i][5], insns[i][6], insns[i][7]]);
+                let id = imm(&insns[i]) as u32;
                 if dst < 11 {
                     regs[dst] = if src == 1 { Reg::Map(id) } else { Reg::Other };
                 }
@@ -202,7 +212,7 @@ fn lookup_maps(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>) -> Vec<(us
             }
             0xbf if src < 11 && dst < 11 => regs[dst] = regs[src],
             0x85 => {
-                let imm = i32::from_le_bytes([insns[i][4], insns[i][5], insns[i][6], insns[i][7]]);
+                let imm = imm(&insns[i]);
                 if imm == 1 && src == 0 && !matches!(regs[1], Reg::Map(_)) {
                     poisoned[i] = true;
                 }
@@ -245,9 +255,7 @@ fn lookup_maps(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>) -> Vec<(us
         }
     }
     (0..n)
-        .filter(|&i| {
-            insns[i][0] == 0x85 && insns[i][1] == 0 && i32::from_le_bytes([insns[i][4], insns[i][5], insns[i][6], insns[i][7]]) == 1
-        })
+        .filter(|&i| insns[i][0] == 0x85 && insns[i][1] == 0 && imm(&insns[i]) == 1)
         .filter(|&i| !poisoned[i])
         .filter_map(|i| match at[i]?[1] {
             Reg::Map(id) => Some((i, id)),
@@ -266,19 +274,7 @@ fn patch(insns: &mut Vec<[u8; 8]>, pos: usize, block: Vec<[u8; 8]>) -> bool {
     let delta = block.len() as i64 - 1;
     let mut out = insns.clone();
     for (i, ins) in insns.iter().enumerate() {
-        if i == pos {
-            continue;
-        }
-        let op = ins[0];
-        let class = op & 7;
-        let pseudo_call = op == 0x85 && ins[1] >> 4 == 1;
-        let jump = (class == 5 || class == 6) && !matches!(op, 0x85 | 0x95);
-        if !jump && !pseudo_call {
-            continue;
-        }
-        let in_imm = pseudo_call || op == 0x06;
-        let off =
-            if in_imm { i32::from_le_bytes([ins[4], ins[5], ins[6], ins[7]]) as i64 } else { i16::from_le_bytes([ins[2], ins[3]]) as i64 };
+        let Some((in_imm, off)) = relative(ins).filter(|_| i != pos) else { continue };
         let target = i as i64 + 1 + off;
         let (i, pos) = (i as i64, pos as i64);
         let new = if i < pos && target > pos {
