@@ -30,65 +30,6 @@ fn oracle() -> PathBuf {
     bin
 }
 
-/// The BPF objects a skeleton embeds in an executable: a byte string that
-/// starts with the ELF magic, has e_machine 247 (EM_BPF), and ends with its
-/// section header table.
-fn embedded_objects(blob: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(at) = blob[i..].windows(6).position(|w| w == b"\x7fELF\x02\x01").map(|p| p + i) {
-        i = at + 1;
-        let Some(h) = blob.get(at..at + 64) else { break };
-        if u16::from_le_bytes([h[18], h[19]]) != 247 {
-            continue;
-        }
-        let shoff = u64::from_le_bytes(h[40..48].try_into().expect("8 bytes")) as usize;
-        let (entsize, num) = (u16::from_le_bytes([h[58], h[59]]) as usize, u16::from_le_bytes([h[60], h[61]]) as usize);
-        let end = at.saturating_add(shoff).saturating_add(entsize * num);
-        if entsize == 64 && end <= blob.len() {
-            out.push(blob[at..end].to_vec());
-        }
-    }
-    out
-}
-
-/// Every object of the corpus, written where the oracle can open it (the
-/// name libbpf derives the object's name from is the file's).
-fn corpus() -> Vec<PathBuf> {
-    let root = sim_tests::root();
-    let mut files = Vec::new();
-    for dir in ["fixtures/bpf", "fixtures/bpf/corpus"] {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
-            .expect("fixtures")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "o"))
-            .collect();
-        v.sort();
-        files.extend(v);
-    }
-    let tools = root.join("target/corpus/libbpf-tools/usr/sbin");
-    let mut exes: Vec<PathBuf> = std::fs::read_dir(&tools)
-        .unwrap_or_else(|_| panic!("{} is missing: `cargo xtask setup` unpacks Debian's libbpf-tools there", tools.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    exes.sort();
-    let out = root.join("target/corpus/libbpf-tools-objects");
-    std::fs::create_dir_all(&out).expect("objects dir");
-    let mut n = 0;
-    for exe in exes {
-        let blob = std::fs::read(&exe).expect("read");
-        for (k, obj) in embedded_objects(&blob).into_iter().enumerate() {
-            let name = exe.file_name().expect("name").to_string_lossy().into_owned();
-            let path = out.join(if k == 0 { format!("{name}.bpf.o") } else { format!("{name}.{k}.bpf.o") });
-            std::fs::write(&path, obj).expect("write");
-            files.push(path);
-            n += 1;
-        }
-    }
-    assert!(n >= 40, "only {n} objects in libbpf-tools");
-    files
-}
-
 /// What the simulator reads, in the oracle's format.
 fn lines(path: &Path) -> Vec<String> {
     let data = std::fs::read(path).expect("read");
@@ -116,7 +57,7 @@ fn lines(path: &Path) -> Vec<String> {
 #[test]
 fn the_simulator_opens_every_object_as_the_real_libbpf_does() {
     let bin = oracle();
-    let files = corpus();
+    let files = sim_tests::bpf_corpus();
     let out = Command::new(&bin).args(&files).output().expect("the oracle runs");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     // Split the oracle's output into one block per file.

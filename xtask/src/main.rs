@@ -7,6 +7,8 @@
 //! - `cargo xtask fuzz TARGET SECONDS`: one fuzz target for a long run (`cargo xtask fuzz list` names them)
 //! - `cargo xtask system-image ROOT LABEL OUT`: the system image from an extracted package tree
 //!   (`fixtures/system/build.sh` runs it)
+//! - `cargo xtask kernel-btf [--force]`: the reference kernel's BTF, the subset CO-RE needs, into
+//!   sim-core/data/vmlinux.kbtf (on kernel 6.18.44-fc-v1045 only, unless --force)
 //!
 //! Each task installs what it needs when it is missing (the wasm32 target, the
 //! wasm-bindgen CLI at the version Cargo.lock pins, Chromium and chromedriver
@@ -16,6 +18,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+mod kernel_btf;
 
 const WASM_BINDGEN_VERSION: &str = "0.2.130";
 const TARGET: &str = "wasm32-unknown-unknown";
@@ -52,7 +56,8 @@ fn main() -> ExitCode {
             (Some(root), Some(label), Some(out)) => system_image(Path::new(root), label, Path::new(out)),
             _ => Err("usage: cargo xtask system-image ROOT LABEL OUT".into()),
         },
-        _ => Err("usage: cargo xtask (serve | test | build-web | e2e | bench | setup | fuzz TARGET SECONDS | system-image ROOT LABEL OUT)"
+        Some("kernel-btf") => kernel_btf::run(&root(), &args[1..]),
+        _ => Err("usage: cargo xtask (serve | test | build-web | e2e | bench | setup | fuzz TARGET SECONDS | system-image ROOT LABEL OUT | kernel-btf [--force])"
             .into()),
     };
     match r {

@@ -4,6 +4,7 @@
 use super::*;
 
 /// The parts of BTF the map reader needs.
+#[derive(Debug)]
 pub(super) struct Btf {
     types: Vec<(u32, u32, u32, Vec<u32>)>, // (name_off, info, size_or_type, extra words)
     strings: Vec<u8>,
@@ -50,6 +51,11 @@ impl Btf {
             types.push((name, info, st, extra));
         }
         Ok(Btf { types, strings })
+    }
+
+    /// The number of types (ids 1..=len).
+    pub(super) fn len(&self) -> u32 {
+        self.types.len() as u32
     }
 
     pub(super) fn name(&self, off: u32) -> String {
@@ -324,7 +330,7 @@ fn adjust_ringbuf_sz(sz: u32) -> u32 {
 }
 
 /// `btf_kind_str`.
-fn kind_name(k: u32) -> &'static str {
+pub(super) fn kind_name(k: u32) -> &'static str {
     [
         "void",
         "int",

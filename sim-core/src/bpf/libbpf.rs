@@ -500,6 +500,16 @@ pub struct BpfObject {
     pub legacy: Option<u64>,
     /// The license string.
     pub license: String,
+    /// What libbpf warned about while opening, without failing (`libbpf: `
+    /// lines).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<String>,
+    /// The object's `.BTF` section, for CO-RE at load.
+    #[serde(skip)]
+    pub(crate) btf: Vec<u8>,
+    /// Its `.BTF.ext`, if libbpf accepted it.
+    #[serde(skip)]
+    pub(crate) ext: Option<super::btf_ext::BtfExt>,
 }
 
 impl ProgDef {
@@ -656,6 +666,37 @@ impl BpfObject {
         Ok(Linked { prog: out, relocs, appended })
     }
 
+    /// `bpf_object__relocate_core`: the object with every CO-RE relocation
+    /// of its `.BTF.ext` applied against the simulated kernel's BTF, and
+    /// what each one did. An object without CO-RE relocations comes back
+    /// unchanged.
+    pub fn relocate_core(&self) -> Result<(BpfObject, Vec<super::core::CoreDone>), super::core::CoreError> {
+        let mut out = self.clone();
+        let Some(ext) = self.ext.as_ref().filter(|e| !e.core_relo.is_empty()) else { return Ok((out, vec![])) };
+        let Ok(btf) = Btf::parse(&self.btf) else { return Ok((out, vec![])) };
+        let BpfObject { programs, subprogs, .. } = &mut out;
+        let mut targets: Vec<super::core::Target<'_>> = programs
+            .iter_mut()
+            .map(|p| (p, false))
+            .chain(subprogs.iter_mut().map(|p| (p, true)))
+            .map(|(p, sub)| super::core::Target {
+                name: &p.name,
+                section: if sub {
+                    ".text".into()
+                } else if p.no_autoload {
+                    format!("?{}", p.section)
+                } else {
+                    p.section.clone()
+                },
+                start: p.sec_insn_off,
+                autoload: !p.no_autoload,
+                insns: &mut p.insns,
+            })
+            .collect();
+        let done = super::core::relocate_core(&btf, &ext.core_relo, &mut targets, super::vmlinux::vmlinux())?;
+        Ok((out, done))
+    }
+
     fn relocs_of(&self, name: &str, at: usize) -> Vec<(usize, RelocKind)> {
         self.relocations.iter().filter(|r| r.program == name).map(|r| (r.insn_index + at, r.kind.clone())).collect()
     }
@@ -810,9 +851,25 @@ impl BpfObject {
         if legacy_section.is_some() && libbpf != Libbpf::V0_8 {
             return Err(BpfObjectError::LegacyMaps);
         }
-        let btf = match file.section_by_name(".BTF") {
-            Some(s) => Some(Btf::parse(s.data().map_err(|e| BpfObjectError::Btf(e.to_string()))?).map_err(BpfObjectError::Btf)?),
+        let btf_raw = match file.section_by_name(".BTF") {
+            Some(s) => Some(s.data().map_err(|e| BpfObjectError::Btf(e.to_string()))?),
             None => None,
+        };
+        let btf = match btf_raw {
+            Some(d) => Some(Btf::parse(d).map_err(BpfObjectError::Btf)?),
+            None => None,
+        };
+        // bpf_object__init_btf: a .BTF.ext libbpf cannot read is dropped with a warning.
+        let mut warnings = Vec::new();
+        let ext = match (&btf, file.section_by_name(".BTF.ext")) {
+            (Some(b), Some(s)) => match super::btf_ext::BtfExt::parse(s.data().unwrap_or(&[]), b) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    warnings.push(format!("libbpf: Error loading ELF section .BTF.ext: {}. Ignored and continue.", e.errno()));
+                    None
+                }
+            },
+            _ => None,
         };
         let license = file
             .section_by_name("license")
@@ -1131,6 +1188,9 @@ impl BpfObject {
             license,
             struct_ops,
             legacy: legacy_section.as_ref().map(|s| s.size()),
+            warnings,
+            btf: btf_raw.map(<[u8]>::to_vec).unwrap_or_default(),
+            ext,
         })
     }
 }

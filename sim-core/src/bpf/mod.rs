@@ -19,6 +19,8 @@ use thiserror::Error;
 
 mod bpftool;
 mod btf;
+pub mod btf_ext;
+pub mod core;
 pub mod events;
 pub mod fixups;
 pub mod helpers;
@@ -31,6 +33,7 @@ mod syscall;
 pub mod types;
 mod verifier;
 pub mod vm;
+pub mod vmlinux;
 
 pub use bpftool::{BpftoolLoadArgs, MapSlot, MapSource};
 pub use events::Ev;

@@ -1,0 +1,53 @@
+//! The simulated kernel's BTF: the types of the reference kernel's
+//! /sys/kernel/btf/vmlinux (Linux 6.18.44, build `6.18.44-fc-v1045`) that
+//! BPF objects name, with what they contain by value. `cargo xtask
+//! kernel-btf` writes it (sim-core/data/README.md says how it is chosen).
+//! CO-RE matches against it; ids are the real kernel's.
+
+use super::btf::Btf;
+use std::sync::OnceLock;
+
+/// sim-core/data/vmlinux.kbtf: `KBTF`, version, count N, N original ids,
+/// then a standard BTF blob.
+const KBTF: &[u8] = include_bytes!("../../data/vmlinux.kbtf");
+
+/// The kernel's BTF and, for each of its types, the id it has in the real
+/// vmlinux (0 for a forward declaration the subset made).
+#[derive(Debug)]
+pub struct KernelBtf {
+    pub(super) btf: Btf,
+    ids: Vec<u32>,
+}
+
+impl KernelBtf {
+    /// Reads a `.kbtf` file.
+    pub(super) fn parse(d: &[u8]) -> Result<KernelBtf, String> {
+        let word = |o: usize| d.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok_or("truncated");
+        if d.get(..4) != Some(b"KBTF") || word(4)? != 1 {
+            return Err("not a version 1 .kbtf file".into());
+        }
+        let n = word(8)? as usize;
+        let ids = (0..n).map(|i| word(12 + 4 * i)).collect::<Result<Vec<u32>, _>>()?;
+        let btf = Btf::parse(d.get(12 + 4 * n..).ok_or("truncated")?)?;
+        if btf.len() as usize != n {
+            return Err(format!("{n} ids for {} types", btf.len()));
+        }
+        Ok(KernelBtf { btf, ids })
+    }
+
+    /// The id a type has in the real kernel's BTF.
+    pub fn real_id(&self, id: u32) -> u32 {
+        if id == 0 {
+            return 0;
+        }
+        self.ids.get(id as usize - 1).copied().unwrap_or(0)
+    }
+}
+
+/// The modelled kernel's BTF, read once.
+pub fn vmlinux() -> &'static KernelBtf {
+    static K: OnceLock<KernelBtf> = OnceLock::new();
+    K.get_or_init(|| {
+        KernelBtf::parse(KBTF).expect("sim-core/data/vmlinux.kbtf is written by `cargo xtask kernel-btf` and checked by its tests")
+    })
+}

@@ -1,0 +1,134 @@
+//! CO-RE and the instructions libbpf hands to `BPF_PROG_LOAD`, against the
+//! real libbpf: tests/oracle/bpf_core.c loads each object of the corpus on
+//! this machine's kernel (root) with libbpf-dev's libbpf 1.1 and prints every
+//! program's instructions after `bpf_object__load` (CO-RE relocated against
+//! /sys/kernel/btf/vmlinux, subprograms appended, map fds in `ld_imm64`).
+//! The simulator's `relocate_core` (against its kernel BTF subset,
+//! sim-core/data/vmlinux.kbtf) and `link` must give the same instructions.
+//!
+//! Runs only on the reference kernel build as root: the subset and the
+//! kfunc ids come from that kernel's BTF.
+
+use sim_core::bpf::{BpfObject, Libbpf, RelocKind, KFUNCS, REFERENCE_KERNEL_BUILD};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn oracle() -> PathBuf {
+    let root = sim_tests::root();
+    let out = root.join("target/oracle");
+    std::fs::create_dir_all(&out).expect("target/oracle");
+    let bin = out.join("bpf_core");
+    let st = Command::new("gcc")
+        .args(["-O1", "-Wall", "-o"])
+        .arg(&bin)
+        .arg(root.join("tests/oracle/bpf_core.c"))
+        .arg("-lbpf")
+        .status()
+        .expect("gcc runs");
+    assert!(st.success(), "tests/oracle/bpf_core.c does not build: libbpf-dev is installed by `cargo xtask setup`");
+    bin
+}
+
+fn ready() -> bool {
+    let build = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if build.trim() != REFERENCE_KERNEL_BUILD || !root || !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("skipped: needs root on the reference kernel build {REFERENCE_KERNEL_BUILD} (this is {})", build.trim());
+        return false;
+    }
+    true
+}
+
+/// One instruction in the oracle's format: "IDX CODE DST SRC OFF IMM".
+fn line(i: usize, insn: &[u8; 8], src: u8, imm: String) -> String {
+    format!("  {i} {:02x} {} {src} {} {imm}", insn[0], insn[1] & 0xf, i16::from_le_bytes([insn[2], insn[3]]))
+}
+
+/// The simulator's instructions for each program, in the oracle's format;
+/// `Err` with libbpf's lines when CO-RE refuses the object.
+fn simulated(path: &Path) -> Result<Vec<String>, String> {
+    let data = std::fs::read(path).expect("read");
+    let obj = BpfObject::open_file(&path.to_string_lossy(), &data, Libbpf::V1_0).map_err(|e| format!("open: {e}"))?;
+    let (obj, _) = obj.relocate_core().map_err(|e| e.lines.join(" | "))?;
+    let mut out = Vec::new();
+    for p in &obj.programs {
+        let (insns, relocs, kfuncs) = if p.no_autoload {
+            (p.insns.clone(), vec![], vec![])
+        } else {
+            let l = obj.link(p).map_err(|e| format!("link: {e}"))?;
+            let relocs: Vec<(usize, RelocKind, Option<u32>)> =
+                l.relocs.iter().map(|(at, k)| (*at, k.clone(), l.value_offset(*at, k))).collect();
+            (l.prog.insns, relocs, l.prog.kfunc_calls)
+        };
+        out.push(format!("prog {} insns={}", p.name, insns.len()));
+        let mut i = 0;
+        while i < insns.len() {
+            let insn = &insns[i];
+            let imm = i32::from_le_bytes([insn[4], insn[5], insn[6], insn[7]]);
+            let reloc = relocs.iter().find(|(at, _, _)| *at == i);
+            let kfunc = kfuncs.iter().find(|(at, _)| *at == i);
+            match (reloc, kfunc) {
+                (Some((_, k, off)), _) if k.map().is_some() => {
+                    let src = if matches!(k, RelocKind::Map { .. }) { 1 } else { 2 };
+                    out.push(line(i, insn, src, format!("map:{}", k.map().unwrap_or(""))));
+                    if let Some(next) = insns.get(i + 1) {
+                        out.push(line(i + 1, next, 0, (off.unwrap_or(0) as i32).to_string()));
+                    }
+                    i += 2;
+                    continue;
+                }
+                (_, Some((_, name))) => {
+                    let id = KFUNCS.iter().find(|(k, _, _)| k == name).map_or(0, |(_, id, _)| *id);
+                    out.push(line(i, insn, 2, id.to_string()));
+                }
+                _ => out.push(line(i, insn, insn[1] >> 4, imm.to_string())),
+            }
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+#[test]
+fn co_re_relocations_and_linking_give_the_instructions_libbpf_loads() {
+    if !ready() {
+        return;
+    }
+    let bin = oracle();
+    let files = sim_tests::bpf_corpus();
+    let (mut same, mut skipped, mut problems) = (0, Vec::new(), Vec::new());
+    for f in &files {
+        // One process per object (as the kernel sees a loader per tool).
+        let out = Command::new("timeout").arg("120").arg(&bin).arg(f).output().expect("the oracle runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut lines = text.lines();
+        let head = lines.next().unwrap_or("");
+        if head.starts_with("error ") {
+            continue; // the open oracle (libbpf_oracle.rs) compares refusals
+        }
+        let load = lines.next().unwrap_or("").to_string();
+        // Refused before bpf_object__relocate (a map or BTF it could not
+        // create): the instructions are as opened, nothing to compare.
+        if load.contains("failed to create") || load.contains("couldn't reuse pinned map") {
+            skipped.push(format!("{}: {load}", f.display()));
+            continue;
+        }
+        let real: Vec<String> = lines.map(str::to_string).collect();
+        match simulated(f) {
+            Ok(sim) if sim == real => same += 1,
+            Ok(sim) => {
+                let first = sim.iter().zip(&real).position(|(a, b)| a != b).unwrap_or(sim.len().min(real.len()));
+                let ctx = |v: &[String]| v[first.saturating_sub(3)..(first + 3).min(v.len())].join("\n    ");
+                problems.push(format!(
+                    "{}: first difference at line {first}\n  libbpf:\n    {}\n  simulator:\n    {}",
+                    f.display(),
+                    ctx(&real),
+                    ctx(&sim)
+                ));
+            }
+            Err(e) => problems.push(format!("{}: the simulator refuses ({e}); libbpf: {load}", f.display())),
+        }
+    }
+    eprintln!("{same} objects relocate as libbpf relocates them; {} not compared:\n{}", skipped.len(), skipped.join("\n"));
+    assert!(problems.is_empty(), "{} objects differ:\n{}", problems.len(), problems.join("\n"));
+}
