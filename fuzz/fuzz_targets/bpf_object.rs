@@ -1,5 +1,6 @@
-//! Any bytes as a BPF object: libbpf 1.x's and 0.8's readers, the verifier
-//! on every program, and the whole `bpftool prog load` in the machine.
+//! Any bytes as a BPF object: libbpf 1.x's and 0.8's readers (with
+//! `.BTF.ext`), CO-RE against the kernel's BTF, the verifier on every
+//! program, and the whole `bpftool prog load` in the machine.
 #![no_main]
 use sim_core::{BpfOp};
 use libfuzzer_sys::fuzz_target;
@@ -12,6 +13,13 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(obj) = BpfObject::open(data, libbpf) {
             for p in &obj.programs {
                 let _ = sim_core::bpf::verify(p);
+            }
+            if let Ok((relocated, _)) = obj.relocate_core() {
+                for p in &relocated.programs {
+                    if let Ok(l) = relocated.link(p) {
+                        let _ = sim_core::bpf::verify(&l.prog);
+                    }
+                }
             }
         }
         let mut m = Machine::new(&Config::default());

@@ -11,8 +11,16 @@
 //! restrict and type_tag) is a named struct or union keeps pointing at it when
 //! the type is in the subset anyway, and otherwise at a FWD of that name made
 //! for the purpose (kind_flag 0 for a struct, 1 for a union); the modifiers in
-//! between are kept. Any other pointer target is taken whole. DECL_TAG, FUNC,
-//! VAR and DATASEC are dropped.
+//! between are kept. Any other pointer target is taken whole.
+//!
+//! Also the attach targets: for each program of those objects whose section
+//! libbpf resolves in the kernel's BTF at load time (fentry, fexit, fmod_ret,
+//! tp_btf, lsm, iter and their sleepable forms), the vmlinux FUNC or TYPEDEF
+//! libbpf looks up (`libbpf_find_attach_btf_id` → `find_kernel_btf_id`, the
+//! prefix and kind from `btf_get_kernel_prefix_kind`), and the FUNC of each
+//! kfunc the simulator knows (`KFUNCS` in sim-core/src/bpf/verifier.rs), with
+//! their closures by the same rules (a FUNC's type is its FUNC_PROTO).
+//! DECL_TAG, VAR, DATASEC and every other FUNC are dropped.
 //!
 //! The file: `KBTF`, u32 version 1, u32 N, N u32 original vmlinux ids of the
 //! subset's types 1..=N (0 for a made FWD), then a BTF blob (uapi btf.h) with
@@ -32,6 +40,8 @@ const CORPUS: &[&str] = &["fixtures/bpf", "fixtures/bpf/corpus", "target/corpus/
 /// Filled by the libbpf oracle test (the libbpf-tools skeletons' objects).
 const LIBBPF_TOOLS_OBJECTS: &str = "target/corpus/libbpf-tools-objects";
 const EM_BPF: u16 = 247;
+/// Where the kfuncs the simulator knows are listed (`KFUNCS`).
+const VERIFIER_RS: &str = "sim-core/src/bpf/verifier.rs";
 
 const BTF_MAGIC: u16 = 0xeb9f;
 const KBTF_MAGIC: &[u8; 4] = b"KBTF";
@@ -59,8 +69,47 @@ const ENUM64: u32 = 19;
 
 /// The kinds whose names are wanted (and matched in vmlinux).
 const NAMED_KINDS: &[u32] = &[STRUCT, UNION, ENUM, ENUM64, TYPEDEF, FWD, INT, FLOAT];
-/// The kinds left out of the subset.
-const DROPPED_KINDS: &[u32] = &[DECL_TAG, FUNC, VAR, DATASEC];
+/// The kinds left out of the subset (FUNC is kept only for the attach
+/// targets and kfuncs).
+const DROPPED_KINDS: &[u32] = &[DECL_TAG, VAR, DATASEC];
+/// The kinds libbpf looks attach targets up by (and the index is kept for).
+const TARGET_KINDS: &[u32] = &[FUNC, TYPEDEF];
+
+/// The section names (the part before the first `/`, libbpf's `SEC_DEF("x+")`
+/// match) of the programs whose attach target libbpf finds in vmlinux's BTF
+/// when it loads them (`SEC_ATTACH_BTF`: `libbpf_prepare_prog_load` →
+/// `libbpf_find_attach_btf_id` → `find_kernel_btf_id` →
+/// `btf__find_by_name_kind`), with the name prefix and kind that
+/// `btf_get_kernel_prefix_kind` gives their expected attach type
+/// (BPF_TRACE_RAW_TP: `BTF_TRACE_PREFIX`; BPF_LSM_MAC, BPF_LSM_CGROUP:
+/// `BTF_LSM_PREFIX`; BPF_TRACE_ITER: `BTF_ITER_PREFIX`; the rest: none).
+/// `freplace` is left out: its target is in another program's BTF
+/// (`attach_prog_fd`); raw_tp, tp, kprobe and the rest look nothing up.
+const ATTACH_SECTIONS: &[(&str, &str, u32)] = &[
+    ("tp_btf", "btf_trace_", TYPEDEF),
+    ("fentry", "", FUNC),
+    ("fmod_ret", "", FUNC),
+    ("fexit", "", FUNC),
+    ("fentry.s", "", FUNC),
+    ("fmod_ret.s", "", FUNC),
+    ("fexit.s", "", FUNC),
+    ("lsm", "bpf_lsm_", FUNC),
+    ("lsm.s", "bpf_lsm_", FUNC),
+    ("lsm_cgroup", "bpf_lsm_", FUNC),
+    ("iter", "bpf_iter_", FUNC),
+    ("iter.s", "bpf_iter_", FUNC),
+];
+
+/// A name libbpf looks up in vmlinux by kind: (kind, name).
+type Target = (u32, String);
+
+fn kind_name(kind: u32) -> &'static str {
+    match kind {
+        FUNC => "FUNC",
+        TYPEDEF => "TYPEDEF",
+        _ => "?",
+    }
+}
 
 type R<T> = Result<T, String>;
 
@@ -80,12 +129,28 @@ pub fn run(root: &Path, args: &[String]) -> R<()> {
         ));
     }
 
-    let wanted = wanted_names(root)?;
+    let corpus = read_corpus(root)?;
+    let wanted = &corpus.wanted;
+    let kfuncs = kfuncs(root)?;
     let raw = std::fs::read(VMLINUX).map_err(|e| format!("{VMLINUX}: {e}"))?;
     let vmlinux = Btf::parse(&raw).map_err(|e| format!("{VMLINUX}: {e}"))?;
-    let subset = Subset::select(&vmlinux, &wanted)?;
+
+    // The roots: the CO-RE candidates of the wanted names, the attach
+    // targets, the kfuncs.
+    let core_roots: Vec<u32> = wanted.keys().filter_map(|w| vmlinux.by_essential_name.get(w.as_str())).flatten().copied().collect();
+    let (found_targets, missing_targets): (Vec<&Target>, Vec<&Target>) =
+        corpus.attach.keys().partition(|t| vmlinux.by_name_kind.contains_key(*t));
+    let attach_roots: Vec<u32> = found_targets.iter().flat_map(|t| vmlinux.by_name_kind[*t].iter().copied()).collect();
+    let kfunc_targets: Vec<Target> = kfuncs.iter().map(|(n, _)| (FUNC, n.clone())).collect();
+    let kfunc_roots: Vec<u32> = kfunc_targets.iter().filter_map(|t| vmlinux.by_name_kind.get(t)).flatten().copied().collect();
+    let mut targets: BTreeSet<Target> = found_targets.iter().map(|&t| t.clone()).collect();
+    targets.extend(kfunc_targets.iter().filter(|t| vmlinux.by_name_kind.contains_key(*t)).cloned());
+
+    let roots: Vec<u32> = core_roots.iter().chain(&attach_roots).chain(&kfunc_roots).copied().collect();
+    let subset = Subset::select(&vmlinux, &roots)?;
+    let core_only = Subset::select(&vmlinux, &core_roots)?;
     let bytes = subset.encode(&vmlinux);
-    check(&bytes, &vmlinux, &wanted)?;
+    check(&bytes, &vmlinux, wanted, &targets)?;
 
     let out = root.join(OUT);
     if let Some(dir) = out.parent() {
@@ -96,60 +161,139 @@ pub fn run(root: &Path, args: &[String]) -> R<()> {
 
     let missing: Vec<&str> = wanted.keys().filter(|n| !vmlinux.by_essential_name.contains_key(n.as_str())).map(String::as_str).collect();
     let n = subset.ids.len() + subset.fwds.len();
+    let n_core = core_only.ids.len() + core_only.fwds.len();
+    let funcs = subset.ids.iter().filter(|&&o| vmlinux.types[o as usize].kind() == FUNC).count();
     eprintln!(
         "{VMLINUX} ({release}): {} types, {} bytes; {} wanted names from {} objects, {} of them in vmlinux ({} types)",
         vmlinux.types.len() - 1,
         raw.len(),
         wanted.len(),
-        count_objects(&wanted),
+        count_objects(wanted),
         wanted.len() - missing.len(),
-        subset.roots,
+        core_roots.len(),
     );
     eprintln!(
-        "{OUT}: {n} types ({} from vmlinux, {} made FWDs), {} bytes raw, {gz} bytes gzip -9",
+        "attach targets: {} names from {} program sections ({} FUNC, {} TYPEDEF), {} of them in vmlinux ({} types); \
+         kfuncs: {} names from {VERIFIER_RS}, {} in vmlinux ({} types)",
+        corpus.attach.len(),
+        corpus.attach.values().flatten().collect::<BTreeSet<_>>().len(),
+        corpus.attach.keys().filter(|t| t.0 == FUNC).count(),
+        corpus.attach.keys().filter(|t| t.0 == TYPEDEF).count(),
+        found_targets.len(),
+        attach_roots.len(),
+        kfuncs.len(),
+        kfunc_targets.iter().filter(|t| vmlinux.by_name_kind.contains_key(*t)).count(),
+        kfunc_roots.len(),
+    );
+    for (name, id) in &kfuncs {
+        let have = vmlinux.by_name_kind.get(&(FUNC, name.clone())).cloned().unwrap_or_default();
+        if have.first() != Some(id) {
+            eprintln!("warning: {VERIFIER_RS} gives kfunc {name} id {id}, vmlinux has FUNC {name} at {have:?}");
+        }
+    }
+    eprintln!(
+        "{OUT}: {n} types ({} from vmlinux, {funcs} of them FUNCs, {} made FWDs), {} bytes raw, {gz} bytes gzip -9; \
+         without the attach targets and kfuncs: {n_core} types ({} from vmlinux, {} made FWDs)",
         subset.ids.len(),
         subset.fwds.len(),
-        bytes.len()
+        bytes.len(),
+        core_only.ids.len(),
+        core_only.fwds.len(),
     );
     eprintln!("wanted names not in vmlinux ({}): {}", missing.len(), missing.join(", "));
+    let missing_attach: Vec<String> = missing_targets.iter().map(|t| target_line(t, &corpus.attach[*t])).collect();
+    eprintln!("attach targets not in vmlinux ({}): {}", missing_targets.len(), missing_attach.join("; "));
+    let missing_kfuncs: Vec<&str> = kfunc_targets.iter().filter(|t| !vmlinux.by_name_kind.contains_key(*t)).map(|t| t.1.as_str()).collect();
+    if !missing_kfuncs.is_empty() {
+        eprintln!("warning: kfuncs not in vmlinux ({}): {}", missing_kfuncs.len(), missing_kfuncs.join(", "));
+    }
     let mut sizes: Vec<(usize, &str)> = wanted
         .keys()
         .filter(|w| vmlinux.by_essential_name.contains_key(w.as_str()))
-        .map(|w| (closure_of(&vmlinux, w), w.as_str()))
+        .map(|w| (closure_of(&vmlinux, vmlinux.by_essential_name[w.as_str()].iter().copied()), w.as_str()))
         .collect();
     sizes.sort_by(|a, b| b.cmp(a));
     let top: Vec<String> = sizes.iter().take(12).map(|(c, w)| format!("{w} {c}")).collect();
     eprintln!("largest closures of one name (types, pointers cut): {}", top.join(", "));
+    let mut sizes: Vec<(usize, &str)> =
+        targets.iter().map(|t| (closure_of(&vmlinux, vmlinux.by_name_kind[t].iter().copied()), t.1.as_str())).collect();
+    sizes.sort_by(|a, b| b.cmp(a));
+    let top: Vec<String> = sizes.iter().take(8).map(|(c, w)| format!("{w} {c}")).collect();
+    eprintln!("largest closures of one attach target or kfunc: {}", top.join(", "));
 
-    let readme = readme(&raw, vmlinux.types.len() - 1, n, subset.ids.len(), subset.fwds.len(), bytes.len(), gz);
+    let readme = readme(&Report {
+        raw: &raw,
+        raw_types: vmlinux.types.len() - 1,
+        n,
+        from_vmlinux: subset.ids.len(),
+        funcs,
+        fwds: subset.fwds.len(),
+        n_core,
+        bytes: bytes.len(),
+        gz,
+        targets: found_targets.len(),
+        target_types: attach_roots.len(),
+        kfuncs: kfuncs.len(),
+        missing: missing_attach,
+    });
     let readme_path = root.join(README);
     std::fs::write(&readme_path, readme).map_err(|e| format!("{}: {e}", readme_path.display()))?;
     eprintln!("{README} written");
     Ok(())
 }
 
+/// `KIND name (section, ...)`: an attach target and the sections that name it.
+fn target_line(t: &Target, sections: &BTreeSet<String>) -> String {
+    format!("{} {} ({})", kind_name(t.0), t.1, sections.iter().cloned().collect::<Vec<_>>().join(", "))
+}
+
 fn count_objects(wanted: &BTreeMap<String, BTreeSet<String>>) -> usize {
     wanted.values().flatten().collect::<BTreeSet<_>>().len()
 }
 
+/// What the README says of the file.
+struct Report<'a> {
+    raw: &'a [u8],
+    raw_types: usize,
+    /// Types in the file, from vmlinux, FUNCs among them, made FWDs.
+    n: usize,
+    from_vmlinux: usize,
+    funcs: usize,
+    fwds: usize,
+    /// Types the CO-RE rule alone would give.
+    n_core: usize,
+    bytes: usize,
+    gz: u64,
+    /// Attach targets found in vmlinux, and their vmlinux types.
+    targets: usize,
+    target_types: usize,
+    kfuncs: usize,
+    /// Attach targets not in vmlinux, one line each.
+    missing: Vec<String>,
+}
+
 /// The README next to the file: what it is, where it comes from, how to make it again.
-fn readme(raw: &[u8], raw_types: usize, n: usize, from_vmlinux: usize, fwds: usize, bytes: usize, gz: u64) -> String {
+fn readme(r: &Report) -> String {
     let version = std::fs::read_to_string("/proc/version").unwrap_or_default();
     let sha = super::output("sha256sum", &[VMLINUX]).and_then(|s| s.split_whitespace().next().map(str::to_string)).unwrap_or_default();
+    let missing: String = r.missing.iter().map(|m| format!("- {m}\n")).collect();
     format!(
         r#"# sim-core/data
 
 `vmlinux.kbtf` is a subset of the BTF of the kernel the simulator models: the
 types libbpf's CO-RE relocation (tools/lib/bpf/relo_core.c) can look at when it
-relocates the BPF objects of the corpus. It is made by `cargo xtask kernel-btf`
-(xtask/src/kernel_btf.rs), not by hand.
+relocates the BPF objects of the corpus, and the functions and tracepoint
+typedefs libbpf looks up to attach their programs. It is made by `cargo xtask
+kernel-btf` (xtask/src/kernel_btf.rs), not by hand.
 
 ## Where it comes from
 
-- kernel `{KERNEL}`: `{}`
-- `{VMLINUX}`: {} bytes, {} types, sha256 `{sha}`
-- this file: {n} types ({from_vmlinux} from vmlinux, {fwds} FWDs made for cut
-  pointers), {bytes} bytes, {gz} bytes gzip -9
+- kernel `{KERNEL}`: `{version}`
+- `{VMLINUX}`: {raw_len} bytes, {raw_types} types, sha256 `{sha}`
+- this file: {n} types ({from_vmlinux} from vmlinux, {funcs} of them FUNCs;
+  {fwds} FWDs made for cut pointers), {bytes} bytes, {gz} bytes gzip -9; rule 4
+  brings in {extra} of the types ({n_core} without it): {targets} attach targets
+  ({target_types} vmlinux types) and {kfuncs} kfuncs
 
 ## Which types
 
@@ -170,17 +314,40 @@ relocates the BPF objects of the corpus. It is made by `cargo xtask kernel-btf`
    struct, 1 for a union; one per name and flag), the modifiers in between
    kept. Any other target (int, char, void, function prototype, pointer,
    typedef, anonymous struct or union) is taken with what it reaches.
-4. DECL_TAG, FUNC, VAR and DATASEC are left out. Names, info (kind, vlen,
-   kind_flag), sizes and member (bitfield) offsets are kept exactly.
+4. The attach targets and kfuncs, with what they reach by rules 2 and 3 (a
+   FUNC's type is its FUNC_PROTO). For every program of those objects (an
+   executable ELF section; a leading `?` dropped) whose section name, up to
+   the first `/`, is one libbpf resolves in the kernel's BTF when it loads the
+   program (`libbpf_find_attach_btf_id` → `find_kernel_btf_id` →
+   `btf__find_by_name_kind`, prefix and kind from `btf_get_kernel_prefix_kind`),
+   with NAME the rest after the `/`:
+   - `fentry`, `fexit`, `fmod_ret`, `fentry.s`, `fexit.s`, `fmod_ret.s`: the
+     FUNC `NAME`;
+   - `tp_btf`: the TYPEDEF `btf_trace_NAME`;
+   - `lsm`, `lsm.s`, `lsm_cgroup`: the FUNC `bpf_lsm_NAME`;
+   - `iter`, `iter.s`: the FUNC `bpf_iter_NAME`;
 
+   every vmlinux type of that name and kind. (`freplace` targets another
+   program's BTF; `raw_tp`, `tp`, `kprobe` and the rest look nothing up.) And
+   every FUNC named as a kfunc in `KFUNCS` (sim-core/src/bpf/verifier.rs).
+5. DECL_TAG, VAR, DATASEC and the FUNCs rule 4 does not name are left out.
+   Names, info (kind, vlen, kind_flag; a FUNC's linkage is its vlen), sizes,
+   member (bitfield) offsets and a FUNC's FUNC_PROTO are kept exactly.
+
+Attach targets of the corpus that vmlinux does not have, with the sections
+naming them (libbpf-tools points its `dummy_*` programs at a real function with
+`bpf_program__set_attach_target` before loading; the others are functions the
+tools probe for, with `fentry_can_attach` or the like, and do without):
+
+{missing}
 ## Format
 
 All little-endian: `KBTF`, u32 version 1, u32 count N, N u32s (the original
-vmlinux id of subset type 1..=N, 0 for a made FWD, so TYPE_ID_TARGET yields the
-real id), then a standard BTF blob (magic 0xeb9f, version 1, 24-byte header,
-types renumbered 1..=N in the order of their original ids, made FWDs last).
-`tail -c +$((13 + 4 * N)) vmlinux.kbtf > k.btf` gives a file that
-`bpftool btf dump file k.btf` reads.
+vmlinux id of subset type 1..=N, 0 for a made FWD, so TYPE_ID_TARGET and an
+attach target's id yield the real id), then a standard BTF blob (magic 0xeb9f,
+version 1, 24-byte header, types renumbered 1..=N in the order of their
+original ids, made FWDs last). `tail -c +$((13 + 4 * N)) vmlinux.kbtf > k.btf`
+gives a file that `bpftool btf dump file k.btf` reads.
 
 ## Making it again
 
@@ -188,9 +355,20 @@ On the reference kernel ({KERNEL}), after the libbpf oracle test has filled the
 corpus: `cargo xtask kernel-btf`. The command refuses another kernel unless
 given `--force`. The same inputs give the same bytes.
 "#,
-        version.trim(),
-        raw.len(),
-        raw_types,
+        version = version.trim(),
+        raw_len = r.raw.len(),
+        raw_types = r.raw_types,
+        n = r.n,
+        from_vmlinux = r.from_vmlinux,
+        funcs = r.funcs,
+        fwds = r.fwds,
+        bytes = r.bytes,
+        gz = r.gz,
+        extra = r.n - r.n_core,
+        n_core = r.n_core,
+        targets = r.targets,
+        target_types = r.target_types,
+        kfuncs = r.kfuncs,
     )
 }
 
@@ -209,8 +387,17 @@ fn essential(name: &str) -> &str {
     name
 }
 
-/// Wanted essential names, each with the objects that name it.
-fn wanted_names(root: &Path) -> R<BTreeMap<String, BTreeSet<String>>> {
+/// What the corpus's objects ask of vmlinux.
+#[derive(Debug, Default)]
+struct Corpus {
+    /// Wanted essential names, each with the objects that name it.
+    wanted: BTreeMap<String, BTreeSet<String>>,
+    /// Attach targets, each with the program sections that name it.
+    attach: BTreeMap<Target, BTreeSet<String>>,
+}
+
+/// The wanted names and attach targets of the corpus's objects.
+fn read_corpus(root: &Path) -> R<Corpus> {
     let corpus = root.join(LIBBPF_TOOLS_OBJECTS);
     let has_objects = std::fs::read_dir(&corpus)
         .map(|d| d.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x == "o")))
@@ -221,7 +408,7 @@ fn wanted_names(root: &Path) -> R<BTreeMap<String, BTreeSet<String>>> {
             corpus.display()
         ));
     }
-    let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut corpus = Corpus::default();
     for dir in CORPUS {
         let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
             .map_err(|e| format!("{dir}: {e}"))?
@@ -237,6 +424,11 @@ fn wanted_names(root: &Path) -> R<BTreeMap<String, BTreeSet<String>>> {
                 eprintln!("{label}: not a little-endian BPF ELF object, skipped");
                 continue;
             }
+            for sec in program_sections(&data).map_err(|e| format!("{label}: {e}"))? {
+                if let Some(t) = attach_target(&sec) {
+                    corpus.attach.entry(t).or_default().insert(sec);
+                }
+            }
             let Some(btf) = btf_section(&data).map_err(|e| format!("{label}: {e}"))? else {
                 eprintln!("{label}: no .BTF section");
                 continue;
@@ -245,12 +437,63 @@ fn wanted_names(root: &Path) -> R<BTreeMap<String, BTreeSet<String>>> {
             for t in &btf.types[1..] {
                 if NAMED_KINDS.contains(&t.kind()) && t.name_off != 0 {
                     let name = btf.str(t.name_off)?;
-                    wanted.entry(essential(name).to_string()).or_default().insert(label.clone());
+                    corpus.wanted.entry(essential(name).to_string()).or_default().insert(label.clone());
                 }
             }
         }
     }
-    Ok(wanted)
+    Ok(corpus)
+}
+
+/// The names of the executable sections (programs), a leading `?` (libbpf:
+/// not loaded by default) dropped.
+fn program_sections(data: &[u8]) -> R<Vec<String>> {
+    use object::{Object, ObjectSection, SectionFlags};
+    let elf = object::File::parse(data).map_err(|e| e.to_string())?;
+    let mut out = vec![];
+    for s in elf.sections() {
+        let exec = matches!(s.flags(), SectionFlags::Elf { sh_flags } if sh_flags & u64::from(object::elf::SHF_EXECINSTR) != 0);
+        if exec {
+            let name = s.name().map_err(|e| e.to_string())?;
+            out.push(name.strip_prefix('?').unwrap_or(name).to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// What libbpf looks up in vmlinux to load the program of section `sec`:
+/// the prefix and kind of [`ATTACH_SECTIONS`] for the part before the first
+/// `/`, the name after it. None when it looks nothing up there, or when there
+/// is no `/` (the target is then set at run time).
+fn attach_target(sec: &str) -> Option<Target> {
+    let (head, name) = sec.split_once('/')?;
+    let &(_, prefix, kind) = ATTACH_SECTIONS.iter().find(|(s, _, _)| *s == head)?;
+    (!name.is_empty()).then(|| (kind, format!("{prefix}{name}")))
+}
+
+/// The kfuncs the simulator knows, with the ids it gives them: the entries
+/// of `KFUNCS` in sim-core/src/bpf/verifier.rs (`("name", id, &[..])`).
+fn kfuncs(root: &Path) -> R<Vec<(String, u32)>> {
+    let path = root.join(VERIFIER_RS);
+    let src = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bad = |m: &str| format!("{VERIFIER_RS}: {m}");
+    let start = src.find("pub const KFUNCS").ok_or_else(|| bad("no `pub const KFUNCS`"))?;
+    let body = &src[start..];
+    let body = &body[..body.find("\n];").ok_or_else(|| bad("KFUNCS does not end with `];`"))?];
+    let mut out = vec![];
+    for line in body.lines().skip(1) {
+        let Some(rest) = line.trim().strip_prefix("(\"") else { continue };
+        let (name, rest) = rest.split_once('"').ok_or_else(|| bad(&format!("unterminated name in {line:?}")))?;
+        let id = rest.trim_start_matches(',').trim().split(',').next().unwrap_or("").replace('_', "");
+        let id = id.trim().parse::<u32>().map_err(|e| bad(&format!("id of {name}: {e}")))?;
+        out.push((name.to_string(), id));
+    }
+    if out.is_empty() {
+        return Err(bad("no entries found in KFUNCS"));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 fn btf_section(data: &[u8]) -> R<Option<Vec<u8>>> {
@@ -342,6 +585,8 @@ struct Btf {
     strs: Vec<u8>,
     /// Ids of the NAMED_KINDS types by essential name.
     by_essential_name: HashMap<String, Vec<u32>>,
+    /// Ids of the named TARGET_KINDS types by kind and exact name, ascending.
+    by_name_kind: HashMap<Target, Vec<u32>>,
 }
 
 fn u32_at(b: &[u8], at: usize) -> R<u32> {
@@ -369,12 +614,16 @@ impl Btf {
             at += 4 * n;
             types.push(Ty { name_off, info, size_type, extra });
         }
-        let mut btf = Btf { types, strs, by_essential_name: HashMap::new() };
+        let mut btf = Btf { types, strs, by_essential_name: HashMap::new(), by_name_kind: HashMap::new() };
         for id in 1..btf.types.len() {
             let t = &btf.types[id];
             if NAMED_KINDS.contains(&t.kind()) && t.name_off != 0 {
                 let name = essential(btf.str(t.name_off)?).to_string();
                 btf.by_essential_name.entry(name).or_default().push(id as u32);
+            }
+            if TARGET_KINDS.contains(&t.kind()) && t.name_off != 0 {
+                let key = (t.kind(), btf.str(t.name_off)?.to_string());
+                btf.by_name_kind.entry(key).or_default().push(id as u32);
             }
         }
         Ok(btf)
@@ -412,8 +661,6 @@ struct Subset {
     ids: Vec<u32>,
     /// (name, kind_flag) of each made FWD, sorted.
     fwds: Vec<(String, bool)>,
-    /// Types chosen by name.
-    roots: usize,
 }
 
 /// The closure of `roots` with pointers to named structs and unions cut;
@@ -453,15 +700,13 @@ fn closure(btf: &Btf, roots: impl IntoIterator<Item = u32>) -> R<(Vec<bool>, Vec
     Ok((inset, cut))
 }
 
-/// How many types one name brings in (for the report).
-fn closure_of(btf: &Btf, name: &str) -> usize {
-    let roots = btf.by_essential_name.get(name).cloned().unwrap_or_default();
+/// How many types some roots bring in (for the report).
+fn closure_of(btf: &Btf, roots: impl IntoIterator<Item = u32>) -> usize {
     closure(btf, roots).map(|(s, _)| s.iter().filter(|&&b| b).count()).unwrap_or(0)
 }
 
 impl Subset {
-    fn select(btf: &Btf, wanted: &BTreeMap<String, BTreeSet<String>>) -> R<Subset> {
-        let roots: Vec<u32> = wanted.keys().filter_map(|w| btf.by_essential_name.get(w.as_str())).flatten().copied().collect();
+    fn select(btf: &Btf, roots: &[u32]) -> R<Subset> {
         let (mut inset, cut) = closure(btf, roots.iter().copied())?;
         // The cut pointers: their modifiers join the subset; the struct or
         // union at the end is either in it already or becomes a made FWD.
@@ -477,7 +722,7 @@ impl Subset {
             }
         }
         let ids = (1..btf.types.len() as u32).filter(|&i| inset[i as usize]).collect();
-        Ok(Subset { ids, fwds: fwds.into_iter().collect(), roots: roots.len() })
+        Ok(Subset { ids, fwds: fwds.into_iter().collect() })
     }
 
     fn encode(&self, btf: &Btf) -> Vec<u8> {
@@ -572,8 +817,9 @@ impl Strings {
 /// Reads the file back and checks it against vmlinux: the ids, every type
 /// word for word (names compared as strings, type ids through the id table),
 /// every reference in range, the dropped kinds absent, every wanted name
-/// vmlinux has present.
-fn check(bytes: &[u8], vmlinux: &Btf, wanted: &BTreeMap<String, BTreeSet<String>>) -> R<()> {
+/// vmlinux has present, every attach target and kfunc vmlinux has present
+/// with its kind, and no other FUNC.
+fn check(bytes: &[u8], vmlinux: &Btf, wanted: &BTreeMap<String, BTreeSet<String>>, targets: &BTreeSet<Target>) -> R<()> {
     let fail = |m: String| format!("kernel-btf self-check: {m}");
     if bytes.get(..4) != Some(KBTF_MAGIC) || u32_at(bytes, 4)? != KBTF_VERSION {
         return Err(fail("bad magic or version".into()));
@@ -594,6 +840,9 @@ fn check(bytes: &[u8], vmlinux: &Btf, wanted: &BTreeMap<String, BTreeSet<String>
         let ctx = |m: &str| fail(format!("type {i} (vmlinux {o}): {m}"));
         if DROPPED_KINDS.contains(&t.kind()) {
             return Err(ctx("a dropped kind"));
+        }
+        if t.kind() == FUNC && !targets.contains(&(FUNC, btf.str(t.name_off)?.to_string())) {
+            return Err(ctx("a FUNC that is neither an attach target nor a kfunc"));
         }
         for s in t.ref_slots() {
             if t.get(s) as usize > n {
@@ -646,6 +895,31 @@ fn check(bytes: &[u8], vmlinux: &Btf, wanted: &BTreeMap<String, BTreeSet<String>
             return Err(fail(format!("wanted {w} missing by name")));
         }
     }
+    // Every attach target and kfunc: each vmlinux type of its name and kind,
+    // found by name and kind as libbpf's btf__find_by_name_kind would (the
+    // first one is the first one in vmlinux: the order is kept).
+    for t in targets {
+        let (kind, name) = (kind_name(t.0), &t.1);
+        let ids = vmlinux.by_name_kind.get(t).ok_or_else(|| fail(format!("{kind} {name} is not in vmlinux")))?;
+        for id in ids {
+            if !have.contains(id) {
+                return Err(fail(format!("{kind} {name} (vmlinux {id}) missing")));
+            }
+        }
+        let mine = btf.by_name_kind.get(t).ok_or_else(|| fail(format!("{kind} {name} missing by name and kind")))?;
+        if mine.iter().map(|&i| original(i)).collect::<Vec<_>>() != *ids {
+            return Err(fail(format!("{kind} {name}: ids {mine:?} are not vmlinux's {ids:?}")));
+        }
+        for &i in mine {
+            let proto = match t.0 {
+                FUNC => btf.ty(i)?.size_type,
+                _ => btf.ty(btf.skip_mods(btf.ty(i)?.size_type)?.1)?.size_type,
+            };
+            if btf.ty(proto)?.kind() != FUNC_PROTO {
+                return Err(fail(format!("{kind} {name}: not a function (prototype) in the file")));
+            }
+        }
+    }
     let mut sorted = orig.iter().copied().filter(|&o| o != 0).collect::<Vec<_>>();
     sorted.dedup();
     if sorted.len() != orig.iter().filter(|&&o| o != 0).count() || sorted.windows(2).any(|w| w[0] >= w[1]) {
@@ -654,13 +928,33 @@ fn check(bytes: &[u8], vmlinux: &Btf, wanted: &BTreeMap<String, BTreeSet<String>
     if orig.iter().skip_while(|&&o| o != 0).any(|&o| o != 0) {
         return Err(fail("a made FWD before a vmlinux type".into()));
     }
-    eprintln!("self-check: {n} types read back, every word matches vmlinux, every reference in range, every wanted name present");
+    eprintln!(
+        "self-check: {n} types read back, every word matches vmlinux, every reference in range, every wanted name present, \
+         every attach target and kfunc ({}) present with its kind",
+        targets.len()
+    );
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::essential;
+    use super::{attach_target, essential, FUNC, TYPEDEF};
+
+    #[test]
+    fn attach_targets_are_named_as_libbpf_looks_them_up() {
+        let t = |k: u32, n: &str| Some((k, n.to_string()));
+        assert_eq!(attach_target("fentry/vfs_read"), t(FUNC, "vfs_read"));
+        assert_eq!(attach_target("fexit.s/do_unlinkat"), t(FUNC, "do_unlinkat"));
+        assert_eq!(attach_target("fmod_ret/do_unlinkat"), t(FUNC, "do_unlinkat"));
+        assert_eq!(attach_target("tp_btf/sched_switch"), t(TYPEDEF, "btf_trace_sched_switch"));
+        assert_eq!(attach_target("lsm.s/file_open"), t(FUNC, "bpf_lsm_file_open"));
+        assert_eq!(attach_target("iter/task"), t(FUNC, "bpf_iter_task"));
+        assert_eq!(attach_target("fentry"), None);
+        assert_eq!(attach_target("raw_tp/sched_switch"), None);
+        assert_eq!(attach_target("tp/sched/sched_switch"), None);
+        assert_eq!(attach_target("freplace/xdp_prog"), None);
+        assert_eq!(attach_target("fentryx/vfs_read"), None);
+    }
 
     #[test]
     fn the_essential_name_drops_a_flavor_suffix_as_libbpf_does() {

@@ -83,6 +83,9 @@ impl Ctx<'_> {
             Ok(o) => o,
             Err(e) => return self.bpftool_fail(pid, e.errno(), format!("libbpf: {e}; Error: failed to open object file"), FailStep::Open),
         };
+        for line in &obj.warnings {
+            self.event(Ev::LibbpfSays { line: line.clone() });
+        }
         let names: Vec<String> = obj.maps.iter().map(|m| m.name.clone()).collect();
         let (data, user): (Vec<&MapDef>, Vec<&MapDef>) = obj.maps.iter().partition(|m| m.internal.is_some());
         self.event(Ev::ObjectOpened {
@@ -419,10 +422,36 @@ impl Ctx<'_> {
     /// subprograms appended; a call it cannot place fails the load as
     /// libbpf does (-LIBBPF_ERRNO__RELOC).
     pub(super) fn bpf_link_programs(&mut self, pid: Pid, obj: &BpfObject) -> R<Result<Vec<Linked>, Outcome>> {
+        // bpf_object__relocate_core first, over every program and subprogram.
+        let (obj, done) = match obj.relocate_core() {
+            Ok((o, done)) => {
+                for d in &done {
+                    let super::core::CoreDone { prog, relo, insn, kind, local, target, orig, new, poisoned } = d.clone();
+                    self.event(Ev::CoreRelocated { prog, relo, insn, kind, local, target, orig, new, poisoned });
+                }
+                (o, done)
+            }
+            Err(e) => {
+                let lines: Vec<String> = e.lines.iter().map(|l| format!("libbpf: {l}")).collect();
+                let detail = format!("{}; Error: failed to load object file", lines.join("; "));
+                return self.bpftool_fail(pid, e.errno(), detail, FailStep::Open).map(Err);
+            }
+        };
+        let obj = &obj;
         let mut out = Vec::new();
         for p in obj.programs.iter().filter(|p| !p.no_autoload) {
             match obj.link(p) {
-                Ok(l) => out.push(l),
+                Ok(mut l) => {
+                    // record_relo_core: each relocation at its place in the
+                    // program as loaded (a subprogram's, in each copy).
+                    let own = done.iter().filter(|d| d.prog == p.name).map(|d| (d.insn, d.local.clone()));
+                    let subs = l
+                        .appended
+                        .iter()
+                        .flat_map(|(sub, at, _)| done.iter().filter(move |d| &d.prog == sub).map(move |d| (at + d.insn, d.local.clone())));
+                    l.core = own.chain(subs).collect();
+                    out.push(l)
+                }
                 Err(e) => {
                     let detail = format!(
                         "libbpf: {e}; libbpf: prog '{}': failed to relocate calls: -4005; Error: failed to load object file",
@@ -459,7 +488,27 @@ impl Ctx<'_> {
                 );
                 return self.bpftool_fail(pid, linux::Errno::EINVAL, detail, FailStep::Verifier).map(Err);
             }
-            let verdict = verify(p);
+            // libbpf_prepare_prog_load/libbpf_find_attach_btf_id: the
+            // attach target must be in the kernel's BTF.
+            if let Some((target, kind)) = super::secdef::kernel_attach_target(&p.section) {
+                if super::vmlinux::vmlinux().find(&target, kind).is_none() {
+                    let name = p.section.split_once('/').map_or("", |(_, n)| n);
+                    let detail = format!(
+                        "libbpf: prog '{0}': failed to find kernel BTF type ID of '{name}': -3; libbpf: prog '{0}': failed to prepare load attributes: -3; libbpf: prog '{0}': failed to load: -3; Error: failed to load object file",
+                        p.name
+                    );
+                    return self.bpftool_fail(pid, linux::Errno::ESRCH, detail, FailStep::Verifier).map(Err);
+                }
+            }
+            let mut verdict = verify(p);
+            if let Some(e) = &mut verdict.error {
+                if let Some(fixed) = fixup_log_failed_core_relo(&e.message, &linked.core) {
+                    if let Some(last) = verdict.log.last_mut() {
+                        *last = fixed.clone();
+                    }
+                    e.message = fixed;
+                }
+            }
             for line in &verdict.log {
                 self.event(Ev::VerifierLog { line: line.clone() });
             }
@@ -840,4 +889,18 @@ impl BpftoolLoadArgs {
         }
         Ok(out)
     }
+}
+
+/// libbpf's `fixup_log_failed_core_relo` (libbpf 1.0+): the verifier
+/// reached an instruction CO-RE poisoned ("123: (85) call
+/// unknown#195896080" / "invalid func unknown#195896080"); libbpf rewrites
+/// those lines of the log to say which relocation failed, from the
+/// relocation recorded at that instruction.
+fn fixup_log_failed_core_relo(msg: &str, core: &[(usize, String)]) -> Option<String> {
+    let poison = super::core::POISON_IMM;
+    let (line1, rest) = msg.split_once('\n').unwrap_or((msg, ""));
+    let at: usize = line1.strip_suffix(&format!(": (85) call unknown#{poison}"))?.parse().ok()?;
+    let rest = rest.strip_prefix(&format!("invalid func unknown#{poison}"))?;
+    let (_, spec) = core.iter().find(|(i, _)| *i == at)?;
+    Some(format!("{at}: <invalid CO-RE relocation>\nfailed to resolve CO-RE relocation {spec}{rest}"))
 }

@@ -91,6 +91,17 @@ pub struct CoreError {
     pub err: i32,
 }
 
+impl CoreError {
+    /// The errno `bpf_object__load` fails with.
+    pub fn errno(&self) -> crate::linux::Errno {
+        match self.err {
+            -2 => crate::linux::Errno::ENOENT,
+            -95 => crate::linux::Errno::EOPNOTSUPP,
+            _ => crate::linux::Errno::EINVAL,
+        }
+    }
+}
+
 // --- BTF access, with id 0 as `void` (kind UNKN) as libbpf has it.
 
 fn kind(b: &Btf, id: u32) -> u32 {

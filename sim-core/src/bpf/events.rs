@@ -376,6 +376,12 @@ crate::events! {
         MapUpdated { pid: Pid, id: u32, name: String, key: Vec<u8>, value: Vec<u8> } = 58, Map,
             "map_update_elem/bpf_map_update_value", [],
             "bpf(BPF_MAP_UPDATE_ELEM) by bpftool (pid {pid}) on map {id} ({name}): key {} now holds {}", hex(key), hex(value);
+        /// `bpf_object__relocate_core`: one CO-RE relocation, resolved
+        /// against the kernel's BTF (`target`: the matching kernel spec, in
+        /// libbpf's debug format; `None` when no kernel type matched).
+        CoreRelocated { prog: String, relo: usize, insn: usize, kind: u32, local: String, target: Option<String>, orig: u64, new: u64, poisoned: bool } = 59, Map,
+            "bpf_object__relocate_core/bpf_core_calc_relo_insn/bpf_core_patch_insn", [],
+            "libbpf: prog '{prog}': relo #{relo} at insn {insn}: {}", core_sentence(*kind, local, target, *orig, *new, *poisoned);
         /// A line libbpf printed (its warnings go to stderr).
         LibbpfSays { line: String } = 56, Syscall, "libbpf pr_warn", [],
             "{line}";
@@ -407,6 +413,37 @@ crate::events! {
         /// `bpftool prog show; map show` (and `link show`): what it printed.
         Shown { text: String } = 49, Syscall, "bpftool do_show (BPF_*_GET_NEXT_ID, *_GET_FD_BY_ID)", [],
             "{text}";
+    }
+}
+
+/// What a CO-RE relocation did, in words: what the compiler assumed (the
+/// local spec: the program's own view of the type) and what this kernel's
+/// BTF says.
+fn core_sentence(kind: u32, local: &str, target: &Option<String>, orig: u64, new: u64, poisoned: bool) -> String {
+    let what = match kind {
+        0 => "byte offset",
+        1 => "byte size",
+        2 => "existence (1 or 0)",
+        3 => "signedness (1 or 0)",
+        4 => "left shift to extract the bitfield",
+        5 => "right shift to extract the bitfield",
+        6 => "type id in the object's BTF",
+        7 => "type id in the kernel's BTF",
+        8 => "existence of the type (1 or 0)",
+        9 => "size of the type",
+        10 => "existence of the enum value (1 or 0)",
+        11 => "enum value",
+        _ => "type match (1 or 0)",
+    };
+    match target {
+        Some(t) => {
+            let change = if orig == new { format!("{new} here too: the instruction keeps it") } else { format!("{new} in this kernel, not {orig}: the instruction is patched") };
+            format!("the program was compiled with {what} {orig} for {local}; the kernel's BTF matches {t}, so the {what} is {change}")
+        }
+        None if poisoned => format!(
+            "no type in the kernel's BTF matches {local}; libbpf replaces the instruction with `call 0xbad2310` (\"bad relo\"): if the verifier reaches it, the load fails; if it is dead code (a bpf_core_field_exists() check guards it), the verifier removes it"
+        ),
+        None => format!("no type in the kernel's BTF matches {local}, so the {what} is {new} (the compiler wrote {orig})"),
     }
 }
 

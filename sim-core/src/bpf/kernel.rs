@@ -583,6 +583,16 @@ pub fn map_alloc_check(def: &MapDef, memory: u64) -> Result<(), linux::Errno> {
                 return Err(E2BIG);
             }
         }
+        // stack_map_alloc: u32 keys, values of whole u64 instruction
+        // pointers (or 32-byte build-id records with BPF_F_STACK_BUILD_ID),
+        // at most kernel.perf_event_max_stack (127) of them.
+        7 => {
+            let build_id = def.map_flags & (1 << 5) != 0;
+            let (unit, ok) = if build_id { (32, value % 32 == 0) } else { (8, value >= 8 && value % 8 == 0) };
+            if entries == 0 || key != 4 || !ok || value / unit > PERF_EVENT_MAX_STACK {
+                return Err(EINVAL);
+            }
+        }
         // ringbuf: no key or value; a power-of-2 number of pages.
         27 if key != 0 || value != 0 || !entries.is_power_of_two() || entries % 4096 != 0 => return Err(EINVAL),
         // BPF_MAP_TYPE_UNSPEC has no ops: find_and_alloc_map refuses it.
@@ -591,6 +601,9 @@ pub fn map_alloc_check(def: &MapDef, memory: u64) -> Result<(), linux::Errno> {
     }
     Ok(())
 }
+
+/// `sysctl_perf_event_max_stack`'s default (`PERF_MAX_STACK_DEPTH`).
+pub const PERF_EVENT_MAX_STACK: u64 = 127;
 
 /// The most array-map values the simulator holds at once, over all maps
 /// (it keeps every value, as the kernel does): entries and bytes.

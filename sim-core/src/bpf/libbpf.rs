@@ -627,6 +627,9 @@ pub struct Linked {
     pub relocs: Vec<(usize, RelocKind)>,
     /// The subprograms appended: name, first instruction, count.
     pub appended: Vec<(String, usize, usize)>,
+    /// The CO-RE relocations of its instructions: (instruction, the local
+    /// spec as libbpf formats it), for `fixup_log_failed_core_relo`.
+    pub core: Vec<(usize, String)>,
 }
 
 impl Linked {
@@ -663,7 +666,7 @@ impl BpfObject {
         out.insn_count = out.insns.len();
         relocs.sort_by_key(|(i, _)| *i);
         let appended = placed.iter().map(|(i, at)| (self.subprogs[*i].name.clone(), *at, self.subprogs[*i].insn_count)).collect();
-        Ok(Linked { prog: out, relocs, appended })
+        Ok(Linked { prog: out, relocs, appended, core: vec![] })
     }
 
     /// `bpf_object__relocate_core`: the object with every CO-RE relocation

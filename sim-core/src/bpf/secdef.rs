@@ -168,6 +168,28 @@ pub fn find_sec_def(name: &str) -> Option<&'static SecDef> {
     SECTION_DEFS.iter().find(|d| sec_def_matches(d, name))
 }
 
+/// What libbpf looks up in the kernel's BTF for a program whose `SEC()`
+/// name has an attach target (`SEC_ATTACH_BTF`): the part after the first
+/// `/`, with the prefix and kind `btf_get_kernel_prefix_kind` gives its
+/// attach type (`btf_trace_` TYPEDEF for tp_btf, `bpf_lsm_` FUNC for lsm,
+/// `bpf_iter_` FUNC for iter, the FUNC itself for fentry/fexit/fmod_ret).
+/// `None` when the section needs no lookup (or names no target: libbpf then
+/// asks for `bpf_program__set_attach_target`).
+pub fn kernel_attach_target(section: &str) -> Option<(String, u32)> {
+    let def = find_sec_def(section)?;
+    if def.flags & flags::ATTACH_BTF == 0 {
+        return None;
+    }
+    let (_, name) = section.split_once('/')?;
+    let (prefix, kind) = match def.attach {
+        23 => ("btf_trace_", 8),
+        27 | 43 => ("bpf_lsm_", 12),
+        28 => ("bpf_iter_", 12),
+        _ => ("", 12),
+    };
+    Some((format!("{prefix}{name}"), kind))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,14 +114,13 @@ pub fn verify(prog: &ProgDef) -> Verdict {
         if op == 0x85 {
             let kfunc = prog.kfunc_calls.iter().any(|(at, _)| *at == i);
             match if kfunc { 2 } else { src } {
+                // A helper call is checked when a path reaches it
+                // (check_helper_call, in do_check): an unknown id in dead
+                // code, such as a call CO-RE poisoned behind a
+                // bpf_core_field_exists() test, is never looked at.
                 0 => {
-                    let name = helper_name(imm);
-                    let Some(name) = name else {
-                        return fail(log, Errno::EINVAL, format!("{i}: (85) call unknown#{imm}\ninvalid func unknown#{imm}"));
-                    };
-                    log.push(format!("{i}: (85) call {name}#{imm}"));
-                    if !helper_allowed(prog.prog_type.name(), imm) {
-                        return fail(log, Errno::EINVAL, format!("program of this type cannot use helper {name}#{imm}"));
+                    if let Some(name) = helper_name(imm) {
+                        log.push(format!("{i}: (85) call {name}#{imm}"));
                     }
                 }
                 2 => {
@@ -155,10 +154,16 @@ pub fn verify(prog: &ProgDef) -> Verdict {
     if last != 0x95 && last & 7 != 5 {
         return fail(log, Errno::EINVAL, "last insn is not an exit or jmp".into());
     }
-    if let Err(msg) = check_reads(prog) {
+    // do_check follows the paths the values allow; reads are checked on
+    // what it visits (code behind a branch it knows is not taken is dead).
+    let mut walked = Vec::new();
+    let mut seen = vec![false; n];
+    let explored = explore(prog, &mut walked, &mut seen);
+    if let Err(msg) = check_reads(prog, &seen) {
         return fail(log, Errno::EACCES, msg);
     }
-    match explore(prog, &mut log) {
+    log.extend(walked);
+    match explored {
         Ok(processed) => {
             log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
             Verdict { log, error: None }
@@ -236,18 +241,28 @@ impl PathState {
 /// is an infinite loop; seen on another path, the rest was explored there
 /// (pruned). Every instruction visited counts against
 /// [`COMPLEXITY_LIMIT_INSNS`]. Writes its log lines to `log`; returns the
-/// count processed, or the error (negative errno, message).
-pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, VerifierError> {
+/// count processed, or the error (negative errno, message); marks in
+/// `seen` each instruction it visits.
+pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>, seen: &mut [bool]) -> Result<usize, VerifierError> {
     use super::vm::{alu, jump_taken};
     let insns = &prog.insns;
     let n = insns.len();
     let mut loop_heads = vec![false; n];
+    // Where is_state_visited looks for an equal state (mark_prune_point):
+    // jump targets and conditional jumps.
+    let mut prune = vec![false; n];
     for (i, insn) in insns.iter().enumerate() {
         let class = insn[0] & 7;
         if (class == 5 || class == 6) && !matches!(insn[0], 0x85 | 0x95) {
             let t = i as i64 + 1 + i64::from(i16::from_le_bytes([insn[2], insn[3]]));
             if (0..=i as i64).contains(&t) {
                 loop_heads[t as usize] = true;
+            }
+            if (0..n as i64).contains(&t) {
+                prune[t as usize] = true;
+            }
+            if insn[0] != 0x05 {
+                prune[i] = true;
             }
         }
     }
@@ -279,8 +294,11 @@ pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, Ve
                 }
                 on_path.insert(key);
                 path.push(key);
+            } else if prune[pc] && !visited.insert((pc, st.fingerprint())) {
+                break; // this state was explored from here on another path
             }
             processed += 1;
+            seen[pc] = true;
             if processed > COMPLEXITY_LIMIT_INSNS {
                 log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
                 return Err(VerifierError {
@@ -371,6 +389,9 @@ pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, Ve
                         next = (pc as i64 + 1 + i64::from(imm)) as usize;
                     }
                     0x85 => {
+                        if src == 0 {
+                            check_helper_call(prog, pc, imm)?;
+                        }
                         st.regs[0] = Val::Unknown;
                         for r in &mut st.regs[1..=5] {
                             *r = Val::Uninit;
@@ -428,12 +449,25 @@ pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>) -> Result<usize, Ve
     Ok(processed)
 }
 
+/// `check_helper_call`: the helper must exist (`invalid func`) and the
+/// program's type must offer it (`get_func_proto`).
+fn check_helper_call(prog: &ProgDef, pc: usize, imm: i32) -> Result<(), VerifierError> {
+    let Some(name) = helper_name(imm) else {
+        return Err(VerifierError { errno: Errno::EINVAL, message: format!("{pc}: (85) call unknown#{imm}\ninvalid func unknown#{imm}") });
+    };
+    if !helper_allowed(prog.prog_type.name(), imm) {
+        return Err(VerifierError { errno: Errno::EINVAL, message: format!("program of this type cannot use helper {name}#{imm}") });
+    }
+    Ok(())
+}
+
 /// Registers must be written before they are read, on every path
 /// (`check_reg_arg`: "R2 !read_ok"); r0 must be set before `exit`. At entry
 /// only r1 (the context) and r10 (the frame pointer) hold values; a helper
 /// or kfunc call sets r0 and leaves r1-r5 unreadable. Paths are explored to
-/// a fixed point over the instruction graph.
-pub(super) fn check_reads(prog: &ProgDef) -> Result<(), String> {
+/// a fixed point over the instruction graph, on the instructions `seen`
+/// marks as visited by [`explore`] (dead code is not checked).
+pub(super) fn check_reads(prog: &ProgDef, seen: &[bool]) -> Result<(), String> {
     let n = prog.insns.len();
     // libbpf appends subprograms after the program: the first call target starts them.
     let first_subprog = (0..n)
@@ -446,6 +480,10 @@ pub(super) fn check_reads(prog: &ProgDef) -> Result<(), String> {
     let mut work = vec![(0usize, (1u16 << 1) | (1 << 10))];
     let mut steps = 0u32;
     while let Some((i, init)) = work.pop() {
+        // An instruction no path reaches (do_check never visits it).
+        if !seen.get(i).copied().unwrap_or(true) {
+            continue;
+        }
         steps += 1;
         if steps > 1_000_000 {
             return Err("the program is too complex to check".into());

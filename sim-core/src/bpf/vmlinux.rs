@@ -35,6 +35,14 @@ impl KernelBtf {
         Ok(KernelBtf { btf, ids })
     }
 
+    /// `btf__find_by_name_kind`: the real id of the type named `name` of
+    /// BTF kind `kind`.
+    pub fn find(&self, name: &str, kind: u32) -> Option<u32> {
+        (1..=self.btf.len())
+            .find(|&i| self.btf.kind(i) == Ok(kind) && self.btf.ty(i).is_ok_and(|t| self.btf.name(t.0) == name))
+            .map(|i| self.real_id(i))
+    }
+
     /// The id a type has in the real kernel's BTF.
     pub fn real_id(&self, id: u32) -> u32 {
         if id == 0 {
