@@ -12,6 +12,7 @@ const LOOKUP: &[u8] = include_bytes!("../../fixtures/bpf/sockops_lookup.o");
 const GLOBAL_DATA: &[u8] = include_bytes!("../../fixtures/bpf/corpus/global_data.o");
 const SUBPROG: &[u8] = include_bytes!("../../fixtures/bpf/corpus/subprog_static.o");
 const PROG_ARRAY: &[u8] = include_bytes!("../../fixtures/bpf/corpus/prog_array.o");
+const CORE: &[u8] = include_bytes!("../../fixtures/bpf/corpus/core_task.o");
 const FW: &[u8] = include_bytes!("../../fixtures/mcu/firmware.elf");
 const SUM_ARRAY_DEFAULT: &[u8] = include_bytes!("../../fixtures/mcu/sum_array_default.elf");
 const LESSON: &str = include_str!("../../scenarios/lessons/fork-cow.toml");
@@ -28,6 +29,9 @@ pub enum Kind {
     /// in the lesson (a dynamic program whose library is missing): the
     /// error is the first failed step's.
     Run,
+    /// A file that opens and runs to the end, with a warning among its
+    /// events (libbpf ignoring a `.BTF.ext` it cannot read).
+    Warn,
 }
 
 /// One malformed input.
@@ -231,6 +235,69 @@ fn bpf_objects() -> Vec<Bad> {
     ]
 }
 
+/// `.BTF.ext` and CO-RE: (offset of the section, of its first CO-RE
+/// record) in `data`, from its header.
+fn btf_ext(data: &[u8]) -> (usize, usize, usize) {
+    let (ext, _, _) = section64(data, ".BTF.ext").expect("the fixture has .BTF.ext");
+    let word = |at: usize| u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
+    let hdr = word(ext + 4);
+    // record size, then the first section's name and count, then records
+    let core = ext + hdr + word(ext + 24);
+    (ext, ext + hdr + word(ext + 8), core)
+}
+
+/// Malformed `.BTF.ext` and CO-RE relocations, each as the real libbpf
+/// 1.1 reports it (checked with tests/oracle/bpf_core.c).
+fn co_re() -> Vec<Bad> {
+    let (_, _, core) = btf_ext(CORE);
+    let rec0 = core + 12;
+    let (btf, _, _) = section64(CORE, ".BTF").expect("BTF");
+    let word = |at: usize| u32::from_le_bytes(CORE[btf + at..btf + at + 4].try_into().expect("4 bytes")) as usize;
+    let strings = btf + word(4) + word(16);
+    let type_name = CORE[strings..].windows(12).position(|w| w == b"task_struct\0").expect("a type name") as u32;
+    let (_, func_info, _) = btf_ext(SUBPROG);
+    vec![
+        // A record size below libbpf's minimum: .BTF.ext is ignored, and
+        // an object that needs BTF (it has .maps) is refused.
+        bad(
+            "bpf-btf-ext-record-size.o",
+            Kind::File,
+            patched(CORE, |v| put32(v, core, 12)),
+            "Error loading ELF section .BTF.ext: -22. Ignored and continue.; libbpf: BTF is required, but is missing or corrupted.",
+        ),
+        // The same in an object without maps: libbpf goes on without it.
+        bad(
+            "bpf-btf-ext-ignored.o",
+            Kind::Warn,
+            patched(SUBPROG, |v| put32(v, func_info, 4)),
+            "libbpf: Error loading ELF section .BTF.ext: -22. Ignored and continue.",
+        ),
+        // A field relocation on a call instruction.
+        bad(
+            "bpf-core-relo-on-a-call.o",
+            Kind::Run,
+            patched(CORE, |v| put32(v, rec0, 0)),
+            "prog 'on_exec': relo #0: trying to relocate unrecognized insn #0, code:0x85, src:0x0, dst:0x0, off:0x0, imm:0x23",
+        ),
+        // An instruction offset that is not a whole instruction.
+        bad("bpf-core-relo-misaligned.o", Kind::Run, patched(CORE, |v| put32(v, rec0, 17)), "failed to perform CO-RE relocations: -22"),
+        // An access string that is not one.
+        bad(
+            "bpf-core-relo-bad-access.o",
+            Kind::Run,
+            patched(CORE, |v| put32(v, rec0 + 8, type_name)),
+            "prog 'on_exec': relo #0: parsing [13] struct task_struct + task_struct failed: -22",
+        ),
+        // A relocation kind libbpf does not know.
+        bad(
+            "bpf-core-relo-unknown-kind.o",
+            Kind::Run,
+            patched(CORE, |v| put32(v, rec0 + 12, 99)),
+            "prog 'on_exec': relo #0: parsing [13] struct task_struct + 0:2 failed: -22",
+        ),
+    ]
+}
+
 fn firmware() -> Vec<Bad> {
     let f = Kind::File;
     vec![
@@ -337,7 +404,7 @@ fn recordings() -> Vec<Bad> {
 
 /// The whole catalogue.
 pub fn catalogue() -> Vec<Bad> {
-    [executables(), dynamic_programs(), bpf_objects(), firmware(), lessons(), recordings()].concat()
+    [executables(), dynamic_programs(), bpf_objects(), co_re(), firmware(), lessons(), recordings()].concat()
 }
 
 /// What opening `b` gives: the error text, or None if it was accepted.
@@ -351,6 +418,10 @@ pub fn open(b: &Bad) -> Option<String> {
                 sim_core::Outcome::Failed { errno, detail } => Some(format!("{}: {errno}: {detail}", b.name)),
                 _ => None,
             }),
+        },
+        Kind::Warn => match scenarios::open::bytes(&b.name, &b.bytes) {
+            Err(e) => Some(e),
+            Ok(run) => run.timeline.events(0, run.timeline.len()).map(|e| e.text()).find(|t| t.contains(b.error)),
         },
     }
 }

@@ -30,6 +30,7 @@ fn every_malformed_input_gives_its_error() {
             Kind::File => "file",
             Kind::Recording => "recording",
             Kind::Run => "run",
+            Kind::Warn => "warn",
         };
         index.push(serde_json::json!({ "name": b.name, "kind": kind, "error": b.error }));
     }

@@ -198,3 +198,36 @@ fn objects_relocate_and_load_as_libbpf_and_the_kernel_do() {
     eprintln!("{same} objects load (or not) and relocate as on the kernel; {} not compared:\n{}", skipped.len(), skipped.join("\n"));
     assert!(problems.is_empty(), "{} objects differ:\n{}", problems.len(), problems.join("\n"));
 }
+
+/// The catalogue's malformed `.BTF.ext` and CO-RE entries say what the real
+/// libbpf says for the same bytes.
+#[test]
+fn malformed_co_re_is_refused_as_libbpf_refuses_it() {
+    use sim_tests::catalogue::{catalogue, Kind};
+    if !ready() {
+        return;
+    }
+    let bin = oracle();
+    let dir = sim_tests::root().join("target/oracle/malformed");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let entries: Vec<_> =
+        catalogue().into_iter().filter(|b| b.name.starts_with("bpf-core-") || b.name.starts_with("bpf-btf-ext-")).collect();
+    assert!(entries.len() >= 5, "{} entries", entries.len());
+    for b in entries {
+        let path = dir.join(&b.name);
+        std::fs::write(&path, &b.bytes).expect("write");
+        let out = Command::new("timeout").arg("120").arg(&bin).arg(&path).output().expect("the oracle runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut lines = text.lines();
+        let (head, load) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
+        match b.kind {
+            // libbpf prints the last warning of a failed open.
+            Kind::File => {
+                let last = b.error.rsplit("; libbpf: ").next().unwrap_or(b.error);
+                assert!(head.starts_with("error ") && head.ends_with(last), "{}: libbpf says {head:?}", b.name);
+            }
+            Kind::Run => assert!(load.starts_with("load error ") && load.contains(b.error), "{}: libbpf says {load:?}", b.name),
+            _ => assert_eq!(load, "load ok", "{}", b.name),
+        }
+    }
+}

@@ -70,6 +70,11 @@ pub enum BpfObjectError {
     /// More than the simulator holds (its limit, not libbpf's).
     #[error("{0}")]
     Limit(String),
+    /// `bpf_object__init_btf`: the object needs BTF (it has `.maps`,
+    /// `.struct_ops` or externs: `libbpf_needs_btf`) but has none, or
+    /// `.BTF.ext` could not be read; the warnings libbpf printed first.
+    #[error("{}BTF is required, but is missing or corrupted.", .0.iter().map(|w| format!("{w}; libbpf: ")).collect::<String>())]
+    BtfRequired(Vec<String>),
     /// Legacy maps are refused by libbpf 1.x.
     #[error("elf: legacy map definitions in 'maps' section are not supported by libbpf v1.0+")]
     LegacyMaps,
@@ -868,7 +873,12 @@ impl BpfObject {
             (Some(b), Some(s)) => match super::btf_ext::BtfExt::parse(s.data().unwrap_or(&[]), b) {
                 Ok(e) => Some(e),
                 Err(e) => {
-                    warnings.push(format!("libbpf: Error loading ELF section .BTF.ext: {}. Ignored and continue.", e.errno()));
+                    let warning = format!("Error loading ELF section .BTF.ext: {}. Ignored and continue.", e.errno());
+                    // libbpf_needs_btf: the error stands when the object needs BTF.
+                    if file.section_by_name(".maps").is_some() || file.section_by_name(".struct_ops").is_some() || has_externs(&file) {
+                        return Err(BpfObjectError::BtfRequired(vec![warning]));
+                    }
+                    warnings.push(format!("libbpf: {warning}"));
                     None
                 }
             },
@@ -948,7 +958,7 @@ impl BpfObject {
         let maps_section = file.section_by_name(".maps");
         let mut maps = match &btf {
             Some(b) => b.maps()?,
-            None if maps_section.is_some() => return Err(BpfObjectError::Btf("BTF is required, but is missing or corrupted.".into())),
+            None if maps_section.is_some() => return Err(BpfObjectError::BtfRequired(vec![])),
             None => Vec::new(),
         };
         // Each BTF-defined map's offset in `.maps`, from its ELF symbol.
@@ -1179,7 +1189,7 @@ impl BpfObject {
         }
         let struct_ops = match (file.section_by_name(".struct_ops"), &btf) {
             (None, _) => Vec::new(),
-            (Some(_), None) => return Err(BpfObjectError::Btf("BTF is required, but is missing or corrupted.".into())),
+            (Some(_), None) => return Err(BpfObjectError::BtfRequired(vec![])),
             (Some(sec), Some(btf)) => struct_ops(&file, &sec, btf, &mut programs)?,
         };
         Ok(BpfObject {
@@ -1196,6 +1206,11 @@ impl BpfObject {
             ext,
         })
     }
+}
+
+/// Whether the object has externs (`obj->nr_extern`): undefined global symbols.
+fn has_externs(file: &Elf<'_>) -> bool {
+    file.symbols().any(|y| y.is_undefined() && y.is_global() && !y.name().unwrap_or("").is_empty())
 }
 
 /// Whether the ELF symbol for `var` in section `sec` is hidden
