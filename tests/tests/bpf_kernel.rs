@@ -629,9 +629,8 @@ fn global_data_and_subprograms_load_as_in_the_real_kernel() {
         let p = &b.progs[&pid];
         let mut sim = vec![format!("prog {} {}", p.name, p.xlated / 8)];
         // The JIT's image size, where the simulator sizes it (not for tail
-        // calls or bpf-to-bpf calls; not for global_data, whose dead code
-        // the kernel removes and the simulator keeps: see below).
-        if let Some(j) = p.jited.filter(|_| name != "global_data") {
+        // calls or bpf-to-bpf calls).
+        if let Some(j) = p.jited {
             assert_eq!(Some(u64::from(j)), real_jited, "{name}: bytes_jited, ours and the kernel's: {prog}");
             jited += 1;
         }
@@ -650,14 +649,10 @@ fn global_data_and_subprograms_load_as_in_the_real_kernel() {
                 slots
             ));
         }
-        // A rewrite the simulator does not make: dead code after a branch
-        // on a frozen .rodata value goes (opt_remove_dead_code:
-        // global_data). Lookups are inlined as the kernel does
-        // (do_misc_fixups/map_gen_lookup), so map_in_map's count is compared.
-        if name == "global_data" {
-            real[0] = real[0].split(' ').take(2).collect::<Vec<_>>().join(" ");
-            sim[0] = sim[0].split(' ').take(2).collect::<Vec<_>>().join(" ");
-        }
+        // The counts are compared for every program: dead code after a
+        // branch on a frozen .rodata value goes (opt_remove_dead_code:
+        // global_data), lookups are inlined (do_misc_fixups/map_gen_lookup:
+        // map_in_map).
         assert_eq!(sim, real, "{name}: the simulator and the kernel");
         checked += 1;
     }

@@ -143,6 +143,22 @@ impl Ctx<'_> {
             let at = self.bpf_map_into_slot(pid, &name, dup, slots[idx])?;
             map_fds[idx] = Some((at, id));
         }
+        // bpf_object_load: bpf_object__resolve_externs, before any map exists.
+        let obj = match obj.resolve_kconfig() {
+            Ok(Some(bytes)) => {
+                let mut o = obj;
+                if let Some(int) = o.maps.iter_mut().filter_map(|m| m.internal.as_mut()).find(|i| i.kind == InternalKind::Kconfig) {
+                    int.init = bytes;
+                }
+                o
+            }
+            Ok(None) => obj,
+            Err(line) => {
+                let detail = format!("libbpf: {line}; libbpf: failed to load object '{path}'; Error: failed to load object file");
+                let errno = if line.contains("(strong)") { Errno::ESRCH } else { Errno::EINVAL };
+                return self.bpftool_fail(pid, errno, detail, FailStep::Open);
+            }
+        };
         // 0.8 creates the maps before relocating; 1.x after.
         if libbpf.creates_maps_first() {
             if let Some(out) = self.bpf_create_maps(pid, path, &obj, &slots, &reused, &mut map_fds)? {
@@ -500,7 +516,21 @@ impl Ctx<'_> {
                     return self.bpftool_fail(pid, linux::Errno::ESRCH, detail, FailStep::Verifier).map(Err);
                 }
             }
-            let mut verdict = verify(p);
+            // bpf_map_is_rdonly: what the program reads from a frozen
+            // BPF_F_RDONLY_PROG map (.rodata, .kconfig) is known to the verifier.
+            let rdonly: Vec<Rdonly> = linked
+                .relocs
+                .iter()
+                .filter_map(|(at, kind)| {
+                    let m = self.h.bpf.maps.get(&map_id(kind.map()?)?)?;
+                    if !m.frozen || m.def.map_flags & BPF_F_RDONLY_PROG == 0 {
+                        return None;
+                    }
+                    let value = m.entries.get(&vec![0; 4]).cloned().unwrap_or_else(|| vec![0; m.def.value_size as usize]);
+                    Some(Rdonly { insn: *at, off: linked.value_offset(*at, kind)?, value })
+                })
+                .collect();
+            let mut verdict = verify_with(p, &rdonly);
             if let Some(e) = &mut verdict.error {
                 if let Some(fixed) = fixup_log_failed_core_relo(&e.message, &linked.core) {
                     if let Some(last) = verdict.log.last_mut() {
@@ -574,8 +604,9 @@ impl Ctx<'_> {
             let tag = kernel::prog_tag(&insns);
             // bpf_check's rewrites, then the JIT (bpf_prog_select_runtime).
             let maps = &self.h.bpf.maps;
+            let live = super::fixups::remove_dead_code(&insns, &verdict.seen);
             let xlated = super::fixups::misc_fixups(
-                &insns,
+                &live,
                 |m| maps.get(&m).map(|k| &k.def),
                 |m| maps.get(&m).and_then(|k| k.inner.first().copied()),
             );

@@ -3,7 +3,15 @@
 //! JIT compiles (Linux 6.18, x86-64, a loader with CAP_BPF and CAP_PERFMON,
 //! as every simulated process is root).
 //!
-//! One rewrite modelled here changes the length of the programs students
+//! First the privileged verifier's dead-code passes (`bpf_check`, before
+//! any other rewrite): a conditional jump one of whose ways no path took
+//! becomes `goto` (`opt_hard_wire_dead_code_branches`), the instructions
+//! no path reached go (`opt_remove_dead_code`), then the `goto +0` left
+//! behind (`opt_remove_nops`). Code behind a `bpf_core_field_exists()` test
+//! CO-RE resolved, or behind a constant the verifier followed, is not in
+//! the xlated program. See [`remove_dead_code`].
+//!
+//! Then one rewrite that changes the length of the programs students
 //! meet: `do_misc_fixups` (kernel/bpf/verifier.c) replaces each
 //! `call bpf_map_lookup_elem` whose map is the same on every path (not
 //! `bpf_map_ptr_poisoned`, see `record_func_map`) with the map type's own
@@ -119,13 +127,110 @@ fn array_of_maps_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
     ])
 }
 
+/// `BPF_MOV64_PERCPU_REG(dst, src)`: `mov` with `off = BPF_ADDR_PERCPU`
+/// (-1), this CPU's address of a per-CPU pointer (x86-64:
+/// `bpf_jit_supports_percpu_insn`).
+fn percpu(dst: u8, src: u8) -> [u8; 8] {
+    insn(0xbf, dst, src, -1, 0)
+}
+
+/// `percpu_array_map_gen_lookup`: as an array's, the slot holding the
+/// value's per-CPU pointer, made this CPU's.
+fn percpu_array_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
+    if m.map_flags & BPF_F_INNER_MAP != 0 {
+        return None;
+    }
+    Some(vec![
+        insn(0x07, 1, 0, 0, BPF_ARRAY_VALUE), // r1 += offsetof(struct bpf_array, pptrs)
+        insn(0x61, 0, 2, 0, 0),
+        insn(0x35, 0, 0, 5, m.max_entries as i32),
+        insn(0x67, 0, 0, 0, 3),
+        insn(0x0f, 0, 1, 0, 0),
+        insn(0x79, 0, 0, 0, 0),
+        percpu(0, 0),
+        insn(0x05, 0, 0, 1, 0),
+        insn(0xb7, 0, 0, 0, 0),
+    ])
+}
+
+/// `htab_percpu_map_gen_lookup`: a hash map's lookup, then the per-CPU
+/// pointer stored past the key, made this CPU's.
+fn htab_percpu_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
+    Some(vec![call(), insn(0x15, 0, 0, 3, 0), insn(0x07, 0, 0, 0, value_offset(m)?), insn(0x79, 0, 0, 0, 0), percpu(0, 0)])
+}
+
+/// The imm of `r0 = &cpu_number` in the inlined `bpf_get_smp_processor_id`:
+/// the per-CPU variable's offset on the reference kernel build (read from
+/// its `bpftool prog dump xlated`; it differs between builds).
+pub const CPU_NUMBER: i32 = 0x83b0_c034_u32 as i32;
+
+/// `do_misc_fixups` on x86-64 (CONFIG_SMP): `call bpf_get_smp_processor_id`
+/// becomes a load of this CPU's `cpu_number`.
+fn smp_processor_id() -> Vec<[u8; 8]> {
+    vec![insn(0xb7, 0, 0, 0, CPU_NUMBER), percpu(0, 0), insn(0x61, 0, 0, 0, 0)]
+}
+
+/// `BPF_REG_AX`, the verifier's scratch register (`MAX_BPF_REG`).
+const REG_AX: u8 = 11;
+
+/// `do_misc_fixups`' "make divide-by-zero and divide-by-minus-one
+/// exceptions impossible" (Linux 6.18): a division or modulo by a
+/// register gets a test of the divisor first (`chk_and_div`,
+/// `chk_and_mod`, and for the signed ones, `off == 1`, `chk_and_sdiv`,
+/// `chk_and_smod`). None for any other instruction.
+fn div_check(ins: &[u8; 8]) -> Option<Vec<[u8; 8]>> {
+    let (op, class) = (ins[0] & 0xf0, ins[0] & 7);
+    if !matches!(class, 4 | 7) || ins[0] & 8 == 0 || !matches!(op, 0x30 | 0x90) {
+        return None;
+    }
+    let (is64, isdiv) = (class == 7, op == 0x30);
+    let signed = i16::from_le_bytes([ins[2], ins[3]]) == 1;
+    let (dst, src) = (ins[1] & 0xf, ins[1] >> 4);
+    let (jmp, alu) = (if is64 { 0x05 } else { 0x06 }, if is64 { 0x07 } else { 0x04 });
+    let block = match (isdiv, signed) {
+        (true, false) => vec![insn(jmp | 0x50, src, 0, 2, 0), insn(0xac, dst, dst, 0, 0), insn(0x05, 0, 0, 1, 0), *ins],
+        (false, false) => {
+            let mut b =
+                vec![insn(jmp | 0x10, src, 0, if is64 { 1 } else { 2 }, 0), *ins, insn(0x05, 0, 0, 1, 0), insn(0xbc, dst, dst, 0, 0)];
+            b.truncate(if is64 { 2 } else { 4 });
+            b
+        }
+        (true, true) => vec![
+            insn(0xbf, REG_AX, src, 0, 0),
+            insn(alu, REG_AX, 0, 0, 1),
+            insn(jmp | 0x20, REG_AX, 0, 4, 1),
+            insn(jmp | 0x10, REG_AX, 0, 1, 0),
+            insn(alu | 0xb0, dst, 0, 0, 0),
+            insn(alu | 0x80, dst, 0, 0, 0),
+            insn(0x05, 0, 0, 1, 0),
+            *ins,
+        ],
+        (false, true) => {
+            let mut b = vec![
+                insn(0xbf, REG_AX, src, 0, 0),
+                insn(alu, REG_AX, 0, 0, 1),
+                insn(jmp | 0x20, REG_AX, 0, 3, 1),
+                insn(jmp | 0x10, REG_AX, 0, if is64 { 3 } else { 4 }, 1),
+                insn(0xb4, dst, 0, 0, 0),
+                insn(0x05, 0, 0, 1, 0),
+                *ins,
+                insn(0x05, 0, 0, 1, 0),
+                insn(0xbc, dst, dst, 0, 0),
+            ];
+            b.truncate(if is64 { 7 } else { 9 });
+            b
+        }
+    };
+    Some(block)
+}
+
 /// The map type's `map_gen_lookup`, or None where the type has none (or
-/// it declines): the call stays, with a new imm only. Kept as calls here
-/// though 6.18 inlines them on x86-64 (not modelled): per-CPU arrays and
-/// hashes (`percpu_array_map_gen_lookup`, `htab_percpu_map_gen_lookup`)
-/// and XSK maps (`xsk_map_gen_lookup`).
+/// it declines): the call stays, with a new imm only. XSK maps'
+/// (`xsk_map_gen_lookup`) is not modelled.
 fn gen_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
     match m.kind {
+        MapType::PERCPU_ARRAY => percpu_array_lookup(m),
+        MapType::PERCPU_HASH => htab_percpu_lookup(m),
         MapType::ARRAY => array_lookup(m),
         MapType::HASH => htab_lookup(m),
         MapType::LRU_HASH => htab_lru_lookup(m),
@@ -211,6 +316,26 @@ fn lookup_maps(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>) -> Vec<(us
                 next = i + 2;
             }
             0xbf if src < 11 && dst < 11 => regs[dst] = regs[src],
+            // A bpf-to-bpf call: the callee starts with the caller's r1-r5.
+            0x85 if src == 1 => {
+                if let Some(t) = usize::try_from(i as i64 + 1 + i64::from(imm(&insns[i]))).ok().filter(|t| *t < n) {
+                    let mut callee = regs;
+                    for r in &mut callee[6..] {
+                        *r = Reg::Other;
+                    }
+                    let merged = match at[t] {
+                        None => callee,
+                        Some(old) => std::array::from_fn(|r| if old[r] == callee[r] { old[r] } else { Reg::Other }),
+                    };
+                    if at[t] != Some(merged) {
+                        at[t] = Some(merged);
+                        work.push(t);
+                    }
+                }
+                for r in regs.iter_mut().take(6) {
+                    *r = Reg::Other;
+                }
+            }
             0x85 => {
                 let imm = imm(&insns[i]);
                 if imm == 1 && src == 0 && !matches!(regs[1], Reg::Map(_)) {
@@ -300,18 +425,114 @@ fn patch(insns: &mut Vec<[u8; 8]>, pos: usize, block: Vec<[u8; 8]>) -> bool {
     true
 }
 
+/// A relative target that `bpf_adj_branches` moves: a jump's offset, a
+/// bpf-to-bpf call's imm, or a subprogram address's (`ld_imm64` with
+/// `BPF_PSEUDO_FUNC`) imm.
+fn branch(ins: &[u8; 8]) -> Option<(bool, i64)> {
+    if ins[0] == 0x18 && ins[1] >> 4 == 4 {
+        return Some((true, i64::from(imm(ins))));
+    }
+    relative(ins)
+}
+
+/// `bpf_remove_insns`: `cnt` instructions at `off` go, and
+/// `bpf_adj_branches(prog, off, off + cnt, off)` moves the jumps across
+/// them, as `bpf_adj_delta_to_off` computes it (on the shifted program: a
+/// jump at or after `off` is tested with its new position).
+fn remove_insns(insns: &mut Vec<[u8; 8]>, off: usize, cnt: usize) {
+    insns.drain(off..off + cnt);
+    let (pos, end_old, end_new) = (off as i64, (off + cnt) as i64, off as i64);
+    let delta = end_new - end_old;
+    for (curr, ins) in insns.iter_mut().enumerate() {
+        let Some((in_imm, rel)) = branch(ins) else { continue };
+        let curr = curr as i64;
+        let new = if curr < pos && curr + rel + 1 >= end_old {
+            rel + delta
+        } else if curr >= end_new && curr + rel + 1 < end_new {
+            rel - delta
+        } else {
+            continue;
+        };
+        if in_imm {
+            ins[4..8].copy_from_slice(&(new as i32).to_le_bytes());
+        } else {
+            ins[2..4].copy_from_slice(&(new as i16).to_le_bytes());
+        }
+    }
+}
+
+/// `insn_is_cond_jump`.
+fn is_cond_jump(op: u8) -> bool {
+    match op & 7 {
+        6 => op & 0xf0 != 0x00,
+        5 => !matches!(op & 0xf0, 0x00 | 0x80 | 0x90),
+        _ => false,
+    }
+}
+
+/// The privileged verifier's dead-code passes over an accepted program,
+/// given which instructions its paths reached (`seen`, from the
+/// [`super::Verdict`]): `opt_hard_wire_dead_code_branches`,
+/// `opt_remove_dead_code`, `opt_remove_nops` (Linux 6.18 `bpf_check`, for
+/// a loader with CAP_BPF; an unprivileged one gets `sanitize_dead_code`,
+/// which keeps the length).
+pub fn remove_dead_code(insns: &[[u8; 8]], seen: &[bool]) -> Vec<[u8; 8]> {
+    if seen.len() != insns.len() {
+        return insns.to_vec();
+    }
+    let mut out = insns.to_vec();
+    let mut seen = seen.to_vec();
+    let ja = |off: i16| insn(0x05, 0, 0, off, 0);
+    for (i, ins) in out.iter_mut().enumerate() {
+        if !is_cond_jump(ins[0]) {
+            continue;
+        }
+        let off = i16::from_le_bytes([ins[2], ins[3]]);
+        let taken = usize::try_from(i as i64 + 1 + i64::from(off)).ok();
+        if !seen.get(i + 1).copied().unwrap_or(true) {
+            *ins = ja(off);
+        } else if taken.is_some_and(|t| !seen.get(t).copied().unwrap_or(true)) {
+            *ins = ja(0);
+        }
+    }
+    let mut i = 0;
+    while i < out.len() {
+        let j = seen[i..].iter().take_while(|s| !**s).count();
+        if j > 0 {
+            remove_insns(&mut out, i, j);
+            seen.drain(i..i + j);
+        }
+        i += 1;
+    }
+    let mut i = 0;
+    while i < out.len() {
+        if out[i] == ja(0) {
+            remove_insns(&mut out, i, 1);
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
 /// The program as the verifier leaves it (see the module's comment), given
 /// the loaded instructions (maps named by id, `src_reg` 1), the maps, and
 /// for a map of maps the id of an inner map (the one in its first filled
 /// slot stands for the kernel's `inner_map_meta`).
 pub fn misc_fixups<'a>(insns: &[[u8; 8]], map: impl Fn(u32) -> Option<&'a MapDef>, inner: impl Fn(u32) -> Option<u32>) -> Vec<[u8; 8]> {
     let mut out = insns.to_vec();
+    let mut blocks: Vec<(usize, Vec<[u8; 8]>)> =
+        lookup_maps(insns, &inner).into_iter().filter_map(|(pos, id)| Some((pos, map(id).and_then(gen_lookup)?))).collect();
+    // BPF_FUNC_get_smp_processor_id (8), a helper call.
+    blocks.extend(
+        (0..insns.len()).filter(|&i| insns[i][0] == 0x85 && insns[i][1] == 0 && imm(&insns[i]) == 8).map(|i| (i, smp_processor_id())),
+    );
+    blocks.extend(insns.iter().enumerate().filter_map(|(i, ins)| Some((i, div_check(ins)?))));
+    blocks.sort_by_key(|(pos, _)| *pos);
     // From the last call back, so earlier positions stay where they are.
-    for (pos, id) in lookup_maps(insns, &inner).into_iter().rev() {
-        if let Some(block) = map(id).and_then(gen_lookup) {
-            if !patch(&mut out, pos, block) {
-                return insns.to_vec();
-            }
+    for (pos, block) in blocks.into_iter().rev() {
+        if !patch(&mut out, pos, block) {
+            return insns.to_vec();
         }
     }
     out

@@ -336,6 +336,14 @@ pub struct ProgDef {
     /// `SEC("?...")`: libbpf does not load it unless asked (`autoload`).
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub no_autoload: bool,
+    /// A global (not static) `.text` function with BTF func_info: the
+    /// kernel verifies it on its own, for any arguments, and a caller
+    /// learns nothing of what it returns (BTF_FUNC_GLOBAL linkage).
+    #[serde(skip)]
+    pub global: bool,
+    /// In a linked program: where each appended global function starts.
+    #[serde(skip)]
+    pub global_funcs: Vec<usize>,
 }
 
 /// What a relocation makes of its instruction (`enum reloc_type`).
@@ -515,6 +523,9 @@ pub struct BpfObject {
     /// Its `.BTF.ext`, if libbpf accepted it.
     #[serde(skip)]
     pub(crate) ext: Option<super::btf_ext::BtfExt>,
+    /// Its `__kconfig` externs: name, and whether it is `__weak`.
+    #[serde(skip)]
+    pub(crate) kconfig_externs: Vec<(String, bool)>,
 }
 
 impl ProgDef {
@@ -532,6 +543,8 @@ impl ProgDef {
             void_return: false,
             sec_insn_off: 0,
             no_autoload: false,
+            global: false,
+            global_funcs: vec![],
         }
     }
 }
@@ -669,6 +682,7 @@ impl BpfObject {
         let mut placed: Vec<(usize, usize)> = Vec::new(); // (subprog index, where)
         self.reloc_code(&mut out, &mut relocs, &mut placed, prog, 0)?;
         out.insn_count = out.insns.len();
+        out.global_funcs = placed.iter().filter(|(si, _)| self.subprogs[*si].global).map(|(_, at)| *at).collect();
         relocs.sort_by_key(|(i, _)| *i);
         let appended = placed.iter().map(|(i, at)| (self.subprogs[*i].name.clone(), *at, self.subprogs[*i].insn_count)).collect();
         Ok(Linked { prog: out, relocs, appended, core: vec![] })
@@ -703,6 +717,62 @@ impl BpfObject {
             .collect();
         let done = super::core::relocate_core(&btf, &ext.core_relo, &mut targets, super::vmlinux::vmlinux())?;
         Ok((out, done))
+    }
+
+    /// `bpf_object__resolve_externs` (libbpf 1.x) for the `__kconfig`
+    /// externs: the bytes libbpf writes into the `.kconfig` map.
+    /// `LINUX_KERNEL_VERSION` is `KERNEL_VERSION` of the simulated kernel's
+    /// release, `LINUX_HAS_BPF_COOKIE` and `LINUX_HAS_SYSCALL_WRAPPER` are
+    /// what its feature probes find (both 1 on 6.18 x86-64), `CONFIG_*` come
+    /// from its config (the reference build's /proc/config.gz,
+    /// sim-core/data/kconfig). An unresolved weak extern stays 0; a strong
+    /// one, or an unknown `LINUX_*` one, fails the load with libbpf's line.
+    pub fn resolve_kconfig(&self) -> Result<Option<Vec<u8>>, String> {
+        let Some(m) = self.maps.iter().find(|m| m.internal.as_ref().is_some_and(|i| i.kind == InternalKind::Kconfig)) else {
+            return Ok(None);
+        };
+        let Some(int) = &m.internal else { return Ok(None) };
+        let mut data = vec![0u8; m.value_size as usize];
+        let config = super::vmlinux::kernel_config();
+        for v in &int.vars {
+            let weak = self.kconfig_externs.iter().any(|(n, w)| n == &v.name && *w);
+            let slot = data.get_mut(v.off as usize..(v.off + v.size) as usize).ok_or("a __kconfig extern outside .kconfig")?;
+            let put = |slot: &mut [u8], n: u64| {
+                let b = n.to_le_bytes();
+                let k = slot.len().min(8);
+                slot[..k].copy_from_slice(&b[..k]);
+            };
+            if let Some(opt) = v.name.strip_prefix("CONFIG_").map(|_| v.name.as_str()) {
+                match config.iter().find(|(k, _)| *k == opt).map(|(_, val)| *val) {
+                    Some("y") => put(slot, 1),
+                    Some("m") => put(slot, 2),
+                    Some("n") | None if weak => {}
+                    Some("n") => {}
+                    None => return Err(format!("extern '{}' (strong): not resolved", v.name)),
+                    Some(s) if s.starts_with('"') => {
+                        let text = s.trim_matches('"').as_bytes();
+                        let k = text.len().min(slot.len().saturating_sub(1));
+                        slot[..k].copy_from_slice(&text[..k]);
+                    }
+                    Some(s) => {
+                        let n = match s.strip_prefix("0x") {
+                            Some(h) => u64::from_str_radix(h, 16),
+                            None => s.parse::<i64>().map(|n| n as u64),
+                        };
+                        put(slot, n.map_err(|_| format!("extern (kcfg) '{}': value '{s}' isn't a valid integer", v.name))?);
+                    }
+                }
+            } else {
+                let value = match v.name.as_str() {
+                    "LINUX_KERNEL_VERSION" => super::vmlinux::kernel_version(),
+                    "LINUX_HAS_BPF_COOKIE" | "LINUX_HAS_SYSCALL_WRAPPER" => 1,
+                    n if n.starts_with("LINUX_") && weak => 0,
+                    n => return Err(format!("extern (kcfg) '{n}': unrecognized virtual extern")),
+                };
+                put(slot, value);
+            }
+        }
+        Ok(Some(data))
     }
 
     fn relocs_of(&self, name: &str, at: usize) -> Vec<(usize, RelocKind)> {
@@ -816,6 +886,7 @@ struct Kcfg {
     size: u32,
     align: u32,
     off: u32,
+    weak: bool,
 }
 
 type Elf<'d> = ElfFile64<'d, object::LittleEndian>;
@@ -935,6 +1006,8 @@ impl BpfObject {
                         void_return: false,
                         sec_insn_off: (off / 8) as usize,
                         no_autoload,
+                        global: !y.is_local() && ext.as_ref().is_some_and(|e| !e.func_info.is_empty()),
+                        global_funcs: vec![],
                     },
                     !y.is_local(),
                 ));
@@ -1204,6 +1277,7 @@ impl BpfObject {
             warnings,
             btf: btf_raw.map(<[u8]>::to_vec).unwrap_or_default(),
             ext,
+            kconfig_externs: kcfg.iter().map(|k| (k.name.clone(), k.weak)).collect(),
         })
     }
 }
@@ -1239,7 +1313,7 @@ fn externs(file: &Elf<'_>, btf: Option<&Btf>) -> Result<Vec<Kcfg>, BpfObjectErro
         }
         let Some(btf) = btf else { return Err(BpfObjectError::Extern(format!("failed to find BTF for extern '{name}': -2"))) };
         match btf.extern_section(name) {
-            Some((sec, size, align)) if sec == ".kconfig" => out.push(Kcfg { name: name.into(), size, align, off: 0 }),
+            Some((sec, size, align)) if sec == ".kconfig" => out.push(Kcfg { name: name.into(), size, align, off: 0, weak: y.is_weak() }),
             Some((sec, _, _)) if sec == ".ksyms" => {}
             Some((sec, _, _)) => return Err(BpfObjectError::Extern(format!("unrecognized extern section '{sec}'"))),
             None => {}

@@ -49,6 +49,10 @@ pub struct Verdict {
     pub log: Vec<String>,
     /// Why it was refused, if it was.
     pub error: Option<VerifierError>,
+    /// Which instructions a path reached (`insn_aux_data[i].seen`); the
+    /// rest is dead code, which the verifier removes from an accepted
+    /// program ([`super::fixups::remove_dead_code`]). Empty when refused.
+    pub seen: Vec<bool>,
 }
 
 /// A refusal: the errno `bpf(BPF_PROG_LOAD)` (or libbpf before it) returns
@@ -74,12 +78,18 @@ impl VerifierError {
 /// the program type (`check_helper_call`), each kfunc is registered for it
 /// (`check_kfunc_call`), and the 1,000,000-instruction budget.
 pub fn verify(prog: &ProgDef) -> Verdict {
+    verify_with(prog, &[])
+}
+
+/// [`verify`], knowing the frozen read-only map values `rdonly` the
+/// program points into.
+pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
     let mut log = Vec::new();
     let n = prog.insns.len();
     let fail = |log: Vec<String>, errno: Errno, message: String| {
         let mut log = log;
         log.push(message.clone());
-        Verdict { log, error: Some(VerifierError { errno, message }) }
+        Verdict { log, error: Some(VerifierError { errno, message }), seen: vec![] }
     };
     if n == 0 {
         return fail(log, Errno::EINVAL, "empty program".into());
@@ -158,7 +168,7 @@ pub fn verify(prog: &ProgDef) -> Verdict {
     // what it visits (code behind a branch it knows is not taken is dead).
     let mut walked = Vec::new();
     let mut seen = vec![false; n];
-    let explored = explore(prog, &mut walked, &mut seen);
+    let explored = explore(prog, rdonly, &mut walked, &mut seen);
     if let Err(msg) = check_reads(prog, &seen) {
         return fail(log, Errno::EACCES, msg);
     }
@@ -166,7 +176,7 @@ pub fn verify(prog: &ProgDef) -> Verdict {
     match explored {
         Ok(processed) => {
             log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
-            Verdict { log, error: None }
+            Verdict { log, error: None, seen }
         }
         Err(e) => fail(log, e.errno, e.message),
     }
@@ -204,6 +214,24 @@ pub(super) enum Val {
     Unknown,
     /// The frame pointer plus this offset.
     Stack(i64),
+    /// A pointer into the value of a frozen read-only map (`.rodata`,
+    /// `.kconfig`): which of [`Rdonly`] and the offset in it.
+    Rdonly(u16, i64),
+}
+
+/// The value of a map the verifier may read at verification time
+/// (`bpf_map_is_rdonly`: `BPF_F_RDONLY_PROG` and frozen), for the
+/// `ld_imm64` at `insn` that points `off` bytes into it: a load through it
+/// gives a known scalar (`bpf_map_direct_read`), so a test of a `const
+/// volatile` setting is decided, and its other way is dead code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rdonly {
+    /// The `ld_imm64`.
+    pub insn: usize,
+    /// Where in the value it points.
+    pub off: u32,
+    /// The map's value.
+    pub value: Vec<u8>,
 }
 
 /// One path's state: registers, the 8-byte stack slots written with known
@@ -243,7 +271,7 @@ impl PathState {
 /// [`COMPLEXITY_LIMIT_INSNS`]. Writes its log lines to `log`; returns the
 /// count processed, or the error (negative errno, message); marks in
 /// `seen` each instruction it visits.
-pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>, seen: &mut [bool]) -> Result<usize, VerifierError> {
+pub(super) fn explore(prog: &ProgDef, rdonly: &[Rdonly], log: &mut Vec<String>, seen: &mut [bool]) -> Result<usize, VerifierError> {
     use super::vm::{alu, jump_taken};
     let insns = &prog.insns;
     let n = insns.len();
@@ -271,6 +299,14 @@ pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>, seen: &mut [bool]) 
     regs[10] = Val::Stack(0);
     // (pc, state, length of the path when this branch was pushed)
     let mut branches: Vec<(usize, PathState, usize)> = vec![(0, PathState { regs, stack: BTreeMap::new(), frames: vec![] }, 0)];
+    // A global function is verified on its own (do_check_subprogs), with
+    // arguments it knows nothing of.
+    for &g in prog.global_funcs.iter().filter(|g| **g < n) {
+        let mut regs = [Val::Uninit; 11];
+        regs[1..=5].fill(Val::Unknown);
+        regs[10] = Val::Stack(0);
+        branches.insert(0, (g, PathState { regs, stack: BTreeMap::new(), frames: vec![] }, 0));
+    }
     let mut path: Vec<(usize, u64)> = Vec::new();
     let mut on_path: std::collections::HashSet<(usize, u64)> = Default::default();
     let mut visited: std::collections::HashSet<(usize, u64)> = Default::default();
@@ -326,14 +362,24 @@ pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>, seen: &mut [bool]) 
                         // Pointer arithmetic on the frame pointer stays on the stack.
                         (0x0, Val::Stack(o), Val::Known(k)) if wide => Val::Stack(o.wrapping_add(k as i64)),
                         (0x1, Val::Stack(o), Val::Known(k)) if wide => Val::Stack(o.wrapping_sub(k as i64)),
+                        (0x0, Val::Rdonly(m, o), Val::Known(k)) if wide => Val::Rdonly(m, o.wrapping_add(k as i64)),
+                        (0x1, Val::Rdonly(m, o), Val::Known(k)) if wide => Val::Rdonly(m, o.wrapping_sub(k as i64)),
                         (_, Val::Known(a), Val::Known(b)) => known(alu(op, imm, a, b)),
                         _ => Val::Unknown,
                     };
                 }
                 0 => {
+                    // sanitize_mark_insn_seen: the second half too.
+                    if let Some(s) = seen.get_mut(pc + 1) {
+                        *s = true;
+                    }
                     // ld_imm64: a constant, or a map reference (not a scalar we follow).
                     let hi = insns.get(pc + 1).map(|h| i32::from_le_bytes([h[4], h[5], h[6], h[7]])).unwrap_or(0);
-                    st.regs[dst] = if src == 0 { Val::Known((imm as u32 as u64) | ((hi as u32 as u64) << 32)) } else { Val::Unknown };
+                    st.regs[dst] = match rdonly.iter().position(|r| r.insn == pc) {
+                        Some(m) => Val::Rdonly(m as u16, i64::from(rdonly[m].off)),
+                        None if src == 0 => Val::Known((imm as u32 as u64) | ((hi as u32 as u64) << 32)),
+                        None => Val::Unknown,
+                    };
                     next = pc + 2;
                 }
                 1 => {
@@ -343,6 +389,15 @@ pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>, seen: &mut [bool]) 
                     }
                     st.regs[dst] = match st.regs[src] {
                         Val::Stack(o) if size8 => st.stack.get(&(o + off)).copied().unwrap_or(Val::Unknown),
+                        // bpf_map_direct_read: 1, 2, 4 or 8 bytes, little-endian, zero-extended.
+                        Val::Rdonly(m, o) if op & 0xe0 == 0x60 => {
+                            let size = [4usize, 2, 1, 8][usize::from((op >> 3) & 3)];
+                            let at = usize::try_from(o + off).ok();
+                            match at.and_then(|a| rdonly[usize::from(m)].value.get(a..a.checked_add(size)?)) {
+                                Some(b) => Val::Known(b.iter().rev().fold(0u64, |v, x| (v << 8) | u64::from(*x))),
+                                None => Val::Unknown,
+                            }
+                        }
                         _ => Val::Unknown,
                     };
                 }
@@ -372,6 +427,14 @@ pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>, seen: &mut [bool]) 
                     0x95 => break,
                     // bpf-to-bpf call (check_func_call): a new frame; the
                     // callee sees r1-r5, its own r10, and no r6-r9.
+                    // A call of a global function: checked separately; r0
+                    // is some scalar (check_func_call, subprog_is_global).
+                    0x85 if src == 1 && prog.global_funcs.contains(&((pc as i64 + 1 + i64::from(imm)) as usize)) => {
+                        st.regs[0] = Val::Unknown;
+                        for r in &mut st.regs[1..=5] {
+                            *r = Val::Uninit;
+                        }
+                    }
                     0x85 if src == 1 && !prog.kfunc_calls.iter().any(|(at, _)| *at == pc) => {
                         if st.frames.len() + 1 >= MAX_CALL_FRAMES {
                             return Err(VerifierError {
@@ -391,6 +454,21 @@ pub(super) fn explore(prog: &ProgDef, log: &mut Vec<String>, seen: &mut [bool]) 
                     0x85 => {
                         if src == 0 {
                             check_helper_call(prog, pc, imm)?;
+                        }
+                        // A helper (or kfunc) given stack memory may write it
+                        // (ARG_PTR_TO_UNINIT_MEM: the slots become STACK_MISC):
+                        // what was known there is not any more. The map
+                        // helpers only read their key and value.
+                        if src != 0 || !matches!(imm, 1..=3) {
+                            for r in 1..=5 {
+                                let Val::Stack(o) = st.regs[r] else { continue };
+                                let end = match st.regs.get(r + 1) {
+                                    Some(Val::Known(n)) if r < 5 => o.saturating_add(*n as i64),
+                                    _ => 0,
+                                };
+                                let first = o - o.rem_euclid(8);
+                                st.stack.retain(|at, _| *at < first || *at >= end);
+                            }
                         }
                         st.regs[0] = Val::Unknown;
                         for r in &mut st.regs[1..=5] {

@@ -59,3 +59,21 @@ pub fn vmlinux() -> &'static KernelBtf {
         KernelBtf::parse(KBTF).expect("sim-core/data/vmlinux.kbtf is written by `cargo xtask kernel-btf` and checked by its tests")
     })
 }
+
+/// The reference kernel build's configuration (the `CONFIG_*=value` lines
+/// of its /proc/config.gz), as libbpf reads it for `__kconfig` externs.
+const KCONFIG: &str = include_str!("../../data/kconfig");
+
+/// `(CONFIG_NAME, value)` for every set option of the modelled kernel.
+pub fn kernel_config() -> Vec<(&'static str, &'static str)> {
+    KCONFIG.lines().filter_map(|l| l.split_once('=')).collect()
+}
+
+/// libbpf's `get_kernel_version()`: `KERNEL_VERSION(major, minor, patch)`
+/// of the release (`uname -r`), the patch level capped at 255.
+pub fn kernel_version() -> u64 {
+    let release = super::REFERENCE_KERNEL_BUILD;
+    let mut parts = release.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).map(|p| p.parse::<u64>().unwrap_or(0));
+    let (a, b, c) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a << 16) + (b << 8) + c.min(255)
+}
