@@ -206,3 +206,21 @@ pub fn bpf_corpus() -> Vec<PathBuf> {
     assert!(n >= 40, "only {n} objects in libbpf-tools");
     files
 }
+
+/// Builds the C oracle `tests/oracle/NAME.c` against this machine's libbpf
+/// (gcc, -lbpf) into target/oracle/NAME.
+pub fn libbpf_oracle(name: &str) -> PathBuf {
+    let root = root();
+    let out = root.join("target/oracle");
+    std::fs::create_dir_all(&out).expect("target/oracle");
+    let bin = out.join(name);
+    let st = std::process::Command::new("gcc")
+        .args(["-O1", "-Wall", "-o"])
+        .arg(&bin)
+        .arg(root.join(format!("tests/oracle/{name}.c")))
+        .arg("-lbpf")
+        .status()
+        .expect("gcc runs");
+    assert!(st.success(), "tests/oracle/{name}.c does not build: libbpf-dev is installed by `cargo xtask setup`");
+    bin
+}

@@ -24,24 +24,8 @@
 use sim_core::bpf::ops::BpfOp;
 use sim_core::bpf::{BpfObject, Libbpf, RelocKind, KFUNCS, REFERENCE_KERNEL_BUILD};
 use sim_core::linux::Outcome;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn oracle() -> PathBuf {
-    let root = sim_tests::root();
-    let out = root.join("target/oracle");
-    std::fs::create_dir_all(&out).expect("target/oracle");
-    let bin = out.join("bpf_core");
-    let st = Command::new("gcc")
-        .args(["-O1", "-Wall", "-o"])
-        .arg(&bin)
-        .arg(root.join("tests/oracle/bpf_core.c"))
-        .arg("-lbpf")
-        .status()
-        .expect("gcc runs");
-    assert!(st.success(), "tests/oracle/bpf_core.c does not build: libbpf-dev is installed by `cargo xtask setup`");
-    bin
-}
 
 fn ready() -> bool {
     let build = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -152,7 +136,7 @@ fn objects_relocate_and_load_as_libbpf_and_the_kernel_do() {
     if !ready() {
         return;
     }
-    let bin = oracle();
+    let bin = sim_tests::libbpf_oracle("bpf_core");
     let files = sim_tests::bpf_corpus();
     let (mut same, mut skipped, mut problems) = (0, Vec::new(), Vec::new());
     for f in &files {
@@ -207,7 +191,7 @@ fn malformed_co_re_is_refused_as_libbpf_refuses_it() {
     if !ready() {
         return;
     }
-    let bin = oracle();
+    let bin = sim_tests::libbpf_oracle("bpf_core");
     let dir = sim_tests::root().join("target/oracle/malformed");
     std::fs::create_dir_all(&dir).expect("dir");
     let entries: Vec<_> =

@@ -10,25 +10,8 @@
 //! by bcc's own build; unpacked by `cargo xtask setup`).
 
 use sim_core::bpf::{BpfObject, Libbpf};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// Builds the oracle (gcc, -lbpf).
-fn oracle() -> PathBuf {
-    let root = sim_tests::root();
-    let out = root.join("target/oracle");
-    std::fs::create_dir_all(&out).expect("target/oracle");
-    let bin = out.join("bpf_open");
-    let st = Command::new("gcc")
-        .args(["-O1", "-Wall", "-o"])
-        .arg(&bin)
-        .arg(root.join("tests/oracle/bpf_open.c"))
-        .arg("-lbpf")
-        .status()
-        .expect("gcc runs");
-    assert!(st.success(), "tests/oracle/bpf_open.c does not build: libbpf-dev is installed by `cargo xtask setup`");
-    bin
-}
 
 /// What the simulator reads, in the oracle's format.
 fn lines(path: &Path) -> Vec<String> {
@@ -56,7 +39,7 @@ fn lines(path: &Path) -> Vec<String> {
 
 #[test]
 fn the_simulator_opens_every_object_as_the_real_libbpf_does() {
-    let bin = oracle();
+    let bin = sim_tests::libbpf_oracle("bpf_open");
     let files = sim_tests::bpf_corpus();
     let out = Command::new(&bin).args(&files).output().expect("the oracle runs");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
