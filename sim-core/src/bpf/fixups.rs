@@ -284,6 +284,20 @@ fn successors(insns: &[[u8; 8]], i: usize) -> (Option<usize>, bool) {
     }
 }
 
+/// Merges `regs` into what instruction `t` has seen (a register that
+/// differs between paths is Other) and queues `t` when that changed.
+fn flow_into(at: &mut [Option<[Reg; 11]>], work: &mut Vec<usize>, t: usize, regs: [Reg; 11]) {
+    let Some(slot) = at.get_mut(t) else { return };
+    let merged = match *slot {
+        None => regs,
+        Some(old) => std::array::from_fn(|r| if old[r] == regs[r] { old[r] } else { Reg::Other }),
+    };
+    if *slot != Some(merged) {
+        *slot = Some(merged);
+        work.push(t);
+    }
+}
+
 /// The map in r1 at each `call bpf_map_lookup_elem`, when every path
 /// brings the same one (`record_func_map`: otherwise the call site is
 /// poisoned and keeps its call). A forward data flow over the program's
@@ -318,19 +332,12 @@ fn lookup_maps(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>) -> Vec<(us
             0xbf if src < 11 && dst < 11 => regs[dst] = regs[src],
             // A bpf-to-bpf call: the callee starts with the caller's r1-r5.
             0x85 if src == 1 => {
-                if let Some(t) = usize::try_from(i as i64 + 1 + i64::from(imm(&insns[i]))).ok().filter(|t| *t < n) {
+                if let Ok(t) = usize::try_from(i as i64 + 1 + i64::from(imm(&insns[i]))) {
                     let mut callee = regs;
                     for r in &mut callee[6..] {
                         *r = Reg::Other;
                     }
-                    let merged = match at[t] {
-                        None => callee,
-                        Some(old) => std::array::from_fn(|r| if old[r] == callee[r] { old[r] } else { Reg::Other }),
-                    };
-                    if at[t] != Some(merged) {
-                        at[t] = Some(merged);
-                        work.push(t);
-                    }
+                    flow_into(&mut at, &mut work, t, callee);
                 }
                 for r in regs.iter_mut().take(6) {
                     *r = Reg::Other;
@@ -359,24 +366,11 @@ fn lookup_maps(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>) -> Vec<(us
             }
         }
         let (jump, falls) = if op == 0x18 { (None, true) } else { successors(insns, i) };
-        let mut flow = |t: usize, work: &mut Vec<usize>| {
-            if t >= n {
-                return;
-            }
-            let merged = match at[t] {
-                None => regs,
-                Some(old) => std::array::from_fn(|r| if old[r] == regs[r] { old[r] } else { Reg::Other }),
-            };
-            if at[t] != Some(merged) {
-                at[t] = Some(merged);
-                work.push(t);
-            }
-        };
         if let Some(t) = jump {
-            flow(t, &mut work);
+            flow_into(&mut at, &mut work, t, regs);
         }
         if falls {
-            flow(next, &mut work);
+            flow_into(&mut at, &mut work, next, regs);
         }
     }
     (0..n)
