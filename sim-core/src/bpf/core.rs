@@ -676,7 +676,7 @@ fn calc_field(
         1 => u64::from(byte_sz),
         3 => {
             validate = true;
-            let k = kind_of(b, field_type);
+            let k = self::kind(b, field_type);
             u64::from((is_any_enum(k) && kflag(b, field_type)) || (k == 1 && int_enc(b, field_type).0 & 1 == 1))
         }
         4 => u64::from(64 - (bit_off + bit_sz - byte_off * 8)),
@@ -687,10 +687,6 @@ fn calc_field(
         _ => return Err(-95),
     };
     Ok((val, field.0, field.1, validate))
-}
-
-fn kind_of(b: &Btf, id: u32) -> u32 {
-    kind(b, id)
 }
 
 /// `bpf_core_calc_type_relo`.
