@@ -610,7 +610,11 @@ impl Ctx<'_> {
                 |m| maps.get(&m).map(|k| &k.def),
                 |m| maps.get(&m).and_then(|k| k.inner.first().copied()),
             );
-            let jited = super::jit::jited_len(&xlated, super::fixups::stack_depth(&xlated)).ok();
+            let depth = verdict.stack_depth.div_ceil(8) * 8;
+            // has_tail_call (check_subprogs): a call of bpf_tail_call.
+            let tail_call = insns.iter().any(|i| i[0] == 0x85 && i[1] >> 4 == 0 && i32::from_le_bytes([i[4], i[5], i[6], i[7]]) == 12);
+            let private = super::jit::uses_private_stack(p.prog_type, p.expected_attach, depth, tail_call);
+            let jited = super::jit::jited_len(&xlated, depth, private).ok();
             let kp = KProg {
                 name: p.name.clone(),
                 prog_type: p.prog_type,

@@ -532,27 +532,6 @@ pub fn misc_fixups<'a>(insns: &[[u8; 8]], map: impl Fn(u32) -> Option<&'a MapDef
     out
 }
 
-/// The stack the program uses, as far as the JIT's size goes: it reserves
-/// the frame (`sub rsp, imm32`, always 7 bytes) when the depth is not 0. Any
-/// instruction reading r10 means a frame; its depth is the deepest r10
-/// offset a load or store names, at least 8.
-pub fn stack_depth(insns: &[[u8; 8]]) -> u32 {
-    let mut depth = 0u32;
-    for i in insns {
-        let (dst, src) = (i[1] & 0xf, i[1] >> 4);
-        let class = i[0] & 7;
-        let off = i16::from_le_bytes([i[2], i[3]]);
-        let base = if class == 1 { src } else { dst };
-        if matches!(class, 1..=3) && base == 10 && off < 0 {
-            depth = depth.max(u32::from(off.unsigned_abs()));
-        }
-        if src == 10 || dst == 10 {
-            depth = depth.max(8);
-        }
-    }
-    depth.div_ceil(8) * 8
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -707,7 +686,6 @@ mod tests {
             let _ = misc_fixups(&prog, |_| Some(&huge), |_| Some(1));
             let big_array = MapDef { value_size: u32::MAX, ..array(u32::MAX, 8) };
             let _ = misc_fixups(&prog, |_| Some(&big_array), |_| None);
-            let _ = stack_depth(&prog);
         }
     }
 }

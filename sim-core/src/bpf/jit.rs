@@ -12,8 +12,12 @@
 //! loads back into `BPF_MEM`, so a dumped tracing program that reads untrusted BTF pointers comes
 //! out too small: pass those loads with mode `BPF_PROBE_MEM` (0x20) to count their checks.
 //!
-//! The port assumes no private stack (`aux->priv_stack_ptr`), no arena (`aux->arena`) and no
-//! exception boundary (`bpf_throw`). The instructions do not show these, so the caller must know.
+//! A program with a private stack (`aux->priv_stack_ptr`, see [`uses_private_stack`]) is sized as
+//! `do_jit` emits it: no `sub rsp`, the frame pointer in r9 (`emit_priv_frame_ptr`), and r9 saved
+//! around every call. The port assumes no arena (`aux->arena`) and no exception boundary
+//! (`bpf_throw`).
+
+use super::types::ProgType;
 
 /// Why a program's JIT size cannot be computed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +37,16 @@ pub enum JitError {
 const AX: u8 = 11;
 /// `AUX_REG`, x86 r11.
 const AUX: u8 = 13;
+/// `X86_REG_R9`: with a private stack, every use of the frame pointer r10 becomes r9.
+const R9: u8 = 14;
+/// `BPF_REG_FP`.
+const FP: u8 = 10;
+/// `emit_priv_frame_ptr`: `movabs r9, priv_frame_ptr` (`emit_mov_imm64` of a per-CPU pointer,
+/// which on the reference machine needs all 64 bits: 10 bytes, measured from the kernel's image),
+/// then `add r9, gs:[this_cpu_off]` (9 bytes, `CONFIG_SMP`).
+const PRIV_FRAME_PTR_LEN: i64 = 10 + 9;
+/// `BPF_PRIV_STACK_MIN_SIZE` (kernel/bpf/verifier.c).
+const BPF_PRIV_STACK_MIN_SIZE: u32 = 64;
 /// `boot_cpu_has(X86_FEATURE_BMI2)` on the reference machine.
 const HAS_BMI2: bool = true;
 /// `BPF_MAX_INSN_SIZE`, `MAX_PASSES` and `PADDING_PASSES` of `bpf_jit_comp.c`.
@@ -46,7 +60,7 @@ const SZ_B: u8 = 0x10;
 
 /// Models `is_ereg`: the register maps to x86 r8..r15 and needs a REX bit.
 fn is_ereg(r: u8) -> bool {
-    matches!(r, 5 | 7 | 8 | 9 | AX | AUX)
+    matches!(r, 5 | 7 | 8 | 9 | AX | AUX | R9)
 }
 /// Models `is_ereg_8l`: its low byte needs a REX prefix (dil, sil, bpl).
 fn is_ereg_8l(r: u8) -> bool {
@@ -175,6 +189,8 @@ struct Jit<'a> {
     cleanup_addr: i64,
     callee: [bool; 4],
     stack_depth: u32,
+    /// `priv_frame_ptr != NULL`: the program runs on its private per-CPU stack.
+    private_stack: bool,
 }
 
 impl Jit<'_> {
@@ -223,12 +239,18 @@ impl Jit<'_> {
     /// It steps `*i` over the second half of an `ld_imm64`, as `do_jit` does.
     fn insn_len(&mut self, i: &mut usize, proglen: i64, seen_exit: &mut bool, padding: bool) -> Result<i64, &'static str> {
         let b = self.insns[*i - 1];
-        let (code, dst, src) = (b[0], b[1] & 0x0f, b[1] >> 4);
+        let (code, mut dst, mut src) = (b[0], b[1] & 0x0f, b[1] >> 4);
         let off = i16::from_le_bytes([b[2], b[3]]);
         let imm = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
         if dst > AX || (src > AX && code & 7 != 0 && code != 0x85) {
             return Err("register above BPF_REG_AX (the verifier rejects it)");
         }
+        if self.private_stack {
+            // do_jit: `if (src_reg == BPF_REG_FP) src_reg = X86_REG_R9;`, the same for dst_reg.
+            (dst, src) = (if dst == FP { R9 } else { dst }, if src == FP { R9 } else { src });
+        }
+        // `push r9` and `pop r9` around a call on the private stack.
+        let save_r9 = 4 * one_if(self.private_stack);
         let (class, op, is_x, size, mode) = (code & 7, code & 0xf0, code & 8 != 0, code & 0x18, code & 0xe0);
         let is64 = match class {
             0x05 | 0x07 => true,
@@ -387,7 +409,7 @@ impl Jit<'_> {
                     (1, _, _) => return Err("bpf-to-bpf call"),
                     (2, o, _) if o != 0 => return Err("kfunc with a BTF fd (module kfunc)"),
                     (0 | 2, _, 0) => return Err("call with imm 0 (the JIT returns -EINVAL)"),
-                    (0 | 2, _, _) => 5, // emit_call: call rel32
+                    (0 | 2, _, _) => 5 + save_r9, // emit_call: call rel32
                     _ => return Err("call with an unknown src_reg"),
                 },
                 0xf5 => return Err("tail call (bpf_tail_call)"),
@@ -416,8 +438,16 @@ impl Jit<'_> {
     /// Models `do_jit`: one pass, returning `proglen`. With `image` set it also makes the checks
     /// of the final pass, where every `addrs[i]` must equal the previous pass's value.
     fn do_jit(&mut self, image: bool, oldproglen: i64, padding: bool) -> Result<i64, JitError> {
-        // emit_prologue: nop5, nop3, push rbp, mov rbp, rsp, [sub rsp, imm32]; then push_callee_regs.
-        let mut proglen = 5 + 3 + 1 + 3 + if self.stack_depth != 0 { 7 } else { 0 } + callee_regs_len(self.callee);
+        // emit_prologue: nop5, nop3, push rbp, mov rbp, rsp, [sub rsp, imm32]; then
+        // push_callee_regs. A private stack makes the depth 0 and adds emit_priv_frame_ptr.
+        let frame = if self.private_stack {
+            PRIV_FRAME_PTR_LEN
+        } else if self.stack_depth != 0 {
+            7
+        } else {
+            0
+        };
+        let mut proglen = 5 + 3 + 1 + 3 + frame + callee_regs_len(self.callee);
         self.addrs[0] = proglen;
         let (mut seen_exit, mut i) = (false, 1);
         while i <= self.insns.len() {
@@ -452,7 +482,7 @@ impl Jit<'_> {
 /// [`JitError::Unsupported`] names the first instruction the port does not model or the kernel
 /// JIT refuses (tail calls, bpf-to-bpf calls, module kfuncs, arena, LDSX, may_goto, ...), or the
 /// whole program when it is empty or its size does not converge in 20 passes.
-pub fn jited_len(insns: &[[u8; 8]], stack_depth: u32) -> Result<u32, JitError> {
+pub fn jited_len(insns: &[[u8; 8]], stack_depth: u32, private_stack: bool) -> Result<u32, JitError> {
     let n = insns.len();
     let whole = |what| JitError::Unsupported { at: n, opcode: 0, what };
     if n == 0 {
@@ -464,6 +494,7 @@ pub fn jited_len(insns: &[[u8; 8]], stack_depth: u32) -> Result<u32, JitError> {
         cleanup_addr: 64 * (n as i64 + 1),
         callee: detect_reg_usage(insns),
         stack_depth,
+        private_stack,
     };
     let (mut oldproglen, mut image, mut padding, mut pass) = (0, false, false, 0);
     while pass < MAX_PASSES || image {
@@ -482,6 +513,24 @@ pub fn jited_len(insns: &[[u8; 8]], stack_depth: u32) -> Result<u32, JitError> {
     Err(whole("JIT did not converge in 20 passes"))
 }
 
+/// Whether the verifier gives the program a private per-CPU stack (`jits_use_priv_stack`), as
+/// `check_max_stack_depth` decides for a program without subprograms: no tail call in it,
+/// `bpf_enable_priv_stack` says the type may (`PRIV_STACK_ADAPTIVE`), and the stack rounded up
+/// to 16 (`round_up_stack_depth` with the JIT on) is at least `BPF_PRIV_STACK_MIN_SIZE`.
+///
+/// `bpf_enable_priv_stack` in the 6.18 source lists kprobe, tracepoint, perf_event and raw
+/// tracepoint programs, and tracing ones that detect recursion (`bpf_prog_check_recur`: all but
+/// iterators). The reference kernel build gives kprobe programs no private stack: their images
+/// keep `sub rsp` at every depth (measured with `bpf_prog_get_info_by_fd`'s
+/// `jited_prog_insns`), so kprobe is left out here. Since Linux 6.13; before, no program had one.
+pub fn uses_private_stack(prog_type: ProgType, expected_attach_type: u32, stack_depth: u32, has_tail_call: bool) -> bool {
+    /// `BPF_TRACE_ITER` in `enum bpf_attach_type`.
+    const BPF_TRACE_ITER: u32 = 28;
+    let adaptive = [ProgType::TRACEPOINT, ProgType::PERF_EVENT, ProgType::RAW_TRACEPOINT].contains(&prog_type)
+        || (prog_type == ProgType::TRACING && expected_attach_type != BPF_TRACE_ITER);
+    adaptive && !has_tail_call && stack_depth.div_ceil(16) * 16 >= BPF_PRIV_STACK_MIN_SIZE
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,7 +545,7 @@ mod tests {
     fn check(rows: &[(&[[u8; 8]], u32, &str)]) {
         for (v, want, rule) in rows {
             let p: Vec<[u8; 8]> = v.iter().copied().chain([EXIT]).collect();
-            assert_eq!(jited_len(&p, 0), Ok(18 + want), "{rule}");
+            assert_eq!(jited_len(&p, 0, false), Ok(18 + want), "{rule}");
         }
     }
 
@@ -507,7 +556,7 @@ mod tests {
             fn $name() {
                 let bytes: &[u8] = &[$($b),*];
                 let insns: Vec<[u8; 8]> = bytes.chunks_exact(8).map(|c| { let mut a = [0; 8]; a.copy_from_slice(c); a }).collect();
-                assert_eq!(jited_len(&insns, $stack), Ok($size));
+                assert_eq!(jited_len(&insns, $stack, false), Ok($size));
             }
         };
     }
@@ -712,8 +761,28 @@ mod tests {
     #[test]
     fn exits_stack_and_callee_saved_registers() {
         let r9 = [ins(0xbf, 9, 1, 0, 0), ins(0x15, 9, 0, 1, 0), EXIT, ins(0xb7, 0, 0, 0, 0), EXIT];
-        assert_eq!(jited_len(&r9, 0), Ok(12 + 2 + 3 + 5 + (2 + 1 + 5) + 2 + 2));
-        assert_eq!(jited_len(&[EXIT], 512), Ok(12 + 7 + 6), "sub rsp, imm32");
+        assert_eq!(jited_len(&r9, 0, false), Ok(12 + 2 + 3 + 5 + (2 + 1 + 5) + 2 + 2));
+        assert_eq!(jited_len(&[EXIT], 512, false), Ok(12 + 7 + 6), "sub rsp, imm32");
+    }
+
+    /// A private stack: no `sub rsp` but `movabs r9` and `add r9, gs:[..]` (19 bytes), r10 read
+    /// as r9 (a 32-bit store gains a REX prefix: `41 89 41 fc` for `mov [r9-4], eax`, as in
+    /// mountsnoop's image on the reference kernel), and `push r9`/`pop r9` around each call.
+    #[test]
+    fn private_stack_frames() {
+        let p = [ins(0x63, 10, 0, -4, 0), ins(0x7b, 10, 1, -64, 0), ins(0x85, 0, 0, 0, 5), EXIT];
+        assert_eq!(jited_len(&p, 64, false), Ok(12 + 7 + 3 + 4 + 5 + 6));
+        assert_eq!(jited_len(&p, 64, true), Ok(12 + 19 + 4 + 4 + 9 + 6));
+        // Measured on the reference kernel: tracepoint, perf_event, raw_tp and tp_btf programs
+        // with 64 bytes of stack have one; kprobe, raw_tp.w and socket programs do not.
+        assert!(uses_private_stack(ProgType::TRACEPOINT, 0, 64, false));
+        assert!(uses_private_stack(ProgType::PERF_EVENT, 0, 49, false), "64 once rounded up to 16");
+        assert!(uses_private_stack(ProgType::TRACING, 24, 64, false), "tp_btf");
+        assert!(!uses_private_stack(ProgType::TRACING, 28, 64, false), "an iterator");
+        assert!(!uses_private_stack(ProgType::TRACEPOINT, 0, 48, false));
+        assert!(!uses_private_stack(ProgType::TRACEPOINT, 0, 64, true), "a tail call");
+        assert!(!uses_private_stack(ProgType::KPROBE, 0, 256, false));
+        assert!(!uses_private_stack(ProgType::SOCKET_FILTER, 0, 256, false));
     }
 
     /// Sizes measured on this kernel: /tmp/jit/live/load.py and chain.py load each program as a
@@ -728,14 +797,14 @@ mod tests {
             let mut v = vec![ins(0x61, 0, 1, 112, 0), ins(0x15, 0, 0, fives + twos, 0)];
             fill(&mut v, fives, twos);
             v.push(EXIT);
-            assert_eq!(jited_len(&v, 0), Ok(real));
+            assert_eq!(jited_len(&v, 0, false), Ok(real));
         }
         // A loop jcc 125 bytes back stays rel32 (151 B): its own end comes from the previous pass,
         // and addrs start at 64 B per instruction (jitsize.py starts at 0 and says 147).
         let mut v = vec![ins(0xb7, 0, 0, 0, 0), ins(0xb7, 2, 0, 0, 0)];
         fill(&mut v, 23, 0);
         v.extend([ins(0x07, 2, 0, 0, 1), ins(0xa5, 2, 0, -25, 3), EXIT]);
-        assert_eq!(jited_len(&v, 0), Ok(151));
+        assert_eq!(jited_len(&v, 0, false), Ok(151));
         // 30 chained jcc that shrink one per pass: padding starts at pass 15 (3724 B; jitsize.py 3658).
         let mut v = vec![ins(0xb7, 0, 0, 0, 0), ins(0x61, 7, 1, 112, 0), ins(0xb7, 1, 0, 0, 0)];
         for k in 0..30 {
@@ -743,12 +812,12 @@ mod tests {
             fill(&mut v, 22, 3);
         }
         v.push(EXIT);
-        assert_eq!(jited_len(&v, 0), Ok(3724));
+        assert_eq!(jited_len(&v, 0, false), Ok(3724));
     }
 
     #[test]
     fn refused_forms() {
-        let refused = |v: &[[u8; 8]], what: &str| match jited_len(v, 0) {
+        let refused = |v: &[[u8; 8]], what: &str| match jited_len(v, 0, false) {
             Err(JitError::Unsupported { what: w, .. }) => assert!(w.contains(what), "{w}"),
             r => panic!("{r:?}"),
         };
@@ -792,7 +861,7 @@ mod tests {
                     b
                 })
                 .collect();
-            let _ = jited_len(&prog, (next() % 600) as u32);
+            let _ = jited_len(&prog, (next() % 600) as u32, false);
         }
     }
 }

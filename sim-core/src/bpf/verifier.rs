@@ -53,6 +53,10 @@ pub struct Verdict {
     /// rest is dead code, which the verifier removes from an accepted
     /// program ([`super::fixups::remove_dead_code`]). Empty when refused.
     pub seen: Vec<bool>,
+    /// The main program's stack depth (`subprog_info[0].stack_depth`):
+    /// the deepest byte below r10 a visited load, store or helper argument
+    /// reaches (`update_stack_depth`). 0 when refused.
+    pub stack_depth: u32,
 }
 
 /// A refusal: the errno `bpf(BPF_PROG_LOAD)` (or libbpf before it) returns
@@ -89,7 +93,7 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
     let fail = |log: Vec<String>, errno: Errno, message: String| {
         let mut log = log;
         log.push(message.clone());
-        Verdict { log, error: Some(VerifierError { errno, message }), seen: vec![] }
+        Verdict { log, error: Some(VerifierError { errno, message }), seen: vec![], stack_depth: 0 }
     };
     if n == 0 {
         return fail(log, Errno::EINVAL, "empty program".into());
@@ -168,7 +172,8 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
     // what it visits (code behind a branch it knows is not taken is dead).
     let mut walked = Vec::new();
     let mut seen = vec![false; n];
-    let explored = explore(prog, rdonly, &mut walked, &mut seen);
+    let mut depth = 0;
+    let explored = explore(prog, rdonly, &mut walked, &mut seen, &mut depth);
     if let Err(msg) = check_reads(prog, &seen) {
         return fail(log, Errno::EACCES, msg);
     }
@@ -176,7 +181,7 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
     match explored {
         Ok(processed) => {
             log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
-            Verdict { log, error: None, seen }
+            Verdict { log, error: None, seen, stack_depth: depth }
         }
         Err(e) => fail(log, e.errno, e.message),
     }
@@ -245,6 +250,16 @@ pub(super) struct PathState {
     frames: Vec<(usize, [Val; 5])>,
 }
 
+/// `update_stack_depth` for the main program: an access at `at` (an offset
+/// from r10) makes its stack at least `-at` bytes deep. Accesses in a
+/// callee's frame count for the callee (not modelled: a program with
+/// subprograms is not sized by the JIT port).
+fn reach(depth: &mut u32, st: &PathState, at: i64) {
+    if st.frames.is_empty() && (-MAX_BPF_STACK..0).contains(&at) {
+        *depth = (*depth).max(at.unsigned_abs() as u32);
+    }
+}
+
 /// The deepest chain of bpf-to-bpf calls (`MAX_CALL_FRAMES`).
 pub const MAX_CALL_FRAMES: usize = 8;
 
@@ -271,7 +286,13 @@ impl PathState {
 /// [`COMPLEXITY_LIMIT_INSNS`]. Writes its log lines to `log`; returns the
 /// count processed, or the error (negative errno, message); marks in
 /// `seen` each instruction it visits.
-pub(super) fn explore(prog: &ProgDef, rdonly: &[Rdonly], log: &mut Vec<String>, seen: &mut [bool]) -> Result<usize, VerifierError> {
+pub(super) fn explore(
+    prog: &ProgDef,
+    rdonly: &[Rdonly],
+    log: &mut Vec<String>,
+    seen: &mut [bool],
+    stack_depth: &mut u32,
+) -> Result<usize, VerifierError> {
     use super::vm::{alu, jump_taken};
     let insns = &prog.insns;
     let n = insns.len();
@@ -386,6 +407,7 @@ pub(super) fn explore(prog: &ProgDef, rdonly: &[Rdonly], log: &mut Vec<String>, 
                     let size8 = (op >> 3) & 3 == 3;
                     if let Val::Stack(o) = st.regs[src] {
                         stack_in_bounds(o, off, op, "read from", src)?;
+                        reach(stack_depth, &st, o + off);
                     }
                     st.regs[dst] = match st.regs[src] {
                         Val::Stack(o) if size8 => st.stack.get(&(o + off)).copied().unwrap_or(Val::Unknown),
@@ -404,6 +426,7 @@ pub(super) fn explore(prog: &ProgDef, rdonly: &[Rdonly], log: &mut Vec<String>, 
                 2 | 3 => {
                     if let Val::Stack(o) = st.regs[dst] {
                         stack_in_bounds(o, off, op, "write to", dst)?;
+                        reach(stack_depth, &st, o + off);
                         let v = if op & 7 == 3 { st.regs[src] } else { Val::Known(imm as i64 as u64) };
                         let at = o + off;
                         if (op >> 3) & 3 == 3 {
@@ -459,6 +482,11 @@ pub(super) fn explore(prog: &ProgDef, rdonly: &[Rdonly], log: &mut Vec<String>, 
                         // (ARG_PTR_TO_UNINIT_MEM: the slots become STACK_MISC):
                         // what was known there is not any more. The map
                         // helpers only read their key and value.
+                        for r in 1..=5 {
+                            if let Val::Stack(o) = st.regs[r] {
+                                reach(stack_depth, &st, o);
+                            }
+                        }
                         if src != 0 || !matches!(imm, 1..=3) {
                             for r in 1..=5 {
                                 let Val::Stack(o) = st.regs[r] else { continue };
