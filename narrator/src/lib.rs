@@ -35,6 +35,13 @@ pub fn picture_memory(scene: &[u8]) -> String {
     pictures::MemoryScene::decode(scene).map(|s| pictures::memory_svg(&s)).unwrap_or_default()
 }
 
+/// The page-table walk (SVG) of a scene the viewer read from the state
+/// ([`pictures::walk::walk_scene`], encoded); empty if it does not decode.
+#[wasm_bindgen]
+pub fn picture_walk(scene: &[u8]) -> String {
+    pictures::walk::WalkScene::decode(scene).map(|s| pictures::walk::walk_svg(&s)).unwrap_or_default()
+}
+
 /// The BPF object graph (SVG) of a scene the viewer read from the state
 /// ([`pictures::bpf::BpfScene::of`], encoded); empty if it does not decode.
 #[wasm_bindgen]

@@ -15,6 +15,8 @@
 //!   a line from each page to the physical frame its page-table entry
 //!   names. After fork two processes' lines meet at one frame; a
 //!   copy-on-write break moves one of them to a new frame.
+//! - The page-table walk ([`walk`]): the address's index fields, CR3, the
+//!   entry used at each level and where it points.
 //! - The BPF object graph ([`bpf`]): processes' fds, pins, links,
 //!   programs, struct_ops registrations and maps, an arrow per reference.
 
@@ -22,6 +24,7 @@
 
 pub mod bpf;
 pub mod mcu;
+pub mod walk;
 
 use sim_core::arch::{PTE_P, PTE_RW};
 use sim_core::linux::{Backing, Focus as LF, FrameKind, LinuxState, Mm};

@@ -132,6 +132,14 @@ await check("pictures: after fork two processes' pages meet at one frame; the BP
   const focusable = await page.$$eval("svg.pic-memory g[tabindex='0'] > title", (ts) => ts.length);
   assert(focusable >= 4, `focusable items: ${focusable}`);
   await page.screenshot({ path: join(out, "15-picture-fork.png"), fullPage: true });
+  // The walk figure: paging-walk's retried store, at its last level.
+  await page.goto(base + "?lesson=paging-walk&step=15");
+  await page.waitForSelector("svg.pic-walk g.pic-page", { state: "attached" });
+  const walkDesc = await page.textContent("#pic-walk-desc");
+  assert(walkDesc.includes("CR3 names frame") && walkDesc.includes("the walk reaches frame"), walkDesc);
+  const used = await page.$$eval("svg.pic-walk g.pic-field.used > title", (ts) => ts.map((t) => t.textContent));
+  assert(used.length === 4 && used[2].includes("PD index, 128"), JSON.stringify(used));
+  await page.screenshot({ path: join(out, "19-picture-walk.png"), fullPage: false });
   await page.goto(base + "?lesson=bpf-map-sharing&step=40");
   await page.waitForSelector("svg.pic-bpf path.pic-ref", { state: "attached" });
   const refs = await page.$$eval("svg.pic-bpf path.pic-ref", (ps) => ps.map((p) => [p.dataset.from, p.dataset.to]));

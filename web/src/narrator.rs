@@ -32,6 +32,10 @@ mod imp {
         Some(pictures::bpf::bpf_svg(scene))
     }
 
+    pub fn walk_picture(scene: &pictures::walk::WalkScene) -> Option<String> {
+        Some(pictures::walk::walk_svg(scene))
+    }
+
     pub fn mcu_view(mcu: &sim_core::mcu::McuState, st: &State, x: &pictures::mcu::McuExtra) -> Option<String> {
         let x = pictures::mcu::McuExtra { files: pictures::mcu::text_files(&st.linux.files), ..x.clone() };
         Some(pictures::mcu::mcu_html(mcu, &x))
@@ -72,6 +76,9 @@ export function narrator_mcu(what, key, cpu, ram) {
 export function narrator_picture_memory(scene) {
   return narrator ? narrator.picture_memory(scene) : undefined;
 }
+export function narrator_picture_walk(scene) {
+  return narrator ? narrator.picture_walk(scene) : undefined;
+}
 export function narrator_picture_bpf(scene) {
   return narrator ? narrator.picture_bpf(scene) : undefined;
 }
@@ -87,6 +94,7 @@ export function narrator_view_mcu(key, cpu, ram, io, firmware, extra) {
         fn narrator_mcu(what: &[u8], key: u32, cpu: &[u8], ram: &[u8]) -> Option<String>;
         fn narrator_picture_memory(scene: &[u8]) -> Option<String>;
         fn narrator_picture_bpf(scene: &[u8]) -> Option<String>;
+        fn narrator_picture_walk(scene: &[u8]) -> Option<String>;
         fn narrator_view_mcu(key: u32, cpu: &[u8], ram: &[u8], io: &[u8], firmware: &str, extra: &[u8]) -> Option<String>;
     }
 
@@ -124,6 +132,10 @@ export function narrator_view_mcu(key, cpu, ram, io, firmware, extra) {
 
     pub fn memory_picture(scene: &pictures::MemoryScene) -> Option<String> {
         narrator_picture_memory(&scene.encode()).filter(|s| !s.is_empty())
+    }
+
+    pub fn walk_picture(scene: &pictures::walk::WalkScene) -> Option<String> {
+        narrator_picture_walk(&scene.encode()).filter(|s| !s.is_empty())
     }
 
     pub fn text(ev: &SealedEvent, after: &State) -> Option<(String, String)> {
@@ -182,6 +194,12 @@ thread_local! {
     /// the picture as it was is neither encoded nor drawn again.
     static LAST_MEMORY: std::cell::RefCell<Option<(pictures::MemoryScene, String)>> = const { std::cell::RefCell::new(None) };
     static LAST_GRAPH: std::cell::RefCell<Option<(pictures::bpf::BpfScene, String)>> = const { std::cell::RefCell::new(None) };
+    static LAST_WALK: std::cell::RefCell<Option<(pictures::walk::WalkScene, String)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The page-table walk of a scene, drawn by the narrator module once it is here.
+pub fn walk_picture(scene: &pictures::walk::WalkScene) -> Option<String> {
+    cached(&LAST_WALK, scene, imp::walk_picture)
 }
 
 /// `draw(scene)`, or the SVG drawn last time for an equal scene.

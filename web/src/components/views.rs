@@ -80,7 +80,7 @@ fn svg_html(svg: String, ids: &str) -> Html {
     let svg = if ids.is_empty() {
         svg
     } else {
-        svg.replace("pic-arrow)", "pic2-arrow)")
+        svg.replace("url(#pic-", "url(#pic2-")
             .replace("id=\"pic-", "id=\"pic2-")
             .replace("-title pic-", "-title pic2-")
             .replace("labelledby=\"pic-", "labelledby=\"pic2-")
@@ -94,6 +94,7 @@ pub fn views(p: &ViewsProps) -> Html {
     let tl = p.loaded.timeline.borrow();
     let st = tl.state();
     let run = &p.loaded.run;
+    let mut walk_levels: Vec<(Pfn, usize)> = Vec::new();
     let (marks, subject) = match p.pos.checked_sub(1).and_then(|i| tl.event(i).map(|e| (i, e))) {
         None => (Marks { changed: Vec::new(), walk: Vec::new() }, None),
         Some((i, e)) => {
@@ -107,7 +108,13 @@ pub fn views(p: &ViewsProps) -> Html {
                 match ev.kind() {
                     EventKind::Walk => walk.extend(ev.focus_all()),
                     EventKind::Tlb | EventKind::Syscall => {}
+                    // The page fault a walk ended in shows the walk.
+                    EventKind::Fault if j == i => {}
                     _ => break,
+                }
+                // A walk starts after the TLB's miss (or refusal).
+                if ev.kind() == EventKind::Tlb && !walk.is_empty() {
+                    break;
                 }
             }
             let op_pid = run.steps.get(k).and_then(|s| s.pid);
@@ -119,6 +126,15 @@ pub fn views(p: &ViewsProps) -> Html {
                 Focus::Linux(LF::Proc { pid }) | Focus::Linux(LF::Vma { pid, .. }) | Focus::Linux(LF::Fd { pid, .. }) => Some(pid),
                 _ => None,
             });
+            // The levels in walk order, for the walk figure.
+            walk_levels = walk
+                .iter()
+                .rev()
+                .filter_map(|f| match f {
+                    Focus::Linux(LF::Pte { table, index }) => Some((*table, *index)),
+                    _ => None,
+                })
+                .collect();
             (Marks { changed: sorted(e.touched(st).into_iter().collect()), walk: sorted(walk) }, subject.or(op_pid).or(spawned))
         }
     };
@@ -144,8 +160,17 @@ pub fn views(p: &ViewsProps) -> Html {
     });
     let picture = memory.then(|| crate::narrator::memory_picture(&pictures::memory_scene(&st.linux, &marks.changed))).flatten();
     let tables_hidden = picture.is_some() && !p.tables;
+    // The walk figure while the step walks the page tables.
+    let walk_svg = pictures::walk::walk_scene(&st.linux, &walk_levels).and_then(|w| crate::narrator::walk_picture(&w));
     html! {
         <div class="views">
+            if let Some(svg) = walk_svg {
+                <section class="view picture walk" aria-labelledby={format!("h-walk{}", p.ids)}>
+                    <h3 id={format!("h-walk{}", p.ids)}>{"The page-table walk"}</h3>
+                    <p class="legend">{"Each index field of the address picks one entry; each entry names the next table, the last one the page."}</p>
+                    { svg_html(svg, p.ids) }
+                </section>
+            }
             if let Some(svg) = picture {
                 <section class="view picture" aria-labelledby={format!("h-picture{}", p.ids)}>
                     <h3 id={format!("h-picture{}", p.ids)}>{"Pages and frames"}
