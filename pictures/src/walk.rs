@@ -111,6 +111,19 @@ pub fn walk_scene(st: &LinuxState, levels: &[(Pfn, usize)]) -> Option<WalkScene>
     })
 }
 
+/// The used slot as its box shows it: `[index] → frame N`, or without
+/// the word "frame" where that does not fit in `chars`.
+fn slot_label(index: u32, next: Option<Pfn>, chars: usize) -> String {
+    let long = match next {
+        Some(f) => format!("[{index}] → frame {f}"),
+        None => format!("[{index}] empty"),
+    };
+    match next {
+        Some(f) if long.chars().count() > chars => format!("[{index}] → {f}"),
+        _ => long,
+    }
+}
+
 const W: u32 = 760;
 const FIELD_Y: u32 = 26;
 const FIELD_H: u32 = 44;
@@ -211,7 +224,7 @@ pub fn walk_svg(s: &WalkScene) -> String {
         let chars = (bw / 7) as usize;
         let _ = write!(
             body,
-            r#"<g class="pic-table{}" tabindex="0"><title>{}</title><rect x="{bx}" y="{TABLE_Y}" width="{}" height="{TABLE_H}" rx="3"/><text x="{}" y="{}">{}</text><text x="{}" y="{}">frame {}</text><rect class="pic-slot" x="{}" y="{}" width="{}" height="18"/><text x="{}" y="{}">[{}] {}</text><text class="pic-bits" x="{}" y="{}">{:#x}</text><text class="pic-bits" x="{}" y="{}">{}</text></g>"#,
+            r#"<g class="pic-table{}" tabindex="0"><title>{}</title><rect x="{bx}" y="{TABLE_Y}" width="{}" height="{TABLE_H}" rx="3"/><text x="{}" y="{}">{}</text><text x="{}" y="{}">frame {}</text><rect class="pic-slot" x="{}" y="{}" width="{}" height="18"/><text x="{}" y="{}">{}</text><text class="pic-bits" x="{}" y="{}">{:#x}</text><text class="pic-bits" x="{}" y="{}">{}</text></g>"#,
             if present { "" } else { " fault" },
             esc(&title),
             bw - 16,
@@ -226,8 +239,7 @@ pub fn walk_svg(s: &WalkScene) -> String {
             bw - 20,
             bx + 6,
             TABLE_Y + 53,
-            st.index,
-            esc(&cut(&st.next.map_or("empty".to_string(), |f| format!("→ frame {f}")), chars.saturating_sub(4))),
+            esc(&slot_label(st.index, st.next, chars)),
             bx + 6,
             TABLE_Y + 72,
             st.entry,

@@ -565,6 +565,22 @@ await check(`jumps in a ${key === "10k" ? "10,000" : "20,000"}-event trace`, asy
 });
 }
 
+await check("no serious accessibility violations (axe-core)", async () => {
+  const axePath = join(root, "tools", "node_modules", "axe-core", "axe.min.js");
+  const found = [];
+  for (const url of [base + "?lesson=paging-walk&step=15", base + "?lesson=fork-cow&step=36", base + "?lesson=bpf-map-sharing&step=40", base + "?lesson=mcu-startup&step=20", base + "?lesson=handles-vs-pids&step=10"]) {
+    await page.goto(url);
+    await page.waitForSelector("#position");
+    await page.addScriptTag({ path: axePath });
+    const r = await page.evaluate(async () => (await globalThis.axe.run(document, { resultTypes: ["violations"] })).violations);
+    for (const v of r.filter((v) => v.impact === "serious" || v.impact === "critical")) {
+      found.push(`${url}: ${v.id} (${v.impact}): ${v.help}; ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+    }
+  }
+  metrics.axe_serious = found.length;
+  assert(found.length === 0, found.join("\n"));
+});
+
 await check("no uncaught errors in the page, no favicon 404, no passive-listener errors", async () => {
   assert(errors.length === 0, errors.join("\n"));
   assert(noise.length === 0, noise.join("\n"));

@@ -155,9 +155,10 @@ fn setup(browser: bool) -> R {
     }
     // binaryen's wasm-opt: the page is size-optimised by every build
     // (`serve` as well as the tests), so it is installed by every setup;
-    // playwright-core only for the browser tests.
+    // playwright-core (and axe-core, the accessibility check) only for the
+    // browser tests.
     let tools = root().join("tools");
-    let want: &[&str] = if browser { &["binaryen@132", "playwright-core@1"] } else { &["binaryen@132"] };
+    let want: &[&str] = if browser { &["binaryen@132", "playwright-core@1", "axe-core@4"] } else { &["binaryen@132"] };
     let missing = want.iter().any(|p| !tools.join("node_modules").join(p.split('@').next().unwrap_or(p)).exists());
     if missing {
         std::fs::create_dir_all(&tools).map_err(|e| e.to_string())?;

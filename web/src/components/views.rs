@@ -338,9 +338,9 @@ fn vmas(st: &State, images: &[FileSegments], pid: Pid, mm: &Mm, m: &Marks) -> Ht
 
 fn page_table_tree(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
     html! {
-        <div class="pt-tree" role="tree" aria-label={format!("page tables of process {pid}")}>
+        <div class="pt-tree">
             <p class="cr3">{ format!("CR3 → frame {}{}", mm.root, if st.linux.globals.current == Some(pid) { " (loaded)" } else { "" }) }</p>
-            { table(st, mm.root, 0, 0, m) }
+            <ul role="tree" aria-label={format!("page tables of process {pid}")}>{ table(st, mm.root, 0, 0, m) }</ul>
         </div>
     }
 }
@@ -366,8 +366,11 @@ fn table(st: &State, t: Pfn, level: usize, base: u64, m: &Marks) -> Html {
     rows.sort();
     let more = present.len() + marked.len() - rows.len();
     html! {
+        // A table is a tree item (its heading) whose group holds its entries;
+        // an entry naming a lower table holds that table's item (WAI-ARIA tree).
+        <li role="treeitem" aria-expanded="true" class="table-node">
+        <span class="table-head">{ format!("{} table in frame {} ({} of {} entries present)", fmt.level_name(level), t, present.len(), fmt.entries()) }</span>
         <ul role="group" class={format!("level-{level}")}>
-            <li class="table-head">{ format!("{} table in frame {} ({} of {} entries present)", fmt.level_name(level), t, present.len(), fmt.entries()) }</li>
             { for rows.iter().map(|(i, e)| {
                 let f = Focus::Linux(LF::Pte { table: t, index: *i });
                 let va = base + fmt.span(level) * *i as u64;
@@ -382,12 +385,13 @@ fn table(st: &State, t: Pfn, level: usize, base: u64, m: &Marks) -> Html {
                 html! {
                     <li role="treeitem" class={m.class(&f)}>
                         <span class="entry"><code>{ label }</code>{ m.badge(&f) }</span>
-                        if !leaf && e & PTE_P != 0 { { table(st, fmt.pte_pfn(*e), level + 1, va, m) } }
+                        if !leaf && e & PTE_P != 0 { <ul role="group" class="sub">{ table(st, fmt.pte_pfn(*e), level + 1, va, m) }</ul> }
                     </li>
                 }
             }) }
-            if more > 0 { <li>{ format!("… {more} more present entries not shown") }</li> }
+            if more > 0 { <li role="treeitem" aria-disabled="true">{ format!("… {more} more present entries not shown") }</li> }
         </ul>
+        </li>
     }
 }
 
