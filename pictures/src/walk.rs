@@ -130,6 +130,18 @@ const FIELD_H: u32 = 44;
 const TABLE_Y: u32 = 120;
 const TABLE_H: u32 = 96;
 
+/// A dashed arrow from the bottom of the address field centred at `from_x`
+/// down to (`to_x`, `to_y`): the field picks what it points at.
+fn index_arrow(out: &mut String, from_x: f64, to_x: u32, to_y: u32) {
+    let _ = write!(
+        out,
+        r#"<path class="pic-index" marker-end="url(#pic-walk-arrow)" d="M{from_x:.1} {} C{from_x:.1} {} {to_x} {} {to_x} {to_y}"/>"#,
+        FIELD_Y + FIELD_H,
+        TABLE_Y - 20,
+        TABLE_Y - 30,
+    );
+}
+
 /// The walk figure (SVG) of `s`.
 pub fn walk_svg(s: &WalkScene) -> String {
     let n = s.names.len().max(1) as u32;
@@ -248,17 +260,7 @@ pub fn walk_svg(s: &WalkScene) -> String {
             esc(&cut(&st.flags, chars + 2)),
         );
         // The index field picks the slot; the entry names the next frame.
-        let fx = field_mid.get(l).copied().unwrap_or(0.0);
-        let _ = write!(
-            arrows,
-            r#"<path class="pic-index" marker-end="url(#pic-walk-arrow)" d="M{fx:.1} {} C{fx:.1} {} {} {} {} {}"/>"#,
-            FIELD_Y + FIELD_H,
-            TABLE_Y - 20,
-            bx + (bw - 16) / 2,
-            TABLE_Y - 30,
-            bx + (bw - 16) / 2,
-            TABLE_Y + 38
-        );
+        index_arrow(&mut arrows, field_mid.get(l).copied().unwrap_or(0.0), bx + (bw - 16) / 2, TABLE_Y + 38);
         if present {
             let _ = write!(
                 arrows,
@@ -294,17 +296,7 @@ pub fn walk_svg(s: &WalkScene) -> String {
         esc(&cut(&words, (bw / 7) as usize)),
     );
     if class == "pic-page" {
-        let ox = field_mid.last().copied().unwrap_or(0.0);
-        let _ = write!(
-            arrows,
-            r#"<path class="pic-index" marker-end="url(#pic-walk-arrow)" d="M{ox:.1} {} C{ox:.1} {} {} {} {} {}"/>"#,
-            FIELD_Y + FIELD_H,
-            TABLE_Y - 20,
-            end + (bw - 16) / 2,
-            TABLE_Y - 30,
-            end + (bw - 16) / 2,
-            TABLE_Y + 24
-        );
+        index_arrow(&mut arrows, field_mid.last().copied().unwrap_or(0.0), end + (bw - 16) / 2, TABLE_Y + 24);
     }
     let h = TABLE_Y + TABLE_H + 8;
     format!(

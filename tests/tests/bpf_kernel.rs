@@ -789,17 +789,11 @@ const XLATED_GAPS: &[(&str, &str)] = &[
     ("cpufreq.bpf.o/do_sample", "a branch the kernel's range tracking decides (scalar bounds), ours explores both ways"),
     ("ksnoop.bpf.o/kprobe_entry", "branches decided by scalar ranges, as in cpufreq"),
     ("ksnoop.bpf.o/kprobe_return", "branches decided by scalar ranges, as in cpufreq"),
-    ("llcstat.bpf.o/on_cache_miss", "perf_event context access conversion (pe_prog_convert_ctx_access)"),
-    ("llcstat.bpf.o/on_cache_ref", "perf_event context access conversion (pe_prog_convert_ctx_access)"),
 ];
 
 /// Programs whose JIT image size (`bytes_jited`) the simulator gets wrong,
 /// with the reason (same rule as [`XLATED_GAPS`]).
-const JITED_GAPS: &[(&str, &str)] = &[
-    ("cpufreq.bpf.o/do_sample", "follows from its bytes_xlated"),
-    ("llcstat.bpf.o/on_cache_miss", "follows from its bytes_xlated"),
-    ("llcstat.bpf.o/on_cache_ref", "follows from its bytes_xlated"),
-];
+const JITED_GAPS: &[(&str, &str)] = &[("cpufreq.bpf.o/do_sample", "follows from its bytes_xlated")];
 
 /// Every program of Debian's libbpf-tools, loaded by the real `bpftool prog
 /// loadall` and by the simulator's: the instructions the kernel keeps after

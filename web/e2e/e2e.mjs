@@ -139,6 +139,16 @@ await check("pictures: after fork two processes' pages meet at one frame; the BP
   assert(walkDesc.includes("CR3 names frame") && walkDesc.includes("the walk reaches frame"), walkDesc);
   const used = await page.$$eval("svg.pic-walk g.pic-field.used > title", (ts) => ts.map((t) => t.textContent));
   assert(used.length === 4 && used[2].includes("PD index, 128"), JSON.stringify(used));
+  // Keyboard: Tab reaches the picture's items, the arrows move between them, the lesson stays put.
+  const before = await position();
+  await page.focus("svg.pic-walk g.pic-field");
+  await page.keyboard.press("ArrowRight");
+  await page.keyboard.press("ArrowRight");
+  const focused = await page.evaluate(() => document.activeElement?.querySelector("title")?.textContent);
+  assert(focused && focused.startsWith("bits 29-21: PD index"), `focus after two arrows: ${focused}`);
+  await page.keyboard.press("ArrowLeft");
+  assert((await page.evaluate(() => document.activeElement?.querySelector("title")?.textContent)).startsWith("bits 38-30"), "ArrowLeft goes back");
+  assert((await position()) === before, `the arrows on a picture do not step: ${before} then ${await position()}`);
   await page.screenshot({ path: join(out, "19-picture-walk.png"), fullPage: false });
   await page.goto(base + "?lesson=bpf-map-sharing&step=40");
   await page.waitForSelector("svg.pic-bpf path.pic-ref", { state: "attached" });

@@ -540,7 +540,13 @@ pub fn app(props: &AppProps) -> Html {
                         return;
                     };
                     // The element typed in, also inside a <memsim-lesson>'s shadow root.
-                    let tag = e.composed_path().get(0).dyn_into::<web_sys::Element>().map(|el| el.tag_name()).unwrap_or_default();
+                    let first = e.composed_path().get(0).dyn_into::<web_sys::Element>().ok();
+                    // An arrow on a picture's item moves to its neighbour instead.
+                    if first.as_ref().is_some_and(|el| el.tag_name() == "g" && picture_focus(el, &e.key())) {
+                        e.prevent_default();
+                        return;
+                    }
+                    let tag = first.map(|el| el.tag_name()).unwrap_or_default();
                     let typing = matches!(tag.as_str(), "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON");
                     let in_text = tag == "TEXTAREA";
                     // The browser's and the system's own shortcuts (Alt+← is Back), and typing.
@@ -780,4 +786,22 @@ pub fn app(props: &AppProps) -> Html {
             <main>{ body }</main>
         </div>
     }
+}
+
+/// Arrow keys on an item of a picture (an SVG `g` reachable with Tab): → and
+/// ↓ focus the picture's next item, ← and ↑ the previous one, wrapping
+/// around; whether the focus moved (then the lesson does not step).
+fn picture_focus(item: &web_sys::Element, key: &str) -> bool {
+    let forward = match key {
+        "ArrowRight" | "ArrowDown" => true,
+        "ArrowLeft" | "ArrowUp" => false,
+        _ => return false,
+    };
+    let Ok(Some(svg)) = item.closest("svg.pic") else { return false };
+    let Ok(items) = svg.query_selector_all("g[tabindex='0']") else { return false };
+    let n = items.length();
+    let node: &web_sys::Node = item.as_ref();
+    let Some(at) = (0..n).find(|&i| items.get(i).is_some_and(|x| x.is_same_node(Some(node)))) else { return false };
+    let next = if forward { (at + 1) % n } else { (at + n - 1) % n };
+    items.get(next).and_then(|x| x.dyn_into::<web_sys::SvgElement>().ok()).is_some_and(|x| x.focus().is_ok())
 }

@@ -604,7 +604,8 @@ impl Ctx<'_> {
             let tag = kernel::prog_tag(&insns);
             // bpf_check's rewrites, then the JIT (bpf_prog_select_runtime).
             let maps = &self.h.bpf.maps;
-            let live = super::fixups::remove_dead_code(&insns, &verdict.seen);
+            let (converted, seen) = super::fixups::convert_ctx_accesses(p.prog_type, &insns, &verdict.seen, &verdict.ctx_loads);
+            let live = super::fixups::remove_dead_code(&converted, &seen);
             let xlated = super::fixups::misc_fixups(
                 &live,
                 |m| maps.get(&m).map(|k| &k.def),

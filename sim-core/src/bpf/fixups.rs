@@ -26,7 +26,7 @@
 //! The instructions made here are only counted and compiled for their
 //! size: the simulator's interpreter runs the program as loaded.
 
-use super::types::MapType;
+use super::types::{MapType, ProgType};
 use super::vm::insn;
 use super::MapDef;
 
@@ -464,6 +464,62 @@ fn is_cond_jump(op: u8) -> bool {
     }
 }
 
+/// `convert_ctx_accesses` for the program types whose context the
+/// simulator rewrites, given which instructions load through the context
+/// pointer ([`super::Verdict::ctx_loads`]) and which a path reached: the
+/// instructions and the `seen` marks, with each rewritten load replaced by
+/// its sequence (the new instructions are reached as the load was). The
+/// kernel runs it after the dead-code passes; the result is the same, as
+/// those only look at jumps and `seen`.
+///
+/// perf_event (`pe_prog_convert_ctx_access`, kernel/trace/bpf_trace.c): the
+/// program sees `struct bpf_perf_event_data` (`regs` at 0, `sample_period`
+/// at 168, `addr` at 176), the kernel passes `struct
+/// bpf_perf_event_data_kern` (`regs` at 0, `data` at 8): `sample_period` is
+/// `data->period` (offset 8 in 6.18's `perf_sample_data`), `addr` is
+/// `data->addr` (184), a register is `regs->…` through the pointer. A
+/// load narrower than the 8-byte field keeps its low bytes (`BPF_AND`, after
+/// a shift for an upper part). Other types keep their loads (kprobe and
+/// tracepoint contexts are the kernel's own layout).
+pub fn convert_ctx_accesses(prog_type: ProgType, insns: &[[u8; 8]], seen: &[bool], ctx_loads: &[bool]) -> (Vec<[u8; 8]>, Vec<bool>) {
+    let (mut out, mut marks) = (insns.to_vec(), seen.to_vec());
+    if prog_type != ProgType::PERF_EVENT || ctx_loads.len() != insns.len() || seen.len() != insns.len() {
+        return (out, marks);
+    }
+    const LDX_DW: u8 = 0x79;
+    for pos in (0..insns.len()).rev().filter(|&i| ctx_loads[i]) {
+        let ins = insns[pos];
+        let (dst, src) = (ins[1] & 0x0f, ins[1] >> 4);
+        let off = i16::from_le_bytes([ins[2], ins[3]]);
+        let size = [4i16, 2, 1, 8][usize::from((ins[0] >> 3) & 3)];
+        let (field, data_off) = match off {
+            168..=175 => (168, Some(8)),
+            176..=183 => (176, Some(184)),
+            _ => (off, None),
+        };
+        let mut block = match data_off {
+            Some(at) => vec![insn(LDX_DW, dst, src, 8, 0), insn(LDX_DW, dst, dst, at, 0)],
+            None => vec![insn(LDX_DW, dst, src, 0, 0), insn(LDX_DW, dst, dst, off, 0)],
+        };
+        // The narrow load of a u64 field (bpf_ctx_narrow_access_offset, little-endian).
+        if data_off.is_some() && size < 8 {
+            let shift = i32::from(off - field) * 8;
+            if shift != 0 {
+                block.push(insn(0x77, dst, 0, 0, shift)); // BPF_ALU64 | BPF_RSH | BPF_K
+            }
+            block.push(insn(0x54, dst, 0, 0, ((1u64 << (size * 8)) - 1) as u32 as i32));
+            // BPF_ALU | BPF_AND | BPF_K
+        }
+        let n = block.len();
+        if !patch(&mut out, pos, block) {
+            return (insns.to_vec(), seen.to_vec());
+        }
+        let reached = marks[pos];
+        marks.splice(pos..=pos, std::iter::repeat_n(reached, n));
+    }
+    (out, marks)
+}
+
 /// The privileged verifier's dead-code passes over an accepted program,
 /// given which instructions its paths reached (`seen`, from the
 /// [`super::Verdict`]): `opt_hard_wire_dead_code_branches`,
@@ -535,6 +591,39 @@ pub fn misc_fixups<'a>(insns: &[[u8; 8]], map: impl Fn(u32) -> Option<&'a MapDef
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// llcstat's `ctx->sample_period`, the upper half of `addr` and a
+    /// register: the perf_event context loads as 6.18 rewrites them
+    /// (`bpftool prog dump xlated` of llcstat on the reference kernel
+    /// shows the first: `r7 = *(u64 *)(r1 +8); r7 = *(u64 *)(r7 +8)`).
+    #[test]
+    fn perf_event_context_loads_are_rewritten() {
+        let prog =
+            [insn(0x79, 7, 1, 168, 0), insn(0x61, 2, 1, 180, 0), insn(0x79, 3, 1, 16, 0), insn(0xb7, 0, 0, 0, 0), insn(0x95, 0, 0, 0, 0)];
+        let def = crate::bpf::ProgDef::from_insns(ProgType::PERF_EVENT, prog.to_vec());
+        let v = crate::bpf::verify(&def);
+        assert_eq!(v.error, None);
+        assert_eq!(v.ctx_loads, [true, true, true, false, false]);
+        let (out, seen) = convert_ctx_accesses(ProgType::PERF_EVENT, &prog, &v.seen, &v.ctx_loads);
+        assert_eq!(
+            out,
+            [
+                insn(0x79, 7, 1, 8, 0),
+                insn(0x79, 7, 7, 8, 0),
+                insn(0x79, 2, 1, 8, 0),
+                insn(0x79, 2, 2, 184, 0),
+                insn(0x77, 2, 0, 0, 32),
+                insn(0x54, 2, 0, 0, -1),
+                insn(0x79, 3, 1, 0, 0),
+                insn(0x79, 3, 3, 16, 0),
+                prog[3],
+                prog[4],
+            ]
+        );
+        assert_eq!(seen, vec![true; 10]);
+        let kprobe = convert_ctx_accesses(ProgType::KPROBE, &prog, &v.seen, &v.ctx_loads);
+        assert_eq!(kprobe.0, prog, "a kprobe's context is the kernel's pt_regs: nothing to rewrite");
+    }
 
     fn def(kind: MapType, max_entries: u32, value_size: u32) -> MapDef {
         MapDef::new("m", kind, 4, value_size, max_entries)

@@ -57,6 +57,10 @@ pub struct Verdict {
     /// the deepest byte below r10 a visited load, store or helper argument
     /// reaches (`update_stack_depth`). 0 when refused.
     pub stack_depth: u32,
+    /// Which instructions load through the context pointer on a visited
+    /// path (`insn_aux_data[i].ptr_type == PTR_TO_CTX`), for
+    /// [`super::fixups::convert_ctx_accesses`]. Empty when refused.
+    pub ctx_loads: Vec<bool>,
 }
 
 /// A refusal: the errno `bpf(BPF_PROG_LOAD)` (or libbpf before it) returns
@@ -93,7 +97,7 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
     let fail = |log: Vec<String>, errno: Errno, message: String| {
         let mut log = log;
         log.push(message.clone());
-        Verdict { log, error: Some(VerifierError { errno, message }), seen: vec![], stack_depth: 0 }
+        Verdict { log, error: Some(VerifierError { errno, message }), seen: vec![], stack_depth: 0, ctx_loads: vec![] }
     };
     if n == 0 {
         return fail(log, Errno::EINVAL, "empty program".into());
@@ -172,8 +176,8 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
     // what it visits (code behind a branch it knows is not taken is dead).
     let mut walked = Vec::new();
     let mut seen = vec![false; n];
-    let mut depth = 0;
-    let explored = explore(prog, rdonly, &mut walked, &mut seen, &mut depth);
+    let (mut depth, mut ctx_loads) = (0, vec![false; n]);
+    let explored = explore(prog, rdonly, &mut walked, &mut seen, &mut Found { stack_depth: &mut depth, ctx_loads: &mut ctx_loads });
     if let Err(msg) = check_reads(prog, &seen) {
         return fail(log, Errno::EACCES, msg);
     }
@@ -181,7 +185,7 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
     match explored {
         Ok(processed) => {
             log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
-            Verdict { log, error: None, seen, stack_depth: depth }
+            Verdict { log, error: None, seen, stack_depth: depth, ctx_loads }
         }
         Err(e) => fail(log, e.errno, e.message),
     }
@@ -219,6 +223,10 @@ pub(super) enum Val {
     Unknown,
     /// The frame pointer plus this offset.
     Stack(i64),
+    /// The context pointer the program was called with (`PTR_TO_CTX`),
+    /// unmodified: a load through it is a context access the verifier
+    /// rewrites (`convert_ctx_accesses`).
+    Ctx,
     /// A pointer into the value of a frozen read-only map (`.rodata`,
     /// `.kconfig`): which of [`Rdonly`] and the offset in it.
     Rdonly(u16, i64),
@@ -248,6 +256,14 @@ pub(super) struct PathState {
     regs: [Val; 11],
     stack: BTreeMap<i64, Val>,
     frames: Vec<(usize, [Val; 5])>,
+}
+
+/// What the walk records for the rewrites after it.
+pub(super) struct Found<'a> {
+    /// The main program's stack depth ([`Verdict::stack_depth`]).
+    pub stack_depth: &'a mut u32,
+    /// The context loads ([`Verdict::ctx_loads`]).
+    pub ctx_loads: &'a mut [bool],
 }
 
 /// `update_stack_depth` for the main program: an access at `at` (an offset
@@ -291,7 +307,7 @@ pub(super) fn explore(
     rdonly: &[Rdonly],
     log: &mut Vec<String>,
     seen: &mut [bool],
-    stack_depth: &mut u32,
+    found: &mut Found,
 ) -> Result<usize, VerifierError> {
     use super::vm::{alu, jump_taken};
     let insns = &prog.insns;
@@ -316,7 +332,7 @@ pub(super) fn explore(
         }
     }
     let mut regs = [Val::Uninit; 11];
-    regs[1] = Val::Unknown; // the context pointer
+    regs[1] = Val::Ctx;
     regs[10] = Val::Stack(0);
     // (pc, state, length of the path when this branch was pushed)
     let mut branches: Vec<(usize, PathState, usize)> = vec![(0, PathState { regs, stack: BTreeMap::new(), frames: vec![] }, 0)];
@@ -407,7 +423,12 @@ pub(super) fn explore(
                     let size8 = (op >> 3) & 3 == 3;
                     if let Val::Stack(o) = st.regs[src] {
                         stack_in_bounds(o, off, op, "read from", src)?;
-                        reach(stack_depth, &st, o + off);
+                        reach(found.stack_depth, &st, o + off);
+                    }
+                    if st.regs[src] == Val::Ctx && op & 0xe0 == 0x60 {
+                        if let Some(c) = found.ctx_loads.get_mut(pc) {
+                            *c = true;
+                        }
                     }
                     st.regs[dst] = match st.regs[src] {
                         Val::Stack(o) if size8 => st.stack.get(&(o + off)).copied().unwrap_or(Val::Unknown),
@@ -426,7 +447,7 @@ pub(super) fn explore(
                 2 | 3 => {
                     if let Val::Stack(o) = st.regs[dst] {
                         stack_in_bounds(o, off, op, "write to", dst)?;
-                        reach(stack_depth, &st, o + off);
+                        reach(found.stack_depth, &st, o + off);
                         let v = if op & 7 == 3 { st.regs[src] } else { Val::Known(imm as i64 as u64) };
                         let at = o + off;
                         if (op >> 3) & 3 == 3 {
@@ -484,7 +505,7 @@ pub(super) fn explore(
                         // helpers only read their key and value.
                         for r in 1..=5 {
                             if let Val::Stack(o) = st.regs[r] {
-                                reach(stack_depth, &st, o);
+                                reach(found.stack_depth, &st, o);
                             }
                         }
                         if src != 0 || !matches!(imm, 1..=3) {
