@@ -251,7 +251,7 @@ pub fn walk_svg(s: &WalkScene) -> String {
             bw - 20,
             bx + 6,
             TABLE_Y + 53,
-            esc(&slot_label(st.index, st.next, chars)),
+            esc(&slot_label(st.index, st.next, chars.saturating_sub(2))),
             bx + 6,
             TABLE_Y + 72,
             st.entry,
