@@ -28,6 +28,10 @@ pub struct WalkScene {
     pub names: Vec<String>,
     /// The top table's frame (what CR3 holds).
     pub root: Pfn,
+    /// The page's address as far as the walk has read it: each index
+    /// times its level's span, made canonical where the format asks
+    /// (x86-64 copies bit 47 upwards). The offset is not part of the walk.
+    pub page: u64,
     /// The levels the walk read, top first.
     pub levels: Vec<WalkStep>,
 }
@@ -48,7 +52,7 @@ pub struct WalkStep {
 }
 
 sim_core::wire_struct! {
-    WalkScene { format, page_shift, index_bits, names, root, levels }
+    WalkScene { format, page_shift, index_bits, names, root, page, levels }
     WalkStep { table, index, entry, flags, next }
 }
 
@@ -61,23 +65,6 @@ impl WalkScene {
     /// Reads what [`WalkScene::encode`] wrote.
     pub fn decode(bytes: &[u8]) -> Option<WalkScene> {
         sim_core::wire::decode(bytes).ok()
-    }
-
-    /// The page's address as far as the walk has read it: each index field
-    /// in its place (bits above the top field copy its highest bit, as a
-    /// canonical x86-64 address does). The offset in the page is not part
-    /// of the walk and stays 0.
-    pub fn page(&self) -> u64 {
-        let n = self.names.len() as u32;
-        let va_bits = self.page_shift + self.index_bits * n;
-        let mut va = 0u64;
-        for (l, s) in self.levels.iter().enumerate() {
-            va |= u64::from(s.index) << (self.page_shift + self.index_bits * (n - 1 - l as u32));
-        }
-        if va_bits < 64 && va >> (va_bits - 1) & 1 == 1 && self.format == "x86-64" {
-            va |= !0u64 << va_bits;
-        }
-        va
     }
 }
 
@@ -101,12 +88,17 @@ pub fn walk_scene(st: &LinuxState, levels: &[(Pfn, usize)]) -> Option<WalkScene>
             }
         })
         .collect();
+    let mut page: u64 = levels.iter().enumerate().map(|(l, &(_, index))| fmt.span(l) * index as u64).sum();
+    if !fmt.is_canonical(sim_core::VirtAddr(page)) {
+        page |= !0u64 << fmt.va_bits();
+    }
     Some(WalkScene {
         format: fmt.to_string(),
         page_shift: fmt.page_shift(),
         index_bits: fmt.index_bits(),
         names: (0..fmt.levels()).map(|l| fmt.level_name(l).to_string()).collect(),
         root,
+        page,
         levels: steps,
     })
 }
@@ -183,7 +175,7 @@ pub fn walk_svg(s: &WalkScene) -> String {
         x += w;
     }
     // The page's address once every index field is read; before, only what is known.
-    let page = s.page();
+    let page = s.page;
     let what = if reached == n {
         format!("page {page:#x}")
     } else {

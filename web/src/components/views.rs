@@ -94,9 +94,8 @@ pub fn views(p: &ViewsProps) -> Html {
     let tl = p.loaded.timeline.borrow();
     let st = tl.state();
     let run = &p.loaded.run;
-    let mut walk_levels: Vec<(Pfn, usize)> = Vec::new();
-    let (marks, subject) = match p.pos.checked_sub(1).and_then(|i| tl.event(i).map(|e| (i, e))) {
-        None => (Marks { changed: Vec::new(), walk: Vec::new() }, None),
+    let (marks, subject, walk_levels) = match p.pos.checked_sub(1).and_then(|i| tl.event(i).map(|e| (i, e))) {
+        None => (Marks { changed: Vec::new(), walk: Vec::new() }, None, Vec::new()),
         Some((i, e)) => {
             let k = tl.op_of(i).unwrap_or(0);
             let start = run.steps.get(k).map(|s| s.first_event).unwrap_or(0);
@@ -107,14 +106,12 @@ pub fn views(p: &ViewsProps) -> Html {
                 let Some(ev) = tl.event(j) else { break };
                 match ev.kind() {
                     EventKind::Walk => walk.extend(ev.focus_all()),
+                    // A walk starts after the TLB's miss (or refusal).
+                    EventKind::Tlb if !walk.is_empty() => break,
                     EventKind::Tlb | EventKind::Syscall => {}
                     // The page fault a walk ended in shows the walk.
                     EventKind::Fault if j == i => {}
                     _ => break,
-                }
-                // A walk starts after the TLB's miss (or refusal).
-                if ev.kind() == EventKind::Tlb && !walk.is_empty() {
-                    break;
                 }
             }
             let op_pid = run.steps.get(k).and_then(|s| s.pid);
@@ -127,7 +124,7 @@ pub fn views(p: &ViewsProps) -> Html {
                 _ => None,
             });
             // The levels in walk order, for the walk figure.
-            walk_levels = walk
+            let levels: Vec<(Pfn, usize)> = walk
                 .iter()
                 .rev()
                 .filter_map(|f| match f {
@@ -135,7 +132,7 @@ pub fn views(p: &ViewsProps) -> Html {
                     _ => None,
                 })
                 .collect();
-            (Marks { changed: sorted(e.touched(st).into_iter().collect()), walk: sorted(walk) }, subject.or(op_pid).or(spawned))
+            (Marks { changed: sorted(e.touched(st).into_iter().collect()), walk: sorted(walk) }, subject.or(op_pid).or(spawned), levels)
         }
     };
     let subject = subject
