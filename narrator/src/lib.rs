@@ -42,11 +42,20 @@ pub fn picture_walk(scene: &[u8]) -> String {
     pictures::walk::WalkScene::decode(scene).map(|s| pictures::walk::walk_svg(&s)).unwrap_or_default()
 }
 
-/// The BPF object graph (SVG) of a scene the viewer read from the state
-/// ([`pictures::bpf::BpfScene::of`], encoded); empty if it does not decode.
+/// The BPF view (object graph and tables, HTML) of what the viewer read
+/// from the state ([`pictures::objects::BpfTables::of`], encoded); empty if
+/// it does not decode.
 #[wasm_bindgen]
-pub fn picture_bpf(scene: &[u8]) -> String {
-    pictures::bpf::BpfScene::decode(scene).map(|s| pictures::bpf::bpf_svg(&s)).unwrap_or_default()
+pub fn view_bpf(tables: &[u8]) -> String {
+    pictures::objects::BpfTables::decode(tables).map(|t| pictures::objects::bpf_html(&t)).unwrap_or_default()
+}
+
+/// The Windows view (handle graph and tables, HTML) of what the viewer read
+/// from the state ([`pictures::objects::NtTables::of`], encoded); empty if
+/// it does not decode.
+#[wasm_bindgen]
+pub fn view_nt(tables: &[u8]) -> String {
+    pictures::objects::NtTables::decode(tables).map(|t| pictures::objects::nt_html(&t)).unwrap_or_default()
 }
 
 /// Whether the board's fixed parts under `key` are here.

@@ -8,7 +8,8 @@
 //! reference is an arrow (each is one count in the object's `refcnt`; an
 //! fd or a pin on a map is a `usercnt` too).
 
-use sim_core::bpf::BpfRef;
+use sim_core::bpf::{BpfRef, BpfState};
+use sim_core::windows::NtState;
 use sim_core::State;
 use std::fmt::Write;
 
@@ -65,21 +66,22 @@ impl BpfScene {
     /// Reads who holds what from the state: the one place the page's BPF
     /// table and picture learn it.
     pub fn of(st: &State) -> BpfScene {
-        let b = &st.bpf;
+        BpfScene::of_objects(&st.bpf, &crate::objects::fd_holders(st))
+    }
+
+    /// Who holds what among the kernel's BPF objects `b`, the processes'
+    /// fds on them being `fds`.
+    pub fn of_objects(b: &BpfState, fds: &[crate::objects::FdHolder]) -> BpfScene {
         let mut s = BpfScene {
             title: "Who holds which BPF object".into(),
             cols: ["fds, pins, registrations", "links", "programs", "maps"].map(String::from).to_vec(),
             ..BpfScene::default()
         };
         let node = |s: &mut BpfScene, key: String, col: u8, label: String| s.nodes.push(Node { key, col, label });
-        for p in st.linux.procs.values() {
-            for (fd, e) in &p.fds {
-                if let Some(r) = st.linux.ofds.get(&e.ofd).and_then(|o| BpfRef::of_file(&o.kind)) {
-                    let k = format!("fd:{}:{fd}", p.pid);
-                    node(&mut s, k.clone(), 0, format!("fd {fd} of {} (pid {})", p.comm, p.pid));
-                    s.edges.push(Edge { from: k, to: key(r) });
-                }
-            }
+        for h in fds {
+            let k = format!("fd:{}:{}", h.pid, h.fd);
+            node(&mut s, k.clone(), 0, format!("fd {} of {} (pid {})", h.fd, h.comm, h.pid));
+            s.edges.push(Edge { from: k, to: key(h.obj) });
         }
         for (path, r) in &b.pins {
             let k = format!("pin:{path}");
@@ -118,9 +120,8 @@ impl BpfScene {
     /// (PspCidTable) points at the process objects it names. An object
     /// lives while its pointer count is above 0 (each handle is one
     /// pointer reference too), whatever its PID.
-    pub fn windows(st: &State) -> BpfScene {
+    pub fn windows(nt: &NtState) -> BpfScene {
         use sim_core::windows::{rights_text, NtKind};
-        let nt = &st.nt;
         let mut s = BpfScene {
             title: "Handle tables, objects and the PID table".into(),
             cols: ["handles", "objects", "PID table"].map(String::from).to_vec(),

@@ -24,6 +24,7 @@
 
 pub mod bpf;
 pub mod mcu;
+pub mod objects;
 pub mod walk;
 
 use sim_core::arch::{PTE_P, PTE_RW};

@@ -76,7 +76,7 @@ fn removing_the_pin_removes_its_arrow() {
 fn each_handle_is_an_arrow_into_its_object_and_each_pid_names_one() {
     for k in [7, 24, 40] {
         let (_, st) = after("handles-vs-pids", k);
-        let scene = BpfScene::windows(&st);
+        let scene = BpfScene::windows(&st.nt);
         let a = arrows(&bpf_svg(&scene));
         for (id, o) in &st.nt.objects {
             let handles = a.iter().filter(|(f, t)| f.starts_with("h:") && *t == format!("obj:{id}")).count();
@@ -85,5 +85,64 @@ fn each_handle_is_an_arrow_into_its_object_and_each_pid_names_one() {
         for (pid, id) in &st.nt.cid {
             assert!(a.contains(&(format!("pid:{pid}"), format!("obj:{id}"))), "step {k}: PID {pid}: {a:?}");
         }
+    }
+}
+
+/// The text of `html` with tags dropped (entities left).
+fn text(html: &str) -> String {
+    let mut out = String::new();
+    let mut tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => tag = true,
+            '>' => {
+                tag = false;
+                out.push(' ');
+            }
+            c if !tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn the_bpf_tables_say_who_holds_each_map_and_what_the_step_freed() {
+    use pictures::objects::{bpf_html, BpfTables, Freed};
+    let (_, st) = after_step(6);
+    let freed = vec![Freed { obj: BpfRef::Map(9), what: "hash gone".into() }];
+    let t = BpfTables::of(&st, freed);
+    // What the narrator module gets is what the viewer read.
+    assert_eq!(BpfTables::decode(&t.encode()).as_ref(), Some(&t));
+    let html = bpf_html(&t);
+    for class in ["bpf-progs", "bpf-maps"] {
+        assert_eq!(html.matches(&format!("<table class=\"{class}\">")).count(), 1, "{class}: {html}");
+    }
+    let maps = text(html.split("<table class=\"bpf-maps\">").nth(1).expect("maps table"));
+    assert!(maps.contains("pin /sys/fs/bpf/demo/maps/counters"), "{maps}");
+    assert!(maps.contains("hash gone: freed at this step; id 9 is gone, a workqueue frees its memory"), "{maps}");
+    for (id, m) in &st.bpf.maps {
+        assert!(maps.contains(&format!("{} {}", m.def.kind, m.def.name)), "map {id}: {maps}");
+    }
+    // The picture comes first, with its legend; every arrow is in it.
+    assert!(html.starts_with("<p class=\"legend\">"), "{html}");
+    assert_eq!(arrows(&html), arrows(&bpf_svg(&BpfScene::of(&st))));
+}
+
+#[test]
+fn the_handle_tables_list_every_process_and_the_pid_free_list() {
+    use pictures::objects::{nt_html, NtTables};
+    let (_, st) = after("handles-vs-pids", 40);
+    let changed = [sim_core::Focus::Linux(sim_core::linux::Focus::Proc { pid: sim_core::Pid(*st.nt.cid.keys().next().expect("a pid")) })];
+    let t = NtTables::of(&st, &changed);
+    assert_eq!(NtTables::decode(&t.encode()).as_ref(), Some(&t));
+    let html = nt_html(&t);
+    let procs = st.nt.objects.values().filter(|o| matches!(o.kind, sim_core::windows::NtKind::Process { .. })).count();
+    assert_eq!(html.matches("<table class=\"handles").count(), procs, "{html}");
+    assert_eq!(html.matches("<table class=\"handles changed\">").count(), 1, "one process changed: {html}");
+    let cid = text(html.split("<table class=\"cid\">").nth(1).expect("PID table"));
+    assert!(cid.contains("PID table (PspCidTable)"), "{cid}");
+    for (i, pid) in st.nt.free_pids.iter().enumerate() {
+        assert!(cid.contains(&format!("{pid} free: number {} in the FIFO free list", i + 1)), "{cid}");
     }
 }

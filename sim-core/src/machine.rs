@@ -343,13 +343,19 @@ impl<W: journal::Points<Focus>> journal::Event<W, Delta, Focus> {
             match d {
                 linux::Delta::Frame { pfn, .. } | linux::Delta::FrameRef { pfn, .. } => v.push(Focus::Linux(F::Frame { pfn: *pfn })),
                 linux::Delta::FrameRefs { pfns, .. } => v.extend(pfns.iter().map(|pfn| Focus::Linux(F::Frame { pfn: *pfn }))),
-                linux::Delta::FrameBytes { pfn, offset, new, .. } => {
+                linux::Delta::FrameBytes { pfn, offset, old, new } => {
                     let st = &state.linux;
                     let is_table = matches!(st.frames.get(pfn).map(|f| &f.kind), Some(linux::FrameKind::PageTable { .. }));
                     if is_table {
+                        // The entries whose bytes differ (a table written
+                        // whole, as fork's copy_pte_range does, changes few).
                         let n = st.format.pte_bytes();
                         for index in (*offset / n)..(*offset + new.len()).div_ceil(n) {
-                            v.push(Focus::Linux(F::Pte { table: *pfn, index }));
+                            let lo = (index * n).max(*offset) - offset;
+                            let hi = ((index + 1) * n).min(offset + new.len()) - offset;
+                            if old.get(lo..hi) != new.get(lo..hi) {
+                                v.push(Focus::Linux(F::Pte { table: *pfn, index }));
+                            }
                         }
                     } else {
                         v.push(Focus::Linux(F::Frame { pfn: *pfn }));

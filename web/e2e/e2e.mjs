@@ -21,6 +21,8 @@ async function check(name, fn) {
   catch (e) { failed++; console.log(`FAIL ${name}: ${e.message}`); }
 }
 function assert(cond, msg) { if (!cond) throw new Error(msg); }
+// The address bar is written once the timeline rests (200 ms): wait for it.
+const addressHas = (s) => page.waitForFunction((s) => location.search.includes(s), s, { timeout: 5000 }).catch(() => {});
 const p95 = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * 0.95))]; };
 
 const browser = await chromium.launch({
@@ -69,6 +71,7 @@ await check("step forward and back", async () => {
   assert((await page.textContent("#event-text")) === third, "back shows the same event");
   await page.keyboard.press("ArrowRight");
   await page.waitForFunction(() => document.querySelector("#position").textContent.startsWith("event 4 /"));
+  await addressHas("step=4");
   assert(page.url().includes("step=4"), `the address bar follows: ${page.url()}`);
   await page.screenshot({ path: join(out, "02-stepped.png"), fullPage: true });
 });
@@ -113,6 +116,7 @@ await check("predict, then check: a question waits for its answer, then the step
   const before = await position();
   await page.keyboard.press("ArrowRight");
   await page.waitForFunction((b) => document.querySelector("#position").textContent !== b, before);
+  await addressHas("questions=off");
   assert(page.url().includes("questions=off"), page.url());
 });
 
@@ -179,6 +183,7 @@ await check("a seeded exercise: its permalink reproduces it, another seed makes 
   await page.waitForSelector("#ask-verdict");
   await page.click("#btn-new-seed");
   await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent?.includes("(seed 6)"), null, { timeout: 60000 });
+  await addressHas("seed=6");
   assert(page.url().includes("seed=6"), page.url());
 });
 
@@ -202,12 +207,14 @@ await check("compare: the lesson beside a variant, stepping together, difference
   await page.screenshot({ path: join(out, "18-compare.png"), fullPage: false });
   await page.keyboard.press("End");
   await page.waitForSelector("#variant-stopped");
+  await addressHas("compare=1");
   assert(page.url().includes("compare=1"), page.url());
   // Another knob, then none.
   await page.click("#btn-compare-2");
   await page.waitForFunction(() => (document.querySelector("#side-other .side-title") || {}).textContent?.includes("non-PIE"));
   await page.click("#btn-compare-2");
   await page.waitForFunction(() => !document.querySelector("#side-other"));
+  await page.waitForFunction(() => !location.search.includes("compare="), null, { timeout: 5000 }).catch(() => {});
   assert(!page.url().includes("compare="), page.url());
   // At a phone's width the sides stack.
   await page.setViewportSize({ width: 360, height: 800 });
@@ -313,7 +320,8 @@ await check("an instructor's lesson with its own ELF, firmware and BPF object be
 
 await check("the Windows handle tables and PID reuse are shown", async () => {
   await page.goto(base + "?lesson=handles-vs-pids&step=45");
-  await page.waitForSelector("#position");
+  // The tables come with the narrator module, right after the first render.
+  await page.waitForSelector(".view.nt table.cid");
   const nt = await page.textContent(".view.nt");
   assert(nt.includes("PspCidTable") && nt.includes("debugger.exe"), nt);
   await page.click("#btn-end");
@@ -362,7 +370,7 @@ await check("the microcontroller view: x becomes 5 in RAM", async () => {
 
 await check("the BPF lesson shows who holds each map", async () => {
   await page.goto(base + "?lesson=bpf-who-creates-map&step=5");
-  await page.waitForSelector(".view.bpf");
+  await page.waitForSelector(".view.bpf table.bpf-maps");
   const bpf = await page.textContent(".view.bpf");
   assert(bpf.includes("counters") && bpf.includes("of bpftool (pid 1)"), bpf);
   await page.screenshot({ path: join(out, "10-bpf.png"), fullPage: true });
@@ -581,6 +589,9 @@ await check("no serious accessibility violations (axe-core)", async () => {
   for (const url of [base + "?lesson=paging-walk&step=15", base + "?lesson=fork-cow&step=36", base + "?lesson=bpf-map-sharing&step=40", base + "?lesson=mcu-startup&step=20", base + "?lesson=handles-vs-pids&step=10"]) {
     await page.goto(url);
     await page.waitForSelector("#position");
+    // Everything drawn: the pictures and object tables come with the narrator module.
+    await page.waitForFunction(() => globalThis.simNarratorReady);
+    await page.waitForTimeout(200);
     await page.addScriptTag({ path: axePath });
     const r = await page.evaluate(async () => (await globalThis.axe.run(document, { resultTypes: ["violations"] })).violations);
     for (const v of r.filter((v) => v.impact === "serious" || v.impact === "critical")) {

@@ -28,8 +28,12 @@ mod imp {
         Some(pictures::memory_svg(scene))
     }
 
-    pub fn bpf_picture(scene: &pictures::bpf::BpfScene) -> Option<String> {
-        Some(pictures::bpf::bpf_svg(scene))
+    pub fn bpf_view(t: &pictures::objects::BpfTables) -> Option<String> {
+        Some(pictures::objects::bpf_html(t))
+    }
+
+    pub fn nt_view(t: &pictures::objects::NtTables) -> Option<String> {
+        Some(pictures::objects::nt_html(t))
     }
 
     pub fn walk_picture(scene: &pictures::walk::WalkScene) -> Option<String> {
@@ -79,8 +83,11 @@ export function narrator_picture_memory(scene) {
 export function narrator_picture_walk(scene) {
   return narrator ? narrator.picture_walk(scene) : undefined;
 }
-export function narrator_picture_bpf(scene) {
-  return narrator ? narrator.picture_bpf(scene) : undefined;
+export function narrator_view_bpf(tables) {
+  return narrator ? narrator.view_bpf(tables) : undefined;
+}
+export function narrator_view_nt(tables) {
+  return narrator ? narrator.view_nt(tables) : undefined;
 }
 export function narrator_view_mcu(key, cpu, ram, io, firmware, extra) {
   return narrator ? narrator.view_mcu(key, cpu, ram, io, firmware, extra) : undefined;
@@ -93,7 +100,8 @@ export function narrator_view_mcu(key, cpu, ram, io, firmware, extra) {
         fn narrator_set_board(key: u32, info: &[u8], flash: &[u8], files: &[u8]);
         fn narrator_mcu(what: &[u8], key: u32, cpu: &[u8], ram: &[u8]) -> Option<String>;
         fn narrator_picture_memory(scene: &[u8]) -> Option<String>;
-        fn narrator_picture_bpf(scene: &[u8]) -> Option<String>;
+        fn narrator_view_bpf(tables: &[u8]) -> Option<String>;
+        fn narrator_view_nt(tables: &[u8]) -> Option<String>;
         fn narrator_picture_walk(scene: &[u8]) -> Option<String>;
         fn narrator_view_mcu(key: u32, cpu: &[u8], ram: &[u8], io: &[u8], firmware: &str, extra: &[u8]) -> Option<String>;
     }
@@ -126,8 +134,12 @@ export function narrator_view_mcu(key, cpu, ram, io, firmware, extra) {
         narrator_has_board(key).then_some(key)
     }
 
-    pub fn bpf_picture(scene: &pictures::bpf::BpfScene) -> Option<String> {
-        narrator_picture_bpf(&scene.encode()).filter(|s| !s.is_empty())
+    pub fn bpf_view(t: &pictures::objects::BpfTables) -> Option<String> {
+        narrator_view_bpf(&t.encode()).filter(|s| !s.is_empty())
+    }
+
+    pub fn nt_view(t: &pictures::objects::NtTables) -> Option<String> {
+        narrator_view_nt(&t.encode()).filter(|s| !s.is_empty())
     }
 
     pub fn memory_picture(scene: &pictures::MemoryScene) -> Option<String> {
@@ -193,7 +205,8 @@ thread_local! {
     /// The last scene of each picture drawn and its SVG: a step that leaves
     /// the picture as it was is neither encoded nor drawn again.
     static LAST_MEMORY: std::cell::RefCell<Option<(pictures::MemoryScene, String)>> = const { std::cell::RefCell::new(None) };
-    static LAST_GRAPH: std::cell::RefCell<Option<(pictures::bpf::BpfScene, String)>> = const { std::cell::RefCell::new(None) };
+    static LAST_BPF: std::cell::RefCell<Option<(pictures::objects::BpfTables, String)>> = const { std::cell::RefCell::new(None) };
+    static LAST_NT: std::cell::RefCell<Option<(pictures::objects::NtTables, String)>> = const { std::cell::RefCell::new(None) };
     static LAST_WALK: std::cell::RefCell<Option<(pictures::walk::WalkScene, String)>> = const { std::cell::RefCell::new(None) };
 }
 
@@ -216,9 +229,14 @@ fn cached<S: PartialEq + Clone + 'static>(
     Some(svg)
 }
 
-/// The BPF object graph of a scene, drawn by the narrator module once it is here.
-pub fn bpf_picture(scene: &pictures::bpf::BpfScene) -> Option<String> {
-    cached(&LAST_GRAPH, scene, imp::bpf_picture)
+/// The BPF view (object graph and tables), drawn by the narrator module once it is here.
+pub fn bpf_view(t: &pictures::objects::BpfTables) -> Option<String> {
+    cached(&LAST_BPF, t, imp::bpf_view)
+}
+
+/// The Windows view (handle graph and tables), drawn by the narrator module once it is here.
+pub fn nt_view(t: &pictures::objects::NtTables) -> Option<String> {
+    cached(&LAST_NT, t, imp::nt_view)
 }
 
 /// The microcontroller's view, drawn by the narrator module once it is

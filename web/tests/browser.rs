@@ -156,3 +156,51 @@ async fn the_memory_picture_shows_both_processes_on_one_frame_after_fork() {
     assert_eq!(at[0].1, at[1].1, "one frame: {at:?}");
     assert!(at[0].2 && at[1].2, "both read-only: {at:?}");
 }
+
+#[wasm_bindgen_test]
+async fn forks_table_copy_marks_only_the_entries_it_changed() {
+    // Event 35 of fork-cow copies the parent's two PTEs (copy_pte_range
+    // writes each leaf table whole): the tree marks those two, not the
+    // 510 empty entries whose bytes stayed zero.
+    let root = mount("?lesson=fork-cow&step=35&questions=off").await;
+    let changed = root.query_selector_all(".pt-tree li[role=treeitem].changed").expect("selector").length();
+    assert_eq!(changed, 2, "{}", text(&root, ".pt-tree"));
+    assert!(!text(&root, ".pt-tree").contains("empty"), "{}", text(&root, ".pt-tree"));
+}
+
+#[wasm_bindgen_test]
+async fn a_big_page_table_tree_shows_lower_tables_closed_until_opened() {
+    // Sixteen page tables with four pages each: more rows than the tree
+    // draws, so it opens the levels that fit (PML4, PDPT, PD) and shows the
+    // page tables closed, unless a mark is in one.
+    let mut lesson = String::from(
+        "id = \"big\"\ntitle = \"Big tree\"\nsummary = \"s\"\n[[steps]]\nsay = \"s\"\ndo = { op = \"spawn\", name = \"x\" }\n\
+         [[steps]]\nsay = \"m\"\ndo = { op = \"mmap\", pid = 1, addr = 0x10000000, len = 0x2000000, prot = \"rw-\" }\n",
+    );
+    for t in 0..16u64 {
+        for p in 0..4u64 {
+            let addr = 0x1000_0000 + t * 0x20_0000 + p * 0x1000;
+            lesson.push_str(&format!("[[steps]]\nsay = \"w\"\ndo = {{ op = \"write\", pid = 1, addr = {addr:#x}, value = 1 }}\n"));
+        }
+    }
+    let root = mount("?lesson=fork-cow").await;
+    let area: web_sys::HtmlTextAreaElement =
+        root.query_selector("#paste-box").expect("sel").expect("paste box").dyn_into().expect("textarea");
+    area.set_value(&lesson);
+    click(&root, "#paste-run").await;
+    assert_eq!(text(&root, "#lesson-title"), "Big tree", "{}", text(&root, ".error"));
+    click(&root, "#btn-end").await;
+    let closed = root.query_selector_all(".pt-tree button.pt-toggle").expect("selector").length();
+    // At most the table of the last write is open (if the step marks its entry).
+    assert!(closed >= 15, "{closed} closed: {}", text(&root, ".pt-tree"));
+    assert_eq!(text(&root, ".pt-tree").matches("→ PT in frame").count(), 16, "the PD's entries are shown: {}", text(&root, ".pt-tree"));
+    assert!(text(&root, ".pt-tree").contains("show the PT in frame"), "{}", text(&root, ".pt-tree"));
+    let leaves = |root: &web_sys::Element| text(root, ".pt-tree").matches("→ frame").count();
+    let before = leaves(&root);
+    let button: web_sys::HtmlElement =
+        root.query_selector(".pt-tree button.pt-toggle").expect("sel").expect("a closed table").dyn_into().expect("button");
+    button.click();
+    sleep(100).await;
+    assert_eq!(leaves(&root), before + 4, "the opened table shows its four pages: {}", text(&root, ".pt-tree"));
+    assert!(text(&root, ".pt-tree").contains("close this table"), "{}", text(&root, ".pt-tree"));
+}

@@ -18,7 +18,8 @@ const MAX_ROWS: usize = 16;
 /// Most frames listed (besides those the current event touches).
 const MAX_FRAMES: usize = 128;
 
-/// What to mark in the views.
+/// What to mark in the views (or in one part of them: see [`Marks::only`]).
+#[derive(Clone, Default, PartialEq)]
 struct Marks {
     /// Sorted, as [`marks`] makes them.
     changed: Vec<Focus>,
@@ -34,6 +35,17 @@ fn sorted(mut v: Vec<Focus>) -> Vec<Focus> {
 }
 
 impl Marks {
+    /// The marks on the objects `keep` picks: what a part of the views
+    /// compares to know whether the current step changed its marks.
+    fn only(&self, keep: impl Fn(&Focus) -> bool) -> Marks {
+        Marks {
+            changed: self.changed.iter().filter(|f| keep(f)).cloned().collect(),
+            walk: self.walk.iter().filter(|f| keep(f)).cloned().collect(),
+        }
+    }
+    fn walked(&self, f: &Focus) -> bool {
+        self.walk.binary_search(f).is_ok()
+    }
     fn changed(&self, f: &Focus) -> bool {
         self.changed.binary_search(f).is_ok()
     }
@@ -47,6 +59,22 @@ impl Marks {
                 if self.walk.binary_search(f).is_ok() && !self.changed(f) { <span class="badge walk-badge">{"walk"}</span> }
             </>
         }
+    }
+}
+
+/// The page tables the student opened; an action opens or closes one.
+#[derive(Default, PartialEq)]
+struct Opened(Vec<Pfn>);
+
+impl Reducible for Opened {
+    type Action = Pfn;
+    fn reduce(self: std::rc::Rc<Self>, pfn: Pfn) -> std::rc::Rc<Self> {
+        let mut o = self.0.clone();
+        match o.iter().position(|p| *p == pfn) {
+            Some(i) => drop(o.remove(i)),
+            None => o.push(pfn),
+        }
+        std::rc::Rc::new(Opened(o))
     }
 }
 
@@ -142,6 +170,14 @@ pub fn views(p: &ViewsProps) -> Html {
     let linux = !st.linux.procs.is_empty() || st.mcu.is_none();
     // BPF lessons are about objects and fds, not page tables.
     let memory = linux && st.bpf.last_map_id == 0 && st.bpf.last_prog_id == 0;
+    // The page tables the student opened (a big tree shows lower tables
+    // closed unless a mark is in them).
+    let opened = use_reducer(Opened::default);
+    let toggle_table = {
+        let d = opened.dispatcher();
+        use_callback((), move |pfn: Pfn, _| d.dispatch(pfn))
+    };
+    let opened = opened.0.clone();
     // The picture of pages and frames, drawn from this step's state; the
     // frame table it stands for is a toggle away (the processes' fds,
     // mappings and /proc/PID/maps stay beside it).
@@ -183,26 +219,37 @@ pub fn views(p: &ViewsProps) -> Html {
             <section class="view processes" aria-labelledby={format!("h-procs{}", p.ids)}>
                 <h3 id={format!("h-procs{}", p.ids)}>{"Processes"}</h3>
                 if st.linux.procs.is_empty() { <p class="empty">{"No processes."}</p> }
-                { for st.linux.procs.values().map(|pr| process_card(st, &run.images, pr.pid, &marks, subject == Some(pr.pid))) }
+                { for st.linux.procs.keys().filter_map(|pid| proc_props(st, &p.loaded, *pid, &marks, subject == Some(*pid))).map(|props| { let key = props.proc.pid.0; html! { <ProcessCard {key} ..props /> } }) }
             </section>
             }
             if memory {
             <section class="view tables" aria-labelledby={format!("h-tables{}", p.ids)}>
                 <h3 id={format!("h-tables{}", p.ids)}>{ match subject { Some(pid) => format!("Page tables of process {pid}"), None => "Page tables".into() } }</h3>
                 { match subject.and_then(|pid| st.linux.procs[&pid].mm.as_ref().map(|mm| (pid, mm))) {
-                    Some((pid, mm)) => page_table_tree(st, pid, mm, &marks),
+                    Some((pid, mm)) => {
+                        let tree_marks = marks.only(|f| matches!(f, Focus::Linux(LF::Pte { .. })));
+                        let depth = open_depth(st, mm.root, &tree_marks);
+                        let root = table_node(st, mm.root, 0, 0, &Opening { m: &tree_marks, opened: &opened, depth });
+                        html! { <PageTableTree {pid} format={st.linux.format} loaded_cr3={st.linux.globals.current == Some(pid)} {root} marks={tree_marks} opened={opened.clone()} toggle={toggle_table.clone()} /> }
+                    }
                     None => html! { <p class="empty">{"No address space to show."}</p> },
                 } }
             </section>
             <section class="view frames" aria-labelledby={format!("h-frames{}", p.ids)} hidden={tables_hidden}>
                 <h3 id={format!("h-frames{}", p.ids)}>{ format!("Physical frames ({} in use)", st.linux.frames.len()) }</h3>
-                { frames(st, &marks) }
+                <FrameTable ..frames_props(st, &marks) />
             </section>
             }
             if !st.bpf.maps.is_empty() || !st.bpf.progs.is_empty() || st.bpf.last_map_id > 0 {
                 <section class="view bpf" aria-labelledby={format!("h-bpf{}", p.ids)}>
                     <h3 id={format!("h-bpf{}", p.ids)}>{"BPF objects: who holds what"}</h3>
-                    { bpf_view(st, &freed_bpf(p.pos.checked_sub(1).and_then(|i| tl.event(i)).as_ref()), p.ids) }
+                    {{
+                        let freed = freed_bpf(p.pos.checked_sub(1).and_then(|i| tl.event(i)).as_ref());
+                        match crate::narrator::bpf_view(&pictures::objects::BpfTables::of(st, freed)) {
+                            Some(h) => svg_html(h, p.ids),
+                            None => html! { <p class="empty">{"Drawing the objects…"}</p> },
+                        }
+                    }}
                 </section>
             }
             if let Some(mcu) = st.mcu.as_deref() {
@@ -214,62 +261,115 @@ pub fn views(p: &ViewsProps) -> Html {
             if !st.nt.objects.is_empty() || !st.nt.free_pids.is_empty() {
                 <section class="view nt" aria-labelledby={format!("h-nt{}", p.ids)}>
                     <h3 id={format!("h-nt{}", p.ids)}>{"Windows: handle tables, objects and PIDs"}</h3>
-                    if let Some(svg) = crate::narrator::bpf_picture(&pictures::bpf::BpfScene::windows(st)) {
-                        <p class="legend">{"An arrow per handle (one pointer reference each); a PID only names a process."}</p>
-                        { svg_html(svg, p.ids) }
-                    }
-                    { nt_view(st, &marks) }
+                    { match crate::narrator::nt_view(&pictures::objects::NtTables::of(st, &marks.changed)) {
+                        Some(h) => svg_html(h, p.ids),
+                        None => html! { <p class="empty">{"Drawing the handle tables…"}</p> },
+                    } }
                 </section>
             }
             if memory {
             <section class="view tlb" aria-labelledby={format!("h-tlb{}", p.ids)}>
                 <h3 id={format!("h-tlb{}", p.ids)}>{ format!("TLB ({} of {} entries; {} hits, {} misses)", st.linux.globals.tlb.entries.len(), st.linux.globals.tlb.capacity, st.linux.globals.tlb.hits, st.linux.globals.tlb.misses) }</h3>
-                { tlb(st, &marks) }
+                <TlbTable entries={st.linux.globals.tlb.entries.clone()} page_shift={st.linux.format.page_shift()} changed={marks.changed(&Focus::Linux(LF::Tlb))} />
             </section>
             }
         </div>
     }
 }
 
-fn process_card(st: &State, images: &[FileSegments], pid: Pid, m: &Marks, subject: bool) -> Html {
-    let pr = &st.linux.procs[&pid];
+/// One row of a process's fd table, as the card shows it.
+#[derive(Clone, PartialEq)]
+struct FdRow {
+    fd: sim_core::linux::Fd,
+    /// What the open file is.
+    what: String,
+    cloexec: bool,
+    /// The open file's references.
+    refs: u32,
+}
+
+/// Props of a process's card: everything it draws, so an equal card is not
+/// drawn again (the lesson's file images are the same for the whole run).
+#[derive(Properties)]
+struct ProcProps {
+    loaded: std::rc::Rc<crate::app::Loaded>,
+    proc: sim_core::linux::Process,
+    fds: Vec<FdRow>,
+    /// Its /proc/PID/maps.
+    maps: String,
+    /// The marks on the process, its fds and its VMAs.
+    marks: Marks,
+    /// The process the step is about.
+    subject: bool,
+}
+
+impl PartialEq for ProcProps {
+    fn eq(&self, o: &Self) -> bool {
+        std::rc::Rc::ptr_eq(&self.loaded, &o.loaded)
+            && self.proc == o.proc
+            && self.fds == o.fds
+            && self.maps == o.maps
+            && self.marks == o.marks
+            && self.subject == o.subject
+    }
+}
+
+/// The props of process `pid`'s card at this state.
+fn proc_props(st: &State, loaded: &std::rc::Rc<crate::app::Loaded>, pid: Pid, m: &Marks, subject: bool) -> Option<ProcProps> {
+    let pr = st.linux.procs.get(&pid)?;
+    let fds = pr
+        .fds
+        .iter()
+        .map(|(fd, e)| {
+            let o = st.linux.ofds.get(&e.ofd);
+            let what = match o.map(|o| &o.kind) {
+                Some(OfdKind::Tty) => "terminal".to_string(),
+                Some(OfdKind::File { path }) => path.clone(),
+                Some(k @ OfdKind::Anon { inode, id }) => match sim_core::bpf::BpfRef::of_file(k) {
+                    Some(r) => format!("anon_inode:{inode} ({r})"),
+                    None => format!("anon_inode:{inode} ({id})"),
+                },
+                None => format!("open file {} (gone)", e.ofd),
+            };
+            FdRow { fd: *fd, what, cloexec: e.cloexec, refs: o.map_or(0, |o| o.refcount) }
+        })
+        .collect();
+    let marks = m.only(|f| matches!(f, Focus::Linux(LF::Proc { pid: p } | LF::Vma { pid: p, .. } | LF::Fd { pid: p, .. }) if *p == pid));
+    Some(ProcProps { loaded: loaded.clone(), proc: pr.clone(), fds, maps: st.linux.maps(pid).unwrap_or_default(), marks, subject })
+}
+
+/// A process: its registers, fd table and mappings.
+#[function_component(ProcessCard)]
+fn process_card(p: &ProcProps) -> Html {
+    let (pr, m) = (&p.proc, &p.marks);
+    let pid = pr.pid;
     let f = Focus::Linux(LF::Proc { pid });
     let state = match &pr.state {
         ProcState::Running => "running".to_string(),
         ProcState::Zombie { code } => format!("zombie, exit status {code}"),
     };
     html! {
-        <article class={classes!("proc", m.class(&f), subject.then_some("subject"))} aria-label={format!("process {pid}")}>
+        <article class={classes!("proc", m.class(&f), p.subject.then_some("subject"))} aria-label={format!("process {pid}")}>
             <h4>{ format!("pid {pid} · {} · {state}", pr.comm) }{ m.badge(&f) }</h4>
             <p class="regs">{ format!("parent {} · ip {:#x} · sp {:#x} · rax {:#x}", pr.ppid, pr.regs.ip, pr.regs.sp, pr.regs.ax) }</p>
-            if !pr.fds.is_empty() {
+            if !p.fds.is_empty() {
             <table class="fds">
                 <caption>{"File descriptors"}</caption>
                 <thead><tr><th scope="col">{"fd"}</th><th scope="col">{"open file"}</th><th scope="col">{"refs"}</th></tr></thead>
                 <tbody>
-                { for pr.fds.iter().map(|(fd, e)| {
-                    let o = st.linux.ofds.get(&e.ofd);
-                    let what = match o.map(|o| &o.kind) {
-                        Some(OfdKind::Tty) => "terminal".to_string(),
-                        Some(OfdKind::File { path }) => path.clone(),
-                        Some(k @ OfdKind::Anon { inode, id }) => match sim_core::bpf::BpfRef::of_file(k) {
-                            Some(r) => format!("anon_inode:{inode} ({r})"),
-                            None => format!("anon_inode:{inode} ({id})"),
-                        },
-                        None => "?".into(),
-                    };
-                    let ff = Focus::Linux(LF::Fd { pid, fd: *fd });
-                    html! { <tr class={m.class(&ff)}><td>{ fd.0 }</td><td>{ what }{ if e.cloexec { " (cloexec)" } else { "" } }{ m.badge(&ff) }</td><td>{ o.map(|o| o.refcount).unwrap_or(0) }</td></tr> }
+                { for p.fds.iter().map(|r| {
+                    let ff = Focus::Linux(LF::Fd { pid, fd: r.fd });
+                    html! { <tr key={r.fd.0} class={m.class(&ff)}><td>{ r.fd.0 }</td><td>{ r.what.clone() }{ if r.cloexec { " (cloexec)" } else { "" } }{ m.badge(&ff) }</td><td>{ r.refs }</td></tr> }
                 }) }
                 </tbody>
             </table>
             }
-            { for pr.mm.as_ref().map(|mm| vmas(st, images, pid, mm, m)) }
+            { for pr.mm.as_ref().map(|mm| vmas(&p.loaded.run.images, pid, mm, m, &p.maps)) }
         </article>
     }
 }
 
-fn vmas(st: &State, images: &[FileSegments], pid: Pid, mm: &Mm, m: &Marks) -> Html {
+fn vmas(images: &[FileSegments], pid: Pid, mm: &Mm, m: &Marks, maps: &str) -> Html {
     if mm.vmas.is_empty() {
         return html! { <p class="empty">{"No mappings: the address space is empty."}</p> };
     }
@@ -312,7 +412,7 @@ fn vmas(st: &State, images: &[FileSegments], pid: Pid, mm: &Mm, m: &Marks) -> Ht
                     Backing::File { path, offset } => format!("{path} @ {offset:#x}"),
                 };
                 html! {
-                    <tr class={m.class(&f)}>
+                    <tr key={v.start} class={m.class(&f)}>
                         <td><code>{ format!("{:#x}-{:#x}", v.start, v.end) }</code>{ m.badge(&f) }</td>
                         <td><code>{ format!("{}{}", v.prot, if v.shared { "s" } else { "p" }) }</code></td>
                         <td>{ backing }</td>
@@ -327,100 +427,283 @@ fn vmas(st: &State, images: &[FileSegments], pid: Pid, mm: &Mm, m: &Marks) -> Ht
         </table>
         <details class="proc-maps">
             <summary>{ format!("cat /proc/{pid}/maps") }</summary>
-            <pre>{ st.linux.maps(pid).unwrap_or_default() }</pre>
+            <pre>{ maps.to_string() }</pre>
         </details>
         </>
     }
 }
 
-fn page_table_tree(st: &State, pid: Pid, mm: &Mm, m: &Marks) -> Html {
+/// Rows of the page-table tree drawn at most (besides those the current
+/// event or walk points at, and tables the student opened) before lower
+/// tables are shown closed: a big address space stays readable and quick.
+const MAX_TREE_ROWS: usize = 48;
+
+/// One page table as the tree shows it: the entries shown and, under each
+/// entry naming a lower table, that table (open or closed).
+#[derive(Clone, PartialEq)]
+struct TableNode {
+    pfn: Pfn,
+    level: usize,
+    /// Entries present.
+    present: usize,
+    rows: Vec<TreeRow>,
+    /// Present entries not shown.
+    more: usize,
+}
+
+/// One entry shown.
+#[derive(Clone, PartialEq)]
+struct TreeRow {
+    index: usize,
+    pte: u64,
+    /// The first virtual address it covers.
+    va: u64,
+    /// The lower table it names.
+    sub: Option<Sub>,
+}
+
+/// A lower table: drawn, or closed with its count.
+#[derive(Clone, PartialEq)]
+enum Sub {
+    Open(TableNode),
+    Closed { pfn: Pfn, present: usize },
+}
+
+/// Which lower tables the tree draws: those of the levels that fit, those
+/// with a marked entry in or under them, and those the student opened.
+struct Opening<'a> {
+    m: &'a Marks,
+    opened: &'a [Pfn],
+    /// Levels drawn open ([`open_depth`]).
+    depth: usize,
+}
+
+/// Rows shown of table `t`: the first [`MAX_ROWS`] present entries plus
+/// every marked one; and how many present entries it has.
+fn shown_rows(st: &State, t: Pfn, m: &Marks) -> (Vec<(usize, u64)>, usize) {
+    let fmt = st.linux.format;
+    let is_marked = |i: usize| {
+        let f = Focus::Linux(LF::Pte { table: t, index: i });
+        m.walked(&f) || m.changed(&f)
+    };
+    let mut present = 0;
+    let mut rows = Vec::new();
+    for i in 0..fmt.entries() {
+        let e = st.linux.read_pte(t, i);
+        if e & PTE_P != 0 {
+            present += 1;
+            if present <= MAX_ROWS || is_marked(i) {
+                rows.push((i, e));
+            }
+        } else if is_marked(i) {
+            // A non-present entry the walk or the event points at.
+            rows.push((i, e));
+        }
+    }
+    (rows, present)
+}
+
+/// Whether a mark falls in table `t` or a table below it.
+fn marked_below(st: &State, t: Pfn, level: usize, m: &Marks) -> bool {
+    let fmt = st.linux.format;
+    if m.changed.is_empty() && m.walk.is_empty() {
+        return false;
+    }
+    let in_table = |f: &Focus| matches!(f, Focus::Linux(LF::Pte { table, .. }) if *table == t);
+    if m.changed.iter().chain(&m.walk).any(in_table) {
+        return true;
+    }
+    level + 1 < fmt.levels()
+        && (0..fmt.entries()).any(|i| {
+            let e = st.linux.read_pte(t, i);
+            e & PTE_P != 0 && marked_below(st, fmt.pte_pfn(e), level + 1, m)
+        })
+}
+
+/// The tree under table `t` (at `level`, its first address `base`).
+fn table_node(st: &State, t: Pfn, level: usize, base: u64, o: &Opening) -> TableNode {
+    let fmt = st.linux.format;
+    let (rows, present) = shown_rows(st, t, o.m);
+    let shown_present = rows.iter().filter(|(_, e)| e & PTE_P != 0).count();
+    let leaf = level + 1 == fmt.levels();
+    let rows = rows
+        .into_iter()
+        .map(|(index, pte)| {
+            let va = base + fmt.span(level) * index as u64;
+            let sub = (!leaf && pte & PTE_P != 0).then(|| {
+                let pfn = fmt.pte_pfn(pte);
+                if level + 1 < o.depth || o.opened.contains(&pfn) || marked_below(st, pfn, level + 1, o.m) {
+                    Sub::Open(table_node(st, pfn, level + 1, va, o))
+                } else {
+                    Sub::Closed { pfn, present: (0..fmt.entries()).filter(|i| st.linux.read_pte(pfn, *i) & PTE_P != 0).count() }
+                }
+            });
+            TreeRow { index, pte, va, sub }
+        })
+        .collect();
+    TableNode { pfn: t, level, present, rows, more: present - shown_present }
+}
+
+/// How many levels of the tree are drawn open: level by level from CR3,
+/// as many as fit in [`MAX_TREE_ROWS`] rows (the top table always).
+fn open_depth(st: &State, root: Pfn, m: &Marks) -> usize {
+    let fmt = st.linux.format;
+    let (mut tables, mut total) = (vec![root], 0);
+    for level in 0..fmt.levels() {
+        let rows: Vec<(usize, u64)> = tables.iter().flat_map(|t| shown_rows(st, *t, m).0).collect();
+        if level > 0 && total + rows.len() > MAX_TREE_ROWS {
+            return level;
+        }
+        total += rows.len();
+        tables = rows.iter().filter(|(_, e)| e & PTE_P != 0).map(|(_, e)| fmt.pte_pfn(*e)).collect();
+    }
+    fmt.levels()
+}
+
+/// Props of the page-table tree: the tree as drawn, so an equal tree is
+/// not drawn again.
+#[derive(Properties, PartialEq)]
+struct TreeProps {
+    pid: Pid,
+    format: sim_core::arch::PagingFormat,
+    /// CR3 is this process's.
+    loaded_cr3: bool,
+    root: TableNode,
+    /// The marks on page-table entries.
+    marks: Marks,
+    /// The tables the student opened.
+    opened: Vec<Pfn>,
+    /// Opens or closes a table.
+    toggle: Callback<Pfn>,
+}
+
+impl TreeProps {
+    /// The click that opens or closes table `pfn`.
+    fn toggle_cb(&self, pfn: Pfn) -> Callback<MouseEvent> {
+        let t = self.toggle.clone();
+        Callback::from(move |_| t.emit(pfn))
+    }
+}
+
+/// The page tables of one process as a WAI-ARIA tree: a table is a tree
+/// item (its heading) whose group holds its entries; an entry naming a
+/// lower table holds that table's item, or a button that opens it.
+#[function_component(PageTableTree)]
+fn page_table_tree(p: &TreeProps) -> Html {
     html! {
         <div class="pt-tree">
-            <p class="cr3">{ format!("CR3 → frame {}{}", mm.root, if st.linux.globals.current == Some(pid) { " (loaded)" } else { "" }) }</p>
-            <ul role="tree" aria-label={format!("page tables of process {pid}")}>{ table(st, mm.root, 0, 0, m) }</ul>
+            <p class="cr3">{ format!("CR3 → frame {}{}", p.root.pfn, if p.loaded_cr3 { " (loaded)" } else { "" }) }</p>
+            <ul role="tree" aria-label={format!("page tables of process {}", p.pid)}>{ table(p, &p.root) }</ul>
         </div>
     }
 }
 
-fn table(st: &State, t: Pfn, level: usize, base: u64, m: &Marks) -> Html {
-    let fmt = st.linux.format;
-    let present: Vec<(usize, u64)> = (0..fmt.entries()).map(|i| (i, st.linux.read_pte(t, i))).filter(|(_, e)| *e & PTE_P != 0).collect();
-    // Also show a non-present entry the walk or the event points at.
-    let marked: Vec<usize> = (0..fmt.entries())
-        .filter(|i| {
-            let f = Focus::Linux(LF::Pte { table: t, index: *i });
-            (m.walk.binary_search(&f).is_ok() || m.changed(&f)) && st.linux.read_pte(t, *i) & PTE_P == 0
-        })
-        .collect();
-    let is_marked = |i: usize| {
-        let f = Focus::Linux(LF::Pte { table: t, index: i });
-        m.walk.binary_search(&f).is_ok() || m.changed(&f)
-    };
-    // The first MAX_ROWS present entries, plus every marked one.
-    let mut rows: Vec<(usize, u64)> =
-        present.iter().enumerate().filter(|(k, (i, _))| *k < MAX_ROWS || is_marked(*i)).map(|(_, r)| *r).collect();
-    rows.extend(marked.iter().map(|i| (*i, st.linux.read_pte(t, *i))));
-    rows.sort();
-    let more = present.len() + marked.len() - rows.len();
+fn table(p: &TreeProps, t: &TableNode) -> Html {
+    let (fmt, m, level) = (p.format, &p.marks, t.level);
+    let leaf = level + 1 == fmt.levels();
     html! {
-        // A table is a tree item (its heading) whose group holds its entries;
-        // an entry naming a lower table holds that table's item (WAI-ARIA tree).
         <li role="treeitem" aria-expanded="true" class="table-node">
-        <span class="table-head">{ format!("{} table in frame {} ({} of {} entries present)", fmt.level_name(level), t, present.len(), fmt.entries()) }</span>
+        <span class="table-head">{ format!("{} table in frame {} ({} of {} entries present)", fmt.level_name(level), t.pfn, t.present, fmt.entries()) }</span>
         <ul role="group" class={format!("level-{level}")}>
-            { for rows.iter().map(|(i, e)| {
-                let f = Focus::Linux(LF::Pte { table: t, index: *i });
-                let va = base + fmt.span(level) * *i as u64;
-                let leaf = level + 1 == fmt.levels();
+            { for t.rows.iter().map(|r| {
+                let f = Focus::Linux(LF::Pte { table: t.pfn, index: r.index });
+                let (i, e) = (r.index, r.pte);
                 let label = if e & PTE_P == 0 {
                     format!("[{i}] empty")
                 } else if leaf {
-                    format!("[{i}] {va:#x} → frame {} · {}", fmt.pte_pfn(*e), fmt.flags_text(*e))
+                    format!("[{i}] {:#x} → frame {} · {}", r.va, fmt.pte_pfn(e), fmt.flags_text(e))
                 } else {
-                    format!("[{i}] → {} in frame {} · {}", fmt.level_name(level + 1), fmt.pte_pfn(*e), fmt.flags_text(*e))
+                    format!("[{i}] → {} in frame {} · {}", fmt.level_name(level + 1), fmt.pte_pfn(e), fmt.flags_text(e))
                 };
                 html! {
-                    <li role="treeitem" class={m.class(&f)}>
+                    <li key={i} role="treeitem" class={m.class(&f)} aria-expanded={match &r.sub { Some(Sub::Closed { .. }) => Some("false"), _ => None }}>
                         <span class="entry"><code>{ label }</code>{ m.badge(&f) }</span>
-                        if !leaf && e & PTE_P != 0 { <ul role="group" class="sub">{ table(st, fmt.pte_pfn(*e), level + 1, va, m) }</ul> }
+                        { match &r.sub {
+                            Some(Sub::Open(sub)) => html! {
+                                <ul role="group" class="sub">
+                                    { table(p, sub) }
+                                    if p.opened.contains(&sub.pfn) {
+                                        <li role="none"><button class="pt-toggle" onclick={p.toggle_cb(sub.pfn)}>{"close this table"}</button></li>
+                                    }
+                                </ul>
+                            },
+                            Some(Sub::Closed { pfn, present }) => html! {
+                                <button class="pt-toggle" onclick={p.toggle_cb(*pfn)}>
+                                    { format!("show the {} in frame {pfn} ({present} entries present)", fmt.level_name(level + 1)) }
+                                </button>
+                            },
+                            None => html! {},
+                        } }
                     </li>
                 }
             }) }
-            if more > 0 { <li role="treeitem" aria-disabled="true">{ format!("… {more} more present entries not shown") }</li> }
+            if t.more > 0 { <li role="treeitem" aria-disabled="true">{ format!("… {} more present entries not shown", t.more) }</li> }
         </ul>
         </li>
     }
 }
 
-fn frames(st: &State, m: &Marks) -> Html {
-    let shown: Vec<(&Pfn, &sim_core::linux::Frame)> = st
+/// One frame as the frame table shows it.
+#[derive(Clone, PartialEq)]
+struct FrameRow {
+    pfn: Pfn,
+    kind: FrameKind,
+    refcount: u32,
+}
+
+/// Props of the frame table: the rows drawn, so an equal table is not drawn again.
+#[derive(Properties, PartialEq)]
+struct FramesProps {
+    format: sim_core::arch::PagingFormat,
+    rows: Vec<FrameRow>,
+    /// Frames in use not shown.
+    more: usize,
+    /// The marks on frames.
+    marks: Marks,
+}
+
+/// The frame table's props at this state: the first [`MAX_FRAMES`] frames
+/// and every one the current event touches.
+fn frames_props(st: &State, m: &Marks) -> FramesProps {
+    let rows: Vec<FrameRow> = st
         .linux
         .frames
         .iter()
         .enumerate()
         .filter(|(k, (p, _))| *k < MAX_FRAMES || m.changed(&Focus::Linux(LF::Frame { pfn: **p })))
-        .map(|(_, r)| r)
+        .map(|(_, (pfn, f))| FrameRow { pfn: *pfn, kind: f.kind.clone(), refcount: f.refcount })
         .collect();
-    let more = st.linux.frames.len() - shown.len();
+    FramesProps {
+        format: st.linux.format,
+        more: st.linux.frames.len() - rows.len(),
+        rows,
+        marks: m.only(|f| matches!(f, Focus::Linux(LF::Frame { .. }))),
+    }
+}
+
+/// The physical frames in use: what each holds and its references.
+#[function_component(FrameTable)]
+fn frame_table(p: &FramesProps) -> Html {
+    let m = &p.marks;
     html! {
         <>
         <table class="frame-table">
             <thead><tr><th scope="col">{"frame"}</th><th scope="col">{"holds"}</th><th scope="col">{"refcount"}</th></tr></thead>
             <tbody>
-            { for shown.into_iter().map(|(pfn, fr)| {
-                let f = Focus::Linux(LF::Frame { pfn: *pfn });
-                let what = match &fr.kind {
-                    FrameKind::PageTable { level, owner } => format!("{} table of process {owner}", st.linux.format.level_name(*level)),
+            { for p.rows.iter().map(|r| {
+                let f = Focus::Linux(LF::Frame { pfn: r.pfn });
+                let what = match &r.kind {
+                    FrameKind::PageTable { level, owner } => format!("{} table of process {owner}", p.format.level_name(*level)),
                     FrameKind::Anon => "anonymous data".to_string(),
                     FrameKind::PageCache { path, index } => format!("page cache: {path} page {index}"),
                     FrameKind::Zero => "the zero page".to_string(),
                 };
-                let refs = if fr.kind == FrameKind::Zero { "—".to_string() } else { fr.refcount.to_string() };
-                html! { <tr class={classes!(m.class(&f), kind_class(&fr.kind))}><td><code>{ pfn.to_string() }</code>{ m.badge(&f) }</td><td>{ what }</td><td>{ refs }</td></tr> }
+                let refs = if r.kind == FrameKind::Zero { "—".to_string() } else { r.refcount.to_string() };
+                html! { <tr key={r.pfn.0} class={classes!(m.class(&f), kind_class(&r.kind))}><td><code>{ r.pfn.to_string() }</code>{ m.badge(&f) }</td><td>{ what }</td><td>{ refs }</td></tr> }
             }) }
             </tbody>
         </table>
-        if more > 0 { <p>{ format!("… {more} more frames") }</p> }
+        if p.more > 0 { <p>{ format!("… {} more frames", p.more) }</p> }
         </>
     }
 }
@@ -434,61 +717,31 @@ fn kind_class(k: &FrameKind) -> &'static str {
     }
 }
 
-fn tlb(st: &State, m: &Marks) -> Html {
-    let changed = m.changed(&Focus::Linux(LF::Tlb));
-    if st.linux.globals.tlb.entries.is_empty() {
-        return html! { <p class={classes!("empty", changed.then_some("changed"))}>{"empty"}{ m.badge(&Focus::Linux(LF::Tlb)) }</p> };
+/// Props of the TLB's table: its entries and whether this step changed it.
+#[derive(Properties, PartialEq)]
+struct TlbProps {
+    entries: Vec<sim_core::linux::TlbEntry>,
+    page_shift: u32,
+    changed: bool,
+}
+
+/// The TLB's entries.
+#[function_component(TlbTable)]
+fn tlb_table(p: &TlbProps) -> Html {
+    let badge = p.changed.then(|| html! { <span class="badge changed-badge">{"changed"}</span> });
+    if p.entries.is_empty() {
+        return html! { <p class={classes!("empty", p.changed.then_some("changed"))}>{"empty"}{ badge }</p> };
     }
     html! {
-        <table class={classes!("tlb-table", changed.then_some("changed"))}>
+        <table class={classes!("tlb-table", p.changed.then_some("changed"))}>
             <thead><tr><th scope="col">{"virtual page"}</th><th scope="col">{"frame"}</th><th scope="col">{"rights"}</th></tr></thead>
             <tbody>
-            { for st.linux.globals.tlb.entries.iter().map(|e| html! {
-                <tr><td><code>{ format!("{:#x}", e.vpn << st.linux.format.page_shift()) }</code></td><td><code>{ e.pfn.to_string() }</code></td>
+            { for p.entries.iter().map(|e| html! {
+                <tr key={e.vpn}><td><code>{ format!("{:#x}", e.vpn << p.page_shift) }</code></td><td><code>{ e.pfn.to_string() }</code></td>
                 <td>{ format!("{}{}{}", if e.writable { "writable" } else { "read-only" }, if e.no_exec { ", no-exec" } else { "" }, if e.dirty { ", dirty" } else { "" }) }</td></tr>
             }) }
             </tbody>
         </table>
-    }
-}
-
-fn nt_view(st: &State, m: &Marks) -> Html {
-    use sim_core::windows::{rights_text, NtKind};
-    let nt = &st.nt;
-    let procs: Vec<(u32, &sim_core::windows::NtObject)> =
-        nt.objects.iter().filter(|(_, o)| matches!(o.kind, NtKind::Process { .. })).map(|(i, o)| (*i, o)).collect();
-    html! {
-        <>
-        { for procs.iter().map(|(_, o)| {
-            let NtKind::Process { pid, name, user, handles, exit_code, debug_privilege, .. } = &o.kind else { return html! {} };
-            let f = Focus::Linux(LF::Proc { pid: Pid(*pid) });
-            let status = match exit_code { Some(c) => format!("exited with {c}"), None => "running".to_string() };
-            html! {
-                <table class={classes!("handles", m.class(&f))}>
-                    <caption>
-                        { format!("{name} · PID {pid} · {user}{} · {status} · object: {} handle(s), {} reference(s)",
-                            if *debug_privilege { " (SeDebugPrivilege)" } else { "" }, o.handle_count, o.pointer_count) }
-                        { m.badge(&f) }
-                    </caption>
-                    <thead><tr><th scope="col">{"handle"}</th><th scope="col">{"object"}</th><th scope="col">{"granted rights"}</th></tr></thead>
-                    <tbody>
-                    if handles.is_empty() { <tr><td colspan="3" class="empty">{"no handles"}</td></tr> }
-                    { for handles.iter().map(|(h, e)| html! {
-                        <tr><td><code>{ format!("{h:#x}") }</code></td><td>{ nt.describe(e.object) }</td><td>{ rights_text(e.access) }</td></tr>
-                    }) }
-                    </tbody>
-                </table>
-            }
-        }) }
-        <table class="cid">
-            <caption>{"PID table (PspCidTable)"}</caption>
-            <thead><tr><th scope="col">{"PID"}</th><th scope="col">{"names"}</th></tr></thead>
-            <tbody>
-            { for nt.cid.iter().map(|(pid, id)| html! { <tr><td>{ pid }</td><td>{ nt.describe(*id) }</td></tr> }) }
-            { for nt.free_pids.iter().enumerate().map(|(i, pid)| html! { <tr class="free"><td>{ pid }</td><td>{ format!("free: number {} in the FIFO free list (given out again only after the page's never-used entries{})", i + 1, if i == 0 { "" } else { " and the PIDs freed before it" }) }</td></tr> }) }
-            </tbody>
-        </table>
-        </>
     }
 }
 
@@ -515,125 +768,23 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks, ids: &str) -> 
 
 /// The BPF objects the event freed, as they were just before: shown faded,
 /// marked "freed", with their ids gone from the kernel.
-fn freed_bpf(e: Option<&sim_core::SealedEvent>) -> Vec<(sim_core::bpf::BpfRef, String)> {
+fn freed_bpf(e: Option<&sim_core::SealedEvent>) -> Vec<pictures::objects::Freed> {
+    use pictures::objects::Freed;
     use sim_core::bpf::{BpfRef, Delta as B};
     e.map(|e| e.deltas.as_slice())
         .unwrap_or(&[])
         .iter()
         .filter_map(|d| match d {
             sim_core::Delta::Bpf(B::Map { id, old: Some(m), new: None }) => {
-                Some((BpfRef::Map(*id), format!("{} {}", m.def.kind, m.def.name)))
+                Some(Freed { obj: BpfRef::Map(*id), what: format!("{} {}", m.def.kind, m.def.name) })
             }
             sim_core::Delta::Bpf(B::Prog { id, old: Some(p), new: None }) => {
-                Some((BpfRef::Prog(*id), format!("{} {}", p.prog_type, p.name)))
+                Some(Freed { obj: BpfRef::Prog(*id), what: format!("{} {}", p.prog_type, p.name) })
             }
             sim_core::Delta::Bpf(B::Link { id, old: Some(l), new: None }) => {
-                Some((BpfRef::Link(*id), format!("link of program {}", l.prog)))
+                Some(Freed { obj: BpfRef::Link(*id), what: format!("link of program {}", l.prog) })
             }
             _ => None,
         })
         .collect()
-}
-
-fn bpf_view(st: &State, freed: &[(sim_core::bpf::BpfRef, String)], ids: &str) -> Html {
-    use sim_core::bpf::BpfRef;
-    let b = &st.bpf;
-    // Who holds what: one reading of the state, for the tables and the picture.
-    let graph = pictures::bpf::BpfScene::of(st);
-    let holders = |r: BpfRef| graph.holders(r);
-    let picture = (!graph.nodes.is_empty()).then(|| crate::narrator::bpf_picture(&graph)).flatten();
-    html! {
-        <>
-        if let Some(svg) = picture {
-            <p class="legend">{"An arrow per counted reference (fds and pins on a map are usercnt too)."}</p>
-            { svg_html(svg, ids) }
-        }
-        <table class="bpf-progs">
-            <caption>{"Programs"}</caption>
-            <thead><tr><th scope="col">{"id"}</th><th scope="col">{"type / name"}</th><th scope="col">{"refcnt"}</th><th scope="col">{"map_ids"}</th><th scope="col">{"held by"}</th></tr></thead>
-            <tbody>
-            if b.progs.is_empty() && !freed.iter().any(|(r, _)| matches!(r, BpfRef::Prog(_))) { <tr><td colspan="5" class="empty">{"none loaded"}</td></tr> }
-            { for freed.iter().filter_map(|(r, what)| match r { BpfRef::Prog(id) => Some(html! {
-                <tr class="freed"><td>{ id }</td><td colspan="4">{ format!("{what}: freed at this step; id {id} is gone") }</td></tr>
-            }), _ => None }) }
-            { for b.progs.iter().map(|(id, p)| html! {
-                <tr><td>{ id }</td><td>{ format!("{} {}", p.prog_type, p.name) }</td><td>{ p.refcnt }</td>
-                <td>{ p.map_ids.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ") }</td><td>{ holders(BpfRef::Prog(*id)) }</td></tr>
-            }) }
-            </tbody>
-        </table>
-        <table class="bpf-maps">
-            <caption>{ format!("Maps (next id after {}: ids are never reused at once)", b.last_map_id) }</caption>
-            <thead><tr><th scope="col">{"id"}</th><th scope="col">{"type / name"}</th><th scope="col">{"refcnt"}</th><th scope="col">{"usercnt"}</th><th scope="col">{"held by"}</th><th scope="col">{"non-zero entries"}</th></tr></thead>
-            <tbody>
-            if b.maps.is_empty() && !freed.iter().any(|(r, _)| matches!(r, BpfRef::Map(_))) { <tr><td colspan="6" class="empty">{"none: BPF_MAP_GET_NEXT_ID returns ENOENT"}</td></tr> }
-            { for freed.iter().filter_map(|(r, what)| match r { BpfRef::Map(id) => Some(html! {
-                <tr class="freed"><td>{ id }</td><td colspan="5">{ format!("{what}: freed at this step; id {id} is gone, a workqueue frees its memory") }</td></tr>
-            }), _ => None }) }
-            { for b.maps.iter().map(|(id, m)| html! {
-                <tr><td>{ id }</td><td>{ format!("{} {} (key {}B, value {}B, {} entries)", m.def.kind, m.def.name, m.def.key_size, m.def.value_size, m.def.max_entries) }
-                    if let Some(note) = map_note(m) { <br/><small class="map-note">{ note }</small> }</td>
-                <td>{ m.refcnt }</td><td>{ m.usercnt }</td><td>{ holders(BpfRef::Map(*id)) }</td>
-                <td>{ entries(&m.entries) }</td></tr>
-            }) }
-            </tbody>
-        </table>
-        if !b.struct_ops.is_empty() {
-            <table class="bpf-struct-ops">
-                <caption>{"Kernel function pointers implemented by BPF (struct_ops)"}</caption>
-                <thead><tr><th scope="col">{"registered as"}</th><th scope="col">{"map"}</th><th scope="col">{"its programs"}</th></tr></thead>
-                <tbody>
-                { for b.struct_ops.iter().map(|(n, m)| html! {
-                    <tr><td>{ n.clone() }</td><td>{ m }</td>
-                    <td>{ b.maps.get(m).map(|k| k.progs.iter().map(|p| format!("{p} ({})", b.progs.get(p).map(|x| x.name.as_str()).unwrap_or("?"))).collect::<Vec<_>>().join(", ")).unwrap_or_default() }</td></tr>
-                }) }
-                </tbody>
-            </table>
-        }
-        if !b.links.is_empty() {
-            <table class="bpf-links">
-                <caption>{"Links (a link keeps its program attached)"}</caption>
-                <thead><tr><th scope="col">{"id"}</th><th scope="col">{"program"}</th><th scope="col">{"attached to"}</th><th scope="col">{"refcnt"}</th><th scope="col">{"held by"}</th></tr></thead>
-                <tbody>
-                { for b.links.iter().map(|(id, l)| html! {
-                    <tr><td>{ id }</td><td>{ l.prog }</td><td>{ l.target.clone() }</td><td>{ l.refcnt }</td><td>{ holders(BpfRef::Link(*id)) }</td></tr>
-                }) }
-                </tbody>
-            </table>
-        }
-        </>
-    }
-}
-
-/// A map's non-zero entries as `[key] = value` (little-endian numbers).
-fn entries(e: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>) -> String {
-    let num = |b: &[u8]| b.iter().take(8).rev().fold(0u64, |a, x| (a << 8) | u64::from(*x));
-    let v: Vec<String> =
-        e.iter().filter(|(_, v)| v.iter().any(|b| *b != 0)).take(8).map(|(k, v)| format!("[{}] = {}", num(k), num(v))).collect();
-    if v.is_empty() {
-        "—".into()
-    } else {
-        v.join(", ")
-    }
-}
-
-/// Where a map comes from and what its flags and freeze mean, for the
-/// maps view: the global-data section of an internal map, `BPF_F_*` flags,
-/// frozen.
-fn map_note(m: &sim_core::bpf::KMap) -> Option<String> {
-    use sim_core::bpf::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG};
-    let mut parts = Vec::new();
-    if let Some(i) = &m.def.internal {
-        parts.push(format!("global data: section {}", i.section));
-    }
-    if m.def.map_flags & BPF_F_RDONLY_PROG != 0 {
-        parts.push("read-only to programs".to_string());
-    }
-    if m.def.map_flags & BPF_F_MMAPABLE != 0 {
-        parts.push("user space can mmap it".to_string());
-    }
-    if m.frozen {
-        parts.push("frozen".to_string());
-    }
-    (!parts.is_empty()).then(|| parts.join(" · "))
 }
