@@ -614,8 +614,21 @@ impl Ctx<'_> {
             let depth = verdict.stack_depth.div_ceil(8) * 8;
             // has_tail_call (check_subprogs): a call of bpf_tail_call.
             let tail_call = insns.iter().any(|i| i[0] == 0x85 && i[1] >> 4 == 0 && i32::from_le_bytes([i[4], i[5], i[6], i[7]]) == 12);
-            let private = super::jit::uses_private_stack(p.prog_type, p.expected_attach, depth, tail_call);
-            let jited = super::jit::jited_len(&xlated, depth, private).ok();
+            let private = |depth| super::jit::uses_private_stack(p.prog_type, p.expected_attach, depth, tail_call);
+            let starts = super::jit::function_starts(&insns);
+            let jited = if starts.len() == 1 {
+                super::jit::jited_len(&xlated, depth, private(depth)).ok()
+            } else {
+                // jit_subprogs: each function with its own stack depth and private stack.
+                let funcs: Vec<(u32, bool)> = starts
+                    .iter()
+                    .map(|s| {
+                        let d = verdict.subprog_depths.iter().find(|(f, _)| f == s).map_or(0, |(_, d)| *d).div_ceil(8) * 8;
+                        (d, private(d))
+                    })
+                    .collect();
+                super::jit::jited_len_funcs(&xlated, &funcs).ok()
+            };
             let kp = KProg {
                 name: p.name.clone(),
                 prog_type: p.prog_type,

@@ -1,7 +1,8 @@
 //! Size-only port of the Linux 6.18 x86-64 BPF JIT (`arch/x86/net/bpf_jit_comp.c`).
 //!
-//! It computes `prog->jited_len` (`jited NB` in `bpftool prog show`) for a verified program
-//! without subprograms, following `do_jit` and `bpf_int_jit_compile` byte count by byte count,
+//! It computes `prog->jited_len` (`jited NB` in `bpftool prog show`) for a verified program,
+//! following `do_jit` and `bpf_int_jit_compile` byte count by byte count (a program with
+//! bpf-to-bpf calls as `jit_subprogs` JITs it, one image per function: [`jited_len_funcs`]),
 //! for the reference machine: no `CONFIG_X86_KERNEL_IBT` and no CFI (no `endbr64`), RETHUNK on
 //! (`emit_return` is a 5-byte `jmp __x86_return_thunk`), no call-depth tracking, `CONFIG_SMP=y`,
 //! a CPU with BMI2 (AMD EPYC), the JIT always on and `bpf_jit_harden=0` (no constant blinding).
@@ -191,6 +192,8 @@ struct Jit<'a> {
     stack_depth: u32,
     /// `priv_frame_ptr != NULL`: the program runs on its private per-CPU stack.
     private_stack: bool,
+    /// This is one function of a program with bpf-to-bpf calls (`func[i]` of `jit_subprogs`).
+    in_subprogs: bool,
 }
 
 impl Jit<'_> {
@@ -406,6 +409,8 @@ impl Jit<'_> {
                 }
                 0x85 => match (src, off, imm) {
                     (0, _, 12) => return Err("tail call (bpf_tail_call)"),
+                    // jit_subprogs JITs each function on its own; a call of another is emit_call.
+                    (1, _, _) if self.in_subprogs => 5 + save_r9,
                     (1, _, _) => return Err("bpf-to-bpf call"),
                     (2, o, _) if o != 0 => return Err("kfunc with a BTF fd (module kfunc)"),
                     (0 | 2, _, 0) => return Err("call with imm 0 (the JIT returns -EINVAL)"),
@@ -483,6 +488,63 @@ impl Jit<'_> {
 /// JIT refuses (tail calls, bpf-to-bpf calls, module kfuncs, arena, LDSX, may_goto, ...), or the
 /// whole program when it is empty or its size does not converge in 20 passes.
 pub fn jited_len(insns: &[[u8; 8]], stack_depth: u32, private_stack: bool) -> Result<u32, JitError> {
+    jit_one(insns, stack_depth, private_stack, false)
+}
+
+/// The first instruction of each function of `insns`: the main program (0) and every target of a
+/// bpf-to-bpf call or of a callback's `ld_imm64` (`add_subprog` in `check_subprogs`), in order.
+pub fn function_starts(insns: &[[u8; 8]]) -> Vec<usize> {
+    let mut starts = vec![0];
+    for (i, b) in insns.iter().enumerate() {
+        let (code, src) = (b[0], b[1] >> 4);
+        if (code == 0x85 && src == 1) || (code == 0x18 && src == 4) {
+            let t = i as i64 + 1 + i64::from(i32::from_le_bytes([b[4], b[5], b[6], b[7]]));
+            if let Ok(t) = usize::try_from(t) {
+                starts.push(t);
+            }
+        }
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    starts
+}
+
+/// `jited_prog_len` of a program with bpf-to-bpf calls: `jit_subprogs` cuts it at
+/// [`function_starts`] and JITs each function as its own program (its own prologue and
+/// epilogue, its own `subprog_info[i].stack_depth` and private stack), and `bpf_prog_get_info_by_fd`
+/// adds up `func[i]->jited_len`. `funcs` gives each function's (stack depth, private stack), in
+/// order. A call of another function is a 5-byte `call rel32`; the sizes converge before the
+/// extra pass writes the real addresses, which does not change them.
+///
+/// # Errors
+///
+/// As [`jited_len`], for the first function that fails; also for a callback (`ld_imm64` of a
+/// function's address, whose `movabs` size depends on where the callee lands) and for tail calls
+/// (`tail_call_reachable` adds the tail-call counter's pointer to every call), not modelled.
+pub fn jited_len_funcs(insns: &[[u8; 8]], funcs: &[(u32, bool)]) -> Result<u32, JitError> {
+    let starts = function_starts(insns);
+    let whole = |what| JitError::Unsupported { at: insns.len(), opcode: 0, what };
+    if starts.len() != funcs.len() || starts.last().is_some_and(|s| *s >= insns.len()) {
+        return Err(whole("functions and stack depths do not match"));
+    }
+    let mut total = 0u32;
+    for (k, (start, (depth, private))) in starts.iter().zip(funcs).enumerate() {
+        let end = starts.get(k + 1).copied().unwrap_or(insns.len());
+        let f = insns.get(*start..end).unwrap_or_default();
+        if let Some(at) = f.iter().position(|b| (b[0] == 0x85 && b[1] >> 4 == 0 && b[4..8] == [12, 0, 0, 0]) || b[0] == 0xf5) {
+            return Err(JitError::Unsupported { at: start + at, opcode: f[at][0], what: "tail call in a program with bpf-to-bpf calls" });
+        }
+        let len = jit_one(f, *depth, *private, true).map_err(|JitError::Unsupported { at, opcode, what }| JitError::Unsupported {
+            at: start + at,
+            opcode,
+            what,
+        })?;
+        total = total.checked_add(len).ok_or_else(|| whole("image larger than 4 GiB"))?;
+    }
+    Ok(total)
+}
+
+fn jit_one(insns: &[[u8; 8]], stack_depth: u32, private_stack: bool, in_subprogs: bool) -> Result<u32, JitError> {
     let n = insns.len();
     let whole = |what| JitError::Unsupported { at: n, opcode: 0, what };
     if n == 0 {
@@ -495,6 +557,7 @@ pub fn jited_len(insns: &[[u8; 8]], stack_depth: u32, private_stack: bool) -> Re
         callee: detect_reg_usage(insns),
         stack_depth,
         private_stack,
+        in_subprogs,
     };
     let (mut oldproglen, mut image, mut padding, mut pass) = (0, false, false, 0);
     while pass < MAX_PASSES || image {
@@ -768,6 +831,26 @@ mod tests {
     /// A private stack: no `sub rsp` but `movabs r9` and `add r9, gs:[..]` (19 bytes), r10 read
     /// as r9 (a 32-bit store gains a REX prefix: `41 89 41 fc` for `mov [r9-4], eax`, as in
     /// mountsnoop's image on the reference kernel), and `push r9`/`pop r9` around each call.
+    #[test]
+    fn each_function_of_a_program_with_calls_is_its_own_image() {
+        // main: call sub; exit. sub: *(u64 *)(r10 - 8) = 0; r0 = 0; exit.
+        let sub = [ins(0x7a, 10, 0, -8, 0), ins(0xb7, 0, 0, 0, 0), EXIT];
+        let p: Vec<[u8; 8]> = [ins(0x85, 0, 1, 0, 1), EXIT].into_iter().chain(sub).collect();
+        assert_eq!(function_starts(&p), vec![0, 2]);
+        // The call costs what a helper call costs; each function has its own frame and depth.
+        let main = jited_len(&[ins(0x85, 0, 0, 0, 1), EXIT], 0, false).expect("main");
+        let with_stack = jited_len(&sub, 8, false).expect("sub");
+        assert_eq!(jited_len_funcs(&p, &[(0, false), (8, false)]), Ok(main + with_stack));
+        // On a private stack the caller saves r9 around the call (4 bytes more).
+        let priv_main = jited_len(&[ins(0x85, 0, 0, 0, 1), EXIT], 64, true).expect("main");
+        assert_eq!(jited_len_funcs(&p, &[(64, true), (8, false)]), Ok(priv_main + with_stack));
+        // The whole program in one image is refused, and so is a tail call beside calls.
+        assert!(jited_len(&p, 0, false).is_err());
+        let tail: Vec<[u8; 8]> = [ins(0x85, 0, 1, 0, 1), EXIT, ins(0x85, 0, 0, 0, 12), EXIT].to_vec();
+        assert!(jited_len_funcs(&tail, &[(0, false), (0, false)]).is_err());
+        assert!(jited_len_funcs(&p, &[(0, false)]).is_err(), "one depth per function");
+    }
+
     #[test]
     fn private_stack_frames() {
         let p = [ins(0x63, 10, 0, -4, 0), ins(0x7b, 10, 1, -64, 0), ins(0x85, 0, 0, 0, 5), EXIT];

@@ -57,6 +57,10 @@ pub struct Verdict {
     /// the deepest byte below r10 a visited load, store or helper argument
     /// reaches (`update_stack_depth`). 0 when refused.
     pub stack_depth: u32,
+    /// Each function's stack depth (`subprog_info[i].stack_depth`), by
+    /// the function's first instruction, in order; the main program first.
+    /// Empty when refused.
+    pub subprog_depths: Vec<(usize, u32)>,
     /// Which instructions load through the context pointer on a visited
     /// path (`insn_aux_data[i].ptr_type == PTR_TO_CTX`), for
     /// [`super::fixups::convert_ctx_accesses`]. Empty when refused.
@@ -97,7 +101,14 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
     let fail = |log: Vec<String>, errno: Errno, message: String| {
         let mut log = log;
         log.push(message.clone());
-        Verdict { log, error: Some(VerifierError { errno, message }), seen: vec![], stack_depth: 0, ctx_loads: vec![] }
+        Verdict {
+            log,
+            error: Some(VerifierError { errno, message }),
+            seen: vec![],
+            stack_depth: 0,
+            subprog_depths: vec![],
+            ctx_loads: vec![],
+        }
     };
     if n == 0 {
         return fail(log, Errno::EINVAL, "empty program".into());
@@ -176,8 +187,8 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
     // what it visits (code behind a branch it knows is not taken is dead).
     let mut walked = Vec::new();
     let mut seen = vec![false; n];
-    let (mut depth, mut ctx_loads) = (0, vec![false; n]);
-    let explored = explore(prog, rdonly, &mut walked, &mut seen, &mut Found { stack_depth: &mut depth, ctx_loads: &mut ctx_loads });
+    let (mut depths, mut ctx_loads) = (vec![(0, 0)], vec![false; n]);
+    let explored = explore(prog, rdonly, &mut walked, &mut seen, &mut Found { stack_depths: &mut depths, ctx_loads: &mut ctx_loads });
     if let Err(msg) = check_reads(prog, &seen) {
         return fail(log, Errno::EACCES, msg);
     }
@@ -185,7 +196,9 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
     match explored {
         Ok(processed) => {
             log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
-            Verdict { log, error: None, seen, stack_depth: depth, ctx_loads }
+            depths.sort_unstable();
+            let stack_depth = depths.first().map_or(0, |d| d.1);
+            Verdict { log, error: None, seen, stack_depth, subprog_depths: depths, ctx_loads }
         }
         Err(e) => fail(log, e.errno, e.message),
     }
@@ -255,24 +268,39 @@ pub struct Rdonly {
 pub(super) struct PathState {
     regs: [Val; 11],
     stack: BTreeMap<i64, Val>,
-    frames: Vec<(usize, [Val; 5])>,
+    /// Per caller: where to return, its r6-r10, and its function's first instruction.
+    frames: Vec<(usize, [Val; 5], usize)>,
+    /// The first instruction of the function this path is in (0: the main program).
+    func: usize,
 }
 
 /// What the walk records for the rewrites after it.
 pub(super) struct Found<'a> {
-    /// The main program's stack depth ([`Verdict::stack_depth`]).
-    pub stack_depth: &'a mut u32,
+    /// Each function's stack depth ([`Verdict::subprog_depths`]).
+    pub stack_depths: &'a mut Vec<(usize, u32)>,
     /// The context loads ([`Verdict::ctx_loads`]).
     pub ctx_loads: &'a mut [bool],
 }
 
-/// `update_stack_depth` for the main program: an access at `at` (an offset
-/// from r10) makes its stack at least `-at` bytes deep. Accesses in a
-/// callee's frame count for the callee (not modelled: a program with
-/// subprograms is not sized by the JIT port).
-fn reach(depth: &mut u32, st: &PathState, at: i64) {
-    if st.frames.is_empty() && (-MAX_BPF_STACK..0).contains(&at) {
-        *depth = (*depth).max(at.unsigned_abs() as u32);
+/// `update_stack_depth`: an access at `at` (in the explorer's one address
+/// space of frames, see [`stack_in_bounds`]) makes the stack of the frame it
+/// falls in at least that deep, counted for the function that frame runs
+/// (`env->subprog_info[func->subprogno]`): a callee writing through a
+/// pointer to its caller's stack deepens the caller's.
+fn reach(depths: &mut Vec<(usize, u32)>, st: &PathState, at: i64) {
+    if at >= 0 {
+        return;
+    }
+    let k = ((-at - 1) / MAX_BPF_STACK) as usize;
+    let func = match st.frames.get(k) {
+        Some((_, _, f)) => *f,
+        None if k == st.frames.len() => st.func,
+        None => return,
+    };
+    let depth = (at + MAX_BPF_STACK * k as i64).unsigned_abs() as u32;
+    match depths.iter_mut().find(|(f, _)| *f == func) {
+        Some((_, d)) => *d = (*d).max(depth),
+        None => depths.push((func, depth)),
     }
 }
 
@@ -335,14 +363,14 @@ pub(super) fn explore(
     regs[1] = Val::Ctx;
     regs[10] = Val::Stack(0);
     // (pc, state, length of the path when this branch was pushed)
-    let mut branches: Vec<(usize, PathState, usize)> = vec![(0, PathState { regs, stack: BTreeMap::new(), frames: vec![] }, 0)];
+    let mut branches: Vec<(usize, PathState, usize)> = vec![(0, PathState { regs, stack: BTreeMap::new(), frames: vec![], func: 0 }, 0)];
     // A global function is verified on its own (do_check_subprogs), with
     // arguments it knows nothing of.
     for &g in prog.global_funcs.iter().filter(|g| **g < n) {
         let mut regs = [Val::Uninit; 11];
         regs[1..=5].fill(Val::Unknown);
         regs[10] = Val::Stack(0);
-        branches.insert(0, (g, PathState { regs, stack: BTreeMap::new(), frames: vec![] }, 0));
+        branches.insert(0, (g, PathState { regs, stack: BTreeMap::new(), frames: vec![], func: g }, 0));
     }
     let mut path: Vec<(usize, u64)> = Vec::new();
     let mut on_path: std::collections::HashSet<(usize, u64)> = Default::default();
@@ -423,7 +451,7 @@ pub(super) fn explore(
                     let size8 = (op >> 3) & 3 == 3;
                     if let Val::Stack(o) = st.regs[src] {
                         stack_in_bounds(o, off, op, "read from", src)?;
-                        reach(found.stack_depth, &st, o + off);
+                        reach(found.stack_depths, &st, o + off);
                     }
                     if st.regs[src] == Val::Ctx && op & 0xe0 == 0x60 {
                         if let Some(c) = found.ctx_loads.get_mut(pc) {
@@ -447,7 +475,7 @@ pub(super) fn explore(
                 2 | 3 => {
                     if let Val::Stack(o) = st.regs[dst] {
                         stack_in_bounds(o, off, op, "write to", dst)?;
-                        reach(found.stack_depth, &st, o + off);
+                        reach(found.stack_depths, &st, o + off);
                         let v = if op & 7 == 3 { st.regs[src] } else { Val::Known(imm as i64 as u64) };
                         let at = o + off;
                         if (op >> 3) & 3 == 3 {
@@ -461,8 +489,9 @@ pub(super) fn explore(
                 _ => match op {
                     // exit from a subprogram: back to the caller (prepare_func_exit).
                     0x95 if !st.frames.is_empty() => {
-                        let Some((ret, saved)) = st.frames.pop() else { break };
+                        let Some((ret, saved, caller)) = st.frames.pop() else { break };
                         st.regs[6..=10].copy_from_slice(&saved);
+                        st.func = caller;
                         for r in &mut st.regs[1..=5] {
                             *r = Val::Uninit;
                         }
@@ -488,12 +517,17 @@ pub(super) fn explore(
                         }
                         let mut saved = [Val::Uninit; 5];
                         saved.copy_from_slice(&st.regs[6..=10]);
-                        st.frames.push((pc + 1, saved));
+                        st.frames.push((pc + 1, saved, st.func));
                         for r in &mut st.regs[6..=9] {
                             *r = Val::Uninit;
                         }
                         st.regs[10] = Val::Stack(-(st.frames.len() as i64) * MAX_BPF_STACK);
                         next = (pc as i64 + 1 + i64::from(imm)) as usize;
+                        st.func = next;
+                        // check_subprogs: every function is in subprog_info, used stack or not.
+                        if !found.stack_depths.iter().any(|(f, _)| *f == next) {
+                            found.stack_depths.push((next, 0));
+                        }
                     }
                     0x85 => {
                         if src == 0 {
@@ -505,7 +539,7 @@ pub(super) fn explore(
                         // helpers only read their key and value.
                         for r in 1..=5 {
                             if let Val::Stack(o) = st.regs[r] {
-                                reach(found.stack_depth, &st, o);
+                                reach(found.stack_depths, &st, o);
                             }
                         }
                         if src != 0 || !matches!(imm, 1..=3) {
