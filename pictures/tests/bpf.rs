@@ -127,6 +127,14 @@ fn the_bpf_tables_say_who_holds_each_map_and_what_the_step_freed() {
     // The picture comes first, with its legend; every arrow is in it.
     assert!(html.starts_with("<p class=\"legend\">"), "{html}");
     assert_eq!(arrows(&html), arrows(&bpf_svg(&BpfScene::of(&st))));
+    // Names come from the student's object file: they are text, never markup.
+    let mut hostile = t.clone();
+    for m in hostile.bpf.maps.values_mut() {
+        m.def.name = "<img src=x onerror=alert(1)>&".into();
+    }
+    let html = bpf_html(&hostile);
+    assert!(!html.contains("<img"), "{html}");
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;&amp;"), "{html}");
 }
 
 #[test]

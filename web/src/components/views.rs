@@ -62,19 +62,42 @@ impl Marks {
     }
 }
 
-/// The page tables the student opened; an action opens or closes one.
-#[derive(Default, PartialEq)]
-struct Opened(Vec<Pfn>);
+/// The page tables the student opened in one process's tree of one
+/// lesson (a new lesson or another process starts with none); an action
+/// opens or closes one.
+#[derive(PartialEq)]
+struct Opened {
+    /// The lesson (its address) and the process.
+    key: (usize, Pid),
+    tables: Vec<Pfn>,
+}
+
+impl Default for Opened {
+    fn default() -> Self {
+        Opened { key: (0, Pid(0)), tables: Vec::new() }
+    }
+}
+
+impl Opened {
+    /// The tables opened in `pid`'s tree of lesson `l`.
+    fn of(&self, l: &crate::app::Loaded, pid: Pid) -> Vec<Pfn> {
+        if self.key == (l as *const crate::app::Loaded as usize, pid) {
+            self.tables.clone()
+        } else {
+            Vec::new()
+        }
+    }
+}
 
 impl Reducible for Opened {
-    type Action = Pfn;
-    fn reduce(self: std::rc::Rc<Self>, pfn: Pfn) -> std::rc::Rc<Self> {
-        let mut o = self.0.clone();
-        match o.iter().position(|p| *p == pfn) {
-            Some(i) => drop(o.remove(i)),
-            None => o.push(pfn),
+    type Action = ((usize, Pid), Pfn);
+    fn reduce(self: std::rc::Rc<Self>, (key, pfn): Self::Action) -> std::rc::Rc<Self> {
+        let mut tables = if self.key == key { self.tables.clone() } else { Vec::new() };
+        match tables.iter().position(|p| *p == pfn) {
+            Some(i) => drop(tables.remove(i)),
+            None => tables.push(pfn),
         }
-        std::rc::Rc::new(Opened(o))
+        std::rc::Rc::new(Opened { key, tables })
     }
 }
 
@@ -175,9 +198,9 @@ pub fn views(p: &ViewsProps) -> Html {
     let opened = use_reducer(Opened::default);
     let toggle_table = {
         let d = opened.dispatcher();
-        use_callback((), move |pfn: Pfn, _| d.dispatch(pfn))
+        let lesson = std::rc::Rc::as_ptr(&p.loaded) as usize;
+        use_callback(lesson, move |(pid, pfn): (Pid, Pfn), lesson| d.dispatch(((*lesson, pid), pfn)))
     };
-    let opened = opened.0.clone();
     // The picture of pages and frames, drawn from this step's state; the
     // frame table it stands for is a toggle away (the processes' fds,
     // mappings and /proc/PID/maps stay beside it).
@@ -229,7 +252,9 @@ pub fn views(p: &ViewsProps) -> Html {
                     Some((pid, mm)) => {
                         let tree_marks = marks.only(|f| matches!(f, Focus::Linux(LF::Pte { .. })));
                         let depth = open_depth(st, mm.root, &tree_marks);
-                        let root = table_node(st, mm.root, 0, 0, &Opening { m: &tree_marks, opened: &opened, depth });
+                        let marked = marked_tables(st, pid, mm.root, &tree_marks);
+                        let opened = opened.of(p.loaded.as_ref(), pid);
+                        let root = table_node(st, mm.root, 0, 0, &Opening { m: &tree_marks, opened: &opened, depth, marked });
                         html! { <PageTableTree {pid} format={st.linux.format} loaded_cr3={st.linux.globals.current == Some(pid)} {root} marks={tree_marks} opened={opened.clone()} toggle={toggle_table.clone()} /> }
                     }
                     None => html! { <p class="empty">{"No address space to show."}</p> },
@@ -476,6 +501,8 @@ struct Opening<'a> {
     opened: &'a [Pfn],
     /// Levels drawn open ([`open_depth`]).
     depth: usize,
+    /// Tables with a mark in or below them ([`marked_tables`]).
+    marked: Vec<Pfn>,
 }
 
 /// Rows shown of table `t`: the first [`MAX_ROWS`] present entries plus
@@ -503,21 +530,45 @@ fn shown_rows(st: &State, t: Pfn, m: &Marks) -> (Vec<(usize, u64)>, usize) {
     (rows, present)
 }
 
-/// Whether a mark falls in table `t` or a table below it.
-fn marked_below(st: &State, t: Pfn, level: usize, m: &Marks) -> bool {
-    let fmt = st.linux.format;
-    if m.changed.is_empty() && m.walk.is_empty() {
-        return false;
-    }
-    let in_table = |f: &Focus| matches!(f, Focus::Linux(LF::Pte { table, .. }) if *table == t);
-    if m.changed.iter().chain(&m.walk).any(in_table) {
-        return true;
-    }
-    level + 1 < fmt.levels()
-        && (0..fmt.entries()).any(|i| {
-            let e = st.linux.read_pte(t, i);
-            e & PTE_P != 0 && marked_below(st, fmt.pte_pfn(e), level + 1, m)
+/// The tables of `pid`'s tree (from `root`) with a marked entry in them
+/// or in a table below, sorted: one walk over the upper levels, none when
+/// no marked table is this process's (the leaf tables are not read).
+fn marked_tables(st: &State, pid: Pid, root: Pfn, m: &Marks) -> Vec<Pfn> {
+    let mut marked: Vec<Pfn> = m
+        .changed
+        .iter()
+        .chain(&m.walk)
+        .filter_map(|f| match f {
+            Focus::Linux(LF::Pte { table, .. }) => Some(*table),
+            _ => None,
         })
+        .filter(|t| matches!(st.linux.frames.get(t).map(|f| &f.kind), Some(FrameKind::PageTable { owner, .. }) if *owner == pid))
+        .collect();
+    marked.sort_unstable();
+    marked.dedup();
+    if marked.is_empty() {
+        return marked;
+    }
+    fn walk(st: &State, t: Pfn, level: usize, marked: &[Pfn], out: &mut Vec<Pfn>) -> bool {
+        let fmt = st.linux.format;
+        let mut any = marked.binary_search(&t).is_ok();
+        if level + 1 < fmt.levels() {
+            for i in 0..fmt.entries() {
+                let e = st.linux.read_pte(t, i);
+                if e & PTE_P != 0 && walk(st, fmt.pte_pfn(e), level + 1, marked, out) {
+                    any = true;
+                }
+            }
+        }
+        if any {
+            out.push(t);
+        }
+        any
+    }
+    let mut out = Vec::new();
+    walk(st, root, 0, &marked, &mut out);
+    out.sort_unstable();
+    out
 }
 
 /// The tree under table `t` (at `level`, its first address `base`).
@@ -532,7 +583,7 @@ fn table_node(st: &State, t: Pfn, level: usize, base: u64, o: &Opening) -> Table
             let va = base + fmt.span(level) * index as u64;
             let sub = (!leaf && pte & PTE_P != 0).then(|| {
                 let pfn = fmt.pte_pfn(pte);
-                if level + 1 < o.depth || o.opened.contains(&pfn) || marked_below(st, pfn, level + 1, o.m) {
+                if level + 1 < o.depth || o.opened.contains(&pfn) || o.marked.binary_search(&pfn).is_ok() {
                     Sub::Open(table_node(st, pfn, level + 1, va, o))
                 } else {
                     Sub::Closed { pfn, present: (0..fmt.entries()).filter(|i| st.linux.read_pte(pfn, *i) & PTE_P != 0).count() }
@@ -573,15 +624,15 @@ struct TreeProps {
     marks: Marks,
     /// The tables the student opened.
     opened: Vec<Pfn>,
-    /// Opens or closes a table.
-    toggle: Callback<Pfn>,
+    /// Opens or closes a table of this process's tree.
+    toggle: Callback<(Pid, Pfn)>,
 }
 
 impl TreeProps {
     /// The click that opens or closes table `pfn`.
     fn toggle_cb(&self, pfn: Pfn) -> Callback<MouseEvent> {
-        let t = self.toggle.clone();
-        Callback::from(move |_| t.emit(pfn))
+        let (t, pid) = (self.toggle.clone(), self.pid);
+        Callback::from(move |_| t.emit((pid, pfn)))
     }
 }
 
@@ -616,19 +667,19 @@ fn table(p: &TreeProps, t: &TableNode) -> Html {
                     format!("[{i}] → {} in frame {} · {}", fmt.level_name(level + 1), fmt.pte_pfn(e), fmt.flags_text(e))
                 };
                 html! {
-                    <li key={i} role="treeitem" class={m.class(&f)} aria-expanded={match &r.sub { Some(Sub::Closed { .. }) => Some("false"), _ => None }}>
+                    <li key={i} role="treeitem" class={m.class(&f)} aria-expanded={match &r.sub { Some(Sub::Closed { .. }) => Some("false"), Some(Sub::Open(_)) => Some("true"), None => None }}>
                         <span class="entry"><code>{ label }</code>{ m.badge(&f) }</span>
                         { match &r.sub {
                             Some(Sub::Open(sub)) => html! {
                                 <ul role="group" class="sub">
                                     { table(p, sub) }
                                     if p.opened.contains(&sub.pfn) {
-                                        <li role="none"><button class="pt-toggle" onclick={p.toggle_cb(sub.pfn)}>{"close this table"}</button></li>
+                                        <li role="none"><button class="pt-toggle" aria-expanded="true" aria-label={format!("close the {} in frame {}", fmt.level_name(level + 1), sub.pfn)} onclick={p.toggle_cb(sub.pfn)}>{"close this table"}</button></li>
                                     }
                                 </ul>
                             },
                             Some(Sub::Closed { pfn, present }) => html! {
-                                <button class="pt-toggle" onclick={p.toggle_cb(*pfn)}>
+                                <button class="pt-toggle" aria-expanded="false" onclick={p.toggle_cb(*pfn)}>
                                     { format!("show the {} in frame {pfn} ({present} entries present)", fmt.level_name(level + 1)) }
                                 </button>
                             },
