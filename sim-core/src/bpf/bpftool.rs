@@ -612,9 +612,7 @@ impl Ctx<'_> {
                 |m| maps.get(&m).and_then(|k| k.inner.first().copied()),
             );
             let depth = verdict.stack_depth.div_ceil(8) * 8;
-            // has_tail_call (check_subprogs): a call of bpf_tail_call.
-            let tail_call = insns.iter().any(|i| i[0] == 0x85 && i[1] >> 4 == 0 && i32::from_le_bytes([i[4], i[5], i[6], i[7]]) == 12);
-            let private = |depth| super::jit::uses_private_stack(p.prog_type, p.expected_attach, depth, tail_call);
+            let private = |depth| super::jit::uses_private_stack(p.prog_type, p.expected_attach, depth, verdict.has_tail_call);
             let starts = super::jit::function_starts(&insns);
             let jited = if starts.len() == 1 {
                 super::jit::jited_len(&xlated, depth, private(depth)).ok()

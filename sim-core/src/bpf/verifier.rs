@@ -61,6 +61,9 @@ pub struct Verdict {
     /// the function's first instruction, in order; the main program first.
     /// Empty when refused.
     pub subprog_depths: Vec<(usize, u32)>,
+    /// A function calls `bpf_tail_call` (`subprog_info[i].has_tail_call`,
+    /// set by `check_subprogs`): no private stack for the program.
+    pub has_tail_call: bool,
     /// Which instructions load through the context pointer on a visited
     /// path (`insn_aux_data[i].ptr_type == PTR_TO_CTX`), for
     /// [`super::fixups::convert_ctx_accesses`]. Empty when refused.
@@ -107,6 +110,7 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
             seen: vec![],
             stack_depth: 0,
             subprog_depths: vec![],
+            has_tail_call: false,
             ctx_loads: vec![],
         }
     };
@@ -116,7 +120,7 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
     if n > 1_000_000 {
         return fail(log, Errno::E2BIG, format!("BPF program is too large. Processed 1000001 insn (of {n})"));
     }
-    let mut i = 0;
+    let (mut i, mut has_tail_call) = (0, false);
     while i < n {
         let insn = prog.insns[i];
         let op = insn[0];
@@ -148,6 +152,7 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
                 // code, such as a call CO-RE poisoned behind a
                 // bpf_core_field_exists() test, is never looked at.
                 0 => {
+                    has_tail_call |= imm == 12;
                     if let Some(name) = helper_name(imm) {
                         log.push(format!("{i}: (85) call {name}#{imm}"));
                     }
@@ -198,7 +203,7 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
             log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
             depths.sort_unstable();
             let stack_depth = depths.first().map_or(0, |d| d.1);
-            Verdict { log, error: None, seen, stack_depth, subprog_depths: depths, ctx_loads }
+            Verdict { log, error: None, seen, stack_depth, subprog_depths: depths, has_tail_call, ctx_loads }
         }
         Err(e) => fail(log, e.errno, e.message),
     }
