@@ -70,13 +70,21 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
         }
     }
 
-    /// Appends event `e` of operation `op`, whose encoding is `encoded` (as
-    /// a recording being read holds it: it is kept, not encoded again).
-    pub fn push_encoded(&mut self, op: usize, e: &Event<W, D, F>, encoded: &[u8]) {
+    /// Makes room for `events` more events of `bytes` bytes in all (a
+    /// recording being read knows both, roughly).
+    pub fn reserve(&mut self, events: usize, bytes: usize) {
+        self.events.bytes.reserve(bytes);
+        self.events.starts.reserve(events);
+    }
+
+    /// Appends an event of operation `op` whose deltas are `deltas` and
+    /// whose whole encoding is `encoded` (as a recording being read holds
+    /// it: it is kept, not encoded again).
+    pub fn push_deltas(&mut self, op: usize, deltas: &[D], encoded: &[u8]) {
         self.append(
             op,
             |state| {
-                for d in &e.deltas {
+                for d in deltas {
                     d.apply(state, true);
                 }
             },

@@ -562,6 +562,12 @@ impl<S: Wire + Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Wire for Timeline<S, 
         let n = r.length()?;
         let mut t = Timeline::new(initial);
         let mut last = 0;
+        // Only the deltas are kept while reading: the record and what it
+        // points at are read past (checked, not allocated), and one buffer
+        // of deltas serves every event.
+        let mut deltas: Vec<D> = Vec::new();
+        // Each event takes at least a byte: n is bounded by what is left.
+        t.reserve(n.min(r.remaining()), r.remaining());
         for _ in 0..n {
             let at = r.pos;
             let op = usize::get(r)?;
@@ -570,8 +576,13 @@ impl<S: Wire + Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Wire for Timeline<S, 
             }
             last = op;
             let start = r.pos;
-            let e = Event::get(r)?;
-            t.push_encoded(op, &e, &r.buf[start..r.pos]);
+            W::skip(r)?;
+            Vec::<F>::skip(r)?;
+            deltas.clear();
+            for _ in 0..r.length()? {
+                deltas.push(D::get(r)?);
+            }
+            t.push_deltas(op, &deltas, &r.buf[start..r.pos]);
         }
         Ok(t)
     }
