@@ -82,7 +82,13 @@ pub fn fd_holders(st: &State) -> Vec<FdHolder> {
 impl BpfTables {
     /// The BPF view of `st`, the current event having freed `freed`.
     pub fn of(st: &State, freed: Vec<Freed>) -> BpfTables {
-        BpfTables { bpf: st.bpf.clone(), fds: fd_holders(st), freed }
+        let mut bpf = st.bpf.clone();
+        // The programs' instructions are not shown: not carried (a step
+        // compares and encodes what it hands over).
+        for p in bpf.progs.values_mut() {
+            p.insns = Vec::new();
+        }
+        BpfTables { bpf, fds: fd_holders(st), freed }
     }
 
     /// Encoded, to hand to the module that draws it.

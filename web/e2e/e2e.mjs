@@ -612,6 +612,22 @@ await check("no serious accessibility violations (axe-core)", async () => {
   assert(found.length === 0, found.join("\n"));
 });
 
+// The narrator module draws the BPF and Windows tables: when it cannot be
+// fetched, the page says so where they would be, and the lesson still steps.
+await check("without the narrator module the page says what it cannot draw and still steps", async () => {
+  const other = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  try {
+    await other.route("**/narrator/**", (r) => r.abort());
+    await other.goto(base + "?lesson=bpf-who-creates-map&step=5&questions=off");
+    await other.waitForFunction(() => (document.querySelector(".view.bpf") || {}).textContent?.includes("could not be drawn"), null, { timeout: 10000 });
+    await other.keyboard.press("ArrowRight");
+    await other.waitForFunction(() => document.querySelector("#position").textContent.startsWith("event 6 /"));
+    assert((await other.textContent(".view.bpf")).includes("narrator module did not load"), await other.textContent(".view.bpf"));
+  } finally {
+    await other.close();
+  }
+});
+
 await check("no uncaught errors in the page, no favicon 404, no passive-listener errors", async () => {
   assert(errors.length === 0, errors.join("\n"));
   assert(noise.length === 0, noise.join("\n"));

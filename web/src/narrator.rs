@@ -246,7 +246,20 @@ pub fn mcu_view(mcu: &sim_core::mcu::McuState, st: &State, x: &pictures::mcu::Mc
     imp::mcu_view(mcu, st, x)
 }
 
-/// Fetches the narrator module (once); whether it is ready.
+/// Fetches the narrator module (once); whether it is ready. A failure is
+/// remembered ([`failed`]) until a later load succeeds.
 pub async fn load() -> bool {
-    imp::load().await
+    let ok = imp::load().await;
+    FAILED.with(|f| f.set(!ok));
+    ok
+}
+
+/// Whether the last attempt to fetch the narrator module failed: what it
+/// draws (the BPF and Windows tables) cannot be shown.
+pub fn failed() -> bool {
+    FAILED.with(|f| f.get())
+}
+
+thread_local! {
+    static FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }

@@ -125,6 +125,17 @@ impl PartialEq for ViewsProps {
     }
 }
 
+/// What stands where the narrator module draws a part and has not (yet)
+/// arrived, or could not be fetched.
+fn drawing(what: &str) -> Html {
+    let text = if crate::narrator::failed() {
+        format!("The {what} could not be drawn: the page's narrator module did not load. Reload the page to try again.")
+    } else {
+        format!("Drawing the {what}…")
+    };
+    html! { <p class="empty">{ text }</p> }
+}
+
 /// A picture the narrator drew, its element ids made the second run's own
 /// when `ids` is not empty (a comparison shows two).
 fn svg_html(svg: String, ids: &str) -> Html {
@@ -209,9 +220,10 @@ pub fn views(p: &ViewsProps) -> Html {
     let update = use_force_update();
     use_effect_with((), move |_| {
         wasm_bindgen_futures::spawn_local(async move {
-            if crate::narrator::load().await {
-                update.force_update();
-            }
+            // Drawn again either way: with the pictures, or saying why
+            // the parts the module draws are missing.
+            crate::narrator::load().await;
+            update.force_update();
         });
     });
     let picture = memory.then(|| crate::narrator::memory_picture(&pictures::memory_scene(&st.linux, &marks.changed))).flatten();
@@ -272,7 +284,7 @@ pub fn views(p: &ViewsProps) -> Html {
                         let freed = freed_bpf(p.pos.checked_sub(1).and_then(|i| tl.event(i)).as_ref());
                         match crate::narrator::bpf_view(&pictures::objects::BpfTables::of(st, freed)) {
                             Some(h) => svg_html(h, p.ids),
-                            None => html! { <p class="empty">{"Drawing the objects…"}</p> },
+                            None => drawing("objects"),
                         }
                     }}
                 </section>
@@ -288,7 +300,7 @@ pub fn views(p: &ViewsProps) -> Html {
                     <h3 id={format!("h-nt{}", p.ids)}>{"Windows: handle tables, objects and PIDs"}</h3>
                     { match crate::narrator::nt_view(&pictures::objects::NtTables::of(st, &marks.changed)) {
                         Some(h) => svg_html(h, p.ids),
-                        None => html! { <p class="empty">{"Drawing the handle tables…"}</p> },
+                        None => drawing("handle tables"),
                     } }
                 </section>
             }
@@ -813,7 +825,7 @@ fn mcu_view(st: &State, mcu: &sim_core::mcu::McuState, m: &Marks, ids: &str) -> 
         Some(h) => {
             html! { <div class="mcu-body">{ for h.split(pictures::mcu::PART).map(|p| Html::from_html_unchecked(p.to_string().into())) }</div> }
         }
-        None => html! { <p class="empty">{"Drawing the board…"}</p> },
+        None => drawing("board"),
     }
 }
 
