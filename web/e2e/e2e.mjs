@@ -478,6 +478,52 @@ const stepTimes = (limit) => page.evaluate(async (limit) => {
   return t;
 }, limit);
 
+// Each part of the views is drawn again only when what it shows changed:
+// stepping to an event, forward or back, must leave the page exactly as
+// opening that event's permalink does.
+await check("the views after stepping equal the views opened at that step", async () => {
+  // The views' DOM written out with each element's attributes sorted (the
+  // order Yew adds an attribute in is not part of what is shown).
+  const views = () => page.evaluate(() => {
+    const out = (n) => n.nodeType === 3 ? n.textContent : n.nodeType !== 1 ? "" :
+      `<${n.localName}${[...n.attributes].map((a) => ` ${a.name}="${a.value}"`).sort().join("")}>${[...n.childNodes].map(out).join("")}</${n.localName}>`;
+    return out(document.querySelector(".views"));
+  });
+  for (const lesson of ["fork-cow", "exec-elf", "bpf-map-sharing", "handles-vs-pids"]) {
+    await page.goto(base + `?lesson=${lesson}&questions=off`);
+    await page.waitForSelector("#position");
+    await page.waitForFunction(() => globalThis.simNarratorReady);
+    const n = parseInt((await position()).split("/ ")[1]);
+    const at = [...new Set([1, 2, 5, Math.floor(n / 3), Math.floor(n / 2), n - 1, n].filter((k) => k >= 1 && k <= n))];
+    const seen = new Map();
+    const stepTo = async (k) => {
+      while (!(await position()).startsWith(`event ${k} /`)) {
+        const cur = parseInt((await position()).split(" ")[1]);
+        await page.keyboard.press(cur < k ? "ArrowRight" : "ArrowLeft");
+      }
+      await page.waitForTimeout(50);
+    };
+    // Forward to each, then back down to each: both directions.
+    for (const k of at) { await stepTo(k); seen.set(`${k}+`, await views()); }
+    for (const k of [...at].reverse()) { await stepTo(k); seen.set(`${k}-`, await views()); }
+    for (const k of at) {
+      await page.goto(base + `?lesson=${lesson}&questions=off&step=${k}`);
+      await page.waitForSelector("#position");
+      await page.waitForFunction(() => globalThis.simNarratorReady);
+      await page.waitForTimeout(100);
+      const fresh = await views();
+      for (const dir of ["+", "-"]) {
+        const got = seen.get(`${k}${dir}`);
+        if (got !== fresh) {
+          let i = 0;
+          while (i < got.length && got[i] === fresh[i]) i++;
+          throw new Error(`${lesson} at event ${k} (${dir === "+" ? "stepped forward" : "stepped back"}) differs from its permalink at ${i}: …${got.slice(Math.max(0, i - 80), i + 120)}… vs …${fresh.slice(Math.max(0, i - 80), i + 120)}…`);
+        }
+      }
+    }
+  }
+});
+
 await check("step timing on the largest lesson", async () => {
   await page.goto(base + "?lesson=exec-elf");
   await page.waitForSelector("#position");
