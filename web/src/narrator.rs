@@ -208,6 +208,8 @@ thread_local! {
     static LAST_BPF: std::cell::RefCell<Option<(pictures::objects::BpfTables, String)>> = const { std::cell::RefCell::new(None) };
     static LAST_NT: std::cell::RefCell<Option<(pictures::objects::NtTables, String)>> = const { std::cell::RefCell::new(None) };
     static LAST_WALK: std::cell::RefCell<Option<(pictures::walk::WalkScene, String)>> = const { std::cell::RefCell::new(None) };
+    /// The last fetch of the narrator module failed ([`failed`]).
+    static FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// The page-table walk of a scene, drawn by the narrator module once it is here.
@@ -258,8 +260,4 @@ pub async fn load() -> bool {
 /// draws (the BPF and Windows tables) cannot be shown.
 pub fn failed() -> bool {
     FAILED.with(|f| f.get())
-}
-
-thread_local! {
-    static FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }

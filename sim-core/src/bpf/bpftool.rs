@@ -611,22 +611,16 @@ impl Ctx<'_> {
                 |m| maps.get(&m).map(|k| &k.def),
                 |m| maps.get(&m).and_then(|k| k.inner.first().copied()),
             );
-            let depth = verdict.stack_depth.div_ceil(8) * 8;
-            let private = |depth| super::jit::uses_private_stack(p.prog_type, p.expected_attach, depth, verdict.has_tail_call);
-            let starts = super::jit::function_starts(&insns);
-            let jited = if starts.len() == 1 {
-                super::jit::jited_len(&xlated, depth, private(depth)).ok()
-            } else {
-                // jit_subprogs: each function with its own stack depth and private stack.
-                let funcs: Vec<(u32, bool)> = starts
-                    .iter()
-                    .map(|s| {
-                        let d = verdict.subprog_depths.iter().find(|(f, _)| f == s).map_or(0, |(_, d)| *d).div_ceil(8) * 8;
-                        (d, private(d))
-                    })
-                    .collect();
-                super::jit::jited_len_funcs(&xlated, &funcs).ok()
-            };
+            // Each function with its own stack depth and private stack
+            // (jit_subprogs; a program without calls is one function).
+            let funcs: Vec<(u32, bool)> = super::jit::function_starts(&insns)
+                .iter()
+                .map(|s| {
+                    let d = verdict.subprog_depths.iter().find(|(f, _)| f == s).map_or(0, |(_, d)| *d).div_ceil(8) * 8;
+                    (d, super::jit::uses_private_stack(p.prog_type, p.expected_attach, d, verdict.has_tail_call))
+                })
+                .collect();
+            let jited = super::jit::jited_len_funcs(&xlated, &funcs).ok();
             let kp = KProg {
                 name: p.name.clone(),
                 prog_type: p.prog_type,

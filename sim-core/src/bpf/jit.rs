@@ -518,9 +518,9 @@ pub fn function_starts(insns: &[[u8; 8]]) -> Vec<usize> {
 ///
 /// # Errors
 ///
-/// As [`jited_len`], for the first function that fails; also for a callback (`ld_imm64` of a
-/// function's address, whose `movabs` size depends on where the callee lands) and for tail calls
-/// (`tail_call_reachable` adds the tail-call counter's pointer to every call), not modelled.
+/// As [`jited_len`], for the first function that fails (tail calls among them, as there); also
+/// for a callback (`ld_imm64` of a function's address, whose `movabs` size depends on where the
+/// callee lands), not modelled.
 pub fn jited_len_funcs(insns: &[[u8; 8]], funcs: &[(u32, bool)]) -> Result<u32, JitError> {
     let starts = function_starts(insns);
     let whole = |what| JitError::Unsupported { at: insns.len(), opcode: 0, what };
@@ -531,9 +531,6 @@ pub fn jited_len_funcs(insns: &[[u8; 8]], funcs: &[(u32, bool)]) -> Result<u32, 
     for (k, (start, (depth, private))) in starts.iter().zip(funcs).enumerate() {
         let end = starts.get(k + 1).copied().unwrap_or(insns.len());
         let f = insns.get(*start..end).unwrap_or_default();
-        if let Some(at) = f.iter().position(|b| (b[0] == 0x85 && b[1] >> 4 == 0 && b[4..8] == [12, 0, 0, 0]) || b[0] == 0xf5) {
-            return Err(JitError::Unsupported { at: start + at, opcode: f[at][0], what: "tail call in a program with bpf-to-bpf calls" });
-        }
         let len = jit_one(f, *depth, *private, true).map_err(|JitError::Unsupported { at, opcode, what }| JitError::Unsupported {
             at: start + at,
             opcode,

@@ -53,13 +53,10 @@ pub struct Verdict {
     /// rest is dead code, which the verifier removes from an accepted
     /// program ([`super::fixups::remove_dead_code`]). Empty when refused.
     pub seen: Vec<bool>,
-    /// The main program's stack depth (`subprog_info[0].stack_depth`):
-    /// the deepest byte below r10 a visited load, store or helper argument
-    /// reaches (`update_stack_depth`). 0 when refused.
-    pub stack_depth: u32,
-    /// Each function's stack depth (`subprog_info[i].stack_depth`), by
-    /// the function's first instruction, in order; the main program first.
-    /// Empty when refused.
+    /// Each function's stack depth (`subprog_info[i].stack_depth`): the
+    /// deepest byte below its r10 a visited load, store or helper argument
+    /// reaches (`update_stack_depth`), by the function's first instruction,
+    /// in order; the main program first. Empty when refused.
     pub subprog_depths: Vec<(usize, u32)>,
     /// A function calls `bpf_tail_call` (`subprog_info[i].has_tail_call`,
     /// set by `check_subprogs`): no private stack for the program.
@@ -108,7 +105,6 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
             log,
             error: Some(VerifierError { errno, message }),
             seen: vec![],
-            stack_depth: 0,
             subprog_depths: vec![],
             has_tail_call: false,
             ctx_loads: vec![],
@@ -202,8 +198,7 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
         Ok(processed) => {
             log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
             depths.sort_unstable();
-            let stack_depth = depths.first().map_or(0, |d| d.1);
-            Verdict { log, error: None, seen, stack_depth, subprog_depths: depths, has_tail_call, ctx_loads }
+            Verdict { log, error: None, seen, subprog_depths: depths, has_tail_call, ctx_loads }
         }
         Err(e) => fail(log, e.errno, e.message),
     }

@@ -50,13 +50,13 @@ impl Marks {
         self.changed.binary_search(f).is_ok()
     }
     fn class(&self, f: &Focus) -> Classes {
-        classes!(self.changed(f).then_some("changed"), self.walk.binary_search(f).is_ok().then_some("walk"))
+        classes!(self.changed(f).then_some("changed"), self.walked(f).then_some("walk"))
     }
     fn badge(&self, f: &Focus) -> Html {
         html! {
             <>
                 if self.changed(f) { <span class="badge changed-badge">{"changed"}</span> }
-                if self.walk.binary_search(f).is_ok() && !self.changed(f) { <span class="badge walk-badge">{"walk"}</span> }
+                if self.walked(f) && !self.changed(f) { <span class="badge walk-badge">{"walk"}</span> }
             </>
         }
     }
@@ -307,7 +307,7 @@ pub fn views(p: &ViewsProps) -> Html {
             if memory {
             <section class="view tlb" aria-labelledby={format!("h-tlb{}", p.ids)}>
                 <h3 id={format!("h-tlb{}", p.ids)}>{ format!("TLB ({} of {} entries; {} hits, {} misses)", st.linux.globals.tlb.entries.len(), st.linux.globals.tlb.capacity, st.linux.globals.tlb.hits, st.linux.globals.tlb.misses) }</h3>
-                <TlbTable entries={st.linux.globals.tlb.entries.clone()} page_shift={st.linux.format.page_shift()} changed={marks.changed(&Focus::Linux(LF::Tlb))} />
+                <TlbTable entries={st.linux.globals.tlb.entries.clone()} page_shift={st.linux.format.page_shift()} marks={marks.only(|f| *f == Focus::Linux(LF::Tlb))} />
             </section>
             }
         </div>
@@ -598,7 +598,7 @@ fn table_node(st: &State, t: Pfn, level: usize, base: u64, o: &Opening) -> Table
                 if level + 1 < o.depth || o.opened.contains(&pfn) || o.marked.binary_search(&pfn).is_ok() {
                     Sub::Open(table_node(st, pfn, level + 1, va, o))
                 } else {
-                    Sub::Closed { pfn, present: (0..fmt.entries()).filter(|i| st.linux.read_pte(pfn, *i) & PTE_P != 0).count() }
+                    Sub::Closed { pfn, present: shown_rows(st, pfn, o.m).1 }
                 }
             });
             TreeRow { index, pte, va, sub }
@@ -785,18 +785,19 @@ fn kind_class(k: &FrameKind) -> &'static str {
 struct TlbProps {
     entries: Vec<sim_core::linux::TlbEntry>,
     page_shift: u32,
-    changed: bool,
+    /// The marks on the TLB.
+    marks: Marks,
 }
 
 /// The TLB's entries.
 #[function_component(TlbTable)]
 fn tlb_table(p: &TlbProps) -> Html {
-    let badge = p.changed.then(|| html! { <span class="badge changed-badge">{"changed"}</span> });
+    let f = Focus::Linux(LF::Tlb);
     if p.entries.is_empty() {
-        return html! { <p class={classes!("empty", p.changed.then_some("changed"))}>{"empty"}{ badge }</p> };
+        return html! { <p class={classes!("empty", p.marks.class(&f))}>{"empty"}{ p.marks.badge(&f) }</p> };
     }
     html! {
-        <table class={classes!("tlb-table", p.changed.then_some("changed"))}>
+        <table class={classes!("tlb-table", p.marks.class(&f))}>
             <thead><tr><th scope="col">{"virtual page"}</th><th scope="col">{"frame"}</th><th scope="col">{"rights"}</th></tr></thead>
             <tbody>
             { for p.entries.iter().map(|e| html! {
