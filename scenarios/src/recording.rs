@@ -157,9 +157,10 @@ impl Recording {
         wire::encode(self)
     }
 
-    /// Reads what [`Recording::encode`] wrote.
+    /// Reads what [`Recording::encode`] wrote, every event checked and
+    /// applied (the timeline stands at its start).
     pub fn decode(bytes: &[u8]) -> Result<Recording, WireError> {
-        wire::decode(bytes)
+        built(wire::decode(bytes)?)
     }
 }
 
@@ -167,10 +168,26 @@ impl Recording {
 pub type SealedRecording = Recording<sim_core::journal::Sealed<Focus>>;
 
 impl SealedRecording {
-    /// Reads what [`Recording::encode`] wrote, the records kept sealed.
+    /// Reads what [`Recording::encode`] wrote, the records kept sealed,
+    /// every event checked and applied.
     pub fn decode_sealed(bytes: &[u8]) -> Result<SealedRecording, WireError> {
+        built(wire::decode(bytes)?)
+    }
+
+    /// [`SealedRecording::decode_sealed`] without reading the events yet:
+    /// they are indexed, and checked and applied as the timeline is moved
+    /// or built ([`sim_core::journal::Timeline::build`]). What the page
+    /// does, so that a recording of a million events shows its first one
+    /// at once; an event found not to decode is reported then.
+    pub fn decode_indexed(bytes: &[u8]) -> Result<SealedRecording, WireError> {
         wire::decode(bytes)
     }
+}
+
+/// `rec` with its whole timeline built (checked).
+fn built<W: Wire + Clone>(mut rec: Recording<W>) -> Result<Recording<W>, WireError> {
+    rec.timeline.build(usize::MAX)?;
+    Ok(rec)
 }
 
 sim_core::wire_struct! {

@@ -22,7 +22,19 @@ fn a_decoded_recording_is_the_same_run_at_every_event() {
         let all = |t: &sim_core::Timeline| t.events(0, t.len()).collect::<Vec<_>>();
         assert_eq!(all(&back.timeline), all(&rec.timeline), "{id}: events with their deltas");
         let (mut a, mut b) = (rec.timeline.clone(), back.timeline.clone());
+        assert_eq!((b.position(), b.state()), (0, b.initial()), "{id}: a timeline read back stands at its start");
+        b.seek(b.len());
         assert_eq!(a.state(), b.state(), "{id}: both end at the last event");
+        // Built part by part as a page builds it, then moved: the same states.
+        let mut c = back.timeline.clone();
+        while !c.build(1000).expect("builds") {
+            assert!(c.built() < c.len());
+        }
+        for n in (0..=a.len()).rev() {
+            a.seek(n);
+            c.seek(n);
+            assert_eq!(a.state(), c.state(), "{id}: state after {n} events, built in parts");
+        }
         for n in 0..=a.len() {
             a.seek(n);
             b.seek(n);
@@ -73,7 +85,8 @@ fn bulky_state_travels_whole() {
     let orig = rec.timeline.state().mcu.as_ref().expect("mcu");
     assert_eq!((&mcu.flash, &mcu.ram), (&orig.flash, &orig.ram));
     let fork = recording("fork-cow");
-    let decoded = Recording::decode(&fork.encode()).expect("decodes");
+    let mut decoded = Recording::decode(&fork.encode()).expect("decodes");
+    decoded.timeline.seek(decoded.timeline.len());
     let with_data = |s: &sim_core::State| s.linux.frames.values().filter(|f| f.data.is_some()).count();
     assert!(with_data(decoded.timeline.state()) > 0);
     assert_eq!(with_data(decoded.timeline.state()), with_data(fork.timeline.state()));
@@ -107,6 +120,45 @@ fn corrupt_recordings_are_errors() {
     let mut huge = sim_core::wire::MAGIC.to_vec();
     huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
     assert!(matches!(Recording::decode(&huge), Err(WireError::Bad { .. })));
+}
+
+/// The page reads a recording indexed and builds it as the student looks
+/// ([`scenarios::SealedRecording::decode_indexed`]): an event that does not
+/// decode is found then, by its index; the events before it stay and
+/// nothing past it is applied.
+#[test]
+fn an_event_that_does_not_decode_ends_the_timeline_where_it_is() {
+    let rec = recording("fork-cow");
+    let t = &rec.timeline;
+    let k = t.len() / 2;
+    let varint = |v: usize| {
+        let mut b = Vec::new();
+        sim_core::wire::put_varint(&mut b, v as u64);
+        b
+    };
+    // Event k as written (its length, its bytes), then event k + 1.
+    let (a, b) = (t.encoded(k), t.encoded(k + 1));
+    let next = [varint(t.op_of(k + 1).expect("op")), varint(b.len()), b.to_vec()].concat();
+    let whole = [varint(a.len()), a.to_vec(), next.clone()].concat();
+    // Event k one byte short: its last delta ends early.
+    let short = [varint(a.len() - 1), a[..a.len() - 1].to_vec(), next].concat();
+    let bytes = rec.encode();
+    let at: Vec<usize> = (0..bytes.len() - whole.len()).filter(|&i| bytes[i..].starts_with(&whole)).collect();
+    assert_eq!(at.len(), 1, "event {k} is found once in the encoding");
+    let damaged = [&bytes[..at[0]], &short[..], &bytes[at[0] + whole.len()..]].concat();
+    let is_k = |e: &WireError| matches!(e, WireError::InEvent { event, .. } if *event == k);
+    let err = Recording::decode(&damaged).expect_err("a damaged event is an error");
+    assert!(is_k(&err), "{err}");
+    let mut tl = scenarios::SealedRecording::decode_indexed(&damaged).expect("indexes").timeline;
+    let mut orig = t.clone();
+    tl.seek(k);
+    orig.seek(k);
+    assert_eq!(tl.state(), orig.state(), "the events before the damaged one");
+    tl.seek(usize::MAX);
+    assert_eq!((tl.len(), tl.position()), (k, k), "the timeline ends before the damaged event");
+    assert!(!tl.step_forward());
+    let err = tl.build(usize::MAX).expect_err("the damage is reported");
+    assert!(is_k(&err) && err.to_string().starts_with(&format!("event {k} of the recording: ")), "{err}");
 }
 
 #[test]

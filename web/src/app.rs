@@ -19,10 +19,16 @@ use yew::prelude::*;
 /// Milliseconds the timeline rests before the address bar is written.
 const URL_DELAY_MS: u32 = 200;
 
+/// Events checked and applied at a time while a lesson's timeline is built
+/// behind the page (a few milliseconds each: a step asked for meanwhile
+/// waits for one chunk at most).
+const BUILD_CHUNK: usize = 16_384;
+
 /// An open lesson and where its timeline stands.
 #[derive(Debug)]
 pub struct Loaded {
-    /// The recorded run.
+    /// The recorded run; its `timeline` is left empty (moved to
+    /// [`Loaded::timeline`]).
     pub run: Recording,
     /// The timeline, moved by the reducer (interior mutability keeps the
     /// reducer cheap: no copy of the machine per step).
@@ -36,11 +42,17 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Wraps a run, positioned at the start.
-    pub fn new(run: Recording, source: Source) -> Loaded {
-        let mut timeline = run.timeline.clone();
+    /// Wraps a run, positioned at the start (as a recording is read).
+    pub fn new(mut run: Recording, source: Source) -> Loaded {
+        let empty = sim_core::SealedTimeline::new(run.timeline.initial().clone());
+        let mut timeline = std::mem::replace(&mut run.timeline, empty);
         timeline.seek(0);
         Loaded { run, timeline: RefCell::new(timeline), source, firmware: None, board: None }
+    }
+
+    /// Events in its timeline.
+    pub fn events(&self) -> usize {
+        self.timeline.borrow().len()
     }
 
     /// The step (index) whose question is asked at position `pos`, before
@@ -60,6 +72,17 @@ impl Loaded {
         let k = self.run.steps.partition_point(|s| s.first_event <= idx).checked_sub(1)?;
         self.run.steps.get(k)?.loops.iter().find(|l| (l.first..l.end()).contains(&idx))
     }
+}
+
+/// Resolves after the page has handled what waits (input, rendering): a
+/// `setTimeout(0)` as a promise.
+async fn yield_to_page() {
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback(&resolve);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(p).await;
 }
 
 /// Runs a file (on `board` if it is firmware), keeping a firmware's bytes.
@@ -98,6 +121,9 @@ pub struct AppState {
     pub answers: Rc<Vec<(usize, usize)>>,
     /// Compare mode: the lesson's variant run beside it.
     pub other: Option<Rc<Other>>,
+    /// Events of the open lesson's timeline checked and applied so far
+    /// (its checkpoints go that far; the rest are built behind the page).
+    pub built: usize,
 }
 
 impl PartialEq for AppState {
@@ -115,6 +141,7 @@ impl PartialEq for AppState {
             && Rc::ptr_eq(&self.lessons, &o.lessons)
             && self.busy == o.busy
             && self.questions == o.questions
+            && self.built == o.built
             && Rc::ptr_eq(&self.answers, &o.answers)
             && match (&self.other, &o.other) {
                 (Some(a), Some(b)) => Rc::ptr_eq(a, b),
@@ -159,11 +186,16 @@ pub enum Action {
     Other(Result<(usize, Rc<Loaded>), String>),
     /// Leave compare mode.
     CompareOff,
+    /// This lesson's timeline has been built through event N.
+    Built(Rc<Loaded>, usize),
+    /// This lesson's recording has an event that does not decode (found as
+    /// its timeline was built): it is closed, with the error.
+    Damaged(Rc<Loaded>, String),
 }
 
 impl AppState {
     fn len(&self) -> usize {
-        self.loaded.as_ref().map(|l| l.run.timeline.len()).unwrap_or(0)
+        self.loaded.as_ref().map(|l| l.events()).unwrap_or(0)
     }
 
     /// The event position of the start of each operation.
@@ -217,9 +249,11 @@ impl Reducible for AppState {
                     busy: false,
                     answers: Rc::default(),
                     other,
+                    built: 0,
                     ..s.clone()
                 };
-                st.seek(at.unwrap_or(0))
+                let st = st.seek(at.unwrap_or(0));
+                AppState { built: st.loaded.as_ref().map_or(0, |l| l.timeline.borrow().built()), ..st }
             }
             Action::Other(Ok((n, o))) => {
                 // (Before the lesson itself, it is kept and matched when that comes.)
@@ -232,6 +266,11 @@ impl Reducible for AppState {
             }
             Action::Other(Err(e)) => AppState { error: Some(e), busy: false, ..s.clone() },
             Action::CompareOff => AppState { other: None, ..s.clone() },
+            Action::Built(l, n) if s.loaded.as_ref().is_some_and(|m| Rc::ptr_eq(m, &l)) => AppState { built: n, ..s.clone() },
+            Action::Damaged(l, e) if s.loaded.as_ref().is_some_and(|m| Rc::ptr_eq(m, &l)) => {
+                AppState { loaded: None, other: None, pos: 0, built: 0, playing: false, error: Some(e), ..s.clone() }
+            }
+            Action::Built(..) | Action::Damaged(..) => return self,
             Action::Load(Err(e), _) | Action::Error(e) => AppState { error: Some(e), playing: false, busy: false, ..s.clone() },
             Action::Index(lessons) => AppState { lessons, ..s.clone() },
             Action::Busy => AppState { busy: true, ..s.clone() },
@@ -473,6 +512,47 @@ pub fn app(props: &AppProps) -> Html {
             let pending =
                 (source.is_some() && !scoped).then(|| gloo::timers::callback::Timeout::new(URL_DELAY_MS, move || url::replace(&p)));
             move || drop(pending)
+        });
+    }
+
+    // The open lesson's timeline is built behind the page, a chunk at a
+    // time between the student's steps, until every event is checked and
+    // jumps anywhere are fast ([`sim_core::journal::Timeline::build`]).
+    {
+        let loaded = state.loaded.clone();
+        let d = state.dispatcher();
+        use_effect_with(loaded.as_ref().map(|l| Rc::as_ptr(l) as usize), move |_| {
+            let stop = Rc::new(std::cell::Cell::new(false));
+            if let Some(l) = loaded {
+                let stop = stop.clone();
+                spawn_local(async move {
+                    loop {
+                        yield_to_page().await;
+                        if stop.get() {
+                            return;
+                        }
+                        let r = l.timeline.borrow_mut().build(BUILD_CHUNK);
+                        match r {
+                            Ok(done) => {
+                                let n = l.timeline.borrow().built();
+                                d.dispatch(Action::Built(l.clone(), n));
+                                if done {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                let what = match &l.source {
+                                    Source::Builtin(id) => format!("lessons/{id}.trace"),
+                                    Source::Local(name) | Source::Url(name) => name.clone(),
+                                    Source::Exercise(id, seed) => format!("{id} (seed {seed})"),
+                                };
+                                return d.dispatch(Action::Damaged(l.clone(), format!("{what}: {e}")));
+                            }
+                        }
+                    }
+                });
+            }
+            move || stop.set(true)
         });
     }
 
@@ -771,7 +851,7 @@ pub fn app(props: &AppProps) -> Html {
                             }}>{ format!("another one (seed {})", seed.wrapping_add(1)) }</button>
                         }
                     </section>
-                    <Controls pos={state.pos} len={tl.len()} has_loops={l.run.steps.iter().any(|s| !s.loops.is_empty())} in_loop={l.loop_at(state.pos).is_some()} playing={state.playing} speed_ms={state.speed_ms} dispatch={dispatch.clone()} />
+                    <Controls pos={state.pos} len={tl.len()} built={state.built} has_loops={l.run.steps.iter().any(|s| !s.loops.is_empty())} in_loop={l.loop_at(state.pos).is_some()} playing={state.playing} speed_ms={state.speed_ms} dispatch={dispatch.clone()} />
                     <AskPanel loaded={l.clone()} pos={state.pos} questions={state.questions} answers={state.answers.clone()} dispatch={dispatch.clone()} />
                     if let Some(o) = state.other.as_ref().filter(|o| !Rc::ptr_eq(&o.loaded, l) && o.loaded.run.id == l.run.id) {
                         <Compare main={l.clone()} other={o.clone()} pos={state.pos} tables={tables} toggle_tables={toggle_tables.clone()} dispatch={dispatch.clone()} />

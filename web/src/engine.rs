@@ -23,9 +23,10 @@ pub struct LessonInfo {
 }
 
 /// Reads a recording with its event records sealed (their words come from
-/// the narrator: [`crate::narrator`]).
+/// the narrator: [`crate::narrator`]), its events indexed: the page builds
+/// its timeline while the first events are shown (see [`crate::app`]).
 fn decode(what: &str, bytes: &[u8]) -> Result<SealedRecording, String> {
-    SealedRecording::decode_sealed(bytes).map_err(|e| format!("{what}: {e}"))
+    SealedRecording::decode_indexed(bytes).map_err(|e| format!("{what}: {e}"))
 }
 
 /// Whether `id` could name a built-in lesson (and is safe in a URL path).

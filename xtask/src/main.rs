@@ -414,7 +414,8 @@ fn record_lessons(dir: &Path) -> Result<Vec<String>, String> {
 
 /// Writes `e2e-1m.trace`, a recording of about a million events (the
 /// Reset handler copying 64 KiB of .data, thirteen times), for the
-/// end-to-end test's jumps; only `cargo xtask test` writes it.
+/// end-to-end test's load and jumps and the load benchmark; only `cargo
+/// xtask test` and `bench` write it.
 fn record_million(dir: &Path) -> R {
     let fw = std::fs::read(root().join("fixtures/mcu/bigdata.elf")).map_err(|e| format!("bigdata.elf: {e}"))?;
     let mut toml = String::from("id = \"e2e-1m\"\ntitle = \"A million events\"\nsummary = \"s\"\n");
@@ -603,7 +604,12 @@ fn fuzz(t: &str, secs: u32) -> Result<String, String> {
 /// engine module is, so the two can be read side by side.
 fn bench() -> R {
     setup(false)?;
-    run(Command::new("cargo").args(["run", "--profile", "bench", "-p", "sim-tests", "--bin", "bench"]))?;
+    let dir = root().join("target/bench-data");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    record_million(&dir)?;
+    run(Command::new("cargo")
+        .args(["run", "--profile", "bench", "-p", "sim-tests", "--bin", "bench"])
+        .env("BENCH_TRACE", dir.join("e2e-1m.trace")))?;
     eprintln!("wasm (Node, the engine's profile):");
     run(Command::new("cargo").args([
         "test",

@@ -216,6 +216,14 @@ impl Encoded {
         slice(&self.bytes, &self.starts, i)
     }
 
+    /// Drops events `n..`.
+    fn truncate(&mut self, n: usize) {
+        if let Some(&at) = self.starts.get(n) {
+            self.bytes.truncate(at as usize);
+            self.starts.truncate(n);
+        }
+    }
+
     /// Appends an event's encoding.
     fn push(&mut self, encoded: &[u8]) {
         // A recording is limited to 4 GiB of encoded events.

@@ -8,8 +8,14 @@
 //! (a full state copy taken every [`CHECKPOINT_EVERY`] events, inside an
 //! operation too; frame contents are shared, not copied) and applies the
 //! events in between.
+//!
+//! A timeline read from a recording is indexed first and built later: its
+//! events are checked and their starts noted, but their deltas are applied
+//! (and the checkpoints taken) only when a seek needs them or
+//! [`Timeline::build`] is called, so a page can show the first event of a
+//! million-event recording before it has applied the rest.
 
-use super::wire::{Reader, Wire};
+use super::wire::{Reader, Wire, WireError};
 use super::{Batch, Encoded, Event, Kinds, Undo};
 
 /// Events between two checkpoints.
@@ -26,7 +32,28 @@ pub struct Timeline<S, W, D, F> {
     checkpoints: Vec<(usize, S)>,
     pos: usize,
     current: S,
+    /// While not every event has been applied since reading: how many have
+    /// (the checkpoints go that far) and the state after them.
+    frontier: Option<(usize, S)>,
+    /// Why the timeline was cut short when it was built, if it was.
+    damage: Option<WireError>,
     kinds: Kinds<W, D, F>,
+}
+
+/// Applies the deltas of an encoded event (its record and focus read past,
+/// checked) to `state`, forward. An error when the bytes are not one
+/// event: what came before the bad delta was applied.
+fn apply_encoded<S, W: Wire, D: Wire + Undo<S>, F: Wire>(state: &mut S, encoded: &[u8]) -> Result<(), WireError> {
+    let mut r = Reader::new(encoded);
+    W::skip(&mut r)?;
+    Vec::<F>::skip(&mut r)?;
+    for _ in 0..r.length()? {
+        D::get(&mut r)?.apply(state, true);
+    }
+    match r.remaining() {
+        0 => Ok(()),
+        n => Err(WireError::Trailing(n)),
+    }
 }
 
 impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
@@ -38,6 +65,8 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
             checkpoints: vec![(0, initial.clone())],
             pos: 0,
             current: initial,
+            frontier: None,
+            damage: None,
             kinds: std::marker::PhantomData,
         }
     }
@@ -52,21 +81,14 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
             let encoded = events.encoded(i);
             // Only the deltas are needed: the record and focus are read
             // past, and each delta is applied as it is read.
-            let mut r = Reader::new(encoded);
-            if W::skip(&mut r).and_then(|_| Vec::<F>::skip(&mut r)).is_ok() {
-                self.append(
-                    op,
-                    |state| {
-                        for _ in 0..r.length().unwrap_or(0) {
-                            match D::get(&mut r) {
-                                Ok(d) => d.apply(state, true),
-                                Err(_) => break,
-                            }
-                        }
-                    },
-                    encoded,
-                );
-            }
+            self.append(
+                op,
+                |state| {
+                    // The machine's own batch: it decodes.
+                    let _ = apply_encoded::<S, W, D, F>(state, encoded);
+                },
+                encoded,
+            );
         }
     }
 
@@ -77,19 +99,58 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
         self.events.starts.reserve(events);
     }
 
-    /// Appends an event of operation `op` whose deltas are `deltas` and
-    /// whose whole encoding is `encoded` (as a recording being read holds
-    /// it: it is kept, not encoded again).
-    pub fn push_deltas(&mut self, op: usize, deltas: &[D], encoded: &[u8]) {
-        self.append(
-            op,
-            |state| {
-                for d in deltas {
-                    d.apply(state, true);
-                }
-            },
-            encoded,
-        );
+    /// Appends event `encoded` of operation `op` without applying or
+    /// checking it: a recording being read ([`Timeline::build`] does both).
+    pub(crate) fn push_unbuilt(&mut self, op: usize, encoded: &[u8]) {
+        if self.ops.last().is_none_or(|(o, _)| *o != op) {
+            self.ops.push((op, self.len()));
+        }
+        if self.frontier.is_none() && self.pos == self.len() {
+            self.frontier = Some((self.pos, self.current.clone()));
+        }
+        self.events.push(encoded);
+    }
+
+    /// Applies up to `budget` more of the events not yet applied since the
+    /// timeline was read, checking each and taking their checkpoints; Ok(true)
+    /// when every event has been (a page calls this while the student looks
+    /// at the first events). Where the timeline stands does not move.
+    ///
+    /// An event that does not decode ends the timeline: it and every later
+    /// one are dropped, and the error (this call's and every later one's)
+    /// says which it was.
+    pub fn build(&mut self, budget: usize) -> Result<bool, WireError> {
+        let Timeline { events, checkpoints, frontier, ops, damage, .. } = self;
+        if let Some(e) = damage {
+            return Err(e.clone());
+        }
+        let Some((k, state)) = frontier else { return Ok(true) };
+        let end = k.saturating_add(budget).min(events.len());
+        while *k < end {
+            if let Err(cause) = apply_encoded::<S, W, D, F>(state, events.encoded(*k)) {
+                let event = *k;
+                events.truncate(event);
+                ops.truncate(ops.partition_point(|(_, first)| *first < event));
+                *frontier = None;
+                let e = WireError::InEvent { event, cause: Box::new(cause) };
+                *damage = Some(e.clone());
+                return Err(e);
+            }
+            *k += 1;
+            if *k % CHECKPOINT_EVERY == 0 {
+                checkpoints.push((*k, state.clone()));
+            }
+        }
+        let done = *k == events.len();
+        if done {
+            *frontier = None;
+        }
+        Ok(done)
+    }
+
+    /// Events applied since the timeline was read (all of them once built).
+    pub fn built(&self) -> usize {
+        self.frontier.as_ref().map_or(self.len(), |(k, _)| *k)
     }
 
     /// Applies an event's deltas (`apply` does, to the current state),
@@ -171,12 +232,12 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
 
     /// Applies the next event. Returns false at the end.
     pub fn step_forward(&mut self) -> bool {
-        let Some(e) = self.event(self.pos) else {
+        // Only events that were checked are applied (an event that does not
+        // decode ends the timeline before it).
+        if self.pos >= self.built() && self.build(1).is_err() || self.pos >= self.len() {
             return false;
-        };
-        for d in &e.deltas {
-            d.apply(&mut self.current, true);
         }
+        let _ = apply_encoded::<S, W, D, F>(&mut self.current, self.events.encoded(self.pos));
         self.pos += 1;
         true
     }
@@ -195,6 +256,13 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
 
     /// Moves to the state after `n` events (clamped to the end).
     pub fn seek(&mut self, n: usize) {
+        let n = n.min(self.len());
+        // The checkpoints before n must exist.
+        let built = self.built();
+        if n > built {
+            // An event that does not decode ends the timeline before n.
+            let _ = self.build(n - built);
+        }
         let n = n.min(self.len());
         let near = n.abs_diff(self.pos) <= CHECKPOINT_EVERY / 2;
         if !near {

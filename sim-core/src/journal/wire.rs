@@ -23,7 +23,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 /// First bytes of every encoded recording, with the format's version.
-pub const MAGIC: &[u8; 8] = b"SIMTRC\x00\x0c";
+pub const MAGIC: &[u8; 8] = b"SIMTRC\x00\x0d";
 
 /// Why bytes could not be decoded.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -55,6 +55,15 @@ pub enum WireError {
     /// Bytes left over after the last value.
     #[error("{0} unexpected bytes after the recording")]
     Trailing(usize),
+    /// A recorded event that is not one (found when the timeline is built:
+    /// the events before it stay).
+    #[error("event {event} of the recording: {cause}")]
+    InEvent {
+        /// Its index.
+        event: usize,
+        /// What was wrong, at a byte of the event's own encoding.
+        cause: Box<WireError>,
+    },
 }
 
 /// A cursor over encoded bytes.
@@ -548,13 +557,16 @@ impl<W: Wire, D: Wire, F: Wire> Wire for Event<W, D, F> {
 
 impl<S: Wire + Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Wire for Timeline<S, W, D, F> {
     /// The initial state, then each event with the operation it belongs to;
-    /// checkpoints are rebuilt on reading.
+    /// a timeline read back stands at its start, its events indexed, and
+    /// builds its checkpoints as it is moved ([`Timeline::build`]).
     fn put(&self, out: &mut Vec<u8>) {
         self.initial().put(out);
         put_varint(out, self.len() as u64);
         for i in 0..self.len() {
             self.op_of(i).unwrap_or(0).put(out);
-            out.extend_from_slice(self.encoded(i));
+            let e = self.encoded(i);
+            put_varint(out, e.len() as u64);
+            out.extend_from_slice(e);
         }
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
@@ -562,12 +574,10 @@ impl<S: Wire + Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Wire for Timeline<S, 
         let n = r.length()?;
         let mut t = Timeline::new(initial);
         let mut last = 0;
-        // Only the deltas are kept while reading: the record and what it
-        // points at are read past (checked, not allocated), and one buffer
-        // of deltas serves every event.
-        let mut deltas: Vec<D> = Vec::new();
-        // Each event takes at least a byte: n is bounded by what is left.
-        t.reserve(n.min(r.remaining()), r.remaining());
+        // Each event is indexed, not decoded: it is checked and its deltas
+        // applied as the timeline is built ([`Timeline::build`]).
+        // Each event takes at least two bytes: n is bounded by what is left.
+        t.reserve(n.min(r.remaining() / 2), r.remaining());
         for _ in 0..n {
             let at = r.pos;
             let op = usize::get(r)?;
@@ -575,14 +585,8 @@ impl<S: Wire + Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Wire for Timeline<S, 
                 return Err(WireError::Bad { what: "operations out of order", at });
             }
             last = op;
-            let start = r.pos;
-            W::skip(r)?;
-            Vec::<F>::skip(r)?;
-            deltas.clear();
-            for _ in 0..r.length()? {
-                deltas.push(D::get(r)?);
-            }
-            t.push_deltas(op, &deltas, &r.buf[start..r.pos]);
+            let len = r.length()?;
+            t.push_unbuilt(op, r.take(len)?);
         }
         Ok(t)
     }

@@ -49,6 +49,26 @@ fn main() {
     if want("bpf") {
         bpf();
     }
+    if want("load") {
+        load();
+    }
+}
+
+/// Reading the e2e test's million-event recording as the page reads it
+/// (`cargo xtask bench` writes it and names it in `BENCH_TRACE`).
+fn load() {
+    let path = std::env::var("BENCH_TRACE").unwrap_or_default();
+    let Ok(bytes) = std::fs::read(&path) else {
+        println!("load: no recording at BENCH_TRACE={path:?} (run through cargo xtask bench)");
+        return;
+    };
+    let t = Instant::now();
+    let mut rec = scenarios::SealedRecording::decode_indexed(&bytes).expect("decode");
+    let n = rec.timeline.len();
+    println!("a {n}-event recording ({} MB): indexed in {:.1} ms", bytes.len() >> 20, ms(t));
+    let t = Instant::now();
+    rec.timeline.build(usize::MAX).expect("builds");
+    println!("  its events checked, applied and checkpointed in {:.1} ms", ms(t));
 }
 
 fn linux() {

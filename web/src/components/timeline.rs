@@ -11,6 +11,9 @@ pub struct ControlsProps {
     pub pos: usize,
     /// Events in the run.
     pub len: usize,
+    /// Events checked so far as the run is read (jumps past them wait for
+    /// the rest).
+    pub built: usize,
     /// Whether the run has folded loops (the "skip loop" button is shown).
     pub has_loops: bool,
     /// Whether the current instruction is in one (it can be skipped).
@@ -66,6 +69,11 @@ pub fn controls(p: &ControlsProps) -> Html {
                 <input id="scrubber" type="range" min="0" max={p.len.to_string()} value={p.pos.to_string()} oninput={on_scrub} />
             </label>
             <span id="position" class="position">{ format!("event {} / {}", p.pos, p.len) }</span>
+            if p.built < p.len {
+                <span id="building" class="building" role="status" title="Jumps past the events checked so far wait for them">
+                    { format!("reading events: {}%", p.built * 100 / p.len.max(1)) }
+                </span>
+            }
             <label>{"speed "}
                 <select onchange={on_speed} aria-label="Playback speed">
                     { for speeds.iter().map(|(ms, name)| html! { <option value={ms.to_string()} selected={*ms == p.speed_ms}>{ *name }</option> }) }
