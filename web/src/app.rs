@@ -540,14 +540,7 @@ pub fn app(props: &AppProps) -> Html {
                                     return;
                                 }
                             }
-                            Err(e) => {
-                                let what = match &l.source {
-                                    Source::Builtin(id) => format!("lessons/{id}.trace"),
-                                    Source::Local(name) | Source::Url(name) => name.clone(),
-                                    Source::Exercise(id, seed) => format!("{id} (seed {seed})"),
-                                };
-                                return d.dispatch(Action::Damaged(l.clone(), format!("{what}: {e}")));
-                            }
+                            Err(e) => return d.dispatch(Action::Damaged(l.clone(), format!("{}: {e}", l.source.what()))),
                         }
                     }
                 });

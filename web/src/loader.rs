@@ -12,3 +12,14 @@ pub enum Source {
     /// A seeded exercise (`?lesson=ID&seed=N`), generated and run by the engine module.
     Exercise(String, u32),
 }
+
+impl Source {
+    /// How an error names it: the file, address or exercise it was read from.
+    pub fn what(&self) -> String {
+        match self {
+            Source::Builtin(id) => format!("lessons/{id}.trace"),
+            Source::Local(name) | Source::Url(name) => name.clone(),
+            Source::Exercise(id, seed) => format!("{id} (seed {seed})"),
+        }
+    }
+}

@@ -234,7 +234,10 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
     pub fn step_forward(&mut self) -> bool {
         // Only events that were checked are applied (an event that does not
         // decode ends the timeline before it).
-        if self.pos >= self.built() && self.build(1).is_err() || self.pos >= self.len() {
+        if self.pos >= self.built() && self.build(1).is_err() {
+            return false;
+        }
+        if self.pos >= self.len() {
             return false;
         }
         let _ = apply_encoded::<S, W, D, F>(&mut self.current, self.events.encoded(self.pos));
@@ -263,6 +266,7 @@ impl<S: Clone, W: Wire, D: Wire + Undo<S>, F: Wire> Timeline<S, W, D, F> {
             // An event that does not decode ends the timeline before n.
             let _ = self.build(n - built);
         }
+        // (The build may have cut the timeline short.)
         let n = n.min(self.len());
         let near = n.abs_diff(self.pos) <= CHECKPOINT_EVERY / 2;
         if !near {
