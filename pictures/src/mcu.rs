@@ -9,7 +9,6 @@
 
 use crate::esc;
 use sim_core::mcu::McuState;
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -47,7 +46,7 @@ impl McuExtra {
 /// found by the name the firmware's line table gives, whatever its
 /// extension; a linker script by `.ld` or `memory.x`). Firmware and other
 /// binary files, and files over 256 KiB, are left out.
-pub fn text_files(files: &BTreeMap<String, Arc<[u8]>>) -> Vec<(String, String)> {
+pub fn text_files(files: &sim_core::journal::ordmap::OrdMap<String, Arc<[u8]>>) -> Vec<(String, String)> {
     files
         .iter()
         .filter(|(_, d)| d.len() <= 256 * 1024 && !d.contains(&0))

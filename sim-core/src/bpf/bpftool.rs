@@ -288,7 +288,7 @@ impl Ctx<'_> {
             self.bpf_update(|b| {
                 b.last_map_id = id;
                 b.maps
-                    .insert(id, KMap { def, refcnt: 1, usercnt: 1, entries: BTreeMap::new(), frozen: false, inner: vec![], progs: vec![] });
+                    .insert(id, KMap { def, refcnt: 1, usercnt: 1, entries: OrdMap::new(), frozen: false, inner: vec![], progs: vec![] });
             });
             let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
             self.event(Ev::StructOpsMapCreated { pid, var: o.var.clone(), type_name: o.type_name.clone(), value, id, fd });
@@ -801,7 +801,7 @@ impl Ctx<'_> {
                 let entries = if array {
                     (0..def.max_entries).map(|k| (k.to_le_bytes().to_vec(), vec![0; def.value_size as usize])).collect()
                 } else {
-                    BTreeMap::new()
+                    OrdMap::new()
                 };
                 b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries, frozen: false, inner: vec![], progs: vec![] });
             });

@@ -14,7 +14,7 @@ pub struct KMap {
     /// References from user space (fds, pins).
     pub usercnt: u32,
     /// Contents: key bytes to value bytes (an array map has every index).
-    pub entries: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub entries: OrdMap<Vec<u8>, Vec<u8>>,
     /// `BPF_MAP_FREEZE` was called: user space can no longer write it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub frozen: bool,
@@ -305,18 +305,18 @@ pub struct KLink {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BpfState {
     /// Live maps by id.
-    pub maps: BTreeMap<u32, KMap>,
+    pub maps: OrdMap<u32, KMap>,
     /// Live programs by id.
-    pub progs: BTreeMap<u32, KProg>,
+    pub progs: OrdMap<u32, KProg>,
     /// The last map id handed out (`idr_alloc_cyclic` cursor).
     pub last_map_id: u32,
     /// The last program id handed out.
     pub last_prog_id: u32,
     /// bpffs: path to object.
-    pub pins: BTreeMap<String, BpfRef>,
+    pub pins: OrdMap<String, BpfRef>,
     /// Live links by id.
     #[serde(default)]
-    pub links: BTreeMap<u32, KLink>,
+    pub links: OrdMap<u32, KLink>,
     /// The last link id handed out.
     #[serde(default)]
     pub last_link_id: u32,
@@ -324,7 +324,7 @@ pub struct BpfState {
     /// congestion control algorithm, say): the struct_ops map, which the
     /// registration holds.
     #[serde(default)]
-    pub struct_ops: BTreeMap<String, u32>,
+    pub struct_ops: OrdMap<String, u32>,
 }
 
 impl BpfState {

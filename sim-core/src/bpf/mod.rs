@@ -14,6 +14,7 @@ use crate::linux::{self, Error as SimError, Fd, Focus, LinuxState, Ofd, OfdId, O
 use object::read::elf::ElfFile64;
 use object::{Object, ObjectSection, ObjectSymbol};
 use serde::{Deserialize, Serialize};
+use crate::journal::ordmap::OrdMap;
 use std::collections::BTreeMap;
 use thiserror::Error;
 

@@ -162,7 +162,7 @@ pub fn sum_loop(n: i32) -> Vec<[u8; 8]> {
 
 /// Map storage the helpers work on: map id to (value size, max entries,
 /// is_array, key to value).
-pub type Maps = BTreeMap<u32, (usize, usize, bool, BTreeMap<Vec<u8>, Vec<u8>>)>;
+pub type Maps = BTreeMap<u32, (usize, usize, bool, crate::journal::ordmap::OrdMap<Vec<u8>, Vec<u8>>)>;
 
 /// Bytes between consecutive values of a map in the value region.
 fn value_stride(vsize: usize) -> u64 {

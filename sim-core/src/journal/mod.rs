@@ -14,6 +14,7 @@
 //! implemented by the facade.
 
 pub mod event;
+pub mod ordmap;
 pub mod timeline;
 pub mod wire;
 
@@ -29,8 +30,8 @@ type Kinds<W, D, F> = std::marker::PhantomData<fn() -> (W, D, F)>;
 /// order: how a subsystem turns "the state before and after" into deltas
 /// of the entries that changed.
 pub fn diff_maps<K: Ord + Clone, V: PartialEq + Clone>(
-    old: &std::collections::BTreeMap<K, V>,
-    new: &std::collections::BTreeMap<K, V>,
+    old: &ordmap::OrdMap<K, V>,
+    new: &ordmap::OrdMap<K, V>,
     mut changed: impl FnMut(K, Option<V>, Option<V>),
 ) {
     for (k, v) in old {
@@ -56,14 +57,10 @@ pub fn pick<'a, T>(old: &'a T, new: &'a T, forward: bool) -> &'a T {
 }
 
 /// Sets `map[key]` to `value`, or removes it for `None`.
-pub fn put<K: Ord, V>(map: &mut std::collections::BTreeMap<K, V>, key: K, value: Option<V>) {
+pub fn put<K: Ord, V>(map: &mut impl ordmap::Table<K, V>, key: K, value: Option<V>) {
     match value {
-        Some(v) => {
-            map.insert(key, v);
-        }
-        None => {
-            map.remove(&key);
-        }
+        Some(v) => map.set(key, v),
+        None => map.unset(&key),
     }
 }
 

@@ -369,6 +369,28 @@ impl<K: Wire + Ord, V: Wire> Wire for BTreeMap<K, V> {
     }
 }
 
+/// The viewer's state tables ([`super::ordmap::VecMap`]): the same bytes as
+/// a `BTreeMap`'s, entries in key order.
+impl<K: Wire + Ord, V: Wire> Wire for super::ordmap::VecMap<K, V> {
+    fn put(&self, out: &mut Vec<u8>) {
+        put_varint(out, self.len() as u64);
+        for (k, v) in self {
+            k.put(out);
+            v.put(out);
+        }
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let n = r.length()?;
+        let mut m = super::ordmap::VecMap::new();
+        for _ in 0..n {
+            let k = K::get(r)?;
+            let v = V::get(r)?;
+            m.insert(k, v);
+        }
+        Ok(m)
+    }
+}
+
 impl<T: Wire> Wire for Box<[T]> {
     fn put(&self, out: &mut Vec<u8>) {
         put_varint(out, self.len() as u64);

@@ -12,6 +12,7 @@ use super::Error;
 use crate::arch::{PagingFormat, Pfn, Translation, VirtAddr};
 use crate::journal::{pick, put, Undo};
 use serde::{Deserialize, Serialize};
+use crate::journal::ordmap::OrdMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -100,7 +101,7 @@ pub struct Mm {
     /// Frame of the top-level table (what CR3 points at).
     pub root: Pfn,
     /// Mappings by start address.
-    pub vmas: BTreeMap<u64, Vma>,
+    pub vmas: OrdMap<u64, Vma>,
     /// Start of the heap (`mm->start_brk`).
     pub start_brk: u64,
     /// Current program break (`mm->brk`).
@@ -166,7 +167,7 @@ pub struct Process {
     /// Address space; `None` once exited.
     pub mm: Option<Mm>,
     /// File descriptor table.
-    pub fds: BTreeMap<Fd, FdEntry>,
+    pub fds: OrdMap<Fd, FdEntry>,
     /// Registers.
     pub regs: Regs,
 }
@@ -258,25 +259,27 @@ pub struct LinuxState {
     pub format: PagingFormat,
     /// Physical memory limit in frames.
     pub max_frames: u64,
-    /// Allocated frames.
+    /// Allocated frames. A B-tree in the viewer too (not
+    /// [`crate::journal::ordmap::VecMap`]): one entry per page of physical memory in
+    /// use, so a process's exit removes thousands from the middle.
     pub frames: BTreeMap<Pfn, Frame>,
     /// Processes, including zombies.
-    pub procs: BTreeMap<Pid, Process>,
+    pub procs: OrdMap<Pid, Process>,
     /// Open file descriptions.
-    pub ofds: BTreeMap<OfdId, Ofd>,
+    pub ofds: OrdMap<OfdId, Ofd>,
     /// Page cache: (file, page index) to frame.
-    pub page_cache: BTreeMap<(String, u64), Pfn>,
+    pub page_cache: OrdMap<(String, u64), Pfn>,
     /// The file system: path to contents.
     #[serde(skip)]
-    pub files: BTreeMap<String, Arc<[u8]>>,
+    pub files: OrdMap<String, Arc<[u8]>>,
     /// Symbolic links: path to target (absolute, or relative to the link's
     /// directory), as in a merged-/usr Debian (`/lib64 -> usr/lib64`).
     #[serde(skip)]
-    pub links: BTreeMap<String, String>,
+    pub links: OrdMap<String, String>,
     /// Byte ranges of files that are not shipped (the system image keeps
     /// headers and tables, not code): `path` to sorted `[start, end)` ranges.
     #[serde(skip)]
-    pub holes: BTreeMap<String, Vec<(u64, u64)>>,
+    pub holes: OrdMap<String, Vec<(u64, u64)>>,
     /// Scalars.
     pub globals: Globals,
 }
@@ -385,12 +388,12 @@ impl LinuxState {
             format,
             max_frames: max_frames.min(format.max_frames()),
             frames: BTreeMap::new(),
-            procs: BTreeMap::new(),
-            ofds: BTreeMap::new(),
-            page_cache: BTreeMap::new(),
-            files: BTreeMap::new(),
-            links: BTreeMap::new(),
-            holes: BTreeMap::new(),
+            procs: OrdMap::new(),
+            ofds: OrdMap::new(),
+            page_cache: OrdMap::new(),
+            files: OrdMap::new(),
+            links: OrdMap::new(),
+            holes: OrdMap::new(),
             globals: Globals {
                 last_pid: 0,
                 next_ofd: 1,

@@ -14,7 +14,7 @@
 
 use crate::fields::parse_num;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use crate::journal::ordmap::OrdMap;
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -1148,7 +1148,7 @@ pub struct Ctx<'a> {
     /// The board.
     pub mcu: &'a mut Option<Box<McuState>>,
     /// Files by path (the host's, where firmware images come from).
-    pub files: &'a BTreeMap<String, Arc<[u8]>>,
+    pub files: &'a OrdMap<String, Arc<[u8]>>,
     /// The journal.
     pub j: &'a mut dyn Sink,
 }

@@ -225,7 +225,7 @@ impl SysTick {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Io {
     /// Register values by address.
-    pub regs: BTreeMap<u32, u32>,
+    pub regs: OrdMap<u32, u32>,
     /// The UART's output.
     pub console: String,
 }

@@ -76,7 +76,7 @@ impl Ctx<'_> {
             ]
         });
         let kind =
-            NtKind::Process { pid, name: name.into(), user: user.into(), debug_privilege, dacl, exit_code: None, handles: BTreeMap::new() };
+            NtKind::Process { pid, name: name.into(), user: user.into(), debug_privilege, dacl, exit_code: None, handles: OrdMap::new() };
         self.nt_update(|nt| {
             if reused.is_some() {
                 nt.free_pids.remove(0);
@@ -94,7 +94,7 @@ impl Ctx<'_> {
             comm: name.into(),
             state: ProcState::Running,
             mm: Some(mm),
-            fds: BTreeMap::new(),
+            fds: OrdMap::new(),
             regs: Regs::default(),
         };
         self.k().delta(linux::Delta::Proc { pid: Pid(pid), old: None, new: Some(Box::new(p)) });

@@ -21,7 +21,7 @@
 use crate::arch::VirtAddr;
 use crate::linux::{self, Access, Error as SimError, Focus, LinuxState, Outcome, Pid, ProcState, Process, Prot, Regs, Runtime, R};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use crate::journal::ordmap::OrdMap;
 
 mod api;
 pub mod events;

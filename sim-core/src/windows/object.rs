@@ -55,7 +55,7 @@ pub enum NtKind {
         /// Exit code once it has exited.
         exit_code: Option<u32>,
         /// Its handle table (`EPROCESS->ObjectTable`).
-        handles: BTreeMap<u32, HandleEntry>,
+        handles: OrdMap<u32, HandleEntry>,
     },
     /// An event object (something that is not a process).
     Event {
@@ -79,11 +79,11 @@ pub struct NtObject {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NtState {
     /// Objects by id.
-    pub objects: BTreeMap<u32, NtObject>,
+    pub objects: OrdMap<u32, NtObject>,
     /// The next object id.
     pub next_object: u32,
     /// `PspCidTable`: PID to process object.
-    pub cid: BTreeMap<u32, u32>,
+    pub cid: OrdMap<u32, u32>,
     /// Freed PIDs in the order they were freed: handed out oldest first,
     /// once the current table page's never-used entries are gone.
     pub free_pids: Vec<u32>,
@@ -99,7 +99,7 @@ impl NtState {
     }
 
     /// The handle table of process `pid`.
-    pub fn handles(&self, pid: u32) -> Option<&BTreeMap<u32, HandleEntry>> {
+    pub fn handles(&self, pid: u32) -> Option<&OrdMap<u32, HandleEntry>> {
         match &self.process(pid)?.1.kind {
             NtKind::Process { handles, .. } => Some(handles),
             NtKind::Event { .. } => None,
