@@ -87,6 +87,20 @@ fn have(cmd: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {cmd}")).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
+/// Mounts the BPF file system at /sys/fs/bpf when it is not there (as
+/// systemd does at boot; a fresh VM here may not have it): the kernel
+/// oracles pin objects there and skip without it. Only as root; a failure
+/// is reported, not fatal (the oracles then say they skipped).
+fn mount_bpffs() {
+    let mounted = std::fs::read_to_string("/proc/mounts").is_ok_and(|m| m.lines().any(|l| l.split(' ').nth(1) == Some("/sys/fs/bpf") && l.contains(" bpf ")));
+    if mounted || output("id", &["-u"]).is_none_or(|u| u.trim() != "0") {
+        return;
+    }
+    if !Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]).status().is_ok_and(|s| s.success()) {
+        eprintln!("note: could not mount bpffs at /sys/fs/bpf; the kernel oracles will skip");
+    }
+}
+
 /// The Debian package whose executables embed the BPF objects of bcc's
 /// libbpf-tools (skeletons): objects nobody on the team wrote, for the
 /// libbpf oracle test. Unpacked into target/corpus/libbpf-tools once.
@@ -152,6 +166,7 @@ fn setup(browser: bool) -> R {
             ]))?;
         }
         libbpf_tools_corpus()?;
+        mount_bpffs();
     }
     // binaryen's wasm-opt: the page is size-optimised by every build
     // (`serve` as well as the tests), so it is installed by every setup;
