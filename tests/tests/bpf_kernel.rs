@@ -785,19 +785,11 @@ fn tail_calls_match_the_real_kernel() {
 /// Programs whose rewrite (`bytes_xlated`) the simulator does not yet get
 /// right, with the reason; the test fails when one of them starts to match,
 /// so that the list stays true.
-const XLATED_GAPS: &[(&str, &str)] = &[
-    ("cpufreq.bpf.o/do_sample", "a branch the kernel's range tracking decides (scalar bounds), ours explores both ways"),
-    ("ksnoop.bpf.o/kprobe_entry", "branches decided by scalar ranges, as in cpufreq"),
-    ("ksnoop.bpf.o/kprobe_return", "branches decided by scalar ranges, as in cpufreq"),
-];
+const XLATED_GAPS: &[(&str, &str)] = &[];
 
 /// Programs whose JIT image size (`bytes_jited`) the simulator gets wrong,
 /// with the reason (same rule as [`XLATED_GAPS`]).
-const JITED_GAPS: &[(&str, &str)] = &[
-    ("cpufreq.bpf.o/do_sample", "follows from its bytes_xlated"),
-    ("ksnoop.bpf.o/kprobe_entry", "follows from its bytes_xlated"),
-    ("ksnoop.bpf.o/kprobe_return", "follows from its bytes_xlated"),
-];
+const JITED_GAPS: &[(&str, &str)] = &[];
 
 /// Every program of Debian's libbpf-tools, loaded by the real `bpftool prog
 /// loadall` and by the simulator's: the instructions the kernel keeps after

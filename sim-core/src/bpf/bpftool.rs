@@ -287,8 +287,7 @@ impl Ctx<'_> {
             let id = next_id(self.h.bpf.last_map_id, |i| self.h.bpf.maps.contains_key(&i));
             self.bpf_update(|b| {
                 b.last_map_id = id;
-                b.maps
-                    .insert(id, KMap { def, refcnt: 1, usercnt: 1, entries: OrdMap::new(), frozen: false, inner: vec![], progs: vec![] });
+                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries: OrdMap::new(), frozen: false, inner: vec![], progs: vec![] });
             });
             let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
             self.event(Ev::StructOpsMapCreated { pid, var: o.var.clone(), type_name: o.type_name.clone(), value, id, fd });

@@ -10,14 +10,15 @@
 //! the memory is freed later (`bpf_map_free_deferred`). Ids are allocated
 //! cyclically from 1 (`idr_alloc_cyclic`), so a freed id is not reused soon.
 
+use crate::journal::ordmap::OrdMap;
 use crate::linux::{self, Error as SimError, Fd, Focus, LinuxState, Ofd, OfdId, OfdKind, Outcome, Pid, Released, Runtime};
 use object::read::elf::ElfFile64;
 use object::{Object, ObjectSection, ObjectSymbol};
 use serde::{Deserialize, Serialize};
-use crate::journal::ordmap::OrdMap;
 use std::collections::BTreeMap;
 use thiserror::Error;
 
+mod bounds;
 mod bpftool;
 mod btf;
 pub mod btf_ext;

@@ -2,6 +2,7 @@
 //! `bpf_check`): helpers and kfuncs allowed per program type, the path
 //! explorer with its instruction budget, registers read before written.
 
+use super::bounds::{self, Bounds};
 use super::*;
 use crate::linux::Errno;
 
@@ -234,6 +235,9 @@ pub(super) enum Val {
     Known(u64),
     /// A scalar, or a pointer other than to the stack, whose value is not known.
     Unknown,
+    /// A scalar known only by its bounds ([`super::bounds`]): a narrow
+    /// load, a masked or shifted value, or one a branch has bounded.
+    Range(Bounds),
     /// The frame pointer plus this offset.
     Stack(i64),
     /// The context pointer the program was called with (`PTR_TO_CTX`),
@@ -430,7 +434,7 @@ pub(super) fn explore(
                         (0x0, Val::Rdonly(m, o), Val::Known(k)) if wide => Val::Rdonly(m, o.wrapping_add(k as i64)),
                         (0x1, Val::Rdonly(m, o), Val::Known(k)) if wide => Val::Rdonly(m, o.wrapping_sub(k as i64)),
                         (_, Val::Known(a), Val::Known(b)) => known(alu(op, imm, a, b)),
-                        _ => Val::Unknown,
+                        (o, d, y) => scalar_alu(o, wide, d, y),
                     };
                 }
                 0 => {
@@ -469,8 +473,24 @@ pub(super) fn explore(
                                 None => Val::Unknown,
                             }
                         }
+                        // A narrow load zero-extends (coerce_reg_to_size): a scalar below 2^(8*size).
+                        _ if op & 0xe0 == 0x60 && !size8 => Val::Range(Bounds::of_size([4, 2, 1, 8][usize::from((op >> 3) & 3)])),
                         _ => Val::Unknown,
                     };
+                }
+                // An atomic operation with BPF_FETCH writes the old value to
+                // src; a compare-and-exchange writes it to r0.
+                3 if op & 0xe0 == 0xc0 => {
+                    if imm == 0xf1 {
+                        st.regs[0] = Val::Unknown;
+                    } else if imm & 1 != 0 {
+                        st.regs[src] = Val::Unknown;
+                    }
+                    if let Val::Stack(o) = st.regs[dst] {
+                        stack_in_bounds(o, off, op, "write to", dst)?;
+                        reach(found.stack_depths, &st, o + off);
+                        st.stack.insert((o + off) - (o + off).rem_euclid(8), Val::Unknown);
+                    }
                 }
                 2 | 3 => {
                     if let Val::Stack(o) = st.regs[dst] {
@@ -561,11 +581,35 @@ pub(super) fn explore(
                     _ => {
                         let target = (pc as i64 + 1 + off) as usize;
                         let y = if op & 8 != 0 { st.regs[src] } else { Val::Known(imm as i64 as u64) };
-                        let known = match (st.regs[dst], y) {
+                        let jmp32 = op & 7 == 6;
+                        let mut known = match (st.regs[dst], y) {
                             (_, _) if op == 0x05 => Some(true),
                             (Val::Known(a), Val::Known(b)) => jump_taken(op, imm, a, b),
-                            _ => None,
+                            (a, b) => scalar_pair(a, b, jmp32)
+                                .filter(|(a, b)| !jmp32 || refinable(op, true, a, b))
+                                .and_then(|(a, b)| bounds::branch_taken(op >> 4, a, b)),
                         };
+                        // Each way learns what its comparison says
+                        // (reg_set_min_max); a way no value takes is not followed.
+                        let mut ways = None;
+                        if known.is_none() {
+                            if let Some((a, b)) = scalar_pair(st.regs[dst], y, false).filter(|(a, b)| refinable(op, jmp32, a, b)) {
+                                let way = |taken| {
+                                    bounds::refine(op >> 4, taken, a, b).map(|(ra, rb)| {
+                                        let mut s = st.clone();
+                                        s.regs[dst] = scalar_val(ra);
+                                        if op & 8 != 0 && src != dst {
+                                            s.regs[src] = scalar_val(rb);
+                                        }
+                                        s
+                                    })
+                                };
+                                match (way(true), way(false)) {
+                                    (Some(t), Some(f)) => ways = Some((t, f)),
+                                    (t, _) => known = Some(t.is_some()),
+                                }
+                            }
+                        }
                         let back = target <= pc;
                         match known {
                             Some(taken) => {
@@ -587,6 +631,7 @@ pub(super) fn explore(
                                     loop_lines += 1;
                                     let show = |r: usize, v: Val| match v {
                                         Val::Known(k) => format!("r{r} = {}", k as i64),
+                                        Val::Range(b) => format!("r{r} is in [{}, {}]", b.umin, b.umax),
                                         _ => format!("r{r} is not known"),
                                     };
                                     let other = if op & 8 != 0 { format!(", {}", show(src, st.regs[src])) } else { String::new() };
@@ -598,7 +643,13 @@ pub(super) fn explore(
                                         log.push("... (and so on at every iteration; the log is cut here)".into());
                                     }
                                 }
-                                branches.push((target, st.clone(), path.len()));
+                                match ways {
+                                    Some((taken, fall)) => {
+                                        branches.push((target, taken, path.len()));
+                                        st = fall;
+                                    }
+                                    None => branches.push((target, st.clone(), path.len())),
+                                }
                             }
                         }
                     }
@@ -608,6 +659,70 @@ pub(super) fn explore(
         }
     }
     Ok(processed)
+}
+
+/// What the bounds domain knows of a value, if it is a scalar: a constant,
+/// a range, or (for an operation only a scalar may undergo) anything.
+fn as_scalar(v: Val, any: bool) -> Option<Bounds> {
+    match v {
+        Val::Known(k) => Some(Bounds::known(k)),
+        Val::Range(b) => Some(b),
+        Val::Unknown if any => Some(Bounds::ANY),
+        _ => None,
+    }
+}
+
+/// A bounded scalar as the explorer holds it: a constant is `Known`, no
+/// bound at all `Unknown`.
+fn scalar_val(b: Bounds) -> Val {
+    match b.constant() {
+        Some(k) => Val::Known(k),
+        None if b == Bounds::ANY => Val::Unknown,
+        None => Val::Range(b),
+    }
+}
+
+/// `dst op= src` on scalars (`adjust_scalar_min_max_vals`), where one side
+/// is not a constant. Only addition and subtraction may be pointer
+/// arithmetic (an unknown operand keeps the result unknown); the other
+/// operations, and every 32-bit one, are refused on pointers by the
+/// kernel, so in a program it accepts their operands are scalars. A 32-bit
+/// operation works on the low halves and zero-extends.
+fn scalar_alu(code: u8, wide: bool, d: Val, y: Val) -> Val {
+    let any = !wide || !matches!(code, 0x0 | 0x1);
+    let fallback = if wide { Val::Unknown } else { Val::Range(Bounds::of_size(4)) };
+    let (Some(a), Some(b)) = (as_scalar(d, any), as_scalar(y, any)) else { return fallback };
+    let r = match code {
+        // mov32: the low half of the source.
+        0xb => Some(b.low32()),
+        _ if wide => bounds::alu(code, a, b),
+        _ => bounds::alu(code, a.low32(), b.low32()).map(Bounds::low32),
+    };
+    r.map_or(fallback, scalar_val)
+}
+
+/// Both sides of a comparison as bounds, when both are scalars the
+/// explorer bounds (a constant or a range, one of them a range): a
+/// 32-bit jump compares the low halves.
+fn scalar_pair(a: Val, b: Val, jmp32: bool) -> Option<(Bounds, Bounds)> {
+    if !matches!(a, Val::Range(_)) && !matches!(b, Val::Range(_)) {
+        return None;
+    }
+    let (a, b) = (as_scalar(a, false)?, as_scalar(b, false)?);
+    Some(if jmp32 { (a.low32(), b.low32()) } else { (a, b) })
+}
+
+/// Whether a branch's comparison may refine its operands: a 32-bit jump
+/// only where both low halves are the whole values (and, signed, not
+/// negative as 32-bit numbers), so that refining the low half is refining
+/// the register.
+fn refinable(op: u8, jmp32: bool, a: &Bounds, b: &Bounds) -> bool {
+    let signed = matches!(op >> 4, 0x6 | 0x7 | 0xc | 0xd);
+    if !jmp32 {
+        return true;
+    }
+    let lim = if signed { i32::MAX as u64 } else { u32::MAX as u64 };
+    a.umax <= lim && b.umax <= lim
 }
 
 /// `check_helper_call`: the helper must exist (`invalid func`) and the

@@ -10,9 +10,9 @@
 use super::types::{Fd, OfdId, Pid, Prot};
 use super::Error;
 use crate::arch::{PagingFormat, Pfn, Translation, VirtAddr};
+use crate::journal::ordmap::OrdMap;
 use crate::journal::{pick, put, Undo};
 use serde::{Deserialize, Serialize};
-use crate::journal::ordmap::OrdMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

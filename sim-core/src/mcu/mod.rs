@@ -13,8 +13,8 @@
 //! its run address (the VMA) and zeroes `.bss`.
 
 use crate::fields::parse_num;
-use serde::{Deserialize, Serialize};
 use crate::journal::ordmap::OrdMap;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use thiserror::Error;
 

@@ -19,9 +19,9 @@
 //!   reports ERROR_PARTIAL_COPY (299).
 
 use crate::arch::VirtAddr;
+use crate::journal::ordmap::OrdMap;
 use crate::linux::{self, Access, Error as SimError, Focus, LinuxState, Outcome, Pid, ProcState, Process, Prot, Regs, Runtime, R};
 use serde::{Deserialize, Serialize};
-use crate::journal::ordmap::OrdMap;
 
 mod api;
 pub mod events;
