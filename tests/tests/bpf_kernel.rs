@@ -791,13 +791,21 @@ const XLATED_GAPS: &[(&str, &str)] = &[];
 /// with the reason (same rule as [`XLATED_GAPS`]).
 const JITED_GAPS: &[(&str, &str)] = &[];
 
-/// Every program of Debian's libbpf-tools, loaded by the real `bpftool prog
-/// loadall` and by the simulator's: the instructions the kernel keeps after
+/// Programs the simulator's JIT model gives no size (`bytes_jited`), with
+/// the reason (same rule as [`XLATED_GAPS`]).
+const UNSIZED: &[(&str, &str)] = &[(
+    "prog_array.o/entry",
+    "a tail call: the x86-64 JIT's emit_bpf_tail_call_direct and the tail-call counter in the prologue are not modelled",
+)];
+
+/// Every program of the corpus (Debian's libbpf-tools and the project's
+/// fixtures: XDP, tc, cgroup, socket and the rest of `sections.o` among
+/// them), loaded by the real `bpftool prog loadall` and by the simulator's: the instructions the kernel keeps after
 /// the verifier's rewrites (`bytes_xlated`: dead code removed, lookups
 /// inlined, divisions checked) and the x86-64 JIT's image size
 /// (`bytes_jited`, where the simulator sizes it) are the same.
 #[test]
-fn libbpf_tools_are_rewritten_and_jited_as_by_the_real_kernel() {
+fn corpus_programs_are_rewritten_and_jited_as_by_the_real_kernel() {
     let _one_at_a_time = kernel();
     if !bpf_ready() || !std::fs::read_to_string("/proc/sys/kernel/osrelease").is_ok_and(|r| r.starts_with("6.18.44-")) {
         eprintln!("skipped: needs Linux 6.18.44, the modelled kernel (the sizes are that version's)");
@@ -806,7 +814,7 @@ fn libbpf_tools_are_rewritten_and_jited_as_by_the_real_kernel() {
     let dir = format!("/sys/fs/bpf/sim-tools-{}", std::process::id());
     let _pins = Pins(vec![dir.clone()]);
     let (mut progs, mut jited, mut problems, mut still_gaps) = (0, 0, Vec::new(), Vec::new());
-    let tools: Vec<_> = sim_tests::bpf_corpus().into_iter().filter(|p| p.to_string_lossy().contains("libbpf-tools-objects")).collect();
+    let tools: Vec<_> = sim_tests::bpf_corpus();
     for obj in &tools {
         let tool = obj.file_name().expect("name").to_string_lossy().into_owned();
         let _ = sh(&format!("rm -rf {dir}"));
@@ -846,6 +854,12 @@ fn libbpf_tools_are_rewritten_and_jited_as_by_the_real_kernel() {
                 (true, true) => still_gaps.push(format!("{tool}/{name} (xlated)")),
                 _ => {}
             }
+            let unsized_ok = UNSIZED.iter().any(|(n, _)| *n == format!("{tool}/{name}"));
+            match (p.jited.is_none(), unsized_ok) {
+                (true, false) => problems.push(format!("{tool}/{name}: no JIT size (kernel {real_jited:?})")),
+                (false, true) => still_gaps.push(format!("{tool}/{name} (unsized)")),
+                _ => {}
+            }
             if let Some(j) = p.jited {
                 jited += 1;
                 match (Some(u64::from(j)) == real_jited, gap(JITED_GAPS)) {
@@ -857,9 +871,9 @@ fn libbpf_tools_are_rewritten_and_jited_as_by_the_real_kernel() {
         }
     }
     eprintln!("{progs} programs compared, {jited} with a JIT size");
-    assert!(progs >= 100, "only {progs} programs of {} objects loaded", tools.len());
+    assert!(progs >= 130, "only {progs} programs of {} objects loaded", tools.len());
     // Programs with bpf-to-bpf calls are sized too (jit_subprogs, one image per function).
-    assert_eq!(jited, progs, "every program gets a JIT size");
+    assert_eq!(jited + UNSIZED.len(), progs, "every program but those listed gets a JIT size");
     assert!(problems.is_empty(), "{} differences:\n{}", problems.len(), problems.join("\n"));
     assert!(still_gaps.is_empty(), "listed as gaps but now equal to the kernel's (remove them from the list): {still_gaps:?}");
 }
