@@ -559,6 +559,12 @@ await check("jumps in a 1,000,000-event recording", async () => {
   await page.goto(base + "?lesson=e2e-1m");
   await page.waitForFunction(() => (document.querySelector("#lesson-title") || {}).textContent === "A million events", null, { timeout: 120000 });
   metrics.trace_1m_load_ms = Date.now() - t0;
+  // The lesson picker names the recording that is open, not the first lesson of its list.
+  const picked = await page.evaluate(() => {
+    const s = document.querySelector("#lesson-picker");
+    return s ? [s.value, s.options[s.selectedIndex].textContent] : null;
+  });
+  assert(picked && picked[0] === "e2e-1m" && picked[1].includes("A million events"), `the picker shows ${picked}`);
   // The rest of its events are read behind the page; the jumps are timed
   // once every one has been (a jump past them meanwhile waits for them).
   await page.waitForFunction(() => !document.querySelector("#building"), null, { timeout: 120000 });

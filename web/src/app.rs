@@ -705,6 +705,7 @@ pub fn app(props: &AppProps) -> Html {
         })
     };
     let paste = use_node_ref();
+    let picker = use_node_ref();
     let on_paste = {
         let d = dispatch.clone();
         let paste = paste.clone();
@@ -758,6 +759,18 @@ pub fn app(props: &AppProps) -> Html {
         Some(Source::Builtin(id)) | Some(Source::Exercise(id, _)) => id.clone(),
         _ => String::new(),
     };
+    // Yew writes `selected` as an attribute, which a select does not always
+    // follow once the chosen option is the last one added
+    // (yewstack/yew#2530): the picker's value is also set on the element
+    // after each render that changes it.
+    {
+        let picker = picker.clone();
+        use_effect_with(current_id.clone(), move |id| {
+            if let Some(sel) = picker.cast::<web_sys::HtmlSelectElement>() {
+                sel.set_value(id);
+            }
+        });
+    }
     let error = state.error.as_ref().map(|e| {
         html! {
             <div class="error" role="alert">
@@ -768,17 +781,25 @@ pub fn app(props: &AppProps) -> Html {
     });
 
     let lessons = state.lessons.clone();
+    // What the picker shows when the open lesson is none of the list: a file
+    // of one's own, or a recording under lessons/ the index does not name
+    // (the e2e test's million events).
+    let listed = lessons.iter().any(|l| l.id == current_id);
+    let other = match (current_id.is_empty(), state.loaded.as_ref()) {
+        (false, Some(l)) => format!("{} ({current_id})", l.run.title),
+        _ => "— your own file —".to_string(),
+    };
     let chrome = (!state.embed).then(|| {
         html! {
             <header class="chrome">
                 <h1>{"Memory, loaders & BPF — step by step"}</h1>
                 <div class="pickers">
                     <label>{"Lesson "}
-                        <select id="lesson-picker" onchange={on_pick} aria-label="Choose a built-in lesson">
+                        <select id="lesson-picker" ref={picker} onchange={on_pick} aria-label="Choose a built-in lesson">
                             { for lessons.iter().map(|l| html! {
                                 <option value={l.id.clone()} selected={l.id == current_id}>{ format!("{} ({})", l.title, l.id) }</option>
                             }) }
-                            if current_id.is_empty() { <option value="" selected=true>{"— your own file —"}</option> }
+                            if !listed { <option value={current_id.clone()} selected=true>{ other.clone() }</option> }
                         </select>
                     </label>
                     <label class="file">{"Open a lesson file, an ELF executable, ARM firmware or a BPF object "}

@@ -123,6 +123,11 @@ async fn a_good_pasted_lesson_runs() {
     click(&root, "#paste-run").await;
     assert_eq!(text(&root, "#lesson-title"), "My own lesson");
     assert!(text(&root, ".error").is_empty());
+    // The lesson picker says it is a file of one's own, not the built-in lesson shown before.
+    let picker: web_sys::HtmlSelectElement =
+        root.query_selector("#lesson-picker").expect("sel").expect("picker").dyn_into().expect("select");
+    assert_eq!(picker.value(), "");
+    assert_eq!(picker.selected_index(), picker.length() as i32 - 1);
 }
 
 #[wasm_bindgen_test]
@@ -190,7 +195,7 @@ async fn a_big_page_table_tree_shows_lower_tables_closed_until_opened() {
     click(&root, "#paste-run").await;
     assert_eq!(text(&root, "#lesson-title"), "Big tree", "{}", text(&root, ".error"));
     click(&root, "#btn-end").await;
-    let closed = root.query_selector_all(".pt-tree button.pt-toggle").expect("selector").length();
+    let closed = root.query_selector_all(".pt-tree button.pt-toggle[aria-expanded=false]").expect("selector").length();
     // At most the table of the last write is open (if the step marks its entry).
     assert!(closed >= 15, "{closed} closed: {}", text(&root, ".pt-tree"));
     assert_eq!(text(&root, ".pt-tree").matches("→ PT in frame").count(), 16, "the PD's entries are shown: {}", text(&root, ".pt-tree"));
@@ -198,9 +203,21 @@ async fn a_big_page_table_tree_shows_lower_tables_closed_until_opened() {
     let leaves = |root: &web_sys::Element| text(root, ".pt-tree").matches("→ frame").count();
     let before = leaves(&root);
     let button: web_sys::HtmlElement =
-        root.query_selector(".pt-tree button.pt-toggle").expect("sel").expect("a closed table").dyn_into().expect("button");
+        root.query_selector(".pt-tree button.pt-toggle[aria-expanded=false]").expect("sel").expect("a closed table").dyn_into().expect("button");
     button.click();
     sleep(100).await;
     assert_eq!(leaves(&root), before + 4, "the opened table shows its four pages: {}", text(&root, ".pt-tree"));
     assert!(text(&root, ".pt-tree").contains("close this table"), "{}", text(&root, ".pt-tree"));
+    // A table its level shows open (the PDPT, opened by depth) can be closed
+    // too: with it go the PD and every page table under it.
+    let close: web_sys::HtmlElement = root
+        .query_selector(".pt-tree button.pt-toggle[aria-label^='close the PDPT']")
+        .expect("sel")
+        .expect("the PDPT's close button")
+        .dyn_into()
+        .expect("button");
+    close.click();
+    sleep(100).await;
+    assert_eq!(text(&root, ".pt-tree").matches("→ PT in frame").count(), 0, "{}", text(&root, ".pt-tree"));
+    assert!(text(&root, ".pt-tree").contains("show the PDPT in frame"), "{}", text(&root, ".pt-tree"));
 }

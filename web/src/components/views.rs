@@ -62,42 +62,43 @@ impl Marks {
     }
 }
 
-/// The page tables the student opened in one process's tree of one
-/// lesson (a new lesson or another process starts with none); an action
-/// opens or closes one.
+/// The page tables the student opened, and those they closed, in one
+/// process's tree of one lesson (a new lesson or another process starts
+/// with neither): a closed one stays closed even where its level or a mark
+/// would show it open. An action opens (`true`) or closes one.
 #[derive(PartialEq)]
 struct Opened {
     /// The lesson (its address) and the process.
     key: (usize, Pid),
     tables: Vec<Pfn>,
+    closed: Vec<Pfn>,
 }
 
 impl Default for Opened {
     fn default() -> Self {
-        Opened { key: (0, Pid(0)), tables: Vec::new() }
+        Opened { key: (0, Pid(0)), tables: Vec::new(), closed: Vec::new() }
     }
 }
 
 impl Opened {
-    /// The tables opened in `pid`'s tree of lesson `l`.
-    fn of(&self, l: &crate::app::Loaded, pid: Pid) -> Vec<Pfn> {
+    /// The tables opened and those closed in `pid`'s tree of lesson `l`.
+    fn of(&self, l: &crate::app::Loaded, pid: Pid) -> (Vec<Pfn>, Vec<Pfn>) {
         if self.key == (l as *const crate::app::Loaded as usize, pid) {
-            self.tables.clone()
+            (self.tables.clone(), self.closed.clone())
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         }
     }
 }
 
 impl Reducible for Opened {
-    type Action = ((usize, Pid), Pfn);
-    fn reduce(self: std::rc::Rc<Self>, (key, pfn): Self::Action) -> std::rc::Rc<Self> {
-        let mut tables = if self.key == key { self.tables.clone() } else { Vec::new() };
-        match tables.iter().position(|p| *p == pfn) {
-            Some(i) => drop(tables.remove(i)),
-            None => tables.push(pfn),
-        }
-        std::rc::Rc::new(Opened { key, tables })
+    type Action = ((usize, Pid), Pfn, bool);
+    fn reduce(self: std::rc::Rc<Self>, (key, pfn, open): Self::Action) -> std::rc::Rc<Self> {
+        let (mut tables, mut closed) = if self.key == key { (self.tables.clone(), self.closed.clone()) } else { (Vec::new(), Vec::new()) };
+        tables.retain(|p| *p != pfn);
+        closed.retain(|p| *p != pfn);
+        if open { tables.push(pfn) } else { closed.push(pfn) }
+        std::rc::Rc::new(Opened { key, tables, closed })
     }
 }
 
@@ -210,7 +211,7 @@ pub fn views(p: &ViewsProps) -> Html {
     let toggle_table = {
         let d = opened.dispatcher();
         let lesson = std::rc::Rc::as_ptr(&p.loaded) as usize;
-        use_callback(lesson, move |(pid, pfn): (Pid, Pfn), lesson| d.dispatch(((*lesson, pid), pfn)))
+        use_callback(lesson, move |(pid, pfn, open): (Pid, Pfn, bool), lesson| d.dispatch(((*lesson, pid), pfn, open)))
     };
     // The picture of pages and frames, drawn from this step's state; the
     // frame table it stands for is a toggle away (the processes' fds,
@@ -265,9 +266,9 @@ pub fn views(p: &ViewsProps) -> Html {
                         let tree_marks = marks.only(|f| matches!(f, Focus::Linux(LF::Pte { .. })));
                         let depth = open_depth(st, mm.root, &tree_marks);
                         let marked = marked_tables(st, pid, mm.root, &tree_marks);
-                        let opened = opened.of(p.loaded.as_ref(), pid);
-                        let root = table_node(st, mm.root, 0, 0, &Opening { m: &tree_marks, opened: &opened, depth, marked });
-                        html! { <PageTableTree {pid} format={st.linux.format} loaded_cr3={st.linux.globals.current == Some(pid)} {root} marks={tree_marks} opened={opened.clone()} toggle={toggle_table.clone()} /> }
+                        let (opened, closed) = opened.of(p.loaded.as_ref(), pid);
+                        let root = table_node(st, mm.root, 0, 0, &Opening { m: &tree_marks, opened: &opened, closed: &closed, depth, marked });
+                        html! { <PageTableTree {pid} format={st.linux.format} loaded_cr3={st.linux.globals.current == Some(pid)} {root} marks={tree_marks} toggle={toggle_table.clone()} /> }
                     }
                     None => html! { <p class="empty">{"No address space to show."}</p> },
                 } }
@@ -507,10 +508,12 @@ enum Sub {
 }
 
 /// Which lower tables the tree draws: those of the levels that fit, those
-/// with a marked entry in or under them, and those the student opened.
+/// with a marked entry in or under them, and those the student opened;
+/// not those the student closed.
 struct Opening<'a> {
     m: &'a Marks,
     opened: &'a [Pfn],
+    closed: &'a [Pfn],
     /// Levels drawn open ([`open_depth`]).
     depth: usize,
     /// Tables with a mark in or below them ([`marked_tables`]).
@@ -595,7 +598,8 @@ fn table_node(st: &State, t: Pfn, level: usize, base: u64, o: &Opening) -> Table
             let va = base + fmt.span(level) * index as u64;
             let sub = (!leaf && pte & PTE_P != 0).then(|| {
                 let pfn = fmt.pte_pfn(pte);
-                if level + 1 < o.depth || o.opened.contains(&pfn) || o.marked.binary_search(&pfn).is_ok() {
+                let open = level + 1 < o.depth || o.opened.contains(&pfn) || o.marked.binary_search(&pfn).is_ok();
+                if open && !o.closed.contains(&pfn) {
                     Sub::Open(table_node(st, pfn, level + 1, va, o))
                 } else {
                     Sub::Closed { pfn, present: shown_rows(st, pfn, o.m).1 }
@@ -634,17 +638,15 @@ struct TreeProps {
     root: TableNode,
     /// The marks on page-table entries.
     marks: Marks,
-    /// The tables the student opened.
-    opened: Vec<Pfn>,
-    /// Opens or closes a table of this process's tree.
-    toggle: Callback<(Pid, Pfn)>,
+    /// Opens (`true`) or closes a table of this process's tree.
+    toggle: Callback<(Pid, Pfn, bool)>,
 }
 
 impl TreeProps {
-    /// The click that opens or closes table `pfn`.
-    fn toggle_cb(&self, pfn: Pfn) -> Callback<MouseEvent> {
+    /// The click that opens (`open`) or closes table `pfn`.
+    fn toggle_cb(&self, pfn: Pfn, open: bool) -> Callback<MouseEvent> {
         let (t, pid) = (self.toggle.clone(), self.pid);
-        Callback::from(move |_| t.emit((pid, pfn)))
+        Callback::from(move |_| t.emit((pid, pfn, open)))
     }
 }
 
@@ -685,13 +687,11 @@ fn table(p: &TreeProps, t: &TableNode) -> Html {
                             Some(Sub::Open(sub)) => html! {
                                 <ul role="group" class="sub">
                                     { table(p, sub) }
-                                    if p.opened.contains(&sub.pfn) {
-                                        <li role="none"><button class="pt-toggle" aria-expanded="true" aria-label={format!("close the {} in frame {}", fmt.level_name(level + 1), sub.pfn)} onclick={p.toggle_cb(sub.pfn)}>{"close this table"}</button></li>
-                                    }
+                                    <li role="none"><button class="pt-toggle" aria-expanded="true" aria-label={format!("close the {} in frame {}", fmt.level_name(level + 1), sub.pfn)} onclick={p.toggle_cb(sub.pfn, false)}>{"close this table"}</button></li>
                                 </ul>
                             },
                             Some(Sub::Closed { pfn, present }) => html! {
-                                <button class="pt-toggle" aria-expanded="false" onclick={p.toggle_cb(*pfn)}>
+                                <button class="pt-toggle" aria-expanded="false" onclick={p.toggle_cb(*pfn, true)}>
                                     { format!("show the {} in frame {pfn} ({present} entries present)", fmt.level_name(level + 1)) }
                                 </button>
                             },
