@@ -76,6 +76,15 @@ await check("step forward and back", async () => {
   await page.screenshot({ path: join(out, "02-stepped.png"), fullPage: true });
 });
 
+await check("a reload right after one step opens that step", async () => {
+  await page.waitForTimeout(300);
+  await page.keyboard.press("ArrowRight");
+  await page.waitForFunction(() => document.querySelector("#position").textContent.startsWith("event 5 /"));
+  await page.reload();
+  await page.waitForSelector("#position");
+  assert((await position()).startsWith("event 5 /"), `after the reload: ${await position()}`);
+});
+
 await check("a permalink opens that exact state", async () => {
   await page.goto(base + "?lesson=fork-cow&step=40");
   await page.waitForSelector("#position");

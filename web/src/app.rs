@@ -19,6 +19,11 @@ use yew::prelude::*;
 /// Milliseconds the timeline rests before the address bar is written.
 const URL_DELAY_MS: u32 = 200;
 
+thread_local! {
+    /// When the address bar was last written (`Date.now()`, ms).
+    static URL_WRITTEN: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
 /// Events checked and applied at a time while a lesson's timeline is built
 /// behind the page (a few milliseconds each: a step asked for meanwhile
 /// waits for one chunk at most).
@@ -506,11 +511,26 @@ pub fn app(props: &AppProps) -> Html {
                 Some((Source::Url(u), board)) => url::Params { src: Some(u.clone()), board: board.clone(), ..at },
                 _ => url::Params { step: None, ..at },
             };
-            // Written once the timeline rests: the address a student would
-            // copy, without a history call on every step (a replaceState
-            // cost about a tenth of a step in Chromium).
-            let pending =
-                (source.is_some() && !scoped).then(|| gloo::timers::callback::Timeout::new(URL_DELAY_MS, move || url::replace(&p)));
+            // The address a student would copy, written at once unless it
+            // was written less than URL_DELAY_MS ago, then when that time is
+            // up: no history call on every step while a key is held (a
+            // replaceState cost about a tenth of a step in Chromium), and a
+            // reload right after one step opens that step.
+            let pending = (source.is_some() && !scoped)
+                .then(|| {
+                    let wait = URL_WRITTEN.with(|t| URL_DELAY_MS as f64 - (js_sys::Date::now() - t.get()));
+                    let write = move || {
+                        url::replace(&p);
+                        URL_WRITTEN.with(|t| t.set(js_sys::Date::now()));
+                    };
+                    if wait <= 0.0 {
+                        write();
+                        None
+                    } else {
+                        Some(gloo::timers::callback::Timeout::new(wait.ceil() as u32, write))
+                    }
+                })
+                .flatten();
             move || drop(pending)
         });
     }
