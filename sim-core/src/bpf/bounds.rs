@@ -207,6 +207,14 @@ pub(super) fn branch_taken(op: u8, a: Bounds, b: Bounds) -> Option<bool> {
     }
 }
 
+/// `x > y` (`gap` 1) or `x >= y` (`gap` 0): `x` is at least `y`'s least
+/// (plus the gap), `y` at most `x`'s most (minus it).
+fn above(x: &mut Bounds, y: &mut Bounds, gap: u64) -> Option<()> {
+    x.umin = x.umin.max(y.umin.checked_add(gap)?);
+    y.umax = y.umax.min(x.umax.checked_sub(gap)?);
+    Some(())
+}
+
 /// `x != y` with `y` a constant at one end of `x`'s range: that end moves in.
 fn ne_const(x: &mut Bounds, y: Bounds) -> Option<()> {
     let Some(k) = y.constant() else { return Some(()) };
@@ -276,26 +284,11 @@ pub(super) fn refine(op: u8, taken: bool, a: Bounds, b: Bounds) -> Option<(Bound
             ne_const(&mut a, b0)?;
             ne_const(&mut b, a0)?;
         }
-        // a > b
-        0x2 => {
-            a.umin = a.umin.max(b.umin.checked_add(1)?);
-            b.umax = b.umax.min(a.umax.checked_sub(1)?);
-        }
-        // a >= b
-        0x3 => {
-            a.umin = a.umin.max(b.umin);
-            b.umax = b.umax.min(a.umax);
-        }
-        // a < b
-        0xa => {
-            a.umax = a.umax.min(b.umax.checked_sub(1)?);
-            b.umin = b.umin.max(a.umin.checked_add(1)?);
-        }
-        // a <= b
-        0xb => {
-            a.umax = a.umax.min(b.umax);
-            b.umin = b.umin.max(a.umin);
-        }
+        // a > b, a >= b, a < b (b > a), a <= b (b >= a)
+        0x2 => above(&mut a, &mut b, 1)?,
+        0x3 => above(&mut a, &mut b, 0)?,
+        0xa => above(&mut b, &mut a, 1)?,
+        0xb => above(&mut b, &mut a, 0)?,
         _ => {}
     }
     Some((sync(a)?, sync(b)?))

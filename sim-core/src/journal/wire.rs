@@ -349,45 +349,43 @@ impl Wire for Arc<[u8]> {
 
 impl<K: Wire + Ord, V: Wire> Wire for BTreeMap<K, V> {
     fn put(&self, out: &mut Vec<u8>) {
-        put_varint(out, self.len() as u64);
-        for (k, v) in self {
-            k.put(out);
-            v.put(out);
-        }
+        put_pairs(out, self.len(), self.iter());
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        let n = r.length()?;
-        // One insert at a time: collecting would sort, and each map type's
-        // sort costs the page kilobytes of code.
-        let mut m = BTreeMap::new();
-        for _ in 0..n {
-            let k = K::get(r)?;
-            let v = V::get(r)?;
-            m.insert(k, v);
-        }
-        Ok(m)
+        get_pairs(r)
     }
+}
+
+/// A map: its length, then each key and value, in key order.
+fn put_pairs<'a, K: Wire + 'a, V: Wire + 'a>(out: &mut Vec<u8>, len: usize, pairs: impl Iterator<Item = (&'a K, &'a V)>) {
+    put_varint(out, len as u64);
+    for (k, v) in pairs {
+        k.put(out);
+        v.put(out);
+    }
+}
+
+/// A map [`put_pairs`] wrote, one insert at a time: collecting would sort,
+/// and each map type's sort costs the page kilobytes of code.
+fn get_pairs<K: Wire + Ord, V: Wire, M: Default + super::ordmap::Table<K, V>>(r: &mut Reader<'_>) -> Result<M, WireError> {
+    let n = r.length()?;
+    let mut m = M::default();
+    for _ in 0..n {
+        let k = K::get(r)?;
+        let v = V::get(r)?;
+        m.set(k, v);
+    }
+    Ok(m)
 }
 
 /// The viewer's state tables ([`super::ordmap::VecMap`]): the same bytes as
 /// a `BTreeMap`'s, entries in key order.
 impl<K: Wire + Ord, V: Wire> Wire for super::ordmap::VecMap<K, V> {
     fn put(&self, out: &mut Vec<u8>) {
-        put_varint(out, self.len() as u64);
-        for (k, v) in self {
-            k.put(out);
-            v.put(out);
-        }
+        put_pairs(out, self.len(), self.iter());
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        let n = r.length()?;
-        let mut m = super::ordmap::VecMap::new();
-        for _ in 0..n {
-            let k = K::get(r)?;
-            let v = V::get(r)?;
-            m.insert(k, v);
-        }
-        Ok(m)
+        get_pairs(r)
     }
 }
 
