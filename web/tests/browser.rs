@@ -211,7 +211,7 @@ async fn a_big_page_table_tree_shows_lower_tables_closed_until_opened() {
     // A table its level shows open (the PDPT, opened by depth) can be closed
     // too: with it go the PD and every page table under it.
     let close: web_sys::HtmlElement = root
-        .query_selector(".pt-tree button.pt-toggle[aria-label^='close the PDPT']")
+        .query_selector(".pt-tree button.pt-toggle[aria-label*='the PDPT in frame']")
         .expect("sel")
         .expect("the PDPT's close button")
         .dyn_into()

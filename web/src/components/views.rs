@@ -687,7 +687,7 @@ fn table(p: &TreeProps, t: &TableNode) -> Html {
                             Some(Sub::Open(sub)) => html! {
                                 <ul role="group" class="sub">
                                     { table(p, sub) }
-                                    <li role="none"><button class="pt-toggle" aria-expanded="true" aria-label={format!("close the {} in frame {}", fmt.level_name(level + 1), sub.pfn)} onclick={p.toggle_cb(sub.pfn, false)}>{"close this table"}</button></li>
+                                    <li role="none"><button class="pt-toggle" aria-expanded="true" aria-label={format!("close this table (the {} in frame {})", fmt.level_name(level + 1), sub.pfn)} onclick={p.toggle_cb(sub.pfn, false)}>{"close this table"}</button></li>
                                 </ul>
                             },
                             Some(Sub::Closed { pfn, present }) => html! {
