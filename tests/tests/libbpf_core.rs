@@ -43,7 +43,8 @@ fn ready() -> bool {
 /// CO-RE reads, and its verifier are the same; there a kfunc call's id is
 /// not compared.
 fn reference_build() -> bool {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").is_ok_and(|b| b.trim() == REFERENCE_KERNEL_BUILD)
+    static IS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IS.get_or_init(|| std::fs::read_to_string("/proc/sys/kernel/osrelease").is_ok_and(|b| b.trim() == REFERENCE_KERNEL_BUILD))
 }
 
 /// A kfunc call's line (code 85, src 2) without its BTF id, on another build.

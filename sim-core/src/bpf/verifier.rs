@@ -478,25 +478,26 @@ pub(super) fn explore(
                         _ => Val::Unknown,
                     };
                 }
-                // An atomic operation with BPF_FETCH writes the old value to
-                // src; a compare-and-exchange writes it to r0.
-                3 if op & 0xe0 == 0xc0 => {
-                    if imm == 0xf1 {
+                2 | 3 => {
+                    // An atomic operation leaves its slot holding what no
+                    // one knows; with BPF_FETCH it writes the old value to
+                    // src, a compare-and-exchange to r0.
+                    let atomic = op & 7 == 3 && op & 0xe0 == 0xc0;
+                    if atomic && imm == 0xf1 {
                         st.regs[0] = Val::Unknown;
-                    } else if imm & 1 != 0 {
+                    } else if atomic && imm & 1 != 0 {
                         st.regs[src] = Val::Unknown;
                     }
                     if let Val::Stack(o) = st.regs[dst] {
                         stack_in_bounds(o, off, op, "write to", dst)?;
                         reach(found.stack_depths, &st, o + off);
-                        st.stack.insert((o + off) - (o + off).rem_euclid(8), Val::Unknown);
-                    }
-                }
-                2 | 3 => {
-                    if let Val::Stack(o) = st.regs[dst] {
-                        stack_in_bounds(o, off, op, "write to", dst)?;
-                        reach(found.stack_depths, &st, o + off);
-                        let v = if op & 7 == 3 { st.regs[src] } else { Val::Known(imm as i64 as u64) };
+                        let v = if atomic {
+                            Val::Unknown
+                        } else if op & 7 == 3 {
+                            st.regs[src]
+                        } else {
+                            Val::Known(imm as i64 as u64)
+                        };
                         let at = o + off;
                         if (op >> 3) & 3 == 3 {
                             st.stack.insert(at, v);
@@ -586,7 +587,7 @@ pub(super) fn explore(
                             (_, _) if op == 0x05 => Some(true),
                             (Val::Known(a), Val::Known(b)) => jump_taken(op, imm, a, b),
                             (a, b) => scalar_pair(a, b, jmp32)
-                                .filter(|(a, b)| !jmp32 || refinable(op, true, a, b))
+                                .filter(|(a, b)| refinable(op, jmp32, a, b))
                                 .and_then(|(a, b)| bounds::branch_taken(op >> 4, a, b)),
                         };
                         // Each way learns what its comparison says
