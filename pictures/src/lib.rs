@@ -167,11 +167,10 @@ struct Leaf {
 fn leaves(st: &LinuxState, mm: &Mm) -> Vec<Leaf> {
     fn walk(st: &LinuxState, t: Pfn, level: usize, base: u64, out: &mut Vec<Leaf>) {
         let fmt = st.format;
-        for index in 0..fmt.entries() {
+        for (index, pte) in st.ptes(t).enumerate() {
             if out.len() >= MAX_LEAVES {
                 return;
             }
-            let pte = st.read_pte(t, index);
             if pte & PTE_P == 0 {
                 continue;
             }

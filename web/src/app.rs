@@ -20,8 +20,9 @@ use yew::prelude::*;
 const URL_DELAY_MS: u32 = 200;
 
 thread_local! {
-    /// When the address bar was last written (`Date.now()`, ms).
-    static URL_WRITTEN: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+    /// When the timeline last moved (`Date.now()`, ms): the address bar is
+    /// written at once only after a rest.
+    static MOVED: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
 }
 
 /// Events checked and applied at a time while a lesson's timeline is built
@@ -511,23 +512,21 @@ pub fn app(props: &AppProps) -> Html {
                 Some((Source::Url(u), board)) => url::Params { src: Some(u.clone()), board: board.clone(), ..at },
                 _ => url::Params { step: None, ..at },
             };
-            // The address a student would copy, written at once unless it
-            // was written less than URL_DELAY_MS ago, then when that time is
-            // up: no history call on every step while a key is held (a
-            // replaceState cost about a tenth of a step in Chromium), and a
-            // reload right after one step opens that step.
+            // The address a student would copy: written at once when the
+            // timeline had rested for URL_DELAY_MS (so a reload right after
+            // one step opens that step), else once it rests that long. No
+            // history call while a key is held (a replaceState costs about a
+            // tenth of a step in Chromium).
             let pending = (source.is_some() && !scoped)
                 .then(|| {
-                    let wait = URL_WRITTEN.with(|t| URL_DELAY_MS as f64 - (js_sys::Date::now() - t.get()));
-                    let write = move || {
-                        url::replace(&p);
-                        URL_WRITTEN.with(|t| t.set(js_sys::Date::now()));
-                    };
-                    if wait <= 0.0 {
+                    let now = js_sys::Date::now();
+                    let rested = now - MOVED.with(|t| t.replace(now)) >= URL_DELAY_MS as f64;
+                    let write = move || url::replace(&p);
+                    if rested {
                         write();
                         None
                     } else {
-                        Some(gloo::timers::callback::Timeout::new(wait.ceil() as u32, write))
+                        Some(gloo::timers::callback::Timeout::new(URL_DELAY_MS, write))
                     }
                 })
                 .flatten();

@@ -86,9 +86,15 @@ impl<'a> Reader<'a> {
 
     /// One byte.
     pub fn byte(&mut self) -> Result<u8, WireError> {
-        let b = *self.buf.get(self.pos).ok_or(WireError::Truncated(self.pos))?;
-        self.pos += 1;
-        Ok(b)
+        // A match, not `ok_or`: the error is built only when the bytes end
+        // (an eager one is built and dropped for every byte read).
+        match self.buf.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                Ok(b)
+            }
+            None => Err(WireError::Truncated(self.pos)),
+        }
     }
 
     /// The next `n` bytes.
@@ -104,6 +110,11 @@ impl<'a> Reader<'a> {
     /// An unsigned LEB128 varint.
     pub fn varint(&mut self) -> Result<u64, WireError> {
         let at = self.pos;
+        // Most numbers in a recording fit in one byte.
+        if let Some(&b) = self.buf.get(at).filter(|b| **b < 0x80) {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -251,14 +262,22 @@ impl<T: Wire> Wire for Vec<T> {
     }
 }
 
-impl<T: Wire, const N: usize> Wire for [T; N] {
+impl<T: Wire + Default, const N: usize> Wire for [T; N] {
     fn put(&self, out: &mut Vec<u8>) {
         self.iter().for_each(|x| x.put(out));
     }
+    /// Read in place (no vector per array: a recorded instruction's flags
+    /// are one); after the first error the rest is not read.
     fn get(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        let at = r.pos;
-        let v = (0..N).map(|_| T::get(r)).collect::<Result<Vec<T>, _>>()?;
-        v.try_into().map_err(|_| WireError::Bad { what: "array of the wrong length", at })
+        let mut failed = None;
+        let a = std::array::from_fn(|_| match failed {
+            Some(_) => T::default(),
+            None => T::get(r).unwrap_or_else(|e| {
+                failed = Some(e);
+                T::default()
+            }),
+        });
+        failed.map_or(Ok(a), Err)
     }
 }
 
@@ -640,5 +659,38 @@ pub fn decode_with<T: Wire>(magic: &[u8; 8], bytes: &[u8]) -> Result<T, WireErro
     match r.remaining() {
         0 => Ok(v),
         n => Err(WireError::Trailing(n)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn back<T: Wire>(bytes: &[u8]) -> Result<T, WireError> {
+        T::get(&mut Reader::new(bytes))
+    }
+
+    #[test]
+    fn numbers_and_arrays_read_back_and_a_cut_is_truncated_where_it_ends() {
+        for v in [0u64, 1, 0x7f, 0x80, 0x3fff, 0x4000, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            v.put(&mut out);
+            assert_eq!(back::<u64>(&out).ok(), Some(v), "{v:#x}");
+            // Every shorter prefix is truncated at its end.
+            for n in 0..out.len() {
+                assert!(matches!(back::<u64>(&out[..n]), Err(WireError::Truncated(at)) if at == n), "{v:#x} cut at {n}");
+            }
+        }
+        let a = [7u16, 0x1234, 0, u16::MAX];
+        let mut out = Vec::new();
+        a.put(&mut out);
+        assert_eq!(back::<[u16; 4]>(&out).ok(), Some(a));
+        // Cut before the last element (7, 0x1234 and 0 take 1 + 2 + 1
+        // bytes): the error is where the bytes end.
+        assert!(matches!(back::<[u16; 4]>(&out[..4]), Err(WireError::Truncated(4))));
+        // A value too large for the element type says so.
+        let mut big = Vec::new();
+        0x1_0000u64.put(&mut big);
+        assert!(matches!(back::<[u16; 1]>(&big), Err(WireError::Bad { at: 0, .. })));
     }
 }

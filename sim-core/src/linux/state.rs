@@ -474,10 +474,15 @@ impl LinuxState {
     /// Reads the entry at `index` of the page table in frame `table`.
     pub fn read_pte(&self, table: Pfn, index: usize) -> u64 {
         let n = self.format.pte_bytes();
-        match self.frames.get(&table).and_then(|f| f.data.as_deref()) {
-            Some(d) => d[index * n..(index + 1) * n].iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
-            None => 0,
-        }
+        self.frames.get(&table).and_then(|f| f.data.as_deref()).map_or(0, |d| pte_at(d, n, index))
+    }
+
+    /// Every entry of page table `table` in index order, the frame looked
+    /// up once (a view drawing a table reads all 512).
+    pub fn ptes(&self, table: Pfn) -> impl Iterator<Item = u64> + '_ {
+        let n = self.format.pte_bytes();
+        let data = self.frames.get(&table).and_then(|f| f.data.as_deref());
+        (0..self.format.entries()).map(move |i| data.map_or(0, |d| pte_at(d, n, i)))
     }
 
     /// Walks the tables of `root` for `va` without changing anything, the
@@ -578,4 +583,10 @@ crate::wire_enum! {
         Globals { old, new } = 8,
         TlbCount { hit } = 9,
     }
+}
+
+/// Entry `index` of a table's bytes, `n` bytes each, little-endian (0 past
+/// the end).
+fn pte_at(d: &[u8], n: usize, index: usize) -> u64 {
+    d.get(index * n..(index + 1) * n).map_or(0, |e| e.iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
 }

@@ -523,15 +523,22 @@ struct Opening<'a> {
 /// Rows shown of table `t`: the first [`MAX_ROWS`] present entries plus
 /// every marked one; and how many present entries it has.
 fn shown_rows(st: &State, t: Pfn, m: &Marks) -> (Vec<(usize, u64)>, usize) {
-    let fmt = st.linux.format;
-    let is_marked = |i: usize| {
-        let f = Focus::Linux(LF::Pte { table: t, index: i });
-        m.walked(&f) || m.changed(&f)
-    };
+    // The entries of this table the marks name, found once (there are a
+    // few marks and 512 entries).
+    let mut marked: Vec<usize> = m
+        .changed
+        .iter()
+        .chain(&m.walk)
+        .filter_map(|f| match f {
+            Focus::Linux(LF::Pte { table, index }) if *table == t => Some(*index),
+            _ => None,
+        })
+        .collect();
+    marked.sort_unstable();
+    let is_marked = |i: usize| marked.binary_search(&i).is_ok();
     let mut present = 0;
     let mut rows = Vec::new();
-    for i in 0..fmt.entries() {
-        let e = st.linux.read_pte(t, i);
+    for (i, e) in st.linux.ptes(t).enumerate() {
         if e & PTE_P != 0 {
             present += 1;
             if present <= MAX_ROWS || is_marked(i) {
@@ -568,8 +575,7 @@ fn marked_tables(st: &State, pid: Pid, root: Pfn, m: &Marks) -> Vec<Pfn> {
         let fmt = st.linux.format;
         let mut any = marked.binary_search(&t).is_ok();
         if level + 1 < fmt.levels() {
-            for i in 0..fmt.entries() {
-                let e = st.linux.read_pte(t, i);
+            for e in st.linux.ptes(t) {
                 if e & PTE_P != 0 && walk(st, fmt.pte_pfn(e), level + 1, marked, out) {
                     any = true;
                 }
@@ -602,7 +608,7 @@ fn table_node(st: &State, t: Pfn, level: usize, base: u64, o: &Opening) -> Table
                 if open && !o.closed.contains(&pfn) {
                     Sub::Open(table_node(st, pfn, level + 1, va, o))
                 } else {
-                    Sub::Closed { pfn, present: shown_rows(st, pfn, o.m).1 }
+                    Sub::Closed { pfn, present: st.linux.ptes(pfn).filter(|e| e & PTE_P != 0).count() }
                 }
             });
             TreeRow { index, pte, va, sub }
