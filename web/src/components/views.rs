@@ -46,6 +46,13 @@ impl Marks {
     fn walked(&self, f: &Focus) -> bool {
         self.walk.binary_search(f).is_ok()
     }
+    /// The page-table entries marked (changed or walked), as (table, index).
+    fn ptes(&self) -> impl Iterator<Item = (Pfn, usize)> + '_ {
+        self.changed.iter().chain(&self.walk).filter_map(|f| match f {
+            Focus::Linux(LF::Pte { table, index }) => Some((*table, *index)),
+            _ => None,
+        })
+    }
     fn changed(&self, f: &Focus) -> bool {
         self.changed.binary_search(f).is_ok()
     }
@@ -525,15 +532,7 @@ struct Opening<'a> {
 fn shown_rows(st: &State, t: Pfn, m: &Marks) -> (Vec<(usize, u64)>, usize) {
     // The entries of this table the marks name, found once (there are a
     // few marks and 512 entries).
-    let mut marked: Vec<usize> = m
-        .changed
-        .iter()
-        .chain(&m.walk)
-        .filter_map(|f| match f {
-            Focus::Linux(LF::Pte { table, index }) if *table == t => Some(*index),
-            _ => None,
-        })
-        .collect();
+    let mut marked: Vec<usize> = m.ptes().filter(|(table, _)| *table == t).map(|(_, index)| index).collect();
     marked.sort_unstable();
     let is_marked = |i: usize| marked.binary_search(&i).is_ok();
     let mut present = 0;
@@ -557,13 +556,8 @@ fn shown_rows(st: &State, t: Pfn, m: &Marks) -> (Vec<(usize, u64)>, usize) {
 /// no marked table is this process's (the leaf tables are not read).
 fn marked_tables(st: &State, pid: Pid, root: Pfn, m: &Marks) -> Vec<Pfn> {
     let mut marked: Vec<Pfn> = m
-        .changed
-        .iter()
-        .chain(&m.walk)
-        .filter_map(|f| match f {
-            Focus::Linux(LF::Pte { table, .. }) => Some(*table),
-            _ => None,
-        })
+        .ptes()
+        .map(|(table, _)| table)
         .filter(|t| matches!(st.linux.frames.get(t).map(|f| &f.kind), Some(FrameKind::PageTable { owner, .. }) if *owner == pid))
         .collect();
     marked.sort_unstable();

@@ -59,12 +59,7 @@ impl Ctx<'_> {
         for _ in 0..fmt.levels() - 1 {
             let mut next = Vec::new();
             for t in &level_tables {
-                for i in 0..fmt.entries() {
-                    let e = self.st.read_pte(*t, i);
-                    if e & PTE_P != 0 {
-                        next.push(fmt.pte_pfn(e));
-                    }
-                }
+                next.extend(self.st.ptes(*t).filter(|e| e & PTE_P != 0).map(|e| fmt.pte_pfn(e)));
             }
             out.extend(&next);
             level_tables = next;
