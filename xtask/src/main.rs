@@ -8,7 +8,7 @@
 //! - `cargo xtask system-image ROOT LABEL OUT`: the system image from an extracted package tree
 //!   (`fixtures/system/build.sh` runs it)
 //! - `cargo xtask kernel-btf [--force]`: the reference kernel's BTF, the subset CO-RE needs, into
-//!   sim-core/data/vmlinux.kbtf (on kernel 6.18.44-fc-v1045 only, unless --force)
+//!   sim-core/data/vmlinux.kbtf (on kernel 6.18.44-fc-v1147 only, unless --force)
 //!
 //! Each task installs what it needs when it is missing (the wasm32 target, the
 //! wasm-bindgen CLI at the version Cargo.lock pins, Chromium and chromedriver

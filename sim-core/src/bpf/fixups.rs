@@ -162,7 +162,7 @@ fn htab_percpu_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
 /// The imm of `r0 = &cpu_number` in the inlined `bpf_get_smp_processor_id`:
 /// the per-CPU variable's offset on the reference kernel build (read from
 /// its `bpftool prog dump xlated`; it differs between builds).
-pub const CPU_NUMBER: i32 = 0x83b0_c034_u32 as i32;
+pub const CPU_NUMBER: i32 = 0x83b0_6034_u32 as i32;
 
 /// `do_misc_fixups` on x86-64 (CONFIG_SMP): `call bpf_get_smp_processor_id`
 /// becomes a load of this CPU's `cpu_number`.
