@@ -798,14 +798,53 @@ const UNSIZED: &[(&str, &str)] = &[(
     "a tail call: the x86-64 JIT's emit_bpf_tail_call_direct and the tail-call counter in the prologue are not modelled",
 )];
 
+/// Programs whose `bpftool prog dump xlated` the simulator does not yet
+/// write as bpftool does, with the reason (same rule as [`XLATED_GAPS`]).
+const DUMP_GAPS: &[(&str, &str)] = &[];
+
+/// `map[id:N]` with each distinct id replaced by its order of appearance.
+fn norm_maps(text: &str) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("map[id:") {
+        out.push_str(&rest[..at + 7]);
+        rest = &rest[at + 7..];
+        let end = rest.find(']').unwrap_or(rest.len());
+        let id = rest[..end].to_string();
+        let k = seen.iter().position(|s| *s == id).unwrap_or_else(|| {
+            seen.push(id.clone());
+            seen.len() - 1
+        });
+        out.push_str(&format!("M{k}"));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    // The opcodes of an ld_imm64 of a map hold its id too.
+    out.lines().filter(|l| !l.starts_with("       18 ")).collect::<Vec<_>>().join("\n")
+}
+
+/// The first line where two texts differ, with its neighbours.
+fn first_difference(ours: &str, real: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (ours.lines().collect(), real.lines().collect());
+    let k = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i)).unwrap_or(0);
+    let from = k.saturating_sub(2);
+    format!("  ours: {:?}\n  real: {:?}", &a[from..(k + 2).min(a.len())], &b[from..(k + 2).min(b.len())])
+}
+
 /// Every program of the corpus (Debian's libbpf-tools and the project's
 /// fixtures: XDP, tc, cgroup, socket and the rest of `sections.o` among
 /// them), loaded by the real `bpftool prog loadall` and by the simulator's: the instructions the kernel keeps after
 /// the verifier's rewrites (`bytes_xlated`: dead code removed, lookups
 /// inlined, divisions checked) and the x86-64 JIT's image size
-/// (`bytes_jited`, where the simulator sizes it) are the same.
+/// (`bytes_jited`, where the simulator sizes it) are the same, and so is
+/// what `bpftool prog dump xlated` prints of each, plain, with `linum` and
+/// with `opcodes`: every instruction after the rewrites, each call's
+/// kernel function, each bpf-to-bpf call's JIT image name (its tag), the
+/// signatures from func_info and the C source lines from line_info where
+/// the verifier moved them.
 #[test]
-fn corpus_programs_are_rewritten_and_jited_as_by_the_real_kernel() {
+fn corpus_programs_are_rewritten_jited_and_dumped_as_by_the_real_kernel() {
     let _one_at_a_time = kernel();
     if !bpf_ready() || !std::fs::read_to_string("/proc/sys/kernel/osrelease").is_ok_and(|r| r.starts_with("6.18.44-")) {
         eprintln!("skipped: needs Linux 6.18.44, the modelled kernel (the sizes are that version's)");
@@ -813,7 +852,7 @@ fn corpus_programs_are_rewritten_and_jited_as_by_the_real_kernel() {
     }
     let dir = format!("/sys/fs/bpf/sim-tools-{}", std::process::id());
     let _pins = Pins(vec![dir.clone()]);
-    let (mut progs, mut jited, mut problems, mut still_gaps) = (0, 0, Vec::new(), Vec::new());
+    let (mut progs, mut jited, mut dumped, mut problems, mut still_gaps) = (0, 0, 0, Vec::new(), Vec::new());
     let tools: Vec<_> = sim_tests::bpf_corpus();
     for obj in &tools {
         let tool = obj.file_name().expect("name").to_string_lossy().into_owned();
@@ -823,9 +862,14 @@ fn corpus_programs_are_rewritten_and_jited_as_by_the_real_kernel() {
             continue;
         }
         let mut real = std::collections::BTreeMap::new();
+        let mut real_dumps = std::collections::BTreeMap::new();
         for name in sh(&format!("ls {dir}")).1.split_whitespace() {
             let j = sh(&format!("bpftool -j prog show pinned {dir}/{name}")).1;
             real.insert(name.to_string(), (json_num(&j, "bytes_xlated").unwrap_or(0), json_num(&j, "bytes_jited")));
+            let plain = sh(&format!("bpftool prog dump xlated pinned {dir}/{name}")).1;
+            let linum = sh(&format!("bpftool prog dump xlated pinned {dir}/{name} linum")).1;
+            let opcodes = sh(&format!("bpftool prog dump xlated pinned {dir}/{name} opcodes")).1;
+            real_dumps.insert(name.to_string(), [plain, linum, opcodes]);
         }
         let _ = sh(&format!("rm -rf {dir}"));
         let mut m = sim_with(obj);
@@ -848,6 +892,31 @@ fn corpus_programs_are_rewritten_and_jited_as_by_the_real_kernel() {
             };
             let p = &b.progs[&id];
             progs += 1;
+            // bpftool prog dump xlated, plain and with linum and opcodes:
+            // the same text, map ids aside (each side's own, numbered in
+            // order of appearance).
+            let real_dump = &real_dumps[&name];
+            let in_gaps = DUMP_GAPS.iter().any(|(n, _)| *n == format!("{tool}/{name}"));
+            match (p.dump.unknown.as_ref(), in_gaps) {
+                (Some(why), false) => problems.push(format!("{tool}/{name}: no dump: {why}")),
+                (Some(_), true) => {}
+                (None, gap) => {
+                    let ours = [p.dump.text(false, false), p.dump.text(true, false), p.dump.text(false, true)];
+                    let differs = (0..3).find(|&k| norm_maps(&ours[k]) != norm_maps(&real_dump[k]));
+                    match (differs.is_none(), gap) {
+                        (false, false) => {
+                            let k = differs.unwrap_or(0);
+                            problems.push(format!(
+                                "{tool}/{name}: xlated dump{} differs:\n{}",
+                                ["", " linum", " opcodes"][k],
+                                first_difference(&norm_maps(&ours[k]), &norm_maps(&real_dump[k]))
+                            ))
+                        }
+                        (true, true) => still_gaps.push(format!("{tool}/{name} (dump)")),
+                        _ => dumped += 1,
+                    }
+                }
+            }
             let gap = |list: &[(&str, &str)]| list.iter().any(|(n, _)| *n == format!("{tool}/{name}"));
             match (p.xlated as u64 == xlated, gap(XLATED_GAPS)) {
                 (false, false) => problems.push(format!("{tool}/{name}: bytes_xlated {} (kernel {xlated})", p.xlated)),
@@ -870,7 +939,7 @@ fn corpus_programs_are_rewritten_and_jited_as_by_the_real_kernel() {
             }
         }
     }
-    eprintln!("{progs} programs compared, {jited} with a JIT size");
+    eprintln!("{progs} programs compared, {jited} with a JIT size, {dumped} dumps equal");
     assert!(progs >= 130, "only {progs} programs of {} objects loaded", tools.len());
     // Programs with bpf-to-bpf calls are sized too (jit_subprogs, one image per function).
     assert_eq!(jited + UNSIZED.len(), progs, "every program but those listed gets a JIT size");

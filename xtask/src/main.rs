@@ -9,6 +9,8 @@
 //!   (`fixtures/system/build.sh` runs it)
 //! - `cargo xtask kernel-btf [--force]`: the reference kernel's BTF, the subset CO-RE needs, into
 //!   sim-core/data/vmlinux.kbtf (on kernel 6.18.44-fc-v1147 only, unless --force)
+//! - `cargo xtask kallsyms [--force]`: where that kernel keeps the functions BPF calls reach, into
+//!   sim-core/data/kallsyms (same rule)
 //!
 //! Each task installs what it needs when it is missing (the wasm32 target, the
 //! wasm-bindgen CLI at the version Cargo.lock pins, Chromium and chromedriver
@@ -19,6 +21,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod kallsyms;
 mod kernel_btf;
 
 const WASM_BINDGEN_VERSION: &str = "0.2.130";
@@ -57,7 +60,8 @@ fn main() -> ExitCode {
             _ => Err("usage: cargo xtask system-image ROOT LABEL OUT".into()),
         },
         Some("kernel-btf") => kernel_btf::run(&root(), &args[1..]),
-        _ => Err("usage: cargo xtask (serve | test | build-web | e2e | bench | setup | fuzz TARGET SECONDS | system-image ROOT LABEL OUT | kernel-btf [--force])"
+        Some("kallsyms") => kallsyms::run(&root(), &args[1..]),
+        _ => Err("usage: cargo xtask (serve | test | build-web | e2e | bench | setup | fuzz TARGET SECONDS | system-image ROOT LABEL OUT | kernel-btf [--force] | kallsyms [--force])"
             .into()),
     };
     match r {

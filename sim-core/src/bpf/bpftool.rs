@@ -371,6 +371,42 @@ impl Ctx<'_> {
         Ok(Outcome::Ok)
     }
 
+    /// `bpftool prog dump xlated pinned PIN`: bpftool opens the program
+    /// (`BPF_OBJ_GET`), reads its rewritten instructions, func_info and
+    /// line_info (`bpf_prog_get_info_by_fd`) and prints them
+    /// ([`XlatedDump::text`]), then exits. A pin of something else, or
+    /// none, fails as bpftool's `open_obj_pinned_any` does.
+    pub fn bpftool_prog_dump_xlated(&mut self, pin: &str, linum: bool, opcodes: bool) -> R<Outcome> {
+        use linux::Errno;
+        let Outcome::Pid { pid } = self.k().spawn("bpftool")? else { return Err(SimError::Limit("spawn".into()).into()) };
+        // bpftool 7.1 takes one of its options, and prints its usage otherwise.
+        if linum && opcodes {
+            let usage = "Usage: bpftool prog dump xlated PROG [{ file FILE | opcodes | visual | linum }]".to_string();
+            return self.bpftool_fail(pid, Errno::EINVAL, usage, FailStep::Arguments);
+        }
+        let id = match self.h.bpf.pins.get(pin).copied() {
+            Some(BpfRef::Prog(id)) => id,
+            Some(r) => {
+                let what = match r {
+                    BpfRef::Map(_) => "map",
+                    _ => "link",
+                };
+                return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: incorrect object type: {what}"), FailStep::ProgByPin);
+            }
+            None => return self.bpftool_fail(pid, Errno::ENOENT, format!("Error: bpf obj get ({pin}): No such file or directory"), FailStep::ProgByPin),
+        };
+        self.bpf_open_ref(pid, BpfRef::Prog(id), Some(pin))?;
+        let dump = self.h.bpf.progs.get(&id).map(|p| p.dump.clone()).unwrap_or_default();
+        if let Some(why) = &dump.unknown {
+            return self.bpftool_fail(pid, Errno::ENOTSUPP, format!("not modelled: {why}"), FailStep::Dump);
+        }
+        let flags = format!("{}{}", if linum { " linum" } else { "" }, if opcodes { " opcodes" } else { "" });
+        let text = format!("$ bpftool prog dump xlated pinned {pin}{flags}\n{}", dump.text(linum, opcodes));
+        self.event(Ev::Shown { text });
+        self.k().do_exit(pid, 0)?;
+        Ok(Outcome::Ok)
+    }
+
     /// `bpftool map update pinned PIN key K value V`: bpftool checks the
     /// sizes, then `BPF_MAP_UPDATE_ELEM`; the kernel refuses a frozen map
     /// (EPERM: `map_update_elem` needs write permission, which
@@ -603,13 +639,15 @@ impl Ctx<'_> {
             let tag = kernel::prog_tag(&insns);
             // bpf_check's rewrites, then the JIT (bpf_prog_select_runtime).
             let maps = &self.h.bpf.maps;
-            let (converted, seen) = super::fixups::convert_ctx_accesses(p.prog_type, &insns, &verdict.seen, &verdict.ctx_loads);
-            let live = super::fixups::remove_dead_code(&converted, &seen);
-            let xlated = super::fixups::misc_fixups(
-                &live,
-                |m| maps.get(&m).map(|k| &k.def),
-                |m| maps.get(&m).and_then(|k| k.inner.first().copied()),
-            );
+            let mut edits = Vec::new();
+            let (converted, seen) = super::fixups::convert_ctx_accesses(p.prog_type, &insns, &verdict.seen, &verdict.ctx_loads, &mut edits);
+            let live = super::fixups::remove_dead_code(&converted, &seen, &mut edits);
+            let inner = |m: u32| maps.get(&m).and_then(|k| k.inner.first().copied());
+            let mut xlated = super::fixups::misc_fixups(&live, |m| maps.get(&m).map(|k| &k.def), inner, &mut edits);
+            let kfunc = |id: i32| KFUNCS.iter().find(|(_, k, _)| *k as i32 == id).map(|(n, _, _)| *n);
+            let unknown = super::fixups::fixup_call_imms(&mut xlated, p.prog_type, |m| maps.get(&m).map(|k| k.def.kind), inner, kfunc)
+                .err()
+                .map(|e| e.to_string());
             // Each function with its own stack depth and private stack
             // (jit_subprogs; a program without calls is one function).
             let funcs: Vec<(u32, bool)> = super::jit::function_starts(&insns)
@@ -620,6 +658,7 @@ impl Ctx<'_> {
                 })
                 .collect();
             let jited = super::jit::jited_len_funcs(&xlated, &funcs).ok();
+            let dump = std::sync::Arc::new(xlated_dump(obj, linked, &insns, xlated.clone(), &edits, unknown, tag));
             let kp = KProg {
                 name: p.name.clone(),
                 prog_type: p.prog_type,
@@ -629,6 +668,7 @@ impl Ctx<'_> {
                 load_time: u64::from(id),
                 tag,
                 insns,
+                dump,
                 refcnt: 1,
             };
             self.bpf_update(|b| {
@@ -862,6 +902,59 @@ impl Ctx<'_> {
         self.event(Ev::Shown { text });
         Ok(Outcome::Ok)
     }
+}
+
+/// What the kernel keeps of a loaded program for `bpftool prog dump
+/// xlated` ([`XlatedDump`]): libbpf's func and line records
+/// ([`BpfObject::btf_info`]) moved with the verifier's `edits`
+/// (`adjust_btf_func`, `bpf_adj_linfo`), and each function's kallsyms
+/// name, `bpf_prog_TAG_NAME`: the main program's tag, and for each other
+/// function the tag of its own instructions as `jit_subprogs` copies them
+/// (`bpf_prog_calc_tag(func[i])`, with each bpf-to-bpf call's `off` the
+/// callee's index and its imm 1, and a tail call `BPF_TAIL_CALL`).
+fn xlated_dump(obj: &BpfObject, linked: &Linked, loaded: &[[u8; 8]], insns: Vec<[u8; 8]>, edits: &[super::fixups::Edit], unknown: Option<String>, tag: [u8; 8]) -> XlatedDump {
+    let own = obj.programs.iter().find(|q| q.name == linked.prog.name && q.section == linked.prog.section);
+    let info = own.map(|q| obj.btf_info(q, linked)).unwrap_or_default();
+    let mut lines = info.lines;
+    super::fixups::adjust_line_info(&mut lines, edits, loaded.len());
+    let mut funcs: Vec<(usize, (String, Option<String>))> = info.funcs.into_iter().map(|(at, n, sig)| (at, (n, sig))).collect();
+    if funcs.is_empty() {
+        // No func_info: the functions are where the calls go (check_subprogs), named F.
+        funcs = super::jit::function_starts(loaded).into_iter().map(|s| (s, ("F".to_string(), None))).collect();
+        if funcs.is_empty() {
+            funcs.push((0, ("F".into(), None)));
+        }
+    }
+    super::fixups::adjust_func_starts(&mut funcs, edits, loaded.len());
+    let mut dump = XlatedDump { insns, funcs: funcs.iter().map(|(at, (_, sig))| (*at, sig.clone())).collect(), syms: vec![], lines, unknown };
+    let jit_form = dump.dumped();
+    let hex = |t: [u8; 8]| t.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    for (k, (start, (name, _))) in funcs.iter().enumerate() {
+        let end = funcs.get(k + 1).map_or(jit_form.len(), |(s, _)| *s);
+        let t = if k == 0 {
+            tag
+        } else {
+            let body: Vec<[u8; 8]> = jit_form[(*start).min(end)..end]
+                .iter()
+                .map(|i| {
+                    let mut i = *i;
+                    if i[0] == 0x85 && i[1] >> 4 == 1 {
+                        // jit_subprogs: off = the callee's index, imm = 1.
+                        let callee = i32::from_le_bytes([i[4], i[5], i[6], i[7]]) as i16;
+                        i[2..4].copy_from_slice(&callee.to_le_bytes());
+                        i[4..8].copy_from_slice(&1i32.to_le_bytes());
+                    } else if i[0] == 0x85 && i[1] >> 4 == 0 && i32::from_le_bytes([i[4], i[5], i[6], i[7]]) == 12 {
+                        i[0] = 0xf5;
+                        i[4..8].fill(0);
+                    }
+                    i
+                })
+                .collect();
+            prog_tag(&body)
+        };
+        dump.syms.push(format!("bpf_prog_{}_{name}", hex(t)));
+    }
+    dump
 }
 
 /// Which map of the object a `map` argument of `bpftool prog load` replaces.

@@ -53,6 +53,80 @@ impl Btf {
         Ok(Btf { types, strings })
     }
 
+    /// A type as bpftool's `btf_dumper_type_only` writes it (the signature
+    /// line of `bpftool prog dump xlated`: `int twice(int x)`, `void * ctx`
+    /// with its spaces); None where bpftool writes nothing (a kind it does
+    /// not print, or a chain too deep).
+    pub(super) fn type_only(&self, id: u32) -> Option<String> {
+        let mut out = String::new();
+        self.type_only_into(id, &mut out, 0)?;
+        Some(out)
+    }
+
+    /// `__btf_dumper_type_only`.
+    fn type_only_into(&self, id: u32, out: &mut String, depth: u32) -> Option<()> {
+        if depth > 64 {
+            return None;
+        }
+        if id == 0 {
+            out.push_str("void ");
+            return Some(());
+        }
+        let (name_off, info, st, extra) = self.ty(id).ok()?;
+        let name = self.name(*name_off);
+        match (info >> 24) & 0x1f {
+            1 | 8 | 16 => out.push_str(&format!("{name} ")),
+            4 => out.push_str(&format!("struct {name} ")),
+            5 => out.push_str(&format!("union {name} ")),
+            6 | 19 => out.push_str(&format!("enum {name} ")),
+            3 => {
+                self.type_only_into(*extra.first()?, out, depth + 1)?;
+                out.push_str(&format!("[{}]", extra.get(2)?));
+            }
+            2 => {
+                self.type_only_into(*st, out, depth + 1)?;
+                out.push_str("* ");
+            }
+            7 => out.push_str(&format!("{} {name} ", if info >> 31 == 1 { "union" } else { "struct" })),
+            9..=11 => {
+                out.push_str(["volatile ", "const ", "restrict "][((info >> 24) & 0x1f) as usize - 9]);
+                self.type_only_into(*st, out, depth + 1)?;
+            }
+            13 => self.func_into(id, None, out, depth)?,
+            12 => self.func_into(*st, Some(&name), out, depth)?,
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// `btf_dump_func`: the return type, the name, the parameters.
+    fn func_into(&self, proto: u32, name: Option<&str>, out: &mut String, depth: u32) -> Option<()> {
+        let (_, info, ret, params) = self.ty(proto).ok()?;
+        if (info >> 24) & 0x1f != 13 {
+            return None;
+        }
+        self.type_only_into(*ret, out, depth + 1)?;
+        out.push_str(&format!("{}(", name.unwrap_or("")));
+        for (k, p) in params.chunks(2).enumerate() {
+            if k > 0 {
+                out.push_str(", ");
+            }
+            let (pname, pty) = (p[0], *p.get(1)?);
+            if pty == 0 {
+                out.push_str("...");
+                continue;
+            }
+            self.type_only_into(pty, out, depth + 1)?;
+            if pname != 0 {
+                out.push_str(&self.name(pname));
+            } else if out.ends_with(' ') {
+                out.pop();
+            }
+        }
+        out.push(')');
+        Some(())
+    }
+
     /// The number of types (ids 1..=len).
     pub(super) fn len(&self) -> u32 {
         self.types.len() as u32

@@ -76,7 +76,7 @@ impl BtfExtError {
 }
 
 /// `struct bpf_line_info`: where in the C source an instruction comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LineInfo {
     /// Byte offset of the instruction in its ELF section.
     pub insn_off: u32,
@@ -235,4 +235,8 @@ impl BtfExt {
         };
         Ok(BtfExt { func_info, line_info, core_relo })
     }
+}
+
+crate::wire_struct! {
+    LineInfo { insn_off, file, line, line_no, col }
 }

@@ -188,6 +188,11 @@ pub enum FailStep {
     MapCreate,
     /// `bpftool map update`: its arguments, or `BPF_MAP_UPDATE_ELEM`.
     MapUpdate,
+    /// A program by its pin (`prog_parse_fds`/`open_obj_pinned_any`).
+    ProgByPin,
+    /// `bpftool prog dump xlated` of a program whose rewrite the simulator
+    /// does not know (a call whose target is not in its kallsyms table).
+    Dump,
 }
 
 impl FailStep {
@@ -208,6 +213,8 @@ impl FailStep {
             FailStep::PinnedMap => "bpf_object__reuse_map/map_is_reuse_compat",
             FailStep::MapCreate => "map_create/map_alloc_check",
             FailStep::MapUpdate => "bpftool do_update/map_update_elem",
+            FailStep::ProgByPin => "prog_parse_fds/open_obj_pinned_any",
+            FailStep::Dump => "bpftool do_dump/dump_xlated_plain",
         }
     }
 }
@@ -215,7 +222,8 @@ impl FailStep {
 crate::wire_enum! {
     FailStep {
         Arguments = 0, MapById = 1, MapByPin = 2, Open = 3, MapOption = 4, ProgPin = 5, MapPins = 6, Register = 7,
-        StructNotInBtf = 8, AlreadyRegistered = 9, Verifier = 10, PinnedMap = 11, MapCreate = 12, MapUpdate = 13,
+        StructNotInBtf = 8, AlreadyRegistered = 9, Verifier = 10, PinnedMap = 11, MapCreate = 12, MapUpdate = 13, ProgByPin = 14,
+        Dump = 15,
     }
 }
 

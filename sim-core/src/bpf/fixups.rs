@@ -44,14 +44,33 @@ const HTAB_LRU_REF: i16 = 35;
 const BPF_F_INNER_MAP: u32 = 1 << 12;
 
 /// `BPF_EMIT_CALL(__htab_map_lookup_elem)`: its imm is the function's
-/// offset from `__bpf_call_base`, a kernel address the simulator does not
-/// know; this stand-in is as long (the JIT's `call rel32`).
+/// offset from `__bpf_call_base` on the reference build
+/// ([`super::kallsyms`]).
 fn call() -> [u8; 8] {
-    insn(0x85, 0, 0, 0, HTAB_LOOKUP_CALL)
+    insn(0x85, 0, 0, 0, super::kallsyms::offset("__htab_map_lookup_elem").unwrap_or(0))
 }
 
-/// The stand-in imm of the call [`call`] makes.
-pub const HTAB_LOOKUP_CALL: i32 = i32::MAX;
+/// One change of a program's length, in the order the verifier made it:
+/// what `bpf_adj_linfo`, `bpf_adj_linfo_after_remove` and
+/// `adjust_subprog_starts` follow to keep line info and function starts on
+/// their instructions ([`adjust_line_info`], [`adjust_func_starts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edit {
+    /// `bpf_patch_insn_single`: the instruction at `pos` became `len`.
+    Patch {
+        /// Where.
+        pos: usize,
+        /// How many instructions replace it.
+        len: usize,
+    },
+    /// `verifier_remove_insns`: `cnt` instructions at `off` went.
+    Remove {
+        /// Where.
+        off: usize,
+        /// How many.
+        cnt: usize,
+    },
+}
 
 /// `array_map_gen_lookup` (kernel/bpf/arraymap.c): the index from the key,
 /// bounds-checked, times the element size, plus the values' start. The
@@ -306,6 +325,12 @@ fn flow_into(at: &mut [Option<[Reg; 11]>], work: &mut Vec<usize>, t: usize, regs
 /// `inner_map_meta`, which every inner map must match): `inner(id)` names
 /// one, and a lookup in it is inlined as the kernel inlines it.
 fn lookup_maps(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>) -> Vec<(usize, u32)> {
+    map_calls(insns, inner, &[1])
+}
+
+/// [`lookup_maps`] for calls of any of `helpers` (`record_func_map` runs
+/// for each map helper): the call and its map.
+fn map_calls(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>, helpers: &[i32]) -> Vec<(usize, u32)> {
     let n = insns.len();
     let mut at: Vec<Option<[Reg; 11]>> = vec![None; n];
     let mut poisoned = vec![false; n];
@@ -345,7 +370,7 @@ fn lookup_maps(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>) -> Vec<(us
             }
             0x85 => {
                 let imm = imm(&insns[i]);
-                if imm == 1 && src == 0 && !matches!(regs[1], Reg::Map(_)) {
+                if src == 0 && helpers.contains(&imm) && !matches!(regs[1], Reg::Map(_)) {
                     poisoned[i] = true;
                 }
                 let returned = match regs[1] {
@@ -374,7 +399,7 @@ fn lookup_maps(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>) -> Vec<(us
         }
     }
     (0..n)
-        .filter(|&i| insns[i][0] == 0x85 && insns[i][1] == 0 && imm(&insns[i]) == 1)
+        .filter(|&i| insns[i][0] == 0x85 && insns[i][1] == 0 && helpers.contains(&imm(&insns[i])))
         .filter(|&i| !poisoned[i])
         .filter_map(|i| match at[i]?[1] {
             Reg::Map(id) => Some((i, id)),
@@ -389,7 +414,7 @@ fn lookup_maps(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>) -> Vec<(us
 /// goes `delta` further back. A jump that no longer fits its 16-bit
 /// offset makes the kernel fail the load (`bpf_adj_delta_to_off`:
 /// -ERANGE); here the program is left as it was (false).
-fn patch(insns: &mut Vec<[u8; 8]>, pos: usize, block: Vec<[u8; 8]>) -> bool {
+fn patch(insns: &mut Vec<[u8; 8]>, pos: usize, block: Vec<[u8; 8]>, edits: &mut Vec<Edit>) -> bool {
     let delta = block.len() as i64 - 1;
     let mut out = insns.clone();
     for (i, ins) in insns.iter().enumerate() {
@@ -414,6 +439,7 @@ fn patch(insns: &mut Vec<[u8; 8]>, pos: usize, block: Vec<[u8; 8]>) -> bool {
             }
         }
     }
+    edits.push(Edit::Patch { pos, len: block.len() });
     out.splice(pos..=pos, block);
     *insns = out;
     true
@@ -433,7 +459,8 @@ fn branch(ins: &[u8; 8]) -> Option<(bool, i64)> {
 /// `bpf_adj_branches(prog, off, off + cnt, off)` moves the jumps across
 /// them, as `bpf_adj_delta_to_off` computes it (on the shifted program: a
 /// jump at or after `off` is tested with its new position).
-fn remove_insns(insns: &mut Vec<[u8; 8]>, off: usize, cnt: usize) {
+fn remove_insns(insns: &mut Vec<[u8; 8]>, off: usize, cnt: usize, edits: &mut Vec<Edit>) {
+    edits.push(Edit::Remove { off, cnt });
     insns.drain(off..off + cnt);
     let (pos, end_old, end_new) = (off as i64, (off + cnt) as i64, off as i64);
     let delta = end_new - end_old;
@@ -481,8 +508,23 @@ fn is_cond_jump(op: u8) -> bool {
 /// load narrower than the 8-byte field keeps its low bytes (`BPF_AND`, after
 /// a shift for an upper part). Other types keep their loads (kprobe and
 /// tracepoint contexts are the kernel's own layout).
-pub fn convert_ctx_accesses(prog_type: ProgType, insns: &[[u8; 8]], seen: &[bool], ctx_loads: &[bool]) -> (Vec<[u8; 8]>, Vec<bool>) {
+pub fn convert_ctx_accesses(
+    prog_type: ProgType,
+    insns: &[[u8; 8]],
+    seen: &[bool],
+    ctx_loads: &[bool],
+    edits: &mut Vec<Edit>,
+) -> (Vec<[u8; 8]>, Vec<bool>) {
     let (mut out, mut marks) = (insns.to_vec(), seen.to_vec());
+    if SKB_TYPES.contains(&prog_type) && ctx_loads.len() == insns.len() {
+        for (ins, _) in out.iter_mut().zip(ctx_loads).filter(|(_, l)| **l) {
+            // bpf_convert_ctx_access: __sk_buff.len (offset 0, u32) is sk_buff.len.
+            if ins[0] == 0x61 && i16::from_le_bytes([ins[2], ins[3]]) == 0 {
+                ins[2..4].copy_from_slice(&SK_BUFF_LEN.to_le_bytes());
+            }
+        }
+        return (out, marks);
+    }
     if prog_type != ProgType::PERF_EVENT || ctx_loads.len() != insns.len() || seen.len() != insns.len() {
         return (out, marks);
     }
@@ -511,7 +553,9 @@ pub fn convert_ctx_accesses(prog_type: ProgType, insns: &[[u8; 8]], seen: &[bool
             // BPF_ALU | BPF_AND | BPF_K
         }
         let n = block.len();
-        if !patch(&mut out, pos, block) {
+        let before = edits.len();
+        if !patch(&mut out, pos, block, edits) {
+            edits.truncate(before);
             return (insns.to_vec(), seen.to_vec());
         }
         let reached = marks[pos];
@@ -520,13 +564,25 @@ pub fn convert_ctx_accesses(prog_type: ProgType, insns: &[[u8; 8]], seen: &[bool
     (out, marks)
 }
 
+/// Program types whose context is a `struct __sk_buff` that
+/// `bpf_convert_ctx_access` (net/core/filter.c) maps onto the kernel's
+/// `struct sk_buff`.
+const SKB_TYPES: &[ProgType] =
+    &[ProgType::SOCKET_FILTER, ProgType::SCHED_CLS, ProgType::SCHED_ACT, ProgType::CGROUP_SKB, ProgType::SK_SKB, ProgType::LWT_IN, ProgType::LWT_OUT, ProgType::LWT_XMIT];
+
+/// `offsetof(struct sk_buff, len)` on the reference build (bit 896 in
+/// its BTF; the `r1 = *(u32 *)(r1 +112)` of a dumped `skb->len`). The
+/// other `__sk_buff` fields are not rewritten here: those a one-load
+/// rewrite would keep the length of, and the corpus reads only `len`.
+const SK_BUFF_LEN: i16 = 112;
+
 /// The privileged verifier's dead-code passes over an accepted program,
 /// given which instructions its paths reached (`seen`, from the
 /// [`super::Verdict`]): `opt_hard_wire_dead_code_branches`,
 /// `opt_remove_dead_code`, `opt_remove_nops` (Linux 6.18 `bpf_check`, for
 /// a loader with CAP_BPF; an unprivileged one gets `sanitize_dead_code`,
 /// which keeps the length).
-pub fn remove_dead_code(insns: &[[u8; 8]], seen: &[bool]) -> Vec<[u8; 8]> {
+pub fn remove_dead_code(insns: &[[u8; 8]], seen: &[bool], edits: &mut Vec<Edit>) -> Vec<[u8; 8]> {
     if seen.len() != insns.len() {
         return insns.to_vec();
     }
@@ -549,7 +605,7 @@ pub fn remove_dead_code(insns: &[[u8; 8]], seen: &[bool]) -> Vec<[u8; 8]> {
     while i < out.len() {
         let j = seen[i..].iter().take_while(|s| !**s).count();
         if j > 0 {
-            remove_insns(&mut out, i, j);
+            remove_insns(&mut out, i, j, edits);
             seen.drain(i..i + j);
         }
         i += 1;
@@ -557,7 +613,7 @@ pub fn remove_dead_code(insns: &[[u8; 8]], seen: &[bool]) -> Vec<[u8; 8]> {
     let mut i = 0;
     while i < out.len() {
         if out[i] == ja(0) {
-            remove_insns(&mut out, i, 1);
+            remove_insns(&mut out, i, 1, edits);
             continue;
         }
         i += 1;
@@ -569,7 +625,12 @@ pub fn remove_dead_code(insns: &[[u8; 8]], seen: &[bool]) -> Vec<[u8; 8]> {
 /// the loaded instructions (maps named by id, `src_reg` 1), the maps, and
 /// for a map of maps the id of an inner map (the one in its first filled
 /// slot stands for the kernel's `inner_map_meta`).
-pub fn misc_fixups<'a>(insns: &[[u8; 8]], map: impl Fn(u32) -> Option<&'a MapDef>, inner: impl Fn(u32) -> Option<u32>) -> Vec<[u8; 8]> {
+pub fn misc_fixups<'a>(
+    insns: &[[u8; 8]],
+    map: impl Fn(u32) -> Option<&'a MapDef>,
+    inner: impl Fn(u32) -> Option<u32>,
+    edits: &mut Vec<Edit>,
+) -> Vec<[u8; 8]> {
     let mut out = insns.to_vec();
     let mut blocks: Vec<(usize, Vec<[u8; 8]>)> =
         lookup_maps(insns, &inner).into_iter().filter_map(|(pos, id)| Some((pos, map(id).and_then(gen_lookup)?))).collect();
@@ -580,12 +641,139 @@ pub fn misc_fixups<'a>(insns: &[[u8; 8]], map: impl Fn(u32) -> Option<&'a MapDef
     blocks.extend(insns.iter().enumerate().filter_map(|(i, ins)| Some((i, div_check(ins)?))));
     blocks.sort_by_key(|(pos, _)| *pos);
     // From the last call back, so earlier positions stay where they are.
+    let before = edits.len();
     for (pos, block) in blocks.into_iter().rev() {
-        if !patch(&mut out, pos, block) {
+        if !patch(&mut out, pos, block, edits) {
+            edits.truncate(before);
             return insns.to_vec();
         }
     }
     out
+}
+
+/// Why a call's target is not known to the model: the function the kernel
+/// would call is not in sim-core/data/kallsyms.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("instruction {insn}: the simulator does not know where the reference kernel keeps {function}")]
+pub struct UnknownTarget {
+    /// The call.
+    pub insn: usize,
+    /// What it calls.
+    pub function: String,
+}
+
+/// The rest of `do_misc_fixups` and `fixup_kfunc_call`: each helper call's
+/// imm becomes its function's offset from `__bpf_call_base`
+/// ([`super::kallsyms`]): a map helper whose map is known calls the map
+/// type's operation, any other the program type's prototype's function.
+/// `bpf_tail_call` keeps its id (the kernel makes it `BPF_TAIL_CALL`, which
+/// `bpf_insn_prepare_dump` shows as `call 12` again). A kfunc call (src 2)
+/// gets its function's offset, `kfunc(btf_id)` naming it. The length does
+/// not change.
+pub fn fixup_call_imms(
+    insns: &mut [[u8; 8]],
+    prog_type: ProgType,
+    map_type: impl Fn(u32) -> Option<MapType>,
+    inner: impl Fn(u32) -> Option<u32>,
+    kfunc: impl Fn(i32) -> Option<&'static str>,
+) -> Result<(), UnknownTarget> {
+    let maps = map_calls(insns, &inner, super::kallsyms::MAP_HELPERS);
+    let htab_lookup = super::kallsyms::offset("__htab_map_lookup_elem").unwrap_or(0);
+    for (i, ins) in insns.iter_mut().enumerate() {
+        let (op, src, id) = (ins[0], ins[1] >> 4, imm(ins));
+        if op != 0x85 || (src != 0 && src != 2) || (src == 0 && (id == 12 || id == htab_lookup)) {
+            continue;
+        }
+        let target = if src == 2 {
+            kfunc(id).map(str::to_string)
+        } else {
+            let by_map = maps.iter().find(|(at, _)| *at == i).and_then(|(_, m)| super::kallsyms::map_op_target(map_type(*m)?, id));
+            by_map.or_else(|| super::kallsyms::helper_target(prog_type, id)).map(str::to_string)
+        };
+        let function = target.clone().unwrap_or_else(|| format!("helper #{id}"));
+        let off = target.as_deref().and_then(super::kallsyms::offset).ok_or(UnknownTarget { insn: i, function })?;
+        ins[4..8].copy_from_slice(&off.to_le_bytes());
+    }
+    Ok(())
+}
+
+/// Line info records' instructions after the verifier's edits: for a
+/// patch, `bpf_adj_linfo` (records past the patched instruction move by
+/// the growth); for a removal, `bpf_adj_linfo_after_remove` (records of
+/// removed instructions go, except that the first live instruction after
+/// them inherits the last one when it has none of its own, and the rest
+/// move back). `linfo` is (instruction, record) sorted by instruction;
+/// `len` the program's length before the edits.
+pub fn adjust_line_info<T>(linfo: &mut Vec<(usize, T)>, edits: &[Edit], mut len: usize) {
+    for e in edits {
+        match *e {
+            Edit::Patch { pos, len: n } => {
+                len += n - 1;
+                for (at, _) in linfo.iter_mut() {
+                    if *at > pos {
+                        *at += n - 1;
+                    }
+                }
+            }
+            Edit::Remove { off, cnt } => {
+                len -= cnt;
+                let l_off = linfo.iter().position(|(at, _)| *at >= off).unwrap_or(linfo.len());
+                let mut i = l_off;
+                while i < linfo.len() && linfo[i].0 < off + cnt {
+                    i += 1;
+                }
+                let mut l_cnt = i - l_off;
+                if len != off && l_cnt > 0 && (i == linfo.len() || linfo[i].0 != off + cnt) {
+                    l_cnt -= 1;
+                    i -= 1;
+                    linfo[i].0 = off + cnt;
+                }
+                linfo.drain(l_off..l_off + l_cnt);
+                for (at, _) in linfo.iter_mut().skip(l_off) {
+                    *at -= cnt;
+                }
+            }
+        }
+    }
+}
+
+/// Function starts after the verifier's edits (`adjust_subprog_starts`,
+/// `adjust_subprog_starts_after_remove`): `starts` in order, the main
+/// program's first; a function all of whose instructions went is dropped
+/// with its func_info. `len` the program's length before the edits (the
+/// fake "exit" function's start).
+pub fn adjust_func_starts<T>(starts: &mut Vec<(usize, T)>, edits: &[Edit], mut len: usize) {
+    for e in edits {
+        match *e {
+            Edit::Patch { pos, len: n } => {
+                len += n - 1;
+                for (at, _) in starts.iter_mut() {
+                    if *at > pos {
+                        *at += n - 1;
+                    }
+                }
+            }
+            Edit::Remove { off, cnt } => {
+                let start = |k: usize, s: &Vec<(usize, T)>| if k < s.len() { s[k].0 } else { len };
+                let cnt_funcs = starts.len();
+                let i = (0..=cnt_funcs).find(|&k| start(k, starts) >= off).unwrap_or(cnt_funcs);
+                let mut j = (i..=cnt_funcs).find(|&k| start(k, starts) >= off + cnt).unwrap_or(cnt_funcs);
+                if start(j, starts) != off + cnt {
+                    j = j.saturating_sub(1);
+                }
+                let mut first = i;
+                if j > i {
+                    starts.drain(i..j.min(cnt_funcs));
+                } else if start(i, starts) == off {
+                    first = i + 1;
+                }
+                for (at, _) in starts.iter_mut().skip(first) {
+                    *at -= cnt;
+                }
+                len -= cnt;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -604,7 +792,7 @@ mod tests {
         let v = crate::bpf::verify(&def);
         assert_eq!(v.error, None);
         assert_eq!(v.ctx_loads, [true, true, true, false, false]);
-        let (out, seen) = convert_ctx_accesses(ProgType::PERF_EVENT, &prog, &v.seen, &v.ctx_loads);
+        let (out, seen) = convert_ctx_accesses(ProgType::PERF_EVENT, &prog, &v.seen, &v.ctx_loads, &mut vec![]);
         assert_eq!(
             out,
             [
@@ -621,7 +809,7 @@ mod tests {
             ]
         );
         assert_eq!(seen, vec![true; 10]);
-        let kprobe = convert_ctx_accesses(ProgType::KPROBE, &prog, &v.seen, &v.ctx_loads);
+        let kprobe = convert_ctx_accesses(ProgType::KPROBE, &prog, &v.seen, &v.ctx_loads, &mut vec![]);
         assert_eq!(kprobe.0, prog, "a kprobe's context is the kernel's pt_regs: nothing to rewrite");
     }
 
@@ -654,7 +842,7 @@ mod tests {
             insn(0x05, 0, 0, -5, 0),
         ];
         let m = array(10, 8);
-        let out = misc_fixups(&prog, |id| (id == 7).then_some(&m), |_| None);
+        let out = misc_fixups(&prog, |id| (id == 7).then_some(&m), |_| None, &mut vec![]);
         assert_eq!(out.len(), 19, "13 + 6: 152 bytes, as bpftool shows");
         assert_eq!(out[6], insn(0x07, 1, 0, 0, 312));
         assert_eq!(out[8], insn(0x35, 0, 0, 3, 10));
@@ -676,7 +864,7 @@ mod tests {
             insn(0x95, 0, 0, 0, 0),
         ];
         let m = def(MapType::HASH, 4, 8);
-        let out = misc_fixups(&prog, |_| Some(&m), |_| None);
+        let out = misc_fixups(&prog, |_| Some(&m), |_| None, &mut vec![]);
         assert_eq!(out.len(), 8);
         assert_eq!(out[0], insn(0x15, 1, 0, 6, 0));
         assert_eq!(out[6], insn(0x05, 0, 0, -7, 0));
@@ -696,20 +884,20 @@ mod tests {
             insn(0x95, 0, 0, 0, 0),
         ];
         let m = array(4, 8);
-        assert_eq!(misc_fixups(&prog, |_| Some(&m), |_| None), prog, "poisoned: record_func_map saw two maps");
+        assert_eq!(misc_fixups(&prog, |_| Some(&m), |_| None, &mut vec![]), prog, "poisoned: record_func_map saw two maps");
     }
 
     #[test]
     fn other_map_types_and_inner_arrays_keep_the_call() {
         let prog = vec![insn(0x18, 1, 1, 0, 1), insn(0, 0, 0, 0, 0), insn(0x85, 0, 0, 0, 1), insn(0x95, 0, 0, 0, 0)];
         let ringbuf = def(MapType::from_name("ringbuf").expect("a map type"), 4096, 0);
-        assert_eq!(misc_fixups(&prog, |_| Some(&ringbuf), |_| None), prog);
+        assert_eq!(misc_fixups(&prog, |_| Some(&ringbuf), |_| None, &mut vec![]), prog);
         let inner = MapDef { map_flags: BPF_F_INNER_MAP, ..array(4, 8) };
-        assert_eq!(misc_fixups(&prog, |_| Some(&inner), |_| None), prog);
+        assert_eq!(misc_fixups(&prog, |_| Some(&inner), |_| None, &mut vec![]), prog);
         let odd = array(4, 12);
-        assert_eq!(misc_fixups(&prog, |_| Some(&odd), |_| None)[5], insn(0x67, 0, 0, 0, 4), "12-byte values, 16-byte elements: a shift");
+        assert_eq!(misc_fixups(&prog, |_| Some(&odd), |_| None, &mut vec![])[5], insn(0x67, 0, 0, 0, 4), "12-byte values, 16-byte elements: a shift");
         let three = array(4, 20);
-        assert_eq!(misc_fixups(&prog, |_| Some(&three), |_| None)[5], insn(0x27, 0, 0, 0, 24), "24-byte elements: a multiply");
+        assert_eq!(misc_fixups(&prog, |_| Some(&three), |_| None, &mut vec![])[5], insn(0x27, 0, 0, 0, 24), "24-byte elements: a multiply");
     }
 
     /// map_in_map.o's lookup_inner: the outer lookup is an array of maps'
@@ -739,7 +927,7 @@ mod tests {
         ];
         let outer = def(MapType::ARRAY_OF_MAPS, 2, 4);
         let inner = array(1, 8);
-        let out = misc_fixups(&prog, |id| if id == 1 { Some(&outer) } else { Some(&inner) }, |id| (id == 1).then_some(2));
+        let out = misc_fixups(&prog, |id| if id == 1 { Some(&outer) } else { Some(&inner) }, |id| (id == 1).then_some(2), &mut vec![]);
         assert_eq!(out.len(), 32);
         assert_eq!(out[8], insn(0x35, 0, 0, 5, 2));
         assert_eq!(out[15], insn(0x15, 0, 0, 14, 0), "the null check jumps past both blocks");
@@ -753,7 +941,7 @@ mod tests {
         let prog = vec![insn(0x18, 1, 1, 0, 1), insn(0, 0, 0, 0, 0), insn(0x85, 0, 0, 0, 1), insn(0x95, 0, 0, 0, 0)];
         for kind in [MapType::ARRAY, MapType::HASH, MapType::LRU_HASH, MapType::ARRAY_OF_MAPS, MapType::HASH_OF_MAPS] {
             let huge = MapDef { key_size: u32::MAX, value_size: u32::MAX, ..def(kind, u32::MAX, u32::MAX) };
-            let out = misc_fixups(&prog, |_| Some(&huge), |_| Some(1));
+            let out = misc_fixups(&prog, |_| Some(&huge), |_| Some(1), &mut vec![]);
             assert!(out.len() >= prog.len());
         }
     }
@@ -770,11 +958,11 @@ mod tests {
                 })
                 .collect();
             let m = array(4, 8);
-            let _ = misc_fixups(&prog, |_| Some(&m), |_| None);
+            let _ = misc_fixups(&prog, |_| Some(&m), |_| None, &mut vec![]);
             let huge = MapDef { key_size: u32::MAX, value_size: u32::MAX, ..def(MapType::HASH_OF_MAPS, u32::MAX, 4) };
-            let _ = misc_fixups(&prog, |_| Some(&huge), |_| Some(1));
+            let _ = misc_fixups(&prog, |_| Some(&huge), |_| Some(1), &mut vec![]);
             let big_array = MapDef { value_size: u32::MAX, ..array(u32::MAX, 8) };
-            let _ = misc_fixups(&prog, |_| Some(&big_array), |_| None);
+            let _ = misc_fixups(&prog, |_| Some(&big_array), |_| None, &mut vec![]);
         }
     }
 }

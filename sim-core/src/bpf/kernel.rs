@@ -51,6 +51,9 @@ pub struct KProg {
     /// The instructions as loaded, each map reference resolved to its id.
     #[serde(skip)]
     pub insns: Vec<[u8; 8]>,
+    /// What `bpftool prog dump xlated` shows of it.
+    #[serde(skip)]
+    pub dump: std::sync::Arc<XlatedDump>,
     /// References.
     pub refcnt: u32,
 }
@@ -195,6 +198,119 @@ pub fn prog_tag(insns: &[[u8; 8]]) -> [u8; 8] {
     let mut tag = [0u8; 8];
     tag.copy_from_slice(&digest[..8]);
     tag
+}
+
+/// What `bpf_prog_get_info_by_fd` gives bpftool for `prog dump xlated`
+/// (Linux 6.18): the instructions as the verifier left them
+/// (`bpf_insn_prepare_dump`: map references as map ids, a tail call as
+/// `call 12`), the func_info and line_info the verifier moved with them
+/// (`adjust_btf_func`, `bpf_adj_linfo`), and the kallsyms name of each
+/// function's JIT image (`jited_ksyms`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct XlatedDump {
+    /// The instructions, each helper call's imm its function's offset
+    /// from `__bpf_call_base`, each bpf-to-bpf call's imm still relative.
+    pub insns: Vec<[u8; 8]>,
+    /// Each function's first instruction and signature.
+    pub funcs: Vec<(usize, Option<String>)>,
+    /// Each function's image in /proc/kallsyms: `bpf_prog_TAG_NAME`
+    /// (`bpf_get_prog_name`: the function's tag and its BTF name, or `F`).
+    pub syms: Vec<String>,
+    /// The line records, by instruction.
+    pub lines: Vec<(usize, super::btf_ext::LineInfo)>,
+    /// Why the simulator could not make the rewritten program (a call
+    /// whose target it does not know), if so.
+    pub unknown: Option<String>,
+}
+
+impl XlatedDump {
+    /// The function whose first instruction is `at`.
+    fn func_at(&self, at: i64) -> Option<usize> {
+        self.funcs.iter().position(|(s, _)| *s as i64 == at)
+    }
+
+    /// The instructions as the kernel hands them to bpftool: a bpf-to-bpf
+    /// call's relative target in `off` and its callee's index in `imm`
+    /// (the last loop of `jit_subprogs`).
+    pub fn dumped(&self) -> Vec<[u8; 8]> {
+        let mut out = self.insns.clone();
+        for (i, ins) in out.iter_mut().enumerate() {
+            if ins[0] == 0x85 && ins[1] >> 4 == 1 {
+                let rel = i32::from_le_bytes([ins[4], ins[5], ins[6], ins[7]]);
+                let callee = self.func_at(i as i64 + 1 + i64::from(rel)).unwrap_or(0) as i32;
+                ins[2..4].copy_from_slice(&(rel as i16).to_le_bytes());
+                ins[4..8].copy_from_slice(&callee.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// `bpftool prog dump xlated` (`dump_xlated_plain` of bpftool 7.1.0):
+    /// a function's signature line where it starts, a `; ` source line
+    /// where a line record starts (`bpf_prog_linfo__lfind`; with `linum`
+    /// the file, line and column too), then `%4u: ` and the instruction
+    /// ([`super::disasm`], bpftool's copy), with `opcodes` its bytes.
+    pub fn text(&self, linum: bool, opcodes: bool) -> String {
+        use super::disasm::{insn_text, Cbs, Dialect};
+        let insns = self.dumped();
+        let call = |i: &[u8; 8]| -> Option<String> {
+            let imm = i32::from_le_bytes([i[4], i[5], i[6], i[7]]);
+            if i[1] >> 4 == 1 {
+                let off = i16::from_le_bytes([i[2], i[3]]);
+                return Some(match self.syms.get(imm as usize) {
+                    Some(sym) => format!("{off:+}#{sym}"),
+                    None => format!("{off:+}"),
+                });
+            }
+            super::kallsyms::name_at(imm).map(str::to_string)
+        };
+        let imm = |i: &[u8; 8], next: &[u8; 8], full: u64| -> Option<String> {
+            let (a, b) = (i32::from_le_bytes([i[4], i[5], i[6], i[7]]), i32::from_le_bytes([next[4], next[5], next[6], next[7]]));
+            Some(match i[1] >> 4 {
+                1 => format!("map[id:{a}]"),
+                2 => format!("map[id:{a}][0]+{b}"),
+                5 => format!("map[idx:{a}]+{b}"),
+                4 => format!("subprog[{a:+}]"),
+                _ => format!("0x{full:x}"),
+            })
+        };
+        let cbs = Cbs { call: &call, imm: &imm };
+        let mut out = String::new();
+        let mut func = self.funcs.iter().peekable();
+        let mut nr_skip = 0usize;
+        let mut i = 0;
+        while i < insns.len() {
+            if let Some((_, sig)) = func.next_if(|(s, _)| *s == i) {
+                if let Some(sig) = sig.as_deref().filter(|s| !s.is_empty()) {
+                    out.push_str(&format!("{sig}:\n"));
+                }
+            }
+            // bpf_prog_linfo__lfind(prog_linfo, i, nr_skip).
+            if let Some(first) = self.lines.get(nr_skip).filter(|(at, _)| i >= *at) {
+                let last = self.lines[nr_skip..].iter().take_while(|(at, _)| i >= *at).last().unwrap_or(first);
+                let l = &last.1;
+                let text = l.line.trim_start();
+                if linum {
+                    out.push_str(&format!("; {text} [file:{} line_num:{} line_col:{}]\n", l.file, l.line_no, l.col));
+                } else {
+                    out.push_str(&format!("; {text}\n"));
+                }
+                nr_skip += 1;
+            }
+            let double = insns[i][0] == 0x18;
+            out.push_str(&format!("{i:4}: {}\n", insn_text(&insns, i, Dialect::Bpftool71, &cbs)));
+            if opcodes {
+                let hex = |b: &[u8; 8]| b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ");
+                out.push_str(&format!("       {}", hex(&insns[i])));
+                if let Some(next) = insns.get(i + 1).filter(|_| double) {
+                    out.push_str(&format!(" {}", hex(next)));
+                }
+                out.push('\n');
+            }
+            i += if double { 2 } else { 1 };
+        }
+        out
+    }
 }
 
 /// What a bpffs pin or an fd refers to.

@@ -666,7 +666,50 @@ impl Linked {
     }
 }
 
+/// What the compiler's BTF says about a linked program, as libbpf passes it
+/// to `BPF_PROG_LOAD` (`func_info`, `line_info`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BtfInfo {
+    /// Each function: its first instruction, its name and its signature as
+    /// bpftool prints it (`int twice(int x)`; None where bpftool prints none).
+    pub funcs: Vec<(usize, String, Option<String>)>,
+    /// Each line record: its instruction and the source line.
+    pub lines: Vec<(usize, super::btf_ext::LineInfo)>,
+}
+
 impl BpfObject {
+    /// `reloc_prog_func_and_line_info` (libbpf 1.x): the program's own
+    /// func and line records (those of its section within its
+    /// instructions), then each appended subprogram's from `.text`, each
+    /// record's byte offset made an instruction index in the linked program
+    /// (`adjust_prog_btf_ext_info`: `insn_off / 8 - sec_insn_off +
+    /// sub_insn_off`). Empty without a `.BTF.ext`.
+    pub fn btf_info(&self, prog: &ProgDef, linked: &Linked) -> BtfInfo {
+        let (Some(ext), Ok(btf)) = (self.ext.as_ref(), Btf::parse(&self.btf)) else { return BtfInfo::default() };
+        let mut out = BtfInfo::default();
+        let section = if prog.no_autoload { format!("?{}", prog.section) } else { prog.section.clone() };
+        let mut parts = vec![(section, prog.sec_insn_off, prog.insn_count, 0usize)];
+        for (name, at, count) in &linked.appended {
+            if let Some(sub) = self.subprogs.iter().find(|s| &s.name == name) {
+                parts.push((".text".into(), sub.sec_insn_off, *count, *at));
+            }
+        }
+        for (sec, start, count, at) in parts {
+            let within = |off: u32| (start..start + count).contains(&(off as usize / 8));
+            let place = |off: u32| off as usize / 8 - start + at;
+            if let Some((_, recs)) = ext.func_info.iter().find(|(s, _)| *s == sec) {
+                for (off, ty) in recs.iter().filter(|(o, _)| within(*o)) {
+                    let name = btf.ty(*ty).map(|t| btf.name(t.0)).unwrap_or_default();
+                    out.funcs.push((place(*off), name, btf.type_only(*ty)));
+                }
+            }
+            if let Some((_, recs)) = ext.line_info.iter().find(|(s, _)| *s == sec) {
+                out.lines.extend(recs.iter().filter(|l| within(l.insn_off)).map(|l| (place(l.insn_off), l.clone())));
+            }
+        }
+        out
+    }
+
     /// The program as `bpf_object__relocate` hands it to `BPF_PROG_LOAD`:
     /// each `.text` subprogram it calls (directly or through another)
     /// appended once, in the order of first call, depth first

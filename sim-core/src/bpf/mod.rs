@@ -23,10 +23,12 @@ mod bpftool;
 mod btf;
 pub mod btf_ext;
 pub mod core;
+pub mod disasm;
 pub mod events;
 pub mod fixups;
 pub mod helpers;
 pub mod jit;
+pub mod kallsyms;
 mod kernel;
 mod libbpf;
 pub mod ops;
@@ -233,7 +235,8 @@ crate::wire_struct! {
     Internal { section, kind, init, vars }
     DataVar { name, off, size, signed }
     KMap { def, refcnt, usercnt, entries, frozen, inner, progs }
-    KProg { name, prog_type, map_ids, xlated, jited, load_time, tag, insns, refcnt }
+    KProg { name, prog_type, map_ids, xlated, jited, load_time, tag, insns, dump, refcnt }
+    XlatedDump { insns, funcs, syms, lines, unknown }
     BpfState { maps, progs, last_map_id, last_prog_id, pins, links, last_link_id, struct_ops }
     KLink { prog, target, refcnt }
 }

@@ -72,6 +72,22 @@ crate::operations! {
         describe format!("bpftool map dump pinned {pin}");
         apply k.bpftool_map_dump(pin);
 
+        /// `bpftool prog dump xlated pinned PIN [linum] [opcodes]`: the
+        /// program as the verifier left it, with its C source lines.
+        BpftoolProgDumpXlated = "bpftool_prog_dump_xlated" {
+            /// The program's pin.
+            pin: String = f.need_str("pin")?,
+            /// `linum`: each source line's file, line and column too.
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            linum: bool = f.bool("linum")?.unwrap_or(false),
+            /// `opcodes`: each instruction's bytes too.
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            opcodes: bool = f.bool("opcodes")?.unwrap_or(false),
+        }
+        pid None;
+        describe format!("bpftool prog dump xlated pinned {pin}{}{}", if *linum { " linum" } else { "" }, if *opcodes { " opcodes" } else { "" });
+        apply k.bpftool_prog_dump_xlated(pin, *linum, *opcodes);
+
         /// `bpftool map update pinned PIN key BYTES value BYTES`.
         BpftoolMapUpdate = "bpftool_map_update" {
             /// The map's pin.
