@@ -302,3 +302,38 @@ fn a_void_subprogram_needs_no_return_value() {
         "the main exit still needs r0"
     );
 }
+
+/// `bpftool prog dump xlated` of something that is not a program fails as
+/// bpftool 7.1 does and changes nothing; of a program, it prints its
+/// rewritten instructions with their source lines (tests/tests/bpf_kernel.rs
+/// compares the text with the real bpftool's on the whole corpus).
+#[test]
+fn a_dump_of_a_pin_that_is_not_a_program_fails_as_bpftool_does() {
+    let mut m = Machine::new(&Config::default());
+    m.install_file("/l.o", Arc::from(LOOKUP));
+    assert_eq!(
+        m.apply(&BpfOp::BpftoolProgLoad { object: "/l.o".into(), pin: "/sys/fs/bpf/p".into(), args: vec!["pinmaps".into(), "/sys/fs/bpf/m".into()], libbpf: Default::default() })
+            .expect("load")
+            .outcome,
+        Outcome::Ok
+    );
+    let dump = |m: &mut Machine, pin: &str, linum: bool, opcodes: bool| {
+        m.apply(&BpfOp::BpftoolProgDumpXlated { pin: pin.into(), linum, opcodes }).expect("runs").outcome
+    };
+    let before = m.state().bpf.clone();
+    for (pin, linum, opcodes, says) in [
+        ("/sys/fs/bpf/m/counters", false, false, "Error: incorrect object type: map"),
+        ("/sys/fs/bpf/none", false, false, "Error: bpf obj get (/sys/fs/bpf/none): No such file or directory"),
+        ("/sys/fs/bpf/p", true, true, "Usage: bpftool prog dump xlated PROG"),
+    ] {
+        let o = dump(&mut m, pin, linum, opcodes);
+        assert!(matches!(o, Outcome::Failed { ref detail, .. } if detail.contains(says)), "{pin}: {o:?}");
+        assert_eq!(m.state().bpf, before, "{pin}: nothing changed");
+    }
+    assert_eq!(dump(&mut m, "/sys/fs/bpf/p", true, false), Outcome::Ok);
+    let id = m.state().bpf.last_prog_id;
+    let text = m.state().bpf.progs[&id].dump.text(false, false);
+    assert!(text.starts_with("int count_ops(struct bpf_sock_ops * skops):\n"), "{text}");
+    assert!(text.contains("r1 = map[id:1]"), "the map by its id: {text}");
+    assert!(text.lines().any(|l| l.starts_with("; ")), "C source lines: {text}");
+}

@@ -402,7 +402,7 @@ impl Ctx<'_> {
         }
         let flags = format!("{}{}", if linum { " linum" } else { "" }, if opcodes { " opcodes" } else { "" });
         let text = format!("$ bpftool prog dump xlated pinned {pin}{flags}\n{}", dump.text(linum, opcodes));
-        self.event(Ev::Shown { text });
+        self.event(Ev::XlatedDumped { id, text });
         self.k().do_exit(pid, 0)?;
         Ok(Outcome::Ok)
     }

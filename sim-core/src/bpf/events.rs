@@ -421,6 +421,10 @@ crate::events! {
         /// `bpftool prog show; map show` (and `link show`): what it printed.
         Shown { text: String } = 49, Syscall, "bpftool do_show (BPF_*_GET_NEXT_ID, *_GET_FD_BY_ID)", [],
             "{text}";
+        /// `bpftool prog dump xlated`: what it printed of program `id`.
+        XlatedDumped { id: u32, text: String } = 60, Syscall,
+            "bpftool do_dump/dump_xlated_plain (BPF_OBJ_GET_INFO_BY_FD: xlated_prog_insns, func_info, line_info, jited_ksyms)", [],
+            "{text}";
     }
 }
 
