@@ -172,8 +172,8 @@ fn loops_are_accepted_only_when_every_path_ends() {
     ];
     let v = sim_core::bpf::verify(&mk(counted));
     assert!(v.error.is_none(), "{:?}", v.error);
-    assert_eq!(v.log.iter().filter(|l| l.contains("another iteration")).count(), 9, "{:#?}", v.log);
-    assert!(v.log.iter().any(|l| l.contains("the loop ends")));
+    assert_eq!(v.log.iter().filter(|l| l.text().contains("another iteration")).count(), 9, "{:#?}", v.log);
+    assert!(v.log.iter().any(|l| l.text().contains("the loop ends")));
     // The same loop with the bound read from the context: never provably done.
     let unknown_bound = vec![
         insn(0x61, 2, 1, 0, 0), // r2 = *(u32 *)(r1 + 0)
@@ -211,7 +211,7 @@ fn the_clang_built_loops_get_the_kernels_verdicts() {
     let bounded = BpfObject::parse(include_bytes!("../../fixtures/bpf/sockops_loop_bounded.o")).expect("parses");
     let v = sim_core::bpf::verify(&bounded.programs[0]);
     assert!(v.error.is_none(), "{:?}", v.error);
-    assert_eq!(v.log.iter().filter(|l| l.contains("another iteration")).count(), 7, "{:#?}", v.log);
+    assert_eq!(v.log.iter().filter(|l| l.text().contains("another iteration")).count(), 7, "{:#?}", v.log);
     let unbounded = BpfObject::parse(include_bytes!("../../fixtures/bpf/sockops_loop_unbounded.o")).expect("parses");
     let v = sim_core::bpf::verify(&unbounded.programs[0]);
     assert_eq!(v.error.map(|e| e.code()), Some(-7));

@@ -196,6 +196,69 @@ fn verifier_verdicts_match_the_real_kernel() {
     assert_eq!(checked, 4);
 }
 
+/// What the page shows of the verifier's walk, against the real kernel's
+/// log (bpftool -d, which asks for it): each refusal message is a line of
+/// the log; each checked call (`4: (85) call bpf_skb_load_bytes#26`)
+/// begins a line of it (the log adds the registers the call changed); each
+/// C source line shown with it (`; … @ file.c:13`) is a line of it. The
+/// simulator's own account of its walk (backward jumps, its processed
+/// count) is narrated as such and not compared.
+#[test]
+fn what_the_page_calls_the_verifiers_log_is_in_the_kernels_log() {
+    let _one_at_a_time = kernel();
+    if !bpf_ready() {
+        return;
+    }
+    let root = sim_tests::root().join("fixtures/bpf");
+    let dir = format!("/sys/fs/bpf/sim-log-{}", std::process::id());
+    let _pins = Pins(vec![dir.clone()]);
+    let mut compared = 0;
+    for obj in ["sockops_bad_helper", "sockops_bad_kfunc", "sockops_lookup", "sockops_nolookup", "xdp_kfunc", "sockops_loop_bounded", "cgroup_private"] {
+        let _ = sh(&format!("rm -rf {dir}"));
+        let out = sh(&format!("bpftool -d prog loadall {}/{obj}.o {dir}", root.display())).1;
+        let data = std::fs::read(root.join(format!("{obj}.o"))).expect("fixture");
+        let o = sim_core::bpf::BpfObject::parse(&data).expect("parses");
+        for prog in &o.programs {
+            // This program's log: between libbpf's BEGIN and END lines for it.
+            let begin = format!("libbpf: prog '{}': -- BEGIN PROG LOAD LOG --", prog.name);
+            let Some(log) = out.split(&begin).nth(1).and_then(|r| r.split("-- END PROG LOAD LOG --").next()) else {
+                panic!("{obj}/{}: no verifier log from bpftool -d:\n{out}", prog.name);
+            };
+            let real: Vec<&str> = log.lines().collect();
+            let linked = o.link(prog).expect("links");
+            let lines = o.btf_info(prog, &linked).lines;
+            let verdict = sim_core::bpf::verify(&linked.prog);
+            let mut shown = 0;
+            for l in &verdict.log {
+                match l {
+                    sim_core::bpf::LogLine::Insn { at, .. } => {
+                        let at = *at;
+                        let insn = l.text();
+                        // A kfunc's BTF id is the reference build's.
+                        let other_build = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                            .is_ok_and(|r| r.trim() != sim_core::bpf::REFERENCE_KERNEL_BUILD);
+                        if other_build && linked.prog.kfunc_calls.iter().any(|(k, _)| *k == at) {
+                            continue;
+                        }
+                        assert!(real.iter().any(|r| r.starts_with(&insn)), "{obj}/{}: {insn:?} is not in the kernel's log:\n{log}", prog.name);
+                        if let Some(src) = sim_core::bpf::btf_ext::find_linfo(&lines, at).map(|l| l.log_text()) {
+                            assert!(real.contains(&src.as_str()), "{obj}/{}: {src:?} is not in the kernel's log:\n{log}", prog.name);
+                        }
+                        shown += 1;
+                    }
+                    sim_core::bpf::LogLine::Error(m) => {
+                        assert!(real.contains(&m.as_str()), "{obj}/{}: {m:?} is not in the kernel's log:\n{log}", prog.name);
+                        shown += 1;
+                    }
+                    _ => {}
+                }
+            }
+            compared += shown;
+        }
+    }
+    assert!(compared >= 8, "only {compared} lines compared");
+}
+
 /// The map ids a program holds, from `bpftool -j prog show`.
 fn map_ids(json: &str) -> Vec<u64> {
     let Some(at) = json.find("\"map_ids\":[").map(|a| a + 11) else { return Vec::new() };
@@ -723,6 +786,7 @@ fn global_variables_lesson_matches_the_real_kernel() {
     let (ok, out) = sh(&format!("bpftool prog load {} {dir} pinmaps {maps}", obj.display()));
     assert!(ok, "{out}");
     let pins = sh(&format!("ls {maps}")).1;
+    let xlated = sh(&format!("bpftool prog dump xlated pinned {dir}")).1;
     let first = run(3);
     let dump = sh(&format!("bpftool map dump pinned {maps}/global_c_bss")).1;
     let (ok_bss, _) = sh(&format!("bpftool map update pinned {maps}/global_c_bss key 0 0 0 0 value 0 0 0 0 0 0 0 0"));
@@ -741,11 +805,12 @@ fn global_variables_lesson_matches_the_real_kernel() {
         _ => None,
     };
     assert_eq!(pins.split_whitespace().collect::<Vec<_>>(), ["global_c_bss", "global_c_data", "global_c_rodata"], "pinmaps' names");
-    assert_eq!((first, second), (retval(2), retval(6)), "the runs' return values");
-    assert!(text(3).contains(dump.trim()), "bpftool map dump prints\n{dump}\nthe simulator:\n{}", text(3));
+    assert_eq!((first, second), (retval(3), retval(7)), "the runs' return values");
+    assert!(norm_maps(&text(2)).contains(&norm_maps(xlated.trim_end())), "bpftool prog dump xlated prints\n{xlated}\nthe simulator:\n{}", text(2));
+    assert!(text(4).contains(dump.trim()), "bpftool map dump prints\n{dump}\nthe simulator:\n{}", text(4));
     assert!(ok_bss && !ok_ro, "only the frozen map refuses the update");
     assert!(out_ro.contains("Error: update failed: Operation not permitted"), "{out_ro}");
-    assert!(text(5).contains("Error: update failed: Operation not permitted"), "{}", text(5));
+    assert!(text(6).contains("Error: update failed: Operation not permitted"), "{}", text(6));
 }
 
 /// A tail call through a prog array libbpf filled from `.values`: with the

@@ -569,13 +569,19 @@ impl Ctx<'_> {
             if let Some(e) = &mut verdict.error {
                 if let Some(fixed) = fixup_log_failed_core_relo(&e.message, &linked.core) {
                     if let Some(last) = verdict.log.last_mut() {
-                        *last = fixed.clone();
+                        *last = LogLine::Error(fixed.clone());
                     }
                     e.message = fixed;
                 }
             }
+            let lines = obj.programs.iter().find(|q| q.name == p.name && q.section == p.section).map(|q| obj.btf_info(q, linked).lines).unwrap_or_default();
             for line in &verdict.log {
-                self.event(Ev::VerifierLog { line: line.clone() });
+                self.event(match line {
+                    LogLine::Insn { at, text } => Ev::VerifierInsn { at: *at, text: text.clone(), source: super::btf_ext::find_linfo(&lines, *at).map(|l| l.log_text()) },
+                    LogLine::Walk(l) => Ev::VerifierWalk { line: l.clone() },
+                    LogLine::Processed(n) => Ev::VerifierProcessed { insns: *n },
+                    LogLine::Error(l) => Ev::VerifierLog { line: l.clone() },
+                });
             }
             if let Some(e) = verdict.error {
                 let detail =

@@ -90,6 +90,22 @@ pub struct LineInfo {
     pub col: u32,
 }
 
+impl LineInfo {
+    /// The line as the verifier's log prints it (`verbose_linfo`, Linux
+    /// 6.5+): `; `, the source line without its leading blanks, ` @ `, the
+    /// file's base name, `:`, the line number.
+    pub fn log_text(&self) -> String {
+        let file = self.file.rsplit('/').next().unwrap_or(&self.file);
+        format!("; {} @ {file}:{}", self.line.trim_start(), self.line_no)
+    }
+}
+
+/// The line record of instruction `at` (`find_linfo`): the last one at or
+/// before it, of records sorted by instruction.
+pub fn find_linfo(lines: &[(usize, LineInfo)], at: usize) -> Option<&LineInfo> {
+    lines.iter().take_while(|(i, _)| *i <= at).last().map(|(_, l)| l)
+}
+
 /// `struct bpf_core_relo`: one CO-RE relocation, as the compiler wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CoreRelo {

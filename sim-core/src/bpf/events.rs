@@ -393,9 +393,23 @@ crate::events! {
         /// A line libbpf printed (its warnings go to stderr).
         LibbpfSays { line: String } = 56, Syscall, "libbpf pr_warn", [],
             "{line}";
-        /// One line of the verifier's log, as it printed it.
+        /// A line of the verifier's log, as the kernel prints it: the
+        /// message of a refusal.
         VerifierLog { line: String } = 42, Syscall, "bpf_check", [],
             "verifier log: {line}";
+        /// The verifier checked a call; `text` is the instruction as its
+        /// log prints it, `source` the C line line_info gives it, as the
+        /// log's `verbose_linfo` prints it (`; … @ file.c:12`).
+        VerifierInsn { at: usize, text: String, source: Option<String> } = 61, Syscall, "do_check/check_helper_call, check_kfunc_call",
+            [],
+            "the verifier checks instruction {at}: {text}{}", source.as_ref().map(|s| format!("\n  C source (line_info): {s}")).unwrap_or_default();
+        /// The simulator's account of a step of the verifier's walk (not a
+        /// line of the kernel's log).
+        VerifierWalk { line: String } = 62, Syscall, "do_check (is_branch_taken, a backward jump)", [],
+            "the verifier's walk: {line}";
+        /// How many instructions the simulated walk processed.
+        VerifierProcessed { insns: usize } = 63, Syscall, "do_check (env->insn_processed, BPF_COMPLEXITY_LIMIT_INSNS)", [],
+            "the simulated walk processed {insns} instructions (limit 1000000); the kernel's `processed N insns` can be lower: it also prunes a path that reaches a state it has already checked (is_state_visited), which the simulator does not model";
         /// `BPF_PROG_LOAD`: a program was verified and loaded, holding the maps it uses.
         ProgLoaded { pid: Pid, prog_type: ProgType, name: String, insns: usize, id: u32, fd: Fd, used: Vec<u32> } = 43, Alloc,
             "bpf_prog_load/bpf_check/resolve_pseudo_ldimm64/bpf_map_inc", [Focus::Fd { pid: *pid, fd: *fd }],

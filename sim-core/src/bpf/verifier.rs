@@ -43,11 +43,55 @@ pub const KFUNCS: &[(&str, u32, &[&str])] = &[
     ("tcp_reno_cong_avoid", 114212, &["struct_ops"]),
 ];
 
+/// One thing the verifier's walk reports, as data: which of them are the
+/// kernel's own log lines is in the type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogLine {
+    /// An instruction the walk checked, in the kernel log's format
+    /// (`4: (85) call bpf_skb_load_bytes#26`, [`super::disasm`]); the
+    /// kernel's log line adds the registers the instruction changed.
+    Insn {
+        /// Its index.
+        at: usize,
+        /// `print_bpf_insn`'s text.
+        text: String,
+    },
+    /// The simulator's account of a step of its walk (a loop's backward
+    /// jump and what it knows there): not a line of the kernel's log.
+    Walk(String),
+    /// How many instructions the simulator's walk processed. The kernel's
+    /// `processed N insns` can be lower: it also stops a path that reaches
+    /// an instruction in a state it has already checked
+    /// (`is_state_visited`), which the simulator does not model.
+    Processed(usize),
+    /// The message the kernel's log (or libbpf) gives for the refusal.
+    Error(String),
+}
+
+impl LogLine {
+    /// The text, for tests and the command line.
+    pub fn text(&self) -> String {
+        match self {
+            LogLine::Insn { at, text } => format!("{at}: {text}"),
+            LogLine::Walk(s) | LogLine::Error(s) => s.clone(),
+            LogLine::Processed(n) => format!("processed {n} insns"),
+        }
+    }
+}
+
+/// A call instruction as the kernel's verifier log prints it (its copy of
+/// disasm.c; a kfunc by its BTF name, `disasm_kfunc_name`).
+fn call_line(insns: &[[u8; 8]], i: usize, kfunc: Option<&str>) -> LogLine {
+    let name = |_: &[u8; 8]| kfunc.map(str::to_string);
+    let cbs = super::disasm::Cbs { call: &name, imm: &|_, _, _| None };
+    LogLine::Insn { at: i, text: super::disasm::insn_text(insns, i, super::disasm::Dialect::Linux618, &cbs) }
+}
+
 /// The verifier's verdict on a program.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
-    /// The log, line by line, as `bpftool prog load -d` would print it.
-    pub log: Vec<String>,
+    /// What the walk reported, in order ([`LogLine`]).
+    pub log: Vec<LogLine>,
     /// Why it was refused, if it was.
     pub error: Option<VerifierError>,
     /// Which instructions a path reached (`insn_aux_data[i].seen`); the
@@ -99,9 +143,9 @@ pub fn verify(prog: &ProgDef) -> Verdict {
 pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
     let mut log = Vec::new();
     let n = prog.insns.len();
-    let fail = |log: Vec<String>, errno: Errno, message: String| {
+    let fail = |log: Vec<LogLine>, errno: Errno, message: String| {
         let mut log = log;
-        log.push(message.clone());
+        log.push(LogLine::Error(message.clone()));
         Verdict {
             log,
             error: Some(VerifierError { errno, message }),
@@ -150,8 +194,8 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
                 // bpf_core_field_exists() test, is never looked at.
                 0 => {
                     has_tail_call |= imm == 12;
-                    if let Some(name) = helper_name(imm) {
-                        log.push(format!("{i}: (85) call {name}#{imm}"));
+                    if helper_name(imm).is_some() {
+                        log.push(call_line(&prog.insns, i, None));
                     }
                 }
                 2 => {
@@ -159,7 +203,11 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
                     let Some((_, id, hooks)) = KFUNCS.iter().find(|(k, _, _)| *k == name) else {
                         return fail(log, Errno::ESRCH, format!("libbpf: extern (func ksym) '{name}': not found in kernel or module BTFs"));
                     };
-                    log.push(format!("{i}: (85) call {name}#{id}"));
+                    // The call as libbpf left it: src_reg BPF_PSEUDO_KFUNC_CALL, imm the BTF id.
+                    let mut call = prog.insns.clone();
+                    call[i][1] = (call[i][1] & 0x0f) | 0x20;
+                    call[i][4..8].copy_from_slice(&(*id as i32).to_le_bytes());
+                    log.push(call_line(&call, i, Some(&name)));
                     if !hooks.contains(&prog.prog_type.name()) {
                         return fail(log, Errno::EACCES, format!("calling kernel function {name} is not allowed"));
                     }
@@ -197,7 +245,7 @@ pub fn verify_with(prog: &ProgDef, rdonly: &[Rdonly]) -> Verdict {
     log.extend(walked);
     match explored {
         Ok(processed) => {
-            log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
+            log.push(LogLine::Processed(processed));
             depths.sort_unstable();
             Verdict { log, error: None, seen, subprog_depths: depths, has_tail_call, ctx_loads }
         }
@@ -337,7 +385,7 @@ impl PathState {
 pub(super) fn explore(
     prog: &ProgDef,
     rdonly: &[Rdonly],
-    log: &mut Vec<String>,
+    log: &mut Vec<LogLine>,
     seen: &mut [bool],
     found: &mut Found,
 ) -> Result<usize, VerifierError> {
@@ -405,7 +453,7 @@ pub(super) fn explore(
             processed += 1;
             seen[pc] = true;
             if processed > COMPLEXITY_LIMIT_INSNS {
-                log.push(format!("processed {processed} insns (limit {COMPLEXITY_LIMIT_INSNS})"));
+                log.push(LogLine::Processed(processed));
                 return Err(VerifierError {
                     errno: Errno::E2BIG,
                     message: format!("BPF program is too large. Processed {processed} insn"),
@@ -621,7 +669,7 @@ pub(super) fn explore(
                                         Val::Known(v) => format!("{}", v as i64),
                                         other => format!("{other:?}"),
                                     };
-                                    log.push(format!("{pc}: backward jump to {target}: r{dst} = {v} is known, {what}"));
+                                    log.push(LogLine::Walk(format!("{pc}: backward jump to {target}: r{dst} = {v} is known, {what}")));
                                 }
                                 if taken {
                                     next = target;
@@ -636,12 +684,12 @@ pub(super) fn explore(
                                         _ => format!("r{r} is not known"),
                                     };
                                     let other = if op & 8 != 0 { format!(", {}", show(src, st.regs[src])) } else { String::new() };
-                                    log.push(format!(
+                                    log.push(LogLine::Walk(format!(
                                         "{pc}: backward jump to {target}: {}{other}: both the next iteration and the exit are followed",
                                         show(dst, st.regs[dst])
-                                    ));
+                                    )));
                                     if loop_lines == 12 {
-                                        log.push("... (and so on at every iteration; the log is cut here)".into());
+                                        log.push(LogLine::Walk("... (and so on at every iteration; the account stops here)".into()));
                                     }
                                 }
                                 match ways {

@@ -58,7 +58,7 @@ pub fn narration(p: &super::AtStep) -> Html {
                 </p>
             }
             <div class="event" aria-live={(!p.brief).then_some("polite")} aria-atomic="true">
-                <p id={if p.brief { "event-text-2" } else { "event-text" }} class={classes!("event-text", format!("kind-{}", event.kind().name()))}>{ text }</p>
+                <p id={if p.brief { "event-text-2" } else { "event-text" }} class={classes!("event-text", format!("kind-{}", event.kind().name()), text.starts_with("$ ").then_some("transcript"))}>{ text }</p>
                 if !mechanism.is_empty() {
                     <p class="mechanism">{"models: "}<code id={if p.brief { "mechanism-2" } else { "mechanism" }}>{ mechanism }</code></p>
                 }
