@@ -858,10 +858,7 @@ const JITED_GAPS: &[(&str, &str)] = &[];
 
 /// Programs the simulator's JIT model gives no size (`bytes_jited`), with
 /// the reason (same rule as [`XLATED_GAPS`]).
-const UNSIZED: &[(&str, &str)] = &[(
-    "prog_array.o/entry",
-    "a tail call: the x86-64 JIT's emit_bpf_tail_call_direct and the tail-call counter in the prologue are not modelled",
-)];
+const UNSIZED: &[(&str, &str)] = &[];
 
 /// Programs whose `bpftool prog dump xlated` the simulator does not yet
 /// write as bpftool does, with the reason (same rule as [`XLATED_GAPS`]).

@@ -651,7 +651,7 @@ impl Ctx<'_> {
             let inner = |m: u32| maps.get(&m).and_then(|k| k.inner.first().copied());
             let mut xlated = super::fixups::misc_fixups(&live, |m| maps.get(&m).map(|k| &k.def), inner, &mut edits);
             let kfunc = |id: i32| KFUNCS.iter().find(|(_, k, _)| *k as i32 == id).map(|(n, _, _)| *n);
-            let unknown = super::fixups::fixup_call_imms(&mut xlated, p.prog_type, |m| maps.get(&m).map(|k| k.def.kind), inner, kfunc)
+            let unknown = super::fixups::fixup_call_imms(&mut xlated, p.prog_type, |m| maps.get(&m).map(|k| &k.def), inner, kfunc)
                 .err()
                 .map(|e| e.to_string());
             // Each function with its own stack depth and private stack
@@ -917,7 +917,7 @@ impl Ctx<'_> {
 /// name, `bpf_prog_TAG_NAME`: the main program's tag, and for each other
 /// function the tag of its own instructions as `jit_subprogs` copies them
 /// (`bpf_prog_calc_tag(func[i])`, with each bpf-to-bpf call's `off` the
-/// callee's index and its imm 1, and a tail call `BPF_TAIL_CALL`).
+/// callee's index and its imm 1, a tail call as `BPF_TAIL_CALL`).
 fn xlated_dump(obj: &BpfObject, linked: &Linked, loaded: &[[u8; 8]], insns: Vec<[u8; 8]>, edits: &[super::fixups::Edit], unknown: Option<String>, tag: [u8; 8]) -> XlatedDump {
     let own = obj.programs.iter().find(|q| q.name == linked.prog.name && q.section == linked.prog.section);
     let info = own.map(|q| obj.btf_info(q, linked)).unwrap_or_default();
@@ -933,7 +933,9 @@ fn xlated_dump(obj: &BpfObject, linked: &Linked, loaded: &[[u8; 8]], insns: Vec<
     }
     super::fixups::adjust_func_starts(&mut funcs, edits, loaded.len());
     let mut dump = XlatedDump { insns, funcs: funcs.iter().map(|(at, (_, sig))| (*at, sig.clone())).collect(), syms: vec![], lines, unknown };
-    let jit_form = dump.dumped();
+    // As jit_subprogs sees it: the dump's call form, a tail call still BPF_TAIL_CALL.
+    let jit_form: Vec<[u8; 8]> =
+        dump.dumped().into_iter().zip(&dump.insns).map(|(d, x)| if x[0] == super::fixups::TAIL_CALL { *x } else { d }).collect();
     let hex = |t: [u8; 8]| t.iter().map(|b| format!("{b:02x}")).collect::<String>();
     for (k, (start, (name, _))) in funcs.iter().enumerate() {
         let end = funcs.get(k + 1).map_or(jit_form.len(), |(s, _)| *s);
@@ -949,9 +951,6 @@ fn xlated_dump(obj: &BpfObject, linked: &Linked, loaded: &[[u8; 8]], insns: Vec<
                         let callee = i32::from_le_bytes([i[4], i[5], i[6], i[7]]) as i16;
                         i[2..4].copy_from_slice(&callee.to_le_bytes());
                         i[4..8].copy_from_slice(&1i32.to_le_bytes());
-                    } else if i[0] == 0x85 && i[1] >> 4 == 0 && i32::from_le_bytes([i[4], i[5], i[6], i[7]]) == 12 {
-                        i[0] = 0xf5;
-                        i[4..8].fill(0);
                     }
                     i
                 })

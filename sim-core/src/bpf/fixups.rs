@@ -264,6 +264,8 @@ fn gen_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Reg {
     Map(u32),
+    /// A constant (`mov` of an imm, `ld_imm64` of a number).
+    Const(u64),
     Other,
 }
 
@@ -331,11 +333,40 @@ fn lookup_maps(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>) -> Vec<(us
 /// [`lookup_maps`] for calls of any of `helpers` (`record_func_map` runs
 /// for each map helper): the call and its map.
 fn map_calls(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>, helpers: &[i32]) -> Vec<(usize, u32)> {
+    let (at, poisoned) = flow(insns, inner, helpers);
+    (0..insns.len())
+        .filter(|&i| insns[i][0] == 0x85 && insns[i][1] == 0 && helpers.contains(&imm(&insns[i])))
+        .filter(|&i| !poisoned[i])
+        .filter_map(|i| match at[i]?[1] {
+            Reg::Map(id) => Some((i, id)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Each `bpf_tail_call` (`call 12`) with its prog array and key when the
+/// same on every path and the key a constant (`record_func_map`,
+/// `record_func_key`: r2 and r3).
+fn tail_calls(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>) -> Vec<(usize, Option<(u32, u64)>)> {
+    let (at, _) = flow(insns, inner, &[]);
+    (0..insns.len())
+        .filter(|&i| insns[i][0] == 0x85 && insns[i][1] == 0 && imm(&insns[i]) == 12)
+        .map(|i| match at[i].map(|r| (r[2], r[3])) {
+            Some((Reg::Map(m), Reg::Const(k))) => (i, Some((m, k))),
+            _ => (i, None),
+        })
+        .collect()
+}
+
+/// The forward data flow of [`map_calls`]: what each register holds at
+/// each instruction (None where no path reaches it), and which calls of
+/// `helpers` saw something other than a map in r1.
+fn flow(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>, helpers: &[i32]) -> (Vec<Option<[Reg; 11]>>, Vec<bool>) {
     let n = insns.len();
     let mut at: Vec<Option<[Reg; 11]>> = vec![None; n];
     let mut poisoned = vec![false; n];
     if n == 0 {
-        return Vec::new();
+        return (at, poisoned);
     }
     at[0] = Some([Reg::Other; 11]);
     let mut work = vec![0usize];
@@ -350,10 +381,17 @@ fn map_calls(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>, helpers: &[i
             0x18 => {
                 let id = imm(&insns[i]) as u32;
                 if dst < 11 {
-                    regs[dst] = if src == 1 { Reg::Map(id) } else { Reg::Other };
+                    let hi = insns.get(i + 1).map_or(0, imm) as u32;
+                    regs[dst] = match src {
+                        1 => Reg::Map(id),
+                        0 => Reg::Const(u64::from(hi) << 32 | u64::from(id)),
+                        _ => Reg::Other,
+                    };
                 }
                 next = i + 2;
             }
+            0xb7 if dst < 11 => regs[dst] = Reg::Const(imm(&insns[i]) as i64 as u64),
+            0xb4 if dst < 11 => regs[dst] = Reg::Const(u64::from(imm(&insns[i]) as u32)),
             0xbf if src < 11 && dst < 11 => regs[dst] = regs[src],
             // A bpf-to-bpf call: the callee starts with the caller's r1-r5.
             0x85 if src == 1 => {
@@ -398,14 +436,7 @@ fn map_calls(insns: &[[u8; 8]], inner: &dyn Fn(u32) -> Option<u32>, helpers: &[i
             flow_into(&mut at, &mut work, next, regs);
         }
     }
-    (0..n)
-        .filter(|&i| insns[i][0] == 0x85 && insns[i][1] == 0 && helpers.contains(&imm(&insns[i])))
-        .filter(|&i| !poisoned[i])
-        .filter_map(|i| match at[i]?[1] {
-            Reg::Map(id) => Some((i, id)),
-            Reg::Other => None,
-        })
-        .collect()
+    (at, poisoned)
 }
 
 /// Replaces instruction `pos` with `block`, moving the jumps that cross
@@ -651,6 +682,9 @@ pub fn misc_fixups<'a>(
     out
 }
 
+/// `BPF_JMP | BPF_TAIL_CALL`, the verifier's own opcode for a tail call.
+pub const TAIL_CALL: u8 = 0xf5;
+
 /// Why a call's target is not known to the model: the function the kernel
 /// would call is not in sim-core/data/kallsyms.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -666,22 +700,38 @@ pub struct UnknownTarget {
 /// imm becomes its function's offset from `__bpf_call_base`
 /// ([`super::kallsyms`]): a map helper whose map is known calls the map
 /// type's operation, any other the program type's prototype's function.
-/// `bpf_tail_call` keeps its id (the kernel makes it `BPF_TAIL_CALL`, which
-/// `bpf_insn_prepare_dump` shows as `call 12` again). A kfunc call (src 2)
+/// A kfunc call (src 2)
 /// gets its function's offset, `kfunc(btf_id)` naming it. The length does
 /// not change.
-pub fn fixup_call_imms(
+pub fn fixup_call_imms<'a>(
     insns: &mut [[u8; 8]],
     prog_type: ProgType,
-    map_type: impl Fn(u32) -> Option<MapType>,
+    map: impl Fn(u32) -> Option<&'a MapDef>,
     inner: impl Fn(u32) -> Option<u32>,
     kfunc: impl Fn(i32) -> Option<&'static str>,
 ) -> Result<(), UnknownTarget> {
+    let map_type = |m: u32| map(m).map(|d| d.kind);
     let maps = map_calls(insns, &inner, super::kallsyms::MAP_HELPERS);
+    // bpf_tail_call becomes BPF_TAIL_CALL: with a poke descriptor (imm its
+    // index + 1) when the prog array and a key below its max_entries are
+    // known on every path (the JIT then jumps straight to the slot's
+    // program, emit_bpf_tail_call_direct), else imm 0.
+    let mut pokes = 0i32;
+    for (at, known) in tail_calls(insns, &inner) {
+        let direct = known.is_some_and(|(m, k)| map(m).is_some_and(|d| k < u64::from(d.max_entries)));
+        insns[at][0] = TAIL_CALL;
+        let poke = if direct {
+            pokes += 1;
+            pokes
+        } else {
+            0
+        };
+        insns[at][4..8].copy_from_slice(&poke.to_le_bytes());
+    }
     let htab_lookup = super::kallsyms::offset("__htab_map_lookup_elem").unwrap_or(0);
     for (i, ins) in insns.iter_mut().enumerate() {
         let (op, src, id) = (ins[0], ins[1] >> 4, imm(ins));
-        if op != 0x85 || (src != 0 && src != 2) || (src == 0 && (id == 12 || id == htab_lookup)) {
+        if op != 0x85 || (src != 0 && src != 2) || (src == 0 && id == htab_lookup) {
             continue;
         }
         let target = if src == 2 {

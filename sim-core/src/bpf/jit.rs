@@ -17,6 +17,12 @@
 //! `do_jit` emits it: no `sub rsp`, the frame pointer in r9 (`emit_priv_frame_ptr`), and r9 saved
 //! around every call. The port assumes no arena (`aux->arena`) and no exception boundary
 //! (`bpf_throw`).
+//!
+//! A tail call the verifier made direct (`BPF_TAIL_CALL` with a poke descriptor: its prog array
+//! and key known) is `emit_bpf_tail_call_direct`, with the tail-call counter in the prologue of
+//! every function that can reach one (`emit_prologue_tail_call`, and `LOAD_TAIL_CALL_CNT_PTR`
+//! before each bpf-to-bpf call); an indirect one is not sized (its jump's form depends on the
+//! CPU's retpoline mitigation).
 
 use super::types::ProgType;
 
@@ -194,6 +200,11 @@ struct Jit<'a> {
     private_stack: bool,
     /// This is one function of a program with bpf-to-bpf calls (`func[i]` of `jit_subprogs`).
     in_subprogs: bool,
+    /// `bpf_is_subprog`: a function other than the main program's.
+    is_subprog: bool,
+    /// `aux->tail_call_reachable`: the function makes a tail call, or calls one that does
+    /// (`check_max_stack_depth_subprog`); the tail-call counter lives in its frame.
+    tail_call_reachable: bool,
 }
 
 impl Jit<'_> {
@@ -410,14 +421,20 @@ impl Jit<'_> {
                 0x85 => match (src, off, imm) {
                     (0, _, 12) => return Err("tail call (bpf_tail_call)"),
                     // jit_subprogs JITs each function on its own; a call of another is emit_call.
-                    (1, _, _) if self.in_subprogs => 5 + save_r9,
+                    // With a tail-call counter, LOAD_TAIL_CALL_CNT_PTR first (7 bytes).
+                    (1, _, _) if self.in_subprogs => 5 + save_r9 + if self.tail_call_reachable { 7 } else { 0 },
                     (1, _, _) => return Err("bpf-to-bpf call"),
                     (2, o, _) if o != 0 => return Err("kfunc with a BTF fd (module kfunc)"),
                     (0 | 2, _, 0) => return Err("call with imm 0 (the JIT returns -EINVAL)"),
                     (0 | 2, _, _) => 5 + save_r9, // emit_call: call rel32
                     _ => return Err("call with an unknown src_reg"),
                 },
-                0xf5 => return Err("tail call (bpf_tail_call)"),
+                // emit_bpf_tail_call_direct: mov rax, [rbp - tcc_ptr_off] (7), cmp qword [rax],
+                // MAX_TAIL_CALL_CNT (4), jae out (2), jmp to the bypass (5, patched to the target),
+                // add qword [rax], 1 (4), the callee-saved pops, pop rax twice (2),
+                // add rsp, depth (7, with a stack), then the 5-byte nop the poke rewrites.
+                0xf5 if imm != 0 => 7 + 4 + 2 + 5 + 4 + callee_regs_len(self.callee) + 2 + if self.stack_depth != 0 { 7 } else { 0 } + 5,
+                0xf5 => return Err("indirect tail call: emit_indirect_jump's form depends on the CPU's retpoline mitigation"),
                 0xe5 => return Err("may_goto (BPF_JCOND)"),
                 0x95 if *seen_exit => return self.emit_jmp(*i, self.cleanup_addr - self.addrs[*i], padding),
                 0x95 => {
@@ -452,7 +469,14 @@ impl Jit<'_> {
         } else {
             0
         };
-        let mut proglen = 5 + 3 + 1 + 3 + frame + callee_regs_len(self.callee);
+        // emit_prologue_tail_call: cmp rax, MAX_TAIL_CALL_CNT; ja; push rax; mov rax, rsp; jmp;
+        // push rax; push rax (14) in the main program, push rax twice (2) in a subprogram.
+        let tail = match (self.tail_call_reachable, self.is_subprog) {
+            (false, _) => 0,
+            (true, false) => 14,
+            (true, true) => 2,
+        };
+        let mut proglen = 5 + 3 + 1 + 3 + frame + tail + callee_regs_len(self.callee);
         self.addrs[0] = proglen;
         let (mut seen_exit, mut i) = (false, 1);
         while i <= self.insns.len() {
@@ -488,7 +512,20 @@ impl Jit<'_> {
 /// JIT refuses (tail calls, bpf-to-bpf calls, module kfuncs, arena, LDSX, may_goto, ...), or the
 /// whole program when it is empty or its size does not converge in 20 passes.
 pub fn jited_len(insns: &[[u8; 8]], stack_depth: u32, private_stack: bool) -> Result<u32, JitError> {
-    jit_one(insns, stack_depth, private_stack, false)
+    jit_one(insns, stack_depth, private_stack, Role { in_subprogs: false, is_subprog: false, tail_call_reachable: has_tail_call(insns) })
+}
+
+/// A `BPF_TAIL_CALL` (or a tail call as a dump shows it, `call 12`) among `insns`.
+fn has_tail_call(insns: &[[u8; 8]]) -> bool {
+    insns.iter().any(|b| b[0] == 0xf5 || (b[0] == 0x85 && b[1] >> 4 == 0 && b[4..8] == 12i32.to_le_bytes()))
+}
+
+/// Where a function sits in its program, for [`jit_one`].
+#[derive(Clone, Copy)]
+struct Role {
+    in_subprogs: bool,
+    is_subprog: bool,
+    tail_call_reachable: bool,
 }
 
 /// The first instruction of each function of `insns`: the main program (0) and every target of a
@@ -527,11 +564,27 @@ pub fn jited_len_funcs(insns: &[[u8; 8]], funcs: &[(u32, bool)]) -> Result<u32, 
     if starts.len() != funcs.len() || starts.last().is_some_and(|s| *s >= insns.len()) {
         return Err(whole("functions and stack depths do not match"));
     }
+    let body = |k: usize| insns.get(starts[k]..starts.get(k + 1).copied().unwrap_or(insns.len())).unwrap_or_default();
+    // tail_call_reachable: a function with a tail call, and every function that calls one
+    // (check_max_stack_depth_subprog marks the frames on the way down to it).
+    let mut reach: Vec<bool> = (0..starts.len()).map(|k| has_tail_call(body(k))).collect();
+    for _ in 0..starts.len() {
+        for k in 0..starts.len() {
+            let calls = body(k).iter().enumerate().filter(|(_, b)| b[0] == 0x85 && b[1] >> 4 == 1).filter_map(|(i, b)| {
+                let t = starts[k] as i64 + i as i64 + 1 + i64::from(i32::from_le_bytes([b[4], b[5], b[6], b[7]]));
+                starts.iter().position(|s| *s as i64 == t)
+            });
+            let any: Vec<usize> = calls.collect();
+            if any.iter().any(|c| reach[*c]) {
+                reach[k] = true;
+            }
+        }
+    }
     let mut total = 0u32;
     for (k, (start, (depth, private))) in starts.iter().zip(funcs).enumerate() {
-        let end = starts.get(k + 1).copied().unwrap_or(insns.len());
-        let f = insns.get(*start..end).unwrap_or_default();
-        let len = jit_one(f, *depth, *private, true).map_err(|JitError::Unsupported { at, opcode, what }| JitError::Unsupported {
+        let f = body(k);
+        let role = Role { in_subprogs: true, is_subprog: k > 0, tail_call_reachable: reach[k] };
+        let len = jit_one(f, *depth, *private, role).map_err(|JitError::Unsupported { at, opcode, what }| JitError::Unsupported {
             at: start + at,
             opcode,
             what,
@@ -541,7 +594,7 @@ pub fn jited_len_funcs(insns: &[[u8; 8]], funcs: &[(u32, bool)]) -> Result<u32, 
     Ok(total)
 }
 
-fn jit_one(insns: &[[u8; 8]], stack_depth: u32, private_stack: bool, in_subprogs: bool) -> Result<u32, JitError> {
+fn jit_one(insns: &[[u8; 8]], stack_depth: u32, private_stack: bool, role: Role) -> Result<u32, JitError> {
     let n = insns.len();
     let whole = |what| JitError::Unsupported { at: n, opcode: 0, what };
     if n == 0 {
@@ -554,7 +607,9 @@ fn jit_one(insns: &[[u8; 8]], stack_depth: u32, private_stack: bool, in_subprogs
         callee: detect_reg_usage(insns),
         stack_depth,
         private_stack,
-        in_subprogs,
+        in_subprogs: role.in_subprogs,
+        is_subprog: role.is_subprog,
+        tail_call_reachable: role.tail_call_reachable,
     };
     let (mut oldproglen, mut image, mut padding, mut pass) = (0, false, false, 0);
     while pass < MAX_PASSES || image {
@@ -943,5 +998,19 @@ mod tests {
                 .collect();
             let _ = jited_len(&prog, (next() % 600) as u32, false);
         }
+    }
+
+    /// prog_array.o's `entry` (r2 = the prog array, r3 = 1, tail call, r0 = 1, exit): a tail
+    /// call whose map and key are known is emit_bpf_tail_call_direct, and the prologue keeps the
+    /// tail-call counter (emit_prologue_tail_call). The reference kernel: `jited 81B`.
+    #[test]
+    fn a_direct_tail_call_is_sized_as_the_kernel_jits_it() {
+        let mut map = [0u8; 8];
+        map[0] = 0x18;
+        map[1] = 0x12;
+        let prog = [map, [0; 8], ins(0xb7, 3, 0, 0, 1), ins(0xf5, 0, 0, 0, 1), ins(0xb7, 0, 0, 0, 1), EXIT];
+        assert_eq!(jited_len(&prog, 0, false), Ok(81));
+        let indirect = [map, [0; 8], ins(0xb7, 3, 0, 0, 1), ins(0xf5, 0, 0, 0, 0), ins(0xb7, 0, 0, 0, 1), EXIT];
+        assert!(jited_len(&indirect, 0, false).is_err(), "the indirect form is not sized");
     }
 }

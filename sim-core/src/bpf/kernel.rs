@@ -39,9 +39,10 @@ pub struct KProg {
     /// Bytes of translated instructions: the program as the verifier
     /// leaves it ([`super::fixups::misc_fixups`]).
     pub xlated: usize,
-    /// Bytes of the x86-64 JIT's image ([`super::jit::jited_len`]), or None
-    /// for a program whose image the simulator does not size (tail calls,
-    /// bpf-to-bpf calls).
+    /// Bytes of the x86-64 JIT's image ([`super::jit::jited_len_funcs`]), or
+    /// None for a program whose image the simulator does not size (a tail
+    /// call whose prog array or key the verifier does not know, arena,
+    /// module kfuncs: see [`super::jit::JitError`]).
     pub jited: Option<u32>,
     /// Seconds after the simulated machine's boot the program was loaded
     /// ([`SIM_BOOT`]).
@@ -235,6 +236,11 @@ impl XlatedDump {
     pub fn dumped(&self) -> Vec<[u8; 8]> {
         let mut out = self.insns.clone();
         for (i, ins) in out.iter_mut().enumerate() {
+            // bpf_insn_prepare_dump: BPF_TAIL_CALL is shown as the helper call.
+            if ins[0] == super::fixups::TAIL_CALL {
+                ins[0] = 0x85;
+                ins[4..8].copy_from_slice(&12i32.to_le_bytes());
+            }
             if ins[0] == 0x85 && ins[1] >> 4 == 1 {
                 let rel = i32::from_le_bytes([ins[4], ins[5], ins[6], ins[7]]);
                 let callee = self.func_at(i as i64 + 1 + i64::from(rel)).unwrap_or(0) as i32;
