@@ -41,6 +41,7 @@ pub const FIXTURES: &[(&str, &[u8])] = &[
     ("bpf/sockops_loop_unbounded.o", include_bytes!("../../fixtures/bpf/sockops_loop_unbounded.o")),
     ("bpf/struct_ops_ca.o", include_bytes!("../../fixtures/bpf/struct_ops_ca.o")),
     ("bpf/corpus/global_counter.o", include_bytes!("../../fixtures/bpf/corpus/global_counter.o")),
+    ("bpf/corpus/global_data.o", include_bytes!("../../fixtures/bpf/corpus/global_data.o")),
 ];
 
 /// The bytes of fixture `name`.

@@ -793,6 +793,13 @@ fn global_variables_lesson_matches_the_real_kernel() {
     let (ok_ro, out_ro) = sh(&format!("bpftool map update pinned {maps}/global_c_rodata key 0 0 0 0 value 9 0 0 0"));
     let second = run(1);
     let _ = std::fs::remove_file(&pkt);
+    // The lesson's last program: the branch behind the frozen filter_pid is gone.
+    let gd = format!("/sys/fs/bpf/sim-gd-{}", std::process::id());
+    let _gd_pin = Pins(vec![gd.clone()]);
+    let (ok_gd, out_gd) = sh(&format!("bpftool prog load {} {gd}", sim_tests::root().join("fixtures/bpf/corpus/global_data.o").display()));
+    assert!(ok_gd, "{out_gd}");
+    let gd_xlated = sh(&format!("bpftool prog dump xlated pinned {gd}")).1;
+    let gd_show = sh(&format!("bpftool prog show pinned {gd}")).1;
 
     // The simulator, through the lesson itself.
     let r = scenarios::open::builtin("bpf-global-variables").expect("the lesson runs");
@@ -808,6 +815,8 @@ fn global_variables_lesson_matches_the_real_kernel() {
     assert_eq!((first, second), (retval(3), retval(7)), "the runs' return values");
     assert!(norm_maps(&text(2)).contains(&norm_maps(xlated.trim_end())), "bpftool prog dump xlated prints\n{xlated}\nthe simulator:\n{}", text(2));
     assert!(text(4).contains(dump.trim()), "bpftool map dump prints\n{dump}\nthe simulator:\n{}", text(4));
+    assert!(norm_maps(&text(9)).contains(&norm_maps(gd_xlated.trim_end())), "bpftool prints\n{gd_xlated}\nthe simulator:\n{}", text(9));
+    assert!(gd_show.contains("xlated 128B"), "the lesson's answer, 128 bytes: {gd_show}");
     assert!(ok_bss && !ok_ro, "only the frozen map refuses the update");
     assert!(out_ro.contains("Error: update failed: Operation not permitted"), "{out_ro}");
     assert!(text(6).contains("Error: update failed: Operation not permitted"), "{}", text(6));

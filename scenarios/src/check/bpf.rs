@@ -71,6 +71,9 @@ crate::checks! {
             maps: Option<usize> = f.int("maps")?,
             /// The id of a map it must hold.
             map_id: Option<u32> = f.int("map_id")?,
+            /// Its size after the verifier's rewrites, in bytes (`bpftool prog
+            /// show`'s `xlated NB`: 8 per instruction slot).
+            xlated: Option<usize> = f.int("xlated")?,
         }
         eval {
             // With map_id, the program of that name that holds it (names may repeat).
@@ -86,6 +89,10 @@ crate::checks! {
                 if p.is_some() {
                     found += &format!(" using map {m}");
                 }
+            }
+            if let (Some(p), Some(x)) = (p, xlated) {
+                want += &format!(", xlated {x}B");
+                found += &format!(", xlated {}B", p.xlated);
             }
             (want.clone(), eq(found, want))
         };
