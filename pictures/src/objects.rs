@@ -83,10 +83,11 @@ impl BpfTables {
     /// The BPF view of `st`, the current event having freed `freed`.
     pub fn of(st: &State, freed: Vec<Freed>) -> BpfTables {
         let mut bpf = st.bpf.clone();
-        // The programs' instructions are not shown: not carried (a step
-        // compares and encodes what it hands over).
+        // The programs' instructions (as loaded and as dumped) are not
+        // shown: not carried (a step compares and encodes what it hands over).
         for p in bpf.progs.values_mut() {
             p.insns = Vec::new();
+            p.dump = Default::default();
         }
         BpfTables { bpf, fds: fd_holders(st), freed }
     }

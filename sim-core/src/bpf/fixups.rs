@@ -830,6 +830,37 @@ pub fn adjust_func_starts<T>(starts: &mut Vec<(usize, T)>, edits: &[Edit], mut l
 mod tests {
     use super::*;
 
+    /// `bpf_adj_linfo` and `bpf_adj_linfo_after_remove` on small cases: a
+    /// patch moves the records after it; a removal drops the records of
+    /// the removed instructions, except that the first live instruction
+    /// after them inherits the last one when it has none of its own.
+    #[test]
+    fn line_records_follow_the_verifiers_edits() {
+        let mut l = vec![(0, 'a'), (3, 'b')];
+        adjust_line_info(&mut l, &[Edit::Patch { pos: 1, len: 3 }], 5);
+        assert_eq!(l, [(0, 'a'), (5, 'b')]);
+        // Instructions 2 and 3 go; 4 has no record, so it takes 'b' (at 2).
+        let mut l = vec![(0, 'a'), (2, 'b'), (5, 'c')];
+        adjust_line_info(&mut l, &[Edit::Remove { off: 2, cnt: 2 }], 8);
+        assert_eq!(l, [(0, 'a'), (2, 'b'), (3, 'c')]);
+        // 4 has a record of its own: 'b' goes.
+        let mut l = vec![(0, 'a'), (2, 'b'), (4, 'c')];
+        adjust_line_info(&mut l, &[Edit::Remove { off: 2, cnt: 2 }], 8);
+        assert_eq!(l, [(0, 'a'), (2, 'c')]);
+        // The tail of the program goes: nothing inherits.
+        let mut l = vec![(0, 'a'), (6, 'b')];
+        adjust_line_info(&mut l, &[Edit::Remove { off: 6, cnt: 2 }], 8);
+        assert_eq!(l, [(0, 'a')]);
+        // A function wholly removed goes with its func_info; the next one moves back.
+        let mut f = vec![(0, 'm'), (4, 'f'), (6, 'g')];
+        adjust_func_starts(&mut f, &[Edit::Remove { off: 4, cnt: 2 }], 8);
+        assert_eq!(f, [(0, 'm'), (4, 'g')]);
+        // Only its front removed: it starts where the removal was.
+        let mut f = vec![(0, 'm'), (4, 'f')];
+        adjust_func_starts(&mut f, &[Edit::Remove { off: 4, cnt: 1 }], 8);
+        assert_eq!(f, [(0, 'm'), (4, 'f')]);
+    }
+
     /// llcstat's `ctx->sample_period`, the upper half of `addr` and a
     /// register: the perf_event context loads as 6.18 rewrites them
     /// (`bpftool prog dump xlated` of llcstat on the reference kernel
