@@ -747,6 +747,14 @@ pub fn fixup_call_imms<'a>(
     Ok(())
 }
 
+/// A patch's growth `by` for what sits past instruction `pos`: the same
+/// rule in `bpf_adj_linfo` and `adjust_subprog_starts`.
+fn shift_past<T>(v: &mut [(usize, T)], pos: usize, by: usize) {
+    for (at, _) in v.iter_mut().filter(|(at, _)| *at > pos) {
+        *at += by;
+    }
+}
+
 /// Line info records' instructions after the verifier's edits: for a
 /// patch, `bpf_adj_linfo` (records past the patched instruction move by
 /// the growth); for a removal, `bpf_adj_linfo_after_remove` (records of
@@ -759,11 +767,7 @@ pub fn adjust_line_info<T>(linfo: &mut Vec<(usize, T)>, edits: &[Edit], mut len:
         match *e {
             Edit::Patch { pos, len: n } => {
                 len += n - 1;
-                for (at, _) in linfo.iter_mut() {
-                    if *at > pos {
-                        *at += n - 1;
-                    }
-                }
+                shift_past(linfo, pos, n - 1);
             }
             Edit::Remove { off, cnt } => {
                 len -= cnt;
@@ -797,11 +801,7 @@ pub fn adjust_func_starts<T>(starts: &mut Vec<(usize, T)>, edits: &[Edit], mut l
         match *e {
             Edit::Patch { pos, len: n } => {
                 len += n - 1;
-                for (at, _) in starts.iter_mut() {
-                    if *at > pos {
-                        *at += n - 1;
-                    }
-                }
+                shift_past(starts, pos, n - 1);
             }
             Edit::Remove { off, cnt } => {
                 let start = |k: usize, s: &Vec<(usize, T)>| if k < s.len() { s[k].0 } else { len };
