@@ -193,6 +193,7 @@ fn frame_words(k: &FrameKind) -> String {
         FrameKind::Anon => "anonymous".into(),
         FrameKind::PageCache { path, index } => format!("page cache: {path} page {index}"),
         FrameKind::Zero => "the zero page".into(),
+        FrameKind::MapValues { map, index } => format!("values of BPF map {map}, page {index}"),
         FrameKind::PageTable { owner, .. } => format!("page table of process {owner}"),
     }
 }
@@ -234,6 +235,7 @@ pub fn memory_scene(st: &LinuxState, changed: &[Focus]) -> MemoryScene {
                         Backing::Anon => v.name.clone().unwrap_or_else(|| "anonymous".into()),
                         Backing::Special => v.name.clone().unwrap_or_else(|| "special".into()),
                         Backing::File { path, offset } => format!("{path} @ {offset:#x}"),
+                        Backing::Driver { path, .. } => path.clone(),
                     },
                     pages: (v.end - v.start).div_ceil(page),
                     present: here.len() as u64,

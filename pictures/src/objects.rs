@@ -89,6 +89,10 @@ impl BpfTables {
             p.insns = Vec::new();
             p.dump = Default::default();
         }
+        // A paged array's values are read from its frames once, here.
+        for m in bpf.maps.values_mut().filter(|m| !m.pages.is_empty()) {
+            m.entries = m.contents(&st.linux);
+        }
         BpfTables { bpf, fds: fd_holders(st), freed }
     }
 

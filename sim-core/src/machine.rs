@@ -385,7 +385,7 @@ impl linux::Sink for Journal<What, Delta, Focus> {
     /// Linux code reached through a personality that owns no files (the
     /// Windows one) released a file: its owner cannot see it from here.
     fn release(&mut self, _st: &mut LinuxState, _rt: &mut Runtime, file: linux::Released) -> linux::R<()> {
-        Err(Error::OrphanFile { pid: file.pid, fd: file.fd, inode: file.inode })
+        Err(Error::OrphanFile { pid: file.pid, by: file.by, inode: file.inode })
     }
 }
 

@@ -61,6 +61,12 @@ pub fn frame_refcounts(m: &Machine) -> Result<(), String> {
             }
             FrameKind::Anon => mapped.get(pfn).copied().unwrap_or(0),
             FrameKind::PageCache { .. } => mapped.get(pfn).copied().unwrap_or(0) + 1,
+            FrameKind::MapValues { map, .. } => {
+                if !st.bpf.maps.get(map).is_some_and(|m| m.pages.contains(pfn)) {
+                    return Err(format!("frame {pfn} holds values of map {map}, which does not own it"));
+                }
+                mapped.get(pfn).copied().unwrap_or(0) + 1
+            }
         };
         if f.refcount != want {
             return Err(format!("frame {pfn} ({:?}) has refcount {} but {} references", f.kind, f.refcount, want));

@@ -498,8 +498,7 @@ fn map_memory_use_matches_the_real_kernel() {
         let _ = sh(&format!("rm -f {dir}/m"));
         let kind_ = sim_core::bpf::MapType::from_name(kind).expect("a type the simulator has");
         let def = sim_core::bpf::MapDef { map_flags: flags, ..sim_core::bpf::MapDef::new("m", kind_, key, value, entries) };
-        let m =
-            sim_core::bpf::KMap { def, refcnt: 1, usercnt: 1, entries: Default::default(), frozen: false, inner: vec![], progs: vec![] };
+        let m = sim_core::bpf::KMap::new(def);
         assert_eq!(
             Some(sim_core::bpf::map_memlock(&m)),
             json_num(&shown, "bytes_memlock"),

@@ -52,7 +52,7 @@ crate::checks! {
             let what = format!("{name}[{key}] is {value}");
             let found = st.bpf.maps.values().find(|m| &m.def.name == name).map(|m| {
                 let k: Vec<u8> = key.to_le_bytes()[..m.def.key_size.min(8) as usize].to_vec();
-                m.entries.get(&k).map(|v| v.iter().take(8).rev().fold(0u64, |a, x| (a << 8) | u64::from(*x)))
+                m.value(&st.linux, &k).map(|v| v.iter().take(8).rev().fold(0u64, |a, x| (a << 8) | u64::from(*x)))
             });
             match found {
                 Some(Some(v)) => (what, eq(v.to_string(), value.to_string())),

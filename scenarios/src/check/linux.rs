@@ -194,7 +194,8 @@ crate::checks! {
             exists: bool = f.bool("exists")?.unwrap_or(true),
             /// Its rights, `rwx` style.
             prot: Option<Prot> = f.parsed("prot", Prot::parse, "a protection of the form rwx, r--, rw-")?,
-            /// `anon` or `file`.
+            /// `anon`, `file`, `special` (vDSO, vvar) or `driver` (pages a
+            /// file's mmap handler inserted: a BPF map's values).
             backing: Option<BackingName> = f.choice("backing")?,
             /// Its start.
             start: Option<u64> = f.u64("start")?,
@@ -221,6 +222,7 @@ crate::checks! {
                         Backing::Anon => " anon",
                         Backing::File { .. } => " file",
                         Backing::Special => " special",
+                        Backing::Driver { .. } => " driver",
                     };
                 }
                 if let Some(s) = start {

@@ -25,12 +25,12 @@ sim_core::choice! {
 
 sim_core::choice! {
     /// What a frame holds, as a `frames` check names it.
-    pub enum FrameKindName: "a frame kind" { Anon = "anon", PageTable = "page_table", PageCache = "page_cache", Zero = "zero" }
+    pub enum FrameKindName: "a frame kind" { Anon = "anon", PageTable = "page_table", PageCache = "page_cache", Zero = "zero", MapValues = "map_values" }
 }
 
 sim_core::choice! {
     /// What backs a mapping, as a `vma` check names it.
-    pub enum BackingName: "a backing" { Anon = "anon", File = "file", Special = "special" }
+    pub enum BackingName: "a backing" { Anon = "anon", File = "file", Special = "special", Driver = "driver" }
 }
 
 sim_core::choice! {
@@ -60,6 +60,7 @@ impl FrameKindName {
             FrameKindName::PageTable => matches!(k, FrameKind::PageTable { .. }),
             FrameKindName::PageCache => matches!(k, FrameKind::PageCache { .. }),
             FrameKindName::Zero => *k == FrameKind::Zero,
+            FrameKindName::MapValues => matches!(k, FrameKind::MapValues { .. }),
         }
     }
 }

@@ -287,7 +287,7 @@ impl Ctx<'_> {
             let id = next_id(self.h.bpf.last_map_id, |i| self.h.bpf.maps.contains_key(&i));
             self.bpf_update(|b| {
                 b.last_map_id = id;
-                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries: OrdMap::new(), frozen: false, inner: vec![], progs: vec![] });
+                b.maps.insert(id, KMap::new(def));
             });
             let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
             self.event(Ev::StructOpsMapCreated { pid, var: o.var.clone(), type_name: o.type_name.clone(), value, id, fd });
@@ -366,7 +366,7 @@ impl Ctx<'_> {
             Ok(m) => m,
             Err(failed) => return Ok(failed),
         };
-        self.event(Ev::MapDumped { id, text: self.h.bpf.map_dump(id) });
+        self.event(Ev::MapDumped { id, text: self.h.bpf.map_dump(self.linux, id) });
         self.k().do_exit(pid, 0)?;
         Ok(Outcome::Ok)
     }
@@ -431,19 +431,14 @@ impl Ctx<'_> {
             return fail(self, Errno::EPERM, "Error: update failed: Operation not permitted".into());
         }
         let index = le(key);
-        let full = !m.entries.contains_key(key) && m.entries.len() >= m.def.max_entries as usize;
+        let full = m.pages.is_empty() && !m.entries.contains_key(key) && m.entries.len() >= m.def.max_entries as usize;
         if (m.def.kind.is_array() && index >= u64::from(m.def.max_entries)) || full {
             return fail(self, Errno::E2BIG, "Error: update failed: Argument list too long".into());
         }
         if !matches!(m.def.kind, MapType::ARRAY | MapType::HASH | MapType::PERCPU_ARRAY | MapType::PERCPU_HASH | MapType::LRU_HASH) {
             return fail(self, Errno::EINVAL, format!("Error: this simulator updates array and hash maps, not {}", m.def.kind));
         }
-        let (k, v) = (key.to_vec(), value.to_vec());
-        self.bpf_update(|b| {
-            if let Some(m) = b.maps.get_mut(&id) {
-                m.entries.insert(k, v);
-            }
-        });
+        self.map_store(id, key, value);
         self.event(Ev::MapUpdated { pid, id, name: m.def.name.clone(), key: key.to_vec(), value: value.to_vec() });
         self.k().do_exit(pid, 0)?;
         Ok(Outcome::Ok)
@@ -561,7 +556,7 @@ impl Ctx<'_> {
                     if !m.frozen || m.def.map_flags & BPF_F_RDONLY_PROG == 0 {
                         return None;
                     }
-                    let value = m.entries.get(&vec![0; 4]).cloned().unwrap_or_else(|| vec![0; m.def.value_size as usize]);
+                    let value = m.value(self.linux, &[0; 4]).unwrap_or_else(|| vec![0; m.def.value_size as usize]);
                     Some(Rdonly { insn: *at, off: linked.value_offset(*at, kind)?, value })
                 })
                 .collect();
@@ -840,15 +835,25 @@ impl Ctx<'_> {
                 .into());
             }
             let id = next_id(self.h.bpf.last_map_id, |i| self.h.bpf.maps.contains_key(&i));
+            // array_map_alloc: an mmapable array's values in pages of
+            // their own (bpf_map_area_mmapable_alloc), zeroed.
+            let mut pages = Vec::new();
+            if array && m.map_flags & BPF_F_MMAPABLE != 0 {
+                let fmt = self.linux.format;
+                let bytes = u64::from(m.max_entries) * u64::from(m.value_size).div_ceil(8) * 8;
+                for index in 0..fmt.page_align(bytes) >> fmt.page_shift() {
+                    pages.push(self.k().frame_alloc(linux::FrameKind::MapValues { map: id, index })?);
+                }
+            }
             let def = m.clone();
             self.bpf_update(|b| {
                 b.last_map_id = id;
-                let entries = if array {
-                    (0..def.max_entries).map(|k| (k.to_le_bytes().to_vec(), vec![0; def.value_size as usize])).collect()
-                } else {
-                    OrdMap::new()
-                };
-                b.maps.insert(id, KMap { def, refcnt: 1, usercnt: 1, entries, frozen: false, inner: vec![], progs: vec![] });
+                let mut k = KMap::new(def);
+                if array && pages.is_empty() {
+                    k.entries = (0..k.def.max_entries).map(|i| (i.to_le_bytes().to_vec(), vec![0; k.def.value_size as usize])).collect();
+                }
+                k.pages = pages;
+                b.maps.insert(id, k);
             });
             let fd = self.bpf_fd(pid, BpfRef::Map(id))?;
             self.event(Ev::MapCreated {
@@ -867,10 +872,9 @@ impl Ctx<'_> {
             // BPF_MAP_FREEZE for .rodata and .kconfig.
             if let Some(int) = &m.internal {
                 let frozen = matches!(int.kind, InternalKind::Rodata | InternalKind::Kconfig);
-                let init = int.init.clone();
+                self.map_store(id, &0u32.to_le_bytes(), &int.init);
                 self.bpf_update(|b| {
                     if let Some(k) = b.maps.get_mut(&id) {
-                        k.entries.insert(0u32.to_le_bytes().to_vec(), init);
                         k.frozen = frozen;
                     }
                 });

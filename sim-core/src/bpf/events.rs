@@ -17,6 +17,14 @@ pub enum Why {
         /// Its process.
         pid: Pid,
     },
+    /// The last mapping of the object's file went (munmap or exit: the
+    /// VMA's `vm_file` reference, then the file's release).
+    Unmapped {
+        /// Where the mapping started.
+        start: u64,
+        /// Its process.
+        pid: Pid,
+    },
     /// The pin at this bpffs path was removed (`rm`).
     Unlinked(String),
     /// The value of this struct_ops map, which held its programs, went.
@@ -36,6 +44,7 @@ impl std::fmt::Display for Why {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Why::FdClosed { fd, pid } => write!(f, "fd {fd} of process {pid} closed"),
+            Why::Unmapped { start, pid } => write!(f, "the mapping at {start:#x} of process {pid} went"),
             Why::Unlinked(pin) => write!(f, "rm {pin}"),
             Why::StructOpsValue(id) => write!(f, "struct_ops map {id}'s value"),
             Why::UsedMaps(id) => write!(f, "program {id}'s used_maps"),
@@ -47,7 +56,7 @@ impl std::fmt::Display for Why {
 }
 
 crate::wire_enum! {
-    Why { FdClosed { fd, pid } = 0, Unlinked(pin) = 1, StructOpsValue(id) = 2, UsedMaps(id) = 3, LinkReleased(id) = 4, Unregistered(name) = 5, MapSlot(id) = 6 }
+    Why { FdClosed { fd, pid } = 0, Unlinked(pin) = 1, StructOpsValue(id) = 2, UsedMaps(id) = 3, LinkReleased(id) = 4, Unregistered(name) = 5, MapSlot(id) = 6, Unmapped { start, pid } = 7 }
 }
 
 /// How a process asked for an fd on `r`: by its id, or by the bpffs path
@@ -282,6 +291,15 @@ crate::events! {
         LinkCreated { pid: Pid, prog_fd: Fd, target: String, prog: u32, id: u32, fd: Fd } = 13, Alloc,
             "link_create/bpf_link_prime/bpf_link_settle", [Focus::Fd { pid: *pid, fd: *fd }],
             "bpf(BPF_LINK_CREATE, prog fd {prog_fd}, {target}): program {prog} is attached through link {id} (fd {fd}); the link holds a reference on the program, and the program stays attached as long as the link lives";
+        /// A process mapped a BPF map's values (`mmap` of the map's fd).
+        MapValuesMapped { pid: Pid, id: u32, name: String, start: u64, write: bool } = 64, Map,
+            "bpf_map_mmap/array_map_mmap", [Focus::Vma { pid: *pid, start: *start }],
+            "the values of map {id} ({name}) are now at {start:#x} in process {pid}: the same frames the program's loads and stores reach, so {}",
+            if *write {
+                "a load there reads what the program last stored, and a store there is what its next run reads: no system call either way"
+            } else {
+                "a load there reads what the program last stored; the mapping is read-only for good (bpf_map_mmap cleared VM_MAYWRITE, so mprotect cannot add PROT_WRITE)"
+            };
         /// bpftool failed at `step` (printing `detail`) and exited.
         BpftoolFailed { pid: Pid, step: FailStep, detail: String } = 14, Error, step.mechanism(), [Focus::Proc { pid: *pid }],
             "{detail}. bpftool exits with status 255; its fds close";

@@ -14,7 +14,16 @@ pub struct KMap {
     /// References from user space (fds, pins).
     pub usercnt: u32,
     /// Contents: key bytes to value bytes (an array map has every index).
+    /// Empty for a map whose values live in `pages`.
     pub entries: OrdMap<Vec<u8>, Vec<u8>>,
+    /// The frames holding the values of an array created with
+    /// `BPF_F_MMAPABLE` (`bpf_map_area_mmapable_alloc`: vmalloc'd pages, the
+    /// values page-aligned after the `struct bpf_array` header), which
+    /// `mmap` of the map's fd maps into a process: element `i` at byte
+    /// `i * elem_size`. Read and write them through [`KMap::value`],
+    /// [`KMap::contents`] and [`Ctx::map_store`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pages: Vec<Pfn>,
     /// `BPF_MAP_FREEZE` was called: user space can no longer write it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub frozen: bool,
@@ -25,6 +34,92 @@ pub struct KMap {
     /// array, the programs in its slots (it holds a reference on each).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub progs: Vec<u32>,
+}
+
+impl KMap {
+    /// A new map of `def`, its one reference and user reference the
+    /// creator's fd; empty (its values, if any, are added by the caller).
+    pub fn new(def: MapDef) -> KMap {
+        KMap { def, refcnt: 1, usercnt: 1, entries: OrdMap::new(), frozen: false, inner: vec![], progs: vec![], pages: vec![] }
+    }
+
+    /// `array->elem_size`: each value rounded up to 8 bytes.
+    fn elem_size(&self) -> u64 {
+        u64::from(self.def.value_size).div_ceil(8) * 8
+    }
+
+    /// Where value `index` of a paged array starts: its byte offset in
+    /// the values; `None` past `max_entries` or for a map without pages.
+    fn value_offset(&self, key: &[u8]) -> Option<u64> {
+        let index = u32::from_le_bytes(key.try_into().ok()?);
+        (!self.pages.is_empty() && index < self.def.max_entries).then(|| u64::from(index) * self.elem_size())
+    }
+
+    /// The pieces of `len` bytes at byte `off` of the values: (frame,
+    /// offset in it, length), a value straddling pages in two.
+    fn spans(&self, mem: &LinuxState, off: u64, len: usize) -> Vec<(Pfn, usize, usize)> {
+        let page = mem.format.page_size();
+        let mut out = Vec::new();
+        let (mut at, end) = (off, off + len as u64);
+        while at < end {
+            let Some(pfn) = self.pages.get((at / page) as usize) else { break };
+            let n = (page - at % page).min(end - at);
+            out.push((*pfn, (at % page) as usize, n as usize));
+            at += n;
+        }
+        out
+    }
+
+    /// The value at `key` (`map->ops->map_lookup_elem`), from the map's
+    /// pages or its entries.
+    pub fn value(&self, mem: &LinuxState, key: &[u8]) -> Option<Vec<u8>> {
+        if self.pages.is_empty() {
+            return self.entries.get(key).cloned();
+        }
+        let off = self.value_offset(key)?;
+        Some(self.spans(mem, off, self.def.value_size as usize).into_iter().flat_map(|(pfn, at, n)| mem.frame_bytes(pfn, at, n)).collect())
+    }
+
+    /// Every entry in key order, a paged array's read from its pages.
+    pub fn contents(&self, mem: &LinuxState) -> OrdMap<Vec<u8>, Vec<u8>> {
+        if self.pages.is_empty() {
+            return self.entries.clone();
+        }
+        (0..self.def.max_entries)
+            .filter_map(|i| {
+                let k = i.to_le_bytes().to_vec();
+                self.value(mem, &k).map(|v| (k, v))
+            })
+            .collect()
+    }
+}
+
+impl Ctx<'_> {
+    /// Writes `value` at `key` of map `id` (`map_update_elem` of an array
+    /// or hash): into its pages (a store the processes that map them see at
+    /// once) or its entries.
+    pub fn map_store(&mut self, id: u32, key: &[u8], value: &[u8]) {
+        let Some(m) = self.h.bpf.maps.get(&id) else { return };
+        match m.value_offset(key) {
+            Some(off) => {
+                let spans = m.spans(self.linux, off, value.len());
+                let mut at = 0;
+                for (pfn, o, n) in spans {
+                    self.k().phys_write(pfn, o, &value[at..at + n]);
+                    at += n;
+                }
+            }
+            None if !m.pages.is_empty() => {}
+            None => {
+                let (k, v) = (key.to_vec(), value.to_vec());
+                self.bpf_update(|b| {
+                    if let Some(m) = b.maps.get_mut(&id) {
+                        m.entries.insert(k, v);
+                    }
+                });
+            }
+        }
+    }
 }
 
 /// A program in the kernel (`struct bpf_prog`).
@@ -617,9 +712,9 @@ impl BpfState {
     /// `bpftool map dump`'s text for map `id`: a global-data map (its value
     /// described by BTF) by its variables, as `btf_dumper` prints a DATASEC;
     /// any other map as `key: .. value: ..` lines and the count.
-    pub fn map_dump(&self, id: u32) -> String {
+    pub fn map_dump(&self, mem: &LinuxState, id: u32) -> String {
         let Some(m) = self.maps.get(&id) else { return String::new() };
-        if let (Some(int), Some(value)) = (&m.def.internal, m.entries.get(0u32.to_le_bytes().as_slice())) {
+        if let (Some(int), Some(value)) = (&m.def.internal, m.value(mem, &0u32.to_le_bytes())) {
             let vars: Vec<String> = int
                 .vars
                 .iter()
@@ -643,8 +738,9 @@ impl BpfState {
                 vars.join(",")
             );
         }
-        let mut s: String = m.entries.iter().map(|(k, v)| format!("key: {}  value: {}\n", hex(k), hex(v))).collect();
-        s += &match m.entries.len() {
+        let entries = m.contents(mem);
+        let mut s: String = entries.iter().map(|(k, v)| format!("key: {}  value: {}\n", hex(k), hex(v))).collect();
+        s += &match entries.len() {
             1 => "Found 1 element".to_string(),
             n => format!("Found {n} elements"),
         };

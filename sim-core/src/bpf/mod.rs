@@ -10,6 +10,7 @@
 //! the memory is freed later (`bpf_map_free_deferred`). Ids are allocated
 //! cyclically from 1 (`idr_alloc_cyclic`), so a freed id is not reused soon.
 
+use crate::arch::Pfn;
 use crate::journal::ordmap::OrdMap;
 use crate::linux::{self, Error as SimError, Fd, Focus, LinuxState, Ofd, OfdId, OfdKind, Outcome, Pid, Released, Runtime};
 use object::read::elf::ElfFile64;
@@ -226,7 +227,11 @@ impl Ctx<'_> {
     /// for a map, the user reference) the file held.
     pub fn file_release(&mut self, file: Released) {
         let Some(r) = BpfRef::of_file(&OfdKind::Anon { inode: file.inode, id: file.id }) else { return };
-        self.bpf_put(r, matches!(r, BpfRef::Map(_)), events::Why::FdClosed { fd: file.fd, pid: file.pid });
+        let why = match file.by {
+            linux::Holder::Fd(fd) => events::Why::FdClosed { fd, pid: file.pid },
+            linux::Holder::Vma(start) => events::Why::Unmapped { start, pid: file.pid },
+        };
+        self.bpf_put(r, matches!(r, BpfRef::Map(_)), why);
     }
 }
 
@@ -234,7 +239,7 @@ crate::wire_struct! {
     MapDef { name, kind, key_size, value_size, max_entries, map_flags, pinning, btf_typed, internal, init_slots }
     Internal { section, kind, init, vars }
     DataVar { name, off, size, signed }
-    KMap { def, refcnt, usercnt, entries, frozen, inner, progs }
+    KMap { def, refcnt, usercnt, entries, frozen, inner, progs, pages }
     KProg { name, prog_type, map_ids, xlated, jited, load_time, tag, insns, dump, refcnt }
     XlatedDump { insns, funcs, syms, lines, unknown }
     BpfState { maps, progs, last_map_id, last_prog_id, pins, links, last_link_id, struct_ops }

@@ -3,7 +3,13 @@
 
 use super::R;
 use super::{BpfKind, BpfRef, Ctx, Libbpf};
-use crate::linux::{Fd, Outcome, Pid};
+use crate::linux::ops::PROT_FORM;
+use crate::linux::{Fd, Outcome, Pid, Prot};
+
+/// Whether a flag is at its default, true (serde's skip test).
+fn is_true(b: &bool) -> bool {
+    *b
+}
 
 /// Bytes as bpftool's command line takes them: numbers separated by spaces
 /// (decimal, or hex with 0x).
@@ -222,6 +228,29 @@ crate::operations! {
         pid Some(pid.0);
         describe format!("process {pid}: bpf(BPF_OBJ_PIN, fd {fd}, \"{path}\")");
         apply k.bpf_obj_pin(*pid, *fd, path);
+
+        /// `mmap(NULL, len, prot, MAP_SHARED, fd, 0)` by process `pid` on a
+        /// BPF map's fd: the map's values, mapped into the process.
+        BpfMapMmap = "bpf_map_mmap" {
+            /// The caller.
+            pid: Pid = Pid(f.need_int("pid")?),
+            /// Its fd on the map.
+            fd: Fd = Fd(f.need_int("fd")?),
+            /// Length in bytes (rounded up to pages); all the values when absent.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            len: Option<u64> = f.u64("len")?,
+            /// `rwx` with `-` for missing rights (`rw-` when absent).
+            prot: Prot = f.parsed("prot", Prot::parse, PROT_FORM)?.unwrap_or(Prot::RW),
+            /// MAP_SHARED (the default) or, with `false`, MAP_PRIVATE.
+            #[serde(skip_serializing_if = "is_true")]
+            shared: bool = f.bool("shared")?.unwrap_or(true),
+        }
+        pid Some(pid.0);
+        describe {
+            let len = len.map(|l| format!("{l:#x}")).unwrap_or_else(|| "<the values' size>".into());
+            format!("process {pid}: mmap(NULL, {len}, {prot}, {}, fd {fd}, 0)", if *shared { "MAP_SHARED" } else { "MAP_PRIVATE" })
+        };
+        apply k.bpf_map_mmap(*pid, *fd, *len, *prot, *shared);
 
         /// `bpf(BPF_LINK_CREATE, prog_fd, target)` by process `pid`: attaches the
         /// program through a new link, returned as an fd.

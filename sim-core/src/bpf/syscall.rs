@@ -52,6 +52,11 @@ impl Ctx<'_> {
                     return;
                 }
                 self.event(Ev::MapIdFreed { why, id, name: m.def.name.clone() });
+                // bpf_map_area_free: an mmapable array's pages go with it
+                // (no mapping is left: each held the map's file).
+                for pfn in &m.pages {
+                    self.k().frame_put(*pfn);
+                }
                 self.event(Ev::MapMemoryFreed { id, max_entries: m.def.max_entries, value_size: m.def.value_size });
                 let why = |id| if m.def.kind == MapType::STRUCT_OPS { Why::StructOpsValue(id) } else { Why::MapSlot(id) };
                 for p in &m.progs {
@@ -163,7 +168,7 @@ impl Ctx<'_> {
         let mut maps = super::vm::Maps::new();
         for m in &map_ids {
             if let Some(k) = self.h.bpf.maps.get(m) {
-                maps.insert(*m, (k.def.value_size as usize, k.def.max_entries as usize, k.def.kind.is_array(), k.entries.clone()));
+                maps.insert(*m, (k.def.value_size as usize, k.def.max_entries as usize, k.def.kind.is_array(), k.contents(self.linux)));
             }
         }
         let ids: BTreeMap<i32, u32> = map_ids.iter().map(|m| (*m as i32, *m)).collect();
@@ -182,20 +187,28 @@ impl Ctx<'_> {
                 .collect();
             self.event(Ev::TestRun { run, id, name: prog.name.clone(), executed: trace.len(), calls, tail: vm.tail_path.clone(), ret });
         }
-        let updated = vm.maps;
-        self.bpf_update(|b| {
-            for (mid, (_, _, _, entries)) in updated {
-                if let Some(k) = b.maps.get_mut(&mid) {
-                    k.entries = entries;
+        // The program's stores went to the maps' values themselves: a paged
+        // array's frames (seen at once through every mapping) or the entries.
+        for (mid, (_, _, _, entries)) in vm.maps {
+            let Some(k) = self.h.bpf.maps.get(&mid) else { continue };
+            if k.pages.is_empty() {
+                self.bpf_update(|b| {
+                    if let Some(k) = b.maps.get_mut(&mid) {
+                        k.entries = entries;
+                    }
+                });
+            } else {
+                for (key, value) in &entries {
+                    self.map_store(mid, key, value);
                 }
             }
-        });
+        }
         let maps: Vec<MapAfterRuns> = prog
             .map_ids
             .iter()
             .filter_map(|m| self.h.bpf.maps.get(m).map(|k| (m, k)))
             .map(|(m, k)| {
-                let nz = k.entries.iter().filter(|(_, v)| v.iter().any(|b| *b != 0)).map(|(key, v)| (key.clone(), v.clone())).collect();
+                let nz = k.contents(self.linux).into_iter().filter(|(_, v)| v.iter().any(|b| *b != 0)).collect();
                 (*m, k.def.name.clone(), nz)
             })
             .collect();
@@ -313,5 +326,70 @@ impl Ctx<'_> {
         let fd = self.bpf_fd(pid, BpfRef::Link(id))?;
         self.event(Ev::LinkCreated { pid, prog_fd, target, prog, id, fd });
         Ok(Outcome::Fd { fd })
+    }
+
+    /// `mmap(NULL, len, prot, MAP_SHARED, fd, 0)` by `pid` on the fd of a
+    /// BPF map (Linux 6.18): `do_mmap` refuses `PROT_EXEC` (anon_inodefs is
+    /// mounted noexec: `path_noexec` → EPERM) and a file without `mmap` (a
+    /// program or link: ENODEV); `bpf_map_mmap` refuses a map type without
+    /// `map_mmap` (ENOTSUPP), `MAP_PRIVATE` (EINVAL), and `PROT_WRITE` on a
+    /// frozen map (EPERM) or a `BPF_F_RDONLY_PROG` one (EACCES), and clears
+    /// `VM_MAYWRITE` on a read-only mapping; `array_map_mmap` refuses an
+    /// array without `BPF_F_MMAPABLE` or a length past its values (EINVAL),
+    /// then `remap_vmalloc_range` inserts the value pages. A process then
+    /// reads and writes the values with plain loads and stores, in the same
+    /// frames the program's instructions use. `len` defaults to the values'
+    /// page-aligned size.
+    pub fn bpf_map_mmap(&mut self, pid: Pid, fd: Fd, len: Option<u64>, prot: linux::Prot, shared: bool) -> R<Outcome> {
+        use linux::Errno;
+        let Some(entry) = self.linux.get_proc(pid)?.fds.get(&fd).cloned() else {
+            return Ok(self.k().fail(Errno::EBADF, format!("mmap: fd {fd} is not open in process {pid}")));
+        };
+        let id = match self.bpf_ref_of_fd(pid, fd)? {
+            Some(BpfRef::Map(id)) => id,
+            Some(r) => {
+                let what = r.inode();
+                return Ok(self.k().fail(Errno::ENODEV, format!("mmap: fd {fd} is an anon_inode:{what} file, whose file operations have no mmap")));
+            }
+            None => {
+                return Err(linux::Error::Limit(format!(
+                    "fd {fd} of process {pid} is not a BPF object; map a file with the mmap operation"
+                ))
+                .into())
+            }
+        };
+        let Some(m) = self.h.bpf.maps.get(&id).cloned() else {
+            return Ok(self.k().fail(Errno::EBADF, format!("mmap: map {id} is gone")));
+        };
+        let fmt = self.linux.format;
+        let values = fmt.page_align(u64::from(m.def.max_entries) * u64::from(m.def.value_size).div_ceil(8) * 8);
+        let len = fmt.page_align(len.unwrap_or(values));
+        let name = &m.def.name;
+        let refusal = if len == 0 {
+            Some((Errno::EINVAL, "do_mmap: length 0".to_string()))
+        } else if prot.exec {
+            Some((Errno::EPERM, "do_mmap: PROT_EXEC on a file of anon_inodefs, which is mounted noexec (path_noexec)".into()))
+        } else if m.def.kind != MapType::ARRAY {
+            Some((Errno::ENOTSUPP, format!("bpf_map_mmap: a {} map has no map_mmap (only array, ring buffer and arena maps can be mapped)", m.def.kind)))
+        } else if !shared {
+            Some((Errno::EINVAL, "bpf_map_mmap: a BPF map can only be mapped MAP_SHARED (VM_SHARED)".into()))
+        } else if prot.write && m.frozen {
+            Some((Errno::EPERM, format!("bpf_map_mmap: map {id} ({name}) is frozen, so it cannot be mapped writable")))
+        } else if prot.write && m.def.map_flags & BPF_F_RDONLY_PROG != 0 {
+            Some((Errno::EACCES, format!("bpf_map_mmap: map {id} ({name}) is BPF_F_RDONLY_PROG, so it cannot be mapped writable")))
+        } else if m.pages.is_empty() {
+            Some((Errno::EINVAL, format!("array_map_mmap: map {id} ({name}) was created without BPF_F_MMAPABLE")))
+        } else if len > values {
+            Some((Errno::EINVAL, format!("array_map_mmap: {len:#x} bytes is more than the {values:#x} bytes of map {id}'s values")))
+        } else {
+            None
+        };
+        if let Some((errno, detail)) = refusal {
+            return Ok(self.k().fail(errno, detail));
+        }
+        let pages = &m.pages[..(len >> fmt.page_shift()) as usize];
+        let start = self.k().mmap_pages(pid, entry.ofd, "anon_inode:bpf-map", pages, prot, prot.write)?;
+        self.event(Ev::MapValuesMapped { pid, id, name: name.clone(), start, write: prot.write });
+        Ok(Outcome::Addr { addr: crate::arch::VirtAddr(start) })
     }
 }

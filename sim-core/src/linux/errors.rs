@@ -43,6 +43,8 @@ pub enum Errno {
     ENOTSUPP,
     /// 95: Operation not supported (user space's ENOTSUP is the same number).
     EOPNOTSUPP,
+    /// 19: No such device (`mmap` of a file whose `f_op` has no `mmap`).
+    ENODEV,
 }
 
 impl Errno {
@@ -64,6 +66,7 @@ impl Errno {
             Errno::ELOOP => 40,
             Errno::ELIBBAD => 80,
             Errno::ENOTSUPP => 524,
+            Errno::ENODEV => 19,
             Errno::EOPNOTSUPP => 95,
         }
     }
@@ -85,6 +88,7 @@ impl Errno {
             Errno::ELOOP => "Too many levels of symbolic links",
             Errno::ELIBBAD => "Accessing a corrupted shared library",
             Errno::ENOTSUPP => "Unknown error 524",
+            Errno::ENODEV => "No such device",
             Errno::EOPNOTSUPP => "Operation not supported",
         }
     }
@@ -110,6 +114,7 @@ impl crate::fields::Choice for Errno {
         ("EPERM", Errno::EPERM),
         ("EOPNOTSUPP", Errno::EOPNOTSUPP),
         ("ENOTSUP", Errno::EOPNOTSUPP),
+        ("ENODEV", Errno::ENODEV),
     ];
 }
 
@@ -254,12 +259,12 @@ pub enum Error {
     NotRights(String),
     /// A file of a personality's anonymous inode was closed by code that
     /// cannot hand it to its owner.
-    #[error("invalid argument: fd {fd} of process {pid} (anon_inode:{inode}) was closed by an operation of another personality")]
+    #[error("invalid argument: {by} of process {pid} (anon_inode:{inode}) was closed by an operation of another personality")]
     OrphanFile {
         /// The process.
         pid: Pid,
-        /// The fd.
-        fd: Fd,
+        /// The fd or mapping that held it.
+        by: super::Holder,
         /// The anonymous inode's name.
         inode: String,
     },
@@ -300,7 +305,7 @@ pub enum Error {
 }
 
 crate::wire_enum! {
-    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10, ELOOP = 11, ELIBBAD = 12, ENOTSUPP = 13, EPERM = 14, EOPNOTSUPP = 15 }
+    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10, ELOOP = 11, ELIBBAD = 12, ENOTSUPP = 13, EPERM = 14, EOPNOTSUPP = 15, ENODEV = 16 }
     Outcome {
         Ok = 0,
         Pid { pid } = 1,

@@ -123,6 +123,17 @@ fn mapped_what(file: &Option<String>, offset: &u64) -> String {
     }
 }
 
+/// Frames as focus.
+fn frames(pfns: &[Pfn]) -> Vec<Focus> {
+    pfns.iter().map(|&pfn| Focus::Frame { pfn }).collect()
+}
+
+/// Frames as a sentence lists them.
+fn frame_list(pfns: &[Pfn]) -> String {
+    let names: Vec<String> = pfns.iter().map(|p| format!("frame {p}")).collect();
+    names.join(", ")
+}
+
 /// The PTE pairs (parent, child) a copy of one leaf table points at.
 fn pte_pairs(table: &Pfn, child: &Pfn, indices: &[usize]) -> Vec<Focus> {
     indices.iter().flat_map(|&index| [Focus::Pte { table: *table, index }, Focus::Pte { table: *child, index }]).collect()
@@ -463,6 +474,15 @@ crate::events! {
             Map, "do_mmap/mmap_region", [Focus::Vma { pid: *pid, start: *start }],
             "new {} mapping {start:#x}-{end:#x} ({prot}) of {}; no page is allocated or mapped yet: pages come on first touch",
             if *shared { "shared" } else { "private" }, mapped_what(file, offset);
+        /// A file's mmap handler inserted its own pages into a new shared
+        /// mapping at once (a BPF map's values).
+        PagesInserted { pid: Pid, start: u64, end: u64, prot: Prot, path: String, pfns: Vec<Pfn> } = 83,
+            Map, "mmap_region/remap_vmalloc_range (vm_insert_page)", [Focus::Vma { pid: *pid, start: *start }; ..frames(pfns)],
+            "new shared mapping {start:#x}-{end:#x} ({prot}) of {path}: the file's mmap handler inserts its {} page(s) at once ({}), each frame's refcount +1, so no access will fault; the mapping holds a reference on the open file (vma->vm_file), which stays open as long as the mapping does",
+            pfns.len(), frame_list(pfns);
+        /// A mapping that went dropped its reference on the file it maps.
+        MappingFilePut { pid: Pid, start: u64, put: Put } = 84, Free, "remove_vma/fput", [Focus::Proc { pid: *pid }],
+            "the mapping at {start:#x} of process {pid} is gone, and with it its reference on the file (vma->vm_file); {put}";
         /// A range was unmapped.
         Unmapped { pid: Pid, start: u64, end: u64, n: usize } = 48, Free, "do_vmi_munmap/unmap_region", [Focus::Proc { pid: *pid }],
             "unmap {start:#x}-{end:#x}: {n} mapping(s) cut; their entries cleared, frames whose refcount reached 0 freed";

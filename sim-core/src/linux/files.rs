@@ -1,7 +1,7 @@
 //! Files and descriptors: open, close, dup, `fput` and the deferred
 //! release, after fs/open.c, fs/file.c and fs/file_table.c.
 
-use super::{Ctx, Errno, Error, Ev, FdEntry, Ofd, OfdId, OfdKind, Outcome, Put, Released, R};
+use super::{Ctx, Errno, Error, Ev, FdEntry, Holder, Ofd, OfdId, OfdKind, Outcome, Put, Released, R};
 use super::{Fd, Pfn, Pid};
 
 /// The path that closes an fd; each is its own event record, after the
@@ -147,17 +147,17 @@ impl Ctx<'_> {
         self.proc_update(pid, |p| {
             p.fds.remove(&fd);
         })?;
-        self.fput(pid, fd, entry.ofd, |put| by.event(pid, fd, put));
+        self.fput(pid, Holder::Fd(fd), entry.ofd, |put| by.event(pid, fd, put));
         Ok(())
     }
 
-    /// Drops the reference fd `fd` of `pid` held on open file `ofd` (the fd
-    /// itself is already gone or replaced): `fput`, recorded as the event
+    /// Drops the reference `by` (an fd of `pid`, already gone or replaced,
+    /// or a mapping going away) held on open file `ofd`: `fput`, recorded as the event
     /// `ev` makes of what it did. When it was the last reference, the file
     /// is released; a file of an anonymous inode waits in the task work for
     /// its owner's release (`__fput` → `f_op->release`), which
     /// [`Ctx::task_work_run`] hands back.
-    pub fn fput(&mut self, pid: Pid, fd: Fd, ofd: OfdId, ev: impl FnOnce(Put) -> Ev) {
+    pub fn fput(&mut self, pid: Pid, by: Holder, ofd: OfdId, ev: impl FnOnce(Put) -> Ev) {
         let (put, released) = match self.st.ofds.get(&ofd).cloned() {
             Some(o) if o.refcount > 1 => {
                 self.ofd_set(ofd, Some(Ofd { refcount: o.refcount - 1, ..o.clone() }));
@@ -171,7 +171,7 @@ impl Ctx<'_> {
         };
         self.event(ev(put));
         if let Some(OfdKind::Anon { inode, id }) = released {
-            self.rt.task_work.push(Released { pid, fd, inode, id });
+            self.rt.task_work.push(Released { pid, by, inode, id });
         }
     }
 
@@ -214,7 +214,7 @@ impl Ctx<'_> {
         })?;
         self.event(Ev::Dup3 { pid, old, new, why: why.to_string() });
         if let Some(ofd) = replaced {
-            self.fput(pid, new, ofd, |put| Ev::Dup3Replaced { pid, fd: new, put });
+            self.fput(pid, Holder::Fd(new), ofd, |put| Ev::Dup3Replaced { pid, fd: new, put });
         }
         self.task_work_run()
     }

@@ -89,14 +89,32 @@ crate::wire_enum! {
     }
 }
 
+/// What held a reference on an open file description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// A slot of the process's fd table.
+    Fd(Fd),
+    /// The mapping starting here (`vma->vm_file`).
+    Vma(u64),
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Holder::Fd(fd) => write!(f, "fd {fd}"),
+            Holder::Vma(start) => write!(f, "the mapping at {start:#x}"),
+        }
+    }
+}
+
 /// A file whose last reference went away (`__fput`), to be released by the
 /// personality that owns its anonymous inode.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Released {
-    /// The process whose fd held the last reference.
+    /// The process whose fd or mapping held the last reference.
     pub pid: Pid,
-    /// That fd.
-    pub fd: Fd,
+    /// That fd or mapping.
+    pub by: Holder,
     /// The anonymous inode's name (`bpf-map`).
     pub inode: String,
     /// The object it referred to.

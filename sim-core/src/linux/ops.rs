@@ -4,7 +4,8 @@
 use super::{Access, Ctx, Error, Fd, Outcome, Pid, Prot, R};
 use crate::arch::VirtAddr;
 
-const PROT_FORM: &str = "a protection of the form rwx, r--, rw- (a letter or - for each right)";
+/// What a lesson's `prot` field must look like.
+pub const PROT_FORM: &str = "a protection of the form rwx, r--, rw- (a letter or - for each right)";
 
 /// The bytes a store writes: `value` as `size` little-endian bytes, or `text`.
 pub fn store_bytes(value: Option<u64>, size: u64, text: Option<&str>) -> Result<Vec<u8>, String> {

@@ -8,6 +8,14 @@ use crate::arch::PagingFormat;
 /// device-mapper volume (254:0) the oracle machine's root is on.
 pub const ROOT_DEV: (u32, u32) = (0xfe, 0);
 
+/// The device and inode number /proc/PID/maps prints for a mapped
+/// `anon_inode:` file: every such file shares the kernel's one anonymous
+/// inode (`anon_inode_inode`, on the anon_inodefs mount), so these are the
+/// same for every BPF map. Measured on the reference machine (Linux
+/// 6.18.44-fc-v1147): `00:10 1038`; the inode number is handed out at boot
+/// (`get_next_ino`) and can differ on another build.
+pub const ANON_INODE: ((u32, u32), u64) = ((0, 0x10), 1038);
+
 /// The inode number of a file in the simulated file system: a stable
 /// number derived from its path (FNV-1a), since it has no disk.
 pub fn inode(path: &str) -> u64 {
@@ -48,6 +56,7 @@ impl LinuxState {
                 Backing::Anon if v.shared => {
                     line(v.start, v.end, perms, 0, (0, 1), inode(&format!("shmem@{:x}", v.start)), Some("/dev/zero (deleted)"))
                 }
+                Backing::Driver { path, .. } => line(v.start, v.end, perms, 0, ANON_INODE.0, ANON_INODE.1, Some(path)),
                 Backing::Anon | Backing::Special => line(v.start, v.end, perms, 0, (0, 0), 0, v.name.as_deref()),
             }
         }

@@ -39,6 +39,16 @@ pub enum FrameKind {
     /// The shared zero page (`ZERO_PAGE(0)`, `my_zero_pfn()`): mapped read-only
     /// for read faults on anonymous memory, never refcounted.
     Zero,
+    /// Page `index` of the values of BPF map `map`: an array map created
+    /// with `BPF_F_MMAPABLE` keeps its values in pages of their own
+    /// (`bpf_map_area_mmapable_alloc`, vmalloc'd), which `mmap` of the
+    /// map's fd maps into a process. One reference is the map's.
+    MapValues {
+        /// The map's id.
+        map: u32,
+        /// Page index within the values.
+        index: u64,
+    },
 }
 
 /// One physical frame.
@@ -72,6 +82,20 @@ pub enum Backing {
     /// (`_install_special_mapping`): the vDSO's code and the vvar data it
     /// reads. The VMA's name says which.
     Special,
+    /// A file whose `mmap` handler installed its own pages at once
+    /// (`remap_vmalloc_range` → `vm_insert_page`, which makes the VMA
+    /// `VM_MIXEDMAP`): a BPF map's values. The VMA holds a reference on the
+    /// open file (`vma->vm_file`), so the file, and what it refers to,
+    /// stays as long as the mapping; fork copies the entries.
+    Driver {
+        /// The open file mapped.
+        ofd: OfdId,
+        /// The file's name as /proc/PID/maps prints it (`anon_inode:bpf-map`).
+        path: String,
+        /// `VM_MAYWRITE`: `bpf_map_mmap` clears it on a read-only mapping,
+        /// so mprotect cannot make it writable later.
+        may_write: bool,
+    },
 }
 
 /// A virtual memory area (`struct vm_area_struct`).
@@ -567,8 +591,8 @@ crate::wire_struct! {
 }
 
 crate::wire_enum! {
-    FrameKind { PageTable { level, owner } = 0, Anon = 1, PageCache { path, index } = 2, Zero = 3 }
-    Backing { Anon = 0, File { path, offset } = 1, Special = 2 }
+    FrameKind { PageTable { level, owner } = 0, Anon = 1, PageCache { path, index } = 2, Zero = 3, MapValues { map, index } = 4 }
+    Backing { Anon = 0, File { path, offset } = 1, Special = 2, Driver { ofd, path, may_write } = 3 }
     ProcState { Running = 0, Zombie { code } = 1 }
     OfdKind { Tty = 0, File { path } = 1, Anon { inode, id } = 2 }
     Delta {

@@ -455,6 +455,7 @@ fn vmas(images: &[FileSegments], pid: Pid, mm: &Mm, m: &Marks, maps: &str) -> Ht
                     Backing::Anon => v.name.clone().unwrap_or_else(|| "anonymous".into()),
                     Backing::Special => format!("{} (the kernel's own pages)", v.name.as_deref().unwrap_or("special")),
                     Backing::File { path, offset } => format!("{path} @ {offset:#x}"),
+                    Backing::Driver { path, .. } => format!("{path} (pages its mmap handler inserted)"),
                 };
                 html! {
                     <tr key={v.start} class={m.class(&f)}>
@@ -760,6 +761,7 @@ fn frame_table(p: &FramesProps) -> Html {
                     FrameKind::Anon => "anonymous data".to_string(),
                     FrameKind::PageCache { path, index } => format!("page cache: {path} page {index}"),
                     FrameKind::Zero => "the zero page".to_string(),
+                    FrameKind::MapValues { map, index } => format!("values of BPF map {map}, page {index}"),
                 };
                 let refs = if r.kind == FrameKind::Zero { "—".to_string() } else { r.refcount.to_string() };
                 html! { <tr key={r.pfn.0} class={classes!(m.class(&f), kind_class(&r.kind))}><td><code>{ r.pfn.to_string() }</code>{ m.badge(&f) }</td><td>{ what }</td><td>{ refs }</td></tr> }
@@ -777,6 +779,7 @@ fn kind_class(k: &FrameKind) -> &'static str {
         FrameKind::Anon => "k-anon",
         FrameKind::PageCache { .. } => "k-cache",
         FrameKind::Zero => "k-zero",
+        FrameKind::MapValues { .. } => "k-bpf",
     }
 }
 

@@ -208,6 +208,11 @@ impl Ctx<'_> {
                     "{name} at {page:#x} holds the kernel's own pages; the simulator does not model their contents"
                 )));
             }
+            // Its mmap handler installed every page; the VMA has vm_ops but
+            // no ->fault, so do_fault() would answer VM_FAULT_SIGBUS.
+            Backing::Driver { path, .. } => {
+                return Err(Error::Limit(format!("{path} at {page:#x}: a page its mmap handler did not install (SIGBUS, not modelled)")));
+            }
         };
         let file_index = (base + (page - vma.start)) >> fmt.page_shift();
         let cache = self.page_cache_get(&path, file_index)?;
@@ -247,7 +252,7 @@ impl Ctx<'_> {
         let refs = self.st.frames.get(&frame).map(|f| (f.refcount, f.kind.clone()));
         let writable = pte_flags_for(fmt, vma.prot, true) | PTE_A | PTE_D;
         match refs {
-            Some((_, FrameKind::PageCache { .. })) if vma.shared => {
+            Some((_, FrameKind::PageCache { .. } | FrameKind::MapValues { .. })) if vma.shared => {
                 self.write_pte(table, index, fmt.make_pte(frame, writable));
                 self.tlb_flush_page(pid, page);
                 self.event(Ev::SharedWritable { frame, table, index });

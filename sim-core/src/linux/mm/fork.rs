@@ -6,9 +6,11 @@ use crate::arch::{PTE_A, PTE_RW};
 use crate::linux::*;
 
 impl Ctx<'_> {
-    /// `dup_mmap()`: copies each VMA; `copy_page_range()` copies the entries of
-    /// VMAs that have anonymous pages, write-protecting private writable ones
-    /// in both processes (`copy_present_pte`).
+    /// `dup_mmap()`: copies each VMA (one holding its file takes another
+    /// reference, `get_file`); `copy_page_range()` copies the entries of VMAs
+    /// that have anonymous pages or pages their file's handler inserted
+    /// (`vma_needs_copy`: `anon_vma`, `VM_MIXEDMAP`), write-protecting private
+    /// writable ones in both processes (`copy_present_pte`).
     pub fn dup_mmap(&mut self, parent: Pid, child: Pid) -> R<usize> {
         let fmt = self.fmt();
         let pmm = self.mm(parent)?.clone();
@@ -25,7 +27,11 @@ impl Ctx<'_> {
         self.event(Ev::VmasCopied { child, n: pmm.vmas.len() });
         let mut all_protected = 0;
         for vma in pmm.vmas.values() {
-            if !vma.anon_vma {
+            let driver = matches!(vma.backing, Backing::Driver { .. });
+            if let Backing::Driver { ofd, .. } = &vma.backing {
+                self.file_get(*ofd);
+            }
+            if !vma.anon_vma && !driver {
                 self.event(Ev::PtesNotCopied { child, start: vma.start, end: vma.end, prot: vma.prot });
                 continue;
             }

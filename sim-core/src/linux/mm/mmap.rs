@@ -66,7 +66,8 @@ impl Ctx<'_> {
         let start = match addr {
             Some(a) if a.checked_add(len).is_some_and(|e| e <= fmt.task_size()) => {
                 // MAP_FIXED semantics: whatever was there is unmapped first.
-                self.unmap_vmas(pid, a, a + len)?;
+                let (_, gone) = self.unmap_vmas(pid, a, a + len)?;
+                self.vma_files_put(pid, &gone);
                 a
             }
             Some(_) => return Ok(self.fail(Errno::ENOMEM, "the range does not fit in the user address space".into())),
@@ -81,15 +82,74 @@ impl Ctx<'_> {
         Ok(Outcome::Addr { addr: VirtAddr(start) })
     }
 
+    /// `mmap(NULL, len, prot, MAP_SHARED, fd, 0)` on open file `ofd`, whose
+    /// `f_op->mmap` maps pages of its own (`remap_vmalloc_range`, as
+    /// `array_map_mmap` does for a BPF map's values): `do_mmap` finds the
+    /// range top-down and the VMA takes a reference on the file
+    /// (`vma->vm_file = get_file(file)`); the handler inserts every page at
+    /// once (`vm_insert_page`: `get_page` and a PTE, the VMA becoming
+    /// `VM_MIXEDMAP`), so no access faults later. The checks of the file's
+    /// own handler are the caller's; `path` is the file's name in
+    /// /proc/PID/maps, `may_write` the VMA's `VM_MAYWRITE`.
+    pub fn mmap_pages(&mut self, pid: Pid, ofd: OfdId, path: &str, pages: &[Pfn], prot: Prot, may_write: bool) -> R<u64> {
+        let fmt = self.fmt();
+        self.running(pid)?;
+        let len = (pages.len() as u64) << fmt.page_shift();
+        let start = self.unmapped_area(pid, len)?;
+        self.file_get(ofd);
+        let backing = Backing::Driver { ofd, path: path.into(), may_write };
+        self.insert_vma(pid, Vma { start, end: start + len, prot, shared: true, backing, name: None, anon_vma: false })?;
+        for (i, pfn) in pages.iter().enumerate() {
+            let va = start + ((i as u64) << fmt.page_shift());
+            let (table, index) = self.alloc_tables_quiet(pid, va)?;
+            self.frame_get(*pfn);
+            self.write_pte(table, index, fmt.make_pte(*pfn, pte_flags_for(fmt, prot, true)));
+        }
+        self.event(Ev::PagesInserted { pid, start, end: start + len, prot, path: path.into(), pfns: pages.to_vec() });
+        Ok(start)
+    }
+
+    /// `get_file()`: one more reference on an open file description.
+    pub fn file_get(&mut self, ofd: OfdId) {
+        if let Some(o) = self.st.ofds.get(&ofd).cloned() {
+            self.ofd_set(ofd, Some(Ofd { refcount: o.refcount + 1, ..o }));
+        }
+    }
+
+    /// `remove_vma()`: a mapping that goes drops its file (`fput(vma->vm_file)`).
+    /// Only a [`Backing::Driver`] mapping holds its open file here; the
+    /// other file mappings name their file by path.
+    pub(crate) fn vma_files_put<'v>(&mut self, pid: Pid, vmas: impl IntoIterator<Item = &'v Vma>) {
+        for vma in vmas {
+            if let Backing::Driver { ofd, .. } = &vma.backing {
+                let start = vma.start;
+                self.fput(pid, Holder::Vma(start), *ofd, |put| Ev::MappingFilePut { pid, start, put });
+            }
+        }
+    }
+
     /// Removes `[start, end)` from the VMA tree, splitting VMAs at the edges
-    /// (`do_vmi_munmap`), and zaps the entries.
-    pub fn unmap_vmas(&mut self, pid: Pid, start: u64, end: u64) -> R<usize> {
+    /// (`do_vmi_munmap`), and zaps the entries: how many VMAs it cut, and
+    /// those removed whole that hold their file, for the caller to drop with
+    /// [`Ctx::vma_files_put`] after its own record (`remove_vma`). A mapping
+    /// split in two holds its file twice (`__split_vma` → `get_file`).
+    pub fn unmap_vmas(&mut self, pid: Pid, start: u64, end: u64) -> R<(usize, Vec<Vma>)> {
         let mm = self.mm(pid)?.clone();
         let hit: Vec<Vma> = mm.vmas.values().filter(|v| v.start < end && v.end > start).cloned().collect();
         if hit.is_empty() {
-            return Ok(0);
+            return Ok((0, Vec::new()));
         }
         self.zap_range(pid, start, end)?;
+        let mut gone = Vec::new();
+        for v in &hit {
+            if let Backing::Driver { ofd, .. } = &v.backing {
+                match (v.start < start, v.end > end) {
+                    (true, true) => self.file_get(*ofd),
+                    (false, false) => gone.push(v.clone()),
+                    _ => {}
+                }
+            }
+        }
         self.mm_update(pid, |mm| {
             for v in &hit {
                 mm.vmas.remove(&v.start);
@@ -105,7 +165,7 @@ impl Ctx<'_> {
                 }
             }
         })?;
-        Ok(hit.len())
+        Ok((hit.len(), gone))
     }
 
     /// `munmap()`: the VMAs in the range go, their pages are zapped.
@@ -116,8 +176,10 @@ impl Ctx<'_> {
             return Ok(self.fail(Errno::EINVAL, "the address must be page aligned and the length non-zero".into()));
         }
         let end = addr.saturating_add(fmt.page_align(len));
-        let n = self.unmap_vmas(pid, addr, end)?;
+        let (n, gone) = self.unmap_vmas(pid, addr, end)?;
         self.event(Ev::Unmapped { pid, start: addr, end, n });
+        self.vma_files_put(pid, &gone);
+        self.task_work_run()?;
         Ok(Outcome::Ok)
     }
 
@@ -137,6 +199,10 @@ impl Ctx<'_> {
         }
         // Split at the edges, then change the rights of the middle pieces.
         let pieces: Vec<Vma> = mm.vmas.values().filter(|v| v.start < end && v.end > addr).cloned().collect();
+        // mprotect_fixup: a right the VMA may not gain (VM_MAYWRITE cleared).
+        if prot.write && pieces.iter().any(|v| matches!(v.backing, Backing::Driver { may_write: false, .. })) {
+            return Ok(self.fail(Errno::EACCES, "the mapping was made read-only by its file's mmap handler (VM_MAYWRITE cleared)".into()));
+        }
         self.mm_update(pid, |mm| {
             for v in &pieces {
                 mm.vmas.remove(&v.start);
@@ -216,7 +282,8 @@ impl Ctx<'_> {
                 )?,
             }
         } else if new_end < old_end {
-            self.unmap_vmas(pid, new_end, old_end)?;
+            let (_, gone) = self.unmap_vmas(pid, new_end, old_end)?;
+            self.vma_files_put(pid, &gone);
         }
         self.mm_update(pid, |mm| mm.brk = addr)?;
         self.event(Ev::BrkMoved { pid, old: mm.brk, new: addr, end: new_end });

@@ -100,6 +100,8 @@ impl Ctx<'_> {
         self.mm_update(pid, |mm| mm.vmas.clear())?;
         self.tlb_flush_mm(pid);
         self.event(Ev::TablesFreed { pid, n });
+        // remove_vma() of each: a mapping that holds its file drops it.
+        self.vma_files_put(pid, mm.vmas.values());
         Ok(())
     }
 }
