@@ -814,11 +814,98 @@ fn global_variables_lesson_matches_the_real_kernel() {
     assert_eq!((first, second), (retval(3), retval(7)), "the runs' return values");
     assert!(norm_maps(&text(2)).contains(&norm_maps(xlated.trim_end())), "bpftool prog dump xlated prints\n{xlated}\nthe simulator:\n{}", text(2));
     assert!(text(4).contains(dump.trim()), "bpftool map dump prints\n{dump}\nthe simulator:\n{}", text(4));
-    assert!(norm_maps(&text(9)).contains(&norm_maps(gd_xlated.trim_end())), "bpftool prints\n{gd_xlated}\nthe simulator:\n{}", text(9));
+    let last = r.steps.len() - 1;
+    assert!(norm_maps(&text(last)).contains(&norm_maps(gd_xlated.trim_end())), "bpftool prints\n{gd_xlated}\nthe simulator:\n{}", text(last));
     assert!(gd_show.contains("xlated 128B"), "the lesson's answer, 128 bytes: {gd_show}");
     assert!(ok_bss && !ok_ro, "only the frozen map refuses the update");
     assert!(out_ro.contains("Error: update failed: Operation not permitted"), "{out_ro}");
     assert!(text(6).contains("Error: update failed: Operation not permitted"), "{}", text(6));
+}
+
+/// mmap of a BPF map's fd, as the global-variables lesson's reader does it
+/// (tests/oracle/bpf_mmap.py on the real kernel, `bpf_map_mmap` in the
+/// simulator, after the same `bpftool prog load ... pinmaps`): which
+/// requests are refused with which errno (a frozen map writable, PROT_EXEC,
+/// MAP_PRIVATE, past the values, length 0, a program's fd), what a load
+/// through each mapping reads, and each mapping's /proc/PID/maps line,
+/// addresses aside.
+#[test]
+fn mmap_of_a_maps_values_matches_the_real_kernel() {
+    let _one_at_a_time = kernel();
+    if !bpf_ready() {
+        return;
+    }
+    let obj = sim_tests::root().join("fixtures/bpf/corpus/global_counter.o");
+    let base = format!("/sys/fs/bpf/sim-mmap-{}", std::process::id());
+    let (prog, maps) = (format!("{base}-p"), format!("{base}-m"));
+    let _pins = Pins(vec![prog.clone(), maps.clone()]);
+    let (ok, out) = sh(&format!("bpftool prog load {} {prog} pinmaps {maps}", obj.display()));
+    assert!(ok, "{out}");
+    let cases = [
+        ("global_c_bss", "rw-", true, 4096),
+        ("global_c_rodata", "rw-", true, 4096),
+        ("global_c_rodata", "r--", true, 4096),
+        ("global_c_bss", "rw-", false, 4096),
+        ("global_c_bss", "r--", true, 8192),
+        ("global_c_rodata", "r-x", true, 4096),
+        ("global_c_data", "rw-", true, 0),
+        ("", "r--", true, 4096),
+    ];
+    let pin = |dir: &str, map: &str, p: &str| if map.is_empty() { p.to_string() } else { format!("{dir}/{map}") };
+    let args: Vec<String> = cases
+        .iter()
+        .map(|(m, prot, shared, len)| format!("{}:{prot}:{}:{len}", pin(&maps, m, &prog), if *shared { "shared" } else { "private" }))
+        .collect();
+    let script = sim_tests::root().join("tests/oracle/bpf_mmap.py");
+    let (ok, real) = sh(&format!("python3 {} {}", script.display(), args.join(" ")));
+    assert!(ok, "{real}");
+    let real: Vec<String> = real.lines().map(|l| l.replace(&maps, "M").replace(&prog, "P")).collect();
+
+    // Installed under its own name: libbpf names the global-data maps after the object.
+    let mut m = sim_core::Machine::new(&sim_core::Config::default());
+    m.install_file("/global_counter.o", std::sync::Arc::from(std::fs::read(&obj).expect("fixture")));
+    let load = BpfOp::BpftoolProgLoad {
+        object: "/global_counter.o".into(),
+        pin: "/sys/fs/bpf/p".into(),
+        args: vec!["pinmaps".into(), "/sys/fs/bpf/m".into()],
+        libbpf: Default::default(),
+    };
+    let loaded = m.apply(&load).expect("loads").outcome;
+    assert_eq!(loaded, sim_core::Outcome::Ok, "bpftool prog load in the simulator");
+    let pid = match m.apply(&sim_core::LinuxOp::Spawn { name: "reader".into() }).expect("spawns").outcome {
+        sim_core::Outcome::Pid { pid } => pid,
+        o => panic!("spawn: {o:?}"),
+    };
+    let mut fds = std::collections::BTreeMap::new();
+    let mut sim = Vec::new();
+    let mut mapped = Vec::new();
+    for (map, prot, shared, len) in cases {
+        let path = pin("/sys/fs/bpf/m", map, "/sys/fs/bpf/p");
+        let fd = *fds.entry(path.clone()).or_insert_with(|| match m.apply(&BpfOp::BpfObjGet { pid, path: path.clone() }).expect("obj_get").outcome {
+            sim_core::Outcome::Fd { fd } => fd,
+            o => panic!("BPF_OBJ_GET {path}: {o:?}"),
+        });
+        let op = BpfOp::BpfMapMmap { pid, fd, len: Some(len), prot: sim_core::Prot::parse(prot).expect("prot"), shared };
+        let shown = if map.is_empty() { "P".to_string() } else { format!("M/{map}") };
+        let result = match m.apply(&op).expect("mmap").outcome {
+            sim_core::Outcome::Addr { addr } => {
+                mapped.push((shown.clone(), addr.0));
+                "ok".to_string()
+            }
+            sim_core::Outcome::Failed { errno, .. } => format!("{errno:?}"),
+            o => panic!("mmap: {o:?}"),
+        };
+        sim.push(format!("{shown} {prot} {} {len} -> {result}", if shared { "shared" } else { "private" }));
+    }
+    for (shown, addr) in &mapped {
+        let b = m.state().linux.peek(pid, *addr, 8).expect("mapped");
+        sim.push(format!("value {shown} {}", u64::from_le_bytes(b.try_into().expect("8 bytes"))));
+    }
+    sim.extend(m.state().linux.maps(pid).unwrap_or_default().lines().filter(|l| l.contains("anon_inode:bpf-map")).map(String::from));
+    // Addresses differ (ASLR, the reader's other mappings); the rest of each line must not.
+    let unaddr = |l: &String| if l.contains("anon_inode:") { l.split_once(' ').map_or(l.clone(), |(_, rest)| rest.to_string()) } else { l.clone() };
+    let (real, sim): (Vec<String>, Vec<String>) = (real.iter().map(unaddr).collect(), sim.iter().map(unaddr).collect());
+    assert_eq!(sim, real, "the simulator's mmap of the maps, and the kernel's");
 }
 
 /// A tail call through a prog array libbpf filled from `.values`: with the

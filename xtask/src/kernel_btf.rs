@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 /// The kernel the simulator models, whose BTF this reads.
-const KERNEL: &str = "6.18.44-fc-v1147";
+const KERNEL: &str = "6.18.44-fc-v1272";
 const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 const OUT: &str = "sim-core/data/vmlinux.kbtf";
 const README: &str = "sim-core/data/README.md";

@@ -8,7 +8,7 @@
 //! - `cargo xtask system-image ROOT LABEL OUT`: the system image from an extracted package tree
 //!   (`fixtures/system/build.sh` runs it)
 //! - `cargo xtask kernel-btf [--force]`: the reference kernel's BTF, the subset CO-RE needs, into
-//!   sim-core/data/vmlinux.kbtf (on kernel 6.18.44-fc-v1147 only, unless --force)
+//!   sim-core/data/vmlinux.kbtf (on kernel 6.18.44-fc-v1272 only, unless --force)
 //! - `cargo xtask kallsyms [--force]`: where that kernel keeps the functions BPF calls reach, into
 //!   sim-core/data/kallsyms (same rule)
 //!

@@ -393,7 +393,14 @@ impl Ctx<'_> {
                 };
                 return self.bpftool_fail(pid, Errno::EINVAL, format!("Error: incorrect object type: {what}"), FailStep::ProgByPin);
             }
-            None => return self.bpftool_fail(pid, Errno::ENOENT, format!("Error: bpf obj get ({pin}): No such file or directory"), FailStep::ProgByPin),
+            None => {
+                return self.bpftool_fail(
+                    pid,
+                    Errno::ENOENT,
+                    format!("Error: bpf obj get ({pin}): No such file or directory"),
+                    FailStep::ProgByPin,
+                )
+            }
         };
         self.bpf_open_ref(pid, BpfRef::Prog(id), Some(pin))?;
         let dump = self.h.bpf.progs.get(&id).map(|p| p.dump.clone()).unwrap_or_default();
@@ -569,10 +576,19 @@ impl Ctx<'_> {
                     e.message = fixed;
                 }
             }
-            let lines = obj.programs.iter().find(|q| q.name == p.name && q.section == p.section).map(|q| obj.btf_info(q, linked).lines).unwrap_or_default();
+            let lines = obj
+                .programs
+                .iter()
+                .find(|q| q.name == p.name && q.section == p.section)
+                .map(|q| obj.btf_info(q, linked).lines)
+                .unwrap_or_default();
             for line in &verdict.log {
                 self.event(match line {
-                    LogLine::Insn { at, text } => Ev::VerifierInsn { at: *at, text: text.clone(), source: super::btf_ext::find_linfo(&lines, *at).map(|l| l.log_text()) },
+                    LogLine::Insn { at, text } => Ev::VerifierInsn {
+                        at: *at,
+                        text: text.clone(),
+                        source: super::btf_ext::find_linfo(&lines, *at).map(|l| l.log_text()),
+                    },
                     LogLine::Walk(l) => Ev::VerifierWalk { line: l.clone() },
                     LogLine::Processed(n) => Ev::VerifierProcessed { insns: *n },
                     LogLine::Error(l) => Ev::VerifierLog { line: l.clone() },
@@ -655,7 +671,7 @@ impl Ctx<'_> {
                 .iter()
                 .map(|s| {
                     let d = verdict.subprog_depths.iter().find(|(f, _)| f == s).map_or(0, |(_, d)| *d).div_ceil(8) * 8;
-                    (d, super::jit::uses_private_stack(p.prog_type, p.expected_attach, d, verdict.has_tail_call))
+                    (d, super::jit::REFERENCE_BUILD_PRIV_STACK && super::jit::uses_private_stack(p.prog_type, p.expected_attach, d, verdict.has_tail_call))
                 })
                 .collect();
             let jited = super::jit::jited_len_funcs(&xlated, &funcs).ok();
@@ -922,7 +938,15 @@ impl Ctx<'_> {
 /// function the tag of its own instructions as `jit_subprogs` copies them
 /// (`bpf_prog_calc_tag(func[i])`, with each bpf-to-bpf call's `off` the
 /// callee's index and its imm 1, a tail call as `BPF_TAIL_CALL`).
-fn xlated_dump(obj: &BpfObject, linked: &Linked, loaded: &[[u8; 8]], insns: Vec<[u8; 8]>, edits: &[super::fixups::Edit], unknown: Option<String>, tag: [u8; 8]) -> XlatedDump {
+fn xlated_dump(
+    obj: &BpfObject,
+    linked: &Linked,
+    loaded: &[[u8; 8]],
+    insns: Vec<[u8; 8]>,
+    edits: &[super::fixups::Edit],
+    unknown: Option<String>,
+    tag: [u8; 8],
+) -> XlatedDump {
     let own = obj.programs.iter().find(|q| q.name == linked.prog.name && q.section == linked.prog.section);
     let info = own.map(|q| obj.btf_info(q, linked)).unwrap_or_default();
     let mut lines = info.lines;
@@ -936,7 +960,8 @@ fn xlated_dump(obj: &BpfObject, linked: &Linked, loaded: &[[u8; 8]], insns: Vec<
         }
     }
     super::fixups::adjust_func_starts(&mut funcs, edits, loaded.len());
-    let mut dump = XlatedDump { insns, funcs: funcs.iter().map(|(at, (_, sig))| (*at, sig.clone())).collect(), syms: vec![], lines, unknown };
+    let mut dump =
+        XlatedDump { insns, funcs: funcs.iter().map(|(at, (_, sig))| (*at, sig.clone())).collect(), syms: vec![], lines, unknown };
     // As jit_subprogs sees it: the dump's call form, a tail call still BPF_TAIL_CALL.
     let jit_form: Vec<[u8; 8]> =
         dump.dumped().into_iter().zip(&dump.insns).map(|(d, x)| if x[0] == super::fixups::TAIL_CALL { *x } else { d }).collect();

@@ -181,7 +181,7 @@ fn htab_percpu_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
 /// The imm of `r0 = &cpu_number` in the inlined `bpf_get_smp_processor_id`:
 /// the per-CPU variable's offset on the reference kernel build (read from
 /// its `bpftool prog dump xlated`; it differs between builds).
-pub const CPU_NUMBER: i32 = 0x83b0_6034_u32 as i32;
+pub const CPU_NUMBER: i32 = 0x838f_e034_u32 as i32;
 
 /// `do_misc_fixups` on x86-64 (CONFIG_SMP): `call bpf_get_smp_processor_id`
 /// becomes a load of this CPU's `cpu_number`.
@@ -598,8 +598,16 @@ pub fn convert_ctx_accesses(
 /// Program types whose context is a `struct __sk_buff` that
 /// `bpf_convert_ctx_access` (net/core/filter.c) maps onto the kernel's
 /// `struct sk_buff`.
-const SKB_TYPES: &[ProgType] =
-    &[ProgType::SOCKET_FILTER, ProgType::SCHED_CLS, ProgType::SCHED_ACT, ProgType::CGROUP_SKB, ProgType::SK_SKB, ProgType::LWT_IN, ProgType::LWT_OUT, ProgType::LWT_XMIT];
+const SKB_TYPES: &[ProgType] = &[
+    ProgType::SOCKET_FILTER,
+    ProgType::SCHED_CLS,
+    ProgType::SCHED_ACT,
+    ProgType::CGROUP_SKB,
+    ProgType::SK_SKB,
+    ProgType::LWT_IN,
+    ProgType::LWT_OUT,
+    ProgType::LWT_XMIT,
+];
 
 /// `offsetof(struct sk_buff, len)` on the reference build (bit 896 in
 /// its BTF; the `r1 = *(u32 *)(r1 +112)` of a dumped `skb->len`). The
@@ -976,7 +984,11 @@ mod tests {
         let inner = MapDef { map_flags: BPF_F_INNER_MAP, ..array(4, 8) };
         assert_eq!(misc_fixups(&prog, |_| Some(&inner), |_| None, &mut vec![]), prog);
         let odd = array(4, 12);
-        assert_eq!(misc_fixups(&prog, |_| Some(&odd), |_| None, &mut vec![])[5], insn(0x67, 0, 0, 0, 4), "12-byte values, 16-byte elements: a shift");
+        assert_eq!(
+            misc_fixups(&prog, |_| Some(&odd), |_| None, &mut vec![])[5],
+            insn(0x67, 0, 0, 0, 4),
+            "12-byte values, 16-byte elements: a shift"
+        );
         let three = array(4, 20);
         assert_eq!(misc_fixups(&prog, |_| Some(&three), |_| None, &mut vec![])[5], insn(0x27, 0, 0, 0, 24), "24-byte elements: a multiply");
     }

@@ -162,7 +162,7 @@ mod usage {
     /// `sizeof(struct bpf_array)`: the values start there (`r1 += 312`).
     pub const BPF_ARRAY: u64 = 312;
     /// `sizeof(struct bpf_htab)`.
-    pub const BPF_HTAB: u64 = 896;
+    pub const BPF_HTAB: u64 = 832;
     /// `sizeof(struct bucket)`.
     pub const BUCKET: u64 = 16;
     /// `HASHTAB_MAP_LOCK_COUNT` ints per CPU.

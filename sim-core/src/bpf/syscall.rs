@@ -349,7 +349,9 @@ impl Ctx<'_> {
             Some(BpfRef::Map(id)) => id,
             Some(r) => {
                 let what = r.inode();
-                return Ok(self.k().fail(Errno::ENODEV, format!("mmap: fd {fd} is an anon_inode:{what} file, whose file operations have no mmap")));
+                return Ok(self
+                    .k()
+                    .fail(Errno::ENODEV, format!("mmap: fd {fd} is an anon_inode:{what} file, whose file operations have no mmap")));
             }
             None => {
                 return Err(linux::Error::Limit(format!(
@@ -370,7 +372,10 @@ impl Ctx<'_> {
         } else if prot.exec {
             Some((Errno::EPERM, "do_mmap: PROT_EXEC on a file of anon_inodefs, which is mounted noexec (path_noexec)".into()))
         } else if m.def.kind != MapType::ARRAY {
-            Some((Errno::ENOTSUPP, format!("bpf_map_mmap: a {} map has no map_mmap (only array, ring buffer and arena maps can be mapped)", m.def.kind)))
+            Some((
+                Errno::ENOTSUPP,
+                format!("bpf_map_mmap: a {} map has no map_mmap (only array, ring buffer and arena maps can be mapped)", m.def.kind),
+            ))
         } else if !shared {
             Some((Errno::EINVAL, "bpf_map_mmap: a BPF map can only be mapped MAP_SHARED (VM_SHARED)".into()))
         } else if prot.write && m.frozen {

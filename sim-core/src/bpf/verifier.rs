@@ -26,7 +26,7 @@ pub fn helper_allowed(prog_type: &str, id: i32) -> bool {
 /// The build of the reference kernel whose BTF ids [`KFUNCS`] holds
 /// (`uname -r`): a kfunc's id differs from one kernel build to another, and
 /// with it the tag of a program calling it.
-pub const REFERENCE_KERNEL_BUILD: &str = "6.18.44-fc-v1147";
+pub const REFERENCE_KERNEL_BUILD: &str = "6.18.44-fc-v1272";
 
 /// Kernel functions the simulated kernel exports, with their BTF ids in the
 /// reference kernel's vmlinux BTF (`bpftool btf dump file
@@ -34,13 +34,13 @@ pub const REFERENCE_KERNEL_BUILD: &str = "6.18.44-fc-v1147";
 /// types whose kfunc hook registers them (`bpf_prog_type_to_kfunc_hook`,
 /// `register_btf_kfunc_id_set`).
 pub const KFUNCS: &[(&str, u32, &[&str])] = &[
-    ("bpf_dynptr_from_xdp", 63715, &["xdp"]),
-    ("bpf_dynptr_from_skb", 63707, &["sched_cls", "socket_filter", "cgroup_skb"]),
-    ("bpf_task_acquire", 65740, &["tracing", "lsm", "struct_ops", "sched_cls", "xdp"]),
+    ("bpf_dynptr_from_xdp", 63308, &["xdp"]),
+    ("bpf_dynptr_from_skb", 63300, &["sched_cls", "socket_filter", "cgroup_skb"]),
+    ("bpf_task_acquire", 65329, &["tracing", "lsm", "struct_ops", "sched_cls", "xdp"]),
     // bpf_tcp_ca_kfunc_set (net/ipv4/bpf_tcp_ca.c), registered for BPF_PROG_TYPE_STRUCT_OPS.
-    ("tcp_reno_ssthresh", 114214, &["struct_ops"]),
-    ("tcp_reno_undo_cwnd", 114216, &["struct_ops"]),
-    ("tcp_reno_cong_avoid", 114212, &["struct_ops"]),
+    ("tcp_reno_ssthresh", 113637, &["struct_ops"]),
+    ("tcp_reno_undo_cwnd", 113639, &["struct_ops"]),
+    ("tcp_reno_cong_avoid", 113635, &["struct_ops"]),
 ];
 
 /// One thing the verifier's walk reports, as data: which of them are the

@@ -1,5 +1,5 @@
 //! The simulated kernel's BTF: the types of the reference kernel's
-//! /sys/kernel/btf/vmlinux (Linux 6.18.44, build `6.18.44-fc-v1147`) that
+//! /sys/kernel/btf/vmlinux (Linux 6.18.44, build `6.18.44-fc-v1272`) that
 //! BPF objects name, with what they contain by value. `cargo xtask
 //! kernel-btf` writes it (sim-core/data/README.md says how it is chosen).
 //! CO-RE matches against it; ids are the real kernel's.

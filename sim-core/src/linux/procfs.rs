@@ -12,7 +12,7 @@ pub const ROOT_DEV: (u32, u32) = (0xfe, 0);
 /// `anon_inode:` file: every such file shares the kernel's one anonymous
 /// inode (`anon_inode_inode`, on the anon_inodefs mount), so these are the
 /// same for every BPF map. Measured on the reference machine (Linux
-/// 6.18.44-fc-v1147): `00:10 1038`; the inode number is handed out at boot
+/// 6.18.44-fc-v1272): `00:10 1038`; the inode number is handed out at boot
 /// (`get_next_ino`) and can differ on another build.
 pub const ANON_INODE: ((u32, u32), u64) = ((0, 0x10), 1038);
 

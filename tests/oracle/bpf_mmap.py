@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""mmap of BPF maps' fds on the running kernel, as the global-variables
+lesson does them: BPF_OBJ_GET on each pin, then mmap with the protection,
+flags and length given, one line per request:
+
+  bpf_mmap.py PIN:PROT:FLAGS:LEN ...
+
+PROT is rw-, r--, r-x...; FLAGS shared or private; LEN in bytes. Each line
+is `PIN PROT FLAGS LEN -> ok` or `-> ERRNO_NAME`; after them, `value PIN N`
+with the first 8 bytes read through each mapping that worked (little-endian),
+and the /proc/self/maps lines of the mappings (addresses as they are).
+
+Run as root. tests/tests/bpf_kernel.rs compares the simulator with it."""
+import ctypes, errno, os, struct, sys
+
+SYS_bpf = 321
+BPF_OBJ_GET = 7
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+def obj_get(path):
+    p = ctypes.create_string_buffer(path.encode())
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("Q", attr, 0, ctypes.addressof(p))
+    fd = libc.syscall(SYS_bpf, BPF_OBJ_GET, attr, 128)
+    if fd < 0:
+        sys.exit(f"BPF_OBJ_GET {path}: {os.strerror(ctypes.get_errno())}")
+    return fd
+
+
+def prot_bits(s):
+    return (1 if s[0] == "r" else 0) | (2 if s[1] == "w" else 0) | (4 if s[2] == "x" else 0)
+
+
+fds, mapped = {}, []
+for arg in sys.argv[1:]:
+    pin, prot, flags, length = arg.split(":")
+    fd = fds.setdefault(pin, obj_get(pin))
+    f = 1 if flags == "shared" else 2
+    a = libc.mmap(None, int(length), prot_bits(prot), f, fd, 0)
+    if a in (None, MAP_FAILED):
+        print(f"{pin} {prot} {flags} {length} -> {errno.errorcode[ctypes.get_errno()]}")
+    else:
+        print(f"{pin} {prot} {flags} {length} -> ok")
+        mapped.append((pin, a))
+for pin, a in mapped:
+    print(f"value {pin} {struct.unpack('<Q', ctypes.string_at(a, 8))[0]}")
+with open("/proc/self/maps") as m:
+    for line in m:
+        if "anon_inode:bpf-map" in line:
+            print(line, end="")
