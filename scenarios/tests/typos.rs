@@ -40,9 +40,9 @@ fn operation_fields_are_typed() {
 #[test]
 fn check_fields_are_typed() {
     let cases = [
-        (r#"{ check = "frames", kind = "anonn", equals = 0 }"#, "anonn", "anon, page_table, page_cache or zero"),
+        (r#"{ check = "frames", kind = "anonn", equals = 0 }"#, "anonn", "anon, page_table, page_cache, zero or map_values"),
         (r#"{ check = "vma", pid = 1, addr = 0x1000, prot = "r-w" }"#, "r-w", "protection of the form rwx"),
-        (r#"{ check = "vma", pid = 1, addr = 0x1000, backing = "anonymous" }"#, "anonymous", "anon, file or special"),
+        (r#"{ check = "vma", pid = 1, addr = 0x1000, backing = "anonymous" }"#, "anonymous", "anon, file, special or driver"),
         (r#"{ check = "process", pid = 1, state = "zombi" }"#, "zombi", "running, zombie or gone"),
         (r#"{ check = "register", pid = 1, reg = "rip", equals = 0 }"#, "rip", "ip, sp or ax"),
         (r#"{ check = "mcu_reg", reg = "r13x", equals = 0 }"#, "r13x", "r12, sp, lr or pc"),

@@ -84,7 +84,7 @@ pub fn frame_refcounts(m: &Machine) -> Result<(), String> {
 }
 
 /// Every BPF object's counts equal the references that exist, and every
-/// open file's count equals the fds that name it: map refcnt = open files +
+/// open file's count equals the fds and mappings (`vm_file`) that name it: map refcnt = open files +
 /// pins + programs using it, usercnt = open files + pins; program refcnt =
 /// open files + pins + links; link refcnt = open files + pins.
 pub fn bpf_and_fd_counts(st: &sim_core::State) -> Result<(), String> {
@@ -97,12 +97,20 @@ pub fn bpf_and_fd_counts(st: &sim_core::State) -> Result<(), String> {
             }
             *fd_refs.entry(e.ofd).or_default() += 1;
         }
+        for v in p.mm.iter().flat_map(|mm| mm.vmas.values()) {
+            if let sim_core::linux::Backing::Driver { ofd, .. } = &v.backing {
+                if !st.linux.ofds.contains_key(ofd) {
+                    return Err(format!("the mapping at {:#x} of process {} names a closed file", v.start, p.pid));
+                }
+                *fd_refs.entry(*ofd).or_default() += 1;
+            }
+        }
     }
     let mut files: BTreeMap<BpfRef, u32> = BTreeMap::new();
     for (id, o) in &st.linux.ofds {
         if fd_refs.get(id).copied().unwrap_or(0) != o.refcount {
             return Err(format!(
-                "open file {id:?} ({:?}) has count {} but {} fds",
+                "open file {id:?} ({:?}) has count {} but {} fds and mappings",
                 o.kind,
                 o.refcount,
                 fd_refs.get(id).copied().unwrap_or(0)

@@ -213,7 +213,15 @@ fn what_the_page_calls_the_verifiers_log_is_in_the_kernels_log() {
     let dir = format!("/sys/fs/bpf/sim-log-{}", std::process::id());
     let _pins = Pins(vec![dir.clone()]);
     let mut compared = 0;
-    for obj in ["sockops_bad_helper", "sockops_bad_kfunc", "sockops_lookup", "sockops_nolookup", "xdp_kfunc", "sockops_loop_bounded", "cgroup_private"] {
+    for obj in [
+        "sockops_bad_helper",
+        "sockops_bad_kfunc",
+        "sockops_lookup",
+        "sockops_nolookup",
+        "xdp_kfunc",
+        "sockops_loop_bounded",
+        "cgroup_private",
+    ] {
         let _ = sh(&format!("rm -rf {dir}"));
         let out = sh(&format!("bpftool -d prog loadall {}/{obj}.o {dir}", root.display())).1;
         let data = std::fs::read(root.join(format!("{obj}.o"))).expect("fixture");
@@ -240,7 +248,11 @@ fn what_the_page_calls_the_verifiers_log_is_in_the_kernels_log() {
                         if other_build && linked.prog.kfunc_calls.iter().any(|(k, _)| *k == at) {
                             continue;
                         }
-                        assert!(real.iter().any(|r| r.starts_with(&insn)), "{obj}/{}: {insn:?} is not in the kernel's log:\n{log}", prog.name);
+                        assert!(
+                            real.iter().any(|r| r.starts_with(&insn)),
+                            "{obj}/{}: {insn:?} is not in the kernel's log:\n{log}",
+                            prog.name
+                        );
                         if let Some(src) = sim_core::bpf::btf_ext::find_linfo(&lines, at).map(|l| l.log_text()) {
                             assert!(real.contains(&src.as_str()), "{obj}/{}: {src:?} is not in the kernel's log:\n{log}", prog.name);
                         }
@@ -812,10 +824,18 @@ fn global_variables_lesson_matches_the_real_kernel() {
     };
     assert_eq!(pins.split_whitespace().collect::<Vec<_>>(), ["global_c_bss", "global_c_data", "global_c_rodata"], "pinmaps' names");
     assert_eq!((first, second), (retval(3), retval(7)), "the runs' return values");
-    assert!(norm_maps(&text(2)).contains(&norm_maps(xlated.trim_end())), "bpftool prog dump xlated prints\n{xlated}\nthe simulator:\n{}", text(2));
+    assert!(
+        norm_maps(&text(2)).contains(&norm_maps(xlated.trim_end())),
+        "bpftool prog dump xlated prints\n{xlated}\nthe simulator:\n{}",
+        text(2)
+    );
     assert!(text(4).contains(dump.trim()), "bpftool map dump prints\n{dump}\nthe simulator:\n{}", text(4));
     let last = r.steps.len() - 1;
-    assert!(norm_maps(&text(last)).contains(&norm_maps(gd_xlated.trim_end())), "bpftool prints\n{gd_xlated}\nthe simulator:\n{}", text(last));
+    assert!(
+        norm_maps(&text(last)).contains(&norm_maps(gd_xlated.trim_end())),
+        "bpftool prints\n{gd_xlated}\nthe simulator:\n{}",
+        text(last)
+    );
     assert!(gd_show.contains("xlated 128B"), "the lesson's answer, 128 bytes: {gd_show}");
     assert!(ok_bss && !ok_ro, "only the frozen map refuses the update");
     assert!(out_ro.contains("Error: update failed: Operation not permitted"), "{out_ro}");
@@ -881,9 +901,11 @@ fn mmap_of_a_maps_values_matches_the_real_kernel() {
     let mut mapped = Vec::new();
     for (map, prot, shared, len) in cases {
         let path = pin("/sys/fs/bpf/m", map, "/sys/fs/bpf/p");
-        let fd = *fds.entry(path.clone()).or_insert_with(|| match m.apply(&BpfOp::BpfObjGet { pid, path: path.clone() }).expect("obj_get").outcome {
-            sim_core::Outcome::Fd { fd } => fd,
-            o => panic!("BPF_OBJ_GET {path}: {o:?}"),
+        let fd = *fds.entry(path.clone()).or_insert_with(|| {
+            match m.apply(&BpfOp::BpfObjGet { pid, path: path.clone() }).expect("obj_get").outcome {
+                sim_core::Outcome::Fd { fd } => fd,
+                o => panic!("BPF_OBJ_GET {path}: {o:?}"),
+            }
         });
         let op = BpfOp::BpfMapMmap { pid, fd, len: Some(len), prot: sim_core::Prot::parse(prot).expect("prot"), shared };
         let shown = if map.is_empty() { "P".to_string() } else { format!("M/{map}") };
@@ -903,7 +925,8 @@ fn mmap_of_a_maps_values_matches_the_real_kernel() {
     }
     sim.extend(m.state().linux.maps(pid).unwrap_or_default().lines().filter(|l| l.contains("anon_inode:bpf-map")).map(String::from));
     // Addresses differ (ASLR, the reader's other mappings); the rest of each line must not.
-    let unaddr = |l: &String| if l.contains("anon_inode:") { l.split_once(' ').map_or(l.clone(), |(_, rest)| rest.to_string()) } else { l.clone() };
+    let unaddr =
+        |l: &String| if l.contains("anon_inode:") { l.split_once(' ').map_or(l.clone(), |(_, rest)| rest.to_string()) } else { l.clone() };
     let (real, sim): (Vec<String>, Vec<String>) = (real.iter().map(unaddr).collect(), sim.iter().map(unaddr).collect());
     assert_eq!(sim, real, "the simulator's mmap of the maps, and the kernel's");
 }

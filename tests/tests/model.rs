@@ -11,7 +11,7 @@ use sim_core::{BpfOp, LinuxOp, NtOp};
 use sim_core::{Config, Fd, Machine, Op, Pid, State, Timeline};
 use std::sync::Arc;
 
-const OBJECTS: [&str; 3] = ["/o/lookup.o", "/o/nolookup.o", "/o/tc_shared.o"];
+const OBJECTS: [&str; 4] = ["/o/lookup.o", "/o/nolookup.o", "/o/tc_shared.o", "/o/global_counter.o"];
 const PINS: [&str; 4] = ["/sys/fs/bpf/a", "/sys/fs/bpf/b", "/sys/fs/bpf/c", "/sys/fs/bpf/shared"];
 
 #[derive(Clone, Debug)]
@@ -32,6 +32,8 @@ enum Act {
     Link(usize, u32),
     Close(usize, u32),
     TestRun(usize),
+    MapMmap(usize, u32, bool),
+    MunmapMap(usize),
     Register,
     Unregister,
 }
@@ -46,7 +48,7 @@ fn act() -> impl Strategy<Value = Act> {
         2 => (0..4usize, 0..4u8).prop_map(|(w, p)| Act::Mmap(w, p)),
         3 => (0..4usize, 0..4u8, any::<u8>()).prop_map(|(w, p, v)| Act::Write(w, p, v)),
         1 => (0..4usize, 0..4u8).prop_map(|(w, p)| Act::Munmap(w, p)),
-        3 => (0..3usize, 0..4usize, any::<bool>(), any::<bool>()).prop_map(|(o, p, old, pinmaps)| Act::Load(o, p, old, pinmaps)),
+        3 => (0..4usize, 0..4usize, any::<bool>(), any::<bool>()).prop_map(|(o, p, old, pinmaps)| Act::Load(o, p, old, pinmaps)),
         2 => (0..6usize).prop_map(Act::Unlink),
         2 => (0..4usize, 0..3u8, 0..6u32).prop_map(|(w, k, id)| Act::FdById(w, k, id)),
         1 => (0..4usize, 0..6usize).prop_map(|(w, p)| Act::ObjGet(w, p)),
@@ -54,6 +56,8 @@ fn act() -> impl Strategy<Value = Act> {
         1 => (0..4usize, 0..8u32).prop_map(|(w, fd)| Act::Link(w, fd)),
         2 => (0..4usize, 0..8u32).prop_map(|(w, fd)| Act::Close(w, fd)),
         1 => (0..4usize).prop_map(Act::TestRun),
+        3 => (0..4usize, 0..4u32, any::<bool>()).prop_map(|(w, k, write)| Act::MapMmap(w, k, write)),
+        1 => (0..4usize).prop_map(Act::MunmapMap),
         1 => Just(Act::Register),
         1 => Just(Act::Unregister),
     ]
@@ -75,6 +79,7 @@ fn machine() -> Machine {
     m.install_file(OBJECTS[1], Arc::from(&include_bytes!("../../fixtures/bpf/sockops_nolookup.o")[..]));
     m.install_file(OBJECTS[2], Arc::from(&include_bytes!("../../fixtures/bpf/tc_shared.o")[..]));
     m.install_file("/o/ca.o", Arc::from(&include_bytes!("../../fixtures/bpf/struct_ops_ca.o")[..]));
+    m.install_file(OBJECTS[3], Arc::from(&include_bytes!("../../fixtures/bpf/corpus/global_counter.o")[..]));
     m
 }
 
@@ -120,10 +125,35 @@ fn op_for(a: &Act, st: &State) -> Option<Op> {
         Act::ObjPin(w, fd, p) => Op::from(BpfOp::BpfObjPin { pid: pick(w)?, fd: Fd(fd), path: format!("/sys/fs/bpf/x{p}") }),
         Act::Link(w, fd) => Op::from(BpfOp::BpfLinkCreate { pid: pick(w)?, prog_fd: Fd(fd), target: "cgroup /sys/fs/cgroup/t".into() }),
         Act::Close(w, fd) => Op::from(LinuxOp::Close { pid: pick(w)?, fd: Fd(fd) }),
+        // Two operations (see ops_for).
+        Act::MapMmap(..) => return None,
+        Act::MunmapMap(w) => {
+            let pid = pick(w)?;
+            let mm = st.linux.procs.get(&pid)?.mm.as_ref()?;
+            let v = mm.vmas.values().find(|v| matches!(v.backing, sim_core::linux::Backing::Driver { .. }))?;
+            Op::from(LinuxOp::Munmap { pid, addr: v.start, len: v.end - v.start })
+        }
         Act::Register => Op::from(BpfOp::BpftoolStructOpsRegister { object: "/o/ca.o".into() }),
         Act::Unregister => Op::from(BpfOp::BpftoolStructOpsUnregister { name: "sim_ca".into() }),
         Act::TestRun(p) => Op::from(BpfOp::BpfTestRun { pin: st.bpf.pins.keys().nth(p % st.bpf.pins.len().max(1))?.clone(), repeat: 1 }),
     })
+}
+
+/// The operations of one act: most are one; `MapMmap` opens the k-th live
+/// map by id in the process (BPF_MAP_GET_FD_BY_ID, at its lowest free fd)
+/// and maps that fd, as a skeleton's loader maps its global data.
+fn ops_for(a: &Act, st: &State) -> Vec<Op> {
+    let Act::MapMmap(w, k, write) = *a else { return op_for(a, st).into_iter().collect() };
+    let live = running(st);
+    let Some(pid) = live.get(w % live.len().max(1)).copied() else { return vec![] };
+    let Some(id) = st.bpf.maps.keys().nth(k as usize % st.bpf.maps.len().max(1)).copied() else { return vec![] };
+    let Some(p) = st.linux.procs.get(&pid) else { return vec![] };
+    let fd = (0..).map(Fd).find(|f| !p.fds.contains_key(f)).unwrap_or(Fd(0));
+    let prot = if write { sim_core::Prot::RW } else { sim_core::Prot::parse("r--").unwrap_or(sim_core::Prot::RW) };
+    vec![
+        Op::from(BpfOp::BpfGetFdById { pid, kind: BpfKind::Map, id }),
+        Op::from(BpfOp::BpfMapMmap { pid, fd, len: None, prot, shared: true }),
+    ]
 }
 
 fn invariants(m: &Machine) -> Result<(), String> {
@@ -153,7 +183,7 @@ proptest! {
         };
         step(&mut m, &Op::from(LinuxOp::Spawn { name: "init".into() }), &mut timeline, &mut states)?;
         for a in &acts {
-            if let Some(op) = op_for(a, m.state()) {
+            for op in ops_for(a, m.state()) {
                 step(&mut m, &op, &mut timeline, &mut states)?;
             }
         }
