@@ -9,6 +9,7 @@
 //! fd or a pin on a map is a `usercnt` too).
 
 use sim_core::bpf::{BpfRef, BpfState};
+use sim_core::linux::Holder;
 use sim_core::windows::NtState;
 use sim_core::State;
 use std::fmt::Write;
@@ -16,7 +17,7 @@ use std::fmt::Write;
 /// A box in the graph.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
-    /// Its key (`map:3`, `prog:1`, `fd:2:4`, `pin:/sys/fs/bpf/x`, ...).
+    /// Its key (`map:3`, `prog:1`, `file:7` (an open file), `pin:/sys/fs/bpf/x`, ...).
     pub key: String,
     /// Its column: 0 holders in user space and the kernel's registrations,
     /// 1 links, 2 programs, 3 maps.
@@ -66,22 +67,32 @@ impl BpfScene {
     /// Reads who holds what from the state: the one place the page's BPF
     /// table and picture learn it.
     pub fn of(st: &State) -> BpfScene {
-        BpfScene::of_objects(&st.bpf, &crate::objects::fd_holders(st))
+        BpfScene::of_objects(&st.bpf, &crate::objects::file_holders(st))
     }
 
-    /// Who holds what among the kernel's BPF objects `b`, the processes'
-    /// fds on them being `fds`.
-    pub fn of_objects(b: &BpfState, fds: &[crate::objects::FdHolder]) -> BpfScene {
+    /// Who holds what among the kernel's BPF objects `b`, the open files on
+    /// them being `files`: one box per open file (one counted reference),
+    /// named by the fds and mappings that hold it.
+    pub fn of_objects(b: &BpfState, files: &[crate::objects::FileHolder]) -> BpfScene {
         let mut s = BpfScene {
             title: "Who holds which BPF object".into(),
-            cols: ["fds, pins, registrations", "links", "programs", "maps"].map(String::from).to_vec(),
+            cols: ["files (fds, mmaps), pins, registrations", "links", "programs", "maps"].map(String::from).to_vec(),
             ..BpfScene::default()
         };
         let node = |s: &mut BpfScene, key: String, col: u8, label: String| s.nodes.push(Node { key, col, label });
-        for h in fds {
-            let k = format!("fd:{}:{}", h.pid, h.fd);
-            node(&mut s, k.clone(), 0, format!("fd {} of {} (pid {})", h.fd, h.comm, h.pid));
-            s.edges.push(Edge { from: k, to: key(h.obj) });
+        for f in files {
+            let k = format!("file:{}", f.ofd.0);
+            // One line per holder in the box (an fd, or a mapping of the file).
+            let names: Vec<String> = f
+                .by
+                .iter()
+                .map(|(pid, comm, h)| match h {
+                    Holder::Fd(fd) => format!("fd {fd} of {comm} (pid {pid})"),
+                    Holder::Vma(start) => format!("mmap {start:#x}, pid {pid}"),
+                })
+                .collect();
+            node(&mut s, k.clone(), 0, names.join(" · "));
+            s.edges.push(Edge { from: k, to: key(f.obj) });
         }
         for (path, r) in &b.pins {
             let k = format!("pin:{path}");

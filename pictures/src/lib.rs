@@ -17,7 +17,7 @@
 //!   copy-on-write break moves one of them to a new frame.
 //! - The page-table walk ([`walk`]): the address's index fields, CR3, the
 //!   entry used at each level and where it points.
-//! - The BPF object graph ([`bpf`]): processes' fds, pins, links,
+//! - The BPF object graph ([`bpf`]): open files (processes' fds and mappings), pins, links,
 //!   programs, struct_ops registrations and maps, an arrow per reference.
 
 #![deny(missing_docs)]

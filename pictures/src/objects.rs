@@ -12,22 +12,22 @@
 use crate::bpf::BpfScene;
 use crate::esc;
 use sim_core::bpf::{BpfRef, BpfState, KMap, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG};
-use sim_core::linux::{Fd, Focus as LF};
+use sim_core::linux::{Backing, Focus as LF, Holder, OfdId};
 use sim_core::windows::{rights_text, NtKind, NtState};
 use sim_core::{Focus, Pid, State};
 use std::fmt::Write;
 
-/// A process's fd on a BPF object (what holds it from user space).
+/// An open file on a BPF object (one counted reference on it) and what
+/// holds the file: fds, in one process or, after fork, several, and
+/// mappings of it (`vma->vm_file`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FdHolder {
-    /// The process.
-    pub pid: Pid,
-    /// Its command name.
-    pub comm: String,
-    /// The fd.
-    pub fd: Fd,
-    /// The object the fd's file is.
+pub struct FileHolder {
+    /// The open file description.
+    pub ofd: OfdId,
+    /// The object the file is.
     pub obj: BpfRef,
+    /// Each holder: the process, its command name, the fd or mapping.
+    pub by: Vec<(Pid, String, Holder)>,
 }
 
 /// An object the current event freed, as it was just before.
@@ -44,8 +44,8 @@ pub struct Freed {
 pub struct BpfTables {
     /// The kernel's BPF objects.
     pub bpf: BpfState,
-    /// The processes' fds on them.
-    pub fds: Vec<FdHolder>,
+    /// The open files on them, and the processes' fds and mappings that hold those.
+    pub files: Vec<FileHolder>,
     /// What the current event freed (shown faded, its id gone).
     pub freed: Vec<Freed>,
 }
@@ -60,22 +60,36 @@ pub struct NtTables {
 }
 
 sim_core::wire_struct! {
-    FdHolder { pid, comm, fd, obj }
+    FileHolder { ofd, obj, by }
     Freed { obj, what }
-    BpfTables { bpf, fds, freed }
+    BpfTables { bpf, files, freed }
     NtTables { nt, changed }
 }
 
-/// Every process's fds whose files are BPF objects.
-pub fn fd_holders(st: &State) -> Vec<FdHolder> {
-    let mut v = Vec::new();
+/// Every open file on a BPF object, with the fds and mappings that hold it.
+pub fn file_holders(st: &State) -> Vec<FileHolder> {
+    let mut v: Vec<FileHolder> = st
+        .linux
+        .ofds
+        .iter()
+        .filter_map(|(ofd, o)| Some(FileHolder { ofd: *ofd, obj: BpfRef::of_file(&o.kind)?, by: Vec::new() }))
+        .collect();
+    let mut hold = |ofd: &OfdId, pid: Pid, comm: &str, h: Holder| {
+        if let Some(f) = v.iter_mut().find(|f| f.ofd == *ofd) {
+            f.by.push((pid, comm.to_string(), h));
+        }
+    };
     for p in st.linux.procs.values() {
         for (fd, e) in &p.fds {
-            if let Some(obj) = st.linux.ofds.get(&e.ofd).and_then(|o| BpfRef::of_file(&o.kind)) {
-                v.push(FdHolder { pid: p.pid, comm: p.comm.clone(), fd: *fd, obj });
+            hold(&e.ofd, p.pid, &p.comm, Holder::Fd(*fd));
+        }
+        for vma in p.mm.iter().flat_map(|mm| mm.vmas.values()) {
+            if let Backing::Driver { ofd, .. } = &vma.backing {
+                hold(ofd, p.pid, &p.comm, Holder::Vma(vma.start));
             }
         }
     }
+    v.retain(|f| !f.by.is_empty());
     v
 }
 
@@ -93,7 +107,7 @@ impl BpfTables {
         for m in bpf.maps.values_mut().filter(|m| !m.pages.is_empty()) {
             m.entries = m.contents(&st.linux);
         }
-        BpfTables { bpf, fds: fd_holders(st), freed }
+        BpfTables { bpf, files: file_holders(st), freed }
     }
 
     /// Encoded, to hand to the module that draws it.
@@ -206,9 +220,9 @@ fn map_note(m: &KMap) -> Option<String> {
 /// registrations and links, each with what holds it.
 pub fn bpf_html(t: &BpfTables) -> String {
     let b = &t.bpf;
-    let graph = BpfScene::of_objects(b, &t.fds);
+    let graph = BpfScene::of_objects(b, &t.files);
     let mut o = String::new();
-    picture(&mut o, &graph, "An arrow per counted reference (fds and pins on a map are usercnt too).");
+    picture(&mut o, &graph, "An arrow per counted reference: an open file (however many fds and mappings hold it) or a pin is one reference and, on a map, one user reference; a program's is a reference only.");
     let freed = |rows: &mut String, kind: fn(&BpfRef) -> Option<u32>, n: usize, after: &str| {
         for f in &t.freed {
             if let Some(id) = kind(&f.obj) {

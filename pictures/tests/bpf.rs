@@ -154,3 +154,47 @@ fn the_handle_tables_list_every_process_and_the_pid_free_list() {
         assert!(cid.contains(&format!("{pid} free: number {} in the FIFO free list", i + 1)), "{cid}");
     }
 }
+
+/// The step of `lesson` whose operation's description contains `what`, 1-based.
+fn step_of(lesson: &str, what: &str) -> usize {
+    let l = scenarios::builtin(lesson).expect("built in").expect("parses");
+    let r = scenarios::run(&l).expect("runs");
+    1 + r.steps.iter().position(|s| s.op.contains(what)).unwrap_or_else(|| panic!("{lesson}: no step `{what}`"))
+}
+
+#[test]
+fn a_file_held_by_an_fd_and_a_mapping_is_one_reference() {
+    // bpf-global-variables after the reader mapped .bss: its fd 3 and its
+    // mapping hold one open file, which is one reference on the map; after
+    // close(3) the mapping alone holds it, and the map keeps its counts.
+    let lesson = "bpf-global-variables";
+    let mapped = step_of(lesson, "mmap(NULL");
+    for k in [mapped, mapped + 4] {
+        let (scene, st) = after(lesson, k);
+        let a = arrows(&bpf_svg(&scene));
+        let (id, m) = st.bpf.maps.iter().find(|(_, m)| m.def.name == "global_c.bss").expect("the .bss map");
+        let files: Vec<&(String, String)> = a.iter().filter(|(f, t)| f.starts_with("file:") && *t == format!("map:{id}")).collect();
+        assert_eq!(files.len(), 1, "after step {k}: one open file on the map: {a:?}");
+        assert_eq!(a.iter().filter(|(_, t)| *t == format!("map:{id}")).count() as u32, m.refcnt, "after step {k}: {a:?}");
+        let held = scene.holders(BpfRef::Map(*id));
+        assert!(held.contains("mmap 0x7ffff7ffe000, pid 6"), "after step {k}: {held}");
+        assert_eq!(held.contains("fd 3 of reader (pid 6)"), k == mapped, "after step {k}: {held}");
+    }
+}
+
+#[test]
+fn fds_a_fork_shares_are_one_reference() {
+    // bpf-ids-and-links after the fork: parent and child hold the same open
+    // files (fds 3 and 4 in both), so the program and the link have one
+    // arrow per reference, not one per fd.
+    let lesson = "bpf-ids-and-links";
+    let (scene, st) = after(lesson, step_of(lesson, "fork"));
+    let a = arrows(&bpf_svg(&scene));
+    for (id, l) in &st.bpf.links {
+        assert_eq!(a.iter().filter(|(_, t)| *t == format!("link:{id}")).count() as u32, l.refcnt, "link {id}: {a:?}");
+    }
+    for (id, p) in &st.bpf.progs {
+        assert_eq!(a.iter().filter(|(_, t)| *t == format!("prog:{id}")).count() as u32, p.refcnt, "program {id}: {a:?}");
+    }
+    assert!(scene.holders(BpfRef::Link(1)).contains("fd 4 of agent (pid 2) · fd 4 of agent (pid 3)"), "{}", scene.holders(BpfRef::Link(1)));
+}

@@ -79,6 +79,10 @@ pub enum Focus {
 }
 
 crate::wire_enum! {
+    Holder { Fd(fd) = 0, Vma(start) = 1 }
+}
+
+crate::wire_enum! {
     Focus {
         Proc { pid } = 0,
         Vma { pid, start } = 1,
