@@ -76,22 +76,28 @@ impl BpfScene {
     pub fn of_objects(b: &BpfState, files: &[crate::objects::FileHolder]) -> BpfScene {
         let mut s = BpfScene {
             title: "Who holds which BPF object".into(),
-            cols: ["files (fds, mmaps), pins, registrations", "links", "programs", "maps"].map(String::from).to_vec(),
+            cols: ["files, pins, struct_ops", "links", "programs", "maps"].map(String::from).to_vec(),
             ..BpfScene::default()
         };
         let node = |s: &mut BpfScene, key: String, col: u8, label: String| s.nodes.push(Node { key, col, label });
         for f in files {
             let k = format!("file:{}", f.ofd.0);
-            // One line per holder in the box (an fd, or a mapping of the file).
-            let names: Vec<String> = f
-                .by
-                .iter()
-                .map(|(pid, comm, h)| match h {
-                    Holder::Fd(fd) => format!("fd {fd} of {comm} (pid {pid})"),
-                    Holder::Vma(start) => format!("mmap {start:#x}, pid {pid}"),
-                })
-                .collect();
-            node(&mut s, k.clone(), 0, names.join(" · "));
+            // A line per holder in the box: `fd 3 of agent (pid 2)`; the
+            // holders of one process under its name (`reader (pid 6)`,
+            // `fd 3`, `mmap 0x7ffff7ffe000`).
+            let short = |h: &Holder| match h {
+                Holder::Fd(fd) => format!("fd {fd}"),
+                Holder::Vma(start) => format!("mmap {start:#x}"),
+            };
+            let one_process = f.by.iter().all(|(p, _, _)| Some(p) == f.by.first().map(|b| &b.0));
+            let label = match (f.by.as_slice(), one_process) {
+                ([(pid, comm, h @ Holder::Fd(_))], _) => format!("{} of {comm} (pid {pid})", short(h)),
+                ([(pid, comm, _), ..], true) => {
+                    std::iter::once(format!("{comm} (pid {pid})")).chain(f.by.iter().map(|(_, _, h)| short(h))).collect::<Vec<_>>().join(" · ")
+                }
+                _ => f.by.iter().map(|(pid, comm, h)| format!("{} of {comm} (pid {pid})", short(h))).collect::<Vec<_>>().join(" · "),
+            };
+            node(&mut s, k.clone(), 0, label);
             s.edges.push(Edge { from: k, to: key(f.obj) });
         }
         for (path, r) in &b.pins {

@@ -24,19 +24,21 @@ crate::checks! {
         }
         eval {
             let (name, v, e) = outcome_name(outcome);
+            // Addresses in hex, as the narration writes them.
+            let num = |n: u64| if *result == ResultKind::Addr { format!("{n:#x}") } else { n.to_string() };
             let mut want = result.name().to_string();
             if let Some(e) = errno {
                 want += &format!(" {e}");
             }
             if let Some(v) = value {
-                want += &format!(" {v}");
+                want += &format!(" {}", num(*v));
             }
             let mut found = name.to_string();
             if errno.is_some() {
                 found += &format!(" {}", e.unwrap_or_default());
             }
             if value.is_some() {
-                found += &format!(" {}", v.map(|v| v.to_string()).unwrap_or_default());
+                found += &format!(" {}", v.map(num).unwrap_or_default());
             }
             (format!("the operation returns {want}"), eq(found, want))
         };
