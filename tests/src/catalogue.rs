@@ -381,7 +381,7 @@ fn lessons() -> Vec<Bad> {
             "lesson-ask-choice-typo.toml",
             f,
             text(&ask_lesson("{ text = \"none\", check = \"frames\", kind = \"anonn\", equals = 0 }, { text = \"one\", check = \"frames\", kind = \"anon\", equals = 1 }")),
-            "9:54: check `frames`: `kind` = `anonn` is not a frame kind; use anon, page_table, page_cache or zero",
+            "9:54: check `frames`: `kind` = `anonn` is not a frame kind; use anon, page_table, page_cache, zero or map_values",
         ),
     ]
 }

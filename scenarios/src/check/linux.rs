@@ -158,10 +158,13 @@ crate::checks! {
             /// Address.
             addr: u64 = f.need_u64("addr")?,
             /// A little-endian integer of `size` bytes.
+            #[serde(skip_serializing_if = "Option::is_none")]
             value: Option<u64> = f.u64("value")?,
             /// Its size.
             size: u64 = f.u64("size")?.unwrap_or(8),
-            /// Or a string (compared without a terminating NUL).
+            /// Or a string (compared without a terminating NUL). In a
+            /// question's choice, `text` is the choice's words: use `value`.
+            #[serde(skip_serializing_if = "Option::is_none")]
             text: Option<String> = f.str("text")?,
         }
         check if value.is_some() == text.is_some() { Err("check `memory`: give exactly one of `value` or `text`".to_string()) } else { Ok(()) };
