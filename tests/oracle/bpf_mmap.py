@@ -3,9 +3,10 @@
 lesson does them: BPF_OBJ_GET on each pin, then mmap with the protection,
 flags and length given, one line per request:
 
-  bpf_mmap.py PIN:PROT:FLAGS:LEN ...
+  bpf_mmap.py PIN:PROT:FLAGS:LEN[:HOLE] ...
 
-PROT is rw-, r--, r-x...; FLAGS shared or private; LEN in bytes. Each line
+PROT is rw-, r--, r-x...; FLAGS shared or private; LEN in bytes; HOLE, if
+given, the offset of one page to munmap from the new mapping. Each line
 is `PIN PROT FLAGS LEN -> ok` or `-> ERRNO_NAME`; after them, `value PIN N`
 with the first 8 bytes read through each mapping that worked (little-endian),
 and the /proc/self/maps lines of the mappings (addresses as they are).
@@ -37,7 +38,7 @@ def prot_bits(s):
 
 fds, mapped = {}, []
 for arg in sys.argv[1:]:
-    pin, prot, flags, length = arg.split(":")
+    pin, prot, flags, length, *hole = arg.split(":")
     fd = fds.setdefault(pin, obj_get(pin))
     f = 1 if flags == "shared" else 2
     a = libc.mmap(None, int(length), prot_bits(prot), f, fd, 0)
@@ -45,6 +46,11 @@ for arg in sys.argv[1:]:
         print(f"{pin} {prot} {flags} {length} -> {errno.errorcode[ctypes.get_errno()]}")
     else:
         print(f"{pin} {prot} {flags} {length} -> ok")
+        if hole:
+            libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+            libc.munmap(ctypes.c_void_p(a + int(hole[0])), 4096)
+            if int(hole[0]) == 0:
+                a += 4096
         mapped.append((pin, a))
 for pin, a in mapped:
     print(f"value {pin} {struct.unpack('<Q', ctypes.string_at(a, 8))[0]}")

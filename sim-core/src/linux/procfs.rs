@@ -56,7 +56,7 @@ impl LinuxState {
                 Backing::Anon if v.shared => {
                     line(v.start, v.end, perms, 0, (0, 1), inode(&format!("shmem@{:x}", v.start)), Some("/dev/zero (deleted)"))
                 }
-                Backing::Driver { path, .. } => line(v.start, v.end, perms, 0, ANON_INODE.0, ANON_INODE.1, Some(path)),
+                Backing::Driver { path, offset, .. } => line(v.start, v.end, perms, *offset, ANON_INODE.0, ANON_INODE.1, Some(path)),
                 Backing::Anon | Backing::Special => line(v.start, v.end, perms, 0, (0, 0), 0, v.name.as_deref()),
             }
         }

@@ -92,6 +92,9 @@ pub enum Backing {
         ofd: OfdId,
         /// The file's name as /proc/PID/maps prints it (`anon_inode:bpf-map`).
         path: String,
+        /// Byte offset in the file of the mapping's first byte (`vm_pgoff`
+        /// in bytes): 0 as mapped, more for the tail of a split mapping.
+        offset: u64,
         /// `VM_MAYWRITE`: `bpf_map_mmap` clears it on a read-only mapping,
         /// so mprotect cannot make it writable later.
         may_write: bool,
@@ -592,7 +595,7 @@ crate::wire_struct! {
 
 crate::wire_enum! {
     FrameKind { PageTable { level, owner } = 0, Anon = 1, PageCache { path, index } = 2, Zero = 3, MapValues { map, index } = 4 }
-    Backing { Anon = 0, File { path, offset } = 1, Special = 2, Driver { ofd, path, may_write } = 3 }
+    Backing { Anon = 0, File { path, offset } = 1, Special = 2, Driver { ofd, path, offset, may_write } = 3 }
     ProcState { Running = 0, Zombie { code } = 1 }
     OfdKind { Tty = 0, File { path } = 1, Anon { inode, id } = 2 }
     Delta {

@@ -97,7 +97,7 @@ impl Ctx<'_> {
         let len = (pages.len() as u64) << fmt.page_shift();
         let start = self.unmapped_area(pid, len)?;
         self.file_get(ofd);
-        let backing = Backing::Driver { ofd, path: path.into(), may_write };
+        let backing = Backing::Driver { ofd, path: path.into(), offset: 0, may_write };
         self.insert_vma(pid, Vma { start, end: start + len, prot, shared: true, backing, name: None, anon_vma: false })?;
         for (i, pfn) in pages.iter().enumerate() {
             let va = start + ((i as u64) << fmt.page_shift());
@@ -158,7 +158,7 @@ impl Ctx<'_> {
                 }
                 if v.end > end {
                     let mut tail = Vma { start: end, ..v.clone() };
-                    if let Backing::File { offset, .. } = &mut tail.backing {
+                    if let Backing::File { offset, .. } | Backing::Driver { offset, .. } = &mut tail.backing {
                         *offset += end - v.start;
                     }
                     mm.vmas.insert(end, tail);
@@ -210,7 +210,7 @@ impl Ctx<'_> {
                 let hi = v.end.min(end);
                 let at = |s: u64, e: u64, p: Prot| {
                     let mut n = Vma { start: s, end: e, prot: p, ..v.clone() };
-                    if let Backing::File { offset, .. } = &mut n.backing {
+                    if let Backing::File { offset, .. } | Backing::Driver { offset, .. } = &mut n.backing {
                         *offset += s - v.start;
                     }
                     n
@@ -224,6 +224,14 @@ impl Ctx<'_> {
                 }
             }
         })?;
+        // Each piece a split adds holds the file too (__split_vma → get_file).
+        for v in &pieces {
+            if let Backing::Driver { ofd, .. } = &v.backing {
+                for _ in 0..u8::from(v.start < addr) + u8::from(end < v.end) {
+                    self.file_get(*ofd);
+                }
+            }
+        }
         // change_pte_range(): present entries follow the new rights. Write
         // permission is only granted where the page is private and already
         // exclusively ours (refcount 1 anonymous), else the next write faults.
