@@ -337,3 +337,66 @@ fn a_dump_of_a_pin_that_is_not_a_program_fails_as_bpftool_does() {
     assert!(text.contains("r1 = map[id:1]"), "the map by its id: {text}");
     assert!(text.lines().any(|l| l.starts_with("; ")), "C source lines: {text}");
 }
+
+/// A two-page mapping of a map's values split by mprotect and munmap
+/// (libbpf-tools' execsnoop, its 7732-byte frozen .rodata, mapped
+/// read-only): each piece holds the open file (`__split_vma` → `get_file`),
+/// the mapping may never gain PROT_WRITE or PROT_EXEC (`bpf_map_mmap`
+/// cleared VM_MAYWRITE and VM_MAYEXEC: EACCES), an mprotect to the rights a
+/// piece has already leaves it whole (`mprotect_fixup` returns early), and
+/// when the reader exits every count is back: the map is held by its pin.
+#[test]
+fn a_split_mapping_of_a_map_holds_its_file_once_per_piece() {
+    let obj = sim_tests::root().join("target/corpus/libbpf-tools-objects/execsnoop.bpf.o");
+    let Ok(bytes) = std::fs::read(&obj) else {
+        eprintln!("skipped: {} is missing (cargo xtask setup fetches Debian's libbpf-tools)", obj.display());
+        return;
+    };
+    use sim_core::LinuxOp;
+    let mut m = Machine::new(&Config::default());
+    m.install_file("/execsnoop.bpf.o", Arc::from(bytes));
+    let loadall = BpfOp::BpftoolProgLoadall {
+        object: "/execsnoop.bpf.o".into(),
+        dir: "/sys/fs/bpf/p".into(),
+        args: vec!["pinmaps".into(), "/sys/fs/bpf/m".into()],
+        libbpf: Default::default(),
+    };
+    assert_eq!(m.apply(&loadall).expect("loads").outcome, Outcome::Ok);
+    let Outcome::Pid { pid } = m.apply(&LinuxOp::Spawn { name: "reader".into() }).expect("spawn").outcome else { panic!("spawn") };
+    let get = BpfOp::BpfObjGet { pid, path: "/sys/fs/bpf/m/execsnoo_rodata".into() };
+    let Outcome::Fd { fd } = m.apply(&get).expect("obj_get").outcome else { panic!("obj_get") };
+    let r = sim_core::Prot::parse("r--").expect("prot");
+    let Outcome::Addr { addr } = m.apply(&BpfOp::BpfMapMmap { pid, fd, len: None, prot: r, shared: true }).expect("mmap").outcome else {
+        panic!("mmap")
+    };
+    let a = addr.0;
+    let file_refs = |m: &Machine| {
+        let ofd = m.state().linux.procs[&pid].fds[&fd].ofd;
+        m.state().linux.ofds[&ofd].refcount
+    };
+    let vmas = |m: &Machine| m.state().linux.procs[&pid].mm.as_ref().map_or(0, |mm| mm.vmas.len());
+    assert_eq!((file_refs(&m), vmas(&m)), (2, 1), "the fd and the mapping");
+    let mprotect = |m: &mut Machine, addr: u64, prot: &str| {
+        m.apply(&LinuxOp::Mprotect { pid, addr, len: 4096, prot: sim_core::Prot::parse(prot).expect("prot") }).expect("mprotect").outcome
+    };
+    assert_eq!(mprotect(&mut m, a, "r--"), Outcome::Ok);
+    assert_eq!((file_refs(&m), vmas(&m)), (2, 1), "the same rights: nothing split");
+    assert_eq!(mprotect(&mut m, a + 4096, "---"), Outcome::Ok);
+    assert_eq!((file_refs(&m), vmas(&m)), (3, 2), "split in two, each piece holding the file");
+    for prot in ["rw-", "r-x"] {
+        let out = mprotect(&mut m, a, prot);
+        assert!(matches!(out, Outcome::Failed { errno: sim_core::Errno::EACCES, .. }), "{prot}: {out:?}");
+    }
+    let maps = m.state().linux.maps(pid).unwrap_or_default();
+    assert!(maps.contains("---s 00001000 00:10 1038"), "the tail keeps its file offset:\n{maps}");
+    assert_eq!(m.apply(&LinuxOp::Munmap { pid, addr: a, len: 4096 }).expect("munmap").outcome, Outcome::Ok);
+    assert_eq!((file_refs(&m), vmas(&m)), (2, 1), "the first piece gone, and its reference");
+    sim_tests::frame_refcounts(&m).expect("frames");
+    sim_tests::bpf_and_fd_counts(m.state()).expect("files and maps");
+    m.apply(&LinuxOp::Exit { pid, code: 0 }).expect("exit");
+    sim_tests::frame_refcounts(&m).expect("frames after exit");
+    sim_tests::bpf_and_fd_counts(m.state()).expect("files and maps after exit");
+    let (id, map) = m.state().bpf.maps.iter().find(|(_, k)| k.def.name == "execsnoo.rodata").expect("the map stays");
+    let progs = m.state().bpf.progs.values().filter(|p| p.map_ids.contains(id)).count() as u32;
+    assert_eq!((map.refcnt, map.usercnt), (1 + progs, 1), "its pin and the programs that use it");
+}

@@ -345,37 +345,44 @@ impl Ctx<'_> {
         let Some(entry) = self.linux.get_proc(pid)?.fds.get(&fd).cloned() else {
             return Ok(self.k().fail(Errno::EBADF, format!("mmap: fd {fd} is not open in process {pid}")));
         };
-        let id = match self.bpf_ref_of_fd(pid, fd)? {
-            Some(BpfRef::Map(id)) => id,
-            Some(r) => {
-                let what = r.inode();
-                return Ok(self
-                    .k()
-                    .fail(Errno::ENODEV, format!("mmap: fd {fd} is an anon_inode:{what} file, whose file operations have no mmap")));
-            }
-            None => {
-                return Err(linux::Error::Limit(format!(
-                    "fd {fd} of process {pid} is not a BPF object; map a file with the mmap operation"
-                ))
-                .into())
-            }
-        };
-        let Some(m) = self.h.bpf.maps.get(&id).cloned() else {
-            return Ok(self.k().fail(Errno::EBADF, format!("mmap: map {id} is gone")));
-        };
         let fmt = self.linux.format;
-        let values = fmt.page_align(u64::from(m.def.max_entries) * u64::from(m.def.value_size).div_ceil(8) * 8);
-        let len = fmt.page_align(len.unwrap_or(values));
-        let name = &m.def.name;
+        let obj = self.bpf_ref_of_fd(pid, fd)?;
+        let map = match obj {
+            Some(BpfRef::Map(id)) => self.h.bpf.maps.get(&id).cloned().map(|m| (id, m)),
+            _ => None,
+        };
+        let values = map.as_ref().map(|(_, m)| fmt.page_align(u64::from(m.def.max_entries) * u64::from(m.def.value_size).div_ceil(8) * 8));
+        let len = fmt.page_align(len.or(values).unwrap_or(fmt.page_size()));
+        // do_mmap's order: the length, then the file's mount (path_noexec),
+        // then whether the file can be mapped at all; then the map's own
+        // mmap handler, bpf_map_mmap, and the array's, array_map_mmap.
         let refusal = if len == 0 {
             Some((Errno::EINVAL, "do_mmap: length 0".to_string()))
-        } else if prot.exec {
+        } else if obj.is_some() && prot.exec {
             Some((Errno::EPERM, "do_mmap: PROT_EXEC on a file of anon_inodefs, which is mounted noexec (path_noexec)".into()))
-        } else if m.def.kind != MapType::ARRAY {
-            Some((
-                Errno::ENOTSUPP,
-                format!("bpf_map_mmap: a {} map has no map_mmap (only array, ring buffer and arena maps can be mapped)", m.def.kind),
-            ))
+        } else {
+            None
+        };
+        let (id, m) = match (obj, map) {
+            _ if refusal.is_some() => return Ok(self.k().fail(refusal.as_ref().map_or(Errno::EINVAL, |r| r.0), refusal.map(|r| r.1).unwrap_or_default())),
+            (Some(BpfRef::Map(_)), Some(m)) => m,
+            (Some(BpfRef::Map(id)), None) => return Ok(self.k().fail(Errno::EBADF, format!("mmap: map {id} is gone"))),
+            (Some(r), _) => {
+                let what = r.inode();
+                return Ok(self.k().fail(Errno::ENODEV, format!("mmap: fd {fd} is an anon_inode:{what} file, whose file operations have no mmap")));
+            }
+            (None, _) => {
+                return Err(linux::Error::Limit(format!("fd {fd} of process {pid} is not a BPF object; map a file with the mmap operation")).into())
+            }
+        };
+        let values = values.unwrap_or(0);
+        let name = &m.def.name;
+        if matches!(m.def.kind.name(), "ringbuf" | "user_ringbuf" | "arena") {
+            // ringbuf_map_mmap_kern/_user and arena_map_mmap do map these.
+            return Err(linux::Error::Limit(format!("mmap of a {} map (its own mmap handler) is not modelled", m.def.kind)).into());
+        }
+        let refusal = if m.def.kind != MapType::ARRAY {
+            Some((Errno::ENOTSUPP, format!("bpf_map_mmap: a {} map has no map_mmap (only array, ring buffer and arena maps can be mapped)", m.def.kind)))
         } else if !shared {
             Some((Errno::EINVAL, "bpf_map_mmap: a BPF map can only be mapped MAP_SHARED (VM_SHARED)".into()))
         } else if prot.write && m.frozen {

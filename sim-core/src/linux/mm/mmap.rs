@@ -197,11 +197,20 @@ impl Ctx<'_> {
         if covered != end - addr {
             return Ok(self.fail(Errno::ENOMEM, format!("{addr:#x}-{end:#x} is not entirely mapped")));
         }
-        // Split at the edges, then change the rights of the middle pieces.
-        let pieces: Vec<Vma> = mm.vmas.values().filter(|v| v.start < end && v.end > addr).cloned().collect();
-        // mprotect_fixup: a right the VMA may not gain (VM_MAYWRITE cleared).
-        if prot.write && pieces.iter().any(|v| matches!(v.backing, Backing::Driver { may_write: false, .. })) {
-            return Ok(self.fail(Errno::EACCES, "the mapping was made read-only by its file's mmap handler (VM_MAYWRITE cleared)".into()));
+        // Split at the edges, then change the rights of the middle pieces;
+        // a VMA that has the rights already is left whole and untouched
+        // (mprotect_fixup returns early when newflags == oldflags).
+        let pieces: Vec<Vma> = mm.vmas.values().filter(|v| v.start < end && v.end > addr && v.prot != prot).cloned().collect();
+        // do_mprotect_pkey: a right the VMA may not gain. bpf_map_mmap
+        // clears VM_MAYWRITE on a read-only mapping, and VM_MAYEXEC on all
+        // (anon_inodefs is noexec too).
+        for v in &pieces {
+            if let Backing::Driver { may_write, path, .. } = &v.backing {
+                if (prot.write && !*may_write) || prot.exec {
+                    let right = if prot.exec { "PROT_EXEC (VM_MAYEXEC cleared)" } else { "PROT_WRITE (VM_MAYWRITE cleared)" };
+                    return Ok(self.fail(Errno::EACCES, format!("{path} at {:#x} may not gain {right}", v.start)));
+                }
+            }
         }
         self.mm_update(pid, |mm| {
             for v in &pieces {
@@ -237,6 +246,9 @@ impl Ctx<'_> {
         // exclusively ours (refcount 1 anonymous), else the next write faults.
         let root = mm.root;
         for (va, table, index, e) in self.st.present_leaves(root, addr, end) {
+            if !pieces.iter().any(|v| v.start <= va && va < v.end) {
+                continue;
+            }
             let pfn = fmt.pte_pfn(e);
             let exclusive = self.st.frames.get(&pfn).is_some_and(|f| f.kind == FrameKind::Anon && f.refcount == 1);
             let shared = pieces.iter().any(|v| v.shared && v.start <= va && va < v.end);
