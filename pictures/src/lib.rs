@@ -193,7 +193,8 @@ fn frame_words(k: &FrameKind) -> String {
         FrameKind::Anon => "anonymous".into(),
         FrameKind::PageCache { path, index } => format!("page cache: {path} page {index}"),
         FrameKind::Zero => "the zero page".into(),
-        FrameKind::MapValues { map, index } => format!("values of BPF map {map}, page {index}"),
+        FrameKind::MapValues { map, index: 0 } => format!("map {map}'s values"),
+        FrameKind::MapValues { map, index } => format!("map {map}'s values, page {index}"),
         FrameKind::PageTable { owner, .. } => format!("page table of process {owner}"),
     }
 }

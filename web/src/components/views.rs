@@ -210,8 +210,12 @@ pub fn views(p: &ViewsProps) -> Html {
         .or_else(|| st.linux.procs.values().find(|p| p.mm.is_some()).map(|p| p.pid));
     // A firmware lesson has no processes: show only the microcontroller.
     let linux = !st.linux.procs.is_empty() || st.mcu.is_none();
-    // BPF lessons are about objects and fds, not page tables.
-    let memory = linux && st.bpf.last_map_id == 0 && st.bpf.last_prog_id == 0;
+    // BPF lessons are about objects and fds, not page tables, until a
+    // process maps a map's values: then its page tables and the frames it
+    // shares with the map are the point.
+    let maps_mapped =
+        st.linux.procs.values().filter_map(|p| p.mm.as_ref()).any(|mm| mm.vmas.values().any(|v| matches!(v.backing, Backing::Driver { .. })));
+    let memory = linux && (maps_mapped || (st.bpf.last_map_id == 0 && st.bpf.last_prog_id == 0));
     // The page tables the student opened (a big tree shows lower tables
     // closed unless a mark is in them).
     let opened = use_reducer(Opened::default);
