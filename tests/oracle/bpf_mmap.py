@@ -11,6 +11,11 @@ is `PIN PROT FLAGS LEN -> ok` or `-> ERRNO_NAME`; after them, `value PIN N`
 with the first 8 bytes read through each mapping that worked (little-endian),
 and the /proc/self/maps lines of the mappings (addresses as they are).
 
+With FORK=1 in the environment it then forks: the child prints `child
+value PIN N` for each mapping, stores 9 through each writable one, prints
+its own /proc/self/maps lines and exits; the parent prints `parent value
+PIN N` again.
+
 Run as root. tests/tests/bpf_kernel.rs compares the simulator with it."""
 import ctypes, errno, os, struct, sys
 
@@ -51,10 +56,31 @@ for arg in sys.argv[1:]:
             libc.munmap(ctypes.c_void_p(a + int(hole[0])), 4096)
             if int(hole[0]) == 0:
                 a += 4096
-        mapped.append((pin, a))
-for pin, a in mapped:
-    print(f"value {pin} {struct.unpack('<Q', ctypes.string_at(a, 8))[0]}")
-with open("/proc/self/maps") as m:
-    for line in m:
-        if "anon_inode:bpf-map" in line:
-            print(line, end="")
+        mapped.append((pin, a, prot[1] == "w"))
+def values(who):
+    for pin, a, _ in mapped:
+        print(f"{who}{pin} {struct.unpack('<Q', ctypes.string_at(a, 8))[0]}")
+
+
+def maps():
+    with open("/proc/self/maps") as m:
+        for line in m:
+            if "anon_inode:bpf-map" in line:
+                print(line, end="")
+
+
+values("value ")
+maps()
+if os.environ.get("FORK") == "1":
+    sys.stdout.flush()
+    child = os.fork()
+    if child == 0:
+        values("child value ")
+        for _, a, writable in mapped:
+            if writable:
+                ctypes.memmove(a, struct.pack("<Q", 9), 8)
+        maps()
+        sys.stdout.flush()
+        os._exit(0)
+    os.waitpid(child, 0)
+    values("parent value ")

@@ -852,7 +852,7 @@ type MmapCase = (&'static str, &'static str, bool, u64, Option<u64>);
 /// each (tests/oracle/bpf_mmap.py there, `bpf_map_mmap` here): which are
 /// refused with which errno, what a load through each mapping reads, and
 /// the /proc/PID/maps line of each mapping, addresses aside.
-fn compare_mmaps(obj: &std::path::Path, cases: &[MmapCase]) {
+fn compare_mmaps(obj: &std::path::Path, cases: &[MmapCase], fork: bool) {
     let name = obj.file_name().and_then(|n| n.to_str()).expect("a file name").to_string();
     let base = format!("/sys/fs/bpf/sim-mmap-{}", std::process::id());
     let (prog, maps) = (format!("{base}-p"), format!("{base}-m"));
@@ -869,7 +869,7 @@ fn compare_mmaps(obj: &std::path::Path, cases: &[MmapCase]) {
         })
         .collect();
     let script = sim_tests::root().join("tests/oracle/bpf_mmap.py");
-    let (ok, real) = sh(&format!("python3 {} {}", script.display(), args.join(" ")));
+    let (ok, real) = sh(&format!("FORK={} python3 {} {}", u8::from(fork), script.display(), args.join(" ")));
     assert!(ok, "{name}: {real}");
     let real: Vec<String> = real.lines().map(|l| l.replace(&maps, "M").replace(&prog, "P")).collect();
 
@@ -909,7 +909,7 @@ fn compare_mmaps(obj: &std::path::Path, cases: &[MmapCase]) {
                         at += 4096;
                     }
                 }
-                mapped.push((shown.clone(), at));
+                mapped.push((shown.clone(), at, prot.starts_with("rw")));
                 "ok".to_string()
             }
             sim_core::Outcome::Failed { errno, .. } => format!("{errno:?}"),
@@ -917,11 +917,35 @@ fn compare_mmaps(obj: &std::path::Path, cases: &[MmapCase]) {
         };
         sim.push(format!("{shown} {prot} {} {len} -> {result}", if shared { "shared" } else { "private" }));
     }
-    for (shown, addr) in &mapped {
-        let b = m.state().linux.peek(pid, *addr, 8).expect("mapped");
-        sim.push(format!("value {shown} {}", u64::from_le_bytes(b.try_into().expect("8 bytes"))));
+    let values = |m: &sim_core::Machine, who: &str, pid: sim_core::Pid, sim: &mut Vec<String>| {
+        for (shown, addr, _) in &mapped {
+            let b = m.state().linux.peek(pid, *addr, 8).expect("mapped");
+            sim.push(format!("{who}{shown} {}", u64::from_le_bytes(b.try_into().expect("8 bytes"))));
+        }
+    };
+    let maps_of = |m: &sim_core::Machine, pid: sim_core::Pid| -> Vec<String> {
+        m.state().linux.maps(pid).unwrap_or_default().lines().filter(|l| l.contains("anon_inode:bpf-map")).map(String::from).collect()
+    };
+    values(&m, "value ", pid, &mut sim);
+    sim.extend(maps_of(&m, pid));
+    if fork {
+        // dup_mmap: the child gets the mapping, its entries (VM_MIXEDMAP)
+        // and a reference on the file; a store through it is the map's.
+        let child = match m.apply(&sim_core::LinuxOp::Fork { pid }).expect("fork").outcome {
+            sim_core::Outcome::Pid { pid } => pid,
+            o => panic!("fork: {o:?}"),
+        };
+        values(&m, "child value ", child, &mut sim);
+        for (_, addr, writable) in &mapped {
+            if *writable {
+                let store = sim_core::LinuxOp::Write { pid: child, addr: *addr, value: Some(9), size: 8, text: None };
+                assert_eq!(m.apply(&store).expect("store").outcome, sim_core::Outcome::Ok, "the child's store");
+            }
+        }
+        sim.extend(maps_of(&m, child));
+        m.apply(&sim_core::LinuxOp::Exit { pid: child, code: 0 }).expect("the child exits");
+        values(&m, "parent value ", pid, &mut sim);
     }
-    sim.extend(m.state().linux.maps(pid).unwrap_or_default().lines().filter(|l| l.contains("anon_inode:bpf-map")).map(String::from));
     // Addresses differ (ASLR, the reader's other mappings); the rest of each line must not.
     let unaddr =
         |l: &String| if l.contains("anon_inode:") { l.split_once(' ').map_or(l.clone(), |(_, rest)| rest.to_string()) } else { l.clone() };
@@ -938,7 +962,8 @@ fn compare_mmaps(obj: &std::path::Path, cases: &[MmapCase]) {
 
 /// mmap of a BPF map's fd, as the global-variables lesson's reader does it:
 /// a frozen map writable, PROT_EXEC, MAP_PRIVATE, past the values, length 0
-/// and a program's fd are refused as the kernel refuses them.
+/// and a program's fd are refused as the kernel refuses them; after fork
+/// the child shares the mappings, and its store is what the parent reads.
 #[test]
 fn mmap_of_a_maps_values_matches_the_real_kernel() {
     let _one_at_a_time = kernel();
@@ -959,6 +984,7 @@ fn mmap_of_a_maps_values_matches_the_real_kernel() {
             ("", "r-x", true, 4096, None),
             ("", "r--", true, 0, None),
         ],
+        true,
     );
 }
 
@@ -990,6 +1016,7 @@ fn mmap_of_a_two_page_map_matches_the_real_kernel() {
             ("execsnoo_rodata", "rw-", true, 8192, None),
             ("execsnoo_rodata", "r--", true, 12288, None),
         ],
+        false,
     );
 }
 
