@@ -842,17 +842,24 @@ fn global_variables_lesson_matches_the_real_kernel() {
     assert!(text(6).contains("Error: update failed: Operation not permitted"), "{}", text(6));
 }
 
-/// One mmap request of [`compare_mmaps`]: the map's pin name under the
-/// pinmaps directory (empty: the program's pin), the protection, MAP_SHARED
-/// or not, the length, and a page to munmap from the new mapping.
-type MmapCase = (&'static str, &'static str, bool, u64, Option<u64>);
+/// One request of [`compare_mmaps`]; a map is named by its pin under the
+/// pinmaps directory (empty: the program's pin).
+enum Req {
+    /// mmap of its fd: the protection, MAP_SHARED or not, the length, and
+    /// a page to munmap from the new mapping.
+    Map(&'static str, &'static str, bool, u64, Option<u64>),
+    /// BPF_MAP_FREEZE of its fd.
+    Freeze(&'static str),
+    /// munmap of the n-th mapping that worked, whole.
+    Unmap(usize),
+}
 
 /// Loads `obj` with `bpftool prog loadall ... pinmaps` on the real kernel
 /// and in the simulator, then makes the same mmap requests in a process of
 /// each (tests/oracle/bpf_mmap.py there, `bpf_map_mmap` here): which are
 /// refused with which errno, what a load through each mapping reads, and
 /// the /proc/PID/maps line of each mapping, addresses aside.
-fn compare_mmaps(obj: &std::path::Path, cases: &[MmapCase], fork: bool) {
+fn compare_mmaps(obj: &std::path::Path, cases: &[Req], fork: bool) {
     let name = obj.file_name().and_then(|n| n.to_str()).expect("a file name").to_string();
     let base = format!("/sys/fs/bpf/sim-mmap-{}", std::process::id());
     let (prog, maps) = (format!("{base}-p"), format!("{base}-m"));
@@ -863,9 +870,13 @@ fn compare_mmaps(obj: &std::path::Path, cases: &[MmapCase], fork: bool) {
     let pin = |dir: &str, map: &str, p: &str| if map.is_empty() { format!("{p}/{first_prog}") } else { format!("{dir}/{map}") };
     let args: Vec<String> = cases
         .iter()
-        .map(|(m, prot, shared, len, hole)| {
-            let hole = hole.map(|h| format!(":{h}")).unwrap_or_default();
-            format!("{}:{prot}:{}:{len}{hole}", pin(&maps, m, &prog), if *shared { "shared" } else { "private" })
+        .map(|r| match r {
+            Req::Map(m, prot, shared, len, hole) => {
+                let hole = hole.map(|h| format!(":{h}")).unwrap_or_default();
+                format!("{}:{prot}:{}:{len}{hole}", pin(&maps, m, &prog), if *shared { "shared" } else { "private" })
+            }
+            Req::Freeze(m) => format!("freeze:{}", pin(&maps, m, &prog)),
+            Req::Unmap(n) => format!("unmap:{n}"),
         })
         .collect();
     let script = sim_tests::root().join("tests/oracle/bpf_mmap.py");
@@ -891,16 +902,37 @@ fn compare_mmaps(obj: &std::path::Path, cases: &[MmapCase], fork: bool) {
     let mut fds = std::collections::BTreeMap::new();
     let mut sim = Vec::new();
     let mut mapped = Vec::new();
-    for &(map, prot, shared, len, hole) in cases {
+    let mut made: Vec<(u64, u64)> = Vec::new();
+    for r in cases {
+        let map = match r {
+            Req::Map(map, ..) | Req::Freeze(map) => *map,
+            Req::Unmap(n) => {
+                let (a, len) = made[*n];
+                assert_eq!(m.apply(&sim_core::LinuxOp::Munmap { pid, addr: a, len }).expect("munmap").outcome, sim_core::Outcome::Ok);
+                mapped.retain(|(_, at, _)| *at != a);
+                sim.push(format!("unmap {n}"));
+                continue;
+            }
+        };
         let path = pin("/sys/fs/bpf/m", map, "/sys/fs/bpf/p");
         let fd = *fds.entry(path.clone()).or_insert_with(|| match m.apply(&BpfOp::BpfObjGet { pid, path: path.clone() }).expect("obj_get").outcome {
             sim_core::Outcome::Fd { fd } => fd,
             o => panic!("BPF_OBJ_GET {path}: {o:?}"),
         });
-        let op = BpfOp::BpfMapMmap { pid, fd, len: Some(len), prot: sim_core::Prot::parse(prot).expect("prot"), shared };
         let shown = path.replace("/sys/fs/bpf/m", "M").replace("/sys/fs/bpf/p", "P");
+        let &Req::Map(_, prot, shared, len, hole) = r else {
+            let result = match m.apply(&BpfOp::BpfMapFreeze { pid, fd }).expect("freeze").outcome {
+                sim_core::Outcome::Ok => "ok".to_string(),
+                sim_core::Outcome::Failed { errno, .. } => format!("{errno:?}"),
+                o => panic!("freeze: {o:?}"),
+            };
+            sim.push(format!("freeze {shown} -> {result}"));
+            continue;
+        };
+        let op = BpfOp::BpfMapMmap { pid, fd, len: Some(len), prot: sim_core::Prot::parse(prot).expect("prot"), shared };
         let result = match m.apply(&op).expect("mmap").outcome {
             sim_core::Outcome::Addr { addr } => {
+                made.push((addr.0, len));
                 let mut at = addr.0;
                 if let Some(h) = hole {
                     let out = m.apply(&sim_core::LinuxOp::Munmap { pid, addr: at + h, len: 4096 }).expect("munmap").outcome;
@@ -973,16 +1005,28 @@ fn mmap_of_a_maps_values_matches_the_real_kernel() {
     compare_mmaps(
         &sim_tests::root().join("fixtures/bpf/corpus/global_counter.o"),
         &[
-            ("global_c_bss", "rw-", true, 4096, None),
-            ("global_c_rodata", "rw-", true, 4096, None),
-            ("global_c_rodata", "r--", true, 4096, None),
-            ("global_c_bss", "rw-", false, 4096, None),
-            ("global_c_bss", "r--", true, 8192, None),
-            ("global_c_rodata", "r-x", true, 4096, None),
-            ("global_c_data", "rw-", true, 0, None),
-            ("", "r--", true, 4096, None),
-            ("", "r-x", true, 4096, None),
-            ("", "r--", true, 0, None),
+            Req::Map("global_c_bss", "rw-", true, 4096, None),
+            Req::Map("global_c_rodata", "rw-", true, 4096, None),
+            Req::Map("global_c_rodata", "r--", true, 4096, None),
+            Req::Map("global_c_bss", "rw-", false, 4096, None),
+            Req::Map("global_c_bss", "r--", true, 8192, None),
+            Req::Map("global_c_rodata", "r-x", true, 4096, None),
+            Req::Map("global_c_data", "rw-", true, 0, None),
+            Req::Map("", "r--", true, 4096, None),
+            Req::Map("", "r-x", true, 4096, None),
+            Req::Map("", "r--", true, 0, None),
+            // BPF_MAP_FREEZE: refused while a writable mapping exists (EBUSY),
+            // allowed with a read-only one, then refused again (EPERM: a
+            // frozen map's files lose write permission), and a writable
+            // mmap is refused after it; a program's fd is not a map's.
+            Req::Map("global_c_data", "rw-", true, 4096, None),
+            Req::Freeze("global_c_data"),
+            Req::Map("global_c_data", "r--", true, 4096, None),
+            Req::Unmap(2),
+            Req::Freeze("global_c_data"),
+            Req::Freeze("global_c_data"),
+            Req::Map("global_c_data", "rw-", true, 4096, None),
+            Req::Freeze(""),
         ],
         true,
     );
@@ -1011,10 +1055,10 @@ fn mmap_of_a_two_page_map_matches_the_real_kernel() {
     compare_mmaps(
         &obj,
         &[
-            ("execsnoo_rodata", "r--", true, 8192, Some(0)),
-            ("execsnoo_rodata", "r--", true, 8192, None),
-            ("execsnoo_rodata", "rw-", true, 8192, None),
-            ("execsnoo_rodata", "r--", true, 12288, None),
+            Req::Map("execsnoo_rodata", "r--", true, 8192, Some(0)),
+            Req::Map("execsnoo_rodata", "r--", true, 8192, None),
+            Req::Map("execsnoo_rodata", "rw-", true, 8192, None),
+            Req::Map("execsnoo_rodata", "r--", true, 12288, None),
         ],
         false,
     );

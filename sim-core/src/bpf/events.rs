@@ -291,6 +291,9 @@ crate::events! {
         LinkCreated { pid: Pid, prog_fd: Fd, target: String, prog: u32, id: u32, fd: Fd } = 13, Alloc,
             "link_create/bpf_link_prime/bpf_link_settle", [Focus::Fd { pid: *pid, fd: *fd }],
             "bpf(BPF_LINK_CREATE, prog fd {prog_fd}, {target}): program {prog} is attached through link {id} (fd {fd}); the link holds a reference on the program, and the program stays attached as long as the link lives";
+        /// A process froze a map (`BPF_MAP_FREEZE`).
+        MapFrozen { pid: Pid, id: u32, name: String } = 65, Syscall, "map_freeze", [Focus::Proc { pid: *pid }],
+            "bpf(BPF_MAP_FREEZE) by process {pid}: map {id} ({name}) is frozen: user space can no longer write it (BPF_MAP_UPDATE_ELEM and a writable mmap fail with EPERM), for good";
         /// A process mapped a BPF map's values (`mmap` of the map's fd).
         MapValuesMapped { pid: Pid, id: u32, name: String, start: u64, write: bool } = 64, Map,
             "bpf_map_mmap/array_map_mmap", [Focus::Vma { pid: *pid, start: *start }],

@@ -252,6 +252,18 @@ crate::operations! {
         };
         apply k.bpf_map_mmap(*pid, *fd, *len, *prot, *shared);
 
+        /// `bpf(BPF_MAP_FREEZE, fd)` by process `pid`: user space may not
+        /// write the map from now on.
+        BpfMapFreeze = "bpf_map_freeze" {
+            /// The caller.
+            pid: Pid = Pid(f.need_int("pid")?),
+            /// Its fd on the map.
+            fd: Fd = Fd(f.need_int("fd")?),
+        }
+        pid Some(pid.0);
+        describe format!("process {pid}: bpf(BPF_MAP_FREEZE, fd {fd})");
+        apply k.bpf_map_freeze(*pid, *fd);
+
         /// `bpf(BPF_LINK_CREATE, prog_fd, target)` by process `pid`: attaches the
         /// program through a new link, returned as an fd.
         BpfLinkCreate = "bpf_link_create" {

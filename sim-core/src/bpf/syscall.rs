@@ -404,4 +404,61 @@ impl Ctx<'_> {
         self.event(Ev::MapValuesMapped { pid, id, name: name.clone(), start, write: prot.write });
         Ok(Outcome::Addr { addr: crate::arch::VirtAddr(start) })
     }
+
+    /// How many writable mappings of map `id` exist (`bpf_map_write_active`:
+    /// `writecnt`, which `bpf_map_mmap` raises for a mapping made with
+    /// PROT_WRITE and `bpf_map_mmap_open`/`_close` follow as VMAs are copied,
+    /// split and removed). Counted from the VMAs, so a writable mapping made
+    /// read-only by mprotect no longer counts, where the kernel's counter
+    /// keeps it.
+    fn map_write_active(&self, id: u32) -> usize {
+        let of_map = |ofd: &OfdId| self.linux.ofds.get(ofd).is_some_and(|o| BpfRef::of_file(&o.kind) == Some(BpfRef::Map(id)));
+        self.linux
+            .procs
+            .values()
+            .filter_map(|p| p.mm.as_ref())
+            .flat_map(|mm| mm.vmas.values())
+            .filter(|v| v.prot.write && matches!(&v.backing, linux::Backing::Driver { ofd, .. } if of_map(ofd)))
+            .count()
+    }
+
+    /// `bpf(BPF_MAP_FREEZE, fd)` by `pid` (`map_freeze`, Linux 6.18): from
+    /// now on user space may not write the map (updates fail with EPERM, and
+    /// so does a writable mmap). Refused for an fd that is not a map's
+    /// (EINVAL, `__bpf_map_get`), a struct_ops map (ENOTSUPP), a map frozen
+    /// already (EPERM: `map_get_sys_perms` drops write permission from a
+    /// frozen map's files) and a map mapped writable somewhere (EBUSY).
+    pub fn bpf_map_freeze(&mut self, pid: Pid, fd: Fd) -> R<Outcome> {
+        use linux::Errno;
+        if !self.linux.get_proc(pid)?.fds.contains_key(&fd) {
+            return Ok(self.k().fail(Errno::EBADF, format!("BPF_MAP_FREEZE: fd {fd} is not open in process {pid}")));
+        }
+        let Some(BpfRef::Map(id)) = self.bpf_ref_of_fd(pid, fd)? else {
+            return Ok(self.k().fail(Errno::EINVAL, format!("BPF_MAP_FREEZE: fd {fd} of process {pid} is not a map's")));
+        };
+        let Some(m) = self.h.bpf.maps.get(&id).cloned() else {
+            return Ok(self.k().fail(Errno::EBADF, format!("BPF_MAP_FREEZE: map {id} is gone")));
+        };
+        let name = m.def.name.clone();
+        let writers = self.map_write_active(id);
+        let refusal = if m.def.kind == MapType::STRUCT_OPS {
+            Some((Errno::ENOTSUPP, format!("map_freeze: map {id} ({name}) is a struct_ops map")))
+        } else if m.frozen {
+            Some((Errno::EPERM, format!("map_freeze: map {id} ({name}) is frozen already, so its files may not write it (map_get_sys_perms)")))
+        } else if writers > 0 {
+            Some((Errno::EBUSY, format!("map_freeze: map {id} ({name}) is mapped writable by {writers} mapping(s) (bpf_map_write_active)")))
+        } else {
+            None
+        };
+        if let Some((errno, detail)) = refusal {
+            return Ok(self.k().fail(errno, detail));
+        }
+        self.bpf_update(|b| {
+            if let Some(k) = b.maps.get_mut(&id) {
+                k.frozen = true;
+            }
+        });
+        self.event(Ev::MapFrozen { pid, id, name });
+        Ok(Outcome::Ok)
+    }
 }

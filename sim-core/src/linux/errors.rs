@@ -45,6 +45,8 @@ pub enum Errno {
     EOPNOTSUPP,
     /// 19: No such device (`mmap` of a file whose `f_op` has no `mmap`).
     ENODEV,
+    /// 16: Device or resource busy (freezing a map mapped writable).
+    EBUSY,
 }
 
 impl Errno {
@@ -67,6 +69,7 @@ impl Errno {
             Errno::ELIBBAD => 80,
             Errno::ENOTSUPP => 524,
             Errno::ENODEV => 19,
+            Errno::EBUSY => 16,
             Errno::EOPNOTSUPP => 95,
         }
     }
@@ -89,6 +92,7 @@ impl Errno {
             Errno::ELIBBAD => "Accessing a corrupted shared library",
             Errno::ENOTSUPP => "Unknown error 524",
             Errno::ENODEV => "No such device",
+            Errno::EBUSY => "Device or resource busy",
             Errno::EOPNOTSUPP => "Operation not supported",
         }
     }
@@ -115,6 +119,7 @@ impl crate::fields::Choice for Errno {
         ("EOPNOTSUPP", Errno::EOPNOTSUPP),
         ("ENOTSUP", Errno::EOPNOTSUPP),
         ("ENODEV", Errno::ENODEV),
+        ("EBUSY", Errno::EBUSY),
     ];
 }
 
@@ -305,7 +310,7 @@ pub enum Error {
 }
 
 crate::wire_enum! {
-    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10, ELOOP = 11, ELIBBAD = 12, ENOTSUPP = 13, EPERM = 14, EOPNOTSUPP = 15, ENODEV = 16 }
+    Errno { ENOENT = 0, ENOEXEC = 1, EBADF = 2, ECHILD = 3, ENOMEM = 4, EACCES = 5, EFAULT = 6, EINVAL = 7, E2BIG = 8, EEXIST = 9, ESRCH = 10, ELOOP = 11, ELIBBAD = 12, ENOTSUPP = 13, EPERM = 14, EOPNOTSUPP = 15, ENODEV = 16, EBUSY = 17 }
     Outcome {
         Ok = 0,
         Pid { pid } = 1,
