@@ -33,6 +33,7 @@ enum Act {
     Close(usize, u32),
     TestRun(usize),
     MapMmap(usize, u32, bool),
+    Freeze(usize, u32),
     MunmapMap(usize),
     Register,
     Unregister,
@@ -58,6 +59,7 @@ fn act() -> impl Strategy<Value = Act> {
         1 => (0..4usize).prop_map(Act::TestRun),
         3 => (0..4usize, 0..4u32, any::<bool>()).prop_map(|(w, k, write)| Act::MapMmap(w, k, write)),
         1 => (0..4usize).prop_map(Act::MunmapMap),
+        1 => (0..4usize, 0..4u32).prop_map(|(w, k)| Act::Freeze(w, k)),
         1 => Just(Act::Register),
         1 => Just(Act::Unregister),
     ]
@@ -126,7 +128,7 @@ fn op_for(a: &Act, st: &State) -> Option<Op> {
         Act::Link(w, fd) => Op::from(BpfOp::BpfLinkCreate { pid: pick(w)?, prog_fd: Fd(fd), target: "cgroup /sys/fs/cgroup/t".into() }),
         Act::Close(w, fd) => Op::from(LinuxOp::Close { pid: pick(w)?, fd: Fd(fd) }),
         // Two operations (see ops_for).
-        Act::MapMmap(..) => return None,
+        Act::MapMmap(..) | Act::Freeze(..) => return None,
         Act::MunmapMap(w) => {
             let pid = pick(w)?;
             let mm = st.linux.procs.get(&pid)?.mm.as_ref()?;
@@ -143,17 +145,19 @@ fn op_for(a: &Act, st: &State) -> Option<Op> {
 /// map by id in the process (BPF_MAP_GET_FD_BY_ID, at its lowest free fd)
 /// and maps that fd, as a skeleton's loader maps its global data.
 fn ops_for(a: &Act, st: &State) -> Vec<Op> {
-    let Act::MapMmap(w, k, write) = *a else { return op_for(a, st).into_iter().collect() };
+    let (w, k, write, freeze) = match *a {
+        Act::MapMmap(w, k, write) => (w, k, write, false),
+        Act::Freeze(w, k) => (w, k, false, true),
+        _ => return op_for(a, st).into_iter().collect(),
+    };
     let live = running(st);
     let Some(pid) = live.get(w % live.len().max(1)).copied() else { return vec![] };
     let Some(id) = st.bpf.maps.keys().nth(k as usize % st.bpf.maps.len().max(1)).copied() else { return vec![] };
     let Some(p) = st.linux.procs.get(&pid) else { return vec![] };
     let fd = (0..).map(Fd).find(|f| !p.fds.contains_key(f)).unwrap_or(Fd(0));
     let prot = if write { sim_core::Prot::RW } else { sim_core::Prot::parse("r--").unwrap_or(sim_core::Prot::RW) };
-    vec![
-        Op::from(BpfOp::BpfGetFdById { pid, kind: BpfKind::Map, id }),
-        Op::from(BpfOp::BpfMapMmap { pid, fd, len: None, prot, shared: true }),
-    ]
+    let then = if freeze { Op::from(BpfOp::BpfMapFreeze { pid, fd }) } else { Op::from(BpfOp::BpfMapMmap { pid, fd, len: None, prot, shared: true }) };
+    vec![Op::from(BpfOp::BpfGetFdById { pid, kind: BpfKind::Map, id }), then]
 }
 
 fn invariants(m: &Machine) -> Result<(), String> {
