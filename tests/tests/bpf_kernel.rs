@@ -9,8 +9,19 @@ use std::sync::{Mutex, MutexGuard};
 /// The kernel's BPF objects are global: tests that list them run one at a time.
 static KERNEL: Mutex<()> = Mutex::new(());
 
+/// Whether `/sys/fs/bpf/shared` was there before these tests ran. The
+/// fixtures with `LIBBPF_PIN_BY_NAME` (tc_shared.o and its kin) pin their
+/// map there, outside any test's directory; a test's [`Pins`] removes it
+/// again unless it was there already.
+static SHARED_BEFORE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// The pin a by-name map of the fixtures leaves.
+const BY_NAME_PIN: &str = "/sys/fs/bpf/shared";
+
 fn kernel() -> MutexGuard<'static, ()> {
-    KERNEL.lock().unwrap_or_else(|e| e.into_inner())
+    let guard = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    SHARED_BEFORE.get_or_init(|| std::path::Path::new(BY_NAME_PIN).exists());
+    guard
 }
 
 /// A simulated machine with the object at `obj` installed as `/o`.
@@ -50,6 +61,9 @@ struct Pins(Vec<String>);
 impl Drop for Pins {
     fn drop(&mut self) {
         let _ = sh(&format!("rm -rf {}", self.0.join(" ")));
+        if SHARED_BEFORE.get() == Some(&false) {
+            let _ = sh(&format!("rm -f {BY_NAME_PIN}"));
+        }
     }
 }
 
@@ -538,9 +552,19 @@ fn struct_ops_registration_matches_the_real_kernel() {
     let (_, maps) = sh("bpftool -j map show");
     let (_, progs) = sh("bpftool -j prog show");
     let (gone, out2) = sh("bpftool struct_ops unregister name sim_ca");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The programs go after an RCU (tasks trace) grace period and a
+    // workqueue: on a busy machine that takes more than a moment, so wait
+    // for them up to 10 s.
+    let ours = |progs: &str| ["sim_ssthresh", "sim_cong_avoid", "sim_undo_cwnd"].iter().any(|p| progs.contains(&format!("\"name\":\"{p}\"")));
+    let mut progs_after = String::new();
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        progs_after = sh("bpftool -j prog show").1;
+        if !ours(&progs_after) {
+            break;
+        }
+    }
     let after = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control").unwrap_or_default();
-    let (_, progs_after) = sh("bpftool -j prog show");
 
     // The real kernel:
     assert!(out.contains("Registered tcp_congestion_ops sim_ca id"), "{out}");

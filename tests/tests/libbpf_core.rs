@@ -158,7 +158,15 @@ fn objects_relocate_and_load_as_libbpf_and_the_kernel_do() {
     let bin = sim_tests::libbpf_oracle("bpf_core");
     let files = sim_tests::bpf_corpus();
     let (mut same, mut skipped, mut problems) = (0, Vec::new(), Vec::new());
+    // A fixture's LIBBPF_PIN_BY_NAME map is pinned at /sys/fs/bpf/shared by
+    // bpf_object__load; each object starts without it, as in the simulator's
+    // fresh machine, unless it was there before the test.
+    let by_name = std::path::Path::new("/sys/fs/bpf/shared");
+    let by_name_before = by_name.exists();
     for f in &files {
+        if !by_name_before {
+            let _ = std::fs::remove_file(by_name);
+        }
         // One process per object (as the kernel sees a loader per tool).
         let out = Command::new("timeout").arg("120").arg(&bin).arg(f).output().expect("the oracle runs");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -197,6 +205,9 @@ fn objects_relocate_and_load_as_libbpf_and_the_kernel_do() {
             }
             Err(e) => problems.push(format!("{}: the simulator refuses ({e}); libbpf: {load}", f.display())),
         }
+    }
+    if !by_name_before {
+        let _ = std::fs::remove_file(by_name);
     }
     eprintln!("{same} objects load (or not) and relocate as on the kernel; {} not compared:\n{}", skipped.len(), skipped.join("\n"));
     assert!(problems.is_empty(), "{} objects differ:\n{}", problems.len(), problems.join("\n"));
