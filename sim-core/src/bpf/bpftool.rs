@@ -856,8 +856,7 @@ impl Ctx<'_> {
             let mut pages = Vec::new();
             if array && m.map_flags & BPF_F_MMAPABLE != 0 {
                 let fmt = self.linux.format;
-                let bytes = u64::from(m.max_entries) * u64::from(m.value_size).div_ceil(8) * 8;
-                for index in 0..fmt.page_align(bytes) >> fmt.page_shift() {
+                for index in 0..fmt.page_align(m.values_size()) >> fmt.page_shift() {
                     pages.push(self.k().frame_alloc(linux::FrameKind::MapValues { map: id, index })?);
                 }
             }

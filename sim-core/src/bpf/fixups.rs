@@ -79,7 +79,7 @@ fn array_lookup(m: &MapDef) -> Option<Vec<[u8; 8]>> {
     if m.map_flags & BPF_F_INNER_MAP != 0 {
         return None;
     }
-    let elem = u64::from(m.value_size).div_ceil(8) * 8;
+    let elem = m.elem_size();
     let scale = if elem.is_power_of_two() {
         insn(0x67, 0, 0, 0, elem.trailing_zeros() as i32)
     } else {

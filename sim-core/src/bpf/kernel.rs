@@ -43,16 +43,11 @@ impl KMap {
         KMap { def, refcnt: 1, usercnt: 1, entries: OrdMap::new(), frozen: false, inner: vec![], progs: vec![], pages: vec![] }
     }
 
-    /// `array->elem_size`: each value rounded up to 8 bytes.
-    fn elem_size(&self) -> u64 {
-        u64::from(self.def.value_size).div_ceil(8) * 8
-    }
-
     /// Where value `index` of a paged array starts: its byte offset in
     /// the values; `None` past `max_entries` or for a map without pages.
     fn value_offset(&self, key: &[u8]) -> Option<u64> {
         let index = u32::from_le_bytes(key.try_into().ok()?);
-        (!self.pages.is_empty() && index < self.def.max_entries).then(|| u64::from(index) * self.elem_size())
+        (!self.pages.is_empty() && index < self.def.max_entries).then(|| u64::from(index) * self.def.elem_size())
     }
 
     /// The pieces of `len` bytes at byte `off` of the values: (frame,
@@ -773,7 +768,7 @@ pub const POSSIBLE_CPUS: u32 = 2;
 pub fn map_alloc_check(def: &MapDef, memory: u64) -> Result<(), linux::Errno> {
     use linux::Errno::{E2BIG, EINVAL, ENOMEM};
     let (key, value, entries) = (u64::from(def.key_size), u64::from(def.value_size), u64::from(def.max_entries));
-    let elem = value.div_ceil(8) * 8;
+    let elem = def.elem_size();
     match def.kind.0 {
         // array, prog_array, perf_event_array, percpu_array
         2..=4 | 6 => {

@@ -283,6 +283,19 @@ pub struct MapDef {
 }
 
 impl MapDef {
+    /// `array->elem_size`: one value rounded up to 8 bytes
+    /// (`round_up(value_size, 8)` in `array_map_alloc`).
+    pub fn elem_size(&self) -> u64 {
+        u64::from(self.value_size).div_ceil(8) * 8
+    }
+
+    /// The bytes an array's values take, `max_entries * elem_size`: what
+    /// `bpf_map_area_mmapable_alloc` allocates (page-aligned) and
+    /// `array_map_mmap` lets a process map.
+    pub fn values_size(&self) -> u64 {
+        u64::from(self.max_entries) * self.elem_size()
+    }
+
     /// A map of `kind` as `bpftool map create` or a test defines it.
     pub fn new(name: &str, kind: MapType, key_size: u32, value_size: u32, max_entries: u32) -> MapDef {
         MapDef {

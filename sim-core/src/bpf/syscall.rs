@@ -351,7 +351,7 @@ impl Ctx<'_> {
             Some(BpfRef::Map(id)) => self.h.bpf.maps.get(&id).cloned().map(|m| (id, m)),
             _ => None,
         };
-        let values = map.as_ref().map(|(_, m)| fmt.page_align(u64::from(m.def.max_entries) * u64::from(m.def.value_size).div_ceil(8) * 8));
+        let values = map.as_ref().map(|(_, m)| fmt.page_align(m.def.values_size()));
         let len = fmt.page_align(len.or(values).unwrap_or(fmt.page_size()));
         // do_mmap's order: the length, then the file's mount (path_noexec),
         // then whether the file can be mapped at all; then the map's own
@@ -363,8 +363,10 @@ impl Ctx<'_> {
         } else {
             None
         };
+        if let Some((errno, detail)) = refusal {
+            return Ok(self.k().fail(errno, detail));
+        }
         let (id, m) = match (obj, map) {
-            _ if refusal.is_some() => return Ok(self.k().fail(refusal.as_ref().map_or(Errno::EINVAL, |r| r.0), refusal.map(|r| r.1).unwrap_or_default())),
             (Some(BpfRef::Map(_)), Some(m)) => m,
             (Some(BpfRef::Map(id)), None) => return Ok(self.k().fail(Errno::EBADF, format!("mmap: map {id} is gone"))),
             (Some(r), _) => {

@@ -129,13 +129,19 @@ impl Ctx<'_> {
         };
         let fds = &self.proc(pid)?.fds;
         let new = (3..).map(Fd).find(|f| !fds.contains_key(f)).unwrap_or(Fd(3));
-        if let Some(o) = self.st.ofds.get(&entry.ofd).cloned() {
-            self.ofd_set(entry.ofd, Some(Ofd { refcount: o.refcount + 1, ..o }));
-        }
+        self.file_get(entry.ofd);
         self.proc_update(pid, |p| {
             p.fds.insert(new, FdEntry { ofd: entry.ofd, cloexec: true });
         })?;
         Ok(new)
+    }
+
+    /// `get_file()`: one more reference on an open file description (a new
+    /// fd on it, or a mapping of it).
+    pub fn file_get(&mut self, ofd: OfdId) {
+        if let Some(o) = self.st.ofds.get(&ofd).cloned() {
+            self.ofd_set(ofd, Some(Ofd { refcount: o.refcount + 1, ..o }));
+        }
     }
 
     /// Removes the slot and drops one reference to its open file
@@ -206,9 +212,7 @@ impl Ctx<'_> {
             return Err(Error::NoSuchFd { pid, fd: old });
         };
         let replaced = self.proc(pid)?.fds.get(&new).map(|e| e.ofd);
-        if let Some(o) = self.st.ofds.get(&entry.ofd).cloned() {
-            self.ofd_set(entry.ofd, Some(Ofd { refcount: o.refcount + 1, ..o }));
-        }
+        self.file_get(entry.ofd);
         self.proc_update(pid, |p| {
             p.fds.insert(new, FdEntry { ofd: entry.ofd, cloexec: true });
         })?;

@@ -60,9 +60,7 @@ impl Ctx<'_> {
         self.event(Ev::ForkBegins { parent, child });
         // Files: dup_fd() copies the table; each slot shares its struct file.
         for e in p.fds.values() {
-            if let Some(o) = self.st.ofds.get(&e.ofd).cloned() {
-                self.ofd_set(e.ofd, Some(Ofd { refcount: o.refcount + 1, ..o }));
-            }
+            self.file_get(e.ofd);
         }
         let mm = self.mm_alloc(child)?;
         let root = mm.root;

@@ -27,10 +27,12 @@ impl Ctx<'_> {
         self.event(Ev::VmasCopied { child, n: pmm.vmas.len() });
         let mut all_protected = 0;
         for vma in pmm.vmas.values() {
-            let driver = matches!(vma.backing, Backing::Driver { .. });
-            if let Backing::Driver { ofd, .. } = &vma.backing {
+            let driver = if let Backing::Driver { ofd, .. } = &vma.backing {
                 self.file_get(*ofd);
-            }
+                true
+            } else {
+                false
+            };
             if !vma.anon_vma && !driver {
                 self.event(Ev::PtesNotCopied { child, start: vma.start, end: vma.end, prot: vma.prot });
                 continue;

@@ -109,13 +109,6 @@ impl Ctx<'_> {
         Ok(start)
     }
 
-    /// `get_file()`: one more reference on an open file description.
-    pub fn file_get(&mut self, ofd: OfdId) {
-        if let Some(o) = self.st.ofds.get(&ofd).cloned() {
-            self.ofd_set(ofd, Some(Ofd { refcount: o.refcount + 1, ..o }));
-        }
-    }
-
     /// `remove_vma()`: a mapping that goes drops its file (`fput(vma->vm_file)`).
     /// Only a [`Backing::Driver`] mapping holds its open file here; the
     /// other file mappings name their file by path.
